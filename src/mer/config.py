@@ -1,0 +1,180 @@
+"""Typed, validated ``params.yaml``: one load at the edge, one clear error per mistake."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mer.errors import ParamsError
+
+Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
+Scheme = Literal["casme2-5", "megc-3", "seed-4"]
+ModelKind = Literal["svm", "cnn", "hybrid"]
+
+
+class Section(BaseModel):
+    """Base of every params section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticParams(Section):
+    subjects: int = Field(26, ge=2, description="subjects; CASME II has 26")
+    clips: int = Field(255, ge=4, description="clips over all subjects; CASME II has 255")
+    intensity: float = Field(1.0, gt=0, description="scales every AU displacement")
+    noise: float = Field(1.0, ge=0, description="scales drift, jitter, flicker and sensor noise")
+    frame_width: int = Field(232, ge=96, description="cropped frame width, px")
+    frame_height: int = Field(280, ge=96, description="cropped frame height, px")
+    jpeg_quality: int = Field(90, ge=30, le=100)
+
+    @model_validator(mode="after")
+    def _enough_clips(self) -> SyntheticParams:
+        if self.clips < 2 * self.subjects:
+            raise ValueError(f"clips ({self.clips}) must be at least 2 per subject "
+                             f"({2 * self.subjects} for {self.subjects} subjects)")
+        return self
+
+
+class DataParams(Section):
+    source: Source = "synthetic"
+    root: Path = Path("data/synthetic")
+    annotations: Path | None = Field(
+        None, description="coding sheet or CSV; None looks in root by the corpus's usual name")
+    seed: int = 0
+    synthetic: SyntheticParams = SyntheticParams()
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> DataParams:
+        # The synthetic root is written by the pipeline; a real corpus must already be there.
+        if self.source != "synthetic" and not self.root.exists():
+            raise ValueError(f"data.root: {self.root} does not exist; point it at your "
+                             f"{self.source} copy")
+        if self.annotations is not None and self.source != "synthetic" \
+                and not self.annotations.exists():
+            raise ValueError(f"data.annotations: {self.annotations} does not exist")
+        return self
+
+
+class LabelParams(Section):
+    scheme: Scheme = "casme2-5"
+
+
+class FaceParams(Section):
+    size: int = Field(128, ge=48, description="aligned square crop side, px")
+    eye_distance: float = Field(0.42, gt=0.1, lt=0.9, description="inter-ocular distance / size")
+    eye_row: float = Field(0.36, gt=0.1, lt=0.6, description="eye line height / size")
+    upsample: int = Field(1, ge=0, le=3, description="dlib detector upsampling passes")
+    workers: int = Field(2, ge=1)
+
+
+class FeatureParams(Section):
+    steps: int = Field(3, ge=1, le=16, description="T flows over onset->apex->offset; 1 = apex")
+    flow: Literal["dis", "tvl1"] = "dis"
+    flow_size: int = Field(128, ge=32, description="side of the face the flow is computed on")
+    input_size: int = Field(32, ge=8, description="side of the CNN's flow tensors")
+    hoof_bins: int = Field(8, ge=4, le=36)
+    workers: int = Field(2, ge=1)
+
+
+class AugmentParams(Section):
+    enabled: bool = True
+    hflip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    rotate_deg: float = Field(8.0, ge=0, le=45)
+    scale: float = Field(0.08, ge=0, lt=0.5, description="max relative zoom either way")
+    brightness: float = Field(0.2, ge=0, le=1, description="photometric, image inputs only")
+
+
+class CnnParams(Section):
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    channels: int = Field(16, ge=2)
+    embedding: int = Field(32, ge=2)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    apex_stream: bool = False
+    augment: AugmentParams = AugmentParams()
+
+
+class SvmParams(Section):
+    trials: int = Field(30, ge=1)
+    inner_folds: int = Field(4, ge=2)
+    c_min: float = Field(1e-2, gt=0)
+    c_max: float = Field(1e3, gt=0)
+    gamma_min: float = Field(1e-4, gt=0)
+    gamma_max: float = Field(1e1, gt=0)
+
+
+class TrainParams(Section):
+    seed: int = 0
+    models: tuple[ModelKind, ...] = ("svm", "cnn", "hybrid")
+    parallel_folds: int = Field(1, ge=1)
+    cnn: CnnParams = CnnParams()
+    svm: SvmParams = SvmParams()
+
+
+class TrackingParams(Section):
+    experiment: str = "mer"
+    model_name: str = "mer-hybrid"
+
+
+class Params(Section):
+    data: DataParams = DataParams()
+    labels: LabelParams = LabelParams()
+    faces: FaceParams = FaceParams()
+    features: FeatureParams = FeatureParams()
+    train: TrainParams = TrainParams()
+    tracking: TrackingParams = TrackingParams()
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the section that ``loc`` points into, for did-you-mean hints."""
+    current: type[BaseModel] = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return list(current.model_fields)
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(Params, loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(allowed)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "value_error":
+        return f"{source}: {message}"
+    return f"{source}: {key}: {message} (got {error.get('input')!r})"
+
+
+def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise ParamsError naming every bad key."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        lines = [_describe(e, source) for e in exc.errors()]
+        raise ParamsError("\n".join(lines)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run mer from the project folder that holds it")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, str(path))

@@ -1,0 +1,1 @@
+"""Corpus adapters, the embedded synthetic dataset, and the clip manifest they all produce."""

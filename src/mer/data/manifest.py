@@ -1,0 +1,70 @@
+"""The clip manifest: one row per clip, the only thing later stages read about a dataset.
+
+Columns (one schema for every corpus):
+
+| column       | type      | meaning                                                      |
+| ------------ | --------- | ------------------------------------------------------------ |
+| dataset      | str       | casme2, samm, smic, flow-images                              |
+| subject      | str       | subject id as the corpus writes its folders (sub01, 006, s1) |
+| clip         | str       | clip name (EP02_01f)                                         |
+| clip_id      | str       | dataset/subject/clip, unique                                 |
+| frame_paths  | list[str] | frames onset..offset inclusive, in order; [] for flow-images |
+| onset        | int       | onset frame number as in the sheet                           |
+| apex         | int       | apex frame number; -1 when the sheet has none (estimated     |
+|              |           | later from flow; flag apex_missing)                          |
+| offset       | int       | offset frame number                                          |
+| fps          | float     | frames per second                                            |
+| aus          | str       | action units, normalised: '4+7+L10'; '' when none            |
+| emotion      | str       | the sheet's emotion, normalised (happiness, others, ...)     |
+| label        | str       | class under the label scheme                                 |
+| label_index  | int       | index of label in the scheme's class tuple                   |
+| flow_image   | str       | precomputed flow image path (flow-images only), else ''      |
+| flags        | list[str] | repairs and facts: apex_missing, offset_repaired, ...        |
+| source       | str       | 'file:row' of the annotation this row came from              |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mer.atomic import atomic_path
+from mer.errors import DatasetError
+
+COLUMNS = (
+    "dataset", "subject", "clip", "clip_id", "frame_paths", "onset", "apex", "offset", "fps",
+    "aus", "emotion", "label", "label_index", "flow_image", "flags", "source",
+)
+MISSING_APEX = -1
+
+
+def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Check the schema and invariants; return the manifest sorted by clip_id."""
+    missing = [c for c in COLUMNS if c not in manifest.columns]
+    if missing:
+        raise DatasetError(f"manifest lacks columns {missing}")
+    if manifest.empty:
+        raise DatasetError("the manifest is empty: no clip survived the label scheme")
+    duplicated = manifest["clip_id"][manifest["clip_id"].duplicated()]
+    if not duplicated.empty:
+        raise DatasetError(f"duplicate clips in the manifest: {sorted(set(duplicated))[:5]}")
+    return manifest.loc[:, list(COLUMNS)].sort_values("clip_id").reset_index(drop=True)
+
+
+def write_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
+    """Validate and atomically write the manifest as Parquet."""
+    manifest = validate_manifest(manifest)
+    with atomic_path(path) as tmp:
+        manifest.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path} not found: run `mer data` (or `dvc repro data`) first")
+    manifest = pd.read_parquet(path)
+    manifest["frame_paths"] = manifest["frame_paths"].map(list)
+    manifest["flags"] = manifest["flags"].map(list)
+    return manifest

@@ -1,0 +1,17 @@
+"""Where each stage writes. dvc.yaml lists the same paths; this is the one place code reads them."""
+
+from pathlib import Path
+
+DATA = Path("data")
+MANIFEST = DATA / "manifest.parquet"
+FACES = DATA / "faces.npz"
+FEATURES = DATA / "features.npz"
+REPORTS = Path("reports")
+DATA_REPORT = REPORTS / "data.json"
+FACES_REPORT = REPORTS / "faces.json"
+FEATURES_REPORT = REPORTS / "features.json"
+PREDICTIONS = REPORTS / "predictions.csv"
+FOLDS = DATA / "folds"  # finished folds, so an interrupted train stage resumes
+METRICS = REPORTS / "metrics.json"
+PLOTS = REPORTS / "plots"
+REGISTERED = REPORTS / "registered.json"
