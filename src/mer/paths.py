@@ -3,6 +3,7 @@
 from pathlib import Path
 
 DATA = Path("data")
+SYNTHETIC = DATA / "synthetic"  # the embedded dataset, unless data.root says else
 MANIFEST = DATA / "manifest.parquet"
 FACES = DATA / "faces.npz"
 FEATURES = DATA / "features.npz"

@@ -1,0 +1,67 @@
+"""CASME II (and the embedded synthetic set, written in CASME II's format).
+
+Layouts: ``<root>/Cropped/sub01/EP02_01f/reg_img46.jpg`` (cropped faces),
+``<root>/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg`` (raw 640x480 frames) or
+``<root>/CASME2-RAW/...`` (whole videos); ``root`` may also be the folder that holds the
+subNN folders itself. When a root holds several, the first in that order is used (point
+data.root at CASME2_RAW_selected to use the raw frames).
+Sheet: ``CASME2-coding-*.xlsx`` (or .csv) in the root or its parent, unless data.annotations
+names it. Quirks handled:
+
+- subject ids written ``1`` or ``01`` (folders are ``sub01``): mer.data.cells.subject_number
+- single AUs as number cells, ``4+L10``, ``R14``, ``?``: mer.data.aus.normalise_aus
+- ApexFrame ``/``: apex -1, flag apex_missing (mer.data.coding)
+- an OffsetFrame digit slip (an offset before the apex): repaired from the clip folder,
+  flag offset_repaired (mer.data.frames.repair_offset)
+- extra empty worksheets, unnamed and trailing empty columns: mer.data.sheets.read_table
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mer.data.clips import Corpus
+from mer.data.coding import read_coding_sheet
+from mer.data.sheets import find_annotation_file
+from mer.errors import DatasetError
+
+FPS = 200.0  # CASME II was filmed at 200 frames per second (Yan et al., 2014)
+SHEET_PATTERNS = ("CASME2-coding-*.xlsx", "CASME2-coding-*.csv")
+# Frame folders of the public release, in order of preference (CASME2-RAW: whole videos).
+LAYOUTS = ("Cropped", "CASME2_RAW_selected", "CASME2-RAW")
+_SUBJECT_FOLDER = re.compile(r"^sub\d+$")
+
+
+def subject_folder(number: int) -> str:
+    return f"sub{number:02d}"
+
+
+def _holds_subjects(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_dir() and _SUBJECT_FOLDER.match(p.name)
+                                   for p in folder.iterdir())
+
+
+def frames_root(root: Path) -> Path:
+    """The folder holding sub01, sub02, ...: a known layout under ``root``, or root itself."""
+    for name in LAYOUTS:
+        if _holds_subjects(root / name):
+            return root / name
+    if _holds_subjects(root):
+        return root
+    raise DatasetError(f"data.root {root}: no CASME II frames found: expected "
+                       f"{' or '.join(f'{root}/{n}/sub01/...' for n in LAYOUTS)}, or subNN "
+                       "folders directly in data.root; point data.root at your CASME II copy")
+
+
+def read_casme2(root: str | Path, annotations: str | Path | None = None,
+                dataset: str = "casme2") -> Corpus:
+    """Every clip of a CASME II-format corpus (frames not yet checked)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"data.root {root} is not a folder; point it at your {dataset} copy")
+    frames = frames_root(root)
+    sheet = Path(annotations) if annotations is not None else find_annotation_file(
+        [root, root.parent], SHEET_PATTERNS, "CASME II coding sheet")
+    clips = read_coding_sheet(sheet, dataset, FPS, frames, subject_folder)
+    return Corpus(dataset, clips, str(sheet), str(frames))

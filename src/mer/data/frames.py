@@ -1,0 +1,169 @@
+"""A clip's frames on disk: find them, check them, and repair what the disk proves wrong.
+
+Every frame-based corpus numbers its frame files by the sheet's frame numbers, with some
+prefix and padding (CASME II ``img46.jpg`` / ``reg_img46.jpg``, SAMM ``006_05562.jpg``,
+SMIC ``image0100344.bmp``): the number is the last run of digits in the file name. Checks,
+for every clip: onset <= apex <= offset, every frame onset..offset exists and is not empty,
+and the onset, apex and offset frames decode (decoding all of them would read every byte
+of the corpus; these three are the frames the features stage leans on).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from mer.data.clips import APEX_AT_ONSET, OFFSET_REPAIRED, Clip, missing_apex
+from mer.data.manifest import MISSING_APEX
+from mer.errors import DatasetError
+
+FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+_NUMBER = re.compile(r"(\d+)(?=\D*$)")  # the last run of digits in a file name's stem
+
+
+def list_frames(folder: Path, where: str) -> dict[int, Path]:
+    """Frame number -> file of every image in a clip folder."""
+    if not folder.is_dir():
+        raise DatasetError(f"{where}: clip folder {folder} not found; check data.root and "
+                           "the row's subject and clip name")
+    frames: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in FRAME_SUFFIXES or path.name.startswith("."):
+            continue
+        match = _NUMBER.search(path.stem)
+        if match is None:
+            continue
+        number = int(match.group(1))
+        if number in frames:
+            raise DatasetError(f"{folder}: {frames[number].name} and {path.name} are both frame "
+                               f"{number}; keep one of them")
+        frames[number] = path
+    if not frames:
+        raise DatasetError(f"{where}: clip folder {folder} holds no numbered image frames "
+                           f"({', '.join(sorted(FRAME_SUFFIXES))})")
+    return dict(sorted(frames.items()))
+
+
+def expected_name(example: Path, number: int) -> str:
+    """The file name frame ``number`` would have, by analogy with another frame of the clip."""
+    match = _NUMBER.search(example.stem)
+    assert match is not None  # list_frames keeps only names with a number
+    digits = match.group(1)
+    # Zero padding (SAMM's 05562) is kept; an unpadded name (img46) stays unpadded.
+    text = str(number).zfill(len(digits)) if digits.startswith("0") else str(number)
+    return example.stem[:match.start()] + text + example.stem[match.end():] + example.suffix
+
+
+def is_digit_slip(typed: int, true: int) -> bool:
+    """True when ``typed`` is ``true`` with one digit dropped, added, changed or two swapped."""
+    a, b = str(typed), str(true)
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
+            and a[diff[1]] == b[diff[0]]
+        return len(diff) == 1 or swapped
+    short, long = sorted((a, b), key=len)
+    return len(long) - len(short) == 1 and any(long[:i] + long[i + 1:] == short
+                                               for i in range(len(long)))
+
+
+def _describe(numbers: Sequence[int]) -> str:
+    """'46..61, 63..86' for a sorted list of frame numbers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in runs)
+
+
+def repair_offset(clip: Clip, frames: dict[int, Path]) -> Clip:
+    """Repair an offset typo (CASME II's sheet has one), when the frames on disk prove it.
+
+    The offset is taken as a typo when it lies before the onset or the apex. It is replaced
+    only when the folder's frames run without a gap from the onset to a last frame that
+    lies after the apex and that the typed value is one digit slip away from (a digit
+    dropped, added, changed or two swapped): then the folder's end is the offset the
+    annotator meant. Anything else is left for check_order to report.
+    """
+    latest = max(clip.onset, clip.apex)
+    if clip.offset >= latest:
+        return clip
+    last = max(frames)
+    runs_to_end = all(n in frames for n in range(clip.onset, last + 1))
+    if last <= latest or not runs_to_end or not is_digit_slip(clip.offset, last):
+        return clip
+    note = (f"offset {clip.offset} -> {last}: the sheet's offset lies before the "
+            f"{'apex' if clip.apex > clip.onset else 'onset'}, and the clip folder's frames "
+            f"run {clip.onset}..{last}")
+    return replace(clip, offset=last).flagged(OFFSET_REPAIRED, note)
+
+
+def check_order(clip: Clip) -> Clip:
+    """onset < offset and onset <= apex <= offset, or a DatasetError naming the row.
+
+    An apex equal to the onset (no motion onset -> apex) is treated as missing: the
+    features stage estimates it, and the flags say so.
+    """
+    frames = f"onset {clip.onset}, apex {clip.apex}, offset {clip.offset}"
+    if clip.apex != MISSING_APEX and clip.apex < clip.onset:
+        raise DatasetError(f"{clip.where}: the apex frame comes before the onset ({frames}); "
+                           "correct the frame numbers, or empty the apex cell to have it "
+                           "estimated")
+    if clip.offset <= clip.onset:
+        raise DatasetError(f"{clip.where}: the offset frame is not after the onset ({frames}); "
+                           "a clip needs at least two frames: correct the frame numbers")
+    if clip.apex > clip.offset:
+        raise DatasetError(f"{clip.where}: the apex frame comes after the offset ({frames}); "
+                           "correct the frame numbers")
+    if clip.apex == clip.onset:
+        return missing_apex(clip).flagged(APEX_AT_ONSET, f"apex {clip.apex} equals the onset: "
+                                          "estimated from flow instead")
+    return clip
+
+
+def _check_readable(paths: Sequence[Path], key_frames: Sequence[Path], where: str) -> None:
+    import cv2
+
+    for path in paths:
+        if path.stat().st_size == 0:
+            raise DatasetError(f"{where}: frame {path} is an empty file (0 bytes); restore it "
+                               "from the corpus")
+    shapes = {}
+    for path in dict.fromkeys(key_frames):
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None or image.size == 0:
+            raise DatasetError(f"{where}: frame {path} does not decode as an image (corrupt "
+                               "or truncated); restore it from the corpus")
+        shapes[path] = image.shape[:2]
+    if len(set(shapes.values())) > 1:
+        sizes = ", ".join(f"{p.name} {h}x{w}" for p, (h, w) in shapes.items())
+        raise DatasetError(f"{where}: the clip's frames differ in size ({sizes}); every frame "
+                           "of a clip must have the same size")
+
+
+def resolve_frames(clip: Clip) -> Clip:
+    """The clip with its checked frame paths onset..offset (and any repair flagged)."""
+    assert clip.folder is not None, "flow-image clips have no frames"
+    frames = list_frames(clip.folder, clip.where)
+    clip = check_order(repair_offset(clip, frames))
+    wanted = range(clip.onset, clip.offset + 1)
+    missing = [n for n in wanted if n not in frames]
+    if missing:
+        example = expected_name(next(iter(frames.values())), missing[0])
+        raise DatasetError(f"{clip.where}: frame {missing[0]} ({example}) of {clip.clip_id} is "
+                           f"missing from {clip.folder}, which holds frames "
+                           f"{_describe(list(frames))} ({len(missing)} of the clip's "
+                           f"{len(wanted)} frames {clip.onset}..{clip.offset} missing); "
+                           "restore them or correct the onset/offset")
+    paths = [frames[n] for n in wanted]
+    keys = [frames[clip.onset], frames[clip.offset]]
+    if clip.apex != MISSING_APEX:
+        keys.insert(1, frames[clip.apex])
+    _check_readable(paths, keys, clip.where)
+    return replace(clip, frame_paths=tuple(p.as_posix() for p in paths))

@@ -1,0 +1,59 @@
+"""SAMM: 32 subjects, 200 fps, greyscale frames.
+
+Layout: ``<root>/SAMM/006/006_1_2/006_05562.jpg`` (5-digit zero-padded frame numbers), or
+``root`` is the SAMM folder itself. Sheet: ``SAMM_Micro_FACS_Codes_v2.xlsx`` in the root or its
+parent, unless data.annotations names it. Quirks handled:
+
+- ~13 rows of notes and citations above the header row: mer.data.sheets.read_table
+- Duration cells are formulas (read as their cached values; the column is not used)
+- subject ids written 6 or '006' (folders are 006): mer.data.cells.subject_number
+- AUs like 'A2' (asymmetric), 'R14A' (intensity), 'L2 or R2': mer.data.aus.normalise_aus
+- Apex Frame -1 where none was coded: apex -1, flag apex_missing (mer.data.coding)
+- an Offset Frame digit slip (an offset before the apex): repaired from the clip folder,
+  flag offset_repaired (mer.data.frames.repair_offset)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mer.data.clips import Corpus
+from mer.data.coding import read_coding_sheet
+from mer.data.sheets import find_annotation_file
+from mer.errors import DatasetError
+
+FPS = 200.0  # SAMM was filmed at 200 frames per second (Davison et al., 2018)
+SHEET_PATTERNS = ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM_Micro_FACS_Codes*.csv")
+_SUBJECT_FOLDER = re.compile(r"^\d{3}$")
+
+
+def subject_folder(number: int) -> str:
+    return f"{number:03d}"
+
+
+def _holds_subjects(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_dir() and _SUBJECT_FOLDER.match(p.name)
+                                   for p in folder.iterdir())
+
+
+def frames_root(root: Path) -> Path:
+    """The folder holding 006, 007, ...: ``root/SAMM`` or root itself."""
+    for folder in (root / "SAMM", root):
+        if _holds_subjects(folder):
+            return folder
+    raise DatasetError(f"data.root {root}: no SAMM frames found: expected {root}/SAMM/006/... "
+                       "or the subject folders (006, 007, ...) directly in data.root; point "
+                       "data.root at your SAMM copy")
+
+
+def read_samm(root: str | Path, annotations: str | Path | None = None) -> Corpus:
+    """Every clip of SAMM (frames not yet checked)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"data.root {root} is not a folder; point it at your SAMM copy")
+    frames = frames_root(root)
+    sheet = Path(annotations) if annotations is not None else find_annotation_file(
+        [root, root.parent], SHEET_PATTERNS, "SAMM coding sheet")
+    clips = read_coding_sheet(sheet, "samm", FPS, frames, subject_folder)
+    return Corpus("samm", clips, str(sheet), str(frames))

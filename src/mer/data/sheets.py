@@ -1,0 +1,158 @@
+"""Annotation tables (xlsx or csv): find the sheet and its header row, name rows as users see them.
+
+Corpus sheets are messy in the same few ways: text rows above the header (SAMM has ~13),
+extra empty worksheets, unnamed and trailing empty columns, formula cells, trailing empty
+rows. ``read_table`` copes with all of them once, for every adapter: it looks for the first
+row, in any worksheet, holding every required column, and returns the data rows below it
+keyed by our column names, each with the row number a spreadsheet program shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mer.data.cells import is_blank
+from mer.errors import DatasetError
+
+# Header rows are searched for this far down each worksheet: SAMM's sits at row 14, behind
+# its notes and citations; anything much deeper is not the header of an annotation sheet.
+HEADER_SEARCH_ROWS = 40
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+
+# Our column name -> header spellings accepted for it (compared without case, spaces, '_').
+ColumnSpec = Mapping[str, Sequence[str]]
+
+
+def _key(header: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(header).lower()) if header is not None else ""
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # 1-based, as a spreadsheet program shows it
+    values: dict[str, object]  # our column name -> raw cell value (None when empty)
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    sheet: str | None  # worksheet name; None for csv
+    header_row: int
+    headers: dict[str, str]  # our column name -> header as written in the file
+    rows: tuple[Row, ...]
+
+    def where(self, row: Row) -> str:
+        """'file, row N' (with the worksheet when the workbook has it) for messages."""
+        sheet = f", sheet '{self.sheet}'" if self.sheet else ""
+        return f"{self.path}{sheet}, row {row.number}"
+
+    def source(self, row: Row) -> str:
+        """'file:row' for the manifest's source column."""
+        return f"{self.path}:{row.number}"
+
+
+def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...]]]]:
+    """(worksheet name, rows of cell values) of an xlsx or csv file."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                yield None, [tuple(row) for row in csv.reader(handle)]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({exc}); export the "
+                               "sheet again as CSV UTF-8") from None
+        return
+    if suffix not in EXCEL_SUFFIXES:
+        raise DatasetError(f"{path}: annotation files must be .xlsx or .csv, not '{suffix}'; "
+                           "open it in a spreadsheet program and save it as .xlsx")
+    import openpyxl
+
+    try:
+        # data_only: a formula cell (SAMM's Duration) reads as its cached value, not '=F15-D15'.
+        workbook = openpyxl.load_workbook(path, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or mislabelled file
+        raise DatasetError(f"{path}: cannot be read as an Excel workbook ({type(exc).__name__}: "
+                           f"{exc}); check the file is the original .xlsx") from None
+    try:
+        for sheet in workbook.worksheets:
+            yield sheet.title, list(sheet.iter_rows(min_row=1, values_only=True))
+    finally:
+        workbook.close()
+
+
+def _match(cells: Sequence[object], columns: ColumnSpec) -> dict[str, list[int]]:
+    """Our column name -> indexes of the cells whose header is one of its spellings."""
+    keys = [_key(c) for c in cells]
+    return {name: [i for i, k in enumerate(keys) if k and k in {_key(s) for s in spellings}]
+            for name, spellings in columns.items()}
+
+
+def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | None = None,
+               what: str = "annotation sheet") -> Table:
+    """The data rows of the first worksheet whose header row holds every ``required`` column."""
+    path = Path(path)
+    optional = optional or {}
+    if not path.is_file():
+        raise DatasetError(f"{path}: {what} not found; set data.annotations to its path")
+    best: tuple[int, str | None, int, list[str]] | None = None  # (found, sheet, row, missing)
+    for sheet, rows in _worksheets(path):
+        for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
+            found = _match(cells, {**required, **optional})
+            missing = [name for name in required if not found[name]]
+            if missing:
+                score = len(required) - len(missing)
+                if score and (best is None or score > best[0]):
+                    best = (score, sheet, index + 1, missing)
+                continue
+            doubled = [name for name, hits in found.items() if len(hits) > 1]
+            if doubled:
+                first = {**required, **optional}[doubled[0]][0]
+                raise DatasetError(f"{path}: row {index + 1} has column '{first}' more than "
+                                   "once; rename or delete the extra column")
+            return _table(path, sheet, index, rows, cells, found, required)
+    expected = ", ".join(spellings[0] for spellings in required.values())
+    if best is None:
+        raise DatasetError(f"{path}: no header row with the columns {expected} in the first "
+                           f"{HEADER_SEARCH_ROWS} rows of any worksheet; is this the right "
+                           f"{what}? (set data.annotations to it)")
+    _, sheet, row, missing = best
+    lacking = ", ".join(f"'{required[name][0]}'" for name in missing)
+    sheet_text = f", sheet '{sheet}'" if sheet else ""
+    raise DatasetError(f"{path}{sheet_text}: the header row (row {row}) lacks the column(s) "
+                       f"{lacking}; expected {expected} (extra columns are fine). Rename the "
+                       "column to the expected name or check this is the right file")
+
+
+def _table(path: Path, sheet: str | None, header_index: int, rows: list[tuple[object, ...]],
+           header: Sequence[object], found: dict[str, list[int]], required: ColumnSpec) -> Table:
+    columns = {name: hits[0] for name, hits in found.items() if hits}
+    data = []
+    for offset, cells in enumerate(rows[header_index + 1:]):
+        values = {name: (cells[i] if i < len(cells) else None) for name, i in columns.items()}
+        # Notes, spacer and trailing empty rows have none of the required cells filled in.
+        if all(is_blank(values[name]) for name in required):
+            continue
+        data.append(Row(header_index + 2 + offset, values))
+    headers = {name: str(header[i]).strip() for name, i in columns.items()}
+    return Table(path, sheet, header_index + 1, headers, tuple(data))
+
+
+def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what: str) -> Path:
+    """The single file matching ``patterns`` in the first of ``folders`` that has one."""
+    for folder in folders:
+        hits = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()
+                       and not p.name.startswith(("~$", "."))})  # skip Excel lock files
+        if len(hits) > 1:
+            names = ", ".join(p.name for p in hits)
+            raise DatasetError(f"{folder}: found {len(hits)} {what}s ({names}); set "
+                               "data.annotations to the one to use")
+        if hits:
+            return hits[0]
+    looked = ", ".join(str(f) for f in folders)
+    raise DatasetError(f"no {what} ({' or '.join(patterns)}) found in {looked}; put it there "
+                       "or set data.annotations to its path")

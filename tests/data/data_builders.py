@@ -1,0 +1,175 @@
+"""Tiny fictitious corpora in each real on-disk format, with the real formats' quirks.
+
+Frames are 16x16 random images written with OpenCV; sheets are written with openpyxl. Each
+builder takes plain rows, so a test changes one value to create the mistake it tests.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import openpyxl
+
+SIZE = 16
+CASME2_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+                 "Action Units", "Estimated Emotion"]
+SAMM_HEADER = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
+               "Offset Frame", "Duration", "Micro", "Action Units", "Estimated Emotion",
+               "Objective Classes", "Notes"]
+SAMM_HEADER_ROW = 14  # 13 rows of notes above it, as in SAMM_Micro_FACS_Codes_v2.xlsx
+
+
+def write_frame(path: Path, seed: int, grey: bool = False, channels: int = 3) -> Path:
+    rng = np.random.default_rng(seed)
+    shape = (SIZE, SIZE) if grey or channels == 1 else (SIZE, SIZE, channels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), rng.integers(0, 256, shape, dtype=np.uint8))
+    return path
+
+
+def write_workbook(path: Path, rows: list[list[Any]], empty_sheets: int = 2,
+                   trailing_columns: int = 3) -> Path:
+    """An xlsx with ``rows`` in its first sheet, extra empty sheets, trailing empty columns."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    # A formatted but empty cell far right: the sheet now has trailing empty columns.
+    width = max(len(r) for r in rows)
+    sheet.cell(row=1, column=width + trailing_columns).number_format = "0"
+    for index in range(empty_sheets):
+        book.create_sheet(f"Sheet{index + 2}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return path
+
+
+# ----------------------------------------------------------------------------------- CASME II
+
+def casme2_rows() -> list[dict[str, Any]]:
+    """Six clips of three subjects with CASME II's quirks; 'frames' = numbers on disk."""
+    return [
+        # a single AU as a number cell; subject as the number 1
+        dict(subject=1, clip="EP02_01f", onset=46, apex=48, offset=50, aus=12,
+             emotion="happiness"),
+        # ApexFrame '/', a one-sided AU
+        dict(subject=1, clip="EP03_02", onset=10, apex="/", offset=14, aus="4+L10",
+             emotion="disgust"),
+        # subject written '02'
+        dict(subject="02", clip="EP01_11f", onset=20, apex=22, offset=24, aus="R14",
+             emotion="repression"),
+        dict(subject="02", clip="EP05_03", onset=30, apex=31, offset=33, aus="1+2",
+             emotion="surprise"),
+        # the offset typo: 9 typed for 91; the folder runs 86..91
+        dict(subject=3, clip="EP07_01", onset=86, apex=88, offset=9, aus="?", emotion="others",
+             frames=range(86, 92)),
+        # fear: casme2-5 drops it
+        dict(subject=3, clip="EP08_02", onset=5, apex=6, offset=8, aus="4+7", emotion="fear"),
+    ]
+
+
+def casme2_sheet_rows(rows: list[dict[str, Any]], revision_2019: bool = False) -> list[list]:
+    header = CASME2_HEADER + (["Objective Classes"] if revision_2019 else [])
+    body = [[r["subject"], r["clip"], None, r["onset"], r["apex"], r["offset"], None, r["aus"],
+             r["emotion"]] + ([1] if revision_2019 else []) for r in rows]
+    return [header, *body]
+
+
+def make_casme2(root: Path, rows: list[dict[str, Any]] | None = None, layout: str = "Cropped",
+                sheet: str = "CASME2-coding-20140508.xlsx", revision_2019: bool = False) -> Path:
+    """A CASME II copy under ``root``; returns root."""
+    rows = casme2_rows() if rows is None else rows
+    prefix = "reg_img" if layout == "Cropped" else "img"
+    for index, row in enumerate(rows):
+        subject = f"sub{int(str(row['subject']).removeprefix('sub')):02d}"
+        frames = row["frames"] if "frames" in row else range(row["onset"], row["offset"] + 1)
+        for number in frames:
+            write_frame(root / layout / subject / row["clip"] / f"{prefix}{number}.jpg",
+                        seed=index * 1000 + number)
+    table = casme2_sheet_rows(rows, revision_2019)
+    if sheet.endswith(".csv"):
+        with (root / sheet).open("w", newline="") as handle:
+            csv.writer(handle).writerows([["" if v is None else v for v in r] for r in table])
+    else:
+        write_workbook(root / sheet, table)
+    return root
+
+
+# ------------------------------------------------------------------------------------- SAMM
+
+def samm_rows() -> list[dict[str, Any]]:
+    return [
+        dict(subject=6, clip="006_1_2", onset=5562, apex=5564, offset=5566, aus="A2",
+             emotion="Happiness"),
+        dict(subject=6, clip="006_1_5", onset=1210, apex=-1, offset=1213, aus="L2 or R2",
+             emotion="Surprise"),
+        dict(subject="007", clip="007_3_1", onset=300, apex=302, offset=304, aus="R14A+4",
+             emotion="Other"),
+        dict(subject="007", clip="007_5_2", onset=40, apex=41, offset=43, aus="4+7",
+             emotion="Anger"),
+    ]
+
+
+def make_samm(root: Path, rows: list[dict[str, Any]] | None = None) -> Path:
+    rows = samm_rows() if rows is None else rows
+    notes = [[f"SAMM note line {i}: citation, licence, coding conventions"]
+             for i in range(1, SAMM_HEADER_ROW)]
+    body = []
+    for index, row in enumerate(rows):
+        number = SAMM_HEADER_ROW + 1 + index
+        subject = f"{int(row['subject']):03d}"
+        frames = row["frames"] if "frames" in row else range(row["onset"], row["offset"] + 1)
+        for frame in frames:
+            write_frame(root / "SAMM" / subject / row["clip"] / f"{subject}_{frame:05d}.jpg",
+                        seed=index * 1000 + frame, grey=True)
+        body.append([row["subject"], row["clip"], 1, row["onset"], row["apex"], row["offset"],
+                     f"=F{number}-D{number}", "Micro - 1/2", row["aus"], row["emotion"], 1,
+                     None])
+    write_workbook(root / "SAMM_Micro_FACS_Codes_v2.xlsx", [*notes, SAMM_HEADER, *body])
+    return root
+
+
+# ------------------------------------------------------------------------------------- SMIC
+
+SMIC_CLIPS = [  # (subject, emotion folder, clip, first frame, frames)
+    ("s1", "negative", "s1_ne_01", 100340, 4),
+    ("s1", "positive", "s1_po_01", 2001, 3),
+    ("s2", "surprise", "s2_sur_01", 512, 5),
+    ("s2", "negative", "s2_ne_03", 7, 3),
+]
+
+
+def make_smic(root: Path, clips=SMIC_CLIPS, non_micro: bool = True) -> Path:
+    for index, (subject, emotion, clip, first, count) in enumerate(clips):
+        for number in range(first, first + count):
+            write_frame(root / "HS" / subject / "micro" / emotion / clip / f"image{number:06d}.bmp",
+                        seed=index * 1000 + number)
+    if non_micro:  # SMIC's non-micro clips sit beside 'micro' and are not used
+        write_frame(root / "HS" / "s1" / "non_micro" / "s1_n1" / "image000001.bmp", seed=1)
+    return root
+
+
+# ------------------------------------------------------------------------------- flow images
+
+FLOW_ROWS = [  # subject, clip, label, dataset
+    ("1", "EP02_01f", "positive", "casme2"),
+    ("1", "EP03_02", "negative", "casme2"),
+    ("1", "s1_sur_01", "surprise", "smic"),
+    ("6", "006_1_2", "negative", "samm"),
+]
+
+
+def make_flow_images(root: Path, rows=FLOW_ROWS, csv_name: str = "labels.csv",
+                     with_dataset: bool = True, channels: int = 3) -> Path:
+    lines = [["subject", "clip", "label", "path"] + (["dataset"] if with_dataset else [])]
+    for index, (subject, clip, label, dataset) in enumerate(rows):
+        relative = f"flow/{dataset}_{subject}_{clip}.png"
+        write_frame(root / relative, seed=index, channels=channels)
+        lines.append([subject, clip, label, relative] + ([dataset] if with_dataset else []))
+    with (root / csv_name).open("w", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    return root

@@ -1,0 +1,222 @@
+"""CASME II adapter: layouts, quirks repaired and flagged, every mistake named by file and row."""
+
+from types import SimpleNamespace
+
+import pytest
+from data_builders import casme2_rows, make_casme2
+
+from mer.data.casme2 import read_casme2
+from mer.errors import DatasetError
+
+SHEET = "CASME2-coding-20140508.xlsx"
+
+
+def row_of(manifest, clip):
+    """One manifest row as attributes (a pandas row's .flags is pandas' own attribute)."""
+    return SimpleNamespace(**manifest.set_index("clip").loc[clip].to_dict())
+
+
+def test_manifest_of_a_cropped_copy(tmp_path, build):
+    root = make_casme2(tmp_path)
+    manifest, report = build("casme2", root)
+    assert list(manifest["clip_id"]) == sorted(manifest["clip_id"])
+    assert set(manifest["subject"]) == {"sub01", "sub02", "sub03"}  # from 1, '02' and 3
+    first = row_of(manifest, "EP02_01f")
+    assert (first.onset, first.apex, first.offset, first.fps) == (46, 48, 50, 200.0)
+    assert first.frame_paths == [f"{root}/Cropped/sub01/EP02_01f/reg_img{n}.jpg"
+                                 for n in range(46, 51)]
+    assert (first.aus, first.emotion, first.label, first.label_index) == \
+        ("12", "happiness", "happiness", 0)
+    assert first.source == f"{root}/{SHEET}:2"
+    assert first.flow_image == "" and first.flags == []
+    assert row_of(manifest, "EP03_02").aus == "4+L10"
+    assert row_of(manifest, "EP01_11f").aus == "R14"
+    assert report["clips"] == 5 and report["subjects"] == 3
+    assert report["frames"] == f"{root}/Cropped"
+
+
+def test_apex_slash_is_missing_and_flagged(tmp_path, build):
+    manifest, report = build("casme2", make_casme2(tmp_path))
+    clip = row_of(manifest, "EP03_02")
+    assert clip.apex == -1 and clip.flags == ["apex_missing"]
+    assert report["apex_to_estimate"] == {"count": 1, "clip_ids": ["casme2/sub01/EP03_02"]}
+
+
+def test_offset_typo_repaired_from_the_folder(tmp_path, build):
+    manifest, report = build("casme2", make_casme2(tmp_path))
+    clip = row_of(manifest, "EP07_01")
+    assert (clip.onset, clip.apex, clip.offset) == (86, 88, 91)
+    assert len(clip.frame_paths) == 6
+    assert "offset_repaired" in clip.flags and "aus_unknown" in clip.flags and clip.aus == ""
+    [repair] = report["repairs"]["clips"]
+    assert repair["clip_id"] == "casme2/sub03/EP07_01" and repair["flag"] == "offset_repaired"
+    assert repair["source"].endswith(f"{SHEET}:6")
+    assert "offset 9 -> 91" in repair["what"]
+
+
+def test_offset_typo_not_repaired_when_the_folder_does_not_prove_it(tmp_path, build):
+    rows = casme2_rows()
+    rows[4]["frames"] = [*range(86, 92), 120]  # the folder ends at 120: 9 is no slip of it
+    with pytest.raises(DatasetError) as err:
+        build("casme2", make_casme2(tmp_path, rows))
+    message = str(err.value)
+    assert f"{SHEET}, sheet 'Sheet', row 6" in message
+    assert "the offset frame is not after the onset (onset 86, apex 88, offset 9)" in message
+
+
+def test_fear_dropped_and_counted(tmp_path, build):
+    manifest, report = build("casme2", make_casme2(tmp_path))
+    assert "fear" not in set(manifest["emotion"])
+    assert report["dropped"]["rows"] == 1 and report["dropped"]["by_emotion"] == {"fear": 1}
+    assert "casme2-5" in report["dropped"]["reason"]
+    assert report["clips_per_class"] == {"happiness": 1, "disgust": 1, "surprise": 1,
+                                         "repression": 1, "others": 1}
+
+
+def test_raw_layout_csv_sheet_and_2019_revision(tmp_path, build):
+    root = make_casme2(tmp_path, layout="CASME2_RAW_selected", sheet="CASME2-coding-2019.csv",
+                       revision_2019=True)
+    manifest, report = build("casme2", root)
+    assert len(manifest) == 5
+    assert row_of(manifest, "EP02_01f").frame_paths[0] == \
+        f"{root}/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg"
+    assert report["annotations"] == f"{root}/CASME2-coding-2019.csv"
+
+
+def test_root_may_be_the_folder_of_subjects_with_the_sheet_beside_it(tmp_path, build):
+    make_casme2(tmp_path)
+    manifest, _ = build("casme2", tmp_path / "Cropped")
+    assert len(manifest) == 5
+
+
+def test_cropped_preferred_when_both_layouts_exist(tmp_path):
+    make_casme2(tmp_path, layout="CASME2_RAW_selected")
+    make_casme2(tmp_path)
+    assert read_casme2(tmp_path).frames_root == f"{tmp_path}/Cropped"
+
+
+def test_apex_at_onset_is_estimated_instead(tmp_path, build):
+    rows = casme2_rows()
+    rows[0]["apex"] = 46
+    manifest, report = build("casme2", make_casme2(tmp_path, rows))
+    clip = row_of(manifest, "EP02_01f")
+    assert clip.apex == -1 and clip.flags == ["apex_missing", "apex_at_onset"]
+    assert "casme2/sub01/EP02_01f" in report["apex_to_estimate"]["clip_ids"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+def expect_error(build, root, *fragments, scheme="casme2-5"):
+    with pytest.raises(DatasetError) as err:
+        build("casme2", root, scheme)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(DatasetError, match=r"data.root .*nope is not a folder"):
+        read_casme2(tmp_path / "nope")
+
+
+def test_root_without_frames(tmp_path, build):
+    (tmp_path / "empty").mkdir()
+    expect_error(build, tmp_path / "empty", "no CASME II frames found", "Cropped/sub01")
+
+
+def test_missing_sheet(tmp_path, build):
+    root = make_casme2(tmp_path / "copy")
+    (root / SHEET).unlink()
+    expect_error(build, root, "no CASME II coding sheet (CASME2-coding-*.xlsx or "
+                 "CASME2-coding-*.csv) found in", "set data.annotations")
+
+
+def test_non_numeric_frame(tmp_path, build):
+    rows = casme2_rows()
+    rows[1]["onset"], rows[1]["frames"] = "ten", range(10, 15)
+    expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 3",
+                 "column 'OnsetFrame' holds 'ten', not a frame number")
+
+
+def test_onset_after_apex(tmp_path, build):
+    rows = casme2_rows()
+    rows[0]["apex"] = 40
+    expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 2",
+                 "the apex frame comes before the onset (onset 46, apex 40, offset 50)")
+
+
+def test_apex_after_offset(tmp_path, build):
+    rows = casme2_rows()
+    rows[0]["offset"], rows[0]["frames"] = 47, range(46, 51)  # 47 is no digit slip of 50
+    expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 2",
+                 "the apex frame comes after the offset (onset 46, apex 48, offset 47)")
+
+
+def test_missing_frame_is_named(tmp_path, build):
+    root = make_casme2(tmp_path)
+    (root / "Cropped/sub01/EP02_01f/reg_img48.jpg").unlink()
+    expect_error(build, root, f"{SHEET}, sheet 'Sheet', row 2",
+                 "frame 48 (reg_img48.jpg) of casme2/sub01/EP02_01f is missing",
+                 "holds frames 46..47, 49..50")
+
+
+def test_missing_clip_folder(tmp_path, build):
+    rows = casme2_rows()
+    root = make_casme2(tmp_path, rows)
+    rows[0]["clip"] = "EP99_01"
+    make_casme2(tmp_path / "other", rows)
+    (tmp_path / "other" / SHEET).replace(root / SHEET)
+    expect_error(build, root, f"{SHEET}, sheet 'Sheet', row 2",
+                 "clip folder", "sub01/EP99_01 not found")
+
+
+def test_empty_frame_file(tmp_path, build):
+    root = make_casme2(tmp_path)
+    (root / "Cropped/sub02/EP01_11f/reg_img21.jpg").write_bytes(b"")
+    expect_error(build, root, f"{SHEET}, sheet 'Sheet', row 4",
+                 "reg_img21.jpg is an empty file")
+
+
+def test_undecodable_key_frame(tmp_path, build):
+    root = make_casme2(tmp_path)
+    (root / "Cropped/sub02/EP01_11f/reg_img22.jpg").write_bytes(b"not a jpeg at all")
+    expect_error(build, root, f"{SHEET}, sheet 'Sheet', row 4",
+                 "reg_img22.jpg does not decode as an image")
+
+
+def test_every_problem_listed_at_once(tmp_path, build):
+    root = make_casme2(tmp_path)
+    (root / "Cropped/sub01/EP02_01f/reg_img47.jpg").unlink()
+    (root / "Cropped/sub02/EP05_03/reg_img32.jpg").unlink()
+    expect_error(build, root, "2 of 5 clips have problems", "row 2", "row 5",
+                 "reg_img47.jpg", "reg_img32.jpg")
+
+
+def test_duplicate_clip(tmp_path, build):
+    rows = casme2_rows()
+    rows.append({**rows[0], "subject": "01"})
+    expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 8",
+                 "clip sub01/EP02_01f is annotated twice", "row 2")
+
+
+def test_unknown_emotion(tmp_path, build):
+    rows = casme2_rows()
+    rows[2]["emotion"] = "joy"
+    expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 4",
+                 "column 'Estimated Emotion' holds 'joy'", "not an emotion mer knows")
+
+
+def test_nothing_left_after_the_scheme(tmp_path, build):
+    rows = [r for r in casme2_rows() if r["emotion"] in {"fear", "disgust"}]
+    rows[0]["emotion"] = "sadness"
+    expect_error(build, make_casme2(tmp_path, rows),
+                 "no clip of casme2 is left under labels.scheme 'seed-4'",
+                 "fear (1), sadness (1)", "megc-3", scheme="seed-4")
+
+
+def test_one_class_left_is_an_error(tmp_path, build):
+    rows = [r for r in casme2_rows() if r["emotion"] in {"fear", "disgust", "happiness"}]
+    rows[0]["emotion"] = "fear"
+    expect_error(build, make_casme2(tmp_path, rows),
+                 "labels.scheme 'casme2-5' leaves only the class disgust")

@@ -1,0 +1,81 @@
+"""Cells, AU codes, frame names and digit slips: the helpers every adapter shares."""
+
+from pathlib import Path
+
+import pytest
+
+from mer.data.aus import AUS_ALTERNATIVES, AUS_UNKNOWN, AUS_UNPARSED, normalise_aus
+from mer.data.cells import frame_number, subject_number
+from mer.data.frames import expected_name, is_digit_slip
+from mer.data.manifest import MISSING_APEX
+from mer.errors import DatasetError
+
+WHERE = "sheet.xlsx, row 7"
+
+
+@pytest.mark.parametrize("value", [46, 46.0, "46", " 046 "])
+def test_frame_numbers_in_any_cell_type(value):
+    assert frame_number(value, "OnsetFrame", WHERE) == 46
+
+
+@pytest.mark.parametrize("value", ["/", None, "", -1, "-1"])
+def test_missing_apex_spellings(value):
+    assert frame_number(value, "ApexFrame", WHERE, missing_ok=True) == MISSING_APEX
+
+
+@pytest.mark.parametrize("value", ["abc", "/", 46.5, None, -3])
+def test_bad_frame_number_names_file_row_and_column(value):
+    with pytest.raises(DatasetError) as err:
+        frame_number(value, "OnsetFrame", WHERE)
+    message = str(err.value)
+    assert "sheet.xlsx, row 7" in message and "'OnsetFrame'" in message
+    assert "not a frame number" in message
+
+
+@pytest.mark.parametrize("value", [1, 1.0, "1", "01", "sub01", "s1", " 001 "])
+def test_subject_ids(value):
+    assert subject_number(value, "Subject", WHERE) == 1
+
+
+def test_bad_subject_names_the_row():
+    with pytest.raises(DatasetError, match=r"row 7: column 'Subject' holds 'Bob'"):
+        subject_number("Bob", "Subject", WHERE)
+
+
+@pytest.mark.parametrize(("cell", "aus", "flags"), [
+    (12, "12", ()),  # CASME II: a single AU is a number cell
+    (12.0, "12", ()),
+    ("4+7", "4+7", ()),
+    ("4+L10", "4+L10", ()),
+    ("R14", "R14", ()),
+    ("10+4+4", "4+10", ()),  # sorted, duplicates dropped
+    ("AU4 + AU7", "4+7", ()),
+    ("A2", "A2", ()),  # SAMM: asymmetric
+    ("R14A+4", "4+R14", ()),  # SAMM: intensity letters dropped
+    ("L2 or R2", "2", (AUS_ALTERNATIVES,)),  # side unsure: the AU stays
+    ("12 or 14", "12+14", (AUS_ALTERNATIVES,)),
+    ("?", "", (AUS_UNKNOWN,)),
+    (None, "", (AUS_UNKNOWN,)),
+    ("4+x9", "4+x9", (AUS_UNPARSED,)),
+])
+def test_au_normalisation(cell, aus, flags):
+    assert normalise_aus(cell) == (aus, flags)
+
+
+@pytest.mark.parametrize(("typed", "true", "slip"), [
+    (9, 91, True),  # a digit dropped
+    (19, 91, True),  # two digits swapped
+    (81, 91, True),  # a digit changed
+    (911, 91, True),  # a digit added
+    (91, 91, False),
+    (7, 91, False),
+    (12, 91, False),
+])
+def test_digit_slip(typed, true, slip):
+    assert is_digit_slip(typed, true) is slip
+
+
+def test_expected_frame_name_keeps_prefix_and_padding():
+    assert expected_name(Path("reg_img46.jpg"), 62) == "reg_img62.jpg"
+    assert expected_name(Path("006_05562.jpg"), 5570) == "006_05570.jpg"
+    assert expected_name(Path("image0100344.bmp"), 100350) == "image0100350.bmp"

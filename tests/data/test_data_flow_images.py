@@ -1,0 +1,63 @@
+"""Precomputed flow images: a CSV of subject, clip, label, path (+ dataset)."""
+
+import pytest
+from data_builders import FLOW_ROWS, make_flow_images
+
+from mer.errors import DatasetError, MerError
+
+
+def test_manifest_of_flow_images(tmp_path, build):
+    root = make_flow_images(tmp_path)
+    manifest, report = build("flow-images", root, scheme="megc-3")
+    assert len(manifest) == 4 and report["dataset"] == "flow-images"
+    clip = manifest.set_index("clip_id").loc["casme2/casme2_1/EP02_01f"].to_dict()
+    assert clip["subject"] == "casme2_1"  # three corpora: subjects qualified by corpus
+    assert clip["flow_image"] == f"{root}/flow/casme2_1_EP02_01f.png"
+    assert list(clip["frame_paths"]) == []
+    assert (clip["onset"], clip["apex"], clip["offset"], clip["fps"]) == (-1, -1, -1, 0.0)
+    assert list(clip["flags"]) == ["precomputed_flow"]
+    assert clip["label"] == "positive" and clip["source"] == f"{root}/labels.csv:2"
+    assert report["subjects"] == 3  # smic 1 and casme2 1 are different people
+    assert report["apex_to_estimate"]["count"] == 0
+
+
+def test_single_corpus_csv_with_another_name(tmp_path, build):
+    rows = [("1", "a", "negative", "x"), ("2", "b", "surprise", "x")]
+    root = make_flow_images(tmp_path, rows, csv_name="megc.csv", with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert list(manifest["subject"]) == ["1", "2"]
+    assert set(manifest["dataset"]) == {"flow-images"}
+
+
+def test_numeric_label_is_an_error(tmp_path, build):
+    rows = [*FLOW_ROWS[:2], ("1", "c", "2", "casme2")]
+    root = make_flow_images(tmp_path, rows)
+    with pytest.raises(DatasetError, match=r"labels.csv, row 4: column 'label' holds '2'"):
+        build("flow-images", root, scheme="megc-3")
+
+
+def test_missing_image(tmp_path, build):
+    root = make_flow_images(tmp_path)
+    (root / "flow/samm_6_006_1_2.png").unlink()
+    with pytest.raises(DatasetError, match=r"labels.csv, row 5: flow image .*samm_6_006_1_2.png "
+                                           r"not found"):
+        build("flow-images", root, scheme="megc-3")
+
+
+def test_one_channel_image(tmp_path, build):
+    root = make_flow_images(tmp_path, channels=1)
+    # The features stage's own reader checks it, so the two stages agree on what is valid.
+    with pytest.raises(MerError, match=r"labels.csv, row 2.*3 channels"):
+        build("flow-images", root, scheme="megc-3")
+
+
+def test_no_csv(tmp_path, build):
+    with pytest.raises(DatasetError, match=r"no CSV and no labels.csv; set data.annotations"):
+        build("flow-images", tmp_path, scheme="megc-3")
+
+
+def test_duplicate_clip_in_csv(tmp_path, build):
+    root = make_flow_images(tmp_path, [*FLOW_ROWS, FLOW_ROWS[0]])
+    with pytest.raises(DatasetError, match=r"labels.csv, row 6: clip casme2_1/EP02_01f is "
+                                           r"annotated twice \(also at .*row 2\)"):
+        build("flow-images", root, scheme="megc-3")

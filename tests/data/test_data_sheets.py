@@ -1,0 +1,111 @@
+"""Annotation tables: header rows found wherever they are, rows numbered as users see them."""
+
+import csv
+
+import pytest
+from data_builders import (
+    SAMM_HEADER_ROW,
+    casme2_rows,
+    casme2_sheet_rows,
+    make_samm,
+    write_workbook,
+)
+
+from mer.data.coding import COLUMNS
+from mer.data.sheets import find_annotation_file, read_table
+from mer.errors import DatasetError
+
+
+def test_header_below_text_rows_and_formulas(tmp_path):
+    make_samm(tmp_path)
+    table = read_table(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", COLUMNS)
+    assert table.header_row == SAMM_HEADER_ROW
+    assert [row.number for row in table.rows] == [15, 16, 17, 18]
+    assert table.headers["onset"] == "Onset Frame"
+    assert table.rows[0].values["clip"] == "006_1_2"
+    assert table.where(table.rows[1]).endswith("SAMM_Micro_FACS_Codes_v2.xlsx, sheet 'Sheet', "
+                                               "row 16")
+
+
+def test_xlsx_and_csv_read_alike(tmp_path):
+    rows = casme2_sheet_rows(casme2_rows())
+    write_workbook(tmp_path / "a.xlsx", rows)
+    with (tmp_path / "a.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["" if v is None else v for v in r] for r in rows])
+    from_xlsx = read_table(tmp_path / "a.xlsx", COLUMNS)
+    from_csv = read_table(tmp_path / "a.csv", COLUMNS)
+    assert [r.number for r in from_xlsx.rows] == [r.number for r in from_csv.rows] == \
+        list(range(2, 8))
+    assert [str(r.values["clip"]) for r in from_xlsx.rows] == \
+        [r.values["clip"] for r in from_csv.rows]
+    assert from_xlsx.rows[0].values["aus"] == 12  # a number cell stays a number
+    assert from_csv.where(from_csv.rows[0]) == f"{tmp_path / 'a.csv'}, row 2"
+
+
+def test_header_in_a_later_sheet_and_blank_rows_skipped(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "notes"
+    book.active.append(["nothing here"])
+    sheet = book.create_sheet("coding")
+    for row in casme2_sheet_rows(casme2_rows()[:2]):
+        sheet.append(row)
+    sheet.append([])
+    sheet.append([None, None, None, None, None, None, None, None, None, "a remark"])
+    book.save(tmp_path / "b.xlsx")
+    table = read_table(tmp_path / "b.xlsx", COLUMNS)
+    assert table.sheet == "coding"
+    assert [r.number for r in table.rows] == [2, 3]
+
+
+def test_missing_column_names_file_row_and_column(tmp_path):
+    rows = casme2_sheet_rows(casme2_rows())
+    rows[0][4] = "Peak"  # renamed to something unexpected
+    write_workbook(tmp_path / "c.xlsx", rows)
+    with pytest.raises(DatasetError) as err:
+        read_table(tmp_path / "c.xlsx", COLUMNS)
+    message = str(err.value)
+    assert "c.xlsx" in message and "row 1" in message and "'ApexFrame'" in message
+    assert "Rename the column" in message
+
+
+def test_a_different_sheet_altogether(tmp_path):
+    write_workbook(tmp_path / "d.xlsx", [["name", "score"], ["x", 1]])
+    with pytest.raises(DatasetError, match=r"d.xlsx: no header row with the columns Subject, "
+                                           r"Filename, OnsetFrame"):
+        read_table(tmp_path / "d.xlsx", COLUMNS)
+
+
+def test_duplicated_column_is_an_error(tmp_path):
+    rows = casme2_sheet_rows(casme2_rows())
+    rows[0][6] = "OnsetFrame"
+    write_workbook(tmp_path / "e.xlsx", rows)
+    with pytest.raises(DatasetError, match=r"e.xlsx: row 1 has column 'OnsetFrame' more than "
+                                           "once"):
+        read_table(tmp_path / "e.xlsx", COLUMNS)
+
+
+def test_unreadable_files(tmp_path):
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(DatasetError, match=r"old.xls: .*save it as .xlsx"):
+        read_table(tmp_path / "old.xls", COLUMNS)
+    (tmp_path / "broken.xlsx").write_text("not a zip")
+    with pytest.raises(DatasetError, match=r"broken.xlsx: cannot be read as an Excel workbook"):
+        read_table(tmp_path / "broken.xlsx", COLUMNS)
+    with pytest.raises(DatasetError, match=r"absent.xlsx: .* not found; set data.annotations"):
+        read_table(tmp_path / "absent.xlsx", COLUMNS)
+
+
+def test_find_annotation_file(tmp_path):
+    sub = tmp_path / "root"
+    sub.mkdir()
+    (tmp_path / "CASME2-coding-20140508.xlsx").write_text("x")
+    (sub / "~$CASME2-coding-lock.xlsx").write_text("excel lock file")
+    found = find_annotation_file([sub, tmp_path], ["CASME2-coding-*.xlsx"], "coding sheet")
+    assert found == tmp_path / "CASME2-coding-20140508.xlsx"
+    (tmp_path / "CASME2-coding-2019.xlsx").write_text("x")
+    with pytest.raises(DatasetError, match=r"found 2 coding sheets .*set data.annotations"):
+        find_annotation_file([sub, tmp_path], ["CASME2-coding-*.xlsx"], "coding sheet")
+    with pytest.raises(DatasetError, match=r"no coding sheet \(SAMM\*.xlsx\) found in"):
+        find_annotation_file([sub], ["SAMM*.xlsx"], "coding sheet")

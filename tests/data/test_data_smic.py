@@ -1,0 +1,81 @@
+"""SMIC-HS adapter: labels from folders, bounds from the frames, an optional bounds CSV."""
+
+import csv
+
+import pytest
+from data_builders import make_smic
+
+from mer.errors import DatasetError
+
+
+def by_clip(manifest):
+    return {row["clip"]: row for row in manifest.to_dict("records")}
+
+
+def test_manifest_of_smic(tmp_path, build):
+    root = make_smic(tmp_path)
+    manifest, report = build("smic", root, scheme="megc-3")
+    rows = by_clip(manifest)
+    assert set(rows) == {"s1_ne_01", "s1_po_01", "s2_sur_01", "s2_ne_03"}  # no non_micro
+    clip = rows["s1_ne_01"]
+    assert (clip["subject"], clip["fps"], clip["label"]) == ("s1", 100.0, "negative")
+    assert (clip["onset"], clip["apex"], clip["offset"]) == (100340, -1, 100343)
+    assert clip["frame_paths"][0] == f"{root}/HS/s1/micro/negative/s1_ne_01/image100340.bmp"
+    assert clip["flags"] == ["bounds_from_folder", "apex_missing"]
+    assert clip["source"] == f"{root}/HS/s1/micro/negative/s1_ne_01"
+    assert rows["s1_po_01"]["label"] == "positive" and rows["s2_sur_01"]["label"] == "surprise"
+    assert report["clips_per_class"] == {"negative": 2, "positive": 1, "surprise": 1}
+    assert report["apex_to_estimate"]["count"] == 4
+
+
+def test_hs_folder_as_root(tmp_path, build):
+    make_smic(tmp_path)
+    manifest, _ = build("smic", tmp_path / "HS", scheme="megc-3")
+    assert len(manifest) == 4
+
+
+def test_bounds_csv_overrides_the_folder(tmp_path, build):
+    root = make_smic(tmp_path)
+    with (tmp_path / "smic.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["Subject", "Filename", "Onset", "Apex", "Offset"],
+                                      [1, "s1_ne_01", 100341, 100342, 100343]])
+    manifest, _ = build("smic", root, scheme="megc-3", annotations=tmp_path / "smic.csv")
+    clip = by_clip(manifest)["s1_ne_01"]
+    assert (clip["onset"], clip["apex"], clip["offset"]) == (100341, 100342, 100343)
+    assert clip["flags"] == [] and clip["source"] == f"{tmp_path}/smic.csv:2"
+    assert by_clip(manifest)["s1_po_01"]["flags"] == ["bounds_from_folder", "apex_missing"]
+
+
+def test_bounds_csv_naming_an_unknown_clip(tmp_path, build):
+    root = make_smic(tmp_path)
+    with (tmp_path / "smic.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["subject", "clip", "onset", "offset"],
+                                      ["s3", "s3_po_09", 1, 5]])
+    with pytest.raises(DatasetError, match=r"smic.csv, row 2: clip s3/s3_po_09 has no folder"):
+        build("smic", root, scheme="megc-3", annotations=tmp_path / "smic.csv")
+
+
+def test_unknown_emotion_folder(tmp_path, build):
+    root = make_smic(tmp_path, clips=[("s1", "negative", "s1_ne_01", 1, 3),
+                                      ("s1", "happy-ish", "s1_x_01", 1, 3)])
+    with pytest.raises(DatasetError, match=r"micro/happy-ish: 'happy-ish' is not an emotion"):
+        build("smic", root, scheme="megc-3")
+
+
+def test_gap_in_a_clip_folder(tmp_path, build):
+    root = make_smic(tmp_path)
+    (root / "HS/s2/micro/surprise/s2_sur_01/image000514.bmp").unlink()
+    with pytest.raises(DatasetError) as err:
+        build("smic", root, scheme="megc-3")
+    assert "s2_sur_01: frame 514 (image000514.bmp) of smic/s2/s2_sur_01 is missing" in \
+        str(err.value)
+
+
+def test_casme2_scheme_leaves_one_class_of_smic(tmp_path, build):
+    with pytest.raises(DatasetError, match=r"leaves only the class surprise of smic .*megc-3"):
+        build("smic", make_smic(tmp_path), scheme="casme2-5")
+
+
+def test_root_without_smic(tmp_path, build):
+    with pytest.raises(DatasetError, match=r"no SMIC-HS clips found: expected .*HS/s1/micro"):
+        build("smic", tmp_path, scheme="megc-3")
