@@ -41,7 +41,8 @@ def render(results: dict[str, list[dict]], seconds: float) -> str:
         for row in rows:
             value = row["value"]
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            lines.append(f"| {row['benchmark']} | {shown} | {row['unit']} | {row.get('note', '')} |")
+            note = row.get("note", "")
+            lines.append(f"| {row['benchmark']} | {shown} | {row['unit']} | {note} |")
         lines.append("")
     return "\n".join(lines)
 

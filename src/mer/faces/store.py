@@ -1,0 +1,49 @@
+"""Byte-reproducible .npz files, and reading data/faces.npz.
+
+``np.savez`` stamps each member with the current time, so the same arrays give different bytes
+and DVC would see a changed output on every run; ``write_npz`` fixes the timestamps.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mer.atomic import atomic_path
+from mer.errors import DatasetError
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
+FACES_KEYS = ("clip_id", "transform", "landmarks", "size")
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Atomically write ``arrays`` as a compressed .npz that np.load reads, same bytes each time."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16  # fixed permissions, not the umask's
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(arrays[name]), allow_pickle=False)
+    return Path(path)
+
+
+def read_npz(path: str | Path, keys: tuple[str, ...], producer: str) -> dict[str, np.ndarray]:
+    """All arrays of an .npz written by ``producer`` (a mer command), checked for ``keys``."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path} not found: run `{producer}` (or `dvc repro`) first")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise DatasetError(f"{path} lacks {missing}: it is from an older version; rerun "
+                           f"`{producer}`")
+    return arrays
+
+
+def read_faces(path: str | Path) -> dict[str, np.ndarray]:
+    """data/faces.npz: clip_id (N,), transform (N, 2, 3), landmarks (N, 68, 2), size ()."""
+    return read_npz(path, FACES_KEYS, "mer faces")

@@ -1,0 +1,31 @@
+"""Detect, landmark (dlib, 68 points) and align every clip's face: one transform per clip.
+
+Reads data/manifest.parquet and params `faces`; writes data/faces.npz (clip_id, transform,
+landmarks, size; rows sorted by clip_id) and reports/faces.json (clips skipped for want of a
+face, with the reason, and clips flagged but kept). Flow-image datasets have no faces to find:
+the stage writes an empty faces.npz and says so in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from mer import paths
+from mer.config import load_params
+
+
+def run(args: argparse.Namespace) -> None:
+    from mer.atomic import write_text
+    from mer.data.manifest import read_manifest
+    from mer.faces.pipeline import locate_faces
+    from mer.faces.store import write_npz
+
+    params = load_params(args.params)
+    manifest = read_manifest(paths.MANIFEST)
+    started = time.perf_counter()
+    arrays, report = locate_faces(manifest, params.faces)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    write_npz(paths.FACES, arrays)
+    write_text(paths.FACES_REPORT, json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,28 @@
+"""Optical-flow sequences onset -> apex -> offset, optical strain and AU-region features.
+
+Reads data/manifest.parquet, data/faces.npz and params `features`; writes data/features.npz
+(clip_id, flow, apex, au, au_names, apex_frame, apex_estimated; rows sorted by clip_id, only
+clips with a face) and reports/features.json (clips, apexes estimated, flow algorithm, timing).
+With data.source flow-images the precomputed images become the same tensors (T = 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mer import paths
+from mer.config import load_params
+
+
+def run(args: argparse.Namespace) -> None:
+    from mer.atomic import write_text
+    from mer.data.manifest import read_manifest
+    from mer.faces.store import read_faces, write_npz
+    from mer.features.pipeline import extract_features
+
+    params = load_params(args.params)
+    manifest = read_manifest(paths.MANIFEST)
+    arrays, report = extract_features(manifest, read_faces(paths.FACES), params.features)
+    write_npz(paths.FEATURES, arrays)
+    write_text(paths.FEATURES_REPORT, json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,133 @@
+"""`mer faces` then `mer features` end to end on a tiny CASME II-style dataset."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mer import paths
+from mer.data.manifest import read_manifest, write_manifest
+from mer.errors import MerError
+from mer.faces.store import read_faces
+from mer.features.store import read_features
+
+
+def write_params(root, **features):
+    params = {"faces": {"workers": 1}, "features": {"workers": 1, **features}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def run(stage: str) -> int:
+    """Run a stage as `mer <stage>` does; 0 on success (a MerError propagates)."""
+    module = importlib.import_module(f"mer.stages.{stage}")
+    module.run(argparse.Namespace(params="params.yaml"))
+    return 0
+
+
+def test_faces_then_features_end_to_end(tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    assert run("faces") == 0
+    faces = read_faces(paths.FACES)
+    kept = ["casme2/sub01/EP01_01", "casme2/sub02/EP02_01"]
+    assert list(faces["clip_id"]) == kept
+    assert faces["transform"].shape == (2, 2, 3) and faces["landmarks"].shape == (2, 68, 2)
+    report = json.loads(paths.FACES_REPORT.read_text())
+    skipped = {s["clip_id"]: s["reason"] for s in report["skipped"]}
+    assert "no face" in skipped["casme2/sub02/EP03_01"]
+    assert "face lost on frame 6" in skipped["casme2/sub03/EP04_01"]
+
+    assert run("features") == 0
+    features = read_features(paths.FEATURES)
+    assert list(features["clip_id"]) == kept  # only clips with a face
+    assert features["flow"].shape == (2, 3, 3, 32, 32)
+    assert features["apex"].shape == (2, 1, 32, 32)
+    assert features["au"].shape == (2, len(features["au_names"]))
+    # sub01's apex is annotated (frame 104); sub02's is estimated: the true peak is index 7.
+    assert list(features["apex_frame"]) == [104, 17]
+    assert list(features["apex_estimated"]) == [False, True]
+    report = json.loads(paths.FEATURES_REPORT.read_text())
+    assert report["apexes_estimated"] == 1 and report["without_face"] == 2
+    assert report["flow"] == "dis"
+    # The mouth moves up: mean v over the mouth region at the apex step is clearly negative.
+    names = list(features["au_names"])
+    assert features["au"][0, names.index("mouth/t1/v")] < -0.3
+
+
+@pytest.mark.slow  # spawns worker processes
+def test_outputs_do_not_depend_on_worker_count(tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tiny_dataset)
+    outputs = []
+    for workers in (1, 2):
+        (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(
+            {"faces": {"workers": workers}, "features": {"workers": workers}}))
+        assert run("faces") == 0 and run("features") == 0
+        outputs.append((paths.FACES.read_bytes(), paths.FEATURES.read_bytes()))
+    assert outputs[0] == outputs[1]  # byte-identical, timestamps included
+
+
+def test_apex_outside_the_clip_names_the_clip_and_row(tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    manifest = read_manifest(paths.MANIFEST)
+    manifest.loc[0, "apex"] = 250
+    write_manifest(manifest, paths.MANIFEST)
+    with pytest.raises(MerError) as err:
+        run("faces")
+    assert "casme2/sub01/EP01_01" in str(err.value)
+    assert "CASME2-coding-tiny.xlsx:2" in str(err.value) and "apex = 250" in str(err.value)
+
+
+def test_undecodable_frame_is_named(tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    broken = tiny_dataset / "Cropped/sub01/EP01_01/reg_img100.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(MerError, match=r"reg_img100\.jpg: frame does not decode"):
+        run("faces")
+
+
+def test_features_refuse_a_stale_faces_file(tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    assert run("faces") == 0
+    manifest = read_manifest(paths.MANIFEST)
+    write_manifest(manifest[manifest["clip"] != "EP01_01"], paths.MANIFEST)
+    with pytest.raises(MerError, match="stale"):
+        run("features")
+
+
+def test_flow_image_dataset(tmp_path, monkeypatch):
+    import cv2
+
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path, input_size=16)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(3):
+        cv2.imwrite(f"flow{i}.png", rng.integers(0, 256, (28, 28, 3), np.uint8))
+        rows.append({"dataset": "flow-images", "subject": f"s{i}", "clip": f"c{i}",
+                     "clip_id": f"flow-images/s{i}/c{i}", "frame_paths": [], "onset": 0,
+                     "apex": -1, "offset": 0, "fps": 0.0, "aus": "", "emotion": "positive",
+                     "label": "positive", "label_index": 1, "flow_image": f"flow{i}.png",
+                     "flags": [], "source": f"flows.csv:{i + 2}"})
+    write_manifest(pd.DataFrame(rows), paths.MANIFEST)
+    assert run("faces") == 0
+    assert read_faces(paths.FACES)["clip_id"].shape == (0,)
+    assert "flow-images" in json.loads(paths.FACES_REPORT.read_text())["skipped_stage"]
+    assert run("features") == 0
+    features = read_features(paths.FEATURES)
+    assert features["flow"].shape == (3, 1, 3, 16, 16)
+    assert features["au_names"][0] == "grid_r0c0/t0/hoof0"
+
+    cv2.imwrite("flow1.png", rng.integers(0, 256, (28, 28), np.uint8))  # grey: 1 channel
+    with pytest.raises(MerError) as err:
+        run("features")
+    assert "flow1.png" in str(err.value) and "flows.csv:3" in str(err.value)
+    assert "has 1" in str(err.value)

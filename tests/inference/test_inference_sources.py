@@ -1,0 +1,80 @@
+"""Reading the frames of one micro-expression: clip folders, image pairs, videos, bad files."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mer.errors import MerError
+from mer.inference.sources import from_clip_folder, from_image_pair, from_video
+
+FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
+VIDEO = FACES / "video_01.mp4"
+
+
+@pytest.fixture
+def clip_folder(tmp_path):
+    folder = tmp_path / "EP01_01"
+    folder.mkdir()
+    for number in range(46, 52):
+        cv2.imwrite(str(folder / f"reg_img{number}.jpg"), np.full((20, 16, 3), number, np.uint8))
+    (folder / "notes.txt").write_text("not a frame")
+    return folder
+
+
+def test_clip_folder_orders_frames_by_number(clip_folder):
+    window = from_clip_folder(clip_folder, onset=47, apex=49, offset=51)
+    assert len(window.frames) == 5
+    assert window.apex_index == 2
+    # JPEG keeps flat grey levels nearly exact: frame k is the grey level of its number.
+    assert [int(f.mean().round()) for f in window.frames] == [47, 48, 49, 50, 51]
+
+
+def test_clip_folder_defaults_to_whole_clip_and_estimated_apex(clip_folder):
+    window = from_clip_folder(clip_folder)
+    assert len(window.frames) == 6
+    assert window.apex_index is None
+
+
+def test_missing_frame_is_named(clip_folder):
+    (clip_folder / "reg_img48.jpg").unlink()
+    with pytest.raises(MerError, match=r"frames \[48\]"):
+        from_clip_folder(clip_folder)
+
+
+def test_apex_outside_the_window_is_rejected(clip_folder):
+    with pytest.raises(MerError, match="apex must lie strictly between"):
+        from_clip_folder(clip_folder, onset=46, apex=46, offset=50)
+
+
+def test_corrupt_frame_names_the_file(clip_folder):
+    (clip_folder / "reg_img49.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(MerError, match=r"reg_img49\.jpg: not a readable image"):
+        from_clip_folder(clip_folder)
+
+
+def test_pair_of_different_sizes_is_rejected(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 10, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((12, 10, 3), np.uint8))
+    with pytest.raises(MerError, match="differ in size"):
+        from_image_pair(tmp_path / "a.png", tmp_path / "b.png")
+
+
+def test_real_video_window():
+    window = from_video(VIDEO, start=10, end=40, apex=25)
+    assert len(window.frames) == 31
+    assert window.frames[0].shape == (480, 640, 3)
+    assert window.apex_index == 15
+
+
+def test_video_window_past_the_end_says_how_long_it_is():
+    with pytest.raises(MerError, match="89"):
+        from_video(VIDEO, start=0, end=500)
+
+
+def test_corrupt_video_is_a_clear_error(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(MerError, match=r"broken\.mp4"):
+        from_video(bad)
