@@ -30,6 +30,8 @@ class SyntheticParams(Section):
     frame_width: int = Field(232, ge=96, description="cropped frame width, px")
     frame_height: int = Field(280, ge=96, description="cropped frame height, px")
     jpeg_quality: int = Field(90, ge=30, le=100)
+    workers: int = Field(2, ge=1, description="processes rendering clips; the files do "
+                         "not depend on it")
 
     @model_validator(mode="after")
     def _enough_clips(self) -> SyntheticParams:
@@ -44,7 +46,7 @@ class DataParams(Section):
     root: Path = Path("data/synthetic")
     annotations: Path | None = Field(
         None, description="coding sheet or CSV; None looks in root by the corpus's usual name")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="synthetic dataset seed")
     synthetic: SyntheticParams = SyntheticParams()
 
     @model_validator(mode="after")
@@ -65,9 +67,17 @@ class LabelParams(Section):
 
 class FaceParams(Section):
     size: int = Field(128, ge=48, description="aligned square crop side, px")
-    eye_distance: float = Field(0.42, gt=0.1, lt=0.9, description="inter-ocular distance / size")
-    eye_row: float = Field(0.36, gt=0.1, lt=0.6, description="eye line height / size")
+    # 0.33 / 0.30 keep brows-to-chin inside the crop even for a wide-open smile (the chin's
+    # AU17 region needs it) with about a fifth of the crop of forehead for AU1/AU2.
+    eye_distance: float = Field(0.33, gt=0.1, lt=0.9, description="inter-ocular distance / size")
+    eye_row: float = Field(0.30, gt=0.1, lt=0.6, description="eye line height / size")
     upsample: int = Field(1, ge=0, le=3, description="dlib detector upsampling passes")
+    max_drift: float = Field(
+        0.08, gt=0, lt=1, description="skip a clip whose face moves more than this fraction "
+        "of the crop (mean rigid-landmark shift) between onset and apex/offset")
+    min_correlation: float = Field(
+        0.5, ge=-1, le=1, description="a face dlib misses on the apex/offset is kept if that "
+        "aligned frame correlates this much with the onset crop; else the clip is skipped")
     workers: int = Field(2, ge=1)
 
 
@@ -77,7 +87,25 @@ class FeatureParams(Section):
     flow_size: int = Field(128, ge=32, description="side of the face the flow is computed on")
     input_size: int = Field(32, ge=8, description="side of the CNN's flow tensors")
     hoof_bins: int = Field(8, ge=4, le=36)
+    # DIS always runs at finest scale 0 (full resolution: sub-pixel motion is lost otherwise).
+    # These four were tuned on a real face warped by 0.1-2 px (benchmarks/bench_features.py):
+    # mean endpoint error 0.071 px, vs 0.073 px for OpenCV's medium preset at finest scale 0
+    # (at ~1.8x its time, ~14 ms per 128 px flow) and 0.19 px for that preset as shipped.
+    dis_patch_size: int = Field(8, ge=4, le=32, description="DIS patch side, px")
+    dis_patch_stride: int = Field(2, ge=1, le=16, description="DIS patch stride, px")
+    dis_iterations: int = Field(25, ge=1, le=256, description="DIS gradient-descent iterations")
+    dis_refine_iterations: int = Field(
+        10, ge=0, le=100, description="DIS variational refinement iterations (0 = none)")
+    image_grid: int = Field(
+        4, ge=1, le=8, description="flow-images: AU features on a grid of image_grid^2 cells")
     workers: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _stride_below_patch(self) -> FeatureParams:
+        if self.dis_patch_stride >= self.dis_patch_size:
+            raise ValueError(f"features.dis_patch_stride ({self.dis_patch_stride}) must be "
+                             f"smaller than features.dis_patch_size ({self.dis_patch_size})")
+        return self
 
 
 class AugmentParams(Section):
@@ -86,33 +114,50 @@ class AugmentParams(Section):
     rotate_deg: float = Field(8.0, ge=0, le=45)
     scale: float = Field(0.08, ge=0, lt=0.5, description="max relative zoom either way")
     brightness: float = Field(0.2, ge=0, le=1, description="photometric, image inputs only")
+    contrast: float = Field(0.2, ge=0, le=1, description="photometric, image inputs only")
 
 
 class CnnParams(Section):
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(64, ge=2)
-    lr: float = Field(3e-3, gt=0)
+    epochs: int = Field(20, ge=1, description="fixed count: no early stopping, no epoch choice; "
+                        "the learning rate anneals to 0 over them")
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(3e-3, gt=0, description="Adam's initial learning rate")
     weight_decay: float = Field(1e-4, ge=0)
-    channels: int = Field(16, ge=2)
-    embedding: int = Field(32, ge=2)
+    channels: int = Field(8, ge=2, description="u/v stream width; strain and apex get half. "
+                          "8 keeps a 255-clip fold's CNN at seconds on one CPU core")
+    embedding: int = Field(32, ge=2, description="width of the embedding the hybrid SVM reads")
     dropout: float = Field(0.3, ge=0, lt=1)
-    apex_stream: bool = False
+    apex_stream: bool = Field(False, description="fuse a conv stream over the apex frame")
     augment: AugmentParams = AugmentParams()
 
 
 class SvmParams(Section):
-    trials: int = Field(30, ge=1)
-    inner_folds: int = Field(4, ge=2)
-    c_min: float = Field(1e-2, gt=0)
+    trials: int = Field(30, ge=1, description="Optuna TPE trials per fold")
+    inner_folds: int = Field(3, ge=2, description="inner split grouped by subject; the hybrid "
+                             "trains one extra CNN per inner fold")
+    c_min: float = Field(1e-2, gt=0, description="C is searched on a log scale")
     c_max: float = Field(1e3, gt=0)
-    gamma_min: float = Field(1e-4, gt=0)
+    gamma_min: float = Field(1e-4, gt=0, description="gamma (standardised features) is "
+                             "searched on a log scale")
     gamma_max: float = Field(1e1, gt=0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SvmParams:
+        for name in ("c", "gamma"):
+            low, high = getattr(self, f"{name}_min"), getattr(self, f"{name}_max")
+            if low >= high:
+                raise ValueError(f"train.svm.{name}_min ({low}) must be below "
+                                 f"train.svm.{name}_max ({high})")
+        return self
 
 
 class TrainParams(Section):
-    seed: int = 0
-    models: tuple[ModelKind, ...] = ("svm", "cnn", "hybrid")
-    parallel_folds: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0, description="fold k uses seed + k")
+    models: tuple[ModelKind, ...] = Field(
+        ("svm", "cnn", "hybrid"), min_length=1,
+        description="besides these, the majority floor and (with AU codes) the AU oracle run")
+    parallel_folds: int = Field(2, ge=1, description="fold worker processes; results are "
+                                "identical for any value")
     cnn: CnnParams = CnnParams()
     svm: SvmParams = SvmParams()
 

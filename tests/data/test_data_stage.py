@@ -15,9 +15,6 @@ from mer.data.manifest import read_manifest
 def project(tmp_path, monkeypatch):
     """A scratch project folder as the working directory; returns a params writer."""
     monkeypatch.chdir(tmp_path)
-    # Only the command under test is loaded: the CLI imports every stage module to build its
-    # help, and this test is about `mer data`, not about the other stages importing.
-    monkeypatch.setattr(cli, "COMMANDS", {"data": cli.COMMANDS["data"]})
 
     def write_params(source="casme2", root="corpus", scheme="casme2-5", annotations=None):
         params = {"data": {"source": source, "root": root, "annotations": annotations},

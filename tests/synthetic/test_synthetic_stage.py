@@ -13,8 +13,6 @@ TINY = {"subjects": 2, "clips": 4, "frame_width": 128, "frame_height": 155, "wor
 def project(tmp_path, monkeypatch):
     """An empty project folder as the working directory; writes params.yaml from a mapping."""
     monkeypatch.chdir(tmp_path)
-    # Only this stage's module is imported: the test does not depend on the other stages.
-    monkeypatch.setattr(cli, "COMMANDS", {"synthesize": cli.COMMANDS["synthesize"]})
 
     def write(data: dict) -> str:
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))

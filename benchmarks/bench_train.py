@@ -1,0 +1,75 @@
+"""Train-stage cost: seconds per LOSO fold per learner, at CASME II's size, default params.
+
+Synthetic structured features (mer.models.toy): 26 subjects x 10 clips (CASME II: 255 clips),
+T=3 flow steps of 32x32, 504 AU-region features (what the features stage writes for T=3).
+A couple of folds per learner are timed in this process, single-threaded as in a fold worker;
+the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+SUBJECTS, CLIPS_PER_SUBJECT, STEPS, SIZE, AU_FEATURES = 26, 10, 3, 32, 504
+TIMED_FOLDS = 2
+
+
+def _seconds(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run() -> list[dict]:
+    import numpy as np
+
+    from mer.config import AugmentParams, TrainParams
+    from mer.evaluation.loso import run_fold
+    from mer.evaluation.splits import loso_folds
+    from mer.models.cnn import fit_cnn
+    from mer.models.learners import build_learners
+    from mer.models.toy import toy_clips
+
+    params = TrainParams()
+    clips = toy_clips(subjects=SUBJECTS, clips_per_subject=CLIPS_PER_SUBJECT, steps=STEPS,
+                      size=SIZE, n_au=AU_FEATURES, noise=1.5)
+    folds = loso_folds(clips.subject)
+    train = clips.take(folds[0].train)
+    shape = f"{len(train)} training clips, T={STEPS}, I={SIZE}, {params.cnn.epochs} epochs"
+    fit_cnn(train, params.cnn.model_copy(update={"epochs": 1}), seed=0)  # warm-up (imports)
+
+    with_augment = _seconds(lambda: fit_cnn(train, params.cnn, seed=0))
+    plain = params.cnn.model_copy(update={"augment": AugmentParams(enabled=False)})
+    without_augment = _seconds(lambda: fit_cnn(train, plain, seed=0))
+    rows = [
+        {"benchmark": "CNN fit, one fold", "value": with_augment, "unit": "s",
+         "note": f"{shape}, augmentation on"},
+        {"benchmark": "CNN fit without augmentation", "value": without_augment, "unit": "s",
+         "note": "albumentations per clip and epoch costs the difference"},
+    ]
+    per_fold = {}
+    for learner in build_learners(params, has_au_codes=True, has_au_features=True):
+        seconds = [_seconds(lambda f=fold, lr=learner: run_fold(lr, clips, f, params.seed))
+                   for fold in folds[:TIMED_FOLDS]]
+        per_fold[learner.name] = float(np.mean(seconds))
+        what = {"cnn-hybrid": f"{1 + params.svm.inner_folds} CNN fits + {params.svm.trials} "
+                              "Optuna trials (cnn and hybrid outputs)",
+                "svm": f"{params.svm.trials} Optuna trials x {params.svm.inner_folds} inner "
+                       "folds on AU-region features",
+                "au-oracle": "the same tuning on true AU codes",
+                "majority": "class frequencies"}.get(learner.name, "")
+        rows.append({"benchmark": f"fold: {learner.name}", "value": per_fold[learner.name],
+                     "unit": "s/fold", "note": what})
+    total = sum(per_fold.values()) * len(folds) / params.parallel_folds
+    rows.append({"benchmark": "LOSO folds, whole train stage (estimate)", "value": total,
+                 "unit": "s", "note": f"{len(folds)} folds x all learners / parallel_folds="
+                 f"{params.parallel_folds}; add ~20 s of imports, worker start and MLflow"})
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

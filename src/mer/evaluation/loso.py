@@ -1,0 +1,245 @@
+"""The one LOSO loop: any learner, one fold per subject, out-of-fold probabilities.
+
+The loop knows nothing about CNNs or SVMs. A ``Learner`` fits on the training subjects' clips
+and returns a ``Fitted`` that predicts class probabilities for one or more named models. The
+loop hands ``fit`` only the training clips and ``predict`` only the held-out clips with their
+labels removed, so the held-out subject cannot reach training by construction; the tests prove
+it by changing that subject and comparing bytes.
+
+Folds are pure functions of (learner, data, fold, seed): they may run in worker processes in
+any order with identical results, and each finished fold is persisted under a key hashing all
+of those plus the code, so an interrupted run resumes and a stale fold is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mer.atomic import write_text
+from mer.evaluation.splits import Fold, loso_folds
+from mer.models.clips import ClipSet
+
+# Libraries whose version can change a fold's numbers: part of every fold's cache key.
+NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "albumentations",
+                     "opencv-python-headless")
+CODE_PACKAGES = ("mer.models", "mer.evaluation")  # their source is part of the key too
+
+
+class Fitted(Protocol):
+    def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
+        """Model name -> (N, K) class probabilities for ``clips`` (labels hidden)."""
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """Model name -> JSON-able facts about the fit (curves, tuned values, trials)."""
+
+
+class Learner(Protocol):
+    name: str  # unique among the learners of a run
+    outputs: tuple[str, ...]  # model names it predicts, in report order
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able description: everything that changes what fit returns."""
+
+    def fit(self, train: ClipSet, seed: int) -> Fitted:
+        """Fit on ``train`` (training subjects only, labels present)."""
+
+
+@dataclass(frozen=True, eq=False)
+class FoldOutcome:
+    """One learner's out-of-fold result for one held-out subject."""
+
+    learner: str
+    fold: int
+    subject: str
+    clip_id: tuple[str, ...]
+    proba: dict[str, np.ndarray]  # model -> (n_test, K) float64
+    report: dict[str, dict[str, Any]]
+    seconds: float  # wall time of the fit (informational only; not in any result)
+
+    def to_json(self, key: str) -> str:
+        return json.dumps({
+            "key": key, "learner": self.learner, "fold": self.fold, "subject": self.subject,
+            "clip_id": list(self.clip_id),
+            "proba": {m: p.tolist() for m, p in self.proba.items()},
+            "report": self.report, "seconds": self.seconds,
+        }, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> tuple[str, FoldOutcome]:
+        raw = json.loads(text)
+        return raw["key"], cls(
+            learner=raw["learner"], fold=raw["fold"], subject=raw["subject"],
+            clip_id=tuple(raw["clip_id"]),
+            proba={m: np.asarray(p, dtype=np.float64).reshape(len(raw["clip_id"]), -1)
+                   for m, p in raw["proba"].items()},
+            report=raw["report"], seconds=raw["seconds"])
+
+
+def fold_seed(seed: int, fold: Fold) -> int:
+    """The seed of a fold: train.seed + fold index."""
+    return seed + fold.index
+
+
+def fit_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> Fitted:
+    """Fit ``learner`` on the fold's training subjects only."""
+    return learner.fit(clips.take(fold.train), fold_seed(seed, fold))
+
+
+def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOutcome:
+    """Fit on the training subjects, predict the held-out subject with its labels removed."""
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    # One BLAS/OpenMP thread: a fold's floats must not depend on how many cores its process
+    # has (serial and parallel runs give equal bytes), and parallel workers must not compete.
+    with threadpool_limits(limits=1):
+        fitted = fit_fold(learner, clips, fold, seed)
+        test = clips.take(fold.test).without_labels()
+        predicted = fitted.predict(test)
+    proba = {}
+    for model in learner.outputs:
+        p = np.asarray(predicted[model], dtype=np.float64)
+        if p.shape != (len(test), clips.n_classes):
+            raise ValueError(f"{learner.name} predicted {p.shape} for model {model}, expected "
+                             f"({len(test)}, {clips.n_classes})")
+        proba[model] = p
+    report = fitted.report()
+    return FoldOutcome(
+        learner=learner.name, fold=fold.index, subject=fold.subject,
+        clip_id=tuple(test.clip_id.tolist()), proba=proba,
+        report={m: report.get(m, {}) for m in learner.outputs},
+        seconds=time.perf_counter() - started)
+
+
+def code_digest() -> str:
+    """sha256 of this code's model and evaluation sources and the numeric libraries' versions."""
+    import importlib
+
+    sha = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        folder = Path(importlib.import_module(package).__file__ or "").parent
+        for source in sorted(folder.glob("*.py")):
+            sha.update(source.name.encode())
+            sha.update(source.read_bytes())
+    for library in NUMERIC_LIBRARIES:
+        try:
+            sha.update(f"{library}=={metadata.version(library)}".encode())
+        except metadata.PackageNotFoundError:
+            sha.update(f"{library} absent".encode())
+    return sha.hexdigest()
+
+
+def fold_key(learner: Learner, data_digest: str, code: str, fold: Fold, seed: int) -> str:
+    payload = json.dumps({"learner": learner.name, "spec": learner.spec(), "data": data_digest,
+                          "code": code, "subject": fold.subject,
+                          "seed": fold_seed(seed, fold)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _cache_path(cache_dir: Path, learner: Learner, fold: Fold, key: str) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in fold.subject)
+    return cache_dir / f"{learner.name}_{fold.index:03d}_{safe}_{key[:16]}.json"
+
+
+def _load_cached(path: Path, key: str) -> FoldOutcome | None:
+    if not path.exists():
+        return None
+    try:
+        stored_key, outcome = FoldOutcome.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError):  # a half-written or foreign file: recompute
+        return None
+    return outcome if stored_key == key else None
+
+
+# Worker processes receive the clips once, at start-up, not with every task.
+_WORKER_CLIPS: ClipSet | None = None
+
+
+def _init_worker(clips: ClipSet) -> None:
+    global _WORKER_CLIPS
+    _WORKER_CLIPS = clips
+
+
+def _run_in_worker(learner: Learner, fold: Fold, seed: int) -> FoldOutcome:
+    assert _WORKER_CLIPS is not None
+    return run_fold(learner, _WORKER_CLIPS, fold, seed)
+
+
+OnFold = Callable[[FoldOutcome, bool], None]  # (outcome, came from the cache)
+
+
+def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
+             cache_dir: str | Path | None = None, reuse: bool = True, workers: int = 1,
+             on_fold: OnFold | None = None) -> list[FoldOutcome]:
+    """Every learner on every LOSO fold; outcomes sorted by (learner order, fold).
+
+    ``workers`` > 1 runs folds in that many spawned processes (same results as 1).
+    With ``cache_dir``, finished folds are stored there and (if ``reuse``) reused when their
+    key matches; after a complete run, stored folds of other keys are deleted.
+    """
+    names = [learner.name for learner in learners]
+    if len(set(names)) != len(names):
+        raise ValueError(f"learner names must be unique, got {names}")
+    folds = loso_folds(clips.subject)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    data_digest, code = clips.digest(), code_digest()
+    done: dict[tuple[int, int], FoldOutcome] = {}
+    pending: list[tuple[int, Learner, Fold, Path | None, str]] = []
+    keep: set[Path] = set()
+    for li, learner in enumerate(learners):
+        for fold in folds:
+            key = fold_key(learner, data_digest, code, fold, seed)
+            path = _cache_path(cache, learner, fold, key) if cache else None
+            if path is not None:
+                keep.add(path)
+            cached = _load_cached(path, key) if path and reuse else None
+            if cached is not None:
+                done[li, fold.index] = cached
+                if on_fold:
+                    on_fold(cached, True)
+            else:
+                pending.append((li, learner, fold, path, key))
+
+    def finish(li: int, outcome: FoldOutcome, path: Path | None, key: str) -> None:
+        if path is not None:
+            write_text(path, outcome.to_json(key))
+        done[li, outcome.fold] = outcome
+        if on_fold:
+            on_fold(outcome, False)
+
+    if workers <= 1 or len(pending) <= 1:
+        for li, learner, fold, path, key in pending:
+            finish(li, run_fold(learner, clips, fold, seed), path, key)
+    else:
+        # spawn, not fork: forking a process that already runs torch threads can deadlock.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=_init_worker, initargs=(clips,)) as pool:
+            futures: dict[Future[FoldOutcome], tuple[int, Path | None, str]] = {
+                pool.submit(_run_in_worker, learner, fold, seed): (li, path, key)
+                for li, learner, fold, path, key in pending}
+            try:
+                remaining = set(futures)
+                while remaining:
+                    finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        li, path, key = futures[future]
+                        finish(li, future.result(), path, key)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    if cache is not None:
+        for stale in set(cache.glob("*.json")) - keep:
+            stale.unlink()
+    return [done[key] for key in sorted(done)]

@@ -1,0 +1,175 @@
+"""Out-of-fold predictions as a table, and the metrics report (reports/metrics.json) built from it.
+
+Every number comes from mer.evaluation.metrics on the pooled predictions (MEGC convention),
+plus the per-fold mean and spread under fold_* names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mer.evaluation import metrics
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mer.evaluation.loso import FoldOutcome
+    from mer.models.clips import ClipSet
+
+FLOOR = "majority"  # trivial baseline: the most frequent training class
+CEILING = "au-oracle"  # an SVM on the annotators' true AU codes
+MODEL_ORDER = (FLOOR, CEILING, "svm", "cnn", "hybrid")  # row and report order
+PRIMARY_PREFERENCE = ("hybrid", "cnn", "svm")  # whose metrics go top-level in metrics.json
+ID_COLUMNS = ("model", "subject", "clip_id", "clip", "label", "prediction")
+DECIMALS = 6  # rounding of every float written: stable bytes, ample precision
+
+
+def prob_column(label: str) -> str:
+    return f"prob_{label}"
+
+
+def model_rank(model: str) -> tuple[int, str]:
+    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
+
+
+def predictions_frame(outcomes: Sequence[FoldOutcome], clips: ClipSet) -> pd.DataFrame:
+    """One row per (model, clip): ids, true label, argmax prediction, probabilities."""
+    import pandas as pd
+
+    position = {clip_id: i for i, clip_id in enumerate(clips.clip_id.tolist())}
+    rows = []
+    for outcome in outcomes:
+        index = np.array([position[c] for c in outcome.clip_id], dtype=np.int64)
+        for model, proba in outcome.proba.items():
+            for row, i in enumerate(index):
+                rows.append({
+                    "model": model, "subject": clips.subject[i], "clip_id": clips.clip_id[i],
+                    "clip": clips.clip[i], "label": clips.classes[clips.y[i]],
+                    "prediction": clips.classes[int(np.argmax(proba[row]))],
+                    **{prob_column(c): float(proba[row, k])
+                       for k, c in enumerate(clips.classes)}})
+    frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *map(prob_column, clips.classes)])
+    frame["rank"] = frame["model"].map(model_rank)
+    return frame.sort_values(["rank", "clip_id"]).drop(columns="rank").reset_index(drop=True)
+
+
+def predictions_csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
+
+
+def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
+    """Read predictions.csv (ids stay strings: subject '006' is not 6) and check its classes."""
+    import pandas as pd
+
+    from mer.errors import DatasetError
+
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path} not found: run `mer train` (or `dvc repro train`) first")
+    expected = [*ID_COLUMNS, *map(prob_column, classes)]
+    frame = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS}, keep_default_na=False)
+    if list(frame.columns) != expected:
+        raise DatasetError(f"{path} has columns {list(frame.columns)}, expected {expected}: it "
+                           "was written under another labels.scheme or version; rerun `mer train`")
+    if frame.empty:
+        raise DatasetError(f"{path} has no rows: rerun `mer train`")
+    unknown = sorted((set(frame["label"]) | set(frame["prediction"])) - set(classes))
+    if unknown:
+        raise DatasetError(f"{path} has labels {unknown} outside {list(classes)}; rerun "
+                           "`mer train`")
+    return frame
+
+
+def classes_of(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The scheme's classes, in order, from the prob_<class> columns."""
+    return tuple(c.removeprefix("prob_") for c in frame.columns if c.startswith("prob_"))
+
+
+def models_of(frame: pd.DataFrame) -> list[str]:
+    return sorted(set(frame["model"]), key=model_rank)
+
+
+def _indices(labels: pd.Series, classes: Sequence[str]) -> np.ndarray:
+    lookup = {c: k for k, c in enumerate(classes)}
+    return np.array([lookup[v] for v in labels], dtype=np.int64)
+
+
+def model_metrics(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
+    """Pooled metrics of one model's rows, plus fold (per-subject) mean and spread."""
+    y_true, y_pred = _indices(frame["label"], classes), _indices(frame["prediction"], classes)
+    pooled = metrics.summarise(y_true, y_pred, classes)
+    pooled.pop("confusion")  # lives in plots/ (CSV + PNG); a nested list reads badly in dvc
+    return {**pooled, **metrics.fold_spread(y_true, y_pred, frame["subject"].to_numpy(),
+                                            len(classes))}
+
+
+def per_subject(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """model, subject, clips, accuracy, uar, uf1 for every (model, held-out subject)."""
+    import pandas as pd
+
+    rows = []
+    for (model, subject), part in frame.groupby(["model", "subject"], sort=False):
+        matrix = metrics.confusion(_indices(part["label"], classes),
+                                   _indices(part["prediction"], classes), len(classes))
+        rows.append({"model": model, "subject": subject, "clips": len(part),
+                     "accuracy": float(np.trace(matrix) / matrix.sum()),
+                     "uar": metrics.uar_of(matrix), "uf1": metrics.uf1_of(matrix)})
+    out = pd.DataFrame(rows, columns=["model", "subject", "clips", "accuracy", "uar", "uf1"])
+    out["rank"] = out["model"].map(model_rank)
+    return out.sort_values(["rank", "subject"]).drop(columns="rank").reset_index(drop=True)
+
+
+def primary_model(models: Sequence[str]) -> str:
+    return next((m for m in PRIMARY_PREFERENCE if m in models), models[0])
+
+
+def metrics_report(frame: pd.DataFrame) -> dict[str, Any]:
+    """The content of reports/metrics.json."""
+    classes = classes_of(frame)
+    models = models_of(frame)
+    if not models:
+        raise ValueError("the predictions table is empty")
+    per_model = {m: model_metrics(frame[frame["model"] == m], classes) for m in models}
+    primary = primary_model(models)
+    chance = 1.0 / len(classes)
+    report: dict[str, Any] = {
+        "primary": primary,
+        **{k: per_model[primary][k] for k in ("accuracy", "uar", "uf1", "fold_mean_uar",
+                                               "fold_std_uar")},
+        "classes": list(classes),
+        "clips": int(per_model[primary]["clips"]),
+        "subjects": int(frame["subject"].nunique()),
+        "floor": {"chance_uar": chance},
+        "models": per_model,
+    }
+    if FLOOR in per_model:
+        report["floor"].update({f"majority_{k}": per_model[FLOOR][k]
+                                for k in ("accuracy", "uar", "uf1")})
+    if CEILING in per_model:
+        report["ceiling"] = {f"au_oracle_{k}": per_model[CEILING][k]
+                             for k in ("accuracy", "uar", "uf1")}
+    return report
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, DECIMALS)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return round(float(value), DECIMALS)
+    return value
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """Sorted keys, rounded floats, trailing newline: equal reports give equal bytes."""
+    return json.dumps(_rounded(report), sort_keys=True, indent=2) + "\n"

@@ -1,0 +1,53 @@
+"""The one splitter: leave-one-subject-out folds, and inner folds grouped by subject."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from mer.errors import DatasetError
+
+
+@dataclass(frozen=True, eq=False)
+class Fold:
+    """One LOSO fold: ``subject``'s clips are held out, every other clip trains."""
+
+    index: int  # position of subject in sorted order; seeds derive from it
+    subject: str
+    train: np.ndarray  # (n_train,) integer positions
+    test: np.ndarray  # (n_test,) integer positions
+
+
+def loso_folds(subjects: np.ndarray) -> list[Fold]:
+    """One fold per subject, in sorted subject order."""
+    subjects = np.asarray(subjects).astype(str)
+    unique = sorted(set(subjects.tolist()))
+    if len(unique) < 2:
+        raise DatasetError(f"leave-one-subject-out needs 2 or more subjects, got {unique}")
+    return [Fold(index=i, subject=s, train=np.flatnonzero(subjects != s),
+                 test=np.flatnonzero(subjects == s)) for i, s in enumerate(unique)]
+
+
+def inner_splits(y: np.ndarray, subjects: np.ndarray, n_splits: int, seed: int
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds grouped by subject over the given (training) clips only.
+
+    ``n_splits`` is capped at the number of subjects; each subject lands in exactly one
+    validation part, so no subject is ever on both sides of an inner split.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    subjects = np.asarray(subjects).astype(str)
+    n_groups = len(set(subjects.tolist()))
+    if n_groups < 2:
+        raise DatasetError(f"an inner split needs 2 or more training subjects, got {n_groups}")
+    splitter = StratifiedGroupKFold(n_splits=min(n_splits, n_groups), shuffle=True,
+                                    random_state=seed)
+    # sklearn warns when a class has fewer members than folds; with CASME II's rare classes
+    # that is expected and harmless (the class is then absent from some validation parts).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        splits = list(splitter.split(np.zeros(len(y)), y, groups=subjects))
+    return [(np.asarray(tr), np.asarray(va)) for tr, va in splits if len(va)]

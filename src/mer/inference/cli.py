@@ -1,0 +1,47 @@
+"""Classify one micro-expression and print JSON: label, class probabilities, moving AU regions.
+
+Give exactly one input: --clip FOLDER (frames named by number, with optional --onset/--apex/
+--offset frame numbers), --pair ONSET APEX (two images), or --video FILE (with optional
+--start/--end window and --apex, 0-based frame indices; the apex is estimated when absent).
+The model is models:/<tracking.model_name>@champion unless --model names another model URI
+(models:/name/3, models:/name@challenger, runs:/..., a local folder) or a bundle file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--clip", metavar="FOLDER", help="folder of numbered frames")
+    source.add_argument("--pair", nargs=2, metavar=("ONSET", "APEX"), help="two images")
+    source.add_argument("--video", metavar="FILE", help="a video file")
+    parser.add_argument("--onset", type=int, help="--clip: onset frame number")
+    parser.add_argument("--apex", type=int, help="apex frame number (--clip) or index (--video)")
+    parser.add_argument("--offset", type=int, help="--clip: offset frame number")
+    parser.add_argument("--start", type=int, help="--video: first frame of the window (0-based)")
+    parser.add_argument("--end", type=int, help="--video: last frame of the window (inclusive)")
+    parser.add_argument("--model", help="model URI or bundle file (default: "
+                        "models:/<tracking.model_name>@champion)")
+
+
+def run(args: argparse.Namespace) -> None:
+    from mer.config import load_params
+    from mer.inference import sources
+    from mer.inference.pipeline import predict_window
+    from mer.inference.registry import load_model_bundle
+
+    if args.clip:
+        window = sources.from_clip_folder(args.clip, args.onset, args.apex, args.offset)
+    elif args.pair:
+        window = sources.from_image_pair(*args.pair)
+    else:
+        window = sources.from_video(args.video, args.start, args.end, args.apex)
+    model = args.model or f"models:/{load_params(args.params).tracking.model_name}@champion"
+    bundle = load_model_bundle(model)
+    prediction = predict_window(bundle, window)
+    json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)
+    sys.stdout.write("\n")

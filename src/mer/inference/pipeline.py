@@ -1,0 +1,110 @@
+"""Frames -> face -> flow -> features -> class probabilities: the one inference path.
+
+`mer predict`, the MLflow pyfunc model and the tests all call ``predict_window``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mer.atomic import atomic_path
+from mer.config import FaceParams, FeatureParams
+from mer.errors import MerError
+from mer.inference.sources import FrameWindow
+
+TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
+
+
+class Classifier(Protocol):
+    def predict_proba(self, flow: np.ndarray, apex: np.ndarray, au: np.ndarray) -> np.ndarray:
+        """(N, T, 3, I, I), (N, 1, I, I), (N, F) -> (N, C) class probabilities."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A fitted classifier with the preprocessing it was trained behind."""
+
+    classifier: Classifier
+    classes: tuple[str, ...]
+    faces: FaceParams
+    features: FeatureParams
+    provenance: dict[str, Any]  # what it was trained on and the evaluation that justifies it
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probabilities: dict[str, float]  # class -> probability, the scheme's class order
+    apex_index: int  # index into the window's frames
+    apex_estimated: bool
+    moving_regions: dict[str, float]  # AU region -> mean motion, px, most-moving first
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "apex_index": self.apex_index,
+            "apex_estimated": self.apex_estimated,
+            "moving_regions": self.moving_regions,
+            "source": self.source,
+        }
+
+
+def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        pickle.dump(bundle, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return Path(path)
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            bundle = pickle.load(handle)  # our own artifact, written by save_bundle
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise MerError(f"{path}: not a readable mer model bundle ({exc})") from None
+    if not isinstance(bundle, ModelBundle):
+        raise MerError(f"{path}: holds a {type(bundle).__name__}, not a mer model bundle")
+    return bundle
+
+
+def moving_regions(au: np.ndarray, au_names: tuple[str, ...], top: int) -> dict[str, float]:
+    """Regions ranked by mean flow magnitude over the steps (the sum of their HOOF bins)."""
+    totals: dict[str, list[float]] = {}
+    for value, name in zip(au, au_names, strict=True):
+        region, _step, stat = name.split("/")
+        if stat.startswith("hoof"):
+            totals.setdefault(region, []).append(float(value))
+    steps = {name.split("/")[1] for name in au_names}
+    motion = {region: sum(values) / len(steps) for region, values in totals.items()}
+    ranked = sorted(motion.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return {region: round(value, 4) for region, value in ranked}
+
+
+def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
+    """Classify the micro-expression in one window of frames."""
+    from mer.faces.align import align_clip
+    from mer.features.extract import describe_clip
+
+    aligned = align_clip(list(window.frames), bundle.faces, window.apex_index)
+    features = describe_clip(aligned.faces, aligned.landmarks, window.apex_index,
+                             bundle.features)
+    probabilities = bundle.classifier.predict_proba(
+        features.flow[None], features.apex[None], features.au[None])[0]  # (C,)
+    best = int(np.argmax(probabilities))
+    return Prediction(
+        label=bundle.classes[best],
+        probabilities={c: round(float(p), 6) for c, p in zip(bundle.classes, probabilities,
+                                                             strict=True)},
+        apex_index=features.apex_index,
+        apex_estimated=features.apex_estimated,
+        moving_regions=moving_regions(features.au, features.au_names, TOP_REGIONS),
+        source=window.description,
+    )

@@ -1,0 +1,89 @@
+"""The MLflow pyfunc face of the model: a DataFrame of encoded frames in, predictions out.
+
+Input, one row per micro-expression:
+  frames      str   JSON list of base64-encoded images (JPEG/PNG), onset first, offset last
+  apex_index  int   index of the apex in frames, or -1 to estimate it from motion
+Output, one row each: label, prob_<class> per class, apex_index, apex_estimated,
+moving_regions (JSON object: AU region -> mean motion in px).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+import numpy as np
+import pandas as pd
+
+from mer.errors import MerError
+from mer.inference.pipeline import ModelBundle, predict_window
+from mer.inference.sources import FrameWindow
+
+INPUT_COLUMNS = ("frames", "apex_index")
+ESTIMATE_APEX = -1
+
+
+def encode_frames(frames: list[np.ndarray] | tuple[np.ndarray, ...], ext: str = ".png") -> str:
+    """JSON list of base64 images: the ``frames`` cell of a request."""
+    import cv2
+
+    encoded = []
+    for frame in frames:
+        ok, buffer = cv2.imencode(ext, frame)
+        if not ok:
+            raise MerError(f"could not encode a {frame.shape} frame as {ext}")
+        encoded.append(base64.b64encode(buffer.tobytes()).decode("ascii"))
+    return json.dumps(encoded)
+
+
+def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
+    import cv2
+
+    try:
+        items = json.loads(cell)
+    except (TypeError, json.JSONDecodeError):
+        raise MerError(f"row {row}: 'frames' must be a JSON list of base64 images") from None
+    if not isinstance(items, list) or len(items) < 2:
+        raise MerError(f"row {row}: 'frames' needs at least two images (onset and apex)")
+    frames = []
+    for k, item in enumerate(items):
+        try:
+            data = np.frombuffer(base64.b64decode(item, validate=True), np.uint8)
+        except (binascii.Error, TypeError, ValueError):
+            raise MerError(f"row {row}, frame {k}: not valid base64") from None
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if image is None:
+            raise MerError(f"row {row}, frame {k}: not a decodable image")
+        frames.append(image)
+    return tuple(frames)
+
+
+def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
+    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise MerError(f"request lacks columns {missing}; expected {list(INPUT_COLUMNS)}")
+    windows = []
+    for row, (cell, apex) in enumerate(zip(frame["frames"], frame["apex_index"], strict=True)):
+        frames = decode_frames(cell, row)
+        apex_index = None if int(apex) == ESTIMATE_APEX else int(apex)
+        if apex_index is not None and not 0 < apex_index < len(frames):
+            raise MerError(f"row {row}: apex_index {apex_index} must lie in 1..{len(frames) - 1}"
+                           " or be -1 (estimate)")
+        windows.append(FrameWindow(frames, apex_index, f"request row {row}"))
+    return windows
+
+
+def predict_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for every row of a request DataFrame."""
+    rows = []
+    for window in request_to_windows(frame):
+        prediction = predict_window(bundle, window)
+        rows.append({
+            "label": prediction.label,
+            **{f"prob_{c}": p for c, p in prediction.probabilities.items()},
+            "apex_index": prediction.apex_index,
+            "apex_estimated": prediction.apex_estimated,
+            "moving_regions": json.dumps(prediction.moving_regions),
+        })
+    return pd.DataFrame(rows)

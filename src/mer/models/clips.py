@@ -1,0 +1,134 @@
+"""ClipSet: the features of a set of clips joined with their labels, as every model sees them.
+
+Read from data/features.npz (written by the features stage) and the manifest. Arrays are
+read-only so no model can change its caller's data; ``take`` returns new sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from mer.errors import DatasetError
+from mer.labels import get_scheme
+
+log = logging.getLogger(__name__)
+
+HIDDEN = -1  # label index of a clip whose label the model must not see (the held-out subject)
+FEATURE_KEYS = ("clip_id", "flow", "apex", "au", "au_names")
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True)  # never alias the caller's buffer
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class ClipSet:
+    """N clips; row i of every array is the same clip."""
+
+    clip_id: np.ndarray  # (N,) str, dataset/subject/clip
+    clip: np.ndarray  # (N,) str
+    subject: np.ndarray  # (N,) str
+    flow: np.ndarray  # (N, T, 3, I, I) float32: u, v (px), optical strain
+    apex: np.ndarray  # (N, 1, I, I) float32: grey apex frame 0..1 (zeros for flow images)
+    au: np.ndarray  # (N, F) float32 AU-region features
+    aus: np.ndarray  # (N,) str true AU codes from the manifest ('' when unknown)
+    y: np.ndarray  # (N,) int64 label index into classes; HIDDEN when withheld
+    classes: tuple[str, ...]
+    au_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                object.__setattr__(self, field.name, _frozen(value))
+        n = len(self.clip_id)
+        for name in ("clip", "subject", "flow", "apex", "au", "aus", "y"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ClipSet.{name} has {len(getattr(self, name))} rows, not {n}")
+
+    def __len__(self) -> int:
+        return len(self.clip_id)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def take(self, index: np.ndarray) -> ClipSet:
+        """The clips at ``index`` (integer positions), as a new set."""
+        index = np.asarray(index, dtype=np.int64)
+        return ClipSet(
+            clip_id=self.clip_id[index], clip=self.clip[index], subject=self.subject[index],
+            flow=self.flow[index], apex=self.apex[index], au=self.au[index],
+            aus=self.aus[index], y=self.y[index], classes=self.classes, au_names=self.au_names)
+
+    def without_labels(self) -> ClipSet:
+        """The same clips with every label replaced by HIDDEN: what a model may predict on."""
+        return ClipSet(
+            clip_id=self.clip_id, clip=self.clip, subject=self.subject, flow=self.flow,
+            apex=self.apex, au=self.au, aus=self.aus,
+            y=np.full(len(self), HIDDEN, dtype=np.int64), classes=self.classes,
+            au_names=self.au_names)
+
+    def digest(self) -> str:
+        """sha256 of every array and the class list: equal digests, equal data."""
+        sha = hashlib.sha256()
+        sha.update("\x1f".join(self.classes + self.au_names).encode())
+        for name in ("clip_id", "clip", "subject", "flow", "apex", "au", "aus", "y"):
+            array = np.ascontiguousarray(getattr(self, name))
+            sha.update(f"{name}{array.dtype.str}{array.shape}".encode())
+            if array.dtype.kind == "U":
+                sha.update("\x1f".join(array.tolist()).encode())
+            else:
+                sha.update(array.tobytes())
+        return sha.hexdigest()
+
+
+def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str) -> ClipSet:
+    """Join features.npz with the manifest's subject, labels and AU codes by clip_id."""
+    from mer.data.manifest import read_manifest
+
+    features_path = Path(features_path)
+    if not features_path.exists():
+        raise DatasetError(f"{features_path} not found: run `mer features` "
+                           "(or `dvc repro features`) first")
+    with np.load(features_path, allow_pickle=False) as npz:
+        missing = [key for key in FEATURE_KEYS if key not in npz.files]
+        if missing:
+            raise DatasetError(f"{features_path} lacks arrays {missing}: it was written by an "
+                               "older features stage; rerun `mer features`")
+        arrays = {key: npz[key] for key in FEATURE_KEYS}
+    manifest = read_manifest(manifest_path).set_index("clip_id")
+    clip_id = arrays["clip_id"].astype(str)
+    unknown = sorted(set(clip_id) - set(manifest.index))
+    if unknown:
+        raise DatasetError(f"{features_path} has clips the manifest {manifest_path} lacks, e.g. "
+                           f"{unknown[:3]}: the two come from different runs; run `dvc repro`")
+    classes = get_scheme(scheme).classes
+    rows = manifest.loc[clip_id]
+    bad = sorted(set(rows["label"]) - set(classes))
+    if bad:
+        raise DatasetError(f"{manifest_path} has labels {bad} outside labels.scheme '{scheme}' "
+                           f"{list(classes)}: rerun `mer data` after changing the scheme")
+    dropped = len(manifest) - len(clip_id)
+    if dropped:
+        log.info("%d manifest clips have no features (no face found); LOSO uses %d clips",
+                 dropped, len(clip_id))
+    return ClipSet(
+        clip_id=clip_id,
+        clip=rows["clip"].to_numpy(dtype=str),
+        subject=rows["subject"].to_numpy(dtype=str),
+        flow=arrays["flow"].astype(np.float32, copy=False),
+        apex=arrays["apex"].astype(np.float32, copy=False),
+        au=arrays["au"].astype(np.float32, copy=False),
+        aus=rows["aus"].fillna("").to_numpy(dtype=str),
+        y=np.array([classes.index(label) for label in rows["label"]], dtype=np.int64),
+        classes=classes,
+        au_names=tuple(arrays["au_names"].astype(str).tolist()),
+    )

@@ -1,0 +1,181 @@
+"""The learners the train stage runs under LOSO (each a fit callable for mer.evaluation.loso).
+
+- ``majority``: the training subjects' class frequencies (the trivial floor);
+- ``au-oracle``: a tuned RBF SVM on the manifest's true AU codes, multi-hot (the ceiling);
+- ``svm``: a tuned RBF SVM on the AU-region features;
+- ``cnn`` and ``hybrid``: one learner, since the hybrid's SVM reads the CNN's embedding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from mer.config import SvmParams, TrainParams
+from mer.evaluation.report import CEILING, FLOOR
+from mer.evaluation.splits import inner_splits
+from mer.models.clips import HIDDEN, ClipSet
+from mer.models.hybrid import SPLIT_STREAM, TUNE_STREAM, fit_hybrid
+from mer.models.seeds import derive_seed
+from mer.models.svm import InnerProblem, RbfSvm, Tuning, fit_rbf_svm, tune_c_gamma
+
+
+def _require_labels(train: ClipSet) -> None:
+    if (train.y == HIDDEN).any():
+        raise ValueError("a learner was given clips without labels to fit on")
+
+
+@dataclass(frozen=True)
+class _FittedMajority:
+    prior: np.ndarray  # (K,)
+    classes: tuple[str, ...]
+
+    def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
+        return {FLOOR: np.tile(self.prior, (len(clips), 1))}
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        return {FLOOR: {"class": self.classes[int(np.argmax(self.prior))],
+                        "prior": self.prior.tolist()}}
+
+
+@dataclass(frozen=True)
+class MajorityLearner:
+    """Predicts the most frequent training class; probabilities = training frequencies."""
+
+    name: str = FLOOR
+    outputs: tuple[str, ...] = (FLOOR,)
+
+    def spec(self) -> dict[str, Any]:
+        return {}
+
+    def fit(self, train: ClipSet, seed: int) -> _FittedMajority:
+        _require_labels(train)
+        prior = np.bincount(train.y, minlength=train.n_classes) / len(train)
+        return _FittedMajority(prior, train.classes)
+
+
+def au_numbers(codes: str) -> set[int]:
+    """AU numbers in a normalised code string: '4+7+L10' -> {4, 7, 10} (side dropped)."""
+    return {int(number) for number in re.findall(r"\d+", codes)}
+
+
+@dataclass(frozen=True)
+class AuCodeEncoder:
+    """Multi-hot over the AU numbers seen in the training clips (unseen ones are ignored)."""
+
+    vocabulary: tuple[int, ...]
+
+    @classmethod
+    def fit(cls, aus: np.ndarray) -> AuCodeEncoder:
+        return cls(tuple(sorted(set().union(*(au_numbers(a) for a in aus.tolist())))))
+
+    def transform(self, aus: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(aus), len(self.vocabulary)))
+        column = {au: j for j, au in enumerate(self.vocabulary)}
+        for i, codes in enumerate(aus.tolist()):
+            for au in au_numbers(codes) & column.keys():
+                out[i, column[au]] = 1.0
+        return out
+
+
+Features = Literal["au-region", "au-codes"]
+
+
+@dataclass(frozen=True, eq=False)
+class FittedSvm:
+    name: str
+    features: Features
+    encoder: AuCodeEncoder | None
+    svm: RbfSvm
+    tuning: Tuning
+    inner_val_subjects: tuple[tuple[str, ...], ...]
+
+    def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
+        return {self.name: self.svm.predict_proba(_svm_features(clips, self.encoder))}
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        return {self.name: {"c": self.tuning.c, "gamma": self.tuning.gamma,
+                            "inner_uar": self.tuning.inner_uar,
+                            "trials": list(self.tuning.trials),
+                            "inner_val_subjects": [list(s) for s in self.inner_val_subjects]}}
+
+
+def _svm_features(clips: ClipSet, encoder: AuCodeEncoder | None) -> np.ndarray:
+    if encoder is not None:
+        return encoder.transform(clips.aus)
+    return clips.au.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class SvmLearner:
+    """Optuna-tuned balanced RBF SVM on AU-region features or on true AU codes."""
+
+    name: str
+    features: Features
+    svm: SvmParams
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def spec(self) -> dict[str, Any]:
+        return {"features": self.features, "svm": self.svm.model_dump(mode="json")}
+
+    def fit(self, train: ClipSet, seed: int) -> FittedSvm:
+        _require_labels(train)
+        encoder = AuCodeEncoder.fit(train.aus) if self.features == "au-codes" else None
+        x = _svm_features(train, encoder)
+        splits = inner_splits(train.y, train.subject, self.svm.inner_folds,
+                              derive_seed(seed, SPLIT_STREAM))
+        problems = [InnerProblem(x[tr], train.y[tr], x[va], train.y[va]) for tr, va in splits]
+        tuning = tune_c_gamma(problems, self.svm, train.n_classes,
+                              derive_seed(seed, TUNE_STREAM))
+        svm = fit_rbf_svm(x, train.y, train.n_classes, tuning.c, tuning.gamma, problems)
+        inner_subjects = tuple(tuple(sorted(set(train.subject[va].tolist())))
+                               for _, va in splits)
+        return FittedSvm(self.name, self.features, encoder, svm, tuning, inner_subjects)
+
+
+@dataclass(frozen=True)
+class HybridLearner:
+    """The CNN, and unless only 'cnn' is asked for, the hybrid SVM on its embedding."""
+
+    params: TrainParams
+    outputs: tuple[str, ...] = ("cnn", "hybrid")
+    name: str = "cnn-hybrid"
+
+    def spec(self) -> dict[str, Any]:
+        # Only what the fit reads: parallelism and the model list do not change a fold.
+        return {"cnn": self.params.cnn.model_dump(mode="json"),
+                "svm": self.params.svm.model_dump(mode="json") if "hybrid" in self.outputs
+                else None}
+
+    def fit(self, train: ClipSet, seed: int) -> Any:
+        _require_labels(train)
+        return fit_hybrid(train, self.params, seed, with_svm="hybrid" in self.outputs)
+
+
+def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: bool
+                   ) -> list[Any]:
+    """The learners for ``params.models`` plus the floor and (with AU codes) the ceiling.
+
+    Ordered slowest first, so parallel workers finish together.
+    """
+    learners: list[Any] = []
+    neural = tuple(m for m in ("cnn", "hybrid") if m in params.models)
+    if neural:
+        learners.append(HybridLearner(params, outputs=neural))
+    if "svm" in params.models:
+        if not has_au_features:
+            from mer.errors import MerError
+
+            raise MerError("train.models has 'svm' but features.npz has no AU-region features "
+                           "(au has 0 columns): drop 'svm' from train.models")
+        learners.append(SvmLearner("svm", "au-region", params.svm))
+    if has_au_codes:
+        learners.append(SvmLearner(CEILING, "au-codes", params.svm))
+    learners.append(MajorityLearner())
+    return learners

@@ -1,0 +1,62 @@
+"""Leave-one-subject-out training: out-of-fold predictions of every model.
+
+Trains train.models (svm, cnn, hybrid) plus the majority-class floor and, when the manifest
+has AU codes, the AU-oracle ceiling, one fold per subject, training subjects only; writes
+reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
+where it stopped. MLflow: one parent run, one child run per (model, fold); see `mer ui`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from mer import paths
+from mer.config import load_params
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fresh", action="store_true",
+                        help="recompute every fold, ignoring folds finished by an earlier run")
+
+
+def run(args: argparse.Namespace) -> None:
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    from tqdm import tqdm
+
+    from mer.atomic import write_text
+    from mer.evaluation.loso import FoldOutcome, run_loso
+    from mer.evaluation.report import predictions_csv, predictions_frame
+    from mer.models.clips import load_clips
+    from mer.models.learners import build_learners
+    from mer.tracking.runs import log_fold, log_params, parent_tags
+    from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
+
+    params = load_params(args.params)
+    clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
+    learners = build_learners(params.train, has_au_codes=any(clips.aus != ""),
+                              has_au_features=clips.au.shape[1] > 0)
+    subjects = len(set(clips.subject.tolist()))
+    log.info("LOSO over %d clips of %d subjects: %s", len(clips), subjects,
+             ", ".join(m for learner in learners for m in learner.outputs))
+    tracker = Tracker(params.tracking.experiment)
+    data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
+    with tracker.run("loso", tags=parent_tags(data_hash, tracker.root)) as parent:
+        log_params(tracker, parent, params)
+        with tqdm(total=len(learners) * subjects, desc="LOSO", unit="fold") as bar:
+            def on_fold(outcome: FoldOutcome, from_cache: bool) -> None:
+                log_fold(tracker, parent, outcome, clips, from_cache)
+                bar.set_postfix_str(f"{outcome.learner} {outcome.subject}"
+                                    f"{' (cached)' if from_cache else ''}")
+                bar.update()
+
+            outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=paths.FOLDS,
+                                reuse=not args.fresh, workers=params.train.parallel_folds,
+                                on_fold=on_fold)
+        write_text(paths.PREDICTIONS, predictions_csv(predictions_frame(outcomes, clips)))
+        tracker.log(parent, tags={PREDICTIONS_TAG: file_digest(paths.PREDICTIONS)})
+        tracker.log_file(parent, paths.PREDICTIONS)
+    log.info("wrote %s (MLflow run %s)", paths.PREDICTIONS, parent)

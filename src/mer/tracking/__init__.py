@@ -1,0 +1,1 @@
+"""Experiment tracking: every MLflow call of the project lives in this package."""

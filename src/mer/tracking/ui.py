@@ -1,0 +1,48 @@
+"""Open the MLflow UI on 127.0.0.1 over this project's tracking store.
+
+The same backend as every stage: $MLFLOW_TRACKING_URI if set, else <project>/mlflow.db with
+artifacts in <project>/mlruns/. Each LOSO evaluation is one parent run with a child run per
+(model, fold). Stop with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from mer.errors import MerError
+from mer.tracking.store import artifact_location, project_root, tracking_uri
+
+HOST = "127.0.0.1"  # local only: the UI has no authentication
+DEFAULT_PORT = 5000  # MLflow's own default
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="port to listen on (default: %(default)s)")
+
+
+def ui_command(port: int, root: str | Path | None = None) -> list[str]:
+    """The `mlflow ui` command line for this project's backend."""
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(root),
+               "--host", HOST, "--port", str(port)]
+    location = artifact_location(root)
+    if location is not None:
+        # Our experiments store artifacts under file://<root>/mlruns; the UI reads them there.
+        command += ["--default-artifact-root", location, "--no-serve-artifacts"]
+    return command
+
+
+def run(args: argparse.Namespace) -> None:
+    command = ui_command(args.port)
+    root = project_root()
+    print(f"MLflow UI for {root}: http://{HOST}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        done = subprocess.run(command, cwd=root, check=False)
+    except KeyboardInterrupt:
+        return
+    if done.returncode not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
+        raise MerError(f"`mlflow ui` exited with code {done.returncode}; is port {args.port} "
+                       "already in use? Try `mer ui --port <another>`")

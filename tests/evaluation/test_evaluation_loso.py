@@ -1,0 +1,115 @@
+"""The LOSO loop: resuming, never reusing a stale fold, parallel = serial."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mer.config import SvmParams
+from mer.evaluation.loso import FoldOutcome, run_loso
+from mer.evaluation.splits import loso_folds
+from mer.models.clips import ClipSet
+from mer.models.learners import HybridLearner, MajorityLearner, SvmLearner
+
+
+def same(a: list[FoldOutcome], b: list[FoldOutcome]) -> bool:
+    if [(o.learner, o.subject, o.clip_id) for o in a] != \
+            [(o.learner, o.subject, o.clip_id) for o in b]:
+        return False
+    return all(x.proba.keys() == y.proba.keys()
+               and all(x.proba[m].tobytes() == y.proba[m].tobytes() for m in x.proba)
+               and x.report == y.report for x, y in zip(a, b, strict=True))
+
+
+@dataclass(frozen=True)
+class PowerCut:
+    """Behaves exactly like ``inner`` (same name and cache key) but dies on one fold."""
+
+    inner: Any
+    held_out: str
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.inner.outputs
+
+    def spec(self) -> dict[str, Any]:
+        return self.inner.spec()
+
+    def fit(self, train: ClipSet, seed: int) -> Any:
+        if self.held_out not in set(train.subject.tolist()):
+            raise KeyboardInterrupt("power cut")
+        return self.inner.fit(train, seed)
+
+
+def svm(params) -> SvmLearner:
+    return SvmLearner("svm", "au-region", params.svm)
+
+
+def test_an_interrupted_run_resumes_from_its_finished_folds(clips, params, tmp_path):
+    learners = [svm(params), MajorityLearner()]
+    reference = run_loso(clips, learners, seed=0)
+    subjects = [fold.subject for fold in loso_folds(clips.subject)]
+    with pytest.raises(KeyboardInterrupt):
+        run_loso(clips, [PowerCut(learners[0], subjects[3]), learners[1]], seed=0,
+                 cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("svm_*.json"))) == 3  # folds 0-2 finished and persisted
+
+    seen: list[tuple[str, bool]] = []
+    resumed = run_loso(clips, learners, seed=0, cache_dir=tmp_path,
+                       on_fold=lambda outcome, cached: seen.append((outcome.subject, cached)))
+    assert sorted(s for s, cached in seen if cached) == subjects[:3]
+    assert same(resumed, reference)
+
+
+def test_changed_params_never_reuse_a_fold(clips, params, tmp_path):
+    run_loso(clips, [svm(params)], seed=0, cache_dir=tmp_path)
+    before = {p.name for p in tmp_path.iterdir()}
+    other = SvmLearner("svm", "au-region", SvmParams(trials=4, inner_folds=2))
+    cached = []
+    run_loso(clips, [other], seed=0, cache_dir=tmp_path,
+             on_fold=lambda outcome, from_cache: cached.append(from_cache))
+    assert not any(cached)
+    after = {p.name for p in tmp_path.iterdir()}
+    assert len(after) == len(before) and not after & before  # stale folds were removed
+    cached.clear()
+    run_loso(clips, [other], seed=1, cache_dir=tmp_path,  # another seed: another key
+             on_fold=lambda outcome, from_cache: cached.append(from_cache))
+    assert not any(cached)
+
+
+def test_a_corrupt_fold_file_is_recomputed(clips, params, tmp_path):
+    reference = run_loso(clips, [MajorityLearner()], seed=0, cache_dir=tmp_path)
+    victim = sorted(tmp_path.glob("*.json"))[0]
+    victim.write_text("{half a fi")
+    assert same(run_loso(clips, [MajorityLearner()], seed=0, cache_dir=tmp_path), reference)
+
+
+@pytest.mark.slow
+def test_parallel_folds_give_the_serial_bytes(clips, params):
+    learners = [HybridLearner(params), svm(params)]
+    serial = run_loso(clips, learners, seed=0, workers=1)
+    parallel = run_loso(clips, learners, seed=0, workers=2)
+    assert same(serial, parallel)
+
+
+@pytest.mark.parametrize("apex_stream", [False, True])
+def test_precomputed_flow_images_run_under_loso(params, apex_stream):
+    """MEGC-style inputs: one flow image per clip (T=1), apex frames all zero."""
+    import numpy as np
+
+    from mer.models.toy import toy_clips
+
+    flow_images = toy_clips(steps=1, with_apex=False)
+    cnn = params.cnn.model_copy(update={"apex_stream": apex_stream})
+    learner = HybridLearner(params.model_copy(update={"cnn": cnn}))
+    outcomes = run_loso(flow_images, [learner], seed=0)
+    assert len(outcomes) == len(set(flow_images.subject.tolist()))
+    for outcome in outcomes:
+        for proba in outcome.proba.values():
+            assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)

@@ -1,0 +1,149 @@
+"""Proofs that nothing about the held-out subject reaches its fold's model.
+
+1. Changing the held-out subject's labels leaves that fold's predictions byte-identical.
+2. Changing its inputs (flow, apex, AU features, AU codes) leaves the fitted model unchanged:
+   it predicts the original inputs byte-identically.
+3. Scalers, class weights, the normaliser, the tuning split and the epoch count are the ones
+   computed from the training subjects.
+4. The loop itself hands fit no held-out clip, and predict no label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from mer.evaluation.loso import fit_fold, run_fold, run_loso
+from mer.evaluation.splits import loso_folds
+from mer.models.clips import HIDDEN, ClipSet
+from mer.models.cnn import balanced_class_weights
+from mer.models.learners import build_learners
+
+FOLD = 2  # an arbitrary held-out subject
+
+
+def learner_names(params) -> list[str]:
+    return [learner.name for learner in build_learners(params, True, True)]
+
+
+def learner(params, name: str) -> Any:
+    return next(x for x in build_learners(params, True, True) if x.name == name)
+
+
+def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool = False
+            ) -> ClipSet:
+    """``clips`` with ``subject``'s labels and/or inputs changed."""
+    mask = clips.subject == subject
+    rng = np.random.default_rng(99)
+    y, flow, apex = clips.y.copy(), clips.flow.copy(), clips.apex.copy()
+    au, aus = clips.au.copy(), clips.aus.astype(object)
+    if labels:
+        y[mask] = (y[mask] + 1) % clips.n_classes
+    if inputs:
+        flow[mask] = rng.normal(0, 3, size=flow[mask].shape)
+        apex[mask] = rng.uniform(size=apex[mask].shape)
+        au[mask] = rng.normal(0, 5, size=au[mask].shape)
+        aus[mask] = "9+25+L43"
+    return replace(clips, y=y, flow=flow, apex=apex, au=au, aus=aus.astype(str))
+
+
+@pytest.mark.parametrize("name", ["cnn-hybrid", "svm", "au-oracle", "majority"])
+def test_held_out_labels_do_not_change_the_fold(clips, params, name):
+    fold = loso_folds(clips.subject)[FOLD]
+    model = learner(params, name)
+    original = run_fold(model, clips, fold, seed=0)
+    changed = run_fold(model, altered(clips, fold.subject, labels=True), fold, seed=0)
+    assert original.proba.keys() == changed.proba.keys()
+    for output in original.proba:
+        assert original.proba[output].tobytes() == changed.proba[output].tobytes(), output
+    assert original.report == changed.report
+
+
+@pytest.mark.parametrize("name", ["cnn-hybrid", "svm", "au-oracle", "majority"])
+def test_held_out_inputs_do_not_change_the_model(clips, params, name):
+    fold = loso_folds(clips.subject)[FOLD]
+    model = learner(params, name)
+    probe = clips.take(fold.test).without_labels()
+    original = fit_fold(model, clips, fold, seed=0).predict(probe)
+    changed_clips = altered(clips, fold.subject, inputs=True)
+    assert changed_clips.digest() != clips.digest()
+    changed = fit_fold(model, changed_clips, fold, seed=0).predict(probe)
+    for output in original:
+        assert original[output].tobytes() == changed[output].tobytes(), output
+
+
+def test_learners_see_training_statistics_only(clips, params):
+    fold = loso_folds(clips.subject)[FOLD]
+    train_subjects = set(clips.subject[fold.train].tolist())
+
+    svm = fit_fold(learner(params, "svm"), clips, fold, seed=0)
+    expected = StandardScaler().fit(clips.au[fold.train].astype(np.float64))
+    assert svm.svm.scaler.n_samples_seen_ == len(fold.train)
+    assert np.array_equal(svm.svm.scaler.mean_, expected.mean_)
+    assert np.array_equal(svm.svm.scaler.scale_, expected.scale_)
+
+    hybrid = fit_fold(learner(params, "cnn-hybrid"), clips, fold, seed=0)
+    weights = balanced_class_weights(clips.y[fold.train], clips.n_classes)
+    assert hybrid.cnn.class_weights == tuple(weights.tolist())
+    rms_uv = np.sqrt(np.mean(np.square(clips.flow[fold.train][:, :, :2], dtype=np.float64)))
+    assert np.allclose(hybrid.cnn.net.flow_scale[:2].numpy(), rms_uv)
+    assert hybrid.svm.scaler.n_samples_seen_ == len(fold.train)
+    assert len(hybrid.cnn.train_loss) == params.cnn.epochs  # fixed: no epoch choice at all
+
+    majority = fit_fold(learner(params, "majority"), clips, fold, seed=0)
+    counts = np.bincount(clips.y[fold.train], minlength=clips.n_classes)
+    assert np.array_equal(majority.prior, counts / len(fold.train))
+
+    for fitted in (svm, hybrid):  # Optuna's inner split: training subjects only, each once
+        groups = fitted.inner_val_subjects
+        assert all(fold.subject not in group for group in groups)
+        assert sorted(s for group in groups for s in group) == sorted(train_subjects)
+
+
+@dataclass
+class _SeenBy:
+    fit: list[ClipSet]
+    predict: list[ClipSet]
+
+
+SEEN = _SeenBy([], [])
+
+
+@dataclass(frozen=True)
+class _Recorder:
+    """A learner that remembers what the loop showed it."""
+
+    name: str = "recorder"
+    outputs: tuple[str, ...] = ("recorder",)
+
+    def spec(self) -> dict[str, Any]:
+        return {}
+
+    def fit(self, train: ClipSet, seed: int) -> _Recorder:
+        SEEN.fit.append(train)
+        return self
+
+    def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
+        SEEN.predict.append(clips)
+        return {"recorder": np.full((len(clips), clips.n_classes), 1.0 / clips.n_classes)}
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+def test_the_loop_never_shows_the_held_out_subject_to_fit(clips):
+    SEEN.fit.clear()
+    SEEN.predict.clear()
+    run_loso(clips, [_Recorder()], seed=0)
+    folds = loso_folds(clips.subject)
+    assert len(SEEN.fit) == len(SEEN.predict) == len(folds)
+    for fold, train, test in zip(folds, SEEN.fit, SEEN.predict, strict=True):
+        assert fold.subject not in set(train.subject.tolist())
+        assert (train.y != HIDDEN).all()
+        assert set(test.subject.tolist()) == {fold.subject}
+        assert (test.y == HIDDEN).all()
+        assert len(train) + len(test) == len(clips)

@@ -1,0 +1,74 @@
+"""`mer train` + `mer evaluate` end to end on a tiny project: files, determinism, MLflow."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from mer.cli import main
+from mer.models.toy import write_toy
+from mer.tracking.store import PARENT_TAG, tracking_uri
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, own_store, params_yaml):
+    write_toy(tmp_path / "data")
+    (tmp_path / "params.yaml").write_text(params_yaml)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_train_and_evaluate(project):
+    assert main(["train"]) == 0
+    assert main(["evaluate"]) == 0
+    metrics_bytes = (project / "reports/metrics.json").read_bytes()
+    predictions = pd.read_csv(project / "reports/predictions.csv", dtype=str)
+    classes = ["happiness", "disgust", "surprise", "repression", "others"]
+    assert list(predictions.columns) == ["model", "subject", "clip_id", "clip", "label",
+                                         "prediction", *(f"prob_{c}" for c in classes)]
+    assert set(predictions["model"]) == {"majority", "au-oracle", "svm", "cnn", "hybrid"}
+    assert len(predictions) == 5 * 36
+
+    report = json.loads(metrics_bytes)
+    assert report["primary"] == "hybrid"
+    assert report["uar"] == report["models"]["hybrid"]["uar"]
+    assert report["floor"]["chance_uar"] == 0.2
+    assert "au_oracle_uar" in report["ceiling"]
+    for name in ("fold_mean_uar", "fold_std_uar", "recall", "precision", "uf1", "accuracy"):
+        assert name in report["models"]["svm"]
+    plots = {p.name for p in (project / "reports/plots").iterdir()}
+    assert {"confusion.csv", "confusion_hybrid.png", "per_class.png", "per_subject.png",
+            "per_subject.csv"} <= plots
+    confusion = pd.read_csv(project / "reports/plots/confusion.csv")
+    assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 36
+
+    # Recompute every fold (no cache): the same params give the same bytes.
+    assert main(["train", "--fresh"]) == 0
+    assert main(["evaluate"]) == 0
+    assert (project / "reports/metrics.json").read_bytes() == metrics_bytes
+
+    client = MlflowClient(tracking_uri(project))
+    experiment = client.get_experiment_by_name("mer")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert len(parents) == 2
+    for parent in parents:
+        assert parent.info.status == "FINISHED"
+        assert parent.data.metrics["uar"] == pytest.approx(report["uar"], abs=1e-6)
+        assert parent.data.params["train.cnn.epochs"] == "2"
+        assert len(parent.data.tags["mer.data_sha256"]) == 64
+        children = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent.info.run_id]
+        assert len(children) == 5 * 6  # one per (model, fold)
+        hybrid = [c for c in children if c.data.tags["mer.model"] == "hybrid"]
+        assert all({"uar", "uf1", "accuracy", "train/loss", "optuna/inner_uar"}
+                   <= c.data.metrics.keys() for c in hybrid)
+        assert all({"c", "gamma"} <= c.data.params.keys() for c in hybrid)
+
+
+def test_evaluate_without_predictions_says_what_to_do(project, capsys):
+    assert main(["evaluate"]) == 2
+    assert "mer train" in capsys.readouterr().err

@@ -1,0 +1,126 @@
+"""MLflow tracking on a real temporary SQLite store (no mocks)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from mer.tracking.store import (
+    PARENT_TAG,
+    PREDICTIONS_TAG,
+    Tracker,
+    evaluation_run_id,
+    flatten,
+    project_root,
+    tracking_uri,
+)
+from mer.tracking.ui import ui_command
+
+
+def test_default_store_is_sqlite_under_the_project_root(tmp_path, own_store):
+    assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_env_overrides_the_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
+    assert tracking_uri(tmp_path) == "http://team-server:5000"
+    assert "--default-artifact-root" not in ui_command(5001, tmp_path)
+
+
+def test_dvc_temporary_experiments_log_into_the_real_project(tmp_path):
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd" / "reports"
+    assert project_root(copy) == tmp_path.resolve()
+    assert project_root(tmp_path / "sub") == (tmp_path / "sub").resolve()
+
+
+def test_ui_command_serves_our_store_on_localhost(tmp_path, own_store):
+    command = ui_command(5123, tmp_path)
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--port") + 1] == "5123"
+    assert command[command.index("--backend-store-uri") + 1] == tracking_uri(tmp_path)
+    assert command[command.index("--default-artifact-root") + 1] == \
+        (tmp_path.resolve() / "mlruns").as_uri()
+
+
+def test_parent_and_child_runs_with_metrics(tracking_root, own_store):
+    tracker = Tracker("parent-child", tracking_root)
+    with tracker.run("loso") as parent:
+        tracker.log(parent, params={"train.seed": 0})
+        with tracker.run("hybrid sub01", parent=parent) as child:
+            tracker.log(child, metrics={"uar": 0.5}, series={"train/loss": [1.0, 0.5, 0.25]})
+            tracker.log_json(child, {"matrix": [[1]]}, "confusion.json")
+    client = MlflowClient(tracking_uri(tracking_root))
+    got_child = client.get_run(child)
+    assert got_child.data.tags[PARENT_TAG] == parent
+    assert got_child.data.metrics["uar"] == 0.5
+    history = client.get_metric_history(child, "train/loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 0.25)]
+    assert [a.path for a in client.list_artifacts(child)] == ["confusion.json"]
+    assert client.get_run(parent).info.status == "FINISHED"
+    assert client.get_run(parent).data.params == {"train.seed": "0"}
+    experiment = client.get_experiment(tracker.experiment_id)
+    assert experiment.artifact_location == (Path(tracking_root).resolve() / "mlruns").as_uri()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_a_crash_marks_the_run_failed(tracking_root, own_store, error):
+    tracker = Tracker("crash", tracking_root)
+    ids = []
+    with pytest.raises(type(error)), tracker.run("loso") as parent:
+        ids.append(parent)
+        with tracker.run("child", parent=parent) as child:
+            ids.append(child)
+            raise error
+    client = MlflowClient(tracking_uri(tracking_root))
+    assert [client.get_run(i).info.status for i in ids] == ["FAILED", "FAILED"]
+
+
+def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tmp_path):
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_text("model,subject\nsvm,sub01\n")
+    assert evaluation_run_id(predictions, tracking_root) is None
+    tracker = Tracker("find-me", tracking_root)
+    from mer.tracking.store import file_digest
+
+    with tracker.run("loso", tags={PREDICTIONS_TAG: file_digest(predictions)}) as parent:
+        pass
+    assert evaluation_run_id(predictions, tracking_root) == parent
+    assert tracker.find_run(PREDICTIONS_TAG, file_digest(predictions)) == parent
+
+
+def test_flatten():
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+    assert flatten({"a": {"b": 1}}, sep="/") == {"a/b": 1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_mer_ui_serves_the_store(tracking_root, own_store):
+    port = free_port()
+    server = subprocess.Popen(ui_command(port, tracking_root), cwd=tracking_root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

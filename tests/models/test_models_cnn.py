@@ -1,0 +1,69 @@
+"""The flow CNN: shapes, determinism, and what its fit may look at."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mer.config import CnnParams
+from mer.models.clips import HIDDEN
+from mer.models.cnn import FlowNet, balanced_class_weights, fit_cnn
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("apex_stream", [False, True])
+def test_flownet_shapes(steps, apex_stream):
+    net = FlowNet(n_classes=5, channels=4, embedding=8, dropout=0.1, apex_stream=apex_stream)
+    logits, embedding = net(torch.randn(7, steps, 3, 16, 16), torch.rand(7, 1, 16, 16))
+    assert logits.shape == (7, 5)
+    assert embedding.shape == (7, 8)
+
+
+def test_balanced_class_weights_by_hand():
+    # 4 clips of class 0, 2 of class 1, none of class 2: n / (present classes * n_k).
+    weights = balanced_class_weights(np.array([0, 0, 0, 0, 1, 1]), 3)
+    assert weights.tolist() == [6 / (2 * 4), 6 / (2 * 2), 0.0]
+
+
+def test_fit_uses_training_statistics_and_a_fixed_epoch_count(clips, params):
+    train = clips.take(np.flatnonzero(clips.subject != "sub01"))
+    cnn = fit_cnn(train, params.cnn, seed=0)
+    assert len(cnn.train_loss) == params.cnn.epochs  # no early stopping, no epoch choice
+    assert cnn.class_weights == tuple(balanced_class_weights(train.y, clips.n_classes))
+    rms_uv = np.sqrt(np.mean(np.square(train.flow[:, :, :2], dtype=np.float64)))
+    assert np.allclose(cnn.net.flow_scale[:2].numpy(), rms_uv)
+    assert np.isclose(float(cnn.net.apex_mean), train.apex.mean(dtype=np.float64))
+
+
+def test_fit_is_deterministic(clips, params):
+    first, second = fit_cnn(clips, params.cnn, seed=4), fit_cnn(clips, params.cnn, seed=4)
+    for (name, a), b in zip(first.net.state_dict().items(), second.net.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+    other = fit_cnn(clips, params.cnn, seed=5)
+    assert not torch.equal(first.net.head.weight, other.net.head.weight)
+
+
+def test_fit_refuses_hidden_labels(clips, params):
+    with pytest.raises(ValueError, match="without labels"):
+        fit_cnn(clips.without_labels(), params.cnn, seed=0)
+    assert (clips.without_labels().y == HIDDEN).all()
+
+
+@pytest.mark.parametrize("apex_stream", [False, True])
+def test_flow_images_single_step_zero_apex(flow_image_clips, params, apex_stream):
+    cnn_params = params.cnn.model_copy(update={"apex_stream": apex_stream})
+    cnn = fit_cnn(flow_image_clips, cnn_params, seed=0)
+    proba, embedding = cnn.predict(flow_image_clips.flow, flow_image_clips.apex)
+    assert np.isfinite(proba).all() and np.isfinite(embedding).all()
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.slow
+def test_cnn_learns_the_toy_classes(clips):
+    params = CnnParams(epochs=40, batch_size=16, channels=8, embedding=16, dropout=0.0)
+    cnn = fit_cnn(clips, params, seed=0)
+    assert cnn.train_loss[-1] < 0.5 * cnn.train_loss[0]
+    proba, _ = cnn.predict(clips.flow, clips.apex)
+    assert np.mean(proba.argmax(axis=1) == clips.y) > 0.6  # chance is 0.2

@@ -1,0 +1,42 @@
+"""The hybrid: fitting on all subjects for the registry, and saving/loading it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mer.models.hybrid import fit_hybrid, load_hybrid, save_hybrid
+
+
+@pytest.fixture(scope="module")
+def model(clips, params):
+    return fit_hybrid(clips, params, seed=0)
+
+
+def test_hybrid_predicts_probabilities_from_feature_arrays(model, clips):
+    proba = model.predict_proba(clips.flow, clips.apex, clips.au)
+    assert proba.shape == (len(clips), clips.n_classes)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert model.classes == clips.classes
+    assert model.tuning is not None and model.tuning.c > 0 and model.tuning.gamma > 0
+
+
+def test_inner_folds_split_the_subjects(model, clips, params):
+    groups = model.inner_val_subjects
+    assert len(groups) == params.svm.inner_folds
+    flat = [s for group in groups for s in group]
+    assert sorted(flat) == sorted(set(clips.subject.tolist()))  # each subject once
+
+
+def test_save_and_load_give_the_same_predictions(model, clips, tmp_path):
+    loaded = load_hybrid(save_hybrid(model, tmp_path / "hybrid.pkl"))
+    before = model.predict_proba(clips.flow, clips.apex, clips.au)
+    after = loaded.predict_proba(clips.flow, clips.apex, clips.au)
+    assert before.tobytes() == after.tobytes()
+
+
+def test_cnn_only_model_has_no_hybrid_head(clips, params):
+    cnn_only = fit_hybrid(clips, params, seed=0, with_svm=False)
+    assert set(cnn_only.predict(clips.without_labels())) == {"cnn"}
+    with pytest.raises(ValueError, match="CNN-only"):
+        cnn_only.predict_proba(clips.flow, clips.apex, clips.au)
