@@ -49,17 +49,6 @@ class DataParams(Section):
     seed: int = Field(0, ge=0, description="synthetic dataset seed")
     synthetic: SyntheticParams = SyntheticParams()
 
-    @model_validator(mode="after")
-    def _paths_exist(self) -> DataParams:
-        # The synthetic root is written by the pipeline; a real corpus must already be there.
-        if self.source != "synthetic" and not self.root.exists():
-            raise ValueError(f"data.root: {self.root} does not exist; point it at your "
-                             f"{self.source} copy")
-        if self.annotations is not None and self.source != "synthetic" \
-                and not self.annotations.exists():
-            raise ValueError(f"data.annotations: {self.annotations} does not exist")
-        return self
-
 
 class LabelParams(Section):
     scheme: Scheme = "casme2-5"
@@ -209,6 +198,21 @@ def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Par
     except ValidationError as exc:
         lines = [_describe(e, source) for e in exc.errors()]
         raise ParamsError("\n".join(lines)) from None
+
+
+def check_data_paths(data: DataParams) -> None:
+    """A real corpus must already be on disk (the synthetic root is written by the pipeline).
+
+    Checked by the stages that read the corpus, not at every load: a machine that only serves
+    a registered model has no corpus.
+    """
+    if data.source == "synthetic":
+        return
+    if not data.root.exists():
+        raise ParamsError(f"data.root: {data.root} does not exist; point it at your "
+                          f"{data.source} copy")
+    if data.annotations is not None and not data.annotations.exists():
+        raise ParamsError(f"data.annotations: {data.annotations} does not exist")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mer.config import Params, load_params, parse_params
+from mer.config import Params, check_data_paths, load_params, parse_params
 from mer.errors import ParamsError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,8 +46,15 @@ def test_every_mistake_is_reported_at_once():
 
 
 def test_missing_dataset_root_names_the_key(tmp_path):
+    params = parse_params({"data": {"source": "casme2", "root": str(tmp_path / "nope")}})
     with pytest.raises(ParamsError, match=r"data.root: .*nope does not exist"):
-        parse_params({"data": {"source": "casme2", "root": str(tmp_path / "nope")}})
+        check_data_paths(params.data)
+
+
+def test_a_serving_machine_needs_no_corpus(tmp_path):
+    # predict/promote load params too; only the stages that read the corpus check it.
+    params = parse_params({"data": {"source": "casme2", "root": str(tmp_path / "nope")}})
+    assert params.data.source == "casme2"
 
 
 def test_missing_params_file_says_where_to_run(tmp_path):

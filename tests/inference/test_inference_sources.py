@@ -43,6 +43,12 @@ def test_missing_frame_is_named(clip_folder):
         from_clip_folder(clip_folder)
 
 
+def test_two_files_for_one_frame_number_are_refused(clip_folder):
+    cv2.imwrite(str(clip_folder / "img48.jpg"), np.zeros((20, 16, 3), np.uint8))
+    with pytest.raises(MerError, match="both frame 48"):
+        from_clip_folder(clip_folder)
+
+
 def test_apex_outside_the_window_is_rejected(clip_folder):
     with pytest.raises(MerError, match="apex must lie strictly between"):
         from_clip_folder(clip_folder, onset=46, apex=46, offset=50)
@@ -78,3 +84,15 @@ def test_corrupt_video_is_a_clear_error(tmp_path):
     bad.write_bytes(b"\x00" * 1000)
     with pytest.raises(MerError, match=r"broken\.mp4"):
         from_video(bad)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--video", "v.mp4", "--onset", "3"], "--onset applies to --clip only"),
+    (["--clip", "c", "--start", "3"], "--start applies to --video only"),
+    (["--pair", "a.png", "b.png", "--apex", "1"], "--apex does not apply to --pair"),
+])
+def test_predict_refuses_options_of_another_input(argv, message, capsys):
+    from mer.cli import main
+
+    assert main(["predict", *argv, "--model", "unused.pkl"]) == 2
+    assert message in capsys.readouterr().err

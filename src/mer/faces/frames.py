@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from mer.data.manifest import MISSING_APEX
 from mer.errors import DatasetError, MerError
-
-MISSING_APEX = -1  # the manifest's value for "the sheet gives no apex"; mer.data.manifest's
 
 
 @dataclass(frozen=True)

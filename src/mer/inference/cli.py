@@ -28,12 +28,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "models:/<tracking.model_name>@champion)")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options that do not apply to the chosen input instead of ignoring them."""
+    from mer.errors import MerError
+
+    misplaced = {"--onset": (args.onset, "--clip"), "--offset": (args.offset, "--clip"),
+                 "--start": (args.start, "--video"), "--end": (args.end, "--video")}
+    for option, (value, owner) in misplaced.items():
+        if value is not None and not getattr(args, owner.removeprefix("--")):
+            raise MerError(f"{option} applies to {owner} only")
+    if args.apex is not None and args.pair:
+        raise MerError("--apex does not apply to --pair: the second image is the apex")
+
+
 def run(args: argparse.Namespace) -> None:
     from mer.config import load_params
     from mer.inference import sources
     from mer.inference.pipeline import predict_window
     from mer.inference.registry import load_model_bundle
 
+    _check_options(args)
     if args.clip:
         window = sources.from_clip_folder(args.clip, args.onset, args.apex, args.offset)
     elif args.pair:

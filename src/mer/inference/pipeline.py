@@ -68,7 +68,8 @@ def load_bundle(path: str | Path) -> ModelBundle:
     try:
         with path.open("rb") as handle:
             bundle = pickle.load(handle)  # our own artifact, written by save_bundle
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+            ValueError) as exc:  # not a bundle, or one written by an incompatible mer
         raise MerError(f"{path}: not a readable mer model bundle ({exc})") from None
     if not isinstance(bundle, ModelBundle):
         raise MerError(f"{path}: holds a {type(bundle).__name__}, not a mer model bundle")

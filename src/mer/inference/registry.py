@@ -103,7 +103,10 @@ def promote(name: str, alias: str, version: str | None) -> str:
     chosen = known[-1] if version is None else str(version)
     if chosen not in known:
         raise MerError(f"model '{name}' has no version {chosen}; it has {', '.join(known)}")
-    client.set_registered_model_alias(name, alias, chosen)
+    try:
+        client.set_registered_model_alias(name, alias, chosen)
+    except MlflowException as exc:
+        raise MerError(f"cannot set alias '{alias}' on {name} version {chosen}: {exc}") from None
     return chosen
 
 
@@ -131,9 +134,10 @@ def load_model_bundle(model: str) -> ModelBundle:
 
 
 def tags_from_metrics(metrics: dict[str, Any], evaluation_run: str | None) -> dict[str, str]:
-    """Version tags: the LOSO evaluation that justifies this model."""
-    tags = {f"loso_{key}": str(metrics[key]) for key in ("uar", "uf1", "accuracy")
-            if key in metrics}
+    """Version tags: the hybrid's LOSO evaluation that justifies this model."""
+    hybrid = metrics.get("models", {}).get("hybrid", {})
+    tags = {f"loso_{key}": str(hybrid[key]) for key in ("uar", "uf1", "accuracy")
+            if key in hybrid}
     if evaluation_run:
         tags["evaluation_run_id"] = evaluation_run
     return tags

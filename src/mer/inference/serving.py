@@ -66,7 +66,11 @@ def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
     windows = []
     for row, (cell, apex) in enumerate(zip(frame["frames"], frame["apex_index"], strict=True)):
         frames = decode_frames(cell, row)
-        apex_index = None if int(apex) == ESTIMATE_APEX else int(apex)
+        try:
+            apex = int(apex)
+        except (TypeError, ValueError):
+            raise MerError(f"row {row}: apex_index must be an integer, got {apex!r}") from None
+        apex_index = None if apex == ESTIMATE_APEX else apex
         if apex_index is not None and not 0 < apex_index < len(frames):
             raise MerError(f"row {row}: apex_index {apex_index} must lie in 1..{len(frames) - 1}"
                            " or be -1 (estimate)")

@@ -61,10 +61,15 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     if not folder.is_dir():
         raise MerError(f"{folder}: not a folder of frames")
     numbered = {}
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir()):
         number = _frame_number(path)
-        if path.suffix.lower() in IMAGE_SUFFIXES and number is not None:
-            numbered[number] = path
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES \
+                or number is None:
+            continue
+        if number in numbered:
+            raise MerError(f"{folder}: {numbered[number].name} and {path.name} are both frame "
+                           f"{number}; keep one")
+        numbered[number] = path
     if len(numbered) < 2:
         raise MerError(f"{folder}: needs at least two numbered image frames, found {len(numbered)}")
     first, last = min(numbered), max(numbered)

@@ -148,10 +148,12 @@ class HybridLearner:
     name: str = "cnn-hybrid"
 
     def spec(self) -> dict[str, Any]:
-        # Only what the fit reads: parallelism and the model list do not change a fold.
+        # What the fit reads and what it returns: parallelism does not change a fold, but the
+        # outputs do (a fold cached for [hybrid] holds no cnn predictions).
         return {"cnn": self.params.cnn.model_dump(mode="json"),
                 "svm": self.params.svm.model_dump(mode="json") if "hybrid" in self.outputs
-                else None}
+                else None,
+                "outputs": list(self.outputs)}
 
     def fit(self, train: ClipSet, seed: int) -> Any:
         _require_labels(train)

@@ -15,7 +15,7 @@ import argparse
 import json
 
 from mer import paths
-from mer.config import load_params
+from mer.config import check_data_paths, load_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.data.manifest import write_manifest
 
     params = load_params(args.params)
+    check_data_paths(params.data)
     # Every check runs before anything is written: bad data leaves no output behind.
     manifest, report = build_manifest(params.data, params.labels.scheme,
                                       progress=not getattr(args, "no_progress", False))
