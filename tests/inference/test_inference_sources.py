@@ -56,7 +56,7 @@ def test_apex_outside_the_window_is_rejected(clip_folder):
 
 def test_corrupt_frame_names_the_file(clip_folder):
     (clip_folder / "reg_img49.jpg").write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(MerError, match=r"reg_img49\.jpg: not a readable image"):
+    with pytest.raises(MerError, match=r"reg_img49\.jpg: frame does not decode"):
         from_clip_folder(clip_folder)
 
 

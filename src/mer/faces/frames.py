@@ -51,7 +51,8 @@ def read_frame(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise MerError(f"{path}: frame file not found; rebuild the manifest or restore the file")
+        raise MerError(f"{path}: frame file not found; check the path (in a dataset: restore the "
+                       "file or rebuild the manifest)")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise MerError(f"{path}: frame does not decode (corrupt or not an image); replace it")

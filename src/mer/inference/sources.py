@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from mer.errors import MerError
+from mer.faces.frames import read_frame as read_image  # one decoder for training and predict
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -24,18 +25,6 @@ class FrameWindow:
     frames: tuple[np.ndarray, ...]  # (H, W, 3) BGR uint8 each, onset first, offset last
     apex_index: int | None  # index into frames; None = estimate from motion
     description: str  # where the frames came from, for messages and JSON output
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode one image as BGR, or raise a MerError that names the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MerError(f"{path}: no such image file")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise MerError(f"{path}: not a readable image (corrupt, or not an image format "
-                       "OpenCV decodes); replace the file")
-    return image
 
 
 def _frame_number(path: Path) -> int | None:
