@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mer.models.hybrid import fit_hybrid, load_hybrid, save_hybrid
+from mer.config import FaceParams, FeatureParams
+from mer.inference.pipeline import ModelBundle, load_bundle, save_bundle
+from mer.models.hybrid import fit_hybrid
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,9 @@ def test_inner_folds_split_the_subjects(model, clips, params):
 
 
 def test_save_and_load_give_the_same_predictions(model, clips, tmp_path):
-    loaded = load_hybrid(save_hybrid(model, tmp_path / "hybrid.pkl"))
+    # The persistence path a registered model takes: the fitted hybrid inside a bundle.
+    bundle = ModelBundle(model, clips.classes, FaceParams(), FeatureParams(), {})
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "bundle.pkl")).classifier
     before = model.predict_proba(clips.flow, clips.apex, clips.au)
     after = loaded.predict_proba(clips.flow, clips.apex, clips.au)
     assert before.tobytes() == after.tobytes()

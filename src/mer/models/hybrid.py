@@ -16,9 +16,7 @@ calibrate the final SVM's probabilities, on scores of subjects unseen by both CN
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,21 +109,3 @@ def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_svm: bool = 
                       train.n_classes, tuning.c, tuning.gamma, problems)
     inner_subjects = tuple(tuple(sorted(set(train.subject[va].tolist()))) for _, va in splits)
     return HybridModel(train.classes, train.au_names, cnn, svm, tuning, inner_subjects)
-
-
-def save_hybrid(model: HybridModel, path: str | Path) -> Path:
-    """Pickle a fitted model (torch modules, sklearn estimators and numpy arrays pickle)."""
-    from mer.atomic import atomic_path
-
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    return Path(path)
-
-
-def load_hybrid(path: str | Path) -> HybridModel:
-    """Load a model written by save_hybrid. Only load files you wrote: pickle runs code."""
-    with Path(path).open("rb") as handle:
-        model = pickle.load(handle)
-    if not isinstance(model, HybridModel):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not a HybridModel")
-    return model
