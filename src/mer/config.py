@@ -107,14 +107,14 @@ class AugmentParams(Section):
 
 
 class CnnParams(Section):
-    epochs: int = Field(20, ge=1, description="fixed count: no early stopping, no epoch choice; "
+    epochs: int = Field(30, ge=1, description="fixed count: no early stopping, no epoch choice; "
                         "the learning rate anneals to 0 over them")
     batch_size: int = Field(32, ge=2)
     lr: float = Field(3e-3, gt=0, description="Adam's initial learning rate")
     weight_decay: float = Field(1e-4, ge=0)
     channels: int = Field(8, ge=2, description="u/v stream width; strain and apex get half. "
                           "8 keeps a 255-clip fold's CNN at seconds on one CPU core")
-    embedding: int = Field(32, ge=2, description="width of the embedding the hybrid SVM reads")
+    embedding: int = Field(32, ge=2, description="width of the layer before the softmax head")
     dropout: float = Field(0.3, ge=0, lt=1)
     apex_stream: bool = Field(False, description="fuse a conv stream over the apex frame")
     augment: AugmentParams = AugmentParams()
@@ -122,8 +122,8 @@ class CnnParams(Section):
 
 class SvmParams(Section):
     trials: int = Field(30, ge=1, description="Optuna TPE trials per fold")
-    inner_folds: int = Field(3, ge=2, description="inner split grouped by subject; the hybrid "
-                             "trains one extra CNN per inner fold")
+    inner_folds: int = Field(3, ge=2, description="inner split grouped by subject, "
+                             "training subjects only")
     c_min: float = Field(1e-2, gt=0, description="C is searched on a log scale")
     c_max: float = Field(1e3, gt=0)
     gamma_min: float = Field(1e-4, gt=0, description="gamma (standardised features) is "

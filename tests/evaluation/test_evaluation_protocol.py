@@ -82,24 +82,24 @@ def test_learners_see_training_statistics_only(clips, params):
 
     svm = fit_fold(learner(params, "svm"), clips, fold, seed=0)
     expected = StandardScaler().fit(clips.au[fold.train].astype(np.float64))
-    assert svm.svm.scaler.n_samples_seen_ == len(fold.train)
-    assert np.array_equal(svm.svm.scaler.mean_, expected.mean_)
-    assert np.array_equal(svm.svm.scaler.scale_, expected.scale_)
+    assert svm.tuned.svm.scaler.n_samples_seen_ == len(fold.train)
+    assert np.array_equal(svm.tuned.svm.scaler.mean_, expected.mean_)
+    assert np.array_equal(svm.tuned.svm.scaler.scale_, expected.scale_)
 
     hybrid = fit_fold(learner(params, "cnn-hybrid"), clips, fold, seed=0)
     weights = balanced_class_weights(clips.y[fold.train], clips.n_classes)
     assert hybrid.cnn.class_weights == tuple(weights.tolist())
     rms_uv = np.sqrt(np.mean(np.square(clips.flow[fold.train][:, :, :2], dtype=np.float64)))
     assert np.allclose(hybrid.cnn.net.flow_scale[:2].numpy(), rms_uv)
-    assert hybrid.svm.scaler.n_samples_seen_ == len(fold.train)
+    assert hybrid.svm.svm.scaler.n_samples_seen_ == len(fold.train)
     assert len(hybrid.cnn.train_loss) == params.cnn.epochs  # fixed: no epoch choice at all
 
     majority = fit_fold(learner(params, "majority"), clips, fold, seed=0)
     counts = np.bincount(clips.y[fold.train], minlength=clips.n_classes)
     assert np.array_equal(majority.prior, counts / len(fold.train))
 
-    for fitted in (svm, hybrid):  # Optuna's inner split: training subjects only, each once
-        groups = fitted.inner_val_subjects
+    for tuned in (svm.tuned, hybrid.svm):  # Optuna's inner split: training subjects only, once
+        groups = tuned.inner_val_subjects
         assert all(fold.subject not in group for group in groups)
         assert sorted(s for group in groups for s in group) == sorted(train_subjects)
 

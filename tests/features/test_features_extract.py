@@ -127,7 +127,8 @@ def test_flow_size_differs_from_face_size(aligned_face):
     described = describe_clip(mouth_clip(face, landmarks, 8, 4), landmarks, 4,
                               FeatureParams(steps=1, flow_size=64))
     values = dict(zip(described.au_names, described.au, strict=True))
-    moving = {name: abs(values[f"{name}/t0/v"]) for name in ("mouth", "brow_L", "eye_R", "nose")}
+    moving = {name: abs(values[f"{name}/t0/v"])
+              for name in ("mouth", "brow_L", "lower_lid_R", "nose")}
     assert values["mouth/t0/v"] < -0.15 and max(moving, key=moving.get) == "mouth"
 
 
@@ -151,14 +152,30 @@ def test_eye_interiors_are_masked(aligned_face):
     flow = np.zeros((*face.shape, 2), np.float32)
     flow[eye_centre[1] - 1:eye_centre[1] + 2, eye_centre[0] - 2:eye_centre[0] + 3, 1] = 3.0
     rows = region_features(flow, np.zeros(face.shape, np.float32), regions, 8)
-    assert np.abs(rows[regions.names.index("eye_R")]).max() == 0
+    for lid in ("upper_lid_R", "lower_lid_R"):
+        assert np.abs(rows[regions.names.index(lid)]).max() == 0, lid
+
+
+def test_a_rising_lower_lid_shows_in_the_lower_lid_region_only(aligned_face):
+    # AU7's mark: the skin just below the lower lid (landmarks 40, 41) moves up.
+    face, landmarks = aligned_face
+    regions = au_regions(landmarks, face.shape[0])
+    flow = np.zeros((*face.shape, 2), np.float32)
+    for x, y in np.rint(landmarks[[40, 41]]).astype(int):
+        flow[y + 2:y + 5, x - 2:x + 3, 1] = -1.0  # upwards, 2-4 px below the contour
+    rows = region_features(flow, np.zeros(face.shape, np.float32), regions, 8)
+    v = 8 + 1  # column of the mean v after the HOOF bins and mean u
+    assert rows[regions.names.index("lower_lid_R"), v] < 0
+    for other in ("upper_lid_R", "lower_lid_L", "cheek_R", "brow_R"):
+        assert rows[regions.names.index(other), v] == 0, other
 
 
 def test_regions_cover_each_au_area(aligned_face):
     face, landmarks = aligned_face
     regions = au_regions(landmarks, face.shape[0])
-    expected = {"brow_L", "brow_R", "glabella", "eye_L", "eye_R", "cheek_L", "cheek_R", "nose",
-                "upper_lip_L", "upper_lip_R", "lip_corner_L", "lip_corner_R", "chin", "mouth"}
+    expected = {"brow_L", "brow_R", "glabella", "upper_lid_L", "upper_lid_R", "lower_lid_L",
+                "lower_lid_R", "cheek_L", "cheek_R", "nose", "upper_lip_L", "upper_lip_R",
+                "lip_corner_L", "lip_corner_R", "chin", "mouth"}
     assert set(regions.names) == expected
     sizes = dict(zip(regions.names, regions.masks.sum(axis=(1, 2)), strict=True))
     assert min(sizes.values()) > 50  # every region has pixels to measure

@@ -20,11 +20,27 @@ def test_hybrid_predicts_probabilities_from_feature_arrays(model, clips):
     assert proba.shape == (len(clips), clips.n_classes)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert model.classes == clips.classes
-    assert model.tuning is not None and model.tuning.c > 0 and model.tuning.gamma > 0
+    assert model.svm is not None and model.svm.tuning.c > 0 and model.svm.tuning.gamma > 0
+
+
+def test_hybrid_is_the_mean_of_the_cnn_and_the_svm(model, clips):
+    cnn = model.cnn_proba(clips.flow, clips.apex)
+    svm = model.svm_proba(clips.au)
+    hybrid = model.predict_proba(clips.flow, clips.apex, clips.au)
+    assert np.allclose(hybrid, (cnn + svm) / 2)
+    assert not np.allclose(hybrid, cnn) and not np.allclose(hybrid, svm)  # both experts count
+
+
+def test_hybrid_svm_is_the_svm_learner_with_the_same_seed(model, clips, params):
+    from mer.models.learners import SvmLearner
+
+    alone = SvmLearner("svm", "au-region", params.svm).fit(clips, seed=0)
+    assert alone.tuned.tuning == model.svm.tuning
+    assert np.array_equal(alone.predict(clips)["svm"], model.svm_proba(clips.au))
 
 
 def test_inner_folds_split_the_subjects(model, clips, params):
-    groups = model.inner_val_subjects
+    groups = model.svm.inner_val_subjects
     assert len(groups) == params.svm.inner_folds
     flat = [s for group in groups for s in group]
     assert sorted(flat) == sorted(set(clips.subject.tolist()))  # each subject once

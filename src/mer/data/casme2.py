@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mer.data.clips import Corpus
 from mer.data.coding import read_coding_sheet
-from mer.data.sheets import find_annotation_file
+from mer.data.sheets import find_annotation_file, find_subjects_folder
 from mer.errors import DatasetError
 
 FPS = 200.0  # CASME II was filmed at 200 frames per second (Yan et al., 2014)
@@ -37,21 +37,14 @@ def subject_folder(number: int) -> str:
     return f"sub{number:02d}"
 
 
-def _holds_subjects(folder: Path) -> bool:
-    return folder.is_dir() and any(p.is_dir() and _SUBJECT_FOLDER.match(p.name)
-                                   for p in folder.iterdir())
-
-
 def frames_root(root: Path) -> Path:
     """The folder holding sub01, sub02, ...: a known layout under ``root``, or root itself."""
-    for name in LAYOUTS:
-        if _holds_subjects(root / name):
-            return root / name
-    if _holds_subjects(root):
-        return root
-    raise DatasetError(f"data.root {root}: no CASME II frames found: expected "
-                       f"{' or '.join(f'{root}/{n}/sub01/...' for n in LAYOUTS)}, or subNN "
-                       "folders directly in data.root; point data.root at your CASME II copy")
+    found = find_subjects_folder([root / name for name in LAYOUTS] + [root], _SUBJECT_FOLDER)
+    if found is None:
+        raise DatasetError(f"data.root {root}: no CASME II frames found: expected "
+                           f"{' or '.join(f'{root}/{n}/sub01/...' for n in LAYOUTS)}, or subNN "
+                           "folders directly in data.root; point data.root at your CASME II copy")
+    return found
 
 
 def read_casme2(root: str | Path, annotations: str | Path | None = None,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mer.data.clips import Corpus
 from mer.data.coding import read_coding_sheet
-from mer.data.sheets import find_annotation_file
+from mer.data.sheets import find_annotation_file, find_subjects_folder
 from mer.errors import DatasetError
 
 FPS = 200.0  # SAMM was filmed at 200 frames per second (Davison et al., 2018)
@@ -32,19 +32,14 @@ def subject_folder(number: int) -> str:
     return f"{number:03d}"
 
 
-def _holds_subjects(folder: Path) -> bool:
-    return folder.is_dir() and any(p.is_dir() and _SUBJECT_FOLDER.match(p.name)
-                                   for p in folder.iterdir())
-
-
 def frames_root(root: Path) -> Path:
     """The folder holding 006, 007, ...: ``root/SAMM`` or root itself."""
-    for folder in (root / "SAMM", root):
-        if _holds_subjects(folder):
-            return folder
-    raise DatasetError(f"data.root {root}: no SAMM frames found: expected {root}/SAMM/006/... "
-                       "or the subject folders (006, 007, ...) directly in data.root; point "
-                       "data.root at your SAMM copy")
+    found = find_subjects_folder([root / "SAMM", root], _SUBJECT_FOLDER)
+    if found is None:
+        raise DatasetError(f"data.root {root}: no SAMM frames found: expected {root}/SAMM/006/"
+                           "... or the subject folders (006, 007, ...) directly in data.root; "
+                           "point data.root at your SAMM copy")
+    return found
 
 
 def read_samm(root: str | Path, annotations: str | Path | None = None) -> Corpus:

@@ -4,7 +4,8 @@ Corpus sheets are messy in the same few ways: text rows above the header (SAMM h
 extra empty worksheets, unnamed and trailing empty columns, formula cells, trailing empty
 rows. ``read_table`` copes with all of them once, for every adapter: it looks for the first
 row, in any worksheet, holding every required column, and returns the data rows below it
-keyed by our column names, each with the row number a spreadsheet program shows.
+keyed by our column names, each with the row number a spreadsheet program shows. Also here:
+finding a corpus's sheet and its folder of subject folders.
 """
 
 from __future__ import annotations
@@ -156,3 +157,13 @@ def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what:
     looked = ", ".join(str(f) for f in folders)
     raise DatasetError(f"no {what} ({' or '.join(patterns)}) found in {looked}; put it there "
                        "or set data.annotations to its path")
+
+
+def find_subjects_folder(candidates: Sequence[Path], subject_folder: re.Pattern[str]
+                         ) -> Path | None:
+    """The first of ``candidates`` holding a folder named like a subject, or None."""
+    for folder in candidates:
+        if folder.is_dir() and any(p.is_dir() and subject_folder.match(p.name)
+                                   for p in folder.iterdir()):
+            return folder
+    return None

@@ -85,6 +85,12 @@ def summarise(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
     }
 
 
+def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
+    """accuracy, UAR and UF1 of one set of predictions (UAR/UF1 over the classes it shows)."""
+    matrix = confusion(y_true, y_pred, n_classes)
+    return {"accuracy": accuracy(y_true, y_pred), "uar": uar_of(matrix), "uf1": uf1_of(matrix)}
+
+
 def fold_spread(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, n_classes: int
                 ) -> dict[str, float]:
     """Mean and population std (ddof=0) over folds of accuracy, UAR and UF1.
@@ -92,15 +98,11 @@ def fold_spread(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, n_cla
     Each fold is one held-out subject; its UAR/UF1 average over the classes that subject shows.
     """
     y_true, y_pred, folds = np.asarray(y_true), np.asarray(y_pred), np.asarray(folds)
-    scores: dict[str, list[float]] = {"accuracy": [], "uar": [], "uf1": []}
-    for fold in np.unique(folds):
-        mask = folds == fold
-        matrix = confusion(y_true[mask], y_pred[mask], n_classes)
-        scores["accuracy"].append(accuracy(y_true[mask], y_pred[mask]))
-        scores["uar"].append(uar_of(matrix))
-        scores["uf1"].append(uf1_of(matrix))
-    out: dict[str, float] = {"folds": len(np.unique(folds))}
-    for name, values in scores.items():
+    per_fold = [scores(y_true[folds == fold], y_pred[folds == fold], n_classes)
+                for fold in np.unique(folds)]
+    out: dict[str, float] = {"folds": len(per_fold)}
+    for name in ("accuracy", "uar", "uf1"):
+        values = [fold[name] for fold in per_fold]
         out[f"fold_mean_{name}"] = float(np.mean(values)) if values else 0.0
         out[f"fold_std_{name}"] = float(np.std(values)) if values else 0.0
     return out

@@ -114,11 +114,9 @@ def per_subject(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
 
     rows = []
     for (model, subject), part in frame.groupby(["model", "subject"], sort=False):
-        matrix = metrics.confusion(_indices(part["label"], classes),
-                                   _indices(part["prediction"], classes), len(classes))
         rows.append({"model": model, "subject": subject, "clips": len(part),
-                     "accuracy": float(np.trace(matrix) / matrix.sum()),
-                     "uar": metrics.uar_of(matrix), "uf1": metrics.uf1_of(matrix)})
+                     **metrics.scores(_indices(part["label"], classes),
+                                      _indices(part["prediction"], classes), len(classes))})
     out = pd.DataFrame(rows, columns=["model", "subject", "clips", "accuracy", "uar", "uf1"])
     out["rank"] = out["model"].map(model_rank)
     return out.sort_values(["rank", "subject"]).drop(columns="rank").reset_index(drop=True)

@@ -3,7 +3,7 @@
 - ``majority``: the training subjects' class frequencies (the trivial floor);
 - ``au-oracle``: a tuned RBF SVM on the manifest's true AU codes, multi-hot (the ceiling);
 - ``svm``: a tuned RBF SVM on the AU-region features;
-- ``cnn`` and ``hybrid``: one learner, since the hybrid's SVM reads the CNN's embedding.
+- ``cnn`` and ``hybrid``: one learner, since the hybrid averages the CNN with the SVM.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ import numpy as np
 
 from mer.config import SvmParams, TrainParams
 from mer.evaluation.report import CEILING, FLOOR
-from mer.evaluation.splits import inner_splits
 from mer.models.clips import HIDDEN, ClipSet
-from mer.models.hybrid import SPLIT_STREAM, TUNE_STREAM, fit_hybrid
-from mer.models.seeds import derive_seed
-from mer.models.svm import InnerProblem, RbfSvm, Tuning, fit_rbf_svm, tune_c_gamma
+from mer.models.hybrid import fit_hybrid
+from mer.models.svm import TunedSvm, fit_tuned_svm
 
 
 def _require_labels(train: ClipSet) -> None:
@@ -89,18 +87,13 @@ class FittedSvm:
     name: str
     features: Features
     encoder: AuCodeEncoder | None
-    svm: RbfSvm
-    tuning: Tuning
-    inner_val_subjects: tuple[tuple[str, ...], ...]
+    tuned: TunedSvm
 
     def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
-        return {self.name: self.svm.predict_proba(_svm_features(clips, self.encoder))}
+        return {self.name: self.tuned.predict_proba(_svm_features(clips, self.encoder))}
 
     def report(self) -> dict[str, dict[str, Any]]:
-        return {self.name: {"c": self.tuning.c, "gamma": self.tuning.gamma,
-                            "inner_uar": self.tuning.inner_uar,
-                            "trials": list(self.tuning.trials),
-                            "inner_val_subjects": [list(s) for s in self.inner_val_subjects]}}
+        return {self.name: self.tuned.report()}
 
 
 def _svm_features(clips: ClipSet, encoder: AuCodeEncoder | None) -> np.ndarray:
@@ -127,21 +120,14 @@ class SvmLearner:
     def fit(self, train: ClipSet, seed: int) -> FittedSvm:
         _require_labels(train)
         encoder = AuCodeEncoder.fit(train.aus) if self.features == "au-codes" else None
-        x = _svm_features(train, encoder)
-        splits = inner_splits(train.y, train.subject, self.svm.inner_folds,
-                              derive_seed(seed, SPLIT_STREAM))
-        problems = [InnerProblem(x[tr], train.y[tr], x[va], train.y[va]) for tr, va in splits]
-        tuning = tune_c_gamma(problems, self.svm, train.n_classes,
-                              derive_seed(seed, TUNE_STREAM))
-        svm = fit_rbf_svm(x, train.y, train.n_classes, tuning.c, tuning.gamma, problems)
-        inner_subjects = tuple(tuple(sorted(set(train.subject[va].tolist())))
-                               for _, va in splits)
-        return FittedSvm(self.name, self.features, encoder, svm, tuning, inner_subjects)
+        tuned = fit_tuned_svm(_svm_features(train, encoder), train.y, train.subject,
+                              train.n_classes, self.svm, seed)
+        return FittedSvm(self.name, self.features, encoder, tuned)
 
 
 @dataclass(frozen=True)
 class HybridLearner:
-    """The CNN, and unless only 'cnn' is asked for, the hybrid SVM on its embedding."""
+    """The CNN, and unless only 'cnn' is asked for, the hybrid (the CNN averaged with the SVM)."""
 
     params: TrainParams
     outputs: tuple[str, ...] = ("cnn", "hybrid")

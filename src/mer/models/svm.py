@@ -1,11 +1,12 @@
 """RBF SVMs whose C and gamma Optuna tunes on an inner split grouped by subject.
 
-Tuning and calibration are expressed over ``InnerProblem``s (inner-train / inner-validation
-pairs), so the same code serves an SVM on fixed features and the hybrid, whose features
-differ per inner fold. Every scaler is fitted on the part it standardises for (inner-train,
-or the fold's training subjects for the final SVM). The objective is the inner UAR of the
-class-balanced SVM's decisions; probabilities come from a balanced calibrator fitted on the
-inner-validation decision scores (see fit_rbf_svm), and the prediction is their argmax.
+``fit_tuned_svm`` is the whole recipe (inner split, tuning, final fit, calibration), shared by
+the AU-region SVM, the AU-oracle and the hybrid's SVM. Tuning and calibration are expressed
+over ``InnerProblem``s (inner-train / inner-validation pairs). Every scaler is fitted on the
+part it standardises for (inner-train, or the fold's training subjects for the final SVM).
+The objective is the inner UAR of the class-balanced SVM's decisions; probabilities come from
+a balanced calibrator fitted on the inner-validation decision scores (see fit_rbf_svm), and
+the prediction is their argmax.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from sklearn.svm import SVC
 
 from mer.config import SvmParams
 from mer.evaluation.metrics import uar
+from mer.evaluation.splits import inner_splits
+from mer.models.seeds import derive_seed
+
+SPLIT_STREAM, TUNE_STREAM = 2, 3  # derive_seed keys of the inner split and of Optuna
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,3 +183,34 @@ def tune_c_gamma(problems: Sequence[InnerProblem], params: SvmParams, n_classes:
     best = study.best_trial
     return Tuning(c=best.params["c"], gamma=best.params["gamma"], inner_uar=float(best.value),
                   trials=trials)
+
+
+@dataclass(frozen=True, eq=False)
+class TunedSvm:
+    """A fitted, calibrated SVM, the tuning that chose its C and gamma, and the inner split."""
+
+    svm: RbfSvm
+    tuning: Tuning
+    inner_val_subjects: tuple[tuple[str, ...], ...]  # validation subjects of each inner fold
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.svm.predict_proba(x)
+
+    def report(self) -> dict[str, object]:
+        return {"c": self.tuning.c, "gamma": self.tuning.gamma,
+                "inner_uar": self.tuning.inner_uar, "trials": list(self.tuning.trials),
+                "inner_val_subjects": [list(s) for s in self.inner_val_subjects]}
+
+
+def fit_tuned_svm(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, n_classes: int,
+                  params: SvmParams, seed: int) -> TunedSvm:
+    """Tune C and gamma on an inner split of these (training) subjects, then fit on all of them.
+
+    Equal seeds give equal models, so the hybrid's SVM is the reported 'svm' model exactly.
+    """
+    splits = inner_splits(y, subjects, params.inner_folds, derive_seed(seed, SPLIT_STREAM))
+    problems = [InnerProblem(x[tr], y[tr], x[va], y[va]) for tr, va in splits]
+    tuning = tune_c_gamma(problems, params, n_classes, derive_seed(seed, TUNE_STREAM))
+    svm = fit_rbf_svm(x, y, n_classes, tuning.c, tuning.gamma, problems)
+    inner_subjects = tuple(tuple(sorted(set(subjects[va].tolist()))) for _, va in splits)
+    return TunedSvm(svm, tuning, inner_subjects)

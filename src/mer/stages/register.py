@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> None:
         "scheme": params.labels.scheme,
         "clips": len(clips),
         "subjects": sorted(set(clips.subject.tolist())),
-        "c": model.tuning.c if model.tuning else None,
-        "gamma": model.tuning.gamma if model.tuning else None,
+        "c": model.svm.tuning.c if model.svm else None,
+        "gamma": model.svm.tuning.gamma if model.svm else None,
         "loso": tags_from_metrics(metrics, None),
     }
     bundle = ModelBundle(model, clips.classes, params.faces, params.features, provenance)

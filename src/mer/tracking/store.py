@@ -202,10 +202,14 @@ class Tracker:
 
     def find_run(self, tag: str, value: str) -> str | None:
         """The newest run of this experiment whose ``tag`` equals ``value``."""
-        runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{tag}` = '{value}'",
-            order_by=["attributes.start_time DESC"], max_results=1)
-        return runs[0].info.run_id if runs else None
+        return newest_run(self.client, [self.experiment_id], tag, value)
+
+
+def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str) -> str | None:
+    """The id of the newest run in ``experiment_ids`` whose ``tag`` equals ``value``, or None."""
+    runs = client.search_runs(experiment_ids, filter_string=f"tags.`{tag}` = '{value}'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
 
 
 def evaluation_run_id(predictions: str | Path = paths.PREDICTIONS,
@@ -222,10 +226,7 @@ def evaluation_run_id(predictions: str | Path = paths.PREDICTIONS,
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
-    runs = client.search_runs(
-        experiments, filter_string=f"tags.`{PREDICTIONS_TAG}` = '{file_digest(predictions)}'",
-        order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].info.run_id if runs else None
+    return newest_run(client, experiments, PREDICTIONS_TAG, file_digest(predictions))
 
 
 @contextmanager
