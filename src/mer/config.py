@@ -117,6 +117,8 @@ class CnnParams(Section):
     embedding: int = Field(32, ge=2, description="width of the layer before the softmax head")
     dropout: float = Field(0.3, ge=0, lt=1)
     apex_stream: bool = Field(False, description="fuse a conv stream over the apex frame")
+    ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
+                          "their softmaxes are averaged, so a result owes less to seed luck")
     augment: AugmentParams = AugmentParams()
 
 

@@ -17,7 +17,8 @@ def clips() -> ClipSet:
 
 @pytest.fixture(scope="session")
 def params() -> TrainParams:
-    return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8),
+    return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8,
+                                     ensemble=2),
                        svm=SvmParams(trials=3, inner_folds=2))
 
 
@@ -26,7 +27,7 @@ def params_yaml() -> str:
     """params.yaml text with the same train section as ``params``."""
     return ("train:\n"
             "  parallel_folds: 1\n"
-            "  cnn: {epochs: 2, batch_size: 16, channels: 4, embedding: 8}\n"
+            "  cnn: {epochs: 2, batch_size: 16, channels: 4, embedding: 8, ensemble: 2}\n"
             "  svm: {trials: 3, inner_folds: 2}\n")
 
 

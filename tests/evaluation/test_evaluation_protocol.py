@@ -88,11 +88,13 @@ def test_learners_see_training_statistics_only(clips, params):
 
     hybrid = fit_fold(learner(params, "cnn-hybrid"), clips, fold, seed=0)
     weights = balanced_class_weights(clips.y[fold.train], clips.n_classes)
-    assert hybrid.cnn.class_weights == tuple(weights.tolist())
     rms_uv = np.sqrt(np.mean(np.square(clips.flow[fold.train][:, :, :2], dtype=np.float64)))
-    assert np.allclose(hybrid.cnn.net.flow_scale[:2].numpy(), rms_uv)
+    assert len(hybrid.cnns) == params.cnn.ensemble
+    for cnn in hybrid.cnns:
+        assert cnn.class_weights == tuple(weights.tolist())
+        assert np.allclose(cnn.net.flow_scale[:2].numpy(), rms_uv)
+        assert len(cnn.train_loss) == params.cnn.epochs  # fixed: no epoch choice at all
     assert hybrid.svm.svm.scaler.n_samples_seen_ == len(fold.train)
-    assert len(hybrid.cnn.train_loss) == params.cnn.epochs  # fixed: no epoch choice at all
 
     majority = fit_fold(learner(params, "majority"), clips, fold, seed=0)
     counts = np.bincount(clips.y[fold.train], minlength=clips.n_classes)

@@ -23,5 +23,6 @@ def flow_image_clips() -> ClipSet:
 
 @pytest.fixture(scope="session")
 def params() -> TrainParams:
-    return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8),
+    return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8,
+                                     ensemble=2),
                        svm=SvmParams(trials=3, inner_folds=2))

@@ -31,6 +31,13 @@ def test_hybrid_is_the_mean_of_the_cnn_and_the_svm(model, clips):
     assert not np.allclose(hybrid, cnn) and not np.allclose(hybrid, svm)  # both experts count
 
 
+def test_the_cnn_is_an_ensemble_of_seeds(model, clips, params):
+    assert len(model.cnns) == params.cnn.ensemble >= 2
+    members = [cnn.predict(clips.flow, clips.apex)[0] for cnn in model.cnns]
+    assert not np.array_equal(members[0], members[1])  # each member has its own seed
+    assert np.allclose(model.cnn_proba(clips.flow, clips.apex), np.mean(members, axis=0))
+
+
 def test_hybrid_svm_is_the_svm_learner_with_the_same_seed(model, clips, params):
     from mer.models.learners import SvmLearner
 
