@@ -55,8 +55,8 @@ def run() -> list[dict]:
         seconds = [_seconds(lambda f=fold, lr=learner: run_fold(lr, clips, f, params.seed))
                    for fold in folds[:TIMED_FOLDS]]
         per_fold[learner.name] = float(np.mean(seconds))
-        what = {"cnn-hybrid": f"1 CNN fit + the SVM's {params.svm.trials} Optuna trials "
-                              "(cnn and hybrid outputs)",
+        what = {"cnn-hybrid": f"{params.cnn.ensemble} CNN fits (the ensemble) + the SVM's "
+                              f"{params.svm.trials} Optuna trials (cnn and hybrid outputs)",
                 "svm": f"{params.svm.trials} Optuna trials x {params.svm.inner_folds} inner "
                        "folds on AU-region features",
                 "au-oracle": "the same tuning on true AU codes",
