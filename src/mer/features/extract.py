@@ -133,6 +133,16 @@ def estimate_apex(motion: Callable[[int], np.ndarray], count: int, regions: Regi
     return candidates[int(np.argmax(scores))]
 
 
+def _describe_step(flow: np.ndarray, regions: Regions, params: FeatureParams
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """One onset -> frame flow (F, F, 2) as the CNN's (3, I, I) u/v/strain input and the
+    (R, B + 4) region features."""
+    strain = optical_strain(flow)  # (F, F)
+    maps = np.dstack([flow, strain])  # (F, F, 3)
+    return (resize_map(maps, params.input_size).transpose(2, 0, 1),
+            region_features(flow, strain, regions, params.hoof_bins))
+
+
 def describe_clip(faces: np.ndarray, landmarks: np.ndarray, apex_index: int | None,
                   params: FeatureParams) -> ClipFeatures:
     """Flow sequence, strain, apex frame and AU-region features of one aligned clip.
@@ -159,13 +169,10 @@ def describe_clip(faces: np.ndarray, landmarks: np.ndarray, apex_index: int | No
     estimated = apex_index is None
     apex = estimate_apex(motion, count, regions) if apex_index is None else apex_index
 
-    tensors, rows = [], []
-    for index in sample_steps(count, apex, params.steps):
-        flow = motion(index)  # (F, F, 2)
-        strain = optical_strain(flow)  # (F, F)
-        rows.append(region_features(flow, strain, regions, params.hoof_bins))
-        maps = np.dstack([flow, strain])  # (F, F, 3)
-        tensors.append(resize_map(maps, params.input_size).transpose(2, 0, 1))  # (3, I, I)
+    steps = sample_steps(count, apex, params.steps)
+    # Once per distinct frame: a two-frame clip (an image pair) repeats its one step T times.
+    described = {index: _describe_step(motion(index), regions, params) for index in set(steps)}
+    tensors, rows = zip(*(described[index] for index in steps), strict=True)
     apex_face = resize_map(small[apex].astype(np.float32) / GREY_LEVELS, params.input_size)
     return ClipFeatures(
         flow=np.stack(tensors).astype(np.float32),  # (T, 3, I, I)
