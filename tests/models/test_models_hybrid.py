@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mer.config import FaceParams, FeatureParams
-from mer.inference.pipeline import ModelBundle, load_bundle, save_bundle
+from mer.errors import MerError
+from mer.inference.pipeline import BUNDLE_FORMAT, ModelBundle, load_bundle, save_bundle
 from mer.models.hybrid import fit_hybrid
 
 
@@ -60,6 +61,18 @@ def test_save_and_load_give_the_same_predictions(model, clips, tmp_path):
     before = model.predict_proba(clips.flow, clips.apex, clips.au)
     after = loaded.predict_proba(clips.flow, clips.apex, clips.au)
     assert before.tobytes() == after.tobytes()
+
+
+def test_a_bundle_of_another_format_is_refused_with_a_message(model, clips, tmp_path):
+    import dataclasses
+
+    bundle = ModelBundle(model, clips.classes, FaceParams(), FeatureParams(), {})
+    old = dataclasses.replace(bundle, format=BUNDLE_FORMAT - 1)
+    with pytest.raises(MerError, match=f"format {BUNDLE_FORMAT - 1}.*mer register"):
+        load_bundle(save_bundle(old, tmp_path / "old.pkl"))
+    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(MerError, match="not a readable mer model bundle"):
+        load_bundle(tmp_path / "junk.pkl")
 
 
 def test_cnn_only_model_has_no_hybrid_head(clips, params):

@@ -18,6 +18,9 @@ from mer.errors import MerError
 from mer.inference.sources import FrameWindow
 
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
+# Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
+# the SVM), so an old bundle is refused with a message instead of failing mid-prediction.
+BUNDLE_FORMAT = 2
 
 
 class Classifier(Protocol):
@@ -35,6 +38,7 @@ class ModelBundle:
     faces: FaceParams
     features: FeatureParams
     provenance: dict[str, Any]  # what it was trained on and the evaluation that justifies it
+    format: int = BUNDLE_FORMAT
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ def load_bundle(path: str | Path) -> ModelBundle:
         raise MerError(f"{path}: not a readable mer model bundle ({exc})") from None
     if not isinstance(bundle, ModelBundle):
         raise MerError(f"{path}: holds a {type(bundle).__name__}, not a mer model bundle")
+    written = getattr(bundle, "format", 1)  # bundles before format 2 did not record one
+    if written != BUNDLE_FORMAT:
+        raise MerError(f"{path}: a model bundle of format {written}, but this mer reads format "
+                       f"{BUNDLE_FORMAT}: retrain and register it with this mer (`mer register`)")
     return bundle
 
 
