@@ -96,3 +96,19 @@ def test_predict_refuses_options_of_another_input(argv, message, capsys):
 
     assert main(["predict", *argv, "--model", "unused.pkl"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_request_row_with_a_bad_apex_or_frames_is_named():
+    import pandas as pd
+
+    from mer.inference.serving import encode_frames, request_to_windows
+
+    frames = encode_frames([np.full((20, 16, 3), k, np.uint8) for k in (10, 20, 30)])
+    windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
+                                               "apex_index": [-1, 1]}))
+    assert [w.apex_index for w in windows] == [None, 1]
+    for apex in (0, 3):
+        with pytest.raises(MerError, match=r"row 0 \(apex_index; -1 to estimate it\).*strictly"):
+            request_to_windows(pd.DataFrame({"frames": [frames], "apex_index": [apex]}))
+    with pytest.raises(MerError, match="row 0, frame 0: not valid base64"):
+        request_to_windows(pd.DataFrame({"frames": ['["@@", "@@"]'], "apex_index": [-1]}))

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mer.errors import MerError
 from mer.inference.pipeline import ModelBundle, predict_window
-from mer.inference.sources import FrameWindow
+from mer.inference.sources import FrameWindow, check_apex
 
 INPUT_COLUMNS = ("frames", "apex_index")
 ESTIMATE_APEX = -1
@@ -70,10 +70,8 @@ def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
             apex = int(apex)
         except (TypeError, ValueError):
             raise MerError(f"row {row}: apex_index must be an integer, got {apex!r}") from None
-        apex_index = None if apex == ESTIMATE_APEX else apex
-        if apex_index is not None and not 0 < apex_index < len(frames):
-            raise MerError(f"row {row}: apex_index {apex_index} must lie in 1..{len(frames) - 1}"
-                           " or be -1 (estimate)")
+        apex_index = check_apex(None if apex == ESTIMATE_APEX else apex, len(frames),
+                                f"row {row} (apex_index; -1 to estimate it)")
         windows.append(FrameWindow(frames, apex_index, f"request row {row}"))
     return windows
 

@@ -32,7 +32,8 @@ def _frame_number(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _check_apex(apex_index: int | None, count: int, where: str) -> int | None:
+def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
+    """``apex_index`` (None: to be estimated) if it lies strictly inside ``count`` frames."""
     if apex_index is not None and not 0 < apex_index < count:
         raise MerError(f"{where}: the apex must lie strictly between onset and offset "
                        f"(index {apex_index} of {count} frames)")
@@ -73,7 +74,7 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
                        f"{offset} are missing")
     frames = tuple(read_image(numbered[n]) for n in range(onset, offset + 1))
     apex_index = None if apex is None else apex - onset
-    return FrameWindow(frames, _check_apex(apex_index, len(frames), str(folder)),
+    return FrameWindow(frames, check_apex(apex_index, len(frames), str(folder)),
                        f"{folder} frames {onset}..{offset}")
 
 
@@ -118,5 +119,5 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
                        f"{decoded - 1} (its last frame)")
     apex_index = None if apex is None else apex - start
     return FrameWindow(tuple(frames),
-                       _check_apex(apex_index, end - start + 1, str(video)),
+                       check_apex(apex_index, end - start + 1, str(video)),
                        f"{video} frames {start}..{end}")
