@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mer.errors import ParamsError
 
 Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
+Corpus = Literal["casme2", "samm", "smic", "flow-images"]  # the corpus formats mer reads
+SyntheticFormat = Literal["casme2", "samm", "smic"]  # formats `mer synthesize` writes
+FlowChannels = Literal["auto", "rgb", "bgr"]
 Scheme = Literal["casme2-5", "megc-3", "seed-4"]
 ModelKind = Literal["svm", "cnn", "hybrid"]
 
@@ -30,6 +35,9 @@ class SyntheticParams(Section):
     frame_width: int = Field(232, ge=96, description="cropped frame width, px")
     frame_height: int = Field(280, ge=96, description="cropped frame height, px")
     jpeg_quality: int = Field(90, ge=30, le=100)
+    corpora: tuple[SyntheticFormat, ...] = Field(
+        ("casme2",), min_length=1, description="on-disk formats written into data.root: "
+        "casme2 (Cropped/subNN/...), samm (SAMM/006/...), smic (HS/s1/micro/...)")
     workers: int = Field(2, ge=1, description="processes rendering clips; the files do "
                          "not depend on it")
 
@@ -41,13 +49,59 @@ class SyntheticParams(Section):
         return self
 
 
+class CorpusSource(Section):
+    """One corpus of a multi-corpus run (data.sources)."""
+
+    source: Corpus
+    root: Path = Field(description="the corpus folder; inside data.root, so DVC tracks it")
+    annotations: Path | None = Field(
+        None, description="coding sheet or CSV; None looks in root by the corpus's usual name")
+
+
 class DataParams(Section):
     source: Source = "synthetic"
     root: Path = Path("data/synthetic")
     annotations: Path | None = Field(
         None, description="coding sheet or CSV; None looks in root by the corpus's usual name")
+    sources: tuple[CorpusSource, ...] = Field(
+        (), description="several corpora in one manifest (e.g. the MEGC2019 composite); "
+        "replaces source/annotations, subjects are namespaced by corpus")
+    on_bad_clip: Literal["error", "skip"] = Field(
+        "error", description="a clip with a missing or unreadable frame stops the stage "
+        "(error) or is left out and listed in reports/data.json (skip)")
+    flow_channels: FlowChannels = Field(
+        "auto", description="flow images: channel order of u, v, strain as saved (rgb: "
+        "R=u, G=v, B=strain, as MATLAB/PIL/imageio write; bgr: as cv2.imwrite wrote them); "
+        "auto tells them apart by which channel is the optical strain of the other two")
     seed: int = Field(0, ge=0, description="synthetic dataset seed")
     synthetic: SyntheticParams = SyntheticParams()
+
+    @model_validator(mode="after")
+    def _one_way_to_name_corpora(self) -> DataParams:
+        if not self.sources:
+            return self
+        # source/annotations at their defaults are simply unused; anything else is a clash.
+        clash = ("source" if self.source != "synthetic" else
+                 "annotations" if self.annotations is not None else None)
+        if clash:
+            raise ValueError(f"data.sources lists the corpora, so data.{clash} has no "
+                             f"meaning: leave data.source: synthetic and data.annotations: "
+                             "null (each source names its own source and annotations)")
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.source in seen:
+                raise ValueError(f"data.sources lists {source.source} twice; list each "
+                                 "corpus once")
+            seen.add(source.source)
+        return self
+
+    @property
+    def corpora(self) -> tuple[CorpusSource, ...]:
+        """The corpora to read: data.sources, or the one data.source names."""
+        if self.sources:
+            return self.sources
+        return (CorpusSource(source="casme2" if self.source == "synthetic" else self.source,
+                             root=self.root, annotations=self.annotations),)
 
 
 class LabelParams(Section):
@@ -153,6 +207,30 @@ class TrainParams(Section):
     svm: SvmParams = SvmParams()
 
 
+class EvaluationParams(Section):
+    protocol: Literal["loso", "cross-corpus"] = Field(
+        "loso", description="loso: one fold per subject over every corpus; cross-corpus: "
+        "train on train_corpora, test on each of test_corpora")
+    train_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: training corpora")
+    test_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: test corpora")
+
+    @model_validator(mode="after")
+    def _cross_corpus_named(self) -> EvaluationParams:
+        if self.protocol == "loso":
+            if self.train_corpora or self.test_corpora:
+                raise ValueError("evaluation.train_corpora/test_corpora are for "
+                                 "evaluation.protocol: cross-corpus; remove them or set it")
+            return self
+        if not self.train_corpora or not self.test_corpora:
+            raise ValueError("evaluation.protocol cross-corpus needs evaluation.train_corpora "
+                             "and evaluation.test_corpora (e.g. [casme2] and [samm])")
+        shared = sorted(set(self.train_corpora) & set(self.test_corpora))
+        if shared:
+            raise ValueError(f"evaluation: {shared[0]} is in both train_corpora and "
+                             "test_corpora; a corpus is trained on or tested, not both")
+        return self
+
+
 class TrackingParams(Section):
     experiment: str = "mer"
     model_name: str = "mer-hybrid"
@@ -164,15 +242,35 @@ class Params(Section):
     faces: FaceParams = FaceParams()
     features: FeatureParams = FeatureParams()
     train: TrainParams = TrainParams()
+    evaluation: EvaluationParams = EvaluationParams()
     tracking: TrackingParams = TrackingParams()
+
+    @model_validator(mode="after")
+    def _corpora_exist(self) -> Params:
+        named = {c.source for c in self.data.corpora}
+        if "flow-images" in named:
+            return self  # a flow-image CSV names its corpora per row: checked by `mer train`
+        key = "data.sources" if self.data.sources else "data.source"
+        for part in ("train_corpora", "test_corpora"):
+            unknown = [c for c in getattr(self.evaluation, part) if c not in named]
+            if unknown:
+                raise ValueError(f"evaluation.{part} names {unknown[0]}, which is not a corpus "
+                                 f"this run reads ({key}: {', '.join(sorted(named))})")
+        return self
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names of the section that ``loc`` points into, for did-you-mean hints."""
     current: type[BaseModel] = model
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of sections (data.sources.0)
+            continue
         field = current.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None)
+        # tuple[CorpusSource, ...]: the section is the item type
+        items = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        if len(items) == 1:
+            annotation = items[0]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         current = annotation
@@ -202,17 +300,34 @@ def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Par
         raise ParamsError("\n".join(lines)) from None
 
 
+def _lexical(path: Path) -> Path:
+    return Path(os.path.normpath(path.absolute()))
+
+
 def check_data_paths(data: DataParams) -> None:
     """A real corpus must already be on disk (the synthetic root is written by the pipeline).
 
     Checked by the stages that read the corpus, not at every load: a machine that only serves
-    a registered model has no corpus.
+    a registered model has no corpus. Every corpus of data.sources lies inside data.root: the
+    data stage's DVC dependency is data.root, so an edit elsewhere would go unnoticed.
     """
-    if data.source == "synthetic":
+    if data.source == "synthetic" and not data.sources:
         return
     if not data.root.exists():
         raise ParamsError(f"data.root: {data.root} does not exist; point it at your "
-                          f"{data.source} copy")
+                          f"{'corpora' if data.sources else data.source} copy")
+    for index, source in enumerate(data.sources):
+        key = f"data.sources[{index}] ({source.source})"
+        if not source.root.exists():
+            raise ParamsError(f"{key}: root {source.root} does not exist; point it at your "
+                              f"{source.source} copy")
+        # Lexically, not resolved: a symbolic link inside data.root is what DVC sees there.
+        if not _lexical(source.root).is_relative_to(_lexical(data.root)):
+            raise ParamsError(f"{key}: root {source.root} is not inside data.root "
+                              f"({data.root}); DVC tracks data.root only: put the corpus "
+                              "there (a symbolic link is fine) or move data.root up")
+        if source.annotations is not None and not source.annotations.exists():
+            raise ParamsError(f"{key}: annotations {source.annotations} does not exist")
     if data.annotations is not None and not data.annotations.exists():
         raise ParamsError(f"data.annotations: {data.annotations} does not exist")
 

@@ -1,8 +1,32 @@
-"""Label schemes: which emotions a scheme keeps, and the class each one maps to."""
+"""Label schemes: which emotions a scheme keeps, and the class each one maps to, per corpus.
+
+A scheme maps a normalised emotion to a class. Where corpora name the same feeling
+differently or the field's protocol treats them differently, the mapping is per corpus:
+MEGC2019's composite (See et al., MEGC2019; the three-class protocol of Liong et al.'s
+STSTNet and the papers after it) keeps disgust and repression as negative on CASME II but
+drops its fear and sadness, while on SAMM anger, contempt, disgust, fear and sadness are all
+negative. Corpus names: casme2, samm, smic; the embedded synthetic set is in CASME II's format
+and uses CASME II's mapping.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+CASME2, SAMM, SMIC = "casme2", "samm", "smic"
+# What the corpora's own names and spellings mean (dataset columns of flow-image CSVs,
+# the embedded set): compared lower-case without spaces, '-' or '_'.
+CORPUS_ALIASES = {
+    "casme2": CASME2, "casmeii": CASME2, "synthetic": CASME2,
+    "samm": SAMM,
+    "smic": SMIC, "smichs": SMIC,
+}
+
+
+def corpus_of(dataset: str) -> str | None:
+    """casme2, samm or smic for a dataset name as corpora and CSVs write it; None if unknown."""
+    key = "".join(ch for ch in dataset.lower() if ch.isalnum())
+    return CORPUS_ALIASES.get(key)
 
 
 @dataclass(frozen=True)
@@ -10,39 +34,63 @@ class LabelScheme:
     name: str
     classes: tuple[str, ...]  # class order = label_index order everywhere
     mapping: dict[str, str]  # normalised emotion -> class; emotions absent here are dropped
+    # corpus -> its own mapping, replacing ``mapping`` for that corpus's clips
+    per_corpus: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def label_of(self, emotion: str) -> str | None:
-        """Class of a normalised emotion, or None when the scheme drops it."""
-        return self.mapping.get(emotion)
+    def mapping_for(self, dataset: str) -> dict[str, str]:
+        """The emotion -> class mapping used for the clips of ``dataset``."""
+        corpus = corpus_of(dataset)
+        return self.per_corpus.get(corpus, self.mapping) if corpus else self.mapping
+
+    def label_of(self, emotion: str, dataset: str = "") -> str | None:
+        """Class of a normalised emotion of ``dataset``, or None when the scheme drops it."""
+        return self.mapping_for(dataset).get(emotion)
 
     def index_of(self, label: str) -> int:
         return self.classes.index(label)
 
+
+def _identity(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+MEGC_CLASSES = ("negative", "positive", "surprise")
+# A clip already labelled with a MEGC class (SMIC's folders, MEGC flow-image CSVs) keeps it.
+_MEGC_AS_IS = _identity(*MEGC_CLASSES)
 
 SCHEMES: dict[str, LabelScheme] = {
     # CASME II's five-class protocol: fear (2) and sadness (7) are too rare and are dropped.
     "casme2-5": LabelScheme(
         "casme2-5",
         ("happiness", "disgust", "surprise", "repression", "others"),
-        {e: e for e in ("happiness", "disgust", "surprise", "repression", "others")},
+        _identity("happiness", "disgust", "surprise", "repression", "others"),
     ),
-    # MEGC2019 composite: every negative emotion of every corpus becomes 'negative'.
+    # MEGC2019 composite: CASME II 145 clips (negative 88, positive 32, surprise 25), SAMM 133
+    # (92 / 26 / 15), SMIC-HS 164 (70 / 51 / 43). The mapping is per corpus. A corpus mer cannot
+    # name (a flow-image CSV without a dataset column) gets the broad one: every negative
+    # emotion is negative.
     "megc-3": LabelScheme(
         "megc-3",
-        ("negative", "positive", "surprise"),
-        {
-            **{e: "negative" for e in ("disgust", "repression", "anger", "contempt", "fear",
-                                       "sadness", "negative")},
-            "happiness": "positive",
-            "positive": "positive",
-            "surprise": "surprise",
+        MEGC_CLASSES,
+        {**_MEGC_AS_IS, "happiness": "positive",
+         **{e: "negative" for e in ("disgust", "repression", "anger", "contempt", "fear",
+                                    "sadness")}},
+        per_corpus={
+            # fear, sadness and others are not in the composite's CASME II list.
+            CASME2: {**_MEGC_AS_IS, "disgust": "negative", "repression": "negative",
+                     "happiness": "positive"},
+            # SAMM's 'other' is dropped.
+            SAMM: {**_MEGC_AS_IS, "happiness": "positive",
+                   **{e: "negative" for e in ("anger", "contempt", "disgust", "fear",
+                                              "sadness")}},
+            SMIC: dict(_MEGC_AS_IS),
         },
     ),
     # The seed document's four classes.
     "seed-4": LabelScheme(
         "seed-4",
         ("happiness", "surprise", "disgust", "repression"),
-        {e: e for e in ("happiness", "surprise", "disgust", "repression")},
+        _identity("happiness", "surprise", "disgust", "repression"),
     ),
 }
 

@@ -7,6 +7,7 @@ builder takes plain rows, so a test changes one value to create the mistake it t
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,25 +73,35 @@ def casme2_rows() -> list[dict[str, Any]]:
     ]
 
 
-def casme2_sheet_rows(rows: list[dict[str, Any]], revision_2019: bool = False) -> list[list]:
+def casme2_sheet_rows(rows: list[dict[str, Any]], revision_2019: bool = False,
+                      apex_column: bool = True) -> list[list]:
+    """The sheet's cells; without ``apex_column`` the ApexFrame column is left out entirely."""
     header = CASME2_HEADER + (["Objective Classes"] if revision_2019 else [])
-    body = [[r["subject"], r["clip"], None, r["onset"], r["apex"], r["offset"], None, r["aus"],
-             r["emotion"]] + ([1] if revision_2019 else []) for r in rows]
-    return [header, *body]
+    body = [[r["subject"], r["clip"], None, r["onset"], r.get("apex"), r["offset"], None,
+             r["aus"], r["emotion"]] + ([1] if revision_2019 else []) for r in rows]
+    apex = header.index("ApexFrame")
+    return [[c for i, c in enumerate(r) if apex_column or i != apex] for r in [header, *body]]
+
+
+def casme2_subject(number: int) -> str:
+    return f"sub{number:02d}"
 
 
 def make_casme2(root: Path, rows: list[dict[str, Any]] | None = None, layout: str = "Cropped",
-                sheet: str = "CASME2-coding-20140508.xlsx", revision_2019: bool = False) -> Path:
-    """A CASME II copy under ``root``; returns root."""
+                sheet: str = "CASME2-coding-20140508.xlsx", revision_2019: bool = False,
+                apex_column: bool = True,
+                subject_folder: Callable[[int], str] = casme2_subject) -> Path:
+    """A CASME II copy under ``root``; returns root. ``subject_folder`` names the subject
+    folders on disk (``sub01`` as in the release unless a test pads them otherwise)."""
     rows = casme2_rows() if rows is None else rows
     prefix = "reg_img" if layout == "Cropped" else "img"
     for index, row in enumerate(rows):
-        subject = f"sub{int(str(row['subject']).removeprefix('sub')):02d}"
+        subject = subject_folder(int(str(row["subject"]).removeprefix("sub")))
         frames = row["frames"] if "frames" in row else range(row["onset"], row["offset"] + 1)
         for number in frames:
             write_frame(root / layout / subject / row["clip"] / f"{prefix}{number}.jpg",
                         seed=index * 1000 + number)
-    table = casme2_sheet_rows(rows, revision_2019)
+    table = casme2_sheet_rows(rows, revision_2019, apex_column)
     if sheet.endswith(".csv"):
         with (root / sheet).open("w", newline="") as handle:
             csv.writer(handle).writerows([["" if v is None else v for v in r] for r in table])
@@ -114,21 +125,28 @@ def samm_rows() -> list[dict[str, Any]]:
     ]
 
 
-def make_samm(root: Path, rows: list[dict[str, Any]] | None = None) -> Path:
+def samm_subject(number: int) -> str:
+    return f"{number:03d}"
+
+
+def make_samm(root: Path, rows: list[dict[str, Any]] | None = None,
+              subject_folder: Callable[[int], str] = samm_subject) -> Path:
+    """A SAMM copy under ``root``. A row's Duration is a formula (openpyxl stores no value
+    for it) unless the row gives ``duration``, written as a value as in the release."""
     rows = samm_rows() if rows is None else rows
     notes = [[f"SAMM note line {i}: citation, licence, coding conventions"]
              for i in range(1, SAMM_HEADER_ROW)]
     body = []
     for index, row in enumerate(rows):
         number = SAMM_HEADER_ROW + 1 + index
-        subject = f"{int(row['subject']):03d}"
+        subject = subject_folder(int(row["subject"]))
         frames = row["frames"] if "frames" in row else range(row["onset"], row["offset"] + 1)
         for frame in frames:
-            write_frame(root / "SAMM" / subject / row["clip"] / f"{subject}_{frame:05d}.jpg",
-                        seed=index * 1000 + frame, grey=True)
+            write_frame(root / "SAMM" / subject / row["clip"] / f"{row['clip'][:3]}_"
+                        f"{frame:05d}.jpg", seed=index * 1000 + frame, grey=True)
+        duration = row.get("duration", f"=F{number}-D{number}+1")
         body.append([row["subject"], row["clip"], 1, row["onset"], row["apex"], row["offset"],
-                     f"=F{number}-D{number}", "Micro - 1/2", row["aus"], row["emotion"], 1,
-                     None])
+                     duration, "Micro - 1/2", row["aus"], row["emotion"], 1, None])
     write_workbook(root / "SAMM_Micro_FACS_Codes_v2.xlsx", [*notes, SAMM_HEADER, *body])
     return root
 

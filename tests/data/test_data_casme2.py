@@ -55,13 +55,19 @@ def test_offset_typo_repaired_from_the_folder(tmp_path, build):
 
 
 def test_offset_typo_not_repaired_when_the_folder_does_not_prove_it(tmp_path, build):
+    # Was an error; an offset before the onset that nothing repairs now skips the row.
     rows = casme2_rows()
     rows[4]["frames"] = [*range(86, 92), 120]  # the folder ends at 120: 9 is no slip of it
-    with pytest.raises(DatasetError) as err:
-        build("casme2", make_casme2(tmp_path, rows))
-    message = str(err.value)
-    assert f"{SHEET}, sheet 'Sheet', row 6" in message
-    assert "the offset frame is not after the onset (onset 86, apex 88, offset 9)" in message
+    root = make_casme2(tmp_path, rows)
+    corpus = read_casme2(root)
+    [skipped] = corpus.skipped
+    assert skipped.clip_id == "casme2/sub03/EP07_01"
+    assert skipped.source == f"{root}/{SHEET}:6"
+    assert skipped.where == f"{root}/{SHEET}, sheet 'Sheet', row 6"
+    assert "the offset 9 lies before the onset 86" in skipped.reason
+    assert "correct the offset cell" in skipped.reason
+    manifest, _ = build("casme2", root)
+    assert "EP07_01" not in set(manifest["clip"]) and len(manifest) == 4
 
 
 def test_fear_dropped_and_counted(tmp_path, build):
@@ -139,18 +145,36 @@ def test_non_numeric_frame(tmp_path, build):
                  "column 'OnsetFrame' holds 'ten', not a frame number")
 
 
-def test_onset_after_apex(tmp_path, build):
+def test_apex_before_onset_is_estimated_instead(tmp_path, build):
+    # Was an error ("the apex frame comes before the onset"): now repaired and flagged.
     rows = casme2_rows()
     rows[0]["apex"] = 40
-    expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 2",
-                 "the apex frame comes before the onset (onset 46, apex 40, offset 50)")
+    manifest, report = build("casme2", make_casme2(tmp_path, rows))
+    clip = row_of(manifest, "EP02_01f")
+    assert (clip.onset, clip.apex, clip.offset) == (46, -1, 50)
+    assert clip.flags == ["apex_missing", "apex_repaired"]
+    [note] = [r for r in report["repairs"]["clips"] if r["flag"] == "apex_repaired"]
+    assert note["clip_id"] == "casme2/sub01/EP02_01f"
+    assert "apex 40 lies before the onset (onset 46, offset 50)" in note["what"]
 
 
-def test_apex_after_offset(tmp_path, build):
+def test_apex_after_offset_is_estimated_instead(tmp_path, build):
+    # Was an error ("the apex frame comes after the offset"): now repaired and flagged.
     rows = casme2_rows()
     rows[0]["offset"], rows[0]["frames"] = 47, range(46, 51)  # 47 is no digit slip of 50
+    manifest, report = build("casme2", make_casme2(tmp_path, rows))
+    clip = row_of(manifest, "EP02_01f")
+    assert (clip.onset, clip.apex, clip.offset) == (46, -1, 47)
+    assert clip.flags == ["apex_missing", "apex_repaired"]
+    assert any("apex 48 lies after the offset (onset 46, offset 47)" in r["what"]
+               for r in report["repairs"]["clips"])
+
+
+def test_one_frame_clip_is_still_an_error(tmp_path, build):
+    rows = casme2_rows()
+    rows[0]["apex"], rows[0]["offset"], rows[0]["frames"] = "/", 46, range(46, 47)
     expect_error(build, make_casme2(tmp_path, rows), f"{SHEET}, sheet 'Sheet', row 2",
-                 "the apex frame comes after the offset (onset 46, apex 48, offset 47)")
+                 "the offset frame is not after the onset (onset 46, apex -1, offset 46)")
 
 
 def test_missing_frame_is_named(tmp_path, build):

@@ -1,9 +1,33 @@
-"""Precomputed flow images: a CSV of subject, clip, label, path (+ dataset)."""
+"""Precomputed flow images: a CSV of subject, clip, label, path (+ dataset).
+
+The images here are noise written with cv2.imwrite, so their channel order cannot be found
+from the data: data.flow_channels is set to bgr (test_data_flow_channels.py tests auto).
+"""
+
+from pathlib import Path
 
 import pytest
 from data_builders import FLOW_ROWS, make_flow_images
 
+from mer.config import DataParams
+from mer.data.build import build_manifest
+from mer.data.clips import PRECOMPUTED_FLOW
+from mer.data.flow_images import FLOW_CHANNELS_BGR, check_flow_image, resolve_flow_channels
+from mer.data.flow_images import read_flow_images as read_corpus
 from mer.errors import DatasetError, MerError
+
+
+@pytest.fixture
+def build():
+    """The data tests' build(source, root, scheme, annotations), with flow_channels: bgr."""
+
+    def _build(source: str, root: Path, scheme: str = "casme2-5",
+               annotations: Path | None = None):
+        data = DataParams(source=source, root=root, annotations=annotations,
+                          flow_channels="bgr")
+        return build_manifest(data, scheme)
+
+    return _build
 
 
 def test_manifest_of_flow_images(tmp_path, build):
@@ -15,7 +39,7 @@ def test_manifest_of_flow_images(tmp_path, build):
     assert clip["flow_image"] == f"{root}/flow/casme2_1_EP02_01f.png"
     assert list(clip["frame_paths"]) == []
     assert (clip["onset"], clip["apex"], clip["offset"], clip["fps"]) == (-1, -1, -1, 0.0)
-    assert list(clip["flags"]) == ["precomputed_flow"]
+    assert list(clip["flags"]) == ["precomputed_flow", "flow_channels_bgr"]  # as set
     assert clip["label"] == "positive" and clip["source"] == f"{root}/labels.csv:2"
     assert report["subjects"] == 3  # smic 1 and casme2 1 are different people
     assert report["apex_to_estimate"]["count"] == 0
@@ -58,6 +82,24 @@ def test_no_csv(tmp_path, build):
 
 def test_duplicate_clip_in_csv(tmp_path, build):
     root = make_flow_images(tmp_path, [*FLOW_ROWS, FLOW_ROWS[0]])
-    with pytest.raises(DatasetError, match=r"labels.csv, row 6: clip casme2_1/EP02_01f is "
-                                           r"annotated twice \(also at .*row 2\)"):
+    with pytest.raises(DatasetError, match=r"labels.csv, row 6: flow image of clip "
+                                           r"casme2_1/EP02_01f is listed twice .*labels.csv, "
+                                           r"row 2\); delete one row"):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_cv2_written_corpus_flagged_bgr_as_set(tmp_path):
+    root = make_flow_images(tmp_path)
+    clips = [check_flow_image(c) for c in read_corpus(root).clips]
+    flagged, report = resolve_flow_channels(clips, "bgr")
+    assert [c.flags for c in flagged] == [(PRECOMPUTED_FLOW, FLOW_CHANNELS_BGR)] * 4
+    assert (report["setting"], report["order"]) == ("bgr", "bgr")
+    assert report["evidence"]["images"] == 4  # a sample, measured only to warn
+
+
+def test_noise_corpus_under_auto_asks_for_the_setting(tmp_path):
+    root = make_flow_images(tmp_path)
+    clips = [check_flow_image(c) for c in read_corpus(root).clips]
+    with pytest.raises(DatasetError, match=r"labels.csv: data.flow_channels is auto .* "
+                                           r"Set data.flow_channels in params.yaml to rgb"):
+        resolve_flow_channels(clips, "auto")

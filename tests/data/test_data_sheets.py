@@ -11,7 +11,7 @@ from data_builders import (
     write_workbook,
 )
 
-from mer.data.coding import COLUMNS
+from mer.data.coding import COLUMNS, OPTIONAL_COLUMNS
 from mer.data.sheets import find_annotation_file, read_table
 from mer.errors import DatasetError
 
@@ -60,13 +60,14 @@ def test_header_in_a_later_sheet_and_blank_rows_skipped(tmp_path):
 
 
 def test_missing_column_names_file_row_and_column(tmp_path):
+    # The apex column is optional now (sheets without one exist): rename a required column.
     rows = casme2_sheet_rows(casme2_rows())
-    rows[0][4] = "Peak"  # renamed to something unexpected
+    rows[0][5] = "End"  # OffsetFrame renamed to something unexpected
     write_workbook(tmp_path / "c.xlsx", rows)
     with pytest.raises(DatasetError) as err:
-        read_table(tmp_path / "c.xlsx", COLUMNS)
+        read_table(tmp_path / "c.xlsx", COLUMNS, OPTIONAL_COLUMNS)
     message = str(err.value)
-    assert "c.xlsx" in message and "row 1" in message and "'ApexFrame'" in message
+    assert "c.xlsx" in message and "row 1" in message and "'OffsetFrame'" in message
     assert "Rename the column" in message
 
 

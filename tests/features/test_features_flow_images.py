@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
 from mer.config import FeatureParams
-from mer.errors import MerError
-from mer.features.flow_images import describe_flow_image, read_flow_image
+from mer.data.flow_images import FLOW_CHANNELS_BGR, FLOW_CHANNELS_RGB
+from mer.data.manifest import COLUMNS, read_manifest, write_manifest
+from mer.errors import DatasetError, MerError
+from mer.features.flow_images import describe_flow_image, in_uvs_order, read_flow_image
+from mer.features.pipeline import extract_features
 
 PARAMS = FeatureParams(input_size=28, image_grid=2, hoof_bins=8)
 
@@ -40,12 +45,69 @@ def test_mid_grey_is_no_motion_and_16_bit_maps_alike():
     assert a.flow.shape == (1, 3, 28, 28)  # resized to input_size
 
 
-def test_image_on_disk_is_read_in_opencv_channel_order(tmp_path):
+def u_v_strain_pixels() -> np.ndarray:
+    """(28, 28, 3) uint8: u at its maximum, v mid-grey (0), strain 51 (0.2)."""
     image = np.zeros((28, 28, 3), np.uint8)
-    image[:, :, 0] = 255
-    cv2.imwrite(str(tmp_path / "f.png"), image)
-    read = read_flow_image(tmp_path / "f.png", "clip, flows.csv:2")
-    assert np.allclose(describe_flow_image(read, PARAMS).flow[0, 0], 1)  # channel 0 is u
+    image[:, :, 0], image[:, :, 1], image[:, :, 2] = 255, 128, 51
+    return image
+
+
+def test_cv2_written_array_is_read_with_bgr(tmp_path):
+    cv2.imwrite(str(tmp_path / "f.png"), u_v_strain_pixels())  # array channel 0 (u) first
+    read = read_flow_image(tmp_path / "f.png", "clip, flows.csv:2", "bgr")
+    assert np.array_equal(read, u_v_strain_pixels())
+    assert np.allclose(describe_flow_image(read, PARAMS).flow[0, 0], 1)
+
+
+def test_pil_written_rgb_is_read_with_rgb(tmp_path):
+    Image.fromarray(u_v_strain_pixels(), "RGB").save(tmp_path / "f.png")  # R = u, B = strain
+    read = read_flow_image(tmp_path / "f.png", "clip, flows.csv:2", "rgb")
+    assert read.shape == (28, 28, 3) and read.flags.c_contiguous
+    assert np.array_equal(read, u_v_strain_pixels())
+    # Read as bgr, OpenCV's channel 0 (B) is the strain: what mer used to take for u.
+    assert np.array_equal(read_flow_image(tmp_path / "f.png", "", "bgr")[:, :, 0],
+                          np.full((28, 28), 51))
+
+
+def test_unknown_order_is_refused():
+    with pytest.raises(ValueError, match=r"one of \('rgb', 'bgr'\), not 'auto'"):
+        in_uvs_order(u_v_strain_pixels(), "auto")
+
+
+def image_manifest(tmp_path, flags: list[list[str]]) -> pd.DataFrame:
+    """A flow-image manifest (through Parquet) of one PIL-written image per row."""
+    rows = []
+    for i, row_flags in enumerate(flags):
+        path = tmp_path / f"flow{i}.png"
+        Image.fromarray(u_v_strain_pixels(), "RGB").save(path)
+        rows.append({"dataset": "flow-images", "subject": f"s{i}", "clip": f"c{i}",
+                     "clip_id": f"flow-images/s{i}/c{i}", "frame_paths": [], "onset": -1,
+                     "apex": -1, "offset": -1, "fps": 0.0, "aus": "", "emotion": "positive",
+                     "label": "positive", "label_index": 0, "flow_image": str(path),
+                     "flags": ["precomputed_flow", *row_flags],
+                     "source": f"flows.csv:{i + 2}"})
+    write_manifest(pd.DataFrame(rows, columns=list(COLUMNS)), tmp_path / "manifest.parquet")
+    return read_manifest(tmp_path / "manifest.parquet")
+
+
+def test_features_stage_reads_each_row_by_its_flag(tmp_path):
+    manifest = image_manifest(tmp_path, [[FLOW_CHANNELS_RGB], [FLOW_CHANNELS_BGR]])
+    features, _ = extract_features(manifest, {}, PARAMS.model_copy(update={"workers": 1}))
+    right, wrong = features["flow"][:, 0]  # (3, 28, 28) each: u, v, strain
+    assert np.allclose(right[0], 1) and np.abs(right[1]).max() < 0.01
+    assert np.allclose(right[2], 0.2)
+    assert np.allclose(wrong[0], 51 / 255 * 2 - 1) and np.allclose(wrong[2], 1)
+
+
+@pytest.mark.parametrize("flags", [[], [FLOW_CHANNELS_RGB, FLOW_CHANNELS_BGR]])
+def test_row_without_one_channel_flag_asks_to_rerun_data(tmp_path, flags):
+    manifest = image_manifest(tmp_path, [[FLOW_CHANNELS_RGB], flags])
+    with pytest.raises(DatasetError) as err:
+        extract_features(manifest, {}, PARAMS.model_copy(update={"workers": 1}))
+    message = str(err.value)
+    assert message.startswith("manifest row flow-images/s1/c1 (flows.csv:3): ")
+    assert ("neither" if not flags else "both") in message
+    assert "flow_channels_rgb / flow_channels_bgr" in message and "rerun `mer data`" in message
 
 
 @pytest.mark.parametrize("channels", [1, 4])
@@ -54,7 +116,7 @@ def test_wrong_channel_count_names_the_file_and_row(tmp_path, channels):
     shape = (28, 28) if channels == 1 else (28, 28, channels)
     cv2.imwrite(str(path), np.zeros(shape, np.uint8))
     with pytest.raises(MerError) as err:
-        read_flow_image(path, "s1/c1, flows.csv:7")
+        read_flow_image(path, "s1/c1, flows.csv:7", "rgb")
     message = str(err.value)
     assert "bad.png" in message and "flows.csv:7" in message and f"has {channels}" in message
 
@@ -63,4 +125,4 @@ def test_unreadable_flow_image_is_named(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"nope")
     with pytest.raises(MerError, match=r"broken\.png .*not a readable image"):
-        read_flow_image(path, "row 3")
+        read_flow_image(path, "row 3", "bgr")

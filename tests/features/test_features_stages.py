@@ -116,7 +116,8 @@ def test_flow_image_dataset(tmp_path, monkeypatch):
                      "clip_id": f"flow-images/s{i}/c{i}", "frame_paths": [], "onset": 0,
                      "apex": -1, "offset": 0, "fps": 0.0, "aus": "", "emotion": "positive",
                      "label": "positive", "label_index": 1, "flow_image": f"flow{i}.png",
-                     "flags": [], "source": f"flows.csv:{i + 2}"})
+                     "flags": ["precomputed_flow", "flow_channels_bgr"],
+                     "source": f"flows.csv:{i + 2}"})
     write_manifest(pd.DataFrame(rows), paths.MANIFEST)
     assert run("faces") == 0
     assert read_faces(paths.FACES)["clip_id"].shape == (0,)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mer.data.frames import APEX_RULE, list_frames
 from mer.errors import MerError
 from mer.inference.sources import from_clip_folder, from_image_pair, from_video
 
@@ -49,9 +50,49 @@ def test_two_files_for_one_frame_number_are_refused(clip_folder):
         from_clip_folder(clip_folder)
 
 
-def test_apex_outside_the_window_is_rejected(clip_folder):
-    with pytest.raises(MerError, match="apex must lie strictly between"):
-        from_clip_folder(clip_folder, onset=46, apex=46, offset=50)
+def test_apex_outside_the_window_is_rejected_with_the_rule(clip_folder):
+    # The message used to say "strictly between" while apex == offset passed.
+    with pytest.raises(MerError) as err:
+        from_clip_folder(clip_folder, onset=46, apex=51, offset=50)
+    message = str(err.value)
+    assert message.startswith(f"{clip_folder}: apex 51 lies after the offset (onset 46, "
+                              "offset 50)")
+    assert f"the apex must satisfy {APEX_RULE}" in message
+    with pytest.raises(MerError, match="apex 45 lies before the onset"):
+        from_clip_folder(clip_folder, onset=46, apex=45, offset=50)
+
+
+def test_apex_at_the_onset_is_estimated_as_in_the_data_stage(clip_folder):
+    # Was refused; `mer data` accepts it (flag apex_at_onset) and estimates the apex.
+    assert from_clip_folder(clip_folder, onset=46, apex=46, offset=50).apex_index is None
+    assert from_clip_folder(clip_folder, onset=46, apex=50, offset=50).apex_index == 4
+
+
+@pytest.mark.parametrize("names", [
+    ["img 46 .jpg", "img 47 .jpg", "img 48 .jpg"],  # a space before the extension
+    ["img46 .jpg", "img47 .jpg", "img48 .JPG"],
+    ["img46.jpg", "img 47.jpg", "img48 .jpg", "img49.png "],  # mixed, a space after it too
+])
+def test_clip_folder_reads_the_frame_names_the_data_stage_reads(tmp_path, names):
+    folder = tmp_path / "EP01_01"
+    folder.mkdir()
+    for number, name in enumerate(names, start=46):
+        cv2.imwrite(str(folder / name.strip()), np.full((20, 16, 3), number, np.uint8))
+        (folder / name.strip()).rename(folder / name)
+    numbers = list(range(46, 46 + len(names)))
+    assert list(list_frames(folder, "row 2")) == numbers  # `mer data`'s listing
+    window = from_clip_folder(folder, onset=46, apex=47)
+    assert [int(f.mean().round()) for f in window.frames] == numbers
+    assert window.apex_index == 1
+
+
+def test_one_frame_listing_and_apex_rule_for_data_and_predict():
+    from mer.data import frames
+    from mer.inference import sources
+
+    assert sources.frame_files is frames.frame_files
+    assert sources.apex_to_use is frames.apex_to_use
+    assert not hasattr(sources, "IMAGE_SUFFIXES") and not hasattr(sources, "_TRAILING_NUMBER")
 
 
 def test_corrupt_frame_names_the_file(clip_folder):
@@ -107,8 +148,13 @@ def test_a_request_row_with_a_bad_apex_or_frames_is_named():
     windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
                                                "apex_index": [-1, 1]}))
     assert [w.apex_index for w in windows] == [None, 1]
-    for apex in (0, 3):
-        with pytest.raises(MerError, match=r"row 0 \(apex_index; -1 to estimate it\).*strictly"):
+    # One rule with the data stage: index 0 (the onset) means estimate it, the offset is fine.
+    windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
+                                               "apex_index": [0, 2]}))
+    assert [w.apex_index for w in windows] == [None, 2]
+    for apex in (-2, 3):
+        with pytest.raises(MerError, match=r"row 0 \(apex_index; -1 to estimate it\): apex "
+                                           r".* the apex must satisfy onset <= apex <= offset"):
             request_to_windows(pd.DataFrame({"frames": [frames], "apex_index": [apex]}))
     with pytest.raises(MerError, match="row 0, frame 0: not valid base64"):
         request_to_windows(pd.DataFrame({"frames": ['["@@", "@@"]'], "apex_index": [-1]}))

@@ -12,6 +12,7 @@ from mer.data.synthetic import (
     CLIP_FRAMES,
     class_counts,
     plan_dataset,
+    scaled_class_counts,
     scaled_counts,
 )
 
@@ -109,3 +110,13 @@ def test_bigger_harder_variants_come_from_params():
     plan = plan_dataset(SyntheticParams(subjects=40, clips=600), seed=3)
     assert len(plan.subjects) == 40 and len(plan.clips) == 600
     assert plan != plan_dataset(SyntheticParams(subjects=40, clips=600), seed=4)
+
+
+def test_scaled_class_counts_keep_every_required_class():
+    real = {"a": 5, "b": 4, "c": 1, "d": 1}
+    assert scaled_class_counts(real, 11) == real
+    for clips in range(3, 12):
+        counts = scaled_class_counts(real, clips, ("a", "c", "d"))
+        assert sum(counts.values()) == clips and min(counts["a"], counts["c"], counts["d"]) > 0
+    with pytest.raises(ValueError, match="required classes"):
+        scaled_class_counts(real, 2, ("a", "c", "d"))

@@ -1,9 +1,14 @@
-"""`mer synthesize`: writes the dataset for source synthetic, a NOT_USED note otherwise."""
+"""`mer synthesize`: writes the dataset for source synthetic or embedded data.sources, a
+NOT_USED note otherwise, and never replaces a user's corpus."""
 
 import pytest
 import yaml
 
 from mer import cli
+from mer.data import synthetic_samm as samm
+from mer.data import synthetic_smic as smic
+from mer.data.samm import read_samm
+from mer.data.smic import read_smic
 from mer.data.synthetic import GROUND_TRUTH, NOT_USED, SHEET
 
 TINY = {"subjects": 2, "clips": 4, "frame_width": 128, "frame_height": 155, "workers": 1}
@@ -61,6 +66,67 @@ def test_other_source_in_the_synthetic_folder_is_refused(project, capsys):
     corpus.mkdir(parents=True)
     (corpus / "keep.txt").write_text("user data")
     params = write({"data": {"source": "casme2", "root": "data/synthetic"}})
+    assert cli.main(["--params", params, "synthesize"]) == 2
+    assert "data.root" in capsys.readouterr().err
+    assert (corpus / "keep.txt").read_text() == "user data"
+
+
+ALL = {**TINY, "corpora": ["casme2", "samm", "smic"]}
+EMBEDDED = [{"source": "casme2", "root": "data/synthetic"},
+            {"source": "samm", "root": "data/synthetic"},
+            {"source": "smic", "root": "data/synthetic/HS"}]
+
+
+def test_sources_in_the_embedded_folder_generate_every_listed_format(project):
+    root, write = project
+    params = write({"data": {"sources": EMBEDDED, "synthetic": ALL}})
+    assert cli.main(["--params", params, "synthesize"]) == 0
+    out = root / "data" / "synthetic"
+    assert (out / SHEET).is_file() and (out / samm.SHEET).is_file()
+    assert (out / samm.GROUND_TRUTH).is_file() and (out / smic.GROUND_TRUTH).is_file()
+    assert list(out.glob("SAMM/*/*/*.jpg")) and list(out.glob("HS/s*/micro/*/*/*.bmp"))
+    assert len(read_samm(out).clips) >= 4 and len(read_smic(out / "HS").clips) >= 3
+
+
+def test_an_embedded_source_not_in_corpora_is_refused(project, capsys):
+    root, write = project
+    params = write({"data": {"sources": EMBEDDED, "synthetic": {**ALL, "corpora": ["casme2",
+                                                                                   "samm"]}}})
+    assert cli.main(["--params", params, "synthesize"]) == 2
+    error = capsys.readouterr().err
+    assert "data.synthetic.corpora" in error and "smic" in error
+    assert not (root / "data" / "synthetic").exists()
+
+
+def test_flow_images_in_the_embedded_folder_are_refused(project, capsys):
+    _, write = project
+    params = write({"data": {"sources": [{"source": "flow-images",
+                                          "root": "data/synthetic/flow"}],
+                             "synthetic": ALL}})
+    assert cli.main(["--params", params, "synthesize"]) == 2
+    assert "data.synthetic.corpora" in capsys.readouterr().err
+
+
+def test_sources_elsewhere_write_only_a_not_used_note(project):
+    root, write = project
+    corpus = root / "corpora" / "samm"
+    corpus.mkdir(parents=True)
+    params = write({"data": {"root": "corpora", "sources": [{"source": "samm",
+                                                             "root": "corpora/samm"}]}})
+    assert cli.main(["--params", params, "synthesize"]) == 0
+    out = root / "data" / "synthetic"
+    assert [p.name for p in out.iterdir()] == [NOT_USED]
+    assert "data.sources" in (out / NOT_USED).read_text()
+    assert list(corpus.iterdir()) == []
+
+
+def test_a_source_in_the_synthetic_folder_with_another_root_is_refused(project, capsys):
+    root, write = project
+    corpus = root / "data" / "synthetic" / "SAMM"
+    corpus.mkdir(parents=True)
+    (corpus / "keep.txt").write_text("user data")
+    params = write({"data": {"root": "corpora", "sources": [{"source": "samm",
+                                                             "root": "data/synthetic"}]}})
     assert cli.main(["--params", params, "synthesize"]) == 2
     assert "data.root" in capsys.readouterr().err
     assert (corpus / "keep.txt").read_text() == "user data"

@@ -1,7 +1,10 @@
-"""The data stage's logic: any corpus -> the checked, labelled clip manifest and its report.
+"""The data stage's logic: one or several corpora -> the checked, labelled clip manifest.
 
-read the corpus (its adapter) -> no clip twice -> label scheme (dropped rows counted) ->
-frames checked and repairs made (mer.data.frames) -> manifest table + data report.
+For each corpus (data.sources, or the one data.source names): read it (its adapter) -> no clip
+twice -> label scheme per corpus (dropped rows counted, protocol exclusions listed) -> frames
+checked and repairs made (mer.data.frames), a bad clip an error or skipped and listed
+(data.on_bad_clip) -> flow images' channel order found. Then one manifest table (subjects
+namespaced by corpus when there are several) and the data report.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mer.config import DataParams
+from mer.config import CorpusSource, DataParams
 from mer.data.casme2 import read_casme2
-from mer.data.clips import APEX_MISSING, Clip, Corpus, apply_scheme, check_unique
-from mer.data.flow_images import check_flow_image, read_flow_images
+from mer.data.clips import APEX_MISSING, Clip, Corpus, Skipped, check_unique
+from mer.data.flow_images import check_flow_image, read_flow_images, resolve_flow_channels
 from mer.data.frames import resolve_frames
+from mer.data.labelling import Labelled, apply_scheme
 from mer.data.manifest import COLUMNS, validate_manifest
 from mer.data.samm import read_samm
 from mer.data.smic import read_smic
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_SHEET = "CASME2-coding-synthetic.xlsx"  # what `mer synthesize` writes into data.root
+FLOW_IMAGES = "flow-images"
 # Problems listed in one error: enough to see a pattern, short enough to read.
 MAX_LISTED_PROBLEMS = 10
 
@@ -36,20 +42,32 @@ READERS: dict[str, Callable[[Path, Path | None], Corpus]] = {
     "casme2": read_casme2,
     "samm": read_samm,
     "smic": read_smic,
-    "flow-images": read_flow_images,
+    FLOW_IMAGES: read_flow_images,
 }
 
 
-def read_corpus(data: DataParams) -> Corpus:
-    """The clips of data.source as its adapter reads them (frames not yet checked)."""
-    if data.source == SYNTHETIC:
-        # The embedded set is in CASME II's exact format: the real adapter reads it.
-        sheet = data.annotations or data.root / SYNTHETIC_SHEET
-        if not data.root.is_dir() or not sheet.is_file():
-            raise DatasetError(f"{sheet} not found: the synthetic dataset has not been "
-                               "generated; run `mer synthesize` (or `dvc repro`) first")
-        return read_casme2(data.root, sheet, dataset=SYNTHETIC)
-    return READERS[data.source](data.root, data.annotations)
+def read_synthetic(data: DataParams) -> Corpus:
+    """The embedded set of data.source synthetic: CASME II's format, read by its adapter."""
+    sheet = data.annotations or data.root / SYNTHETIC_SHEET
+    if not data.root.is_dir() or not sheet.is_file():
+        raise DatasetError(f"{sheet} not found: the synthetic dataset has not been "
+                           "generated; run `mer synthesize` (or `dvc repro`) first")
+    return read_casme2(data.root, sheet, dataset=SYNTHETIC)
+
+
+def read_source(source: CorpusSource) -> Corpus:
+    """The clips of one corpus as its adapter reads them (frames not yet checked)."""
+    return READERS[source.source](source.root, source.annotations)
+
+
+def read_listed(data: DataParams, index: int) -> Corpus:
+    """data.sources[index], its adapter's errors saying which source they are about."""
+    source = data.sources[index]
+    try:
+        return read_source(source)
+    except DatasetError as exc:
+        raise DatasetError(f"data.sources[{index}] ({source.source}, root {source.root}): "
+                           f"{exc}") from None
 
 
 def check_clip(clip: Clip) -> Clip:
@@ -57,25 +75,91 @@ def check_clip(clip: Clip) -> Clip:
     return resolve_frames(clip) if clip.folder is not None else check_flow_image(clip)
 
 
-def check_clips(clips: Sequence[Clip], progress: bool = False) -> list[Clip]:
-    """Every clip checked; all the problems found are raised together."""
+def _listed(problems: Sequence[str], total: int) -> str:
+    listed = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    tail = f"\n  ... and {more} more" if more > 0 else ""
+    return f"{len(problems)} of {total} clips have problems:\n  {listed}{tail}"
+
+
+def check_clips(clips: Sequence[Clip], on_bad_clip: str = "error", progress: bool = False
+                ) -> tuple[list[Clip], list[Skipped]]:
+    """(checked clips, skipped clips). With on_bad_clip 'error' every problem found is raised
+    together; with 'skip' each clip with a problem is left out and returned with its reason."""
     from tqdm import tqdm
 
-    checked, problems = [], []
+    checked, skipped = [], []
     for clip in tqdm(clips, desc="checking frames", unit="clip", disable=not progress):
         try:
             checked.append(check_clip(clip))
         except MerError as exc:  # a frame or image problem: keep looking, report them all
-            problems.append(str(exc))
-    if len(problems) == 1:
-        raise DatasetError(problems[0])
-    if problems:
-        listed = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
-        more = len(problems) - MAX_LISTED_PROBLEMS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        raise DatasetError(f"{len(problems)} of {len(clips)} clips have problems:\n  "
-                           f"{listed}{tail}")
-    return checked
+            skipped.append(Skipped(clip.clip_id, clip.source, clip.where, str(exc)))
+    if skipped and on_bad_clip == "error":
+        if len(skipped) == 1:
+            raise DatasetError(f"{skipped[0].reason} (or set data.on_bad_clip: skip to leave "
+                               "such clips out and list them in reports/data.json)")
+        raise DatasetError(_listed([s.reason for s in skipped], len(clips)) +
+                           "\nFix them, or set data.on_bad_clip: skip to leave them out and "
+                           "list them in reports/data.json")
+    for item in skipped:
+        log.warning("skipped %s: %s", item.clip_id, item.reason)
+    return checked, skipped
+
+
+@dataclass(frozen=True)
+class CorpusResult:
+    """One corpus after the data stage: what it read, kept, dropped, skipped and found."""
+
+    corpus: Corpus
+    labelled: Labelled  # before the frame checks
+    clips: tuple[Clip, ...]  # kept and checked
+    labels: tuple[str, ...]
+    skipped: tuple[Skipped, ...]  # by the adapter (sheet value errors) and the frame checks
+    flow_channels: dict[str, Any] | None  # flow images: the channel order found
+
+
+def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
+                 progress: bool) -> CorpusResult:
+    check_unique(corpus.clips)
+    labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
+    checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
+    label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
+    channels = None
+    if corpus.dataset == FLOW_IMAGES and checked:
+        flagged, channels = resolve_flow_channels(checked, data.flow_channels)
+        checked = list(flagged)
+    return CorpusResult(corpus, labelled, tuple(checked),
+                        tuple(label_of[c.clip_id] for c in checked),
+                        (*corpus.skipped, *skipped), channels)
+
+
+def namespaced_id(clip_id: str) -> str:
+    """'samm/006/006_1_2' -> 'samm/samm_006/006_1_2' (unchanged when already namespaced)."""
+    dataset, subject, clip = clip_id.split("/", 2)
+    prefix = f"{dataset}_"
+    return clip_id if subject.startswith(prefix) else f"{dataset}/{prefix}{subject}/{clip}"
+
+
+def namespaced(corpus: Corpus) -> Corpus:
+    """The corpus with every subject written <dataset>_<subject>, in its clips and skipped
+    rows: one LOSO fold per person even when two corpora both have a subject 1."""
+    clips = tuple(replace(c, subject=namespaced_id(c.clip_id).split("/")[1])
+                  for c in corpus.clips)
+    skipped = tuple(replace(s, clip_id=namespaced_id(s.clip_id)) for s in corpus.skipped)
+    return replace(corpus, clips=clips, skipped=skipped)
+
+
+def check_disjoint(results: Sequence[CorpusResult]) -> None:
+    """No corpus comes from two sources (CASME II frames beside a flow-image CSV that also
+    lists CASME II clips would make each of its people two LOSO subjects)."""
+    owner: dict[str, str] = {}
+    for result in results:
+        for dataset in sorted({c.dataset for c in result.clips}):
+            if dataset in owner and owner[dataset] != result.corpus.annotations:
+                raise DatasetError(f"{dataset} clips come from two sources ({owner[dataset]} "
+                                   f"and {result.corpus.annotations}): list each corpus once "
+                                   "in data.sources, as frames or as flow images")
+            owner[dataset] = result.corpus.annotations
 
 
 def manifest_table(clips: Sequence[Clip], labels: Sequence[str],
@@ -94,48 +178,128 @@ def manifest_table(clips: Sequence[Clip], labels: Sequence[str],
     return validate_manifest(table)
 
 
-def data_report(corpus: Corpus, scheme: LabelScheme, clips: Sequence[Clip],
-                labels: Sequence[str], dropped: dict[str, int]) -> dict[str, Any]:
-    """reports/data.json: what the manifest holds, what was dropped and what was repaired."""
-    ordered = sorted(zip(clips, labels, strict=True), key=lambda pair: pair[0].clip_id)
+def _counts(clips: Sequence[Clip], labels: Sequence[str], scheme: LabelScheme
+            ) -> dict[str, Any]:
     per_class = Counter(labels)
-    per_subject = Counter(c.subject for c in clips)
+    return {
+        "clips": len(clips),
+        "subjects": len({c.subject for c in clips}),
+        "clips_per_class": {name: per_class.get(name, 0) for name in scheme.classes},
+    }
+
+
+def _dropped(result: Labelled, scheme: LabelScheme) -> dict[str, Any]:
+    return {
+        "rows": sum(result.dropped.values()) + len(result.excluded),
+        "reason": f"emotion is not a class of labels.scheme '{scheme.name}'",
+        "by_emotion": result.dropped,
+        "excluded": [{"clip_id": e.clip_id, "source": e.source, "reason": e.reason}
+                     for e in sorted(result.excluded, key=lambda e: e.clip_id)],
+    }
+
+
+def _skipped(items: Sequence[Skipped]) -> dict[str, Any]:
+    return {"count": len(items),
+            "clips": [{"clip_id": s.clip_id, "source": s.source, "reason": s.reason}
+                      for s in sorted(items, key=lambda s: (s.clip_id, s.source))]}
+
+
+def corpus_report(result: CorpusResult, scheme: LabelScheme) -> dict[str, Any]:
+    """One corpus's share of reports/data.json."""
+    report: dict[str, Any] = {
+        "dataset": result.corpus.dataset,
+        "annotations": result.corpus.annotations,
+        "frames": result.corpus.frames_root,
+        **_counts(result.clips, result.labels, scheme),
+        "dropped": _dropped(result.labelled, scheme),
+        "skipped": _skipped(result.skipped),
+    }
+    if result.flow_channels is not None:
+        report["flow_channels"] = result.flow_channels
+    return report
+
+
+def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Sequence[Clip],
+                labels: Sequence[str]) -> dict[str, Any]:
+    """reports/data.json: what the manifest holds, what was dropped, skipped and repaired; with
+    several corpora, each one's share under 'corpora'."""
+    ordered = sorted(clips, key=lambda c: c.clip_id)
     flags = Counter(flag for c in clips for flag in c.flags)
     repairs = [{"clip_id": c.clip_id, "source": c.source, "flag": flag, "what": note}
-               for c, _ in ordered for flag, note in c.notes]
-    estimate = [c.clip_id for c, _ in ordered if APEX_MISSING in c.flags]
-    return {
-        "dataset": corpus.dataset,
-        "annotations": corpus.annotations,
-        "frames": corpus.frames_root,
+               for c in ordered for flag, note in c.notes]
+    estimate = [c.clip_id for c in ordered if APEX_MISSING in c.flags]
+    dropped = Labelled((), (), dict(sorted(sum((Counter(r.labelled.dropped) for r in results),
+                                               Counter()).items())),
+                       tuple(e for r in results for e in r.labelled.excluded))
+    single = results[0].corpus if len(results) == 1 else None
+    report: dict[str, Any] = {
+        "dataset": single.dataset if single else "+".join(r.corpus.dataset for r in results),
+        "annotations": single.annotations if single else "",
+        "frames": single.frames_root if single else "",
         "scheme": scheme.name,
-        "clips": len(clips),
-        "subjects": len(per_subject),
-        "clips_per_class": {name: per_class.get(name, 0) for name in scheme.classes},
-        "clips_per_subject": dict(sorted(per_subject.items())),
-        "dropped": {
-            "rows": sum(dropped.values()),
-            "reason": f"emotion is not a class of labels.scheme '{scheme.name}'",
-            "by_emotion": dropped,
-        },
+        **_counts(clips, labels, scheme),
+        "clips_per_subject": dict(sorted(Counter(c.subject for c in clips).items())),
+        "dropped": _dropped(dropped, scheme),
+        "skipped": _skipped([s for r in results for s in r.skipped]),
         "repairs": {"count": len(repairs), "clips": repairs},
         "apex_to_estimate": {"count": len(estimate), "clip_ids": estimate},
         "flags": dict(sorted(flags.items())),
     }
+    if single is not None and results[0].flow_channels is not None:
+        report["flow_channels"] = results[0].flow_channels
+    if single is None:
+        report["corpora"] = {r.corpus.dataset: corpus_report(r, scheme) for r in results}
+    return report
+
+
+def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequence[CorpusResult],
+                  scheme: LabelScheme) -> None:
+    """At least one clip and two classes are left, or an error saying what was found."""
+    name = "+".join(r.corpus.dataset for r in results)
+    if not clips:
+        found = Counter(c.emotion for r in results for c in r.corpus.clips)
+        listed = ", ".join(f"{e} ({n})" for e, n in sorted(found.items())) or "none"
+        if not any(r.corpus.clips for r in results):
+            raise DatasetError(f"{name}: the annotations list no clip ("
+                               f"{', '.join(r.corpus.annotations for r in results)}); check "
+                               "data.root and data.annotations point at the filled-in sheet")
+        other = "" if scheme.name == "megc-3" else " (e.g. megc-3)"
+        raise DatasetError(f"no clip of {name} is left under labels.scheme '{scheme.name}' "
+                           f"(classes {', '.join(scheme.classes)}); the emotions found were "
+                           f"{listed}. Choose a labels.scheme that covers them{other}")
+    classes = sorted(set(labels), key=scheme.classes.index)
+    if len(classes) < 2:
+        skipped = sum(len(r.skipped) for r in results)
+        hint = (f" ({skipped} rows were skipped: see the warnings above)" if skipped else "")
+        other = "" if scheme.name == "megc-3" else " (e.g. megc-3)"
+        raise DatasetError(f"labels.scheme '{scheme.name}' leaves only the class {classes[0]} "
+                           f"of {name} ({len(clips)} clips){hint}; a classifier needs at least "
+                           f"two classes: choose another labels.scheme{other} or add clips")
+
+
+def read_corpora(data: DataParams) -> list[Corpus]:
+    """Every corpus data names, read by its adapter."""
+    if data.sources:
+        corpora = [read_listed(data, i) for i in range(len(data.sources))]
+        return [namespaced(c) for c in corpora] if len(corpora) > 1 else corpora
+    if data.source == SYNTHETIC:
+        return [read_synthetic(data)]
+    return [read_source(data.corpora[0])]
 
 
 def build_manifest(data: DataParams, scheme_name: str,
                    progress: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(manifest, data report) of data.source under a label scheme; DatasetError on bad input."""
+    """(manifest, data report) of data's corpora under a label scheme; DatasetError on bad input."""
     scheme = get_scheme(scheme_name)
-    corpus = read_corpus(data)
-    check_unique(corpus.clips)
-    labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
-    clips = check_clips(labelled.clips, progress)
-    manifest = manifest_table(clips, labelled.labels, scheme)
-    report = data_report(corpus, scheme, clips, labelled.labels, labelled.dropped)
-    log.info("%s: %d clips of %d subjects under %s; %d rows dropped, %d repairs, %d apexes to "
-             "estimate", corpus.dataset, report["clips"], report["subjects"], scheme.name,
-             report["dropped"]["rows"], report["repairs"]["count"],
-             report["apex_to_estimate"]["count"])
+    results = [build_corpus(corpus, scheme, data, progress) for corpus in read_corpora(data)]
+    check_disjoint(results)
+    clips = [c for r in results for c in r.clips]
+    labels = [label for r in results for label in r.labels]
+    check_classes(clips, labels, results, scheme)
+    manifest = manifest_table(clips, labels, scheme)
+    report = data_report(results, scheme, clips, labels)
+    log.info("%s: %d clips of %d subjects under %s; %d rows dropped, %d skipped, %d repairs, "
+             "%d apexes to estimate", report["dataset"], report["clips"], report["subjects"],
+             scheme.name, report["dropped"]["rows"], report["skipped"]["count"],
+             report["repairs"]["count"], report["apex_to_estimate"]["count"])
     return manifest, report

@@ -8,11 +8,21 @@ data.root at CASME2_RAW_selected to use the raw frames).
 Sheet: ``CASME2-coding-*.xlsx`` (or .csv) in the root or its parent, unless data.annotations
 names it. Quirks handled:
 
-- subject ids written ``1`` or ``01`` (folders are ``sub01``): mer.data.cells.subject_number
+- subject ids written ``1`` or ``01``, matched by number to the folders on disk whatever
+  their padding (``sub01``, ``sub1``): mer.data.cells.subject_number,
+  mer.data.sheets.subject_namer; a subject with no folder is an error listing the subject
+  folders there are (mer.data.frames.list_frames)
 - single AUs as number cells, ``4+L10``, ``R14``, ``?``: mer.data.aus.normalise_aus
-- ApexFrame ``/``: apex -1, flag apex_missing (mer.data.coding)
-- an OffsetFrame digit slip (an offset before the apex): repaired from the clip folder,
-  flag offset_repaired (mer.data.frames.repair_offset)
+- ApexFrame ``/``, or no ApexFrame column at all: apex -1, flag apex_missing
+  (mer.data.coding)
+- an apex equal to the onset: estimated, flags apex_missing, apex_at_onset; an apex outside
+  its clip: estimated, flags apex_missing, apex_repaired (mer.data.frames.check_order)
+- an OffsetFrame digit slip (an offset before the apex or the onset): repaired from the clip
+  folder, flag offset_repaired (mer.data.frames.repair_offset); an offset before the onset
+  the folder does not prove a slip of: the row is skipped and listed in Corpus.skipped
+  (mer.data.frames.repair_reversed_offset; the sheet has no Duration to repair it from)
+- two rows of one clip folder with disjoint frames: two clips, ``EP02_01f@46`` and
+  ``EP02_01f@90`` (mer.data.clips.distinct_clip_names); overlapping rows are an error
 - extra empty worksheets, unnamed and trailing empty columns: mer.data.sheets.read_table
 """
 
@@ -23,14 +33,14 @@ from pathlib import Path
 
 from mer.data.clips import Corpus
 from mer.data.coding import read_coding_sheet
-from mer.data.sheets import find_annotation_file, find_subjects_folder
+from mer.data.sheets import find_annotation_file, find_subjects_folder, subject_namer
 from mer.errors import DatasetError
 
 FPS = 200.0  # CASME II was filmed at 200 frames per second (Yan et al., 2014)
 SHEET_PATTERNS = ("CASME2-coding-*.xlsx", "CASME2-coding-*.csv")
 # Frame folders of the public release, in order of preference (CASME2-RAW: whole videos).
 LAYOUTS = ("Cropped", "CASME2_RAW_selected", "CASME2-RAW")
-_SUBJECT_FOLDER = re.compile(r"^sub\d+$")
+_SUBJECT_FOLDER = re.compile(r"^sub(\d+)$", re.IGNORECASE)
 
 
 def subject_folder(number: int) -> str:
@@ -56,5 +66,6 @@ def read_casme2(root: str | Path, annotations: str | Path | None = None,
     frames = frames_root(root)
     sheet = Path(annotations) if annotations is not None else find_annotation_file(
         [root, root.parent], SHEET_PATTERNS, "CASME II coding sheet")
-    clips = read_coding_sheet(sheet, dataset, FPS, frames, subject_folder)
-    return Corpus(dataset, clips, str(sheet), str(frames))
+    clips, skipped = read_coding_sheet(sheet, dataset, FPS, frames,
+                                       subject_namer(frames, _SUBJECT_FOLDER, subject_folder))
+    return Corpus(dataset, clips, str(sheet), str(frames), skipped)

@@ -43,6 +43,15 @@ def frame_number(value: object, column: str, where: str, *, missing_ok: bool = F
     return int(text)
 
 
+def whole_number(value: object) -> int | None:
+    """A cell holding a whole number >= 0 as that number; None for anything else (optional
+    columns such as SAMM's Duration, whose formula cells may hold no value at all)."""
+    text = cell_text(value)
+    if isinstance(value, bool) or not re.fullmatch(r"\d+", text):
+        return None
+    return int(text)
+
+
 def subject_number(value: object, column: str, where: str) -> int:
     """The number in a subject id written 1, '01', 'sub01' or 's1'."""
     match = _SUBJECT.fullmatch(cell_text(value))

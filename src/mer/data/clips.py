@@ -1,13 +1,20 @@
-"""One annotated clip as every adapter produces it, the manifest flags, and the label scheme step.
+"""One annotated clip as every adapter produces it, the manifest flags, and the duplicate check.
 
 An adapter turns its corpus's sheet and folders into ``Clip`` records (one per annotation
-row); everything after that is shared: duplicate check, label scheme, frame checks
-(mer.data.frames) and the manifest table.
+row) and ``Skipped`` records (rows it leaves out, with why); everything after that is shared:
+duplicate check, label scheme (mer.data.labelling), frame checks (mer.data.frames) and the
+manifest table.
+
+One video folder may hold several micro-expressions (CAS(ME)^3 and SAMM annotate some folders
+twice, with disjoint frames): each row is a clip. A folder annotated once keeps its name as the
+clip name; when a folder holds several rows, each clip is named ``<folder>@<onset>``
+(``distinct_clip_names``) while ``Clip.folder`` still points at the real folder. Two rows of
+one folder whose onset..offset overlap are one micro-expression annotated twice: an error.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,12 +22,14 @@ from pathlib import Path
 from mer.data.cells import cell_text
 from mer.data.manifest import MISSING_APEX
 from mer.errors import DatasetError
-from mer.labels import EMOTION_ALIASES, LabelScheme, normalise_emotion
+from mer.labels import EMOTION_ALIASES, normalise_emotion
 
 # Manifest flags: facts about a row that later stages or a reader should know.
 APEX_MISSING = "apex_missing"  # no usable apex in the annotation: the features stage estimates it
 APEX_AT_ONSET = "apex_at_onset"  # the sheet's apex equals its onset (no onset->apex motion)
-OFFSET_REPAIRED = "offset_repaired"  # an offset digit slip repaired from the frames on disk
+APEX_REPAIRED = "apex_repaired"  # the sheet's apex lies outside its clip: set aside, estimated
+APEX_NO_COLUMN = "apex_no_column"  # the sheet has no apex column: every apex is estimated
+OFFSET_REPAIRED = "offset_repaired"  # an offset typo repaired (frames on disk, sheet's Duration)
 BOUNDS_FROM_FOLDER = "bounds_from_folder"  # onset/offset are the clip folder's first/last frame
 PRECOMPUTED_FLOW = "precomputed_flow"  # a flow image, no frames; onset/apex/offset are -1
 NO_FRAME = -1  # onset/offset of a precomputed flow image: it has no frame numbers
@@ -59,6 +68,16 @@ class Clip:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An annotation row left out, with why: the data report lists it."""
+
+    clip_id: str  # dataset/subject/clip as the row names it
+    source: str  # 'file:row' of the annotation
+    where: str  # the same, as a message names it
+    reason: str  # what is wrong with the row and what would fix it
+
+
+@dataclass(frozen=True)
 class Corpus:
     """What an adapter read: its clips and where they came from (for the data report)."""
 
@@ -66,6 +85,7 @@ class Corpus:
     clips: tuple[Clip, ...]
     annotations: str  # the annotation file, or the folder the clips were found in
     frames_root: str  # the folder holding the subject folders ('' for flow images)
+    skipped: tuple[Skipped, ...] = ()  # rows the adapter left out (a value it cannot repair)
 
 
 def emotion_of(value: object, column: str, where: str) -> str:
@@ -83,38 +103,50 @@ def missing_apex(clip: Clip) -> Clip:
     return replace(clip, apex=MISSING_APEX).flagged(APEX_MISSING)
 
 
+def _same_folder(clip: Clip) -> tuple[str, str, str]:
+    """The key of the folder (or flow image) a clip reads: rows with one key share frames."""
+    where = clip.folder.as_posix() if clip.folder is not None else clip.clip
+    return clip.dataset, clip.subject, where
+
+
+def _overlap(a: Clip, b: Clip) -> bool:
+    return max(a.onset, b.onset) <= min(a.offset, b.offset)
+
+
 def check_unique(clips: Sequence[Clip]) -> None:
-    """Two annotation rows for one clip are an error naming both rows."""
-    first: dict[str, Clip] = {}
+    """Two rows for one micro-expression are an error naming both rows.
+
+    Rows of one folder (or flow image) are one micro-expression annotated twice when their
+    onset..offset overlap; disjoint rows are distinct micro-expressions of one video and
+    pass (``distinct_clip_names`` gives them distinct clip names).
+    """
+    seen: dict[tuple[str, str, str], list[Clip]] = defaultdict(list)
+    ids: dict[str, Clip] = {}
     for clip in clips:
-        if clip.clip_id in first:
-            raise DatasetError(f"{clip.where}: clip {clip.subject}/{clip.clip} is annotated "
-                               f"twice (also at {first[clip.clip_id].where}); delete one row")
-        first[clip.clip_id] = clip
+        key = _same_folder(clip)
+        name = clip.folder.name if clip.folder is not None else clip.clip
+        for other in seen[key]:
+            if clip.folder is None:  # a flow image has no frames: listed twice is twice
+                raise DatasetError(f"{clip.where}: flow image of clip {clip.subject}/{name} is "
+                                   f"listed twice (also at {other.where}); delete one row")
+            if _overlap(other, clip):
+                raise DatasetError(
+                    f"{clip.where}: clip {clip.subject}/{name} is annotated twice with "
+                    f"overlapping frames ({other.onset}..{other.offset} at {other.where}, "
+                    f"{clip.onset}..{clip.offset} here); delete one row, or correct the frame "
+                    "numbers if they are two micro-expressions")
+        seen[key].append(clip)
+        # Rows of one folder share a name until distinct_clip_names; other folders may not.
+        if clip.clip_id in ids and _same_folder(ids[clip.clip_id]) != key:
+            raise DatasetError(f"{clip.where}: clip {clip.clip_id} is named twice (also at "
+                               f"{ids[clip.clip_id].where}); rename one of them")
+        ids[clip.clip_id] = clip
 
 
-@dataclass(frozen=True)
-class Labelled:
-    clips: tuple[Clip, ...]  # kept by the scheme
-    labels: tuple[str, ...]  # class of each kept clip
-    dropped: dict[str, int]  # emotion the scheme drops -> rows dropped
-
-
-def apply_scheme(clips: Sequence[Clip], scheme: LabelScheme, dataset: str) -> Labelled:
-    """Keep the clips whose emotion the scheme maps to a class; count the others by emotion."""
-    kept = [(c, scheme.label_of(c.emotion)) for c in clips]
-    dropped = Counter(c.emotion for c, label in kept if label is None)
-    result = Labelled(tuple(c for c, label in kept if label is not None),
-                      tuple(label for _, label in kept if label is not None),
-                      dict(sorted(dropped.items())))
-    if not result.clips:
-        found = ", ".join(f"{e} ({n})" for e, n in result.dropped.items()) or "none"
-        raise DatasetError(f"no clip of {dataset} is left under labels.scheme '{scheme.name}' "
-                           f"(classes {', '.join(scheme.classes)}); the emotions found were "
-                           f"{found}. Choose a labels.scheme that covers them (e.g. megc-3)")
-    classes = sorted(set(result.labels), key=scheme.classes.index)
-    if len(classes) < 2:
-        raise DatasetError(f"labels.scheme '{scheme.name}' leaves only the class {classes[0]} "
-                           f"of {dataset} ({len(result.clips)} clips); a classifier needs at "
-                           "least two classes: choose another labels.scheme (e.g. megc-3)")
-    return result
+def distinct_clip_names(clips: Sequence[Clip]) -> tuple[Clip, ...]:
+    """The clips, checked by ``check_unique``, each folder annotated several times with its
+    clips named ``<folder>@<onset>``; a folder annotated once keeps its name."""
+    check_unique(clips)
+    rows = Counter(_same_folder(clip) for clip in clips)
+    return tuple(replace(clip, clip=f"{clip.clip}@{clip.onset}")
+                 if rows[_same_folder(clip)] > 1 else clip for clip in clips)

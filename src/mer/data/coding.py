@@ -5,6 +5,13 @@ Action Units, Estimated Emotion`` (+ ``Objective Classes`` in the 2019 revision)
 SAMM: ``Subject, Filename, Inducement Code, Onset Frame, Apex Frame, Offset Frame, Duration,
 Micro, Action Units, Estimated Emotion, Objective Classes, Notes`` below ~13 text rows.
 Headers are compared without case and spaces, so 'OnsetFrame' and 'Onset Frame' are one.
+
+Optional columns: the apex (CAS(ME)^3 part C and SMIC-style sheets have none: every apex is
+then missing and estimated, as for an empty cell) and Duration (SAMM: offset - onset + 1,
+used only to repair an offset typed before its onset: mer.data.frames.repair_reversed_offset).
+Rows whose offset cannot be repaired are skipped and returned with their reason; several
+rows of one clip folder become clips named ``<folder>@<onset>``
+(mer.data.clips.distinct_clip_names).
 """
 
 from __future__ import annotations
@@ -13,8 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mer.data.aus import normalise_aus
-from mer.data.cells import frame_number, required_text, subject_number
-from mer.data.clips import Clip, emotion_of, missing_apex
+from mer.data.cells import frame_number, required_text, subject_number, whole_number
+from mer.data.clips import (
+    APEX_NO_COLUMN,
+    Clip,
+    Skipped,
+    distinct_clip_names,
+    emotion_of,
+    missing_apex,
+)
+from mer.data.frames import repair_reversed_offset
 from mer.data.manifest import MISSING_APEX
 from mer.data.sheets import Row, Table, read_table
 
@@ -22,19 +37,34 @@ COLUMNS = {
     "subject": ("Subject",),
     "clip": ("Filename",),
     "onset": ("OnsetFrame", "Onset Frame", "Onset"),
-    "apex": ("ApexFrame", "Apex Frame", "Apex"),
     "offset": ("OffsetFrame", "Offset Frame", "Offset"),
     "aus": ("Action Units", "AUs"),
     "emotion": ("Estimated Emotion", "Emotion"),
 }
+OPTIONAL_COLUMNS = {
+    "apex": ("ApexFrame", "Apex Frame", "Apex"),
+    "duration": ("Duration",),  # SAMM: offset - onset + 1
+}
 
 
 def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
-                      subject_folder: Callable[[int], str]) -> tuple[Clip, ...]:
-    """One Clip per row of a CASME II / SAMM coding sheet; frames are checked later."""
-    table = read_table(path, COLUMNS, what=f"{dataset} coding sheet")
-    return tuple(_clip(table, row, dataset, fps, frames_root, subject_folder)
-                 for row in table.rows)
+                      subject_folder: Callable[[int], str]
+                      ) -> tuple[tuple[Clip, ...], tuple[Skipped, ...]]:
+    """(clips, skipped rows) of a CASME II / SAMM coding sheet; frames are checked later.
+
+    ``subject_folder`` maps a subject number to its folder's name under ``frames_root``.
+    """
+    table = read_table(path, COLUMNS, OPTIONAL_COLUMNS, what=f"{dataset} coding sheet")
+    # Named over every row of a folder, skipped ones too: a kept clip and a skipped row of one
+    # folder never share a clip_id.
+    named = distinct_clip_names([_clip(table, row, dataset, fps, frames_root, subject_folder)
+                                 for row in table.rows])
+    clips: list[Clip] = []
+    skipped: list[Skipped] = []
+    for row, clip in zip(table.rows, named, strict=True):
+        repaired = repair_reversed_offset(clip, whole_number(row.values.get("duration")))
+        (skipped if isinstance(repaired, Skipped) else clips).append(repaired)
+    return tuple(clips), tuple(skipped)
 
 
 def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
@@ -43,10 +73,15 @@ def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
     subject = subject_folder(subject_number(cells["subject"], names["subject"], where))
     name = required_text(cells["clip"], names["clip"], where)
     aus, au_flags = normalise_aus(cells["aus"])
+    # No apex column: every apex is missing, as for an empty cell (and flagged as such).
+    apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True) \
+        if "apex" in cells else MISSING_APEX
+    if "apex" not in cells:
+        au_flags = (*au_flags, APEX_NO_COLUMN)
     clip = Clip(
         dataset=dataset, subject=subject, clip=name,
         onset=frame_number(cells["onset"], names["onset"], where),
-        apex=frame_number(cells["apex"], names["apex"], where, missing_ok=True),
+        apex=apex,
         offset=frame_number(cells["offset"], names["offset"], where),
         fps=fps, aus=aus,
         emotion=emotion_of(cells["emotion"], names["emotion"], where),

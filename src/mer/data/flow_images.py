@@ -1,24 +1,43 @@
 """Precomputed flow images (MEGC2019 style, as STSTNet / OFF-ApexNet / HTNet use them).
 
-One image per clip whose channels are the onset->apex u, v and optical strain (often
-28x28), listed by a CSV: data.annotations, else ``<root>/labels.csv``, else the only CSV in
-root. Columns: ``subject, clip, label, path`` (label = the class or emotion name, path =
-relative to the CSV) and optionally ``dataset`` (casme2 / samm / smic in a composite set).
+One image per clip whose three channels are the onset->apex horizontal flow u, vertical flow
+v and optical strain (often 28x28), each min-max scaled to the image's integer range (0..255
+for 8-bit), so their units are lost. Listed by a CSV: data.annotations, else
+``<root>/labels.csv``, else the only CSV in root. Columns: ``subject, clip, label, path``
+(label = the class or emotion name, path = relative to the CSV) and optionally ``dataset``
+(casme2 / samm / smic in a composite set).
 
 There are no frames: frame_paths is [], onset, apex and offset are -1 and fps is 0 (the
 image holds the motion, not the frame numbers it came from), flag precomputed_flow. When
 the CSV mixes datasets, subjects are written ``<dataset>_<subject>`` so that subject 1 of
 one corpus and subject 1 of another stay two LOSO folds.
+
+Channel order. The usual public preprocessing writes u, v, strain as R, G, B (MATLAB's
+imwrite, PIL, imageio), and OpenCV decodes such a file as B, G, R: its channel 0 is then the
+strain. An array saved with cv2.imwrite instead has u in OpenCV's channel 0. Which one a
+corpus holds is data.flow_channels (rgb / bgr), or with ``auto`` it is found from the
+images: the strain channel is the one consistent with the optical strain of the other two
+(``resolve_flow_channels``). Each clip then carries the flag flow_channels_rgb or
+flow_channels_bgr, and the features stage reads u, v, strain by it.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mer.data.cells import cell_text, required_text
 from mer.data.clips import NO_FRAME, PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import read_table
 from mer.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 DATASET = "flow-images"
 DEFAULT_CSV = "labels.csv"
@@ -30,6 +49,35 @@ COLUMNS = {
     "path": ("path", "image", "file"),
 }
 OPTIONAL = {"dataset": ("dataset", "database")}
+
+# Channel orders of a flow image file, as data.flow_channels names them.
+RGB = "rgb"  # R, G, B hold u, v, strain (MATLAB / PIL / imageio); OpenCV's channel 2 is u
+BGR = "bgr"  # as cv2.imwrite wrote a (u, v, strain) array: OpenCV's channel 0 is u
+ORDERS = (RGB, BGR)
+AUTO = "auto"
+# Manifest flags: the channel order the data stage found (or was told) for the clip's image.
+FLOW_CHANNELS_RGB = "flow_channels_rgb"
+FLOW_CHANNELS_BGR = "flow_channels_bgr"
+FLAG_OF_ORDER = {RGB: FLOW_CHANNELS_RGB, BGR: FLOW_CHANNELS_BGR}
+
+# How `auto` decides. Per image, r(order) is the Pearson correlation of that order's strain
+# channel with the strain implied by its u, v (correlation, as the channels are min-max
+# scaled separately). The true order gives a clearly positive r (about 0.9 on clean flow;
+# real flow resized to 28x28 and re-quantised gives less), the wrong one about 0 (it compares
+# u with gradients of the strain).
+# An image votes only when one order's r is at least this: noise images give |r| < 0.1.
+MIN_IMAGE_CORRELATION = 0.3
+# ... and beats the other order's r by at least this, so a near tie does not vote.
+IMAGE_MARGIN = 0.2
+# At least this share of the corpus's images must vote: a corpus of near-still or noisy images
+# that mostly abstains is not evidence, but a few still clips in a real corpus are tolerated.
+MIN_VOTING_SHARE = 0.3
+# And the winning order needs this share of the votes: a corpus is saved in one order, so a
+# split vote means the measure does not work on these images (or they mix both orders).
+MIN_AGREEMENT = 0.8
+# With data.flow_channels set explicitly, this many images (spread over the corpus) are
+# measured, only to warn when they clearly contradict the setting.
+CHECK_SAMPLE = 32
 
 
 def find_csv(root: Path) -> Path:
@@ -76,5 +124,155 @@ def check_flow_image(clip: Clip) -> Clip:
     if not Path(clip.flow_image).is_file():
         raise DatasetError(f"{clip.where}: flow image {clip.flow_image} not found (paths are "
                            "relative to the CSV); fix the path or restore the file")
-    read_flow_image(clip.flow_image, clip.where)  # the features stage's own reader and checks
+    # The features stage's own reader and checks (the order does not matter for them).
+    read_flow_image(clip.flow_image, clip.where, BGR)
     return clip
+
+
+def strain_correlations(image: np.ndarray) -> dict[str, float]:
+    """r(order) of one flow image for each candidate order; NaN where a map is flat.
+
+    ``image``: (H, W, 3) integer pixels as OpenCV decodes them. For each order, the optical
+    strain of its (u, v) channels, sqrt(ux^2 + vy^2 + 0.5 (uy + vx)^2) with gradients in pixel
+    values per pixel, is correlated (Pearson, over all pixels) with its strain channel.
+    """
+    from mer.features.flow import optical_strain
+    from mer.features.flow_images import in_uvs_order
+
+    pixels = image.astype(np.float64)
+    found = {}
+    for order in ORDERS:
+        uvs = in_uvs_order(pixels, order)
+        found[order] = _correlation(optical_strain(uvs[:, :, :2]), uvs[:, :, 2])
+    return found
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64).ravel() - a.mean()
+    b = b.astype(np.float64).ravel() - b.mean()
+    scale = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b) / scale if scale > 0 else math.nan
+
+
+def _vote(correlations: dict[str, float]) -> str | None:
+    """The order one image clearly supports, None when it does not tell."""
+    if not all(math.isfinite(r) for r in correlations.values()):
+        return None
+    best, other = sorted(ORDERS, key=correlations.__getitem__, reverse=True)
+    if (correlations[best] >= MIN_IMAGE_CORRELATION
+            and correlations[best] - correlations[other] >= IMAGE_MARGIN):
+        return best
+    return None
+
+
+def _measure(clips: Sequence[Clip]) -> dict[str, Any]:
+    """Votes and median correlations over the clips' images (JSON-able)."""
+    from mer.features.flow_images import read_flow_image
+
+    measured = [strain_correlations(read_flow_image(c.flow_image, c.where, BGR)) for c in clips]
+    votes = [_vote(r) for r in measured]
+    finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
+    return {
+        "images": len(measured),
+        "flat_images": len(measured) - len(finite),
+        "votes": {order: votes.count(order) for order in ORDERS},
+        "abstained": votes.count(None),
+        "median_correlation": {
+            order: round(float(np.median([r[order] for r in finite])), 3) if finite else None
+            for order in ORDERS},
+        "thresholds": {"min_image_correlation": MIN_IMAGE_CORRELATION,
+                       "image_margin": IMAGE_MARGIN, "min_voting_share": MIN_VOTING_SHARE,
+                       "min_agreement": MIN_AGREEMENT},
+    }
+
+
+def _decide(evidence: dict[str, Any]) -> str | None:
+    """The order the evidence supports, None when it cannot tell."""
+    votes = evidence["votes"]
+    cast = sum(votes.values())
+    if cast == 0 or cast < MIN_VOTING_SHARE * evidence["images"]:
+        return None
+    best = max(ORDERS, key=votes.__getitem__)
+    return best if votes[best] >= MIN_AGREEMENT * cast else None
+
+
+def _csv_of(clips: Sequence[Clip]) -> str:
+    return clips[0].source.rsplit(":", 1)[0] if clips else ""
+
+
+def _undecided(clips: Sequence[Clip], evidence: dict[str, Any]) -> DatasetError:
+    votes, median = evidence["votes"], evidence["median_correlation"]
+    medians = ", ".join(f"{o} {'n/a' if median[o] is None else f'{median[o]:.2f}'}"
+                        for o in ORDERS)
+    split = ("; the images disagree: if the corpus mixes both orders, re-save its images in "
+             "one" if votes[RGB] and votes[BGR] else "")
+    return DatasetError(
+        f"{_csv_of(clips)}: data.flow_channels is auto but the channel order of the flow images "
+        f"(e.g. {clips[0].flow_image}) cannot be told from the data. Of {evidence['images']} "
+        f"images, {votes[RGB]} look rgb (R, G, B = u, v, strain), {votes[BGR]} look bgr "
+        f"(OpenCV's channel 0 = u), {evidence['abstained']} do not tell "
+        f"({evidence['flat_images']} have a flat channel); median correlation of the strain "
+        f"channel with the strain implied by u, v: {medians} (an image counts when one order "
+        f"reaches {MIN_IMAGE_CORRELATION} and beats the other by {IMAGE_MARGIN}; "
+        f"{MIN_VOTING_SHARE:.0%} of the images must count and {MIN_AGREEMENT:.0%} of them "
+        f"agree){split}. Set data.flow_channels in params.yaml to rgb (u, v, strain saved as "
+        "R, G, B by MATLAB, PIL or imageio) or bgr (saved with cv2.imwrite from a (u, v, "
+        "strain) array)")
+
+
+def _with_order(clip: Clip, order: str) -> Clip:
+    kept = tuple(f for f in clip.flags if f not in FLAG_OF_ORDER.values())
+    return replace(clip, flags=kept).flagged(FLAG_OF_ORDER[order])
+
+
+def resolve_flow_channels(clips: Sequence[Clip],
+                          setting: str) -> tuple[tuple[Clip, ...], dict[str, Any]]:
+    """The clips of one flow-image corpus flagged with its channel order, and the report.
+
+    ``setting`` is data.flow_channels. ``auto`` measures every image (``strain_correlations``)
+    and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
+    example image and the numbers when it cannot tell. ``rgb`` / ``bgr`` are taken as given;
+    a spread sample of images is still measured, to log a warning when it clearly disagrees.
+    The clips' images must already be checked (``check_flow_image``). Report (JSON-able):
+    ``{"setting", "order", "csv", "evidence": {images, votes, median_correlation, ...}}``.
+    """
+    if setting != AUTO and setting not in ORDERS:
+        raise DatasetError(f"data.flow_channels is {setting!r}; use auto, rgb or bgr")
+    clips = tuple(clips)
+    if not clips:
+        return (), {"setting": setting, "order": None if setting == AUTO else setting,
+                    "csv": "", "evidence": {"images": 0}}
+    if setting == AUTO:
+        evidence = _measure(clips)
+        order = _decide(evidence)
+        if order is None:
+            raise _undecided(clips, evidence)
+        log.info("%s: flow images hold u, v, strain in %s order (%d of %d images vote so)",
+                 _csv_of(clips), order, evidence["votes"][order], evidence["images"])
+    else:
+        picks = np.unique(np.linspace(0, len(clips) - 1, min(len(clips), CHECK_SAMPLE))
+                          .round().astype(int))
+        evidence = _measure([clips[i] for i in picks])
+        found = _decide(evidence)
+        evidence["contradicts_setting"] = found is not None and found != setting
+        if evidence["contradicts_setting"]:
+            log.warning("%s: data.flow_channels is %s, but %d of %d sampled flow images look "
+                        "%s (their strain channel is where %s puts it): check the setting",
+                        _csv_of(clips), setting, evidence["votes"][found], evidence["images"],
+                        found, found)
+        order = setting
+    flagged = tuple(_with_order(c, order) for c in clips)
+    return flagged, {"setting": setting, "order": order, "csv": _csv_of(clips),
+                     "evidence": evidence}
+
+
+def channel_order(flags: Sequence[str], where: str) -> str:
+    """``rgb`` or ``bgr``, from a manifest row's flags; a row with neither is an error."""
+    found = [order for order, flag in FLAG_OF_ORDER.items() if flag in flags]
+    if len(found) == 1:
+        return found[0]
+    what = "neither" if not found else "both"
+    raise DatasetError(f"{where}: the manifest row of this flow image has {what} of the flags "
+                       f"{FLOW_CHANNELS_RGB} / {FLOW_CHANNELS_BGR}, so the order of its u, v, "
+                       "strain channels is unknown (the manifest predates channel-order "
+                       "detection or was edited); rerun `mer data`")

@@ -2,10 +2,25 @@
 
 Every frame-based corpus numbers its frame files by the sheet's frame numbers, with some
 prefix and padding (CASME II ``img46.jpg`` / ``reg_img46.jpg``, SAMM ``006_05562.jpg``,
-SMIC ``image0100344.bmp``): the number is the last run of digits in the file name. Checks,
-for every clip: onset <= apex <= offset, every frame onset..offset exists and is not empty,
-and the onset, apex and offset frames decode (decoding all of them would read every byte
-of the corpus; these three are the frames the features stage leans on).
+SMIC ``image0100344.bmp``): the number is the last run of digits in the file name, so stray
+spaces (``img 46 .jpg``, ``img46 .jpg``) do not matter. Checks, for every clip: onset <=
+apex <= offset, every frame onset..offset exists and is not empty, and the onset, apex and
+offset frames decode (decoding all of them would read every byte of the corpus; these three
+are the frames the features stage leans on).
+
+Two rules here are shared with ``mer predict`` and served requests (mer.inference), so a clip
+means the same everywhere: the frame listing (``frame_files``: which files are frames, and
+their numbers) and the apex rule (``apex_to_use``: onset <= apex <= offset, an apex equal
+to the onset meaning "no onset->apex motion: estimate it").
+
+Repairs, each flagged and described in the clip's notes:
+
+- an offset before the onset (a typo): the sheet's Duration (offset - onset + 1) when it
+  has one, else the clip folder's frames when they prove a digit slip, else the row is
+  skipped and reported (``repair_reversed_offset``, called by the adapters);
+- an offset before the apex that the folder proves a digit slip (``repair_offset``);
+- an apex outside its clip (before the onset or after the offset): treated as missing and
+  estimated from motion, flag apex_repaired (``check_order``).
 """
 
 from __future__ import annotations
@@ -15,35 +30,93 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from mer.data.clips import APEX_AT_ONSET, OFFSET_REPAIRED, Clip, missing_apex
+from mer.data.clips import (
+    APEX_AT_ONSET,
+    APEX_REPAIRED,
+    OFFSET_REPAIRED,
+    Clip,
+    Skipped,
+    missing_apex,
+)
 from mer.data.manifest import MISSING_APEX
-from mer.errors import DatasetError
+from mer.errors import DatasetError, MerError
 
-FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
 _NUMBER = re.compile(r"(\d+)(?=\D*$)")  # the last run of digits in a file name's stem
+# Folders listed in a 'not found' message: enough to spot the right one.
+LISTED_FOLDERS = 12
+
+# The one apex rule of mer (data stage, mer predict, served requests), in words.
+APEX_RULE = ("onset <= apex <= offset, where an apex equal to the onset means no "
+             "onset->apex motion, so the apex is estimated from motion")
+
+
+class ApexOutsideClip(MerError):
+    """An apex that breaks APEX_RULE: the data stage repairs it, prediction refuses it."""
+
+
+def apex_to_use(onset: int, apex: int | None, offset: int) -> int | None:
+    """The apex under APEX_RULE: ``apex`` when onset < apex <= offset, None (estimate it from
+    motion) when absent or equal to the onset; ApexOutsideClip when outside onset..offset."""
+    if apex is None:
+        return None
+    if not onset <= apex <= offset:
+        side = "before the onset" if apex < onset else "after the offset"
+        raise ApexOutsideClip(f"apex {apex} lies {side} (onset {onset}, offset {offset}): the "
+                              f"apex must satisfy {APEX_RULE}")
+    return None if apex == onset else apex
+
+
+def frame_number_of(path: Path) -> int | None:
+    """The frame number of an image file (the last run of digits in its stem); None for a
+    file that is not a frame (hidden, another suffix, no number)."""
+    if path.name.startswith(".") or path.suffix.lower().strip() not in FRAME_SUFFIXES:
+        return None
+    match = _NUMBER.search(path.stem)
+    return int(match.group(1)) if match else None
+
+
+def frame_files(folder: Path) -> dict[int, Path]:
+    """Frame number -> file of every numbered image in ``folder``, by number (maybe none).
+
+    Two files of one frame number are an error naming both.
+    """
+    frames: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        number = frame_number_of(path)
+        if number is None or not path.is_file():
+            continue
+        if number in frames:
+            raise DatasetError(f"{folder}: {frames[number].name} and {path.name} are both frame "
+                               f"{number}; keep one of them")
+        frames[number] = path
+    return dict(sorted(frames.items()))
+
+
+def _absent(folder: Path) -> str:
+    """Why ``folder`` is not there: the nearest folder above it that exists, and its folders."""
+    missing, parent = folder, folder.parent
+    while not parent.is_dir() and parent != parent.parent:
+        missing, parent = parent, parent.parent
+    if not parent.is_dir():
+        return f"{parent} does not exist"
+    names = sorted(p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+    shown = ", ".join(names[:LISTED_FOLDERS])
+    if len(names) > LISTED_FOLDERS:
+        shown += f", ... ({len(names)} in all)"
+    return f"{parent} has no folder {missing.name} (it holds {shown or 'no folders'})"
 
 
 def list_frames(folder: Path, where: str) -> dict[int, Path]:
     """Frame number -> file of every image in a clip folder."""
     if not folder.is_dir():
-        raise DatasetError(f"{where}: clip folder {folder} not found; check data.root and "
-                           "the row's subject and clip name")
-    frames: dict[int, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in FRAME_SUFFIXES or path.name.startswith("."):
-            continue
-        match = _NUMBER.search(path.stem)
-        if match is None:
-            continue
-        number = int(match.group(1))
-        if number in frames:
-            raise DatasetError(f"{folder}: {frames[number].name} and {path.name} are both frame "
-                               f"{number}; keep one of them")
-        frames[number] = path
+        raise DatasetError(f"{where}: clip folder {folder} not found: {_absent(folder)}; check "
+                           "data.root and the row's subject and clip name")
+    frames = frame_files(folder)
     if not frames:
         raise DatasetError(f"{where}: clip folder {folder} holds no numbered image frames "
                            f"({', '.join(sorted(FRAME_SUFFIXES))})")
-    return dict(sorted(frames.items()))
+    return frames
 
 
 def expected_name(example: Path, number: int) -> str:
@@ -104,24 +177,63 @@ def repair_offset(clip: Clip, frames: dict[int, Path]) -> Clip:
     return replace(clip, offset=last).flagged(OFFSET_REPAIRED, note)
 
 
+def repair_reversed_offset(clip: Clip, duration: int | None) -> Clip | Skipped:
+    """A clip whose sheet offset lies before its onset, repaired, or the row skipped.
+
+    In order: the sheet's ``duration`` (SAMM's Duration column, offset - onset + 1) when it
+    gives a clip of two frames or more (the annotators' own length of the clip); else the
+    clip folder's frames when they prove a digit slip (``repair_offset``); else the row is
+    skipped with its reason (no value of the row says where the clip ends). Adapters call it
+    on every row; other clips pass unchanged.
+    """
+    if clip.offset >= clip.onset:
+        return clip
+    if duration is not None and duration >= 2:
+        offset = clip.onset + duration - 1
+        return replace(clip, offset=offset).flagged(
+            OFFSET_REPAIRED, f"offset {clip.offset} -> {offset}: the sheet's offset lies before "
+            f"the onset {clip.onset}; its Duration {duration} (offset - onset + 1) gives the "
+            "offset")
+    try:
+        frames = frame_files(clip.folder) if clip.folder is not None and clip.folder.is_dir() \
+            else {}
+    except MerError:  # two files of one frame: the frame check reports it if the clip is kept
+        frames = {}
+    if frames:
+        repaired = repair_offset(clip, frames)
+        if repaired.offset > clip.onset:
+            return repaired
+    evidence = ("a Duration of 2 frames or more" if duration is None
+                else f"a Duration of 2 frames or more (it holds {duration})")
+    return Skipped(clip.clip_id, clip.source, clip.where,
+                   f"{clip.where}: the offset {clip.offset} lies before the onset {clip.onset}, "
+                   f"and neither {evidence} nor the clip folder's frames (a digit slip of its "
+                   "last frame) give the true offset; correct the offset cell to include the "
+                   "clip")
+
+
 def check_order(clip: Clip) -> Clip:
-    """onset < offset and onset <= apex <= offset, or a DatasetError naming the row.
+    """onset < offset and the apex under APEX_RULE, or a DatasetError naming the row.
 
     An apex equal to the onset (no motion onset -> apex) is treated as missing: the
-    features stage estimates it, and the flags say so.
+    features stage estimates it, and the flags say so. An apex outside the clip (a typo:
+    SAMM's sheet has an apex ~3000 frames before its onset) is treated as missing the same
+    way, flag apex_repaired with the sheet's value in the note.
     """
-    frames = f"onset {clip.onset}, apex {clip.apex}, offset {clip.offset}"
-    if clip.apex != MISSING_APEX and clip.apex < clip.onset:
-        raise DatasetError(f"{clip.where}: the apex frame comes before the onset ({frames}); "
-                           "correct the frame numbers, or empty the apex cell to have it "
-                           "estimated")
     if clip.offset <= clip.onset:
+        frames = f"onset {clip.onset}, apex {clip.apex}, offset {clip.offset}"
         raise DatasetError(f"{clip.where}: the offset frame is not after the onset ({frames}); "
                            "a clip needs at least two frames: correct the frame numbers")
-    if clip.apex > clip.offset:
-        raise DatasetError(f"{clip.where}: the apex frame comes after the offset ({frames}); "
-                           "correct the frame numbers")
-    if clip.apex == clip.onset:
+    if clip.apex == MISSING_APEX:
+        return clip
+    try:
+        apex = apex_to_use(clip.onset, clip.apex, clip.offset)
+    except ApexOutsideClip:
+        side = "before the onset" if clip.apex < clip.onset else "after the offset"
+        return missing_apex(clip).flagged(
+            APEX_REPAIRED, f"the sheet's apex {clip.apex} lies {side} (onset {clip.onset}, "
+            f"offset {clip.offset}): set aside, the apex is estimated from motion instead")
+    if apex is None:
         return missing_apex(clip).flagged(APEX_AT_ONSET, f"apex {clip.apex} equals the onset: "
                                           "estimated from flow instead")
     return clip

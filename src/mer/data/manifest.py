@@ -6,12 +6,15 @@ Columns (one schema for every corpus):
 | ------------ | --------- | ------------------------------------------------------------ |
 | dataset      | str       | casme2, samm, smic, flow-images                              |
 | subject      | str       | subject id as the corpus writes its folders (sub01, 006, s1) |
-| clip         | str       | clip name (EP02_01f)                                         |
+| clip         | str       | clip name: its folder's name (EP02_01f); when the sheet      |
+|              |           | annotates several micro-expressions in one folder (disjoint  |
+|              |           | onset..offset), each is <folder>@<onset> (EP02_01f@46)       |
 | clip_id      | str       | dataset/subject/clip, unique                                 |
 | frame_paths  | list[str] | frames onset..offset inclusive, in order; [] for flow-images |
 | onset        | int       | onset frame number as in the sheet                           |
-| apex         | int       | apex frame number; -1 when the sheet has none (estimated     |
-|              |           | later from flow; flag apex_missing)                          |
+| apex         | int       | apex frame number; -1 when the sheet has none, or one at the |
+|              |           | onset or outside the clip (estimated later from flow; flag   |
+|              |           | apex_missing, with apex_at_onset or apex_repaired)           |
 | offset       | int       | offset frame number                                          |
 | fps          | float     | frames per second                                            |
 | aus          | str       | action units, normalised: '4+7+L10'; '' when none            |
@@ -19,7 +22,8 @@ Columns (one schema for every corpus):
 | label        | str       | class under the label scheme                                 |
 | label_index  | int       | index of label in the scheme's class tuple                   |
 | flow_image   | str       | precomputed flow image path (flow-images only), else ''      |
-| flags        | list[str] | repairs and facts: apex_missing, offset_repaired, ...        |
+| flags        | list[str] | repairs and facts: apex_missing, apex_repaired,              |
+|              |           | offset_repaired, ...                                         |
 | source       | str       | 'file:row' of the annotation this row came from              |
 """
 

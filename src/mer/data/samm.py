@@ -5,12 +5,25 @@ Layout: ``<root>/SAMM/006/006_1_2/006_05562.jpg`` (5-digit zero-padded frame num
 parent, unless data.annotations names it. Quirks handled:
 
 - ~13 rows of notes and citations above the header row: mer.data.sheets.read_table
-- Duration cells are formulas (read as their cached values; the column is not used)
-- subject ids written 6 or '006' (folders are 006): mer.data.cells.subject_number
+- Duration cells are formulas (read as their cached values), Duration = offset - onset + 1;
+  an optional column, used only to repair an offset typed before its onset
+- subject ids written 6 or '006', matched by number to the folders on disk whatever their
+  padding (``006``, ``6``): mer.data.cells.subject_number, mer.data.sheets.subject_namer; a
+  subject with no folder is an error listing the subject folders there are
+  (mer.data.frames.list_frames)
 - AUs like 'A2' (asymmetric), 'R14A' (intensity), 'L2 or R2': mer.data.aus.normalise_aus
 - Apex Frame -1 where none was coded: apex -1, flag apex_missing (mer.data.coding)
-- an Offset Frame digit slip (an offset before the apex): repaired from the clip folder,
-  flag offset_repaired (mer.data.frames.repair_offset)
+- apexes outside their clip (v2 has a few, one ~3000 frames before its onset): treated as
+  missing and estimated, flags apex_missing, apex_repaired, the sheet's value in the note
+  (mer.data.frames.check_order)
+- an Offset Frame typo: an offset before the onset is repaired from the row's Duration,
+  else from a digit slip the clip folder's frames prove; with neither, the row is skipped and
+  listed in Corpus.skipped (mer.data.frames.repair_reversed_offset); an offset before the
+  apex from such a digit slip (mer.data.frames.repair_offset); flag offset_repaired with a
+  note
+- several micro-expressions in one video folder (rows of one folder, disjoint frames): one
+  clip each, named ``006_1_2@5562`` (mer.data.clips.distinct_clip_names); overlapping rows
+  of one folder are an error
 """
 
 from __future__ import annotations
@@ -20,12 +33,12 @@ from pathlib import Path
 
 from mer.data.clips import Corpus
 from mer.data.coding import read_coding_sheet
-from mer.data.sheets import find_annotation_file, find_subjects_folder
+from mer.data.sheets import find_annotation_file, find_subjects_folder, subject_namer
 from mer.errors import DatasetError
 
 FPS = 200.0  # SAMM was filmed at 200 frames per second (Davison et al., 2018)
 SHEET_PATTERNS = ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM_Micro_FACS_Codes*.csv")
-_SUBJECT_FOLDER = re.compile(r"^\d{3}$")
+_SUBJECT_FOLDER = re.compile(r"^(\d+)$")
 
 
 def subject_folder(number: int) -> str:
@@ -50,5 +63,6 @@ def read_samm(root: str | Path, annotations: str | Path | None = None) -> Corpus
     frames = frames_root(root)
     sheet = Path(annotations) if annotations is not None else find_annotation_file(
         [root, root.parent], SHEET_PATTERNS, "SAMM coding sheet")
-    clips = read_coding_sheet(sheet, "samm", FPS, frames, subject_folder)
-    return Corpus("samm", clips, str(sheet), str(frames))
+    clips, skipped = read_coding_sheet(sheet, "samm", FPS, frames,
+                                       subject_namer(frames, _SUBJECT_FOLDER, subject_folder))
+    return Corpus("samm", clips, str(sheet), str(frames), skipped)

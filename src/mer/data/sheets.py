@@ -5,14 +5,16 @@ extra empty worksheets, unnamed and trailing empty columns, formula cells, trail
 rows. ``read_table`` copes with all of them once, for every adapter: it looks for the first
 row, in any worksheet, holding every required column, and returns the data rows below it
 keyed by our column names, each with the row number a spreadsheet program shows. Also here:
-finding a corpus's sheet and its folder of subject folders.
+finding a corpus's sheet, its folder of subject folders, and the folder of each subject: a
+sheet's subject is matched to the folders on disk by its number, whatever zero padding either
+uses (``s01``/``s1``, ``sub1``/``sub01``, ``6``/``006``).
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,3 +169,30 @@ def find_subjects_folder(candidates: Sequence[Path], subject_folder: re.Pattern[
                                    for p in folder.iterdir()):
             return folder
     return None
+
+
+def subject_folders(frames_root: Path, subject_folder: re.Pattern[str]) -> dict[int, str]:
+    """Subject number -> name of its folder in ``frames_root``, whatever the zero padding.
+
+    ``subject_folder`` matches a subject folder's name with the number as its first group
+    (``sub(\\d+)``). Two folders of one subject (``sub1`` and ``sub01``) are an error.
+    """
+    found: dict[int, str] = {}
+    for path in sorted(frames_root.iterdir()) if frames_root.is_dir() else []:
+        match = subject_folder.fullmatch(path.name)
+        if not path.is_dir() or match is None:
+            continue
+        number = int(match.group(1))
+        if number in found:
+            raise DatasetError(f"{frames_root}: the folders {found[number]} and {path.name} are "
+                               f"both subject {number}; merge them into one folder")
+        found[number] = path.name
+    return found
+
+
+def subject_namer(frames_root: Path, subject_folder: re.Pattern[str],
+                  default: Callable[[int], str]) -> Callable[[int], str]:
+    """Subject number -> its folder's name on disk; ``default(number)`` for a subject with no
+    folder (the frame check then names the subject folders that do exist)."""
+    folders = subject_folders(frames_root, subject_folder)
+    return lambda number: folders.get(number, default(number))

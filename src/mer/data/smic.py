@@ -6,17 +6,36 @@ come from the emotion folder (negative / positive / surprise); ``non_micro`` fol
 not micro-expressions and are ignored. Onset and offset are the clip folder's first and
 last frame (flag bounds_from_folder); the apex is estimated later (flag apex_missing).
 An optional CSV (data.annotations) with columns subject, clip, onset, offset and optionally
-apex overrides the bounds of the clips it lists.
+apex overrides the bounds of the clips it lists. Quirks handled:
+
+- subject folders ``s1`` or ``s01``, and CSV subjects written 1, 01, s1 or s01: matched by
+  subject number, the same with and without the CSV (``_subject_number``); a CSV subject
+  with no folder is an error listing the subject folders there are (``_with_bounds``)
+- a CSV row with no apex (or no apex column): estimated, flag apex_missing; an apex outside
+  its clip: estimated, flags apex_missing, apex_repaired (mer.data.frames.check_order)
+- a CSV offset before its onset: repaired when the clip folder proves a digit slip, else the
+  row (and its clip) is skipped and listed in Corpus.skipped
+  (mer.data.frames.repair_reversed_offset)
+- several CSV rows for one clip folder with disjoint frames: one clip each, named
+  ``s1_ne_01@100341`` (mer.data.clips.distinct_clip_names); overlapping rows are an error
 """
 
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 
 from mer.data.cells import frame_number, required_text, subject_number
-from mer.data.clips import BOUNDS_FROM_FOLDER, Clip, Corpus, missing_apex
-from mer.data.frames import list_frames
+from mer.data.clips import (
+    BOUNDS_FROM_FOLDER,
+    Clip,
+    Corpus,
+    Skipped,
+    distinct_clip_names,
+    missing_apex,
+)
+from mer.data.frames import list_frames, repair_reversed_offset
 from mer.data.manifest import MISSING_APEX
 from mer.data.sheets import read_table
 from mer.errors import DatasetError
@@ -24,7 +43,7 @@ from mer.labels import normalise_emotion
 
 FPS = 100.0  # SMIC-HS was filmed at 100 frames per second (Li et al., 2013)
 MICRO = "micro"  # SMIC's folder of micro-expression clips (beside non_micro)
-_SUBJECT_FOLDER = re.compile(r"^s(\d+)$")
+_SUBJECT_FOLDER = re.compile(r"^s(\d+)$", re.IGNORECASE)
 CSV_COLUMNS = {
     "subject": ("subject", "Subject"),
     "clip": ("clip", "Filename", "video"),
@@ -37,9 +56,19 @@ CSV_OPTIONAL = {"apex": ("apex", "ApexFrame", "Apex Frame")}
 def _subjects(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if p.is_dir() and _SUBJECT_FOLDER.match(p.name)
-             and (p / MICRO).is_dir()]
-    return sorted(found, key=lambda p: int(p.name[1:]))
+    found = sorted((p for p in folder.iterdir() if p.is_dir() and _SUBJECT_FOLDER.match(p.name)
+                    and (p / MICRO).is_dir()), key=lambda p: (_subject_number(p.name), p.name))
+    for a, b in pairwise(found):
+        if _subject_number(a.name) == _subject_number(b.name):
+            raise DatasetError(f"{folder}: the folders {a.name} and {b.name} are both subject "
+                               f"{_subject_number(a.name)}; merge them into one folder")
+    return found
+
+
+def _subject_number(folder_name: str) -> int:
+    match = _SUBJECT_FOLDER.match(folder_name)
+    assert match is not None  # _subjects keeps only folders named like a subject
+    return int(match.group(1))
 
 
 def frames_root(root: Path) -> Path:
@@ -71,33 +100,54 @@ def _folder_clips(frames: Path) -> list[Clip]:
     return clips
 
 
-def _with_bounds(clips: list[Clip], csv_path: Path) -> list[Clip]:
-    """The clips with onset/offset (and apex) from the CSV's rows, where it has one."""
+def _unknown_clip(clips: list[Clip], number: int, name: str, where: str) -> DatasetError:
+    """The error of a CSV row naming no clip folder: which subject folders there are."""
+    subjects = sorted({c.subject for c in clips}, key=_subject_number)
+    mine = [c.subject for c in clips if _subject_number(c.subject) == number]
+    if not mine:
+        return DatasetError(f"{where}: clip s{number}/{name} has no folder: no subject folder "
+                            f"of subject {number} in data.root (the subject folders are "
+                            f"{', '.join(subjects)}); fix the row's subject or the folder")
+    return DatasetError(f"{where}: clip {mine[0]}/{name} has no folder under {MICRO}/<emotion>/ "
+                        "in data.root; fix the row or the folder")
+
+
+def _with_bounds(clips: list[Clip], csv_path: Path) -> tuple[list[Clip], list[Skipped]]:
+    """The clips with onset/offset (and apex) from the CSV's rows, where it has one.
+
+    A folder with several rows becomes one clip per row; a row whose offset cannot be
+    repaired is skipped, and its folder's clip with it.
+    """
     table = read_table(csv_path, CSV_COLUMNS, CSV_OPTIONAL, what="SMIC annotation CSV")
-    by_name = {(c.subject, c.clip): i for i, c in enumerate(clips)}
-    updated = list(clips)
-    seen: dict[tuple[str, str], str] = {}
+    by_key = {(_subject_number(c.subject), c.clip): c for c in clips}
+    annotated: dict[tuple[int, str], list[Clip]] = {}
+    skipped: list[Skipped] = []
     for row in table.rows:
         where, cells, names = table.where(row), row.values, table.headers
-        subject = f"s{subject_number(cells['subject'], names['subject'], where)}"
+        number = subject_number(cells["subject"], names["subject"], where)
         name = required_text(cells["clip"], names["clip"], where)
-        if (subject, name) not in by_name:
-            raise DatasetError(f"{where}: clip {subject}/{name} has no folder under "
-                               f"{MICRO}/<emotion>/ in data.root; fix the row or the folder")
-        if (subject, name) in seen:
-            raise DatasetError(f"{where}: clip {subject}/{name} is annotated twice (also at "
-                               f"{seen[subject, name]}); delete one row")
-        seen[subject, name] = where
+        old = by_key.get((number, name))
+        if old is None:
+            raise _unknown_clip(clips, number, name, where)
         apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True) \
             if "apex" in cells else MISSING_APEX
-        old = clips[by_name[(subject, name)]]
-        clip = Clip(dataset=old.dataset, subject=subject, clip=name,
+        clip = Clip(dataset=old.dataset, subject=old.subject, clip=name,
                     onset=frame_number(cells["onset"], names["onset"], where), apex=apex,
                     offset=frame_number(cells["offset"], names["offset"], where),
                     fps=old.fps, aus="", emotion=old.emotion, source=table.source(row),
                     where=where, folder=old.folder)
-        updated[by_name[(subject, name)]] = missing_apex(clip) if apex == MISSING_APEX else clip
-    return updated
+        fixed = repair_reversed_offset(missing_apex(clip) if apex == MISSING_APEX else clip,
+                                       None)
+        rows = annotated.setdefault((number, name), [])
+        if isinstance(fixed, Skipped):
+            skipped.append(fixed)
+        else:
+            rows.append(fixed)
+    updated = []
+    for clip in clips:
+        key = (_subject_number(clip.subject), clip.clip)
+        updated.extend(annotated.get(key, [clip]))
+    return updated, skipped
 
 
 def read_smic(root: str | Path, annotations: str | Path | None = None) -> Corpus:
@@ -107,7 +157,8 @@ def read_smic(root: str | Path, annotations: str | Path | None = None) -> Corpus
         raise DatasetError(f"data.root {root} is not a folder; point it at your SMIC copy")
     frames = frames_root(root)
     clips = _folder_clips(frames)
+    skipped: list[Skipped] = []
     if annotations is not None:
-        clips = _with_bounds(clips, Path(annotations))
+        clips, skipped = _with_bounds(clips, Path(annotations))
     source = str(annotations) if annotations is not None else str(frames)
-    return Corpus("smic", tuple(clips), source, str(frames))
+    return Corpus("smic", distinct_clip_names(clips), source, str(frames), tuple(skipped))

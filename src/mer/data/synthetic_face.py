@@ -78,6 +78,9 @@ SENSOR_NOISE = 1.5  # s.d., grey levels
 NOISE_LEVELS = 4096
 BLINK_RATE = 0.3  # probability that a clip holds a blink
 BLINK_FRAMES = (16, 50)  # duration (80-250 ms at 200 fps)
+# The frame rate the frame counts above are written for (CASME II's and SAMM's); a corpus
+# filmed at another rate (SMIC-HS: 100 fps) scales them, so a blink lasts as long in time.
+REFERENCE_FPS = 200.0
 BLINK_DEPTH = (0.6, 1.0)  # max fraction of the eye the lid covers
 
 
@@ -420,22 +423,29 @@ def expression_profile(frames: int, apex: int) -> np.ndarray:
     return np.where(t <= apex, rise, decay)
 
 
-def sample_nuisance(frames: int, noise: float, rng: np.random.Generator) -> Nuisance:
-    """Head drift and jitter, illumination flicker, a possible blink, sensor noise level."""
+def sample_nuisance(frames: int, noise: float, rng: np.random.Generator,
+                    fps: float = REFERENCE_FPS) -> Nuisance:
+    """Head drift and jitter, illumination flicker, a possible blink, sensor noise level.
+
+    ``fps``: the clip's frame rate; jitter smoothing, flicker period and blink length are
+    given in frames at REFERENCE_FPS and scaled to it (at REFERENCE_FPS nothing changes).
+    """
+    per_frame = fps / REFERENCE_FPS  # frames of this clip per frame at REFERENCE_FPS
+    smoothing = max(1, round(JITTER_SMOOTH * per_frame))
     t = np.arange(frames) / max(frames - 1, 1)  # 0 .. 1 over the clip
     heading = rng.uniform(0, 2 * np.pi)
     drift = noise * DRIFT_PX * rng.uniform(0, 1) * np.array([np.cos(heading), np.sin(heading)])
-    jitter = rng.standard_normal((frames + JITTER_SMOOTH - 1, 2)) * noise * JITTER_PX
-    kernel = np.ones(JITTER_SMOOTH) / JITTER_SMOOTH
+    jitter = rng.standard_normal((frames + smoothing - 1, 2)) * noise * JITTER_PX
+    kernel = np.ones(smoothing) / smoothing
     smooth = np.stack([np.convolve(jitter[:, i], kernel, "valid") for i in range(2)], axis=1)
     shifts = t[:, None] * drift + smooth
     angles = t * noise * rng.uniform(-DRIFT_DEG, DRIFT_DEG)
-    period = rng.uniform(*FLICKER_PERIOD)
+    period = rng.uniform(*FLICKER_PERIOD) * per_frame
     gains = 1 + noise * rng.uniform(*FLICKER) * np.sin(
         2 * np.pi * np.arange(frames) / period + rng.uniform(0, 2 * np.pi))
     blink = np.zeros(frames)
     if rng.uniform() < min(1.0, noise * BLINK_RATE):
-        length = int(rng.integers(*BLINK_FRAMES))
+        length = max(2, round(int(rng.integers(*BLINK_FRAMES)) * per_frame))
         start = int(rng.integers(-length // 2, max(frames - length // 2, -length // 2 + 1)))
         phase = (np.arange(frames) - start) / length
         inside = (phase >= 0) & (phase <= 1)

@@ -181,8 +181,10 @@ OnFold = Callable[[FoldOutcome, bool], None]  # (outcome, came from the cache)
 
 def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
              cache_dir: str | Path | None = None, reuse: bool = True, workers: int = 1,
-             on_fold: OnFold | None = None) -> list[FoldOutcome]:
-    """Every learner on every LOSO fold; outcomes sorted by (learner order, fold).
+             on_fold: OnFold | None = None, folds: Sequence[Fold] | None = None
+             ) -> list[FoldOutcome]:
+    """Every learner on every LOSO fold (or on ``folds``, e.g. cross-corpus ones); outcomes
+    sorted by (learner order, fold).
 
     ``workers`` > 1 runs folds in that many spawned processes (same results as 1).
     With ``cache_dir``, finished folds are stored there and (if ``reuse``) reused when their
@@ -191,7 +193,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
     names = [learner.name for learner in learners]
     if len(set(names)) != len(names):
         raise ValueError(f"learner names must be unique, got {names}")
-    folds = loso_folds(clips.subject)
+    folds = loso_folds(clips.subject) if folds is None else folds
     cache = Path(cache_dir) if cache_dir is not None else None
     data_digest, code = clips.digest(), code_digest()
     done: dict[tuple[int, int], FoldOutcome] = {}

@@ -3,6 +3,7 @@
 - confusion_<model>.png: row-normalised confusion matrix with counts, per model;
 - per_class.png: recall of every class for every model, with the chance line;
 - per_subject.png: the primary model's UAR and accuracy per held-out subject;
+- per_corpus.png (several corpora only): UF1 and UAR of every model, full and per corpus;
 - confusion.csv: actual,predicted per clip of the primary model (DVC's confusion template);
 - per_subject.csv: model, subject, clips, accuracy, uar, uf1.
 """
@@ -16,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mer.evaluation import metrics
-from mer.evaluation.report import DECIMALS, classes_of, models_of, primary_model
+from mer.evaluation.report import (
+    DECIMALS,
+    classes_of,
+    model_metrics,
+    models_of,
+    primary_model,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,13 +91,34 @@ def per_subject_figure(table: pd.DataFrame, model: str, n_classes: int) -> Figur
     return fig
 
 
+def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes: int
+                      ) -> Figure:
+    """UF1 and UAR bars per (model, corpus); ``scores``: model -> {'full' | corpus: scores}."""
+    groups = list(next(iter(scores.values())))
+    fig = _figure(2.0 + 1.6 * len(groups), 4.2)
+    axes = fig.subplots(1, 2, sharey=True)
+    width = 0.8 / max(len(scores), 1)
+    for ax, metric in zip(axes, ("uf1", "uar"), strict=True):
+        for m, (model, by_group) in enumerate(scores.items()):
+            ax.bar(np.arange(len(groups)) + (m - (len(scores) - 1) / 2) * width,
+                   [by_group[g][metric] for g in groups], width, label=model)
+        ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{metric.upper()} (pooled predictions)")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
 def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, metadata=PNG_METADATA)
 
 
-def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Path
-                ) -> dict[str, Any]:
-    """Write every figure and table of the evaluation into ``folder``; return their names."""
+def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Path,
+                report: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write every figure and table of the evaluation into ``folder``; return their names.
+
+    ``report``: metrics_report(frame), when the caller has it already."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     classes = classes_of(frame)
@@ -105,6 +133,12 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
         _save(confusion_figure(matrix, classes, f"{model}: UAR {metrics.uar_of(matrix):.3f}"),
               folder / f"confusion_{model}.png")
     _save(per_class_figure(recalls, classes), folder / "per_class.png")
+    by_model = report["models"] if report is not None else {
+        m: model_metrics(frame[frame["model"] == m], classes) for m in models}
+    if any("corpora" in scores for scores in by_model.values()):
+        _save(per_corpus_figure({m: {"full": scores, **scores.get("corpora", {})}
+                                 for m, scores in by_model.items()}, len(classes)),
+              folder / "per_corpus.png")
     primary = primary_model(models)
     mine = per_subject[per_subject["model"] == primary]
     _save(per_subject_figure(mine, primary, len(classes)), folder / "per_subject.png")

@@ -1,7 +1,9 @@
 """Out-of-fold predictions as a table, and the metrics report (reports/metrics.json) built from it.
 
 Every number comes from mer.evaluation.metrics on the pooled predictions (MEGC convention),
-plus the per-fold mean and spread under fold_* names.
+plus the per-fold mean and spread under fold_* names. With several corpora (the MEGC2019
+composite, cross-corpus runs), each corpus's share of the pooled predictions is scored too,
+as the field reports it: accuracy, UAR and UF1 per corpus, under 'corpora'.
 """
 
 from __future__ import annotations
@@ -104,8 +106,27 @@ def model_metrics(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]
     y_true, y_pred = _indices(frame["label"], classes), _indices(frame["prediction"], classes)
     pooled = metrics.summarise(y_true, y_pred, classes)
     pooled.pop("confusion")  # lives in plots/ (CSV + PNG); a nested list reads badly in dvc
+    corpora = per_corpus(frame, classes)
     return {**pooled, **metrics.fold_spread(y_true, y_pred, frame["subject"].to_numpy(),
-                                            len(classes))}
+                                            len(classes)),
+            **({"corpora": corpora} if corpora else {})}
+
+
+def corpus_column(frame: pd.DataFrame) -> pd.Series:
+    """The corpus of each prediction row: the first part of its clip_id."""
+    return frame["clip_id"].str.split("/", n=1).str[0]
+
+
+def per_corpus(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """corpus -> clips, accuracy, UAR, UF1 of one model's predictions restricted to it; {} when
+    the predictions come from one corpus only."""
+    corpora = corpus_column(frame)
+    if corpora.nunique() < 2:
+        return {}
+    return {str(corpus): {"clips": len(part), **metrics.scores(
+                _indices(part["label"], classes), _indices(part["prediction"], classes),
+                len(classes))}
+            for corpus, part in frame.groupby(corpora, sort=True)}
 
 
 def per_subject(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
@@ -145,6 +166,8 @@ def metrics_report(frame: pd.DataFrame) -> dict[str, Any]:
         "floor": {"chance_uar": chance},
         "models": per_model,
     }
+    if "corpora" in per_model[primary]:
+        report["corpora"] = per_model[primary]["corpora"]
     if FLOOR in per_model:
         report["floor"].update({f"majority_{k}": per_model[FLOOR][k]
                                 for k in ("accuracy", "uar", "uf1")})

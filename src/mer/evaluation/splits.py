@@ -1,8 +1,10 @@
-"""The one splitter: leave-one-subject-out folds, and inner folds grouped by subject."""
+"""The one splitter: leave-one-subject-out folds, cross-corpus folds, and inner folds grouped
+by subject."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,10 +14,10 @@ from mer.errors import DatasetError
 
 @dataclass(frozen=True, eq=False)
 class Fold:
-    """One LOSO fold: ``subject``'s clips are held out, every other clip trains."""
+    """One fold: ``subject``'s clips are held out (LOSO), or a test corpus's (cross-corpus)."""
 
     index: int  # position of subject in sorted order; seeds derive from it
-    subject: str
+    subject: str  # the held-out subject; cross-corpus: 'train+corpora->test'
     train: np.ndarray  # (n_train,) integer positions
     test: np.ndarray  # (n_test,) integer positions
 
@@ -28,6 +30,31 @@ def loso_folds(subjects: np.ndarray) -> list[Fold]:
         raise DatasetError(f"leave-one-subject-out needs 2 or more subjects, got {unique}")
     return [Fold(index=i, subject=s, train=np.flatnonzero(subjects != s),
                  test=np.flatnonzero(subjects == s)) for i, s in enumerate(unique)]
+
+
+def dataset_of(clip_ids: np.ndarray) -> np.ndarray:
+    """(N,) str corpus of each clip, the first part of its clip_id 'dataset/subject/clip'."""
+    return np.array([str(c).split("/", 1)[0] for c in clip_ids], dtype=str)
+
+
+def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequence[str]
+                       ) -> list[Fold]:
+    """One fold per test corpus: train on every clip of the ``train`` corpora, test on it.
+
+    Leak-free by the same construction as LOSO: no clip, and so no subject, of the test
+    corpus is ever in the training part. Corpora named in neither list take no part.
+    """
+    datasets = np.asarray(datasets).astype(str)
+    present = sorted(set(datasets.tolist()))
+    for name in (*train, *test):
+        if name not in present:
+            raise DatasetError(f"evaluation: corpus {name} has no clip in the manifest "
+                               f"(corpora present: {', '.join(present)}); check data.sources "
+                               "and labels.scheme")
+    train_rows = np.flatnonzero(np.isin(datasets, list(train)))
+    name = "+".join(train)
+    return [Fold(index=i, subject=f"{name}->{corpus}", train=train_rows,
+                 test=np.flatnonzero(datasets == corpus)) for i, corpus in enumerate(test)]
 
 
 def inner_splits(y: np.ndarray, subjects: np.ndarray, n_splits: int, seed: int

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mer.config import FeatureParams
+from mer.data.flow_images import channel_order
 from mer.errors import DatasetError
 from mer.faces.align import warp_faces
 from mer.faces.frames import ClipFrames, clip_frames, read_frames, uses_flow_images
@@ -38,6 +39,7 @@ class ImageTask:
     path: str
     where: str  # manifest row's annotation source, for messages
     apex: int  # the manifest's apex frame number (-1 when absent)
+    order: str  # how the file holds u, v, strain: rgb or bgr (the row's flow_channels_* flag)
 
 
 def describe_frames(task: FrameTask, params: FeatureParams) -> ClipFeatures:
@@ -46,8 +48,19 @@ def describe_frames(task: FrameTask, params: FeatureParams) -> ClipFeatures:
 
 
 def describe_image(task: ImageTask, params: FeatureParams) -> ClipFeatures:
-    return describe_flow_image(read_flow_image(task.path, f"{task.clip_id}, {task.where}"),
-                               params)
+    return describe_flow_image(
+        read_flow_image(task.path, f"{task.clip_id}, {task.where}", task.order), params)
+
+
+def _image_tasks(manifest: Any) -> list[ImageTask]:
+    """One task per flow image, its channel order from the row's flags, sorted by clip_id."""
+    tasks = []
+    for row in manifest.to_dict("records"):
+        clip_id, source = str(row["clip_id"]), str(row["source"])
+        order = channel_order(list(row["flags"]), f"manifest row {clip_id} ({source})")
+        tasks.append(ImageTask(clip_id, str(row["flow_image"]), source, int(row["apex"]),
+                               order))
+    return sorted(tasks, key=lambda t: t.clip_id)
 
 
 def _frame_tasks(manifest: Any, faces: dict[str, np.ndarray]) -> list[FrameTask]:
@@ -83,9 +96,7 @@ def extract_features(manifest: Any, faces: dict[str, np.ndarray],
     """features.npz arrays (rows sorted by clip_id) and the stage report."""
     started = time.perf_counter()
     if uses_flow_images(manifest):
-        tasks = sorted((ImageTask(str(r["clip_id"]), str(r["flow_image"]), str(r["source"]),
-                                  int(r["apex"])) for r in manifest.to_dict("records")),
-                       key=lambda t: t.clip_id)
+        tasks = _image_tasks(manifest)
         described = parallel_map(partial(describe_image, params=params), tasks,
                                   params.workers, "features")
         arrays = _stack([t.clip_id for t in tasks], described, [t.apex for t in tasks])

@@ -144,4 +144,4 @@ def tags_from_metrics(metrics: dict[str, Any], evaluation_run: str | None) -> di
 
 
 def registration_record(version: RegisteredVersion) -> str:
-    return json.dumps(version.__dict__, indent=2, sort_keys=True) + "\n"
+    return json.dumps({"registered": True, **version.__dict__}, indent=2, sort_keys=True) + "\n"

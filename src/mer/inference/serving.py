@@ -2,7 +2,9 @@
 
 Input, one row per micro-expression:
   frames      str   JSON list of base64-encoded images (JPEG/PNG), onset first, offset last
-  apex_index  int   index of the apex in frames, or -1 to estimate it from motion
+  apex_index  int   index of the apex in frames, or -1 to estimate it from motion; checked
+                    by sources.check_apex under mer's one apex rule (0 <= apex_index <=
+                    len(frames) - 1, 0 = the onset: no onset->apex motion, so estimated)
 Output, one row each: label, prob_<class> per class, apex_index, apex_estimated,
 moving_regions (JSON object: AU region -> mean motion in px).
 """

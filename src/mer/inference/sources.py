@@ -1,23 +1,23 @@
 """Read the frames of one micro-expression from a clip folder, an image pair or a video.
 
 Every reader returns a ``FrameWindow``: frames onset..offset in order, and where the apex is
-(None when it should be estimated from motion).
+(None when it should be estimated from motion). A clip folder is listed and the apex checked
+by the data stage's own code (mer.data.frames: ``frame_files``, ``apex_to_use``), so whatever
+`mer data` accepts, `mer predict --clip` accepts too: onset <= apex <= offset, an apex equal
+to the onset meaning "no onset->apex motion: estimate it".
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mer.data.frames import ApexOutsideClip, apex_to_use, frame_files
 from mer.errors import MerError
 from mer.faces.frames import read_frame as read_image  # one decoder for training and predict
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-_TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,15 @@ class FrameWindow:
     description: str  # where the frames came from, for messages and JSON output
 
 
-def _frame_number(path: Path) -> int | None:
-    match = _TRAILING_NUMBER.search(path.stem)
-    return int(match.group(1)) if match else None
-
-
 def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
-    """``apex_index`` (None: to be estimated) if it lies strictly inside ``count`` frames."""
-    if apex_index is not None and not 0 < apex_index < count:
-        raise MerError(f"{where}: the apex must lie strictly between onset and offset "
-                       f"(index {apex_index} of {count} frames)")
-    return apex_index
+    """The apex index to use in a window of ``count`` frames (index 0 the onset, count - 1 the
+    offset) under mer's one apex rule (mer.data.frames.apex_to_use): None (estimate it) when
+    absent or at the onset, a MerError naming ``where`` when outside the window."""
+    try:
+        return apex_to_use(0, apex_index, count - 1)
+    except ApexOutsideClip as exc:
+        raise MerError(f"{where}: {exc} (apex index {apex_index} of {count} frames, index 0 "
+                       "being the onset)") from None
 
 
 def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | None = None,
@@ -45,21 +43,12 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     """Frames of a clip folder (CASME II style: img46.jpg, reg_img46.jpg, 006_05562.jpg).
 
     onset/apex/offset are frame numbers as in the file names; absent onset/offset mean the first
-    and last frame, an absent apex is estimated from motion.
+    and last frame, an absent apex (or one equal to the onset) is estimated from motion.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise MerError(f"{folder}: not a folder of frames")
-    numbered = {}
-    for path in sorted(folder.iterdir()):
-        number = _frame_number(path)
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES \
-                or number is None:
-            continue
-        if number in numbered:
-            raise MerError(f"{folder}: {numbered[number].name} and {path.name} are both frame "
-                           f"{number}; keep one")
-        numbered[number] = path
+    numbered = frame_files(folder)  # the data stage's listing: which files, which numbers
     if len(numbered) < 2:
         raise MerError(f"{folder}: needs at least two numbered image frames, found {len(numbered)}")
     first, last = min(numbered), max(numbered)
@@ -68,13 +57,16 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     if not first <= onset < offset <= last:
         raise MerError(f"{folder}: onset {onset} and offset {offset} must satisfy "
                        f"{first} <= onset < offset <= {last} (the frames on disk)")
+    try:
+        apex = apex_to_use(onset, apex, offset)
+    except ApexOutsideClip as exc:
+        raise MerError(f"{folder}: {exc}") from None
     missing = [n for n in range(onset, offset + 1) if n not in numbered]
     if missing:
         raise MerError(f"{folder}: frames {missing[:5]} between onset {onset} and offset "
                        f"{offset} are missing")
     frames = tuple(read_image(numbered[n]) for n in range(onset, offset + 1))
-    apex_index = None if apex is None else apex - onset
-    return FrameWindow(frames, check_apex(apex_index, len(frames), str(folder)),
+    return FrameWindow(frames, None if apex is None else apex - onset,
                        f"{folder} frames {onset}..{offset}")
 
 

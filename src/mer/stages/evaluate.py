@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
     subjects = per_subject(frame, report["classes"])
     write_text(paths.METRICS, to_json(report))
     with atomic_path(paths.PLOTS) as tmp:
-        write_plots(frame, subjects, tmp)
+        write_plots(frame, subjects, tmp, report)
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     run_id = log_evaluation(
         tracker, report=report, per_subject=subjects,

@@ -3,6 +3,10 @@
 C and gamma are chosen by the same nested, subject-grouped procedure as in each LOSO fold.
 The new version is tagged with the LOSO evaluation that justifies it (reports/metrics.json)
 and is never promoted here: `mer promote` moves the champion alias.
+
+A model trained on precomputed flow images cannot answer a request of raw frames (the served
+model's input): then nothing is registered, reports/registered.json says why, and the stage
+succeeds, so `dvc repro` on flow images ends cleanly after evaluating.
 """
 
 from __future__ import annotations
@@ -55,11 +59,16 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.store import evaluation_run_id, use_experiment
 
     params = load_params(args.params)
-    if params.data.source == "flow-images":
-        raise MerError("data.source is flow-images: a model trained on precomputed flow images "
-                       "cannot be served from raw frames; evaluate with `mer train`/`mer "
-                       "evaluate`, and register from a frame dataset")
     manifest = read_manifest(paths.MANIFEST)
+    if (manifest["flow_image"] != "").any():
+        reason = ("the model was trained on precomputed flow images; the registered model "
+                  "answers requests of raw frames (onset..offset), which these images cannot "
+                  "match. Nothing was registered: its LOSO evaluation is in "
+                  f"{paths.METRICS} and the MLflow run. Register from a frame corpus")
+        write_text(paths.REGISTERED, json.dumps({"registered": False, "reason": reason},
+                                                indent=2, sort_keys=True) + "\n")
+        log.warning("nothing registered: %s", reason)
+        return
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))

@@ -1,9 +1,17 @@
-"""Generate the embedded synthetic dataset in CASME II's on-disk format.
+"""Generate the embedded synthetic dataset in CASME II's (and SAMM's, SMIC-HS's) on-disk formats.
 
-With data.source: synthetic, writes data.root (default data/synthetic): the coding sheet
-CASME2-coding-synthetic.xlsx, frames Cropped/subNN/EPxx_yy/reg_img<N>.jpg and ground_truth.csv
-(true AUs, intensities, sides), deterministically from data.seed and data.synthetic. With any
-other source, writes data/synthetic holding only NOT_USED.txt, so the DVC stage has its output.
+Writes data.root (default data/synthetic) deterministically from data.seed and
+data.synthetic, one folder holding every format data.synthetic.corpora lists:
+
+- casme2: CASME2-coding-synthetic.xlsx, Cropped/subNN/EPxx_yy/reg_img<N>.jpg, ground_truth.csv
+- samm: SAMM_Micro_FACS_Codes_v2.xlsx, SAMM/006/006_1_2/006_05562.jpg, SAMM_ground_truth.csv
+- smic: HS/s1/micro/negative/s1_ne_01/image0100344.bmp, HS_ground_truth.csv
+
+It generates when data.source is synthetic, or when data.sources lists several corpora and
+data.root is the embedded folder (data/synthetic): then the sources under that folder are the
+embedded corpora, and each must be a format data.synthetic.corpora writes. Otherwise it writes
+data/synthetic holding only NOT_USED.txt, so the DVC stage has its output. It never replaces
+a user's corpus: a real corpus named in data/synthetic is an error, not overwritten.
 """
 
 from __future__ import annotations
@@ -11,14 +19,44 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import get_args
 
 from mer import paths
-from mer.config import load_params
+from mer.config import CorpusSource, DataParams, SyntheticFormat, load_params
 from mer.errors import ParamsError
 
 log = logging.getLogger(__name__)
 
 OUTPUT = paths.SYNTHETIC  # the DVC stage's declared output (dvc.yaml)
+
+
+def is_embedded(path: Path) -> bool:
+    """True when ``path`` is the embedded synthetic folder or lies inside it."""
+    folder, output = Path(path).resolve(), OUTPUT.resolve()
+    return folder == output or output in folder.parents
+
+
+def embedded_sources(data: DataParams) -> list[CorpusSource]:
+    """The data.sources whose root lies in the embedded synthetic folder."""
+    return [source for source in data.sources if is_embedded(source.root)]
+
+
+def check_embedded_sources(data: DataParams) -> None:
+    """Every source under data/synthetic must be a format data.synthetic.corpora writes."""
+    written = data.synthetic.corpora
+    for source in embedded_sources(data):
+        if source.source in written:
+            continue
+        listed = ", ".join(written)
+        if source.source not in get_args(SyntheticFormat):
+            hint = (f"mer synthesize writes only {', '.join(get_args(SyntheticFormat))}: move "
+                    f"your {source.source} copy out of {OUTPUT} and point its root there")
+        else:
+            hint = (f"add {source.source} to data.synthetic.corpora to generate it, or move "
+                    f"your {source.source} copy out of {OUTPUT} and point its root there")
+        raise ParamsError(f"data.sources reads {source.source} from {source.root}, inside the "
+                          f"synthetic dataset's folder {OUTPUT}, but data.synthetic.corpora "
+                          f"({listed}) does not write {source.source}: {hint}")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -27,11 +65,34 @@ def run(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     data = params.data
+    root_is_output = Path(data.root).resolve() == OUTPUT.resolve()
+    if data.sources:
+        if root_is_output:
+            # Several embedded corpora: check before anything is written.
+            check_embedded_sources(data)
+            with atomic_path(data.root) as tmp:
+                generate_dataset(tmp, data.synthetic, data.seed, progress=True)
+            return
+        inside = embedded_sources(data)
+        if inside:
+            # Writing NOT_USED.txt would replace what that source reads.
+            raise ParamsError(f"data.sources reads {inside[0].source} from {inside[0].root}, "
+                              f"inside the synthetic dataset's folder {OUTPUT}, but data.root "
+                              f"is {data.root}: set data.root: {OUTPUT} to use the embedded "
+                              f"corpora, or move your {inside[0].source} copy out of {OUTPUT}")
+        with atomic_path(OUTPUT) as tmp:
+            write_not_used(tmp, reason=f"data.sources reads corpora under data.root "
+                           f"({data.root}), so no synthetic dataset was generated here.\n"
+                           f"Set data.root: {OUTPUT} and list sources under it to use the "
+                           "embedded corpora.\n")
+        log.info("data.sources: no synthetic dataset generated; wrote %s",
+                 OUTPUT / "NOT_USED.txt")
+        return
     if data.source == "synthetic":
         with atomic_path(data.root) as tmp:
             generate_dataset(tmp, data.synthetic, data.seed, progress=True)
         return
-    if Path(data.root).resolve() == OUTPUT.resolve():
+    if root_is_output:
         # data.root is the user's corpus here; the stage must never replace it.
         raise ParamsError(f"data.root is {data.root}, the synthetic dataset's folder, but "
                           f"data.source is '{data.source}': move your {data.source} copy "

@@ -1,7 +1,9 @@
-"""Leave-one-subject-out training: out-of-fold predictions of every model.
+"""Leave-one-subject-out (or cross-corpus) training: out-of-fold predictions of every model.
 
 Trains train.models (svm, cnn, hybrid) plus the majority-class floor and, when the manifest
-has AU codes, the AU-oracle ceiling, one fold per subject, training subjects only; writes
+has AU codes, the AU-oracle ceiling, one fold per subject, training subjects only (with
+evaluation.protocol cross-corpus: one fold per test corpus, trained on the training corpora
+only); writes
 reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
 where it stopped. MLflow: one parent run, one child run per (model, fold); see `mer ui`.
 """
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import write_text
     from mer.evaluation.loso import FoldOutcome, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
+    from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
     from mer.models.clips import load_clips
     from mer.models.learners import build_learners
     from mer.tracking.runs import log_fold, log_params, parent_tags
@@ -39,14 +42,18 @@ def run(args: argparse.Namespace) -> None:
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
     learners = build_learners(params.train, has_au_codes=any(clips.aus != ""),
                               has_au_features=clips.au.shape[1] > 0)
-    subjects = len(set(clips.subject.tolist()))
-    log.info("LOSO over %d clips of %d subjects: %s", len(clips), subjects,
+    protocol = params.evaluation
+    folds = (loso_folds(clips.subject) if protocol.protocol == "loso" else
+             cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,
+                                protocol.test_corpora))
+    log.info("%s over %d clips of %d subjects, %d folds: %s", protocol.protocol, len(clips),
+             len(set(clips.subject.tolist())), len(folds),
              ", ".join(m for learner in learners for m in learner.outputs))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
-    with tracker.run("loso", tags=parent_tags(data_hash, tracker.root)) as parent:
+    with tracker.run(protocol.protocol, tags=parent_tags(data_hash, tracker.root)) as parent:
         log_params(tracker, parent, params)
-        with tqdm(total=len(learners) * subjects, desc="LOSO", unit="fold") as bar:
+        with tqdm(total=len(learners) * len(folds), desc=protocol.protocol, unit="fold") as bar:
             def on_fold(outcome: FoldOutcome, from_cache: bool) -> None:
                 log_fold(tracker, parent, outcome, clips, from_cache)
                 bar.set_postfix_str(f"{outcome.learner} {outcome.subject}"
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
 
             outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=paths.FOLDS,
                                 reuse=not args.fresh, workers=params.train.parallel_folds,
-                                on_fold=on_fold)
+                                on_fold=on_fold, folds=folds)
         write_text(paths.PREDICTIONS, predictions_csv(predictions_frame(outcomes, clips)))
         tracker.log(parent, tags={PREDICTIONS_TAG: file_digest(paths.PREDICTIONS)})
         tracker.log_file(parent, paths.PREDICTIONS)

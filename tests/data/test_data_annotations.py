@@ -1,0 +1,168 @@
+"""Valid annotations that real corpora hold: several micro-expressions in one video folder,
+sheets without an apex column, subject folders padded otherwise than the sheet's ids."""
+
+import csv
+
+import pytest
+from data_builders import casme2_rows, make_casme2, make_samm, make_smic, samm_rows
+
+from mer.data.casme2 import read_casme2
+from mer.data.clips import check_unique
+from mer.errors import DatasetError
+
+CASME2_SHEET = "CASME2-coding-20140508.xlsx"
+
+
+def by_clip(manifest):
+    return {row["clip"]: row for row in manifest.to_dict("records")}
+
+
+# ------------------------------------------------- two micro-expressions in one folder
+
+def test_two_disjoint_rows_of_one_casme2_folder_are_two_clips(tmp_path, build):
+    rows = casme2_rows()
+    rows.append(dict(subject=1, clip="EP02_01f", onset=60, apex=62, offset=64, aus="4",
+                     emotion="disgust"))
+    root = make_casme2(tmp_path, rows)
+    manifest, _ = build("casme2", root)
+    clips = by_clip(manifest)
+    assert {"EP02_01f@46", "EP02_01f@60", "EP03_02"} <= set(clips)  # once: its own name
+    assert "EP02_01f" not in clips
+    first, second = clips["EP02_01f@46"], clips["EP02_01f@60"]
+    assert first["clip_id"] == "casme2/sub01/EP02_01f@46"
+    assert first["frame_paths"] == [f"{root}/Cropped/sub01/EP02_01f/reg_img{n}.jpg"
+                                    for n in range(46, 51)]
+    assert second["frame_paths"][0] == f"{root}/Cropped/sub01/EP02_01f/reg_img60.jpg"
+    assert (second["label"], second["source"]) == ("disgust", f"{root}/{CASME2_SHEET}:8")
+    [clip] = [c for c in read_casme2(root).clips if c.clip == "EP02_01f@60"]
+    assert clip.folder == root / "Cropped/sub01/EP02_01f"
+
+
+def test_two_disjoint_rows_of_one_samm_folder_are_two_clips(tmp_path, build):
+    rows = samm_rows()
+    rows.append({**rows[0], "onset": 5600, "apex": 5602, "offset": 5604})
+    manifest, _ = build("samm", make_samm(tmp_path, rows))
+    clips = by_clip(manifest)
+    assert {"006_1_2@5562", "006_1_2@5600", "006_1_5", "007_3_1"} == set(clips)
+    assert len(clips["006_1_2@5600"]["frame_paths"]) == 5
+
+
+def test_overlapping_rows_of_one_folder_name_both_rows(tmp_path, build):
+    rows = casme2_rows()
+    rows.append(dict(subject="01", clip="EP02_01f", onset=50, apex=52, offset=54, aus="4",
+                     emotion="disgust"))  # 50..54 overlaps 46..50 at frame 50
+    with pytest.raises(DatasetError) as err:
+        build("casme2", make_casme2(tmp_path, rows))
+    message = str(err.value)
+    assert f"{CASME2_SHEET}, sheet 'Sheet', row 8: clip sub01/EP02_01f is annotated twice " \
+           "with overlapping frames (46..50 at " in message
+    assert "row 2, 50..54 here); delete one row" in message
+
+
+def test_check_unique_passes_clips_already_named_apart(tmp_path):
+    rows = casme2_rows()
+    rows.append({**rows[0], "onset": 60, "apex": 62, "offset": 64})
+    clips = read_casme2(make_casme2(tmp_path, rows)).clips
+    check_unique(clips)  # the data stage checks the adapter's clips again: still fine
+    assert len({c.clip_id for c in clips}) == len(clips) == 7
+
+
+# ------------------------------------------------------------------- no apex column
+
+def test_sheet_without_an_apex_column_estimates_every_apex(tmp_path, build):
+    manifest, report = build("casme2", make_casme2(tmp_path, apex_column=False))
+    assert set(manifest["apex"]) == {-1}
+    assert all("apex_missing" in flags for flags in manifest["flags"])
+    assert report["apex_to_estimate"]["count"] == len(manifest) == 5
+    assert by_clip(manifest)["EP07_01"]["offset"] == 91  # the offset repair still works
+
+
+# ----------------------------------------------------------- subject folder padding
+
+def test_casme2_subject_folders_without_padding(tmp_path, build):
+    root = make_casme2(tmp_path, subject_folder=lambda n: f"sub{n}")
+    manifest, report = build("casme2", root)
+    assert set(manifest["subject"]) == {"sub1", "sub2", "sub3"}  # as the folders on disk
+    assert by_clip(manifest)["EP02_01f"]["frame_paths"][0] == \
+        f"{root}/Cropped/sub1/EP02_01f/reg_img46.jpg"
+    assert report["clips"] == 5
+
+
+def test_samm_subject_folders_without_padding(tmp_path, build):
+    root = make_samm(tmp_path, subject_folder=str)  # folders 6 and 7; the sheet has 6, '007'
+    manifest, _ = build("samm", root)
+    assert set(manifest["subject"]) == {"6", "7"}
+    assert by_clip(manifest)["007_3_1"]["frame_paths"][0] == \
+        f"{root}/SAMM/7/007_3_1/007_00300.jpg"
+
+
+def test_a_subject_with_no_folder_names_the_subject_folders_there_are(tmp_path, build):
+    rows = casme2_rows()
+    root = make_casme2(tmp_path, rows)
+    rows[0]["subject"] = 9
+    make_casme2(tmp_path / "other", rows)
+    (tmp_path / "other" / CASME2_SHEET).replace(root / CASME2_SHEET)
+    with pytest.raises(DatasetError) as err:
+        build("casme2", root)
+    message = str(err.value)
+    assert f"{CASME2_SHEET}, sheet 'Sheet', row 2: clip folder" in message
+    assert f"{root}/Cropped has no folder sub09 (it holds sub01, sub02, sub03)" in message
+
+
+def test_two_folders_of_one_subject_are_an_error(tmp_path, build):
+    root = make_casme2(tmp_path)
+    (root / "Cropped/sub1").mkdir()
+    with pytest.raises(DatasetError, match=r"Cropped: the folders sub01 and sub1 are both "
+                                           "subject 1; merge them"):
+        build("casme2", root)
+
+
+SMIC_PADDED = [("s01", "negative", "s01_ne_01", 100340, 4),
+               ("s01", "positive", "s01_po_01", 2001, 3),
+               ("s02", "surprise", "s02_sur_01", 512, 5)]
+
+
+def write_csv(path, rows):
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("subject", [1, "01", "s1", "s01"])
+def test_smic_subject_matched_by_number_with_and_without_the_csv(tmp_path, build, subject):
+    root = make_smic(tmp_path, clips=SMIC_PADDED)
+    without, _ = build("smic", root, scheme="megc-3")
+    sheet = write_csv(tmp_path / "smic.csv", [["subject", "clip", "onset", "apex", "offset"],
+                                              [subject, "s01_ne_01", 100341, 100342, 100343]])
+    with_csv, _ = build("smic", root, scheme="megc-3", annotations=sheet)
+    assert list(without["subject"]) == list(with_csv["subject"]) == ["s01", "s01", "s02"]
+    clip = by_clip(with_csv)["s01_ne_01"]
+    assert (clip["onset"], clip["apex"], clip["offset"]) == (100341, 100342, 100343)
+
+
+def test_smic_csv_subject_with_no_folder_names_the_subject_folders(tmp_path, build):
+    root = make_smic(tmp_path, clips=SMIC_PADDED)
+    sheet = write_csv(tmp_path / "smic.csv", [["subject", "clip", "onset", "offset"],
+                                              [3, "s03_po_09", 1, 5]])
+    with pytest.raises(DatasetError, match=r"smic.csv, row 2: clip s3/s03_po_09 has no folder: "
+                                           r"no subject folder of subject 3 .*are s01, s02\)"):
+        build("smic", root, scheme="megc-3", annotations=sheet)
+
+
+def test_smic_csv_rows_of_one_folder_and_a_reversed_offset(tmp_path, build):
+    root = make_smic(tmp_path)
+    sheet = write_csv(tmp_path / "smic.csv", [
+        ["subject", "clip", "onset", "offset"],
+        ["s1", "s1_ne_01", 100340, 100341],
+        ["s1", "s1_ne_01", 100342, 100343],  # a second micro-expression of the folder
+        ["s2", "s2_sur_01", 516, 5],  # offset before onset, no slip of the folder's 516
+    ])
+    manifest, _ = build("smic", root, scheme="megc-3", annotations=sheet)
+    clips = by_clip(manifest)
+    assert set(clips) == {"s1_ne_01@100340", "s1_ne_01@100342", "s1_po_01", "s2_ne_03"}
+    assert len(clips["s1_ne_01@100342"]["frame_paths"]) == 2
+    from mer.data.smic import read_smic
+
+    [skipped] = read_smic(root, sheet).skipped
+    assert skipped.clip_id == "smic/s2/s2_sur_01" and skipped.source == f"{sheet}:4"
+    assert "the offset 5 lies before the onset 516" in skipped.reason

@@ -1,0 +1,237 @@
+"""Channel order of precomputed flow images: found from the data (auto) or set (rgb / bgr).
+
+The images are made from a smooth known flow field, its optical strain computed here and each
+channel min-max scaled to 0..255, as the public MEGC preprocessing does: saved with PIL
+(R, G, B = u, v, strain, like MATLAB / imageio) or with cv2.imwrite from a (u, v, strain) array.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mer.config import DataParams, FeatureParams
+from mer.data.build import build_manifest
+from mer.data.clips import PRECOMPUTED_FLOW
+from mer.data.flow_images import (
+    FLOW_CHANNELS_BGR,
+    FLOW_CHANNELS_RGB,
+    check_flow_image,
+    read_flow_images,
+    resolve_flow_channels,
+)
+from mer.data.manifest import COLUMNS, read_manifest, write_manifest
+from mer.errors import DatasetError
+from mer.features.flow_images import read_flow_image
+from mer.features.pipeline import extract_features
+
+SIZE = 28  # the usual MEGC flow-image side
+SIGMA = 2.5  # px: bumps small enough that rows >= STILL_FROM hold no motion at all
+STILL_FROM = 23  # rows 23..27 are still: u = v = strain = 0 there
+PARAMS = FeatureParams(input_size=SIZE, image_grid=2, hoof_bins=8, workers=1)
+
+
+def bump(x0: float, y0: float) -> np.ndarray:
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    return np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2 * SIGMA**2))
+
+
+def field(shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """(SIZE, SIZE) u and v, px: u +1 at (7+s, 8), -1 at (20+s, 8); v +1 at (14, 4), -1 at
+    (14+s, 13). Each has a symmetric range, so its min-max scaled zero is pixel 127.5."""
+    u = bump(7 + shift, 8) - bump(20 + shift, 8)
+    v = bump(14, 4) - bump(14 + shift, 13)
+    return u, v
+
+
+def strain_of(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """sqrt(ux^2 + vy^2 + 0.5 (uy + vx)^2): the usual optical strain magnitude."""
+    uy, ux = np.gradient(u)
+    vy, vx = np.gradient(v)
+    return np.sqrt(ux**2 + vy**2 + 0.5 * (uy + vx) ** 2)
+
+
+def scaled(values: np.ndarray) -> np.ndarray:
+    return np.round((values - values.min()) / np.ptp(values) * 255).astype(np.uint8)
+
+
+def uvs_pixels(shift: int) -> np.ndarray:
+    """(SIZE, SIZE, 3) uint8: u, v, strain, each min-max scaled to 0..255."""
+    u, v = field(shift)
+    return np.dstack([scaled(u), scaled(v), scaled(strain_of(u, v))])
+
+
+def save(path: Path, pixels: np.ndarray, writer: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if writer == "pil":  # R, G, B = channels 0, 1, 2 (u, v, strain)
+        Image.fromarray(pixels, "RGB").save(path)
+    else:  # cv2.imwrite: the array's channel 0 (u) is what cv2.imread returns as channel 0
+        assert cv2.imwrite(str(path), pixels)
+
+
+def write_corpus(root: Path, images: list[np.ndarray], writers: list[str]) -> Path:
+    """root/labels.csv and root/flow/s{i}_c{i}.png; subject i, clip c{i}."""
+    lines = [["subject", "clip", "label", "path"]]
+    labels = ("positive", "negative", "surprise")
+    for index, (pixels, writer) in enumerate(zip(images, writers, strict=True)):
+        relative = f"flow/s{index}_c{index}.png"
+        save(root / relative, pixels, writer)
+        lines.append([f"{index}", f"c{index}", labels[index % 3], relative])
+    with (root / "labels.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    return root
+
+
+def field_corpus(root: Path, writer: str, count: int = 4) -> Path:
+    return write_corpus(root, [uvs_pixels(i % 3) for i in range(count)], [writer] * count)
+
+
+def checked_clips(root: Path):
+    return [check_flow_image(c) for c in read_flow_images(root).clips]
+
+
+def manifest_of(clips, path: Path) -> pd.DataFrame:
+    """The manifest rows the data stage writes for these clips, through Parquet."""
+    rows = [{
+        "dataset": c.dataset, "subject": c.subject, "clip": c.clip, "clip_id": c.clip_id,
+        "frame_paths": [], "onset": c.onset, "apex": c.apex, "offset": c.offset, "fps": c.fps,
+        "aus": c.aus, "emotion": c.emotion, "label": c.emotion, "label_index": 0,
+        "flow_image": c.flow_image, "flags": list(c.flags), "source": c.source,
+    } for c in clips]
+    write_manifest(pd.DataFrame(rows, columns=list(COLUMNS)), path)
+    return read_manifest(path)
+
+
+def assert_reads_the_field(features: dict[str, np.ndarray]) -> None:
+    """flow (N, 1, 3, 28, 28): u, v about 0 where still, signs of the bumps right."""
+    for index, clip_id in enumerate(features["clip_id"]):
+        shift = int(clip_id.rsplit("/c", 1)[1]) % 3
+        u, v, strain = features["flow"][index, 0]
+        still = np.s_[STILL_FROM:, :]
+        assert np.abs(u[still]).max() < 0.01 and np.abs(v[still]).max() < 0.01  # 128/255
+        assert np.abs(strain[still]).max() < 0.01
+        assert u[8, 7 + shift] > 0.95 and u[8, 20 + shift] < -0.95
+        assert v[4, 14] > 0.9 and v[13, 14 + shift] < -0.9
+        assert strain.max() == pytest.approx(1)
+
+
+def test_rgb_images_saved_with_pil_are_read_as_u_v_strain(tmp_path):
+    """The issue: R=u, G=v, B=strain files used to be read with the strain as u."""
+    root = field_corpus(tmp_path / "corpus", "pil")
+    clips, report = resolve_flow_channels(checked_clips(root), "auto")
+    assert [c.flags for c in clips] == [(PRECOMPUTED_FLOW, FLOW_CHANNELS_RGB)] * 4
+    assert report["setting"] == "auto" and report["order"] == "rgb"
+    assert report["csv"] == f"{root}/labels.csv"
+    assert report["evidence"]["votes"] == {"rgb": 4, "bgr": 0}
+    assert report["evidence"]["median_correlation"]["rgb"] > 0.95
+    assert abs(report["evidence"]["median_correlation"]["bgr"]) < 0.2
+    assert json.loads(json.dumps(report, allow_nan=False)) == report  # for reports/data.json
+
+    read = read_flow_image(clips[0].flow_image, clips[0].where, "rgb")
+    assert read.shape == (SIZE, SIZE, 3) and np.array_equal(read, uvs_pixels(0))
+
+    features, _ = extract_features(manifest_of(clips, tmp_path / "manifest.parquet"), {},
+                                   PARAMS)
+    assert_reads_the_field(features)
+
+
+def test_array_saved_with_cv2_is_found_bgr_and_read_right(tmp_path):
+    root = field_corpus(tmp_path / "corpus", "cv2")
+    clips, report = resolve_flow_channels(checked_clips(root), "auto")
+    assert report["order"] == "bgr" and report["evidence"]["votes"] == {"rgb": 0, "bgr": 4}
+    assert all(c.flags == (PRECOMPUTED_FLOW, FLOW_CHANNELS_BGR) for c in clips)
+    assert np.array_equal(read_flow_image(clips[1].flow_image, "", "bgr"), uvs_pixels(1))
+    features, _ = extract_features(manifest_of(clips, tmp_path / "manifest.parquet"), {},
+                                   PARAMS)
+    assert_reads_the_field(features)
+
+
+def test_one_still_image_does_not_stop_the_vote(tmp_path):
+    images = [uvs_pixels(i) for i in range(3)] + [np.full((SIZE, SIZE, 3), 128, np.uint8)]
+    root = write_corpus(tmp_path, images, ["pil"] * 4)
+    _, report = resolve_flow_channels(checked_clips(root), "auto")
+    assert report["order"] == "rgb"
+    assert report["evidence"]["abstained"] == 1 and report["evidence"]["flat_images"] == 1
+
+
+@pytest.mark.parametrize(("setting", "flag"), [("rgb", FLOW_CHANNELS_RGB),
+                                               ("bgr", FLOW_CHANNELS_BGR)])
+def test_explicit_setting_is_taken_as_given(tmp_path, caplog, setting, flag):
+    root = field_corpus(tmp_path, "pil")
+    with caplog.at_level(logging.WARNING, logger="mer.data.flow_images"):
+        clips, report = resolve_flow_channels(checked_clips(root), setting)
+    assert all(c.flags == (PRECOMPUTED_FLOW, flag) for c in clips)
+    assert report["setting"] == setting and report["order"] == setting
+    contradicts = setting == "bgr"  # the files are rgb
+    assert report["evidence"]["contradicts_setting"] is contradicts
+    warned = [r.getMessage() for r in caplog.records]
+    if contradicts:
+        assert len(warned) == 1 and "data.flow_channels is bgr" in warned[0]
+        assert "4 of 4 sampled flow images look rgb" in warned[0]
+    else:
+        assert warned == []
+
+
+def test_explicit_setting_needs_no_evidence(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), np.uint8)
+    root = write_corpus(tmp_path, list(noise), ["cv2"] * 3)
+    clips, report = resolve_flow_channels(checked_clips(root), "bgr")
+    assert all(FLOW_CHANNELS_BGR in c.flags for c in clips) and report["order"] == "bgr"
+    assert report["evidence"]["contradicts_setting"] is False
+
+
+def test_resolving_again_replaces_the_flag(tmp_path):
+    clips, _ = resolve_flow_channels(checked_clips(field_corpus(tmp_path, "pil")), "bgr")
+    again, _ = resolve_flow_channels(clips, "rgb")
+    assert all(c.flags == (PRECOMPUTED_FLOW, FLOW_CHANNELS_RGB) for c in again)
+
+
+@pytest.mark.parametrize("kind", ["constant", "noise"])
+def test_auto_that_cannot_tell_says_what_to_set(tmp_path, kind):
+    rng = np.random.default_rng(1)
+    if kind == "constant":
+        images = [np.full((SIZE, SIZE, 3), value, np.uint8) for value in (0, 128, 255)]
+    else:
+        images = list(rng.integers(0, 256, (5, SIZE, SIZE, 3), np.uint8))
+    root = write_corpus(tmp_path, images, ["pil"] * len(images))
+    with pytest.raises(DatasetError) as err:
+        resolve_flow_channels(checked_clips(root), "auto")
+    message = str(err.value)
+    assert message.startswith(f"{root}/labels.csv: data.flow_channels is auto")
+    assert f"(e.g. {root}/flow/s0_c0.png)" in message
+    assert f"Of {len(images)} images, 0 look rgb" in message and "0 look bgr" in message
+    assert "Set data.flow_channels in params.yaml to rgb" in message and "or bgr" in message
+    if kind == "constant":
+        assert "(3 have a flat channel)" in message and "rgb n/a, bgr n/a" in message
+
+
+def test_corpus_mixing_both_orders_is_an_error(tmp_path):
+    images = [uvs_pixels(i % 3) for i in range(4)]
+    root = write_corpus(tmp_path, images, ["pil", "cv2", "pil", "cv2"])
+    with pytest.raises(DatasetError, match=r"2 look rgb .*2 look bgr .*the images disagree"):
+        resolve_flow_channels(checked_clips(root), "auto")
+
+
+def test_unknown_setting_and_empty_corpus():
+    with pytest.raises(DatasetError, match=r"data.flow_channels is 'rbg'; use auto, rgb or bgr"):
+        resolve_flow_channels([], "rbg")
+    assert resolve_flow_channels([], "auto") == ((), {"setting": "auto", "order": None,
+                                                      "csv": "", "evidence": {"images": 0}})
+
+
+def test_data_stage_flags_the_order_it_found(tmp_path):
+    root = field_corpus(tmp_path, "pil")
+    manifest, report = build_manifest(DataParams(source="flow-images", root=root), "megc-3")
+    assert all(list(f) == [PRECOMPUTED_FLOW, FLOW_CHANNELS_RGB] for f in manifest["flags"])
+    assert report["flow_channels"]["order"] == "rgb"
+    assert report["flow_channels"]["setting"] == "auto"
+    features, _ = extract_features(manifest, {}, PARAMS)
+    assert_reads_the_field(features)

@@ -1,0 +1,125 @@
+"""data.sources: several corpora in one manifest, each read by its own adapter."""
+
+from __future__ import annotations
+
+import pytest
+from data_builders import make_casme2, make_samm, make_smic
+
+from mer.config import CorpusSource, DataParams, check_data_paths, parse_params
+from mer.data.build import build_manifest
+from mer.errors import DatasetError, ParamsError
+
+
+def sources(tmp_path):
+    return (CorpusSource(source="casme2", root=make_casme2(tmp_path / "CASME2")),
+            CorpusSource(source="samm", root=make_samm(tmp_path / "SAMM")),
+            CorpusSource(source="smic", root=make_smic(tmp_path / "SMIC")))
+
+
+def test_three_corpora_make_one_manifest_with_namespaced_subjects(tmp_path):
+    data = DataParams(root=tmp_path, sources=sources(tmp_path))
+    check_data_paths(data)
+    manifest, report = build_manifest(data, "megc-3")
+    assert set(manifest["dataset"]) == {"casme2", "samm", "smic"}
+    # subject 1 of CASME II and s1 of SMIC stay two LOSO folds
+    assert set(manifest["subject"]) == {"casme2_sub01", "casme2_sub02", "samm_006", "samm_007",
+                                        "smic_s1", "smic_s2"}
+    assert all(cid.startswith(f"{d}/{d}_") for cid, d in
+               zip(manifest["clip_id"], manifest["dataset"], strict=True))
+    corpora = report["corpora"]
+    assert set(corpora) == {"casme2", "samm", "smic"}
+    assert sum(c["clips"] for c in corpora.values()) == report["clips"] == len(manifest)
+    assert corpora["samm"]["dropped"]["by_emotion"] == {"others": 1}
+    assert corpora["casme2"]["dropped"]["by_emotion"] == {"fear": 1, "others": 1}
+    assert report["dataset"] == "casme2+samm+smic"
+
+
+def test_one_source_reads_as_data_source_does(tmp_path):
+    root = make_casme2(tmp_path)
+    listed, _ = build_manifest(DataParams(root=tmp_path, sources=(
+        CorpusSource(source="casme2", root=root),)), "casme2-5")
+    single, _ = build_manifest(DataParams(source="casme2", root=root), "casme2-5")
+    assert listed.equals(single)
+
+
+def test_source_outside_data_root_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "root").mkdir()
+    data = DataParams(root=tmp_path / "root", sources=(
+        CorpusSource(source="samm", root=tmp_path / "elsewhere"),))
+    with pytest.raises(ParamsError, match=r"data.sources\[0\] \(samm\).*not inside data.root"):
+        check_data_paths(data)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"data": {"source": "samm", "sources": [{"source": "samm", "root": "x"}]}},
+     "data.source has no meaning"),
+    ({"data": {"sources": [{"source": "samm", "root": "x"}, {"source": "samm", "root": "y"}]}},
+     "lists samm twice"),
+    ({"data": {"sources": [{"source": "casme", "root": "x"}]}}, "data.sources.0.source"),
+    ({"evaluation": {"protocol": "cross-corpus", "train_corpora": ["casme2"]}},
+     "needs evaluation.train_corpora and evaluation.test_corpora"),
+    ({"data": {"sources": [{"source": "casme2", "root": "x"}, {"source": "samm", "root": "y"}]},
+      "evaluation": {"protocol": "cross-corpus", "train_corpora": ["casme2"],
+                     "test_corpora": ["smic"]}},
+     r"names smic, which is not a corpus this run reads \(data.sources: casme2, samm\)"),
+    ({"evaluation": {"train_corpora": ["casme2"]}}, "are for evaluation.protocol: cross"),
+])
+def test_params_mistakes_name_the_key(raw, message):
+    with pytest.raises(ParamsError, match=message):
+        parse_params(raw)
+
+
+def test_bad_clip_stops_the_stage_or_is_skipped_and_reported(tmp_path):
+    root = make_casme2(tmp_path)
+    (root / "Cropped/sub02/EP05_03/reg_img31.jpg").unlink()  # a dropped frame mid-clip
+    with pytest.raises(DatasetError, match=r"frame 31 .*on_bad_clip: skip"):
+        build_manifest(DataParams(source="casme2", root=root), "casme2-5")
+    manifest, report = build_manifest(DataParams(source="casme2", root=root,
+                                                 on_bad_clip="skip"), "casme2-5")
+    assert "EP05_03" not in set(manifest["clip"]) and len(manifest) == 4
+    assert report["skipped"]["count"] == 1
+    skipped = report["skipped"]["clips"][0]
+    assert skipped["clip_id"] == "casme2/sub02/EP05_03"
+    assert "frame 31" in skipped["reason"] and skipped["source"].endswith(":5")
+
+
+def test_report_ids_are_namespaced_like_the_manifest(tmp_path):
+    casme2, samm, smic = sources(tmp_path)
+    (casme2.root / "Cropped/sub02/EP05_03/reg_img31.jpg").unlink()
+    data = DataParams(root=tmp_path, sources=(casme2, samm, smic), on_bad_clip="skip")
+    manifest, report = build_manifest(data, "megc-3")
+    assert report["skipped"]["clips"][0]["clip_id"] == "casme2/casme2_sub02/EP05_03"
+    excluded = report["dropped"]["excluded"]
+    assert [e["clip_id"] for e in excluded] == ["casme2/casme2_sub01/EP03_02"]
+    assert report["corpora"]["casme2"]["skipped"]["clips"][0]["clip_id"] == \
+        "casme2/casme2_sub02/EP05_03"
+    estimated = report["apex_to_estimate"]["clip_ids"]
+    assert set(estimated) <= set(manifest["clip_id"])
+
+
+def test_a_corpus_from_two_sources_is_refused(tmp_path):
+    from data_builders import make_flow_images
+
+    casme2 = CorpusSource(source="casme2", root=make_casme2(tmp_path / "CASME2"))
+    flows = CorpusSource(source="flow-images", root=make_flow_images(tmp_path / "flows"))
+    data = DataParams(root=tmp_path, sources=(casme2, flows), flow_channels="bgr")
+    with pytest.raises(DatasetError, match=r"casme2 clips come from two sources"):
+        build_manifest(data, "megc-3")
+
+
+def test_adapter_errors_name_the_source(tmp_path):
+    (tmp_path / "SAMM").mkdir()
+    data = DataParams(root=tmp_path, sources=(
+        CorpusSource(source="casme2", root=make_casme2(tmp_path / "CASME2")),
+        CorpusSource(source="samm", root=tmp_path / "SAMM")))
+    with pytest.raises(DatasetError, match=r"^data.sources\[1\] \(samm, root .*SAMM\): "):
+        build_manifest(data, "megc-3")
+
+
+def test_cross_corpus_on_a_flow_image_csv_is_accepted():
+    params = parse_params({"data": {"source": "flow-images", "root": "flows"},
+                           "evaluation": {"protocol": "cross-corpus",
+                                          "train_corpora": ["casme2", "smic"],
+                                          "test_corpora": ["samm"]}})
+    assert params.evaluation.test_corpora == ("samm",)
