@@ -9,13 +9,12 @@ evaluation.protocol cross-corpus.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 import pandas as pd
 import pytest
 import yaml
-from test_core_dvc_pipeline import REPO, ran_stages, run
+from test_core_dvc_pipeline import REPO, ran_stages, repro_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +32,7 @@ def tiny_composite() -> dict:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("composite")
-    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", root)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_composite(), sort_keys=False))
-    run(root, "git", "init", "-q")
-    run(root, sys.executable, "-m", "dvc", "init", "-q")
-    run(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
-    run(root, sys.executable, "-m", "dvc", "repro")
-    return root
+    return repro_project(tmp_path_factory.mktemp("composite"), tiny_composite())
 
 
 def test_composite_manifest_holds_every_corpus(project):

@@ -36,17 +36,21 @@ def run(project: Path, *command: str) -> str:
     return result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dvc-project")
+def repro_project(root: Path, params: dict) -> Path:
+    """A copy of the project (code, dvc.yaml, ``params``) in ``root``, after `dvc repro`."""
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(root, "git", "init", "-q")
     run(root, sys.executable, "-m", "dvc", "init", "-q")
     run(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
     run(root, sys.executable, "-m", "dvc", "repro")
     return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return repro_project(tmp_path_factory.mktemp("dvc-project"), tiny_params())
 
 
 def ran_stages(output: str) -> set[str]:
