@@ -1,6 +1,13 @@
 """``mer <command>``: each pipeline stage, runnable alone, reading ./params.yaml.
 
 DVC's stages call exactly these commands.
+
+Stopping: Ctrl-C (SIGINT) exits with code 130 and SIGTERM (``kill``, a scheduler, a container
+stop) with code 143, the shells' 128 + signal number, each with one line on stderr. Both unwind
+the command: MLflow runs in flight are marked KILLED, fold worker processes are killed, finished
+folds stay in data/folds, so rerunning resumes. A second SIGTERM while unwinding is ignored.
+SIGKILL cannot be handled: the workers notice their parent is gone and exit, and the next
+command marks the runs it left RUNNING as FAILED (mer.tracking.store.Tracker.close_stale_runs).
 """
 
 from __future__ import annotations
@@ -9,10 +16,14 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from mer.errors import MerError
+from mer.tracking.store import stop_now_or_after_store_call
 
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -33,6 +44,55 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 Runner = Callable[[argparse.Namespace], object]
+
+SIGTERM_EXIT = 143  # 128 + SIGTERM
+SIGINT_EXIT = 130  # 128 + SIGINT
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread on SIGTERM. A SystemExit (code 143), not an Exception, so no
+    ``except Exception`` swallows it, and not a KeyboardInterrupt, which Lightning turns into
+    ``sys.exit(1)``; mer.tracking marks runs it unwinds KILLED."""
+
+    def __init__(self) -> None:
+        super().__init__(SIGTERM_EXIT)
+
+
+_terminating = threading.Event()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    if _terminating.is_set():  # already unwinding: let the cleanup finish
+        return
+    _terminating.set()
+    stop_now_or_after_store_call(Terminated())
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    stop_now_or_after_store_call(KeyboardInterrupt())
+
+
+def _from_ctrl_c(exc: SystemExit) -> bool:
+    """Lightning answers Ctrl-C during training with sys.exit(1) inside its ``except
+    KeyboardInterrupt``: still an interruption."""
+    return isinstance(exc.__context__, KeyboardInterrupt)
+
+
+def _install_handlers() -> Callable[[], None]:
+    """Handle SIGTERM like Ctrl-C, both deferred while an MLflow store call completes (a
+    commit cut in half would keep the runs from being closed); return what restores the
+    previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    _terminating.clear()
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return restore
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
@@ -58,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    restore = _install_handlers()
     try:
         runners[args.command](args)
     except MerError as exc:
@@ -65,7 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"mer {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return SIGINT_EXIT
+    except Terminated:
+        print(f"mer {args.command}: terminated (SIGTERM); finished work is kept, rerun to "
+              "resume", file=sys.stderr)
+        return SIGTERM_EXIT
+    except SystemExit as exc:
+        if not _from_ctrl_c(exc):
+            raise
+        print(f"mer {args.command}: interrupted", file=sys.stderr)
+        return SIGINT_EXIT
+    finally:
+        restore()
     return 0
 
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from mer.errors import ParamsError
 
@@ -21,10 +31,43 @@ Scheme = Literal["casme2-5", "megc-3", "seed-4"]
 ModelKind = Literal["svm", "cnn", "hybrid"]
 
 
+def _takes_number(annotation: Any) -> bool:
+    """True for int and float, alone, in a union (``int | None``) or as the items of a tuple:
+    the annotations where pydantic's lax mode would read YAML's true/false as 1/0."""
+    if annotation in (int, float):
+        return True
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return bool not in args and any(_takes_number(a) for a in args)
+    if origin in (tuple, list):
+        return any(_takes_number(a) for a in args)
+    return False
+
+
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    return isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value)
+
+
 class Section(BaseModel):
-    """Base of every params section: unknown keys are errors, values are immutable."""
+    """Base of every params section: unknown keys are errors, values are immutable, and a
+    number is never true/false (``epochs: true`` is a mistake, not one epoch)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        # One check for every numeric field of every section, present and future: pydantic's
+        # lax mode takes a bool as 0/1 for int and float, and strict mode would also refuse
+        # the coercions params.yaml relies on (str -> Path, list -> tuple).
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _has_bool(value) and _takes_number(field.annotation):
+            raise PydanticCustomError(
+                "bool_for_number", "expected a number, not true/false")
+        return value
 
 
 class SyntheticParams(Section):
@@ -44,8 +87,9 @@ class SyntheticParams(Section):
     @model_validator(mode="after")
     def _enough_clips(self) -> SyntheticParams:
         if self.clips < 2 * self.subjects:
-            raise ValueError(f"clips ({self.clips}) must be at least 2 per subject "
-                             f"({2 * self.subjects} for {self.subjects} subjects)")
+            raise ValueError(f"data.synthetic.clips ({self.clips}) must be at least 2 per "
+                             f"subject ({2 * self.subjects} for data.synthetic.subjects "
+                             f"{self.subjects})")
         return self
 
 
@@ -218,16 +262,17 @@ class EvaluationParams(Section):
     def _cross_corpus_named(self) -> EvaluationParams:
         if self.protocol == "loso":
             if self.train_corpora or self.test_corpora:
-                raise ValueError("evaluation.train_corpora/test_corpora are for "
-                                 "evaluation.protocol: cross-corpus; remove them or set it")
+                raise ValueError("evaluation.train_corpora and evaluation.test_corpora are "
+                                 "for evaluation.protocol: cross-corpus; remove them or set it")
             return self
         if not self.train_corpora or not self.test_corpora:
             raise ValueError("evaluation.protocol cross-corpus needs evaluation.train_corpora "
                              "and evaluation.test_corpora (e.g. [casme2] and [samm])")
         shared = sorted(set(self.train_corpora) & set(self.test_corpora))
         if shared:
-            raise ValueError(f"evaluation: {shared[0]} is in both train_corpora and "
-                             "test_corpora; a corpus is trained on or tested, not both")
+            raise ValueError(f"{shared[0]} is in both evaluation.train_corpora and "
+                             "evaluation.test_corpora; a corpus is trained on or tested, "
+                             "not both")
         return self
 
 

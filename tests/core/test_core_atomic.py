@@ -1,8 +1,11 @@
 """Outputs are written whole or not at all."""
 
+import os
+
 import pytest
 
-from mer.atomic import atomic_path, write_text
+from mer.atomic import atomic_outputs, atomic_path, unreadable, write_text
+from mer.errors import MerError
 
 
 def test_failed_write_leaves_the_old_file(tmp_path):
@@ -27,3 +30,82 @@ def test_folder_is_replaced_whole(tmp_path):
 def test_nothing_written_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="nothing was written"), atomic_path(tmp_path / "x"):
         pass
+
+
+def test_several_outputs_are_replaced_together(tmp_path):
+    report, folder = tmp_path / "metrics.json", tmp_path / "plots"
+    report.write_text("old")
+    folder.mkdir()
+    (folder / "stale.png").write_text("stale")
+    with atomic_outputs(report, folder) as (report_tmp, folder_tmp):
+        report_tmp.write_text("new")
+        folder_tmp.mkdir()
+        (folder_tmp / "fresh.png").write_text("fresh")
+        assert report.read_text() == "old"  # nothing moves before the block ends
+    assert report.read_text() == "new"
+    assert sorted(p.name for p in folder.iterdir()) == ["fresh.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "plots"]
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("bug"), KeyboardInterrupt()])
+def test_an_exception_while_writing_replaces_none(tmp_path, stop):
+    first, second = tmp_path / "manifest.parquet", tmp_path / "reports" / "data.json"
+    first.write_text("old manifest")
+    with pytest.raises(type(stop)), atomic_outputs(first, second) as (a, b):
+        a.write_text("new manifest")
+        b.write_text("new report")
+        raise stop
+    assert first.read_text() == "old manifest"
+    assert not second.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["manifest.parquet", "reports"]
+
+
+def test_a_file_can_become_a_folder_and_back(tmp_path):
+    target = write_text(tmp_path / "out", "a file")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "inside").write_text("x")
+    assert (target / "inside").read_text() == "x"
+    write_text(target, "a file again")
+    assert target.read_text() == "a file again"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_hard_linked_output_is_replaced_not_written_through(tmp_path):
+    # DVC may link outputs to its cache: writing in place would change the cached copy.
+    cache = write_text(tmp_path / "cache", "cached")
+    target = tmp_path / "metrics.json"
+    os.link(cache, target)
+    write_text(target, "new")
+    assert cache.read_text() == "cached" and target.read_text() == "new"
+
+
+def test_a_nested_atomic_writer_commits_inside_the_staging(tmp_path):
+    # write_npz/write_manifest are atomic themselves and write into a staged path
+    with atomic_outputs(tmp_path / "a.txt", tmp_path / "b.txt") as (a, b):
+        write_text(a, "a")
+        write_text(b, "b")
+    assert (tmp_path / "a.txt").read_text() + (tmp_path / "b.txt").read_text() == "ab"
+
+
+def test_a_write_error_of_a_missing_input_is_not_blamed_on_the_outputs(tmp_path):
+    # Only the filesystem refusing a staged write becomes an OutputError.
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out") as tmp:
+        tmp.write_text((tmp_path / "missing-input").read_text())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_target_twice_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="same target twice"), \
+            atomic_outputs(tmp_path / "x", tmp_path / "x"):
+        pass
+
+
+def test_unreadable_names_the_file_and_the_fix(tmp_path):
+    empty = tmp_path / "features.npz"
+    empty.write_bytes(b"")
+    error = unreadable(empty, ValueError("whatever"), "mer features")
+    assert isinstance(error, MerError)
+    assert str(error) == (f"{empty} is empty (0 bytes), left by a failed or interrupted write: "
+                          f"restore it with `dvc checkout {empty}` or rebuild it with "
+                          "`mer features`")

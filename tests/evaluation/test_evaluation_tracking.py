@@ -68,8 +68,10 @@ def test_parent_and_child_runs_with_metrics(tracking_root, own_store):
     assert experiment.artifact_location == (Path(tracking_root).resolve() / "mlruns").as_uri()
 
 
-@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
-def test_a_crash_marks_the_run_failed(tracking_root, own_store, error):
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError("boom"), "FAILED"),
+                                               (KeyboardInterrupt(), "KILLED")])
+def test_a_crash_marks_the_run_failed(tracking_root, own_store, error, status):
+    """An error marks the run FAILED; Ctrl-C (and SIGTERM, see tests/faults) KILLED."""
     tracker = Tracker("crash", tracking_root)
     ids = []
     with pytest.raises(type(error)), tracker.run("loso") as parent:
@@ -78,7 +80,7 @@ def test_a_crash_marks_the_run_failed(tracking_root, own_store, error):
             ids.append(child)
             raise error
     client = MlflowClient(tracking_uri(tracking_root))
-    assert [client.get_run(i).info.status for i in ids] == ["FAILED", "FAILED"]
+    assert [client.get_run(i).info.status for i in ids] == [status, status]
 
 
 def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tmp_path):

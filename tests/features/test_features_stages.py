@@ -89,7 +89,7 @@ def test_undecodable_frame_is_named(tiny_dataset, monkeypatch):
     write_params(tiny_dataset)
     broken = tiny_dataset / "Cropped/sub01/EP01_01/reg_img100.jpg"
     broken.write_bytes(b"not a jpeg")
-    with pytest.raises(MerError, match=r"reg_img100\.jpg: frame does not decode"):
+    with pytest.raises(MerError, match=r"reg_img100\.jpg does not decode as an image"):
         run("faces")
 
 

@@ -64,7 +64,9 @@ def test_register_records_a_version_without_promoting(project):
     assert record["name"] == MODEL and record["version"] == "1"
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    # registry_uri too: an earlier in-process test may have set MLflow's global registry URI
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     version = client.get_model_version(MODEL, "1")
     assert version.aliases == []  # registering never promotes
     model = client.get_registered_model(MODEL)

@@ -97,7 +97,7 @@ def test_one_frame_listing_and_apex_rule_for_data_and_predict():
 
 def test_corrupt_frame_names_the_file(clip_folder):
     (clip_folder / "reg_img49.jpg").write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(MerError, match=r"reg_img49\.jpg: frame does not decode"):
+    with pytest.raises(MerError, match=r"reg_img49\.jpg does not decode as an image"):
         from_clip_folder(clip_folder)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer.atomic import atomic_path
+from mer.atomic import atomic_path, unreadable
 from mer.errors import DatasetError
 
 COLUMNS = (
@@ -65,10 +65,21 @@ def write_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
+    """data/manifest.parquet as written by ``mer data``; a missing, empty, damaged or foreign
+    file is a DatasetError naming it and how to get it back."""
+    import pyarrow
+
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path} not found: run `mer data` (or `dvc repro data`) first")
-    manifest = pd.read_parquet(path)
+    try:
+        manifest = pd.read_parquet(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as exc:
+        raise unreadable(path, exc, "mer data") from None
+    missing = [c for c in COLUMNS if c not in manifest.columns]
+    if missing:
+        raise DatasetError(f"{path} lacks columns {missing}: it is from an older version or "
+                           "another program; rerun `mer data`")
     manifest["frame_paths"] = manifest["frame_paths"].map(list)
     manifest["flags"] = manifest["flags"].map(list)
     return manifest

@@ -16,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -164,16 +167,73 @@ def _load_cached(path: Path, key: str) -> FoldOutcome | None:
 
 # Worker processes receive the clips once, at start-up, not with every task.
 _WORKER_CLIPS: ClipSet | None = None
+ORPHAN_POLL_S = 0.5  # how often a worker checks that its parent is still alive
 
 
-def _init_worker(clips: ClipSet) -> None:
+def _exit_when_orphaned(parent: int) -> None:
+    """Watchdog thread of a worker: end the process as soon as its parent is gone.
+
+    A parent killed outright (SIGKILL, OOM killer) cannot stop its workers, and an idle
+    ProcessPoolExecutor worker would wait for work forever (keeping multiprocessing's resource
+    tracker alive too). When the parent dies the worker is re-parented, so os.getppid()
+    changes; that works on Linux and macOS alike (prctl's PR_SET_PDEATHSIG is Linux-only and
+    fires when the parent *thread* that spawned the worker exits, which for a pool is not
+    always the main one). os._exit: nothing in a worker is worth flushing, the parent writes
+    every result."""
+    while True:
+        time.sleep(ORPHAN_POLL_S)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(clips: ClipSet, parent: int) -> None:
     global _WORKER_CLIPS
     _WORKER_CLIPS = clips
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True,
+                     name="mer-orphan-watchdog").start()
 
 
 def _run_in_worker(learner: Learner, fold: Fold, seed: int) -> FoldOutcome:
     assert _WORKER_CLIPS is not None
     return run_fold(learner, _WORKER_CLIPS, fold, seed)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued folds and kill the running ones: on an error, Ctrl-C or SIGTERM the
+    parent must not wait minutes for folds whose results it will not use (they are not
+    cached; the rerun recomputes them). SIGKILL, since Lightning's SIGTERM handler in a worker
+    only asks training to stop at the end of the epoch."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for child in _workers_being_spawned({p.pid for p in processes}):
+        child.kill()
+
+
+def _workers_being_spawned(known: set[int | None]) -> list[Any]:
+    """Spawned children of this process the pool does not list yet: a worker is registered
+    only once it has read its start-up data (the clips), which on a busy machine takes many
+    seconds of imports; a signal in between would leave it running, and this process waiting
+    for it at exit. Needs psutil (installed with dvc); without it, nothing."""
+    try:
+        import psutil
+
+        children = psutil.Process().children()
+    except Exception:
+        return []
+    spawned = []
+    for child in children:
+        try:
+            command = " ".join(child.cmdline())
+        except Exception:  # gone meanwhile
+            continue
+        if child.pid not in known and "spawn_main" in command:
+            spawned.append(child)
+    return spawned
 
 
 OnFold = Callable[[FoldOutcome, bool], None]  # (outcome, came from the cache)
@@ -227,11 +287,12 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
         # spawn, not fork: forking a process that already runs torch threads can deadlock.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=_init_worker, initargs=(clips,)) as pool:
-            futures: dict[Future[FoldOutcome], tuple[int, Path | None, str]] = {
-                pool.submit(_run_in_worker, learner, fold, seed): (li, path, key)
-                for li, learner, fold, path, key in pending}
-            try:
+                                 initializer=_init_worker, initargs=(clips, os.getpid())
+                                 ) as pool:
+            futures: dict[Future[FoldOutcome], tuple[int, Path | None, str]] = {}
+            try:  # submit spawns the workers: a signal may come while it does
+                for li, learner, fold, path, key in pending:
+                    futures[pool.submit(_run_in_worker, learner, fold, seed)] = (li, path, key)
                 remaining = set(futures)
                 while remaining:
                     finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -239,7 +300,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                         li, path, key = futures[future]
                         finish(li, future.result(), path, key)
             except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_workers(pool)
                 raise
     if cache is not None:
         for stale in set(cache.glob("*.json")) - keep:

@@ -68,13 +68,17 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     """Read predictions.csv (ids stay strings: subject '006' is not 6) and check its classes."""
     import pandas as pd
 
+    from mer.atomic import unreadable
     from mer.errors import DatasetError
 
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path} not found: run `mer train` (or `dvc repro train`) first")
     expected = [*ID_COLUMNS, *map(prob_column, classes)]
-    frame = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS}, keep_default_na=False)
+    try:  # empty (0 bytes), binary garbage, ragged rows: one message, not a pandas traceback
+        frame = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS}, keep_default_na=False)
+    except (OSError, ValueError) as exc:  # EmptyDataError, ParserError, UnicodeDecodeError
+        raise unreadable(path, exc, "mer train") from None
     if list(frame.columns) != expected:
         raise DatasetError(f"{path} has columns {list(frame.columns)}, expected {expected}: it "
                            "was written under another labels.scheme or version; rerun `mer train`")

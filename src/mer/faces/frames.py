@@ -1,15 +1,30 @@
-"""A manifest row's frames: which files, where the apex is, and decoding them."""
+"""A manifest row's frames: which files, where the apex is, and decoding them.
+
+Decoding is mer.data.frames' one frame reader (``read_frame``, ``read_clip_frames``): the
+data stage checked every frame with it, and the faces and features stages read frames
+through it again, each frame decoded once per read and checked in the same pass (a
+complete file, the size of the clip's other frames), so a frame damaged after `mer data`
+ran stops the stage with the file, the clip and its sheet row instead of corrupting flow.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mer.data.frames import read_clip_frames, read_frame
 from mer.data.manifest import MISSING_APEX
-from mer.errors import DatasetError, MerError
+from mer.errors import DatasetError
+
+__all__ = ["ClipFrames", "clip_frames", "read_frame", "read_frames", "uses_flow_images"]
+
+# What to do about a damaged frame found after the data stage, which checked every frame.
+CHANGED_SINCE_DATA = ("`mer data` checked every frame, so the file changed since: restore it "
+                      "from the corpus, or rerun `mer data` (data.on_bad_clip: skip leaves "
+                      "the clip out)")
 
 
 @dataclass(frozen=True)
@@ -41,26 +56,12 @@ def clip_frames(row: dict[str, Any] | Any) -> ClipFrames:
     return ClipFrames(clip_id, paths, onset, apex - onset, where)
 
 
-def read_frame(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 BGR frame, or a MerError naming the file.
-
-    Decoded in colour then converted to grey where needed, exactly as ``mer predict`` does:
-    OpenCV's direct greyscale JPEG decode differs by up to a dozen grey levels.
-    """
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise MerError(f"{path}: frame file not found; check the path (in a dataset: restore the "
-                       "file or rebuild the manifest)")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise MerError(f"{path}: frame does not decode (corrupt or not an image); replace it")
-    return image
-
-
-def read_frames(paths: tuple[str, ...] | list[str]) -> list[np.ndarray]:
-    return [read_frame(p) for p in paths]
+def read_frames(clip: ClipFrames, indices: Sequence[int] | None = None) -> list[np.ndarray]:
+    """(H, W, 3) uint8 BGR frames ``indices`` (default: all) of a clip, each decoded once by
+    the shared reader and of one size, or a FrameError naming the file, clip and sheet row."""
+    chosen = range(len(clip.paths)) if indices is None else indices
+    return read_clip_frames([clip.paths[i] for i in chosen], f"{clip.clip_id} ({clip.where})",
+                            CHANGED_SINCE_DATA)
 
 
 def uses_flow_images(manifest: Any) -> bool:

@@ -1,7 +1,9 @@
 """The faces of every clip of a manifest: one onset alignment each, clips without a face reported.
 
-Only the onset, apex (or middle) and offset frames are decoded here: the alignment comes from
-the onset and the other two are the frames ``align_clip`` checks the face on.
+Only the onset, apex (or middle) and offset frames are decoded here, once each, by the shared
+frame reader (``read_frames``: a damaged frame or one of another size stops the stage naming
+the file and sheet row): the alignment comes from the onset and the other two are the frames
+``align_clip`` checks the face on.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def locate_clip(clip: ClipFrames, params: FaceParams) -> FaceResult:
     last = len(clip.paths) - 1
     check = clip.apex_index if clip.apex_index is not None else last // 2
     indices = sorted({0, check, last})
-    frames = read_frames([clip.paths[i] for i in indices])
+    frames = read_frames(clip, indices)
     try:
         aligned = align_clip(frames, params, apex_index=indices.index(check),
                              frame_numbers=[clip.onset + i for i in indices])

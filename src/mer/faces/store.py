@@ -7,14 +7,16 @@ and DVC would see a changed output on every run; ``write_npz`` fixes the timesta
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from mer.atomic import atomic_path
+from mer.atomic import atomic_path, unreadable
 from mer.errors import DatasetError
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 FACES_KEYS = ("clip_id", "transform", "landmarks", "size")
 
 
@@ -31,12 +33,23 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def read_npz(path: str | Path, keys: tuple[str, ...], producer: str) -> dict[str, np.ndarray]:
-    """All arrays of an .npz written by ``producer`` (a mer command), checked for ``keys``."""
+    """All arrays of an .npz written by ``producer`` (a mer command), checked for ``keys``.
+
+    A missing, empty, truncated or foreign file (not a zip of plain arrays) is a DatasetError
+    naming the file and how to get it back, never a numpy or zipfile traceback.
+    """
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path} not found: run `{producer}` (or `dvc repro`) first")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+        if magic not in ZIP_MAGIC:  # np.load would try it as .npy or as a pickle
+            raise unreadable(path, None, producer)
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}  # reads (and checks) each member
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise unreadable(path, exc, producer) from None
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise DatasetError(f"{path} lacks {missing}: it is from an older version; rerun "

@@ -43,7 +43,8 @@ class ImageTask:
 
 
 def describe_frames(task: FrameTask, params: FeatureParams) -> ClipFeatures:
-    faces = warp_faces(read_frames(task.clip.paths), task.transform, task.size)  # (K, S, S)
+    # Every frame decoded once by the shared reader, checked whole and of one size.
+    faces = warp_faces(read_frames(task.clip), task.transform, task.size)  # (K, S, S)
     return describe_clip(faces, task.landmarks, task.clip.apex_index, params)
 
 

@@ -3,8 +3,9 @@
 Give exactly one input: --clip FOLDER (frames named by number, with optional --onset/--apex/
 --offset frame numbers), --pair ONSET APEX (two images), or --video FILE (with optional
 --start/--end window and --apex, 0-based frame indices; the apex is estimated when absent).
-The model is models:/<tracking.model_name>@champion unless --model names another model URI
-(models:/name/3, models:/name@challenger, runs:/..., a local folder) or a bundle file.
+The model is models:/<tracking.model_name>@champion unless --model names another model logged
+by `mer register`: models:/name/3, models:/name@challenger, runs:/<run_id>/model or its local
+MLflow model folder. A bare file (a pickle) is refused, never read: unpickling runs code.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offset", type=int, help="--clip: offset frame number")
     parser.add_argument("--start", type=int, help="--video: first frame of the window (0-based)")
     parser.add_argument("--end", type=int, help="--video: last frame of the window (inclusive)")
-    parser.add_argument("--model", help="model URI or bundle file (default: "
-                        "models:/<tracking.model_name>@champion)")
+    parser.add_argument("--model", help="a model logged by `mer register`: models:/NAME@ALIAS, "
+                        "models:/NAME/VERSION, runs:/RUN_ID/model or its MLflow model folder "
+                        "(default: models:/<tracking.model_name>@champion)")
 
 
 def _check_options(args: argparse.Namespace) -> None:

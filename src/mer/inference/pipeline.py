@@ -21,6 +21,7 @@ TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
 # the SVM), so an old bundle is refused with a message instead of failing mid-prediction.
 BUNDLE_FORMAT = 2
+BUNDLE_ARTIFACT = "bundle"  # the bundle's name among the MLflow model's artifacts
 
 
 class Classifier(Protocol):
@@ -67,19 +68,26 @@ def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
     return Path(path)
 
 
-def load_bundle(path: str | Path) -> ModelBundle:
+def load_bundle(path: str | Path, name: str | None = None) -> ModelBundle:
+    """The bundle pickled at ``path`` (``name``: how messages call it, default the path).
+
+    Unpickling runs code: call this only on a bundle this process wrote with save_bundle or on
+    the bundle of an MLflow model whose MLmodel file registry.check_mer_model accepted (or that
+    MLflow itself is serving, whose code already runs). `mer predict` never passes a user's path.
+    """
     path = Path(path)
+    name = name or str(path)
     try:
         with path.open("rb") as handle:
-            bundle = pickle.load(handle)  # our own artifact, written by save_bundle
+            bundle = pickle.load(handle)  # see above: a mer bundle, never an arbitrary file
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
             ValueError) as exc:  # not a bundle, or one written by an incompatible mer
-        raise MerError(f"{path}: not a readable mer model bundle ({exc})") from None
+        raise MerError(f"{name}: not a readable mer model bundle ({exc})") from None
     if not isinstance(bundle, ModelBundle):
-        raise MerError(f"{path}: holds a {type(bundle).__name__}, not a mer model bundle")
+        raise MerError(f"{name}: holds a {type(bundle).__name__}, not a mer model bundle")
     written = getattr(bundle, "format", 1)  # bundles before format 2 did not record one
     if written != BUNDLE_FORMAT:
-        raise MerError(f"{path}: a model bundle of format {written}, but this mer reads format "
+        raise MerError(f"{name}: a model bundle of format {written}, but this mer reads format "
                        f"{BUNDLE_FORMAT}: retrain and register it with this mer (`mer register`)")
     return bundle
 

@@ -1,7 +1,9 @@
 """The MLflow pyfunc face of the model: a DataFrame of encoded frames in, predictions out.
 
 Input, one row per micro-expression:
-  frames      str   JSON list of base64-encoded images (JPEG/PNG), onset first, offset last
+  frames      str   JSON list of base64-encoded images (JPEG/PNG), onset first, offset last,
+                    all of one size; each decoded by the data stage's one frame decoder
+                    (mer.data.frames.decode_frame: a truncated or non-image frame is refused)
   apex_index  int   index of the apex in frames, or -1 to estimate it from motion; checked
                     by sources.check_apex under mer's one apex rule (0 <= apex_index <=
                     len(frames) - 1, 0 = the onset: no onset->apex motion, so estimated)
@@ -18,12 +20,14 @@ import json
 import numpy as np
 import pandas as pd
 
+from mer.data.frames import check_same_size, decode_frame
 from mer.errors import MerError
 from mer.inference.pipeline import ModelBundle, predict_window
 from mer.inference.sources import FrameWindow, check_apex
 
 INPUT_COLUMNS = ("frames", "apex_index")
 ESTIMATE_APEX = -1
+SEND_WHOLE = "send each frame as a whole JPEG or PNG file, base64-encoded"
 
 
 def encode_frames(frames: list[np.ndarray] | tuple[np.ndarray, ...], ext: str = ".png") -> str:
@@ -40,8 +44,9 @@ def encode_frames(frames: list[np.ndarray] | tuple[np.ndarray, ...], ext: str = 
 
 
 def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
-    import cv2
-
+    """The frames of one request row: each a whole image, all of one size, or a MerError
+    naming the row and frame (frames of different sizes would otherwise reach the face
+    alignment and read as a face that moved)."""
     try:
         items = json.loads(cell)
     except (TypeError, json.JSONDecodeError):
@@ -51,13 +56,12 @@ def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
     frames = []
     for k, item in enumerate(items):
         try:
-            data = np.frombuffer(base64.b64decode(item, validate=True), np.uint8)
+            data = base64.b64decode(item, validate=True)
         except (binascii.Error, TypeError, ValueError):
             raise MerError(f"row {row}, frame {k}: not valid base64") from None
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if image is None:
-            raise MerError(f"row {row}, frame {k}: not a decodable image")
-        frames.append(image)
+        frames.append(decode_frame(data, str(k), f"row {row}", SEND_WHOLE))
+    check_same_size([f.shape for f in frames], [str(k) for k in range(len(frames))],
+                    f"row {row}", "send the frames of one video, uncropped")
     return tuple(frames)
 
 

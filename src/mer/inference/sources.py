@@ -4,7 +4,9 @@ Every reader returns a ``FrameWindow``: frames onset..offset in order, and where
 (None when it should be estimated from motion). A clip folder is listed and the apex checked
 by the data stage's own code (mer.data.frames: ``frame_files``, ``apex_to_use``), so whatever
 `mer data` accepts, `mer predict --clip` accepts too: onset <= apex <= offset, an apex equal
-to the onset meaning "no onset->apex motion: estimate it".
+to the onset meaning "no onset->apex motion: estimate it". Image files are read by the data
+stage's one frame reader too (``read_clip_frames``): a truncated, empty or non-image frame,
+or one of another size than the others, is refused naming the file, as `mer data` refuses it.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer.data.frames import ApexOutsideClip, apex_to_use, frame_files
+from mer.data.frames import (
+    ApexOutsideClip,
+    apex_to_use,
+    check_same_size,
+    frame_files,
+    read_clip_frames,
+)
+from mer.data.frames import read_frame as read_image  # one decoder for training and predict
 from mer.errors import MerError
-from mer.faces.frames import read_frame as read_image  # one decoder for training and predict
+
+REPLACE = "replace it"  # what to do about a damaged input frame
 
 
 @dataclass(frozen=True)
@@ -65,18 +75,17 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     if missing:
         raise MerError(f"{folder}: frames {missing[:5]} between onset {onset} and offset "
                        f"{offset} are missing")
-    frames = tuple(read_image(numbered[n]) for n in range(onset, offset + 1))
+    frames = tuple(read_clip_frames([numbered[n] for n in range(onset, offset + 1)],
+                                    advice=REPLACE))
     return FrameWindow(frames, None if apex is None else apex - onset,
                        f"{folder} frames {onset}..{offset}")
 
 
 def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWindow:
     """The classic onset -> apex input: two images, the second the apex."""
-    frames = (read_image(onset_image), read_image(apex_image))
-    if frames[0].shape != frames[1].shape:
-        raise MerError(f"{onset_image} and {apex_image} differ in size "
-                       f"({frames[0].shape[:2]} vs {frames[1].shape[:2]}); use two frames of "
-                       "the same video")
+    frames = (read_image(onset_image, advice=REPLACE), read_image(apex_image, advice=REPLACE))
+    check_same_size([f.shape for f in frames], [str(onset_image), str(apex_image)],
+                    advice="use two frames of the same video")
     return FrameWindow(frames, 1, f"{onset_image} -> {apex_image}")
 
 

@@ -93,17 +93,11 @@ class ClipSet:
 def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str) -> ClipSet:
     """Join features.npz with the manifest's subject, labels and AU codes by clip_id."""
     from mer.data.manifest import read_manifest
+    from mer.faces.store import read_npz
 
     features_path = Path(features_path)
-    if not features_path.exists():
-        raise DatasetError(f"{features_path} not found: run `mer features` "
-                           "(or `dvc repro features`) first")
-    with np.load(features_path, allow_pickle=False) as npz:
-        missing = [key for key in FEATURE_KEYS if key not in npz.files]
-        if missing:
-            raise DatasetError(f"{features_path} lacks arrays {missing}: it was written by an "
-                               "older features stage; rerun `mer features`")
-        arrays = {key: npz[key] for key in FEATURE_KEYS}
+    # A missing, empty or damaged file is a DatasetError saying how to get it back.
+    arrays = read_npz(features_path, FEATURE_KEYS, "mer features")
     manifest = read_manifest(manifest_path).set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.atomic import write_text
+    from mer.atomic import atomic_outputs
     from mer.data.build import build_manifest
     from mer.data.manifest import write_manifest
 
@@ -33,5 +33,7 @@ def run(args: argparse.Namespace) -> None:
     # Every check runs before anything is written: bad data leaves no output behind.
     manifest, report = build_manifest(params.data, params.labels.scheme,
                                       progress=not getattr(args, "no_progress", False))
-    write_manifest(manifest, paths.MANIFEST)
-    write_text(paths.DATA_REPORT, json.dumps(report, indent=2) + "\n")
+    # Both outputs or neither: a manifest never sits beside another run's report.
+    with atomic_outputs(paths.MANIFEST, paths.DATA_REPORT) as (manifest_tmp, report_tmp):
+        write_manifest(manifest, manifest_tmp)
+        report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.atomic import atomic_path, write_text
+    from mer.atomic import atomic_outputs
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import metrics_report, per_subject, read_predictions, to_json
     from mer.labels import get_scheme
@@ -31,9 +31,10 @@ def run(args: argparse.Namespace) -> None:
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
     report = metrics_report(frame)
     subjects = per_subject(frame, report["classes"])
-    write_text(paths.METRICS, to_json(report))
-    with atomic_path(paths.PLOTS) as tmp:
-        write_plots(frame, subjects, tmp, report)
+    # Both or neither: metrics.json never describes other predictions than plots/ does.
+    with atomic_outputs(paths.METRICS, paths.PLOTS) as (metrics_tmp, plots_tmp):
+        metrics_tmp.write_text(to_json(report), encoding="utf-8")
+        write_plots(frame, subjects, plots_tmp, report)
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     run_id = log_evaluation(
         tracker, report=report, per_subject=subjects,

@@ -17,7 +17,7 @@ from mer.config import load_params
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.atomic import write_text
+    from mer.atomic import atomic_outputs
     from mer.data.manifest import read_manifest
     from mer.faces.pipeline import locate_faces
     from mer.faces.store import write_npz
@@ -27,5 +27,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     arrays, report = locate_faces(manifest, params.faces)
     report["seconds"] = round(time.perf_counter() - started, 2)
-    write_npz(paths.FACES, arrays)
-    write_text(paths.FACES_REPORT, json.dumps(report, indent=2) + "\n")
+    # Both outputs or neither: the report always describes the faces.npz beside it.
+    with atomic_outputs(paths.FACES, paths.FACES_REPORT) as (faces_tmp, report_tmp):
+        write_npz(faces_tmp, arrays)
+        report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

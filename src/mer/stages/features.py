@@ -16,7 +16,7 @@ from mer.config import load_params
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.atomic import write_text
+    from mer.atomic import atomic_outputs
     from mer.data.manifest import read_manifest
     from mer.faces.store import read_faces, write_npz
     from mer.features.pipeline import extract_features
@@ -24,5 +24,7 @@ def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     manifest = read_manifest(paths.MANIFEST)
     arrays, report = extract_features(manifest, read_faces(paths.FACES), params.features)
-    write_npz(paths.FEATURES, arrays)
-    write_text(paths.FEATURES_REPORT, json.dumps(report, indent=2) + "\n")
+    # Both outputs or neither: the report always describes the features.npz beside it.
+    with atomic_outputs(paths.FEATURES, paths.FEATURES_REPORT) as (features_tmp, report_tmp):
+        write_npz(features_tmp, arrays)
+        report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

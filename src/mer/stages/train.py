@@ -5,7 +5,9 @@ has AU codes, the AU-oracle ceiling, one fold per subject, training subjects onl
 evaluation.protocol cross-corpus: one fold per test corpus, trained on the training corpora
 only); writes
 reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
-where it stopped. MLflow: one parent run, one child run per (model, fold); see `mer ui`.
+where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). One `mer train` at a time per project
+folder: a second one stops at once with a message (lock file data/folds.lock). MLflow: one
+parent run, one child run per (model, fold); see `mer ui`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,42 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from mer import paths
 from mer.config import load_params
+from mer.errors import MerError
+
+if TYPE_CHECKING:
+    from mer.config import Params
 
 log = logging.getLogger(__name__)
+
+LOCK = paths.FOLDS.with_name("folds.lock")  # beside data/folds, not in it (a DVC output)
+
+
+@contextmanager
+def only_train() -> Iterator[None]:
+    """Hold data/folds.lock for the whole stage, or refuse: two trainings in one folder would
+    race on data/folds and reports/predictions.csv."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(LOCK))
+    try:
+        LOCK.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+    except Timeout:  # (an OSError too: first)
+        raise MerError(f"another `mer train` is running in {os.getcwd()} (it holds {LOCK}); "
+                       "wait for it to finish, or stop it, then rerun") from None
+    except OSError:  # read-only data/: training cannot write its folds, and says so itself
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    params = load_params(args.params)
+    with only_train():
+        _train(args, params)
+
+
+def _train(args: argparse.Namespace, params: Params) -> None:
     from tqdm import tqdm
 
     from mer.atomic import write_text
@@ -38,7 +77,6 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.runs import log_fold, log_params, parent_tags
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
 
-    params = load_params(args.params)
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
     learners = build_learners(params.train, has_au_codes=any(clips.aus != ""),
                               has_au_features=clips.au.shape[1] > 0)

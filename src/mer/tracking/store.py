@@ -5,25 +5,41 @@ Backend: ``$MLFLOW_TRACKING_URI`` if set (a team server), else SQLite at
 plain ./mlruns file store, and a relative SQLite path is lost by ``dvc exp run --temp``, which
 runs in a copy under ``.dvc/tmp/exps/``: the project root is the folder above that copy).
 
+Creating the SQLite store is safe under concurrency: ``ensure_store`` holds a lock file beside
+the database (``mlflow.db.lock``, via ``filelock``) while it builds the tables in a temporary
+file and renames it into place, so other commands either find a complete store or wait; a
+store left half-created by an older mer is set aside (never deleted) and rebuilt when it holds
+no runs, and refused with what to do when it does.
+
 Runs: one parent per LOSO evaluation (opened by ``mer train``, completed by ``mer evaluate``,
 which finds it by the hash of the predictions it reads), one child per (model, fold). Every run
-is opened through ``Tracker.run``, which marks it FAILED if the block raises (Ctrl-C too).
+is opened through ``Tracker.run``, which marks it KILLED on Ctrl-C or SIGTERM and FAILED on any
+other exception, and tags it with the host and pid of its process; a process killed outright
+(SIGKILL, power cut) cannot close its runs, so every new ``Tracker`` marks the RUNNING runs
+whose process is gone FAILED, with a note (``mer.note``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import socket
+import sqlite3
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from mer import paths
 from mer.errors import MerError
+
+log = logging.getLogger(__name__)
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 DB_NAME = "mlflow.db"
@@ -33,6 +49,14 @@ KIND_TAG = "mer.kind"  # "evaluation" (parent) or "fold" (child)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 BATCH = 100  # MLflow's limit of params per log_batch call
 GIT_TIMEOUT_S = 10
+SQLITE_TIMEOUT_S = 30  # how long a read waits for another process's write to the store
+LOCK_TIMEOUT_S = 300  # longest wait for another command creating the store (takes seconds)
+HOST_TAG = "mer.host"  # hostname + pid namespace of the process that opened a run
+PID_TAG = "mer.pid"
+PID_STARTED_TAG = "mer.pid_started"  # that process's start time: a reused pid is not it
+NOTE_TAG = "mer.note"  # why mer closed a run it did not finish
+# Exit codes of a run stopped by a signal (cli: 130 for SIGINT, 143 for SIGTERM).
+SIGNAL_EXIT_CODES = (130, 143)
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -56,11 +80,138 @@ def artifact_location(root: str | Path | None = None) -> str | None:
     return None if os.environ.get(ENV_URI) else (project_root(root) / ARTIFACTS).as_uri()
 
 
-def configure_tracking(root: str | Path | None = None) -> str:
-    """Point MLflow's global (fluent) API at our backend; return the URI."""
-    import mlflow
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, None for other backends and in-memory."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def store_exists(root: str | Path | None = None) -> bool:
+    """False only when the backend is our own SQLite file and it does not exist yet."""
+    db = sqlite_file(tracking_uri(root))
+    return db is None or (db.exists() and db.stat().st_size > 0)
+
+
+def _store_state(db: Path) -> tuple[str, str, int]:
+    """(state, detail, runs + registered models held) of SQLite file ``db``; state is
+    'absent', 'ready' (schema at MLflow's head) or 'incomplete' (older schema or a migration
+    that stopped half-way)."""
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    if not db.exists() or db.stat().st_size == 0:
+        return "absent", "", 0
+    try:
+        # Read-write, not mode=ro: a process killed mid-write leaves a hot journal, which
+        # only a writer can roll back (a read-only connection fails on it).
+        with closing(sqlite3.connect(db, timeout=SQLITE_TIMEOUT_S)) as con:
+            tables = {row[0] for row in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = (con.execute("SELECT version_num FROM alembic_version").fetchone()
+                       if "alembic_version" in tables else None)
+            held = sum(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                       for table in ("runs", "registered_models") if table in tables)
+    except sqlite3.OperationalError as exc:  # locked, unreadable, no space, ...
+        raise MerError(f"cannot read the MLflow store {db}: {exc}; check the file and its "
+                       "folder, then rerun") from None
+    except sqlite3.DatabaseError as exc:  # not a database, malformed
+        raise MerError(f"{db} is not a readable MLflow SQLite store ({exc}); move it away "
+                       f"(mer creates a new one) or set {ENV_URI}") from None
+    leftovers = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    if leftovers:
+        return "incomplete", f"leftover table {', '.join(leftovers)}", held
+    if version is None or version[0] != _get_latest_schema_revision():
+        return "incomplete", f"schema version {version[0] if version else 'none'}", held
+    return "ready", "", held
+
+
+def _create_store(db: Path, artifacts: str) -> None:
+    """Build every MLflow table in a temporary file beside ``db``, then rename it to ``db``:
+    other processes never see a half-built store."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    tmp = db.with_name(f".{db.name}.creating-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    uri = f"sqlite:///{tmp}"
+    try:
+        store = SqlAlchemyStore(uri, artifacts)
+        store.engine.dispose()
+        SqlAlchemyStore._engine_map.pop(uri, None)
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _open_old_store(uri: str, db: Path) -> None:
+    """Let MLflow open (and, when tables are missing, migrate) a store of an older MLflow
+    while we hold the lock, so two commands never migrate it at once."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    try:
+        SqlAlchemyStore(uri, (db.parent / ARTIFACTS).as_uri())
+    except MlflowException as exc:
+        raise MerError(f"cannot open MLflow tracking store {db}: {exc.message}") from None
+
+
+def ensure_store(root: str | Path | None = None) -> str:
+    """The tracking URI, with our SQLite store created first if it does not exist yet.
+
+    Concurrent commands serialise on ``<db>.lock``: one creates, the others wait and then
+    find it ready. A store that an earlier crash left half-migrated is set aside as
+    ``<db>.broken-<time>`` and rebuilt when it holds no run or model; with runs in it, a
+    MerError says how to repair it. A team server ($MLFLOW_TRACKING_URI not SQLite) is
+    returned untouched."""
+    from filelock import FileLock, Timeout
 
     uri = tracking_uri(root)
+    db = sqlite_file(uri)
+    if db is None:
+        return uri
+    db = db.resolve()
+    lock = FileLock(f"{db}.lock", timeout=LOCK_TIMEOUT_S)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:  # (an OSError too: first)
+        raise MerError(f"waited {LOCK_TIMEOUT_S} s for {lock.lock_file}: another mer command is "
+                       f"creating the MLflow store {db}; rerun when it has finished") from None
+    except OSError:  # a read-only folder: nothing can be created there, MLflow says so
+        return uri
+    try:
+        state, detail, held = _store_state(db)
+        if state == "ready":
+            return uri
+        if state == "incomplete":
+            if held and detail.startswith("schema version"):
+                _open_old_store(uri, db)
+                return uri
+            if held:
+                tables = detail.removeprefix("leftover table ").split(", ")
+                drops = " ".join(f"DROP TABLE {t};" for t in tables)
+                raise MerError(
+                    f"{db} was left half-migrated ({detail}) and holds {held} runs or "
+                    f"models: back it up (cp {db} {db}.bak), drop the leftover table(s) "
+                    f"(sqlite3 {db} '{drops}'), then run `mlflow db upgrade {uri}`")
+            aside = db.with_name(f"{db.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(db, aside)
+            log.warning("%s was left half-created (%s) with no runs in it: moved it to "
+                        "%s and created a new store", db, detail, aside.name)
+        _create_store(db, artifact_location(root) or (db.parent / ARTIFACTS).as_uri())
+    finally:
+        lock.release()
+    return uri
+
+
+def configure_tracking(root: str | Path | None = None, create: bool = True) -> str:
+    """Point MLflow's global (fluent) API at our backend; return the URI. ``create``: create
+    our SQLite store first if missing (safely, see ensure_store)."""
+    import mlflow
+
+    uri = ensure_store(root) if create else tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -68,12 +219,21 @@ def configure_tracking(root: str | Path | None = None) -> str:
 
 def ensure_experiment(client: Any, name: str, root: str | Path | None = None) -> str:
     """The id of experiment ``name``, created with our artifact location if missing."""
+    from mlflow.exceptions import MlflowException
+
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return str(experiment.experiment_id)
-    return str(client.create_experiment(name, artifact_location=artifact_location(root)))
+    if experiment is None:
+        try:
+            return str(client.create_experiment(name, artifact_location=artifact_location(root)))
+        except MlflowException as exc:  # a concurrent command created it first
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return str(experiment.experiment_id)
 
 
 def use_experiment(name: str, root: str | Path | None = None) -> str:
@@ -124,6 +284,110 @@ def git_state(root: str | Path | None = None) -> dict[str, str]:
             "mer.git_dirty": "unknown" if status is None else str(bool(status)).lower()}
 
 
+def host_id() -> str:
+    """This machine as run tags name it: hostname plus, on Linux, the pid namespace, so two
+    containers sharing a hostname never judge each other's pids."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _process_started(pid: int) -> str | None:
+    """Start time of process ``pid`` (seconds, 0.01 s resolution), None when unknown."""
+    try:
+        import psutil
+
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except Exception:  # no psutil, no such process, no permission: unknown
+        return None
+
+
+def owner_tags() -> dict[str, str]:
+    """Who runs this process: tags on every run it opens, read by close_stale_runs."""
+    started = _process_started(os.getpid())
+    return {HOST_TAG: host_id(), PID_TAG: str(os.getpid()),
+            **({PID_STARTED_TAG: started} if started else {})}
+
+
+def _process_gone(pid: int, started: str | None) -> bool:
+    """True when no process ``pid`` exists, or it is another one that reused the pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by someone else
+        pass
+    except OSError:
+        return False
+    if started is None:
+        return False
+    now = _process_started(pid)
+    return now is not None and abs(float(now) - float(started)) > 1.0
+
+
+def _stopped_by_signal(exc: BaseException) -> bool:
+    """Ctrl-C (KeyboardInterrupt; Lightning turns it into sys.exit(1) within its ``except
+    KeyboardInterrupt``) or the cli's SIGTERM exit (SystemExit 143)."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and (
+        exc.code in SIGNAL_EXIT_CODES or isinstance(exc.__context__, KeyboardInterrupt)))
+
+
+class _Deferral:
+    """Ctrl-C or SIGTERM that arrived during a store call, raised when the call returns."""
+
+    depth = 0
+    pending: BaseException | None = None
+
+
+_DEFERRAL = _Deferral()
+
+
+def stop_now_or_after_store_call(exc: BaseException) -> None:
+    """What the cli's SIGINT/SIGTERM handlers call: raise ``exc`` now, or, inside a store
+    call, once it returns. An exception raised in the middle of a SQLite commit leaves the
+    connection's write lock held, so closing the runs afterwards fails with 'database is
+    locked' and they would stay RUNNING."""
+    if _DEFERRAL.depth and threading.current_thread() is threading.main_thread():
+        _DEFERRAL.pending = exc
+        return
+    raise exc
+
+
+@contextmanager
+def _store_call() -> Iterator[None]:
+    """Defer Ctrl-C/SIGTERM (see stop_now_or_after_store_call) while the block runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _DEFERRAL.depth += 1
+    try:
+        yield
+    finally:
+        _DEFERRAL.depth -= 1
+    if _DEFERRAL.depth == 0 and _DEFERRAL.pending is not None:
+        pending, _DEFERRAL.pending = _DEFERRAL.pending, None
+        raise pending
+
+
+class _DeferringClient:
+    """An MlflowClient whose every call completes before a Ctrl-C or SIGTERM is raised."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _store_call():
+                return attribute(*args, **kwargs)
+        return call
+
+
 class Tracker:
     """An MLflow client bound to our backend and one experiment."""
 
@@ -132,10 +396,12 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         self.root = project_root(root)
-        self.uri = tracking_uri(self.root)
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self.uri = ensure_store(self.root)
+        self.client = _DeferringClient(MlflowClient(tracking_uri=self.uri,
+                                                    registry_uri=self.uri))
         try:
             self.experiment_id = ensure_experiment(self.client, experiment, self.root)
+            self.close_stale_runs()
         except MlflowException as exc:
             hint = (f"check the server, or unset {ENV_URI} to use {DB_NAME} in the project"
                     if os.environ.get(ENV_URI) else f"check or move {DB_NAME} in {self.root}")
@@ -146,21 +412,61 @@ class Tracker:
     def run(self, name: str | None = None, *, parent: str | None = None,
             tags: Mapping[str, str] | None = None, run_id: str | None = None
             ) -> Iterator[str]:
-        """Create a run (or reopen ``run_id``); FINISHED on success, FAILED on any exception."""
-        if run_id is None:
-            all_tags = {**(tags or {}), **({PARENT_TAG: parent} if parent else {})}
-            run_id = self.client.create_run(self.experiment_id, run_name=name,
-                                            tags=all_tags).info.run_id
-        else:
-            self.client.update_run(run_id, status="RUNNING")
-            for key, value in (tags or {}).items():
-                self.client.set_tag(run_id, key, value)
+        """Create a run (or reopen ``run_id``), tagged with this process (owner_tags);
+        FINISHED on success, KILLED when stopped by Ctrl-C or SIGTERM, FAILED on any other
+        exception."""
+        all_tags = {**(tags or {}), **owner_tags()}
+        opened: str | None = None
         try:
-            yield run_id
-        except BaseException:
-            self.client.set_terminated(run_id, status="FAILED")
+            # A Ctrl-C or SIGTERM during the calls below is raised at the end of this block,
+            # inside the try, so the run it interrupted is closed too.
+            with _store_call():
+                if run_id is None:
+                    all_tags.update({PARENT_TAG: parent} if parent else {})
+                    opened = self.client.create_run(self.experiment_id, run_name=name,
+                                                    tags=all_tags).info.run_id
+                else:
+                    # Owner first, then RUNNING: a concurrent close_stale_runs must not see
+                    # the previous (finished) owner on a running run.
+                    opened = run_id
+                    self.log(run_id, tags=all_tags)
+                    self.client.update_run(run_id, status="RUNNING")
+            yield opened
+        except BaseException as exc:
+            if opened is not None:
+                self.client.set_terminated(
+                    opened, status="KILLED" if _stopped_by_signal(exc) else "FAILED")
             raise
-        self.client.set_terminated(run_id, status="FINISHED")
+        self.client.set_terminated(opened, status="FINISHED")
+
+    def close_stale_runs(self) -> list[str]:
+        """Mark FAILED, with a note, every RUNNING run of this store opened on this host by a
+        process that no longer exists (killed by SIGKILL, a power cut, ...); return their ids.
+        Runs of other hosts, and of live processes, are left alone."""
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        host = host_id().replace("'", "''")
+        runs = self.client.search_runs(
+            experiments, max_results=1000,
+            filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'")
+        closed = []
+        for stale in runs:
+            tags = stale.data.tags
+            try:
+                pid = int(tags.get(PID_TAG, ""))
+            except ValueError:
+                continue
+            if pid == os.getpid() or not _process_gone(pid, tags.get(PID_STARTED_TAG)):
+                continue
+            self.client.set_tag(stale.info.run_id, NOTE_TAG,
+                                f"marked FAILED by mer (pid {os.getpid()}) at "
+                                f"{time.strftime('%Y-%m-%d %H:%M:%S')}: process {pid} that "
+                                "ran it ended without closing it (killed?)")
+            self.client.set_terminated(stale.info.run_id, status="FAILED")
+            closed.append(stale.info.run_id)
+        if closed:
+            log.warning("marked %d stale RUNNING MLflow run(s) FAILED: their process (killed?) "
+                        "no longer exists", len(closed))
+        return closed
 
     def log(self, run_id: str, *, params: Mapping[str, Any] | None = None,
             metrics: Mapping[str, float] | None = None,
@@ -220,6 +526,8 @@ def evaluation_run_id(predictions: str | Path = paths.PREDICTIONS,
 
     predictions = Path(predictions)
     if not predictions.exists():
+        return None
+    if not store_exists(root):
         return None
     uri = tracking_uri(root)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

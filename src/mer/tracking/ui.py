@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mer.errors import MerError
-from mer.tracking.store import artifact_location, project_root, tracking_uri
+from mer.tracking.store import artifact_location, ensure_store, project_root, tracking_uri
 
 HOST = "127.0.0.1"  # local only: the UI has no authentication
 DEFAULT_PORT = 5000  # MLflow's own default
@@ -36,8 +36,9 @@ def ui_command(port: int, root: str | Path | None = None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> None:
-    command = ui_command(args.port)
     root = project_root()
+    ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
+    command = ui_command(args.port, root)
     print(f"MLflow UI for {root}: http://{HOST}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
     try:
         done = subprocess.run(command, cwd=root, check=False)

@@ -1,0 +1,356 @@
+"""Faults of the MLflow tracking store and of stopped trainings, all real: concurrent `mer`
+processes racing to create mlflow.db, a store an earlier race left half-migrated, SIGTERM and
+SIGKILL sent to `mer train` (serial and with parallel fold workers), runs left RUNNING by a
+dead process, and `mer predict` outside a project.
+
+The killed commands run as subprocesses (`python -m mer.cli`) on a tiny toy project (6
+subjects x 6 clips, 2 CNN epochs, 3 Optuna trials); most of their time is Python imports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+import pytest
+from mlflow import MlflowClient
+
+from mer.cli import main
+from mer.errors import MerError
+from mer.models.toy import write_toy
+from mer.tracking.store import DB_NAME, PARENT_TAG, Tracker, tracking_uri
+
+pytestmark = pytest.mark.faults
+
+PARAMS = ("train:\n"
+          "  parallel_folds: {workers}\n"
+          "  cnn: {{epochs: 2, batch_size: 16, channels: 4, embedding: 8, ensemble: 2}}\n"
+          "  svm: {{trials: 3, inner_folds: 2}}\n")
+# The run tags that name a run's process (mer.tracking.store.PID_TAG, NOTE_TAG, HOST_TAG),
+# spelled out so this file also runs, and fails test by test, against the code before them.
+PID_TAG, NOTE_TAG, HOST_TAG = "mer.pid", "mer.note", "mer.host"
+STARTUP_S = 240  # imports and store creation on a busy 2-core machine
+GONE_S = 30  # how long the workers of a killed parent may take to notice
+
+
+@pytest.fixture
+def own_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ignore a team MLFLOW_TRACKING_URI of the developer's shell."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def make_project(folder: Path, workers: int = 1) -> Path:
+    write_toy(folder / "data")
+    (folder / "params.yaml").write_text(PARAMS.format(workers=workers))
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path, own_store: None) -> Path:
+    return make_project(tmp_path / "project")
+
+
+def start(project: Path, *args: str, log: str = "mer") -> subprocess.Popen[bytes]:
+    """`mer <args>` in ``project`` as its own process; stdout and stderr to files there."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["NO_ALBUMENTATIONS_UPDATE"] = "1"
+    with (project / f"{log}.out").open("wb") as out, (project / f"{log}.err").open("wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "mer.cli", *args], cwd=project,
+                                env=env, stdout=out, stderr=err)
+
+
+def stderr_of(project: Path, log: str = "mer") -> str:
+    return (project / f"{log}.err").read_text(errors="replace")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended (code {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def folds_done(project: Path) -> int:
+    return len(list((project / "data" / "folds").glob("*.json")))
+
+
+def runs_of(project: Path) -> list:
+    client = MlflowClient(tracking_uri(project))
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, max_results=1000)
+
+
+def parents(runs: list) -> list:
+    return [r for r in runs if PARENT_TAG not in r.data.tags]
+
+
+@pytest.fixture
+def reap() -> Iterator[list[psutil.Process]]:
+    """Processes a test started (directly or not): whatever still lives at the end is
+    killed, by pid, so a failing test leaves no orphan behind."""
+    started: list[psutil.Process] = []
+    yield started
+    for process in started:
+        with suppress(psutil.Error):
+            process.kill()
+
+
+def tree(process: subprocess.Popen[bytes], reap: list[psutil.Process]) -> list[psutil.Process]:
+    """The descendants of ``process`` (fold workers, multiprocessing's resource tracker)."""
+    found = psutil.Process(process.pid).children(recursive=True)
+    reap.extend(found)
+    return found
+
+
+# 1. Creating the store under concurrency ------------------------------------------------------
+
+def test_concurrent_commands_on_a_new_project_share_one_working_store(project, reap):
+    """Three `mer evaluate` started at once on a project with no mlflow.db: each creates or
+    waits for the store, none shows a migration traceback, and the store works after."""
+    processes = [start(project, "evaluate", log=f"evaluate{i}") for i in range(3)]
+    reap.extend(psutil.Process(p.pid) for p in processes)
+    codes = [p.wait(timeout=STARTUP_S) for p in processes]
+    errors = [stderr_of(project, f"evaluate{i}") for i in range(3)]
+    for code, err in zip(codes, errors, strict=True):
+        assert "Traceback" not in err, err
+        assert code == 2 and "reports/predictions.csv not found" in err, err
+    with sqlite3.connect(project / DB_NAME) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not any(t.startswith("_alembic_tmp_") for t in tables)
+    tracker = Tracker("mer", project)
+    with tracker.run("after") as run:
+        tracker.log(run, metrics={"uar": 0.5})
+    assert MlflowClient(tracking_uri(project)).get_run(run).data.metrics == {"uar": 0.5}
+
+
+@pytest.mark.slow
+def test_two_trainings_at_once_one_trains_the_other_refuses(project, reap):
+    """`mer train` twice at once on a new project: one trains, the other stops with one line
+    saying another training runs here; the store holds exactly one finished LOSO run."""
+    processes = [start(project, "train", log=f"train{i}") for i in range(2)]
+    reap.extend(psutil.Process(p.pid) for p in processes)
+    codes = sorted(p.wait(timeout=4 * STARTUP_S) for p in processes)
+    errors = [stderr_of(project, f"train{i}") for i in range(2)]
+    assert not any("Traceback" in e for e in errors), errors
+    assert codes == [0, 2], errors
+    refusal = next(e for e in errors if "error:" in e)
+    assert "another `mer train` is running" in refusal and "folds.lock" in refusal
+    assert [r.info.status for r in parents(runs_of(project))] == ["FINISHED"]
+
+
+def half_created_store(db: Path, runs: int = 0) -> None:
+    """What a crashed concurrent creation by an older mer leaves: the initial tables, no
+    migration recorded, and alembic's temporary copy of the tags table."""
+    import sqlalchemy
+    from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    InitialBase.metadata.create_all(engine)
+    engine.dispose()
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE _alembic_tmp_tags (key VARCHAR(250), value VARCHAR(5000), "
+                    "run_uuid VARCHAR(32))")
+        for i in range(runs):
+            con.execute("INSERT INTO runs (run_uuid, experiment_id) VALUES (?, 0)", (f"r{i}",))
+    con.close()
+
+
+def test_a_store_left_half_created_and_empty_is_set_aside_and_rebuilt(tmp_path, own_store):
+    half_created_store(tmp_path / DB_NAME)
+    before = (tmp_path / DB_NAME).read_bytes()
+    tracker = Tracker("mer", tmp_path)
+    with tracker.run("works"):
+        pass
+    aside = list(tmp_path.glob(f"{DB_NAME}.broken-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == before  # kept, not deleted
+
+
+def test_a_store_left_half_created_with_runs_is_refused_untouched(tmp_path, own_store):
+    half_created_store(tmp_path / DB_NAME, runs=2)
+    before = (tmp_path / DB_NAME).read_bytes()
+    with pytest.raises(MerError) as error:
+        Tracker("mer", tmp_path)
+    message = str(error.value)
+    assert str(tmp_path / DB_NAME) in message and "_alembic_tmp_tags" in message
+    assert "back it up" in message and "mlflow db upgrade" in message
+    assert (tmp_path / DB_NAME).read_bytes() == before
+    assert not list(tmp_path.glob(f"{DB_NAME}.broken-*"))
+
+
+KILLED_MID_WRITE = """
+import os, signal, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size=1")  # spill to the file: the journal is hot
+con.execute("BEGIN")
+for i in range(3000):
+    con.execute("INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, 0)",
+                (f"k{i}", "x" * 500))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_store_killed_mid_write_opens_with_its_runs(tmp_path, own_store):
+    """SIGKILL in the middle of a store write leaves a hot journal beside mlflow.db; the next
+    command rolls it back and keeps every run. (A guard on the store check added with these
+    fixes: it passes on the code before them too.)"""
+    tracker = Tracker("mer", tmp_path)
+    with tracker.run("kept") as kept:
+        tracker.log(kept, metrics={"uar": 0.5})
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path / DB_NAME)],
+                            check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / f"{DB_NAME}-journal").exists()
+    tracker = Tracker("mer", tmp_path)
+    assert tracker.client.get_run(kept).data.metrics == {"uar": 0.5}
+
+
+# 2. Stopped trainings ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigterm_then_sigkill_mid_train_resume_to_the_uninterrupted_metrics(
+        tmp_path, own_store, monkeypatch, reap):
+    """SIGTERM: exit 143, one line, runs KILLED. SIGKILL: runs left RUNNING, which the next
+    run marks FAILED with a note. The rerun resumes from data/folds and `mer evaluate` writes
+    the bytes of an uninterrupted run."""
+    reference = make_project(tmp_path / "reference")
+    monkeypatch.chdir(reference)
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    expected = (reference / "reports" / "metrics.json").read_bytes()
+
+    project = make_project(tmp_path / "project")
+    first = start(project, "train", log="sigterm")
+    reap.append(psutil.Process(first.pid))
+    wait_until(lambda: folds_done(project) >= 1, STARTUP_S, "a first fold", first)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 143
+    err = stderr_of(project, "sigterm")
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("mer train: terminated (SIGTERM)")
+    runs = runs_of(project)
+    assert [r.info.status for r in parents(runs)] == ["KILLED"]
+    assert all(r.info.status != "RUNNING" for r in runs)
+    kept = folds_done(project)
+
+    second = start(project, "train", log="sigkill")
+    reap.append(psutil.Process(second.pid))
+    wait_until(lambda: folds_done(project) > kept, STARTUP_S, "a new fold", second)
+    second.kill()
+    second.wait(timeout=60)
+    killed = [r for r in runs_of(project) if r.data.tags.get(PID_TAG) == str(second.pid)]
+    assert any(r.info.status == "RUNNING" for r in killed)  # the fault is real
+
+    monkeypatch.chdir(project)
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    assert (project / "reports" / "metrics.json").read_bytes() == expected
+    runs = {r.info.run_id: r for r in runs_of(project)}
+    assert all(r.info.status != "RUNNING" for r in runs.values())
+    for run in killed:
+        if run.info.status == "RUNNING":
+            closed = runs[run.info.run_id]
+            assert closed.info.status == "FAILED"
+            assert f"process {second.pid}" in closed.data.tags[NOTE_TAG]
+    assert sorted(r.info.status for r in parents(list(runs.values()))) == [
+        "FAILED", "FINISHED", "KILLED"]
+
+
+def start_parallel_training(tmp_path: Path, reap: list[psutil.Process]
+                            ) -> tuple[Path, subprocess.Popen[bytes], list[psutil.Process]]:
+    """`mer train` with train.parallel_folds 2, once its workers have finished a fold."""
+    project = make_project(tmp_path / "project", workers=2)
+    process = start(project, "train")
+    reap.append(psutil.Process(process.pid))
+    wait_until(lambda: folds_done(project) >= 1, STARTUP_S, "a first fold", process)
+    children = tree(process, reap)
+    assert len(children) >= 3  # two fold workers and multiprocessing's resource tracker
+    return project, process, children
+
+
+@pytest.mark.slow
+def test_sigkill_with_parallel_folds_leaves_no_orphan(tmp_path, own_store, reap):
+    _, process, children = start_parallel_training(tmp_path, reap)
+    process.kill()
+    process.wait(timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=GONE_S)
+    assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
+
+
+@pytest.mark.slow
+def test_sigterm_with_parallel_folds_stops_workers_and_runs(tmp_path, own_store, reap):
+    project, process, children = start_parallel_training(tmp_path, reap)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    _, alive = psutil.wait_procs(children, timeout=GONE_S)
+    assert not alive
+    err = stderr_of(project)
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("mer train: terminated (SIGTERM)")
+    runs = runs_of(project)
+    assert [r.info.status for r in parents(runs)] == ["KILLED"]
+    assert all(r.info.status != "RUNNING" for r in runs)
+
+
+HOLD_RUN = """
+import sys, time
+from mer.tracking.store import Tracker
+tracker = Tracker("stale", sys.argv[1])
+with tracker.run(sys.argv[2]) as run:
+    print(run, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_runs_of_dead_processes_are_closed_and_others_left_alone(tmp_path, own_store, reap):
+    """Two processes each hold a run open; one is SIGKILLed. The next Tracker (any new
+    command) marks that run FAILED with a note; the live process's run, and a RUNNING run of
+    another host, stay RUNNING."""
+    Tracker("stale", tmp_path)  # create the store first: the two processes only open it
+    holders = {name: subprocess.Popen([sys.executable, "-c", HOLD_RUN, str(tmp_path), name],
+                                      stdout=subprocess.PIPE, text=True)
+               for name in ("killed", "live")}
+    reap.extend(psutil.Process(p.pid) for p in holders.values())
+    ids = {name: p.stdout.readline().strip() for name, p in holders.items()}
+    holders["killed"].kill()
+    holders["killed"].wait()
+    tracker = Tracker("stale", tmp_path)
+    ids["elsewhere"] = tracker.client.create_run(
+        tracker.experiment_id, run_name="elsewhere",
+        tags={HOST_TAG: "another-host", PID_TAG: str(holders["killed"].pid)}).info.run_id
+
+    Tracker("stale", tmp_path)  # any new command
+    client = MlflowClient(tracking_uri(tmp_path))
+    got = {name: client.get_run(run_id) for name, run_id in ids.items()}
+    assert got["killed"].info.status == "FAILED"
+    assert f"process {holders['killed'].pid}" in got["killed"].data.tags[NOTE_TAG]
+    assert got["live"].info.status == "RUNNING" and NOTE_TAG not in got["live"].data.tags
+    assert got["elsewhere"].info.status == "RUNNING"
+    holders["live"].terminate()
+    holders["live"].wait(timeout=60)
+
+
+# 3. `mer predict` outside a project -------------------------------------------------------------
+
+def test_predict_outside_a_project_creates_no_store(tmp_path, own_store, monkeypatch, capsys):
+    frame = np.full((64, 64, 3), 128, np.uint8)
+    for name in ("onset.png", "apex.png"):
+        cv2.imwrite(str(tmp_path / name), frame)
+    monkeypatch.chdir(tmp_path)
+    code = main(["predict", "--pair", "onset.png", "apex.png", "--model", "models:/mer@champion"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(tmp_path / DB_NAME) in err and "does not exist" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / DB_NAME).exists()
