@@ -278,13 +278,17 @@ def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequenc
 
 
 def read_corpora(data: DataParams) -> list[Corpus]:
-    """Every corpus data names, read by its adapter."""
+    """Every corpus data names, read by its adapter, subjects namespaced when they come from
+    several corpora."""
     if data.sources:
         corpora = [read_listed(data, i) for i in range(len(data.sources))]
-        return [namespaced(c) for c in corpora] if len(corpora) > 1 else corpora
-    if data.source == SYNTHETIC:
-        return [read_synthetic(data)]
-    return [read_source(data.corpora[0])]
+    elif data.source == SYNTHETIC:
+        corpora = [read_synthetic(data)]
+    else:
+        corpora = [read_source(data.corpora[0])]
+    # Several corpora (or one flow-image CSV of several): subjects namespaced by corpus.
+    datasets = {c.dataset for corpus in corpora for c in corpus.clips}
+    return [namespaced(c) for c in corpora] if len(datasets) > 1 else corpora
 
 
 def build_manifest(data: DataParams, scheme_name: str,

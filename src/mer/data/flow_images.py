@@ -9,8 +9,9 @@ for 8-bit), so their units are lost. Listed by a CSV: data.annotations, else
 
 There are no frames: frame_paths is [], onset, apex and offset are -1 and fps is 0 (the
 image holds the motion, not the frame numbers it came from), flag precomputed_flow. When
-the CSV mixes datasets, subjects are written ``<dataset>_<subject>`` so that subject 1 of
-one corpus and subject 1 of another stay two LOSO folds.
+the CSV mixes datasets, the data stage writes subjects ``<dataset>_<subject>`` (as for
+several corpora: mer.data.build.namespaced) so that subject 1 of one corpus and subject 1 of
+another stay two LOSO folds.
 
 Channel order. The usual public preprocessing writes u, v, strain as R, G, B (MATLAB's
 imwrite, PIL, imageio), and OpenCV decodes such a file as B, G, R: its channel 0 is then the
@@ -101,14 +102,13 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
     names = table.headers
     datasets = [cell_text(row.values.get("dataset")) or DATASET for row in table.rows]
-    qualify = len(set(datasets)) > 1
     clips = []
     for row, dataset in zip(table.rows, datasets, strict=True):
         where, cells = table.where(row), row.values
         subject = required_text(cells["subject"], names["subject"], where)
         image = required_text(cells["path"], names["path"], where)
         clips.append(Clip(
-            dataset=dataset, subject=f"{dataset}_{subject}" if qualify else subject,
+            dataset=dataset, subject=subject,
             clip=required_text(cells["clip"], names["clip"], where),
             onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
             emotion=emotion_of(cells["label"], names["label"], where),
