@@ -463,6 +463,16 @@ class FramesJob:
         """Frames to render: longest jobs go first, so no worker is left with a long tail."""
         return self.frames
 
+    @classmethod
+    def of(cls, clip: Any, stream: int, subject: SubjectFace, params: SyntheticParams,
+           seed: int, root: Path, name_format: str, encoding: str, fps: float = FPS
+           ) -> FramesJob:
+        """The job of a planned clip of any format (it has index, aus, frames, onset, apex
+        and folder relative to ``root``); ``stream`` is the format's clip RNG stream."""
+        return cls((seed, stream, clip.index), subject, clip.aus, clip.frames,
+                   clip.apex - clip.onset, clip.onset, root / clip.folder, name_format,
+                   encoding, params, fps)
+
 
 def render_job(job: FramesJob) -> Iterator[np.ndarray]:
     """The job's (H, W, 3) uint8 BGR frames onset..offset, before encoding."""
@@ -511,9 +521,7 @@ def write_frames(job: FramesJob) -> tuple[int, int]:
 def casme2_job(clip: ClipPlan, subject: SubjectFace, params: SyntheticParams, seed: int,
                root: Path) -> FramesJob:
     """The CASME II clip's job: root/Cropped/subNN/<clip>/reg_img<N>.jpg, colour JPEG."""
-    return FramesJob((seed, CLIP_STREAM, clip.index), subject, clip.aus, clip.frames,
-                     clip.apex - clip.onset, clip.onset, root / clip.folder, "reg_img{}.jpg",
-                     JPEG, params)
+    return FramesJob.of(clip, CLIP_STREAM, subject, params, seed, root, "reg_img{}.jpg", JPEG)
 
 
 def clip_frames(clip: ClipPlan, subject: SubjectFace, params: SyntheticParams,

@@ -368,9 +368,8 @@ def _annotate(plan: SammPlan, root: Path) -> None:
 def job(clip: SammClip, subject: SubjectFace, params: SyntheticParams, seed: int,
         root: Path) -> FramesJob:
     """The clip's job: root/SAMM/006/006_1_2/006_<NNNNN>.jpg, greyscale JPEG at 200 fps."""
-    return FramesJob((seed, CLIP_STREAM, clip.index), subject, clip.aus, clip.frames,
-                     clip.apex - clip.onset, clip.onset, root / clip.folder,
-                     f"{clip.subject:03d}_{{:0{FRAME_DIGITS}d}}.jpg", JPEG_GREY, params, FPS)
+    return FramesJob.of(clip, CLIP_STREAM, subject, params, seed, root,
+                        f"{clip.subject:03d}_{{:0{FRAME_DIGITS}d}}.jpg", JPEG_GREY, FPS)
 
 
 def _jobs(plan: SammPlan, faces: dict[int, SubjectFace], params: SyntheticParams, seed: int,

@@ -190,9 +190,8 @@ def _annotate(plan: SmicPlan, root: Path) -> None:
 def job(clip: SmicClip, subject: SubjectFace, params: SyntheticParams, seed: int,
         root: Path) -> FramesJob:
     """The clip's job: root/HS/s1/micro/<emotion>/<clip>/image<NNNNNNN>.bmp, colour, 100 fps."""
-    return FramesJob((seed, CLIP_STREAM, clip.index), subject, clip.aus, clip.frames,
-                     clip.apex - clip.onset, clip.onset, root / clip.folder,
-                     f"image{{:0{FRAME_DIGITS}d}}.bmp", BMP, params, FPS)
+    return FramesJob.of(clip, CLIP_STREAM, subject, params, seed, root,
+                        f"image{{:0{FRAME_DIGITS}d}}.bmp", BMP, FPS)
 
 
 def _jobs(plan: SmicPlan, faces: dict[int, SubjectFace], params: SyntheticParams, seed: int,
