@@ -146,8 +146,8 @@ def synthetic_manifest(root: Path):
 
 def pipeline_rows(root: Path) -> list[dict]:
     from mer.config import Params
-    from mer.faces.pipeline import locate_faces
-    from mer.features.pipeline import extract_features
+    from mer.faces.align_clips import locate_faces
+    from mer.features.describe_clips import extract_features
 
     manifest = synthetic_manifest(root)
     params = Params()
@@ -178,8 +178,8 @@ def pipeline_rows(root: Path) -> list[dict]:
 
 def apex_rows(root: Path) -> list[dict]:
     from mer.config import Params
+    from mer.core.frames import read_frames
     from mer.faces.align import align_clip
-    from mer.faces.frames import read_frames
     from mer.features.extract import describe_clip
 
     manifest = synthetic_manifest(root)
@@ -199,7 +199,7 @@ def apex_rows(root: Path) -> list[dict]:
 
 def run() -> list[dict]:
     from mer.config import SyntheticParams
-    from mer.data.synthetic import generate_dataset
+    from mer.synthetic.write_casme2 import generate_dataset
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows = flow_rows()

@@ -39,15 +39,14 @@ def run() -> list[dict]:
 
     from mer.cli import main as mer
     from mer.config import load_params
+    from mer.core.clipset import load_clips
     from mer.faces.align import align_clip
     from mer.features.extract import describe_clip
-    from mer.inference.pipeline import ModelBundle, predict_window
-    from mer.inference.registry import register_bundle
+    from mer.inference.predictor import ModelBundle, predict_window
     from mer.inference.serving import encode_frames, predict_frame
     from mer.inference.sources import from_video
-    from mer.models.clips import load_clips
     from mer.models.hybrid import fit_hybrid
-    from mer.tracking.store import use_experiment
+    from mer.tracking.registry import register_bundle
 
     torch.set_num_threads(1)
     params_yaml = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -75,12 +74,12 @@ def run() -> list[dict]:
         video_ms = _median_ms(lambda: predict_window(bundle, window), repeats=5)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(folder).resolve() / 'mlflow.db'}"
         try:
-            use_experiment("bench")
             frame = pd.DataFrame({"frames": [encode_frames(window.frames[:2])],
                                   "apex_index": [1]})
             output = predict_frame(bundle, frame)
             start = time.perf_counter()
-            register_bundle(bundle, "bench-model", frame, output, {"bench": "1"})
+            register_bundle(bundle, "bench-model", frame, output, {"bench": "1"},
+                            experiment="bench")
             register_s = time.perf_counter() - start
         finally:
             del os.environ["MLFLOW_TRACKING_URI"]

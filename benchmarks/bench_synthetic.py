@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from mer.config import SyntheticParams
-from mer.data.synthetic import generate_dataset
+from mer.synthetic.write_casme2 import generate_dataset
 
 
 def _cpu_seconds() -> float:

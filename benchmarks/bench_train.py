@@ -1,6 +1,6 @@
 """Train-stage cost: seconds per LOSO fold per learner, at CASME II's size, default params.
 
-Synthetic structured features (mer.models.toy): 26 subjects x 10 clips (CASME II: 255 clips),
+Synthetic structured features (tests/toy.py): 26 subjects x 10 clips (CASME II: 255 clips),
 T=3 flow steps of 32x32, 504 AU-region features (what the features stage writes for T=3).
 A couple of folds per learner are timed in this process, single-threaded as in a fold worker;
 the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers.
@@ -25,13 +25,13 @@ def _seconds(action) -> float:
 
 def run() -> list[dict]:
     import numpy as np
+    from tests.toy import toy_clips
 
     from mer.config import AugmentParams, TrainParams
     from mer.evaluation.loso import run_fold
     from mer.evaluation.splits import loso_folds
     from mer.models.cnn import fit_cnn
     from mer.models.learners import build_learners
-    from mer.models.toy import toy_clips
 
     params = TrainParams()
     clips = toy_clips(subjects=SUBJECTS, clips_per_subject=CLIPS_PER_SUBJECT, steps=STEPS,

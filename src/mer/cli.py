@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from mer.errors import MerError
-from mer.tracking.store import stop_now_or_after_store_call
+from mer.interrupts import SIGINT_EXIT, SIGTERM_EXIT, stop_now_or_after_store_call
 
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -38,15 +38,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("mer.stages.evaluate", "pooled metrics and plots from the predictions"),
     "register": ("mer.stages.register", "train on every subject and register in MLflow"),
     "promote": ("mer.stages.promote", "point a registry alias (champion) at a model version"),
-    "predict": ("mer.inference.cli", "classify a clip folder, an image pair or a video"),
+    "predict": ("mer.stages.predict", "classify a clip folder, an image pair or a video"),
     "ui": ("mer.tracking.ui", "open the MLflow UI on 127.0.0.1"),
+    "params": ("mer.stages.params", "print the default params.yaml (or --check a file against it)"),
 }
 
 
 Runner = Callable[[argparse.Namespace], object]
 
-SIGTERM_EXIT = 143  # 128 + SIGTERM
-SIGINT_EXIT = 130  # 128 + SIGINT
 
 
 class Terminated(SystemExit):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import textwrap
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,16 +21,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from mer.errors import ParamsError
+from mer.labels import CASME2_5, SCHEMES
 
 Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
 Corpus = Literal["casme2", "samm", "smic", "flow-images"]  # the corpus formats mer reads
 SyntheticFormat = Literal["casme2", "samm", "smic"]  # formats `mer synthesize` writes
 FlowChannels = Literal["auto", "rgb", "bgr"]
-Scheme = Literal["casme2-5", "megc-3", "seed-4"]
+Scheme = Literal[tuple(SCHEMES)]  # type: ignore[valid-type]  # mer.labels names them
+# The one spelling of each model's name: train.models, metrics.json, MLflow runs, the registry.
 ModelKind = Literal["svm", "cnn", "hybrid"]
+SVM, CNN, HYBRID = typing.get_args(ModelKind)
+FLOOR = "majority"  # trivial baseline, always trained: the most frequent training class
+CEILING = "au-oracle"  # trained when the manifest has AU codes: an SVM on the true AU codes
 
 
 def _takes_number(annotation: Any) -> bool:
@@ -74,13 +82,15 @@ class SyntheticParams(Section):
     subjects: int = Field(26, ge=2, description="subjects; CASME II has 26")
     clips: int = Field(255, ge=4, description="clips over all subjects; CASME II has 255")
     intensity: float = Field(1.0, gt=0, description="scales every AU displacement")
-    noise: float = Field(1.0, ge=0, description="scales drift, jitter, flicker and sensor noise")
+    noise: float = Field(1.0, ge=0, description="scales drift, jitter, blinks, flicker and "
+                         "sensor noise")
     frame_width: int = Field(232, ge=96, description="cropped frame width, px")
     frame_height: int = Field(280, ge=96, description="cropped frame height, px")
-    jpeg_quality: int = Field(90, ge=30, le=100)
+    jpeg_quality: int = Field(90, ge=30, le=100, description="JPEG quality of the frames")
     corpora: tuple[SyntheticFormat, ...] = Field(
-        ("casme2",), min_length=1, description="on-disk formats written into data.root: "
-        "casme2 (Cropped/subNN/...), samm (SAMM/006/...), smic (HS/s1/micro/...)")
+        ("casme2",), min_length=1, description="on-disk formats written into data.root (the "
+        "MEGC2019 three): casme2 (Cropped/subNN/...), samm (SAMM/006/...), "
+        "smic (HS/s1/micro/...)")
     workers: int = Field(2, ge=1, description="processes rendering clips; the files do "
                          "not depend on it")
 
@@ -99,24 +109,29 @@ class CorpusSource(Section):
     source: Corpus
     root: Path = Field(description="the corpus folder; inside data.root, so DVC tracks it")
     annotations: Path | None = Field(
-        None, description="coding sheet or CSV; None looks in root by the corpus's usual name")
+        None, description="coding sheet or CSV; null looks in root by the corpus's usual name")
 
 
 class DataParams(Section):
-    source: Source = "synthetic"
-    root: Path = Path("data/synthetic")
+    source: Source = Field("synthetic", description="the corpus format read from root")
+    root: Path = Field(Path("data/synthetic"), description="your corpus folder; for "
+                       "synthetic, where it is generated")
     annotations: Path | None = Field(
-        None, description="coding sheet or CSV; None looks in root by the corpus's usual name")
+        None, description="coding sheet or CSV; null looks in root by the corpus's usual name")
     sources: tuple[CorpusSource, ...] = Field(
-        (), description="several corpora in one manifest (e.g. the MEGC2019 composite); "
-        "replaces source/annotations, subjects are namespaced by corpus")
+        (), description="several corpora in one manifest (e.g. the MEGC2019 composite), "
+        "subjects namespaced by corpus; replaces source/annotations; each root inside "
+        'data.root (README: "Several corpora")',
+        examples=[[{"source": "casme2", "root": "data/corpora/CASME2"},
+                   {"source": "samm", "root": "data/corpora/SAMM"},
+                   {"source": "smic", "root": "data/corpora/SMIC"}]])
     on_bad_clip: Literal["error", "skip"] = Field(
-        "error", description="a clip with a missing or unreadable frame stops the stage "
-        "(error) or is left out and listed in reports/data.json (skip)")
+        "error", description="a clip with a missing or broken frame stops the stage (error) "
+        "or is left out and listed in reports/data.json (skip)")
     flow_channels: FlowChannels = Field(
-        "auto", description="flow images: channel order of u, v, strain as saved (rgb: "
-        "R=u, G=v, B=strain, as MATLAB/PIL/imageio write; bgr: as cv2.imwrite wrote them); "
-        "auto tells them apart by which channel is the optical strain of the other two")
+        "auto", description="channel order of u, v, strain in the flow images: rgb is R=u, "
+        "G=v, B=strain (MATLAB, PIL, imageio), bgr as cv2.imwrite wrote them; auto finds the "
+        "channel that is the optical strain of the other two")
     seed: int = Field(0, ge=0, description="synthetic dataset seed")
     synthetic: SyntheticParams = SyntheticParams()
 
@@ -149,15 +164,18 @@ class DataParams(Section):
 
 
 class LabelParams(Section):
-    scheme: Scheme = "casme2-5"
+    scheme: Scheme = Field(CASME2_5, description="emotion classes and each corpus's mapping "
+                           "onto them (mer.labels)")
 
 
 class FaceParams(Section):
     size: int = Field(128, ge=48, description="aligned square crop side, px")
     # 0.33 / 0.30 keep brows-to-chin inside the crop even for a wide-open smile (the chin's
     # AU17 region needs it) with about a fifth of the crop of forehead for AU1/AU2.
-    eye_distance: float = Field(0.33, gt=0.1, lt=0.9, description="inter-ocular distance / size")
-    eye_row: float = Field(0.30, gt=0.1, lt=0.6, description="eye line height / size")
+    eye_distance: float = Field(0.33, gt=0.1, lt=0.9, description="inter-ocular distance as "
+                                "a fraction of size (chin stays in)")
+    eye_row: float = Field(0.30, gt=0.1, lt=0.6, description="eye line height as a fraction "
+                           "of size")
     upsample: int = Field(1, ge=0, le=3, description="dlib detector upsampling passes")
     max_drift: float = Field(
         0.08, gt=0, lt=1, description="skip a clip whose face moves more than this fraction "
@@ -165,27 +183,35 @@ class FaceParams(Section):
     min_correlation: float = Field(
         0.5, ge=-1, le=1, description="a face dlib misses on the apex/offset is kept if that "
         "aligned frame correlates this much with the onset crop; else the clip is skipped")
-    workers: int = Field(2, ge=1)
+    workers: int = Field(2, ge=1, description="processes aligning clips; the crops do not "
+                         "depend on it")
 
 
 class FeatureParams(Section):
-    steps: int = Field(3, ge=1, le=16, description="T flows over onset->apex->offset; 1 = apex")
-    flow: Literal["dis", "tvl1"] = "dis"
-    flow_size: int = Field(128, ge=32, description="side of the face the flow is computed on")
-    input_size: int = Field(32, ge=8, description="side of the CNN's flow tensors")
-    hoof_bins: int = Field(8, ge=4, le=36)
+    steps: int = Field(3, ge=1, le=16, description="T flows over onset->apex->offset; "
+                       "1 = onset->apex only")
+    flow: Literal["dis", "tvl1"] = Field(
+        "dis", description="tvl1 needs opencv-contrib-python-headless")
+    flow_size: int = Field(128, ge=32, description="side of the face the flow is computed "
+                           "on, px")
+    input_size: int = Field(32, ge=8, description="side of the CNN's flow tensors, px")
+    hoof_bins: int = Field(8, ge=4, le=36, description="orientation bins of each AU "
+                           "region's optical-flow histogram (HOOF)")
     # DIS always runs at finest scale 0 (full resolution: sub-pixel motion is lost otherwise).
     # These four were tuned on a real face warped by 0.1-2 px (benchmarks/bench_features.py):
     # mean endpoint error 0.071 px, vs 0.073 px for OpenCV's medium preset at finest scale 0
     # (at ~1.8x its time, ~14 ms per 128 px flow) and 0.19 px for that preset as shipped.
-    dis_patch_size: int = Field(8, ge=4, le=32, description="DIS patch side, px")
+    dis_patch_size: int = Field(8, ge=4, le=32, description="DIS patch side, px; DIS runs at "
+                                "finest scale 0, these four tuned in "
+                                "benchmarks/bench_features.py")
     dis_patch_stride: int = Field(2, ge=1, le=16, description="DIS patch stride, px")
     dis_iterations: int = Field(25, ge=1, le=256, description="DIS gradient-descent iterations")
     dis_refine_iterations: int = Field(
         10, ge=0, le=100, description="DIS variational refinement iterations (0 = none)")
     image_grid: int = Field(
         4, ge=1, le=8, description="flow-images: AU features on a grid of image_grid^2 cells")
-    workers: int = Field(2, ge=1)
+    workers: int = Field(2, ge=1, description="processes computing flows; the features do "
+                         "not depend on it")
 
     @model_validator(mode="after")
     def _stride_below_patch(self) -> FeatureParams:
@@ -196,39 +222,47 @@ class FeatureParams(Section):
 
 
 class AugmentParams(Section):
-    enabled: bool = True
-    hflip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
-    rotate_deg: float = Field(8.0, ge=0, le=45)
-    scale: float = Field(0.08, ge=0, lt=0.5, description="max relative zoom either way")
-    brightness: float = Field(0.2, ge=0, le=1, description="photometric, image inputs only")
-    contrast: float = Field(0.2, ge=0, le=1, description="photometric, image inputs only")
+    enabled: bool = Field(True, description="false: train on the clips as they are")
+    hflip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip; "
+                         "negates u")
+    rotate_deg: float = Field(8.0, ge=0, le=45, description="max rotation either way, "
+                              "degrees; flow vectors rotate with the image")
+    scale: float = Field(0.08, ge=0, lt=0.5, description="max relative zoom either way; "
+                         "flow vectors scale too")
+    brightness: float = Field(0.2, ge=0, le=1, description="max jitter; apex frame only, "
+                              "never flow")
+    contrast: float = Field(0.2, ge=0, le=1, description="max jitter; apex frame only, "
+                            "never flow")
 
 
 class CnnParams(Section):
-    epochs: int = Field(30, ge=1, description="fixed count: no early stopping, no epoch choice; "
-                        "the learning rate anneals to 0 over them")
-    batch_size: int = Field(32, ge=2)
-    lr: float = Field(3e-3, gt=0, description="Adam's initial learning rate")
-    weight_decay: float = Field(1e-4, ge=0)
+    epochs: int = Field(30, ge=1, description="fixed count: no early stopping, no epoch "
+                        "choice on the held-out subject; the learning rate anneals to 0 "
+                        "over them")
+    batch_size: int = Field(32, ge=2, description="clips per optimiser step")
+    lr: float = Field(3e-3, gt=0, description="Adam's initial learning rate, cosine-annealed "
+                      "to 0 over the epochs")
+    weight_decay: float = Field(1e-4, ge=0, description="Adam's L2 penalty")
     channels: int = Field(8, ge=2, description="u/v stream width; strain and apex get half. "
                           "8 keeps a 255-clip fold's CNN at seconds on one CPU core")
     embedding: int = Field(32, ge=2, description="width of the layer before the softmax head")
-    dropout: float = Field(0.3, ge=0, lt=1)
+    dropout: float = Field(0.3, ge=0, lt=1, description="dropout on that layer, training only")
     apex_stream: bool = Field(False, description="fuse a conv stream over the apex frame")
     ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
                           "their softmaxes are averaged, so a result owes less to seed luck")
-    augment: AugmentParams = AugmentParams()
+    augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "
+                                   "geometry per clip")
 
 
 class SvmParams(Section):
     trials: int = Field(30, ge=1, description="Optuna TPE trials per fold")
     inner_folds: int = Field(3, ge=2, description="inner split grouped by subject, "
                              "training subjects only")
-    c_min: float = Field(1e-2, gt=0, description="C is searched on a log scale")
-    c_max: float = Field(1e3, gt=0)
-    gamma_min: float = Field(1e-4, gt=0, description="gamma (standardised features) is "
-                             "searched on a log scale")
-    gamma_max: float = Field(1e1, gt=0)
+    c_min: float = Field(1e-2, gt=0, description="lower end of C's log-scale search")
+    c_max: float = Field(1e3, gt=0, description="upper end of C's log-scale search")
+    gamma_min: float = Field(1e-4, gt=0, description="lower end of gamma's log-scale search "
+                             "(features are standardised)")
+    gamma_max: float = Field(1e1, gt=0, description="upper end of gamma's log-scale search")
 
     @model_validator(mode="after")
     def _ranges(self) -> SvmParams:
@@ -243,8 +277,8 @@ class SvmParams(Section):
 class TrainParams(Section):
     seed: int = Field(0, ge=0, description="fold k uses seed + k")
     models: tuple[ModelKind, ...] = Field(
-        ("svm", "cnn", "hybrid"), min_length=1,
-        description="besides these, the majority floor and (with AU codes) the AU oracle run")
+        (SVM, CNN, HYBRID), min_length=1,
+        description=f"plus the {FLOOR} floor and, with AU codes, the {CEILING} ceiling")
     parallel_folds: int = Field(2, ge=1, description="fold worker processes; results are "
                                 "identical for any value")
     cnn: CnnParams = CnnParams()
@@ -253,10 +287,12 @@ class TrainParams(Section):
 
 class EvaluationParams(Section):
     protocol: Literal["loso", "cross-corpus"] = Field(
-        "loso", description="loso: one fold per subject over every corpus; cross-corpus: "
-        "train on train_corpora, test on each of test_corpora")
-    train_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: training corpora")
-    test_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: test corpora")
+        "loso", description="loso is one fold per subject over every corpus; cross-corpus "
+        "trains on train_corpora and tests on each of test_corpora")
+    train_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: training "
+                                              "corpora, e.g. [casme2]")
+    test_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: test corpora, "
+                                             "e.g. [samm]")
 
     @model_validator(mode="after")
     def _cross_corpus_named(self) -> EvaluationParams:
@@ -277,8 +313,9 @@ class EvaluationParams(Section):
 
 
 class TrackingParams(Section):
-    experiment: str = "mer"
-    model_name: str = "mer-hybrid"
+    experiment: str = Field("mer", description="MLflow experiment of the runs")
+    model_name: str = Field("mer-hybrid", description="registered model; applications load "
+                            "models:/<model_name>@champion")
 
 
 class Params(Section):
@@ -389,3 +426,90 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))
+
+
+# The layout of the params file default_params_yaml writes: comments start at this column and
+# are wrapped to keep lines within the width.
+_COMMENT_COLUMN = 29
+_WIDTH = 100
+_HEADER = ("# Written by `mer params --write` from src/mer/config.py, which holds every default\n"
+           "# and validates every key: an unknown key or a wrong type is an error.\n"
+           "# `mer params --check` lists the values that differ from the defaults.\n")
+
+
+def yaml_value(value: Any) -> str:
+    """One JSON-able value as YAML on one line: lists and mappings in flow style."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, allow_unicode=True,
+                          width=float("inf"))
+    return text.removesuffix("\n...\n").rstrip("\n")  # a bare scalar ends the document
+
+
+def _comment(field: FieldInfo) -> list[str]:
+    """A field's comment lines: its choices (a Literal's values), its description, and its
+    examples as YAML list items."""
+    parts = []
+    if typing.get_origin(field.annotation) is Literal:
+        parts.append(" | ".join(str(a) for a in typing.get_args(field.annotation)))
+    if field.description:
+        parts.append(field.description)
+    text = ": ".join(parts)
+    if field.examples:
+        text += ", e.g."
+    lines = [text] if text else []
+    for example in field.examples or ():
+        lines += [f"  - {yaml_value(item)}" for item in example]
+    return lines
+
+
+def _commented(line: str, comment: list[str]) -> list[str]:
+    if not comment:
+        return [line]
+    pad = " " * _COMMENT_COLUMN
+    text, examples = comment[0], comment[1:]
+    # The first line may start further right than the column, after a long value.
+    start = max(_COMMENT_COLUMN, len(line) + 1)
+    first, *rest = textwrap.wrap(text, _WIDTH - _COMMENT_COLUMN - 2, break_long_words=False,
+                                 break_on_hyphens=False,
+                                 initial_indent=" " * (start - _COMMENT_COLUMN)) or [""]
+    lines = [f"{line.ljust(_COMMENT_COLUMN - 1)} # {first.lstrip()}"]
+    return lines + [f"{pad}# {part}" for part in rest + examples]
+
+
+def _section_lines(model: type[BaseModel], values: dict[str, Any], indent: str) -> list[str]:
+    lines = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        comment = _comment(field)
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            lines += _commented(f"{indent}{name}:", comment)
+            lines += _section_lines(annotation, values[name], indent + "  ")
+        else:
+            lines += _commented(f"{indent}{name}: {yaml_value(values[name])}", comment)
+    return lines
+
+
+def default_params_yaml() -> str:
+    """The default params file: every key of ``Params`` in field order, its description as
+    a comment. What ``mer params`` prints and the repository's params.yaml is."""
+    defaults = Params().model_dump(mode="json")
+    blocks = []
+    for name, field in Params.model_fields.items():
+        section = field.annotation
+        assert isinstance(section, type) and issubclass(section, Section)
+        blocks.append("\n".join([f"{name}:", *_section_lines(section, defaults[name], "  ")]))
+    return _HEADER + "\n\n".join(blocks) + "\n"
+
+
+def changed_values(params: Params) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value, default) of every leaf key whose value is not the default, in
+    field order; values as JSON-able data."""
+    def leaves(values: dict[str, Any], defaults: dict[str, Any], prefix: str
+               ) -> Iterator[tuple[str, Any, Any]]:
+        for key, default in defaults.items():
+            value = values[key]
+            if isinstance(default, dict):
+                yield from leaves(value, default, f"{prefix}{key}.")
+            elif value != default:
+                yield f"{prefix}{key}", value, default
+
+    return list(leaves(params.model_dump(mode="json"), Params().model_dump(mode="json"), ""))

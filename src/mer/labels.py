@@ -58,10 +58,12 @@ MEGC_CLASSES = ("negative", "positive", "surprise")
 # A clip already labelled with a MEGC class (SMIC's folders, MEGC flow-image CSVs) keeps it.
 _MEGC_AS_IS = _identity(*MEGC_CLASSES)
 
+CASME2_5, MEGC_3, SEED_4 = "casme2-5", "megc-3", "seed-4"  # labels.scheme
+
 SCHEMES: dict[str, LabelScheme] = {
     # CASME II's five-class protocol: fear (2) and sadness (7) are too rare and are dropped.
-    "casme2-5": LabelScheme(
-        "casme2-5",
+    CASME2_5: LabelScheme(
+        CASME2_5,
         ("happiness", "disgust", "surprise", "repression", "others"),
         _identity("happiness", "disgust", "surprise", "repression", "others"),
     ),
@@ -69,8 +71,8 @@ SCHEMES: dict[str, LabelScheme] = {
     # (92 / 26 / 15), SMIC-HS 164 (70 / 51 / 43). The mapping is per corpus. A corpus mer cannot
     # name (a flow-image CSV without a dataset column) gets the broad one: every negative
     # emotion is negative.
-    "megc-3": LabelScheme(
-        "megc-3",
+    MEGC_3: LabelScheme(
+        MEGC_3,
         MEGC_CLASSES,
         {**_MEGC_AS_IS, "happiness": "positive",
          **{e: "negative" for e in ("disgust", "repression", "anger", "contempt", "fear",
@@ -87,8 +89,8 @@ SCHEMES: dict[str, LabelScheme] = {
         },
     ),
     # The seed document's four classes.
-    "seed-4": LabelScheme(
-        "seed-4",
+    SEED_4: LabelScheme(
+        SEED_4,
         ("happiness", "surprise", "disgust", "repression"),
         _identity("happiness", "surprise", "disgust", "repression"),
     ),

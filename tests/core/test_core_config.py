@@ -1,11 +1,21 @@
 """params.yaml validation: one load at the edge, one clear error naming the key."""
 
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mer.config import Params, check_data_paths, load_params, parse_params
+from mer.cli import main
+from mer.config import (
+    DataParams,
+    Params,
+    Section,
+    check_data_paths,
+    default_params_yaml,
+    load_params,
+    parse_params,
+)
 from mer.errors import ParamsError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,3 +139,104 @@ def test_evaluation_errors_name_full_keys(evaluation, keys):
         parse_params({"evaluation": evaluation})
     for key in keys:
         assert key in str(err.value)
+
+
+# --- one source of defaults: src/mer/config.py renders params.yaml (`mer params`) ---
+
+def _leaf_fields(model, prefix=""):
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            yield from _leaf_fields(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", field
+
+
+def test_repo_params_yaml_is_the_rendered_defaults():
+    assert (REPO / "params.yaml").read_text(encoding="utf-8") == default_params_yaml(), (
+        "params.yaml differs from the defaults in src/mer/config.py: change a default or "
+        "comment there, then run `mer params --write --force`")
+
+
+def test_rendered_defaults_load_to_the_defaults():
+    text = default_params_yaml()
+    assert yaml.safe_load(text) == Params().model_dump(mode="json")
+    assert text.startswith("# Written by `mer params")
+    assert "  models: [svm, cnn, hybrid] # plus the majority floor" in text
+    assert "    c_max: 1000.0            # " in text and "    lr: 0.003" in text
+
+
+def test_every_leaf_key_is_documented():
+    # A Literal's values are rendered as its choices; every other key needs a description.
+    undocumented = [key for key, field in _leaf_fields(Params)
+                    if not field.description and typing.get_origin(field.annotation)
+                    is not typing.Literal]
+    assert not undocumented, f"give these a Field(description=...): {undocumented}"
+
+
+def test_every_key_is_commented_in_the_rendered_file():
+    lines = default_params_yaml().splitlines()
+    leaves = [line for line in lines if line.startswith("  ") and not line.endswith(":")
+              and not line.lstrip().startswith("#")]
+    assert len(leaves) == len(list(_leaf_fields(Params)))
+    assert all(" # " in line for line in leaves)
+
+
+def test_sources_example_is_valid():
+    (example,) = DataParams.model_fields["sources"].examples
+    assert [s.source for s in DataParams(sources=example).sources] == ["casme2", "samm", "smic"]
+    assert "#   - {source: samm, root: data/corpora/SAMM}" in default_params_yaml()
+
+
+def test_mer_params_prints_the_defaults(capsys):
+    assert main(["params"]) == 0
+    assert capsys.readouterr().out == default_params_yaml()
+
+
+def test_mer_params_check_lists_changed_keys(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "--write"]) == 0
+    capsys.readouterr()
+    assert main(["params", "--check"]) == 0
+    assert capsys.readouterr().out == "params.yaml: all defaults\n"
+
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["train"]["cnn"]["epochs"] = 5
+    raw["train"]["models"] = ["svm"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["params", "--check"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "train.models: [svm] (default: [svm, cnn, hybrid])",
+        "train.cnn.epochs: 5 (default: 30)",
+    ]
+
+
+def test_mer_params_check_reports_an_invalid_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("train:\n  cnn:\n    epochs: 0\n")
+    assert main(["params", "--check"]) == 2
+    assert "train.cnn.epochs" in capsys.readouterr().err
+
+
+def test_mer_params_write_refuses_an_existing_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("data: {}\n")
+    assert main(["params", "--write"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "params.yaml").read_text() == "data: {}\n"
+
+    assert main(["params", "--write", "--force"]) == 0
+    assert (tmp_path / "params.yaml").read_text() == default_params_yaml()
+
+
+def test_mer_params_write_honours_the_global_params_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--params", "other.yaml", "params", "--write"]) == 0
+    assert load_params(tmp_path / "other.yaml") == Params()
+    assert not (tmp_path / "params.yaml").exists()
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_examples_validate(example):
+    load_params(example)

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from mer.core.frames import NO_FRAME
 from mer.data.aus import AUS_ALTERNATIVES, AUS_UNKNOWN, AUS_UNPARSED, normalise_aus
 from mer.data.cells import frame_number, subject_number
-from mer.data.frames import expected_name, is_digit_slip
-from mer.data.manifest import MISSING_APEX
+from mer.data.repairs import expected_name, is_digit_slip
 from mer.errors import DatasetError
 
 WHERE = "sheet.xlsx, row 7"
@@ -20,7 +20,7 @@ def test_frame_numbers_in_any_cell_type(value):
 
 @pytest.mark.parametrize("value", ["/", None, "", -1, "-1"])
 def test_missing_apex_spellings(value):
-    assert frame_number(value, "ApexFrame", WHERE, missing_ok=True) == MISSING_APEX
+    assert frame_number(value, "ApexFrame", WHERE, missing_ok=True) == NO_FRAME
 
 
 @pytest.mark.parametrize("value", ["abc", "/", 46.5, None, -3])

@@ -19,19 +19,13 @@ import pytest
 from PIL import Image
 
 from mer.config import DataParams, FeatureParams
+from mer.core.flow_image import FLOW_CHANNELS_BGR, FLOW_CHANNELS_RGB, read_flow_image
+from mer.core.manifest import COLUMNS, read_manifest, write_manifest
 from mer.data.build import build_manifest
 from mer.data.clips import PRECOMPUTED_FLOW
-from mer.data.flow_images import (
-    FLOW_CHANNELS_BGR,
-    FLOW_CHANNELS_RGB,
-    check_flow_image,
-    read_flow_images,
-    resolve_flow_channels,
-)
-from mer.data.manifest import COLUMNS, read_manifest, write_manifest
+from mer.data.flow_image_corpus import check_flow_image, read_flow_images, resolve_flow_channels
 from mer.errors import DatasetError
-from mer.features.flow_images import read_flow_image
-from mer.features.pipeline import extract_features
+from mer.features.describe_clips import extract_features
 
 SIZE = 28  # the usual MEGC flow-image side
 SIGMA = 2.5  # px: bumps small enough that rows >= STILL_FROM hold no motion at all
@@ -166,7 +160,7 @@ def test_one_still_image_does_not_stop_the_vote(tmp_path):
                                                ("bgr", FLOW_CHANNELS_BGR)])
 def test_explicit_setting_is_taken_as_given(tmp_path, caplog, setting, flag):
     root = field_corpus(tmp_path, "pil")
-    with caplog.at_level(logging.WARNING, logger="mer.data.flow_images"):
+    with caplog.at_level(logging.WARNING, logger="mer.data.flow_image_corpus"):
         clips, report = resolve_flow_channels(checked_clips(root), setting)
     assert all(c.flags == (PRECOMPUTED_FLOW, flag) for c in clips)
     assert report["setting"] == setting and report["order"] == setting

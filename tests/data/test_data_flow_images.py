@@ -10,10 +10,11 @@ import pytest
 from data_builders import FLOW_ROWS, make_flow_images
 
 from mer.config import DataParams
+from mer.core.flow_image import FLOW_CHANNELS_BGR
 from mer.data.build import build_manifest
 from mer.data.clips import PRECOMPUTED_FLOW
-from mer.data.flow_images import FLOW_CHANNELS_BGR, check_flow_image, resolve_flow_channels
-from mer.data.flow_images import read_flow_images as read_corpus
+from mer.data.flow_image_corpus import check_flow_image, resolve_flow_channels
+from mer.data.flow_image_corpus import read_flow_images as read_corpus
 from mer.errors import DatasetError, MerError
 
 

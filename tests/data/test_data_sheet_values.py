@@ -7,9 +7,10 @@ typed before its onset; CASME II an offset typo. None of them stops the data sta
 import pytest
 from data_builders import casme2_rows, make_casme2, make_samm, samm_rows
 
+from mer.core.frames import APEX_RULE, ApexOutsideClip, apex_to_use
 from mer.data.casme2 import read_casme2
 from mer.data.clips import Clip
-from mer.data.frames import APEX_RULE, ApexOutsideClip, apex_to_use, check_order
+from mer.data.repairs import check_order
 from mer.data.samm import read_samm
 
 SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"

@@ -8,7 +8,7 @@ import yaml
 from data_builders import casme2_rows, make_casme2
 
 from mer import cli, paths
-from mer.data.manifest import read_manifest
+from mer.core.manifest import read_manifest
 
 
 @pytest.fixture

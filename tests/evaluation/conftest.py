@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mer.config import CnnParams, SvmParams, TrainParams
-from mer.models.clips import ClipSet
-from mer.models.toy import toy_clips
+from mer.core.clipset import ClipSet
+from toy import toy_clips
 
 
 @pytest.fixture(scope="session")

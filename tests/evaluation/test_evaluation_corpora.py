@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mer.core.clipset import ClipSet
 from mer.errors import DatasetError
 from mer.evaluation.loso import fit_fold, run_loso
 from mer.evaluation.report import metrics_report, per_corpus
 from mer.evaluation.splits import cross_corpus_folds, dataset_of
-from mer.models.clips import ClipSet
 from mer.models.learners import MajorityLearner, SvmLearner
 
 # toy subjects sorted: the first two become 'samm', the next two 'smic', the rest stay 'casme2'

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from mer.config import SvmParams
+from mer.core.clipset import ClipSet
 from mer.evaluation.loso import FoldOutcome, run_loso
 from mer.evaluation.splits import loso_folds
-from mer.models.clips import ClipSet
 from mer.models.learners import HybridLearner, MajorityLearner, SvmLearner
 
 
@@ -103,7 +103,7 @@ def test_precomputed_flow_images_run_under_loso(params, apex_stream):
     """MEGC-style inputs: one flow image per clip (T=1), apex frames all zero."""
     import numpy as np
 
-    from mer.models.toy import toy_clips
+    from toy import toy_clips
 
     flow_images = toy_clips(steps=1, with_apex=False)
     cnn = params.cnn.model_copy(update={"apex_stream": apex_stream})

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
+from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
-from mer.models.clips import HIDDEN, ClipSet
 from mer.models.cnn import balanced_class_weights
 from mer.models.learners import build_learners
 

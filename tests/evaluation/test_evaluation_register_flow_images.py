@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from mer.cli import main
-from mer.data.manifest import read_manifest, write_manifest
-from mer.models.toy import write_toy
+from mer.core.manifest import read_manifest, write_manifest
+from toy import write_toy
 
 
 def test_register_on_flow_images_records_why_and_succeeds(tmp_path, monkeypatch, own_store):

@@ -9,8 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from mer.cli import main
-from mer.models.toy import write_toy
 from mer.tracking.store import PARENT_TAG, tracking_uri
+from toy import write_toy
 
 
 @pytest.fixture

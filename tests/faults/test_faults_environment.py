@@ -27,11 +27,11 @@ import yaml
 
 from mer.atomic import atomic_outputs, write_text
 from mer.cli import main
+from mer.core.npz import write_npz
 from mer.errors import MerError
 from mer.evaluation.report import predictions_csv
-from mer.faces.store import write_npz
 from mer.labels import get_scheme
-from mer.models.toy import write_toy
+from toy import write_toy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from data_builders import CASME2_HEADER, make_casme2, write_workbook
@@ -338,7 +338,7 @@ def test_synthetic_clips_error_names_the_full_key(project, capsys):
 
 def test_npz_written_by_the_stage_still_reads(project):
     """The reader's damage checks accept what write_npz writes, even an empty archive."""
-    from mer.faces.store import read_npz
+    from mer.core.npz import read_npz
 
     path = write_npz(project / "empty.npz", {})
     assert read_npz(path, (), "mer faces") == {}

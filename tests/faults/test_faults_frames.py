@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from mer.cli import main
-from mer.data.manifest import read_manifest, write_manifest
+from mer.core.manifest import read_manifest, write_manifest
 from mer.errors import MerError
 
 pytestmark = pytest.mark.faults
@@ -129,7 +129,7 @@ def set_params(project: Path, section: str, **values) -> None:
 
 def test_cv2_imread_hides_a_truncated_jpeg_the_reader_refuses_it(corpus, tmp_path):
     # The measurement behind the reader: imread gives a whole-size image for a JPEG cut at 60%.
-    from mer.data.frames import FrameError, read_frame
+    from mer.core.frames import FrameError, read_frame
 
     source = Path(clip_with_apex(corpus)["frame_paths"][0])
     frame = tmp_path / source.name
@@ -261,7 +261,7 @@ def test_served_request_refuses_a_damaged_frame(corpus, tmp_path, kind):
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp"])
 def test_reader_refuses_each_frame_format_cut_short(corpus, tmp_path, ext):
     # CASME II and SAMM frames are JPEG, SMIC-HS's are BMP; cv2 alone is not the judge.
-    from mer.data.frames import FrameError, read_frame
+    from mer.core.frames import FrameError, read_frame
 
     image = cv2.imread(str(clip_with_apex(corpus)["frame_paths"][0]))
     whole = tmp_path / f"img1{ext}"
@@ -275,7 +275,7 @@ def test_reader_refuses_each_frame_format_cut_short(corpus, tmp_path, ext):
 
 def test_reader_accepts_bytes_after_a_jpeg_end_marker(corpus, tmp_path):
     # Padding after the end-of-image marker (some cameras and copy tools) is not damage.
-    from mer.data.frames import read_frame
+    from mer.core.frames import read_frame
 
     source = Path(clip_with_apex(corpus)["frame_paths"][0])
     padded = tmp_path / source.name
@@ -284,11 +284,13 @@ def test_reader_accepts_bytes_after_a_jpeg_end_marker(corpus, tmp_path):
 
 
 def test_one_frame_reader_for_every_stage_and_prediction():
-    from mer.data import frames
-    from mer.faces import frames as faces_frames
+    from mer.core import frames
+    from mer.faces import align_clips
+    from mer.features import describe_clips
     from mer.inference import serving, sources
 
-    assert faces_frames.read_frame is frames.read_frame
+    assert align_clips.read_frames is frames.read_frames
+    assert describe_clips.read_frames is frames.read_frames
     assert sources.read_image is frames.read_frame
     assert sources.read_clip_frames is frames.read_clip_frames
     assert serving.decode_frame is frames.decode_frame

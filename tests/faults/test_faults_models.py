@@ -14,10 +14,7 @@ import json
 import os
 import pickle
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,43 +26,13 @@ import yaml
 
 from mer.errors import MerError
 from mer.inference.serving import encode_frames
+from registry_helpers import FACES, MODEL, REPO, mer, registered_project, run, served_champion
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-FACES = REPO / "tests" / "fixtures" / "faces"
 FACE = FACES / "obama-480p.jpg"
-MODEL = "mer-test"
 FOREIGN = "not-mer"
-SERVER_START_S = 90
 REQUEST_S = 60
-
-
-def tiny_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
-    params["train"]["cnn"]["epochs"] = 2
-    params["train"]["svm"].update(trials=3, inner_folds=2)
-    params["tracking"]["model_name"] = MODEL
-    return params
-
-
-def environment(project: Path) -> dict[str, str]:
-    return {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1",
-            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-
-def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *args], cwd=project, env=environment(project),
-                            capture_output=True, text=True, check=False, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def mer(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(project, "-m", "mer.cli", *args, check=check)
 
 
 FOREIGN_SCRIPT = f"""
@@ -79,10 +46,7 @@ with mlflow.start_run(run_name="foreign"):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    for stage in ("synthesize", "data", "faces", "features", "register"):
-        mer(root, stage)
+    root = registered_project(tmp_path_factory.mktemp("project"))
     mer(root, "promote", "--version", "1")
     run(root, "-c", FOREIGN_SCRIPT)  # a real, registered, non-mer MLflow model
     return root
@@ -92,7 +56,7 @@ def project(tmp_path_factory):
 def tracking(project, monkeypatch):
     """In-process loads read the project's registry; MLflow's global URIs are put back after.
 
-    mlflow.set_tracking_uri / set_registry_uri (which mer calls in-process) also export
+    mlflow.set_tracking_uri / set_registry_uri (which tests here call in-process) also export
     MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI for subprocesses: monkeypatch owns both variables
     and MLflow's two module globals here, so teardown restores all four and no later test's
     `mlflow models serve` inherits this project's registry."""
@@ -160,7 +124,7 @@ def test_a_crafted_pickle_inside_a_foreign_model_folder_is_never_unpickled(tmp_p
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
-    from mer.inference.registry import load_model_bundle
+    from mer.tracking.registry import load_model_bundle
 
     folder = tmp_path / "sk"
     mlflow.sklearn.save_model(LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1]),
@@ -210,7 +174,7 @@ def foreign_loader(mlmodel: dict) -> None:
 ], ids=["no-format", "old-format", "escaping-path", "foreign-loader"])
 def test_a_mer_shaped_folder_is_checked_before_anything_is_unpickled(project, tracking,
                                                                      tmp_path, edit, message):
-    from mer.inference.registry import load_model_bundle
+    from mer.tracking.registry import load_model_bundle
 
     folder, marker = forge(project, tmp_path, edit)
     crafted_pickle(tmp_path / "outside.pkl", marker)
@@ -222,7 +186,7 @@ def test_a_mer_shaped_folder_is_checked_before_anything_is_unpickled(project, tr
 def test_a_run_artifact_that_is_a_bare_pickle_is_refused(tracking, tmp_path):
     import mlflow
 
-    from mer.inference.registry import load_model_bundle
+    from mer.tracking.registry import load_model_bundle
 
     marker = tmp_path / "pwned"
     evil = crafted_pickle(tmp_path / "evil.pkl", marker)
@@ -235,8 +199,8 @@ def test_a_run_artifact_that_is_a_bare_pickle_is_refused(tracking, tmp_path):
 
 
 def test_every_trusted_form_of_the_mer_model_still_loads(project, tracking):
-    from mer.inference.pipeline import ModelBundle
-    from mer.inference.registry import load_model_bundle
+    from mer.inference.predictor import ModelBundle
+    from mer.tracking.registry import load_model_bundle
 
     uris = [f"models:/{MODEL}@champion", f"models:/{MODEL}/1",
             f"runs:/{registered_run_id(project)}/model", str(model_folder(project))]
@@ -266,7 +230,7 @@ def test_a_foreign_pyfunc_folder_is_refused_without_loading_it(tmp_path):
     import mlflow
     from mlflow.pyfunc import PythonModel
 
-    from mer.inference.registry import load_model_bundle
+    from mer.tracking.registry import load_model_bundle
 
     folder = tmp_path / "echo"
     mlflow.pyfunc.save_model(str(folder), python_model=type("EchoModel", (PythonModel,),
@@ -281,40 +245,10 @@ def test_a_foreign_pyfunc_folder_is_refused_without_loading_it(tmp_path):
 # --- 3. the served model answers refused requests with mer's message ------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(project, tmp_path_factory):
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=project, env=environment(project), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            assert process.poll() is None, Path(log.name).read_text()[-3000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the model server did not start"
-                time.sleep(1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=30)
-        log.close()
+    with served_champion(project, tmp_path_factory.mktemp("server") / "server.log") as url:
+        yield url
 
 
 def post(url: str, request: pd.DataFrame) -> tuple[int, str]:
@@ -357,8 +291,8 @@ def no_face() -> str:
 ], ids=["bad-base64", "not-an-image", "one-frame", "no-face"])
 def test_a_refused_request_is_400_with_mers_message_and_no_stack_trace(
         project, tracking, server, frames, words):
-    from mer.inference.registry import load_model_bundle
     from mer.inference.serving import predict_frame
+    from mer.tracking.registry import load_model_bundle
 
     request = pd.DataFrame({"frames": [frames()], "apex_index": [-1]})
     with pytest.raises(MerError) as expected:  # what mer itself says about this request

@@ -27,8 +27,8 @@ from mlflow import MlflowClient
 
 from mer.cli import main
 from mer.errors import MerError
-from mer.models.toy import write_toy
 from mer.tracking.store import DB_NAME, PARENT_TAG, Tracker, tracking_uri
+from toy import write_toy
 
 pytestmark = pytest.mark.faults
 

@@ -11,7 +11,7 @@ import pytest
 from features_helpers import bump_motion, manifest_row, mouth_centre, profile, write_clip
 
 from mer.config import FaceParams
-from mer.data.manifest import COLUMNS, write_manifest
+from mer.core.manifest import COLUMNS, write_manifest
 from mer.faces.align import align_clip
 from mer.faces.landmarks import detect_faces
 

@@ -7,14 +7,9 @@ import numpy as np
 import pytest
 
 from mer.config import FeatureParams
+from mer.core.flow_image import optical_strain
 from mer.errors import MerError
-from mer.features.flow import (
-    flow_between,
-    optical_strain,
-    remove_head_motion,
-    resize_map,
-    tvl1_available,
-)
+from mer.features.flow import flow_between, remove_head_motion, resize_map, tvl1_available
 
 PARAMS = FeatureParams()
 MARGIN = 8  # px at the crop border where warped content leaves the frame

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from mer.config import FeatureParams
-from mer.data.flow_images import FLOW_CHANNELS_BGR, FLOW_CHANNELS_RGB
-from mer.data.manifest import COLUMNS, read_manifest, write_manifest
+from mer.core.flow_image import FLOW_CHANNELS_BGR, FLOW_CHANNELS_RGB, in_uvs_order, read_flow_image
+from mer.core.manifest import COLUMNS, read_manifest, write_manifest
 from mer.errors import DatasetError, MerError
-from mer.features.flow_images import describe_flow_image, in_uvs_order, read_flow_image
-from mer.features.pipeline import extract_features
+from mer.features.describe_clips import extract_features
+from mer.features.flow_image_features import describe_flow_image
 
 PARAMS = FeatureParams(input_size=28, image_grid=2, hoof_bins=8)
 

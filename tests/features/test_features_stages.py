@@ -12,10 +12,9 @@ import pytest
 import yaml
 
 from mer import paths
-from mer.data.manifest import read_manifest, write_manifest
+from mer.core.manifest import read_manifest, write_manifest
+from mer.core.npz import read_faces, read_features
 from mer.errors import MerError
-from mer.faces.store import read_faces
-from mer.features.store import read_features
 
 
 def write_params(root, **features):

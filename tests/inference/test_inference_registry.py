@@ -5,58 +5,25 @@ flow, Lightning CNN, Optuna SVM) and into a real MLflow SQLite registry in tmp_p
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
+from registry_helpers import FACES, MODEL, mer, registered_project, served_champion
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-FACES = REPO / "tests" / "fixtures" / "faces"
 VIDEO = FACES / "video_01.mp4"
-MODEL = "mer-test"
 CLASSES = ("happiness", "disgust", "surprise", "repression", "others")
-SERVER_START_S = 90
-
-
-def tiny_params() -> dict:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
-    params["train"]["cnn"]["epochs"] = 2
-    params["train"]["svm"].update(trials=3, inner_folds=2)
-    params["tracking"]["model_name"] = MODEL
-    return params
-
-
-def mer(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run([sys.executable, "-m", "mer.cli", *args], cwd=project, env=env,
-                            capture_output=True, text=True, check=False)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    for stage in ("synthesize", "data", "faces", "features", "register"):
-        mer(root, stage)
-    return root
+    return registered_project(tmp_path_factory.mktemp("project"))
 
 
 def test_register_records_a_version_without_promoting(project):
@@ -126,45 +93,18 @@ def test_no_face_is_a_clear_error(project, tmp_path):
     assert "no face" in result.stderr and "Traceback" not in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_served_champion_answers_like_mer_predict(project):
+def test_served_champion_answers_like_mer_predict(project, tmp_path):
     mer(project, "promote", "--version", "1")
     expected = json.loads(mer(project, "predict", "--video", str(VIDEO), "--start", "0",
                               "--end", "6").stdout)
     window = from_video(VIDEO, 0, 6)
     body = json.dumps({"dataframe_split": pd.DataFrame({
         "frames": [encode_frames(window.frames)], "apex_index": [-1]}).to_dict("split")})
-    port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            assert server.poll() is None, server.stderr.read().decode()[-3000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the model server did not start"
-                time.sleep(1)
+    with served_champion(project, tmp_path / "server.log") as url:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=body.encode(),
-            headers={"Content-Type": "application/json"})
+            f"{url}/invocations", data=body.encode(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())["predictions"][0]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
     assert answer["label"] == expected["label"]
     for name, probability in expected["probabilities"].items():
         assert answer[f"prob_{name}"] == pytest.approx(probability, abs=1e-5)

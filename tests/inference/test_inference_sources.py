@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mer.data.frames import APEX_RULE, list_frames
+from mer.core.frames import APEX_RULE
+from mer.data.repairs import list_frames
 from mer.errors import MerError
 from mer.inference.sources import from_clip_folder, from_image_pair, from_video
 
@@ -87,7 +88,7 @@ def test_clip_folder_reads_the_frame_names_the_data_stage_reads(tmp_path, names)
 
 
 def test_one_frame_listing_and_apex_rule_for_data_and_predict():
-    from mer.data import frames
+    from mer.core import frames
     from mer.inference import sources
 
     assert sources.frame_files is frames.frame_files

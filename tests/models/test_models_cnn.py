@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mer.config import CnnParams
-from mer.models.clips import HIDDEN
+from mer.core.clipset import HIDDEN
 from mer.models.cnn import FlowNet, balanced_class_weights, fit_cnn
 
 

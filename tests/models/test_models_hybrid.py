@@ -7,7 +7,7 @@ import pytest
 
 from mer.config import FaceParams, FeatureParams
 from mer.errors import MerError
-from mer.inference.pipeline import BUNDLE_FORMAT, ModelBundle, load_bundle, save_bundle
+from mer.inference.predictor import BUNDLE_FORMAT, ModelBundle, load_bundle, save_bundle
 from mer.models.hybrid import fit_hybrid
 
 

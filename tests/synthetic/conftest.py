@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mer.config import SyntheticParams
-from mer.data.synthetic import generate_dataset
+from mer.synthetic.write_casme2 import generate_dataset
 
 # 4 subjects x 10 clips at a small frame size that dlib still finds faces in (jaw ~120 px).
 TINY = SyntheticParams(subjects=4, clips=10, frame_width=160, frame_height=194, workers=1)

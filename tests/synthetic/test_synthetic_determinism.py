@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mer.data.synthetic import SHEET, generate_dataset
+from mer.synthetic.write_casme2 import SHEET, generate_dataset
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.data.synthetic import FRAMES_DIR, build_subjects, plan_dataset
 from mer.faces.landmarks import detect_faces, to_grey
+from mer.synthetic.write_casme2 import FRAMES_DIR, build_subjects, plan_dataset
 
 
 def test_dlib_finds_one_face_on_onset_apex_and_offset_of_every_clip(tiny_dataset, tiny_params):

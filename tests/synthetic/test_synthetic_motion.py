@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mer.data.synthetic_face import (
+from mer.synthetic.face import (
     AUS,
     PEAK_SHIFT_PER_FACE_WIDTH,
     AuEvent,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mer.config import SyntheticParams
-from mer.data.synthetic import (
+from mer.synthetic.write_casme2 import (
     CASME2_CLASS_COUNTS,
     CLIP_FRAMES,
     class_counts,

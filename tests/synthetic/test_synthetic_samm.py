@@ -9,14 +9,15 @@ import openpyxl
 import pytest
 
 from mer.config import SyntheticParams
+from mer.core.frames import NO_FRAME
 from mer.data.aus import normalise_aus
 from mer.data.clips import APEX_MISSING
-from mer.data.frames import resolve_frames
-from mer.data.manifest import MISSING_APEX
+from mer.data.repairs import resolve_frames
 from mer.data.samm import read_samm
 from mer.data.sheets import read_table
-from mer.data.synthetic_face import AuEvent
-from mer.data.synthetic_samm import (
+from mer.labels import get_scheme, normalise_emotion
+from mer.synthetic.face import AuEvent
+from mer.synthetic.write_samm import (
     GROUND_TRUTH,
     HEADER,
     HEADER_ROW,
@@ -28,7 +29,6 @@ from mer.data.synthetic_samm import (
     intensity_letter,
     plan_samm,
 )
-from mer.labels import get_scheme, normalise_emotion
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_the_real_adapter_reads_the_planned_clips(tiny_all_dataset, tiny_all_par
         if planned.apex_in_sheet:
             assert clip.apex == planned.apex and APEX_MISSING not in clip.flags
         else:
-            assert clip.apex == MISSING_APEX and APEX_MISSING in clip.flags
+            assert clip.apex == NO_FRAME and APEX_MISSING in clip.flags
         resolved = resolve_frames(clip)  # every frame onset..offset present and decodable
         assert len(resolved.frame_paths) == planned.frames
     assert any(not c.apex_in_sheet for c in plan.clips)

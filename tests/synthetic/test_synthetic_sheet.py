@@ -6,14 +6,14 @@ import cv2
 import openpyxl
 import pandas as pd
 
-from mer.data.synthetic import (
+from mer.synthetic.face import AuEvent
+from mer.synthetic.write_casme2 import (
     FRAMES_DIR,
     GROUND_TRUTH,
     SHEET,
     plan_dataset,
     sheet_action_units,
 )
-from mer.data.synthetic_face import AuEvent
 
 CASME2_COLUMNS = ["Subject", "Filename", "Unnamed: 2", "OnsetFrame", "ApexFrame",
                   "OffsetFrame", "Unnamed: 6", "Action Units", "Estimated Emotion"]

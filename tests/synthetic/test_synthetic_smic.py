@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from mer.config import SyntheticParams
+from mer.core.frames import NO_FRAME
 from mer.data.clips import APEX_MISSING, BOUNDS_FROM_FOLDER
-from mer.data.frames import resolve_frames
-from mer.data.manifest import MISSING_APEX
+from mer.data.repairs import resolve_frames
 from mer.data.smic import read_smic
-from mer.data.synthetic import plan_dataset
-from mer.data.synthetic_face import sample_nuisance
-from mer.data.synthetic_smic import (
+from mer.synthetic.face import sample_nuisance
+from mer.synthetic.write_casme2 import plan_dataset
+from mer.synthetic.write_smic import (
     GROUND_TRUTH,
     NON_MICRO,
     SMIC_CLASS_COUNTS,
@@ -38,7 +38,7 @@ def test_the_real_adapter_reads_the_planned_clips(tiny_all_dataset, tiny_all_par
         assert (clip.subject, clip.clip, clip.emotion) == (f"s{planned.subject}", planned.name,
                                                            planned.emotion)
         assert (clip.onset, clip.offset, clip.fps) == (planned.onset, planned.offset, 100.0)
-        assert clip.apex == MISSING_APEX and clip.aus == ""  # SMIC annotates neither
+        assert clip.apex == NO_FRAME and clip.aus == ""  # SMIC annotates neither
         assert {APEX_MISSING, BOUNDS_FROM_FOLDER} <= set(clip.flags)
         assert len(resolve_frames(clip).frame_paths) == planned.frames
     assert {c.emotion for c in corpus.clips} == {"negative", "positive", "surprise"}

@@ -5,11 +5,11 @@ import pytest
 import yaml
 
 from mer import cli
-from mer.data import synthetic_samm as samm
-from mer.data import synthetic_smic as smic
 from mer.data.samm import read_samm
 from mer.data.smic import read_smic
-from mer.data.synthetic import GROUND_TRUTH, NOT_USED, SHEET
+from mer.synthetic import write_samm as samm
+from mer.synthetic import write_smic as smic
+from mer.synthetic.write_casme2 import GROUND_TRUTH, NOT_USED, SHEET
 
 TINY = {"subjects": 2, "clips": 4, "frame_width": 128, "frame_height": 155, "workers": 1}
 

@@ -2,7 +2,7 @@
 
 For each corpus (data.sources, or the one data.source names): read it (its adapter) -> no clip
 twice -> label scheme per corpus (dropped rows counted, protocol exclusions listed) -> frames
-checked and repairs made (mer.data.frames), a bad clip an error or skipped and listed
+checked and repairs made (mer.core.frames), a bad clip an error or skipped and listed
 (data.on_bad_clip) -> flow images' channel order found. Then one manifest table (subjects
 namespaced by corpus when there are several) and the data report.
 """
@@ -19,16 +19,16 @@ from typing import Any
 import pandas as pd
 
 from mer.config import CorpusSource, DataParams
+from mer.core.manifest import COLUMNS, validate_manifest
 from mer.data.casme2 import read_casme2
 from mer.data.clips import APEX_MISSING, Clip, Corpus, Skipped, check_unique
-from mer.data.flow_images import check_flow_image, read_flow_images, resolve_flow_channels
-from mer.data.frames import resolve_frames
+from mer.data.flow_image_corpus import check_flow_image, read_flow_images, resolve_flow_channels
 from mer.data.labelling import Labelled, apply_scheme
-from mer.data.manifest import COLUMNS, validate_manifest
+from mer.data.repairs import resolve_frames
 from mer.data.samm import read_samm
 from mer.data.smic import read_smic
 from mer.errors import DatasetError, MerError
-from mer.labels import LabelScheme, get_scheme
+from mer.labels import MEGC_3, LabelScheme, get_scheme
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def check_disjoint(results: Sequence[CorpusResult]) -> None:
 
 def manifest_table(clips: Sequence[Clip], labels: Sequence[str],
                    scheme: LabelScheme) -> pd.DataFrame:
-    """The manifest (mer.data.manifest's columns), one row per clip, sorted by clip_id."""
+    """The manifest (mer.core.manifest's columns), one row per clip, sorted by clip_id."""
     rows = [{
         "dataset": c.dataset, "subject": c.subject, "clip": c.clip, "clip_id": c.clip_id,
         "frame_paths": list(c.frame_paths), "onset": c.onset, "apex": c.apex,
@@ -263,7 +263,7 @@ def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequenc
             raise DatasetError(f"{name}: the annotations list no clip ("
                                f"{', '.join(r.corpus.annotations for r in results)}); check "
                                "data.root and data.annotations point at the filled-in sheet")
-        other = "" if scheme.name == "megc-3" else " (e.g. megc-3)"
+        other = "" if scheme.name == MEGC_3 else f" (e.g. {MEGC_3})"
         raise DatasetError(f"no clip of {name} is left under labels.scheme '{scheme.name}' "
                            f"(classes {', '.join(scheme.classes)}); the emotions found were "
                            f"{listed}. Choose a labels.scheme that covers them{other}")
@@ -271,7 +271,7 @@ def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequenc
     if len(classes) < 2:
         skipped = sum(len(r.skipped) for r in results)
         hint = (f" ({skipped} rows were skipped: see the warnings above)" if skipped else "")
-        other = "" if scheme.name == "megc-3" else " (e.g. megc-3)"
+        other = "" if scheme.name == MEGC_3 else f" (e.g. {MEGC_3})"
         raise DatasetError(f"labels.scheme '{scheme.name}' leaves only the class {classes[0]} "
                            f"of {name} ({len(clips)} clips){hint}; a classifier needs at least "
                            f"two classes: choose another labels.scheme{other} or add clips")

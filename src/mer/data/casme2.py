@@ -11,16 +11,16 @@ names it. Quirks handled:
 - subject ids written ``1`` or ``01``, matched by number to the folders on disk whatever
   their padding (``sub01``, ``sub1``): mer.data.cells.subject_number,
   mer.data.sheets.subject_namer; a subject with no folder is an error listing the subject
-  folders there are (mer.data.frames.list_frames)
+  folders there are (mer.data.repairs.list_frames)
 - single AUs as number cells, ``4+L10``, ``R14``, ``?``: mer.data.aus.normalise_aus
 - ApexFrame ``/``, or no ApexFrame column at all: apex -1, flag apex_missing
   (mer.data.coding)
 - an apex equal to the onset: estimated, flags apex_missing, apex_at_onset; an apex outside
-  its clip: estimated, flags apex_missing, apex_repaired (mer.data.frames.check_order)
+  its clip: estimated, flags apex_missing, apex_repaired (mer.data.repairs.check_order)
 - an OffsetFrame digit slip (an offset before the apex or the onset): repaired from the clip
-  folder, flag offset_repaired (mer.data.frames.repair_offset); an offset before the onset
+  folder, flag offset_repaired (mer.data.repairs.repair_offset); an offset before the onset
   the folder does not prove a slip of: the row is skipped and listed in Corpus.skipped
-  (mer.data.frames.repair_reversed_offset; the sheet has no Duration to repair it from)
+  (mer.data.repairs.repair_reversed_offset; the sheet has no Duration to repair it from)
 - two rows of one clip folder with disjoint frames: two clips, ``EP02_01f@46`` and
   ``EP02_01f@90`` (mer.data.clips.distinct_clip_names); overlapping rows are an error
 - extra empty worksheets, unnamed and trailing empty columns: mer.data.sheets.read_table
@@ -32,8 +32,8 @@ import re
 from pathlib import Path
 
 from mer.data.clips import Corpus
-from mer.data.coding import read_coding_sheet
-from mer.data.sheets import find_annotation_file, find_subjects_folder, subject_namer
+from mer.data.coding import CodedCorpus, read_coded_corpus
+from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
 FPS = 200.0  # CASME II was filmed at 200 frames per second (Yan et al., 2014)
@@ -60,12 +60,8 @@ def frames_root(root: Path) -> Path:
 def read_casme2(root: str | Path, annotations: str | Path | None = None,
                 dataset: str = "casme2") -> Corpus:
     """Every clip of a CASME II-format corpus (frames not yet checked)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"data.root {root} is not a folder; point it at your {dataset} copy")
-    frames = frames_root(root)
-    sheet = Path(annotations) if annotations is not None else find_annotation_file(
-        [root, root.parent], SHEET_PATTERNS, "CASME II coding sheet")
-    clips, skipped = read_coding_sheet(sheet, dataset, FPS, frames,
-                                       subject_namer(frames, _SUBJECT_FOLDER, subject_folder))
-    return Corpus(dataset, clips, str(sheet), str(frames), skipped)
+    return read_coded_corpus(CASME2, root, annotations, dataset, copy=dataset)
+
+
+CASME2 = CodedCorpus("CASME II coding sheet", FPS, SHEET_PATTERNS, frames_root, _SUBJECT_FOLDER,
+                     subject_folder)

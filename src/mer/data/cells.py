@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from mer.data.manifest import MISSING_APEX
+from mer.core.frames import NO_FRAME
 from mer.errors import DatasetError
 
 # What annotators write for "no apex": CASME II uses '/', SAMM -1, others leave it empty.
@@ -31,10 +31,10 @@ def cell_text(value: object) -> str:
 
 
 def frame_number(value: object, column: str, where: str, *, missing_ok: bool = False) -> int:
-    """A frame number >= 0; MISSING_APEX for an empty/'/'/negative cell when ``missing_ok``."""
+    """A frame number >= 0; NO_FRAME for an empty/'/'/negative cell when ``missing_ok``."""
     text = cell_text(value)
     if missing_ok and (text.lower() in _NO_VALUE or re.fullmatch(r"-\d+", text)):
-        return MISSING_APEX
+        return NO_FRAME
     if isinstance(value, bool) or not re.fullmatch(r"\d+", text):
         shown = "an empty cell" if text == "" else repr(text)
         hint = " (leave the apex as '/' or empty to have it estimated)" if missing_ok else ""

@@ -2,7 +2,7 @@
 
 An adapter turns its corpus's sheet and folders into ``Clip`` records (one per annotation
 row) and ``Skipped`` records (rows it leaves out, with why); everything after that is shared:
-duplicate check, label scheme (mer.data.labelling), frame checks (mer.data.frames) and the
+duplicate check, label scheme (mer.data.labelling), frame checks (mer.core.frames) and the
 manifest table.
 
 One video folder may hold several micro-expressions (CAS(ME)^3 and SAMM annotate some folders
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mer.core.frames import NO_FRAME
 from mer.data.cells import cell_text
-from mer.data.manifest import MISSING_APEX
 from mer.errors import DatasetError
 from mer.labels import EMOTION_ALIASES, normalise_emotion
 
@@ -32,7 +32,6 @@ APEX_NO_COLUMN = "apex_no_column"  # the sheet has no apex column: every apex is
 OFFSET_REPAIRED = "offset_repaired"  # an offset typo repaired (frames on disk, sheet's Duration)
 BOUNDS_FROM_FOLDER = "bounds_from_folder"  # onset/offset are the clip folder's first/last frame
 PRECOMPUTED_FLOW = "precomputed_flow"  # a flow image, no frames; onset/apex/offset are -1
-NO_FRAME = -1  # onset/offset of a precomputed flow image: it has no frame numbers
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Clip:
     subject: str  # as the corpus names its folders: sub01, 006, s1
     clip: str
     onset: int
-    apex: int  # MISSING_APEX when the annotation has none
+    apex: int  # NO_FRAME when the annotation has none
     offset: int
     fps: float
     aus: str  # normalised, mer.data.aus
@@ -100,7 +99,7 @@ def emotion_of(value: object, column: str, where: str) -> str:
 
 def missing_apex(clip: Clip) -> Clip:
     """Mark a clip whose annotation gives no apex: the features stage estimates it from flow."""
-    return replace(clip, apex=MISSING_APEX).flagged(APEX_MISSING)
+    return replace(clip, apex=NO_FRAME).flagged(APEX_MISSING)
 
 
 def _same_folder(clip: Clip) -> tuple[str, str, str]:

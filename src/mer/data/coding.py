@@ -8,7 +8,7 @@ Headers are compared without case and spaces, so 'OnsetFrame' and 'Onset Frame' 
 
 Optional columns: the apex (CAS(ME)^3 part C and SMIC-style sheets have none: every apex is
 then missing and estimated, as for an empty cell) and Duration (SAMM: offset - onset + 1,
-used only to repair an offset typed before its onset: mer.data.frames.repair_reversed_offset).
+used only to repair an offset typed before its onset: mer.data.repairs.repair_reversed_offset).
 Rows whose offset cannot be repaired are skipped and returned with their reason; several
 rows of one clip folder become clips named ``<folder>@<onset>``
 (mer.data.clips.distinct_clip_names).
@@ -16,22 +16,32 @@ rows of one clip folder become clips named ``<folder>@<onset>``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from mer.core.frames import NO_FRAME
 from mer.data.aus import normalise_aus
 from mer.data.cells import frame_number, required_text, subject_number, whole_number
 from mer.data.clips import (
     APEX_NO_COLUMN,
     Clip,
+    Corpus,
     Skipped,
     distinct_clip_names,
     emotion_of,
     missing_apex,
 )
-from mer.data.frames import repair_reversed_offset
-from mer.data.manifest import MISSING_APEX
-from mer.data.sheets import Row, Table, read_table
+from mer.data.repairs import repair_reversed_offset
+from mer.data.sheets import (
+    Row,
+    Table,
+    find_annotation_file,
+    read_table,
+    subject_namer,
+)
+from mer.errors import DatasetError
 
 COLUMNS = {
     "subject": ("Subject",),
@@ -45,6 +55,34 @@ OPTIONAL_COLUMNS = {
     "apex": ("ApexFrame", "Apex Frame", "Apex"),
     "duration": ("Duration",),  # SAMM: offset - onset + 1
 }
+
+
+@dataclass(frozen=True)
+class CodedCorpus:
+    """What one FACS-coded corpus (CASME II, SAMM) has of its own; the reading is shared."""
+
+    sheet: str  # how messages name its sheet: 'CASME II coding sheet'
+    fps: float
+    sheet_patterns: tuple[str, ...]  # file names of its sheet, found in the root or its parent
+    frames_root: Callable[[Path], Path]  # the folder holding its subject folders
+    subject_pattern: re.Pattern[str]  # a subject folder's name; group 1 is the number
+    subject_folder: Callable[[int], str]  # subject number -> folder name as the corpus pads it
+
+
+def read_coded_corpus(corpus: CodedCorpus, root: str | Path, annotations: str | Path | None,
+                      dataset: str, copy: str) -> Corpus:
+    """Every clip of a FACS-coded corpus at ``root`` (frames not yet checked); ``copy`` names
+    the corpus in the message for a root that is not a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"data.root {root} is not a folder; point it at your {copy} copy")
+    frames = corpus.frames_root(root)
+    sheet = Path(annotations) if annotations is not None else find_annotation_file(
+        [root, root.parent], corpus.sheet_patterns, corpus.sheet)
+    clips, skipped = read_coding_sheet(
+        sheet, dataset, corpus.fps, frames,
+        subject_namer(frames, corpus.subject_pattern, corpus.subject_folder))
+    return Corpus(dataset, clips, str(sheet), str(frames), skipped)
 
 
 def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
@@ -75,7 +113,7 @@ def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
     aus, au_flags = normalise_aus(cells["aus"])
     # No apex column: every apex is missing, as for an empty cell (and flagged as such).
     apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True) \
-        if "apex" in cells else MISSING_APEX
+        if "apex" in cells else NO_FRAME
     if "apex" not in cells:
         au_flags = (*au_flags, APEX_NO_COLUMN)
     clip = Clip(
@@ -89,4 +127,4 @@ def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
         folder=frames_root / subject / name, flags=au_flags,
     )
     # CASME II writes '/' and SAMM -1 where the coders marked no apex.
-    return missing_apex(clip) if clip.apex == MISSING_APEX else clip
+    return missing_apex(clip) if clip.apex == NO_FRAME else clip

@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mer.core.frames import NO_FRAME
 from mer.data.clips import APEX_NO_COLUMN, APEX_REPAIRED, Clip
-from mer.data.manifest import MISSING_APEX
-from mer.labels import CASME2, LabelScheme, corpus_of
+from mer.labels import CASME2, MEGC_3, LabelScheme, corpus_of
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,13 @@ def protocol_exclusion(clip: Clip, scheme: LabelScheme, dataset: str) -> str | N
     whose apex equals its onset. The rule is written by kind (a disgust clip whose sheet apex
     is missing or at the onset) so it finds them by their annotation wherever they are.
     """
-    if scheme.name != "megc-3" or corpus_of(dataset) != CASME2 or clip.emotion != "disgust":
+    if scheme.name != MEGC_3 or corpus_of(dataset) != CASME2 or clip.emotion != "disgust":
         return None
     # Only a coded sheet says so: not a sheet without an apex column, not a flow image (a
     # composite's flow-image list is already the composite's).
     if clip.folder is None or APEX_NO_COLUMN in clip.flags:
         return None
-    if clip.apex == MISSING_APEX and APEX_REPAIRED not in clip.flags:
+    if clip.apex == NO_FRAME and APEX_REPAIRED not in clip.flags:
         return ("MEGC2019 composite: its CASME II list leaves out the disgust clips whose "
                 "sheet gives no apex")
     if clip.apex == clip.onset:

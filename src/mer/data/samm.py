@@ -10,16 +10,16 @@ parent, unless data.annotations names it. Quirks handled:
 - subject ids written 6 or '006', matched by number to the folders on disk whatever their
   padding (``006``, ``6``): mer.data.cells.subject_number, mer.data.sheets.subject_namer; a
   subject with no folder is an error listing the subject folders there are
-  (mer.data.frames.list_frames)
+  (mer.data.repairs.list_frames)
 - AUs like 'A2' (asymmetric), 'R14A' (intensity), 'L2 or R2': mer.data.aus.normalise_aus
 - Apex Frame -1 where none was coded: apex -1, flag apex_missing (mer.data.coding)
 - apexes outside their clip (v2 has a few, one ~3000 frames before its onset): treated as
   missing and estimated, flags apex_missing, apex_repaired, the sheet's value in the note
-  (mer.data.frames.check_order)
+  (mer.data.repairs.check_order)
 - an Offset Frame typo: an offset before the onset is repaired from the row's Duration,
   else from a digit slip the clip folder's frames prove; with neither, the row is skipped and
-  listed in Corpus.skipped (mer.data.frames.repair_reversed_offset); an offset before the
-  apex from such a digit slip (mer.data.frames.repair_offset); flag offset_repaired with a
+  listed in Corpus.skipped (mer.data.repairs.repair_reversed_offset); an offset before the
+  apex from such a digit slip (mer.data.repairs.repair_offset); flag offset_repaired with a
   note
 - several micro-expressions in one video folder (rows of one folder, disjoint frames): one
   clip each, named ``006_1_2@5562`` (mer.data.clips.distinct_clip_names); overlapping rows
@@ -32,8 +32,8 @@ import re
 from pathlib import Path
 
 from mer.data.clips import Corpus
-from mer.data.coding import read_coding_sheet
-from mer.data.sheets import find_annotation_file, find_subjects_folder, subject_namer
+from mer.data.coding import CodedCorpus, read_coded_corpus
+from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
 FPS = 200.0  # SAMM was filmed at 200 frames per second (Davison et al., 2018)
@@ -57,12 +57,8 @@ def frames_root(root: Path) -> Path:
 
 def read_samm(root: str | Path, annotations: str | Path | None = None) -> Corpus:
     """Every clip of SAMM (frames not yet checked)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"data.root {root} is not a folder; point it at your SAMM copy")
-    frames = frames_root(root)
-    sheet = Path(annotations) if annotations is not None else find_annotation_file(
-        [root, root.parent], SHEET_PATTERNS, "SAMM coding sheet")
-    clips, skipped = read_coding_sheet(sheet, "samm", FPS, frames,
-                                       subject_namer(frames, _SUBJECT_FOLDER, subject_folder))
-    return Corpus("samm", clips, str(sheet), str(frames), skipped)
+    return read_coded_corpus(SAMM, root, annotations, "samm", copy="SAMM")
+
+
+SAMM = CodedCorpus("SAMM coding sheet", FPS, SHEET_PATTERNS, frames_root, _SUBJECT_FOLDER,
+                   subject_folder)

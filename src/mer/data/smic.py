@@ -12,10 +12,10 @@ apex overrides the bounds of the clips it lists. Quirks handled:
   subject number, the same with and without the CSV (``_subject_number``); a CSV subject
   with no folder is an error listing the subject folders there are (``_with_bounds``)
 - a CSV row with no apex (or no apex column): estimated, flag apex_missing; an apex outside
-  its clip: estimated, flags apex_missing, apex_repaired (mer.data.frames.check_order)
+  its clip: estimated, flags apex_missing, apex_repaired (mer.data.repairs.check_order)
 - a CSV offset before its onset: repaired when the clip folder proves a digit slip, else the
   row (and its clip) is skipped and listed in Corpus.skipped
-  (mer.data.frames.repair_reversed_offset)
+  (mer.data.repairs.repair_reversed_offset)
 - several CSV rows for one clip folder with disjoint frames: one clip each, named
   ``s1_ne_01@100341`` (mer.data.clips.distinct_clip_names); overlapping rows are an error
 """
@@ -26,6 +26,7 @@ import re
 from itertools import pairwise
 from pathlib import Path
 
+from mer.core.frames import NO_FRAME
 from mer.data.cells import frame_number, required_text, subject_number
 from mer.data.clips import (
     BOUNDS_FROM_FOLDER,
@@ -35,8 +36,7 @@ from mer.data.clips import (
     distinct_clip_names,
     missing_apex,
 )
-from mer.data.frames import list_frames, repair_reversed_offset
-from mer.data.manifest import MISSING_APEX
+from mer.data.repairs import list_frames, repair_reversed_offset
 from mer.data.sheets import read_table
 from mer.errors import DatasetError
 from mer.labels import normalise_emotion
@@ -93,7 +93,7 @@ def _folder_clips(frames: Path) -> list[Clip]:
             for folder in sorted(p for p in emotion_dir.iterdir() if p.is_dir()):
                 numbers = list_frames(folder, str(folder))
                 clip = Clip(dataset="smic", subject=subject.name, clip=folder.name,
-                            onset=min(numbers), apex=MISSING_APEX, offset=max(numbers),
+                            onset=min(numbers), apex=NO_FRAME, offset=max(numbers),
                             fps=FPS, aus="", emotion=emotion, source=folder.as_posix(),
                             where=str(folder), folder=folder, flags=(BOUNDS_FROM_FOLDER,))
                 clips.append(missing_apex(clip))
@@ -130,13 +130,13 @@ def _with_bounds(clips: list[Clip], csv_path: Path) -> tuple[list[Clip], list[Sk
         if old is None:
             raise _unknown_clip(clips, number, name, where)
         apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True) \
-            if "apex" in cells else MISSING_APEX
+            if "apex" in cells else NO_FRAME
         clip = Clip(dataset=old.dataset, subject=old.subject, clip=name,
                     onset=frame_number(cells["onset"], names["onset"], where), apex=apex,
                     offset=frame_number(cells["offset"], names["offset"], where),
                     fps=old.fps, aus="", emotion=old.emotion, source=table.source(row),
                     where=where, folder=old.folder)
-        fixed = repair_reversed_offset(missing_apex(clip) if apex == MISSING_APEX else clip,
+        fixed = repair_reversed_offset(missing_apex(clip) if apex == NO_FRAME else clip,
                                        None)
         rows = annotated.setdefault((number, name), [])
         if isinstance(fixed, Skipped):

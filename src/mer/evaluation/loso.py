@@ -30,8 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from mer.atomic import write_text
+from mer.core.clipset import ClipSet
 from mer.evaluation.splits import Fold, loso_folds
-from mer.models.clips import ClipSet
 
 # Libraries whose version can change a fold's numbers: part of every fold's cache key.
 NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "albumentations",

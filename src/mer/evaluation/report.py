@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mer.config import CEILING, CNN, FLOOR, HYBRID, SVM
+from mer.errors import MerError
 from mer.evaluation import metrics
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mer.core.clipset import ClipSet
     from mer.evaluation.loso import FoldOutcome
-    from mer.models.clips import ClipSet
 
-FLOOR = "majority"  # trivial baseline: the most frequent training class
-CEILING = "au-oracle"  # an SVM on the annotators' true AU codes
-MODEL_ORDER = (FLOOR, CEILING, "svm", "cnn", "hybrid")  # row and report order
-PRIMARY_PREFERENCE = ("hybrid", "cnn", "svm")  # whose metrics go top-level in metrics.json
+MODEL_ORDER = (FLOOR, CEILING, SVM, CNN, HYBRID)  # row and report order
+PRIMARY_PREFERENCE = (HYBRID, CNN, SVM)  # whose metrics go top-level in metrics.json
 ID_COLUMNS = ("model", "subject", "clip_id", "clip", "label", "prediction")
 DECIMALS = 6  # rounding of every float written: stable bytes, ample precision
 
@@ -198,3 +198,14 @@ def _rounded(value: Any) -> Any:
 def to_json(report: dict[str, Any]) -> str:
     """Sorted keys, rounded floats, trailing newline: equal reports give equal bytes."""
     return json.dumps(_rounded(report), sort_keys=True, indent=2) + "\n"
+
+
+def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
+    """Refuse a final model that ``report`` (metrics.json read from ``path``; {} when there is
+    none) does not evaluate: it must score the hybrid, on exactly ``classes``."""
+    if report and "hybrid" not in report.get("models", {}):
+        raise MerError(f"{path} has no LOSO evaluation of the hybrid, the model register "
+                       "trains: add hybrid to train.models and rerun")
+    if report and report.get("classes") != list(classes):
+        raise MerError(f"{path} evaluates classes {report.get('classes')}, not "
+                       f"{list(classes)}: run `mer train` and `mer evaluate` first")

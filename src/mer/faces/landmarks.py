@@ -25,7 +25,6 @@ NOSE_BASE = slice(31, 36)
 EYE_R = slice(36, 42)
 EYE_L = slice(42, 48)
 LIPS_OUTER = slice(48, 60)
-LIPS_INNER = slice(60, 68)
 MOUTH_CORNER_R, MOUTH_CORNER_L = 48, 54
 CHIN = 8
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"

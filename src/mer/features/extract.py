@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer.config import FeatureParams
+from mer.core.flow_image import optical_strain
 from mer.errors import MerError
-from mer.features.flow import flow_between, optical_strain, remove_head_motion, resize_map
+from mer.features.flow import flow_between, remove_head_motion, resize_map
 from mer.features.regions import Regions, au_regions
 
 REGION_STATS = ("u", "v", "strain_mean", "strain_max")  # after the HOOF bins, per region/step

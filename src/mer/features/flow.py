@@ -71,18 +71,6 @@ def remove_head_motion(flow: np.ndarray, reference_mask: np.ndarray) -> np.ndarr
     return (flow - flow[reference_mask].mean(axis=0)).astype(np.float32)
 
 
-def optical_strain(flow: np.ndarray) -> np.ndarray:
-    """(H, W) float32 optical strain magnitude of a (H, W, 2) flow.
-
-    Strain tensor e = (J + J^T) / 2 of the flow's Jacobian J; magnitude
-    sqrt(e_xx^2 + e_yy^2 + 2 e_xy^2). A translation (constant flow) has zero strain.
-    """
-    du_dy, du_dx = np.gradient(flow[:, :, 0].astype(np.float64))
-    dv_dy, dv_dx = np.gradient(flow[:, :, 1].astype(np.float64))
-    shear = (du_dy + dv_dx) / 2
-    return np.sqrt(du_dx**2 + dv_dy**2 + 2 * shear**2).astype(np.float32)
-
-
 def resize_map(values: np.ndarray, size: int) -> np.ndarray:
     """A (H, W) or (H, W, C) float map resized to (size, size[, C]), area-averaged.
 

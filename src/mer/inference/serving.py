@@ -3,7 +3,7 @@
 Input, one row per micro-expression:
   frames      str   JSON list of base64-encoded images (JPEG/PNG), onset first, offset last,
                     all of one size; each decoded by the data stage's one frame decoder
-                    (mer.data.frames.decode_frame: a truncated or non-image frame is refused)
+                    (mer.core.frames.decode_frame: a truncated or non-image frame is refused)
   apex_index  int   index of the apex in frames, or -1 to estimate it from motion; checked
                     by sources.check_apex under mer's one apex rule (0 <= apex_index <=
                     len(frames) - 1, 0 = the onset: no onset->apex motion, so estimated)
@@ -20,13 +20,13 @@ import json
 import numpy as np
 import pandas as pd
 
-from mer.data.frames import check_same_size, decode_frame
+from mer.core.frames import NO_FRAME, check_same_size, decode_frame
 from mer.errors import MerError
-from mer.inference.pipeline import ModelBundle, predict_window
-from mer.inference.sources import FrameWindow, check_apex
+from mer.inference.predictor import ModelBundle, predict_window
+from mer.inference.sources import FrameWindow, check_apex, read_image
 
 INPUT_COLUMNS = ("frames", "apex_index")
-ESTIMATE_APEX = -1
+
 SEND_WHOLE = "send each frame as a whole JPEG or PNG file, base64-encoded"
 
 
@@ -41,6 +41,22 @@ def encode_frames(frames: list[np.ndarray] | tuple[np.ndarray, ...], ext: str = 
             raise MerError(f"could not encode a {frame.shape} frame as {ext}")
         encoded.append(base64.b64encode(buffer.tobytes()).decode("ascii"))
     return json.dumps(encoded)
+
+
+def example_request(manifest: pd.DataFrame) -> pd.DataFrame:
+    """A real one-row request from ``manifest`` (the clips a model was trained on): onset and
+    apex frames of its first clip with an annotated apex, else that clip's onset and offset
+    with the apex to be estimated."""
+    if manifest.empty:
+        raise MerError("no clip of the manifest has features: run `mer features` first")
+    annotated = manifest[manifest["apex"] >= 0]
+    row = (annotated if not annotated.empty else manifest).iloc[0]
+    frames = row["frame_paths"]
+    second, apex_index = ((frames[row["apex"] - row["onset"]], 1) if row["apex"] >= 0
+                          else (frames[-1], NO_FRAME))
+    return pd.DataFrame({
+        "frames": [encode_frames([read_image(frames[0]), read_image(second)], ".jpg")],
+        "apex_index": [apex_index]})
 
 
 def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
@@ -76,7 +92,7 @@ def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
             apex = int(apex)
         except (TypeError, ValueError):
             raise MerError(f"row {row}: apex_index must be an integer, got {apex!r}") from None
-        apex_index = check_apex(None if apex == ESTIMATE_APEX else apex, len(frames),
+        apex_index = check_apex(None if apex == NO_FRAME else apex, len(frames),
                                 f"row {row} (apex_index; -1 to estimate it)")
         windows.append(FrameWindow(frames, apex_index, f"request row {row}"))
     return windows

@@ -2,7 +2,7 @@
 
 Every reader returns a ``FrameWindow``: frames onset..offset in order, and where the apex is
 (None when it should be estimated from motion). A clip folder is listed and the apex checked
-by the data stage's own code (mer.data.frames: ``frame_files``, ``apex_to_use``), so whatever
+by the data stage's own code (mer.core.frames: ``frame_files``, ``apex_to_use``), so whatever
 `mer data` accepts, `mer predict --clip` accepts too: onset <= apex <= offset, an apex equal
 to the onset meaning "no onset->apex motion: estimate it". Image files are read by the data
 stage's one frame reader too (``read_clip_frames``): a truncated, empty or non-image frame,
@@ -17,14 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer.data.frames import (
+from mer.core.frames import (
     ApexOutsideClip,
     apex_to_use,
     check_same_size,
     frame_files,
     read_clip_frames,
 )
-from mer.data.frames import read_frame as read_image  # one decoder for training and predict
+from mer.core.frames import read_frame as read_image  # one decoder for training and predict
 from mer.errors import MerError
 
 REPLACE = "replace it"  # what to do about a damaged input frame
@@ -39,7 +39,7 @@ class FrameWindow:
 
 def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
     """The apex index to use in a window of ``count`` frames (index 0 the onset, count - 1 the
-    offset) under mer's one apex rule (mer.data.frames.apex_to_use): None (estimate it) when
+    offset) under mer's one apex rule (mer.core.frames.apex_to_use): None (estimate it) when
     absent or at the onset, a MerError naming ``where`` when outside the window."""
     try:
         return apex_to_use(0, apex_index, count - 1)

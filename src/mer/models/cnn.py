@@ -22,8 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mer.config import CnnParams
+from mer.core.clipset import HIDDEN, ClipSet
 from mer.models.augment import ClipAugmenter
-from mer.models.clips import HIDDEN, ClipSet
 from mer.models.seeds import derive_seed
 
 # Architecture facts (shapes below are for I = 32):

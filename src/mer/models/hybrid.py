@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from mer.config import TrainParams
-from mer.models.clips import ClipSet
+from mer.config import CNN, HYBRID, TrainParams
+from mer.core.clipset import ClipSet
 from mer.models.cnn import TrainedCnn, fit_cnn
 from mer.models.seeds import derive_seed
 from mer.models.svm import TunedSvm, fit_tuned_svm
@@ -76,8 +76,8 @@ class HybridModel:
     def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
         cnn = self.cnn_proba(clips.flow, clips.apex)
         if self.svm is None:
-            return {"cnn": cnn}
-        return {"cnn": cnn, "hybrid": average_experts(cnn, self.svm_proba(clips.au))}
+            return {CNN: cnn}
+        return {CNN: cnn, HYBRID: average_experts(cnn, self.svm_proba(clips.au))}
 
     def report(self) -> dict[str, dict[str, Any]]:
         losses = np.array([cnn.train_loss for cnn in self.cnns])  # (members, epochs)
@@ -85,8 +85,8 @@ class HybridModel:
                "member_train_loss": losses.tolist(),
                "class_weights": list(self.cnns[0].class_weights)}  # the same for every member
         if self.svm is None:
-            return {"cnn": cnn}
-        return {"cnn": cnn, "hybrid": {**cnn, **self.svm.report()}}
+            return {CNN: cnn}
+        return {CNN: cnn, HYBRID: {**cnn, **self.svm.report()}}
 
 
 def average_experts(*probabilities: np.ndarray) -> np.ndarray:

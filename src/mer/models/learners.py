@@ -14,9 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mer.config import SvmParams, TrainParams
-from mer.evaluation.report import CEILING, FLOOR
-from mer.models.clips import HIDDEN, ClipSet
+from mer.config import CEILING, CNN, FLOOR, HYBRID, SVM, SvmParams, TrainParams
+from mer.core.clipset import HIDDEN, ClipSet
 from mer.models.hybrid import fit_hybrid
 from mer.models.svm import TunedSvm, fit_tuned_svm
 
@@ -115,7 +114,7 @@ class SvmLearner:
         return (self.name,)
 
     def spec(self) -> dict[str, Any]:
-        return {"features": self.features, "svm": self.svm.model_dump(mode="json")}
+        return {"features": self.features, SVM: self.svm.model_dump(mode="json")}
 
     def fit(self, train: ClipSet, seed: int) -> FittedSvm:
         _require_labels(train)
@@ -130,20 +129,20 @@ class HybridLearner:
     """The CNN, and unless only 'cnn' is asked for, the hybrid (the CNN averaged with the SVM)."""
 
     params: TrainParams
-    outputs: tuple[str, ...] = ("cnn", "hybrid")
+    outputs: tuple[str, ...] = (CNN, HYBRID)
     name: str = "cnn-hybrid"
 
     def spec(self) -> dict[str, Any]:
         # What the fit reads and what it returns: parallelism does not change a fold, but the
         # outputs do (a fold cached for [hybrid] holds no cnn predictions).
-        return {"cnn": self.params.cnn.model_dump(mode="json"),
-                "svm": self.params.svm.model_dump(mode="json") if "hybrid" in self.outputs
+        return {CNN: self.params.cnn.model_dump(mode="json"),
+                SVM: self.params.svm.model_dump(mode="json") if HYBRID in self.outputs
                 else None,
                 "outputs": list(self.outputs)}
 
     def fit(self, train: ClipSet, seed: int) -> Any:
         _require_labels(train)
-        return fit_hybrid(train, self.params, seed, with_svm="hybrid" in self.outputs)
+        return fit_hybrid(train, self.params, seed, with_svm=HYBRID in self.outputs)
 
 
 def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: bool
@@ -153,16 +152,16 @@ def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: boo
     Ordered slowest first, so parallel workers finish together.
     """
     learners: list[Any] = []
-    neural = tuple(m for m in ("cnn", "hybrid") if m in params.models)
+    neural = tuple(m for m in (CNN, HYBRID) if m in params.models)
     if neural:
         learners.append(HybridLearner(params, outputs=neural))
-    if "svm" in params.models:
+    if SVM in params.models:
         if not has_au_features:
             from mer.errors import MerError
 
             raise MerError("train.models has 'svm' but features.npz has no AU-region features "
                            "(au has 0 columns): drop 'svm' from train.models")
-        learners.append(SvmLearner("svm", "au-region", params.svm))
+        learners.append(SvmLearner(SVM, "au-region", params.svm))
     if has_au_codes:
         learners.append(SvmLearner(CEILING, "au-codes", params.svm))
     learners.append(MajorityLearner())

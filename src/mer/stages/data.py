@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
+    from mer.core.manifest import write_manifest
     from mer.data.build import build_manifest
-    from mer.data.manifest import write_manifest
 
     params = load_params(args.params)
     check_data_paths(params.data)

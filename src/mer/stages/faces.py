@@ -18,9 +18,9 @@ from mer.config import load_params
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
-    from mer.data.manifest import read_manifest
-    from mer.faces.pipeline import locate_faces
-    from mer.faces.store import write_npz
+    from mer.core.manifest import read_manifest
+    from mer.core.npz import write_npz
+    from mer.faces.align_clips import locate_faces
 
     params = load_params(args.params)
     manifest = read_manifest(paths.MANIFEST)

@@ -17,9 +17,9 @@ from mer.config import load_params
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
-    from mer.data.manifest import read_manifest
-    from mer.faces.store import read_faces, write_npz
-    from mer.features.pipeline import extract_features
+    from mer.core.manifest import read_manifest
+    from mer.core.npz import read_faces, write_npz
+    from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)
     manifest = read_manifest(paths.MANIFEST)

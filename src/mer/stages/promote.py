@@ -10,19 +10,20 @@ import argparse
 import logging
 
 from mer.config import load_params
+from mer.tracking.registry import CHAMPION
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", help="model version to promote (default: the newest)")
-    parser.add_argument("--alias", default="champion", help="alias to move (default: "
+    parser.add_argument("--alias", default=CHAMPION, help="alias to move (default: "
                         "%(default)s; e.g. challenger)")
     parser.add_argument("--name", help="registered model name (default: tracking.model_name)")
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.inference.registry import promote
+    from mer.tracking.registry import promote
 
     name = args.name or load_params(args.params).tracking.model_name
     version = promote(name, args.alias, args.version)

@@ -61,7 +61,7 @@ def check_embedded_sources(data: DataParams) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_path
-    from mer.data.synthetic import generate_dataset, write_not_used
+    from mer.synthetic.write_casme2 import generate_dataset, write_not_used
 
     params = load_params(args.params)
     data = params.data

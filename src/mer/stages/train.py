@@ -69,10 +69,10 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from tqdm import tqdm
 
     from mer.atomic import write_text
+    from mer.core.clipset import load_clips
     from mer.evaluation.loso import FoldOutcome, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
-    from mer.models.clips import load_clips
     from mer.models.learners import build_learners
     from mer.tracking.runs import log_fold, log_params, parent_tags
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mer.config import Params
+    from mer.core.clipset import ClipSet
     from mer.evaluation.loso import FoldOutcome
-    from mer.models.clips import ClipSet
 
 DATA_TAG = "mer.data_sha256"  # sha256 of features.npz + manifest
 

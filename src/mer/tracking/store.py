@@ -17,6 +17,10 @@ is opened through ``Tracker.run``, which marks it KILLED on Ctrl-C or SIGTERM an
 other exception, and tags it with the host and pid of its process; a process killed outright
 (SIGKILL, power cut) cannot close its runs, so every new ``Tracker`` marks the RUNNING runs
 whose process is gone FAILED, with a note (``mer.note``).
+
+One client: every call goes through ``mlflow_client`` (tracking and registry bound to our
+backend explicitly, never MLflow's global URIs). The one call that exists only in MLflow's
+global (fluent) API, logging a pyfunc model, goes through ``Tracker.fluent_run``.
 """
 
 from __future__ import annotations
@@ -28,20 +32,19 @@ import os
 import socket
 import sqlite3
 import subprocess
-import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from mer import paths
 from mer.errors import MerError
+from mer.interrupts import deferred_signals, stopped_by_signal
 
 log = logging.getLogger(__name__)
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+REGISTRY_ENV_URI = "MLFLOW_REGISTRY_URI"  # exported by mlflow.set_registry_uri
 DB_NAME = "mlflow.db"
 ARTIFACTS = "mlruns"
 PREDICTIONS_TAG = "mer.predictions_sha256"  # links a parent run to its predictions.csv
@@ -56,7 +59,6 @@ PID_TAG = "mer.pid"
 PID_STARTED_TAG = "mer.pid_started"  # that process's start time: a reused pid is not it
 NOTE_TAG = "mer.note"  # why mer closed a run it did not finish
 # Exit codes of a run stopped by a signal (cli: 130 for SIGINT, 143 for SIGTERM).
-SIGNAL_EXIT_CODES = (130, 143)
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -206,15 +208,12 @@ def ensure_store(root: str | Path | None = None) -> str:
     return uri
 
 
-def configure_tracking(root: str | Path | None = None, create: bool = True) -> str:
-    """Point MLflow's global (fluent) API at our backend; return the URI. ``create``: create
-    our SQLite store first if missing (safely, see ensure_store)."""
-    import mlflow
+def mlflow_client(uri: str) -> Any:
+    """An MlflowClient bound to ``uri`` for both tracking and registry, whose every call
+    completes before a Ctrl-C or SIGTERM is raised."""
+    from mlflow import MlflowClient
 
-    uri = ensure_store(root) if create else tracking_uri(root)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
+    return _DeferringClient(MlflowClient(tracking_uri=uri, registry_uri=uri))
 
 
 def ensure_experiment(client: Any, name: str, root: str | Path | None = None) -> str:
@@ -234,16 +233,6 @@ def ensure_experiment(client: Any, name: str, root: str | Path | None = None) ->
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return str(experiment.experiment_id)
-
-
-def use_experiment(name: str, root: str | Path | None = None) -> str:
-    """Configure tracking and make ``name`` the fluent API's active experiment."""
-    import mlflow
-
-    configure_tracking(root)
-    experiment_id = ensure_experiment(mlflow.MlflowClient(), name, root)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
 
 
 def flatten(mapping: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
@@ -327,50 +316,6 @@ def _process_gone(pid: int, started: str | None) -> bool:
     return now is not None and abs(float(now) - float(started)) > 1.0
 
 
-def _stopped_by_signal(exc: BaseException) -> bool:
-    """Ctrl-C (KeyboardInterrupt; Lightning turns it into sys.exit(1) within its ``except
-    KeyboardInterrupt``) or the cli's SIGTERM exit (SystemExit 143)."""
-    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and (
-        exc.code in SIGNAL_EXIT_CODES or isinstance(exc.__context__, KeyboardInterrupt)))
-
-
-class _Deferral:
-    """Ctrl-C or SIGTERM that arrived during a store call, raised when the call returns."""
-
-    depth = 0
-    pending: BaseException | None = None
-
-
-_DEFERRAL = _Deferral()
-
-
-def stop_now_or_after_store_call(exc: BaseException) -> None:
-    """What the cli's SIGINT/SIGTERM handlers call: raise ``exc`` now, or, inside a store
-    call, once it returns. An exception raised in the middle of a SQLite commit leaves the
-    connection's write lock held, so closing the runs afterwards fails with 'database is
-    locked' and they would stay RUNNING."""
-    if _DEFERRAL.depth and threading.current_thread() is threading.main_thread():
-        _DEFERRAL.pending = exc
-        return
-    raise exc
-
-
-@contextmanager
-def _store_call() -> Iterator[None]:
-    """Defer Ctrl-C/SIGTERM (see stop_now_or_after_store_call) while the block runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _DEFERRAL.depth += 1
-    try:
-        yield
-    finally:
-        _DEFERRAL.depth -= 1
-    if _DEFERRAL.depth == 0 and _DEFERRAL.pending is not None:
-        pending, _DEFERRAL.pending = _DEFERRAL.pending, None
-        raise pending
-
-
 class _DeferringClient:
     """An MlflowClient whose every call completes before a Ctrl-C or SIGTERM is raised."""
 
@@ -383,7 +328,7 @@ class _DeferringClient:
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            with _store_call():
+            with deferred_signals():
                 return attribute(*args, **kwargs)
         return call
 
@@ -392,13 +337,11 @@ class Tracker:
     """An MLflow client bound to our backend and one experiment."""
 
     def __init__(self, experiment: str, root: str | Path | None = None) -> None:
-        from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
         self.root = project_root(root)
         self.uri = ensure_store(self.root)
-        self.client = _DeferringClient(MlflowClient(tracking_uri=self.uri,
-                                                    registry_uri=self.uri))
+        self.client = mlflow_client(self.uri)
         try:
             self.experiment_id = ensure_experiment(self.client, experiment, self.root)
             self.close_stale_runs()
@@ -420,7 +363,7 @@ class Tracker:
         try:
             # A Ctrl-C or SIGTERM during the calls below is raised at the end of this block,
             # inside the try, so the run it interrupted is closed too.
-            with _store_call():
+            with deferred_signals():
                 if run_id is None:
                     all_tags.update({PARENT_TAG: parent} if parent else {})
                     opened = self.client.create_run(self.experiment_id, run_name=name,
@@ -435,9 +378,33 @@ class Tracker:
         except BaseException as exc:
             if opened is not None:
                 self.client.set_terminated(
-                    opened, status="KILLED" if _stopped_by_signal(exc) else "FAILED")
+                    opened, status="KILLED" if stopped_by_signal(exc) else "FAILED")
             raise
         self.client.set_terminated(opened, status="FINISHED")
+
+    @contextmanager
+    def fluent_run(self, run_id: str) -> Iterator[None]:
+        """MLflow's global (fluent) API pointed at this store, with ``run_id`` (opened by
+        ``run``) its active run, for calls that exist only there. After, the variables MLflow
+        exports for its global URIs are put back, and the globals follow them again."""
+        import mlflow
+
+        saved = {name: os.environ.get(name) for name in (ENV_URI, REGISTRY_ENV_URI)}
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        try:
+            with mlflow.start_run(run_id=run_id):
+                yield
+        finally:
+            # None unsets a global URI (MLflow then reads the variable); an earlier
+            # set_tracking_uri had exported its URI, so the saved variable holds it.
+            mlflow.set_tracking_uri(saved[ENV_URI])
+            mlflow.set_registry_uri(saved[REGISTRY_ENV_URI])
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def close_stale_runs(self) -> list[str]:
         """Mark FAILED, with a note, every RUNNING run of this store opened on this host by a
@@ -518,27 +485,16 @@ def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str) -> 
     return runs[0].info.run_id if runs else None
 
 
-def evaluation_run_id(predictions: str | Path = paths.PREDICTIONS,
-                      root: str | Path | None = None) -> str | None:
-    """The newest parent run, in any experiment, that wrote ``predictions`` (default:
-    reports/predictions.csv), or None. Links a registered model to its LOSO evaluation."""
-    from mlflow import MlflowClient
-
+def evaluation_run_id(predictions: str | Path, root: str | Path | None = None) -> str | None:
+    """The newest parent run, in any experiment, that wrote the file ``predictions``, or None.
+    Links a registered model to its LOSO evaluation."""
     predictions = Path(predictions)
     if not predictions.exists():
         return None
     if not store_exists(root):
         return None
-    uri = tracking_uri(root)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = mlflow_client(tracking_uri(root))
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
     return newest_run(client, experiments, PREDICTIONS_TAG, file_digest(predictions))
-
-
-@contextmanager
-def scratch_folder() -> Iterator[Path]:
-    """A temporary folder for artifacts that exist only to be logged."""
-    with tempfile.TemporaryDirectory(prefix="mer-mlflow-") as folder:
-        yield Path(folder)

@@ -22,14 +22,14 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from mer.errors import MerError
-from mer.inference.pipeline import BUNDLE_ARTIFACT
+from mer.inference.predictor import BUNDLE_ARTIFACT
 
 log = logging.getLogger("mer.serving")
 
 
 class MerPyfuncModel(PythonModel):
     def load_context(self, context: Any) -> None:
-        from mer.inference.pipeline import load_bundle
+        from mer.inference.predictor import load_bundle
 
         self.bundle = load_bundle(context.artifacts[BUNDLE_ARTIFACT])
 

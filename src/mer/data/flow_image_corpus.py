@@ -33,8 +33,18 @@ from typing import Any
 
 import numpy as np
 
+from mer.core.flow_image import (
+    BGR,
+    FLAG_OF_ORDER,
+    ORDERS,
+    RGB,
+    in_uvs_order,
+    optical_strain,
+    read_flow_image,
+)
+from mer.core.frames import NO_FRAME
 from mer.data.cells import cell_text, required_text
-from mer.data.clips import NO_FRAME, PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
+from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import read_table
 from mer.errors import DatasetError
 
@@ -51,15 +61,7 @@ COLUMNS = {
 }
 OPTIONAL = {"dataset": ("dataset", "database")}
 
-# Channel orders of a flow image file, as data.flow_channels names them.
-RGB = "rgb"  # R, G, B hold u, v, strain (MATLAB / PIL / imageio); OpenCV's channel 2 is u
-BGR = "bgr"  # as cv2.imwrite wrote a (u, v, strain) array: OpenCV's channel 0 is u
-ORDERS = (RGB, BGR)
-AUTO = "auto"
-# Manifest flags: the channel order the data stage found (or was told) for the clip's image.
-FLOW_CHANNELS_RGB = "flow_channels_rgb"
-FLOW_CHANNELS_BGR = "flow_channels_bgr"
-FLAG_OF_ORDER = {RGB: FLOW_CHANNELS_RGB, BGR: FLOW_CHANNELS_BGR}
+AUTO = "auto"  # data.flow_channels: find the order from the images
 
 # How `auto` decides. Per image, r(order) is the Pearson correlation of that order's strain
 # channel with the strain implied by its u, v (correlation, as the channels are min-max
@@ -119,8 +121,6 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
 
 def check_flow_image(clip: Clip) -> Clip:
     """The clip, once its image is known to exist and to be a 3-channel integer image."""
-    from mer.features.flow_images import read_flow_image
-
     if not Path(clip.flow_image).is_file():
         raise DatasetError(f"{clip.where}: flow image {clip.flow_image} not found (paths are "
                            "relative to the CSV); fix the path or restore the file")
@@ -136,9 +136,6 @@ def strain_correlations(image: np.ndarray) -> dict[str, float]:
     strain of its (u, v) channels, sqrt(ux^2 + vy^2 + 0.5 (uy + vx)^2) with gradients in pixel
     values per pixel, is correlated (Pearson, over all pixels) with its strain channel.
     """
-    from mer.features.flow import optical_strain
-    from mer.features.flow_images import in_uvs_order
-
     pixels = image.astype(np.float64)
     found = {}
     for order in ORDERS:
@@ -167,8 +164,6 @@ def _vote(correlations: dict[str, float]) -> str | None:
 
 def _measure(clips: Sequence[Clip]) -> dict[str, Any]:
     """Votes and median correlations over the clips' images (JSON-able)."""
-    from mer.features.flow_images import read_flow_image
-
     measured = [strain_correlations(read_flow_image(c.flow_image, c.where, BGR)) for c in clips]
     votes = [_vote(r) for r in measured]
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
@@ -264,15 +259,3 @@ def resolve_flow_channels(clips: Sequence[Clip],
     flagged = tuple(_with_order(c, order) for c in clips)
     return flagged, {"setting": setting, "order": order, "csv": _csv_of(clips),
                      "evidence": evidence}
-
-
-def channel_order(flags: Sequence[str], where: str) -> str:
-    """``rgb`` or ``bgr``, from a manifest row's flags; a row with neither is an error."""
-    found = [order for order, flag in FLAG_OF_ORDER.items() if flag in flags]
-    if len(found) == 1:
-        return found[0]
-    what = "neither" if not found else "both"
-    raise DatasetError(f"{where}: the manifest row of this flow image has {what} of the flags "
-                       f"{FLOW_CHANNELS_RGB} / {FLOW_CHANNELS_BGR}, so the order of its u, v, "
-                       "strain channels is unknown (the manifest predates channel-order "
-                       "detection or was edited); rerun `mer data`")

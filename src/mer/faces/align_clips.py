@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from mer.config import FaceParams
+from mer.core.frames import ClipFrames, clip_frames, read_frames, uses_flow_images
+from mer.core.workers import parallel_map
 from mer.faces.align import FaceLostError, NoFaceError, align_clip
-from mer.faces.frames import ClipFrames, clip_frames, read_frames, uses_flow_images
 from mer.faces.landmarks import LANDMARKS
-from mer.faces.parallel import parallel_map
 
 
 @dataclass(frozen=True)

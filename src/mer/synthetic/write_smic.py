@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.data.synthetic import (
+from mer.synthetic.face import AuEvent, SubjectFace
+from mer.synthetic.write_casme2 import (
     APEX_SPREAD,
     BMP,
     FRAMES_SPREAD,
@@ -49,7 +50,6 @@ from mer.data.synthetic import (
     subject_counts,
     write_csv,
 )
-from mer.data.synthetic_face import AuEvent, SubjectFace
 
 FRAMES_DIR = "HS"
 MICRO = "micro"  # SMIC's folder of micro-expression clips ...
@@ -76,7 +76,7 @@ FRAME_DIGITS = 7
 # Independent random streams (CASME II's are 0-2, SAMM's 10-12).
 PLAN_STREAM, SUBJECT_STREAM, CLIP_STREAM = 20, 21, 22
 
-# Class-conditional AU model, as AU_MODEL in mer.data.synthetic. SMIC's labels are the
+# Class-conditional AU model, as AU_MODEL in mer.synthetic.write_casme2. SMIC's labels are the
 # participants' own reports, not FACS codes, so its classes are broad and overlap more:
 # negative mixes brow lowering, lid tightening, nose wrinkling, lip raising and depressing and
 # chin raising (AU4/7/9/10/15/17); positive is mostly AU12 with or without AU6; surprise

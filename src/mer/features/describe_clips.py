@@ -14,15 +14,13 @@ from typing import Any
 import numpy as np
 
 from mer.config import FeatureParams
-from mer.data.flow_images import channel_order
+from mer.core.flow_image import channel_order, read_flow_image
+from mer.core.frames import ClipFrames, clip_frames, read_frames, uses_flow_images
+from mer.core.workers import parallel_map
 from mer.errors import DatasetError
 from mer.faces.align import warp_faces
-from mer.faces.frames import ClipFrames, clip_frames, read_frames, uses_flow_images
-from mer.faces.parallel import parallel_map
 from mer.features.extract import ClipFeatures, describe_clip
-from mer.features.flow_images import describe_flow_image, read_flow_image
-
-FEATURES_KEYS = ("clip_id", "flow", "apex", "au", "au_names", "apex_frame", "apex_estimated")
+from mer.features.flow_image_features import describe_flow_image
 
 
 @dataclass(frozen=True)

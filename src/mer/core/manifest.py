@@ -40,7 +40,6 @@ COLUMNS = (
     "dataset", "subject", "clip", "clip_id", "frame_paths", "onset", "apex", "offset", "fps",
     "aus", "emotion", "label", "label_index", "flow_image", "flags", "source",
 )
-MISSING_APEX = -1
 
 
 def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:

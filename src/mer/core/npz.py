@@ -1,4 +1,5 @@
-"""Byte-reproducible .npz files, and reading data/faces.npz.
+"""Byte-reproducible .npz files, and reading the two that stages hand on: data/faces.npz and
+data/features.npz.
 
 ``np.savez`` stamps each member with the current time, so the same arrays give different bytes
 and DVC would see a changed output on every run; ``write_npz`` fixes the timestamps.
@@ -18,6 +19,7 @@ from mer.errors import DatasetError
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 FACES_KEYS = ("clip_id", "transform", "landmarks", "size")
+FEATURES_KEYS = ("clip_id", "flow", "apex", "au", "au_names", "apex_frame", "apex_estimated")
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -60,3 +62,9 @@ def read_npz(path: str | Path, keys: tuple[str, ...], producer: str) -> dict[str
 def read_faces(path: str | Path) -> dict[str, np.ndarray]:
     """data/faces.npz: clip_id (N,), transform (N, 2, 3), landmarks (N, 68, 2), size ()."""
     return read_npz(path, FACES_KEYS, "mer faces")
+
+
+def read_features(path: str | Path) -> dict[str, np.ndarray]:
+    """data/features.npz: clip_id (N,), flow (N, T, 3, I, I), apex (N, 1, I, I), au (N, F),
+    au_names (F,), apex_frame (N,), apex_estimated (N,); rows sorted by clip_id."""
+    return read_npz(path, FEATURES_KEYS, "mer features")

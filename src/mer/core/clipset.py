@@ -19,7 +19,6 @@ from mer.labels import get_scheme
 log = logging.getLogger(__name__)
 
 HIDDEN = -1  # label index of a clip whose label the model must not see (the held-out subject)
-FEATURE_KEYS = ("clip_id", "flow", "apex", "au", "au_names")
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -92,12 +91,12 @@ class ClipSet:
 
 def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str) -> ClipSet:
     """Join features.npz with the manifest's subject, labels and AU codes by clip_id."""
-    from mer.data.manifest import read_manifest
-    from mer.faces.store import read_npz
+    from mer.core.manifest import read_manifest
+    from mer.core.npz import read_features
 
     features_path = Path(features_path)
     # A missing, empty or damaged file is a DatasetError saying how to get it back.
-    arrays = read_npz(features_path, FEATURE_KEYS, "mer features")
+    arrays = read_features(features_path)
     manifest = read_manifest(manifest_path).set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))

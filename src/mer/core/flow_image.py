@@ -1,4 +1,5 @@
-"""Precomputed MEGC-style flow images (u, v, strain in three channels) as feature tensors.
+"""A precomputed flow image on disk (MEGC2019 style): its channel orders and its reader, and
+the optical strain its third channel holds.
 
 A flow image is one (H, W, 3) 8- or 16-bit image per clip holding the onset->apex
 horizontal flow u, vertical flow v and optical strain, each min-max scaled to the integer
@@ -6,29 +7,40 @@ range. Which file channel holds which depends on the tool that wrote it: the usu
 preprocessing (MATLAB, PIL, imageio) writes u, v, strain as R, G, B, which OpenCV decodes as
 channel 2, 1, 0; an array saved with cv2.imwrite has u in OpenCV's channel 0. The data stage
 finds (or is told, data.flow_channels) the order of each corpus and flags every manifest row
-with it (mer.data.flow_images); ``read_flow_image`` takes that order and returns u, v,
-strain in channels 0, 1, 2.
-
-The values' units are lost, so the mapping is fixed, not inverted: u, v from 0..max to
--1..1 (so a min-max scaled zero at 127.5 of 255 is about 0), strain from 0..max to 0..1
-(max = 255 for 8-bit, 65535 for 16-bit). The images are already aligned crops: AU features
-use a fixed grid of cells, T = 1, and there is no apex frame (zeros).
+with it (mer.data.flow_image_corpus); the features stage reads the flag (``channel_order``)
+and the image in u, v, strain order (``read_flow_image``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from mer.config import FeatureParams
-from mer.data.flow_images import BGR, ORDERS, RGB
-from mer.errors import MerError
-from mer.features.extract import ClipFeatures, feature_names, region_features
-from mer.features.flow import resize_map
-from mer.features.regions import grid_regions
+from mer.errors import DatasetError, MerError
 
 CHANNELS = 3  # u, v, strain
+# Channel orders of a flow image file, as data.flow_channels names them.
+RGB = "rgb"  # R, G, B hold u, v, strain (MATLAB / PIL / imageio); OpenCV's channel 2 is u
+BGR = "bgr"  # as cv2.imwrite wrote a (u, v, strain) array: OpenCV's channel 0 is u
+ORDERS = (RGB, BGR)
+# Manifest flags: the channel order the data stage found (or was told) for the clip's image.
+FLOW_CHANNELS_RGB = "flow_channels_rgb"
+FLOW_CHANNELS_BGR = "flow_channels_bgr"
+FLAG_OF_ORDER = {RGB: FLOW_CHANNELS_RGB, BGR: FLOW_CHANNELS_BGR}
+
+
+def optical_strain(flow: np.ndarray) -> np.ndarray:
+    """(H, W) float32 optical strain magnitude of a (H, W, 2) flow.
+
+    Strain tensor e = (J + J^T) / 2 of the flow's Jacobian J; magnitude
+    sqrt(e_xx^2 + e_yy^2 + 2 e_xy^2). A translation (constant flow) has zero strain.
+    """
+    du_dy, du_dx = np.gradient(flow[:, :, 0].astype(np.float64))
+    dv_dy, dv_dx = np.gradient(flow[:, :, 1].astype(np.float64))
+    shear = (du_dy + dv_dx) / 2
+    return np.sqrt(du_dx**2 + dv_dy**2 + 2 * shear**2).astype(np.float32)
 
 
 def in_uvs_order(image: np.ndarray, order: str) -> np.ndarray:
@@ -66,24 +78,13 @@ def read_flow_image(path: str | Path, where: str, order: str) -> np.ndarray:
     return np.ascontiguousarray(in_uvs_order(image, order))
 
 
-def describe_flow_image(image: np.ndarray, params: FeatureParams) -> ClipFeatures:
-    """Feature tensors (T = 1) of one (H, W, 3) integer flow image in u, v, strain order.
-
-    flow: (1, 3, I, I) float32, u and v in -1..1 (0 = no motion when the scaling was
-    symmetric), strain in 0..1; apex: (1, I, I) zeros; au: the grid cells' features.
-    """
-    top = float(np.iinfo(image.dtype).max)
-    scaled = image.astype(np.float32) / top  # (H, W, 3) in 0..1
-    maps = np.dstack([scaled[:, :, :2] * 2 - 1, scaled[:, :, 2]])  # u, v in -1..1; strain
-    maps = resize_map(maps, params.input_size)  # (I, I, 3)
-    regions = grid_regions(params.input_size, params.image_grid)
-    rows = region_features(maps[:, :, :2], maps[:, :, 2], regions, params.hoof_bins)
-    size = params.input_size
-    return ClipFeatures(
-        flow=maps.transpose(2, 0, 1)[None].astype(np.float32),  # (1, 3, I, I)
-        apex=np.zeros((1, size, size), np.float32),
-        au=rows.ravel().astype(np.float32),
-        au_names=feature_names(regions.names, 1, params.hoof_bins),
-        apex_index=0,
-        apex_estimated=False,
-    )
+def channel_order(flags: Sequence[str], where: str) -> str:
+    """``rgb`` or ``bgr``, from a manifest row's flags; a row with neither is an error."""
+    found = [order for order, flag in FLAG_OF_ORDER.items() if flag in flags]
+    if len(found) == 1:
+        return found[0]
+    what = "neither" if not found else "both"
+    raise DatasetError(f"{where}: the manifest row of this flow image has {what} of the flags "
+                       f"{FLOW_CHANNELS_RGB} / {FLOW_CHANNELS_BGR}, so the order of its u, v, "
+                       "strain channels is unknown (the manifest predates channel-order "
+                       "detection or was edited); rerun `mer data`")

@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from mer.tracking.registry import CHAMPION
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=int, help="--video: last frame of the window (inclusive)")
     parser.add_argument("--model", help="a model logged by `mer register`: models:/NAME@ALIAS, "
                         "models:/NAME/VERSION, runs:/RUN_ID/model or its MLflow model folder "
-                        "(default: models:/<tracking.model_name>@champion)")
+                        f"(default: models:/<tracking.model_name>@{CHAMPION})")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -46,8 +48,8 @@ def _check_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.config import load_params
     from mer.inference import sources
-    from mer.inference.pipeline import predict_window
-    from mer.inference.registry import load_model_bundle
+    from mer.inference.predictor import predict_window
+    from mer.tracking.registry import load_model_bundle
 
     _check_options(args)
     if args.clip:
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
         window = sources.from_image_pair(*args.pair)
     else:
         window = sources.from_video(args.video, args.start, args.end, args.apex)
-    model = args.model or f"models:/{load_params(args.params).tracking.model_name}@champion"
+    model = args.model or f"models:/{load_params(args.params).tracking.model_name}@{CHAMPION}"
     bundle = load_model_bundle(model)
     prediction = predict_window(bundle, window)
     json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)

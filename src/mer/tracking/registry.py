@@ -1,6 +1,11 @@
 """The model registry: log the final model as an MLflow pyfunc, register, promote, load.
 
-Promotion is always an explicit `mer promote`; registering never moves an alias.
+Promotion is always an explicit `mer promote`; registering never moves an alias. Every call
+goes through one explicit client bound to our store (mer.tracking.store.mlflow_client), except
+logging the model, which MLflow offers only in its global (fluent) API: see register_bundle.
+
+Light to import (the CLI reads CHAMPION while building its parser): pandas, mlflow and the
+bundle code are imported where they are used.
 """
 
 from __future__ import annotations
@@ -11,29 +16,26 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from mer.errors import MerError
-from mer.inference.pipeline import (
-    BUNDLE_ARTIFACT,
-    BUNDLE_FORMAT,
-    ModelBundle,
-    load_bundle,
-    save_bundle,
-)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mer.inference.predictor import ModelBundle
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALIAS = "champion"
+CHAMPION = "champion"  # the alias applications load and `mer promote` moves by default
 # What `mer predict` loads, said by every refusal.
 TRUSTED = ("mer loads only MLflow models logged by `mer register`: models:/<name>@<alias>, "
            "models:/<name>/<version>, runs:/<run_id>/model, or such a model's local folder")
 # How `mer register` marks its model in the MLmodel file, read before anything is unpickled.
 MER_MODEL_KEY = "mer_model"
-MER_MODEL = "mer.inference.pyfunc_model"
+MER_MODEL = "mer.tracking.pyfunc_model"
 FORMAT_KEY = "mer_bundle_format"
 CODE_LOADER = "mlflow.pyfunc.loaders.code_model"  # MLflow's loader of a models-from-code model
 MODEL_FILE = "pyfunc_model.py"
@@ -63,52 +65,65 @@ def pip_requirements() -> list[str]:
 
 
 def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
-                    output_example: pd.DataFrame, tags: dict[str, str],
-                    run_name: str = "register") -> RegisteredVersion:
-    """Log ``bundle`` as a pyfunc model in a new run and register it as a new version of ``name``.
+                    output_example: pd.DataFrame, tags: dict[str, str], *, experiment: str,
+                    run_name: str = "register", root: str | Path | None = None
+                    ) -> RegisteredVersion:
+    """Log ``bundle`` as a pyfunc model in a new run of ``experiment`` and register it as a new
+    version of ``name``, with ``tags`` on the run and the version.
 
     The model carries mer's own code (code_paths), so loading it needs only the pinned
-    third-party packages, not an installed mer.
+    third-party packages, not an installed mer. MLflow refusing any step is a MerError.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
+    from mlflow.tracking.context.registry import resolve_tags
 
     import mer
-    from mer.inference import pyfunc_model
+    from mer.inference.predictor import BUNDLE_ARTIFACT, save_bundle
+    from mer.tracking import pyfunc_model
+    from mer.tracking.store import Tracker
 
     signature = infer_signature(input_example, output_example)
-    with tempfile.TemporaryDirectory() as scratch, \
-            mlflow.start_run(run_name=run_name, tags=tags) as run:
-        bundle_path = save_bundle(bundle, Path(scratch) / "bundle.pkl")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=pyfunc_model.__file__,
-            artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
-            code_paths=[str(Path(mer.__file__).parent)],
-            pip_requirements=pip_requirements(),
-            signature=signature,
-            input_example=input_example,
-            registered_model_name=name,
-            # Read by check_mer_model before anything in the model is unpickled.
-            metadata={MER_MODEL_KEY: MER_MODEL, FORMAT_KEY: bundle.format},
-        )
-        mlflow.log_dict(bundle.provenance, "provenance.json")
-    version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    return RegisteredVersion(name, version, run.info.run_id, f"models:/{name}/{version}")
+    try:
+        tracker = Tracker(experiment, root)
+        # resolve_tags: the user, source and git tags MLflow's own start_run would add.
+        with tempfile.TemporaryDirectory() as scratch, \
+                tracker.run(run_name, tags=resolve_tags(tags)) as run_id:
+            bundle_path = save_bundle(bundle, Path(scratch) / "bundle.pkl")
+            # MLflow 3 logs a model (a LoggedModel linked to the run, then its registered
+            # version) only through the fluent API, which needs an active run and global URIs:
+            # fluent_run sets both for this one call, on the run opened above.
+            with tracker.fluent_run(run_id):
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=pyfunc_model.__file__,
+                    artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
+                    code_paths=[str(Path(mer.__file__).parent)],
+                    pip_requirements=pip_requirements(),
+                    signature=signature,
+                    input_example=input_example,
+                    registered_model_name=name,
+                    # Read by check_mer_model before anything in the model is unpickled.
+                    metadata={MER_MODEL_KEY: MER_MODEL, FORMAT_KEY: bundle.format},
+                )
+            tracker.client.log_dict(run_id, bundle.provenance, "provenance.json")
+        version = str(info.registered_model_version)
+        for key, value in tags.items():
+            tracker.client.set_model_version_tag(name, version, key, value)
+    except MlflowException as exc:
+        raise MerError(f"MLflow refused the registration: {exc}. Check MLFLOW_TRACKING_URI "
+                       "(unset, it is <project>/mlflow.db)") from None
+    return RegisteredVersion(name, version, run_id, f"models:/{name}/{version}")
 
 
 def promote(name: str, alias: str, version: str | None) -> str:
     """Point ``alias`` of model ``name`` at ``version`` (default: the newest); return it."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from mer.tracking.store import configure_tracking
+    from mer.tracking.store import ensure_store, mlflow_client
 
-    configure_tracking()
-    client = MlflowClient()
+    client = mlflow_client(ensure_store())
     try:
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException as exc:
@@ -141,6 +156,8 @@ def load_model_bundle(model: str) -> ModelBundle:
     Reading a model never creates a tracking store: a models:/ or runs:/ URI with no store here
     is a MerError naming the missing mlflow.db.
     """
+    from mer.inference.predictor import load_bundle
+
     if model.startswith(("models:/", "runs:/")):
         with tempfile.TemporaryDirectory(prefix="mer-model-") as scratch:
             folder = _download_model(model, Path(scratch))
@@ -161,19 +178,20 @@ def _download_model(model: str, scratch: Path) -> Path:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from mer.tracking.store import DB_NAME, ENV_URI, configure_tracking, project_root, store_exists
+    from mer.tracking.store import DB_NAME, ENV_URI, project_root, store_exists, tracking_uri
 
     if not store_exists():
         raise MerError(f"cannot load model '{model}': there is no MLflow store here "
                        f"({project_root() / DB_NAME} does not exist). Run mer predict in the "
                        f"project folder that registered the model, set {ENV_URI} to its "
                        "store, or pass --model with a model folder")
-    configure_tracking(create=False)
+    uri = tracking_uri()
     bar = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # keep stderr to mer's own lines
     previous = os.environ.get(bar)
     os.environ[bar] = "false"
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=str(scratch)))
+        return Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=model, dst_path=str(scratch), tracking_uri=uri, registry_uri=uri))
     except (MlflowException, OSError) as exc:
         raise MerError(f"cannot load model '{model}': {_one_line(exc)}. Register one with "
                        "`mer register`, promote it with `mer promote`, or pass --model with a "
@@ -189,6 +207,8 @@ def check_mer_model(folder: Path, model: str) -> Path:
     """The bundle file of the mer model in ``folder``, once its MLmodel file (plain YAML, read
     safely) says it is the pyfunc model `mer register` logs, of this mer's bundle format, with
     its bundle inside the folder. Reads no pickle."""
+    from mer.inference.predictor import BUNDLE_ARTIFACT, BUNDLE_FORMAT
+
     mlmodel = folder / "MLmodel"
     if not folder.is_dir() or not mlmodel.is_file():
         raise MerError(f"'{model}' is not an MLflow model (it has no MLmodel file). {TRUSTED}")
@@ -240,4 +260,10 @@ def tags_from_metrics(metrics: dict[str, Any], evaluation_run: str | None) -> di
 
 
 def registration_record(version: RegisteredVersion) -> str:
+    """The content of reports/registered.json."""
     return json.dumps({"registered": True, **version.__dict__}, indent=2, sort_keys=True) + "\n"
+
+
+def not_registered_record(reason: str) -> str:
+    """reports/registered.json when nothing was registered, saying why."""
+    return json.dumps({"registered": False, "reason": reason}, indent=2, sort_keys=True) + "\n"

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -16,6 +17,11 @@ from mer.atomic import atomic_path
 from mer.config import FaceParams, FeatureParams
 from mer.errors import MerError
 from mer.inference.sources import FrameWindow
+
+if TYPE_CHECKING:
+    from mer.config import Params
+    from mer.core.clipset import ClipSet
+    from mer.models.hybrid import HybridModel
 
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
@@ -60,6 +66,23 @@ class Prediction:
             "moving_regions": self.moving_regions,
             "source": self.source,
         }
+
+
+def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
+                 evaluation: Mapping[str, str]) -> ModelBundle:
+    """``model``, fitted on every clip of ``clips``, as the bundle `mer register` logs: with the
+    preprocessing of ``params`` and, as provenance, what it was trained on and ``evaluation``
+    (the LOSO scores that justify it)."""
+    provenance = {
+        "dataset": params.data.source,
+        "scheme": params.labels.scheme,
+        "clips": len(clips),
+        "subjects": sorted(set(clips.subject.tolist())),
+        "c": model.svm.tuning.c if model.svm else None,
+        "gamma": model.svm.tuning.gamma if model.svm else None,
+        "loso": dict(evaluation),
+    }
+    return ModelBundle(model, clips.classes, params.faces, params.features, provenance)
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from mer.atomic import atomic_path
+from mer.core.clipset import ClipSet
 from mer.labels import get_scheme
-from mer.models.clips import ClipSet
 
 # Typical AU codes per casme2-5 class (design brief section 5), cycled for other schemes.
 CLASS_AUS = ("6+12", "4+7+L10", "1+2", "14+17", "4")
@@ -80,7 +80,7 @@ def toy_tables(subjects: int = 6, clips_per_subject: int = 6, steps: int = 2, si
 
 def write_toy(folder: str | Path, **kwargs: object) -> tuple[Path, Path]:
     """Write toy features.npz and manifest.parquet into ``folder``; return both paths."""
-    from mer.data.manifest import write_manifest
+    from mer.core.manifest import write_manifest
 
     folder = Path(folder)
     features, manifest = toy_tables(**kwargs)  # type: ignore[arg-type]

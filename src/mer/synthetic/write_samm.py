@@ -14,7 +14,7 @@ has ~13 rows of notes and citations above the header row, subjects written 6 or 
 cells that are formulas (=offset-onset+1) saved with their cached values as Excel saves them,
 AU codes in SAMM's spellings ('A2' asymmetric, 'R14A' with an intensity letter, '4+7', 'L2 or
 R2' when the coder was unsure of the side) and Apex Frame -1 on a row or two. Frames come from
-the one renderer (mer.data.synthetic), converted to greyscale as SAMM's camera records; the
+the one renderer (mer.synthetic.write_casme2), converted to greyscale as SAMM's camera records; the
 crops are face-sized like the CASME II format's (SAMM's real frames are 2040x1088).
 
 Deterministic, with RNG streams of its own: adding SAMM never changes the CASME II files.
@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.data.synthetic import (
+from mer.errors import ParamsError
+from mer.synthetic.face import AuEvent, SubjectFace
+from mer.synthetic.write_casme2 import (
     APEX_SPREAD,
     FRAMES_SPREAD,
     JPEG_GREY,
@@ -53,8 +55,6 @@ from mer.data.synthetic import (
     subject_counts,
     write_csv,
 )
-from mer.data.synthetic_face import AuEvent, SubjectFace
-from mer.errors import ParamsError
 
 SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
 FRAMES_DIR = "SAMM"
@@ -81,7 +81,7 @@ INDUCEMENTS = 7  # clip folders <subject>_<inducement>_<n>: the stimulus video t
 TEXT_SUBJECT = 0.3  # share of rows whose Subject is the text '006' rather than the number 6
 ROWS_PER_MISSING_APEX = 80  # Apex Frame -1 on about one row in 80 ...
 MISSING_APEX_ROWS = (1, 2)  # ... and on one or two rows whatever the size
-MISSING_APEX = -1  # what SAMM writes where no apex was coded
+SHEET_NO_APEX = -1  # what SAMM writes where no apex was coded
 
 # AU cells as SAMM's coders write them.
 ASYMMETRIC = 0.3  # a one-sided AU written 'A14' (asymmetric) rather than 'R14'
@@ -120,10 +120,10 @@ OBJECTIVE_CLASS = {"Happiness": 1, "Surprise": 2, "Anger": 3, "Disgust": 4, "Sad
                    "Fear": 6, "Contempt": 7, "Other": 7}
 MISSING_APEX_NOTE = "No clear apex"
 
-# Independent random streams (CASME II's are 0, 1, 2 in mer.data.synthetic).
+# Independent random streams (CASME II's are 0, 1, 2 in mer.synthetic.write_casme2).
 PLAN_STREAM, SUBJECT_STREAM, CLIP_STREAM = 10, 11, 12
 
-# Class-conditional AU model, as AU_MODEL in mer.data.synthetic: (mutually exclusive primary
+# Class-conditional AU model, as AU_MODEL in mer.synthetic.write_casme2: (mutually exclusive primary
 # AU combinations with probabilities, extra AUs added independently). Patterns follow FACS's
 # emotion prototypes and SAMM's objective classes (anger AU4+7, happiness AU6+12, surprise
 # AU1+2, disgust AU9/AU10, sadness AU1+4/AU15, fear AU1+2+4); anger and other share plain
@@ -286,7 +286,7 @@ def sheet_rows(plan: SammPlan) -> list[tuple[int, list[object]]]:
         subject: int | str = f"{clip.subject:03d}" if clip.subject_as_text else clip.subject
         rows.append((number, [
             subject, clip.name, clip.inducement, clip.onset,
-            clip.apex if clip.apex_in_sheet else MISSING_APEX, clip.offset,
+            clip.apex if clip.apex_in_sheet else SHEET_NO_APEX, clip.offset,
             f"={OFFSET_COLUMN}{number}-{ONSET_COLUMN}{number}+1", MICRO, clip.au_cell,
             clip.emotion, OBJECTIVE_CLASS[clip.emotion],
             None if clip.apex_in_sheet else MISSING_APEX_NOTE]))

@@ -220,21 +220,6 @@ def load_base_face(name: str, mirrored: bool, width: int, height: int) -> BaseFa
     return BaseFace(label, mirrored, image, find_landmarks(image, f"portrait {label}"))
 
 
-def crop_portrait(image: np.ndarray, landmarks: np.ndarray, aspect: float = 280 / 232,
-                  margin: float = 1.35, chin_row: float = 0.93) -> np.ndarray:
-    """A CASME II-like crop of a portrait: forehead to chin, ``margin`` jaw widths wide.
-
-    Used once to make the packaged assets (see mer/assets/faces/README.md); ``aspect`` is
-    height / width of CASME II's default synthetic frame.
-    """
-    jaw = float(np.linalg.norm(landmarks[16] - landmarks[0]))
-    width = margin * jaw
-    height = aspect * width
-    x0 = round((landmarks[0, 0] + landmarks[16, 0]) / 2 - width / 2)
-    y0 = round(landmarks[8, 1] - chin_row * height)
-    return image[y0:y0 + round(height), x0:x0 + round(width)].copy()
-
-
 def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(P, C) values of an (H, W, C) field at (P, 2) x, y points, bilinear, edges clamped."""
     h, w = field.shape[:2]

@@ -8,7 +8,7 @@ adapter:
     <root>/ground_truth.csv                     true AUs with intensities and sides, true apex
 
 data.synthetic.corpora adds the same kind of data in SAMM's and SMIC-HS's formats to the same
-root (mer.data.synthetic_samm, mer.data.synthetic_smic), so the real SAMM and SMIC adapters
+root (mer.synthetic.write_samm, mer.synthetic.write_smic), so the real SAMM and SMIC adapters
 and the MEGC2019 composite run on embedded data too. This module is the one generator: the
 plan helpers (class counts, uneven subjects, timing, AUs), the subjects' faces and the
 rendering of a clip's frames (FramesJob) serve every format; each format only plans its
@@ -18,7 +18,7 @@ What makes it hard in the ways real data is (design brief section 5): CASME II's
 imbalance and uneven clips per subject; class-conditional AU distributions with CASME II's
 overlap (others and disgust are both mostly AU4); subtle (0.5-2 px), localised AU motion
 with an onset -> apex -> offset profile; per-subject faces and expression styles; head drift
-and jitter, blinks, flicker, sensor noise and JPEG. Faces and motion: mer.data.synthetic_face.
+and jitter, blinks, flicker, sensor noise and JPEG. Faces and motion: mer.synthetic.face.
 
 Deterministic: the plan comes from one RNG seeded by data.seed; each clip's nuisances from its
 own RNG seeded by (data.seed, clip index), so files are byte-identical for any worker count.
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.data.synthetic_face import (
+from mer.synthetic.face import (
     AUS,
     BASE_FACES,
     LATERAL_AUS,
@@ -627,8 +627,8 @@ CASME2_WRITER = CorpusWriter("casme2", SUBJECT_STREAM, plan_dataset, _annotate_c
 def corpus_writers(names: Iterable[str]) -> list[CorpusWriter]:
     """The writers of the formats ``names`` (data.synthetic.corpora), each once, in order."""
     # Imported here: those modules build on this one.
-    from mer.data.synthetic_samm import SAMM_WRITER
-    from mer.data.synthetic_smic import SMIC_WRITER
+    from mer.synthetic.write_samm import SAMM_WRITER
+    from mer.synthetic.write_smic import SMIC_WRITER
 
     known = {w.name: w for w in (CASME2_WRITER, SAMM_WRITER, SMIC_WRITER)}
     unknown = [n for n in names if n not in known]

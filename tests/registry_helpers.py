@@ -1,0 +1,99 @@
+"""Helpers for the registry tests: a tiny real project registered in a real MLflow SQLite store,
+`mer` run as a subprocess in it, and `mlflow models serve` of its champion on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = REPO / "tests" / "fixtures" / "faces"
+MODEL = "mer-test"
+COMMAND_S = 600  # one stage of the tiny project on a busy 2-core machine
+SERVER_START_S = 90
+SERVER_STOP_S = 30
+
+
+def tiny_params() -> dict:
+    """params.yaml with a 4-subject synthetic dataset and seconds-long training."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
+    params["train"]["cnn"]["epochs"] = 2
+    params["train"]["svm"].update(trials=3, inner_folds=2)
+    params["tracking"]["model_name"] = MODEL
+    return params
+
+
+def environment(project: Path) -> dict[str, str]:
+    """This environment with the project's own store and this interpreter's scripts first."""
+    return {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``python *args`` in ``project``."""
+    result = subprocess.run([sys.executable, *args], cwd=project, env=environment(project),
+                            capture_output=True, text=True, check=False, timeout=COMMAND_S)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def mer(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(project, "-m", "mer.cli", *args, check=check)
+
+
+def registered_project(root: Path) -> Path:
+    """``root`` with tiny params, its synthetic dataset through the real stages, and version 1
+    of MODEL registered (not promoted)."""
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    for stage in ("synthesize", "data", "faces", "features", "register"):
+        mer(root, stage)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served_champion(project: Path, log: Path) -> Iterator[str]:
+    """The base URL of `mlflow models serve` of models:/MODEL@champion, its output in ``log``;
+    stopped (its whole process group) on exit."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=project, env=environment(project), stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while True:
+                assert process.poll() is None, log.read_text()[-3000:]
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the model server did not start"
+                    time.sleep(1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=SERVER_STOP_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait(timeout=SERVER_STOP_S)
