@@ -43,7 +43,7 @@ def run() -> list[dict]:
     from mer.faces.align import align_clip
     from mer.features.extract import describe_clip
     from mer.inference.predictor import ModelBundle, predict_window
-    from mer.inference.serving import encode_frames, predict_frame
+    from mer.inference.serving import encode_frames, predict_request
     from mer.inference.sources import from_video
     from mer.models.hybrid import fit_hybrid
     from mer.tracking.registry import register_bundle
@@ -67,8 +67,8 @@ def run() -> list[dict]:
 
         def from_aligned() -> None:
             features = describe_clip(pair, aligned.landmarks, 1, params.features)
-            bundle.classifier.predict_proba(features.flow[None], features.apex[None],
-                                            features.au[None])
+            bundle.classifier.predict_proba(features.flow[None], features.apex_image[None],
+                                            features.au_features[None])
 
         aligned_ms = _median_ms(from_aligned)
         video_ms = _median_ms(lambda: predict_window(bundle, window), repeats=5)
@@ -76,7 +76,7 @@ def run() -> list[dict]:
         try:
             frame = pd.DataFrame({"frames": [encode_frames(window.frames[:2])],
                                   "apex_index": [1]})
-            output = predict_frame(bundle, frame)
+            output = predict_request(bundle, frame)
             start = time.perf_counter()
             register_bundle(bundle, "bench-model", frame, output, {"bench": "1"},
                             experiment="bench")

@@ -63,8 +63,9 @@ def toy_tables(subjects: int = 6, clips_per_subject: int = 6, steps: int = 2, si
            for c in y]
     order = np.argsort(clip_id)
     features = {
-        "clip_id": clip_id[order], "flow": flow[order], "apex": apex[order], "au": au[order],
-        "au_names": np.array([f"region{j}" for j in range(n_au)]),
+        "clip_id": clip_id[order], "flow": flow[order], "apex_image": apex[order],
+        "au_features": au[order],
+        "au_feature_names": np.array([f"region{j}" for j in range(n_au)]),
         "apex_frame": np.full(n, steps, dtype=np.int64), "apex_estimated": np.zeros(n, bool),
     }
     manifest = pd.DataFrame({
@@ -98,6 +99,7 @@ def toy_clips(scheme: str = "casme2-5", **kwargs: object) -> ClipSet:
     return ClipSet(
         clip_id=features["clip_id"], clip=rows["clip"].to_numpy(dtype=str),
         subject=rows["subject"].to_numpy(dtype=str), flow=features["flow"],
-        apex=features["apex"], au=features["au"], aus=rows["aus"].to_numpy(dtype=str),
+        apex_image=features["apex_image"], au_features=features["au_features"],
+        au_codes=rows["aus"].to_numpy(dtype=str),
         y=rows["label_index"].to_numpy(dtype=np.int64), classes=get_scheme(scheme).classes,
-        au_names=tuple(features["au_names"].tolist()))
+        au_feature_names=tuple(features["au_feature_names"].tolist()))

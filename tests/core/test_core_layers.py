@@ -99,3 +99,11 @@ def test_no_test_scaffolding_in_the_package():
     assert not (MER / "models" / "toy.py").exists()
     shipped = [m for m, p in modules().items() if "toy" in imports_of(p)]
     assert not shipped
+
+
+def test_every_code_folder_is_a_package():
+    """setuptools' package discovery ships only folders with an __init__.py: one without it
+    works in the editable install and is missing from a wheel (`mer` could not find its
+    commands)."""
+    folders = {p.parent for p in MER.rglob("*.py")}
+    assert not sorted(str(f) for f in folders if not (f / "__init__.py").exists())

@@ -50,10 +50,10 @@ def test_cross_corpus_model_never_sees_the_test_corpus(clips, params):
     fold = cross_corpus_folds(dataset_of(data.clip_id), ["casme2", "smic"], ["samm"])[0]
     mask = dataset_of(data.clip_id) == "samm"
     rng = np.random.default_rng(5)
-    y, au = data.y.copy(), data.au.copy()
+    y, au = data.y.copy(), data.au_features.copy()
     y[mask] = (y[mask] + 1) % data.n_classes
     au[mask] = rng.normal(0, 5, size=au[mask].shape)
-    changed = replace(data, y=y, au=au)
+    changed = replace(data, y=y, au_features=au)
     probe = data.take(fold.test).without_labels()
     learner = SvmLearner("svm", "au-region", params.svm)
     original = fit_fold(learner, data, fold, seed=0).predict(probe)

@@ -39,8 +39,8 @@ def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool 
     """``clips`` with ``subject``'s labels and/or inputs changed."""
     mask = clips.subject == subject
     rng = np.random.default_rng(99)
-    y, flow, apex = clips.y.copy(), clips.flow.copy(), clips.apex.copy()
-    au, aus = clips.au.copy(), clips.aus.astype(object)
+    y, flow, apex = clips.y.copy(), clips.flow.copy(), clips.apex_image.copy()
+    au, aus = clips.au_features.copy(), clips.au_codes.astype(object)
     if labels:
         y[mask] = (y[mask] + 1) % clips.n_classes
     if inputs:
@@ -48,7 +48,8 @@ def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool 
         apex[mask] = rng.uniform(size=apex[mask].shape)
         au[mask] = rng.normal(0, 5, size=au[mask].shape)
         aus[mask] = "9+25+L43"
-    return replace(clips, y=y, flow=flow, apex=apex, au=au, aus=aus.astype(str))
+    return replace(clips, y=y, flow=flow, apex_image=apex, au_features=au,
+                   au_codes=aus.astype(str))
 
 
 @pytest.mark.parametrize("name", ["cnn-hybrid", "svm", "au-oracle", "majority"])
@@ -81,7 +82,7 @@ def test_learners_see_training_statistics_only(clips, params):
     train_subjects = set(clips.subject[fold.train].tolist())
 
     svm = fit_fold(learner(params, "svm"), clips, fold, seed=0)
-    expected = StandardScaler().fit(clips.au[fold.train].astype(np.float64))
+    expected = StandardScaler().fit(clips.au_features[fold.train].astype(np.float64))
     assert svm.tuned.svm.scaler.n_samples_seen_ == len(fold.train)
     assert np.array_equal(svm.tuned.svm.scaler.mean_, expected.mean_)
     assert np.array_equal(svm.tuned.svm.scaler.scale_, expected.scale_)

@@ -241,7 +241,7 @@ def request(frames: list[bytes]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_served_request_refuses_a_damaged_frame(corpus, tmp_path, kind):
-    # The served model's request path (predict_frame decodes every row first).
+    # The served model's request path (predict_request decodes every row first).
     from mer.inference.serving import request_to_windows
 
     paths = [Path(p) for p in clip_with_apex(corpus)["frame_paths"][:6]]

@@ -291,12 +291,12 @@ def no_face() -> str:
 ], ids=["bad-base64", "not-an-image", "one-frame", "no-face"])
 def test_a_refused_request_is_400_with_mers_message_and_no_stack_trace(
         project, tracking, server, frames, words):
-    from mer.inference.serving import predict_frame
+    from mer.inference.serving import predict_request
     from mer.tracking.registry import load_model_bundle
 
     request = pd.DataFrame({"frames": [frames()], "apex_index": [-1]})
     with pytest.raises(MerError) as expected:  # what mer itself says about this request
-        predict_frame(load_model_bundle(f"models:/{MODEL}@champion"), request)
+        predict_request(load_model_bundle(f"models:/{MODEL}@champion"), request)
     status, text = post(server, request)
     assert status == 400, text
     answer = json.loads(text)

@@ -354,3 +354,24 @@ def test_predict_outside_a_project_creates_no_store(tmp_path, own_store, monkeyp
     assert str(tmp_path / DB_NAME) in err and "does not exist" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / DB_NAME).exists()
+
+
+def test_mlflow_globals_follow_the_environment_after_a_fluent_call(tmp_path, monkeypatch):
+    """A command that used MLflow's global API (registering a model) must not pin the globals
+    to its store: a later command in the same process, with another $MLFLOW_TRACKING_URI,
+    resolved runs:/ URIs against the first project's store ('Failed to download artifacts')."""
+    import mlflow
+
+    from mer.tracking.store import global_store
+
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", first)
+    with global_store(f"sqlite:///{tmp_path / 'store.db'}"):
+        assert mlflow.get_tracking_uri().endswith("store.db")
+        assert mlflow.get_registry_uri().endswith("store.db")
+    assert mlflow.get_tracking_uri() == first
+    second = f"sqlite:///{tmp_path / 'second.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", second)
+    assert mlflow.get_tracking_uri() == second
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert mlflow.get_tracking_uri() not in (first, second)

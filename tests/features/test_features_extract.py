@@ -98,13 +98,13 @@ def test_shapes_and_names(aligned_face, steps):
     described = describe_clip(mouth_clip(face, landmarks, 10, 5), landmarks, 5, params)
     regions = len(au_regions(landmarks, face.shape[0]).names)
     assert described.flow.shape == (steps, 3, 24, 24) and described.flow.dtype == np.float32
-    assert described.apex.shape == (1, 24, 24)
-    assert described.apex.min() >= 0 and described.apex.max() <= 1
-    assert described.au.shape == (steps * regions * (6 + 4),)
-    assert len(described.au_names) == described.au.shape[0]
-    assert len(set(described.au_names)) == len(described.au_names)
-    assert f"brow_L/t{steps - 1}/hoof5" in described.au_names
-    assert "mouth/t0/strain_max" in described.au_names
+    assert described.apex_image.shape == (1, 24, 24)
+    assert described.apex_image.min() >= 0 and described.apex_image.max() <= 1
+    assert described.au_features.shape == (steps * regions * (6 + 4),)
+    assert len(described.au_feature_names) == described.au_features.shape[0]
+    assert len(set(described.au_feature_names)) == len(described.au_feature_names)
+    assert f"brow_L/t{steps - 1}/hoof5" in described.au_feature_names
+    assert "mouth/t0/strain_max" in described.au_feature_names
     assert not described.apex_estimated and described.apex_index == 5
 
 
@@ -112,7 +112,7 @@ def test_mouth_motion_shows_in_the_mouth_region_only(aligned_face):
     face, landmarks = aligned_face
     described = describe_clip(mouth_clip(face, landmarks, 10, 5), landmarks, 5,
                               FeatureParams(steps=1))
-    values = dict(zip(described.au_names, described.au, strict=True))
+    values = dict(zip(described.au_feature_names, described.au_features, strict=True))
     assert values["mouth/t0/v"] < -0.5  # upward motion: negative v
     # The brows stay still (up to what the broad test bump leaks into the nose reference).
     assert abs(values["brow_L/t0/v"]) < 0.2 * abs(values["mouth/t0/v"])
@@ -126,7 +126,7 @@ def test_flow_size_differs_from_face_size(aligned_face):
     face, landmarks = aligned_face
     described = describe_clip(mouth_clip(face, landmarks, 8, 4), landmarks, 4,
                               FeatureParams(steps=1, flow_size=64))
-    values = dict(zip(described.au_names, described.au, strict=True))
+    values = dict(zip(described.au_feature_names, described.au_features, strict=True))
     moving = {name: abs(values[f"{name}/t0/v"])
               for name in ("mouth", "brow_L", "lower_lid_R", "nose")}
     assert values["mouth/t0/v"] < -0.15 and max(moving, key=moving.get) == "mouth"
@@ -220,5 +220,6 @@ def test_describe_clip_is_deterministic_and_pure(aligned_face):
     before = clip.copy(), landmarks.copy()
     first = describe_clip(clip, landmarks, None, PARAMS)
     second = describe_clip(clip, landmarks, None, PARAMS)
-    assert np.array_equal(first.flow, second.flow) and np.array_equal(first.au, second.au)
+    assert np.array_equal(first.flow, second.flow)
+    assert np.array_equal(first.au_features, second.au_features)
     assert np.array_equal(clip, before[0]) and np.array_equal(landmarks, before[1])

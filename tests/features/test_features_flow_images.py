@@ -27,13 +27,13 @@ def test_channels_map_to_u_v_strain_in_signed_ranges():
     assert described.flow.shape == (1, 3, 28, 28) and described.flow.dtype == np.float32
     assert np.allclose(described.flow[0, 0], 1) and np.allclose(described.flow[0, 1], -1)
     assert np.allclose(described.flow[0, 2], 0.2)
-    assert described.apex.shape == (1, 28, 28) and not described.apex.any()
-    values = dict(zip(described.au_names, described.au, strict=True))
+    assert described.apex_image.shape == (1, 28, 28) and not described.apex_image.any()
+    values = dict(zip(described.au_feature_names, described.au_features, strict=True))
     assert values["grid_r1c0/t0/u"] == pytest.approx(1) and values["grid_r1c0/t0/v"] == -1
     assert values["grid_r0c1/t0/strain_max"] == pytest.approx(0.2)
     # Up-right flow at 45 degrees falls in the bin centred there (7 of 8, y down).
     assert np.argmax([values[f"grid_r0c0/t0/hoof{b}"] for b in range(8)]) == 7
-    assert len(described.au_names) == 4 * (8 + 4)
+    assert len(described.au_feature_names) == 4 * (8 + 4)
 
 
 def test_mid_grey_is_no_motion_and_16_bit_maps_alike():

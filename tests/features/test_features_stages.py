@@ -46,8 +46,8 @@ def test_faces_then_features_end_to_end(tiny_dataset, monkeypatch):
     features = read_features(paths.FEATURES)
     assert list(features["clip_id"]) == kept  # only clips with a face
     assert features["flow"].shape == (2, 3, 3, 32, 32)
-    assert features["apex"].shape == (2, 1, 32, 32)
-    assert features["au"].shape == (2, len(features["au_names"]))
+    assert features["apex_image"].shape == (2, 1, 32, 32)
+    assert features["au_features"].shape == (2, len(features["au_feature_names"]))
     # sub01's apex is annotated (frame 104); sub02's is estimated: the true peak is index 7.
     assert list(features["apex_frame"]) == [104, 17]
     assert list(features["apex_estimated"]) == [False, True]
@@ -55,8 +55,8 @@ def test_faces_then_features_end_to_end(tiny_dataset, monkeypatch):
     assert report["apexes_estimated"] == 1 and report["without_face"] == 2
     assert report["flow"] == "dis"
     # The mouth moves up: mean v over the mouth region at the apex step is clearly negative.
-    names = list(features["au_names"])
-    assert features["au"][0, names.index("mouth/t1/v")] < -0.3
+    names = list(features["au_feature_names"])
+    assert features["au_features"][0, names.index("mouth/t1/v")] < -0.3
 
 
 @pytest.mark.slow  # spawns worker processes
@@ -124,7 +124,7 @@ def test_flow_image_dataset(tmp_path, monkeypatch):
     assert run("features") == 0
     features = read_features(paths.FEATURES)
     assert features["flow"].shape == (3, 1, 3, 16, 16)
-    assert features["au_names"][0] == "grid_r0c0/t0/hoof0"
+    assert features["au_feature_names"][0] == "grid_r0c0/t0/hoof0"
 
     cv2.imwrite("flow1.png", rng.integers(0, 256, (28, 28), np.uint8))  # grey: 1 channel
     with pytest.raises(MerError) as err:

@@ -33,7 +33,7 @@ def test_fit_uses_training_statistics_and_a_fixed_epoch_count(clips, params):
     assert cnn.class_weights == tuple(balanced_class_weights(train.y, clips.n_classes))
     rms_uv = np.sqrt(np.mean(np.square(train.flow[:, :, :2], dtype=np.float64)))
     assert np.allclose(cnn.net.flow_scale[:2].numpy(), rms_uv)
-    assert np.isclose(float(cnn.net.apex_mean), train.apex.mean(dtype=np.float64))
+    assert np.isclose(float(cnn.net.apex_mean), train.apex_image.mean(dtype=np.float64))
 
 
 def test_fit_is_deterministic(clips, params):
@@ -55,7 +55,7 @@ def test_fit_refuses_hidden_labels(clips, params):
 def test_flow_images_single_step_zero_apex(flow_image_clips, params, apex_stream):
     cnn_params = params.cnn.model_copy(update={"apex_stream": apex_stream})
     cnn = fit_cnn(flow_image_clips, cnn_params, seed=0)
-    proba, embedding = cnn.predict(flow_image_clips.flow, flow_image_clips.apex)
+    proba, embedding = cnn.predict(flow_image_clips.flow, flow_image_clips.apex_image)
     assert np.isfinite(proba).all() and np.isfinite(embedding).all()
     assert np.allclose(proba.sum(axis=1), 1.0)
 
@@ -65,5 +65,5 @@ def test_cnn_learns_the_toy_classes(clips):
     params = CnnParams(epochs=40, batch_size=16, channels=8, embedding=16, dropout=0.0)
     cnn = fit_cnn(clips, params, seed=0)
     assert cnn.train_loss[-1] < 0.5 * cnn.train_loss[0]
-    proba, _ = cnn.predict(clips.flow, clips.apex)
+    proba, _ = cnn.predict(clips.flow, clips.apex_image)
     assert np.mean(proba.argmax(axis=1) == clips.y) > 0.6  # chance is 0.2

@@ -17,7 +17,7 @@ def model(clips, params):
 
 
 def test_hybrid_predicts_probabilities_from_feature_arrays(model, clips):
-    proba = model.predict_proba(clips.flow, clips.apex, clips.au)
+    proba = model.predict_proba(clips.flow, clips.apex_image, clips.au_features)
     assert proba.shape == (len(clips), clips.n_classes)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert model.classes == clips.classes
@@ -25,18 +25,18 @@ def test_hybrid_predicts_probabilities_from_feature_arrays(model, clips):
 
 
 def test_hybrid_is_the_mean_of_the_cnn_and_the_svm(model, clips):
-    cnn = model.cnn_proba(clips.flow, clips.apex)
-    svm = model.svm_proba(clips.au)
-    hybrid = model.predict_proba(clips.flow, clips.apex, clips.au)
+    cnn = model.cnn_proba(clips.flow, clips.apex_image)
+    svm = model.svm_proba(clips.au_features)
+    hybrid = model.predict_proba(clips.flow, clips.apex_image, clips.au_features)
     assert np.allclose(hybrid, (cnn + svm) / 2)
     assert not np.allclose(hybrid, cnn) and not np.allclose(hybrid, svm)  # both experts count
 
 
 def test_the_cnn_is_an_ensemble_of_seeds(model, clips, params):
     assert len(model.cnns) == params.cnn.ensemble >= 2
-    members = [cnn.predict(clips.flow, clips.apex)[0] for cnn in model.cnns]
+    members = [cnn.predict(clips.flow, clips.apex_image)[0] for cnn in model.cnns]
     assert not np.array_equal(members[0], members[1])  # each member has its own seed
-    assert np.allclose(model.cnn_proba(clips.flow, clips.apex), np.mean(members, axis=0))
+    assert np.allclose(model.cnn_proba(clips.flow, clips.apex_image), np.mean(members, axis=0))
 
 
 def test_hybrid_svm_is_the_svm_learner_with_the_same_seed(model, clips, params):
@@ -44,7 +44,7 @@ def test_hybrid_svm_is_the_svm_learner_with_the_same_seed(model, clips, params):
 
     alone = SvmLearner("svm", "au-region", params.svm).fit(clips, seed=0)
     assert alone.tuned.tuning == model.svm.tuning
-    assert np.array_equal(alone.predict(clips)["svm"], model.svm_proba(clips.au))
+    assert np.array_equal(alone.predict(clips)["svm"], model.svm_proba(clips.au_features))
 
 
 def test_inner_folds_split_the_subjects(model, clips, params):
@@ -58,8 +58,8 @@ def test_save_and_load_give_the_same_predictions(model, clips, tmp_path):
     # The persistence path a registered model takes: the fitted hybrid inside a bundle.
     bundle = ModelBundle(model, clips.classes, FaceParams(), FeatureParams(), {})
     loaded = load_bundle(save_bundle(bundle, tmp_path / "bundle.pkl")).classifier
-    before = model.predict_proba(clips.flow, clips.apex, clips.au)
-    after = loaded.predict_proba(clips.flow, clips.apex, clips.au)
+    before = model.predict_proba(clips.flow, clips.apex_image, clips.au_features)
+    after = loaded.predict_proba(clips.flow, clips.apex_image, clips.au_features)
     assert before.tobytes() == after.tobytes()
 
 
@@ -79,4 +79,4 @@ def test_cnn_only_model_has_no_hybrid_head(clips, params):
     cnn_only = fit_hybrid(clips, params, seed=0, with_svm=False)
     assert set(cnn_only.predict(clips.without_labels())) == {"cnn"}
     with pytest.raises(ValueError, match="CNN-only"):
-        cnn_only.predict_proba(clips.flow, clips.apex, clips.au)
+        cnn_only.predict_proba(clips.flow, clips.apex_image, clips.au_features)

@@ -35,12 +35,12 @@ class ClipSet:
     clip: np.ndarray  # (N,) str
     subject: np.ndarray  # (N,) str
     flow: np.ndarray  # (N, T, 3, I, I) float32: u, v (px), optical strain
-    apex: np.ndarray  # (N, 1, I, I) float32: grey apex frame 0..1 (zeros for flow images)
-    au: np.ndarray  # (N, F) float32 AU-region features
-    aus: np.ndarray  # (N,) str true AU codes from the manifest ('' when unknown)
+    apex_image: np.ndarray  # (N, 1, I, I) float32: grey apex frame 0..1 (zeros for flow images)
+    au_features: np.ndarray  # (N, F) float32 AU-region features (motion in each AU's region)
+    au_codes: np.ndarray  # (N,) str the annotated AU codes, manifest column aus ('' when unknown)
     y: np.ndarray  # (N,) int64 label index into classes; HIDDEN when withheld
     classes: tuple[str, ...]
-    au_names: tuple[str, ...] = ()
+    au_feature_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -48,7 +48,7 @@ class ClipSet:
             if isinstance(value, np.ndarray):
                 object.__setattr__(self, field.name, _frozen(value))
         n = len(self.clip_id)
-        for name in ("clip", "subject", "flow", "apex", "au", "aus", "y"):
+        for name in ("clip", "subject", "flow", "apex_image", "au_features", "au_codes", "y"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"ClipSet.{name} has {len(getattr(self, name))} rows, not {n}")
 
@@ -64,22 +64,24 @@ class ClipSet:
         index = np.asarray(index, dtype=np.int64)
         return ClipSet(
             clip_id=self.clip_id[index], clip=self.clip[index], subject=self.subject[index],
-            flow=self.flow[index], apex=self.apex[index], au=self.au[index],
-            aus=self.aus[index], y=self.y[index], classes=self.classes, au_names=self.au_names)
+            flow=self.flow[index], apex_image=self.apex_image[index],
+            au_features=self.au_features[index], au_codes=self.au_codes[index], y=self.y[index],
+            classes=self.classes, au_feature_names=self.au_feature_names)
 
     def without_labels(self) -> ClipSet:
         """The same clips with every label replaced by HIDDEN: what a model may predict on."""
         return ClipSet(
             clip_id=self.clip_id, clip=self.clip, subject=self.subject, flow=self.flow,
-            apex=self.apex, au=self.au, aus=self.aus,
+            apex_image=self.apex_image, au_features=self.au_features, au_codes=self.au_codes,
             y=np.full(len(self), HIDDEN, dtype=np.int64), classes=self.classes,
-            au_names=self.au_names)
+            au_feature_names=self.au_feature_names)
 
     def digest(self) -> str:
         """sha256 of every array and the class list: equal digests, equal data."""
         sha = hashlib.sha256()
-        sha.update("\x1f".join(self.classes + self.au_names).encode())
-        for name in ("clip_id", "clip", "subject", "flow", "apex", "au", "aus", "y"):
+        sha.update("\x1f".join(self.classes + self.au_feature_names).encode())
+        for name in ("clip_id", "clip", "subject", "flow", "apex_image", "au_features", "au_codes",
+                     "y"):
             array = np.ascontiguousarray(getattr(self, name))
             sha.update(f"{name}{array.dtype.str}{array.shape}".encode())
             if array.dtype.kind == "U":
@@ -118,10 +120,10 @@ def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str
         clip=rows["clip"].to_numpy(dtype=str),
         subject=rows["subject"].to_numpy(dtype=str),
         flow=arrays["flow"].astype(np.float32, copy=False),
-        apex=arrays["apex"].astype(np.float32, copy=False),
-        au=arrays["au"].astype(np.float32, copy=False),
-        aus=rows["aus"].fillna("").to_numpy(dtype=str),
+        apex_image=arrays["apex_image"].astype(np.float32, copy=False),
+        au_features=arrays["au_features"].astype(np.float32, copy=False),
+        au_codes=rows["aus"].fillna("").to_numpy(dtype=str),
         y=np.array([classes.index(label) for label in rows["label"]], dtype=np.int64),
         classes=classes,
-        au_names=tuple(arrays["au_names"].astype(str).tolist()),
+        au_feature_names=tuple(arrays["au_feature_names"].astype(str).tolist()),
     )

@@ -19,7 +19,8 @@ from mer.errors import DatasetError
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 FACES_KEYS = ("clip_id", "transform", "landmarks", "size")
-FEATURES_KEYS = ("clip_id", "flow", "apex", "au", "au_names", "apex_frame", "apex_estimated")
+FEATURES_KEYS = ("clip_id", "flow", "apex_image", "au_features", "au_feature_names", "apex_frame",
+                 "apex_estimated")
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -65,6 +66,7 @@ def read_faces(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def read_features(path: str | Path) -> dict[str, np.ndarray]:
-    """data/features.npz: clip_id (N,), flow (N, T, 3, I, I), apex (N, 1, I, I), au (N, F),
-    au_names (F,), apex_frame (N,), apex_estimated (N,); rows sorted by clip_id."""
+    """data/features.npz: clip_id (N,), flow (N, T, 3, I, I), apex_image (N, 1, I, I),
+    au_features (N, F), au_feature_names (F,), apex_frame (N,), apex_estimated (N,); rows
+    sorted by clip_id."""
     return read_npz(path, FEATURES_KEYS, "mer features")

@@ -203,7 +203,7 @@ def to_json(report: dict[str, Any]) -> str:
 def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
     """Refuse a final model that ``report`` (metrics.json read from ``path``; {} when there is
     none) does not evaluate: it must score the hybrid, on exactly ``classes``."""
-    if report and "hybrid" not in report.get("models", {}):
+    if report and HYBRID not in report.get("models", {}):
         raise MerError(f"{path} has no LOSO evaluation of the hybrid, the model register "
                        "trains: add hybrid to train.models and rerun")
     if report and report.get("classes") != list(classes):

@@ -78,13 +78,13 @@ def _stack(clip_ids: list[str], described: list[ClipFeatures],
            apex_frames: list[int]) -> dict[str, np.ndarray]:
     if not described:
         raise DatasetError("no clip has a face, so there are no features: see the faces report")
-    names = described[0].au_names
+    names = described[0].au_feature_names
     return {
         "clip_id": np.array(clip_ids, dtype=str),
         "flow": np.stack([d.flow for d in described]),  # (N, T, 3, I, I)
-        "apex": np.stack([d.apex for d in described]),  # (N, 1, I, I)
-        "au": np.stack([d.au for d in described]),  # (N, F)
-        "au_names": np.array(names, dtype=str),
+        "apex_image": np.stack([d.apex_image for d in described]),  # (N, 1, I, I)
+        "au_features": np.stack([d.au_features for d in described]),  # (N, F)
+        "au_feature_names": np.array(names, dtype=str),
         "apex_frame": np.array(apex_frames, dtype=np.int64),
         "apex_estimated": np.array([d.apex_estimated for d in described], dtype=bool),
     }
@@ -120,7 +120,7 @@ def extract_features(manifest: Any, faces: dict[str, np.ndarray],
         "flow": flow,
         "steps": int(arrays["flow"].shape[1]),
         "input_size": params.input_size,
-        "au_features": int(arrays["au"].shape[1]),
+        "au_features": int(arrays["au_features"].shape[1]),
         "workers": params.workers,
         "seconds": round(seconds, 2),
         "clips_per_second": round(len(arrays["clip_id"]) / seconds, 2),

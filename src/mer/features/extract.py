@@ -32,9 +32,9 @@ GREY_LEVELS = 255.0  # uint8 grey -> 0..1
 @dataclass(frozen=True)
 class ClipFeatures:
     flow: np.ndarray  # (T, 3, I, I) float32: u, v (px at flow_size, head motion removed), strain
-    apex: np.ndarray  # (1, I, I) float32 aligned grey apex frame, 0..1
-    au: np.ndarray  # (F,) float32 AU-region features
-    au_names: tuple[str, ...]  # (F,) 'brow_L/t1/hoof3', 'mouth/t0/strain_max', ...
+    apex_image: np.ndarray  # (1, I, I) float32 aligned grey apex frame, 0..1
+    au_features: np.ndarray  # (F,) float32 AU-region features
+    au_feature_names: tuple[str, ...]  # (F,) 'brow_L/t1/hoof3', 'mouth/t0/strain_max', ...
     apex_index: int  # index into the clip's frames of the apex used
     apex_estimated: bool  # True when the apex came from flow magnitude, not the annotation
 
@@ -177,9 +177,10 @@ def describe_clip(faces: np.ndarray, landmarks: np.ndarray, apex_index: int | No
     apex_face = resize_map(small[apex].astype(np.float32) / GREY_LEVELS, params.input_size)
     return ClipFeatures(
         flow=np.stack(tensors).astype(np.float32),  # (T, 3, I, I)
-        apex=apex_face[None].astype(np.float32),  # (1, I, I)
-        au=np.concatenate([r.ravel() for r in rows]).astype(np.float32),  # (T * R * (B + 4),)
-        au_names=feature_names(regions.names, params.steps, params.hoof_bins),
+        apex_image=apex_face[None].astype(np.float32),  # (1, I, I)
+        # (T * R * (B + 4),)
+        au_features=np.concatenate([r.ravel() for r in rows]).astype(np.float32),
+        au_feature_names=feature_names(regions.names, params.steps, params.hoof_bins),
         apex_index=apex,
         apex_estimated=estimated,
     )

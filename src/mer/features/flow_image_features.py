@@ -32,9 +32,9 @@ def describe_flow_image(image: np.ndarray, params: FeatureParams) -> ClipFeature
     size = params.input_size
     return ClipFeatures(
         flow=maps.transpose(2, 0, 1)[None].astype(np.float32),  # (1, 3, I, I)
-        apex=np.zeros((1, size, size), np.float32),
-        au=rows.ravel().astype(np.float32),
-        au_names=feature_names(regions.names, 1, params.hoof_bins),
+        apex_image=np.zeros((1, size, size), np.float32),
+        au_features=rows.ravel().astype(np.float32),
+        au_feature_names=feature_names(regions.names, 1, params.hoof_bins),
         apex_index=0,
         apex_estimated=False,
     )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
 # the SVM), so an old bundle is refused with a message instead of failing mid-prediction.
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 BUNDLE_ARTIFACT = "bundle"  # the bundle's name among the MLflow model's artifacts
 
 
@@ -137,7 +137,7 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
     features = describe_clip(aligned.faces, aligned.landmarks, window.apex_index,
                              bundle.features)
     probabilities = bundle.classifier.predict_proba(
-        features.flow[None], features.apex[None], features.au[None])[0]  # (C,)
+        features.flow[None], features.apex_image[None], features.au_features[None])[0]  # (C,)
     best = int(np.argmax(probabilities))
     return Prediction(
         label=bundle.classes[best],
@@ -145,6 +145,6 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
                                                              strict=True)},
         apex_index=features.apex_index,
         apex_estimated=features.apex_estimated,
-        moving_regions=moving_regions(features.au, features.au_names, TOP_REGIONS),
+        moving_regions=moving_regions(features.au_features, features.au_feature_names, TOP_REGIONS),
         source=window.description,
     )

@@ -98,10 +98,10 @@ def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
     return windows
 
 
-def predict_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for every row of a request DataFrame."""
+def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for every row of a request (columns INPUT_COLUMNS: frames, apex_index)."""
     rows = []
-    for window in request_to_windows(frame):
+    for window in request_to_windows(request):
         prediction = predict_window(bundle, window)
         rows.append({
             "label": prediction.label,

@@ -145,7 +145,7 @@ class _TrainingClips(Dataset):
         return len(self.clips)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        flow, apex = self.clips.flow[i], self.clips.apex[i]
+        flow, apex = self.clips.flow[i], self.clips.apex_image[i]
         if self.augmenter is not None:
             flow, apex = self.augmenter(flow, apex)
         return torch.tensor(flow), torch.tensor(apex), int(self.clips.y[i])
@@ -219,7 +219,7 @@ def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
         torch.manual_seed(seed)  # weight init and dropout
         net = FlowNet(train.n_classes, params.channels, params.embedding, params.dropout,
                       params.apex_stream)
-        net.set_normaliser(train.flow, train.apex)
+        net.set_normaliser(train.flow, train.apex_image)
         weights = balanced_class_weights(train.y, train.n_classes)
         augmenter = (ClipAugmenter(params.augment, derive_seed(seed, AUGMENT_STREAM),
                                    with_apex=params.apex_stream)

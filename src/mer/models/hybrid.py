@@ -49,7 +49,7 @@ class HybridModel:
     """Fitted CNNs (an ensemble of seeds) and (unless CNN-only) the tuned AU-region SVM."""
 
     classes: tuple[str, ...]
-    au_names: tuple[str, ...]
+    au_feature_names: tuple[str, ...]
     cnns: tuple[TrainedCnn, ...]
     svm: TunedSvm | None
 
@@ -74,10 +74,10 @@ class HybridModel:
 
     # The LOSO loop's interface (mer.evaluation.loso.Fitted):
     def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
-        cnn = self.cnn_proba(clips.flow, clips.apex)
+        cnn = self.cnn_proba(clips.flow, clips.apex_image)
         if self.svm is None:
             return {CNN: cnn}
-        return {CNN: cnn, HYBRID: average_experts(cnn, self.svm_proba(clips.au))}
+        return {CNN: cnn, HYBRID: average_experts(cnn, self.svm_proba(clips.au_features))}
 
     def report(self) -> dict[str, dict[str, Any]]:
         losses = np.array([cnn.train_loss for cnn in self.cnns])  # (members, epochs)
@@ -105,6 +105,6 @@ def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_svm: bool = 
                  for member in range(params.cnn.ensemble))
     svm = None
     if with_svm:
-        svm = fit_tuned_svm(train.au.astype(np.float64), train.y, train.subject,
+        svm = fit_tuned_svm(train.au_features.astype(np.float64), train.y, train.subject,
                             train.n_classes, params.svm, seed)
-    return HybridModel(train.classes, train.au_names, cnns, svm)
+    return HybridModel(train.classes, train.au_feature_names, cnns, svm)

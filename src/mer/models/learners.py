@@ -97,8 +97,8 @@ class FittedSvm:
 
 def _svm_features(clips: ClipSet, encoder: AuCodeEncoder | None) -> np.ndarray:
     if encoder is not None:
-        return encoder.transform(clips.aus)
-    return clips.au.astype(np.float64)
+        return encoder.transform(clips.au_codes)
+    return clips.au_features.astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class SvmLearner:
 
     def fit(self, train: ClipSet, seed: int) -> FittedSvm:
         _require_labels(train)
-        encoder = AuCodeEncoder.fit(train.aus) if self.features == "au-codes" else None
+        encoder = AuCodeEncoder.fit(train.au_codes) if self.features == "au-codes" else None
         tuned = fit_tuned_svm(_svm_features(train, encoder), train.y, train.subject,
                               train.n_classes, self.svm, seed)
         return FittedSvm(self.name, self.features, encoder, tuned)

@@ -1,8 +1,9 @@
 """Optical-flow sequences onset -> apex -> offset, optical strain and AU-region features.
 
 Reads data/manifest.parquet, data/faces.npz and params `features`; writes data/features.npz
-(clip_id, flow, apex, au, au_names, apex_frame, apex_estimated; rows sorted by clip_id, only
-clips with a face) and reports/features.json (clips, apexes estimated, flow algorithm, timing).
+(clip_id, flow, apex_image, au_features, au_feature_names, apex_frame, apex_estimated; rows
+sorted by clip_id, only clips with a face) and reports/features.json (clips, apexes estimated,
+flow algorithm, timing).
 With data.source flow-images the precomputed images become the same tensors (T = 1).
 """
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.core.manifest import read_manifest
     from mer.evaluation.report import check_evaluates
     from mer.inference.predictor import final_bundle
-    from mer.inference.serving import example_request, predict_frame
+    from mer.inference.serving import example_request, predict_request
     from mer.models.hybrid import fit_hybrid
     from mer.tracking.registry import (
         not_registered_record,
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     bundle = final_bundle(model, clips, params, tags_from_metrics(metrics, None))
 
     version = register_bundle(
-        bundle, params.tracking.model_name, input_example, predict_frame(bundle, input_example),
+        bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
         tags_from_metrics(metrics, evaluation_run_id(paths.PREDICTIONS)),
         experiment=params.tracking.experiment)
     write_text(paths.REGISTERED, registration_record(version))

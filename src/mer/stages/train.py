@@ -78,8 +78,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
 
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
-    learners = build_learners(params.train, has_au_codes=any(clips.aus != ""),
-                              has_au_features=clips.au.shape[1] > 0)
+    learners = build_learners(params.train, has_au_codes=any(clips.au_codes != ""),
+                              has_au_features=clips.au_features.shape[1] > 0)
     protocol = params.evaluation
     folds = (loso_folds(clips.subject) if protocol.protocol == "loso" else
              cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,

@@ -35,10 +35,10 @@ class MerPyfuncModel(PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from mer.inference.serving import predict_frame
+        from mer.inference.serving import predict_request
 
         try:
-            return predict_frame(self.bundle, model_input)
+            return predict_request(self.bundle, model_input)
         except MerError as exc:
             log.warning("request refused: %s", exc)
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE,

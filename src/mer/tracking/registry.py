@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mer.config import HYBRID
 from mer.errors import MerError
 
 if TYPE_CHECKING:
@@ -178,7 +179,14 @@ def _download_model(model: str, scratch: Path) -> Path:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from mer.tracking.store import DB_NAME, ENV_URI, project_root, store_exists, tracking_uri
+    from mer.tracking.store import (
+        DB_NAME,
+        ENV_URI,
+        global_store,
+        project_root,
+        store_exists,
+        tracking_uri,
+    )
 
     if not store_exists():
         raise MerError(f"cannot load model '{model}': there is no MLflow store here "
@@ -190,8 +198,10 @@ def _download_model(model: str, scratch: Path) -> Path:
     previous = os.environ.get(bar)
     os.environ[bar] = "false"
     try:
-        return Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=model, dst_path=str(scratch), tracking_uri=uri, registry_uri=uri))
+        # runs:/ URIs of MLflow 3 logged models are resolved through the global URIs too.
+        with global_store(uri):
+            return Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=model, dst_path=str(scratch), tracking_uri=uri, registry_uri=uri))
     except (MlflowException, OSError) as exc:
         raise MerError(f"cannot load model '{model}': {_one_line(exc)}. Register one with "
                        "`mer register`, promote it with `mer promote`, or pass --model with a "
@@ -251,7 +261,7 @@ def check_mer_model(folder: Path, model: str) -> Path:
 
 def tags_from_metrics(metrics: dict[str, Any], evaluation_run: str | None) -> dict[str, str]:
     """Version tags: the hybrid's LOSO evaluation that justifies this model."""
-    hybrid = metrics.get("models", {}).get("hybrid", {})
+    hybrid = metrics.get("models", {}).get(HYBRID, {})
     tags = {f"loso_{key}": str(hybrid[key]) for key in ("uar", "uf1", "accuracy")
             if key in hybrid}
     if evaluation_run:

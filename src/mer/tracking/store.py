@@ -333,6 +333,30 @@ class _DeferringClient:
         return call
 
 
+@contextmanager
+def global_store(uri: str) -> Iterator[None]:
+    """MLflow's global tracking and registry URIs set to ``uri`` for the block (the fluent API
+    and runs:/ URIs read them), then unset: MLflow again follows $MLFLOW_TRACKING_URI and
+    $MLFLOW_REGISTRY_URI, which are put back as they were. Setting a URI exports it to those
+    variables, and restoring a value instead of unsetting would pin the globals to it after the
+    variables change (a later command in the same process would use another project's store)."""
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in (ENV_URI, REGISTRY_ENV_URI)}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class Tracker:
     """An MLflow client bound to our backend and one experiment."""
 
@@ -385,26 +409,11 @@ class Tracker:
     @contextmanager
     def fluent_run(self, run_id: str) -> Iterator[None]:
         """MLflow's global (fluent) API pointed at this store, with ``run_id`` (opened by
-        ``run``) its active run, for calls that exist only there. After, the variables MLflow
-        exports for its global URIs are put back, and the globals follow them again."""
+        ``run``) its active run, for calls that exist only there (see ``global_store``)."""
         import mlflow
 
-        saved = {name: os.environ.get(name) for name in (ENV_URI, REGISTRY_ENV_URI)}
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-        try:
-            with mlflow.start_run(run_id=run_id):
-                yield
-        finally:
-            # None unsets a global URI (MLflow then reads the variable); an earlier
-            # set_tracking_uri had exported its URI, so the saved variable holds it.
-            mlflow.set_tracking_uri(saved[ENV_URI])
-            mlflow.set_registry_uri(saved[REGISTRY_ENV_URI])
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        with global_store(self.uri), mlflow.start_run(run_id=run_id):
+            yield
 
     def close_stale_runs(self) -> list[str]:
         """Mark FAILED, with a note, every RUNNING run of this store opened on this host by a
