@@ -3,7 +3,9 @@
 Synthetic structured features (tests/toy.py): 26 subjects x 10 clips (CASME II: 255 clips),
 T=3 flow steps of 32x32, 504 AU-region features (what the features stage writes for T=3).
 A couple of folds per learner are timed in this process, single-threaded as in a fold worker;
-the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers.
+the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers. The
+reference nets (opt-in, outside that figure) are timed too, with the check behind their
+schedule (mer.models.references): the final training loss at half, once and twice the epochs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 SUBJECTS, CLIPS_PER_SUBJECT, STEPS, SIZE, AU_FEATURES = 26, 10, 3, 32, 504
 TIMED_FOLDS = 2
+PLATEAU_NOISE = 4.0  # toy noise of the reference schedule check: at 1.5 every net nears 0 loss
 
 
 def _seconds(action) -> float:
@@ -67,6 +70,39 @@ def run() -> list[dict]:
     rows.append({"benchmark": "LOSO folds, whole train stage (estimate)", "value": total,
                  "unit": "s", "note": f"{len(folds)} folds x all learners / parallel_folds="
                  f"{params.parallel_folds}; add ~20 s of imports, worker start and MLflow"})
+    return rows + _reference_rows(clips, params)
+
+
+def _reference_rows(clips, params) -> list[dict]:
+    import numpy as np
+    from tests.toy import toy_clips
+
+    from mer.config import REFERENCES
+    from mer.evaluation.loso import run_fold
+    from mer.evaluation.splits import loso_folds
+    from mer.models.references import ReferenceLearner, fit_reference
+
+    schedule = params.references
+    folds = loso_folds(clips.subject)
+    harder = toy_clips(subjects=SUBJECTS, clips_per_subject=CLIPS_PER_SUBJECT, steps=STEPS,
+                       size=SIZE, noise=PLATEAU_NOISE)
+    train = harder.take(loso_folds(harder.subject)[0].train)
+    rows = []
+    for name in REFERENCES:
+        learner = ReferenceLearner(name, schedule)
+        seconds = [_seconds(lambda f=fold, lr=learner: run_fold(lr, clips, f, params.seed))
+                   for fold in folds[:TIMED_FOLDS]]
+        rows.append({"benchmark": f"fold: {name}", "value": float(np.mean(seconds)),
+                     "unit": "s/fold", "note": f"{schedule.epochs} epochs at lr "
+                     f"{schedule.lr[name]:g}; opt-in, not in the estimate above"})
+        final = {}
+        for epochs in (max(1, schedule.epochs // 2), schedule.epochs, 2 * schedule.epochs):
+            longer = schedule.model_copy(update={"epochs": epochs})
+            final[epochs] = fit_reference(name, train, longer, seed=0).train_loss[-1]
+        rows.append({"benchmark": f"{name}: final training loss", "value": final[schedule.epochs],
+                     "unit": "nats", "note": "after " + ", ".join(
+                         f"{e} epochs {loss:.3f}" for e, loss in final.items())
+                     + f" (toy noise {PLATEAU_NOISE}); doubling should gain < 0.02"})
     return rows
 
 

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("mer.stages.evaluate", "pooled metrics and plots from the predictions"),
     "register": ("mer.stages.register", "train on every subject and register in MLflow"),
     "promote": ("mer.stages.promote", "point a registry alias (champion) at a model version"),
+    "export-flow-images": ("mer.stages.export_flow_images", "the clips as MEGC flow images"),
     "predict": ("mer.stages.predict", "classify a clip folder, an image pair or a video"),
     "ui": ("mer.tracking.ui", "open the MLflow UI on 127.0.0.1"),
     "params": ("mer.stages.params", "print the default params.yaml (or --check a file against it)"),

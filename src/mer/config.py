@@ -32,9 +32,12 @@ Corpus = Literal["casme2", "samm", "smic", "flow-images"]  # the corpus formats 
 SyntheticFormat = Literal["casme2", "samm", "smic"]  # formats `mer synthesize` writes
 FlowChannels = Literal["auto", "rgb", "bgr"]
 Scheme = Literal[tuple(SCHEMES)]  # type: ignore[valid-type]  # mer.labels names them
+# The field's published nets (mer.models.references): opt-in baselines, never the primary model.
+Reference = Literal["ststnet", "off-apexnet", "sssnet"]
 # The one spelling of each model's name: train.models, metrics.json, MLflow runs, the registry.
-ModelKind = Literal["svm", "cnn", "hybrid"]
-SVM, CNN, HYBRID = typing.get_args(ModelKind)
+ModelKind = Literal["svm", "cnn", "hybrid", Reference]
+SVM, CNN, HYBRID, STSTNET, OFF_APEXNET, SSSNET = typing.get_args(ModelKind)
+REFERENCES: tuple[str, ...] = typing.get_args(Reference)
 FLOOR = "majority"  # trivial baseline, always trained: the most frequent training class
 CEILING = "au-oracle"  # trained when the manifest has AU codes: an SVM on the true AU codes
 
@@ -50,12 +53,16 @@ def _takes_number(annotation: Any) -> bool:
         return bool not in args and any(_takes_number(a) for a in args)
     if origin in (tuple, list):
         return any(_takes_number(a) for a in args)
+    if origin is dict:
+        return _takes_number(args[1])
     return False
 
 
 def _has_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return True
+    if isinstance(value, dict):
+        value = list(value.values())
     return isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value)
 
 
@@ -274,15 +281,49 @@ class SvmParams(Section):
         return self
 
 
+class ReferenceParams(Section):
+    """How the reference nets are trained; mer.models.references says how it was chosen."""
+
+    epochs: int = Field(10, ge=1, description="fixed count, as for the CNN; the published "
+                        "500-800 epochs at lr 5e-5 do not fit one CPU core")
+    lr: dict[Reference, float] = Field(
+        {STSTNET: 1e-2, OFF_APEXNET: 1e-3, SSSNET: 1e-3}, description="Adam's initial "
+        "learning rate per net (their sizes differ a thousandfold), cosine-annealed to 0")
+    batch_size: int = Field(32, ge=2, description="clips per optimiser step")
+    weight_decay: float = Field(1e-4, ge=0, description="Adam's L2 penalty")
+
+    @field_validator("lr")
+    @classmethod
+    def _every_net_positive(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = [name for name in REFERENCES if name not in value]
+        if missing:
+            raise ValueError(f"train.references.lr has no value for {', '.join(missing)}: "
+                             f"give every reference net one ({', '.join(REFERENCES)})")
+        bad = [name for name in REFERENCES if value[name] <= 0]
+        if bad:
+            raise ValueError(f"train.references.lr: {', '.join(bad)} must be above 0")
+        return {name: value[name] for name in REFERENCES}  # one order: stable bytes and keys
+
+
 class TrainParams(Section):
     seed: int = Field(0, ge=0, description="fold k uses seed + k")
     models: tuple[ModelKind, ...] = Field(
         (SVM, CNN, HYBRID), min_length=1,
-        description=f"plus the {FLOOR} floor and, with AU codes, the {CEILING} ceiling")
+        description=f"plus the {FLOOR} floor and, with AU codes, the {CEILING} ceiling; "
+        f"add {', '.join(REFERENCES)} to compare with the field's reference nets")
     parallel_folds: int = Field(2, ge=1, description="fold worker processes; results are "
                                 "identical for any value")
     cnn: CnnParams = CnnParams()
     svm: SvmParams = SvmParams()
+    references: ReferenceParams = ReferenceParams()
+
+    @model_validator(mode="after")
+    def _one_of_ours(self) -> TrainParams:
+        if not set(self.models) - set(REFERENCES):
+            raise ValueError(f"train.models {list(self.models)} has only reference nets; add "
+                             f"{SVM}, {CNN} or {HYBRID}: the references are baselines to compare "
+                             "with, never the model mer reports")
+        return self
 
 
 class EvaluationParams(Section):

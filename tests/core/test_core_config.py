@@ -8,9 +8,11 @@ import yaml
 
 from mer.cli import main
 from mer.config import (
+    REFERENCES,
     DataParams,
     Params,
     Section,
+    TrainParams,
     check_data_paths,
     default_params_yaml,
     load_params,
@@ -86,6 +88,8 @@ def test_non_mapping_yaml_is_rejected(tmp_path):
     ({"data": {"synthetic": {"subjects": True}}}, "data.synthetic.subjects"),
     ({"faces": {"eye_row": False}}, "faces.eye_row"),
     ({"train": {"svm": {"trials": True}}}, "train.svm.trials"),
+    ({"train": {"references": {"lr": {"ststnet": True, "off-apexnet": 1, "sssnet": 1}}}},
+     "train.references.lr"),
 ])
 def test_a_boolean_is_not_a_number(raw, key):
     # pydantic's lax mode would read `epochs: true` as 1 epoch
@@ -120,6 +124,27 @@ def test_booleans_and_numbers_still_read():
                                              "augment": {"enabled": False}}}})
     assert params.train.cnn.apex_stream is True and params.train.cnn.epochs == 3
     assert params.train.cnn.lr == 1.0 and params.train.cnn.augment.enabled is False
+
+
+def test_reference_nets_are_opt_in_and_never_alone():
+    assert not set(TrainParams().models) & set(REFERENCES)
+    models = parse_params({"train": {"models": ["hybrid", *REFERENCES]}}).train.models
+    assert models == ("hybrid", *REFERENCES)
+    with pytest.raises(ParamsError, match="only reference nets; add svm, cnn or hybrid"):
+        parse_params({"train": {"models": ["ststnet", "sssnet"]}})
+
+
+def test_reference_rates_name_every_net():
+    every = {"ststnet": 0.01, "off-apexnet": 0.001, "sssnet": 0.001}
+    with pytest.raises(ParamsError, match=r"references\.lr has no value for off-apexnet, sssnet"):
+        parse_params({"train": {"references": {"lr": {"ststnet": 0.01}}}})
+    with pytest.raises(ParamsError, match=r"train\.references\.lr: sssnet must be above 0"):
+        parse_params({"train": {"references": {"lr": {**every, "sssnet": 0}}}})
+    with pytest.raises(ParamsError, match=r"train\.references\.lr\.alexnet"):
+        parse_params({"train": {"references": {"lr": {**every, "alexnet": 0.1}}}})
+    shuffled = dict(reversed(every.items()))
+    lr = parse_params({"train": {"references": {"lr": shuffled}}}).train.references.lr
+    assert list(lr) == list(REFERENCES)  # one key order, whatever the file's
 
 
 def test_synthetic_clips_error_names_full_keys():

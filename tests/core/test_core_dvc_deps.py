@@ -143,6 +143,8 @@ BRANCH_ONLY = {
     "features.image_grid": "flow-image corpora only",
     "evaluation.train_corpora": "evaluation.protocol cross-corpus only",
     "evaluation.test_corpora": "evaluation.protocol cross-corpus only",
+    **{f"train.references.{key}": "only when train.models names a reference net"
+       for key in config.ReferenceParams.model_fields},
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mer.config import CnnParams, SvmParams, TrainParams
+from mer.config import CnnParams, ReferenceParams, SvmParams, TrainParams
 from mer.core.clipset import ClipSet
 from toy import toy_clips
 
@@ -19,7 +19,8 @@ def clips() -> ClipSet:
 def params() -> TrainParams:
     return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8,
                                      ensemble=2),
-                       svm=SvmParams(trials=3, inner_folds=2))
+                       svm=SvmParams(trials=3, inner_folds=2),
+                       references=ReferenceParams(epochs=2))
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,8 @@ def params_yaml() -> str:
     return ("train:\n"
             "  parallel_folds: 1\n"
             "  cnn: {epochs: 2, batch_size: 16, channels: 4, embedding: 8, ensemble: 2}\n"
-            "  svm: {trials: 3, inner_folds: 2}\n")
+            "  svm: {trials: 3, inner_folds: 2}\n"
+            "  references: {epochs: 2}\n")
 
 
 @pytest.fixture(scope="session")

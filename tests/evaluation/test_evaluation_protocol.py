@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,21 +18,22 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
+from mer.config import REFERENCES, ModelKind
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
 from mer.models.cnn import balanced_class_weights
 from mer.models.learners import build_learners
+from mer.models.references import reference_input
 
 FOLD = 2  # an arbitrary held-out subject
-
-
-def learner_names(params) -> list[str]:
-    return [learner.name for learner in build_learners(params, True, True)]
+LEARNERS = ["cnn-hybrid", "svm", "au-oracle", "majority", *REFERENCES]
 
 
 def learner(params, name: str) -> Any:
-    return next(x for x in build_learners(params, True, True) if x.name == name)
+    """The learner ``name`` as the train stage builds it with every model asked for."""
+    everything = params.model_copy(update={"models": typing.get_args(ModelKind)})
+    return next(x for x in build_learners(everything, True, True) if x.name == name)
 
 
 def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool = False
@@ -52,7 +54,7 @@ def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool 
                    au_codes=aus.astype(str))
 
 
-@pytest.mark.parametrize("name", ["cnn-hybrid", "svm", "au-oracle", "majority"])
+@pytest.mark.parametrize("name", LEARNERS)
 def test_held_out_labels_do_not_change_the_fold(clips, params, name):
     fold = loso_folds(clips.subject)[FOLD]
     model = learner(params, name)
@@ -64,7 +66,7 @@ def test_held_out_labels_do_not_change_the_fold(clips, params, name):
     assert original.report == changed.report
 
 
-@pytest.mark.parametrize("name", ["cnn-hybrid", "svm", "au-oracle", "majority"])
+@pytest.mark.parametrize("name", LEARNERS)
 def test_held_out_inputs_do_not_change_the_model(clips, params, name):
     fold = loso_folds(clips.subject)[FOLD]
     model = learner(params, name)
@@ -105,6 +107,14 @@ def test_learners_see_training_statistics_only(clips, params):
         groups = tuned.inner_val_subjects
         assert all(fold.subject not in group for group in groups)
         assert sorted(s for group in groups for s in group) == sorted(train_subjects)
+
+    for name in REFERENCES:  # input standardisation, class weights, epochs
+        reference = fit_fold(learner(params, name), clips, fold, seed=0)
+        x = reference_input(clips.flow[fold.train], reference.net.size)
+        assert np.allclose(reference.mean.flatten().numpy(), x.mean(dim=(0, 2, 3)).numpy())
+        assert np.allclose(reference.std.flatten().numpy(), x.std(dim=(0, 2, 3)).numpy())
+        assert reference.class_weights == tuple(weights.tolist())
+        assert len(reference.train_loss) == params.references.epochs
 
 
 @dataclass

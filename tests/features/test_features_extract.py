@@ -8,8 +8,9 @@ from features_helpers import bump_motion, profile
 
 from mer.config import FeatureParams
 from mer.errors import MerError
-from mer.features.extract import describe_clip, hoof, region_features, sample_steps
+from mer.features.extract import describe_clip, hoof, region_features
 from mer.features.regions import au_regions, grid_regions
+from mer.features.sampling import apex_step, sample_steps
 
 PARAMS = FeatureParams()
 
@@ -29,6 +30,7 @@ def test_steps_are_ordered_in_range_and_include_the_apex(steps, count, apex):
     assert apex in indices
     assert list(indices) == sorted(indices)
     assert all(1 <= i <= count - 1 for i in indices)
+    assert indices[apex_step(steps)] == apex  # the step the reference nets read
 
 
 def test_classic_and_sequence_sampling():

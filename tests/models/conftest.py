@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mer.config import CnnParams, SvmParams, TrainParams
+from mer.config import CnnParams, ReferenceParams, SvmParams, TrainParams
 from mer.core.clipset import ClipSet
 from toy import toy_clips
 
@@ -25,4 +25,5 @@ def flow_image_clips() -> ClipSet:
 def params() -> TrainParams:
     return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8,
                                      ensemble=2),
-                       svm=SvmParams(trials=3, inner_folds=2))
+                       svm=SvmParams(trials=3, inner_folds=2),
+                       references=ReferenceParams(epochs=2))

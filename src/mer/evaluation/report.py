@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mer.config import CEILING, CNN, FLOOR, HYBRID, SVM
+from mer.config import CEILING, CNN, FLOOR, HYBRID, REFERENCES, SVM
 from mer.errors import MerError
 from mer.evaluation import metrics
 
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from mer.core.clipset import ClipSet
     from mer.evaluation.loso import FoldOutcome
 
-MODEL_ORDER = (FLOOR, CEILING, SVM, CNN, HYBRID)  # row and report order
-PRIMARY_PREFERENCE = (HYBRID, CNN, SVM)  # whose metrics go top-level in metrics.json
+MODEL_ORDER = (FLOOR, CEILING, SVM, CNN, HYBRID, *REFERENCES)  # row and report order
+# Whose metrics go top-level in metrics.json; never a reference net (config forbids a run of
+# references alone, so one of these is always there).
+PRIMARY_PREFERENCE = (HYBRID, CNN, SVM)
 ID_COLUMNS = ("model", "subject", "clip_id", "clip", "label", "prediction")
 DECIMALS = 6  # rounding of every float written: stable bytes, ample precision
 

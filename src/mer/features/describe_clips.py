@@ -62,7 +62,9 @@ def _image_tasks(manifest: Any) -> list[ImageTask]:
     return sorted(tasks, key=lambda t: t.clip_id)
 
 
-def _frame_tasks(manifest: Any, faces: dict[str, np.ndarray]) -> list[FrameTask]:
+def frame_tasks(manifest: Any, faces: dict[str, np.ndarray]) -> list[FrameTask]:
+    """One task per clip with a face (faces.npz order); a faces.npz naming clips the manifest
+    lacks is stale, an error."""
     rows = {str(r["clip_id"]): r for r in manifest.to_dict("records")}
     stale = [c for c in faces["clip_id"] if str(c) not in rows]
     if stale:
@@ -101,11 +103,11 @@ def extract_features(manifest: Any, faces: dict[str, np.ndarray],
         arrays = _stack([t.clip_id for t in tasks], described, [t.apex for t in tasks])
         flow = "precomputed flow images"
     else:
-        frame_tasks = sorted(_frame_tasks(manifest, faces), key=lambda t: t.clip.clip_id)
-        described = parallel_map(partial(describe_frames, params=params), frame_tasks,
+        clip_tasks = sorted(frame_tasks(manifest, faces), key=lambda t: t.clip.clip_id)
+        described = parallel_map(partial(describe_frames, params=params), clip_tasks,
                                  params.workers, "features")
-        arrays = _stack([t.clip.clip_id for t in frame_tasks], described,
-                        [t.clip.onset + d.apex_index for t, d in zip(frame_tasks, described,
+        arrays = _stack([t.clip.clip_id for t in clip_tasks], described,
+                        [t.clip.onset + d.apex_index for t, d in zip(clip_tasks, described,
                                                                     strict=True)])
         flow = params.flow
     seconds = time.perf_counter() - started

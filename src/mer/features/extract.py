@@ -3,13 +3,8 @@
 ``describe_clip`` is the shared path of the features stage, ``mer predict`` and the served model;
 it knows nothing about files or stages.
 
-Sampling. T = features.steps flows, each from the ONSET frame to a sampled frame. T = 1 is the
-classic onset -> apex flow. For T > 1, r = T // 2 + 1 steps rise (fractions 1/r .. r/r of
-onset -> apex, the last being the apex itself) and T - r fall (fractions 1/(f+1) .. f/(f+1) of
-apex -> offset; the offset itself, back near neutral, is left out). T = 3: mid-rise, apex,
-mid-fall. A clip with fewer than T + 1 frames is sampled with repetition (a frame may serve
-two steps) rather than rejected: an image pair (``mer predict``) is a two-frame clip, and the
-sequence keeps its meaning (rise, apex, fall) at any length.
+Sampling: T = features.steps flows, each from the ONSET frame to a frame that
+``mer.features.sampling`` picks over onset -> apex -> offset.
 """
 
 from __future__ import annotations
@@ -24,6 +19,7 @@ from mer.core.flow_image import optical_strain
 from mer.errors import MerError
 from mer.features.flow import flow_between, remove_head_motion, resize_map
 from mer.features.regions import Regions, au_regions
+from mer.features.sampling import sample_steps
 
 REGION_STATS = ("u", "v", "strain_mean", "strain_max")  # after the HOOF bins, per region/step
 GREY_LEVELS = 255.0  # uint8 grey -> 0..1
@@ -37,20 +33,6 @@ class ClipFeatures:
     au_feature_names: tuple[str, ...]  # (F,) 'brow_L/t1/hoof3', 'mouth/t0/strain_max', ...
     apex_index: int  # index into the clip's frames of the apex used
     apex_estimated: bool  # True when the apex came from flow magnitude, not the annotation
-
-
-def sample_steps(count: int, apex_index: int, steps: int) -> tuple[int, ...]:
-    """Frame indices (into ``count`` frames, onset = 0) of the T sampled flow targets.
-
-    Non-decreasing, every index in 1..count-1, the apex always one of them.
-    """
-    rise = steps // 2 + 1
-    fall = steps - rise
-    last = count - 1
-    indices = [apex_index * i / rise for i in range(1, rise + 1)]
-    indices += [apex_index + (last - apex_index) * j / (fall + 1) for j in range(1, fall + 1)]
-    # Round half up explicitly (Python's round() rounds half to even).
-    return tuple(min(last, max(1, int(np.floor(x + 0.5)))) for x in indices)
 
 
 def hoof(flow: np.ndarray, mask: np.ndarray, bins: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 - ``majority``: the training subjects' class frequencies (the trivial floor);
 - ``au-oracle``: a tuned RBF SVM on the manifest's true AU codes, multi-hot (the ceiling);
 - ``svm``: a tuned RBF SVM on the AU-region features;
-- ``cnn`` and ``hybrid``: one learner, since the hybrid averages the CNN with the SVM.
+- ``cnn`` and ``hybrid``: one learner, since the hybrid averages the CNN with the SVM;
+- ``ststnet``, ``off-apexnet``, ``sssnet``: the field's reference nets (mer.models.references).
 """
 
 from __future__ import annotations
@@ -14,10 +15,25 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mer.config import CEILING, CNN, FLOOR, HYBRID, SVM, SvmParams, TrainParams
+from mer.config import (
+    CEILING,
+    CNN,
+    FLOOR,
+    HYBRID,
+    OFF_APEXNET,
+    SSSNET,
+    STSTNET,
+    SVM,
+    SvmParams,
+    TrainParams,
+)
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.models.hybrid import fit_hybrid
+from mer.models.references import ReferenceLearner
 from mer.models.svm import TunedSvm, fit_tuned_svm
+
+# Measured per fold at CASME II's size (benchmarks/bench_train.py).
+REFERENCES_SLOWEST_FIRST = (SSSNET, OFF_APEXNET, STSTNET)
 
 
 def _require_labels(train: ClipSet) -> None:
@@ -155,6 +171,8 @@ def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: boo
     neural = tuple(m for m in (CNN, HYBRID) if m in params.models)
     if neural:
         learners.append(HybridLearner(params, outputs=neural))
+    learners += [ReferenceLearner(name, params.references)
+                 for name in REFERENCES_SLOWEST_FIRST if name in params.models]
     if SVM in params.models:
         if not has_au_features:
             from mer.errors import MerError

@@ -1,9 +1,9 @@
 """Leave-one-subject-out (or cross-corpus) training: out-of-fold predictions of every model.
 
-Trains train.models (svm, cnn, hybrid) plus the majority-class floor and, when the manifest
-has AU codes, the AU-oracle ceiling, one fold per subject, training subjects only (with
-evaluation.protocol cross-corpus: one fold per test corpus, trained on the training corpora
-only); writes
+Trains train.models (svm, cnn, hybrid; opt-in, the reference nets ststnet, off-apexnet and
+sssnet) plus the majority-class floor and, when the manifest has AU codes, the AU-oracle
+ceiling, one fold per subject, training subjects only (with evaluation.protocol cross-corpus:
+one fold per test corpus, trained on the training corpora only); writes
 reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
 where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). One `mer train` at a time per project
 folder: a second one stops at once with a message (lock file data/folds.lock). MLflow: one

@@ -1,0 +1,70 @@
+"""Export the project's clips as MEGC-style flow images, to run mer on them as data.source
+flow-images (a stand-in for flow images of the licensed corpora).
+
+Run after `mer features`: reads data/manifest.parquet, data/faces.npz, data/features.npz (the
+apex each clip's features used) and params `features` (flow algorithm, workers). Writes, all
+at once, DIR/labels.csv (subject, clip, label, path, dataset) and one PNG per clip with a
+face, DIR/<dataset>/<subject>/<clip>.png: the onset->apex u, v and optical strain, each
+min-max scaled to 0..255, saved as R, G, B. The same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from mer import paths
+from mer.config import load_params
+from mer.errors import MerError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = 28  # px: the flow-image side STSTNet and OFF-ApexNet take
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="folder to write labels.csv and the images into (new or empty)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help="side of each flow image, px (default: %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace DIR even when it is not empty")
+
+
+def check_out(out: Path, force: bool) -> None:
+    """DIR may be new or empty; a non-empty one only with --force, and never the project."""
+    if out.exists() and not out.is_dir():
+        raise MerError(f"--out {out} is a file, not a folder; choose a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not force:
+        raise MerError(f"--out {out} is not empty; choose a new or empty folder, or pass "
+                       "--force to replace everything in it")
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise MerError(f"--out {out} holds this project, which --force would replace; "
+                       "choose a folder of its own")
+
+
+def run(args: argparse.Namespace) -> None:
+    from mer.atomic import atomic_path
+    from mer.core.manifest import read_manifest
+    from mer.core.npz import read_faces, read_features
+    from mer.features.flow_image_export import ORDER, export_flow_images, write_flow_images
+
+    if args.size < 2:
+        raise MerError(f"--size {args.size}: a flow image needs at least 2x2 px (28 is usual)")
+    params = load_params(args.params)
+    check_out(args.out, args.force)
+    started = time.perf_counter()
+    export = export_flow_images(read_manifest(paths.MANIFEST), read_faces(paths.FACES),
+                                read_features(paths.FEATURES), params.features, args.size)
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        write_flow_images(tmp, export)
+    log.info("wrote %d %dx%d flow images (channels %s: R, G, B = u, v, strain) and %s to %s "
+             "in %.1f s; %d clips without a face left out", len(export.rows), args.size,
+             args.size, ORDER, "labels.csv", args.out, time.perf_counter() - started,
+             export.without_face)
