@@ -68,6 +68,11 @@ class ClipSet:
             au_features=self.au_features[index], au_codes=self.au_codes[index], y=self.y[index],
             classes=self.classes, au_feature_names=self.au_feature_names)
 
+    def require_labels(self, fitter: str) -> None:
+        """A ValueError when any label is HIDDEN: ``fitter`` may fit only on labelled clips."""
+        if (self.y == HIDDEN).any():
+            raise ValueError(f"{fitter} was given clips without labels to fit on")
+
     def without_labels(self) -> ClipSet:
         """The same clips with every label replaced by HIDDEN: what a model may predict on."""
         return ClipSet(

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mer.config import CnnParams
-from mer.core.clipset import HIDDEN, ClipSet
+from mer.core.clipset import ClipSet
 from mer.models.augment import ClipAugmenter
 from mer.models.seeds import derive_seed
 
@@ -213,8 +213,7 @@ class TrainedCnn:
 
 def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
     """Train a FlowNet on ``train`` for exactly ``params.epochs`` epochs."""
-    if (train.y == HIDDEN).any():
-        raise ValueError("fit_cnn got clips without labels")
+    train.require_labels("fit_cnn")
     with torch_single_thread(), _quiet_lightning():
         torch.manual_seed(seed)  # weight init and dropout
         net = FlowNet(train.n_classes, params.channels, params.embedding, params.dropout,

@@ -27,18 +27,13 @@ from mer.config import (
     SvmParams,
     TrainParams,
 )
-from mer.core.clipset import HIDDEN, ClipSet
+from mer.core.clipset import ClipSet
 from mer.models.hybrid import fit_hybrid
 from mer.models.references import ReferenceLearner
 from mer.models.svm import TunedSvm, fit_tuned_svm
 
 # Measured per fold at CASME II's size (benchmarks/bench_train.py).
 REFERENCES_SLOWEST_FIRST = (SSSNET, OFF_APEXNET, STSTNET)
-
-
-def _require_labels(train: ClipSet) -> None:
-    if (train.y == HIDDEN).any():
-        raise ValueError("a learner was given clips without labels to fit on")
 
 
 @dataclass(frozen=True)
@@ -65,7 +60,7 @@ class MajorityLearner:
         return {}
 
     def fit(self, train: ClipSet, seed: int) -> _FittedMajority:
-        _require_labels(train)
+        train.require_labels("a learner")
         prior = np.bincount(train.y, minlength=train.n_classes) / len(train)
         return _FittedMajority(prior, train.classes)
 
@@ -133,7 +128,7 @@ class SvmLearner:
         return {"features": self.features, SVM: self.svm.model_dump(mode="json")}
 
     def fit(self, train: ClipSet, seed: int) -> FittedSvm:
-        _require_labels(train)
+        train.require_labels("a learner")
         encoder = AuCodeEncoder.fit(train.au_codes) if self.features == "au-codes" else None
         tuned = fit_tuned_svm(_svm_features(train, encoder), train.y, train.subject,
                               train.n_classes, self.svm, seed)
@@ -157,7 +152,7 @@ class HybridLearner:
                 "outputs": list(self.outputs)}
 
     def fit(self, train: ClipSet, seed: int) -> Any:
-        _require_labels(train)
+        train.require_labels("a learner")
         return fit_hybrid(train, self.params, seed, with_svm=HYBRID in self.outputs)
 
 

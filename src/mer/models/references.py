@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer.config import OFF_APEXNET, SSSNET, STSTNET, ReferenceParams
-from mer.core.clipset import HIDDEN, ClipSet
+from mer.core.clipset import ClipSet
 from mer.features.sampling import apex_step
 from mer.models.cnn import SHUFFLE_STREAM, balanced_class_weights, torch_single_thread
 from mer.models.seeds import derive_seed
@@ -202,8 +202,7 @@ def fit_reference(name: str, train: ClipSet, params: ReferenceParams, seed: int
     A plain loop rather than Lightning's Trainer, which would bring nothing used here (no
     validation, logging, checkpoints or devices); the steps read as the papers describe them.
     """
-    if (train.y == HIDDEN).any():
-        raise ValueError("fit_reference got clips without labels")
+    train.require_labels("fit_reference")
     with torch_single_thread():
         torch.manual_seed(seed)  # weight init and dropout
         net = NETS[name](train.n_classes)
