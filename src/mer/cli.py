@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+import mer
+from mer.config import load_params
 from mer.errors import MerError
 from mer.interrupts import SIGINT_EXIT, SIGTERM_EXIT, stop_now_or_after_store_call
 
@@ -43,6 +45,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("mer.stages.params", "print the default params.yaml (or --check a file against it)"),
 }
 
+
+# The commands that read every section of params.yaml (DVC's stages): validated first.
+PIPELINE = frozenset({"synthesize", "data", "faces", "features", "train", "evaluate", "register"})
 
 Runner = Callable[[argparse.Namespace], object]
 
@@ -98,14 +103,23 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     parser = argparse.ArgumentParser(
         prog="mer", description="Micro-expression recognition pipeline. Each command reads "
         "./params.yaml; `mer <command> --help` for its options.")
+    parser.add_argument("--version", action="version", version=f"mer {mer.__version__}")
     parser.add_argument("--params", default="params.yaml",
                         help="params file (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    # The same two options after the command (`mer train --params x.yaml`); SUPPRESS keeps a
+    # value given before the command when they are absent after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", default=argparse.SUPPRESS,
+                        help="params file (default: params.yaml)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug detail")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     runners: dict[str, Runner] = {}
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=help_text, description=module.__doc__)
+        command = sub.add_parser(name, help=help_text, description=module.__doc__,
+                                 parents=[common])
         if hasattr(module, "add_arguments"):
             module.add_arguments(command)
         runners[name] = module.run
@@ -119,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     restore = _install_handlers()
     try:
+        if args.command in PIPELINE:  # a params mistake is reported before any heavy import
+            load_params(args.params)
         runners[args.command](args)
     except MerError as exc:
         print(f"mer {args.command}: error: {exc}", file=sys.stderr)

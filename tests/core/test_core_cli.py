@@ -32,3 +32,33 @@ def test_bad_params_is_a_clear_error_not_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "unknown key 'data.sorce'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_version(capsys):
+    import mer
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mer {mer.__version__}"
+
+
+def test_params_may_follow_the_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "other.yaml").write_text("data:\n  seed: -1\n")
+    assert main(["data", "--params", "other.yaml"]) == 2
+    assert "other.yaml: data.seed" in capsys.readouterr().err
+    assert main(["--params", "other.yaml", "data"]) == 2  # before the command, as always
+    assert "other.yaml: data.seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["features", "train", "register"])
+def test_a_params_mistake_is_reported_before_the_heavy_imports(tmp_path, command):
+    """It took 59 s for `mer register` to say 'unknown key': torch and Lightning came first."""
+    (tmp_path / "params.yaml").write_text("train:\n  epochs: 3\n")
+    probe = ("import sys; from mer.cli import main; code = main([sys.argv[1]]); "
+             "print(code, sorted({'torch', 'cv2', 'lightning'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe, command], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.stdout.split("\n")[0] == "2 []", result.stdout + result.stderr
+    assert "unknown key 'train.epochs'" in result.stderr

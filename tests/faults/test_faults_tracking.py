@@ -375,3 +375,22 @@ def test_mlflow_globals_follow_the_environment_after_a_fluent_call(tmp_path, mon
     assert mlflow.get_tracking_uri() == second
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert mlflow.get_tracking_uri() not in (first, second)
+
+
+def test_a_copied_project_says_its_store_writes_into_the_old_folder(tmp_path, own_store):
+    """MLflow's SQLite store records absolute artifact locations: a copy of a project folder
+    would have written its runs' files into the original's mlruns/."""
+    import shutil
+
+    original = tmp_path / "original"
+    original.mkdir()
+    tracker = Tracker("mer", root=original)
+    with tracker.run("a run"):
+        pass
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    with pytest.raises(MerError) as error:
+        Tracker("mer", root=copy)
+    message = str(error.value)
+    assert f"copied or moved from {original}" in message and "mv mlflow.db" in message
+    Tracker("mer", root=original)  # the original is fine

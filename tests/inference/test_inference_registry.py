@@ -6,6 +6,7 @@ flow, Lightning CNN, Optuna SVM) and into a real MLflow SQLite registry in tmp_p
 
 import json
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,12 @@ import pytest
 
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
-from registry_helpers import FACES, MODEL, mer, registered_project, served_champion
+from registry_helpers import FACES, MODEL, REPO, mer, registered_project, run, served_champion
 
 pytestmark = pytest.mark.slow
 
 VIDEO = FACES / "video_01.mp4"
+README = REPO / "README.md"
 CLASSES = ("happiness", "disgust", "surprise", "repression", "others")
 
 
@@ -38,6 +40,16 @@ def test_register_records_a_version_without_promoting(project):
     assert version.aliases == []  # registering never promotes
     model = client.get_registered_model(MODEL)
     assert "champion" not in model.aliases
+
+
+def test_a_lost_face_says_what_to_change(project):
+    """The fixture video is a several-person scene: over all 90 frames the face is lost."""
+    mer(project, "promote", "--version", "1")
+    result = mer(project, "predict", "--video", str(VIDEO), check=False)
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "face lost on frame" in message and "--start/--end" in message
+    assert "faces.min_correlation" in message and "Traceback" not in result.stderr
 
 
 def test_promote_moves_aliases_and_predict_loads_the_champion(project):
@@ -106,5 +118,25 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())["predictions"][0]
     assert answer["label"] == expected["label"]
+    for name, probability in expected["probabilities"].items():
+        assert answer[f"prob_{name}"] == pytest.approx(probability, abs=1e-5)
+    # The README's request example, pointed at a clip of this tiny project, answers like
+    # `mer predict --pair` on the same two files.
+    snippet = README.read_text(encoding="utf-8").split("```python\n")[1].split("```")[0]
+    manifest = pd.read_parquet(project / "data" / "manifest.parquet")
+    row = manifest[manifest["apex"] >= 0].iloc[0]
+    folder = Path(row["frame_paths"][0]).parent.as_posix()
+    line = next(x for x in snippet.splitlines() if x.startswith("folder, onset, apex = "))
+    snippet = snippet.replace(line, f"folder, onset, apex = {folder!r}, {row['onset']}, "
+                                    f"{row['apex']}")
+    request = run(project, "-c", snippet).stdout
+    pair = [row["frame_paths"][0], row["frame_paths"][row["apex"] - row["onset"]]]
+    expected = json.loads(mer(project, "predict", "--pair", *pair).stdout)
+    with served_champion(project, tmp_path / "server2.log") as url:
+        call = urllib.request.Request(f"{url}/invocations", data=request.encode(),
+                                      headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(call, timeout=60) as response:
+            answer = json.loads(response.read())["predictions"][0]
+    assert answer["label"] == expected["label"] and answer["apex_index"] == 1
     for name, probability in expected["probabilities"].items():
         assert answer[f"prob_{name}"] == pytest.approx(probability, abs=1e-5)

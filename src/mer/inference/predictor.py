@@ -130,10 +130,19 @@ def moving_regions(au: np.ndarray, au_names: tuple[str, ...], top: int) -> dict[
 
 def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
     """Classify the micro-expression in one window of frames."""
-    from mer.faces.align import align_clip
+    from mer.faces.align import FaceLostError, align_clip
     from mer.features.extract import describe_clip
 
-    aligned = align_clip(list(window.frames), bundle.faces, window.apex_index)
+    try:
+        aligned = align_clip(list(window.frames), bundle.faces, window.apex_index)
+    except FaceLostError as exc:
+        raise FaceLostError(
+            f"{window.description}: {exc}. A window must hold one face that stays in view from "
+            "its first to its last frame: choose a shorter one around the expression (--start/"
+            "--end for a video, --onset/--offset for a clip folder). The model applies the faces "
+            "params it was registered with (faces.min_correlation "
+            f"{bundle.faces.min_correlation}, faces.max_drift {bundle.faces.max_drift}); "
+            "register with other values to change them") from None
     features = describe_clip(aligned.faces, aligned.landmarks, window.apex_index,
                              bundle.features)
     probabilities = bundle.classifier.predict_proba(

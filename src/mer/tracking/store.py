@@ -230,9 +230,34 @@ def ensure_experiment(client: Any, name: str, root: str | Path | None = None) ->
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 raise
+    check_not_moved(experiment.name, experiment.artifact_location, root)
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return str(experiment.experiment_id)
+
+
+def check_not_moved(experiment: str, location: str | None, root: str | Path | None = None
+                    ) -> None:
+    """A MerError when our SQLite store keeps ``experiment``'s artifacts in another folder's
+    mlruns/: the store records absolute locations, so a project folder copied or moved
+    elsewhere would write its runs' files into the old folder (or fail when it is gone)."""
+    from urllib.parse import unquote, urlparse
+
+    ours = artifact_location(root)
+    if ours is None or not location or location == ours:
+        return
+    parsed = urlparse(location)
+    if parsed.scheme != "file" or not parsed.path.rstrip("/").endswith(f"/{ARTIFACTS}"):
+        return  # a location someone chose on purpose (a server's, a bucket)
+    old, here = Path(unquote(parsed.path)).parent, project_root(root)
+    if old.resolve() == here:
+        return
+    raise MerError(
+        f"{here / DB_NAME} keeps the artifacts of experiment '{experiment}' in {old / ARTIFACTS}: "
+        f"this project was copied or moved from {old}, and MLflow's store records absolute "
+        f"paths, so new runs would write into {old / ARTIFACTS}. Either start a fresh store "
+        f"here (move {DB_NAME} and {ARTIFACTS}/ aside, e.g. `mv {DB_NAME} {DB_NAME}.copied`), "
+        f"or work in {old} (or point {ENV_URI} at its store)")
 
 
 def flatten(mapping: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def ui_command(port: int, root: str | Path | None = None) -> list[str]:
     """The `mlflow ui` command line for this project's backend."""
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(root),
-               "--host", HOST, "--port", str(port)]
+               "--host", HOST, "--port", str(port),
+               "--workers", "1"]  # one local user: MLflow's 4 workers took ~40 s to start
     location = artifact_location(root)
     if location is not None:
         # Our experiments store artifacts under file://<root>/mlruns; the UI reads them there.
