@@ -8,7 +8,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install repro test lint bench clean
+.PHONY: install repro baseline test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,24 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# The page `dvc plots show` fills, with Vega inline (mer.tracking.plots_page): the charts
+# draw offline. DVC uses it in this clone only (.dvc/config.local).
+PLOTS_PAGE := build/dvc-plots.html
+$(PLOTS_PAGE): $(VENV)/.installed
+	$(BIN)/python -m mer.tracking.plots_page $@
+	$(BIN)/dvc config --local plots.html_template ../$@
+
+install: $(VENV)/.installed $(PLOTS_PAGE)
 
 repro: install
 	$(BIN)/dvc repro
+
+# The baseline `dvc metrics diff`, `dvc exp show` and `dvc plots diff` compare against: the
+# lock file and the reports DVC does not cache, committed (README: "Compare experiments").
+BASELINE := dvc.lock reports
+baseline: repro
+	git add $(BASELINE)
+	git diff --cached --quiet -- $(BASELINE) || git commit -m "baseline: dvc repro" -- $(BASELINE)
 
 test: install
 	$(BIN)/python -m pytest

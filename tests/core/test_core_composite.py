@@ -47,7 +47,7 @@ def test_composite_manifest_holds_every_corpus(project):
 
 
 def test_composite_loso_reports_full_and_per_corpus(project):
-    metrics = json.loads((project / "reports/metrics.json").read_text())
+    metrics = json.loads((project / "reports/evaluation.json").read_text())
     manifest = pd.read_parquet(project / "data/manifest.parquet")
     assert metrics["subjects"] == manifest["subject"].nunique()  # one fold per subject
     assert set(metrics["corpora"]) == CORPORA
@@ -69,7 +69,7 @@ def test_cross_corpus_reruns_train_and_reports_the_test_corpora(project):
     predictions = pd.read_csv(project / "reports/predictions.csv", dtype=str)
     tested = set(predictions["clip_id"].str.split("/").str[0])
     assert tested == {"samm", "smic"}  # the training corpus is never scored
-    metrics = json.loads((project / "reports/metrics.json").read_text())
+    metrics = json.loads((project / "reports/evaluation.json").read_text())
     assert set(metrics["corpora"]) == {"samm", "smic"}
     manifest = pd.read_parquet(project / "data/manifest.parquet")
     assert metrics["clips"] == int(manifest["dataset"].isin(["samm", "smic"]).sum())

@@ -26,24 +26,30 @@ def tiny_params() -> dict:
     return params
 
 
-def run(project: Path, *command: str) -> str:
+def run(project: Path, *command: str, env: dict[str, str] | None = None,
+        stdout_only: bool = False) -> str:
+    """``command``'s output (stdout and stderr; only stdout with ``stdout_only``), which must
+    succeed, run in ``project`` with this venv first on PATH and the project's MLflow store."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+           "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", **(env or {})}
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return result.stdout + result.stderr
+    return result.stdout if stdout_only else result.stdout + result.stderr
 
 
 def repro_project(root: Path, params: dict) -> Path:
-    """A copy of the project (code, dvc.yaml, ``params``) in ``root``, after `dvc repro`."""
+    """A copy of the project (code, dvc.yaml, .gitignore, DVC plot templates, ``params``) in
+    ``root``, after `dvc repro`."""
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root)
+    shutil.copy(REPO / ".gitignore", root)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(root, "git", "init", "-q")
     run(root, sys.executable, "-m", "dvc", "init", "-q")
     run(root, sys.executable, "-m", "dvc", "config", "core.analytics", "false")
+    shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots")
     run(root, sys.executable, "-m", "dvc", "repro")
     return root
 
@@ -59,7 +65,8 @@ def ran_stages(output: str) -> set[str]:
 
 def test_repro_builds_every_output(project):
     for path in ("data/manifest.parquet", "data/faces.npz", "data/features.npz",
-                 "reports/predictions.csv", "reports/metrics.json", "reports/registered.json",
+                 "reports/predictions.csv", "reports/metrics.json", "reports/evaluation.json",
+                 "reports/registered.json",
                  "reports/plots", "dvc.lock"):
         assert (project / path).exists(), path
 

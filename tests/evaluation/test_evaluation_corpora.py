@@ -11,7 +11,7 @@ import pytest
 from mer.core.clipset import ClipSet
 from mer.errors import DatasetError
 from mer.evaluation.loso import fit_fold, run_loso
-from mer.evaluation.report import metrics_report, per_corpus
+from mer.evaluation.report import evaluation_report, per_corpus
 from mer.evaluation.splits import cross_corpus_folds, dataset_of
 from mer.models.learners import MajorityLearner, SvmLearner
 
@@ -91,7 +91,7 @@ def test_each_corpus_is_scored_on_its_share_of_the_pooled_predictions():
     assert svm["casme2"] == {"clips": 4, "accuracy": 0.5, "uar": 0.5, "uf1": 0.5}
     assert svm["samm"]["clips"] == 4 and svm["samm"]["accuracy"] == 0.25
     assert svm["samm"]["uar"] == pytest.approx(0.25)
-    report = metrics_report(frame)
+    report = evaluation_report(frame)
     assert report["primary"] == "hybrid"
     assert report["corpora"] == {"casme2": {"clips": 4, "accuracy": 1.0, "uar": 1.0, "uf1": 1.0},
                                  "samm": {"clips": 4, "accuracy": 1.0, "uar": 1.0, "uf1": 1.0}}
@@ -101,5 +101,5 @@ def test_each_corpus_is_scored_on_its_share_of_the_pooled_predictions():
 def test_one_corpus_has_no_corpora_section():
     frame = predictions()
     frame = frame[frame["clip_id"].str.startswith("casme2/")]
-    report = metrics_report(frame)
+    report = evaluation_report(frame)
     assert "corpora" not in report and "corpora" not in report["models"]["svm"]

@@ -26,6 +26,7 @@ def test_train_and_evaluate(project):
     assert main(["train"]) == 0
     assert main(["evaluate"]) == 0
     metrics_bytes = (project / "reports/metrics.json").read_bytes()
+    evaluation_bytes = (project / "reports/evaluation.json").read_bytes()
     predictions = pd.read_csv(project / "reports/predictions.csv", dtype=str)
     classes = ["happiness", "disgust", "surprise", "repression", "others"]
     assert list(predictions.columns) == ["model", "subject", "clip_id", "clip", "label",
@@ -33,23 +34,30 @@ def test_train_and_evaluate(project):
     assert set(predictions["model"]) == {"majority", "au-oracle", "svm", "cnn", "hybrid"}
     assert len(predictions) == 5 * 36
 
-    report = json.loads(metrics_bytes)
+    report = json.loads(evaluation_bytes)
+    headline = json.loads(metrics_bytes)  # the DVC metric
+    assert list(headline) == ["hybrid", "cnn", "svm", "majority", "au-oracle"]
+    hybrid = report["models"]["hybrid"]
+    assert headline["hybrid"] == {"uar": hybrid["uar"], "uf1": hybrid["uf1"],
+                                  "acc": hybrid["accuracy"], "uar_sd": hybrid["fold_std_uar"]}
     assert report["primary"] == "hybrid"
     assert report["uar"] == report["models"]["hybrid"]["uar"]
     assert report["floor"]["chance_uar"] == 0.2
     assert "au_oracle_uar" in report["ceiling"]
     for name in ("fold_mean_uar", "fold_std_uar", "recall", "precision", "uf1", "accuracy"):
         assert name in report["models"]["svm"]
-    plots = {p.name for p in (project / "reports/plots").iterdir()}
-    assert {"confusion.csv", "confusion_hybrid.png", "per_class.png", "per_subject.png",
-            "per_subject.csv"} <= plots
-    confusion = pd.read_csv(project / "reports/plots/confusion.csv")
+    plots = {p.relative_to(project / "reports/plots").as_posix()
+             for p in (project / "reports/plots").rglob("*")}
+    assert {"confusion/hybrid.csv", "recall/hybrid.csv", "subjects/hybrid.csv",
+            "confusion_hybrid.png", "per_class.png", "per_subject.png"} <= plots
+    confusion = pd.read_csv(project / "reports/plots/confusion/hybrid.csv")
     assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 36
 
     # Recompute every fold (no cache): the same params give the same bytes.
     assert main(["train", "--fresh"]) == 0
     assert main(["evaluate"]) == 0
     assert (project / "reports/metrics.json").read_bytes() == metrics_bytes
+    assert (project / "reports/evaluation.json").read_bytes() == evaluation_bytes
 
     client = MlflowClient(tracking_uri(project))
     experiment = client.get_experiment_by_name("mer")

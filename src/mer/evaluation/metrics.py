@@ -1,84 +1,79 @@
-"""The one metrics module: confusion matrix, accuracy, UAR, UF1, per-class recall/precision.
+"""The one metrics module: scikit-learn's confusion matrix, accuracy, UAR, UF1, per class.
 
-Conventions (MEGC): UAR is the mean recall over the classes present in the truth; UF1 the
-mean F1 over the classes present in the truth or the predictions (a class predicted but never
-true scores F1 = 0; a class in neither is undefined and skipped). A ratio with a zero
-denominator (the precision of a never-predicted class) is 0, as sklearn's zero_division=0.
-Pooled metrics use every fold's predictions at once; fold_* metrics are per held-out subject.
+Conventions (MEGC), which scikit-learn's definitions follow: UAR is the mean recall over the
+classes present in the truth (``balanced_accuracy_score``); UF1 the mean F1 over the classes
+present in the truth or the predictions (``f1_score(average="macro")``: a class predicted but
+never true scores F1 = 0; a class in neither is skipped). A ratio with a zero denominator (the
+precision of a never-predicted class) is 0 (``zero_division=0``). Pooled metrics use every
+fold's predictions at once; fold_* metrics are per held-out subject.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn import metrics as sk
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(K, K) counts; row = actual class, column = predicted class."""
+def _checked(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
+             ) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"{len(y_true)} labels but {len(y_pred)} predictions")
     if len(y_true) and (min(y_true.min(), y_pred.min()) < 0
                         or max(y_true.max(), y_pred.max()) >= n_classes):
         raise ValueError(f"class indices must lie in 0..{n_classes - 1}")
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (y_true, y_pred), 1)
-    return matrix
+    return y_true, y_pred
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K, K) counts; row = actual class, column = predicted class."""
+    y_true, y_pred = _checked(y_true, y_pred, n_classes)
+    return sk.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes)).astype(np.int64)
 
 
-def recall_per_class(matrix: np.ndarray) -> np.ndarray:
-    return _ratio(np.diag(matrix).astype(float), matrix.sum(axis=1).astype(float))
-
-
-def precision_per_class(matrix: np.ndarray) -> np.ndarray:
-    return _ratio(np.diag(matrix).astype(float), matrix.sum(axis=0).astype(float))
-
-
-def f1_per_class(matrix: np.ndarray) -> np.ndarray:
-    tp = np.diag(matrix).astype(float)
-    return _ratio(2 * tp, (matrix.sum(axis=0) + matrix.sum(axis=1)).astype(float))
+def per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) recall and (K,) precision of each class; 0 where undefined."""
+    y_true, y_pred = _checked(y_true, y_pred, n_classes)
+    precision, recall, _, _ = sk.precision_recall_fscore_support(
+        y_true, y_pred, labels=np.arange(n_classes), zero_division=0)
+    return recall, precision
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    y_true = np.asarray(y_true)
-    return float(np.mean(y_true == np.asarray(y_pred))) if len(y_true) else 0.0
-
-
-def uar_of(matrix: np.ndarray) -> float:
-    present = matrix.sum(axis=1) > 0
-    return float(recall_per_class(matrix)[present].mean()) if present.any() else 0.0
-
-
-def uf1_of(matrix: np.ndarray) -> float:
-    seen = (matrix.sum(axis=1) + matrix.sum(axis=0)) > 0
-    return float(f1_per_class(matrix)[seen].mean()) if seen.any() else 0.0
+    return float(sk.accuracy_score(y_true, y_pred)) if len(y_true) else 0.0
 
 
 def uar(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """Unweighted average recall: mean recall over classes present in ``y_true``."""
-    return uar_of(confusion(y_true, y_pred, n_classes))
+    y_true, y_pred = _checked(y_true, y_pred, n_classes)
+    if not len(y_true):
+        return 0.0
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": by design
+        warnings.simplefilter("ignore", UserWarning)
+        return float(sk.balanced_accuracy_score(y_true, y_pred))
 
 
 def uf1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """Unweighted F1: mean F1 over classes present in the truth or the predictions."""
-    return uf1_of(confusion(y_true, y_pred, n_classes))
+    y_true, y_pred = _checked(y_true, y_pred, n_classes)
+    if not len(y_true):
+        return 0.0
+    return float(sk.f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
 def summarise(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
               ) -> dict[str, object]:
     """Pooled accuracy, UAR, UF1, per-class recall and precision, and the confusion matrix."""
     matrix = confusion(y_true, y_pred, len(classes))
+    recall, precision = per_class(y_true, y_pred, len(classes))
     return {
-        "accuracy": accuracy(y_true, y_pred),
-        "uar": uar_of(matrix),
-        "uf1": uf1_of(matrix),
-        "recall": dict(zip(classes, recall_per_class(matrix).tolist(), strict=True)),
-        "precision": dict(zip(classes, precision_per_class(matrix).tolist(), strict=True)),
+        **scores(y_true, y_pred, len(classes)),
+        "recall": dict(zip(classes, recall.tolist(), strict=True)),
+        "precision": dict(zip(classes, precision.tolist(), strict=True)),
         "support": dict(zip(classes, matrix.sum(axis=1).tolist(), strict=True)),
         "confusion": matrix.tolist(),
         "clips": len(y_true),
@@ -87,8 +82,8 @@ def summarise(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
     """accuracy, UAR and UF1 of one set of predictions (UAR/UF1 over the classes it shows)."""
-    matrix = confusion(y_true, y_pred, n_classes)
-    return {"accuracy": accuracy(y_true, y_pred), "uar": uar_of(matrix), "uf1": uf1_of(matrix)}
+    return {"accuracy": accuracy(y_true, y_pred), "uar": uar(y_true, y_pred, n_classes),
+            "uf1": uf1(y_true, y_pred, n_classes)}
 
 
 def fold_spread(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, n_classes: int

@@ -1,11 +1,17 @@
 """Figures and DVC-plots tables of a LOSO evaluation, written into one folder.
 
+Figures (PNG, at the top of the folder; dvc.yaml declares them as image plots, which
+`dvc plots show` embeds as they are, no script needed):
 - confusion_<model>.png: row-normalised confusion matrix with counts, per model;
 - per_class.png: recall of every class for every model, with the chance line;
 - per_subject.png: the primary model's UAR and accuracy per held-out subject;
-- per_corpus.png (several corpora only): UF1 and UAR of every model, full and per corpus;
-- confusion.csv: actual,predicted per clip of the primary model (DVC's confusion template);
-- per_subject.csv: model, subject, clips, accuracy, uar, uf1.
+- per_corpus.png (several corpora only): UF1 and UAR of every model, full and per corpus.
+
+Tables (CSV, one file per model; dvc.yaml's top-level plots draw each as a Vega chart that
+`dvc plots show` / `dvc plots diff` overlay across revisions):
+- confusion/<model>.csv: actual,predicted per clip (DVC's confusion template);
+- recall/<model>.csv: class, recall, precision, support (bars by class);
+- subjects/<model>.csv: subject, clips, uar, accuracy, uf1 (bars by held-out subject).
 """
 
 from __future__ import annotations
@@ -114,11 +120,21 @@ def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, metadata=PNG_METADATA)
 
 
+CONFUSION, RECALL, SUBJECTS = "confusion", "recall", "subjects"  # the tables' subfolders
+
+
+def _csv(table: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, lineterminator="\n", float_format=f"%.{DECIMALS}f")
+
+
 def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Path,
                 report: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write every figure and table of the evaluation into ``folder``; return their names.
 
-    ``report``: metrics_report(frame), when the caller has it already."""
+    ``report``: evaluation_report(frame), when the caller has it already."""
+    import pandas as pd
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     classes = classes_of(frame)
@@ -127,11 +143,22 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
     recalls = {}
     for model in models:
         rows = frame[frame["model"] == model]
-        matrix = metrics.confusion(rows["label"].map(lookup).to_numpy(),
-                                   rows["prediction"].map(lookup).to_numpy(), len(classes))
-        recalls[model] = metrics.recall_per_class(matrix).tolist()
-        _save(confusion_figure(matrix, classes, f"{model}: UAR {metrics.uar_of(matrix):.3f}"),
+        y_true = rows["label"].map(lookup).to_numpy()
+        y_pred = rows["prediction"].map(lookup).to_numpy()
+        matrix = metrics.confusion(y_true, y_pred, len(classes))
+        recall, precision = metrics.per_class(y_true, y_pred, len(classes))
+        recalls[model] = recall.tolist()
+        uar = metrics.uar(y_true, y_pred, len(classes))
+        _save(confusion_figure(matrix, classes, f"{model}: UAR {uar:.3f}"),
               folder / f"confusion_{model}.png")
+        _csv(rows[["label", "prediction"]].rename(
+                columns={"label": "actual", "prediction": "predicted"}),
+             folder / CONFUSION / f"{model}.csv")
+        _csv(pd.DataFrame({"class": classes, "recall": recall, "precision": precision,
+                           "support": matrix.sum(axis=1)}),
+             folder / RECALL / f"{model}.csv")
+        _csv(per_subject[per_subject["model"] == model].drop(columns="model"),
+             folder / SUBJECTS / f"{model}.csv")
     _save(per_class_figure(recalls, classes), folder / "per_class.png")
     by_model = report["models"] if report is not None else {
         m: model_metrics(frame[frame["model"] == m], classes) for m in models}
@@ -142,10 +169,6 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
     primary = primary_model(models)
     mine = per_subject[per_subject["model"] == primary]
     _save(per_subject_figure(mine, primary, len(classes)), folder / "per_subject.png")
-    rows = frame[frame["model"] == primary]
-    rows[["label", "prediction"]].rename(columns={"label": "actual", "prediction": "predicted"}
-                                         ).to_csv(folder / "confusion.csv", index=False,
-                                                  lineterminator="\n")
-    per_subject.to_csv(folder / "per_subject.csv", index=False, lineterminator="\n",
-                       float_format=f"%.{DECIMALS}f")
-    return {"primary": primary, "files": sorted(p.name for p in folder.iterdir())}
+    return {"primary": primary,
+            "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                            if p.is_file())}

@@ -1,9 +1,13 @@
-"""Out-of-fold predictions as a table, and the metrics report (reports/metrics.json) built from it.
+"""Out-of-fold predictions as a table, and the two reports built from it.
 
-Every number comes from mer.evaluation.metrics on the pooled predictions (MEGC convention),
-plus the per-fold mean and spread under fold_* names. With several corpora (the MEGC2019
-composite, cross-corpus runs), each corpus's share of the pooled predictions is scored too,
-as the field reports it: accuracy, UAR and UF1 per corpus, under 'corpora'.
+- reports/evaluation.json, the full evaluation: per model pooled accuracy, UAR, UF1, per-class
+  recall, precision and support, the per-fold mean and spread under fold_* names; with several
+  corpora (the MEGC2019 composite, cross-corpus runs) each corpus's share of the pooled
+  predictions scored too, as the field reports it, under 'corpora'.
+- reports/metrics.json, the DVC metric: per model only the headline (UAR, UF1, accuracy and the
+  spread of the per-fold UAR), so `dvc exp show` and `dvc metrics diff` stay readable.
+
+Every number comes from mer.evaluation.metrics on the pooled predictions (MEGC convention).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
     from mer.evaluation.loso import FoldOutcome
 
 MODEL_ORDER = (FLOOR, CEILING, SVM, CNN, HYBRID, *REFERENCES)  # row and report order
-# Whose metrics go top-level in metrics.json; never a reference net (config forbids a run of
+# Whose metrics go top-level in evaluation.json; never a reference net (config forbids a run of
 # references alone, so one of these is always there).
 PRIMARY_PREFERENCE = (HYBRID, CNN, SVM)
 ID_COLUMNS = ("model", "subject", "clip_id", "clip", "label", "prediction")
@@ -111,7 +115,7 @@ def model_metrics(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]
     """Pooled metrics of one model's rows, plus fold (per-subject) mean and spread."""
     y_true, y_pred = _indices(frame["label"], classes), _indices(frame["prediction"], classes)
     pooled = metrics.summarise(y_true, y_pred, classes)
-    pooled.pop("confusion")  # lives in plots/ (CSV + PNG); a nested list reads badly in dvc
+    pooled.pop("confusion")  # lives in plots/ (CSV + PNG); a nested list reads badly in JSON
     corpora = per_corpus(frame, classes)
     return {**pooled, **metrics.fold_spread(y_true, y_pred, frame["subject"].to_numpy(),
                                             len(classes)),
@@ -153,8 +157,8 @@ def primary_model(models: Sequence[str]) -> str:
     return next((m for m in PRIMARY_PREFERENCE if m in models), models[0])
 
 
-def metrics_report(frame: pd.DataFrame) -> dict[str, Any]:
-    """The content of reports/metrics.json."""
+def evaluation_report(frame: pd.DataFrame) -> dict[str, Any]:
+    """The content of reports/evaluation.json: every model's every figure."""
     classes = classes_of(frame)
     models = models_of(frame)
     if not models:
@@ -183,6 +187,30 @@ def metrics_report(frame: pd.DataFrame) -> dict[str, Any]:
     return report
 
 
+# The headline of each model in reports/metrics.json, from its evaluation.json entry. Short
+# names: 5 models x 4 figures are the columns `dvc exp show` prints for every experiment.
+HEADLINE = {"uar": "uar", "uf1": "uf1", "acc": "accuracy", "uar_sd": "fold_std_uar"}
+BOUNDS = (FLOOR, CEILING)  # not config.REFERENCES (the field's reference nets): the bounds
+
+
+def headline_rank(model: str) -> tuple[int, int, str]:
+    """reports/metrics.json's model order, which is `dvc exp show`'s column order: the learners,
+    primary first, then the field's reference nets, then the floor and the ceiling, whose
+    columns DVC folds first when the table is wider than the terminal."""
+    if model in PRIMARY_PREFERENCE:
+        return (0, PRIMARY_PREFERENCE.index(model), model)
+    if model in BOUNDS:
+        return (2, BOUNDS.index(model), model)
+    return (1, *model_rank(model))
+
+
+def headline(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The content of reports/metrics.json: model -> uar, uf1, acc (accuracy) and uar_sd (the
+    population std of the per-fold, i.e. per held-out subject, UAR), in headline_rank order."""
+    return {m: {short: report["models"][m][key] for short, key in HEADLINE.items()}
+            for m in sorted(report["models"], key=headline_rank)}
+
+
 def _rounded(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, DECIMALS)
@@ -197,14 +225,15 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def to_json(report: dict[str, Any]) -> str:
-    """Sorted keys, rounded floats, trailing newline: equal reports give equal bytes."""
-    return json.dumps(_rounded(report), sort_keys=True, indent=2) + "\n"
+def to_json(report: dict[str, Any], *, sort_keys: bool = True) -> str:
+    """Rounded floats, trailing newline, keys sorted (or, with sort_keys=False, in the order
+    the report was built): equal reports give equal bytes."""
+    return json.dumps(_rounded(report), sort_keys=sort_keys, indent=2) + "\n"
 
 
 def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
-    """Refuse a final model that ``report`` (metrics.json read from ``path``; {} when there is
-    none) does not evaluate: it must score the hybrid, on exactly ``classes``."""
+    """Refuse a final model that ``report`` (evaluation.json read from ``path``; {} when there
+    is none) does not evaluate: it must score the hybrid, on exactly ``classes``."""
     if report and HYBRID not in report.get("models", {}):
         raise MerError(f"{path} has no LOSO evaluation of the hybrid, the model register "
                        "trains: add hybrid to train.models and rerun")

@@ -1,10 +1,11 @@
 """Pooled LOSO metrics and plots from the out-of-fold predictions.
 
-Reads reports/predictions.csv; writes reports/metrics.json (per model: accuracy, UAR, UF1,
+Reads reports/predictions.csv; writes reports/evaluation.json (per model: accuracy, UAR, UF1,
 per-class recall and precision, fold_mean_*/fold_std_* over held-out subjects; top-level keys
 for the primary model, the hybrid when trained; the chance/majority floor and the AU-oracle
-ceiling) and reports/plots/ (confusion matrices, per-class and per-subject charts, DVC plot
-tables). Logs all of it to the MLflow parent run that trained those predictions.
+ceiling), reports/metrics.json (the DVC metric: per model UAR, UF1, accuracy and the spread of
+the per-fold UAR) and reports/plots/ (confusion matrices, per-class and per-subject charts, DVC
+plot tables). Logs all of it to the MLflow parent run that trained those predictions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.evaluation.plots import write_plots
-    from mer.evaluation.report import metrics_report, per_subject, read_predictions, to_json
+    from mer.evaluation.report import (
+        evaluation_report,
+        headline,
+        per_subject,
+        read_predictions,
+        to_json,
+    )
     from mer.labels import get_scheme
     from mer.tracking.runs import log_evaluation
     from mer.tracking.store import Tracker, file_digest
@@ -29,16 +36,18 @@ def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     tracker = Tracker(params.tracking.experiment)  # fail before writing if MLflow is unreachable
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
-    report = metrics_report(frame)
+    report = evaluation_report(frame)
     subjects = per_subject(frame, report["classes"])
-    # Both or neither: metrics.json never describes other predictions than plots/ does.
-    with atomic_outputs(paths.METRICS, paths.PLOTS) as (metrics_tmp, plots_tmp):
-        metrics_tmp.write_text(to_json(report), encoding="utf-8")
+    # All or none: the reports never describe other predictions than plots/ does.
+    with atomic_outputs(paths.EVALUATION, paths.METRICS, paths.PLOTS) as (
+            evaluation_tmp, metrics_tmp, plots_tmp):
+        evaluation_tmp.write_text(to_json(report), encoding="utf-8")
+        metrics_tmp.write_text(to_json(headline(report), sort_keys=False), encoding="utf-8")
         write_plots(frame, subjects, plots_tmp, report)
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     run_id = log_evaluation(
-        tracker, report=report, per_subject=subjects,
-        plots=paths.PLOTS, metrics_file=paths.METRICS,
+        tracker, report=report, per_subject=subjects, plots=paths.PLOTS,
+        report_files=(paths.EVALUATION, paths.METRICS),
         predictions_sha=file_digest(paths.PREDICTIONS), params=params,
         data_hash=file_digest(*inputs) if inputs else "unknown")
     log.info("%s: UAR %.3f, UF1 %.3f, accuracy %.3f (MLflow run %s)", report["primary"],

@@ -1,7 +1,7 @@
 """Train the final hybrid on every subject and register it in MLflow's model registry.
 
 C and gamma are chosen by the same nested, subject-grouped procedure as in each LOSO fold.
-The new version is tagged with the LOSO evaluation that justifies it (reports/metrics.json)
+The new version is tagged with the LOSO evaluation that justifies it (reports/evaluation.json)
 and is never promoted here: `mer promote` moves the champion alias.
 
 A model trained on precomputed flow images cannot answer a request of raw frames (the served
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
         not_registered_record,
         register_bundle,
         registration_record,
-        tags_from_metrics,
+        tags_from_evaluation,
     )
     from mer.tracking.store import evaluation_run_id
 
@@ -43,23 +43,24 @@ def run(args: argparse.Namespace) -> None:
         reason = ("the model was trained on precomputed flow images; the registered model "
                   "answers requests of raw frames (onset..offset), which these images cannot "
                   "match. Nothing was registered: its LOSO evaluation is in "
-                  f"{paths.METRICS} and the MLflow run. Register from a frame corpus")
+                  f"{paths.EVALUATION} and the MLflow run. Register from a frame corpus")
         write_text(paths.REGISTERED, not_registered_record(reason))
         log.warning("nothing registered: %s", reason)
         return
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
-    metrics = json.loads(paths.METRICS.read_text()) if paths.METRICS.exists() else {}
-    check_evaluates(metrics, clips.classes, paths.METRICS)
+    evaluation = (json.loads(paths.EVALUATION.read_text()) if paths.EVALUATION.exists()
+                  else {})
+    check_evaluates(evaluation, clips.classes, paths.EVALUATION)
     input_example = example_request(manifest[manifest["clip_id"].isin(clips.clip_id)])
 
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
     model = fit_hybrid(clips, params.train, seed=params.train.seed)
-    bundle = final_bundle(model, clips, params, tags_from_metrics(metrics, None))
+    bundle = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None))
 
     version = register_bundle(
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
-        tags_from_metrics(metrics, evaluation_run_id(paths.PREDICTIONS)),
+        tags_from_evaluation(evaluation, evaluation_run_id(paths.PREDICTIONS)),
         experiment=params.tracking.experiment)
     write_text(paths.REGISTERED, registration_record(version))
     log.info("registered %s version %s (run %s); promote it with `mer promote --version %s`",

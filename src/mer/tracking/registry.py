@@ -259,9 +259,11 @@ def check_mer_model(folder: Path, model: str) -> Path:
     return bundle
 
 
-def tags_from_metrics(metrics: dict[str, Any], evaluation_run: str | None) -> dict[str, str]:
-    """Version tags: the hybrid's LOSO evaluation that justifies this model."""
-    hybrid = metrics.get("models", {}).get(HYBRID, {})
+def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None
+                         ) -> dict[str, str]:
+    """Version tags: the hybrid's LOSO evaluation that justifies this model (``evaluation``:
+    reports/evaluation.json, {} when there is none)."""
+    hybrid = evaluation.get("models", {}).get(HYBRID, {})
     tags = {f"loso_{key}": str(hybrid[key]) for key in ("uar", "uf1", "accuracy")
             if key in hybrid}
     if evaluation_run:

@@ -3,6 +3,7 @@ evaluation's pooled metrics and figures. Talks to MLflow only through mer.tracki
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +40,14 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
     children = []
     for model, proba in outcome.proba.items():
         report = dict(outcome.report.get(model, {}))
-        matrix = metrics.confusion(y_true, proba.argmax(axis=1), clips.n_classes)
+        y_pred = proba.argmax(axis=1)
+        matrix = metrics.confusion(y_true, y_pred, clips.n_classes)
         tags = {KIND_TAG: "fold", "mer.model": model, "mer.subject": outcome.subject,
                 "mer.fold": str(outcome.fold), "mer.from_cache": str(from_cache).lower()}
         with tracker.run(f"{model} {outcome.subject}", parent=parent, tags=tags) as child:
             params: dict[str, Any] = {"model": model, "subject": outcome.subject,
                                       "test_clips": len(index)}
-            scores = {"accuracy": metrics.accuracy(y_true, proba.argmax(axis=1)),
-                      "uar": metrics.uar_of(matrix), "uf1": metrics.uf1_of(matrix),
+            scores = {**metrics.scores(y_true, y_pred, clips.n_classes),
                       "fit_seconds": outcome.seconds}
             series: dict[str, list[float]] = {}
             if "c" in report:
@@ -69,14 +70,14 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
 
 
 def report_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """The numeric leaves of metrics.json as MLflow metric names: models/hybrid/uar, ..."""
+    """The numeric leaves of evaluation.json as MLflow metric names: models/hybrid/uar, ..."""
     return {k: float(v) for k, v in flatten(report, sep="/").items()
             if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.DataFrame,
-                   plots: Path, metrics_file: Path, predictions_sha: str, params: Params,
-                   data_hash: str) -> str:
+                   plots: Path, report_files: Sequence[Path], predictions_sha: str,
+                   params: Params, data_hash: str) -> str:
     """Attach pooled metrics and figures to the parent run that wrote these predictions;
     without one (e.g. predictions trained against another tracking store) open a new parent."""
     parent = tracker.find_run(PREDICTIONS_TAG, predictions_sha)
@@ -88,6 +89,7 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
         tracker.log(run, metrics=report_metrics(report),
                     tags={"mer.primary_model": str(report["primary"])})
         tracker.log_files(run, plots, "plots")
-        tracker.log_file(run, metrics_file)
+        for path in report_files:
+            tracker.log_file(run, path)
         tracker.log_table(run, per_subject.to_dict(orient="records"), "per_subject.json")
     return run

@@ -1,0 +1,194 @@
+"""DVC as users compare runs: one small metric, a committed baseline, an experiment against
+it, and plots DVC draws without network.
+
+The fast tests read dvc.yaml and the Makefile; the slow ones run the real DVC and git on a copy
+of the project with tiny params in tmp_path, as the README's "Compare experiments" says: `dvc
+repro`, the baseline commit of `make baseline`, `dvc exp run -S train.svm.trials=5`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from test_core_dvc_pipeline import REPO, repro_project, run, tiny_params
+
+from mer.tracking import plots_page
+
+DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
+# What `make baseline` commits: the lock file and the reports DVC does not cache.
+BASELINE = re.search(r"^BASELINE := (.+)$", (REPO / "Makefile").read_text(), re.M)[1].split()
+MODELS = ("hybrid", "cnn", "svm", "majority", "au-oracle")  # reports/metrics.json's order
+LEARNERS = ("hybrid", "cnn", "svm")
+HEADLINE = ("uar", "uf1", "acc", "uar_sd")
+EXPERIMENT = "svm-trials-5"
+COMPARE = ("--only-changed", "--drop", ".*/")  # the README's `dvc exp show` for a comparison
+TABLES = ("confusion", "recall", "subjects")  # reports/plots/<table>/<model>.csv
+
+
+def _name(entry: str | dict) -> str:
+    return entry if isinstance(entry, str) else next(iter(entry))
+
+
+# ---- dvc.yaml ------------------------------------------------------------------------------
+
+def test_the_only_dvc_metric_is_the_headline_file():
+    metrics = [_name(m) for stage in DVC_YAML["stages"].values()
+               for m in stage.get("metrics", [])]
+    assert metrics == ["reports/metrics.json"]
+    outs = {_name(o): o for o in DVC_YAML["stages"]["data"]["outs"]}
+    assert outs["reports/data.json"] == {"reports/data.json": {"cache": False}}
+    evaluate = {_name(o) for o in DVC_YAML["stages"]["evaluate"]["outs"]}
+    assert "reports/evaluation.json" in evaluate
+
+
+def test_plots_are_declared_at_the_top_level_with_their_axes():
+    assert not [name for name, stage in DVC_YAML["stages"].items() if "plots" in stage]
+    plots = {_name(p): (p if isinstance(p, dict) else {}).get(_name(p)) or {}
+             for p in DVC_YAML["plots"]}
+    assert plots["reports/plots/confusion"] == {"template": "confusion", "x": "predicted",
+                                                "y": "actual"}
+    assert plots["reports/plots/recall"] == {"template": "bars", "x": "class", "y": "recall"}
+    assert plots["reports/plots/subjects"] == {"template": "bars", "x": "subject", "y": "uar"}
+    assert plots["reports/plots"] == {}  # the PNG figures, as images
+    bars = (REPO / ".dvc" / "plots" / "bars.json").read_text()
+    for anchor in ("DATA", "X", "Y", "TITLE", "COLOR"):
+        assert f"<DVC_METRIC_{anchor}>" in bars
+
+
+def test_baseline_is_the_lock_file_and_the_uncached_reports():
+    assert BASELINE == ["dvc.lock", "reports"]
+    assert "/dvc_plots/" in (REPO / ".gitignore").read_text().split()
+
+
+# ---- a tiny project: baseline, one experiment ----------------------------------------------
+
+def dvc(project: Path, *args: str, **kwargs) -> str:
+    return run(project, sys.executable, "-m", "dvc", *args, **kwargs)
+
+
+def git(project: Path, *args: str) -> str:
+    return run(project, "git", "-c", "user.name=mer", "-c", "user.email=mer@example.invalid",
+               *args)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """After `dvc repro`, the code committed, the baseline committed as `make baseline` does,
+    then one experiment."""
+    root = repro_project(tmp_path_factory.mktemp("dvc-experiments"), tiny_params())
+    git(root, "add", ".gitignore", ".dvc", "dvc.yaml", "params.yaml", "src")
+    git(root, "commit", "-q", "-m", "the project")
+    git(root, "add", *BASELINE)
+    git(root, "commit", "-q", "-m", "baseline: dvc repro", "--", *BASELINE)
+    left = git(root, "status", "--porcelain")
+    dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
+    return SimpleNamespace(root=root, left_after_baseline=left)
+
+
+@pytest.mark.slow
+def test_the_baseline_commit_leaves_nothing_behind(project):
+    assert project.left_after_baseline == ""
+
+
+@pytest.mark.slow
+def test_headline_metrics_are_twenty_numbers(project):
+    shown = json.loads(dvc(project.root, "metrics", "show", "--json", stdout_only=True))
+    [(_, revision)] = shown.items()
+    assert list(revision["data"]) == ["reports/metrics.json"]  # not data.json
+    headline = revision["data"]["reports/metrics.json"]["data"]
+    assert list(headline) == list(MODELS)
+    assert all(list(figures) == list(HEADLINE) for figures in headline.values())
+
+
+@pytest.mark.slow
+def test_exp_show_has_the_baseline_and_the_experiment(project):
+    shown = dvc(project.root, "exp", "show", "--csv", stdout_only=True)
+    table = list(csv.DictReader(io.StringIO(shown)))
+    metrics = [c for c in table[0] if c.split(".")[0] in MODELS]
+    assert metrics == [f"{m}.{k}" for m in MODELS for k in HEADLINE]
+    workspace, baseline, experiment = table  # the workspace holds the experiment's results
+    assert (workspace["rev"], baseline["typ"]) == ("workspace", "baseline")
+    assert (baseline["train.svm.trials"], experiment["train.svm.trials"]) == ("3", "5")
+    assert experiment["Experiment"] == EXPERIMENT
+    for row in (baseline, experiment):
+        assert all(float(row[c]) >= 0 for c in metrics)
+    assert [workspace[c] for c in metrics] == [experiment[c] for c in metrics]
+
+
+@pytest.mark.slow
+def test_the_comparison_fits_a_200_column_terminal(project):
+    """The README's comparison on a 200-column terminal: every learner figure and param that
+    changed in full; DVC folds the rightmost columns (the floor's, the ceiling's) if need be."""
+    shown = dvc(project.root, "exp", "show", "--no-pager", *COMPARE, env={"COLUMNS": "200"},
+                stdout_only=True)
+    lines = [line.rstrip() for line in shown.splitlines() if line.strip("─ ")]
+    assert max(map(len, lines)) <= 200, shown
+    diff = json.loads(dvc(project.root, "metrics", "diff", "--json", stdout_only=True))
+    changed = [m for m in diff["reports/metrics.json"] if m.split(".")[0] in LEARNERS]
+    assert changed
+    assert set(lines[0].split()) >= {"Experiment", "train.svm.trials", *changed}, shown
+    assert sum(EXPERIMENT in line for line in lines) == 1
+
+
+@pytest.mark.slow
+def test_metrics_diff_compares_the_baseline(project):
+    diff = json.loads(dvc(project.root, "metrics", "diff", "--json", stdout_only=True))
+    changed = diff["reports/metrics.json"]
+    assert set(changed) <= {f"{m}.{k}" for m in MODELS for k in HEADLINE}
+    assert {"old", "new", "diff"} == set(next(iter(changed.values())))
+    params = json.loads(dvc(project.root, "params", "diff", "--json", stdout_only=True))
+    trials = params["params.yaml"]["train.svm.trials"]
+    assert (trials["old"], trials["new"]) == (3, 5)
+
+
+def expected_plots() -> set[str]:
+    tables = {f"reports/plots/{t}/{m}.csv" for t in TABLES for m in MODELS}
+    figures = {f"reports/plots/confusion_{m}.png" for m in MODELS}
+    return tables | figures | {"reports/plots/per_class.png", "reports/plots/per_subject.png"}
+
+
+@pytest.mark.slow
+def test_plots_show_json_draws_every_declared_plot(project):
+    shown = json.loads(dvc(project.root, "plots", "show", "--json", stdout_only=True))
+    assert "errors" not in shown
+    assert set(shown["data"]) == expected_plots()
+    for name, renders in shown["data"].items():
+        [render] = renders
+        assert render["type"] == ("image" if name.endswith(".png") else "vega"), name
+    recall = shown["data"]["reports/plots/recall/hybrid.csv"][0]["content"]
+    assert recall["mark"]["type"] == "bar"
+    assert recall["encoding"]["x"]["field"] == "class"
+    assert recall["encoding"]["y"]["field"] == "recall"
+    confusion = shown["data"]["reports/plots/confusion/svm.csv"][0]["content"]
+    assert confusion["spec"]["encoding"]["x"]["field"] == "predicted"
+
+
+@pytest.mark.slow
+def test_plots_diff_sets_the_baseline_beside_the_experiment(project):
+    shown = json.loads(dvc(project.root, "plots", "diff", "--json", stdout_only=True))
+    assert "errors" not in shown
+    values = shown["data"]["reports/plots/subjects/svm.csv"][0]["content"]["data"]["values"]
+    assert {v["rev"] for v in values} == {"HEAD", "workspace"}
+
+
+@pytest.mark.slow
+def test_plots_show_page_needs_no_network(project):
+    """As `make install` sets it up: the page with Vega inline as DVC's html_template."""
+    plots_page.write_page(project.root / "build" / "dvc-plots.html")
+    dvc(project.root, "config", "--local", "plots.html_template", "../build/dvc-plots.html")
+    dvc(project.root, "plots", "show", "-o", "shown")
+    html = (project.root / "shown" / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]*\bsrc=", html)
+    assert "cdn.jsdelivr" not in html
+    assert html.count("vegaEmbed('#") == len(TABLES) * len(MODELS)
+    images = re.findall(r'<img src="([^"]+)"', html.split("<body>", 1)[1])
+    assert len(images) == len(MODELS) + 2
+    assert all((project.root / "shown" / src).is_file() for src in images)

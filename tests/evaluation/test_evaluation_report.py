@@ -1,0 +1,112 @@
+"""The two reports of `mer evaluate` and its plot tables, from a hand-made predictions table.
+
+reports/metrics.json is the DVC metric: per model four numbers, so `dvc exp show` stays
+readable; reports/evaluation.json keeps every figure. Both are bytes that depend only on the
+predictions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mer.evaluation.plots import write_plots
+from mer.evaluation.report import (
+    HEADLINE,
+    evaluation_report,
+    headline,
+    per_subject,
+    to_json,
+)
+
+CLASSES = ("happiness", "disgust", "others")
+MODELS = ("majority", "au-oracle", "svm", "cnn", "hybrid")
+
+
+def predictions(models=MODELS, seed=0) -> pd.DataFrame:
+    """Every model x 3 subjects x 6 clips, its guesses right about half the time."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for model in models:
+        for s in range(3):
+            for c in range(6):
+                label = CLASSES[(s + c) % 3]
+                proba = rng.dirichlet(np.ones(len(CLASSES)))
+                if rng.random() < 0.5:
+                    proba[CLASSES.index(label)] += 1.0
+                proba /= proba.sum()
+                rows.append({"model": model, "subject": f"sub0{s + 1}",
+                             "clip_id": f"casme2/sub0{s + 1}/EP0{c}", "clip": f"EP0{c}",
+                             "label": label, "prediction": CLASSES[int(np.argmax(proba))],
+                             **{f"prob_{k}": float(p)
+                                for k, p in zip(CLASSES, proba, strict=True)}})
+    return pd.DataFrame(rows)
+
+
+def test_headline_is_four_numbers_per_model_learners_first():
+    report = evaluation_report(predictions(models=("hybrid", "lstm", *MODELS)))
+    top = headline(report)
+    # the learners, primary first (so `dvc exp show` shows them first), then any other model
+    # trained, then the floor and the ceiling
+    assert list(top) == ["hybrid", "cnn", "svm", "lstm", "majority", "au-oracle"]
+    for model, figures in top.items():
+        assert list(figures) == ["uar", "uf1", "acc", "uar_sd"]
+        assert all(isinstance(v, float) for v in figures.values())
+        full = report["models"][model]
+        assert figures == {"uar": full["uar"], "uf1": full["uf1"], "acc": full["accuracy"],
+                           "uar_sd": full["fold_std_uar"]}
+    assert set(HEADLINE.values()) <= set(report["models"]["svm"])
+
+
+def test_headline_json_is_flat_enough_for_dvc_exp_show():
+    """Each leaf is one `dvc exp show` column: 5 models x 4, no per-class, per-corpus or
+    per-fold ones."""
+    text = to_json(headline(evaluation_report(predictions())), sort_keys=False)
+    leaves = [f"{m}.{k}" for m, figures in json.loads(text).items() for k in figures]
+    assert len(leaves) == 20
+    assert max(map(len, leaves)) <= len("au-oracle.uar_sd")
+
+
+def test_reports_are_the_same_bytes_for_the_same_predictions():
+    frame = predictions()
+    shuffled = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    first, again = evaluation_report(frame), evaluation_report(shuffled)
+    assert to_json(first) == to_json(again)
+    assert to_json(headline(first), sort_keys=False) == to_json(headline(again),
+                                                                sort_keys=False)
+
+
+def test_evaluation_json_keeps_every_figure():
+    report = evaluation_report(predictions())
+    assert report["primary"] == "hybrid"
+    assert report["uar"] == report["models"]["hybrid"]["uar"]
+    assert report["classes"] == list(CLASSES)
+    for name in ("recall", "precision", "support", "fold_mean_uar", "fold_std_uar", "folds"):
+        assert name in report["models"]["svm"]
+    assert "au_oracle_uar" in report["ceiling"] and "majority_uar" in report["floor"]
+
+
+@pytest.mark.slow
+def test_plot_tables_one_file_per_model_figures_at_the_top(tmp_path):
+    """dvc.yaml draws reports/plots/{confusion,recall,subjects}/<model>.csv as charts and
+    every file at the top of reports/plots as an image: so only PNGs stand there."""
+    frame = predictions()
+    report = evaluation_report(frame)
+    subjects = per_subject(frame, report["classes"])
+    write_plots(frame, subjects, tmp_path, report)
+    top = {p.name for p in tmp_path.iterdir() if p.is_file()}
+    assert all(name.endswith(".png") for name in top)
+    assert {f"confusion_{m}.png" for m in MODELS} | {"per_class.png", "per_subject.png"} == top
+    for model in MODELS:
+        confusion = pd.read_csv(tmp_path / "confusion" / f"{model}.csv")
+        assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 18
+        recall = pd.read_csv(tmp_path / "recall" / f"{model}.csv")
+        assert list(recall["class"]) == list(CLASSES)
+        assert recall["recall"].tolist() == pytest.approx(
+            [report["models"][model]["recall"][c] for c in CLASSES], abs=1e-6)
+        by_subject = pd.read_csv(tmp_path / "subjects" / f"{model}.csv", dtype={"subject": str})
+        assert list(by_subject.columns) == ["subject", "clips", "accuracy", "uar", "uf1"]
+        assert list(by_subject["subject"]) == ["sub01", "sub02", "sub03"]
