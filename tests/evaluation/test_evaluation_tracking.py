@@ -12,8 +12,10 @@ import pytest
 from mlflow import MlflowClient
 
 from mer.tracking.store import (
+    EXPERIMENT_KIND_TAG,
     PARENT_TAG,
     PREDICTIONS_TAG,
+    TRAINING_KIND,
     Tracker,
     evaluation_run_id,
     flatten,
@@ -81,6 +83,22 @@ def test_a_crash_marks_the_run_failed(tracking_root, own_store, error, status):
             raise error
     client = MlflowClient(tracking_uri(tracking_root))
     assert [client.get_run(i).info.status for i in ids] == [status, status]
+
+
+def test_the_experiment_is_marked_as_model_training(tracking_root, own_store):
+    """MLflow 3's UI opens an experiment on its runs, not the GenAI traces overview, when the
+    experiment's kind tag says model training; an older experiment gets the tag, a kind
+    chosen by hand stays."""
+    client = MlflowClient(tracking_uri(tracking_root))
+    tracker = Tracker("kind-new", tracking_root)
+    assert client.get_experiment(tracker.experiment_id).tags[EXPERIMENT_KIND_TAG] == \
+        "custom_model_development"
+    old = client.create_experiment("kind-old")
+    chosen = client.create_experiment("kind-chosen", tags={EXPERIMENT_KIND_TAG: "finetuning"})
+    Tracker("kind-old", tracking_root)
+    Tracker("kind-chosen", tracking_root)
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND
+    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "finetuning"
 
 
 def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tmp_path):

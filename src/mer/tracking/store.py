@@ -50,6 +50,10 @@ ARTIFACTS = "mlruns"
 PREDICTIONS_TAG = "mer.predictions_sha256"  # links a parent run to its predictions.csv
 KIND_TAG = "mer.kind"  # "evaluation" (parent) or "fold" (child)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
+# MLflow 3's UI opens an experiment without this tag on the GenAI traces overview; with it,
+# on the runs table (the values are the UI's own: mlflow/server/js, ExperimentKind).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
 BATCH = 100  # MLflow's limit of params per log_batch call
 GIT_TIMEOUT_S = 10
 SQLITE_TIMEOUT_S = 30  # how long a read waits for another process's write to the store
@@ -217,13 +221,15 @@ def mlflow_client(uri: str) -> Any:
 
 
 def ensure_experiment(client: Any, name: str, root: str | Path | None = None) -> str:
-    """The id of experiment ``name``, created with our artifact location if missing."""
+    """The id of experiment ``name``, created with our artifact location if missing, and
+    marked as model training (EXPERIMENT_KIND_TAG) unless someone chose another kind."""
     from mlflow.exceptions import MlflowException
 
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
-            return str(client.create_experiment(name, artifact_location=artifact_location(root)))
+            return str(client.create_experiment(name, artifact_location=artifact_location(root),
+                                                tags={EXPERIMENT_KIND_TAG: TRAINING_KIND}))
         except MlflowException as exc:  # a concurrent command created it first
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -233,6 +239,8 @@ def ensure_experiment(client: Any, name: str, root: str | Path | None = None) ->
     check_not_moved(experiment.name, experiment.artifact_location, root)
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # created by an older mer, or by hand
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
     return str(experiment.experiment_id)
 
 
