@@ -152,7 +152,8 @@ def test_metrics_diff_compares_the_baseline(project):
 def expected_plots() -> set[str]:
     tables = {f"reports/plots/{t}/{m}.csv" for t in TABLES for m in MODELS}
     figures = {f"reports/plots/confusion_{m}.png" for m in MODELS}
-    return tables | figures | {"reports/plots/per_class.png", "reports/plots/per_subject.png"}
+    return tables | figures | {f"reports/plots/{f}.png"
+                                for f in ("models", "per_class", "per_subject")}
 
 
 @pytest.mark.slow

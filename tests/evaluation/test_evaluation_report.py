@@ -99,7 +99,8 @@ def test_plot_tables_one_file_per_model_figures_at_the_top(tmp_path):
     write_plots(frame, subjects, tmp_path, report)
     top = {p.name for p in tmp_path.iterdir() if p.is_file()}
     assert all(name.endswith(".png") for name in top)
-    assert {f"confusion_{m}.png" for m in MODELS} | {"per_class.png", "per_subject.png"} == top
+    assert {f"confusion_{m}.png" for m in MODELS} | {"models.png", "per_class.png",
+                                                     "per_subject.png"} == top
     for model in MODELS:
         confusion = pd.read_csv(tmp_path / "confusion" / f"{model}.csv")
         assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 18

@@ -66,7 +66,7 @@ def test_train_and_evaluate(project):
     assert len(parents) == 2
     for parent in parents:
         assert parent.info.status == "FINISHED"
-        assert parent.data.metrics["uar"] == pytest.approx(report["uar"], abs=1e-6)
+        assert parent.data.metrics["hybrid/uar"] == pytest.approx(report["uar"], abs=1e-6)
         assert parent.data.params["train.cnn.epochs"] == "2"
         assert len(parent.data.tags["mer.data_sha256"]) == 64
         children = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent.info.run_id]

@@ -3,6 +3,7 @@
 Figures (PNG, at the top of the folder; dvc.yaml declares them as image plots, which
 `dvc plots show` embeds as they are, no script needed):
 - confusion_<model>.png: row-normalised confusion matrix with counts, per model;
+- models.png: UAR (with the spread of the per-fold UAR), UF1 and accuracy of every model;
 - per_class.png: recall of every class for every model, with the chance line;
 - per_subject.png: the primary model's UAR and accuracy per held-out subject;
 - per_corpus.png (several corpora only): UF1 and UAR of every model, full and per corpus.
@@ -78,6 +79,26 @@ def per_class_figure(recalls: dict[str, list[float]], classes: Sequence[str]) ->
     ax.set_ylim(0, 1)
     ax.set_ylabel("recall (pooled over folds)")
     ax.set_title("per-class recall")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def models_figure(by_model: dict[str, dict[str, Any]], n_classes: int) -> Figure:
+    """Pooled UAR, UF1 and accuracy of every model side by side; on UAR, the spread (sd) of
+    the per-fold UAR as an error bar: how much the score moves with the held-out subject."""
+    models = list(by_model)
+    fig = _figure(2.5 + 1.1 * len(models), 4.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(models))
+    for k, (key, label) in enumerate((("uar", "UAR (error bar: sd over folds)"),
+                                      ("uf1", "UF1"), ("accuracy", "accuracy"))):
+        ax.bar(x + (k - 1) * 0.27, [by_model[m][key] for m in models], 0.27, label=label,
+               yerr=[by_model[m]["fold_std_uar"] for m in models] if key == "uar" else None,
+               capsize=3)
+    ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance UAR")
+    ax.set_xticks(x, models, rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_title("models (pooled predictions)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
@@ -162,6 +183,7 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
     _save(per_class_figure(recalls, classes), folder / "per_class.png")
     by_model = report["models"] if report is not None else {
         m: model_metrics(frame[frame["model"] == m], classes) for m in models}
+    _save(models_figure(by_model, len(classes)), folder / "models.png")
     if any("corpora" in scores for scores in by_model.values()):
         _save(per_corpus_figure({m: {"full": scores, **scores.get("corpora", {})}
                                  for m, scores in by_model.items()}, len(classes)),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mer.evaluation import metrics
+from mer.evaluation.report import headline
 from mer.tracking.store import KIND_TAG, PREDICTIONS_TAG, Tracker, flatten, git_state
 
 if TYPE_CHECKING:
@@ -70,9 +71,11 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
 
 
 def report_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """The numeric leaves of evaluation.json as MLflow metric names: models/hybrid/uar, ..."""
-    return {k: float(v) for k, v in flatten(report, sep="/").items()
-            if isinstance(v, int | float) and not isinstance(v, bool)}
+    """The parent run's metrics: each model's headline (reports/metrics.json: uar, uf1, acc,
+    uar_sd) as hybrid/uar, hybrid/uf1, ...; every other figure is in the run's
+    evaluation.json, so the MLflow UI's runs table shows what runs are compared on."""
+    return {f"{model}/{key}": float(value)
+            for model, figures in headline(report).items() for key, value in figures.items()}
 
 
 def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.DataFrame,
