@@ -544,6 +544,13 @@ def default_params_yaml() -> str:
 def changed_values(params: Params) -> list[tuple[str, Any, Any]]:
     """(dotted key, value, default) of every leaf key whose value is not the default, in
     field order; values as JSON-able data."""
+    return changed_leaves(params.model_dump(mode="json"), Params().model_dump(mode="json"))
+
+
+def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
+                   ) -> list[tuple[str, Any, Any]]:
+    """changed_values of two params dumps (``model_dump(mode="json")``), for callers that
+    dump the params themselves."""
     def leaves(values: dict[str, Any], defaults: dict[str, Any], prefix: str
                ) -> Iterator[tuple[str, Any, Any]]:
         for key, default in defaults.items():
@@ -553,4 +560,4 @@ def changed_values(params: Params) -> list[tuple[str, Any, Any]]:
             elif value != default:
                 yield f"{prefix}{key}", value, default
 
-    return list(leaves(params.model_dump(mode="json"), Params().model_dump(mode="json"), ""))
+    return list(leaves(values, defaults, ""))

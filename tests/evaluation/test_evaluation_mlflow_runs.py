@@ -5,12 +5,15 @@ the second time with every fold cached, as a user rerunning `mer train` would.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from mlflow import MlflowClient
 
 from mer.cli import main
+from mer.config import parse_params
+from mer.tracking.runs import parent_name
 from mer.tracking.store import PARENT_TAG, tracking_uri
 from toy import write_toy
 
@@ -42,6 +45,22 @@ def project(tmp_path_factory):
         children=[r for r in runs if PARENT_TAG in r.data.tags])
 
 
+def test_a_parent_run_is_named_by_the_params_that_differ(project):
+    assert project.parents[0].info.run_name == \
+        "train.models=[svm], train.parallel_folds=1, train.svm.trials=2, train.svm.inner_folds=2"
+
+
+def test_under_dvc_exp_run_a_parent_run_is_named_by_the_experiment(monkeypatch):
+    params = parse_params({"train": {"seed": 3}})
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    assert parent_name(params) == "train.seed=3"
+    assert parent_name(parse_params({})) == "defaults"
+    monkeypatch.setenv("DVC_EXP_NAME", "svm-trials-5")  # what `dvc exp run` exports
+    assert parent_name(params) == "svm-trials-5"
+    monkeypatch.setenv("DVC_EXP_NAME", "x" * 300)
+    assert len(parent_name(params)) == 250  # MLflow's longest run name
+
+
 def test_the_parent_run_holds_each_models_headline(project):
     """UAR, UF1, accuracy and fold spread per model, as in reports/metrics.json; the rest of
     the evaluation is the run's evaluation.json."""
@@ -57,3 +76,52 @@ def test_the_parent_run_holds_each_models_headline(project):
     assert {"evaluation.json", "metrics.json"} <= artifacts
     figures = {a.path for a in project.client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/models.png" in figures  # the models side by side, with their fold spread
+
+
+def test_folds_are_nested_runs_timed_as_their_fit(project):
+    """One child per (model, fold) under its parent, starting and ending when the fold's fit
+    did (the cached fold's times), with its confusion matrix as an image and a Source."""
+    import json
+
+    parent = project.parents[0].info.run_id
+    children = [c for c in project.children if c.data.tags[PARENT_TAG] == parent]
+    assert len(children) == 3 * 4  # svm, majority, au-oracle x 4 held-out subjects
+    folds = {}
+    for path in (project.root / "data/folds").glob("*.json"):
+        fold = json.loads(path.read_text())
+        folds[fold["learner"], fold["subject"]] = fold
+    for child in children:
+        # each of these learners has one model, of its own name
+        fold = folds[child.data.tags["mer.model"], child.data.tags["mer.subject"]]
+        assert child.info.start_time == round(fold["started"] * 1000)
+        assert child.info.end_time == round((fold["started"] + fold["seconds"]) * 1000)
+        assert child.data.tags["mlflow.source.name"]
+        assert [a.path for a in project.client.list_artifacts(child.info.run_id)
+                if a.path.startswith("confusion")] == ["confusion.png"]
+    png = project.client.download_artifacts(children[0].info.run_id, "confusion.png",
+                                            str(project.root))
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_parent_run_logs_the_clips_it_trained_on_as_a_dataset(project):
+    """The MLflow UI's Datasets column: the manifest's rows of the trained clips."""
+    import json
+
+    run = project.client.get_run(project.parents[0].info.run_id)
+    [entry] = run.inputs.dataset_inputs
+    dataset = entry.dataset
+    assert dataset.name == "synthetic casme2-5"
+    assert dataset.digest == run.data.tags["mer.data_sha256"][:16]
+    assert json.loads(dataset.source)["uri"].endswith("data/manifest.parquet")
+    assert json.loads(dataset.profile)["num_rows"] == 4 * 5
+    assert {t.key: t.value for t in entry.tags}["mlflow.data.context"] == "training"
+
+
+def test_rerunning_with_every_fold_cached_logs_no_new_runs(project):
+    """The second `mer train` found every fold cached: it reopened its parent run and logged
+    no child twice; the second `mer evaluate` completed that same parent."""
+    [parent] = project.parents
+    assert parent.info.status == "FINISHED"
+    keys = [c.data.tags["mer.fold_key"] for c in project.children]
+    assert len(keys) == len(set(keys)) == 3 * 4
+    assert {c.data.tags["mer.from_cache"] for c in project.children} == {"false"}

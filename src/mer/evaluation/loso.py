@@ -69,13 +69,14 @@ class FoldOutcome:
     proba: dict[str, np.ndarray]  # model -> (n_test, K) float64
     report: dict[str, dict[str, Any]]
     seconds: float  # wall time of the fit (informational only; not in any result)
+    started: float | None = None  # when the fit began, Unix time in s (MLflow run times)
 
     def to_json(self, key: str) -> str:
         return json.dumps({
             "key": key, "learner": self.learner, "fold": self.fold, "subject": self.subject,
             "clip_id": list(self.clip_id),
             "proba": {m: p.tolist() for m, p in self.proba.items()},
-            "report": self.report, "seconds": self.seconds,
+            "report": self.report, "seconds": self.seconds, "started": self.started,
         }, sort_keys=True)
 
     @classmethod
@@ -86,7 +87,8 @@ class FoldOutcome:
             clip_id=tuple(raw["clip_id"]),
             proba={m: np.asarray(p, dtype=np.float64).reshape(len(raw["clip_id"]), -1)
                    for m, p in raw["proba"].items()},
-            report=raw["report"], seconds=raw["seconds"])
+            report=raw["report"], seconds=raw["seconds"],
+            started=raw.get("started"))  # None in a fold cached by an older mer
 
 
 def fold_seed(seed: int, fold: Fold) -> int:
@@ -103,7 +105,7 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
     """Fit on the training subjects, predict the held-out subject with its labels removed."""
     from threadpoolctl import threadpool_limits
 
-    started = time.perf_counter()
+    started, clock = time.time(), time.perf_counter()
     # One BLAS/OpenMP thread: a fold's floats must not depend on how many cores its process
     # has (serial and parallel runs give equal bytes), and parallel workers must not compete.
     with threadpool_limits(limits=1):
@@ -122,7 +124,7 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
         learner=learner.name, fold=fold.index, subject=fold.subject,
         clip_id=tuple(test.clip_id.tolist()), proba=proba,
         report={m: report.get(m, {}) for m in learner.outputs},
-        seconds=time.perf_counter() - started)
+        seconds=time.perf_counter() - clock, started=started)
 
 
 def code_digest() -> str:
@@ -148,6 +150,15 @@ def fold_key(learner: Learner, data_digest: str, code: str, fold: Fold, seed: in
                           "code": code, "subject": fold.subject,
                           "seed": fold_seed(seed, fold)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def fold_keys(clips: ClipSet, learners: Sequence[Learner], folds: Sequence[Fold], seed: int
+              ) -> dict[tuple[str, int], str]:
+    """(learner name, fold index) -> the key its result is cached under: equal keys, equal
+    results (same learner spec, data, code and seed)."""
+    data_digest, code = clips.digest(), code_digest()
+    return {(learner.name, fold.index): fold_key(learner, data_digest, code, fold, seed)
+            for learner in learners for fold in folds}
 
 
 def _cache_path(cache_dir: Path, learner: Learner, fold: Fold, key: str) -> Path:
@@ -255,13 +266,13 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
         raise ValueError(f"learner names must be unique, got {names}")
     folds = loso_folds(clips.subject) if folds is None else folds
     cache = Path(cache_dir) if cache_dir is not None else None
-    data_digest, code = clips.digest(), code_digest()
+    keys = fold_keys(clips, learners, folds, seed)
     done: dict[tuple[int, int], FoldOutcome] = {}
     pending: list[tuple[int, Learner, Fold, Path | None, str]] = []
     keep: set[Path] = set()
     for li, learner in enumerate(learners):
         for fold in folds:
-            key = fold_key(learner, data_digest, code, fold, seed)
+            key = keys[learner.name, fold.index]
             path = _cache_path(cache, learner, fold, key) if cache else None
             if path is not None:
                 keep.add(path)

@@ -70,11 +70,19 @@ def _train(args: argparse.Namespace, params: Params) -> None:
 
     from mer.atomic import write_text
     from mer.core.clipset import load_clips
-    from mer.evaluation.loso import FoldOutcome, run_loso
+    from mer.evaluation.loso import FoldOutcome, fold_keys, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
     from mer.models.learners import build_learners
-    from mer.tracking.runs import log_fold, log_params, parent_tags
+    from mer.tracking.runs import (
+        TRAINING_TAG,
+        log_dataset,
+        log_fold,
+        log_params,
+        parent_name,
+        parent_tags,
+        training_digest,
+    )
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
 
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
@@ -89,11 +97,20 @@ def _train(args: argparse.Namespace, params: Params) -> None:
              ", ".join(m for learner in learners for m in learner.outputs))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
-    with tracker.run(protocol.protocol, tags=parent_tags(data_hash, tracker.root)) as parent:
-        log_params(tracker, parent, params)
+    keys = fold_keys(clips, learners, folds, params.train.seed)
+    training = training_digest(keys, params)
+    # The same training again (every fold cached, or resuming an interrupted one): its parent
+    # run is reopened, not duplicated. --fresh refits every fold: a new parent.
+    earlier = None if args.fresh else tracker.find_run(TRAINING_TAG, training)
+    tags = None if earlier else {**parent_tags(data_hash, tracker.root), TRAINING_TAG: training}
+    with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent:
+        if earlier is None:
+            log_params(tracker, parent, params)
+            log_dataset(tracker, parent, paths.MANIFEST, clips, data_hash, params.labels.scheme)
         with tqdm(total=len(learners) * len(folds), desc=protocol.protocol, unit="fold") as bar:
             def on_fold(outcome: FoldOutcome, from_cache: bool) -> None:
-                log_fold(tracker, parent, outcome, clips, from_cache)
+                log_fold(tracker, parent, outcome, clips, keys[outcome.learner, outcome.fold],
+                         from_cache)
                 bar.set_postfix_str(f"{outcome.learner} {outcome.subject}"
                                     f"{' (cached)' if from_cache else ''}")
                 bar.update()

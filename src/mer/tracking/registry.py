@@ -78,7 +78,6 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import infer_signature
-    from mlflow.tracking.context.registry import resolve_tags
 
     import mer
     from mer.inference.predictor import BUNDLE_ARTIFACT, save_bundle
@@ -88,9 +87,8 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
     signature = infer_signature(input_example, output_example)
     try:
         tracker = Tracker(experiment, root)
-        # resolve_tags: the user, source and git tags MLflow's own start_run would add.
         with tempfile.TemporaryDirectory() as scratch, \
-                tracker.run(run_name, tags=resolve_tags(tags)) as run_id:
+                tracker.run(run_name, tags=tags) as run_id:
             bundle_path = save_bundle(bundle, Path(scratch) / "bundle.pkl")
             # MLflow 3 logs a model (a LoggedModel linked to the run, then its registered
             # version) only through the fluent API, which needs an active run and global URIs:

@@ -3,12 +3,16 @@ evaluation's pooled metrics and figures. Talks to MLflow only through mer.tracki
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mer.config import changed_leaves, parse_params, yaml_value
 from mer.evaluation import metrics
 from mer.evaluation.report import headline
 from mer.tracking.store import KIND_TAG, PREDICTIONS_TAG, Tracker, flatten, git_state
@@ -21,10 +25,37 @@ if TYPE_CHECKING:
     from mer.evaluation.loso import FoldOutcome
 
 DATA_TAG = "mer.data_sha256"  # sha256 of features.npz + manifest
+# A fold's cache key (mer.evaluation.loso.fold_keys) on its child runs, and the digest of
+# every key and param on the parent: how a rerun finds what is already logged.
+FOLD_KEY_TAG = "mer.fold_key"
+TRAINING_TAG = "mer.training_sha256"
+DVC_EXP_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs: the experiment
+NAME_CHARS = 250  # MLflow's longest run name
+
+
+def parent_name(params: Params) -> str:
+    """What a parent run was, as its name: the DVC experiment under `dvc exp run`, else the
+    params that differ from the defaults (`mer params --check`), else 'defaults'."""
+    # Dumped here, defaults from the loader, not by config.changed_values: a name is
+    # provenance, not params the stage depends on (as tests/core/test_core_dvc_deps.py
+    # counts reads: by mer.tracking, or while loading).
+    changed = changed_leaves(params.model_dump(mode="json"),
+                             parse_params({}).model_dump(mode="json"))
+    name = os.environ.get(DVC_EXP_ENV) or ", ".join(
+        f"{key}={yaml_value(value)}" for key, value, _ in changed) or "defaults"
+    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
 
 
 def parent_tags(data_hash: str, root: str | Path | None = None) -> dict[str, str]:
     return {**git_state(root), DATA_TAG: data_hash, KIND_TAG: "evaluation"}
+
+
+def training_digest(keys: Mapping[tuple[str, int], str], params: Params) -> str:
+    """What a parent run trained, as one hash: its folds' keys and every param (a rerun with
+    another value of a param no fold depends on, e.g. train.parallel_folds, is another run)."""
+    payload = json.dumps({"folds": sorted(keys.values()), "params": params.model_dump(
+        mode="json")}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def log_params(tracker: Tracker, run_id: str, params: Params) -> None:
@@ -32,9 +63,34 @@ def log_params(tracker: Tracker, run_id: str, params: Params) -> None:
     tracker.log(run_id, params=flatten(params.model_dump(mode="json")))
 
 
-def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet,
+# The manifest's columns that describe a clip (not its files or flags): the dataset's table.
+DATASET_COLUMNS = ("dataset", "subject", "clip", "clip_id", "onset", "apex", "offset", "fps",
+                   "aus", "emotion", "label")
+DIGEST_CHARS = 16  # of the data hash, as the dataset's digest (MLflow keeps up to 36)
+
+
+def log_dataset(tracker: Tracker, run_id: str, manifest: Path, clips: ClipSet, data_hash: str,
+                scheme: str) -> None:
+    """The clips ``run_id`` trained on as its MLflow dataset: their manifest rows, named by
+    corpus and label scheme ('synthetic casme2-5'), digest the run's data hash."""
+    from mer.core.manifest import read_manifest
+
+    frame = read_manifest(manifest)
+    frame = frame.loc[frame["clip_id"].isin(clips.clip_id.tolist()), list(DATASET_COLUMNS)]
+    name = f"{'+'.join(sorted(set(frame['dataset']))) or 'no clips'} {scheme}"
+    tracker.log_dataset(run_id, frame.reset_index(drop=True), source=manifest, name=name,
+                        digest=data_hash[:DIGEST_CHARS], targets="label")
+
+
+def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet, key: str,
              from_cache: bool) -> list[str]:
-    """One child run per model of ``outcome``: fold metrics, confusion, curves, tuning."""
+    """One child run per model of ``outcome``, nested under ``parent`` and timed as the fold's
+    fit was: fold metrics, confusion figure, curves, tuning; none when ``from_cache`` and
+    the runs of fold ``key`` are already in the experiment (a rerun logs no duplicates)."""
+    if from_cache and tracker.find_run(FOLD_KEY_TAG, key):
+        return []
+    from mer.evaluation.plots import confusion_figure
+
     position = {clip_id: i for i, clip_id in enumerate(clips.clip_id.tolist())}
     index = np.array([position[c] for c in outcome.clip_id], dtype=np.int64)
     y_true = clips.y[index]
@@ -44,8 +100,12 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
         y_pred = proba.argmax(axis=1)
         matrix = metrics.confusion(y_true, y_pred, clips.n_classes)
         tags = {KIND_TAG: "fold", "mer.model": model, "mer.subject": outcome.subject,
-                "mer.fold": str(outcome.fold), "mer.from_cache": str(from_cache).lower()}
-        with tracker.run(f"{model} {outcome.subject}", parent=parent, tags=tags) as child:
+                "mer.fold": str(outcome.fold), "mer.from_cache": str(from_cache).lower(),
+                FOLD_KEY_TAG: key}
+        times = ({} if outcome.started is None else
+                 {"started": outcome.started, "ended": outcome.started + outcome.seconds})
+        with tracker.run(f"{model} {outcome.subject}", parent=parent, tags=tags,
+                         **times) as child:
             params: dict[str, Any] = {"model": model, "subject": outcome.subject,
                                       "test_clips": len(index)}
             scores = {**metrics.scores(y_true, y_pred, clips.n_classes),
@@ -60,9 +120,8 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
             if trials:
                 series["optuna/inner_uar"] = [t["inner_uar"] for t in trials]
             tracker.log(child, params=params, metrics=scores, series=series)
-            tracker.log_json(child, {"classes": list(clips.classes), "rows": "actual",
-                                     "columns": "predicted", "matrix": matrix.tolist()},
-                             "confusion.json")
+            tracker.log_figure(child, confusion_figure(
+                matrix, clips.classes, f"{model}, held-out {outcome.subject}"), "confusion.png")
             tracker.log_json(child, report, "fit_report.json")
             if trials:
                 tracker.log_table(child, trials, "optuna_trials.json")
@@ -86,7 +145,7 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
     parent = tracker.find_run(PREDICTIONS_TAG, predictions_sha)
     tags = None if parent else {**parent_tags(data_hash, tracker.root),
                                 PREDICTIONS_TAG: predictions_sha}
-    with tracker.run("evaluate", run_id=parent, tags=tags) as run:
+    with tracker.run(parent_name(params), run_id=parent, tags=tags) as run:
         if parent is None:
             log_params(tracker, run, params)
         tracker.log(run, metrics=report_metrics(report),

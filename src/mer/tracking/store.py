@@ -397,6 +397,7 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         self.root = project_root(root)
+        self._context: dict[str, str] | None = None
         self.uri = ensure_store(self.root)
         self.client = mlflow_client(self.uri)
         try:
@@ -408,13 +409,23 @@ class Tracker:
             raise MerError(f"cannot open MLflow tracking store {self.uri} (experiment "
                            f"'{experiment}'): {exc.message}; {hint}") from None
 
+    def context_tags(self) -> dict[str, str]:
+        """The user, source (command) and git tags MLflow's own start_run adds to a run,
+        resolved once per Tracker (resolving asks git)."""
+        if self._context is None:
+            from mlflow.tracking.context.registry import resolve_tags
+
+            self._context = resolve_tags()
+        return self._context
+
     @contextmanager
     def run(self, name: str | None = None, *, parent: str | None = None,
-            tags: Mapping[str, str] | None = None, run_id: str | None = None
-            ) -> Iterator[str]:
-        """Create a run (or reopen ``run_id``), tagged with this process (owner_tags);
-        FINISHED on success, KILLED when stopped by Ctrl-C or SIGTERM, FAILED on any other
-        exception."""
+            tags: Mapping[str, str] | None = None, run_id: str | None = None,
+            started: float | None = None, ended: float | None = None) -> Iterator[str]:
+        """Create a run (or reopen ``run_id``), tagged with this process (owner_tags) and, when
+        new, MLflow's context tags; FINISHED on success, KILLED when stopped by Ctrl-C or
+        SIGTERM, FAILED on any other exception. ``started`` and ``ended`` (Unix time, s) give
+        the run the times of work done before it was logged, e.g. a fold's fit."""
         all_tags = {**(tags or {}), **owner_tags()}
         opened: str | None = None
         try:
@@ -422,9 +433,11 @@ class Tracker:
             # inside the try, so the run it interrupted is closed too.
             with deferred_signals():
                 if run_id is None:
-                    all_tags.update({PARENT_TAG: parent} if parent else {})
-                    opened = self.client.create_run(self.experiment_id, run_name=name,
-                                                    tags=all_tags).info.run_id
+                    all_tags = {**self.context_tags(), **all_tags,
+                                **({PARENT_TAG: parent} if parent else {})}
+                    opened = self.client.create_run(
+                        self.experiment_id, run_name=name, tags=all_tags,
+                        start_time=None if started is None else _millis(started)).info.run_id
                 else:
                     # Owner first, then RUNNING: a concurrent close_stale_runs must not see
                     # the previous (finished) owner on a running run.
@@ -437,7 +450,8 @@ class Tracker:
                 self.client.set_terminated(
                     opened, status="KILLED" if stopped_by_signal(exc) else "FAILED")
             raise
-        self.client.set_terminated(opened, status="FINISHED")
+        self.client.set_terminated(opened, status="FINISHED",
+                                   end_time=None if ended is None else _millis(ended))
 
     @contextmanager
     def fluent_run(self, run_id: str) -> Iterator[None]:
@@ -499,6 +513,32 @@ class Tracker:
                 params=[e for e in chunk if isinstance(e, Param)],
                 tags=[e for e in chunk if isinstance(e, RunTag)])
 
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """A matplotlib figure as a PNG artifact, which the MLflow UI shows as an image."""
+        self.client.log_figure(run_id, figure, artifact_file,
+                               save_kwargs={"metadata": {"Software": None}})  # stable bytes
+
+    def log_dataset(self, run_id: str, frame: Any, *, source: str | Path, name: str,
+                    digest: str, targets: str, context: str = "training") -> None:
+        """``frame`` (a pandas DataFrame read from ``source``) as the run's input dataset,
+        which the MLflow UI lists in its Datasets column; one dataset per (name, digest)."""
+        import warnings
+
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        with warnings.catch_warnings():
+            # Two warnings that do not apply to a record of a training table: MLflow registers
+            # two sources of local files, and hints at integer columns for model serving.
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+            dataset = mlflow.data.from_pandas(frame, source=str(source), name=name,
+                                              digest=digest, targets=targets)
+            entity = dataset._to_mlflow_entity()
+        self.client.log_inputs(run_id, datasets=[DatasetInput(
+            entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])])
+
     def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
         self.client.log_text(run_id, json.dumps(obj, indent=2, sort_keys=True), artifact_file)
 
@@ -518,6 +558,11 @@ class Tracker:
     def find_run(self, tag: str, value: str) -> str | None:
         """The newest run of this experiment whose ``tag`` equals ``value``."""
         return newest_run(self.client, [self.experiment_id], tag, value)
+
+
+def _millis(seconds: float) -> int:
+    """Unix time in s -> MLflow's timestamps (ms)."""
+    return round(seconds * 1000)
 
 
 def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str) -> str | None:
