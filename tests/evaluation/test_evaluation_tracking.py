@@ -144,3 +144,31 @@ def test_mer_ui_serves_the_store(tracking_root, own_store):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_store):
+    """The version's source run holds the LOSO metrics; the version has tags, a description
+    and a link (a URL, and a Markdown link in the description) to the evaluation run."""
+    from mer.tracking.registry import describe_version, tags_from_evaluation
+
+    tracker = Tracker("registered", tracking_root)
+    with tracker.run("evaluation") as evaluation:
+        pass
+    with tracker.run("register") as source:
+        pass
+    client = tracker.client
+    client.create_registered_model("mer-described")
+    version = client.create_model_version("mer-described", f"runs:/{source}/model",
+                                          run_id=source).version
+    report = {"models": {"hybrid": {"uar": 0.75, "uf1": 0.7, "accuracy": 0.8}}}
+    describe_version(tracker, "mer-described", version, source,
+                     tags_from_evaluation(report, evaluation))
+
+    described = client.get_model_version("mer-described", version)
+    page = f"#/experiments/{tracker.experiment_id}/runs/{evaluation}"
+    assert described.tags["evaluation_run_url"] == f"http://127.0.0.1:5000/{page}"
+    assert described.tags["loso_uar"] == "0.75"
+    assert f"]({page})" in described.description
+    assert "UAR 0.750, UF1 0.700, accuracy 0.800" in described.description
+    assert client.get_run(described.run_id).data.metrics == {
+        "loso_uar": 0.75, "loso_uf1": 0.7, "loso_accuracy": 0.8}

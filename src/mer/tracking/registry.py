@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mer.inference.predictor import ModelBundle
+    from mer.tracking.store import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,7 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
                 )
             tracker.client.log_dict(run_id, bundle.provenance, "provenance.json")
         version = str(info.registered_model_version)
-        for key, value in tags.items():
-            tracker.client.set_model_version_tag(name, version, key, value)
+        describe_version(tracker, name, version, run_id, tags)
     except MlflowException as exc:
         raise MerError(f"MLflow refused the registration: {exc}. Check MLFLOW_TRACKING_URI "
                        "(unset, it is <project>/mlflow.db)") from None
@@ -257,16 +258,59 @@ def check_mer_model(folder: Path, model: str) -> Path:
     return bundle
 
 
+LOSO_FIGURES = ("uar", "uf1", "accuracy")  # the hybrid's, as loso_<figure> tags and metrics
+EVALUATION_RUN_TAG = "evaluation_run_id"
+EVALUATION_URL_TAG = "evaluation_run_url"
+
+
 def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None
                          ) -> dict[str, str]:
     """Version tags: the hybrid's LOSO evaluation that justifies this model (``evaluation``:
     reports/evaluation.json, {} when there is none)."""
     hybrid = evaluation.get("models", {}).get(HYBRID, {})
-    tags = {f"loso_{key}": str(hybrid[key]) for key in ("uar", "uf1", "accuracy")
-            if key in hybrid}
+    tags = {f"loso_{key}": str(hybrid[key]) for key in LOSO_FIGURES if key in hybrid}
     if evaluation_run:
-        tags["evaluation_run_id"] = evaluation_run
+        tags[EVALUATION_RUN_TAG] = evaluation_run
     return tags
+
+
+def version_description(tags: Mapping[str, str], evaluation_page: str | None) -> str:
+    """A registered version's description (Markdown in the MLflow UI): what it is, its LOSO
+    figures (``tags``: tags_from_evaluation) and a link to the evaluation run's page."""
+    lines = ["The mer hybrid (CNN + AU-region SVM), trained by `mer register` on every "
+             "subject; `mer promote --version <n>` makes it the champion."]
+    if all(f"loso_{key}" in tags for key in LOSO_FIGURES):
+        lines.append("Leave-one-subject-out evaluation: " + ", ".join(
+            f"{label} {float(tags[f'loso_{key}']):.3f}"
+            for key, label in zip(LOSO_FIGURES, ("UAR", "UF1", "accuracy"), strict=True)) + ".")
+    else:
+        lines.append("No LOSO evaluation was found: run `mer train` and `mer evaluate` first.")
+    if evaluation_page:
+        lines.append(f"[The evaluation run]({evaluation_page}): per model, per fold.")
+    return "\n\n".join(lines)
+
+
+def describe_version(tracker: Tracker, name: str, version: str, run_id: str,
+                     tags: Mapping[str, str]) -> None:
+    """Make version ``version`` of ``name`` (logged by run ``run_id``) say what justifies it:
+    ``tags`` (tags_from_evaluation) and the evaluation run's URL as version tags, the LOSO
+    figures as metrics of its source run (shown on the version's page), a description."""
+    from mer.tracking.store import run_page
+
+    evaluation_run = tags.get(EVALUATION_RUN_TAG)
+    page = url = None
+    if evaluation_run:
+        url = tracker.run_url(evaluation_run)
+        page = run_page(tracker.client.get_run(evaluation_run).info.experiment_id,
+                        evaluation_run)
+    all_tags = {**tags, **({EVALUATION_URL_TAG: url} if url else {})}
+    for key, value in all_tags.items():
+        tracker.client.set_model_version_tag(name, version, key, value)
+    tracker.log(run_id, metrics={f"loso_{key}": float(tags[f"loso_{key}"])
+                                 for key in LOSO_FIGURES if f"loso_{key}" in tags},
+                tags=all_tags)
+    tracker.client.update_model_version(name, version,
+                                        description=version_description(tags, page))
 
 
 def registration_record(version: RegisteredVersion) -> str:

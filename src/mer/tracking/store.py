@@ -55,6 +55,8 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
 BATCH = 100  # MLflow's limit of params per log_batch call
+UI_HOST = "127.0.0.1"  # `mer ui`: local only, the UI has no authentication
+UI_PORT = 5000  # `mer ui`'s default port, MLflow's own
 GIT_TIMEOUT_S = 10
 SQLITE_TIMEOUT_S = 30  # how long a read waits for another process's write to the store
 LOCK_TIMEOUT_S = 300  # longest wait for another command creating the store (takes seconds)
@@ -555,9 +557,21 @@ class Tracker:
     def log_file(self, run_id: str, file: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(file), artifact_path)
 
+    def run_url(self, run_id: str) -> str:
+        """The MLflow UI's page of run ``run_id``: on the team server ($MLFLOW_TRACKING_URI
+        http(s)://...), else on `mer ui` at its default address."""
+        base = (self.uri.rstrip("/") if self.uri.startswith(("http://", "https://"))
+                else f"http://{UI_HOST}:{UI_PORT}")
+        return f"{base}/{run_page(self.client.get_run(run_id).info.experiment_id, run_id)}"
+
     def find_run(self, tag: str, value: str) -> str | None:
         """The newest run of this experiment whose ``tag`` equals ``value``."""
         return newest_run(self.client, [self.experiment_id], tag, value)
+
+
+def run_page(experiment_id: str, run_id: str) -> str:
+    """A run's page in the MLflow UI, relative to the UI's address."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def _millis(seconds: float) -> int:

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 from mer.errors import MerError
+from mer.tracking.store import UI_HOST as HOST
+from mer.tracking.store import UI_PORT as DEFAULT_PORT
 from mer.tracking.store import artifact_location, ensure_store, project_root, tracking_uri
-
-HOST = "127.0.0.1"  # local only: the UI has no authentication
-DEFAULT_PORT = 5000  # MLflow's own default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
