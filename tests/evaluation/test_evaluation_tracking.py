@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -126,21 +127,45 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_mer_ui_serves_the_store(tracking_root, own_store):
+def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, own_store):
+    """The real MLflow UI server of `mer ui` on 127.0.0.1: its REST API (what the browser
+    reads) says the experiment is model training, so the UI opens on the runs table, and
+    lists the parent with its nested fold."""
+    tracker = Tracker("ui-served", tracking_root)
+    with tracker.run("train.svm.trials=5") as parent, \
+            tracker.run("svm sub01", parent=parent):
+        pass
     port = free_port()
     server = subprocess.Popen(ui_command(port, tracking_root), cwd=tracking_root,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def api(path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{base}/api/2.0/mlflow/{path}", headers={"Content-Type": "application/json"},
+            data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
     try:
         deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
                     assert r.status == 200
                     break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
-                time.sleep(1)
+                time.sleep(0.5)
+        experiment = api("experiments/get-by-name?experiment_name=ui-served")["experiment"]
+        tags = {t["key"]: t["value"] for t in experiment["tags"]}
+        assert tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND == "custom_model_development"
+        runs = api("runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+        names = {r["info"]["run_name"]: {t["key"]: t["value"] for t in r["data"]["tags"]}
+                 for r in runs}
+        assert set(names) == {"train.svm.trials=5", "svm sub01"}
+        assert names["svm sub01"][PARENT_TAG] == parent
     finally:
         server.terminate()
         server.wait(timeout=30)
