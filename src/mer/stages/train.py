@@ -99,9 +99,10 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
     keys = fold_keys(clips, learners, folds, params.train.seed)
     training = training_digest(keys, params)
-    # The same training again (every fold cached, or resuming an interrupted one): its parent
-    # run is reopened, not duplicated. --fresh refits every fold: a new parent.
-    earlier = None if args.fresh else tracker.find_run(TRAINING_TAG, training)
+    # The same training again after it finished (every fold cached): its parent run is
+    # reopened, not duplicated. Resuming an interrupted training is a new parent (the stopped
+    # one keeps its KILLED or FAILED status and its folds); --fresh refits all: a new parent.
+    earlier = None if args.fresh else tracker.find_run(TRAINING_TAG, training, "FINISHED")
     tags = None if earlier else {**parent_tags(data_hash, tracker.root), TRAINING_TAG: training}
     with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent:
         if earlier is None:

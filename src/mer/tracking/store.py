@@ -564,9 +564,10 @@ class Tracker:
                 else f"http://{UI_HOST}:{UI_PORT}")
         return f"{base}/{run_page(self.client.get_run(run_id).info.experiment_id, run_id)}"
 
-    def find_run(self, tag: str, value: str) -> str | None:
-        """The newest run of this experiment whose ``tag`` equals ``value``."""
-        return newest_run(self.client, [self.experiment_id], tag, value)
+    def find_run(self, tag: str, value: str, status: str | None = None) -> str | None:
+        """The newest run of this experiment whose ``tag`` equals ``value`` (and whose status
+        is ``status``, e.g. FINISHED, when given)."""
+        return newest_run(self.client, [self.experiment_id], tag, value, status)
 
 
 def run_page(experiment_id: str, run_id: str) -> str:
@@ -579,9 +580,13 @@ def _millis(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str) -> str | None:
-    """The id of the newest run in ``experiment_ids`` whose ``tag`` equals ``value``, or None."""
-    runs = client.search_runs(experiment_ids, filter_string=f"tags.`{tag}` = '{value}'",
+def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str,
+               status: str | None = None) -> str | None:
+    """The id of the newest run in ``experiment_ids`` whose ``tag`` equals ``value`` (and, when
+    given, whose status is ``status``), or None."""
+    where = f"tags.`{tag}` = '{value}'" + (f" and attributes.status = '{status}'"
+                                           if status else "")
+    runs = client.search_runs(experiment_ids, filter_string=where,
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
 
