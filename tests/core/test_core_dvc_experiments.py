@@ -191,5 +191,5 @@ def test_plots_show_page_needs_no_network(project):
     assert "cdn.jsdelivr" not in html
     assert html.count("vegaEmbed('#") == len(TABLES) * len(MODELS)
     images = re.findall(r'<img src="([^"]+)"', html.split("<body>", 1)[1])
-    assert len(images) == len(MODELS) + 2
+    assert len(images) == len(MODELS) + 3  # a confusion matrix each; models, per class, subject
     assert all((project.root / "shown" / src).is_file() for src in images)
