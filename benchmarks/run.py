@@ -16,7 +16,7 @@ import time
 
 from mer.atomic import write_text
 
-MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_inference",
+MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_compare", "bench_inference",
            "bench_pipeline")
 
 

@@ -216,7 +216,9 @@ class FeatureParams(Section):
     dis_refine_iterations: int = Field(
         10, ge=0, le=100, description="DIS variational refinement iterations (0 = none)")
     image_grid: int = Field(
-        4, ge=1, le=8, description="flow-images: AU features on a grid of image_grid^2 cells")
+        7, ge=1, le=16, description="flow-images: the SVM reads the mean u, v and strain of each "
+        "cell of an image_grid x image_grid grid (7 measured best: "
+        "mer.features.flow_image_features)")
     workers: int = Field(2, ge=1, description="processes computing flows; the features do "
                          "not depend on it")
 
@@ -255,6 +257,8 @@ class CnnParams(Section):
     embedding: int = Field(32, ge=2, description="width of the layer before the softmax head")
     dropout: float = Field(0.3, ge=0, lt=1, description="dropout on that layer, training only")
     apex_stream: bool = Field(False, description="fuse a conv stream over the apex frame")
+    mixup: float = Field(0.0, ge=0, description="mixup's Beta(a, a) parameter a: each "
+                         "training clip blended with another and their labels alike; 0 = off")
     ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
                           "their softmaxes are averaged, so a result owes less to seed luck")
     augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "

@@ -22,7 +22,7 @@ from mer.config import REFERENCES, ModelKind
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
-from mer.models.cnn import balanced_class_weights
+from mer.models.flownet import balanced_class_weights
 from mer.models.learners import build_learners
 from mer.models.references import reference_input
 

@@ -13,7 +13,7 @@ from mer.core.flow_image import FLOW_CHANNELS_BGR, FLOW_CHANNELS_RGB, in_uvs_ord
 from mer.core.manifest import COLUMNS, read_manifest, write_manifest
 from mer.errors import DatasetError, MerError
 from mer.features.describe_clips import extract_features
-from mer.features.flow_image_features import describe_flow_image
+from mer.features.flow_image_features import cell_means, describe_flow_image
 
 PARAMS = FeatureParams(input_size=28, image_grid=2, hoof_bins=8)
 
@@ -30,10 +30,19 @@ def test_channels_map_to_u_v_strain_in_signed_ranges():
     assert described.apex_image.shape == (1, 28, 28) and not described.apex_image.any()
     values = dict(zip(described.au_feature_names, described.au_features, strict=True))
     assert values["grid_r1c0/t0/u"] == pytest.approx(1) and values["grid_r1c0/t0/v"] == -1
-    assert values["grid_r0c1/t0/strain_max"] == pytest.approx(0.2)
-    # Up-right flow at 45 degrees falls in the bin centred there (7 of 8, y down).
-    assert np.argmax([values[f"grid_r0c0/t0/hoof{b}"] for b in range(8)]) == 7
-    assert len(described.au_feature_names) == 4 * (8 + 4)
+    assert values["grid_r0c1/t0/strain_mean"] == pytest.approx(0.2)
+    assert len(described.au_feature_names) == 2 * 2 * 3  # image_grid 2: four cells
+
+
+def test_cell_means_by_hand():
+    maps = np.zeros((4, 4, 3))
+    maps[:2, 2:, 0] = [[1, 3], [5, 7]]  # u in the top-right cell: mean 4
+    maps[2:, :2, 2] = 0.5  # strain in the bottom-left cell
+    features, names = cell_means(maps, 2)
+    values = dict(zip(names, features, strict=True))
+    assert names[:3] == ("grid_r0c0/t0/u", "grid_r0c0/t0/v", "grid_r0c0/t0/strain_mean")
+    assert values["grid_r0c1/t0/u"] == 4 and values["grid_r1c0/t0/strain_mean"] == 0.5
+    assert sum(features) == 4 + 0.5
 
 
 def test_mid_grey_is_no_motion_and_16_bit_maps_alike():

@@ -124,7 +124,7 @@ def test_flow_image_dataset(tmp_path, monkeypatch):
     assert run("features") == 0
     features = read_features(paths.FEATURES)
     assert features["flow"].shape == (3, 1, 3, 16, 16)
-    assert features["au_feature_names"][0] == "grid_r0c0/t0/hoof0"
+    assert features["au_feature_names"][0] == "grid_r0c0/t0/u"
 
     cv2.imwrite("flow1.png", rng.integers(0, 256, (28, 28), np.uint8))  # grey: 1 channel
     with pytest.raises(MerError) as err:

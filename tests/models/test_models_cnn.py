@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mer.config import CnnParams
 from mer.core.clipset import HIDDEN
-from mer.models.cnn import FlowNet, balanced_class_weights, fit_cnn
+from mer.models.cnn import MIXUP_STREAM, FlowNetModule, fit_cnn
+from mer.models.flownet import FlowNet, balanced_class_weights
+from mer.models.seeds import derive_seed
 
 
 @pytest.mark.parametrize("steps", [1, 3])
@@ -67,3 +70,34 @@ def test_cnn_learns_the_toy_classes(clips):
     assert cnn.train_loss[-1] < 0.5 * cnn.train_loss[0]
     proba, _ = cnn.predict(clips.flow, clips.apex_image)
     assert np.mean(proba.argmax(axis=1) == clips.y) > 0.6  # chance is 0.2
+
+
+def test_mixup_is_seeded_and_changes_the_fit(clips, params):
+    mixed = params.cnn.model_copy(update={"mixup": 0.4})
+    first, second = fit_cnn(clips, mixed, seed=4), fit_cnn(clips, mixed, seed=4)
+    assert first.train_loss == second.train_loss
+    for (name, a), b in zip(first.net.state_dict().items(), second.net.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+    plain = fit_cnn(clips, params.cnn, seed=4)
+    assert first.train_loss != plain.train_loss  # the blends are what it trained on
+
+
+def test_mixup_blends_clips_and_labels_alike(clips, params):
+    # lam ~ Beta(a, a) from the fit's own stream; the loss is lam * CE(y) + (1 - lam) * CE(y').
+    torch.manual_seed(0)
+    net = FlowNet(clips.n_classes, 4, 8, dropout=0.0, apex_stream=False)
+    weights = balanced_class_weights(clips.y, clips.n_classes)
+    module = FlowNetModule(net, weights, params.cnn.model_copy(update={"mixup": 0.4}), seed=7)
+    flow, apex = torch.tensor(clips.flow[:6]), torch.tensor(clips.apex_image[:6])
+    y = torch.tensor(clips.y[:6])
+    loss = module._mixup_loss(flow, apex, y)
+    replay = np.random.default_rng(derive_seed(7, MIXUP_STREAM))
+    lam = float(replay.beta(0.4, 0.4))
+    order = torch.from_numpy(replay.permutation(6))
+    logits, _ = net(lam * flow + (1 - lam) * flow[order], apex)
+    w = torch.tensor(weights, dtype=torch.float32)
+    expected = (lam * F.cross_entropy(logits, y, weight=w)
+                + (1 - lam) * F.cross_entropy(logits, y[order], weight=w))
+    assert 0 < lam < 1
+    assert torch.allclose(loss, expected)

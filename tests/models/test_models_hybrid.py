@@ -80,3 +80,27 @@ def test_cnn_only_model_has_no_hybrid_head(clips, params):
     assert set(cnn_only.predict(clips.without_labels())) == {"cnn"}
     with pytest.raises(ValueError, match="CNN-only"):
         cnn_only.predict_proba(clips.flow, clips.apex_image, clips.au_features)
+
+
+def test_loading_and_predicting_import_no_training_stack(model, clips, tmp_path):
+    # `mer predict` and the served model load a bundle: Lightning (seconds to import) and
+    # Optuna are the training stack's, and must not come with it.
+    import subprocess
+    import sys
+
+    bundle = ModelBundle(model, clips.classes, FaceParams(), FeatureParams(), {})
+    path = save_bundle(bundle, tmp_path / "bundle.pkl")
+    np.savez(tmp_path / "x.npz", flow=clips.flow, apex=clips.apex_image, au=clips.au_features)
+    script = (
+        "import sys, numpy as np\n"
+        "from mer.inference.predictor import load_bundle\n"
+        f"model = load_bundle({str(path)!r}).classifier\n"
+        f"x = np.load({str(tmp_path / 'x.npz')!r})\n"
+        "assert model.predict_proba(x['flow'], x['apex'], x['au']).shape[0] == len(x['au'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('lightning', 'pytorch_lightning', 'optuna', 'mer')))\n")
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True).stdout
+    assert "mer.models.flownet" in loaded  # the check sees what the bundle imported
+    assert "lightning" not in loaded and "optuna" not in loaded
+    assert "mer.models.cnn" not in loaded

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mer.config import REFERENCES, SSSNET, STSTNET, ModelKind, ReferenceParams, TrainParams
-from mer.models.cnn import balanced_class_weights
+from mer.models.flownet import balanced_class_weights
 from mer.models.learners import build_learners
 from mer.models.references import (
     NETS,

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
-# the SVM), so an old bundle is refused with a message instead of failing mid-prediction.
-BUNDLE_FORMAT = 3
+# the SVM; 4: the fitted CNN moved to mer.models.flownet), so an old bundle is refused with a
+# message instead of failing mid-prediction.
+BUNDLE_FORMAT = 4
 BUNDLE_ARTIFACT = "bundle"  # the bundle's name among the MLflow model's artifacts
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from mer.config import CNN, HYBRID, TrainParams
 from mer.core.clipset import ClipSet
-from mer.models.cnn import TrainedCnn, fit_cnn
+from mer.models.flownet import TrainedCnn
 from mer.models.seeds import derive_seed
 from mer.models.svm import TunedSvm, fit_tuned_svm
 
@@ -101,6 +101,8 @@ def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_svm: bool = 
     Used per LOSO fold (train = the training subjects) and, by ``mer register``, on all
     subjects for the final model. The SVM is the 'svm' learner's, with the same seed.
     """
+    from mer.models.cnn import fit_cnn  # the training stack: a loaded model needs none of it
+
     cnns = tuple(fit_cnn(train, params.cnn, derive_seed(seed, CNN_STREAM, member))
                  for member in range(params.cnn.ensemble))
     svm = None

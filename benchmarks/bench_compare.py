@@ -1,0 +1,161 @@
+"""mer's models beside the field's reference nets, in one LOSO loop, on the embedded data.
+
+Two datasets, built here from nothing with mer's own stages:
+
+- ``flow-images``: the embedded MEGC2019-style composite (CASME II, SAMM and SMIC-HS formats,
+  ``examples/megc2019-synthetic.yaml``: 443 clips, 74 subjects, megc-3) exported by
+  ``mer export-flow-images`` as 28 x 28 onset->apex flow images and read back as a
+  ``flow-images`` corpus: the stand-in for the licensed composite we cannot ship;
+- ``frames``: the default embedded CASME II set (246 clips, 26 subjects, casme2-5) from frames.
+
+Every model runs under the same protocol (mer.evaluation.loso: LOSO, fixed schedules, nothing
+read from the held-out subject) for each seed in SEEDS. A row gives one model's pooled UF1 as a
+ratio to the best reference net's (the reference with the highest mean UF1 over the seeds), and
+its note the absolute UF1 and UAR (mean and standard deviation over seeds), the mean fold-to-fold
+standard deviation of UAR and, for the composite, each corpus's share of the pooled predictions.
+A lead counts only if it exceeds the seed spread.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2)
+DATASETS = ("flow-images", "frames")
+
+
+def _mer(project: Path, *args: str) -> None:
+    result = subprocess.run((sys.executable, "-m", "mer.cli", *args), cwd=project,
+                            capture_output=True, text=True, check=False,
+                            env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"})
+    if result.returncode != 0:
+        raise RuntimeError(f"mer {' '.join(args)} in {project} failed:\n{result.stderr[-3000:]}")
+
+
+def build_frames(project: Path, params_text: str) -> Path:
+    """Synthesize the embedded corpora of ``params_text`` and run data, faces and features."""
+    project.mkdir(parents=True)
+    (project / "params.yaml").write_text(params_text)
+    for stage in ("synthesize", "data", "faces", "features"):
+        _mer(project, stage)
+    return project
+
+
+def build_flow_images(frames: Path, project: Path) -> Path:
+    """Export ``frames``' clips as flow images into ``project`` and read them back."""
+    _mer(frames, "export-flow-images", "--out", str(project / "flow-images"))
+    (project / "params.yaml").write_text(
+        "data: {source: flow-images, root: flow-images, flow_channels: auto}\n"
+        "labels: {scheme: megc-3}\n")
+    for stage in ("data", "faces", "features"):
+        _mer(project, stage)
+    return project
+
+
+def compare(project: Path, seeds: tuple[int, ...] = SEEDS) -> dict[str, list[dict]]:
+    """Every model of the comparison on ``project``'s features, once per seed.
+
+    Returns model -> one dict per seed: uf1, uar, fold_sd_uar and (composites) per-corpus uf1.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mer.config import CNN, HYBRID, REFERENCES, SVM, load_params
+    from mer.core.clipset import load_clips
+    from mer.evaluation.loso import run_loso
+    from mer.evaluation.metrics import fold_spread, scores
+    from mer.models.learners import build_learners
+
+    models = (*REFERENCES, SVM, CNN, HYBRID)
+    params = load_params(project / "params.yaml")
+    clips = load_clips(project / "data/features.npz", project / "data/manifest.parquet",
+                       params.labels.scheme)
+    manifest = pd.read_parquet(project / "data/manifest.parquet").set_index("clip_id")
+    results: dict[str, list[dict]] = {}
+    for seed in seeds:
+        train = params.train.model_copy(update={"seed": seed, "models": list(models)})
+        learners = build_learners(train, has_au_codes=False,
+                                  has_au_features=clips.au_features.shape[1] > 0)
+        outcomes = run_loso(clips, learners, seed=seed, workers=train.parallel_folds)
+        for model in models:
+            parts = [o for o in outcomes if model in o.proba]
+            ids = [c for o in parts for c in o.clip_id]
+            position = {c: i for i, c in enumerate(clips.clip_id)}
+            y = clips.y[[position[c] for c in ids]]
+            y_pred = np.concatenate([o.proba[model] for o in parts]).argmax(axis=1)
+            folds = np.concatenate([[o.fold] * len(o.clip_id) for o in parts])
+            row = scores(y, y_pred, clips.n_classes)
+            row["fold_sd_uar"] = fold_spread(y, y_pred, folds, clips.n_classes)["fold_std_uar"]
+            corpora = manifest.loc[ids, "dataset"].to_numpy()
+            if len(set(corpora)) > 1:
+                for corpus in sorted(set(corpora)):
+                    keep = corpora == corpus
+                    row[f"uf1_{corpus}"] = scores(y[keep], y_pred[keep], clips.n_classes)["uf1"]
+            results.setdefault(model, []).append(row)
+    return results
+
+
+def rows_of(dataset: str, results: dict[str, list[dict]]) -> list[dict]:
+    """Benchmark rows: each model's mean UF1 / the best reference's, absolute figures in notes."""
+    import numpy as np
+
+    from mer.config import REFERENCES
+
+    def mean(model: str, key: str) -> float:
+        return float(np.mean([r[key] for r in results[model]]))
+
+    def sd(model: str, key: str) -> float:
+        return float(np.std([r[key] for r in results[model]]))
+
+    best = max(REFERENCES, key=lambda name: mean(name, "uf1"))
+    rows = []
+    for model, runs in results.items():
+        corpora = sorted(k.removeprefix("uf1_") for k in runs[0] if k.startswith("uf1_"))
+        per_corpus = "; UF1 " + ", ".join(f"{c} {mean(model, 'uf1_' + c):.3f}"
+                                          for c in corpora) if corpora else ""
+        rows.append({
+            "benchmark": f"{dataset}: {model}",
+            "value": mean(model, "uf1") / mean(best, "uf1"),
+            "unit": f"x {best} UF1",
+            "note": (f"UF1 {mean(model, 'uf1'):.3f} +- {sd(model, 'uf1'):.3f}, "
+                     f"UAR {mean(model, 'uar'):.3f} +- {sd(model, 'uar'):.3f} "
+                     f"({mean(model, 'uar') / mean(best, 'uar'):.3f} x {best}) over "
+                     f"{len(runs)} seeds; fold sd of UAR {mean(model, 'fold_sd_uar'):.3f}"
+                     f"{per_corpus}"),
+        })
+    return rows
+
+
+def build(dataset: str, root: Path) -> Path:
+    """The project of ``dataset`` ('flow-images' or 'frames'), built from nothing under root."""
+    if dataset == "frames":
+        return build_frames(root / "frames", (REPO / "params.yaml").read_text())
+    composite = build_frames(root / "composite",
+                             (REPO / "examples/megc2019-synthetic.yaml").read_text())
+    return build_flow_images(composite, root / "flow-images")
+
+
+def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for dataset in datasets:
+            rows += rows_of(dataset, compare(build(dataset, Path(folder)), seeds))
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="mer's models beside the reference nets")
+    parser.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    args = parser.parse_args()
+    for line in run(tuple(args.dataset), tuple(args.seeds)):
+        print(line)
