@@ -301,8 +301,8 @@ def test_a_refused_request_is_400_with_mers_message_and_no_stack_trace(
     assert status == 400, text
     answer = json.loads(text)
     assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
-    assert answer["mer_error"] == str(expected.value) and words in answer["mer_error"]
-    assert str(expected.value) in answer["message"]
+    assert answer["message"] == answer["mer_error"] == str(expected.value)
+    assert words in answer["message"]
     assert "stack_trace" not in answer and "Traceback" not in text
     assert "site-packages" not in text and str(project) not in text and str(REPO) not in text
 
@@ -313,3 +313,7 @@ def test_a_good_request_still_answers(server):
     assert status == 200, text
     (answer,) = json.loads(text)["predictions"]
     assert sum(v for k, v in answer.items() if k.startswith("prob_")) == pytest.approx(1, abs=1e-4)
+    # Every field is a JSON value of its own kind, none a JSON document inside a string.
+    assert isinstance(answer["moving_regions"], dict) and len(answer["moving_regions"]) == 3
+    assert all(isinstance(v, float) for v in answer["moving_regions"].values())
+    assert isinstance(answer["label"], str) and not answer["label"].startswith(("{", "["))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
@@ -40,6 +41,18 @@ def test_register_records_a_version_without_promoting(project):
     assert version.aliases == []  # registering never promotes
     model = client.get_registered_model(MODEL)
     assert "champion" not in model.aliases
+
+
+def test_the_signature_declares_what_the_served_model_answers(project):
+    """moving_regions is a map (its keys, the regions that moved most, vary per request)."""
+    (mlmodel,) = [p for p in (project / "mlruns").rglob("MLmodel")
+                  if (p.parent / "pyfunc_model.py").exists()]
+    signature = yaml.safe_load(mlmodel.read_text())["signature"]
+    outputs = {column["name"]: column for column in json.loads(signature["outputs"])}
+    assert outputs["moving_regions"]["type"] == "map"
+    assert outputs["moving_regions"]["values"] == {"type": "double"}
+    assert {outputs[f"prob_{name}"]["type"] for name in CLASSES} == {"double"}
+    assert outputs["label"]["type"] == "string"
 
 
 def test_a_lost_face_says_what_to_change(project):
@@ -140,3 +153,13 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
     assert answer["label"] == expected["label"] and answer["apex_index"] == 1
     for name, probability in expected["probabilities"].items():
         assert answer[f"prob_{name}"] == pytest.approx(probability, abs=1e-5)
+    assert list(answer["moving_regions"]) == list(expected["moving_regions"])
+    assert answer["moving_regions"] == pytest.approx(expected["moving_regions"], abs=1e-3)
+    # The answer has the shape the README shows: its fields, each of the README's JSON kind
+    # (moving_regions an object of numbers, not a JSON document inside a string).
+    shown = json.loads(README.read_text(encoding="utf-8").split("```json\n")[1]
+                       .split("```")[0])["predictions"][0]
+    assert list(answer) == list(shown)
+    for field, value in shown.items():
+        assert type(answer[field]) is type(value), field
+    assert len(answer["moving_regions"]) == len(shown["moving_regions"])

@@ -8,7 +8,8 @@ Input, one row per micro-expression:
                     by sources.check_apex under mer's one apex rule (0 <= apex_index <=
                     len(frames) - 1, 0 = the onset: no onset->apex motion, so estimated)
 Output, one row each: label, prob_<class> per class, apex_index, apex_estimated,
-moving_regions (JSON object: AU region -> mean motion in px).
+moving_regions (a dict, in the JSON answer an object: AU region -> mean motion in px, the
+regions that moved most first, as `mer predict` prints them).
 """
 
 from __future__ import annotations
@@ -108,6 +109,6 @@ def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
             **{f"prob_{c}": p for c, p in prediction.probabilities.items()},
             "apex_index": prediction.apex_index,
             "apex_estimated": prediction.apex_estimated,
-            "moving_regions": json.dumps(prediction.moving_regions),
+            "moving_regions": prediction.moving_regions,
         })
     return pd.DataFrame(rows)

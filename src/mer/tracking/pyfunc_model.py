@@ -5,13 +5,14 @@ predict` reads the bundle itself, after checking the MLmodel file: registry.load
 
 Errors reach the scoring server as MlflowExceptions, which it answers without a stack trace: a
 request mer refuses (MerError: bad base64, not an image, one frame, no face, ...) is HTTP 400
-INVALID_PARAMETER_VALUE with mer's message, also alone under "mer_error"; anything else is HTTP
-500 naming no detail, its traceback only in the server's log. (MLflow turns any other exception
-into a 400 whose body carries the whole stack trace, server paths included.)
+INVALID_PARAMETER_VALUE whose "message" is mer's message, also under "mer_error"; anything else
+is HTTP 500 naming no detail, its traceback only in the server's log. (MLflow turns any other
+exception into a 400 whose body carries the whole stack trace, server paths included.)
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -25,6 +26,20 @@ from mer.errors import MerError
 from mer.inference.predictor import BUNDLE_ARTIFACT
 
 log = logging.getLogger("mer.serving")
+
+
+class ServedError(MlflowException):
+    """An error whose JSON answer says ``message`` alone. The scoring server rewrites the
+    ``message`` of any MlflowException a model raises into "Failed to predict data '<the
+    request as a DataFrame>'. Error: ...", which buries mer's message in truncated base64."""
+
+    def __init__(self, message: str, error_code: int, **kwargs: Any) -> None:
+        super().__init__(message, error_code=error_code, **kwargs)
+        self.own_message = message
+
+    def serialize_as_json(self) -> str:
+        return json.dumps({**json.loads(super().serialize_as_json()),
+                           "message": self.own_message})
 
 
 class MerPyfuncModel(PythonModel):
@@ -41,13 +56,11 @@ class MerPyfuncModel(PythonModel):
             return predict_request(self.bundle, model_input)
         except MerError as exc:
             log.warning("request refused: %s", exc)
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE,
-                                  mer_error=str(exc)) from None
+            raise ServedError(str(exc), INVALID_PARAMETER_VALUE, mer_error=str(exc)) from None
         except Exception:
             log.exception("mer failed on a request")
-            raise MlflowException("mer failed on this request with an internal error; its "
-                                  "details are in the model server's log",
-                                  error_code=INTERNAL_ERROR) from None
+            raise ServedError("mer failed on this request with an internal error; its details "
+                              "are in the model server's log", INTERNAL_ERROR) from None
 
 
 mlflow.models.set_model(MerPyfuncModel())

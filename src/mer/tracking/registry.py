@@ -67,6 +67,23 @@ def pip_requirements() -> list[str]:
     return pins
 
 
+def model_signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -> Any:
+    """The served model's signature, inferred from a real request and its answer, except that a
+    column of dicts (moving_regions: AU region -> px) is a map of its value type: which regions
+    moved most differs per request, and inference would fix the keys to the example's."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ColSpec, Map, Object, Schema
+
+    signature = infer_signature(input_example, output_example)
+    outputs = []
+    for spec in signature.outputs.inputs:
+        if isinstance(spec.type, Object):
+            (value_type,) = {prop.dtype for prop in spec.type.properties}
+            spec = ColSpec(Map(value_type), spec.name, spec.required)
+        outputs.append(spec)
+    return ModelSignature(signature.inputs, Schema(outputs))
+
+
 def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
                     output_example: pd.DataFrame, tags: dict[str, str], *, experiment: str,
                     run_name: str = "register", root: str | Path | None = None
@@ -79,14 +96,13 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
     """
     import mlflow
     from mlflow.exceptions import MlflowException
-    from mlflow.models import infer_signature
 
     import mer
     from mer.inference.predictor import BUNDLE_ARTIFACT, save_bundle
     from mer.tracking import pyfunc_model
     from mer.tracking.store import Tracker
 
-    signature = infer_signature(input_example, output_example)
+    signature = model_signature(input_example, output_example)
     try:
         tracker = Tracker(experiment, root)
         with tempfile.TemporaryDirectory() as scratch, \
