@@ -68,7 +68,8 @@ def test_the_parent_run_holds_each_models_headline(project):
 
     headline = json.loads((project.root / "reports/metrics.json").read_text())
     parent = project.client.get_run(project.parents[0].info.run_id)
-    assert parent.data.metrics == pytest.approx(
+    model_metrics = {k: v for k, v in parent.data.metrics.items() if not k.startswith("system/")}
+    assert model_metrics == pytest.approx(
         {f"{m}/{k}": v for m, figures in headline.items() for k, v in figures.items()},
         abs=1e-6)  # metrics.json is rounded to 6 decimals
     assert set(headline) == {"svm", "majority", "au-oracle"}
@@ -76,6 +77,20 @@ def test_the_parent_run_holds_each_models_headline(project):
     assert {"evaluation.json", "metrics.json"} <= artifacts
     figures = {a.path for a in project.client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/models.png" in figures  # the models side by side, with their fold spread
+
+
+def test_the_parent_run_has_the_machines_system_metrics_while_training(project):
+    """MLflow's system metrics (CPU, memory, disk, network) of both `mer train`s, the second
+    (every fold cached, the parent reopened) continuing the first's steps; they describe the
+    machine, so no report, hence no DVC metric, holds them."""
+    parent = project.client.get_run(project.parents[0].info.run_id)
+    system = {k for k in parent.data.metrics if k.startswith("system/")}
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system
+    steps = [m.step for m in project.client.get_metric_history(
+        parent.info.run_id, "system/cpu_utilization_percentage")]
+    assert len(steps) >= 2 and len(steps) == len(set(steps))  # one step at least per train
+    for report in (project.root / "reports").glob("*.json"):
+        assert "system/" not in report.read_text(), report.name
 
 
 def test_folds_are_nested_runs_timed_as_their_fit(project):

@@ -104,7 +104,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     # one keeps its KILLED or FAILED status and its folds); --fresh refits all: a new parent.
     earlier = None if args.fresh else tracker.find_run(TRAINING_TAG, training, "FINISHED")
     tags = None if earlier else {**parent_tags(data_hash, tracker.root), TRAINING_TAG: training}
-    with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent:
+    with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent, \
+            tracker.system_metrics(parent, resume=earlier is not None):
         if earlier is None:
             log_params(tracker, parent, params)
             log_dataset(tracker, parent, paths.MANIFEST, clips, data_hash, params.labels.scheme)

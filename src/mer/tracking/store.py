@@ -464,6 +464,38 @@ class Tracker:
         with global_store(self.uri), mlflow.start_run(run_id=run_id):
             yield
 
+    @contextmanager
+    def system_metrics(self, run_id: str, *, resume: bool) -> Iterator[None]:
+        """MLflow's system metrics of this machine (system/cpu_utilization_percentage,
+        system/system_memory_usage_megabytes, disk, network) logged to ``run_id`` while the
+        block runs: one step per MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds (MLflow's
+        default, 10), the last, shorter interval included; ``resume`` continues the steps of a
+        reopened run. Off when MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING is false. They describe the
+        machine, not the model: MLflow only, never a report."""
+        from mlflow.environment_variables import MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING as ENABLE
+        from mlflow.exceptions import MlflowException
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        if ENABLE.is_set() and not ENABLE.get():
+            yield
+            return
+        monitor = SystemMetricsMonitor(run_id, resume_logging=resume, tracking_uri=self.uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            with deferred_signals():
+                monitor.finish()
+                # finish() drops the samples of the interval the block's end cut short (all of
+                # them when the block is shorter than one interval): they are logged here.
+                if any(m.metrics for m in monitor.monitors):
+                    try:
+                        monitor.publish_metrics(monitor.aggregate_metrics())
+                        monitor.mlflow_logger.flush()
+                    except MlflowException as exc:  # a figure of the machine: not worth failing for
+                        log.warning("could not log the last system metrics of run %s: %s",
+                                    run_id, exc.message)
+
     def close_stale_runs(self) -> list[str]:
         """Mark FAILED, with a note, every RUNNING run of this store opened on this host by a
         process that no longer exists (killed by SIGKILL, a power cut, ...); return their ids.
