@@ -8,7 +8,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install repro baseline test lint bench clean
+.PHONY: install repro baseline test lint bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,10 +40,16 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# README's MLflow UI images (docs/ui/*.png) from a tiny project of the embedded data, rebuilt
+# from scratch in build/ui-project; look at them before committing.
+screenshots: install
+	rm -rf build/ui-project
+	$(BIN)/python scripts/ui_screenshots.py --tiny build/ui-project --out docs/ui
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

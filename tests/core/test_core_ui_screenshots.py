@@ -1,0 +1,34 @@
+"""scripts/ui_screenshots.py refuses what it cannot capture with one line saying what to do
+(its captures themselves are looked at by eye: docs/ui/, README "What the MLflow UI shows")."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "ui_screenshots.py"
+
+
+def screenshots(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+def test_a_folder_without_a_store_says_to_run_the_pipeline_or_build_a_tiny_project(tmp_path):
+    done = screenshots("--project", str(tmp_path), "--out", str(tmp_path / "ui"))
+    assert done.returncode == 2, done.stderr
+    assert "has no mlflow.db" in done.stderr and "--tiny" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "ui").exists()
+
+
+def test_a_missing_chromium_is_named(tmp_path):
+    done = screenshots("--project", str(tmp_path), "--chromium", str(tmp_path / "chromium"))
+    assert done.returncode == 2 and f"no Chromium at {tmp_path / 'chromium'}" in done.stderr
+    assert "--chromium PATH" in done.stderr
+
+
+def test_tiny_refuses_a_folder_that_holds_a_project(tmp_path):
+    (tmp_path / "mlflow.db").touch()
+    done = screenshots("--tiny", str(tmp_path))
+    assert done.returncode == 2 and "already holds a project" in done.stderr
+    assert "--project" in done.stderr
