@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mer.config import changed_leaves, parse_params, yaml_value
+from mer import config
+from mer.config import changed_leaves, yaml_value
 from mer.evaluation import metrics
 from mer.evaluation.report import headline
 from mer.tracking.store import KIND_TAG, PREDICTIONS_TAG, Tracker, flatten, git_state
@@ -38,9 +39,10 @@ def parent_name(params: Params) -> str:
     params that differ from the defaults (`mer params --check`), else 'defaults'."""
     # Dumped here, defaults from the loader, not by config.changed_values: a name is
     # provenance, not params the stage depends on (as tests/core/test_core_dvc_deps.py
-    # counts reads: by mer.tracking, or while loading).
+    # counts reads: by mer.tracking, or while loading: hence config.parse_params, looked up
+    # when called, so that the test's loading hook sees it whatever was imported first).
     changed = changed_leaves(params.model_dump(mode="json"),
-                             parse_params({}).model_dump(mode="json"))
+                             config.parse_params({}).model_dump(mode="json"))
     name = os.environ.get(DVC_EXP_ENV) or ", ".join(
         f"{key}={yaml_value(value)}" for key, value, _ in changed) or "defaults"
     return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
