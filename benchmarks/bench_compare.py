@@ -78,6 +78,7 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS) -> dict[str, list[dic
     clips = load_clips(project / "data/features.npz", project / "data/manifest.parquet",
                        params.labels.scheme)
     manifest = pd.read_parquet(project / "data/manifest.parquet").set_index("clip_id")
+    position = {c: i for i, c in enumerate(clips.clip_id)}
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         train = params.train.model_copy(update={"seed": seed, "models": list(models)})
@@ -87,7 +88,6 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS) -> dict[str, list[dic
         for model in models:
             parts = [o for o in outcomes if model in o.proba]
             ids = [c for o in parts for c in o.clip_id]
-            position = {c: i for i, c in enumerate(clips.clip_id)}
             y = clips.y[[position[c] for c in ids]]
             y_pred = np.concatenate([o.proba[model] for o in parts]).argmax(axis=1)
             folds = np.concatenate([[o.fold] * len(o.clip_id) for o in parts])

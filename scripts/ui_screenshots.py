@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import yaml
 
 from mer.errors import MerError
 from mer.tracking.runs import TRAINING_TAG
-from mer.tracking.ui import ui_command
+from mer.tracking.ui import free_port, ui_command
 
 REPO = Path(__file__).resolve().parents[1]
 # Window per page, px: the runs table wide enough for metric columns, the run and version
@@ -79,12 +78,6 @@ def build_tiny(project: Path) -> None:
                               env=environment(project), check=False)
         if done.returncode != 0:
             raise MerError(f"`mer {command}` failed in {project} (code {done.returncode})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

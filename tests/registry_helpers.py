@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+
+from mer.tracking.ui import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO / "tests" / "fixtures" / "faces"
@@ -60,12 +61,6 @@ def registered_project(root: Path) -> Path:
     for stage in ("synthesize", "data", "faces", "features", "register"):
         mer(root, stage)
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -23,7 +22,7 @@ from mer.tracking.store import (
     project_root,
     tracking_uri,
 )
-from mer.tracking.ui import ui_command
+from mer.tracking.ui import free_port, ui_command
 
 
 def test_default_store_is_sqlite_under_the_project_root(tmp_path, own_store):
@@ -118,12 +117,6 @@ def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tm
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
     assert flatten({"a": {"b": 1}}, sep="/") == {"a/b": 1}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

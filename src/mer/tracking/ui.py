@@ -8,6 +8,7 @@ artifacts in <project>/mlruns/. Each LOSO evaluation is one parent run with a ch
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,13 @@ from mer.tracking.store import artifact_location, ensure_store, project_root, tr
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="port to listen on (default: %(default)s)")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
 
 
 def ui_command(port: int, root: str | Path | None = None) -> list[str]:
