@@ -1,0 +1,69 @@
+"""One long video as every spotting corpus adapter produces it: frames and annotated intervals.
+
+Spotting (the MEGC spotting task) finds expressions in long videos: CAS(ME)^2 and SAMM-LV,
+and the embedded synthetic long videos written in CAS(ME)^2's format. Each adapter turns its
+corpus's workbook and folders into ``LongVideo`` records; the spotter, the interval metric
+and the LOSO loop over subjects read only these.
+
+Frame positions are 0-based indices into ``LongVideo.frames`` (the corpus's own frame
+numbers, which start at 1 in CAS(ME)^2 and at an offset in SAMM-LV, are converted by the
+adapter), and an interval covers ``onset..offset`` inclusive, as the MEGC metric counts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mer.errors import DatasetError
+
+Kind = Literal["micro", "macro"]
+KINDS: tuple[Kind, ...] = ("micro", "macro")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One annotated (or spotted) expression: frame positions, inclusive, 0-based."""
+
+    onset: int
+    apex: int | None  # None when the annotation has no apex
+    offset: int
+    kind: Kind
+    source: str = ""  # 'file:row' of the annotation, for error messages
+
+    def __post_init__(self) -> None:
+        where = f" ({self.source})" if self.source else ""
+        if self.kind not in KINDS:
+            raise DatasetError(f"interval{where}: kind {self.kind!r} is not one of {KINDS}")
+        if not 0 <= self.onset <= self.offset:
+            raise DatasetError(f"interval{where}: onset {self.onset} and offset {self.offset} "
+                               "must satisfy 0 <= onset <= offset")
+        if self.apex is not None and not self.onset <= self.apex <= self.offset:
+            raise DatasetError(f"interval{where}: apex {self.apex} lies outside onset "
+                               f"{self.onset}..offset {self.offset}")
+
+    @property
+    def length(self) -> int:
+        """Frames covered, onset and offset included."""
+        return self.offset - self.onset + 1
+
+
+@dataclass(frozen=True)
+class LongVideo:
+    """One long video of one subject with its ground-truth intervals (empty when unknown)."""
+
+    dataset: str  # casme_sq (CAS(ME)^2), samm_lv, synthetic
+    subject: str  # as the corpus names it: s15, 006
+    video: str  # unique within the subject: 15_0101, 006_1
+    fps: float
+    frames: tuple[Path, ...]  # in time order
+    intervals: tuple[Interval, ...]
+
+    def __post_init__(self) -> None:
+        for interval in self.intervals:
+            if interval.offset >= len(self.frames):
+                raise DatasetError(
+                    f"{self.dataset} video {self.video} ({interval.source or 'annotation'}): "
+                    f"offset {interval.offset} is past the video's last frame "
+                    f"({len(self.frames) - 1}, {len(self.frames)} frames on disk)")
