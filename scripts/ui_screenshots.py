@@ -35,7 +35,7 @@ import yaml
 
 from mer.errors import MerError
 from mer.tracking.runs import TRAINING_TAG
-from mer.tracking.ui import free_port, ui_command
+from mer.tracking.ui import SERVER_ENVIRONMENT, free_port, ui_command
 
 REPO = Path(__file__).resolve().parents[1]
 # Window per page, px: the runs table wide enough for metric columns, the run and version
@@ -86,7 +86,8 @@ def ui_server(project: Path, log: Path) -> Iterator[str]:
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(ui_command(port, project), cwd=project,
-                                   env=environment(project), stdout=output,
+                                   env={**environment(project), **SERVER_ENVIRONMENT},
+                                   stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

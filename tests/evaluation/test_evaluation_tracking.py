@@ -8,6 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from mlflow import MlflowClient
 
@@ -22,7 +23,7 @@ from mer.tracking.store import (
     project_root,
     tracking_uri,
 )
-from mer.tracking.ui import free_port, ui_command
+from mer.tracking.ui import free_port, ui_command, ui_environment
 
 
 def test_default_store_is_sqlite_under_the_project_root(tmp_path, own_store):
@@ -130,7 +131,8 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
         pass
     port = free_port()
     server = subprocess.Popen(ui_command(port, tracking_root), cwd=tracking_root,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=ui_environment(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
 
     def api(path: str, body: dict | None = None) -> dict:
@@ -151,6 +153,11 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.5)
+        # One local user: the server and its uvicorn worker, not MLflow's GenAI job runner
+        # and its worker pool (16 processes on a 2-core machine before).
+        processes = psutil.Process(server.pid).children(recursive=True)
+        assert not [p.cmdline() for p in processes if "mlflow.server.jobs" in " ".join(p.cmdline())]
+        assert len(processes) <= 2, [p.cmdline() for p in processes]
         experiment = api("experiments/get-by-name?experiment_name=ui-served")["experiment"]
         tags = {t["key"]: t["value"] for t in experiment["tags"]}
         assert tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND == "custom_model_development"

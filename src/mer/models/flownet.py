@@ -93,18 +93,29 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 @contextmanager
-def torch_single_thread() -> Iterator[None]:
+def torch_single_thread(deterministic: bool = True) -> Iterator[None]:
     """One intra-op thread: fold workers must not fight over cores, and float reductions
-    must not depend on the thread count (parallel and serial runs give equal bytes)."""
+    must not depend on the thread count (parallel and serial runs give equal bytes).
+
+    ``deterministic`` also makes torch refuse nondeterministic algorithms, for training. The
+    forward pass of a net in eval mode on one CPU thread is deterministic without it, and
+    setting it imports torch's compiler stack (about a second), so prediction leaves it off.
+    """
     threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
+    if not deterministic:
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+        torch.use_deterministic_algorithms(previous)
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +131,7 @@ class TrainedCnn:
     def predict(self, flow: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, T, 3, I, I), (N, 1, I, I) -> class probabilities (N, K), embeddings (N, E)."""
         probs, embeddings = [], []
-        with torch_single_thread(), torch.no_grad():
+        with torch_single_thread(deterministic=False), torch.no_grad():
             self.net.eval()
             for start in range(0, len(flow), self.batch_size):
                 stop = start + self.batch_size

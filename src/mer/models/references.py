@@ -179,7 +179,7 @@ class TrainedReference:
     def proba(self, flow: np.ndarray) -> np.ndarray:
         """(N, T, 3, I, I) flow sequences -> class probabilities (N, K)."""
         out = [np.zeros((0, len(self.classes)))]
-        with torch_single_thread(), torch.no_grad():
+        with torch_single_thread(deterministic=False), torch.no_grad():
             self.net.eval()
             x = (reference_input(flow, self.net.size) - self.mean) / self.std
             for batch in x.split(self.batch_size):

@@ -8,6 +8,7 @@ artifacts in <project>/mlruns/. Each LOSO evaluation is one parent run with a ch
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -31,6 +32,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# MLflow's server also starts a job runner (a Huey consumer with worker processes) for its GenAI
+# jobs: online trace scoring and archival. mer logs no traces; without it the UI starts in
+# about half the time with 2 processes instead of 16.
+SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def ui_environment() -> dict[str, str]:
+    """This process's environment for the `mlflow ui` subprocess (SERVER_ENVIRONMENT set)."""
+    return {**os.environ, **SERVER_ENVIRONMENT}
+
+
 def ui_command(port: int, root: str | Path | None = None) -> list[str]:
     """The `mlflow ui` command line for this project's backend."""
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(root),
@@ -49,7 +61,7 @@ def run(args: argparse.Namespace) -> None:
     command = ui_command(args.port, root)
     print(f"MLflow UI for {root}: http://{HOST}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
     try:
-        done = subprocess.run(command, cwd=root, check=False)
+        done = subprocess.run(command, cwd=root, env=ui_environment(), check=False)
     except KeyboardInterrupt:
         return
     if done.returncode not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
