@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mer.core.frames import frame_files
 from mer.errors import DatasetError
 
 Kind = Literal["micro", "macro"]
@@ -31,6 +32,8 @@ class Interval:
     offset: int
     kind: Kind
     source: str = ""  # 'file:row' of the annotation, for error messages
+    aus: str = ""  # the annotation's AUs, normalised (mer.data.aus); '' when not coded
+    emotion: str = ""  # the annotation's emotion label as written, lower case; '' when none
 
     def __post_init__(self) -> None:
         where = f" ({self.source})" if self.source else ""
@@ -67,3 +70,34 @@ class LongVideo:
                     f"{self.dataset} video {self.video} ({interval.source or 'annotation'}): "
                     f"offset {interval.offset} is past the video's last frame "
                     f"({len(self.frames) - 1}, {len(self.frames)} frames on disk)")
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """The frame files of one long-video folder and the position of each frame number."""
+
+    folder: Path
+    files: tuple[Path, ...]  # in frame-number order
+    positions: dict[int, int]  # the corpus's frame number -> 0-based position in ``files``
+
+    def position(self, number: int, what: str, where: str) -> int:
+        """The position of frame ``number``; a DatasetError naming ``where`` when the folder
+        has no such frame (``what``: 'onset', 'offset', ...)."""
+        if number in self.positions:
+            return self.positions[number]
+        first, last = min(self.positions), max(self.positions)
+        raise DatasetError(f"{where}: {what} frame {number} is not among the frames on disk in "
+                           f"{self.folder} (frame numbers {first}..{last}, {len(self.files)} "
+                           f"frames); correct the {what} or restore the missing frames")
+
+
+def video_frames(folder: Path, where: str) -> VideoFrames:
+    """The numbered frames of a long-video folder (mer.core.frames.frame_files: the number is
+    the last run of digits in a file name); a folder with none is an error naming ``where``."""
+    files = frame_files(folder)
+    if not files:
+        raise DatasetError(f"{folder} ({where}): the video folder holds no numbered frames "
+                           "(.jpg, .png, .bmp with the frame number in the name); restore its "
+                           "frames from the corpus")
+    return VideoFrames(folder, tuple(files.values()),
+                       {number: i for i, number in enumerate(files)})
