@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mer.data.long_video import KINDS, Interval, Kind
+from mer.data.long_video import KINDS, Interval
 
 # The MEGC threshold; the metric's caller may pass another (e.g. for an IoU sweep).
 MEGC_IOU = 0.5
@@ -135,7 +135,3 @@ def table(counts: dict[str, SpotCounts]) -> dict[str, dict[str, float | int]]:
     """The report's form: row -> tp, fp, fn, spotted, truth, precision, recall, f1."""
     return {row: counts[row].as_dict() for row in ROWS}
 
-
-def kind_of(length: int, fps: float, micro_max_seconds: float) -> Kind:
-    """'micro' when an interval of ``length`` frames lasts at most ``micro_max_seconds``."""
-    return "micro" if length / fps <= micro_max_seconds else "macro"
