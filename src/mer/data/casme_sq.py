@@ -50,17 +50,26 @@ listed twice, two folders of one video.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from mer.data.aus import normalise_aus
 from mer.data.cells import cell_text, frame_number, is_blank, required_text, subject_number
-from mer.data.long_video import Interval, Kind, LongVideo, VideoFrames, video_frames
+from mer.data.long_video import (
+    Interval,
+    Kind,
+    LongVideo,
+    VideoFrames,
+    annotated_interval,
+    find_frames_root,
+    long_videos,
+    video_frames,
+)
 from mer.data.sheets import (
     Row,
     Table,
     find_annotation_file,
-    find_subjects_folder,
     positional_table,
     read_worksheets,
     subject_folders,
@@ -92,13 +101,8 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     Raises DatasetError naming the file, sheet and row of anything unusable.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder; point it at your CAS(ME)^2 copy")
-    frames_root = find_subjects_folder([root / FRAMES_FOLDER, root], _SUBJECT_FOLDER)
-    if frames_root is None:
-        raise DatasetError(f"{root}: no CAS(ME)^2 frames found: expected {root}/{FRAMES_FOLDER}/"
-                           "s15/15_0101.../img1.jpg or the sNN folders directly in it; point "
-                           "the root at your CAS(ME)^2 copy")
+    frames_root = find_frames_root(root, FRAMES_FOLDER, _SUBJECT_FOLDER, "CAS(ME)^2",
+                                   "s15/15_0101disgustingteeth/img1.jpg")
     workbook = Path(annotations) if annotations is not None else find_annotation_file(
         [root], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook")
     sheets = read_worksheets(workbook, "CAS(ME)^2 coding workbook")
@@ -109,19 +113,15 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     numbers = subject_folders(frames_root, _SUBJECT_FOLDER)  # subject number -> folder name
     folders = _video_folders(frames_root, numbers)
     coding = _coding_table(workbook, sheets)
-    frames = {key: video_frames(folder, f"{dataset} video {key[0]}_{key[1]}")
+    frames = {(numbers[key[0]], f"{key[0]}_{key[1]}"): video_frames(folder, f"{dataset} video "
+                                                                     f"{key[0]}_{key[1]}")
               for key, folder in folders.items()}
-    intervals: dict[tuple[int, str], list[Interval]] = {key: [] for key in folders}
+    intervals: dict[tuple[str, str], list[Interval]] = defaultdict(list)
     for row in coding.rows:
-        key = _video_of(coding, row, subjects, codes, folders)
+        number, code = _video_of(coding, row, subjects, codes, folders)
+        key = (numbers[number], f"{number}_{code}")
         intervals[key].append(_interval(coding, row, frames[key]))
-    videos = [LongVideo(dataset=dataset, subject=numbers[number], video=f"{number}_{code}",
-                        fps=FPS, frames=frames[number, code].files,
-                        intervals=tuple(sorted(intervals[number, code],
-                                               key=lambda i: (i.onset, i.offset))))
-              for number, code in folders]
-    return sorted(videos, key=lambda v: (v.subject, v.video))
-
+    return long_videos(dataset, FPS, frames, intervals)
 
 # ------------------------------------------------------------------------------ the workbook
 
@@ -268,17 +268,11 @@ def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval:
                                "write the offset frame number or delete the row")
         # Computed, not coded: kept within the video rather than refused.
         offset = min(_offset_when_missing(onset, apex), max(frames.positions))
-    if offset < onset:
-        raise DatasetError(f"{where}: offset {offset} comes before onset {onset}; correct the "
-                           "frame numbers")
     kind_text = cell_text(cells["type"]).lower()
     if kind_text not in TYPES:
         raise DatasetError(f"{where}: column '{names['type']}' holds {cell_text(cells['type'])!r}"
                            f", not an expression type; write one of {', '.join(TYPES)}")
-    aus, _ = normalise_aus(cells["aus"])
-    return Interval(
-        onset=frames.position(onset, "onset", where),
-        apex=None if apex is None else frames.position(apex, "apex", where),
-        offset=frames.position(offset, "offset", where),
-        kind=TYPES[kind_text], source=table.source(row), aus=aus,
+    return annotated_interval(
+        frames, where, onset, apex, offset, kind=TYPES[kind_text], source=table.source(row),
+        aus=normalise_aus(cells["aus"])[0],
         emotion="" if is_blank(cells["emotion"]) else cell_text(cells["emotion"]).lower())
