@@ -48,6 +48,11 @@ def test_missing_offset_stays_within_the_video(tmp_path):
     assert spans(videos[1]) == [(7, 10, 11, "macro")]  # 11 + 3 = 14 > 12 frames: frame 12
 
 
+def test_apex_outside_its_interval_is_dropped(tmp_path):
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, apex=9)))
+    assert spans(videos[0])[0] == (2, None, 7, "micro")
+
+
 def test_frames_folder_may_be_the_root_itself(tmp_path):
     make_casme_sq(tmp_path)
     for subject in (tmp_path / "rawpic").iterdir():

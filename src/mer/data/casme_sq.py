@@ -34,10 +34,11 @@ Quirks handled, each in one place:
   release (public spotting code reads either): ``_CODING_SHEET``
 - video codes typed as numbers lose their leading zero (101 for ``0101``; public code pads
   them back with ``%04d``): ``_video_code``
-- offset 0 (the coders marked no offset; a few rows): taken as apex + (apex - onset), as the
-  MEGC organisers' baseline reads the sheet (SOFTNet takes the apex instead):
-  ``_offset_when_missing``
-- apex 0 or empty (no apex coded): Interval.apex None
+- offset 0 (the coders marked no offset; a few rows): taken as apex + (apex - onset), at
+  most the video's last frame, as the MEGC organisers' baseline and later public code read
+  the sheet (SOFTNet takes the apex instead): ``_offset_when_missing``
+- apex 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
+  None (mer.data.long_video.annotated_interval)
 - a header row some copies add above the coding rows (row 1 with text where the onset
   belongs): skipped, ``_has_header_row``
 
@@ -77,7 +78,13 @@ from mer.data.sheets import (
 from mer.errors import DatasetError
 
 FPS = 30.0  # CAS(ME)^2's long videos were filmed at 30 frames per second (Qu et al., 2018)
-WORKBOOK_PATTERNS = ("*code_final*.xlsx",)  # CAS(ME)^2code_final.xlsx as released
+# The names as released (what a writer of this format writes); the reader also accepts the
+# variants listed in the docstring.
+WORKBOOK_NAME = "CAS(ME)^2code_final.xlsx"
+CODING_SHEET = "CASFEcode_final"
+NAMING_SUBJECTS_SHEET = "naming rule1"
+NAMING_VIDEOS_SHEET = "naming rule2"
+WORKBOOK_PATTERNS = ("*code_final*.xlsx",)
 FRAMES_FOLDER = "rawpic"
 CODING_COLUMNS = ("subject", "expression", "onset", "apex", "offset", "aus", "emotion", "type",
                   "self_report")
@@ -86,8 +93,6 @@ NAMING_VIDEOS_COLUMNS = ("code", "name")
 TYPES: dict[str, Kind] = {"micro-expression": "micro", "macro-expression": "macro"}
 
 _CODING_SHEET = re.compile(r"code_?final", re.IGNORECASE)  # CASFEcode_final, CASMEcode_final
-_NAMING_SUBJECTS = "namingrule1"  # sheet names compared without case and spaces
-_NAMING_VIDEOS = "namingrule2"
 _SUBJECT_FOLDER = re.compile(r"^s(\d+)$", re.IGNORECASE)
 _VIDEO_FOLDER = re.compile(r"^(\d+)_(\d{4})")  # 15_0101disgustingteeth: subject, video code
 
@@ -106,10 +111,9 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     workbook = Path(annotations) if annotations is not None else find_annotation_file(
         [root], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook")
     sheets = read_worksheets(workbook, "CAS(ME)^2 coding workbook")
-    subjects = _subjects(_sheet(workbook, sheets, _NAMING_SUBJECTS, "naming rule1",
+    subjects = _subjects(_sheet(workbook, sheets, NAMING_SUBJECTS_SHEET,
                                 NAMING_SUBJECTS_COLUMNS))
-    codes = _video_codes(_sheet(workbook, sheets, _NAMING_VIDEOS, "naming rule2",
-                                NAMING_VIDEOS_COLUMNS))
+    codes = _video_codes(_sheet(workbook, sheets, NAMING_VIDEOS_SHEET, NAMING_VIDEOS_COLUMNS))
     numbers = subject_folders(frames_root, _SUBJECT_FOLDER)  # subject number -> folder name
     folders = _video_folders(frames_root, numbers)
     coding = _coding_table(workbook, sheets)
@@ -129,10 +133,11 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_]", "", name).lower()
 
 
-def _sheet(path: Path, sheets: dict[str, list[tuple[object, ...]]], key: str, shown: str,
+def _sheet(path: Path, sheets: dict[str, list[tuple[object, ...]]], shown: str,
            columns: Sequence[str]) -> Table:
+    """The sheet named ``shown``, compared without case, spaces and underscores."""
     for name, rows in sheets.items():
-        if _key(name) == key:
+        if _key(name) == _key(shown):
             return positional_table(path, name, rows, columns)
     raise DatasetError(f"{path}: no sheet '{shown}' (sheets: {', '.join(sheets)}); the "
                        f"CAS(ME)^2 workbook maps names to folders with its '{shown}' sheet: "
@@ -143,7 +148,7 @@ def _coding_table(path: Path, sheets: dict[str, list[tuple[object, ...]]]) -> Ta
     names = [name for name in sheets if _CODING_SHEET.search(name)]
     if len(names) != 1:
         found = "none" if not names else f"{len(names)} ({', '.join(names)})"
-        raise DatasetError(f"{path}: expected one coding sheet named like 'CASFEcode_final', "
+        raise DatasetError(f"{path}: expected one coding sheet named like '{CODING_SHEET}', "
                            f"found {found} among the sheets {', '.join(sheets)}; use the "
                            "workbook as released")
     rows = sheets[names[0]]

@@ -125,10 +125,14 @@ def annotated_interval(frames: VideoFrames, where: str, onset: int, apex: int | 
                        emotion: str = "") -> Interval:
     """An Interval from a row's frame numbers (the corpus's own), turned into positions in
     ``frames``; an offset before the onset or a frame not on disk is an error naming
-    ``where``."""
+    ``where``. An apex outside onset..offset is dropped (Interval.apex None): the interval
+    is what spotting scores, and the clip adapters likewise set such an apex aside
+    (mer.data.repairs.check_order); public spotting code skips or re-estimates these rows."""
     if offset < onset:
         raise DatasetError(f"{where}: offset {offset} comes before onset {onset}; correct the "
                            "frame numbers")
+    if apex is not None and not onset <= apex <= offset:
+        apex = None
     return Interval(onset=frames.position(onset, "onset", where),
                     apex=None if apex is None else frames.position(apex, "apex", where),
                     offset=frames.position(offset, "offset", where), kind=kind, source=source,

@@ -26,7 +26,8 @@ in one place:
   come: ``_kind``
 - onset 0 (no onset coded; a few macro rows): the apex is taken as the onset, as public
   spotting code does: ``_interval``
-- apex -1, 0 or empty: no apex coded, Interval.apex None
+- apex -1, 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
+  None (mer.data.long_video.annotated_interval)
 - two macro rows whose offset lies past the last frame of the released video (020_6_5:
   5476, frames end at 5001; 036_7_4: 8298, frames end at 8201): ended at the video's last
   frame, ``_OFFSET_PAST_THE_VIDEO``; any other frame not on disk is an error
