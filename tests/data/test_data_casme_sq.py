@@ -163,3 +163,11 @@ def test_empty_video_folder(tmp_path):
     with pytest.raises(DatasetError, match=r"16_0101disgustingteeth \(casme_sq video 16_0101\): "
                                            r"the video folder holds no numbered frames"):
         read_casme_sq(tmp_path)
+
+
+def test_workbook_exported_as_csv(tmp_path):
+    make_casme_sq(tmp_path)
+    (tmp_path / "code_final.csv").write_text("1,disgust1_1,3,5,8\n")
+    with pytest.raises(DatasetError, match=r"code_final.csv: the CAS\(ME\)\^2 coding workbook "
+                                           r"must be the original .xlsx workbook"):
+        read_casme_sq(tmp_path, tmp_path / "code_final.csv")
