@@ -244,3 +244,44 @@ def make_casme_sq(root: Path, rows: list[list[Any]] | None = None,
     root.mkdir(parents=True, exist_ok=True)
     book.save(root / workbook)
     return root
+
+
+# ---------------------------------------------------------------------------- SAMM-LV
+
+SAMM_LV_HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset",
+                  "Duration", "Type", "Action Units", "Notes"]
+SAMM_LV_HEADER_ROW = 10  # 9 rows of notes above it, as in SAMM_LongVideos_V3_Release.xlsx
+# video folder -> (first frame number, frames, digits of the frame number)
+SAMM_LV_FRAMES = {"006_1": (1, 30, 4), "006_2": (1, 12, 5), "007_3": (1, 15, 4)}
+
+
+def samm_lv_rows() -> list[list[Any]]:
+    """Data rows with SAMM-LV's quirks (Subject, Filename, ..., Type, Action Units, Notes)."""
+    return [
+        [6, "006_1_1", 1, 3.0, 5.0, 8.0, 6, "Micro - 1/2", "A2", None],  # floats
+        [6, "006_1_2", 1, 0, 14, 25, 0, "Macro", "4+7", "onset not coded"],  # onset 0
+        ["006", "006_2_1", 1, 2, -1, 9, 8, "Macro", "12", None],  # apex -1
+        [7, "007_3_1", 1, 5, 7, 10, 6, "micro - 1/2", "R14A", None],
+    ]
+
+
+def make_samm_lv(root: Path, rows: list[list[Any]] | None = None,
+                 frames: dict[str, tuple[int, int, int]] | None = None,
+                 workbook: str = "SAMM_LongVideos_V3_Release.xlsx") -> Path:
+    """A SAMM-LV copy under ``root`` (SAMM_longvideos/006_1/006_1_0001.jpg) and its release
+    workbook (sheet FACS_Movement_Only, notes above the header row); returns root."""
+    rows = samm_lv_rows() if rows is None else rows
+    frames = SAMM_LV_FRAMES if frames is None else frames
+    for index, (video, (first, count, digits)) in enumerate(sorted(frames.items())):
+        for frame in range(first, first + count):
+            write_frame(root / "SAMM_longvideos" / video / f"{video}_{frame:0{digits}d}.jpg",
+                        seed=index * 1000 + frame, grey=True)
+    notes = [[f"SAMM Long Videos note line {i}"] for i in range(1, SAMM_LV_HEADER_ROW)]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "FACS_Movement_Only"
+    for row in [*notes, SAMM_LV_HEADER, *rows]:
+        sheet.append(row)
+    root.mkdir(parents=True, exist_ok=True)
+    book.save(root / workbook)
+    return root

@@ -48,6 +48,11 @@ def test_missing_offset_stays_within_the_video(tmp_path):
     assert spans(videos[1]) == [(7, 10, 11, "macro")]  # 11 + 3 = 14 > 12 frames: frame 12
 
 
+def test_apex_outside_its_interval_is_dropped(tmp_path):
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, apex=9)))
+    assert spans(videos[0])[0] == (2, None, 7, "micro")
+
+
 def test_frames_folder_may_be_the_root_itself(tmp_path):
     make_casme_sq(tmp_path)
     for subject in (tmp_path / "rawpic").iterdir():
@@ -158,3 +163,11 @@ def test_empty_video_folder(tmp_path):
     with pytest.raises(DatasetError, match=r"16_0101disgustingteeth \(casme_sq video 16_0101\): "
                                            r"the video folder holds no numbered frames"):
         read_casme_sq(tmp_path)
+
+
+def test_workbook_exported_as_csv(tmp_path):
+    make_casme_sq(tmp_path)
+    (tmp_path / "code_final.csv").write_text("1,disgust1_1,3,5,8\n")
+    with pytest.raises(DatasetError, match=r"code_final.csv: the CAS\(ME\)\^2 coding workbook "
+                                           r"must be the original .xlsx workbook"):
+        read_casme_sq(tmp_path, tmp_path / "code_final.csv")

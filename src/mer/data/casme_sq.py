@@ -34,10 +34,11 @@ Quirks handled, each in one place:
   release (public spotting code reads either): ``_CODING_SHEET``
 - video codes typed as numbers lose their leading zero (101 for ``0101``; public code pads
   them back with ``%04d``): ``_video_code``
-- offset 0 (the coders marked no offset; a few rows): taken as apex + (apex - onset), as the
-  MEGC organisers' baseline reads the sheet (SOFTNet takes the apex instead):
-  ``_offset_when_missing``
-- apex 0 or empty (no apex coded): Interval.apex None
+- offset 0 (the coders marked no offset; a few rows): taken as apex + (apex - onset), at
+  most the video's last frame, as the MEGC organisers' baseline and later public code read
+  the sheet (SOFTNet takes the apex instead): ``_offset_when_missing``
+- apex 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
+  None (mer.data.long_video.annotated_interval)
 - a header row some copies add above the coding rows (row 1 with text where the onset
   belongs): skipped, ``_has_header_row``
 
@@ -50,17 +51,26 @@ listed twice, two folders of one video.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from mer.data.aus import normalise_aus
 from mer.data.cells import cell_text, frame_number, is_blank, required_text, subject_number
-from mer.data.long_video import Interval, Kind, LongVideo, VideoFrames, video_frames
+from mer.data.long_video import (
+    Interval,
+    Kind,
+    LongVideo,
+    VideoFrames,
+    annotated_interval,
+    find_frames_root,
+    long_videos,
+    video_frames,
+)
 from mer.data.sheets import (
     Row,
     Table,
     find_annotation_file,
-    find_subjects_folder,
     positional_table,
     read_worksheets,
     subject_folders,
@@ -68,7 +78,13 @@ from mer.data.sheets import (
 from mer.errors import DatasetError
 
 FPS = 30.0  # CAS(ME)^2's long videos were filmed at 30 frames per second (Qu et al., 2018)
-WORKBOOK_PATTERNS = ("*code_final*.xlsx",)  # CAS(ME)^2code_final.xlsx as released
+# The names as released (what a writer of this format writes); the reader also accepts the
+# variants listed in the docstring.
+WORKBOOK_NAME = "CAS(ME)^2code_final.xlsx"
+CODING_SHEET = "CASFEcode_final"
+NAMING_SUBJECTS_SHEET = "naming rule1"
+NAMING_VIDEOS_SHEET = "naming rule2"
+WORKBOOK_PATTERNS = ("*code_final*.xlsx",)
 FRAMES_FOLDER = "rawpic"
 CODING_COLUMNS = ("subject", "expression", "onset", "apex", "offset", "aus", "emotion", "type",
                   "self_report")
@@ -77,8 +93,6 @@ NAMING_VIDEOS_COLUMNS = ("code", "name")
 TYPES: dict[str, Kind] = {"micro-expression": "micro", "macro-expression": "macro"}
 
 _CODING_SHEET = re.compile(r"code_?final", re.IGNORECASE)  # CASFEcode_final, CASMEcode_final
-_NAMING_SUBJECTS = "namingrule1"  # sheet names compared without case and spaces
-_NAMING_VIDEOS = "namingrule2"
 _SUBJECT_FOLDER = re.compile(r"^s(\d+)$", re.IGNORECASE)
 _VIDEO_FOLDER = re.compile(r"^(\d+)_(\d{4})")  # 15_0101disgustingteeth: subject, video code
 
@@ -92,36 +106,26 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     Raises DatasetError naming the file, sheet and row of anything unusable.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder; point it at your CAS(ME)^2 copy")
-    frames_root = find_subjects_folder([root / FRAMES_FOLDER, root], _SUBJECT_FOLDER)
-    if frames_root is None:
-        raise DatasetError(f"{root}: no CAS(ME)^2 frames found: expected {root}/{FRAMES_FOLDER}/"
-                           "s15/15_0101.../img1.jpg or the sNN folders directly in it; point "
-                           "the root at your CAS(ME)^2 copy")
+    frames_root = find_frames_root(root, FRAMES_FOLDER, _SUBJECT_FOLDER, "CAS(ME)^2",
+                                   "s15/15_0101disgustingteeth/img1.jpg")
     workbook = Path(annotations) if annotations is not None else find_annotation_file(
         [root], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook")
     sheets = read_worksheets(workbook, "CAS(ME)^2 coding workbook")
-    subjects = _subjects(_sheet(workbook, sheets, _NAMING_SUBJECTS, "naming rule1",
+    subjects = _subjects(_sheet(workbook, sheets, NAMING_SUBJECTS_SHEET,
                                 NAMING_SUBJECTS_COLUMNS))
-    codes = _video_codes(_sheet(workbook, sheets, _NAMING_VIDEOS, "naming rule2",
-                                NAMING_VIDEOS_COLUMNS))
+    codes = _video_codes(_sheet(workbook, sheets, NAMING_VIDEOS_SHEET, NAMING_VIDEOS_COLUMNS))
     numbers = subject_folders(frames_root, _SUBJECT_FOLDER)  # subject number -> folder name
     folders = _video_folders(frames_root, numbers)
     coding = _coding_table(workbook, sheets)
-    frames = {key: video_frames(folder, f"{dataset} video {key[0]}_{key[1]}")
+    frames = {(numbers[key[0]], f"{key[0]}_{key[1]}"): video_frames(folder, f"{dataset} video "
+                                                                     f"{key[0]}_{key[1]}")
               for key, folder in folders.items()}
-    intervals: dict[tuple[int, str], list[Interval]] = {key: [] for key in folders}
+    intervals: dict[tuple[str, str], list[Interval]] = defaultdict(list)
     for row in coding.rows:
-        key = _video_of(coding, row, subjects, codes, folders)
+        number, code = _video_of(coding, row, subjects, codes, folders)
+        key = (numbers[number], f"{number}_{code}")
         intervals[key].append(_interval(coding, row, frames[key]))
-    videos = [LongVideo(dataset=dataset, subject=numbers[number], video=f"{number}_{code}",
-                        fps=FPS, frames=frames[number, code].files,
-                        intervals=tuple(sorted(intervals[number, code],
-                                               key=lambda i: (i.onset, i.offset))))
-              for number, code in folders]
-    return sorted(videos, key=lambda v: (v.subject, v.video))
-
+    return long_videos(dataset, FPS, frames, intervals)
 
 # ------------------------------------------------------------------------------ the workbook
 
@@ -129,10 +133,11 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_]", "", name).lower()
 
 
-def _sheet(path: Path, sheets: dict[str, list[tuple[object, ...]]], key: str, shown: str,
+def _sheet(path: Path, sheets: dict[str, list[tuple[object, ...]]], shown: str,
            columns: Sequence[str]) -> Table:
+    """The sheet named ``shown``, compared without case, spaces and underscores."""
     for name, rows in sheets.items():
-        if _key(name) == key:
+        if _key(name) == _key(shown):
             return positional_table(path, name, rows, columns)
     raise DatasetError(f"{path}: no sheet '{shown}' (sheets: {', '.join(sheets)}); the "
                        f"CAS(ME)^2 workbook maps names to folders with its '{shown}' sheet: "
@@ -143,7 +148,7 @@ def _coding_table(path: Path, sheets: dict[str, list[tuple[object, ...]]]) -> Ta
     names = [name for name in sheets if _CODING_SHEET.search(name)]
     if len(names) != 1:
         found = "none" if not names else f"{len(names)} ({', '.join(names)})"
-        raise DatasetError(f"{path}: expected one coding sheet named like 'CASFEcode_final', "
+        raise DatasetError(f"{path}: expected one coding sheet named like '{CODING_SHEET}', "
                            f"found {found} among the sheets {', '.join(sheets)}; use the "
                            "workbook as released")
     rows = sheets[names[0]]
@@ -268,17 +273,11 @@ def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval:
                                "write the offset frame number or delete the row")
         # Computed, not coded: kept within the video rather than refused.
         offset = min(_offset_when_missing(onset, apex), max(frames.positions))
-    if offset < onset:
-        raise DatasetError(f"{where}: offset {offset} comes before onset {onset}; correct the "
-                           "frame numbers")
     kind_text = cell_text(cells["type"]).lower()
     if kind_text not in TYPES:
         raise DatasetError(f"{where}: column '{names['type']}' holds {cell_text(cells['type'])!r}"
                            f", not an expression type; write one of {', '.join(TYPES)}")
-    aus, _ = normalise_aus(cells["aus"])
-    return Interval(
-        onset=frames.position(onset, "onset", where),
-        apex=None if apex is None else frames.position(apex, "apex", where),
-        offset=frames.position(offset, "offset", where),
-        kind=TYPES[kind_text], source=table.source(row), aus=aus,
+    return annotated_interval(
+        frames, where, onset, apex, offset, kind=TYPES[kind_text], source=table.source(row),
+        aus=normalise_aus(cells["aus"])[0],
         emotion="" if is_blank(cells["emotion"]) else cell_text(cells["emotion"]).lower())

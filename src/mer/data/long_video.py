@@ -12,11 +12,14 @@ adapter), and an interval covers ``onset..offset`` inclusive, as the MEGC metric
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from mer.core.frames import frame_files
+from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
 Kind = Literal["micro", "macro"]
@@ -101,3 +104,47 @@ def video_frames(folder: Path, where: str) -> VideoFrames:
                            "frames from the corpus")
     return VideoFrames(folder, tuple(files.values()),
                        {number: i for i, number in enumerate(files)})
+
+
+def find_frames_root(root: Path, folder: str, pattern: re.Pattern[str], corpus: str,
+                     example: str) -> Path:
+    """The folder of a long-video corpus at ``root`` that holds folders named like
+    ``pattern``: ``root/folder`` or root itself; ``example`` shows a frame's path under it."""
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder; point it at your {corpus} copy")
+    found = find_subjects_folder([root / folder, root], pattern)
+    if found is None:
+        raise DatasetError(f"{root}: no {corpus} frames found: expected {root}/{folder}/"
+                           f"{example}, or the folders inside {folder} directly in {root}; "
+                           f"point the root at your {corpus} copy")
+    return found
+
+
+def annotated_interval(frames: VideoFrames, where: str, onset: int, apex: int | None,
+                       offset: int, kind: Kind, source: str, aus: str = "",
+                       emotion: str = "") -> Interval:
+    """An Interval from a row's frame numbers (the corpus's own), turned into positions in
+    ``frames``; an offset before the onset or a frame not on disk is an error naming
+    ``where``. An apex outside onset..offset is dropped (Interval.apex None): the interval
+    is what spotting scores, and the clip adapters likewise set such an apex aside
+    (mer.data.repairs.check_order); public spotting code skips or re-estimates these rows."""
+    if offset < onset:
+        raise DatasetError(f"{where}: offset {offset} comes before onset {onset}; correct the "
+                           "frame numbers")
+    if apex is not None and not onset <= apex <= offset:
+        apex = None
+    return Interval(onset=frames.position(onset, "onset", where),
+                    apex=None if apex is None else frames.position(apex, "apex", where),
+                    offset=frames.position(offset, "offset", where), kind=kind, source=source,
+                    aus=aus, emotion=emotion)
+
+
+def long_videos(dataset: str, fps: float, videos: Mapping[tuple[str, str], VideoFrames],
+                intervals: Mapping[tuple[str, str], Sequence[Interval]]) -> list[LongVideo]:
+    """LongVideos of (subject, video) -> frames and intervals, sorted by (subject, video),
+    each video's intervals by (onset, offset)."""
+    return [LongVideo(dataset=dataset, subject=subject, video=video, fps=fps,
+                      frames=videos[subject, video].files,
+                      intervals=tuple(sorted(intervals.get((subject, video), ()),
+                                             key=lambda i: (i.onset, i.offset))))
+            for subject, video in sorted(videos)]
