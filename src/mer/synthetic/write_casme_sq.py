@@ -20,6 +20,13 @@ from pathlib import Path
 
 from mer.config import LongVideoParams
 from mer.core.workers import parallel_map
+from mer.data.casme_sq import (
+    CODING_SHEET,
+    FRAMES_FOLDER,
+    NAMING_SUBJECTS_SHEET,
+    NAMING_VIDEOS_SHEET,
+    WORKBOOK_NAME,
+)
 from mer.synthetic.long_videos import (
     LongVideoPlan,
     build_face,
@@ -35,9 +42,6 @@ from mer.synthetic.write_casme2 import (
 
 log = logging.getLogger(__name__)
 
-WORKBOOK = "CAS(ME)^2code_final.xlsx"
-CODING_SHEET = "CASFEcode_final"
-FRAMES_FOLDER = "rawpic"
 GROUND_TRUTH = "ground_truth.csv"
 FIRST_SUBJECT = 15  # CAS(ME)^2's subject folders start at s15
 # (code, name, description) of CAS(ME)^2's videos, dealt to the subjects in turn.
@@ -82,10 +86,10 @@ def workbook_bytes(plans: tuple[LongVideoPlan, ...]) -> bytes:
             coding.append([n.index, f"{n.name}_{j}", e.onset + 1, e.apex + 1, e.offset + 1,
                            sheet_action_units(e.aus), SHEET_EMOTIONS[e.emotion],
                            SHEET_TYPES[e.kind], SHEET_EMOTIONS[e.emotion]])
-    rule1 = book.create_sheet("naming rule1")
+    rule1 = book.create_sheet(NAMING_SUBJECTS_SHEET)
     for n in names:
         rule1.append([n.number, f"s{n.number}", n.index])
-    rule2 = book.create_sheet("naming rule2")
+    rule2 = book.create_sheet(NAMING_VIDEOS_SHEET)
     for code, name, _ in sorted({(n.code, n.name, "") for n in names}):
         rule2.append([code, name])
     book.properties.creator = "mer spot-synthesize"
@@ -123,7 +127,7 @@ def write_long_videos(root: str | Path, params: LongVideoParams, seed: int,
     root = Path(root)
     root.mkdir(parents=True, exist_ok=False)
     plans = plan_long_videos(params, seed)
-    (root / WORKBOOK).write_bytes(workbook_bytes(plans))
+    (root / WORKBOOK_NAME).write_bytes(workbook_bytes(plans))
     write_csv(ground_truth_rows(plans), root / GROUND_TRUTH)
     tasks = [(plan, params, seed, root / n.folder) for plan, n in zip(plans, names_of(plans),
                                                                        strict=True)]
