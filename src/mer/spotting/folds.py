@@ -78,4 +78,6 @@ def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals]
         "spotter": _scores(videos, spots, params.iou),
         "baseline": _scores(videos, baseline, params.iou),
         "folds": [{"subject": f.subject, "p": f.p} for f in fits],
+        # fitted on every subject, as `mer register` trains on all: what `mer spot` uses
+        "p": fit_p(signals, [v.intervals for v in videos], params.thresholds, params.iou),
     }

@@ -109,3 +109,49 @@ def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
                 best, best_f1 = float(p), f1
         chosen[scale] = best
     return chosen
+
+
+class FollowSpotter:
+    """The spotter on a stream: each frame's signals in, intervals out as soon as they are sure.
+
+    The threshold cannot see the whole video, so it uses what has been seen so far: T = mean
+    + p (max - mean) over the frames up to now (the offline threshold once the video ends).
+    A frame is an apex when its score is above T and the highest within k frames on each
+    side, so an interval is reported k frames after its apex, i.e. at its offset; a spot
+    overlapping one already reported is dropped (the earlier report stands).
+    """
+
+    def __init__(self, windows: Mapping[str, int], p: Mapping[str, float]) -> None:
+        self.windows, self.p = dict(windows), dict(p)
+        self.values: dict[str, list[float]] = {scale: [] for scale in SCALES}
+        self.sums = dict.fromkeys(SCALES, 0.0)
+        self.maxima = dict.fromkeys(SCALES, 0.0)
+        self.reported: list[Spot] = []
+
+    def push(self, t: int, score: Mapping[str, float]) -> list[Spot]:
+        """Add frame t's scores (frames in order from 0); the spots confirmed by it."""
+        found = []
+        for scale in SCALES:
+            values = self.values[scale]
+            values.append(float(score[scale]))
+            self.sums[scale] += values[-1]
+            self.maxima[scale] = max(self.maxima[scale], values[-1])
+            k = self.windows[scale]
+            apex = t - k
+            if apex < 0:
+                continue
+            mean = self.sums[scale] / len(values)
+            threshold = mean + self.p[scale] * (self.maxima[scale] - mean)
+            around = values[max(0, apex - k):t + 1]
+            if threshold > 0 and values[apex] > threshold and values[apex] == max(around) \
+                    and around.index(values[apex]) == apex - max(0, apex - k):
+                found.append(Spot(Interval(max(0, apex - k), apex, apex + k, scale),
+                                  values[apex] / threshold))
+        new = []
+        for candidate in sorted(found, key=lambda s: -s.confidence):
+            a = candidate.interval
+            if all(a.offset < b.interval.onset or b.interval.offset < a.onset
+                   for b in self.reported):
+                self.reported.append(candidate)
+                new.append(candidate)
+        return sorted(new, key=lambda s: s.interval.onset)
