@@ -8,7 +8,7 @@ from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.spotting import pooled_counts
 from mer.spotting.folds import evaluate_corpus, loso_spots
 from mer.spotting.signals import VideoSignals
-from mer.spotting.spotter import Spot, fit_p, resolve, spot, spot_baseline
+from mer.spotting.spotter import FollowSpotter, Spot, fit_p, resolve, spot, spot_baseline
 
 
 def signals_with(peaks_at: dict[str, list[tuple[int, float]]], frames: int = 300,
@@ -95,3 +95,17 @@ def test_spotter_beats_the_baseline_on_the_tiny_corpus(tiny_long_signals, tiny_s
     baseline = [[s.interval for s in spot_baseline(sig, tiny_spotting.baseline_threshold)]
                 for sig in signals]
     assert report["baseline"]["overall"]["spotted"] == sum(map(len, baseline))
+
+
+def test_follow_reports_a_peak_once_k_frames_after_its_apex():
+    sig = signals_with({"micro": [(100, 1.0)], "macro": []})
+    sig.score["macro"][:] = 0
+    follower = FollowSpotter(sig.windows, {"micro": 0.5, "macro": 0.5})
+    reported = []
+    for t in range(sig.frames):
+        reported += [(t, f.interval) for f in follower.push(t, {s: sig.score[s][t]
+                                                                for s in sig.score})]
+    # the expression, once, at its offset (apex + k); before it the running threshold knows
+    # only noise and may take a noise peak, after it no noise peak passes
+    assert [r for r in reported if r[1].apex == 100] == [(106, Interval(94, 100, 106, "micro"))]
+    assert all(t < 100 for t, interval in reported if interval.apex != 100)

@@ -77,8 +77,9 @@ class FaceTrack:
              where: str) -> FaceTrack:
         faces = detect_faces(grey, DETECT_UPSAMPLE)
         if not faces:
-            raise MerError(f"{where}: no face found in the first frames; spotting needs a "
-                           "frontal face in view from the start")
+            raise MerError(f"{where}: no face found in the first frame; spotting finds the "
+                           "face once there and tracks it: start the video with a frontal "
+                           "face in view")
         points = faces[0].landmarks
         low, high = points.min(axis=0), points.max(axis=0)
         side = float((high - low).max()) * CROP_MARGIN
