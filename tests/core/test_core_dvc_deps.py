@@ -186,6 +186,7 @@ def read_keys(tmp_path_factory):
     params["data"]["synthetic"]["workers"] = 1
     params["faces"]["workers"] = params["features"]["workers"] = 1
     params["train"]["parallel_folds"] = 1  # every read in this process
+    params["spotting"]["workers"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     recorder = ReadKeys()
     original_get = config.Section.__getattribute__
