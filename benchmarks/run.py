@@ -17,7 +17,7 @@ import time
 from mer.atomic import write_text
 
 MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_compare", "bench_inference",
-           "bench_pipeline")
+           "bench_pipeline", "bench_spotting")
 
 
 def machine_summary() -> str:

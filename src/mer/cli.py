@@ -42,13 +42,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("mer.stages.promote", "point a registry alias (champion) at a model version"),
     "export-flow-images": ("mer.stages.export_flow_images", "the clips as MEGC flow images"),
     "predict": ("mer.stages.predict", "classify a clip folder, an image pair or a video"),
+    "spot-synthesize": ("mer.stages.spot_synthesize", "generate the embedded long videos "
+                        "(CAS(ME)^2 format) for spotting"),
+    "spot-eval": ("mer.stages.spot_eval", "spotting F1 under LOSO: spotter vs baseline"),
+    "spot": ("mer.stages.spot", "spot every micro- and macro-expression interval in a video"),
     "ui": ("mer.tracking.ui", "open the MLflow UI on 127.0.0.1"),
     "params": ("mer.stages.params", "print the default params.yaml (or --check a file against it)"),
 }
 
 
 # The commands that read every section of params.yaml (DVC's stages): validated first.
-PIPELINE = frozenset({"synthesize", "data", "faces", "features", "train", "evaluate", "register"})
+PIPELINE = frozenset({"synthesize", "data", "faces", "features", "train", "evaluate", "register",
+                      "spot-synthesize", "spot-eval"})
 
 Runner = Callable[[argparse.Namespace], object]
 

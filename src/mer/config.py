@@ -363,6 +363,70 @@ class TrackingParams(Section):
                             "models:/<model_name>@champion")
 
 
+SpottingSource = Literal["synthetic", "casme_sq", "samm_lv"]  # long-video corpora mer spots in
+
+
+class LongVideoParams(Section):
+    """The embedded synthetic long videos (spotting.synthetic), in CAS(ME)^2's format."""
+
+    subjects: int = Field(6, ge=2, description="subjects, one long video each; LOSO needs 2+")
+    seconds: float = Field(30.0, gt=5, description="length of each video, s")
+    fps: float = Field(30.0, gt=0, description="frame rate; CAS(ME)^2 films at 30 fps")
+    micro: int = Field(4, ge=0, description="micro-expressions per video (0.2-0.5 s each)")
+    macro: int = Field(3, ge=0, description="macro-expressions per video (0.8-1.6 s each)")
+    frame_width: int = Field(160, ge=96, description="frame width, px: small renders fast and "
+                             "dlib still finds the face")
+    frame_height: int = Field(192, ge=96, description="frame height, px")
+    intensity: float = Field(1.0, gt=0, description="scales every AU displacement (1: a "
+                             "micro-expression moves the skin about 1-2 px)")
+    noise: float = Field(1.0, ge=0, description="scales blinks, head motion, talking, flicker "
+                         "and sensor noise")
+    jpeg_quality: int = Field(90, ge=30, le=100, description="JPEG quality of the frames")
+
+
+class SpottingParams(Section):
+    """Spotting expressions in long videos (mer spot, mer spot-eval; README "Spotting")."""
+
+    source: SpottingSource = Field("synthetic", description="long-video corpus format read "
+                                   "from root: synthetic (generated there), casme_sq, samm_lv")
+    root: Path = Field(Path("data/synthetic_long"), description="the long-video corpus "
+                       "folder; for synthetic, where it is generated")
+    annotations: Path | None = Field(None, description="coding workbook; null looks in root "
+                                     "by the corpus's usual name")
+    seed: int = Field(0, ge=0, description="synthetic long-video seed")
+    synthetic: LongVideoParams = LongVideoParams()
+    face_size: int = Field(64, ge=32, description="side of the square face crop optical flow "
+                           "is computed on, px: the size the spotter needs, not the video's")
+    flow_iterations: int = Field(12, ge=1, le=256, description="DIS gradient-descent "
+                                 "iterations of the spotter's flow (features.dis_iterations "
+                                 "is for clips; long videos need speed)")
+    flow_refine_iterations: int = Field(0, ge=0, le=100, description="DIS variational "
+                                        "refinement iterations of the spotter's flow")
+    micro_window: float = Field(0.2, gt=0, description="k of the micro scale, s: frames are "
+                                "compared k apart, about half a micro-expression")
+    macro_window: float = Field(0.5, gt=0, description="k of the macro scale, s")
+    regions: tuple[str, ...] = Field(
+        ("brow_R", "brow_L", "glabella", "lower_lid_R", "lower_lid_L", "cheek_R", "cheek_L",
+         "nose", "upper_lip_R", "upper_lip_L", "lip_corner_R", "lip_corner_L", "chin"),
+        min_length=1, description="facial regions (mer.features.regions) whose motion is "
+        "spotted; eye interiors are masked in each, so blinks do not count")
+    thresholds: tuple[float, ...] = Field(
+        (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8),
+        min_length=1, description="candidates for p in each video's threshold mean + p (max - "
+        "mean), one per scale, chosen on the training subjects of each LOSO fold")
+    baseline_threshold: float = Field(0.3, gt=0, description="the plain baseline's fixed "
+                                      "threshold on head-motion-removed flow magnitude, px")
+    iou: float = Field(0.5, gt=0, le=1, description="least IoU of a spotted interval with a "
+                       "ground-truth one for a true positive; MEGC uses 0.5")
+    workers: int = Field(2, ge=1, description="processes computing videos' motion signals")
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> SpottingParams:
+        if self.micro_window >= self.macro_window:
+            raise ValueError("spotting.micro_window must be shorter than spotting.macro_window")
+        return self
+
+
 class Params(Section):
     data: DataParams = DataParams()
     labels: LabelParams = LabelParams()
@@ -371,6 +435,7 @@ class Params(Section):
     train: TrainParams = TrainParams()
     evaluation: EvaluationParams = EvaluationParams()
     tracking: TrackingParams = TrackingParams()
+    spotting: SpottingParams = SpottingParams()
 
     @model_validator(mode="after")
     def _corpora_exist(self) -> Params:

@@ -17,3 +17,5 @@ EVALUATION = REPORTS / "evaluation.json"  # the full evaluation; not a DVC metri
 METRICS = REPORTS / "metrics.json"  # the DVC metric: each model's headline figures
 PLOTS = REPORTS / "plots"
 REGISTERED = REPORTS / "registered.json"
+SYNTHETIC_LONG = DATA / "synthetic_long"  # the embedded long videos, unless spotting.root says else
+SPOTTING = REPORTS / "spotting.json"  # spotting F1 under LOSO: spotter and baseline, per corpus

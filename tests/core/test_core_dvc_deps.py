@@ -43,7 +43,8 @@ def code_of(stage: str) -> set[Path]:
     """Every mer source file that `mer <stage>` imports, transitively."""
     known = modules()
     cli_own = {m for m in imports_of(known["mer.cli"]) if m in known}  # not every stage's code
-    todo, seen = [f"mer.stages.{stage}", "mer.cli", *cli_own], set()
+    # a stage runs `mer <stage>`, whose module is mer.stages.<stage with '_' for '-'>
+    todo, seen = [f"mer.stages.{stage.replace('-', '_')}", "mer.cli", *cli_own], set()
     while todo:
         module = todo.pop()
         if module in seen or module not in known:
@@ -99,7 +100,7 @@ def test_dvc_lists_every_pipeline_file_a_stage_names(stage):
     for kind in ("deps", "outs", "metrics", "plots"):
         for entry in DVC[stage].get(kind, []):
             declared.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
-    named = paths_named(MER / "stages" / f"{stage}.py")
+    named = paths_named(MER / "stages" / f"{stage.replace('-', '_')}.py")
     assert named - declared == set(), f"stage {stage} names {sorted(named - declared)}"
 
 
@@ -185,6 +186,7 @@ def read_keys(tmp_path_factory):
     params["data"]["synthetic"]["workers"] = 1
     params["faces"]["workers"] = params["features"]["workers"] = 1
     params["train"]["parallel_folds"] = 1  # every read in this process
+    params["spotting"]["workers"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     recorder = ReadKeys()
     original_get = config.Section.__getattribute__

@@ -23,6 +23,7 @@ def tiny_params() -> dict:
     params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
     params["train"]["cnn"]["epochs"] = 2
     params["train"]["svm"].update(trials=3, inner_folds=2)
+    params["spotting"]["synthetic"].update(subjects=2, seconds=8.0, micro=2, macro=1)
     return params
 
 

@@ -24,6 +24,7 @@ RANKS = {
     "synthetic": 4,  # draws faces with mer.faces.landmarks; nothing below imports it
     "evaluation": 5,
     "models": 6,
+    "spotting": 6,  # long-video spotting: signals from faces and features, fitted by evaluation
     "inference": 7,
     "tracking": 8,  # the only folder that imports mlflow
     "stages": 9,

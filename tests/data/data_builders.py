@@ -191,3 +191,97 @@ def make_flow_images(root: Path, rows=FLOW_ROWS, csv_name: str = "labels.csv",
     with (root / csv_name).open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
     return root
+
+
+# ------------------------------------------------------------------ CAS(ME)^2 long videos
+
+CASME_SQ_SUBJECTS = [(15, "s15", 1), (16, "s16", 2)]  # naming rule1: number, folder, index
+CASME_SQ_VIDEOS = [(101, "disgust1", "disgustingteeth"), (502, "happy2", "cup")]  # rule2
+CASME_SQ_FRAMES = {(15, "0101"): 20, (15, "0502"): 12, (16, "0101"): 10, (16, "0502"): 9}
+
+
+def casme_sq_rows() -> list[list[Any]]:
+    """Coding rows (columns A..I of CASFEcode_final) with CAS(ME)^2's quirks."""
+    return [
+        [1, "disgust1_1", 3, 5, 8, "4+L10", "negative", "micro-expression", "disgust"],
+        # offset 0: no offset coded; read as apex + (apex - onset) = 14
+        [1, "disgust1_2", 10, 12, 0, 4, "negative", "macro-expression", "disgust"],
+        # apex 0: no apex coded
+        [1, "happy2_1", 2, 0, 6, "12", "positive", "macro-expression", "happy"],
+        [2, "happy2_1", 4, 6, 9, "R12", "positive", "micro-expression", "happy"],
+    ]
+
+
+def make_casme_sq(root: Path, rows: list[list[Any]] | None = None,
+                  frames: dict[tuple[int, str], int] | None = None,
+                  subjects: list[tuple[Any, ...]] | None = None,
+                  videos: list[tuple[Any, ...]] | None = None,
+                  coding_sheet: str = "CASFEcode_final", header_row: bool = False,
+                  workbook: str = "CAS(ME)^2code_final.xlsx") -> Path:
+    """A CAS(ME)^2 copy under ``root`` (rawpic/sNN/NN_<code><description>/imgN.jpg, frames
+    numbered from 1) and its headerless three-sheet workbook; returns root."""
+    rows = casme_sq_rows() if rows is None else rows
+    frames = CASME_SQ_FRAMES if frames is None else frames
+    subjects = CASME_SQ_SUBJECTS if subjects is None else subjects
+    videos = CASME_SQ_VIDEOS if videos is None else videos
+    described = {f"{int(code):04d}": text for code, _, text in videos}
+    for index, ((number, code), count) in enumerate(sorted(frames.items())):
+        folder = root / "rawpic" / f"s{number}" / f"{number}_{code}{described.get(code, '')}"
+        for frame in range(1, count + 1):
+            write_frame(folder / f"img{frame}.jpg", seed=index * 1000 + frame)
+    book = openpyxl.Workbook()
+    coding = book.active
+    coding.title = coding_sheet
+    if header_row:
+        coding.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AUs", "Emotion",
+                       "Type", "Self-report"])
+    for row in rows:
+        coding.append(row)
+    for title, table in (("naming rule1", subjects), ("naming rule2", videos)):
+        sheet = book.create_sheet(title)
+        for cells in table:
+            sheet.append(list(cells)[:3] if title == "naming rule1" else list(cells)[:2])
+    root.mkdir(parents=True, exist_ok=True)
+    book.save(root / workbook)
+    return root
+
+
+# ---------------------------------------------------------------------------- SAMM-LV
+
+SAMM_LV_HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset",
+                  "Duration", "Type", "Action Units", "Notes"]
+SAMM_LV_HEADER_ROW = 10  # 9 rows of notes above it, as in SAMM_LongVideos_V3_Release.xlsx
+# video folder -> (first frame number, frames, digits of the frame number)
+SAMM_LV_FRAMES = {"006_1": (1, 30, 4), "006_2": (1, 12, 5), "007_3": (1, 15, 4)}
+
+
+def samm_lv_rows() -> list[list[Any]]:
+    """Data rows with SAMM-LV's quirks (Subject, Filename, ..., Type, Action Units, Notes)."""
+    return [
+        [6, "006_1_1", 1, 3.0, 5.0, 8.0, 6, "Micro - 1/2", "A2", None],  # floats
+        [6, "006_1_2", 1, 0, 14, 25, 0, "Macro", "4+7", "onset not coded"],  # onset 0
+        ["006", "006_2_1", 1, 2, -1, 9, 8, "Macro", "12", None],  # apex -1
+        [7, "007_3_1", 1, 5, 7, 10, 6, "micro - 1/2", "R14A", None],
+    ]
+
+
+def make_samm_lv(root: Path, rows: list[list[Any]] | None = None,
+                 frames: dict[str, tuple[int, int, int]] | None = None,
+                 workbook: str = "SAMM_LongVideos_V3_Release.xlsx") -> Path:
+    """A SAMM-LV copy under ``root`` (SAMM_longvideos/006_1/006_1_0001.jpg) and its release
+    workbook (sheet FACS_Movement_Only, notes above the header row); returns root."""
+    rows = samm_lv_rows() if rows is None else rows
+    frames = SAMM_LV_FRAMES if frames is None else frames
+    for index, (video, (first, count, digits)) in enumerate(sorted(frames.items())):
+        for frame in range(first, first + count):
+            write_frame(root / "SAMM_longvideos" / video / f"{video}_{frame:0{digits}d}.jpg",
+                        seed=index * 1000 + frame, grey=True)
+    notes = [[f"SAMM Long Videos note line {i}"] for i in range(1, SAMM_LV_HEADER_ROW)]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "FACS_Movement_Only"
+    for row in [*notes, SAMM_LV_HEADER, *rows]:
+        sheet.append(row)
+    root.mkdir(parents=True, exist_ok=True)
+    book.save(root / workbook)
+    return root

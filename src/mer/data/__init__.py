@@ -11,4 +11,10 @@ Where things are (the manifest's schema itself is mer.core.manifest):
 - repairs.py       a clip's frames checked on disk, and the sheet values the disk proves wrong
 - clips.py         the Clip record, manifest flags, duplicate check
 - labelling.py     the label scheme applied, MEGC2019's protocol exclusions
+
+Spotting's long videos (not read by the data stage):
+
+- long_video.py    the LongVideo and Interval records, frame numbers turned into positions
+- casme_sq.py, samm_lv.py   one adapter per long-video corpus, its format and quirks on top
+- spotting_corpora.py       read_long_videos(source, root, annotations): the one entry point
 """

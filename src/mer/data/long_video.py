@@ -12,10 +12,14 @@ adapter), and an interval covers ``onset..offset`` inclusive, as the MEGC metric
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mer.core.frames import frame_files
+from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
 Kind = Literal["micro", "macro"]
@@ -31,6 +35,8 @@ class Interval:
     offset: int
     kind: Kind
     source: str = ""  # 'file:row' of the annotation, for error messages
+    aus: str = ""  # the annotation's AUs, normalised (mer.data.aus); '' when not coded
+    emotion: str = ""  # the annotation's emotion label as written, lower case; '' when none
 
     def __post_init__(self) -> None:
         where = f" ({self.source})" if self.source else ""
@@ -67,3 +73,78 @@ class LongVideo:
                     f"{self.dataset} video {self.video} ({interval.source or 'annotation'}): "
                     f"offset {interval.offset} is past the video's last frame "
                     f"({len(self.frames) - 1}, {len(self.frames)} frames on disk)")
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """The frame files of one long-video folder and the position of each frame number."""
+
+    folder: Path
+    files: tuple[Path, ...]  # in frame-number order
+    positions: dict[int, int]  # the corpus's frame number -> 0-based position in ``files``
+
+    def position(self, number: int, what: str, where: str) -> int:
+        """The position of frame ``number``; a DatasetError naming ``where`` when the folder
+        has no such frame (``what``: 'onset', 'offset', ...)."""
+        if number in self.positions:
+            return self.positions[number]
+        first, last = min(self.positions), max(self.positions)
+        raise DatasetError(f"{where}: {what} frame {number} is not among the frames on disk in "
+                           f"{self.folder} (frame numbers {first}..{last}, {len(self.files)} "
+                           f"frames); correct the {what} or restore the missing frames")
+
+
+def video_frames(folder: Path, where: str) -> VideoFrames:
+    """The numbered frames of a long-video folder (mer.core.frames.frame_files: the number is
+    the last run of digits in a file name); a folder with none is an error naming ``where``."""
+    files = frame_files(folder)
+    if not files:
+        raise DatasetError(f"{folder} ({where}): the video folder holds no numbered frames "
+                           "(.jpg, .png, .bmp with the frame number in the name); restore its "
+                           "frames from the corpus")
+    return VideoFrames(folder, tuple(files.values()),
+                       {number: i for i, number in enumerate(files)})
+
+
+def find_frames_root(root: Path, folder: str, pattern: re.Pattern[str], corpus: str,
+                     example: str) -> Path:
+    """The folder of a long-video corpus at ``root`` that holds folders named like
+    ``pattern``: ``root/folder`` or root itself; ``example`` shows a frame's path under it."""
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder; point it at your {corpus} copy")
+    found = find_subjects_folder([root / folder, root], pattern)
+    if found is None:
+        raise DatasetError(f"{root}: no {corpus} frames found: expected {root}/{folder}/"
+                           f"{example}, or the folders inside {folder} directly in {root}; "
+                           f"point the root at your {corpus} copy")
+    return found
+
+
+def annotated_interval(frames: VideoFrames, where: str, onset: int, apex: int | None,
+                       offset: int, kind: Kind, source: str, aus: str = "",
+                       emotion: str = "") -> Interval:
+    """An Interval from a row's frame numbers (the corpus's own), turned into positions in
+    ``frames``; an offset before the onset or a frame not on disk is an error naming
+    ``where``. An apex outside onset..offset is dropped (Interval.apex None): the interval
+    is what spotting scores, and the clip adapters likewise set such an apex aside
+    (mer.data.repairs.check_order); public spotting code skips or re-estimates these rows."""
+    if offset < onset:
+        raise DatasetError(f"{where}: offset {offset} comes before onset {onset}; correct the "
+                           "frame numbers")
+    if apex is not None and not onset <= apex <= offset:
+        apex = None
+    return Interval(onset=frames.position(onset, "onset", where),
+                    apex=None if apex is None else frames.position(apex, "apex", where),
+                    offset=frames.position(offset, "offset", where), kind=kind, source=source,
+                    aus=aus, emotion=emotion)
+
+
+def long_videos(dataset: str, fps: float, videos: Mapping[tuple[str, str], VideoFrames],
+                intervals: Mapping[tuple[str, str], Sequence[Interval]]) -> list[LongVideo]:
+    """LongVideos of (subject, video) -> frames and intervals, sorted by (subject, video),
+    each video's intervals by (onset, offset)."""
+    return [LongVideo(dataset=dataset, subject=subject, video=video, fps=fps,
+                      frames=videos[subject, video].files,
+                      intervals=tuple(sorted(intervals.get((subject, video), ()),
+                                             key=lambda i: (i.onset, i.offset))))
+            for subject, video in sorted(videos)]

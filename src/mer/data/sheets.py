@@ -145,6 +145,40 @@ def _table(path: Path, sheet: str | None, header_index: int, rows: list[tuple[ob
     return Table(path, sheet, header_index + 1, headers, tuple(data))
 
 
+def read_worksheets(path: str | Path, what: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every worksheet of an xlsx workbook by name, as rows of cell values (row 1 first).
+
+    For workbooks whose sheets have no header row, such as CAS(ME)^2's coding and
+    naming-rule sheets; ``positional_table`` then names their columns by position.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: {what} not found; put it there or give its path")
+    if path.suffix.lower() not in EXCEL_SUFFIXES:
+        raise DatasetError(f"{path}: the {what} must be the original .xlsx workbook (it has "
+                           f"several sheets), not '{path.suffix}'")
+    return {str(name): rows for name, rows in _worksheets(path)}
+
+
+def positional_table(path: Path, sheet: str, rows: Sequence[tuple[object, ...]],
+                     columns: Sequence[str], skip_first: bool = False) -> Table:
+    """A sheet without a header row as a Table: ``columns[i]`` names column i (A, B, ...).
+
+    Rows whose cells are all empty are left out; ``skip_first`` leaves out row 1 (a header
+    row some copies add). Messages name a column 'C (onset)': its letter and our name.
+    """
+    headers = {name: f"{chr(ord('A') + i)} ({name})" for i, name in enumerate(columns)}
+    data = []
+    for index, cells in enumerate(rows):
+        if skip_first and index == 0:
+            continue
+        values = {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(columns)}
+        if all(is_blank(value) for value in values.values()):
+            continue
+        data.append(Row(index + 1, values))
+    return Table(path, sheet, 1 if skip_first else 0, headers, tuple(data))
+
+
 def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what: str) -> Path:
     """The single file matching ``patterns`` in the first of ``folders`` that has one."""
     for folder in folders:

@@ -501,11 +501,22 @@ def render_clip(subject: SubjectFace, aus: Sequence[AuEvent], frames: int, apex:
                 nuisance: Nuisance, strength: float,
                 rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Yield the clip's (H, W, 3) uint8 BGR frames, onset first (before JPEG compression)."""
+    field = expression_field(subject.landmarks, aus, subject.neutral.shape[:2], strength)
+    return render_sequence(subject, [(field, expression_profile(frames, apex))], nuisance, rng)
+
+
+def render_sequence(subject: SubjectFace, layers: Sequence[tuple[np.ndarray, np.ndarray]],
+                    nuisance: Nuisance, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 BGR frames of a face moved by several motion layers at once.
+
+    ``layers``: (field (H, W, 2) float32 px, profile (n,) float64) pairs; frame k moves the skin
+    by the sum of profile[k] x field over the layers (a clip has one layer, a long video one
+    per expression plus talking). ``nuisance`` has one value per frame, n frames.
+    """
     import cv2
 
     shape = subject.neutral.shape[:2]
-    field = expression_field(subject.landmarks, aus, shape, strength)  # (H, W, 2) px
-    profile = expression_profile(frames, apex)
+    frames = len(nuisance.gains)
     centre = subject.landmarks.mean(axis=0)
     grid = pixel_grid(shape)
     neutral = subject.neutral.astype(np.float32)
@@ -514,6 +525,7 @@ def render_clip(subject: SubjectFace, aus: Sequence[AuEvent], frames: int, apex:
     rows = grid[1][:, :1]  # (H, 1) y of each row
     noise = _normal_quantiles() * np.float32(nuisance.noise_sigma)  # (NOISE_LEVELS,)
     zeros = np.zeros(shape, np.float32)
+    still_field = np.zeros((*shape, 2), np.float32)
     for k in range(frames):
         face = neutral
         if nuisance.blink[k] > 0:
@@ -523,7 +535,14 @@ def render_clip(subject: SubjectFace, aus: Sequence[AuEvent], frames: int, apex:
                 lid = np.float32(top + nuisance.blink[k] * (bottom - top))
                 cover = np.maximum(cover, soft * np.clip(lid - rows + 0.5, 0, 1))
             face = neutral + cover[..., None] * (closed - neutral)
-        frame = render_frame(face, field, float(profile[k]), nuisance.shifts[k],
+        active = [(field, float(profile[k])) for field, profile in layers if profile[k] != 0]
+        if len(active) == 1:  # one layer: scaled inside render_frame, as a clip always was
+            field, strength = active[0]
+        else:
+            field, strength = still_field, 1.0
+            if active:
+                field = sum(np.float32(p) * f for f, p in active)
+        frame = render_frame(face, field, strength, nuisance.shifts[k],
                              float(nuisance.angles[k]), centre, grid)
         # Luma noise: the camera's colour processing and JPEG's 4:2:0 chroma subsampling leave
         # little independent noise per channel.

@@ -158,3 +158,26 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
             tracker.log_file(run, path)
         tracker.log_table(run, per_subject.to_dict(orient="records"), "per_subject.json")
     return run
+
+
+SPOTTING_KIND = "spotting"  # KIND_TAG of a spotting evaluation's run
+
+
+def spotting_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """<corpus>/<spotter|baseline>/<micro|macro|overall>_<precision|recall|f1>: what spotting
+    runs are compared on in the MLflow UI; the counts are in the run's spotting.json."""
+    return {f"{corpus}/{who}/{row}_{key}": float(figures[who][row][key])
+            for corpus, figures in report.items() for who in ("spotter", "baseline")
+            for row in ("micro", "macro", "overall") for key in ("precision", "recall", "f1")}
+
+
+def log_spotting(tracker: Tracker, *, report: Mapping[str, Any], report_file: Path,
+                 params: Params, frames_per_second: float) -> str:
+    """One run per spotting evaluation: every param, the F1 table as metrics, the report."""
+    tags = {**git_state(tracker.root), KIND_TAG: SPOTTING_KIND}
+    with tracker.run(f"spotting: {parent_name(params)}", tags=tags) as run:
+        log_params(tracker, run, params)
+        tracker.log(run, metrics={**spotting_metrics(report),
+                                  "spotting/frames_per_second": float(frames_per_second)})
+        tracker.log_file(run, report_file)
+    return run

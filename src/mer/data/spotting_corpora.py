@@ -1,0 +1,43 @@
+"""The long-video corpora spotting reads, by name: one call from a source name to LongVideos.
+
+``casme_sq``: CAS(ME)^2 (mer.data.casme_sq, also the format of the synthetic long videos);
+``samm_lv``: SAMM Long Videos (mer.data.samm_lv). Each adapter's docstring is its format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mer.data.casme_sq import read_casme_sq
+from mer.data.long_video import LongVideo
+from mer.data.samm_lv import read_samm_lv
+from mer.errors import DatasetError, ParamsError
+
+# source name -> reader(root, annotations or None for the corpus's usual workbook in root)
+READERS: dict[str, Callable[[Path, Path | None], list[LongVideo]]] = {
+    "casme_sq": read_casme_sq,
+    "samm_lv": read_samm_lv,
+}
+
+
+def read_long_videos(source: str, root: Path, annotations: Path | None = None
+                     ) -> list[LongVideo]:
+    """Every long video of corpus ``source`` at ``root``, sorted by (subject, video).
+
+    ``annotations`` is the corpus's workbook; None looks for its usual file name in ``root``.
+    Raises ParamsError for an unknown source, DatasetError (naming file, sheet and row) for
+    anything unusable in the corpus.
+    """
+    if source not in READERS:
+        raise ParamsError(f"unknown long-video corpus {source!r}; use one of "
+                          f"{', '.join(READERS)}")
+    videos = sorted(READERS[source](Path(root), annotations),
+                    key=lambda v: (v.subject, v.video))
+    seen: set[tuple[str, str]] = set()
+    for video in videos:
+        if (video.subject, video.video) in seen:
+            raise DatasetError(f"{root}: {source} video {video.subject}/{video.video} is found "
+                               "twice; keep one copy of its frames")
+        seen.add((video.subject, video.video))
+    return videos

@@ -1,0 +1,217 @@
+"""Per-frame facial motion of a long video: the signals the spotter turns into intervals.
+
+The face is found once (dlib landmarks on the first frame where it is found) and then
+tracked, not detected again: each frame's head translation against that first face is
+estimated by phase correlation (``cv2.phaseCorrelate``) and the square face crop follows it,
+resampled to ``spotting.face_size`` px, the size the spotter needs rather than the video's.
+Residual head motion is removed from every flow by subtracting the nose bridge's mean flow
+(mer.features.flow.remove_head_motion); regions come from mer.features.regions, eye
+interiors masked (a blink is not an expression).
+
+Two scales, micro and macro, each with k = window x fps frames. At frame t the DIS flow
+F_t = flow(crop[t - k] -> crop[t]) is computed once, and two signals per region r are kept:
+
+- ``magnitude``: mean over r of |F_t|, px: how much the region moved in the last k frames
+  (the plain baseline thresholds this);
+- ``score``: sqrt(max(0, -mean over r of <F_t, F_{t+k}>)), px: motion away and back again,
+  the onset -> apex -> offset shape of an expression, peaking at the apex t of an expression
+  about 2k long. A head shift or any motion that does not return (F_{t+k} ~ 0 or parallel to
+  F_t) scores nothing. This is the main-directional maximal-difference idea of the MEGC2020
+  baseline (He, Wang, Li, Yap, "Spotting macro- and micro-expression intervals in long video
+  sequences", FG 2020), with the frame-pair flow of Zhao et al. ("Rethinking optical flow
+  methods for micro-expression spotting", ACM MM 2022): compare frame t with the frames k
+  before and k after.
+
+Each signal takes the maximum over regions: an expression moves a few regions, noise all
+of them a little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from mer.config import FeatureParams, SpottingParams
+from mer.errors import MerError
+from mer.faces.landmarks import detect_faces, to_grey
+from mer.features.flow import flow_between, remove_head_motion
+from mer.features.regions import au_regions
+
+SCALES = ("micro", "macro")
+# Crop side over the landmarks' extent: room for the forehead above the brows and the chin.
+CROP_MARGIN = 1.3
+DETECT_UPSAMPLE = 1  # dlib upsampling for the one detection; small faces need it
+
+
+@dataclass(frozen=True)
+class VideoSignals:
+    """A video's motion signals, one value per frame (0 where not defined)."""
+
+    fps: float
+    frames: int
+    windows: dict[str, int]  # scale -> k, frames
+    score: dict[str, np.ndarray]  # scale -> (frames,) float64 return-to-neutral motion, px
+    magnitude: dict[str, np.ndarray]  # scale -> (frames,) float64 motion in the last k, px
+
+
+def window_frames(seconds: float, fps: float) -> int:
+    """k in frames of a window of ``seconds``: at least 1."""
+    return max(1, round(seconds * fps))
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """The face found once: crop geometry and regions in crop px."""
+
+    centre: np.ndarray  # (2,) x, y of the crop centre in the first frame, px
+    side: float  # crop side in frame px
+    size: int  # crop side after resampling, px
+    template: np.ndarray  # (h, w) float32 grey first-frame patch the head is tracked against
+    masks: np.ndarray  # (R, size * size) float32 region masks, each row sums to 1
+    reference: np.ndarray  # (size, size) bool nose-bridge head-motion reference
+
+    @classmethod
+    def find(cls, grey: np.ndarray, regions: tuple[str, ...], size: int,
+             where: str) -> FaceTrack:
+        faces = detect_faces(grey, DETECT_UPSAMPLE)
+        if not faces:
+            raise MerError(f"{where}: no face found in the first frame; spotting finds the "
+                           "face once there and tracks it: start the video with a frontal "
+                           "face in view")
+        points = faces[0].landmarks
+        low, high = points.min(axis=0), points.max(axis=0)
+        side = float((high - low).max()) * CROP_MARGIN
+        centre = (low + high) / 2 - np.array([0.0, 0.05 * side])  # a little forehead more
+        crop_points = (points - centre + side / 2) * (size / side)
+        found = au_regions(crop_points, size)
+        unknown = [r for r in regions if r not in found.names]
+        if unknown:
+            raise MerError(f"spotting.regions: {unknown[0]!r} is not a facial region; "
+                           f"choose from {', '.join(found.names)}")
+        masks = np.stack([found.masks[found.names.index(r)].ravel() for r in regions])
+        masks = masks.astype(np.float32) / np.maximum(masks.sum(axis=1, keepdims=True), 1)
+        template = cls._patch(grey, centre, side)
+        return cls(centre, side, size, template, masks, found.reference)
+
+    @staticmethod
+    def _patch(grey: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
+        import cv2
+
+        return cv2.getRectSubPix(grey, (round(side), round(side)),
+                                 (float(centre[0]), float(centre[1]))).astype(np.float32)
+
+    def crop(self, grey: np.ndarray) -> np.ndarray:
+        """(size, size) uint8 face crop of a frame, following the head's translation."""
+        import cv2
+
+        patch = self._patch(grey, self.centre, self.side)
+        (dx, dy), _ = cv2.phaseCorrelate(self.template, patch)
+        centre = self.centre + np.array([dx, dy])
+        scale = self.size / self.side
+        # Affine map frame -> crop: scale about the tracked centre.
+        matrix = np.array([[scale, 0, self.size / 2 - scale * centre[0]],
+                           [0, scale, self.size / 2 - scale * centre[1]]])
+        return cv2.warpAffine(grey, matrix, (self.size, self.size), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+
+class MotionMeter:
+    """Streaming signals: push frames in order, get each frame's values once they are known.
+
+    The score at t needs F_{t+k}: values of frame t come out k frames later (macro scale: the
+    last), so a live caller is at most ``max k`` frames behind.
+    """
+
+    def __init__(self, params: SpottingParams, features: FeatureParams, fps: float,
+                 where: str) -> None:
+        if fps <= 0:
+            raise MerError(f"{where}: frame rate {fps} is not positive")
+        self.params, self.fps, self.where = params, fps, where
+        self.features = features.model_copy(update={  # the spotter's DIS budget
+            "flow": "dis", "dis_iterations": params.flow_iterations,
+            "dis_refine_iterations": params.flow_refine_iterations})
+        self.windows = {"micro": window_frames(params.micro_window, fps),
+                        "macro": window_frames(params.macro_window, fps)}
+        self.track: FaceTrack | None = None
+        self.crops: list[np.ndarray] = []  # the last max(k) + 1 crops
+        # scale -> frame t -> (P, 2) flow crop[t - k] -> crop[t] (None for t < k), kept from
+        # the oldest frame whose values are not out yet
+        self.flows: dict[str, dict[int, np.ndarray | None]] = {s: {} for s in SCALES}
+        self.count = 0  # frames pushed
+        self.emitted = 0  # frames whose values are out
+
+    def _flow(self, scale: str, t: int) -> np.ndarray | None:
+        k = self.windows[scale]
+        if t < k:
+            return None
+        flow = flow_between(self.crops[-1 - k], self.crops[-1], self.features)
+        return remove_head_motion(flow, self.track.reference).reshape(-1, 2)
+
+    def push(self, frame: np.ndarray) -> list[tuple[int, dict[str, float], dict[str, float]]]:
+        """Add the next (H, W[, 3]) uint8 frame; [(t, score by scale, magnitude by scale)] of
+        the frames whose values became known (each frame once, in order)."""
+        grey = to_grey(frame)
+        if self.track is None:
+            self.track = FaceTrack.find(grey, self.params.regions, self.params.face_size,
+                                        self.where)
+        t = self.count
+        self.count += 1
+        self.crops.append(self.track.crop(grey))
+        del self.crops[:-(max(self.windows.values()) + 1)]
+        for scale in SCALES:
+            self.flows[scale][t] = self._flow(scale, t)
+        return self._emit(t - self.windows["macro"])
+
+    def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:
+        """Values of the last frames, whose F_{t+k} lies past the video's end (score 0)."""
+        return self._emit(self.count - 1)
+
+    def _emit(self, last: int) -> list[tuple[int, dict[str, float], dict[str, float]]]:
+        out = []
+        while self.emitted <= last:
+            out.append(self._values(self.emitted))
+            for scale in SCALES:
+                self.flows[scale].pop(self.emitted, None)
+            self.emitted += 1
+        return out
+
+    def _values(self, t: int) -> tuple[int, dict[str, float], dict[str, float]]:
+        masks = self.track.masks  # (R, P)
+        score, magnitude = {}, {}
+        for scale in SCALES:
+            now = self.flows[scale].get(t)
+            ahead = self.flows[scale].get(t + self.windows[scale])
+            score[scale] = magnitude[scale] = 0.0
+            if now is None:
+                continue
+            magnitude[scale] = float((masks @ np.linalg.norm(now, axis=1)).max())
+            if ahead is not None:
+                dot = masks @ (now * ahead).sum(axis=1)  # (R,) mean <F_t, F_t+k> per region
+                score[scale] = float(np.sqrt(max(0.0, float((-dot).max()))))
+        return t, score, magnitude
+
+
+def video_signals(frames: Iterable[np.ndarray], fps: float, params: SpottingParams,
+                  features: FeatureParams, where: str) -> VideoSignals:
+    """Every frame's signals of a whole video (frames in order, BGR or grey uint8)."""
+    meter = MotionMeter(params, features, fps, where)
+    rows = []
+    for frame in frames:
+        rows += meter.push(frame)
+    rows += meter.finish()
+    if not rows:
+        raise MerError(f"{where}: the video has no frames")
+    n = len(rows)
+    score = {s: np.array([r[1][s] for r in rows]) for s in SCALES}
+    magnitude = {s: np.array([r[2][s] for r in rows]) for s in SCALES}
+    return VideoSignals(fps, n, dict(meter.windows), score, magnitude)
+
+
+def read_frames(paths: Iterable) -> Iterator[np.ndarray]:
+    """Grey frames of image files in order, read by the data stage's one frame reader."""
+    from mer.core.frames import read_frame
+
+    for path in paths:
+        yield to_grey(read_frame(path))

@@ -1,0 +1,157 @@
+"""Peaks of the motion signals -> spotted intervals; thresholds fitted on training subjects.
+
+The spotter (training-free signal, one fitted number per scale): in each video, a scale's
+score s (mer.spotting.signals) is thresholded at T = mean(s) + p (max(s) - mean(s)), the
+threshold of the MEGC2019/2020 baselines (Li et al., "Spotting micro-expressions on long
+videos sequences", FG 2019; He et al., FG 2020). Peaks above T at least k frames apart
+(``scipy.signal.find_peaks``) are apexes; each becomes the interval apex - k .. apex + k, micro
+on the micro scale, macro on the macro scale, with confidence s(apex) / T. A micro-expression
+also excites the macro scale, so overlapping intervals of the two scales keep the more
+confident one. p is chosen per scale from spotting.thresholds to maximise that kind's pooled
+F1 (MEGC metric) over the training subjects' videos only: per LOSO fold, nothing about the
+held-out subject steers its threshold.
+
+The plain baseline: peaks of the head-motion-removed flow magnitude above one fixed
+threshold (spotting.baseline_threshold, px) on each scale, no fitting, the same intervals and
+the same conflict rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mer.data.long_video import Interval, Kind
+from mer.evaluation.spotting import pooled_counts
+from mer.spotting.signals import SCALES, VideoSignals
+
+
+@dataclass(frozen=True)
+class Spot:
+    """One spotted interval with its confidence (peak / threshold, > 1)."""
+
+    interval: Interval
+    confidence: float
+
+
+def peaks(signal: np.ndarray, threshold: float, k: int) -> list[int]:
+    """Frames where ``signal`` peaks above ``threshold``, at least k frames apart."""
+    from scipy.signal import find_peaks
+
+    if not len(signal) or threshold <= 0:
+        return []
+    found, _ = find_peaks(signal, height=threshold, distance=max(1, k))
+    return [int(t) for t in found]
+
+
+def relative_threshold(signal: np.ndarray, p: float) -> float:
+    """MEGC baseline threshold mean + p (max - mean) of one video's signal."""
+    if not len(signal):
+        return 0.0
+    mean = float(signal.mean())
+    return mean + p * (float(signal.max()) - mean)
+
+
+def scale_spots(signal: np.ndarray, threshold: float, k: int, kind: Kind) -> list[Spot]:
+    """Each peak above ``threshold`` as the interval apex - k .. apex + k (clipped)."""
+    last = len(signal) - 1
+    return [Spot(Interval(max(0, t - k), t, min(last, t + k), kind),
+                 float(signal[t]) / threshold) for t in peaks(signal, threshold, k)]
+
+
+def resolve(spots: Sequence[Spot]) -> list[Spot]:
+    """Overlapping spots keep the most confident (ties: the earlier); in time order."""
+    kept: list[Spot] = []
+    for spot in sorted(spots, key=lambda s: (-s.confidence, s.interval.onset, s.interval.kind)):
+        a = spot.interval
+        if all(a.offset < b.interval.onset or b.interval.offset < a.onset for b in kept):
+            kept.append(spot)
+    return sorted(kept, key=lambda s: (s.interval.onset, s.interval.offset))
+
+
+def spot(signals: VideoSignals, p: Mapping[str, float]) -> list[Spot]:
+    """The spotter's intervals in one video, with p per scale (micro, macro)."""
+    found = []
+    for scale in SCALES:
+        signal = signals.score[scale]
+        found += scale_spots(signal, relative_threshold(signal, p[scale]),
+                             signals.windows[scale], scale)
+    return resolve(found)
+
+
+def spot_baseline(signals: VideoSignals, threshold: float) -> list[Spot]:
+    """The plain baseline's intervals: flow magnitude peaks above one fixed threshold, px."""
+    found = []
+    for scale in SCALES:
+        found += scale_spots(signals.magnitude[scale], threshold, signals.windows[scale], scale)
+    return resolve(found)
+
+
+def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
+          candidates: Sequence[float], iou: float) -> dict[str, float]:
+    """p per scale maximising that kind's pooled F1 over the given (training) videos.
+
+    Scales are fitted one after the other (micro first, macro given it), since each kind's
+    detections are resolved against the other's. Ties keep the smaller p (more recall).
+    """
+    if len(signals) != len(truths):
+        raise ValueError(f"{len(signals)} videos' signals but {len(truths)} truths")
+    chosen = {scale: float(candidates[len(candidates) // 2]) for scale in SCALES}
+    for scale in SCALES:
+        best, best_f1 = chosen[scale], -1.0
+        for p in candidates:
+            trial = {**chosen, scale: float(p)}
+            spotted = [[s.interval for s in spot(v, trial)] for v in signals]
+            f1 = pooled_counts(zip(spotted, truths, strict=True), iou)[scale].f1
+            if f1 > best_f1:
+                best, best_f1 = float(p), f1
+        chosen[scale] = best
+    return chosen
+
+
+class FollowSpotter:
+    """The spotter on a stream: each frame's signals in, intervals out as soon as they are sure.
+
+    The threshold cannot see the whole video, so it uses what has been seen so far: T = mean
+    + p (max - mean) over the frames up to now (the offline threshold once the video ends).
+    A frame is an apex when its score is above T and the highest within k frames on each
+    side, so an interval is reported k frames after its apex, i.e. at its offset; a spot
+    overlapping one already reported is dropped (the earlier report stands).
+    """
+
+    def __init__(self, windows: Mapping[str, int], p: Mapping[str, float]) -> None:
+        self.windows, self.p = dict(windows), dict(p)
+        self.values: dict[str, list[float]] = {scale: [] for scale in SCALES}
+        self.sums = dict.fromkeys(SCALES, 0.0)
+        self.maxima = dict.fromkeys(SCALES, 0.0)
+        self.reported: list[Spot] = []
+
+    def push(self, t: int, score: Mapping[str, float]) -> list[Spot]:
+        """Add frame t's scores (frames in order from 0); the spots confirmed by it."""
+        found = []
+        for scale in SCALES:
+            values = self.values[scale]
+            values.append(float(score[scale]))
+            self.sums[scale] += values[-1]
+            self.maxima[scale] = max(self.maxima[scale], values[-1])
+            k = self.windows[scale]
+            apex = t - k
+            if apex < 0:
+                continue
+            mean = self.sums[scale] / len(values)
+            threshold = mean + self.p[scale] * (self.maxima[scale] - mean)
+            around = values[max(0, apex - k):t + 1]
+            if threshold > 0 and values[apex] > threshold and values[apex] == max(around) \
+                    and around.index(values[apex]) == apex - max(0, apex - k):
+                found.append(Spot(Interval(max(0, apex - k), apex, apex + k, scale),
+                                  values[apex] / threshold))
+        new = []
+        for candidate in sorted(found, key=lambda s: -s.confidence):
+            a = candidate.interval
+            if all(a.offset < b.interval.onset or b.interval.offset < a.onset
+                   for b in self.reported):
+                self.reported.append(candidate)
+                new.append(candidate)
+        return sorted(new, key=lambda s: s.interval.onset)

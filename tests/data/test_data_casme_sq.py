@@ -1,0 +1,173 @@
+"""CAS(ME)^2 long videos: the workbook's naming rules, its quirks, and an error for the rest."""
+
+import shutil
+
+import pytest
+from data_builders import casme_sq_rows, make_casme_sq
+
+from mer.data.casme_sq import FPS, read_casme_sq
+from mer.errors import DatasetError
+
+WORKBOOK = "CAS(ME)^2code_final.xlsx"
+
+
+def spans(video):
+    return [(i.onset, i.apex, i.offset, i.kind) for i in video.intervals]
+
+
+def test_reads_every_video_with_its_intervals_as_positions(tmp_path):
+    videos = read_casme_sq(make_casme_sq(tmp_path))
+    assert [(v.subject, v.video, len(v.frames)) for v in videos] == [
+        ("s15", "15_0101", 20), ("s15", "15_0502", 12), ("s16", "16_0101", 10),
+        ("s16", "16_0502", 9)]
+    first = videos[0]
+    assert first.dataset == "casme_sq" and first.fps == FPS == 30.0
+    assert first.frames[0].name == "img1.jpg" and first.frames[-1].name == "img20.jpg"
+    assert first.frames[0].parent.name == "15_0101disgustingteeth"
+    # frame numbers from 1 -> positions from 0; offset 0 read as apex + (apex - onset) = 14
+    assert spans(first) == [(2, 4, 7, "micro"), (9, 11, 13, "macro")]
+    assert first.intervals[0].aus == "4+L10" and first.intervals[0].emotion == "negative"
+    assert first.intervals[0].source == f"{tmp_path / WORKBOOK}:1"
+    assert spans(videos[1]) == [(1, None, 5, "macro")]  # apex 0: no apex coded
+    assert videos[2].intervals == ()  # a video no row codes is still a video
+    assert spans(videos[3]) == [(3, 5, 8, "micro")]
+
+
+def test_other_release_names_header_row_and_text_codes(tmp_path):
+    # 'CASMEcode_final', a header row some copies add, codes typed as text '0101'
+    make_casme_sq(tmp_path, coding_sheet="CASMEcode_final", header_row=True,
+                  videos=[("0101", "disgust1", "x"), ("0502", "happy2", "")])
+    videos = read_casme_sq(tmp_path, tmp_path / WORKBOOK)
+    assert spans(videos[0]) == [(2, 4, 7, "micro"), (9, 11, 13, "macro")]
+    assert videos[0].intervals[0].source.endswith(":2")  # row 1 is the header
+
+
+def test_missing_offset_stays_within_the_video(tmp_path):
+    rows = [[1, "happy2_1", 8, 11, 0, "12", "positive", "macro-expression", "happy"]]
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=rows))
+    assert spans(videos[1]) == [(7, 10, 11, "macro")]  # 11 + 3 = 14 > 12 frames: frame 12
+
+
+def test_apex_outside_its_interval_is_dropped(tmp_path):
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, apex=9)))
+    assert spans(videos[0])[0] == (2, None, 7, "micro")
+
+
+def test_frames_folder_may_be_the_root_itself(tmp_path):
+    make_casme_sq(tmp_path)
+    for subject in (tmp_path / "rawpic").iterdir():
+        shutil.move(subject, tmp_path / subject.name)
+    assert len(read_casme_sq(tmp_path)) == 4
+
+
+def error(tmp_path, **kwargs) -> str:
+    make_casme_sq(tmp_path, **kwargs)
+    with pytest.raises(DatasetError) as caught:
+        read_casme_sq(tmp_path)
+    return str(caught.value)
+
+
+def with_row(index, **cells):
+    rows = casme_sq_rows()
+    columns = ["subject", "expression", "onset", "apex", "offset", "aus", "emotion", "type"]
+    for name, value in cells.items():
+        rows[index][columns.index(name)] = value
+    return rows
+
+
+def test_missing_workbook(tmp_path):
+    make_casme_sq(tmp_path)
+    (tmp_path / WORKBOOK).unlink()
+    with pytest.raises(DatasetError, match=r"no CAS\(ME\)\^2 coding workbook \(\*code_final"):
+        read_casme_sq(tmp_path)
+
+
+def test_missing_naming_sheet(tmp_path):
+    make_casme_sq(tmp_path)
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / WORKBOOK)
+    del book["naming rule2"]
+    book.save(tmp_path / WORKBOOK)
+    with pytest.raises(DatasetError, match=r"code_final.xlsx: no sheet 'naming rule2' \(sheets: "
+                                           r"CASFEcode_final, naming rule1\)"):
+        read_casme_sq(tmp_path)
+
+
+def test_missing_coding_sheet(tmp_path):
+    message = error(tmp_path, coding_sheet="Sheet1")
+    assert "expected one coding sheet named like 'CASFEcode_final', found none" in message
+
+
+def test_row_whose_video_folder_is_missing(tmp_path):
+    frames = {(15, "0101"): 20, (15, "0502"): 12, (16, "0101"): 10}
+    message = error(tmp_path, frames=frames)
+    assert "sheet 'CASFEcode_final', row 4: no video folder s16/16_0502*" in message
+    assert "'happy2_1'" in message
+
+
+def test_frame_outside_the_frames_on_disk(tmp_path):
+    message = error(tmp_path, rows=with_row(0, offset=21))
+    assert "row 1: offset frame 21 is not among the frames on disk" in message
+    assert "(frame numbers 1..20, 20 frames)" in message
+
+
+def test_unknown_type(tmp_path):
+    message = error(tmp_path, rows=with_row(3, type="micro"))
+    assert "row 4: column 'H (type)' holds 'micro', not an expression type" in message
+
+
+def test_non_numeric_frame_number(tmp_path):
+    message = error(tmp_path, rows=with_row(1, onset="ten"))
+    assert "row 2: column 'C (onset)' holds 'ten', not a frame number" in message
+
+
+def test_neither_offset_nor_apex(tmp_path):
+    assert "row 2: neither an offset nor an apex is coded" in error(
+        tmp_path, rows=with_row(1, apex=0))
+
+
+def test_offset_before_onset(tmp_path):
+    assert "row 1: offset 2 comes before onset 3" in error(tmp_path, rows=with_row(0, offset=2))
+
+
+def test_unknown_subject_index_and_video_name(tmp_path):
+    assert "row 3: subject index 7 is not in the 'naming rule1' sheet (indexes 1, 2)" in error(
+        tmp_path, rows=with_row(2, subject=7))
+    shutil.rmtree(tmp_path)
+    assert "row 3: expression 'angry3_1': video name 'angry3' is not in the 'naming rule2'" \
+        in error(tmp_path, rows=with_row(2, expression="angry3_1"))
+
+
+def test_duplicate_video_name_and_code(tmp_path):
+    message = error(tmp_path, videos=[(101, "disgust1", ""), (502, "disgust1", "")])
+    assert "sheet 'naming rule2', row 2: video name 'disgust1' is listed twice" in message
+    shutil.rmtree(tmp_path)
+    message = error(tmp_path, videos=[(101, "disgust1", ""), ("0101", "happy2", "")])
+    assert "sheet 'naming rule2', row 2: video code 0101 is listed twice" in message
+
+
+def test_two_folders_of_one_video(tmp_path):
+    make_casme_sq(tmp_path)
+    shutil.copytree(tmp_path / "rawpic/s15/15_0101disgustingteeth",
+                    tmp_path / "rawpic/s15/15_0101copy")
+    with pytest.raises(DatasetError, match=r"the folders 15_0101copy and 15_0101disgustingteeth "
+                                           r"are both video 0101"):
+        read_casme_sq(tmp_path)
+
+
+def test_empty_video_folder(tmp_path):
+    make_casme_sq(tmp_path)
+    for frame in (tmp_path / "rawpic/s16/16_0101disgustingteeth").iterdir():
+        frame.unlink()
+    with pytest.raises(DatasetError, match=r"16_0101disgustingteeth \(casme_sq video 16_0101\): "
+                                           r"the video folder holds no numbered frames"):
+        read_casme_sq(tmp_path)
+
+
+def test_workbook_exported_as_csv(tmp_path):
+    make_casme_sq(tmp_path)
+    (tmp_path / "code_final.csv").write_text("1,disgust1_1,3,5,8\n")
+    with pytest.raises(DatasetError, match=r"code_final.csv: the CAS\(ME\)\^2 coding workbook "
+                                           r"must be the original .xlsx workbook"):
+        read_casme_sq(tmp_path, tmp_path / "code_final.csv")

@@ -1,0 +1,22 @@
+"""One entry point to the long-video corpora: a source name and a root in, LongVideos out."""
+
+import pytest
+from data_builders import make_casme_sq, make_samm_lv
+
+from mer.data.spotting_corpora import read_long_videos
+from mer.errors import ParamsError
+
+
+def test_each_source_reads_its_corpus_sorted(tmp_path):
+    casme = read_long_videos("casme_sq", make_casme_sq(tmp_path / "casme"), None)
+    samm = read_long_videos("samm_lv", make_samm_lv(tmp_path / "samm"),
+                            tmp_path / "samm" / "SAMM_LongVideos_V3_Release.xlsx")
+    assert [v.video for v in casme] == ["15_0101", "15_0502", "16_0101", "16_0502"]
+    assert [(v.dataset, v.subject, v.video) for v in samm] == [
+        ("samm_lv", "006", "006_1"), ("samm_lv", "006", "006_2"), ("samm_lv", "007", "007_3")]
+
+
+def test_unknown_source(tmp_path):
+    with pytest.raises(ParamsError, match=r"unknown long-video corpus 'samm'; use one of "
+                                          r"casme_sq, samm_lv"):
+        read_long_videos("samm", tmp_path, None)

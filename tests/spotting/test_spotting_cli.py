@@ -1,0 +1,71 @@
+"""`mer spot --video`: every interval printed and written, offline and while reading."""
+
+import csv
+import json
+
+import cv2
+import pytest
+
+from mer.cli import main
+from mer.config import FeatureParams
+from mer.data.casme_sq import read_casme_sq
+from mer.spotting.folds import corpus_signals
+from mer.spotting.spotter import spot
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tiny_long_corpus, tmp_path_factory):
+    """Subject s15's tiny long video as a lossless 30 fps AVI, and its frames' video."""
+    video = read_casme_sq(tiny_long_corpus)[0]
+    path = tmp_path_factory.mktemp("video") / "s15.avi"
+    first = cv2.imread(str(video.frames[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 30.0,
+                             (first.shape[1], first.shape[0]))
+    for frame in video.frames:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    return path, video
+
+
+def test_spot_prints_and_writes_the_spotters_intervals(tiny_video, tmp_path, monkeypatch,
+                                                       capsys, tiny_spotting):
+    path, video = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    assert main(["spot", "--video", str(path), "--p", "0.3", "0.3", "--out", "i.csv"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    rows = list(csv.DictReader((tmp_path / "i.csv").open()))
+    # the same intervals as the spotter on the frames' signals (lossless video)
+    (signals,) = corpus_signals([video], tiny_spotting, FeatureParams())
+    expected = spot(signals, {"micro": 0.3, "macro": 0.3})
+    assert [(int(r["onset"]), int(r["apex"]), int(r["offset"]), r["kind"]) for r in rows] == [
+        (s.interval.onset, s.interval.apex, s.interval.offset, s.interval.kind)
+        for s in expected]
+    assert len(printed) == len(rows) > 0
+    assert float(rows[0]["apex_s"]) == pytest.approx(int(rows[0]["apex"]) / 30, abs=1e-3)
+
+
+def test_follow_reports_intervals_with_the_fitted_p(tiny_video, tmp_path, monkeypatch, capsys):
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "spotting.json").write_text(
+        json.dumps({"synthetic": {"p": {"micro": 0.3, "macro": 0.3}}}), encoding="utf-8")
+    assert main(["spot", "--video", str(path), "--follow", "--out", "i.json"]) == 0
+    out = capsys.readouterr()
+    rows = json.loads((tmp_path / "i.json").read_text())
+    assert len(out.out.splitlines()) == len(rows) > 0
+    assert all(r["onset"] <= r["apex"] <= r["offset"] for r in rows)
+    assert "x real time" in out.err
+
+
+def test_spot_without_fitted_thresholds_says_what_to_run(tiny_video, tmp_path, monkeypatch,
+                                                         capsys):
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    assert main(["spot", "--video", str(path)]) != 0
+    assert "mer spot-eval" in capsys.readouterr().err
+    assert main(["spot", "--video", str(path), "--p", "0.3", "0.3", "--out", "x.txt"]) != 0
+    assert ".csv or .json" in capsys.readouterr().err

@@ -1,0 +1,35 @@
+"""`mer spot-eval`: reports/spotting.json and an MLflow run, on the tiny long-video corpus."""
+
+import json
+
+import yaml
+from mlflow import MlflowClient
+
+from mer.cli import main
+from mer.config import default_params_yaml
+from mer.spotting.folds import evaluate_corpus
+
+
+def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_long_corpus,
+                                                   tiny_long_signals, tiny_spotting):
+    params = yaml.safe_load(default_params_yaml())
+    params["spotting"].update(root=str(tiny_long_corpus), workers=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert main(["spot-eval"]) == 0
+
+    report = json.loads((tmp_path / "reports" / "spotting.json").read_text())
+    videos, signals = tiny_long_signals
+    expected = evaluate_corpus(videos, signals, tiny_spotting)
+    assert report["synthetic"]["spotter"] == expected["spotter"]
+    assert report["synthetic"]["baseline"] == expected["baseline"]
+    assert [f["subject"] for f in report["synthetic"]["folds"]] == ["s15", "s16"]
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "mer"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["mer.kind"] == "spotting"
+    assert run.data.metrics["synthetic/spotter/micro_f1"] == expected["spotter"]["micro"]["f1"]
+    assert run.data.metrics["spotting/frames_per_second"] > 0
+    assert run.data.params["spotting.iou"] == "0.5"

@@ -1,0 +1,43 @@
+"""The embedded long videos: CAS(ME)^2's format, read back by the real reader, as planned."""
+
+from mer.config import LongVideoParams
+from mer.data.casme_sq import read_casme_sq
+from mer.synthetic.long_videos import MICRO_SECONDS, plan_long_videos
+from mer.synthetic.write_casme_sq import workbook_bytes
+
+
+def test_plan_places_non_overlapping_expressions_of_the_right_lengths():
+    params = LongVideoParams(subjects=3, seconds=20.0, micro=4, macro=2)
+    plans = plan_long_videos(params, seed=3)
+    assert len(plans) == 3
+    for plan in plans:
+        kinds = [e.kind for e in plan.expressions]
+        assert kinds.count("micro") == 4 and kinds.count("macro") == 2
+        for e in plan.expressions:
+            assert e.onset < e.apex < e.offset < plan.frames
+            seconds = (e.offset - e.onset + 1) / plan.fps
+            if e.kind == "micro":
+                assert seconds <= MICRO_SECONDS[1] + 1 / plan.fps
+            else:
+                assert seconds > MICRO_SECONDS[1]
+        for a, b in zip(plan.expressions, plan.expressions[1:], strict=False):
+            assert a.offset < b.onset
+
+
+def test_plan_and_workbook_are_deterministic():
+    params = LongVideoParams(subjects=2, seconds=10.0, micro=2, macro=1)
+    assert plan_long_videos(params, 1) == plan_long_videos(params, 1)
+    assert plan_long_videos(params, 1) != plan_long_videos(params, 2)
+    assert workbook_bytes(plan_long_videos(params, 1)) == workbook_bytes(
+        plan_long_videos(params, 1))
+
+
+def test_corpus_reads_back_through_the_casme_sq_reader(tiny_long_corpus, tiny_spotting):
+    videos = read_casme_sq(tiny_long_corpus)
+    plans = plan_long_videos(tiny_spotting.synthetic, seed=0)
+    assert [v.subject for v in videos] == ["s15", "s16"]
+    for video, plan in zip(videos, plans, strict=True):
+        assert len(video.frames) == plan.frames == 240
+        assert video.fps == 30.0
+        assert [(i.onset, i.apex, i.offset, i.kind) for i in video.intervals] == [
+            (e.onset, e.apex, e.offset, e.kind) for e in plan.expressions]
