@@ -25,6 +25,7 @@ from mer.errors import MerError
 
 if TYPE_CHECKING:
     from mer.config import Params
+    from mer.evaluation.ray_folds import RayOptions
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,16 @@ def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     with only_train():
         _train(args, params)
+
+
+def ray_options(params: Params) -> RayOptions | None:
+    """train.backend ray: where and how folds run on Ray; None for the local pool."""
+    from mer.evaluation.ray_folds import RayOptions
+
+    train = params.train
+    options = RayOptions(address=train.ray_address, cpus=train.parallel_folds,
+                         max_retries=train.ray_max_retries)
+    return options if train.backend == "ray" else None
 
 
 def _train(args: argparse.Namespace, params: Params) -> None:
@@ -119,7 +130,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
 
             outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=paths.FOLDS,
                                 reuse=not args.fresh, workers=params.train.parallel_folds,
-                                on_fold=on_fold, folds=folds)
+                                on_fold=on_fold, folds=folds, ray=ray_options(params))
         write_text(paths.PREDICTIONS, predictions_csv(predictions_frame(outcomes, clips)))
         tracker.log(parent, tags={PREDICTIONS_TAG: file_digest(paths.PREDICTIONS)})
         tracker.log_file(parent, paths.PREDICTIONS)
