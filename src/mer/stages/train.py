@@ -5,9 +5,10 @@ sssnet) plus the majority-class floor and, when the manifest has AU codes, the A
 ceiling, one fold per subject, training subjects only (with evaluation.protocol cross-corpus:
 one fold per test corpus, trained on the training corpora only); writes
 reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
-where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). One `mer train` at a time per project
-folder: a second one stops at once with a message (lock file data/folds.lock). MLflow: one
-parent run, one child run per (model, fold); see `mer ui`.
+where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). train.backend ray runs the folds as Ray
+tasks instead of local worker processes, with the same results (mer.evaluation.ray_folds).
+One `mer train` at a time per project folder: a second one stops at once with a message (lock
+file data/folds.lock). MLflow: one parent run, one child run per (model, fold); see `mer ui`.
 """
 
 from __future__ import annotations
