@@ -16,8 +16,8 @@ import time
 
 from mer.atomic import write_text
 
-MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_compare", "bench_inference",
-           "bench_pipeline", "bench_spotting")
+MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_scale", "bench_compare",
+           "bench_inference", "bench_pipeline", "bench_spotting")
 
 
 def machine_summary() -> str:

@@ -1,5 +1,6 @@
 """Helpers for the registry tests: a tiny real project registered in a real MLflow SQLite store,
-`mer` run as a subprocess in it, and `mlflow models serve` of its champion on 127.0.0.1."""
+`mer` run as a subprocess in it, `mlflow models serve` of its champion on 127.0.0.1, and a
+team's `mlflow server` (README) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -64,27 +65,24 @@ def registered_project(root: Path) -> Path:
 
 
 @contextmanager
-def served_champion(project: Path, log: Path) -> Iterator[str]:
-    """The base URL of `mlflow models serve` of models:/MODEL@champion, its output in ``log``;
-    stopped (its whole process group) on exit."""
-    port = free_port()
+def served(command: list[str], cwd: Path, env: dict[str, str] | None, log: Path, ready: str
+           ) -> Iterator[None]:
+    """``command`` running in its own process group, its output in ``log``, until ``ready``
+    (a URL) answers; stopped (the whole group) on exit."""
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
-             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=project, env=environment(project), stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + SERVER_START_S
             while True:
                 assert process.poll() is None, log.read_text()[-3000:]
                 try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                    urllib.request.urlopen(ready, timeout=2)
                     break
                 except OSError:
-                    assert time.monotonic() < deadline, "the model server did not start"
-                    time.sleep(1)
-            yield f"http://127.0.0.1:{port}"
+                    assert time.monotonic() < deadline, f"{command[2:4]} did not start"
+                    time.sleep(0.5)
+            yield
         finally:
             os.killpg(process.pid, 15)
             try:
@@ -92,3 +90,29 @@ def served_champion(project: Path, log: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, 9)
                 process.wait(timeout=SERVER_STOP_S)
+
+
+@contextmanager
+def served_champion(project: Path, log: Path) -> Iterator[str]:
+    """The base URL of `mlflow models serve` of models:/MODEL@champion, its output in ``log``;
+    stopped (its whole process group) on exit."""
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    with served(command, project, environment(project), log, f"http://127.0.0.1:{port}/ping"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def team_server(root: Path) -> Iterator[str]:
+    """`mlflow server` as README tells a team to start it (SQLite store and proxied artifacts
+    in ``root``: mlflow.db, artifacts/), on a free 127.0.0.1 port; its URL. Its output goes to
+    root/server.log; stopped on exit."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server",
+               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+               "--artifacts-destination", str(root / "artifacts"),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with served(command, root, None, root / "server.log", f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"

@@ -31,6 +31,8 @@ Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
 Corpus = Literal["casme2", "samm", "smic", "flow-images"]  # the corpus formats mer reads
 SyntheticFormat = Literal["casme2", "samm", "smic"]  # formats `mer synthesize` writes
 FlowChannels = Literal["auto", "rgb", "bgr"]
+Accelerator = Literal["auto", "cpu", "gpu"]  # where the CNN trains (mer.models.cnn)
+Backend = Literal["local", "ray"]  # where LOSO folds run (mer.evaluation.loso)
 Scheme = Literal[tuple(SCHEMES)]  # type: ignore[valid-type]  # mer.labels names them
 # The field's published nets (mer.models.references): opt-in baselines, never the primary model.
 Reference = Literal["ststnet", "off-apexnet", "sssnet"]
@@ -263,6 +265,10 @@ class CnnParams(Section):
                           "their softmaxes are averaged, so a result owes less to seed luck")
     augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "
                                    "geometry per clip")
+    accelerator: Accelerator = Field(
+        "cpu", description="cpu: byte-reproducible on any machine; gpu: a CUDA GPU, an error "
+        "without one; auto: a GPU when torch sees one, else the CPU (GPU floats differ from "
+        "CPU ones, so results then depend on the machine)")
 
 
 class SvmParams(Section):
@@ -317,6 +323,15 @@ class TrainParams(Section):
         f"add {', '.join(REFERENCES)} to compare with the field's reference nets")
     parallel_folds: int = Field(2, ge=1, description="fold worker processes; results are "
                                 "identical for any value")
+    backend: Backend = Field("local", description="local: folds in a process pool of "
+                             "parallel_folds workers; ray: each (learner, fold) is a Ray task "
+                             "(pip install 'mer[ray]'), same results")
+    ray_address: str | None = Field(None, description="backend ray: the cluster to join, "
+                                    "e.g. 10.0.0.5:6379; when null, $RAY_ADDRESS, else a Ray "
+                                    "started here with parallel_folds CPUs")
+    ray_max_retries: int = Field(3, ge=0, description="backend ray: reruns of a fold whose "
+                                 "worker died (a node lost, out of memory); an error raised "
+                                 "by the fold itself is never retried")
     cnn: CnnParams = CnnParams()
     svm: SvmParams = SvmParams()
     references: ReferenceParams = ReferenceParams()

@@ -113,3 +113,22 @@ def test_precomputed_flow_images_run_under_loso(params, apex_stream):
     for outcome in outcomes:
         for proba in outcome.proba.values():
             assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_queued_dvc_experiments_keep_their_own_fold_caches(clips, tmp_path, monkeypatch):
+    """`dvc queue start -j 2` runs each variant in its own copy under .dvc/tmp/exps/: data/folds
+    resolves inside that copy, so one variant's run (which deletes the folds of other keys when
+    it completes) never touches another's cache."""
+    from mer import paths
+
+    caches = {}
+    for seed, copy in enumerate(("tmpa1", "tmpb2")):
+        folder = tmp_path / ".dvc" / "tmp" / "exps" / copy
+        folder.mkdir(parents=True)
+        monkeypatch.chdir(folder)
+        run_loso(clips, [MajorityLearner()], seed=seed, cache_dir=paths.FOLDS)
+        caches[copy] = {p.name: p.read_bytes() for p in (folder / paths.FOLDS).iterdir()}
+    first = tmp_path / ".dvc" / "tmp" / "exps" / "tmpa1" / paths.FOLDS
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == caches["tmpa1"]
+    assert len(caches["tmpa1"]) == len(caches["tmpb2"]) == 6
+    assert not set(caches["tmpa1"]) & set(caches["tmpb2"])  # other seeds, other keys

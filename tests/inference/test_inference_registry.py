@@ -15,7 +15,16 @@ import yaml
 
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
-from registry_helpers import FACES, MODEL, REPO, mer, registered_project, run, served_champion
+from registry_helpers import (
+    FACES,
+    MODEL,
+    REPO,
+    mer,
+    registered_project,
+    run,
+    served_champion,
+    team_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -163,3 +172,51 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
     for field, value in shown.items():
         assert type(answer[field]) is type(value), field
     assert len(answer["moving_regions"]) == len(shown["moving_regions"])
+
+
+def api(url: str, path: str, body: dict | None = None) -> dict:
+    """A call of the MLflow server's REST API (what its UI reads)."""
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{path}", headers={"Content-Type": "application/json"},
+        data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_team_server_receives_runs_figures_and_the_registered_model(project, tmp_path,
+                                                                      monkeypatch):
+    """MLFLOW_TRACKING_URI=http://...: train, evaluate and register log to a real `mlflow
+    server`, their files through its proxied artifact store; nothing lands in the project."""
+    import shutil
+
+    from mer.cli import main
+    from mer.tracking.store import PARENT_TAG
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("mlflow.db*", "mlruns"))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["train"].update(models=["svm"], parallel_folds=1)  # seconds: register fits the CNN
+    (copy / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(copy)
+    with team_server(tmp_path / "server") as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        # register first: it refuses an evaluation without the hybrid it trains
+        for stage in ("register", "train", "evaluate"):
+            assert main([stage]) == 0, stage
+
+        experiment = api(url, "experiments/get-by-name?experiment_name=mer")["experiment"]
+        assert experiment["artifact_location"].startswith("mlflow-artifacts:")  # proxied
+        runs = api(url, "runs/search", {"experiment_ids": [experiment["experiment_id"]],
+                                        "max_results": 1000})["runs"]
+        tags = {run["info"]["run_id"]: {t["key"]: t["value"] for t in run["data"]["tags"]}
+                for run in runs}
+        (evaluation,) = [run for run, tag in tags.items() if tag.get("mer.kind") == "evaluation"]
+        folds = [tag for tag in tags.values() if tag.get(PARENT_TAG) == evaluation]
+        assert len(folds) == 3 * 4  # (svm, majority, au-oracle) x 4 subjects
+        record = json.loads((copy / "reports" / "registered.json").read_text())
+        version = api(url, f"model-versions/get?name={MODEL}&version={record['version']}")
+        assert version["model_version"]["run_id"] == record["run_id"] in tags
+    stored = {p.name for p in (tmp_path / "server" / "artifacts").rglob("*") if p.is_file()}
+    assert {"predictions.csv", "MLmodel"} <= stored  # the training's and the model's files
+    assert any(name.endswith(".png") for name in stored)  # the evaluation's figures
+    assert not (copy / "mlflow.db").exists() and not (copy / "mlruns").exists()

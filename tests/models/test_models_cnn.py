@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from mer.config import CnnParams
 from mer.core.clipset import HIDDEN
-from mer.models.cnn import MIXUP_STREAM, FlowNetModule, fit_cnn
+from mer.errors import MerError
+from mer.models.cnn import MIXUP_STREAM, FlowNetModule, fit_cnn, resolve_accelerator
 from mer.models.flownet import FlowNet, balanced_class_weights
 from mer.models.seeds import derive_seed
 
@@ -101,3 +102,23 @@ def test_mixup_blends_clips_and_labels_alike(clips, params):
                 + (1 - lam) * F.cross_entropy(logits, y[order], weight=w))
     assert 0 < lam < 1
     assert torch.allclose(loss, expected)
+
+
+def test_accelerator_auto_uses_a_gpu_only_where_torch_sees_one(clips, params):
+    """cpu is the default; auto is the CPU's bytes on a machine without a GPU, and gpu there is
+    a MerError saying what to do (on a machine with one, both train on it)."""
+    train = clips.take(np.flatnonzero(clips.subject != "sub01"))
+    assert params.cnn.accelerator == "cpu"
+    on_cpu = fit_cnn(train, params.cnn, seed=0)
+    if torch.cuda.is_available():
+        assert resolve_accelerator("auto") == resolve_accelerator("gpu") == "gpu"
+        on_gpu = fit_cnn(train, params.cnn.model_copy(update={"accelerator": "gpu"}), seed=0)
+        assert next(on_gpu.net.parameters()).device.type == "cpu"  # predicts on the CPU
+        assert np.allclose(on_gpu.predict(clips.flow, clips.apex_image)[0],
+                           on_cpu.predict(clips.flow, clips.apex_image)[0], atol=1e-3)
+        return
+    auto = fit_cnn(train, params.cnn.model_copy(update={"accelerator": "auto"}), seed=0)
+    assert auto.predict(clips.flow, clips.apex_image)[0].tobytes() == \
+        on_cpu.predict(clips.flow, clips.apex_image)[0].tobytes()
+    with pytest.raises(MerError, match=r"accelerator is gpu but torch .* sees no CUDA GPU"):
+        fit_cnn(train, params.cnn.model_copy(update={"accelerator": "gpu"}), seed=0)

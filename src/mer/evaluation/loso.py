@@ -25,13 +25,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from mer.atomic import write_text
 from mer.core.clipset import ClipSet
 from mer.evaluation.splits import Fold, loso_folds
+
+if TYPE_CHECKING:
+    from mer.evaluation.ray_folds import RayOptions
 
 # Libraries whose version can change a fold's numbers: part of every fold's cache key.
 NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "albumentations",
@@ -252,12 +255,13 @@ OnFold = Callable[[FoldOutcome, bool], None]  # (outcome, came from the cache)
 
 def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
              cache_dir: str | Path | None = None, reuse: bool = True, workers: int = 1,
-             on_fold: OnFold | None = None, folds: Sequence[Fold] | None = None
-             ) -> list[FoldOutcome]:
+             on_fold: OnFold | None = None, folds: Sequence[Fold] | None = None,
+             ray: RayOptions | None = None) -> list[FoldOutcome]:
     """Every learner on every LOSO fold (or on ``folds``, e.g. cross-corpus ones); outcomes
     sorted by (learner order, fold).
 
-    ``workers`` > 1 runs folds in that many spawned processes (same results as 1).
+    ``workers`` > 1 runs folds in that many spawned processes (same results as 1); with
+    ``ray``, each fold is a Ray task instead (mer.evaluation.ray_folds; same results).
     With ``cache_dir``, finished folds are stored there and (if ``reuse``) reused when their
     key matches; after a complete run, stored folds of other keys are deleted.
     """
@@ -291,7 +295,11 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
         if on_fold:
             on_fold(outcome, False)
 
-    if workers <= 1 or len(pending) <= 1:
+    if ray is not None and pending:
+        from mer.evaluation.ray_folds import run_on_ray
+
+        run_on_ray(clips, pending, seed, ray, finish)
+    elif workers <= 1 or len(pending) <= 1:
         for li, learner, fold, path, key in pending:
             finish(li, run_fold(learner, clips, fold, seed), path, key)
     else:

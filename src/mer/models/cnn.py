@@ -8,6 +8,7 @@ held-out subject can steer it), which returns a ``TrainedCnn``.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from mer.config import CnnParams
+from mer.config import Accelerator, CnnParams
 from mer.core.clipset import ClipSet
+from mer.errors import MerError
 from mer.models.augment import ClipAugmenter
 from mer.models.flownet import FlowNet, TrainedCnn, balanced_class_weights, torch_single_thread
 from mer.models.seeds import derive_seed
 
 SHUFFLE_STREAM, AUGMENT_STREAM, MIXUP_STREAM = 1, 2, 3  # derive_seed keys of a fit's streams
+# cuBLAS is deterministic (as Trainer(deterministic=True) demands) only with a fixed workspace:
+# PyTorch's reproducibility notes, "CUDA convolution determinism" and CUBLAS_WORKSPACE_CONFIG.
+CUBLAS_WORKSPACE = ":4096:8"
 
 
 class FlowNetModule(L.LightningModule):
@@ -114,9 +119,29 @@ def _quiet_lightning() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def resolve_accelerator(setting: Accelerator) -> str:
+    """The Lightning accelerator train.cnn.accelerator asks for on this machine: 'cpu' or
+    'gpu' (a CUDA device torch sees). MerError for 'gpu' when torch sees none."""
+    if setting == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "gpu"
+    if setting == "gpu":
+        raise MerError(
+            f"train.cnn.accelerator is gpu but torch {torch.__version__} sees no CUDA GPU on "
+            f"this machine (CUDA build: {torch.version.cuda or 'none'}); install a CUDA build "
+            "of torch where a GPU is, or set train.cnn.accelerator to cpu or auto")
+    return "cpu"
+
+
 def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
-    """Train a FlowNet on ``train`` for exactly ``params.epochs`` epochs."""
+    """Train a FlowNet on ``train`` for exactly ``params.epochs`` epochs, on the device
+    ``params.accelerator`` resolves to (MerError: gpu asked, none seen); the returned net is
+    on the CPU."""
     train.require_labels("fit_cnn")
+    accelerator = resolve_accelerator(params.accelerator)
+    if accelerator == "gpu":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     with torch_single_thread(), _quiet_lightning():
         torch.manual_seed(seed)  # weight init and dropout
         net = FlowNet(train.n_classes, params.channels, params.embedding, params.dropout,
@@ -131,10 +156,10 @@ def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
             generator=torch.Generator().manual_seed(derive_seed(seed, SHUFFLE_STREAM)))
         module = FlowNetModule(net, weights, params, seed)
         trainer = L.Trainer(
-            max_epochs=params.epochs, accelerator="cpu", devices=1, deterministic=True,
+            max_epochs=params.epochs, accelerator=accelerator, devices=1, deterministic=True,
             logger=False, enable_checkpointing=False, enable_progress_bar=False,
             enable_model_summary=False, num_sanity_val_steps=0)
         trainer.fit(module, loader)
-    net.eval()
+    net.cpu().eval()  # predictions and the saved model run on the CPU
     return TrainedCnn(net=net, classes=train.classes, train_loss=tuple(module.train_loss),
                       class_weights=tuple(weights.tolist()), batch_size=params.batch_size)

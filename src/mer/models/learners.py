@@ -151,6 +151,11 @@ class HybridLearner:
                 else None,
                 "outputs": list(self.outputs)}
 
+    @property
+    def accelerator(self) -> str:
+        """train.cnn.accelerator: a Ray fold of this learner asks for a GPU by it."""
+        return self.params.cnn.accelerator
+
     def fit(self, train: ClipSet, seed: int) -> Any:
         train.require_labels("a learner")
         return fit_hybrid(train, self.params, seed, with_svm=HYBRID in self.outputs)

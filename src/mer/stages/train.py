@@ -5,9 +5,10 @@ sssnet) plus the majority-class floor and, when the manifest has AU codes, the A
 ceiling, one fold per subject, training subjects only (with evaluation.protocol cross-corpus:
 one fold per test corpus, trained on the training corpora only); writes
 reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
-where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). One `mer train` at a time per project
-folder: a second one stops at once with a message (lock file data/folds.lock). MLflow: one
-parent run, one child run per (model, fold); see `mer ui`.
+where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). train.backend ray runs the folds as Ray
+tasks instead of local worker processes, with the same results (mer.evaluation.ray_folds).
+One `mer train` at a time per project folder: a second one stops at once with a message (lock
+file data/folds.lock). MLflow: one parent run, one child run per (model, fold); see `mer ui`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mer.errors import MerError
 
 if TYPE_CHECKING:
     from mer.config import Params
+    from mer.evaluation.ray_folds import RayOptions
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,16 @@ def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     with only_train():
         _train(args, params)
+
+
+def ray_options(params: Params) -> RayOptions | None:
+    """train.backend ray: where and how folds run on Ray; None for the local pool."""
+    from mer.evaluation.ray_folds import RayOptions
+
+    train = params.train
+    options = RayOptions(address=train.ray_address, cpus=train.parallel_folds,
+                         max_retries=train.ray_max_retries)
+    return options if train.backend == "ray" else None
 
 
 def _train(args: argparse.Namespace, params: Params) -> None:
@@ -119,7 +131,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
 
             outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=paths.FOLDS,
                                 reuse=not args.fresh, workers=params.train.parallel_folds,
-                                on_fold=on_fold, folds=folds)
+                                on_fold=on_fold, folds=folds, ray=ray_options(params))
         write_text(paths.PREDICTIONS, predictions_csv(predictions_frame(outcomes, clips)))
         tracker.log(parent, tags={PREDICTIONS_TAG: file_digest(paths.PREDICTIONS)})
         tracker.log_file(parent, paths.PREDICTIONS)

@@ -1,0 +1,167 @@
+"""LOSO folds as Ray tasks: train.backend ray (the optional extra: pip install 'mer[ray]').
+
+Each pending (learner, fold) is one Ray task running the same ``run_fold`` as the local pool;
+its FoldOutcome comes back to this process, which caches it and hands it on as soon as it
+arrives. So the results are the local backend's bytes, an interrupted run resumes from the
+fold cache, and a finished fold is never lost. Each task asks for one CPU, and one GPU when its
+learner's CNN trains on one (train.cnn.accelerator gpu, or auto on a cluster with GPUs). A task
+whose worker process dies (killed, out of memory, node lost) is rerun by Ray up to
+``max_retries`` times; an exception raised by the fold itself is not retried.
+
+Where: ``address`` (train.ray_address), else $RAY_ADDRESS, else a Ray started here for this run
+with ``cpus`` CPUs, without dashboard or usage reporting, and stopped afterwards (Ray 2.60
+turns a 127.0.0.1 node address into the machine's own and listens on every interface; its
+token authentication, on by default, keeps others out). A process already connected (ray.init
+called before, e.g. by a test) keeps its connection. Every worker must run the same mer and
+numeric libraries as this process: a task checks the code digest the fold keys hash, and
+refuses to compute a fold with other code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mer.core.clipset import ClipSet
+from mer.errors import MerError
+from mer.evaluation.loso import FoldOutcome, Learner, code_digest, run_fold
+from mer.evaluation.splits import Fold
+
+ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable for the cluster to join
+CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS and torch to one thread)
+GPUS_PER_FOLD = 1  # a CNN fold on a GPU has it to itself
+
+Task = tuple[int, Learner, Fold, Path | None, str]  # (learner index, learner, fold, cache, key)
+Finish = Callable[[int, FoldOutcome, Path | None, str], None]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """train.backend ray: the cluster (None: $RAY_ADDRESS, else a Ray started here with
+    ``cpus`` CPUs) and how often a fold whose worker died is rerun."""
+
+    address: str | None = None
+    cpus: int = 1
+    max_retries: int = 3
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MerError("train.backend is ray but Ray is not installed here: "
+                       "pip install 'mer[ray]' (or set train.backend: local)") from None
+    return ray
+
+
+def connect(ray: Any, options: RayOptions) -> bool:
+    """Join the cluster ``options`` names, or start a local Ray; True when this call did
+    (the caller then shuts it down), False when this process was connected already."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time
+    address = options.address or os.environ.get(ADDRESS_ENV)
+    try:
+        if address:
+            ray.init(address=address, logging_level="WARNING")
+        else:
+            # Workers of a Ray started here import what this process imports, as the local
+            # pool's spawned workers do: its sys.path.
+            search = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
+            ray.init(num_cpus=options.cpus, include_dashboard=False, logging_level="WARNING",
+                     runtime_env={"env_vars": {"PYTHONPATH": search}})
+    except ConnectionError as exc:
+        raise MerError(f"cannot join the Ray cluster at {address} ({exc}); start it "
+                       "(`ray start --head`) or fix train.ray_address / $RAY_ADDRESS") from None
+    return True
+
+
+def gpus_for(learner: Learner, cluster_gpus: float) -> int:
+    """GPUs one fold of ``learner`` asks for: its ``accelerator`` (learners with a CNN have
+    one) is gpu, or auto on a cluster with GPUs. MerError: gpu on a cluster without any
+    (the task would wait for one forever)."""
+    accelerator = getattr(learner, "accelerator", "cpu")
+    if accelerator == "gpu" and not cluster_gpus:
+        raise MerError(f"train.cnn.accelerator is gpu but the Ray cluster has no GPU "
+                       f"({learner.name} could never start); add a GPU node or set "
+                       "train.cnn.accelerator to auto or cpu")
+    return GPUS_PER_FOLD if accelerator == "gpu" or (accelerator == "auto" and cluster_gpus) \
+        else 0
+
+
+@cache
+def _worker_code() -> str:
+    return code_digest()
+
+
+def _fold_task(learner: Learner, clips: ClipSet, fold: Fold, seed: int, code: str
+               ) -> FoldOutcome:
+    """One fold on a Ray worker, refused when the worker's code is not the driver's."""
+    if _worker_code() != code:
+        import socket
+
+        raise MerError(f"the Ray worker on {socket.gethostname()} runs another mer or other "
+                       "numeric library versions than the driver (code digest "
+                       f"{_worker_code()[:12]} vs {code[:12]}); install the same versions on "
+                       "every node")
+    return run_fold(learner, clips, fold, seed)
+
+
+def run_on_ray(clips: ClipSet, tasks: Sequence[Task], seed: int, options: RayOptions,
+               finish: Finish) -> None:
+    """Run every task as a Ray task; ``finish`` each outcome in this process as it arrives.
+
+    On any error or interrupt the tasks still queued or running are cancelled (a cluster
+    must not go on computing folds nobody will use); the Ray this call started is stopped."""
+    ray = import_ray()
+    started = connect(ray, options)
+    refs: dict[Any, tuple[int, Path | None, str]] = {}
+    try:
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        clips_ref = ray.put(clips)  # once, not with every task
+        code = code_digest()
+        remote = ray.remote(_fold_task)
+        for li, learner, fold, path, key in tasks:
+            ref = remote.options(
+                num_cpus=CPUS_PER_FOLD, num_gpus=gpus_for(learner, cluster_gpus),
+                max_retries=options.max_retries, retry_exceptions=False,
+                name=f"{learner.name} fold {fold.index} ({fold.subject})",
+            ).remote(learner, clips_ref, fold, seed, code)
+            refs[ref] = (li, path, key)
+        remaining = list(refs)
+        while remaining:
+            ready, remaining = ray.wait(remaining, num_returns=1)
+            li, path, key = refs[ready[0]]
+            finish(li, _result(ray, ready[0], options), path, key)
+    except BaseException:
+        for ref in refs:
+            # A task that finished meanwhile, or a cluster already gone: nothing to stop.
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _result(ray: Any, ref: Any, options: RayOptions) -> FoldOutcome:
+    """The fold's outcome; its own exception as itself (a MerError stays one), a worker that
+    died more than ``max_retries`` times as a MerError."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, MerError):  # a user's mistake: its message, no traceback
+            raise exc.cause from None
+        raise
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+            ray.exceptions.OutOfMemoryError) as exc:
+        raise MerError(f"a fold's Ray worker died {options.max_retries + 1} times "
+                       f"({type(exc).__name__}); see the cluster's logs, raise "
+                       "train.ray_max_retries or give the workers more memory; finished "
+                       "folds are kept, rerun to resume") from None

@@ -1,0 +1,142 @@
+"""train.backend ray on a real local Ray (2 CPUs, 127.0.0.1, no dashboard): the local
+backend's bytes, resuming from the fold cache, a killed worker's fold rerun and no other."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from test_evaluation_loso import PowerCut, same
+
+from mer.config import parse_params
+from mer.core.clipset import ClipSet
+from mer.errors import MerError
+from mer.evaluation.loso import FoldOutcome, run_loso
+from mer.evaluation.ray_folds import RayOptions, connect, gpus_for
+from mer.evaluation.report import (
+    evaluation_report,
+    headline,
+    predictions_csv,
+    predictions_frame,
+    read_predictions,
+    to_json,
+)
+from mer.evaluation.splits import loso_folds
+from mer.models.learners import HybridLearner, MajorityLearner, SvmLearner
+from mer.stages.train import ray_options
+
+RAY = RayOptions(cpus=2, max_retries=2)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One Ray for the module, started the way `mer train` starts one (worker start-up costs
+    seconds: the tests share its workers); stopped at the end."""
+    assert connect(ray, RAY), "this test process was connected to Ray already"
+    yield
+    ray.shutdown()
+
+
+@dataclass(frozen=True)
+class DiesOnce(PowerCut):
+    """``inner`` (same name and cache key) that kills its own worker process (SIGKILL, as the
+    OOM killer would) the first time it fits ``held_out``'s fold, and appends the held-out
+    subject (of ``subjects``) of every fit it completes to ``log``."""
+
+    subjects: tuple[str, ...] = ()
+    marker: str = ""
+    log: str = ""
+
+    def fit(self, train: ClipSet, seed: int) -> Any:
+        trained_on = set(train.subject.tolist())
+        if self.held_out not in trained_on and not Path(self.marker).exists():
+            Path(self.marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        fitted = self.inner.fit(train, seed)
+        (held_out,) = set(self.subjects) - trained_on
+        with open(self.log, "a", encoding="utf-8") as handle:  # one short line: one write
+            handle.write(f"{held_out}\n")
+        return fitted
+
+
+def svm(params) -> SvmLearner:
+    return SvmLearner("svm", "au-region", params.svm)
+
+
+def test_ray_gives_the_local_bytes_and_resumes_from_the_cache(local_ray, clips, params,
+                                                               tmp_path):
+    learners = [HybridLearner(params), svm(params), MajorityLearner()]
+    local = run_loso(clips, learners, seed=0)
+    arrived: list[tuple[str, str, bool]] = []
+
+    def on_fold(outcome: FoldOutcome, cached: bool) -> None:
+        arrived.append((outcome.learner, outcome.subject, cached))
+
+    on_ray = run_loso(clips, learners, seed=0, cache_dir=tmp_path, on_fold=on_fold, ray=RAY)
+    assert same(on_ray, local)
+    assert metrics_json(on_ray, clips, tmp_path) == metrics_json(local, clips, tmp_path)
+    assert len(arrived) == 3 * 6 and not any(cached for *_, cached in arrived)
+
+    # An interrupted run: two folds never finished. The rerun computes those two only.
+    lost = sorted(tmp_path.glob("svm_*.json"))[:2]
+    for path in lost:
+        path.unlink()
+    arrived.clear()
+    resumed = run_loso(clips, learners, seed=0, cache_dir=tmp_path, on_fold=on_fold, ray=RAY)
+    assert same(resumed, local)
+    assert sorted((learner, subject) for learner, subject, cached in arrived if not cached) \
+        == [("svm", "sub01"), ("svm", "sub02")]
+
+
+def metrics_json(outcomes: list[FoldOutcome], clips: ClipSet, folder: Path) -> bytes:
+    """reports/metrics.json's bytes for these outcomes, as `mer train` + `mer evaluate`
+    write it (predictions.csv, read back, evaluated, the headline)."""
+    csv = folder / "predictions.csv"
+    csv.write_text(predictions_csv(predictions_frame(outcomes, clips)), encoding="utf-8")
+    frame = read_predictions(csv, clips.classes)
+    return to_json(headline(evaluation_report(frame)), sort_keys=False).encode()
+
+
+def test_a_killed_worker_loses_no_finished_fold(local_ray, clips, params, tmp_path):
+    learners = [svm(params), MajorityLearner()]
+    local = run_loso(clips, learners, seed=0)
+    marker, log = tmp_path / "killed", tmp_path / "fits.log"
+    subjects = [fold.subject for fold in loso_folds(clips.subject)]
+    dying = [DiesOnce(learners[0], subjects[3], tuple(subjects), str(marker), str(log)),
+             learners[1]]
+    on_ray = run_loso(clips, dying, seed=0, cache_dir=tmp_path / "folds", ray=RAY)
+    assert marker.exists(), "the worker was never killed"
+    assert same(on_ray, local)
+    assert metrics_json(on_ray, clips, tmp_path) == metrics_json(local, clips, tmp_path)
+    # Every fold fitted to the end exactly once: the folds finished before and after the kill
+    # were not rerun, the killed one was rerun (Ray's max_retries) and finished.
+    fits = Counter(log.read_text(encoding="utf-8").split())
+    assert fits == dict.fromkeys(subjects, 1)
+    assert len(list((tmp_path / "folds").glob("*.json"))) == 2 * 6
+
+
+def test_train_backend_ray_reaches_the_loso_loop(tmp_path):
+    params = parse_params({"train": {"backend": "ray", "parallel_folds": 3,
+                                     "ray_address": "10.0.0.5:6379", "ray_max_retries": 5}})
+    assert ray_options(params) == RayOptions(address="10.0.0.5:6379", cpus=3, max_retries=5)
+    assert ray_options(parse_params({})) is None  # local, the default
+
+
+def test_gpu_folds_ask_ray_for_a_gpu_and_refuse_a_cluster_without_one(params):
+    def learner(accelerator: str) -> HybridLearner:
+        return HybridLearner(params.model_copy(
+            update={"cnn": params.cnn.model_copy(update={"accelerator": accelerator})}))
+
+    assert gpus_for(learner("cpu"), cluster_gpus=2) == 0
+    assert gpus_for(learner("auto"), cluster_gpus=0) == 0
+    assert gpus_for(learner("auto"), cluster_gpus=2) == 1
+    assert gpus_for(learner("gpu"), cluster_gpus=2) == 1
+    assert gpus_for(svm(params), cluster_gpus=2) == 0
+    with pytest.raises(MerError, match="the Ray cluster has no GPU"):
+        gpus_for(learner("gpu"), cluster_gpus=0)
