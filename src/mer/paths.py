@@ -18,4 +18,5 @@ METRICS = REPORTS / "metrics.json"  # the DVC metric: each model's headline figu
 PLOTS = REPORTS / "plots"
 REGISTERED = REPORTS / "registered.json"
 SYNTHETIC_LONG = DATA / "synthetic_long"  # the embedded long videos, unless spotting.root says else
-SPOTTING = REPORTS / "spotting.json"  # spotting F1 under LOSO: spotter and baseline, per corpus
+SPOTTING = REPORTS / "spotting.json"  # spotting under LOSO: spotter and baseline, per corpus
+SPOTTING_METRICS = REPORTS / "spotting_metrics.json"  # the spotting DVC metric: six F1s

@@ -1,5 +1,6 @@
 """params.yaml validation: one load at the edge, one clear error naming the key."""
 
+import re
 import typing
 from pathlib import Path
 
@@ -265,3 +266,18 @@ def test_mer_params_write_honours_the_global_params_path(tmp_path, monkeypatch):
                          ids=lambda p: p.name)
 def test_examples_validate(example):
     load_params(example)
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_examples_hold_every_key_dvc_yaml_interpolates(example):
+    """DVC reads ${...} in dvc.yaml from the params file itself, without mer's defaults: a
+    params file copied from an example must hold those keys, or `dvc repro` cannot start."""
+    keys = set(re.findall(r"\$\{([\w.]+)\}", (REPO / "dvc.yaml").read_text()))
+    assert keys >= {"data.root", "spotting.root"}
+    params = yaml.safe_load(example.read_text())
+    for key in sorted(keys):
+        value = params
+        for part in key.split("."):
+            assert isinstance(value, dict) and part in value, f"{example.name} lacks {key}"
+            value = value[part]

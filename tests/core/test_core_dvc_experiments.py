@@ -39,10 +39,13 @@ def _name(entry: str | dict) -> str:
 
 # ---- dvc.yaml ------------------------------------------------------------------------------
 
-def test_the_only_dvc_metric_is_the_headline_file():
+def test_the_dvc_metrics_are_the_two_headline_files():
+    """Recognition's headline and spotting's six F1s; the full reports are plain outputs."""
     metrics = [_name(m) for stage in DVC_YAML["stages"].values()
                for m in stage.get("metrics", [])]
-    assert metrics == ["reports/metrics.json"]
+    assert metrics == ["reports/metrics.json", "reports/spotting_metrics.json"]
+    spotting = {_name(o) for o in DVC_YAML["stages"]["spot-eval"]["outs"]}
+    assert spotting == {"reports/spotting.json"}
     outs = {_name(o): o for o in DVC_YAML["stages"]["data"]["outs"]}
     assert outs["reports/data.json"] == {"reports/data.json": {"cache": False}}
     evaluate = {_name(o) for o in DVC_YAML["stages"]["evaluate"]["outs"]}
@@ -99,13 +102,17 @@ def test_the_baseline_commit_leaves_nothing_behind(project):
 
 
 @pytest.mark.slow
-def test_headline_metrics_are_twenty_numbers(project):
+def test_headline_metrics_are_twenty_six_numbers(project):
     shown = json.loads(dvc(project.root, "metrics", "show", "--json", stdout_only=True))
     [(_, revision)] = shown.items()
-    assert list(revision["data"]) == ["reports/metrics.json"]  # not data.json
+    # not data.json, evaluation.json or spotting.json
+    assert list(revision["data"]) == ["reports/metrics.json", "reports/spotting_metrics.json"]
     headline = revision["data"]["reports/metrics.json"]["data"]
     assert list(headline) == list(MODELS)
     assert all(list(figures) == list(HEADLINE) for figures in headline.values())
+    spotting = revision["data"]["reports/spotting_metrics.json"]["data"]
+    assert {who: list(f1) for who, f1 in spotting.items()} == {
+        who: ["micro_f1", "macro_f1", "overall_f1"] for who in ("spotter", "baseline")}
 
 
 @pytest.mark.slow

@@ -25,6 +25,9 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
     assert report["synthetic"]["spotter"] == expected["spotter"]
     assert report["synthetic"]["baseline"] == expected["baseline"]
     assert [f["subject"] for f in report["synthetic"]["folds"]] == ["s15", "s16"]
+    headline = json.loads((tmp_path / "reports" / "spotting_metrics.json").read_text())
+    assert headline["spotter"]["micro_f1"] == round(expected["spotter"]["micro"]["f1"], 4)
+    assert headline["baseline"]["overall_f1"] == round(expected["baseline"]["overall"]["f1"], 4)
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name == "mer"]

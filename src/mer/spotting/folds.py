@@ -81,3 +81,12 @@ def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals]
         # fitted on every subject, as `mer register` trains on all: what `mer spot` uses
         "p": fit_p(signals, [v.intervals for v in videos], params.thresholds, params.iou),
     }
+
+
+def spotting_headline(corpus: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The content of reports/spotting_metrics.json, the spotting DVC metric: the spotter's and
+    the baseline's micro, macro and overall F1 (six numbers, so `dvc exp show` stays narrow;
+    precision, recall and counts stay in reports/spotting.json)."""
+    return {who: {f"{row}_f1": round(float(corpus[who][row]["f1"]), 4)
+                  for row in ("micro", "macro", "overall")}
+            for who in ("spotter", "baseline")}

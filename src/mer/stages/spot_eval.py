@@ -4,7 +4,9 @@ Reads spotting.source at spotting.root (the embedded synthetic long videos by de
 by the CAS(ME)^2 reader whose format they follow); writes reports/spotting.json: per corpus,
 the spotter's (thresholds fitted per LOSO fold on training subjects) and the fixed-threshold
 baseline's precision, recall and F1 for micro, macro and overall, each fold's fitted p, and
-the frames per second of the signal pass. Logs it to MLflow (mer.tracking.runs.log_spotting).
+the frames per second of the signal pass; and reports/spotting_metrics.json, the DVC metric:
+the spotter's and the baseline's micro, macro and overall F1. Logs it to MLflow
+(mer.tracking.runs.log_spotting).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import write_text
     from mer.data.spotting_corpora import read_long_videos
-    from mer.spotting.folds import corpus_signals, evaluate_corpus
+    from mer.spotting.folds import corpus_signals, evaluate_corpus, spotting_headline
     from mer.tracking.runs import log_spotting
     from mer.tracking.store import Tracker
 
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> None:
     corpus = evaluate_corpus(videos, signals, spotting)
     report = {spotting.source: corpus}
     write_text(paths.SPOTTING, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_text(paths.SPOTTING_METRICS,
+               json.dumps(spotting_headline(corpus), indent=2, sort_keys=False) + "\n")
     run_id = log_spotting(tracker, report=report, report_file=paths.SPOTTING, params=params,
                           frames_per_second=corpus["frames"] / seconds)
     for who in ("spotter", "baseline"):
