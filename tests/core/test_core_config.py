@@ -270,11 +270,15 @@ def test_examples_validate(example):
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")),
                          ids=lambda p: p.name)
-def test_examples_hold_every_key_dvc_yaml_interpolates(example):
-    """DVC reads ${...} in dvc.yaml from the params file itself, without mer's defaults: a
-    params file copied from an example must hold those keys, or `dvc repro` cannot start."""
-    keys = set(re.findall(r"\$\{([\w.]+)\}", (REPO / "dvc.yaml").read_text()))
-    assert keys >= {"data.root", "spotting.root"}
+def test_examples_hold_every_key_dvc_yaml_reads(example):
+    """DVC reads the params its stages list, and the ${...} dvc.yaml interpolates, from the
+    params file itself, without mer's defaults: a params file copied from an example must hold
+    every one of them, or `dvc repro` stops ("Parameters ... are missing from 'params.yaml'")."""
+    text = (REPO / "dvc.yaml").read_text()
+    keys = set(re.findall(r"\$\{([\w.]+)\}", text))
+    for stage in yaml.safe_load(text)["stages"].values():
+        keys.update(k for k in stage.get("params", []) if isinstance(k, str))
+    assert keys >= {"data.root", "spotting.root", "spotting.synthetic", "train.cnn"}
     params = yaml.safe_load(example.read_text())
     for key in sorted(keys):
         value = params
