@@ -11,6 +11,8 @@ or one of another size than the others, is refused naming the file, as `mer data
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,28 +91,47 @@ def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWin
     return FrameWindow(frames, 1, f"{onset_image} -> {apex_image}")
 
 
-def from_video(video: str | Path, start: int | None = None, end: int | None = None,
-               apex: int | None = None) -> FrameWindow:
-    """Frames start..end (0-based, inclusive) of a video; the apex is estimated unless given."""
+def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
+    """(fps, frames) of a video file: the frame rate the file gives (0.0 when it gives none)
+    and its (H, W, 3) BGR uint8 frames, decoded one at a time, so a long video never sits in
+    memory whole. The file is released when the frames run out or the iterator is closed.
+
+    Raises MerError when the file is missing or OpenCV cannot open it."""
     video = Path(video)
     if not video.is_file():
         raise MerError(f"{video}: no such video file")
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise MerError(f"{video}: OpenCV cannot open it as a video (corrupt or unsupported)")
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    return
+                yield frame
+        finally:
+            capture.release()
+    return fps, frames()
+
+
+def from_video(video: str | Path, start: int | None = None, end: int | None = None,
+               apex: int | None = None) -> FrameWindow:
+    """Frames start..end (0-based, inclusive) of a video; the apex is estimated unless given."""
+    video = Path(video)
+    _, stream = video_frames(video)
     start = 0 if start is None else start
-    frames = []  # only the window is kept: a long video never sits in memory whole
+    frames = []  # only the window is kept
     decoded = 0
-    try:
-        while end is None or decoded <= end:
-            ok, frame = capture.read()
-            if not ok:
-                break
+    with closing(stream):
+        for frame in stream:
             if decoded >= start:
                 frames.append(frame)
             decoded += 1
-    finally:
-        capture.release()
+            if end is not None and decoded > end:
+                break
     if decoded < 2:
         raise MerError(f"{video}: decoded {decoded} frame(s); a micro-expression needs at "
                        "least two")

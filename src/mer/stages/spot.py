@@ -37,29 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, help="frame rate, when the file does not say")
 
 
-def frames_of(video: Path) -> tuple[float, Iterator]:
-    """(fps, frames) of a video file, frames decoded one at a time."""
-    import cv2
-
-    if not video.is_file():
-        raise MerError(f"{video}: no such video file")
-    capture = cv2.VideoCapture(str(video))
-    if not capture.isOpened():
-        raise MerError(f"{video}: OpenCV cannot open it as a video (corrupt or unsupported)")
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-
-    def frames() -> Iterator:
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    return
-                yield frame
-        finally:
-            capture.release()
-    return fps, frames()
-
-
 def fitted_p(source: str, given: list[float] | None) -> dict[str, float]:
     if given is not None:
         if not all(0 <= p <= 1 for p in given):
@@ -103,6 +80,7 @@ def write_rows(path: Path, rows: list[dict[str, object]]) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from mer.inference.sources import video_frames
     from mer.spotting.signals import MotionMeter, video_signals
     from mer.spotting.spotter import FollowSpotter, spot
 
@@ -111,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise MerError(f"--out {args.out}: use a .csv or .json file name")
     p = fitted_p(params.spotting.source, args.p)
-    fps, frames = frames_of(video)
+    fps, frames = video_frames(video)
     fps = args.fps or fps
     if fps <= 0:
         raise MerError(f"{video}: the file gives no frame rate; pass --fps")
@@ -120,13 +98,15 @@ def run(args: argparse.Namespace) -> None:
         meter = MotionMeter(params.spotting, params.features, fps, str(video))
         follower = FollowSpotter(meter.windows, p)
         spots, count = [], 0
-        for frame in frames:
-            count += 1
-            for t, score, _ in meter.push(frame):
-                for found in follower.push(t, score):
-                    spots.append(found)
-                    print_row(row(found, fps))
-        for t, score, _ in meter.finish():
+
+        def known_values() -> Iterator[tuple[int, dict[str, float], dict[str, float]]]:
+            nonlocal count
+            for frame in frames:
+                count += 1
+                yield from meter.push(frame)
+            yield from meter.finish()
+
+        for t, score, _ in known_values():
             for found in follower.push(t, score):
                 spots.append(found)
                 print_row(row(found, fps))
