@@ -36,8 +36,10 @@ baseline: repro
 	git add $(BASELINE)
 	git diff --cached --quiet -- $(BASELINE) || git commit -m "baseline: dvc repro" -- $(BASELINE)
 
+# Two workers, each taking whole test files (their module fixtures build a project once):
+# most tests wait on one single-threaded subprocess, so the second core was idle.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

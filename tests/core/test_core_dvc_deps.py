@@ -177,8 +177,7 @@ class ReadKeys:
 @pytest.fixture(scope="module")
 def read_keys(tmp_path_factory):
     """Keys read by each stage, run in order on a tiny embedded project."""
-    from test_core_dvc_pipeline import tiny_params
-
+    from dvc_helpers import tiny_params
     from mer.cli import main
 
     project = tmp_path_factory.mktemp("read-keys")

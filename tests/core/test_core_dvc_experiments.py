@@ -12,14 +12,13 @@ import csv
 import io
 import json
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from test_core_dvc_pipeline import REPO, repro_project, run, tiny_params
 
+from dvc_helpers import REPO, STAGES, dvc, ran_stages, repro_project, run, tiny_params
 from mer.tracking import plots_page
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -73,10 +72,6 @@ def test_baseline_is_the_lock_file_and_the_uncached_reports():
 
 # ---- a tiny project: baseline, one experiment ----------------------------------------------
 
-def dvc(project: Path, *args: str, **kwargs) -> str:
-    return run(project, sys.executable, "-m", "dvc", *args, **kwargs)
-
-
 def git(project: Path, *args: str) -> str:
     return run(project, "git", "-c", "user.name=mer", "-c", "user.email=mer@example.invalid",
                *args)
@@ -84,16 +79,40 @@ def git(project: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """After `dvc repro`, the code committed, the baseline committed as `make baseline` does,
-    then one experiment."""
+    """After `dvc repro` and a second `dvc repro`, the code committed, the baseline committed
+    as `make baseline` does, then one experiment."""
     root = repro_project(tmp_path_factory.mktemp("dvc-experiments"), tiny_params())
+    rerun = dvc(root, "repro")
     git(root, "add", ".gitignore", ".dvc", "dvc.yaml", "params.yaml", "src")
     git(root, "commit", "-q", "-m", "the project")
     git(root, "add", *BASELINE)
     git(root, "commit", "-q", "-m", "baseline: dvc repro", "--", *BASELINE)
     left = git(root, "status", "--porcelain")
-    dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
-    return SimpleNamespace(root=root, left_after_baseline=left)
+    experiment = dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
+    return SimpleNamespace(root=root, rerun=rerun, left_after_baseline=left,
+                           experiment=experiment)
+
+
+# ---- dvc repro as users run it: end to end, a no-op rerun, a targeted rerun ----------------
+
+@pytest.mark.slow
+def test_repro_builds_every_output(project):
+    for path in ("data/manifest.parquet", "data/faces.npz", "data/features.npz",
+                 "reports/predictions.csv", "reports/metrics.json", "reports/evaluation.json",
+                 "reports/registered.json", "reports/plots", "reports/spotting.json",
+                 "reports/spotting_metrics.json", "dvc.lock"):
+        assert (project.root / path).exists(), path
+
+
+@pytest.mark.slow
+def test_nothing_changed_reruns_nothing(project):
+    assert ran_stages(project.rerun) == set()
+    assert "Stage 'train' didn't change" in project.rerun
+
+
+@pytest.mark.slow
+def test_an_svm_param_reruns_only_what_depends_on_it(project):
+    assert ran_stages(project.experiment) == {"train", "evaluate", "register"}
 
 
 @pytest.mark.slow
