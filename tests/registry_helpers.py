@@ -32,6 +32,9 @@ def tiny_params() -> dict:
     params["train"]["cnn"]["epochs"] = 2
     params["train"]["svm"].update(trials=3, inner_folds=2)
     params["tracking"]["model_name"] = MODEL
+    # 2 subjects x 8 s: the smallest spotting corpus whose p `mer register` stores
+    params["spotting"]["synthetic"].update(subjects=2, seconds=8.0, micro=2, macro=1)
+    params["spotting"]["workers"] = 1
     return params
 
 
@@ -56,10 +59,11 @@ def mer(project: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 
 def registered_project(root: Path) -> Path:
-    """``root`` with tiny params, its synthetic dataset through the real stages, and version 1
-    of MODEL registered (not promoted)."""
+    """``root`` with tiny params, its synthetic dataset through the real stages, its tiny
+    spotting corpus through spot-eval, and version 1 of MODEL registered (not promoted)."""
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    for stage in ("synthesize", "data", "faces", "features", "register"):
+    for stage in ("synthesize", "data", "faces", "features", "spot-synthesize", "spot-eval",
+                  "register"):
         mer(root, stage)
     return root
 

@@ -45,7 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spot-synthesize": ("mer.stages.spot_synthesize", "generate the embedded long videos "
                         "(CAS(ME)^2 format) for spotting"),
     "spot-eval": ("mer.stages.spot_eval", "spotting F1 under LOSO: spotter vs baseline"),
-    "spot": ("mer.stages.spot", "spot every micro- and macro-expression interval in a video"),
+    "spot": ("mer.stages.spot", "spot every micro- and macro-expression interval in a video, "
+             "then recognise each micro one with the registered model"),
     "ui": ("mer.tracking.ui", "open the MLflow UI on 127.0.0.1"),
     "params": ("mer.stages.params", "print the default params.yaml (or --check a file against it)"),
 }

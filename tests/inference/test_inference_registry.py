@@ -4,7 +4,9 @@ One module-scoped project: a small synthetic dataset goes through the real stage
 flow, Lightning CNN, Optuna SVM) and into a real MLflow SQLite registry in tmp_path.
 """
 
+import csv
 import json
+import os
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from mer.config import LongVideoParams
+from mer.data.long_video import Interval
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
 from registry_helpers import (
@@ -220,3 +224,160 @@ def test_a_team_server_receives_runs_figures_and_the_registered_model(project, t
     assert {"predictions.csv", "MLmodel"} <= stored  # the training's and the model's files
     assert any(name.endswith(".png") for name in stored)  # the evaluation's figures
     assert not (copy / "mlflow.db").exists() and not (copy / "mlruns").exists()
+
+
+# ---- spot, then recognise (issue 14): `mer spot` and the served model's video request -----
+
+# 6 s, one micro- and one macro-expression; not a video of the spotting corpus (seed 0): the
+# registered p were fitted on other videos than the one spotted.
+LONG = LongVideoParams(subjects=2, seconds=6.0, micro=1, macro=1, noise=0.5)
+LONG_SEED = 4
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    """A lossless 30 fps video rendered by the long-video generator, and its micro interval."""
+    import cv2
+
+    from mer.synthetic.long_videos import build_face, plan_long_videos, render_long_video
+
+    plan = plan_long_videos(LONG, LONG_SEED)[0]
+    path = tmp_path_factory.mktemp("long") / "interview.avi"
+    writer = None
+    for frame in render_long_video(plan, build_face(plan, LONG, LONG_SEED), LONG, LONG_SEED):
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), LONG.fps,
+                                     (frame.shape[1], frame.shape[0]))
+        writer.write(frame)
+    writer.release()
+    (micro,) = [e for e in plan.expressions if e.kind == "micro"]
+    return path, Interval(micro.onset, micro.apex, micro.offset, "micro")
+
+
+@pytest.fixture
+def in_project(project, monkeypatch):
+    """`mer` in this process, in the project, on its store; models:/ URIs resolve there."""
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    return project
+
+
+@pytest.fixture
+def spotted(in_project, long_video, tmp_path, capsys):
+    """`mer spot --video` on the long video with the champion: the rows it wrote."""
+    from mer.cli import main
+
+    assert main(["promote", "--version", "1"]) == 0
+    assert main(["spot", "--video", str(long_video[0]), "--out", str(tmp_path / "i.json")]) == 0
+    err = capsys.readouterr().err
+    assert "reports/spotting.json" in err and f"models:/{MODEL}@champion" in err
+    return json.loads((tmp_path / "i.json").read_text())
+
+
+def check_recognised(rows: list[dict], frames: list[np.ndarray], bundle) -> None:
+    """Each micro row is the recogniser's answer on its frames onset..offset with the spotted
+    apex; macro rows have no class."""
+    from mer.inference.predictor import predict_window
+    from mer.inference.sources import FrameWindow
+
+    for row in rows:
+        probabilities = {c: row[f"prob_{c}"] for c in CLASSES}
+        if row["kind"] == "macro":
+            assert row["label"] is None and set(probabilities.values()) == {None}
+            continue
+        on, apex, off = row["onset"], row["apex"], row["offset"]
+        found = predict_window(bundle, FrameWindow(tuple(frames[on:off + 1]), apex - on, "x"))
+        assert found.apex_index == apex - on and not found.apex_estimated  # spotted apex
+        assert row["label"] == found.label == max(probabilities, key=probabilities.get)
+        assert probabilities == pytest.approx(found.probabilities, abs=1e-6)
+        assert sum(probabilities.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_spot_recognises_each_micro_interval_with_the_spotted_apex(spotted, long_video,
+                                                                   tmp_path, capsys):
+    from mer.cli import main
+    from mer.evaluation.spotting import iou
+    from mer.inference.sources import video_frames
+    from mer.tracking.registry import load_model_bundle
+
+    path, micro = long_video
+    hits = [r for r in spotted if r["kind"] == "micro"
+            and iou(Interval(r["onset"], r["apex"], r["offset"], "micro"), micro) >= 0.5]
+    assert len(hits) == 1 and hits[0]["label"] in CLASSES  # the known micro-expression
+    frames = list(video_frames(path)[1])
+    bundle = load_model_bundle(f"models:/{MODEL}/1")
+    check_recognised(spotted, frames, bundle)
+    # --follow classifies each interval as it is reported, from the frames it still holds
+    assert main(["spot", "--video", str(path), "--follow", "--out", str(tmp_path / "f.csv")]) == 0
+    assert "x real time" in capsys.readouterr().err
+    followed = [{k: (None if v == "" else float(v) if k.startswith("prob_") or k == "confidence"
+                     else int(v) if k in ("onset", "apex", "offset") else v)
+                 for k, v in row.items()} for row in csv.DictReader((tmp_path / "f.csv").open())]
+    assert any(r["kind"] == "micro" for r in followed)
+    check_recognised(followed, frames, bundle)
+
+
+def test_the_registered_model_spots_and_recognises_a_video_request(spotted, long_video,
+                                                                   in_project):
+    """Real MLflow: the registered pyfunc model answers the README's video request with the
+    intervals and classes `mer spot` finds, using the p fitted on the spotting corpus."""
+    import mlflow
+
+    from mer.inference.sources import video_frames
+    from mer.spotting.signals import video_signals
+    from mer.spotting.spotter import spot
+    from mer.tracking.registry import load_model_bundle
+
+    snippet = README.read_text(encoding="utf-8").split("```python\n")[2].split("```")[0]
+    line = next(x for x in snippet.splitlines() if x.startswith("video = "))
+    request = json.loads(run(in_project, "-c", snippet.replace(
+        line, f"video = {str(long_video[0])!r}")).stdout)["dataframe_split"]
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL}/1",
+                                                 tracking_uri=uri, registry_uri=uri)
+    model = mlflow.pyfunc.load_model(folder)
+    answer = model.predict(pd.DataFrame(**request))
+    assert list(answer.columns)[:9] == ["request_row", "onset", "apex", "offset", "onset_s",
+                                        "apex_s", "offset_s", "kind", "confidence"]
+    rows = answer.drop(columns="request_row").to_dict("records")
+    assert [{k: v for k, v in r.items() if k != "recognition_error"} for r in rows] == [
+        pytest.approx({k: v for k, v in r.items() if k != "recognition_error"}, abs=1e-6)
+        for r in spotted]
+    # The bundle's spotter is the one spot-eval fitted on every subject of the corpus, and the
+    # served intervals are that spotter's on this video (nothing fitted on the video itself).
+    bundle = load_model_bundle(f"models:/{MODEL}/1")
+    report = json.loads((in_project / "reports" / "spotting.json").read_text())["synthetic"]
+    assert bundle.spotter.p == report["p"] and bundle.spotter.corpus == "synthetic"
+    assert bundle.spotter.provenance["videos"] == report["videos"] == 2
+    fps, frames = video_frames(long_video[0])
+    signals = video_signals(frames, fps, bundle.spotter.params, bundle.spotter.features, "v")
+    assert [(r["onset"], r["apex"], r["offset"], r["kind"]) for r in rows] == [
+        (s.interval.onset, s.interval.apex, s.interval.offset, s.interval.kind)
+        for s in spot(signals, report["p"])]
+
+
+def test_bad_video_requests_and_a_missing_model_are_clear_errors(in_project, long_video,
+                                                                  capsys):
+    import base64
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from mer.cli import main
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    model = mlflow.pyfunc.load_model(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}/1", tracking_uri=uri, registry_uri=uri))
+    not_video = base64.b64encode(b"this is not a video").decode()
+    for request, expected in (
+            ({"video": ["%%%"]}, "row 0: 'video' is not valid base64"),
+            ({"video": [not_video]}, "row 0: 'video' holds no video OpenCV can decode"),
+            ({"video": [not_video], "frames": ["[]"], "apex_index": [-1]},
+             "send one kind per request")):
+        with pytest.raises(MlflowException) as refused:
+            model.predict(pd.DataFrame(request))
+        assert expected in refused.value.own_message, refused.value.own_message
+    assert main(["spot", "--video", str(long_video[0]), "--model",
+                 f"models:/{MODEL}@nosuchalias"]) == 2
+    message = capsys.readouterr().err
+    assert "nosuchalias" in message and "--spot-only" in message and "Traceback" not in message

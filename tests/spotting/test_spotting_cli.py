@@ -32,7 +32,8 @@ def test_spot_prints_and_writes_the_spotters_intervals(tiny_video, tmp_path, mon
     path, video = tiny_video
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
-    assert main(["spot", "--video", str(path), "--p", "0.3", "0.3", "--out", "i.csv"]) == 0
+    assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
+                 "--out", "i.csv"]) == 0
     printed = capsys.readouterr().out.splitlines()
     rows = list(csv.DictReader((tmp_path / "i.csv").open()))
     # the same intervals as the spotter on the frames' signals (lossless video)
@@ -52,7 +53,8 @@ def test_follow_reports_intervals_with_the_fitted_p(tiny_video, tmp_path, monkey
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "spotting.json").write_text(
         json.dumps({"synthetic": {"p": {"micro": 0.3, "macro": 0.3}}}), encoding="utf-8")
-    assert main(["spot", "--video", str(path), "--follow", "--out", "i.json"]) == 0
+    assert main(["spot", "--video", str(path), "--spot-only", "--follow", "--out",
+                 "i.json"]) == 0
     out = capsys.readouterr()
     rows = json.loads((tmp_path / "i.json").read_text())
     assert len(out.out.splitlines()) == len(rows) > 0
@@ -65,7 +67,22 @@ def test_spot_without_fitted_thresholds_says_what_to_run(tiny_video, tmp_path, m
     path, _ = tiny_video
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
-    assert main(["spot", "--video", str(path)]) != 0
+    assert main(["spot", "--video", str(path), "--spot-only"]) != 0
     assert "mer spot-eval" in capsys.readouterr().err
     assert main(["spot", "--video", str(path), "--p", "0.3", "0.3", "--out", "x.txt"]) != 0
     assert ".csv or .json" in capsys.readouterr().err
+
+
+def test_spot_without_a_registered_model_says_what_to_do(tiny_video, tmp_path, monkeypatch,
+                                                        capsys):
+    """Recognition is the default: no model is an error naming the ways out, never a silent
+    spotting-only answer; nothing is written."""
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    assert main(["spot", "--video", str(path), "--p", "0.3", "0.3", "--out", "i.csv"]) == 2
+    message = capsys.readouterr().err
+    assert "mer register" in message and "--spot-only" in message
+    assert "Traceback" not in message and not (tmp_path / "i.csv").exists()
+    assert not (tmp_path / "mlflow.db").exists()  # reading a model never creates a store

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mer.config import Params
     from mer.core.clipset import ClipSet
     from mer.models.hybrid import HybridModel
+    from mer.spotting.spotter import FittedSpotter
 
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
@@ -47,6 +48,9 @@ class ModelBundle:
     features: FeatureParams
     provenance: dict[str, Any]  # what it was trained on and the evaluation that justifies it
     format: int = BUNDLE_FORMAT
+    # The spotter registered with it (video requests, `mer spot`); None in bundles written
+    # before spotting, which then answer clip requests only.
+    spotter: FittedSpotter | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
-"""The MLflow pyfunc face of the model: a DataFrame of encoded frames in, predictions out.
+"""The MLflow pyfunc face of the model: a DataFrame in, predictions out. Two kinds of request.
 
-Input, one row per micro-expression:
+A clip request classifies one micro-expression per row (columns frames, apex_index).
+A video request spots every interval in each row's video and classifies each micro one
+(column video); a request holds one kind, never both.
+
+Clip request, one row per micro-expression:
   frames      str   JSON list of base64-encoded images (JPEG/PNG), onset first, offset last,
                     all of one size; each decoded by the data stage's one frame decoder
                     (mer.core.frames.decode_frame: a truncated or non-image frame is refused)
@@ -10,6 +14,16 @@ Input, one row per micro-expression:
 Output, one row each: label, prob_<class> per class, apex_index, apex_estimated,
 moving_regions (a dict, in the JSON answer an object: AU region -> mean motion in px, the
 regions that moved most first, as `mer predict` prints them).
+
+Video request, one row per video:
+  video       str   a whole video file (any container and codec OpenCV reads, e.g. MP4/H.264,
+                    AVI), base64-encoded; its frame rate must be in the file
+Output, one row per spotted interval, in time order per video: request_row (the video's row),
+onset, apex, offset (0-based frames), onset_s, apex_s, offset_s (s), kind (micro or macro),
+confidence (peak over threshold, > 1), and for micro intervals label, prob_<class> per class
+(null for macro intervals), recognition_error (null, or why a micro interval has no class:
+its face was lost). Spotting uses the spotter registered in the model (p fitted by `mer
+spot-eval` on the spotting corpus); recognition uses each interval's spotted apex.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +42,11 @@ from mer.inference.predictor import ModelBundle, predict_window
 from mer.inference.sources import FrameWindow, check_apex, read_image
 
 INPUT_COLUMNS = ("frames", "apex_index")
+VIDEO_COLUMN = "video"  # a video request's one column
+# A video request's answer columns besides label, prob_<class>: MLflow signature types.
+VIDEO_OUTPUTS = {"request_row": "long", "onset": "long", "apex": "long", "offset": "long",
+                 "onset_s": "double", "apex_s": "double", "offset_s": "double",
+                 "kind": "string", "confidence": "double", "recognition_error": "string"}
 
 SEND_WHOLE = "send each frame as a whole JPEG or PNG file, base64-encoded"
 
@@ -85,7 +105,8 @@ def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
 def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
     missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
     if missing:
-        raise MerError(f"request lacks columns {missing}; expected {list(INPUT_COLUMNS)}")
+        raise MerError(f"request lacks columns {missing}; expected {list(INPUT_COLUMNS)} (a "
+                       f"clip request) or '{VIDEO_COLUMN}' (a video request)")
     windows = []
     for row, (cell, apex) in enumerate(zip(frame["frames"], frame["apex_index"], strict=True)):
         frames = decode_frames(cell, row)
@@ -99,8 +120,75 @@ def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
     return windows
 
 
+def decode_video(cell: object, row: int, scratch: Path) -> tuple[float, Path]:
+    """The frame rate and file (in ``scratch``) of one video request row, or a MerError
+    naming the row."""
+    from mer.inference.sources import video_frames
+
+    try:
+        data = base64.b64decode(cell, validate=True) if isinstance(cell, str) else b""
+    except (binascii.Error, ValueError):
+        raise MerError(f"row {row}: '{VIDEO_COLUMN}' is not valid base64: send the whole "
+                       "video file, base64-encoded") from None
+    if not data:
+        raise MerError(f"row {row}: '{VIDEO_COLUMN}' is empty: send a whole video file, "
+                       "base64-encoded")
+    path = scratch / f"row{row}"
+    path.write_bytes(data)
+    try:
+        fps, frames = video_frames(path)
+        first = next(frames, None)
+        frames.close()
+    except MerError:
+        first = None
+    if first is None:
+        raise MerError(f"row {row}: '{VIDEO_COLUMN}' holds no video OpenCV can decode "
+                       f"({len(data)} bytes): send a whole video file (MP4, AVI, ...), "
+                       "base64-encoded") from None
+    if fps <= 0:
+        raise MerError(f"row {row}: the video gives no frame rate; write the video with its "
+                       "frame rate (spotting windows are in seconds)")
+    return fps, path
+
+
+def spot_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
+    """Every interval spotted in each row's video (column ``video``), micro ones recognised:
+    one row each, led by request_row. MerError when the model has no spotter."""
+    import tempfile
+
+    from mer.inference.sources import video_frames
+    from mer.inference.spot_recognise import columns, spot_video
+
+    spotter = getattr(bundle, "spotter", None)  # bundles registered before spotting had none
+    if spotter is None:
+        raise MerError("this model was registered without a spotter and answers clip requests "
+                       f"({', '.join(INPUT_COLUMNS)}) only: register it again with this mer, "
+                       "after `mer spot-eval`")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mer-video-") as scratch:
+        for row, cell in enumerate(request[VIDEO_COLUMN]):
+            fps, path = decode_video(cell, row, Path(scratch))
+            found, _ = spot_video(lambda path=path: video_frames(path)[1], fps, spotter,
+                                  bundle, f"request row {row}")
+            rows += [{"request_row": row, **f.row(bundle.classes)} for f in found]
+    names = ["request_row", *columns(bundle.classes)]
+    # null in JSON, not NaN, for macro rows (pandas' str dtype would make a missing label NaN)
+    nullable = {"label", "recognition_error", *(f"prob_{c}" for c in bundle.classes)}
+    return pd.DataFrame({name: pd.Series([r[name] for r in rows],
+                                         dtype=object if name in nullable else None)
+                         for name in names}, columns=names)
+
+
 def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for every row of a request (columns INPUT_COLUMNS: frames, apex_index)."""
+    """The answer to a request: a clip request (columns INPUT_COLUMNS: frames, apex_index),
+    one prediction per row; a video request (column VIDEO_COLUMN), one row per interval
+    spotted (spot_request)."""
+    clip = [c for c in INPUT_COLUMNS if c in request.columns]
+    if VIDEO_COLUMN in request.columns:
+        if clip:
+            raise MerError(f"request has both '{VIDEO_COLUMN}' (a video request) and {clip} "
+                           "(a clip request): send one kind per request")
+        return spot_request(bundle, request)
     rows = []
     for window in request_to_windows(request):
         prediction = predict_window(bundle, window)

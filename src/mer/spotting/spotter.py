@@ -18,12 +18,17 @@ the same conflict rule.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from mer.config import FeatureParams, Params, SpottingParams
 from mer.data.long_video import Interval, Kind
+from mer.errors import MerError
 from mer.evaluation.spotting import pooled_counts
 from mer.spotting.signals import SCALES, VideoSignals
 
@@ -155,3 +160,60 @@ class FollowSpotter:
                 self.reported.append(candidate)
                 new.append(candidate)
         return sorted(new, key=lambda s: s.interval.onset)
+
+
+# The spotting params the signal pass reads (MotionMeter): what a fitted p is only valid with.
+SIGNAL_KEYS = ("face_size", "flow_iterations", "flow_refine_iterations", "micro_window",
+               "macro_window", "regions")
+
+
+@dataclass(frozen=True)
+class FittedSpotter:
+    """The spotter as `mer spot` runs it and `mer register` stores it beside the recogniser:
+    p per scale, fitted by `mer spot-eval` on every subject of the spotting corpus, with the
+    signal settings it was fitted under."""
+
+    p: dict[str, float]  # scale (micro, macro) -> p in 0..1
+    signal: dict[str, Any]  # SIGNAL_KEYS -> value: windows (s), face crop (px), DIS budget
+    features: FeatureParams  # the DIS settings the spotter keeps (patch size, stride)
+    corpus: str  # spotting.source p was fitted on, or "--p" when given by hand
+    provenance: dict[str, Any] = field(default_factory=dict)  # videos, subjects, LOSO F1
+
+    @property
+    def params(self) -> SpottingParams:
+        """The spotting params of the signal pass (the others at their defaults, unused)."""
+        return SpottingParams(**self.signal)
+
+    def describe(self) -> str:
+        return f"p micro {self.p['micro']:g}, macro {self.p['macro']:g} ({self.corpus})"
+
+
+def given_spotter(p: Sequence[float], params: Params) -> FittedSpotter:
+    """The spotter with p (micro, macro) given by hand and this project's signal settings."""
+    if len(p) != len(SCALES) or not all(0 <= value <= 1 for value in p):
+        raise MerError(f"--p {' '.join(map(str, p))}: give two values (micro, macro), each "
+                       "in 0..1")
+    return FittedSpotter(dict(zip(SCALES, map(float, p), strict=True)),
+                         {key: getattr(params.spotting, key) for key in SIGNAL_KEYS},
+                         params.features, "--p")
+
+
+def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
+    """The spotter `mer spot-eval` fitted on every subject of spotting.source (``report``:
+    reports/spotting.json), with this project's signal settings (the ones spot-eval ran with:
+    DVC reruns it when they change). MerError naming what to run when it is missing."""
+    source = params.spotting.source
+    if not report.exists():
+        raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `mer spot-eval`) "
+                       "to fit the spotter's thresholds p on the spotting corpus")
+    try:
+        fitted = json.loads(report.read_text(encoding="utf-8"))[source]
+        p = {scale: float(fitted["p"][scale]) for scale in SCALES}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise MerError(f"{report} has no fitted p for spotting.source {source}: rerun "
+                       "`mer spot-eval`") from None
+    provenance = {"videos": fitted.get("videos"), "subjects": fitted.get("subjects"),
+                  "loso_f1": {kind: fitted.get("spotter", {}).get(kind, {}).get("f1")
+                              for kind in ("micro", "macro", "overall")}}
+    return FittedSpotter(p, {key: getattr(params.spotting, key) for key in SIGNAL_KEYS},
+                         params.features, source, provenance)

@@ -13,8 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from mer.tracking.registry import CHAMPION
+
+if TYPE_CHECKING:
+    from mer.config import Params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +31,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offset", type=int, help="--clip: offset frame number")
     parser.add_argument("--start", type=int, help="--video: first frame of the window (0-based)")
     parser.add_argument("--end", type=int, help="--video: last frame of the window (inclusive)")
+    add_model_argument(parser)
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """--model: which registered model to load (`mer predict`, `mer spot`)."""
     parser.add_argument("--model", help="a model logged by `mer register`: models:/NAME@ALIAS, "
                         "models:/NAME/VERSION, runs:/RUN_ID/model or its MLflow model folder "
                         f"(default: models:/<tracking.model_name>@{CHAMPION})")
+
+
+def chosen_model(model: str | None, params: Params) -> str:
+    """The model to load: --model, else the champion of tracking.model_name."""
+    return model or f"models:/{params.tracking.model_name}@{CHAMPION}"
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -58,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
         window = sources.from_image_pair(*args.pair)
     else:
         window = sources.from_video(args.video, args.start, args.end, args.apex)
-    model = args.model or f"models:/{load_params(args.params).tracking.model_name}@{CHAMPION}"
+    model = chosen_model(args.model, load_params(args.params))
     bundle = load_model_bundle(model)
     prediction = predict_window(bundle, window)
     json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)

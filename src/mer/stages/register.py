@@ -4,6 +4,11 @@ C and gamma are chosen by the same nested, subject-grouped procedure as in each 
 The new version is tagged with the LOSO evaluation that justifies it (reports/evaluation.json)
 and is never promoted here: `mer promote` moves the champion alias.
 
+The spotter registers with the recogniser as one model: the bundle also holds the thresholds
+p `mer spot-eval` fitted on every subject of the spotting corpus (reports/spotting.json) and
+the signal settings they hold for, so the served model answers video requests (spotted
+intervals, each micro one classified) and `mer spot` can use them.
+
 A model trained on precomputed flow images cannot answer a request of raw frames (the served
 model's input): then nothing is registered, reports/registered.json says why, and the stage
 succeeds, so `dvc repro` on flow images ends cleanly after evaluating.
@@ -12,6 +17,7 @@ succeeds, so `dvc repro` on flow images ends cleanly after evaluating.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 
@@ -29,6 +35,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.inference.predictor import final_bundle
     from mer.inference.serving import example_request, predict_request
     from mer.models.hybrid import fit_hybrid
+    from mer.spotting.spotter import read_fitted_spotter
     from mer.tracking.registry import (
         not_registered_record,
         register_bundle,
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> None:
         write_text(paths.REGISTERED, not_registered_record(reason))
         log.warning("nothing registered: %s", reason)
         return
+    spotter = read_fitted_spotter(paths.SPOTTING, params)  # before the work, not after
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
     evaluation = (json.loads(paths.EVALUATION.read_text()) if paths.EVALUATION.exists()
                   else {})
@@ -56,7 +64,11 @@ def run(args: argparse.Namespace) -> None:
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
     model = fit_hybrid(clips, params.train, seed=params.train.seed)
-    bundle = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None))
+    recogniser = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None))
+    bundle = dataclasses.replace(
+        recogniser, spotter=spotter,
+        provenance={**recogniser.provenance, "spotting": {
+            "corpus": spotter.corpus, "p": spotter.p, **spotter.provenance}})
 
     version = register_bundle(
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),

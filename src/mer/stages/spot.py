@@ -1,12 +1,22 @@
-"""Spot every micro- and macro-expression in a video: onset, apex, offset, kind, confidence.
+"""Spot every micro- and macro-expression in a video, then recognise each micro-expression.
 
     mer spot --video interview.mp4 [--out intervals.csv|intervals.json] [--follow]
+             [--model URI | --spot-only] [--p MICRO MACRO] [--fps FPS]
 
-The spotter (mer.spotting) with the thresholds `mer spot-eval` fitted on every subject of the
-spotting corpus (reports/spotting.json, key ``p``), or ``--p MICRO MACRO``. Without
-``--follow`` the whole video is read first and each scale is thresholded on the whole video,
-as in the evaluation; with ``--follow`` each interval is printed as soon as it is sure (about
-k frames after its offset), thresholded on the frames read so far.
+Each interval: onset, apex, offset (frames and seconds), kind, confidence; each micro interval
+also the registered model's label and prob_<class>, recognised on its frames onset..offset
+with the spotted apex (mer.inference.spot_recognise). The model is the one `mer predict`
+loads (--model, default models:/<tracking.model_name>@champion); --spot-only skips it.
+
+The spotter's thresholds p, first found of: --p MICRO MACRO; this project's
+reports/spotting.json (`mer spot-eval`: fitted on every subject of spotting.source, under
+this params.yaml); the spotter registered with the model (`mer register` stores it), so a
+project with a registry but no spotting report still spots as its served model does. Which
+was used is printed on stderr.
+
+Without --follow the whole video is read first and each scale is thresholded on the whole
+video, as in the evaluation; with --follow each interval is printed as soon as it is sure
+(about k frames after its offset), thresholded on the frames read so far.
 """
 
 from __future__ import annotations
@@ -17,14 +27,14 @@ import io
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from mer import paths
-from mer.config import load_params
+from mer.config import Params, load_params
 from mer.errors import MerError
-
-COLUMNS = ("onset", "apex", "offset", "onset_s", "apex_s", "offset_s", "kind", "confidence")
+from mer.stages.predict import add_model_argument, chosen_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,45 +45,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--p", nargs=2, type=float, metavar=("MICRO", "MACRO"),
                         help="threshold factors p (default: fitted by mer spot-eval)")
     parser.add_argument("--fps", type=float, help="frame rate, when the file does not say")
+    add_model_argument(parser)
+    parser.add_argument("--spot-only", action="store_true",
+                        help="spot intervals without recognising them (no model needed)")
 
 
-def fitted_p(source: str, given: list[float] | None) -> dict[str, float]:
+def choose_spotter(params: Params, given: Sequence[float] | None, bundle: Any | None,
+                   model: str | None) -> tuple[Any, str]:
+    """The spotter to run and where its p came from (module docstring: the order)."""
+    from mer.spotting.spotter import given_spotter, read_fitted_spotter
+
     if given is not None:
-        if not all(0 <= p <= 1 for p in given):
-            raise MerError(f"--p {given[0]} {given[1]}: each p must lie in 0..1")
-        return {"micro": given[0], "macro": given[1]}
-    if not paths.SPOTTING.exists():
-        raise MerError(f"{paths.SPOTTING} not found: run `dvc repro spot-eval` (or `mer "
-                       "spot-eval`) to fit the spotter's thresholds, or pass --p MICRO MACRO")
-    report = json.loads(paths.SPOTTING.read_text(encoding="utf-8"))
-    if source not in report or "p" not in report[source]:
-        raise MerError(f"{paths.SPOTTING} has no fitted p for spotting.source {source}: "
-                       "rerun `mer spot-eval`, or pass --p MICRO MACRO")
-    return {scale: float(report[source]["p"][scale]) for scale in ("micro", "macro")}
+        return given_spotter(given, params), "--p"
+    if paths.SPOTTING.exists() or bundle is None or bundle.spotter is None:
+        try:
+            return read_fitted_spotter(paths.SPOTTING, params), str(paths.SPOTTING)
+        except MerError as exc:
+            hint = ("" if bundle is not None else
+                    ", or drop --spot-only to use the spotter registered with the model")
+            raise MerError(f"{exc}, or pass --p MICRO MACRO{hint}") from None
+    return bundle.spotter, f"the spotter registered in {model}"
 
 
-def row(spot, fps: float) -> dict[str, object]:
-    i = spot.interval
-    return {"onset": i.onset, "apex": i.apex, "offset": i.offset,
-            "onset_s": round(i.onset / fps, 3), "apex_s": round(i.apex / fps, 3),
-            "offset_s": round(i.offset / fps, 3), "kind": i.kind,
-            "confidence": round(spot.confidence, 3)}
+def load_recogniser(model: str) -> Any:
+    """The registered model's bundle, or a MerError saying how to get one or go without."""
+    from mer.tracking.registry import load_model_bundle
+
+    try:
+        return load_model_bundle(model)
+    except MerError as exc:
+        raise MerError(f"{str(exc).rstrip('.')}. mer spot classifies each micro interval "
+                       "with the registered model: register one (`mer register`, then `mer "
+                       "promote`), or pass --spot-only to spot without recognising") from None
+
+
+def text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def print_row(values: dict[str, object]) -> None:
-    print(" ".join(f"{key}={values[key]}" for key in COLUMNS), flush=True)
+    print(" ".join(f"{key}={text(value)}" for key, value in values.items()
+                   if value is not None), flush=True)
 
 
-def write_rows(path: Path, rows: list[dict[str, object]]) -> None:
+def write_rows(path: Path, rows: list[dict[str, object]], columns: Sequence[str]) -> None:
     from mer.atomic import write_text
 
     if path.suffix.lower() == ".json":
         write_text(path, json.dumps(rows, indent=2) + "\n")
     elif path.suffix.lower() == ".csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: text(value) for key, value in row.items()} for row in rows)
         write_text(path, buffer.getvalue())
     else:
         raise MerError(f"--out {path}: use a .csv or .json file name")
@@ -81,46 +105,50 @@ def write_rows(path: Path, rows: list[dict[str, object]]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import video_frames
-    from mer.spotting.signals import MotionMeter, video_signals
-    from mer.spotting.spotter import FollowSpotter, spot
+    from mer.inference.spot_recognise import columns, follow_video, spot_video
 
     params = load_params(args.params)
     video = Path(args.video)
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise MerError(f"--out {args.out}: use a .csv or .json file name")
-    p = fitted_p(params.spotting.source, args.p)
-    fps, frames = video_frames(video)
+    if args.spot_only and args.model:
+        raise MerError("--model does not apply to --spot-only: nothing is recognised")
+    model = None if args.spot_only else chosen_model(args.model, params)
+    fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
     fps = args.fps or fps
     if fps <= 0:
         raise MerError(f"{video}: the file gives no frame rate; pass --fps")
+    bundle = None if model is None else load_recogniser(model)
+    spotter, origin = choose_spotter(params, args.p, bundle, model)
+    print(f"spotter: {spotter.describe()} from {origin}"
+          + ("" if model is None else f"; recogniser: {model}"), file=sys.stderr)
+    classes = bundle.classes if bundle is not None else ()
     started = time.perf_counter()
     if args.follow:
-        meter = MotionMeter(params.spotting, params.features, fps, str(video))
-        follower = FollowSpotter(meter.windows, p)
-        spots, count = [], 0
+        count = 0
 
-        def known_values() -> Iterator[tuple[int, dict[str, float], dict[str, float]]]:
+        def counted() -> Iterator:
             nonlocal count
             for frame in frames:
                 count += 1
-                yield from meter.push(frame)
-            yield from meter.finish()
+                yield frame
 
-        for t, score, _ in known_values():
-            for found in follower.push(t, score):
-                spots.append(found)
-                print_row(row(found, fps))
+        found = []
+        for interval in follow_video(counted(), fps, spotter, bundle, str(video)):
+            found.append(interval)
+            print_row(interval.row(classes))
         if count == 0:
             raise MerError(f"{video}: no frame could be decoded")
     else:
-        signals = video_signals(frames, fps, params.spotting, params.features, str(video))
-        count = signals.frames
-        spots = spot(signals, p)
-        for found in spots:
-            print_row(row(found, fps))
+        frames.close()
+        found, count = spot_video(lambda: video_frames(video)[1], fps, spotter, bundle,
+                                  str(video))
+        for interval in found:
+            print_row(interval.row(classes))
     seconds = time.perf_counter() - started
     if args.out:
-        write_rows(Path(args.out), [row(s, fps) for s in spots])
-    print(f"{len(spots)} intervals in {count} frames ({count / fps:.1f} s of video) read at "
-          f"{count / seconds:.0f} frames/s, {count / fps / seconds:.1f}x real time",
-          file=sys.stderr)
+        write_rows(Path(args.out), [f.row(classes) for f in found], columns(classes))
+    micro = sum(f.spot.interval.kind == "micro" for f in found)
+    print(f"{len(found)} intervals ({micro} micro{', recognised' if bundle else ''}) in "
+          f"{count} frames ({count / fps:.1f} s of video) read at {count / seconds:.0f} "
+          f"frames/s, {count / fps / seconds:.1f}x real time", file=sys.stderr)

@@ -68,20 +68,28 @@ def pip_requirements() -> list[str]:
 
 
 def model_signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -> Any:
-    """The served model's signature, inferred from a real request and its answer, except that a
-    column of dicts (moving_regions: AU region -> px) is a map of its value type: which regions
-    moved most differs per request, and inference would fix the keys to the example's."""
+    """The served model's signature, inferred from a real clip request and its answer, except
+    that a column of dicts (moving_regions: AU region -> px) is a map of its value type: which
+    regions moved most differs per request, and inference would fix the keys to the example's.
+    Every column is optional, and a video request's column and answer's columns are added
+    (mer.inference.serving: a request is either kind)."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ColSpec, Map, Object, Schema
 
+    from mer.inference.serving import VIDEO_COLUMN, VIDEO_OUTPUTS
+
     signature = infer_signature(input_example, output_example)
+    inputs = [ColSpec(spec.type, spec.name, required=False) for spec in signature.inputs.inputs]
+    inputs.append(ColSpec("string", VIDEO_COLUMN, required=False))
     outputs = []
     for spec in signature.outputs.inputs:
         if isinstance(spec.type, Object):
             (value_type,) = {prop.dtype for prop in spec.type.properties}
             spec = ColSpec(Map(value_type), spec.name, spec.required)
-        outputs.append(spec)
-    return ModelSignature(signature.inputs, Schema(outputs))
+        outputs.append(ColSpec(spec.type, spec.name, required=False))
+    outputs += [ColSpec(kind, name, required=False) for name, kind in VIDEO_OUTPUTS.items()
+                if name not in output_example.columns]
+    return ModelSignature(Schema(inputs), Schema(outputs))
 
 
 def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
