@@ -366,3 +366,15 @@ def test_several_clips_in_one_call_answer_as_one_call_each(local, tmp_path, caps
         assert json.loads(row["moving_regions"]) == single["moving_regions"]
         assert (int(row["apex_index"]), row["apex_estimated"], row["source"]) == (
             single["apex_index"], str(single["apex_estimated"]), single["source"])
+
+
+def test_an_unwritable_model_cache_is_said_and_the_model_still_loads(local, tmp_path,
+                                                                     monkeypatch, caplog):
+    from mer.tracking.registry import load_model_bundle
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("MER_MODEL_CACHE", str(blocker))
+    expected = answer(load_model_bundle(str(model_folder(local))), local)
+    assert answer(load_model_bundle(f"models:/{MODEL}@champion"), local) == expected
+    assert "cannot write the model cache" in caplog.text and "MER_MODEL_CACHE" in caplog.text

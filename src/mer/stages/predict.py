@@ -30,11 +30,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mer.tracking.registry import CHAMPION
 
 if TYPE_CHECKING:
+    from mer.inference.predictor import ModelBundle
     from mer.inference.sources import FrameWindow
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> None:
     predict_many(bundle, inputs, model, args.out)
 
 
-def predict_many(bundle: Any, inputs: list[Input], model: str, out: str | None) -> None:
+def predict_many(bundle: ModelBundle, inputs: list[Input], model: str, out: str | None) -> None:
     """Classify every input with the one loaded ``bundle``: a JSON line each on stdout as it
     is done, or, with ``out``, one table row each written at the end. An input mer cannot
     classify (a MerError) gets a row with its error; then a MerError counts them."""
