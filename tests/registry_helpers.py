@@ -20,6 +20,7 @@ from mer.tracking.ui import free_port
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO / "tests" / "fixtures" / "faces"
 MODEL = "mer-test"
+MODEL_CACHE = ".model-cache"  # each project's own, not the user's ~/.cache/mer/models
 COMMAND_S = 600  # one stage of the tiny project on a busy 2-core machine
 SERVER_START_S = 90
 SERVER_STOP_S = 30
@@ -39,10 +40,32 @@ def tiny_params() -> dict:
 
 
 def environment(project: Path) -> dict[str, str]:
-    """This environment with the project's own store and this interpreter's scripts first."""
+    """This environment with the project's own store and model cache and this interpreter's
+    scripts first."""
     return {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1",
             "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+            "MER_MODEL_CACHE": str(project / MODEL_CACHE),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def in_process(project: Path, monkeypatch) -> None:
+    """In-process loads read ``project``'s registry and model cache, with cwd ``project``;
+    MLflow's global URIs are put back after.
+
+    mlflow.set_tracking_uri / set_registry_uri (which tests call in-process) also export
+    MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI for subprocesses: ``monkeypatch`` owns both
+    variables and MLflow's two module globals here, so teardown restores all four and no later
+    test's `mlflow models serve` inherits this project's registry."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    monkeypatch.setenv("MER_MODEL_CACHE", str(project / MODEL_CACHE))
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+    monkeypatch.chdir(project)
 
 
 def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -66,6 +89,13 @@ def registered_project(root: Path) -> Path:
                   "register"):
         mer(root, stage)
     return root
+
+
+def model_folder(project: Path) -> Path:
+    """The local folder of the registered mer model (what models:/mer-test/1 resolves to)."""
+    (folder,) = [p.parent for p in (project / "mlruns").rglob("MLmodel")
+                 if (p.parent / "pyfunc_model.py").exists()]
+    return folder
 
 
 @contextmanager

@@ -47,7 +47,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,3 +376,31 @@ def unreadable(path: str | Path, exc: BaseException | None, rebuild: str) -> Dat
     detail = f" ({type(exc).__name__}: {first_line})" if first_line else ""
     return DatasetError(f"{path} is damaged or not the file `{rebuild}` writes{detail}: "
                         f"{restore}")
+
+
+TABLE_SUFFIXES = (".csv", ".json")  # what write_rows writes
+
+
+def write_rows(target: str | Path, rows: Sequence[Mapping[str, object]],
+               columns: Sequence[str]) -> Path:
+    """Atomically write ``rows`` (one mapping per row) as a table chosen by ``target``'s suffix:
+    .csv (a header of ``columns``, then one line per row; a dict or list value as JSON) or
+    .json (a list of the rows' objects, keys in ``columns`` order). Any other suffix is a
+    MerError, raised before anything is written."""
+    import csv
+    import io
+    import json
+
+    target = Path(target)
+    suffix = target.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise MerError(f"{target}: use a {' or '.join(TABLE_SUFFIXES)} file name")
+    ordered = [{column: row.get(column) for column in columns} for row in rows]
+    if suffix == ".json":
+        return write_text(target, json.dumps(ordered, indent=2) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({column: json.dumps(value) if isinstance(value, dict | list) else value
+                      for column, value in row.items()} for row in ordered)
+    return write_text(target, buffer.getvalue())

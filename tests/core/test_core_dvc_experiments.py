@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from dvc_helpers import REPO, STAGES, dvc, ran_stages, repro_project, run, tiny_params
+from dvc_helpers import REPO, dvc, ran_stages, repro_project, run, tiny_params
 from mer.tracking import plots_page
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())

@@ -26,7 +26,17 @@ import yaml
 
 from mer.errors import MerError
 from mer.inference.serving import encode_frames
-from registry_helpers import FACES, MODEL, REPO, mer, registered_project, run, served_champion
+from registry_helpers import (
+    FACES,
+    MODEL,
+    REPO,
+    in_process,
+    mer,
+    model_folder,
+    registered_project,
+    run,
+    served_champion,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -54,33 +64,13 @@ def project(tmp_path_factory):
 
 @pytest.fixture
 def tracking(project, monkeypatch):
-    """In-process loads read the project's registry; MLflow's global URIs are put back after.
-
-    mlflow.set_tracking_uri / set_registry_uri (which tests here call in-process) also export
-    MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI for subprocesses: monkeypatch owns both variables
-    and MLflow's two module globals here, so teardown restores all four and no later test's
-    `mlflow models serve` inherits this project's registry."""
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    uri = f"sqlite:///{project / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
-    monkeypatch.chdir(project)
+    """In-process loads read the project's registry (registry_helpers.in_process)."""
+    in_process(project, monkeypatch)
     return project
 
 
 def registered_run_id(project: Path) -> str:
     return json.loads((project / "reports" / "registered.json").read_text())["run_id"]
-
-
-def model_folder(project: Path) -> Path:
-    """The local folder of the registered mer model (what models:/mer-test/1 resolves to)."""
-    (folder,) = [p.parent for p in (project / "mlruns").rglob("MLmodel")
-                 if (p.parent / "pyfunc_model.py").exists()]
-    return folder
 
 
 class Payload:

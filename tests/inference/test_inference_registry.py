@@ -7,6 +7,9 @@ flow, Lightning CNN, Optuna SVM) and into a real MLflow SQLite registry in tmp_p
 import csv
 import json
 import os
+import shutil
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -20,10 +23,14 @@ from mer.data.long_video import Interval
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
 from registry_helpers import (
+    COMMAND_S,
     FACES,
     MODEL,
     REPO,
+    environment,
+    in_process,
     mer,
+    model_folder,
     registered_project,
     run,
     served_champion,
@@ -381,3 +388,151 @@ def test_bad_video_requests_and_a_missing_model_are_clear_errors(in_project, lon
                  f"models:/{MODEL}@nosuchalias"]) == 2
     message = capsys.readouterr().err
     assert "nosuchalias" in message and "--spot-only" in message and "Traceback" not in message
+# --- the model cache and batched predict ----------------------------------------------------
+# In-process (registry_helpers.in_process): the project's registry, a fresh model cache each.
+
+CLIP = "data/synthetic/Cropped/sub01"  # the project's clips, each read over a few frames
+
+
+@pytest.fixture
+def local(project, monkeypatch, tmp_path):
+    """The project, with in-process loads reading its registry and an empty model cache."""
+    from mer.tracking.registry import promote
+
+    in_process(project, monkeypatch)
+    monkeypatch.setenv("MER_MODEL_CACHE", str(tmp_path / "cache"))
+    promote(MODEL, "champion", "1")
+    return project
+
+
+def first_clip(project: Path):
+    """(folder, first frame number) of the project's first clip."""
+    from mer.core.frames import frame_files
+
+    folder = sorted((project / CLIP).iterdir())[0]
+    return folder, min(frame_files(folder))
+
+
+def answer(bundle, project: Path) -> str:
+    """The JSON a bundle answers for the first clip's frames 0..5 (apex 2)."""
+    from mer.inference.predictor import predict_window
+    from mer.inference.sources import from_clip_folder
+
+    folder, first = first_clip(project)
+    window = from_clip_folder(folder, first, first + 2, first + 5)
+    return json.dumps(predict_window(bundle, window).as_dict())
+
+
+def cached(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache").iterdir())
+
+
+def test_a_cached_model_answers_as_the_registered_one_and_needs_no_mlflow(local, tmp_path):
+    from mer.tracking.registry import load_model_bundle
+
+    uri = f"models:/{MODEL}@champion"
+    registered = answer(load_model_bundle(str(model_folder(local))), local)  # never cached
+    assert answer(load_model_bundle(uri), local) == registered  # fetched into the cache
+    (entry,) = cached(tmp_path)
+    inode = entry.stat().st_ino
+    assert answer(load_model_bundle(uri), local) == registered  # read from the cache
+    assert [p.stat().st_ino for p in cached(tmp_path)] == [inode]  # not fetched again
+    # A new process loading from the cache imports no MLflow (seconds of imports).
+    script = ("import sys; from mer.tracking.registry import load_model_bundle; "
+              f"load_model_bundle('{uri}'); assert 'mlflow' not in sys.modules, 'imported'")
+    subprocess.run([sys.executable, "-c", script], cwd=local, check=True, timeout=COMMAND_S,
+                   env={**environment(local), "MER_MODEL_CACHE": str(tmp_path / "cache")})
+
+
+def test_the_cache_follows_the_registry_when_an_alias_moves(local, tmp_path):
+    """A new version promoted to champion is what the next load reads, and the fast SQLite
+    read of the registry names the same version, run, source and time as MLflow's client."""
+    from dataclasses import replace
+
+    from mer.inference.predictor import load_bundle, save_bundle
+    from mer.tracking import model_cache
+    from mer.tracking.registry import (
+        _resolve_with_mlflow,
+        check_mer_model,
+        load_model_bundle,
+        promote,
+    )
+    from mer.tracking.store import mlflow_client, tracking_uri
+
+    copy = tmp_path / "version2"
+    shutil.copytree(model_folder(local), copy)
+    bundle_file = check_mer_model(copy, str(copy))
+    save_bundle(replace(load_bundle(bundle_file), provenance={"marker": "v2"}), bundle_file)
+    store = tracking_uri()
+    version = mlflow_client(store).create_model_version(MODEL, source=str(copy)).version
+    uri = f"models:/{MODEL}@champion"
+    try:
+        assert "marker" not in load_model_bundle(uri).provenance  # version 1, now cached
+        promote(MODEL, "champion", str(version))
+        assert load_model_bundle(uri).provenance == {"marker": "v2"}
+        for name in (uri, f"models:/{MODEL}/1", f"models:/{MODEL}/{version}"):
+            entry = model_cache.registry_entry(name)
+            assert model_cache.resolve_in_sqlite(store, entry) == _resolve_with_mlflow(
+                name, store, entry)
+    finally:
+        promote(MODEL, "champion", "1")
+    assert "marker" not in load_model_bundle(uri).provenance
+    assert len(cached(tmp_path)) == 2  # one folder per version, each still valid
+
+
+def test_a_damaged_cached_copy_is_fetched_again_not_used(local, tmp_path, caplog):
+    from mer.tracking.registry import load_model_bundle
+
+    uri = f"models:/{MODEL}/1"
+    expected = answer(load_model_bundle(uri), local)
+    (entry,) = cached(tmp_path)
+    damages = {"artifacts/bundle.pkl": lambda p: p.write_bytes(p.read_bytes()[:-1] + b"\0"),
+               "MLmodel": Path.unlink}
+    for name, damage in damages.items():
+        damage(entry / name)
+        caplog.clear()
+        assert answer(load_model_bundle(uri), local) == expected
+        assert f"damaged (1 file(s) differ from its manifest, e.g. {name})" in caplog.text
+        assert (entry / name).is_file()
+
+
+def test_several_clips_in_one_call_answer_as_one_call_each(local, tmp_path, capsys):
+    import csv
+
+    from mer.cli import main
+    from mer.core.frames import frame_files
+
+    folder, first = first_clip(local)
+    second = sorted((local / CLIP).iterdir())[1]
+    start = min(frame_files(second))
+    clips = tmp_path / "clips.csv"  # absolute and relative folders, an apex to estimate
+    clips.write_text(f"clip,onset,apex,offset\n{folder},{first},{first + 2},{first + 5}\n"
+                     f"{os.path.relpath(second, tmp_path)},{start},,{start + 6}\nmissing,,,\n")
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "--clips-from", str(clips), "--out", str(out)]) == 2
+    assert "1 of 3 inputs could not be classified" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    assert rows[2]["error"].startswith(f"{tmp_path / 'missing'}: not a folder of frames")
+    singles = [["--clip", str(folder), "--onset", str(first), "--apex", str(first + 2),
+                "--offset", str(first + 5)],
+               ["--clip", str(second), "--onset", str(start), "--offset", str(start + 6)]]
+    for row, options in zip(rows, singles, strict=False):
+        assert main(["predict", *options]) == 0
+        single = json.loads(capsys.readouterr().out)
+        assert row["error"] == "" and row["label"] == single["label"]
+        assert {c: float(row[f"prob_{c}"]) for c in CLASSES} == single["probabilities"]
+        assert json.loads(row["moving_regions"]) == single["moving_regions"]
+        assert (int(row["apex_index"]), row["apex_estimated"], row["source"]) == (
+            single["apex_index"], str(single["apex_estimated"]), single["source"])
+
+
+def test_an_unwritable_model_cache_is_said_and_the_model_still_loads(local, tmp_path,
+                                                                     monkeypatch, caplog):
+    from mer.tracking.registry import load_model_bundle
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("MER_MODEL_CACHE", str(blocker))
+    expected = answer(load_model_bundle(str(model_folder(local))), local)
+    assert answer(load_model_bundle(f"models:/{MODEL}@champion"), local) == expected
+    assert "cannot write the model cache" in caplog.text and "MER_MODEL_CACHE" in caplog.text

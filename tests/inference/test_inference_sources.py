@@ -1,5 +1,6 @@
 """Reading the frames of one micro-expression: clip folders, image pairs, videos, bad files."""
 
+import re
 from pathlib import Path
 
 import cv2
@@ -159,3 +160,23 @@ def test_a_request_row_with_a_bad_apex_or_frames_is_named():
             request_to_windows(pd.DataFrame({"frames": [frames], "apex_index": [apex]}))
     with pytest.raises(MerError, match="row 0, frame 0: not valid base64"):
         request_to_windows(pd.DataFrame({"frames": ['["@@", "@@"]'], "apex_index": [-1]}))
+
+
+def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder, tmp_path):
+    """`mer predict --clips-from`: folders relative to the CSV, empty cells for defaults."""
+    from mer.stages.predict import clips_from
+
+    listing = tmp_path / "clips.csv"
+    listing.write_text(f"clip,onset,apex,offset\n{clip_folder.name},47,49,51\n"
+                       f"{clip_folder},,,\n")
+    first, second = (item.read() for item in clips_from(listing))
+    assert (len(first.frames), first.apex_index) == (5, 2)
+    assert (len(second.frames), second.apex_index) == (6, None)
+    mistakes = {"clip,apx\nEP01_01,3\n": "unknown: ['apx']",
+                "clip,onset\nEP01_01,x\n": "line 2: onset 'x' is not a frame number",
+                "clip\n\n": "lists no clip", "clip\n,\n": "line 2: more cells",
+                "clip,apex\n ,3\n": "line 2: the clip cell is empty"}
+    for text, message in mistakes.items():
+        listing.write_text(text)
+        with pytest.raises(MerError, match=re.escape(message)):
+            clips_from(listing)

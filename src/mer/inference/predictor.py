@@ -72,6 +72,18 @@ class Prediction:
             "source": self.source,
         }
 
+    def as_row(self) -> dict[str, Any]:
+        """One flat table row: label, prob_<class> per class (the served model's columns),
+        apex_index, apex_estimated, moving_regions, source."""
+        return {
+            "label": self.label,
+            **{f"prob_{c}": p for c, p in self.probabilities.items()},
+            "apex_index": self.apex_index,
+            "apex_estimated": self.apex_estimated,
+            "moving_regions": self.moving_regions,
+            "source": self.source,
+        }
+
 
 def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
                  evaluation: Mapping[str, str]) -> ModelBundle:

@@ -1,29 +1,55 @@
-"""Classify one micro-expression and print JSON: label, class probabilities, moving AU regions.
+"""Classify micro-expressions and print JSON: label, class probabilities, moving AU regions.
 
-Give exactly one input: --clip FOLDER (frames named by number, with optional --onset/--apex/
---offset frame numbers), --pair ONSET APEX (two images), or --video FILE (with optional
---start/--end window and --apex, 0-based frame indices; the apex is estimated when absent).
+Give one kind of input: --clip FOLDER [FOLDER ...] (frames named by number; with one folder,
+optional --onset/--apex/--offset frame numbers), --clips-from CSV (one clip per row: a ``clip``
+folder, relative to the CSV's own folder, and optional ``onset``, ``apex``, ``offset`` frame
+numbers), --pair ONSET APEX (two images), or --video FILE (with optional --start/--end window
+and --apex, 0-based frame indices; the apex is estimated when absent).
+
+Several clips share one model load, so each costs only its own prediction: one JSON object per
+clip, one per line, in the order given, each naming its ``input``; with --out FILE (.csv or
+.json) they go to that table instead, one row per input. A clip mer cannot classify (a lost
+face, a damaged frame) gets a row holding its ``error`` while the others go on; the command then
+exits with code 2.
+
 The model is models:/<tracking.model_name>@champion unless --model names another model logged
 by `mer register`: models:/name/3, models:/name@challenger, runs:/<run_id>/model or its local
-MLflow model folder. A bare file (a pickle) is refused, never read: unpickling runs code.
+MLflow model folder. A bare file (a pickle) is refused, never read: unpickling runs code. A
+registered version is fetched once into the model cache ($MER_MODEL_CACHE, default
+~/.cache/mer/models) and read from that verified copy afterwards; the registry still decides
+which version an alias names.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mer.tracking.registry import CHAMPION
 
 if TYPE_CHECKING:
     from mer.config import Params
+    from mer.inference.predictor import ModelBundle
+    from mer.inference.sources import FrameWindow
+
+log = logging.getLogger(__name__)
+CLIP_COLUMNS = ("clip", "onset", "apex", "offset")  # a --clips-from CSV's columns, clip required
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--clip", metavar="FOLDER", help="folder of numbered frames")
+    source.add_argument("--clip", nargs="+", metavar="FOLDER",
+                        help="folder(s) of numbered frames; several share one model load")
+    source.add_argument("--clips-from", metavar="CSV",
+                        help="a CSV with a clip column (folders, relative to the CSV) and "
+                        "optional onset, apex, offset columns: one prediction per row")
     source.add_argument("--pair", nargs=2, metavar=("ONSET", "APEX"), help="two images")
     source.add_argument("--video", metavar="FILE", help="a video file")
     parser.add_argument("--onset", type=int, help="--clip: onset frame number")
@@ -31,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offset", type=int, help="--clip: offset frame number")
     parser.add_argument("--start", type=int, help="--video: first frame of the window (0-based)")
     parser.add_argument("--end", type=int, help="--video: last frame of the window (inclusive)")
+    parser.add_argument("--out", metavar="FILE", help="write the predictions to FILE (.csv or "
+                        ".json), one row per input, instead of printing them")
     add_model_argument(parser)
 
 
@@ -46,8 +74,17 @@ def chosen_model(model: str | None, params: Params) -> str:
     return model or f"models:/{params.tracking.model_name}@{CHAMPION}"
 
 
+@dataclass(frozen=True)
+class Input:
+    """One thing to classify: its name as the user gave it, and how to read its frames."""
+
+    name: str
+    read: Callable[[], FrameWindow]
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse options that do not apply to the chosen input instead of ignoring them."""
+    from mer.atomic import TABLE_SUFFIXES
     from mer.errors import MerError
 
     misplaced = {"--onset": (args.onset, "--clip"), "--offset": (args.offset, "--clip"),
@@ -57,23 +94,127 @@ def _check_options(args: argparse.Namespace) -> None:
             raise MerError(f"{option} applies to {owner} only")
     if args.apex is not None and args.pair:
         raise MerError("--apex does not apply to --pair: the second image is the apex")
+    frame_numbers = (args.onset, args.apex, args.offset)
+    several = args.clips_from or (args.clip and len(args.clip) > 1)
+    if several and any(n is not None for n in frame_numbers):
+        raise MerError("--onset, --apex and --offset apply to one --clip: for several clips, "
+                       "give each clip's frame numbers in a --clips-from CSV")
+    if args.out and Path(args.out).suffix.lower() not in TABLE_SUFFIXES:
+        raise MerError(f"--out {args.out}: use a {' or '.join(TABLE_SUFFIXES)} file name")
+
+
+def _frame_number(value: str | None, where: str, column: str) -> int | None:
+    from mer.errors import MerError
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise MerError(f"{where}: {column} {value!r} is not a frame number (leave the cell "
+                       "empty to use the first/last frame or to estimate the apex)") from None
+
+
+def clips_from(csv_file: str | Path) -> list[Input]:
+    """The clips a --clips-from CSV lists, in its order: a header row with a ``clip`` column
+    (a folder of frames, relative to the CSV's folder unless absolute) and optional ``onset``,
+    ``apex``, ``offset`` frame numbers (empty cells: the first and last frame, an estimated
+    apex). A MerError names the file and line of anything else."""
+    import csv
+    import io
+
+    from mer.errors import MerError
+    from mer.inference.sources import from_clip_folder
+
+    csv_file = Path(csv_file)
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MerError(f"{csv_file}: cannot read the clip list ({exc})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    unknown = sorted(set(columns) - set(CLIP_COLUMNS))
+    if "clip" not in columns or unknown:
+        raise MerError(f"{csv_file}: its header must name a 'clip' column and optionally "
+                       f"onset, apex, offset; it names {columns} (unknown: {unknown or 'none'})")
+    reader.fieldnames = columns
+    inputs = []
+    for line, row in enumerate(reader, start=2):
+        where = f"{csv_file}, line {line}"
+        if None in row:
+            raise MerError(f"{where}: more cells than the header has columns")
+        clip = (row["clip"] or "").strip()
+        if not clip:
+            raise MerError(f"{where}: the clip cell is empty")
+        folder = Path(os.path.normpath(csv_file.parent / clip))  # an absolute clip stays
+        onset, apex, offset = (_frame_number(row.get(c), where, c) for c in CLIP_COLUMNS[1:])
+        inputs.append(Input(clip, lambda f=folder, n=(onset, apex, offset):
+                            from_clip_folder(f, *n)))
+    if not inputs:
+        raise MerError(f"{csv_file}: lists no clip (a header row, then one clip per line)")
+    return inputs
+
+
+def inputs_of(args: argparse.Namespace) -> list[Input]:
+    """What the command line asks to classify, in order; frames are read only when used."""
+    from mer.inference import sources
+
+    if args.clips_from:
+        return clips_from(args.clips_from)
+    if args.clip:
+        return [Input(folder, lambda f=folder: sources.from_clip_folder(
+            f, args.onset, args.apex, args.offset)) for folder in args.clip]
+    if args.pair:
+        return [Input(" ".join(args.pair), lambda: sources.from_image_pair(*args.pair))]
+    return [Input(args.video, lambda: sources.from_video(args.video, args.start, args.end,
+                                                         args.apex))]
 
 
 def run(args: argparse.Namespace) -> None:
     from mer.config import load_params
-    from mer.inference import sources
-    from mer.inference.predictor import predict_window
     from mer.tracking.registry import load_model_bundle
 
     _check_options(args)
-    if args.clip:
-        window = sources.from_clip_folder(args.clip, args.onset, args.apex, args.offset)
-    elif args.pair:
-        window = sources.from_image_pair(*args.pair)
-    else:
-        window = sources.from_video(args.video, args.start, args.end, args.apex)
+    inputs = inputs_of(args)  # a malformed --clips-from list is refused before the model loads
     model = chosen_model(args.model, load_params(args.params))
     bundle = load_model_bundle(model)
-    prediction = predict_window(bundle, window)
-    json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    if len(inputs) == 1 and not args.out:  # one input: its JSON, or its error
+        from mer.inference.predictor import predict_window
+
+        prediction = predict_window(bundle, inputs[0].read())
+        json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    predict_many(bundle, inputs, model, args.out)
+
+
+def predict_many(bundle: ModelBundle, inputs: list[Input], model: str, out: str | None) -> None:
+    """Classify every input with the one loaded ``bundle``: a JSON line each on stdout as it
+    is done, or, with ``out``, one table row each written at the end. An input mer cannot
+    classify (a MerError) gets a row with its error; then a MerError counts them."""
+    from mer.atomic import write_rows
+    from mer.errors import MerError
+    from mer.inference.predictor import predict_window
+
+    rows, failed = [], []
+    for item in inputs:
+        try:
+            prediction = predict_window(bundle, item.read())
+            result = {"input": item.name, **prediction.as_dict(), "model": model}
+            row = {"input": item.name, **prediction.as_row(), "model": model}
+        except MerError as exc:
+            error = str(exc) if item.name in str(exc) else f"{item.name}: {exc}"
+            failed.append(error)
+            result = row = {"input": item.name, "model": model, "error": error}
+        rows.append(row)
+        if out is None:
+            print(json.dumps(result), flush=True)
+    if out is not None:
+        probabilities = [f"prob_{c}" for c in bundle.classes]
+        write_rows(out, rows, ["input", "label", *probabilities, "apex_index",
+                               "apex_estimated", "moving_regions", "source", "model", "error"])
+        log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
+    if failed:
+        raise MerError(f"{len(failed)} of {len(inputs)} inputs could not be classified (their "
+                       f"rows hold the error); the first: {failed[0]}")

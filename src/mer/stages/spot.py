@@ -22,9 +22,6 @@ video, as in the evaluation; with --follow each interval is printed as soon as i
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -32,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mer import paths
+from mer.atomic import TABLE_SUFFIXES, write_rows
 from mer.config import Params, load_params
 from mer.errors import MerError
 from mer.stages.predict import add_model_argument, chosen_model
@@ -88,28 +86,13 @@ def print_row(values: dict[str, object]) -> None:
                    if value is not None), flush=True)
 
 
-def write_rows(path: Path, rows: list[dict[str, object]], columns: Sequence[str]) -> None:
-    from mer.atomic import write_text
-
-    if path.suffix.lower() == ".json":
-        write_text(path, json.dumps(rows, indent=2) + "\n")
-    elif path.suffix.lower() == ".csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({key: text(value) for key, value in row.items()} for row in rows)
-        write_text(path, buffer.getvalue())
-    else:
-        raise MerError(f"--out {path}: use a .csv or .json file name")
-
-
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import video_frames
     from mer.inference.spot_recognise import columns, follow_video, spot_video
 
     params = load_params(args.params)
     video = Path(args.video)
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
+    if args.out and Path(args.out).suffix.lower() not in TABLE_SUFFIXES:
         raise MerError(f"--out {args.out}: use a .csv or .json file name")
     if args.spot_only and args.model:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
@@ -147,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
             print_row(interval.row(classes))
     seconds = time.perf_counter() - started
     if args.out:
-        write_rows(Path(args.out), [f.row(classes) for f in found], columns(classes))
+        write_rows(args.out, [f.row(classes) for f in found], columns(classes))
     micro = sum(f.spot.interval.kind == "micro" for f in found)
     print(f"{len(found)} intervals ({micro} micro{', recognised' if bundle else ''}) in "
           f"{count} frames ({count / fps:.1f} s of video) read at {count / seconds:.0f} "

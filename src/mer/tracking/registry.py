@@ -23,6 +23,7 @@ import yaml
 
 from mer.config import HYBRID
 from mer.errors import MerError
+from mer.tracking import model_cache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,13 +179,19 @@ def load_model_bundle(model: str) -> ModelBundle:
     mer's bundle format (check_mer_model), and the bundle is read by this mer's code, not by
     code shipped inside the model. A bare file is never unpickled: a pickle runs code when read.
     Reading a model never creates a tracking store: a models:/ or runs:/ URI with no store here
-    is a MerError naming the missing mlflow.db.
+    is a MerError naming the missing mlflow.db. A registered version (models:/name@alias,
+    models:/name/N) is fetched once into the model cache and read from that verified copy
+    afterwards (mer.tracking.model_cache); the registry still says which version to use.
     """
     from mer.inference.predictor import load_bundle
 
     if model.startswith(("models:/", "runs:/")):
+        store = _store_uri(model)
+        cached = _cached_model(model, store)
+        if cached is not None:
+            return load_bundle(check_mer_model(cached, model), name=f"'{model}'")
         with tempfile.TemporaryDirectory(prefix="mer-model-") as scratch:
-            folder = _download_model(model, Path(scratch))
+            folder = _download_model(model, store, Path(scratch))
             return load_bundle(check_mer_model(folder, model), name=f"'{model}'")
     path = Path(model)
     if path.is_dir():
@@ -195,40 +202,97 @@ def load_model_bundle(model: str) -> ModelBundle:
     raise MerError(f"'{model}' is neither a model URI nor a model folder. {TRUSTED}")
 
 
-def _download_model(model: str, scratch: Path) -> Path:
-    """The local copy of a models:/ or runs:/ URI (downloading unpickles nothing)."""
-    import os
+def _cannot_load(model: str, exc: BaseException) -> MerError:
+    return MerError(f"cannot load model '{model}': {_one_line(exc)}. Register one with "
+                    "`mer register`, promote it with `mer promote`, or pass --model with a "
+                    "model URI")
 
-    import mlflow
-    from mlflow.exceptions import MlflowException
 
-    from mer.tracking.store import (
-        DB_NAME,
-        ENV_URI,
-        global_store,
-        project_root,
-        store_exists,
-        tracking_uri,
-    )
+def _store_uri(model: str) -> str:
+    """The tracking URI ``model`` is read from; a MerError when it is our own SQLite store and
+    that does not exist (reading a model never creates a store)."""
+    from mer.tracking.store import DB_NAME, ENV_URI, project_root, store_exists, tracking_uri
 
     if not store_exists():
         raise MerError(f"cannot load model '{model}': there is no MLflow store here "
                        f"({project_root() / DB_NAME} does not exist). Run mer predict in the "
                        f"project folder that registered the model, set {ENV_URI} to its "
                        "store, or pass --model with a model folder")
-    uri = tracking_uri()
+    return tracking_uri()
+
+
+def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntry
+                         ) -> model_cache.ModelVersion:
+    """The version ``entry`` names, as MLflow's client reads it from ``store``."""
+    from mlflow.exceptions import MlflowException
+
+    from mer.tracking.store import mlflow_client
+
+    client = mlflow_client(store)
+    try:
+        found = (client.get_model_version_by_alias(entry.name, entry.alias)
+                 if entry.alias is not None
+                 else client.get_model_version(entry.name, entry.version))
+    except MlflowException as exc:
+        raise _cannot_load(model, exc) from None
+    return model_cache.ModelVersion(entry.name, str(found.version), found.run_id or "",
+                                    str(found.source), int(found.creation_timestamp))
+
+
+def _cached_model(model: str, store: str) -> Path | None:
+    """The verified local copy of the registered version ``model`` names, fetched into the
+    model cache when missing or damaged; None when ``model`` is not a registered version or
+    the cache cannot be written (then the caller downloads to a temporary folder)."""
+    from mer.atomic import OutputError, atomic_path
+
+    entry = model_cache.registry_entry(model)
+    if entry is None:
+        return None
+    version = (model_cache.resolve_in_sqlite(store, entry)
+               or _resolve_with_mlflow(model, store, entry))
+    folder = model_cache.entry_folder(store, version)
+    if not folder.exists():
+        log.debug("%s: version %s is not in the model cache yet", model, version.version)
+    else:
+        damage = model_cache.damage(folder, version)
+        if damage is None:
+            return folder
+        log.warning("%s: the cached copy of version %s in %s is damaged (%s): fetching it "
+                    "again", model, version.version, folder, damage)
+    try:
+        with atomic_path(folder) as staged:
+            staged.mkdir()
+            _download_model(version.uri, store, staged, shown=model)
+            model_cache.write_manifest(staged, version)
+    except (OutputError, OSError) as exc:
+        log.warning("%s: cannot write the model cache (%s); loading without it. Set %s to a "
+                    "writable folder", model, _one_line(exc), model_cache.CACHE_ENV)
+        return None
+    return folder
+
+
+def _download_model(model: str, store: str, destination: Path, shown: str | None = None
+                    ) -> Path:
+    """The local copy, in ``destination``, of a models:/ or runs:/ URI read from the tracking
+    URI ``store`` (downloading unpickles nothing); errors name ``shown`` (default ``model``)."""
+    import os
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from mer.tracking.store import global_store
+
     bar = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # keep stderr to mer's own lines
     previous = os.environ.get(bar)
     os.environ[bar] = "false"
     try:
         # runs:/ URIs of MLflow 3 logged models are resolved through the global URIs too.
-        with global_store(uri):
+        with global_store(store):
             return Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=model, dst_path=str(scratch), tracking_uri=uri, registry_uri=uri))
+                artifact_uri=model, dst_path=str(destination), tracking_uri=store,
+                registry_uri=store))
     except (MlflowException, OSError) as exc:
-        raise MerError(f"cannot load model '{model}': {_one_line(exc)}. Register one with "
-                       "`mer register`, promote it with `mer promote`, or pass --model with a "
-                       "model URI") from None
+        raise _cannot_load(shown or model, exc) from None
     finally:
         if previous is None:
             os.environ.pop(bar, None)
