@@ -59,15 +59,17 @@ def build_flow_images(frames: Path, project: Path) -> Path:
     return project
 
 
-def compare(project: Path, seeds: tuple[int, ...] = SEEDS) -> dict[str, list[dict]]:
-    """Every model of the comparison on ``project``'s features, once per seed.
+def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
+            experts: tuple[str, ...] | None = None) -> dict[str, list[dict]]:
+    """Every model of the comparison on ``project``'s features, once per seed; the hybrid
+    averages the CNN with ``experts`` (train.hybrid.experts; None: the params file's).
 
     Returns model -> one dict per seed: uf1, uar, fold_sd_uar and (composites) per-corpus uf1.
     """
     import numpy as np
     import pandas as pd
 
-    from mer.config import CNN, HYBRID, REFERENCES, SVM, load_params
+    from mer.config import CNN, HYBRID, REFERENCES, SVM, HybridParams, load_params
     from mer.core.clipset import load_clips
     from mer.evaluation.loso import run_loso
     from mer.evaluation.metrics import fold_spread, scores
@@ -79,9 +81,11 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS) -> dict[str, list[dic
                        params.labels.scheme)
     manifest = pd.read_parquet(project / "data/manifest.parquet").set_index("clip_id")
     position = {c: i for i, c in enumerate(clips.clip_id)}
+    hybrid = params.train.hybrid if experts is None else HybridParams(experts=experts)
     results: dict[str, list[dict]] = {}
     for seed in seeds:
-        train = params.train.model_copy(update={"seed": seed, "models": list(models)})
+        train = params.train.model_copy(update={"seed": seed, "models": list(models),
+                                                "hybrid": hybrid})
         learners = build_learners(train, has_au_codes=False,
                                   has_au_features=clips.au_features.shape[1] > 0)
         outcomes = run_loso(clips, learners, seed=seed, workers=train.parallel_folds)
@@ -142,11 +146,12 @@ def build(dataset: str, root: Path) -> Path:
     return build_flow_images(composite, root / "flow-images")
 
 
-def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS) -> list[dict]:
+def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
+        experts: tuple[str, ...] | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
-            rows += rows_of(dataset, compare(build(dataset, Path(folder)), seeds))
+            rows += rows_of(dataset, compare(build(dataset, Path(folder)), seeds, experts))
     return rows
 
 
@@ -156,6 +161,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="mer's models beside the reference nets")
     parser.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--hybrid-experts", nargs="+", default=None,
+                        help="train.hybrid.experts for the hybrid row (default: params.yaml's)")
     args = parser.parse_args()
-    for line in run(tuple(args.dataset), tuple(args.seeds)):
+    experts = tuple(args.hybrid_experts) if args.hybrid_experts else None
+    for line in run(tuple(args.dataset), tuple(args.seeds), experts):
         print(line)

@@ -315,6 +315,27 @@ class ReferenceParams(Section):
         return {name: value[name] for name in REFERENCES}  # one order: stable bytes and keys
 
 
+HybridExpert = Literal["svm", Reference]  # what the hybrid may average with its CNN
+
+
+class HybridParams(Section):
+    """What the hybrid averages with its CNN (mer.models.hybrid says how it was chosen)."""
+
+    experts: tuple[HybridExpert, ...] = Field(
+        (SVM,), min_length=1, description="averaged with the CNN's softmax, equal weights: "
+        f"{SVM} (the AU-region SVM) and any of {', '.join(REFERENCES)} (a net trained as "
+        "train.references says, with its own seed)")
+
+    @field_validator("experts")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"train.hybrid.experts lists {', '.join(twice)} more than once; "
+                             "list each expert once (the mean has equal weights)")
+        return value
+
+
 class TrainParams(Section):
     seed: int = Field(0, ge=0, description="fold k uses seed + k")
     models: tuple[ModelKind, ...] = Field(
@@ -335,6 +356,7 @@ class TrainParams(Section):
     cnn: CnnParams = CnnParams()
     svm: SvmParams = SvmParams()
     references: ReferenceParams = ReferenceParams()
+    hybrid: HybridParams = HybridParams()
 
     @model_validator(mode="after")
     def _one_of_ours(self) -> TrainParams:

@@ -285,3 +285,15 @@ def test_examples_hold_every_key_dvc_yaml_reads(example):
         for part in key.split("."):
             assert isinstance(value, dict) and part in value, f"{example.name} lacks {key}"
             value = value[part]
+
+
+def test_hybrid_experts_are_named_once_and_known():
+    assert TrainParams().hybrid.experts == parse_params({}).train.hybrid.experts
+    chosen = parse_params({"train": {"hybrid": {"experts": ["off-apexnet", "svm"]}}})
+    assert chosen.train.hybrid.experts == ("off-apexnet", "svm")
+    with pytest.raises(ParamsError, match="lists svm more than once"):
+        parse_params({"train": {"hybrid": {"experts": ["svm", "svm"]}}})
+    with pytest.raises(ParamsError, match=r"train\.hybrid\.experts"):
+        parse_params({"train": {"hybrid": {"experts": ["cnn"]}}})  # the CNN is always in
+    with pytest.raises(ParamsError, match=r"train\.hybrid\.experts"):
+        parse_params({"train": {"hybrid": {"experts": []}}})

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from mer.config import REFERENCES, ModelKind
+from mer.config import REFERENCES, HybridParams, ModelKind
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
@@ -160,3 +160,19 @@ def test_the_loop_never_shows_the_held_out_subject_to_fit(clips):
         assert set(test.subject.tolist()) == {fold.subject}
         assert (test.y == HIDDEN).all()
         assert len(train) + len(test) == len(clips)
+
+
+def test_a_reference_expert_leaves_the_hybrid_leak_free(clips, params):
+    # train.hybrid.experts with a reference net: the held-out subject's labels and inputs
+    # change neither the fold's predictions nor the fitted hybrid (no weight is fitted at all)
+    with_net = params.model_copy(update={"hybrid": HybridParams(experts=("svm", "ststnet")),
+                                         "cnn": params.cnn.model_copy(update={"ensemble": 1})})
+    model = learner(with_net, "cnn-hybrid")
+    fold = loso_folds(clips.subject)[FOLD]
+    original = run_fold(model, clips, fold, seed=0)
+    relabelled = run_fold(model, altered(clips, fold.subject, labels=True), fold, seed=0)
+    assert original.proba["hybrid"].tobytes() == relabelled.proba["hybrid"].tobytes()
+    probe = clips.take(fold.test).without_labels()
+    changed = fit_fold(model, altered(clips, fold.subject, inputs=True), fold, seed=0)
+    assert changed.references[0].name == "ststnet"
+    assert changed.predict(probe)["hybrid"].tobytes() == original.proba["hybrid"].tobytes()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mer.config import FaceParams, FeatureParams
+from mer.config import FaceParams, FeatureParams, HybridParams
 from mer.errors import MerError
 from mer.inference.predictor import BUNDLE_FORMAT, ModelBundle, load_bundle, save_bundle
 from mer.models.hybrid import fit_hybrid
+from mer.models.references import fit_reference
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,11 @@ def test_inner_folds_split_the_subjects(model, clips, params):
     assert sorted(flat) == sorted(set(clips.subject.tolist()))  # each subject once
 
 
-def test_save_and_load_give_the_same_predictions(model, clips, tmp_path):
-    # The persistence path a registered model takes: the fitted hybrid inside a bundle.
+@pytest.mark.parametrize("fitted", ["model", "with_net"])
+def test_save_and_load_give_the_same_predictions(fitted, clips, tmp_path, request):
+    # The persistence path a registered model takes: the fitted hybrid inside a bundle (with
+    # the SVM, or with the SVM and a reference net).
+    model = request.getfixturevalue(fitted)
     bundle = ModelBundle(model, clips.classes, FaceParams(), FeatureParams(), {})
     loaded = load_bundle(save_bundle(bundle, tmp_path / "bundle.pkl")).classifier
     before = model.predict_proba(clips.flow, clips.apex_image, clips.au_features)
@@ -76,7 +80,7 @@ def test_a_bundle_of_another_format_is_refused_with_a_message(model, clips, tmp_
 
 
 def test_cnn_only_model_has_no_hybrid_head(clips, params):
-    cnn_only = fit_hybrid(clips, params, seed=0, with_svm=False)
+    cnn_only = fit_hybrid(clips, params, seed=0, with_experts=False)
     assert set(cnn_only.predict(clips.without_labels())) == {"cnn"}
     with pytest.raises(ValueError, match="CNN-only"):
         cnn_only.predict_proba(clips.flow, clips.apex_image, clips.au_features)
@@ -104,3 +108,34 @@ def test_loading_and_predicting_import_no_training_stack(model, clips, tmp_path)
     assert "mer.models.flownet" in loaded  # the check sees what the bundle imported
     assert "lightning" not in loaded and "optuna" not in loaded
     assert "mer.models.cnn" not in loaded
+
+
+@pytest.fixture(scope="module")
+def with_net(clips, params):
+    experts = params.model_copy(update={"hybrid": HybridParams(experts=("svm", "ststnet"))})
+    return fit_hybrid(clips, experts, seed=0)
+
+
+def test_hybrid_averages_every_expert_of_train_hybrid(with_net, clips, params):
+    cnn = with_net.cnn_proba(clips.flow, clips.apex_image)
+    svm = with_net.svm_proba(clips.au_features)
+    (net,) = with_net.references
+    assert net.name == "ststnet" and len(net.train_loss) == params.references.epochs
+    hybrid = with_net.predict_proba(clips.flow, clips.apex_image, clips.au_features)
+    assert np.allclose(hybrid, (cnn + svm + net.proba(clips.flow)) / 3)
+    assert np.allclose(with_net.predict(clips.without_labels())["hybrid"], hybrid)
+    # The reference expert has a seed of its own, not the reference learner's
+    alone = fit_reference("ststnet", clips, params.references, seed=0).proba(clips.flow)
+    assert not np.allclose(alone, net.proba(clips.flow))
+
+
+def test_hybrid_without_the_svm_has_none(clips, params):
+    experts = params.model_copy(update={"hybrid": HybridParams(experts=("ststnet",))})
+    model = fit_hybrid(clips, experts, seed=0)
+    assert model.svm is None and [r.name for r in model.references] == ["ststnet"]
+    cnn, net = model.cnn_proba(clips.flow, clips.apex_image), model.references[0]
+    hybrid = model.predict_proba(clips.flow, clips.apex_image, clips.au_features)
+    assert np.allclose(hybrid, (cnn + net.proba(clips.flow)) / 2)
+    with pytest.raises(ValueError, match="no SVM"):
+        model.svm_proba(clips.au_features)
+

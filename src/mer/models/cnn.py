@@ -23,10 +23,16 @@ from mer.config import Accelerator, CnnParams
 from mer.core.clipset import ClipSet
 from mer.errors import MerError
 from mer.models.augment import ClipAugmenter
-from mer.models.flownet import FlowNet, TrainedCnn, balanced_class_weights, torch_single_thread
+from mer.models.flownet import (
+    SHUFFLE_STREAM,
+    FlowNet,
+    TrainedCnn,
+    balanced_class_weights,
+    torch_single_thread,
+)
 from mer.models.seeds import derive_seed
 
-SHUFFLE_STREAM, AUGMENT_STREAM, MIXUP_STREAM = 1, 2, 3  # derive_seed keys of a fit's streams
+AUGMENT_STREAM, MIXUP_STREAM = 2, 3  # derive_seed keys of a fit's streams (and SHUFFLE_STREAM)
 # cuBLAS is deterministic (as Trainer(deterministic=True) demands) only with a fixed workspace:
 # PyTorch's reproducibility notes, "CUDA convolution determinism" and CUBLAS_WORKSPACE_CONFIG.
 CUBLAS_WORKSPACE = ":4096:8"

@@ -16,6 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+# derive_seed key of a training loop's batch order (the CNN's and the reference nets'); here,
+# not in mer.models.cnn, so that a loaded model never imports the training stack
+SHUFFLE_STREAM = 1
+
 # Architecture facts (shapes below are for I = 32):
 FIRST_KERNEL, FIRST_STRIDE = 5, 2  # halve the resolution at once: flow is smooth, and full-
 # resolution activations cost most of the CPU time (profiled: pooling and batch norm at 32x32)

@@ -1,10 +1,40 @@
-"""The hybrid: the flow CNN and the Optuna-tuned AU-region SVM, averaged as probabilities.
+"""The hybrid: the flow CNN and the Optuna-tuned AU-region SVM (by default), averaged as
+probabilities.
 
 Two experts that see different evidence: the CNN reads the whole flow/strain sequence at low
 resolution, the SVM reads region-level motion statistics at full resolution (the lower lid for
 AU7, the nose for AU9, the upper lip for AU10). The hybrid's class probabilities are the mean of
 the CNN's softmax and the SVM's calibrated probabilities; its prediction is their argmax. No
 weight is fitted, so there is nothing to tune on, or leak from, any subject.
+
+``train.hybrid.experts`` (default [svm]) names what the CNN is averaged with: the SVM and/or
+reference nets (mer.models.references; each trained as ``train.references`` says, with a seed
+of its own, so it is another draw than the reference learner's). A reference expert was
+measured on the embedded MEGC-style flow images (benchmarks/bench_compare.py's flow-images
+set) from saved out-of-fold probabilities: all 74 LOSO folds (443 clips), seeds 0, 1 and 2,
+one CNN per fit ("3 CNNs": the three seeds' single CNNs averaged, one such ensemble, so its
+spread is only the other experts'), pooled UF1 / UAR, mean +- sd over the seeds:
+
+| experts averaged                       | UF1            | UAR            |
+| -------------------------------------- | -------------- | -------------- |
+| off-apexnet alone (the best reference) | 0.923 +- 0.005 | 0.923 +- 0.004 |
+| 1 CNN alone / SVM alone                | 0.915 +- 0.002 / 0.906 +- 0.000 | 0.920 / 0.907 |
+| 1 CNN, SVM (the default, one CNN)      | 0.916 +- 0.002 | 0.918 +- 0.002 |
+| 1 CNN, off-apexnet                     | 0.923 +- 0.003 | 0.924 +- 0.004 |
+| 1 CNN, off-apexnet, SVM                | 0.925 +- 0.001 | 0.924 +- 0.001 |
+| 1 CNN, off-apexnet, ststnet, SVM       | 0.923 +- 0.002 | 0.923 +- 0.003 |
+| 3 CNNs alone                           | 0.923          | 0.926          |
+| 3 CNNs, SVM                            | 0.920 +- 0.003 | 0.920 +- 0.002 |
+| 3 CNNs, off-apexnet                    | 0.929 +- 0.002 | 0.928 +- 0.002 |
+| 3 CNNs, off-apexnet, SVM               | 0.925 +- 0.001 | 0.924 +- 0.001 |
+
+Only "3 CNNs, off-apexnet" leads OFF-ApexNet alone by a little more than its seed spread
+(0.006 over 0.005 UF1), from one CNN ensemble and the reference learner's own nets: too thin
+to change the default before `bench_compare` confirms it on three seeds. Each reference
+expert adds its fit to every fold (OFF-ApexNet: about 4 s at CASME II's size on one core), so
+the default stays the SVM alone; on these flow images the SVM lowers the CNNs' mean rather
+than raising it. The option is there to measure a reference expert on other data
+(``python -m benchmarks.bench_compare --hybrid-experts ...``).
 
 "The CNN" is ``train.cnn.ensemble`` CNNs that differ only in their seed, softmaxes averaged.
 On the default synthetic set one CNN's pooled UAR ranged 0.753-0.770 over three seeds (hybrid
@@ -35,32 +65,48 @@ from typing import Any
 
 import numpy as np
 
-from mer.config import CNN, HYBRID, TrainParams
+from mer.config import CNN, HYBRID, SVM, TrainParams
 from mer.core.clipset import ClipSet
 from mer.models.flownet import TrainedCnn
+from mer.models.references import TrainedReference, fit_reference
 from mer.models.seeds import derive_seed
 from mer.models.svm import TunedSvm, fit_tuned_svm
 
-CNN_STREAM = 1  # derive_seed key of the CNNs' seeds (the SVM's streams are in mer.models.svm)
+# derive_seed keys of the CNNs' and the reference experts' seeds (the SVM's are in
+# mer.models.svm): a reference expert never shares its seed with the reference learner
+CNN_STREAM, REFERENCE_STREAM = 1, 2
 
 
 @dataclass(frozen=True, eq=False)
 class HybridModel:
-    """Fitted CNNs (an ensemble of seeds) and (unless CNN-only) the tuned AU-region SVM."""
+    """Fitted CNNs (an ensemble of seeds) and, unless CNN-only, the experts of
+    train.hybrid.experts: the tuned AU-region SVM and reference nets."""
 
     classes: tuple[str, ...]
     au_feature_names: tuple[str, ...]
     cnns: tuple[TrainedCnn, ...]
     svm: TunedSvm | None
+    references: tuple[TrainedReference, ...] = ()  # a bundle saved before they existed: none
+
+    @property
+    def cnn_only(self) -> bool:
+        return self.svm is None and not self.references
 
     def predict_proba(self, flow: np.ndarray, apex: np.ndarray, au: np.ndarray) -> np.ndarray:
         """Hybrid class probabilities (N, K) from features.npz-style arrays.
 
         flow (N, T, 3, I, I), apex (N, 1, I, I), au (N, F); columns follow ``classes``.
         """
-        if self.svm is None:
+        if self.cnn_only:
             raise ValueError("this model was fitted CNN-only; use cnn_proba")
-        return average_experts(self.cnn_proba(flow, apex), self.svm_proba(au))
+        return self._hybrid(self.cnn_proba(flow, apex), flow, au)
+
+    def _hybrid(self, cnn: np.ndarray, flow: np.ndarray, au: np.ndarray) -> np.ndarray:
+        experts = [cnn]
+        if self.svm is not None:
+            experts.append(self.svm_proba(au))
+        experts += [reference.proba(flow) for reference in self.references]
+        return average_experts(*experts)
 
     def cnn_proba(self, flow: np.ndarray, apex: np.ndarray) -> np.ndarray:
         """The CNNs' softmax (N, K), averaged over the ensemble."""
@@ -69,24 +115,28 @@ class HybridModel:
     def svm_proba(self, au: np.ndarray) -> np.ndarray:
         """The AU-region SVM's calibrated probabilities (N, K)."""
         if self.svm is None:
-            raise ValueError("this model was fitted CNN-only: it has no SVM")
+            raise ValueError("this model has no SVM (CNN-only, or svm not in "
+                             "train.hybrid.experts)")
         return self.svm.predict_proba(au.astype(np.float64))
 
     # The LOSO loop's interface (mer.evaluation.loso.Fitted):
     def predict(self, clips: ClipSet) -> dict[str, np.ndarray]:
         cnn = self.cnn_proba(clips.flow, clips.apex_image)
-        if self.svm is None:
+        if self.cnn_only:
             return {CNN: cnn}
-        return {CNN: cnn, HYBRID: average_experts(cnn, self.svm_proba(clips.au_features))}
+        return {CNN: cnn, HYBRID: self._hybrid(cnn, clips.flow, clips.au_features)}
 
     def report(self) -> dict[str, dict[str, Any]]:
         losses = np.array([cnn.train_loss for cnn in self.cnns])  # (members, epochs)
         cnn = {"train_loss": losses.mean(axis=0).tolist(),  # the ensemble's mean curve
                "member_train_loss": losses.tolist(),
                "class_weights": list(self.cnns[0].class_weights)}  # the same for every member
-        if self.svm is None:
+        if self.cnn_only:
             return {CNN: cnn}
-        return {CNN: cnn, HYBRID: {**cnn, **self.svm.report()}}
+        hybrid: dict[str, Any] = {**cnn, **(self.svm.report() if self.svm is not None else {})}
+        for reference in self.references:
+            hybrid[f"{reference.name}_train_loss"] = list(reference.train_loss)
+        return {CNN: cnn, HYBRID: hybrid}
 
 
 def average_experts(*probabilities: np.ndarray) -> np.ndarray:
@@ -94,19 +144,25 @@ def average_experts(*probabilities: np.ndarray) -> np.ndarray:
     return np.mean(np.stack(probabilities), axis=0)
 
 
-def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_svm: bool = True
+def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_experts: bool = True
                ) -> HybridModel:
-    """Fit the CNN and the tuned AU-region SVM on every clip of ``train`` (labels required).
+    """Fit the CNNs and (``with_experts``) train.hybrid.experts on every clip of ``train``
+    (labels required).
 
     Used per LOSO fold (train = the training subjects) and, by ``mer register``, on all
-    subjects for the final model. The SVM is the 'svm' learner's, with the same seed.
+    subjects for the final model. The SVM is the 'svm' learner's, with the same seed; each
+    reference expert is the reference learner's net with a seed of its own.
     """
     from mer.models.cnn import fit_cnn  # the training stack: a loaded model needs none of it
 
     cnns = tuple(fit_cnn(train, params.cnn, derive_seed(seed, CNN_STREAM, member))
                  for member in range(params.cnn.ensemble))
+    experts = params.hybrid.experts if with_experts else ()
     svm = None
-    if with_svm:
+    if SVM in experts:
         svm = fit_tuned_svm(train.au_features.astype(np.float64), train.y, train.subject,
                             train.n_classes, params.svm, seed)
-    return HybridModel(train.classes, train.au_feature_names, cnns, svm)
+    references = tuple(
+        fit_reference(name, train, params.references, derive_seed(seed, REFERENCE_STREAM, i))
+        for i, name in enumerate(n for n in experts if n != SVM))
+    return HybridModel(train.classes, train.au_feature_names, cnns, svm, references)

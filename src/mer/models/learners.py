@@ -3,7 +3,7 @@
 - ``majority``: the training subjects' class frequencies (the trivial floor);
 - ``au-oracle``: a tuned RBF SVM on the manifest's true AU codes, multi-hot (the ceiling);
 - ``svm``: a tuned RBF SVM on the AU-region features;
-- ``cnn`` and ``hybrid``: one learner, since the hybrid averages the CNN with the SVM;
+- ``cnn`` and ``hybrid``: one learner, since the hybrid averages the CNN with its experts;
 - ``ststnet``, ``off-apexnet``, ``sssnet``: the field's reference nets (mer.models.references).
 """
 
@@ -137,7 +137,8 @@ class SvmLearner:
 
 @dataclass(frozen=True)
 class HybridLearner:
-    """The CNN, and unless only 'cnn' is asked for, the hybrid (the CNN averaged with the SVM)."""
+    """The CNN, and unless only 'cnn' is asked for, the hybrid (the CNN averaged with
+    train.hybrid.experts)."""
 
     params: TrainParams
     outputs: tuple[str, ...] = (CNN, HYBRID)
@@ -146,10 +147,12 @@ class HybridLearner:
     def spec(self) -> dict[str, Any]:
         # What the fit reads and what it returns: parallelism does not change a fold, but the
         # outputs do (a fold cached for [hybrid] holds no cnn predictions).
+        experts = self.params.hybrid.experts if HYBRID in self.outputs else ()
         return {CNN: self.params.cnn.model_dump(mode="json"),
-                SVM: self.params.svm.model_dump(mode="json") if HYBRID in self.outputs
-                else None,
-                "outputs": list(self.outputs)}
+                SVM: self.params.svm.model_dump(mode="json") if SVM in experts else None,
+                "references": ({name: ReferenceLearner(name, self.params.references).spec()
+                                for name in experts if name != SVM} or None),
+                "experts": list(experts), "outputs": list(self.outputs)}
 
     @property
     def accelerator(self) -> str:
@@ -158,7 +161,7 @@ class HybridLearner:
 
     def fit(self, train: ClipSet, seed: int) -> Any:
         train.require_labels("a learner")
-        return fit_hybrid(train, self.params, seed, with_svm=HYBRID in self.outputs)
+        return fit_hybrid(train, self.params, seed, with_experts=HYBRID in self.outputs)
 
 
 def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: bool

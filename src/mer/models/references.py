@@ -47,8 +47,7 @@ from torch import nn
 from mer.config import OFF_APEXNET, SSSNET, STSTNET, ReferenceParams
 from mer.core.clipset import ClipSet
 from mer.features.sampling import apex_step
-from mer.models.cnn import SHUFFLE_STREAM
-from mer.models.flownet import balanced_class_weights, torch_single_thread
+from mer.models.flownet import SHUFFLE_STREAM, balanced_class_weights, torch_single_thread
 from mer.models.seeds import derive_seed
 
 U, V = 0, 1  # channels of a flow step (2: optical strain)
