@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 from mer.tracking.registry import CHAMPION
 
 if TYPE_CHECKING:
-    from mer.config import Params
     from mer.inference.predictor import ModelBundle
     from mer.inference.sources import FrameWindow
 
@@ -69,9 +68,12 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
                         f"(default: models:/<tracking.model_name>@{CHAMPION})")
 
 
-def chosen_model(model: str | None, params: Params) -> str:
-    """The model to load: --model, else the champion of tracking.model_name."""
-    return model or f"models:/{params.tracking.model_name}@{CHAMPION}"
+def chosen_model(model: str | None, params_path: str) -> str:
+    """The model to load: --model, else the champion of the params file's
+    tracking.model_name (read only then: --model works outside a project)."""
+    from mer.config import load_params
+
+    return model or f"models:/{load_params(params_path).tracking.model_name}@{CHAMPION}"
 
 
 @dataclass(frozen=True)
@@ -172,21 +174,21 @@ def inputs_of(args: argparse.Namespace) -> list[Input]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.config import load_params
     from mer.tracking.registry import load_model_bundle
 
     _check_options(args)
     inputs = inputs_of(args)  # a malformed --clips-from list is refused before the model loads
-    model = chosen_model(args.model, load_params(args.params))
-    bundle = load_model_bundle(model)
+    model = chosen_model(args.model, args.params)
     if len(inputs) == 1 and not args.out:  # one input: its JSON, or its error
         from mer.inference.predictor import predict_window
 
-        prediction = predict_window(bundle, inputs[0].read())
+        window = inputs[0].read()  # a damaged frame is the error, before the model loads
+        bundle = load_model_bundle(model)
+        prediction = predict_window(bundle, window)
         json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    predict_many(bundle, inputs, model, args.out)
+    predict_many(load_model_bundle(model), inputs, model, args.out)
 
 
 def predict_many(bundle: ModelBundle, inputs: list[Input], model: str, out: str | None) -> None:

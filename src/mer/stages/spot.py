@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
         raise MerError(f"--out {args.out}: use a .csv or .json file name")
     if args.spot_only and args.model:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
-    model = None if args.spot_only else chosen_model(args.model, params)
+    model = None if args.spot_only else chosen_model(args.model, args.params)
     fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
     fps = args.fps or fps
     if fps <= 0:
