@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 from mer.atomic import write_text
 
@@ -27,29 +28,37 @@ def machine_summary() -> str:
             f"torch {torch.__version__}, {platform.platform()}")
 
 
-def render(results: dict[str, list[dict]], seconds: float) -> str:
-    lines = [
-        "# Benchmarks",
-        "",
-        "Written by `make bench` (benchmarks/run.py); do not edit by hand.",
-        "",
-        f"Machine: {machine_summary()}. Whole run: {seconds:.0f} s.",
-        "",
-    ]
-    for module, rows in results.items():
-        lines += [f"## {module}", "", "| benchmark | value | unit | note |", "|---|---|---|---|"]
-        for row in rows:
-            value = row["value"]
-            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            note = row.get("note", "")
-            lines.append(f"| {row['benchmark']} | {shown} | {row['unit']} | {note} |")
-        lines.append("")
-    return "\n".join(lines)
+def section(module: str, rows: list[dict]) -> str:
+    """One module's table: its ``## module`` heading and a row per benchmark."""
+    lines = [f"## {module}", "", "| benchmark | value | unit | note |", "|---|---|---|---|"]
+    for row in rows:
+        value = row["value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"| {row['benchmark']} | {shown} | {row['unit']} | {row.get('note', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(results: dict[str, list[dict]], seconds: float, previous: str = "") -> str:
+    """BENCHMARKS.md: the header, then each module's section in MODULES order. A module not in
+    ``results`` keeps its section from ``previous`` (the file as it was), so `--only` reruns
+    replace their own sections and leave the others; the header's whole-run time is then the
+    previous file's."""
+    sections = {part.split("\n", 1)[0]: "## " + part.rstrip("\n") + "\n"
+                for part in previous.split("\n## ")[1:]}
+    header = previous.split("\n## ")[0].rstrip("\n") + "\n" if sections else ""
+    sections.update({module: section(module, rows) for module, rows in results.items()})
+    if not header or set(MODULES) <= set(results):
+        header = "\n".join([
+            "# Benchmarks", "", "Written by `make bench` (benchmarks/run.py); do not edit by hand.",
+            "", f"Machine: {machine_summary()}. Whole run: {seconds:.0f} s.", ""])
+    ordered = [m for m in MODULES if m in sections] + [m for m in sections if m not in MODULES]
+    return "\n".join([header, *(sections[m] for m in ordered)])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", nargs="*", help="module names to run (default: all)")
+    parser.add_argument("--only", nargs="*", help="module names to run (default: all); the "
+                        "other modules' sections of --out are kept")
     parser.add_argument("--out", default="BENCHMARKS.md")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -57,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr)
         results[name] = importlib.import_module(f"benchmarks.{name}").run()
-    write_text(args.out, render(results, time.perf_counter() - started))
+    out = Path(args.out)
+    previous = out.read_text(encoding="utf-8") if out.exists() else ""
+    write_text(out, render(results, time.perf_counter() - started, previous))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
