@@ -73,15 +73,14 @@ class Prediction:
         }
 
     def as_row(self) -> dict[str, Any]:
-        """One flat table row: label, prob_<class> per class (the served model's columns),
-        apex_index, apex_estimated, moving_regions, source."""
+        """One flat table row, the served model's answer columns: label, prob_<class> per
+        class, apex_index, apex_estimated, moving_regions."""
         return {
             "label": self.label,
             **{f"prob_{c}": p for c, p in self.probabilities.items()},
             "apex_index": self.apex_index,
             "apex_estimated": self.apex_estimated,
             "moving_regions": self.moving_regions,
-            "source": self.source,
         }
 
 

@@ -189,14 +189,5 @@ def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
             raise MerError(f"request has both '{VIDEO_COLUMN}' (a video request) and {clip} "
                            "(a clip request): send one kind per request")
         return spot_request(bundle, request)
-    rows = []
-    for window in request_to_windows(request):
-        prediction = predict_window(bundle, window)
-        rows.append({
-            "label": prediction.label,
-            **{f"prob_{c}": p for c, p in prediction.probabilities.items()},
-            "apex_index": prediction.apex_index,
-            "apex_estimated": prediction.apex_estimated,
-            "moving_regions": prediction.moving_regions,
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([predict_window(bundle, window).as_row()
+                         for window in request_to_windows(request)])

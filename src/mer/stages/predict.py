@@ -204,7 +204,8 @@ def predict_many(bundle: ModelBundle, inputs: list[Input], model: str, out: str 
         try:
             prediction = predict_window(bundle, item.read())
             result = {"input": item.name, **prediction.as_dict(), "model": model}
-            row = {"input": item.name, **prediction.as_row(), "model": model}
+            row = {"input": item.name, **prediction.as_row(), "source": prediction.source,
+                   "model": model}
         except MerError as exc:
             error = str(exc) if item.name in str(exc) else f"{item.name}: {exc}"
             failed.append(error)
