@@ -7,19 +7,25 @@ the cost per prediction is the default's). Latency is the median of repeated run
 on one thread. The start-up rows run fresh processes and report CPU time (user + sys), which a
 shared machine disturbs less than wall time, as ratios within this run: loading the champion
 with an empty model cache (MLflow imported, artifacts copied) against loading it from the
-cache, and `mer predict` called once per clip against one call for all of them.
+cache, `mer predict` called once per clip against one call for all of them, and a fresh
+`mer predict --pair` loading the model against the same call asking it served (`--server`, the
+model kept loaded by `mlflow models serve`).
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import chdir
+import urllib.request
+from collections.abc import Iterator
+from contextlib import chdir, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +38,7 @@ VIDEO_WINDOW = (0, 6)  # the main face stays put over these frames
 LOAD_REPEATS = 3  # fresh processes per model-load measurement (median)
 CLIPS = 4  # clips classified one call each, then in one call
 MODEL = "bench-model"
+SERVE_START_S = 180  # mlflow models serve imports the model's whole stack before it answers
 
 
 def _median_ms(action, repeats: int = REPEATS) -> float:
@@ -67,8 +74,38 @@ def _median_load(env: dict[str, str], cold_cache: Path | None) -> tuple[float, f
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
+@contextmanager
+def _served(env: dict[str, str]) -> Iterator[str]:
+    """The URL of `mlflow models serve` of the champion (README's command), stopped on exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bin_dir = str(Path(sys.executable).parent)  # the scoring server's uvicorn is the venv's
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env={**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVE_START_S
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow models serve did not start ({url})")
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
 def startup_rows(folder: Path) -> list[dict]:
-    """Model load with and without the model cache; `mer predict` per clip vs batched."""
+    """Model load with and without the model cache; `mer predict` per clip vs batched; a
+    fresh `mer predict --pair` loading the model vs asking it served."""
     from mer.tracking.registry import promote
 
     promote(MODEL, "champion", None)
@@ -83,7 +120,22 @@ def startup_rows(folder: Path) -> list[dict]:
     single_wall, single_cpu = (sum(s[i] for s in single) / CLIPS for i in (0, 1))
     batch_wall, batch_cpu = (value / CLIPS for value in
                              _process_seconds([*predict, "--clip", *clips], env))
+    pair = [str(p) for p in sorted(Path(clips[0]).iterdir())[::8][:2]]  # onset, a later frame
+    local = [_process_seconds([*predict, "--pair", *pair], env) for _ in range(LOAD_REPEATS)]
+    with _served(env) as url:
+        remote = [_process_seconds([*predict[:4], "--pair", *pair, "--server", url], env)
+                  for _ in range(LOAD_REPEATS)]
+    local_wall, local_cpu = (statistics.median(r[i] for r in local) for i in (0, 1))
+    remote_wall, remote_cpu = (statistics.median(r[i] for r in remote) for i in (0, 1))
     return [
+        {"benchmark": "mer predict --pair, fresh process, model cache filled", "value": local_wall,
+         "unit": "s wall", "note": f"median of {LOAD_REPEATS}; CPU {local_cpu:.2f} s: torch, "
+         "scikit-learn and dlib's landmark model load before one prediction"},
+        {"benchmark": "mer predict --pair --server (mlflow models serve of the same version)",
+         "value": remote_wall, "unit": "s wall",
+         "note": f"median of {LOAD_REPEATS}; client CPU {remote_cpu:.2f} s; "
+                 f"{local_wall / remote_wall:.1f}x faster than loading the model; same answer "
+                 "(tested)"},
         {"benchmark": "load the champion, empty model cache (MLflow import + artifact copy)",
          "value": cold_cpu, "unit": "s CPU",
          "note": f"fresh process, median of {LOAD_REPEATS}; wall {cold_wall:.2f} s"},

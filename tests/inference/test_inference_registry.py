@@ -165,11 +165,27 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
     request = run(project, "-c", snippet).stdout
     pair = [row["frame_paths"][0], row["frame_paths"][row["apex"] - row["onset"]]]
     expected = json.loads(mer(project, "predict", "--pair", *pair).stdout)
+    import cv2
+
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), noise)
     with served_champion(project, tmp_path / "server2.log") as url:
         call = urllib.request.Request(f"{url}/invocations", data=request.encode(),
                                       headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(call, timeout=60) as response:
             answer = json.loads(response.read())["predictions"][0]
+        # `mer predict --server` asks that served model: the local answer, byte for byte,
+        # but for the model it names; a refused request is mer's own message.
+        remote = json.loads(mer(project, "predict", "--pair", *pair, "--server", url).stdout)
+        assert remote == {**expected, "model": url}
+        refused = mer(project, "predict", "--pair", str(tmp_path / "a.png"),
+                      str(tmp_path / "b.png"), "--server", url, check=False)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert "refused it (HTTP 400)" in refused.stderr and "no face" in refused.stderr
+    gone = mer(project, "predict", "--pair", *pair, "--server", url, check=False)
+    assert gone.returncode == 2 and "no model server answers at" in gone.stderr
+    assert "mlflow models serve" in gone.stderr
     assert answer["label"] == expected["label"] and answer["apex_index"] == 1
     for name, probability in expected["probabilities"].items():
         assert answer[f"prob_{name}"] == pytest.approx(probability, abs=1e-5)

@@ -32,14 +32,17 @@ import base64
 import binascii
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mer.core.frames import NO_FRAME, check_same_size, decode_frame
 from mer.errors import MerError
 from mer.inference.predictor import ModelBundle, predict_window
 from mer.inference.sources import FrameWindow, check_apex, read_image
+
+if TYPE_CHECKING:  # pandas only where a DataFrame is built: `mer predict --server` sends
+    import pandas as pd  # requests without paying its import
 
 INPUT_COLUMNS = ("frames", "apex_index")
 VIDEO_COLUMN = "video"  # a video request's one column
@@ -75,6 +78,8 @@ def example_request(manifest: pd.DataFrame) -> pd.DataFrame:
     frames = row["frame_paths"]
     second, apex_index = ((frames[row["apex"] - row["onset"]], 1) if row["apex"] >= 0
                           else (frames[-1], NO_FRAME))
+    import pandas as pd
+
     return pd.DataFrame({
         "frames": [encode_frames([read_image(frames[0]), read_image(second)], ".jpg")],
         "apex_index": [apex_index]})
@@ -171,6 +176,8 @@ def spot_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
             found, _ = spot_video(lambda path=path: video_frames(path)[1], fps, spotter,
                                   bundle, f"request row {row}")
             rows += [{"request_row": row, **f.row(bundle.classes)} for f in found]
+    import pandas as pd
+
     names = ["request_row", *columns(bundle.classes)]
     # null in JSON, not NaN, for macro rows (pandas' str dtype would make a missing label NaN)
     nullable = {"label", "recognition_error", *(f"prob_{c}" for c in bundle.classes)}
@@ -189,5 +196,7 @@ def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
             raise MerError(f"request has both '{VIDEO_COLUMN}' (a video request) and {clip} "
                            "(a clip request): send one kind per request")
         return spot_request(bundle, request)
+    import pandas as pd
+
     return pd.DataFrame([predict_window(bundle, window).as_row()
                          for window in request_to_windows(request)])

@@ -17,7 +17,9 @@ by `mer register`: models:/name/3, models:/name@challenger, runs:/<run_id>/model
 MLflow model folder. A bare file (a pickle) is refused, never read: unpickling runs code. A
 registered version is fetched once into the model cache ($MER_MODEL_CACHE, default
 ~/.cache/mer/models) and read from that verified copy afterwards; the registry still decides
-which version an alias names.
+which version an alias names. With --server URL nothing is loaded here: each input goes as
+one request to the model `mlflow models serve` keeps loaded at URL (mer.inference.client), and
+its answer prints as a local prediction would (``model`` is then the URL).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from typing import TYPE_CHECKING
 from mer.tracking.registry import CHAMPION
 
 if TYPE_CHECKING:
-    from mer.inference.predictor import ModelBundle
+    from mer.inference.predictor import Prediction
     from mer.inference.sources import FrameWindow
+
+    Classify = Callable[[FrameWindow], Prediction]  # one window of frames -> its prediction
 
 log = logging.getLogger(__name__)
 CLIP_COLUMNS = ("clip", "onset", "apex", "offset")  # a --clips-from CSV's columns, clip required
@@ -59,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE", help="write the predictions to FILE (.csv or "
                         ".json), one row per input, instead of printing them")
     add_model_argument(parser)
+    parser.add_argument("--server", metavar="URL", help="ask the model served at URL (`mlflow "
+                       "models serve`, e.g. http://127.0.0.1:5001) instead of loading one: "
+                       "no model load per call, so about a second an answer")
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +101,9 @@ def _check_options(args: argparse.Namespace) -> None:
     for option, (value, owner) in misplaced.items():
         if value is not None and not getattr(args, owner.removeprefix("--")):
             raise MerError(f"{option} applies to {owner} only")
+    if args.server and args.model:
+        raise MerError("--server and --model both name a model: the server answers with the "
+                       "model it serves; give one of them")
     if args.apex is not None and args.pair:
         raise MerError("--apex does not apply to --pair: the second image is the apex")
     frame_numbers = (args.onset, args.apex, args.offset)
@@ -174,35 +184,48 @@ def inputs_of(args: argparse.Namespace) -> list[Input]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.tracking.registry import load_model_bundle
-
     _check_options(args)
     inputs = inputs_of(args)  # a malformed --clips-from list is refused before the model loads
-    model = chosen_model(args.model, args.params)
+    model, load = _model_of(args)
     if len(inputs) == 1 and not args.out:  # one input: its JSON, or its error
-        from mer.inference.predictor import predict_window
-
         window = inputs[0].read()  # a damaged frame is the error, before the model loads
-        bundle = load_model_bundle(model)
-        prediction = predict_window(bundle, window)
+        prediction = load()(window)
         json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    predict_many(load_model_bundle(model), inputs, model, args.out)
+    predict_many(load(), inputs, model, args.out)
 
 
-def predict_many(bundle: ModelBundle, inputs: list[Input], model: str, out: str | None) -> None:
-    """Classify every input with the one loaded ``bundle``: a JSON line each on stdout as it
-    is done, or, with ``out``, one table row each written at the end. An input mer cannot
-    classify (a MerError) gets a row with its error; then a MerError counts them."""
+def _model_of(args: argparse.Namespace) -> tuple[str, Callable[[], Classify]]:
+    """The model's name as the output shows it, and what loads it: the served model at
+    --server (nothing to load: a request per input), else the registered model chosen_model
+    names, loaded in this process."""
+    if args.server:
+        from mer.inference.client import ServedModel
+
+        served = ServedModel(args.server)  # a malformed URL is refused before any frame is read
+        return args.server, lambda: served.predict
+    from functools import partial
+
+    from mer.inference.predictor import predict_window
+    from mer.tracking.registry import load_model_bundle
+
+    model = chosen_model(args.model, args.params)
+    return model, lambda: partial(predict_window, load_model_bundle(model))
+
+
+def predict_many(classify: Classify, inputs: list[Input], model: str, out: str | None) -> None:
+    """Classify every input with ``classify`` (one loaded model, or the served one): a JSON
+    line each on stdout as it is done, or, with ``out``, one table row each written at the
+    end. An input mer cannot classify (a MerError) gets a row with its error; then a MerError
+    counts them."""
     from mer.atomic import write_rows
     from mer.errors import MerError
-    from mer.inference.predictor import predict_window
 
     rows, failed = [], []
     for item in inputs:
         try:
-            prediction = predict_window(bundle, item.read())
+            prediction = classify(item.read())
             result = {"input": item.name, **prediction.as_dict(), "model": model}
             row = {"input": item.name, **prediction.as_row(), "source": prediction.source,
                    "model": model}
@@ -214,7 +237,8 @@ def predict_many(bundle: ModelBundle, inputs: list[Input], model: str, out: str 
         if out is None:
             print(json.dumps(result), flush=True)
     if out is not None:
-        probabilities = [f"prob_{c}" for c in bundle.classes]
+        # every answered class, in the model's order (a row that failed has none)
+        probabilities = list(dict.fromkeys(k for r in rows for k in r if k.startswith("prob_")))
         write_rows(out, rows, ["input", "label", *probabilities, "apex_index",
                                "apex_estimated", "moving_regions", "source", "model", "error"])
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
