@@ -35,6 +35,7 @@ import yaml
 
 from mer.errors import MerError
 from mer.tracking.runs import TRAINING_TAG
+from mer.tracking.store import TRAINING_VIEW, experiment_page, run_page
 from mer.tracking.ui import SERVER_ENVIRONMENT, free_port, ui_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,10 +143,9 @@ def pages(url: str, experiment: str) -> dict[str, str]:
     version = aliases.get("champion", max((v["version"] for v in model["latest_versions"]),
                                           key=int))
     name = urllib.parse.quote(model["name"])
-    return {"runs.png": f"{url}/#/experiments/{experiment_id}/runs",
-            "run.png": f"{url}/#/experiments/{experiment_id}/runs/"
-                       f"{parents[0]['info']['run_id']}",
-            "model-version.png": f"{url}/#/models/{name}/versions/{version}"}
+    return {"runs.png": f"{url}/{experiment_page(experiment_id)}",
+            "run.png": f"{url}/{run_page(experiment_id, parents[0]['info']['run_id'])}",
+            "model-version.png": f"{url}/#/models/{name}/versions/{version}?{TRAINING_VIEW}"}
 
 
 def capture(chromium: str, page: str, out: Path) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +20,7 @@ from mer.tracking.store import (
     PARENT_TAG,
     PREDICTIONS_TAG,
     TRAINING_KIND,
+    TRAINING_VIEW,
     Tracker,
     evaluation_run_id,
     flatten,
@@ -121,18 +125,25 @@ def test_flatten():
 
 
 @pytest.mark.slow
-def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, own_store):
-    """The real MLflow UI server of `mer ui` on 127.0.0.1: its REST API (what the browser
-    reads) says the experiment is model training, so the UI opens on the runs table, and
-    lists the parent with its nested fold."""
+def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, own_store,
+                                                                 tmp_path):
+    """`mer ui` (the real MLflow UI server on 127.0.0.1) prints, once the server answers, the
+    experiment's runs table in the model-training view: its REST API (what the browser reads)
+    says the experiment is model training and lists the parent with its nested fold, and the
+    UI's own code reads the view from the printed address (MLflow 3.17's UI otherwise opens
+    on its GenAI overview, whatever the tag says). Ctrl-C to `mer ui` stops the server."""
     tracker = Tracker("ui-served", tracking_root)
     with tracker.run("train.svm.trials=5") as parent, \
             tracker.run("svm sub01", parent=parent):
         pass
+    (tmp_path / "params.yaml").write_text("tracking: {experiment: ui-served}\n")
     port = free_port()
-    server = subprocess.Popen(ui_command(port, tracking_root), cwd=tracking_root,
-                              env=ui_environment(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    log = tmp_path / "ui.log"
+    with log.open("wb") as output:
+        ui = subprocess.Popen([sys.executable, "-m", "mer.cli", "ui", "--port", str(port),
+                               "--params", str(tmp_path / "params.yaml")],
+                              cwd=tracking_root, env=ui_environment(), stdout=output,
+                              stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     def api(path: str, body: dict | None = None) -> dict:
@@ -143,32 +154,39 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
             return json.loads(response.read())
 
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.5)
+        deadline = time.monotonic() + 120
+        while "(Ctrl-C to stop)" not in log.read_text():
+            assert ui.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
         # One local user: the server and its uvicorn worker, not MLflow's GenAI job runner
         # and its worker pool (16 processes on a 2-core machine before).
-        processes = psutil.Process(server.pid).children(recursive=True)
+        (server,) = psutil.Process(ui.pid).children()
+        processes = server.children(recursive=True)
         assert not [p.cmdline() for p in processes if "mlflow.server.jobs" in " ".join(p.cmdline())]
         assert len(processes) <= 2, [p.cmdline() for p in processes]
         experiment = api("experiments/get-by-name?experiment_name=ui-served")["experiment"]
         tags = {t["key"]: t["value"] for t in experiment["tags"]}
         assert tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND == "custom_model_development"
+        address = f"{base}/#/experiments/{experiment['experiment_id']}/runs?{TRAINING_VIEW}"
+        assert f"MLflow UI for {Path(tracking_root).resolve()}: {address} " in log.read_text()
+        with urllib.request.urlopen(base, timeout=30) as response:
+            script = re.search(r'src="([^"]*/main\.[0-9a-f]+\.js)"', response.read().decode())
+        with urllib.request.urlopen(f"{base}/{script[1]}", timeout=30) as response:
+            code = response.read().decode()
+        assert '.get("workflowType")' in code and '"machine_learning"' in code
+        assert TRAINING_VIEW == "workflowType=machine_learning"
         runs = api("runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
         names = {r["info"]["run_name"]: {t["key"]: t["value"] for t in r["data"]["tags"]}
                  for r in runs}
         assert set(names) == {"train.svm.trials=5", "svm sub01"}
         assert names["svm sub01"][PARENT_TAG] == parent
+        ui.send_signal(signal.SIGINT)  # Ctrl-C to mer alone: it stops the server it started
+        assert ui.wait(timeout=60) == 0
+        assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait(timeout=30)
 
 
 def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_store):
@@ -190,7 +208,7 @@ def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_sto
                      tags_from_evaluation(report, evaluation))
 
     described = client.get_model_version("mer-described", version)
-    page = f"#/experiments/{tracker.experiment_id}/runs/{evaluation}"
+    page = f"#/experiments/{tracker.experiment_id}/runs/{evaluation}?workflowType=machine_learning"
     assert described.tags["evaluation_run_url"] == f"http://127.0.0.1:5000/{page}"
     assert described.tags["loso_uar"] == "0.75"
     assert f"]({page})" in described.description

@@ -111,6 +111,30 @@ def test_predict_on_an_image_pair(project):
     assert prediction["apex_index"] == 1 and not prediction["apex_estimated"]
 
 
+def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):
+    """MLflow's store records absolute paths: in a project folder moved away from them, a model
+    not yet in the model cache cannot be read, and mer says why instead of "no MLmodel"."""
+    import cv2
+
+    mer(project, "promote", "--version", "1")
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    pair = [str(tmp_path / name) for name in ("a.png", "b.png")]
+    for name in pair:
+        cv2.imwrite(name, noise)
+    moved = project.with_name(f"{project.name}-moved")
+    project.rename(moved)
+    try:
+        done = subprocess.run([sys.executable, "-m", "mer.cli", "predict", "--pair", *pair],
+                              cwd=moved, capture_output=True, text=True, check=False,
+                              env={**environment(moved), "MER_MODEL_CACHE": str(tmp_path)})
+    finally:
+        moved.rename(project)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"keeps its files in {project / 'mlruns'}/" in done.stderr
+    assert "which no longer exists" in done.stderr
+    assert f"moved or copied from {project} still reads from there" in done.stderr
+
+
 def test_promoting_a_missing_version_is_a_clear_error(project):
     result = mer(project, "promote", "--version", "7", check=False)
     assert result.returncode == 2
@@ -136,6 +160,7 @@ def test_no_face_is_a_clear_error(project, tmp_path):
                  check=False)
     assert result.returncode == 2
     assert "no face" in result.stderr and "Traceback" not in result.stderr
+    assert "facing the camera" in result.stderr and "faces.upsample 1" in result.stderr
 
 
 def test_served_champion_answers_like_mer_predict(project, tmp_path):

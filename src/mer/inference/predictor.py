@@ -146,11 +146,18 @@ def moving_regions(au: np.ndarray, au_names: tuple[str, ...], top: int) -> dict[
 
 def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
     """Classify the micro-expression in one window of frames."""
-    from mer.faces.align import FaceLostError, align_clip
+    from mer.faces.align import FaceLostError, NoFaceError, align_clip
     from mer.features.extract import describe_clip
 
     try:
         aligned = align_clip(list(window.frames), bundle.faces, window.apex_index)
+    except NoFaceError as exc:
+        raise NoFaceError(
+            f"{window.description}: {exc}. The first frame (the onset) must show the face "
+            "upright and facing the camera: dlib's detector misses faces turned far aside and "
+            "faces under about 80 px across, halved by each upsampling pass (this model was "
+            f"registered with faces.upsample {bundle.faces.upsample}); crop the frames around "
+            "the face or enlarge them") from None
     except FaceLostError as exc:
         raise FaceLostError(
             f"{window.description}: {exc}. A window must hold one face that stays in view from "

@@ -288,16 +288,61 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
     try:
         # runs:/ URIs of MLflow 3 logged models are resolved through the global URIs too.
         with global_store(store):
-            return Path(mlflow.artifacts.download_artifacts(
+            folder = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=model, dst_path=str(destination), tracking_uri=store,
                 registry_uri=store))
     except (MlflowException, OSError) as exc:
-        raise _cannot_load(shown or model, exc) from None
+        raise _files_gone(shown or model, store) or _cannot_load(shown or model, exc) from None
     finally:
         if previous is None:
             os.environ.pop(bar, None)
         else:
             os.environ[bar] = previous
+    if not (folder / "MLmodel").is_file():  # MLflow copies nothing from a folder that is gone
+        gone = _files_gone(shown or model, store)
+        if gone is not None:
+            raise gone
+    return folder
+
+
+def _files_gone(model: str, store: str) -> MerError | None:
+    """Why ``model`` came without files when the registry records them in a local folder that
+    no longer exists: a project folder moved or copied away from it (MLflow's store records
+    absolute paths). None otherwise, or when the registry cannot say."""
+    from urllib.parse import unquote, urlparse
+
+    from mlflow.exceptions import MlflowException
+
+    from mer.tracking.store import ARTIFACTS, DB_NAME, mlflow_client
+
+    client = mlflow_client(store)
+    try:
+        entry = model_cache.registry_entry(model)
+        source = model
+        if entry is not None:
+            source = (client.get_model_version_by_alias(entry.name, entry.alias)
+                      if entry.alias is not None
+                      else client.get_model_version(entry.name, entry.version)).source
+        if source.startswith("models:/m-"):  # an MLflow 3 logged model
+            location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
+        elif source.startswith("runs:/"):
+            location = client.get_run(source.split("/")[1]).info.artifact_uri
+        else:
+            location = source
+    except (MlflowException, IndexError):
+        return None
+    parsed = urlparse(location)
+    folder = Path(unquote(parsed.path))
+    if parsed.scheme not in ("", "file") or folder.exists():
+        return None
+    parts = folder.parts
+    old = Path(*parts[:parts.index(ARTIFACTS)]) if ARTIFACTS in parts else folder.parent
+    return MerError(
+        f"cannot load model '{model}': the registry keeps its files in {folder}, which no "
+        f"longer exists. MLflow's store records absolute paths: a project moved or copied from "
+        f"{old} still reads from there. Put the old folder back (or a link to this one at "
+        f"{old}), or start a fresh store here (move {DB_NAME} and {ARTIFACTS}/ aside) and "
+        "register again (`dvc repro`, or `mer register` then `mer promote`)")
 
 
 def check_mer_model(folder: Path, model: str) -> Path:

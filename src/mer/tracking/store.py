@@ -54,6 +54,11 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 # on the runs table (the values are the UI's own: mlflow/server/js, ExperimentKind).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
+# Since MLflow 3.1x the UI no longer reads that tag first: a per-browser switch, GenAI until the
+# user flips it, chooses the view, unless the page's address says `workflowType` (read by the
+# UI's WorkflowTypeProvider and kept on its links). Every UI address mer prints or stores
+# carries it, so it opens on the runs whatever the browser's switch says.
+TRAINING_VIEW = "workflowType=machine_learning"
 BATCH = 100  # MLflow's limit of params per log_batch call
 UI_HOST = "127.0.0.1"  # `mer ui`: local only, the UI has no authentication
 UI_PORT = 5000  # `mer ui`'s default port, MLflow's own
@@ -602,9 +607,15 @@ class Tracker:
         return newest_run(self.client, [self.experiment_id], tag, value, status)
 
 
+def experiment_page(experiment_id: str) -> str:
+    """An experiment's runs table in the MLflow UI (model-training view), relative to the
+    UI's address."""
+    return f"#/experiments/{experiment_id}/runs?{TRAINING_VIEW}"
+
+
 def run_page(experiment_id: str, run_id: str) -> str:
-    """A run's page in the MLflow UI, relative to the UI's address."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
+    """A run's page in the MLflow UI (model-training view), relative to the UI's address."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
 
 
 def _millis(seconds: float) -> int:

@@ -2,22 +2,36 @@
 
 The same backend as every stage: $MLFLOW_TRACKING_URI if set, else <project>/mlflow.db with
 artifacts in <project>/mlruns/. Each LOSO evaluation is one parent run with a child run per
-(model, fold). Stop with Ctrl-C.
+(model, fold). Once the server answers, it prints the address of the experiment's runs table in
+the model-training view (MLflow's UI otherwise opens on its GenAI pages). Stop with Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from mer.errors import MerError
 from mer.tracking.store import UI_HOST as HOST
 from mer.tracking.store import UI_PORT as DEFAULT_PORT
-from mer.tracking.store import artifact_location, ensure_store, project_root, tracking_uri
+from mer.tracking.store import (
+    artifact_location,
+    ensure_store,
+    experiment_page,
+    project_root,
+    tracking_uri,
+)
+
+READY_POLL_S = 0.5  # how often `mer ui` asks whether the server answers yet
+STOP_S = 30  # how long a stopping server may take before `mer ui` returns anyway
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,15 +69,53 @@ def ui_command(port: int, root: str | Path | None = None) -> list[str]:
     return command
 
 
+def ui_address(port: int, experiment: str) -> str:
+    """Where to point the browser once `mer ui`'s server answers on ``port``: the runs table
+    of ``experiment`` in the model-training view (mer.tracking.store.TRAINING_VIEW), asked of
+    the server's REST API, else (no such experiment yet) the UI's home."""
+    home = f"http://{HOST}:{port}"
+    query = urllib.parse.urlencode({"experiment_name": experiment})
+    try:
+        with urllib.request.urlopen(f"{home}/api/2.0/mlflow/experiments/get-by-name?{query}",
+                                    timeout=READY_POLL_S * 20) as response:
+            found = json.loads(response.read())["experiment"]["experiment_id"]
+    except (OSError, KeyError, ValueError):  # 404: the project has no runs yet
+        return home
+    return f"{home}/{experiment_page(str(found))}"
+
+
+def _wait_until_ready(server: subprocess.Popen, port: int) -> bool:
+    """Poll the UI's health page until it answers (True) or the server exits (False)."""
+    while server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=READY_POLL_S):
+                return True
+        except OSError:
+            time.sleep(READY_POLL_S)
+    return False
+
+
 def run(args: argparse.Namespace) -> None:
+    from mer.config import TrackingParams, load_params
+
     root = project_root()
     ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
-    command = ui_command(args.port, root)
-    print(f"MLflow UI for {root}: http://{HOST}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    experiment = (load_params(args.params).tracking if Path(args.params).exists()
+                  else TrackingParams()).experiment
+    print(f"starting the MLflow UI for {root} on http://{HOST}:{args.port} ...",
+          file=sys.stderr)
+    server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment())
     try:
-        done = subprocess.run(command, cwd=root, env=ui_environment(), check=False)
+        if _wait_until_ready(server, args.port):
+            print(f"MLflow UI for {root}: {ui_address(args.port, experiment)} (Ctrl-C to "
+                  "stop)", file=sys.stderr)
+        code = server.wait()
     except KeyboardInterrupt:
         return
-    if done.returncode not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
-        raise MerError(f"`mlflow ui` exited with code {done.returncode}; is port {args.port} "
+    finally:  # Ctrl-C reaches the server through the terminal; SIGTERM and errors do not
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=STOP_S)
+    if code not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
+        raise MerError(f"`mlflow ui` exited with code {code}; is port {args.port} "
                        "already in use? Try `mer ui --port <another>`")
