@@ -14,6 +14,12 @@ ratio to the best reference net's (the reference with the highest mean UF1 over 
 its note the absolute UF1 and UAR (mean and standard deviation over seeds), the mean fold-to-fold
 standard deviation of UAR and, for the composite, each corpus's share of the pooled predictions.
 A lead counts only if it exceeds the seed spread.
+
+To measure one change of the train params against the default on one dataset, reuse a built
+dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fit):
+
+    python -m benchmarks.bench_compare --dataset frames --root /tmp/bench \
+        --models svm cnn hybrid --set train.cnn.ensemble=1 train.cnn.au_aux=0.5
 """
 
 from __future__ import annotations
@@ -59,10 +65,36 @@ def build_flow_images(frames: Path, project: Path) -> Path:
     return project
 
 
+def with_overrides(train: object, overrides: dict[str, str]) -> object:
+    """``train`` (TrainParams) with each ``train.a.b`` key of ``overrides`` set to its value
+    (read as YAML: '0.5' a number, 'false' a boolean), validated as params.yaml would be."""
+    import yaml
+
+    from mer.config import TrainParams
+
+    data = train.model_dump(mode="json")  # type: ignore[attr-defined]
+    for key, text in overrides.items():
+        path = key.split(".")
+        if path[0] != "train" or len(path) < 2:
+            raise ValueError(f"--set {key}: give a train params key, e.g. train.cnn.au_aux")
+        node = data
+        for part in path[1:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ValueError(f"--set {key}: train params have no section {part!r}")
+            node = node[part]
+        if path[-1] not in node:
+            raise ValueError(f"--set {key}: train params have no key {path[-1]!r}")
+        node[path[-1]] = yaml.safe_load(text)
+    return TrainParams.model_validate(data)
+
+
 def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
-            experts: tuple[str, ...] | None = None) -> dict[str, list[dict]]:
-    """Every model of the comparison on ``project``'s features, once per seed; the hybrid
-    averages the CNN with ``experts`` (train.hybrid.experts; None: the params file's).
+            experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
+            overrides: dict[str, str] | None = None) -> dict[str, list[dict]]:
+    """The models of the comparison (``models``; None: the reference nets, svm, cnn and
+    hybrid) on ``project``'s features, once per seed, with the train params of ``project``'s
+    params.yaml changed by ``overrides`` (``with_overrides``); the hybrid averages the CNN
+    with ``experts`` (train.hybrid.experts; None: the params's).
 
     Returns model -> one dict per seed: uf1, uar, fold_sd_uar and (composites) per-corpus uf1.
     """
@@ -75,8 +107,9 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
     from mer.evaluation.metrics import fold_spread, scores
     from mer.models.learners import build_learners
 
-    models = (*REFERENCES, SVM, CNN, HYBRID)
+    models = (*REFERENCES, SVM, CNN, HYBRID) if models is None else models
     params = load_params(project / "params.yaml")
+    params = params.model_copy(update={"train": with_overrides(params.train, overrides or {})})
     clips = load_clips(project / "data/features.npz", project / "data/manifest.parquet",
                        params.labels.scheme)
     manifest = pd.read_parquet(project / "data/manifest.parquet").set_index("clip_id")
@@ -118,19 +151,21 @@ def rows_of(dataset: str, results: dict[str, list[dict]]) -> list[dict]:
     def sd(model: str, key: str) -> float:
         return float(np.std([r[key] for r in results[model]]))
 
-    best = max(REFERENCES, key=lambda name: mean(name, "uf1"))
+    references = [name for name in REFERENCES if name in results]
+    best = max(references, key=lambda name: mean(name, "uf1")) if references else None
     rows = []
     for model, runs in results.items():
         corpora = sorted(k.removeprefix("uf1_") for k in runs[0] if k.startswith("uf1_"))
         per_corpus = "; UF1 " + ", ".join(f"{c} {mean(model, 'uf1_' + c):.3f}"
                                           for c in corpora) if corpora else ""
+        versus = (f" ({mean(model, 'uar') / mean(best, 'uar'):.3f} x {best})"
+                  if best else "")
         rows.append({
             "benchmark": f"{dataset}: {model}",
-            "value": mean(model, "uf1") / mean(best, "uf1"),
-            "unit": f"x {best} UF1",
+            "value": mean(model, "uf1") / mean(best, "uf1") if best else mean(model, "uf1"),
+            "unit": f"x {best} UF1" if best else "UF1",
             "note": (f"UF1 {mean(model, 'uf1'):.3f} +- {sd(model, 'uf1'):.3f}, "
-                     f"UAR {mean(model, 'uar'):.3f} +- {sd(model, 'uar'):.3f} "
-                     f"({mean(model, 'uar') / mean(best, 'uar'):.3f} x {best}) over "
+                     f"UAR {mean(model, 'uar'):.3f} +- {sd(model, 'uar'):.3f}{versus} over "
                      f"{len(runs)} seeds; fold sd of UAR {mean(model, 'fold_sd_uar'):.3f}"
                      f"{per_corpus}"),
         })
@@ -138,20 +173,29 @@ def rows_of(dataset: str, results: dict[str, list[dict]]) -> list[dict]:
 
 
 def build(dataset: str, root: Path) -> Path:
-    """The project of ``dataset`` ('flow-images' or 'frames'), built from nothing under root."""
+    """The project of ``dataset`` ('flow-images' or 'frames'), built from nothing under root;
+    one built there before (its features.npz written) is reused as it is."""
+    project = root / dataset
+    if (project / "data/features.npz").exists():
+        return project
     if dataset == "frames":
-        return build_frames(root / "frames", (REPO / "params.yaml").read_text())
-    composite = build_frames(root / "composite",
-                             (REPO / "examples/megc2019-synthetic.yaml").read_text())
-    return build_flow_images(composite, root / "flow-images")
+        return build_frames(project, (REPO / "params.yaml").read_text())
+    composite = root / "composite"
+    if not (composite / "data/features.npz").exists():
+        build_frames(composite, (REPO / "examples/megc2019-synthetic.yaml").read_text())
+    return build_flow_images(composite, project)
 
 
 def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
-        experts: tuple[str, ...] | None = None) -> list[dict]:
+        experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
+        overrides: dict[str, str] | None = None, root: Path | None = None) -> list[dict]:
+    """Rows of ``compare`` on each dataset, built under ``root`` (kept, and reused by a later
+    run) or, without one, in a temporary folder."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
-            rows += rows_of(dataset, compare(build(dataset, Path(folder)), seeds, experts))
+            project = build(dataset, Path(folder) if root is None else root)
+            rows += rows_of(dataset, compare(project, seeds, experts, models, overrides))
     return rows
 
 
@@ -163,7 +207,20 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--hybrid-experts", nargs="+", default=None,
                         help="train.hybrid.experts for the hybrid row (default: params.yaml's)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="models to run (default: the reference nets, svm, cnn, hybrid)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="train params to change, e.g. train.cnn.ensemble=1")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="build the datasets here and keep them; a dataset built here "
+                             "before is reused (default: a temporary folder)")
     args = parser.parse_args()
     experts = tuple(args.hybrid_experts) if args.hybrid_experts else None
-    for line in run(tuple(args.dataset), tuple(args.seeds), experts):
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        parser.error(f"--set takes KEY=VALUE, got {' '.join(bad)}")
+    overrides = dict(item.split("=", 1) for item in args.set)
+    models = tuple(args.models) if args.models else None
+    for line in run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
+                    args.root):
         print(line)

@@ -261,6 +261,11 @@ class CnnParams(Section):
     apex_stream: bool = Field(False, description="fuse a conv stream over the apex frame")
     mixup: float = Field(0.0, ge=0, description="mixup's Beta(a, a) parameter a: each "
                          "training clip blended with another and their labels alike; 0 = off")
+    au_aux: float = Field(0.0, ge=0, description="weight of an auxiliary multi-label loss: a "
+                          "second head on the embedding predicts the training clips' annotated "
+                          "AUs (manifest column aus; vocabulary from the training clips; clips "
+                          "without codes add nothing); predictions use the emotion head alone; "
+                          "0 = off")
     ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
                           "their softmaxes are averaged, so a result owes less to seed luck")
     augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "

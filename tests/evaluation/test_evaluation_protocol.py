@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from mer.config import REFERENCES, HybridParams, ModelKind
+from mer.config import CNN, REFERENCES, HybridParams, ModelKind
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
 from mer.models.flownet import balanced_class_weights
-from mer.models.learners import build_learners
+from mer.models.learners import HybridLearner, build_learners
 from mer.models.references import reference_input
 
 FOLD = 2  # an arbitrary held-out subject
@@ -63,6 +63,20 @@ def test_held_out_labels_do_not_change_the_fold(clips, params, name):
     assert original.proba.keys() == changed.proba.keys()
     for output in original.proba:
         assert original.proba[output].tobytes() == changed.proba[output].tobytes(), output
+    assert original.report == changed.report
+
+
+def test_held_out_au_codes_do_not_reach_the_cnns_au_head(clips, params):
+    """train.cnn.au_aux > 0 trains on AU codes: only the training subjects' (vocabulary and
+    targets), so new held-out codes, even AUs no training clip has, change nothing."""
+    fold = loso_folds(clips.subject)[FOLD]
+    aux = params.model_copy(update={"cnn": params.cnn.model_copy(update={"au_aux": 0.5})})
+    model = HybridLearner(aux, outputs=(CNN,))
+    aus = clips.au_codes.astype(object)
+    aus[clips.subject == fold.subject] = "9+25+L43"
+    original = run_fold(model, clips, fold, seed=0)
+    changed = run_fold(model, replace(clips, au_codes=aus.astype(str)), fold, seed=0)
+    assert original.proba[CNN].tobytes() == changed.proba[CNN].tobytes()
     assert original.report == changed.report
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,14 @@ import torch.nn.functional as F
 from mer.config import CnnParams
 from mer.core.clipset import HIDDEN
 from mer.errors import MerError
-from mer.models.cnn import MIXUP_STREAM, FlowNetModule, fit_cnn, resolve_accelerator
+from mer.models.au_codes import au_numbers
+from mer.models.cnn import (
+    MIXUP_STREAM,
+    FlowNetModule,
+    au_targets,
+    fit_cnn,
+    resolve_accelerator,
+)
 from mer.models.flownet import FlowNet, balanced_class_weights
 from mer.models.seeds import derive_seed
 
@@ -122,3 +131,67 @@ def test_accelerator_auto_uses_a_gpu_only_where_torch_sees_one(clips, params):
         on_cpu.predict(clips.flow, clips.apex_image)[0].tobytes()
     with pytest.raises(MerError, match=r"accelerator is gpu but torch .* sees no CUDA GPU"):
         fit_cnn(train, params.cnn.model_copy(update={"accelerator": "gpu"}), seed=0)
+
+
+def test_au_targets_are_the_training_clips_codes(clips, params):
+    train = clips.take(np.arange(10))
+    aux = params.cnn.model_copy(update={"au_aux": 0.5})
+    aus, known = au_targets(train, aux)
+    vocabulary = sorted(set().union(*(au_numbers(c) for c in train.au_codes.tolist())))
+    assert aus.shape == (10, len(vocabulary)) and aus.dtype == np.float32
+    for row, codes in zip(aus, train.au_codes.tolist(), strict=True):
+        assert {vocabulary[j] for j in np.flatnonzero(row)} == au_numbers(codes)
+    assert known.all()
+    off, _ = au_targets(train, params.cnn)
+    assert off.shape == (10, 0)  # au_aux = 0: no AU head, no targets
+
+
+def test_au_head_shapes_and_unknown_clips_add_nothing(clips, params):
+    torch.manual_seed(0)
+    net = FlowNet(clips.n_classes, 4, 8, dropout=0.0, apex_stream=False)
+    head = torch.nn.Linear(8, 3)
+    module = FlowNetModule(net, balanced_class_weights(clips.y, clips.n_classes),
+                           params.cnn.model_copy(update={"au_aux": 0.5}), seed=0, au_head=head)
+    _, embedding = net(torch.tensor(clips.flow[:4]), torch.tensor(clips.apex_image[:4]))
+    assert head(embedding).shape == (4, 3)  # (B, V)
+    aus = torch.tensor([[1, 0, 0], [0, 1, 1], [0, 0, 0], [1, 1, 0]], dtype=torch.float32)
+    known = torch.tensor([True, True, False, True])
+    loss = module.au_loss(embedding, aus, known)
+    assert loss.shape == ()
+    other = aus.clone()
+    other[2] = 1.0  # the unannotated clip's targets are never read
+    assert torch.equal(loss, module.au_loss(embedding, other, known))
+    expected = F.binary_cross_entropy_with_logits(head(embedding[known]), aus[known])
+    assert torch.allclose(loss, expected)
+    nothing = module.au_loss(embedding, aus, torch.zeros(4, dtype=torch.bool))
+    assert float(nothing.detach()) == 0.0
+
+
+def test_au_aux_off_never_reads_au_codes(clips, params):
+    """au_aux = 0 (the default) trains exactly as before the AU head existed."""
+    first = fit_cnn(clips, params.cnn, seed=4)
+    recoded = replace(clips, au_codes=np.full(len(clips), "9+25"))
+    second = fit_cnn(recoded, params.cnn, seed=4)
+    for (name, a), b in zip(first.net.state_dict().items(), second.net.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("mixup", [0.0, 0.4])
+def test_au_aux_is_seeded_and_changes_the_fit(clips, params, mixup):
+    aux = params.cnn.model_copy(update={"au_aux": 0.5, "mixup": mixup})
+    first, second = fit_cnn(clips, aux, seed=4), fit_cnn(clips, aux, seed=4)
+    assert first.train_loss == second.train_loss
+    for (name, a), b in zip(first.net.state_dict().items(), second.net.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+    assert first.net.state_dict().keys() == fit_cnn(clips, params.cnn, seed=4).net.state_dict(
+        ).keys()  # the AU head is not part of the fitted net
+    plain = fit_cnn(clips, params.cnn.model_copy(update={"mixup": mixup}), seed=4)
+    assert first.train_loss != plain.train_loss
+
+
+def test_au_aux_without_any_au_codes_names_the_key(clips, params):
+    unknown = replace(clips, au_codes=np.full(len(clips), ""))
+    with pytest.raises(MerError, match=r"au_aux is 0\.5 but none .* set train\.cnn\.au_aux to 0"):
+        fit_cnn(unknown, params.cnn.model_copy(update={"au_aux": 0.5}), seed=0)

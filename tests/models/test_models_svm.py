@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.svm import SVC
 
 from mer.config import SvmParams
-from mer.models.learners import AuCodeEncoder, au_numbers
+from mer.models.au_codes import AuCodeEncoder, au_numbers
 from mer.models.svm import ABSENT_SCORE, InnerProblem, class_scores, fit_rbf_svm, tune_c_gamma
 
 

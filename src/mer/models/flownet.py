@@ -128,7 +128,7 @@ class TrainedCnn:
 
     net: FlowNet
     classes: tuple[str, ...]
-    train_loss: tuple[float, ...]  # mean weighted loss per epoch
+    train_loss: tuple[float, ...]  # mean weighted loss per epoch (+ au_aux x the AU loss)
     class_weights: tuple[float, ...]
     batch_size: int
 

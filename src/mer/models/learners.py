@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +27,7 @@ from mer.config import (
     TrainParams,
 )
 from mer.core.clipset import ClipSet
+from mer.models.au_codes import AuCodeEncoder
 from mer.models.hybrid import fit_hybrid
 from mer.models.references import ReferenceLearner
 from mer.models.svm import TunedSvm, fit_tuned_svm
@@ -63,30 +63,6 @@ class MajorityLearner:
         train.require_labels("a learner")
         prior = np.bincount(train.y, minlength=train.n_classes) / len(train)
         return _FittedMajority(prior, train.classes)
-
-
-def au_numbers(codes: str) -> set[int]:
-    """AU numbers in a normalised code string: '4+7+L10' -> {4, 7, 10} (side dropped)."""
-    return {int(number) for number in re.findall(r"\d+", codes)}
-
-
-@dataclass(frozen=True)
-class AuCodeEncoder:
-    """Multi-hot over the AU numbers seen in the training clips (unseen ones are ignored)."""
-
-    vocabulary: tuple[int, ...]
-
-    @classmethod
-    def fit(cls, aus: np.ndarray) -> AuCodeEncoder:
-        return cls(tuple(sorted(set().union(*(au_numbers(a) for a in aus.tolist())))))
-
-    def transform(self, aus: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(aus), len(self.vocabulary)))
-        column = {au: j for j, au in enumerate(self.vocabulary)}
-        for i, codes in enumerate(aus.tolist()):
-            for au in au_numbers(codes) & column.keys():
-                out[i, column[au]] = 1.0
-        return out
 
 
 Features = Literal["au-region", "au-codes"]
