@@ -44,10 +44,18 @@ REPO = Path(__file__).resolve().parents[1]
 WINDOWS = {"runs.png": (1800, 900), "run.png": (1400, 1800), "model-version.png": (1400, 1300)}
 RENDER_MS = 20000  # Chromium's virtual time for the single-page app to fetch and draw
 SERVER_START_S = 120
-STAGES = ("synthesize", "data", "faces", "features", "train", "evaluate", "register")
-# The tiny project: every other param is params.yaml's.
+# The tiny project: every other param is params.yaml's. 2 long videos of 8 s: the smallest
+# spotting corpus whose thresholds `mer register` stores with the model.
 TINY = {"data": {"synthetic": {"subjects": 4, "clips": 24}},
-        "train": {"cnn": {"epochs": 2}, "svm": {"trials": 3, "inner_folds": 2}}}
+        "train": {"cnn": {"epochs": 2}, "svm": {"trials": 3, "inner_folds": 2}},
+        "spotting": {"synthetic": {"subjects": 2, "seconds": 8.0, "micro": 2, "macro": 1}}}
+
+
+def stage_commands() -> list[str]:
+    """The pipeline's commands in dvc.yaml's order (`mer synthesize` ... `mer register`): the
+    tiny project runs exactly what `dvc repro` runs, so a new stage cannot be left out."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    return [stage["cmd"] for stage in stages.values()]
 
 
 def merged(base: dict, update: dict) -> dict:
@@ -73,12 +81,12 @@ def build_tiny(project: Path) -> None:
     project.mkdir(parents=True, exist_ok=True)
     params = merged(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    for command in (*STAGES, "promote --version 1"):
-        print(f"mer {command}", file=sys.stderr)
-        done = subprocess.run([sys.executable, "-m", "mer.cli", *command.split()], cwd=project,
-                              env=environment(project), check=False)
+    for command in (*stage_commands(), "mer promote --version 1"):
+        print(command, file=sys.stderr)
+        done = subprocess.run([sys.executable, "-m", "mer.cli", *command.split()[1:]],
+                              cwd=project, env=environment(project), check=False)
         if done.returncode != 0:
-            raise MerError(f"`mer {command}` failed in {project} (code {done.returncode})")
+            raise MerError(f"`{command}` failed in {project} (code {done.returncode})")
 
 
 @contextmanager

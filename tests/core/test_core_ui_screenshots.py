@@ -1,9 +1,12 @@
 """scripts/ui_screenshots.py refuses what it cannot capture with one line saying what to do
 (its captures themselves are looked at by eye: docs/ui/, README "What the MLflow UI shows")."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "ui_screenshots.py"
@@ -32,3 +35,15 @@ def test_tiny_refuses_a_folder_that_holds_a_project(tmp_path):
     done = screenshots("--tiny", str(tmp_path))
     assert done.returncode == 2 and "already holds a project" in done.stderr
     assert "--project" in done.stderr
+
+
+def test_tiny_runs_every_stage_dvc_repro_runs():
+    """--tiny builds its project with dvc.yaml's commands, in order (its own list once missed
+    the spotting stages, and `mer register` then failed for want of reports/spotting.json)."""
+    spec = importlib.util.spec_from_file_location("ui_screenshots", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert script.stage_commands() == [stage["cmd"] for stage in stages.values()]
+    assert {"mer spot-eval", "mer register"} <= set(script.stage_commands())
+    assert set(script.TINY) <= set(yaml.safe_load((REPO / "params.yaml").read_text()))
