@@ -221,6 +221,12 @@ if __name__ == "__main__":
         parser.error(f"--set takes KEY=VALUE, got {' '.join(bad)}")
     overrides = dict(item.split("=", 1) for item in args.set)
     models = tuple(args.models) if args.models else None
-    for line in run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
-                    args.root):
+    try:
+        from mer.config import load_params
+
+        with_overrides(load_params(REPO / "params.yaml").train, overrides)  # before any build
+        rows = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides, args.root)
+    except ValueError as exc:  # a --set key or value the train params refuse (pydantic's too)
+        parser.error(str(exc))
+    for line in rows:
         print(line)
