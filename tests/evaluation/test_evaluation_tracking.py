@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -215,3 +216,16 @@ def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_sto
     assert "UAR 0.750, UF1 0.700, accuracy 0.800" in described.description
     assert client.get_run(described.run_id).data.metrics == {
         "loso_uar": 0.75, "loso_uf1": 0.7, "loso_accuracy": 0.8}
+
+
+def test_mer_ui_on_a_port_in_use_says_so_at_once(tracking_root, own_store):
+    """Another server's answers on the port would pass for the new one's: refused up front."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "mer.cli", "ui", "--port", str(port)],
+                              cwd=tracking_root, env=ui_environment(), capture_output=True,
+                              text=True, check=False, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--port" in done.stderr

@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> None:
     ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
     experiment = (load_params(args.params).tracking if Path(args.params).exists()
                   else TrackingParams()).experiment
+    with socket.socket() as probe:  # else another server's answers would pass for ours
+        try:
+            probe.bind((HOST, args.port))
+        except OSError:
+            raise MerError(f"port {args.port} on {HOST} is in use (another `mer ui`?): stop "
+                           "that server or try `mer ui --port <another>`") from None
     print(f"starting the MLflow UI for {root} on http://{HOST}:{args.port} ...",
           file=sys.stderr)
     server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment())
@@ -115,7 +121,11 @@ def run(args: argparse.Namespace) -> None:
     finally:  # Ctrl-C reaches the server through the terminal; SIGTERM and errors do not
         if server.poll() is None:
             server.terminate()
-            server.wait(timeout=STOP_S)
+            try:
+                server.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     if code not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
         raise MerError(f"`mlflow ui` exited with code {code}; is port {args.port} "
                        "already in use? Try `mer ui --port <another>`")
