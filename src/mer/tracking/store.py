@@ -54,10 +54,11 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 # on the runs table (the values are the UI's own: mlflow/server/js, ExperimentKind).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
-# Since MLflow 3.1x the UI no longer reads that tag first: a per-browser switch, GenAI until the
-# user flips it, chooses the view, unless the page's address says `workflowType` (read by the
-# UI's WorkflowTypeProvider and kept on its links). Every UI address mer prints or stores
-# carries it, so it opens on the runs whatever the browser's switch says.
+# MLflow 3.17's UI (the one installed; tests/evaluation/test_evaluation_tracking.py reads its
+# code) no longer reads that tag first: a per-browser switch, GenAI until the user flips it,
+# chooses the view, unless the page's address says `workflowType` (kept on the UI's links).
+# Every UI address mer prints or stores carries it, so it opens on the runs whatever the
+# browser's switch says.
 TRAINING_VIEW = "workflowType=machine_learning"
 BATCH = 100  # MLflow's limit of params per log_batch call
 UI_HOST = "127.0.0.1"  # `mer ui`: local only, the UI has no authentication
