@@ -17,13 +17,11 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import chdir, contextmanager
 from pathlib import Path
@@ -77,9 +75,9 @@ def _median_load(env: dict[str, str], cold_cache: Path | None) -> tuple[float, f
 @contextmanager
 def _served(env: dict[str, str]) -> Iterator[str]:
     """The URL of `mlflow models serve` of the champion (README's command), stopped on exit."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from mer.tracking.ui import free_port, wait_until_answers
+
+    port = free_port()
     bin_dir = str(Path(sys.executable).parent)  # the scoring server's uvicorn is the venv's
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion",
@@ -88,15 +86,8 @@ def _served(env: dict[str, str]) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVE_START_S
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow models serve did not start ({url})")
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        if not wait_until_answers(server, f"{url}/ping", SERVE_START_S):
+            raise RuntimeError(f"mlflow models serve did not start ({url})")
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ import yaml
 from mer.errors import MerError
 from mer.tracking.runs import TRAINING_TAG
 from mer.tracking.store import TRAINING_VIEW, experiment_page, run_page
-from mer.tracking.ui import SERVER_ENVIRONMENT, free_port, ui_command
+from mer.tracking.ui import SERVER_ENVIRONMENT, free_port, ui_command, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[1]
 # Window per page, px: the runs table wide enough for metric columns, the run and version
@@ -100,18 +99,10 @@ def ui_server(project: Path, log: Path) -> Iterator[str]:
                                    stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + SERVER_START_S
-            while True:
+            if not wait_until_answers(process, f"{url}/health", SERVER_START_S):
                 if process.poll() is not None:
                     raise MerError(f"the MLflow UI server exited: {log.read_text()[-2000:]}")
-                try:
-                    urllib.request.urlopen(f"{url}/health", timeout=2)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise MerError(f"the MLflow UI server did not start; see {log}") \
-                            from None
-                    time.sleep(1)
+                raise MerError(f"the MLflow UI server did not start; see {log}")
             yield url
         finally:
             os.killpg(process.pid, 15)

@@ -49,6 +49,17 @@ def project(tmp_path_factory):
     return registered_project(tmp_path_factory.mktemp("project"))
 
 
+def faceless_pair(folder: Path) -> list[str]:
+    """Two 320 x 240 noise images in ``folder``, an onset/apex pair without a face."""
+    import cv2
+
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    pair = [str(folder / name) for name in ("a.png", "b.png")]
+    for name in pair:
+        cv2.imwrite(name, noise)
+    return pair
+
+
 def test_register_records_a_version_without_promoting(project):
     record = json.loads((project / "reports" / "registered.json").read_text())
     assert record["name"] == MODEL and record["version"] == "1"
@@ -114,13 +125,8 @@ def test_predict_on_an_image_pair(project):
 def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):
     """MLflow's store records absolute paths: in a project folder moved away from them, a model
     not yet in the model cache cannot be read, and mer says why instead of "no MLmodel"."""
-    import cv2
-
     mer(project, "promote", "--version", "1")
-    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    pair = [str(tmp_path / name) for name in ("a.png", "b.png")]
-    for name in pair:
-        cv2.imwrite(name, noise)
+    pair = faceless_pair(tmp_path)
     moved = project.with_name(f"{project.name}-moved")
     project.rename(moved)
     try:
@@ -150,14 +156,8 @@ def test_unknown_model_is_a_clear_error(project):
 
 
 def test_no_face_is_a_clear_error(project, tmp_path):
-    import cv2
-
-    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    cv2.imwrite(str(tmp_path / "a.png"), noise)
-    cv2.imwrite(str(tmp_path / "b.png"), noise)
     mer(project, "promote", "--version", "1")
-    result = mer(project, "predict", "--pair", str(tmp_path / "a.png"), str(tmp_path / "b.png"),
-                 check=False)
+    result = mer(project, "predict", "--pair", *faceless_pair(tmp_path), check=False)
     assert result.returncode == 2
     assert "no face" in result.stderr and "Traceback" not in result.stderr
     assert "facing the camera" in result.stderr and "faces.upsample 1" in result.stderr
@@ -190,11 +190,7 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
     request = run(project, "-c", snippet).stdout
     pair = [row["frame_paths"][0], row["frame_paths"][row["apex"] - row["onset"]]]
     expected = json.loads(mer(project, "predict", "--pair", *pair).stdout)
-    import cv2
-
-    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    for name in ("a.png", "b.png"):
-        cv2.imwrite(str(tmp_path / name), noise)
+    faceless = faceless_pair(tmp_path)
     with served_champion(project, tmp_path / "server2.log") as url:
         call = urllib.request.Request(f"{url}/invocations", data=request.encode(),
                                       headers={"Content-Type": "application/json"})
@@ -204,8 +200,7 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
         # but for the model it names; a refused request is mer's own message.
         remote = json.loads(mer(project, "predict", "--pair", *pair, "--server", url).stdout)
         assert remote == {**expected, "model": url}
-        refused = mer(project, "predict", "--pair", str(tmp_path / "a.png"),
-                      str(tmp_path / "b.png"), "--server", url, check=False)
+        refused = mer(project, "predict", "--pair", *faceless, "--server", url, check=False)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert "refused it (HTTP 400)" in refused.stderr and "no face" in refused.stderr
     gone = mer(project, "predict", "--pair", *pair, "--server", url, check=False)

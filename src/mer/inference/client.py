@@ -5,7 +5,8 @@ promote, predict, serve"); it keeps the model loaded, so a call costs the reques
 prediction, not torch's and scikit-learn's imports. This side imports neither: it reads the
 frames (mer.inference.sources), sends them as one clip request (mer.inference.serving: frames
 as lossless PNG, so the server classifies the very pixels read here, and apex_index) to
-``URL/invocations`` and turns the answer row back into the Prediction `mer predict` prints.
+``URL/invocations`` and turns the answer row back into the Prediction `mer predict` prints
+(Prediction.from_row).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from mer.inference.predictor import Prediction
 from mer.inference.serving import INPUT_COLUMNS, encode_frames
 from mer.inference.sources import FrameWindow
 
-PROBABILITY = "prob_"  # an answer column holding one class's probability
 TIMEOUT_S = 300.0  # a whole clip with its apex estimated takes seconds, a video window longer
 SERVE_HINT = ("start one with `mlflow models serve -m models:/<name>@champion --env-manager "
               "local -h 127.0.0.1 -p 5001` in the project (README \"Register, promote, predict, "
@@ -66,8 +66,7 @@ class ServedModel:
             raise MerError(f"{self.url} answered something other than JSON: is it a served "
                            "mer model (`mlflow models serve`)?") from None
         try:
-            row = answer["predictions"][0]
-            return from_row(row, window.description)
+            return Prediction.from_row(answer["predictions"][0], window.description)
         except (KeyError, IndexError, TypeError, ValueError):
             raise MerError(f"{self.url} answered {str(answer)[:200]!r}, not a mer clip "
                            "prediction: is it a model logged by `mer register`?") from None
@@ -82,16 +81,3 @@ def _served_message(error: urllib.error.HTTPError) -> str:
     except (json.JSONDecodeError, KeyError, TypeError):
         return text[:500] or str(error.reason)
 
-
-def from_row(row: dict, source: str) -> Prediction:
-    """A Prediction from one answer row (Prediction.as_row()'s columns: label, prob_<class>
-    in the scheme's class order, apex_index, apex_estimated, moving_regions)."""
-    probabilities = {name.removeprefix(PROBABILITY): float(value) for name, value in row.items()
-                     if name.startswith(PROBABILITY)}
-    if not probabilities or row["label"] not in probabilities:
-        raise ValueError("no class probabilities")
-    return Prediction(label=str(row["label"]), probabilities=probabilities,
-                      apex_index=int(row["apex_index"]),
-                      apex_estimated=bool(row["apex_estimated"]),
-                      moving_regions={str(k): float(v) for k, v in row["moving_regions"].items()},
-                      source=source)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mer.spotting.spotter import FittedSpotter
 
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
+PROBABILITY = "prob_"  # a row column holding one class's probability: prob_<class>
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
 # the SVM; 4: the fitted CNN moved to mer.models.flownet), so an old bundle is refused with a
 # message instead of failing mid-prediction.
@@ -77,11 +78,25 @@ class Prediction:
         class, apex_index, apex_estimated, moving_regions."""
         return {
             "label": self.label,
-            **{f"prob_{c}": p for c, p in self.probabilities.items()},
+            **{f"{PROBABILITY}{c}": p for c, p in self.probabilities.items()},
             "apex_index": self.apex_index,
             "apex_estimated": self.apex_estimated,
             "moving_regions": self.moving_regions,
         }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], source: str) -> Prediction:
+        """The Prediction an as_row() row holds (a served answer), from ``source``; KeyError,
+        TypeError or ValueError for a row of another shape."""
+        probabilities = {name.removeprefix(PROBABILITY): float(value)
+                         for name, value in row.items() if name.startswith(PROBABILITY)}
+        if not probabilities or row["label"] not in probabilities:
+            raise ValueError("no class probabilities")
+        return cls(label=str(row["label"]), probabilities=probabilities,
+                   apex_index=int(row["apex_index"]),
+                   apex_estimated=bool(row["apex_estimated"]),
+                   moving_regions={str(k): float(v) for k, v in row["moving_regions"].items()},
+                   source=source)
 
 
 def final_bundle(model: HybridModel, clips: ClipSet, params: Params,

@@ -237,8 +237,11 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, out: str |
         if out is None:
             print(json.dumps(result), flush=True)
     if out is not None:
+        from mer.inference.predictor import PROBABILITY
+
         # every answered class, in the model's order (a row that failed has none)
-        probabilities = list(dict.fromkeys(k for r in rows for k in r if k.startswith("prob_")))
+        probabilities = list(dict.fromkeys(k for r in rows for k in r
+                                           if k.startswith(PROBABILITY)))
         write_rows(out, rows, ["input", "label", *probabilities, "apex_index",
                                "apex_estimated", "moving_regions", "source", "model", "error"])
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)

@@ -318,18 +318,14 @@ def _files_gone(model: str, store: str) -> MerError | None:
     client = mlflow_client(store)
     try:
         entry = model_cache.registry_entry(model)
-        source = model
-        if entry is not None:
-            source = (client.get_model_version_by_alias(entry.name, entry.alias)
-                      if entry.alias is not None
-                      else client.get_model_version(entry.name, entry.version)).source
+        source = model if entry is None else _resolve_with_mlflow(model, store, entry).source
         if source.startswith("models:/m-"):  # an MLflow 3 logged model
             location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
         elif source.startswith("runs:/"):
             location = client.get_run(source.split("/")[1]).info.artifact_uri
         else:
             location = source
-    except (MlflowException, IndexError):
+    except (MerError, MlflowException, IndexError):  # the registry cannot say
         return None
     parsed = urlparse(location)
     folder = Path(unquote(parsed.path))

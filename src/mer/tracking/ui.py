@@ -84,11 +84,14 @@ def ui_address(port: int, experiment: str) -> str:
     return f"{home}/{experiment_page(str(found))}"
 
 
-def _wait_until_ready(server: subprocess.Popen, port: int) -> bool:
-    """Poll the UI's health page until it answers (True) or the server exits (False)."""
-    while server.poll() is None:
+def wait_until_answers(server: subprocess.Popen, url: str, timeout_s: float | None = None
+                       ) -> bool:
+    """Poll ``url`` (a server's health page) until it answers (True), or ``server`` exits or
+    ``timeout_s`` passes (False)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while server.poll() is None and (deadline is None or time.monotonic() < deadline):
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=READY_POLL_S):
+            with urllib.request.urlopen(url, timeout=READY_POLL_S):
                 return True
         except OSError:
             time.sleep(READY_POLL_S)
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
           file=sys.stderr)
     server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment())
     try:
-        if _wait_until_ready(server, args.port):
+        if wait_until_answers(server, f"http://{HOST}:{args.port}/health"):
             print(f"MLflow UI for {root}: {ui_address(args.port, experiment)} (Ctrl-C to "
                   "stop)", file=sys.stderr)
         code = server.wait()
