@@ -266,6 +266,10 @@ class CnnParams(Section):
                           "AUs (manifest column aus; vocabulary from the training clips; clips "
                           "without codes add nothing); predictions use the emotion head alone; "
                           "0 = off")
+    pretrain: str | None = Field(None, description="a FlowNet state dict (torch.save) "
+                                 "pretrained on clips of no project subject: each fit starts "
+                                 "from its streams, GRU and embedding, with a fresh emotion "
+                                 "head and the fit's own input normaliser; null = off")
     ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
                           "their softmaxes are averaged, so a result owes less to seed luck")
     augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "

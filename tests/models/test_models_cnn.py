@@ -18,6 +18,7 @@ from mer.models.cnn import (
     FlowNetModule,
     au_targets,
     fit_cnn,
+    load_pretrained,
     resolve_accelerator,
 )
 from mer.models.flownet import FlowNet, balanced_class_weights
@@ -195,3 +196,38 @@ def test_au_aux_without_any_au_codes_names_the_key(clips, params):
     unknown = replace(clips, au_codes=np.full(len(clips), ""))
     with pytest.raises(MerError, match=r"au_aux is 0\.5 but none .* set train\.cnn\.au_aux to 0"):
         fit_cnn(unknown, params.cnn.model_copy(update={"au_aux": 0.5}), seed=0)
+
+
+def test_pretrain_starts_from_the_saved_backbone_with_a_fresh_head(clips, params, tmp_path):
+    """train.cnn.pretrain: streams, GRU and embedding start from the saved net; the head and
+    the input normaliser are the fit's own (a zero-epoch look: the fit's first weights)."""
+    source = fit_cnn(clips, params.cnn, seed=9)
+    path = tmp_path / "flownet.pt"
+    torch.save(source.net.state_dict(), path)
+    train = clips.take(np.flatnonzero(clips.subject != "sub01"))
+    torch.manual_seed(0)
+    net = FlowNet(train.n_classes, 4, 8, dropout=0.3, apex_stream=False)
+    fresh = {k: v.clone() for k, v in net.state_dict().items()}
+    net.set_normaliser(train.flow, train.apex_image)
+    load_pretrained(net, str(path))
+    for name, value in net.state_dict().items():
+        if name.startswith(("head.", "flow_scale", "apex_")):
+            expected = fresh[name] if name.startswith("head.") else value
+            assert torch.equal(value, expected), name
+        else:
+            assert torch.equal(value, source.net.state_dict()[name]), name
+    assert not torch.equal(net.flow_scale, source.net.flow_scale)  # the fit's own clips
+    tuned = params.cnn.model_copy(update={"pretrain": str(path)})
+    first, second = fit_cnn(train, tuned, seed=0), fit_cnn(train, tuned, seed=0)
+    assert first.train_loss == second.train_loss
+    assert first.train_loss != fit_cnn(train, params.cnn, seed=0).train_loss
+
+
+def test_pretrain_refuses_a_missing_file_or_another_shape(clips, params, tmp_path):
+    with pytest.raises(MerError, match="pretrain: no file"):
+        fit_cnn(clips, params.cnn.model_copy(update={"pretrain": str(tmp_path / "no.pt")}), 0)
+    wider = FlowNet(clips.n_classes, 6, 8, dropout=0.0, apex_stream=False)
+    torch.save(wider.state_dict(), tmp_path / "wide.pt")
+    with pytest.raises(MerError, match="another shape"):
+        fit_cnn(clips, params.cnn.model_copy(update={"pretrain": str(tmp_path / "wide.pt")}),
+                0)

@@ -186,6 +186,33 @@ def au_targets(train: ClipSet, params: CnnParams) -> tuple[np.ndarray, np.ndarra
     return encoder.transform(train.au_codes).astype(np.float32), known
 
 
+# Parameters a pretrained FlowNet does not pass on: the emotion head (its classes are the
+# pretraining corpus's) and the input normaliser (set from the fit's own training clips, so
+# that they reach the streams at unit RMS, the scale the pretraining corpus reached them at).
+NOT_PRETRAINED = ("head.", "flow_scale", "apex_mean", "apex_std")
+
+
+def load_pretrained(net: FlowNet, path: str) -> None:
+    """Copy every parameter and buffer of the state dict at ``path`` (torch.save of a
+    FlowNet's state_dict) into ``net`` but its head and input normaliser (NOT_PRETRAINED).
+    MerError when the file is missing or its net has another shape (train.cnn channels,
+    embedding, apex_stream must be those it was pretrained with)."""
+    if not os.path.isfile(path):
+        raise MerError(f"train.cnn.pretrain: no file {path}; give the path of a pretrained "
+                       "FlowNet state dict, or set train.cnn.pretrain to null")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    kept = {k: v for k, v in state.items() if not k.startswith(NOT_PRETRAINED)}
+    expected = {k for k in net.state_dict() if not k.startswith(NOT_PRETRAINED)}
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    wrong = sorted(set(kept) ^ expected) + sorted(
+        k for k in kept.keys() & expected if tuple(kept[k].shape) != shapes[k])
+    if wrong:
+        raise MerError(f"train.cnn.pretrain: {path} holds a FlowNet of another shape "
+                       f"(keys {', '.join(wrong[:5])} differ); pretrain with this project's "
+                       "train.cnn channels, embedding and apex_stream")
+    net.load_state_dict(kept, strict=False)
+
+
 @contextmanager
 def _quiet_lightning() -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
@@ -235,6 +262,8 @@ def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
         net = FlowNet(train.n_classes, params.channels, params.embedding, params.dropout,
                       params.apex_stream)
         net.set_normaliser(train.flow, train.apex_image)
+        if params.pretrain is not None:
+            load_pretrained(net, params.pretrain)
         aus, known = au_targets(train, params)
         # created after the net, so au_aux = 0 draws the very same initial weights as before
         au_head = nn.Linear(params.embedding, aus.shape[1]) if params.au_aux > 0 else None
