@@ -90,11 +90,15 @@ def with_overrides(train: object, overrides: dict[str, str]) -> object:
 
 def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
             experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
-            overrides: dict[str, str] | None = None) -> dict[str, list[dict]]:
+            overrides: dict[str, str] | None = None, pretrain_cache: Path | None = None
+            ) -> dict[str, list[dict]]:
     """The models of the comparison (``models``; None: the reference nets, svm, cnn and
     hybrid) on ``project``'s features, once per seed, with the train params of ``project``'s
     params.yaml changed by ``overrides`` (``with_overrides``); the hybrid averages the CNN
     with ``experts`` (train.hybrid.experts; None: the params's).
+
+    With train.cnn.pretrain.clips > 0 the pretrained CNN is built once (or read) in
+    ``pretrain_cache`` (None: ``project``'s data/pretrain).
 
     Returns model -> one dict per seed: uf1, uar, fold_sd_uar and (composites) per-corpus uf1.
     """
@@ -106,6 +110,8 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
     from mer.evaluation.loso import run_loso
     from mer.evaluation.metrics import fold_spread, scores
     from mer.models.learners import build_learners
+    from mer.models.pretrain import pretrained_flownet
+    from mer.paths import PRETRAIN
 
     models = (*REFERENCES, SVM, CNN, HYBRID) if models is None else models
     params = load_params(project / "params.yaml")
@@ -115,12 +121,15 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
     manifest = pd.read_parquet(project / "data/manifest.parquet").set_index("clip_id")
     position = {c: i for i, c in enumerate(clips.clip_id)}
     hybrid = params.train.hybrid if experts is None else HybridParams(experts=experts)
+    pretrained = pretrained_flownet(params, project / PRETRAIN if pretrain_cache is None
+                                    else pretrain_cache)
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         train = params.train.model_copy(update={"seed": seed, "models": list(models),
                                                 "hybrid": hybrid})
         learners = build_learners(train, has_au_codes=False,
-                                  has_au_features=clips.au_features.shape[1] > 0)
+                                  has_au_features=clips.au_features.shape[1] > 0,
+                                  pretrained=pretrained)
         outcomes = run_loso(clips, learners, seed=seed, workers=train.parallel_folds)
         for model in models:
             parts = [o for o in outcomes if model in o.proba]
@@ -188,14 +197,16 @@ def build(dataset: str, root: Path) -> Path:
 
 def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
         experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
-        overrides: dict[str, str] | None = None, root: Path | None = None) -> list[dict]:
+        overrides: dict[str, str] | None = None, root: Path | None = None,
+        pretrain_cache: Path | None = None) -> list[dict]:
     """Rows of ``compare`` on each dataset, built under ``root`` (kept, and reused by a later
     run) or, without one, in a temporary folder."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
             project = build(dataset, Path(folder) if root is None else root)
-            rows += rows_of(dataset, compare(project, seeds, experts, models, overrides))
+            rows += rows_of(dataset, compare(project, seeds, experts, models, overrides,
+                                             pretrain_cache))
     return rows
 
 
@@ -214,6 +225,9 @@ if __name__ == "__main__":
     parser.add_argument("--root", type=Path, default=None,
                         help="build the datasets here and keep them; a dataset built here "
                              "before is reused (default: a temporary folder)")
+    parser.add_argument("--pretrain-cache", type=Path, default=None,
+                        help="with train.cnn.pretrain.clips > 0: where the pretrained CNN is "
+                             "built once and reused (default: the dataset's data/pretrain)")
     args = parser.parse_args()
     experts = tuple(args.hybrid_experts) if args.hybrid_experts else None
     bad = [item for item in args.set if "=" not in item]
@@ -225,7 +239,8 @@ if __name__ == "__main__":
         from mer.config import load_params
 
         with_overrides(load_params(REPO / "params.yaml").train, overrides)  # before any build
-        rows = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides, args.root)
+        rows = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides, args.root,
+                   args.pretrain_cache)
     except ValueError as exc:  # a --set key or value the train params refuse (pydantic's too)
         parser.error(str(exc))
     for line in rows:

@@ -246,6 +246,21 @@ class AugmentParams(Section):
                             "never flow")
 
 
+class PretrainParams(Section):
+    clips: int = Field(0, ge=0, description="synthetic clips (the embedded generator's casme2 "
+                       "format and default settings, run through this project's faces and "
+                       "features settings) one FlowNet is pretrained on, once; every CNN fit "
+                       "then starts from its streams, GRU and embedding with a fresh emotion "
+                       "head; 0 = off. Never read from data.root; cached in data/pretrain")
+    subjects: int = Field(52, ge=2, description="subjects of the pretraining corpus")
+    seed: int = Field(1000, description="its data seed; must differ from data.seed when the "
+                      "project reads the embedded synthetic data, so no project subject is in it")
+    epochs: int = Field(100, ge=1, description="pretraining epochs (chosen on the pretraining "
+                        "corpus's own held-out subjects: mer.models.pretrain)")
+    au_aux: float = Field(1.0, ge=0, description="weight of the AU loss while pretraining "
+                          "(the generator's AU codes; train.cnn.au_aux's head)")
+
+
 class CnnParams(Section):
     epochs: int = Field(30, ge=1, description="fixed count: no early stopping, no epoch "
                         "choice on the held-out subject; the learning rate anneals to 0 "
@@ -266,10 +281,7 @@ class CnnParams(Section):
                           "AUs (manifest column aus; vocabulary from the training clips; clips "
                           "without codes add nothing); predictions use the emotion head alone; "
                           "0 = off")
-    pretrain: str | None = Field(None, description="a FlowNet state dict (torch.save) "
-                                 "pretrained on clips of no project subject: each fit starts "
-                                 "from its streams, GRU and embedding, with a fresh emotion "
-                                 "head and the fit's own input normaliser; null = off")
+    pretrain: PretrainParams = PretrainParams()  # mer.models.pretrain
     ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
                           "their softmaxes are averaged, so a result owes less to seed luck")
     augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "
@@ -484,6 +496,11 @@ class Params(Section):
     spotting: SpottingParams = SpottingParams()
 
     @model_validator(mode="after")
+    def _pretraining_corpus(self) -> Params:
+        check_pretraining(self)
+        return self
+
+    @model_validator(mode="after")
     def _corpora_exist(self) -> Params:
         named = {c.source for c in self.data.corpora}
         if "flow-images" in named:
@@ -495,6 +512,28 @@ class Params(Section):
                 raise ValueError(f"evaluation.{part} names {unknown[0]}, which is not a corpus "
                                  f"this run reads ({key}: {', '.join(sorted(named))})")
         return self
+
+
+def check_pretraining(params: Params) -> None:
+    """ValueError when train.cnn.pretrain cannot hold for ``params``: flow-image data (no
+    frames for the pretraining corpus's faces and features), or a pretraining seed equal to
+    data.seed while the project reads the embedded synthetic data (its subjects would be
+    redrawn into the pretraining corpus)."""
+    pretrain = params.train.cnn.pretrain
+    if pretrain.clips == 0:
+        return
+    if "flow-images" in {c.source for c in params.data.corpora}:
+        raise ValueError(
+            "train.cnn.pretrain.clips is set but the data are flow-images: the pretraining "
+            "corpus is synthetic frames run through this project's faces and features "
+            "settings, which precomputed flow images do not have; set "
+            "train.cnn.pretrain.clips: 0")
+    reads_embedded = params.data.source == "synthetic" or bool(params.data.sources)
+    if reads_embedded and pretrain.seed == params.data.seed:
+        raise ValueError(
+            f"train.cnn.pretrain.seed equals data.seed ({params.data.seed}): the pretraining "
+            "corpus would redraw this project's synthetic subjects, so held-out subjects "
+            "would be in it; give train.cnn.pretrain.seed another value")
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

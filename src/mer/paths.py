@@ -13,6 +13,7 @@ FACES_REPORT = REPORTS / "faces.json"
 FEATURES_REPORT = REPORTS / "features.json"
 PREDICTIONS = REPORTS / "predictions.csv"
 FOLDS = DATA / "folds"  # finished folds, so an interrupted train stage resumes
+PRETRAIN = DATA / "pretrain"  # the pretrained CNN of train.cnn.pretrain, one folder per key
 EVALUATION = REPORTS / "evaluation.json"  # the full evaluation; not a DVC metric
 METRICS = REPORTS / "metrics.json"  # the DVC metric: each model's headline figures
 PLOTS = REPORTS / "plots"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import numpy as np
@@ -9,12 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mer.config import CnnParams
+from mer.config import CnnParams, PretrainParams
 from mer.core.clipset import HIDDEN
 from mer.errors import MerError
 from mer.models.au_codes import au_numbers
 from mer.models.cnn import (
     MIXUP_STREAM,
+    NOT_PRETRAINED,
     FlowNetModule,
     au_targets,
     fit_cnn,
@@ -198,36 +200,44 @@ def test_au_aux_without_any_au_codes_names_the_key(clips, params):
         fit_cnn(unknown, params.cnn.model_copy(update={"au_aux": 0.5}), seed=0)
 
 
-def test_pretrain_starts_from_the_saved_backbone_with_a_fresh_head(clips, params, tmp_path):
-    """train.cnn.pretrain: streams, GRU and embedding start from the saved net; the head and
-    the input normaliser are the fit's own (a zero-epoch look: the fit's first weights)."""
+
+def _state_bytes(net: FlowNet) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def test_pretrain_starts_from_the_saved_backbone_with_a_fresh_head(clips, params):
+    """train.cnn.pretrain: streams, GRU and embedding start from the pretrained net; the head
+    and the input normaliser are the fit's own."""
     source = fit_cnn(clips, params.cnn, seed=9)
-    path = tmp_path / "flownet.pt"
-    torch.save(source.net.state_dict(), path)
+    state = _state_bytes(source.net)
     train = clips.take(np.flatnonzero(clips.subject != "sub01"))
     torch.manual_seed(0)
     net = FlowNet(train.n_classes, 4, 8, dropout=0.3, apex_stream=False)
     fresh = {k: v.clone() for k, v in net.state_dict().items()}
     net.set_normaliser(train.flow, train.apex_image)
-    load_pretrained(net, str(path))
+    normaliser = {k: v.clone() for k, v in net.state_dict().items() if k in NOT_PRETRAINED}
+    load_pretrained(net, state)
     for name, value in net.state_dict().items():
-        if name.startswith(("head.", "flow_scale", "apex_")):
-            expected = fresh[name] if name.startswith("head.") else value
-            assert torch.equal(value, expected), name
+        if name.startswith("head."):
+            assert torch.equal(value, fresh[name]), name
+        elif name in normaliser:
+            assert torch.equal(value, normaliser[name]), name  # the fit's own clips
         else:
             assert torch.equal(value, source.net.state_dict()[name]), name
-    assert not torch.equal(net.flow_scale, source.net.flow_scale)  # the fit's own clips
-    tuned = params.cnn.model_copy(update={"pretrain": str(path)})
-    first, second = fit_cnn(train, tuned, seed=0), fit_cnn(train, tuned, seed=0)
-    assert first.train_loss == second.train_loss
+    tuned = params.cnn.model_copy(update={"pretrain": PretrainParams(clips=4)})
+    first, second = fit_cnn(train, tuned, 0, state), fit_cnn(train, tuned, 0, state)
+    assert _state_bytes(first.net) == _state_bytes(second.net)
     assert first.train_loss != fit_cnn(train, params.cnn, seed=0).train_loss
 
 
-def test_pretrain_refuses_a_missing_file_or_another_shape(clips, params, tmp_path):
-    with pytest.raises(MerError, match="pretrain: no file"):
-        fit_cnn(clips, params.cnn.model_copy(update={"pretrain": str(tmp_path / "no.pt")}), 0)
-    wider = FlowNet(clips.n_classes, 6, 8, dropout=0.0, apex_stream=False)
-    torch.save(wider.state_dict(), tmp_path / "wide.pt")
+def test_pretrain_refuses_missing_or_unasked_weights_and_another_shape(clips, params):
+    tuned = params.cnn.model_copy(update={"pretrain": PretrainParams(clips=4)})
+    with pytest.raises(MerError, match="got no pretrained net"):
+        fit_cnn(clips, tuned, 0)
+    wider = _state_bytes(FlowNet(clips.n_classes, 6, 8, dropout=0.0, apex_stream=False))
+    with pytest.raises(ValueError, match="clips is 0"):
+        fit_cnn(clips, params.cnn, 0, wider)
     with pytest.raises(MerError, match="another shape"):
-        fit_cnn(clips, params.cnn.model_copy(update={"pretrain": str(tmp_path / "wide.pt")}),
-                0)
+        fit_cnn(clips, tuned, 0, wider)

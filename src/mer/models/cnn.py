@@ -34,6 +34,7 @@ changes nothing beyond the spread. Both stay off by default.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -192,24 +193,21 @@ def au_targets(train: ClipSet, params: CnnParams) -> tuple[np.ndarray, np.ndarra
 NOT_PRETRAINED = ("head.", "flow_scale", "apex_mean", "apex_std")
 
 
-def load_pretrained(net: FlowNet, path: str) -> None:
-    """Copy every parameter and buffer of the state dict at ``path`` (torch.save of a
-    FlowNet's state_dict) into ``net`` but its head and input normaliser (NOT_PRETRAINED).
-    MerError when the file is missing or its net has another shape (train.cnn channels,
-    embedding, apex_stream must be those it was pretrained with)."""
-    if not os.path.isfile(path):
-        raise MerError(f"train.cnn.pretrain: no file {path}; give the path of a pretrained "
-                       "FlowNet state dict, or set train.cnn.pretrain to null")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    kept = {k: v for k, v in state.items() if not k.startswith(NOT_PRETRAINED)}
-    expected = {k for k in net.state_dict() if not k.startswith(NOT_PRETRAINED)}
-    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    wrong = sorted(set(kept) ^ expected) + sorted(
-        k for k in kept.keys() & expected if tuple(kept[k].shape) != shapes[k])
+def load_pretrained(net: FlowNet, state: bytes) -> None:
+    """Copy every parameter and buffer of ``state`` (torch.save bytes of a FlowNet's
+    state_dict, mer.models.pretrain) into ``net`` but its head and input normaliser
+    (NOT_PRETRAINED). MerError when its net has another shape (train.cnn channels, embedding
+    and apex_stream must be those it was pretrained with)."""
+    saved = torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
+    kept = {k: v for k, v in saved.items() if not k.startswith(NOT_PRETRAINED)}
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()
+           if not k.startswith(NOT_PRETRAINED)}
+    wrong = sorted(set(kept) ^ set(own)) + sorted(
+        k for k in kept.keys() & own.keys() if tuple(kept[k].shape) != own[k])
     if wrong:
-        raise MerError(f"train.cnn.pretrain: {path} holds a FlowNet of another shape "
-                       f"(keys {', '.join(wrong[:5])} differ); pretrain with this project's "
-                       "train.cnn channels, embedding and apex_stream")
+        raise MerError(f"train.cnn.pretrain: the pretrained FlowNet has another shape (keys "
+                       f"{', '.join(wrong[:5])} differ); pretrain with this fit's train.cnn "
+                       "channels, embedding and apex_stream")
     net.load_state_dict(kept, strict=False)
 
 
@@ -247,13 +245,22 @@ def resolve_accelerator(setting: Accelerator) -> str:
     return "cpu"
 
 
-def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
+def fit_cnn(train: ClipSet, params: CnnParams, seed: int, pretrained: bytes | None = None
+            ) -> TrainedCnn:
     """Train a FlowNet on ``train`` for exactly ``params.epochs`` epochs, on the device
     ``params.accelerator`` resolves to (MerError: gpu asked, none seen); the returned net is
     on the CPU. With ``params.au_aux`` > 0 it also learns ``train``'s AU codes through an
     auxiliary head (``au_targets``; MerError when no training clip has codes), which the
-    returned net does not keep."""
+    returned net does not keep. With ``params.pretrain.clips`` > 0 the net starts from
+    ``pretrained`` (mer.models.pretrain.pretrained_flownet; load_pretrained): MerError when it
+    is missing, ValueError when given with pretraining off."""
     train.require_labels("fit_cnn")
+    if (params.pretrain.clips > 0) != (pretrained is not None):
+        if pretrained is not None:
+            raise ValueError("fit_cnn got pretrained weights but train.cnn.pretrain.clips is 0")
+        raise MerError(f"train.cnn.pretrain.clips is {params.pretrain.clips} but this fit got "
+                       "no pretrained net: build it with "
+                       "mer.models.pretrain.pretrained_flownet(params, cache) and pass it on")
     accelerator = resolve_accelerator(params.accelerator)
     if accelerator == "gpu":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
@@ -262,8 +269,8 @@ def fit_cnn(train: ClipSet, params: CnnParams, seed: int) -> TrainedCnn:
         net = FlowNet(train.n_classes, params.channels, params.embedding, params.dropout,
                       params.apex_stream)
         net.set_normaliser(train.flow, train.apex_image)
-        if params.pretrain is not None:
-            load_pretrained(net, params.pretrain)
+        if pretrained is not None:
+            load_pretrained(net, pretrained)
         aus, known = au_targets(train, params)
         # created after the net, so au_aux = 0 draws the very same initial weights as before
         au_head = nn.Linear(params.embedding, aus.shape[1]) if params.au_aux > 0 else None

@@ -144,18 +144,20 @@ def average_experts(*probabilities: np.ndarray) -> np.ndarray:
     return np.mean(np.stack(probabilities), axis=0)
 
 
-def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_experts: bool = True
-               ) -> HybridModel:
+def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_experts: bool = True,
+               pretrained: bytes | None = None) -> HybridModel:
     """Fit the CNNs and (``with_experts``) train.hybrid.experts on every clip of ``train``
     (labels required).
 
     Used per LOSO fold (train = the training subjects) and, by ``mer register``, on all
     subjects for the final model. The SVM is the 'svm' learner's, with the same seed; each
-    reference expert is the reference learner's net with a seed of its own.
+    reference expert is the reference learner's net with a seed of its own. ``pretrained``:
+    the CNNs' starting weights when train.cnn.pretrain.clips > 0 (mer.models.pretrain).
     """
     from mer.models.cnn import fit_cnn  # the training stack: a loaded model needs none of it
 
-    cnns = tuple(fit_cnn(train, params.cnn, derive_seed(seed, CNN_STREAM, member))
+    cnns = tuple(fit_cnn(train, params.cnn, derive_seed(seed, CNN_STREAM, member),
+                         pretrained)
                  for member in range(params.cnn.ensemble))
     experts = params.hybrid.experts if with_experts else ()
     svm = None

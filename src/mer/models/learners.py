@@ -29,6 +29,7 @@ from mer.config import (
 from mer.core.clipset import ClipSet
 from mer.models.au_codes import AuCodeEncoder
 from mer.models.hybrid import fit_hybrid
+from mer.models.pretrain import weights_digest
 from mer.models.references import ReferenceLearner
 from mer.models.svm import TunedSvm, fit_tuned_svm
 
@@ -119,6 +120,7 @@ class HybridLearner:
     params: TrainParams
     outputs: tuple[str, ...] = (CNN, HYBRID)
     name: str = "cnn-hybrid"
+    pretrained: bytes | None = None  # the CNNs' starting weights (train.cnn.pretrain)
 
     def spec(self) -> dict[str, Any]:
         # What the fit reads and what it returns: parallelism does not change a fold, but the
@@ -128,7 +130,8 @@ class HybridLearner:
                 SVM: self.params.svm.model_dump(mode="json") if SVM in experts else None,
                 "references": ({name: ReferenceLearner(name, self.params.references).spec()
                                 for name in experts if name != SVM} or None),
-                "experts": list(experts), "outputs": list(self.outputs)}
+                "experts": list(experts), "outputs": list(self.outputs),
+                "pretrained": weights_digest(self.pretrained)}
 
     @property
     def accelerator(self) -> str:
@@ -137,19 +140,21 @@ class HybridLearner:
 
     def fit(self, train: ClipSet, seed: int) -> Any:
         train.require_labels("a learner")
-        return fit_hybrid(train, self.params, seed, with_experts=HYBRID in self.outputs)
+        return fit_hybrid(train, self.params, seed, with_experts=HYBRID in self.outputs,
+                          pretrained=self.pretrained)
 
 
-def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: bool
-                   ) -> list[Any]:
-    """The learners for ``params.models`` plus the floor and (with AU codes) the ceiling.
+def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: bool,
+                   pretrained: bytes | None = None) -> list[Any]:
+    """The learners for ``params.models`` plus the floor and (with AU codes) the ceiling;
+    ``pretrained``: the CNNs' starting weights (mer.models.pretrain.pretrained_flownet).
 
     Ordered slowest first, so parallel workers finish together.
     """
     learners: list[Any] = []
     neural = tuple(m for m in (CNN, HYBRID) if m in params.models)
     if neural:
-        learners.append(HybridLearner(params, outputs=neural))
+        learners.append(HybridLearner(params, outputs=neural, pretrained=pretrained))
     learners += [ReferenceLearner(name, params.references)
                  for name in REFERENCES_SLOWEST_FIRST if name in params.models]
     if SVM in params.models:

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.inference.predictor import final_bundle
     from mer.inference.serving import example_request, predict_request
     from mer.models.hybrid import fit_hybrid
+    from mer.models.pretrain import pretrained_flownet
     from mer.spotting.spotter import read_fitted_spotter
     from mer.tracking.registry import (
         not_registered_record,
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> None:
 
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
-    model = fit_hybrid(clips, params.train, seed=params.train.seed)
+    model = fit_hybrid(clips, params.train, seed=params.train.seed,
+                       pretrained=pretrained_flownet(params, paths.PRETRAIN))
     recogniser = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None))
     bundle = dataclasses.replace(
         recogniser, spotter=spotter,

@@ -86,6 +86,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
     from mer.models.learners import build_learners
+    from mer.models.pretrain import pretrained_flownet
     from mer.tracking.runs import (
         TRAINING_TAG,
         log_dataset,
@@ -98,8 +99,10 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
 
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
+    paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off
     learners = build_learners(params.train, has_au_codes=any(clips.au_codes != ""),
-                              has_au_features=clips.au_features.shape[1] > 0)
+                              has_au_features=clips.au_features.shape[1] > 0,
+                              pretrained=pretrained_flownet(params, paths.PRETRAIN))
     protocol = params.evaluation
     folds = (loso_folds(clips.subject) if protocol.protocol == "loso" else
              cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,

@@ -1,0 +1,65 @@
+"""Pretraining the CNN on a synthetic corpus of no project subject (train.cnn.pretrain)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+
+from mer.config import CnnParams, Params, PretrainParams
+from mer.errors import ParamsError
+from mer.models.pretrain import REPORT, pretrained_flownet, pretraining_key
+
+
+def tiny(**data: object) -> Params:
+    """4 synthetic clips of 2 subjects, one epoch of a narrow net."""
+    cnn = CnnParams(epochs=1, batch_size=4, channels=4, embedding=8,
+                    pretrain=PretrainParams(clips=4, subjects=2, epochs=1))
+    return Params.model_validate({"data": {"synthetic": {"workers": 1}, **data},
+                                  "faces": {"workers": 1}, "features": {"workers": 1},
+                                  "train": {"cnn": cnn.model_dump(mode="json")}})
+
+
+def test_params_refuse_a_pretraining_corpus_that_could_hold_project_subjects():
+    with pytest.raises(ValueError, match=r"pretrain\.seed equals data\.seed"):
+        tiny(seed=1000)
+    with pytest.raises(ValueError, match="flow-images"):
+        tiny(source="flow-images", root="images")
+    tiny(source="casme2", root="corpus", seed=1000)  # a real corpus: its seed is not used
+
+
+def test_the_key_holds_no_project_data_but_the_tensor_geometry():
+    base = tiny()
+    assert pretraining_key(base) == pretraining_key(tiny(seed=7, root="elsewhere"))
+    ensemble = base.train.cnn.model_copy(update={"ensemble": 5})
+    assert pretraining_key(base) == pretraining_key(
+        base.model_copy(update={"train": base.train.model_copy(update={"cnn": ensemble})}))
+    wider = base.model_copy(update={"features": base.features.model_copy(
+        update={"input_size": 16})})
+    assert pretraining_key(base) != pretraining_key(wider)
+
+
+@pytest.mark.slow
+def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path):
+    """Built from params (never data.root: it does not exist here), then read from the
+    cache, by any project whose data differ (the key holds none of them: the test above).
+    The build's steps are deterministic (the synthesize, faces, features and CNN tests)."""
+    state = pretrained_flownet(tiny(seed=3, root=str(tmp_path / "absent")), tmp_path)
+    assert state is not None
+    weights = torch.load(io.BytesIO(state), weights_only=True)
+    assert weights["motion.0.weight"].shape == (4, 2, 5, 5)  # channels 4 over u, v
+    (folder,) = tmp_path.iterdir()
+    report = json.loads((folder / REPORT).read_text())
+    assert report["clips"] >= 2 and report["subjects"] == 2
+    assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
+    assert pretrained_flownet(Params(), tmp_path) is None  # off by default
+
+
+def test_pretrained_flownet_checks_params_changed_after_loading(tmp_path):
+    params = Params()
+    cnn = params.train.cnn.model_copy(update={"pretrain": PretrainParams(clips=4, seed=0)})
+    changed = params.model_copy(update={"train": params.train.model_copy(update={"cnn": cnn})})
+    with pytest.raises(ParamsError, match=r"equals data\.seed"):
+        pretrained_flownet(changed, tmp_path)
