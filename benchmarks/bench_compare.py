@@ -20,6 +20,9 @@ dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fi
 
     python -m benchmarks.bench_compare --dataset frames --root /tmp/bench \
         --models svm cnn hybrid --set train.cnn.ensemble=1 train.cnn.au_aux=0.5
+
+With ``train.cnn.pretrain.clips`` set, the pretrained CNN is built once into the dataset's
+data/pretrain (or ``--pretrain-cache``) and reused by every seed (mer.models.pretrain).
 """
 
 from __future__ import annotations
