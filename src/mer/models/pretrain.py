@@ -44,16 +44,16 @@ variant, none other tried on the frames set); pooled UF1 / UAR, mean +- sd over 
 | clips 510          | 0.750 +- 0.014 | 0.800 +- 0.008 | 0.732 +- 0.023 | 0.798 +- 0.015 |
 
 The CNN gains 0.059 UF1 (about four seed spreads) and 0.045 UAR, the hybrid 0.042 UF1 (about
-two); the SVM does not use it (0.658 +- 0.014 / 0.727 +- 0.017 in both). Building the corpus took
-178 s and pretraining 42 s, once, on a shared 2-core machine. Rerun: ``python -m
+two); the SVM does not use it (0.658 +- 0.014 / 0.727 +- 0.017 in both). Building the corpus
+took 178 s and pretraining 42 s, once, on a shared 2-core machine. Rerun: ``python -m
 benchmarks.bench_compare --dataset frames --models svm cnn hybrid --seeds 0 1 2 3 4 5 --set
-train.cnn.ensemble=1 train.cnn.pretrain.clips=510``. With the default three CNNs per fit
-(seeds 0-2, the same pretrained net): cnn 0.756 +- 0.006 / 0.798 +- 0.006, hybrid
-0.731 +- 0.004 / 0.794 +- 0.004, beside sssnet's 0.726 +- 0.014 / 0.771 +- 0.012 and the
-default hybrid's 0.702 +- 0.019 / 0.782 +- 0.018 (BENCHMARKS.md, bench_compare). On synthetic data, pretraining on the same
-generator is also more data of the test set's distribution (other subjects, the same face
-model and AU-to-emotion rules), so the gain may overstate the gain on a real corpus. Off by
-default until measured on real data.
+train.cnn.ensemble=1 train.cnn.pretrain.clips=510``. With the default three CNNs per fit (seeds
+0-2, the same pretrained net): cnn 0.756 +- 0.006 / 0.798 +- 0.006, hybrid 0.731 +- 0.004 /
+0.794 +- 0.004, beside sssnet's 0.726 +- 0.014 / 0.771 +- 0.012 and the default hybrid's
+0.702 +- 0.019 / 0.782 +- 0.018 (BENCHMARKS.md, bench_compare). On synthetic data,
+pretraining on the same generator is also more data of the test set's distribution (other
+subjects, the same face model and AU-to-emotion rules), so the gain may overstate the gain on
+a real corpus. Off by default until measured on real data.
 """
 
 from __future__ import annotations
