@@ -249,9 +249,11 @@ class AugmentParams(Section):
 class PretrainParams(Section):
     clips: int = Field(0, ge=0, description="synthetic clips (the embedded generator's casme2 "
                        "format and default settings, run through this project's faces and "
-                       "features settings) one FlowNet is pretrained on, once; every CNN fit "
-                       "then starts from its streams, GRU and embedding with a fresh emotion "
-                       "head; 0 = off. Never read from data.root; cached in data/pretrain")
+                       "features settings; for flow-images data, exported as 28 x 28 flow images "
+                       "as mer export-flow-images writes them and read back) one FlowNet is "
+                       "pretrained on, once; every CNN fit then starts from its streams, GRU "
+                       "and embedding with a fresh emotion head; 0 = off. Never read from "
+                       "data.root; cached in data/pretrain")
     subjects: int = Field(52, ge=2, description="subjects of the pretraining corpus")
     seed: int = Field(1000, description="its data seed; must differ from data.seed when the "
                       "project reads the embedded synthetic data, so no project subject is in it")
@@ -515,19 +517,12 @@ class Params(Section):
 
 
 def check_pretraining(params: Params) -> None:
-    """ValueError when train.cnn.pretrain cannot hold for ``params``: flow-image data (no
-    frames for the pretraining corpus's faces and features), or a pretraining seed equal to
-    data.seed while the project reads the embedded synthetic data (its subjects would be
+    """ValueError when train.cnn.pretrain cannot hold for ``params``: a pretraining seed equal
+    to data.seed while the project reads the embedded synthetic data (its subjects would be
     redrawn into the pretraining corpus)."""
     pretrain = params.train.cnn.pretrain
     if pretrain.clips == 0:
         return
-    if "flow-images" in {c.source for c in params.data.corpora}:
-        raise ValueError(
-            "train.cnn.pretrain.clips is set but the data are flow-images: the pretraining "
-            "corpus is synthetic frames run through this project's faces and features "
-            "settings, which precomputed flow images do not have; set "
-            "train.cnn.pretrain.clips: 0")
     reads_embedded = params.data.source == "synthetic" or bool(params.data.sources)
     if reads_embedded and pretrain.seed == params.data.seed:
         raise ValueError(

@@ -25,8 +25,6 @@ def tiny(**data: object) -> Params:
 def test_params_refuse_a_pretraining_corpus_that_could_hold_project_subjects():
     with pytest.raises(ValueError, match=r"pretrain\.seed equals data\.seed"):
         tiny(seed=1000)
-    with pytest.raises(ValueError, match="flow-images"):
-        tiny(source="flow-images", root="images")
     tiny(source="casme2", root="corpus", seed=1000)  # a real corpus: its seed is not used
 
 
@@ -63,3 +61,18 @@ def test_pretrained_flownet_checks_params_changed_after_loading(tmp_path):
     changed = params.model_copy(update={"train": params.train.model_copy(update={"cnn": cnn})})
     with pytest.raises(ParamsError, match=r"equals data\.seed"):
         pretrained_flownet(changed, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_flow_images_project_pretrains_on_flow_images(tmp_path):
+    """A flow-images project's corpus takes its own input path: exported as 28 px flow images
+    and read back (one flow step, no apex frame), so the pretrained net has the geometry of
+    that project's CNN; a frames project's key differs."""
+    params = tiny(source="flow-images", root=str(tmp_path / "absent"))
+    assert pretraining_key(params) != pretraining_key(tiny())
+    state = pretrained_flownet(params, tmp_path)
+    assert state is not None
+    weights = torch.load(io.BytesIO(state), weights_only=True)
+    assert weights["motion.0.weight"].shape == (4, 2, 5, 5)
+    (folder,) = tmp_path.iterdir()
+    assert json.loads((folder / REPORT).read_text())["clips"] >= 2

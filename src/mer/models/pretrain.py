@@ -4,8 +4,9 @@ With ``train.cnn.pretrain.clips`` > 0, one FlowNet is trained once on a separate
 synthetic corpus before any fold: the embedded generator (mer.synthetic, casme2 format, its
 default settings) with data seed ``pretrain.seed``, ``pretrain.clips`` clips of
 ``pretrain.subjects`` subjects, run through the project's own data, faces and features code and
-settings, so its flow tensors have exactly the project's geometry. It learns the corpus's
-emotion labels under labels.scheme and, with weight ``pretrain.au_aux``, its AU codes
+settings, so its flow tensors have exactly the project's geometry (a flow-images project's
+corpus is exported as 28 x 28 flow images and read back, as its own data were). It learns the
+corpus's emotion labels under labels.scheme and, with weight ``pretrain.au_aux``, its AU codes
 (mer.models.cnn's AU head), for ``pretrain.epochs`` epochs with the rest of train.cnn. Every
 CNN fit (each LOSO fold's, and ``mer register``'s) then starts from its conv streams, GRU and
 embedding layer, with a fresh emotion head and its own input normaliser
@@ -83,6 +84,10 @@ from mer.errors import ParamsError
 log = logging.getLogger(__name__)
 
 FIT_SEED = 0  # the pretraining fit's seed: one pretrained net for every train.seed
+FLOW_IMAGES = "flow-images"  # data.source of precomputed flow images
+# px: the side of the flow images a flow-images project's corpus is exported at, the MEGC
+# composite's (STSTNet's, OFF-ApexNet's) and mer export-flow-images' default
+FLOW_IMAGE_SIZE = 28
 WEIGHTS, REPORT = "flownet.pt", "pretrain.json"  # in the cache folder of one key
 
 
@@ -103,18 +108,31 @@ def pretraining_key(params: Params) -> str:
     payload = {"cnn": params.train.cnn.model_dump(mode="json", exclude={"ensemble"}),
                "faces": params.faces.model_dump(mode="json", exclude={"workers"}),
                "features": params.features.model_dump(mode="json", exclude={"workers"}),
-               "scheme": params.labels.scheme, "fit_seed": FIT_SEED}
+               "scheme": params.labels.scheme, "fit_seed": FIT_SEED,
+               "flow_images": FLOW_IMAGE_SIZE if reads_flow_images(params) else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def reads_flow_images(params: Params) -> bool:
+    """True when the project's data are precomputed flow images (data.source flow-images)."""
+    return params.data.source == FLOW_IMAGES or any(
+        corpus.source == FLOW_IMAGES for corpus in params.data.sources)
 
 
 def build_corpus(params: Params, folder: Path) -> ClipSet:
     """Generate the pretraining corpus into the new ``folder`` and run the data, faces and
-    features steps on it with the project's settings; its clips under labels.scheme."""
+    features steps on it with the project's settings; its clips under labels.scheme.
+
+    For a flow-images project the corpus takes the project's own input path: its clips are
+    exported as FLOW_IMAGE_SIZE-px flow images, exactly as ``mer export-flow-images`` writes
+    them (onset->apex u, v, strain, min-max scaled, RGB), and read back as a flow-images
+    corpus, so the net is pretrained on the tensors such a project's CNN reads."""
     from mer.core.manifest import write_manifest
     from mer.core.npz import write_npz
     from mer.data.build import build_manifest
     from mer.faces.align_clips import locate_faces
     from mer.features.describe_clips import extract_features
+    from mer.features.flow_image_export import export_flow_images, write_flow_images
     from mer.synthetic.write_casme2 import generate_dataset
 
     data = corpus_data(params, folder / "synthetic")
@@ -122,6 +140,19 @@ def build_corpus(params: Params, folder: Path) -> ClipSet:
     manifest, _ = build_manifest(data, params.labels.scheme)
     faces, _ = locate_faces(manifest, params.faces)
     arrays, _ = extract_features(manifest, faces, params.features)
+    if reads_flow_images(params):
+        images = folder / FLOW_IMAGES
+        images.mkdir()
+        write_flow_images(images, export_flow_images(manifest, faces, arrays, params.features,
+                                                     FLOW_IMAGE_SIZE))
+        as_images = DataParams(source=FLOW_IMAGES, root=images, flow_channels="rgb")
+        codes = manifest.set_index("clip_id")["aus"]
+        manifest, _ = build_manifest(as_images, params.labels.scheme)
+        # the generator's AU codes, for pretrain.au_aux: labels.csv carries none (the same
+        # clip ids, as written by export_flow_images)
+        manifest["aus"] = manifest["clip_id"].map(codes)
+        faces, _ = locate_faces(manifest, params.faces)  # none: the images are aligned crops
+        arrays, _ = extract_features(manifest, faces, params.features)
     write_manifest(manifest, folder / "manifest.parquet")
     write_npz(folder / "features.npz", arrays)
     return load_clips(folder / "features.npz", folder / "manifest.parquet",
