@@ -200,7 +200,6 @@ def test_au_aux_without_any_au_codes_names_the_key(clips, params):
         fit_cnn(unknown, params.cnn.model_copy(update={"au_aux": 0.5}), seed=0)
 
 
-
 def _state_bytes(net: FlowNet) -> bytes:
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)

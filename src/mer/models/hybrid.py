@@ -36,6 +36,25 @@ the default stays the SVM alone; on these flow images the SVM lowers the CNNs' m
 than raising it. The option is there to measure a reference expert on other data
 (``python -m benchmarks.bench_compare --hybrid-experts ...``).
 
+On the default embedded frames set (246 clips, 26 LOSO folds, casme2-5) the same screening,
+from the out-of-fold probabilities of one `bench_compare` run per seed (seeds 0, 1, 2; the
+3-CNN default; each reference expert is the reference learner's own net), pooled UF1 / UAR:
+
+| experts averaged                          | UF1            | UAR            |
+| ----------------------------------------- | -------------- | -------------- |
+| sssnet alone (the best reference)         | 0.726 +- 0.014 | 0.771 +- 0.012 |
+| CNN, SVM (the default hybrid)             | 0.702 +- 0.019 | 0.782 +- 0.018 |
+| CNN, sssnet                               | 0.726 +- 0.014 | 0.780 +- 0.011 |
+| CNN, SVM, off-apexnet, sssnet             | 0.724 +- 0.009 | 0.786 +- 0.008 |
+| CNN, SVM, ststnet, off-apexnet, sssnet    | 0.735 +- 0.013 | 0.794 +- 0.009 |
+
+Averaging every net leads SSSNet on UAR by about twice the spread but on UF1 by less than
+one spread (0.009), for all three reference fits in every fold: not the clear lead that would
+make it the default. Weighting each class's averaged probability by the training subjects'
+class frequency to a power a (a prior correction; the losses are class-balanced) trades UAR
+for UF1 in every model alike: at a = 0.5 the hybrid 0.733 / 0.762, SSSNet 0.745 / 0.767; so
+it moves the operating point, not the ranking, and is not kept.
+
 "The CNN" is ``train.cnn.ensemble`` CNNs that differ only in their seed, softmaxes averaged.
 On the default synthetic set one CNN's pooled UAR ranged 0.753-0.770 over three seeds (hybrid
 0.780-0.795); two 3-CNN ensembles scored 0.778 and 0.758 (hybrid 0.807 and 0.792). So the
