@@ -91,7 +91,6 @@ from mer.errors import ParamsError
 log = logging.getLogger(__name__)
 
 FIT_SEED = 0  # the pretraining fit's seed: one pretrained net for every train.seed
-FLOW_IMAGES = "flow-images"  # data.source of precomputed flow images
 # px: the side of the flow images a flow-images project's corpus is exported at, the MEGC
 # composite's (STSTNet's, OFF-ApexNet's) and mer export-flow-images' default
 FLOW_IMAGE_SIZE = 28
@@ -122,6 +121,8 @@ def pretraining_key(params: Params) -> str:
 
 def reads_flow_images(params: Params) -> bool:
     """True when the project's data are precomputed flow images (data.source flow-images)."""
+    from mer.data.build import FLOW_IMAGES
+
     return params.data.source == FLOW_IMAGES or any(
         corpus.source == FLOW_IMAGES for corpus in params.data.sources)
 
@@ -136,7 +137,7 @@ def build_corpus(params: Params, folder: Path) -> ClipSet:
     corpus, so the net is pretrained on the tensors such a project's CNN reads."""
     from mer.core.manifest import write_manifest
     from mer.core.npz import write_npz
-    from mer.data.build import build_manifest
+    from mer.data.build import FLOW_IMAGES, build_manifest
     from mer.faces.align_clips import locate_faces
     from mer.features.describe_clips import extract_features
     from mer.features.flow_image_export import export_flow_images, write_flow_images
