@@ -125,13 +125,13 @@ def test_flatten():
     assert flatten({"a": {"b": 1}}, sep="/") == {"a/b": 1}
 
 
-@pytest.mark.slow
 def _interruptible() -> None:
     """In the child before exec: SIGINT back to its default, so Python turns it into
     KeyboardInterrupt as in a terminal."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, own_store,
                                                                  tmp_path):
     """`mer ui` (the real MLflow UI server on 127.0.0.1) prints, once the server answers, the
