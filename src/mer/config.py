@@ -164,6 +164,14 @@ class DataParams(Section):
         return self
 
     @property
+    def formats(self) -> frozenset[str]:
+        """The corpus formats ``corpora`` reads (their ``source``), from data.source and
+        data.sources alone."""
+        if self.sources:
+            return frozenset(source.source for source in self.sources)
+        return frozenset({"casme2" if self.source == "synthetic" else self.source})
+
+    @property
     def corpora(self) -> tuple[CorpusSource, ...]:
         """The corpora to read: data.sources, or the one data.source names."""
         if self.sources:
@@ -504,7 +512,7 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _corpora_exist(self) -> Params:
-        named = {c.source for c in self.data.corpora}
+        named = self.data.formats
         if "flow-images" in named:
             return self  # a flow-image CSV names its corpora per row: checked by `mer train`
         key = "data.sources" if self.data.sources else "data.source"

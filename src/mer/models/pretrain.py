@@ -123,8 +123,7 @@ def reads_flow_images(params: Params) -> bool:
     """True when the project's data are precomputed flow images (data.source flow-images)."""
     from mer.data.build import FLOW_IMAGES
 
-    return params.data.source == FLOW_IMAGES or any(
-        corpus.source == FLOW_IMAGES for corpus in params.data.sources)
+    return FLOW_IMAGES in params.data.formats
 
 
 def build_corpus(params: Params, folder: Path) -> ClipSet:
