@@ -72,6 +72,8 @@ def test_register_records_a_version_without_promoting(project):
     assert version.aliases == []  # registering never promotes
     model = client.get_registered_model(MODEL)
     assert "champion" not in model.aliases
+    (provenance,) = (project / "mlruns").rglob("provenance.json")
+    assert json.loads(provenance.read_text())["pretrain"] is None  # CNNs from scratch
 
 
 def test_the_signature_declares_what_the_served_model_answers(project):

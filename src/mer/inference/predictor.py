@@ -100,10 +100,14 @@ class Prediction:
 
 
 def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
-                 evaluation: Mapping[str, str]) -> ModelBundle:
+                 evaluation: Mapping[str, str], pretrained: bytes | None = None) -> ModelBundle:
     """``model``, fitted on every clip of ``clips``, as the bundle `mer register` logs: with the
-    preprocessing of ``params`` and, as provenance, what it was trained on and ``evaluation``
-    (the LOSO scores that justify it)."""
+    preprocessing of ``params`` and, as provenance, what it was trained on, ``evaluation``
+    (the LOSO scores that justify it) and, when its CNNs started from ``pretrained`` weights
+    (train.cnn.pretrain), the pretraining corpus's settings and the weights' sha256."""
+    from mer.models.pretrain import weights_digest
+
+    pretrain = params.train.cnn.pretrain
     provenance = {
         "dataset": params.data.source,
         "scheme": params.labels.scheme,
@@ -112,6 +116,9 @@ def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
         "c": model.svm.tuning.c if model.svm else None,
         "gamma": model.svm.tuning.gamma if model.svm else None,
         "loso": dict(evaluation),
+        # synthetic motion of no project subject (mer.models.pretrain); None: trained from scratch
+        "pretrain": None if pretrained is None else {
+            **pretrain.model_dump(mode="json"), "weights_sha256": weights_digest(pretrained)},
     }
     return ModelBundle(model, clips.classes, params.faces, params.features, provenance)
 

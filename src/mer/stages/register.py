@@ -64,9 +64,10 @@ def run(args: argparse.Namespace) -> None:
 
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
-    model = fit_hybrid(clips, params.train, seed=params.train.seed,
-                       pretrained=pretrained_flownet(params, paths.PRETRAIN))
-    recogniser = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None))
+    pretrained = pretrained_flownet(params, paths.PRETRAIN)
+    model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
+    recogniser = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None),
+                              pretrained)
     bundle = dataclasses.replace(
         recogniser, spotter=spotter,
         provenance={**recogniser.provenance, "spotting": {
