@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from mer import paths
 from mer.errors import ParamsError
 from mer.labels import CASME2_5, SCHEMES
 
@@ -170,6 +171,15 @@ class DataParams(Section):
         if self.sources:
             return frozenset(source.source for source in self.sources)
         return frozenset({"casme2" if self.source == "synthetic" else self.source})
+
+    @property
+    def synthesized(self) -> bool:
+        """True when `mer synthesize` generates the corpora this project reads, from data.seed:
+        data.source synthetic, or data.sources with data.root the embedded folder
+        (data/synthetic, relative to the working directory; mer.stages.synthesize)."""
+        if self.sources:
+            return Path(self.root).resolve() == paths.SYNTHETIC.resolve()
+        return self.source == "synthetic"
 
     @property
     def corpora(self) -> tuple[CorpusSource, ...]:
@@ -526,13 +536,12 @@ class Params(Section):
 
 def check_pretraining(params: Params) -> None:
     """ValueError when train.cnn.pretrain cannot hold for ``params``: a pretraining seed equal
-    to data.seed while the project reads the embedded synthetic data (its subjects would be
-    redrawn into the pretraining corpus)."""
+    to data.seed while the project reads the embedded synthetic data (DataParams.synthesized:
+    its subjects would be redrawn into the pretraining corpus)."""
     pretrain = params.train.cnn.pretrain
     if pretrain.clips == 0:
         return
-    reads_embedded = params.data.source == "synthetic" or bool(params.data.sources)
-    if reads_embedded and pretrain.seed == params.data.seed:
+    if params.data.synthesized and pretrain.seed == params.data.seed:
         raise ValueError(
             f"train.cnn.pretrain.seed equals data.seed ({params.data.seed}): the pretraining "
             "corpus would redraw this project's synthetic subjects, so held-out subjects "

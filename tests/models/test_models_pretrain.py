@@ -26,6 +26,12 @@ def test_params_refuse_a_pretraining_corpus_that_could_hold_project_subjects():
     with pytest.raises(ValueError, match=r"pretrain\.seed equals data\.seed"):
         tiny(seed=1000)
     tiny(source="casme2", root="corpus", seed=1000)  # a real corpus: its seed is not used
+    composite = [{"source": name, "root": "data/corpora"} for name in ("casme2", "samm")]
+    tiny(root="data/corpora", sources=composite, seed=1000)  # real corpora, likewise
+    with pytest.raises(ValueError, match=r"pretrain\.seed equals data\.seed"):
+        tiny(root="data/synthetic",  # the embedded composite (examples/megc2019-synthetic.yaml)
+             sources=[{**source, "root": "data/synthetic"} for source in composite],
+             seed=1000)
 
 
 def test_the_key_holds_no_project_data_but_the_tensor_geometry():

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     data = params.data
     root_is_output = Path(data.root).resolve() == OUTPUT.resolve()
     if data.sources:
-        if root_is_output:
+        if data.synthesized:
             # Several embedded corpora: check before anything is written.
             check_embedded_sources(data)
             with atomic_path(data.root) as tmp:
