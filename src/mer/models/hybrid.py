@@ -55,6 +55,23 @@ class frequency to a power a (a prior correction; the losses are class-balanced)
 for UF1 in every model alike: at a = 0.5 the hybrid 0.733 / 0.762, SSSNet 0.745 / 0.767; so
 it moves the operating point, not the ranking, and is not kept.
 
+With the CNNs pretrained (``train.cnn.pretrain.clips: 510``, mer.models.pretrain; the default 3
+CNNs, the same three seeds and the same saved SVM and reference probabilities), pooled UF1 /
+UAR:
+
+| experts averaged                          | UF1            | UAR            |
+| ----------------------------------------- | -------------- | -------------- |
+| pretrained CNN alone                      | 0.756 +- 0.006 | 0.798 +- 0.006 |
+| pretrained CNN, SVM (the hybrid)          | 0.731 +- 0.004 | 0.794 +- 0.004 |
+| pretrained CNN, off-apexnet               | 0.752 +- 0.006 | 0.804 +- 0.004 |
+| pretrained CNN, sssnet                    | 0.752 +- 0.011 | 0.800 +- 0.009 |
+| pretrained CNN, SVM, the three references | 0.751 +- 0.010 | 0.806 +- 0.006 |
+
+No expert raises the pretrained CNN's UF1, and none raises its UAR by more than 0.01: on this
+set the pretrained CNN is the strongest model by itself, and averaging it with a weaker expert
+only dilutes it. Weighting the average does not change that (two thirds CNN, one third SVM:
+0.749 +- 0.007 / 0.807 +- 0.006, a weight found afterwards on these seeds, so an upper bound).
+
 "The CNN" is ``train.cnn.ensemble`` CNNs that differ only in their seed, softmaxes averaged.
 On the default synthetic set one CNN's pooled UAR ranged 0.753-0.770 over three seeds (hybrid
 0.780-0.795); two 3-CNN ensembles scored 0.778 and 0.758 (hybrid 0.807 and 0.792). So the
