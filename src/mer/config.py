@@ -173,13 +173,17 @@ class DataParams(Section):
         return frozenset({"casme2" if self.source == "synthetic" else self.source})
 
     @property
+    def root_is_embedded(self) -> bool:
+        """True when data.root is the embedded synthetic folder (data/synthetic, relative to
+        the working directory), where `mer synthesize` writes."""
+        return Path(self.root).resolve() == paths.SYNTHETIC.resolve()
+
+    @property
     def synthesized(self) -> bool:
         """True when `mer synthesize` generates the corpora this project reads, from data.seed:
         data.source synthetic, or data.sources with data.root the embedded folder
-        (data/synthetic, relative to the working directory; mer.stages.synthesize)."""
-        if self.sources:
-            return Path(self.root).resolve() == paths.SYNTHETIC.resolve()
-        return self.source == "synthetic"
+        (mer.stages.synthesize)."""
+        return self.root_is_embedded if self.sources else self.source == "synthetic"
 
     @property
     def corpora(self) -> tuple[CorpusSource, ...]:

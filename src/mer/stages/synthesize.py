@@ -65,7 +65,6 @@ def run(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     data = params.data
-    root_is_output = Path(data.root).resolve() == OUTPUT.resolve()
     if data.sources:
         if data.synthesized:
             # Several embedded corpora: check before anything is written.
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> None:
         with atomic_path(data.root) as tmp:
             generate_dataset(tmp, data.synthetic, data.seed, progress=True)
         return
-    if root_is_output:
+    if data.root_is_embedded:
         # data.root is the user's corpus here; the stage must never replace it.
         raise ParamsError(f"data.root is {data.root}, the synthetic dataset's folder, but "
                           f"data.source is '{data.source}': move your {data.source} copy "
