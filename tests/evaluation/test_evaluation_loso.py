@@ -9,7 +9,7 @@ import pytest
 
 from mer.config import SvmParams
 from mer.core.clipset import ClipSet
-from mer.evaluation.loso import FoldOutcome, run_loso
+from mer.evaluation.loso import FoldOutcome, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
 from mer.models.learners import HybridLearner, MajorityLearner, SvmLearner
 
@@ -45,6 +45,37 @@ class PowerCut:
         if self.held_out not in set(train.subject.tolist()):
             raise KeyboardInterrupt("power cut")
         return self.inner.fit(train, seed)
+
+
+@dataclass(frozen=True)
+class OpenCvThreadsSeen:
+    """Behaves like ``inner`` and reports how many threads OpenCV had while it was fitted."""
+
+    inner: Any
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.inner.outputs
+
+    def spec(self) -> dict[str, Any]:
+        return self.inner.spec()
+
+    def fit(self, train: ClipSet, seed: int) -> Any:
+        import cv2
+
+        threads = cv2.getNumThreads()
+        fitted = self.inner.fit(train, seed)
+
+        class Fitted:
+            predict = staticmethod(fitted.predict)
+
+            def report(self) -> dict[str, dict[str, Any]]:
+                return {m: {"opencv_threads": threads} for m in fitted.report()}
+        return Fitted()
 
 
 def svm(params) -> SvmLearner:
@@ -96,6 +127,22 @@ def test_parallel_folds_give_the_serial_bytes(clips, params):
     serial = run_loso(clips, learners, seed=0, workers=1)
     parallel = run_loso(clips, learners, seed=0, workers=2)
     assert same(serial, parallel)
+
+
+def test_a_fold_runs_opencv_on_one_thread(clips):
+    """A fold is one task per core: OpenCV (the CNN's augmentation warps) must not start a
+    pool of its own beside it, and the process's setting comes back after the fold."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        fold = loso_folds(clips.subject)[0]
+        outcome = run_fold(OpenCvThreadsSeen(MajorityLearner()), clips, fold, seed=0)
+        assert outcome.report["majority"] == {"opencv_threads": 1}
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
 
 
 @pytest.mark.parametrize("apex_stream", [False, True])

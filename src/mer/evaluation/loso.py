@@ -108,10 +108,13 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
     """Fit on the training subjects, predict the held-out subject with its labels removed."""
     from threadpoolctl import threadpool_limits
 
+    from mer.core.workers import opencv_single_thread
+
     started, clock = time.time(), time.perf_counter()
     # One BLAS/OpenMP thread: a fold's floats must not depend on how many cores its process
-    # has (serial and parallel runs give equal bytes), and parallel workers must not compete.
-    with threadpool_limits(limits=1):
+    # has (serial and parallel runs give equal bytes), and parallel workers must not compete;
+    # one OpenCV thread, for the same reason (the CNN's augmentation warps with OpenCV).
+    with threadpool_limits(limits=1), opencv_single_thread():
         fitted = fit_fold(learner, clips, fold, seed)
         test = clips.take(fold.test).without_labels()
         predicted = fitted.predict(test)

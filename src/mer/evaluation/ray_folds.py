@@ -34,7 +34,7 @@ from mer.evaluation.loso import FoldOutcome, Learner, code_digest, run_fold
 from mer.evaluation.splits import Fold
 
 ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable for the cluster to join
-CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS and torch to one thread)
+CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS, torch and OpenCV to one thread)
 GPUS_PER_FOLD = 1  # a CNN fold on a GPU has it to itself
 
 Task = tuple[int, Learner, Fold, Path | None, str]  # (learner index, learner, fold, cache, key)

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from mer.config import SyntheticParams
+from mer.core.workers import single_threaded
 from mer.synthetic.face import (
     AUS,
     BASE_FACES,
@@ -567,13 +568,6 @@ def _subject_task(task: tuple[BaseFace, int, int, int]) -> SubjectFace:
     return make_subject(base, number, np.random.default_rng([seed, stream, number]))
 
 
-def _single_threaded_opencv() -> None:
-    """Worker initialiser: the pool is the parallelism; OpenCV's own threads would oversubscribe."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 @contextmanager
 def _mapper(workers: int) -> Iterator[Mapper]:
     """``map`` for one worker, else a process pool's ordered map."""
@@ -586,7 +580,7 @@ def _mapper(workers: int) -> Iterator[Mapper]:
     # spawn, not fork: a forked child would inherit OpenCV's and dlib's thread state.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context,
-                             initializer=_single_threaded_opencv) as pool:
+                             initializer=single_threaded) as pool:
         yield pool.map
 
 
