@@ -24,11 +24,10 @@ def same(a: list[FoldOutcome], b: list[FoldOutcome]) -> bool:
 
 
 @dataclass(frozen=True)
-class PowerCut:
-    """Behaves exactly like ``inner`` (same name and cache key) but dies on one fold."""
+class Like:
+    """A learner with ``inner``'s name, outputs and cache key."""
 
     inner: Any
-    held_out: str
 
     @property
     def name(self) -> str:
@@ -40,6 +39,13 @@ class PowerCut:
 
     def spec(self) -> dict[str, Any]:
         return self.inner.spec()
+
+
+@dataclass(frozen=True)
+class PowerCut(Like):
+    """Behaves exactly like ``inner`` (same name and cache key) but dies on one fold."""
+
+    held_out: str
 
     def fit(self, train: ClipSet, seed: int) -> Any:
         if self.held_out not in set(train.subject.tolist()):
@@ -48,21 +54,8 @@ class PowerCut:
 
 
 @dataclass(frozen=True)
-class OpenCvThreadsSeen:
+class OpenCvThreadsSeen(Like):
     """Behaves like ``inner`` and reports how many threads OpenCV had while it was fitted."""
-
-    inner: Any
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        return self.inner.outputs
-
-    def spec(self) -> dict[str, Any]:
-        return self.inner.spec()
 
     def fit(self, train: ClipSet, seed: int) -> Any:
         import cv2
