@@ -77,9 +77,9 @@ place of the arithmetic mean; Kittler et al., "On combining classifiers", IEEE T
 1998), from the same saved probabilities, CNN with SVM, pooled UF1 / UAR over seeds 0-2:
 frames 0.712 +- 0.013 / 0.786 +- 0.014 (mean: 0.702 / 0.782), with the pretrained CNN 0.743
 +- 0.005 / 0.803 +- 0.004 (mean: 0.731 / 0.794); on the flow images (seed 0, the 3-CNN default
-from one `mer train`) 0.917 / 0.920, equal to the mean's. About 0.01
-UF1 on frames, inside the seed spread, nothing on flow images: the mean stays, since it is
-also the rule that one overconfident expert cannot veto.
+from one `mer train`) 0.917 / 0.920, equal to the mean's. About 0.01 UF1 on frames, inside the
+seed spread, nothing on flow images: the mean stays, since it is also the rule in which one
+overconfident expert cannot veto a class.
 
 "The CNN" is ``train.cnn.ensemble`` CNNs that differ only in their seed, softmaxes averaged.
 On the default synthetic set one CNN's pooled UAR ranged 0.753-0.770 over three seeds (hybrid
