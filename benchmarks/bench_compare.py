@@ -47,6 +47,7 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+COMPOSITE = REPO / "examples/megc2019-synthetic.yaml"  # the flow-image sets' composite
 SEEDS = (0, 1, 2)
 DATASETS = ("flow-images", "frames")  # a default run's
 SUBTLE = "flow-images-subtle"
@@ -201,7 +202,7 @@ def composite_params(intensity: float) -> str:
     """examples/megc2019-synthetic.yaml with data.synthetic.intensity set to ``intensity``."""
     import yaml
 
-    params = yaml.safe_load((REPO / "examples/megc2019-synthetic.yaml").read_text())
+    params = yaml.safe_load(COMPOSITE.read_text())
     params["data"]["synthetic"]["intensity"] = intensity
     return yaml.safe_dump(params, sort_keys=False)
 
@@ -218,7 +219,7 @@ def build(dataset: str, root: Path) -> Path:
     composite = root / ("composite-subtle" if subtle else "composite")
     if not (composite / "data/features.npz").exists():
         build_frames(composite, composite_params(SUBTLE_INTENSITY) if subtle
-                     else (REPO / "examples/megc2019-synthetic.yaml").read_text())
+                     else COMPOSITE.read_text())
     return build_flow_images(composite, project)
 
 

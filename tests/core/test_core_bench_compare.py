@@ -2,13 +2,13 @@
 displacement scale changed, valid params for mer's stages."""
 
 import yaml
-from benchmarks.bench_compare import REPO, SUBTLE_INTENSITY, composite_params
+from benchmarks.bench_compare import COMPOSITE, SUBTLE_INTENSITY, composite_params
 
 from mer.config import parse_params
 
 
 def test_the_subtle_composite_changes_the_intensity_alone():
-    example = yaml.safe_load((REPO / "examples/megc2019-synthetic.yaml").read_text())
+    example = yaml.safe_load(COMPOSITE.read_text())
     subtle = yaml.safe_load(composite_params(SUBTLE_INTENSITY))
     assert subtle["data"]["synthetic"].pop("intensity") == SUBTLE_INTENSITY != 1.0
     assert example["data"]["synthetic"].pop("intensity") == 1.0
