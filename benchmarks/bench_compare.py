@@ -27,6 +27,11 @@ its note the absolute UF1 and UAR (mean and standard deviation over seeds), the 
 standard deviation of UAR and, for the composite, each corpus's share of the pooled predictions.
 A lead counts only if it exceeds the seed spread.
 
+A default run (no --models, --hybrid-experts or --set) also measures the strongest setting
+measured so far, which is opt-in (STRONGEST: the CNN pretrained on synthetic motion and
+averaged with an OFF-ApexNet, README "Pretraining the CNN on synthetic motion"): its cnn and
+hybrid rows, labelled with it, are ratios to the best reference of the same run and seeds.
+
 To measure one change of the train params against the default on one dataset, reuse a built
 dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fit):
 
@@ -53,6 +58,10 @@ SEEDS = (0, 1, 2)
 SUBTLE = "flow-images-subtle"
 DATASETS = (SUBTLE, "frames")  # a default run's
 SUBTLE_INTENSITY = 0.2
+# The strongest opt-in setting (mer.models.hybrid has its screening and fresh-seed check): a
+# default run measures it beside the defaults. (label, experts, models, --set overrides)
+STRONGEST = ("pretrained, [off-apexnet]", ("off-apexnet",), ("cnn", "hybrid"),
+             {"train.cnn.pretrain.clips": "510"})
 
 
 def _mer(project: Path, *args: str) -> None:
@@ -166,30 +175,38 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
     return results
 
 
-def rows_of(dataset: str, results: dict[str, list[dict]]) -> list[dict]:
-    """Benchmark rows: each model's mean UF1 / the best reference's, absolute figures in notes."""
+def rows_of(dataset: str, results: dict[str, list[dict]],
+            references_from: dict[str, list[dict]] | None = None, label: str = "") -> list[dict]:
+    """Benchmark rows: each model's mean UF1 / the best reference's, absolute figures in notes.
+
+    The best reference is the one with the highest mean UF1 in ``references_from`` (None:
+    ``results``), a run of the same seeds; ``label`` names a variant's rows ("cnn (label)").
+    """
     import numpy as np
 
     from mer.config import REFERENCES
 
-    def mean(model: str, key: str) -> float:
-        return float(np.mean([r[key] for r in results[model]]))
+    def mean(model: str, key: str, of: dict[str, list[dict]] = results) -> float:
+        return float(np.mean([r[key] for r in of[model]]))
 
     def sd(model: str, key: str) -> float:
         return float(np.std([r[key] for r in results[model]]))
 
-    references = [name for name in REFERENCES if name in results]
-    best = max(references, key=lambda name: mean(name, "uf1")) if references else None
+    baseline = results if references_from is None else references_from
+    references = [name for name in REFERENCES if name in baseline]
+    best = (max(references, key=lambda name: mean(name, "uf1", baseline)) if references
+            else None)
     rows = []
     for model, runs in results.items():
         corpora = sorted(k.removeprefix("uf1_") for k in runs[0] if k.startswith("uf1_"))
         per_corpus = "; UF1 " + ", ".join(f"{c} {mean(model, 'uf1_' + c):.3f}"
                                           for c in corpora) if corpora else ""
-        versus = (f" ({mean(model, 'uar') / mean(best, 'uar'):.3f} x {best})"
+        versus = (f" ({mean(model, 'uar') / mean(best, 'uar', baseline):.3f} x {best})"
                   if best else "")
         rows.append({
-            "benchmark": f"{dataset}: {model}",
-            "value": mean(model, "uf1") / mean(best, "uf1") if best else mean(model, "uf1"),
+            "benchmark": f"{dataset}: {model}" + (f" ({label})" if label else ""),
+            "value": (mean(model, "uf1") / mean(best, "uf1", baseline) if best
+                      else mean(model, "uf1")),
             "unit": f"x {best} UF1" if best else "UF1",
             "note": (f"UF1 {mean(model, 'uf1'):.3f} +- {sd(model, 'uf1'):.3f}, "
                      f"UAR {mean(model, 'uar'):.3f} +- {sd(model, 'uar'):.3f}{versus} over "
@@ -224,18 +241,30 @@ def build(dataset: str, root: Path) -> Path:
     return build_flow_images(composite, project)
 
 
+def measures_strongest(experts: tuple[str, ...] | None, models: tuple[str, ...] | None,
+                       overrides: dict[str, str] | None) -> bool:
+    """Whether a run also measures STRONGEST: only a default run (its rows need the reference
+    nets and the default params beside them)."""
+    return experts is None and models is None and not overrides
+
+
 def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
         experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
         overrides: dict[str, str] | None = None, root: Path | None = None,
         pretrain_cache: Path | None = None) -> list[dict]:
     """Rows of ``compare`` on each dataset, built under ``root`` (kept, and reused by a later
-    run) or, without one, in a temporary folder."""
+    run) or, without one, in a temporary folder; a default run adds STRONGEST's rows."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
             project = build(dataset, Path(folder) if root is None else root)
-            rows += rows_of(dataset, compare(project, seeds, experts, models, overrides,
-                                             pretrain_cache))
+            results = compare(project, seeds, experts, models, overrides, pretrain_cache)
+            rows += rows_of(dataset, results)
+            if measures_strongest(experts, models, overrides):
+                label, strong_experts, strong_models, strong_overrides = STRONGEST
+                rows += rows_of(dataset, compare(project, seeds, strong_experts, strong_models,
+                                                 strong_overrides, pretrain_cache),
+                                references_from=results, label=label)
     return rows
 
 

@@ -72,6 +72,38 @@ set the pretrained CNN is the strongest model by itself, and averaging it with a
 only dilutes it. Weighting the average does not change that (two thirds CNN, one third SVM:
 0.749 +- 0.007 / 0.807 +- 0.006, a weight found afterwards on these seeds, so an upper bound).
 
+The pretrained CNN with OFF-ApexNet as its expert (``train.hybrid.experts: [off-apexnet]``) is
+the one combination that led the best reference on both embedded sets in this screening, so it
+was checked on fresh seeds, 3 and 4, with nothing changed (pooled UF1 / UAR, mean +- sd):
+
+| set                           | model                        | UF1            | UAR            |
+| ----------------------------- | ---------------------------- | -------------- | -------------- |
+| frames, seeds 0-2             | sssnet (best reference)      | 0.726 +- 0.014 | 0.771 +- 0.012 |
+|                               | pretrained CNN, off-apexnet  | 0.752 +- 0.006 | 0.804 +- 0.004 |
+|                               | pretrained CNN alone         | 0.756 +- 0.006 | 0.798 +- 0.006 |
+| frames, seeds 3-4             | sssnet (best reference)      | 0.735 +- 0.007 | 0.781 +- 0.003 |
+|                               | pretrained CNN, off-apexnet  | 0.759 +- 0.005 | 0.810 +- 0.001 |
+|                               | pretrained CNN alone         | 0.770 +- 0.012 | 0.814 +- 0.003 |
+| subtle flow images, seeds 0-2 | off-apexnet (best reference) | 0.779 +- 0.012 | 0.785 +- 0.014 |
+|                               | pretrained CNN, off-apexnet  | 0.828 +- 0.006 | 0.832 +- 0.007 |
+|                               | pretrained CNN alone         | 0.821 +- 0.005 | 0.830 +- 0.007 |
+| subtle flow images, seeds 3-4 | off-apexnet (best reference) | 0.772 +- 0.001 | 0.784 +- 0.001 |
+|                               | pretrained CNN, off-apexnet  | 0.825 +- 0.002 | 0.833 +- 0.004 |
+|                               | pretrained CNN alone         | 0.820 +- 0.001 | 0.830 +- 0.002 |
+
+It leads the best reference in every seed on both sets: on frames by 0.024-0.026 UF1 and
+0.029-0.033 UAR (about two of the reference's spreads), on the subtle flow images (the proxy of
+the real composite, benchmarks/bench_compare.py) by about 0.05 on both; there its SAMM UF1 is
+0.816 against OFF-ApexNet's 0.780 (seeds 0-2). The frames rows of seeds 3-4 are the hybrid
+learner itself, beside the references in one run (``python -m benchmarks.bench_compare
+--dataset frames --seeds 3 4 --models sssnet off-apexnet ststnet cnn hybrid --hybrid-experts
+off-apexnet --set train.cnn.pretrain.clips=510``, 16 min); the others average the pretrained
+CNN's saved out-of-fold probabilities with the reference learner's own OFF-ApexNet. On frames
+the pretrained CNN alone is level with it (UF1 0.004-0.011 higher, UAR 0.004-0.006 lower); on
+the subtle flow images the expert adds 0.005-0.007 UF1, about one spread, and little UAR. It
+stays opt-in with pretraining (mer.models.pretrain says why) and costs one OFF-ApexNet fit in
+every fold (about 7 s on one core at the real composite's size).
+
 The product rule (the argmax of the experts' summed log-probabilities, a geometric mean, in
 place of the arithmetic mean; Kittler et al., "On combining classifiers", IEEE TPAMI 20(3),
 1998), from the same saved probabilities, CNN with SVM, pooled UF1 / UAR over seeds 0-2:
