@@ -1,5 +1,6 @@
-"""benchmarks.bench_compare's subtle flow-image proxy: the composite's params with only the AU
-displacement scale changed, valid params for mer's stages."""
+"""benchmarks.bench_compare: the subtle flow-image proxy (the composite's params with only the AU
+displacement scale changed, valid params for mer's stages) and the strongest opt-in setting's
+rows (valid params; ratios to the default run's best reference)."""
 
 import pytest
 import yaml
