@@ -13,7 +13,8 @@ Datasets, built here from nothing with mer's own stages (the first two in a defa
   pooled UF1, seed 0, was 0.836 at intensity 0.4, 0.763 at 0.25 and 0.742 at 0.2 (0.904 +-
   0.008 over three seeds at 1.0). The choice followed STSTNet's figures alone (those
   calibration runs also scored mer's SVM: 0.845 at 0.4, 0.803 at 0.25); mer's CNN and hybrid
-  first ran on the set after it was fixed. About 22 min a seed on 2 cores;
+  first ran on the set after it was fixed. About 22 min a seed on 2 cores (STRONGEST's rows:
+  about 17 more);
 - ``frames``: the default embedded CASME II set (246 clips, 26 subjects, casme2-5) from frames;
 - ``flow-images`` (opt-in, not in a default run): the same composite at full intensity,
   exported and read back alike. Every model scores 0.90-0.92 UF1 there, near the set's
