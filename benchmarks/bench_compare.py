@@ -45,6 +45,8 @@ data/pretrain (or ``--pretrain-cache``) and reused by every seed (mer.models.pre
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -74,8 +76,9 @@ def _mer(project: Path, *args: str) -> None:
 
 
 def build_frames(project: Path, params_text: str) -> Path:
-    """Synthesize the embedded corpora of ``params_text`` and run data, faces and features."""
-    project.mkdir(parents=True)
+    """Synthesize the embedded corpora of ``params_text`` and run data, faces and features
+    (again, in a folder an interrupted build left: each stage replaces its outputs whole)."""
+    project.mkdir(parents=True, exist_ok=True)
     (project / "params.yaml").write_text(params_text)
     for stage in ("synthesize", "data", "faces", "features"):
         _mer(project, stage)
@@ -83,8 +86,11 @@ def build_frames(project: Path, params_text: str) -> Path:
 
 
 def build_flow_images(frames: Path, project: Path) -> Path:
-    """Export ``frames``' clips as flow images into ``project`` and read them back."""
-    _mer(frames, "export-flow-images", "--out", str(project / "flow-images"))
+    """Export ``frames``' clips as flow images into ``project`` and read them back. An export
+    there already, left by an interrupted build, is read as it is: it is written whole or not
+    at all."""
+    if not (project / "flow-images").is_dir():
+        _mer(frames, "export-flow-images", "--out", str(project / "flow-images"))
     (project / "params.yaml").write_text(
         "data: {source: flow-images, root: flow-images, flow_channels: auto}\n"
         "labels: {scheme: megc-3}\n")
@@ -118,8 +124,8 @@ def with_overrides(train: object, overrides: dict[str, str]) -> object:
 
 def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
             experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
-            overrides: dict[str, str] | None = None, pretrain_cache: Path | None = None
-            ) -> dict[str, list[dict]]:
+            overrides: dict[str, str] | None = None, pretrain_cache: Path | None = None,
+            fold_cache: Path | None = None) -> dict[str, list[dict]]:
     """The models of the comparison (``models``; None: the reference nets, svm, cnn and
     hybrid) on ``project``'s features, once per seed, with the train params of ``project``'s
     params.yaml changed by ``overrides`` (``with_overrides``); the hybrid averages the CNN
@@ -127,6 +133,12 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
 
     With train.cnn.pretrain.clips > 0 the pretrained CNN is built once (or read) in
     ``pretrain_cache`` (None: ``project``'s data/pretrain).
+
+    With ``fold_cache``, each finished fold is kept in ``fold_cache``/seed<N> (the LOSO loop's
+    fold cache, mer.evaluation.loso.run_loso): a rerun after an interruption reuses them and
+    computes only the rest; a fold whose code, data, learner params or seed differ is
+    recomputed. Give each setting (experts, models, overrides) its own ``fold_cache``: a
+    complete seed deletes the folder's folds of other keys.
 
     Returns model -> one dict per seed: uf1, uar, fold_sd_uar and (composites) per-corpus uf1.
     """
@@ -158,7 +170,9 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
         learners = build_learners(train, has_au_codes=False,
                                   has_au_features=clips.au_features.shape[1] > 0,
                                   pretrained=pretrained)
-        outcomes = run_loso(clips, learners, seed=seed, workers=train.parallel_folds)
+        outcomes = run_loso(clips, learners, seed=seed, workers=train.parallel_folds,
+                            cache_dir=None if fold_cache is None
+                            else fold_cache / f"seed{seed}")
         for model in models:
             parts = [o for o in outcomes if model in o.proba]
             ids = [c for o in parts for c in o.clip_id]
@@ -253,20 +267,35 @@ def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
         experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
         overrides: dict[str, str] | None = None, root: Path | None = None,
         pretrain_cache: Path | None = None) -> list[dict]:
-    """Rows of ``compare`` on each dataset, built under ``root`` (kept, and reused by a later
-    run) or, without one, in a temporary folder; a default run adds STRONGEST's rows."""
+    """Rows of ``compare`` on each dataset, built under ``root`` or, without one, in a
+    temporary folder; a default run adds STRONGEST's rows.
+
+    Under ``root`` the datasets and each finished fold are kept (``fold_folder``), so a later
+    run, or the same run after an interruption, reuses them and computes only what is missing
+    or stale."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
             project = build(dataset, Path(folder) if root is None else root)
-            results = compare(project, seeds, experts, models, overrides, pretrain_cache)
-            rows += rows_of(dataset, results)
+            settings = [(experts, models, overrides)]
             if measures_strongest(experts, models, overrides):
-                label, strong_experts, strong_models, strong_overrides = STRONGEST
-                rows += rows_of(dataset, compare(project, seeds, strong_experts, strong_models,
-                                                 strong_overrides, pretrain_cache),
-                                references_from=results, label=label)
+                settings.append(STRONGEST[1:])
+            results = [compare(project, seeds, *setting, pretrain_cache,
+                               None if root is None else fold_folder(project, *setting))
+                       for setting in settings]
+            rows += rows_of(dataset, results[0])
+            if len(results) > 1:
+                rows += rows_of(dataset, results[1], references_from=results[0],
+                                label=STRONGEST[0])
     return rows
+
+
+def fold_folder(project: Path, experts: tuple[str, ...] | None,
+                models: tuple[str, ...] | None, overrides: dict[str, str] | None) -> Path:
+    """Where ``run`` keeps the finished folds of one setting on ``project``: one folder per
+    (experts, models, overrides), so that settings never sweep each other's folds."""
+    setting = json.dumps([experts, models, overrides or {}], sort_keys=True)
+    return project / "bench-folds" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
 
 if __name__ == "__main__":
@@ -283,8 +312,9 @@ if __name__ == "__main__":
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="train params to change, e.g. train.cnn.ensemble=1")
     parser.add_argument("--root", type=Path, default=None,
-                        help="build the datasets here and keep them; a dataset built here "
-                             "before is reused (default: a temporary folder)")
+                        help="build the datasets here and keep them with every finished "
+                             "fold: a rerun, or the same run after an interruption, reuses "
+                             "them (default: a temporary folder)")
     parser.add_argument("--pretrain-cache", type=Path, default=None,
                         help="with train.cnn.pretrain.clips > 0: where the pretrained CNN is "
                              "built once and reused (default: the dataset's data/pretrain)")

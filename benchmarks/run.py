@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import platform
 import sys
@@ -60,12 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="module names to run (default: all); the "
                         "other modules' sections of --out are kept")
     parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="modules that build datasets (bench_compare) build them here and "
+                             "keep them with every finished fold, so rerunning the same "
+                             "command after an interruption resumes (default: a temporary "
+                             "folder each)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.only or ()) - set(MODULES))
+    if unknown:
+        parser.error(f"--only: no benchmark module {', '.join(unknown)}; "
+                     f"choose from {', '.join(MODULES)}")
     started = time.perf_counter()
     results: dict[str, list[dict]] = {}
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr)
-        results[name] = importlib.import_module(f"benchmarks.{name}").run()
+        run = importlib.import_module(f"benchmarks.{name}").run
+        keeps = args.root is not None and "root" in inspect.signature(run).parameters
+        results[name] = run(root=args.root) if keeps else run()
     out = Path(args.out)
     previous = out.read_text(encoding="utf-8") if out.exists() else ""
     write_text(out, render(results, time.perf_counter() - started, previous))

@@ -1,6 +1,9 @@
 """benchmarks.bench_compare: the subtle flow-image proxy (the composite's params with only the AU
 displacement scale changed, valid params for mer's stages) and the strongest opt-in setting's
-rows (valid params; ratios to the default run's best reference)."""
+rows (valid params; ratios to the default run's best reference), and a run kept under a
+root resuming from its finished folds and from a dataset build it left half done."""
+
+import json
 
 import pytest
 import yaml
@@ -9,13 +12,20 @@ from benchmarks.bench_compare import (
     REPO,
     STRONGEST,
     SUBTLE_INTENSITY,
+    _mer,
+    build_flow_images,
+    build_frames,
+    compare,
     composite_params,
+    fold_folder,
     measures_strongest,
     rows_of,
     with_overrides,
 )
 
+from dvc_helpers import tiny_params
 from mer.config import TrainParams, load_params, parse_params
+from toy import write_toy
 
 
 def test_the_subtle_composite_changes_the_intensity_alone():
@@ -64,3 +74,59 @@ def test_only_a_default_run_measures_the_strongest_setting_and_its_params_are_va
                                              "hybrid": {"experts": list(experts)}}
     validated = TrainParams.model_validate(data)  # what compare's learners are built from
     assert (validated.models, validated.hybrid.experts) == (models, experts)
+
+
+def test_a_kept_run_resumes_from_its_finished_folds(tmp_path):
+    """A fold kept by an earlier (e.g. interrupted) run is read back, not recomputed; a missing
+    one is computed; another seed or another setting is computed afresh in its own folder."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    write_toy(project / "data", subjects=4, clips_per_subject=5, scheme="megc-3")
+    (project / "params.yaml").write_text(
+        "labels: {scheme: megc-3}\n"
+        "train: {parallel_folds: 1, svm: {trials: 2, inner_folds: 2}}\n")
+    folds = fold_folder(project, None, ("svm",), None)
+    first = compare(project, (0,), models=("svm",), fold_cache=folds)
+    kept = sorted((folds / "seed0").glob("svm_*.json"))
+    assert len(kept) == 4  # one per subject
+    # Doctor one kept fold so that every clip of it is predicted wrong, and drop another:
+    doctored = json.loads(kept[0].read_text())
+    proba = doctored["proba"]["svm"]
+    truth = {c: i for c, i in zip(*_labels(project), strict=True)}
+    doctored["proba"]["svm"] = [[0.0 if k == truth[c] else 1.0 for k in range(len(p))]
+                                for c, p in zip(doctored["clip_id"], proba, strict=True)]
+    kept[0].write_text(json.dumps(doctored))
+    kept[1].unlink()
+    again = compare(project, (0,), models=("svm",), fold_cache=folds)
+    assert again["svm"][0]["uar"] < first["svm"][0]["uar"]  # the doctored fold was read
+    assert kept[1].exists()  # the missing fold was computed and kept
+    assert not (folds / "seed1").exists()
+    compare(project, (1,), models=("svm",), fold_cache=folds)
+    assert len(list((folds / "seed1").glob("svm_*.json"))) == 4
+    assert kept[0].exists()  # a seed does not sweep another seed's folds
+    assert fold_folder(project, None, None, None) != folds != fold_folder(
+        project, None, ("svm",), {"train.svm.trials": "3"})
+    assert fold_folder(project, *STRONGEST[1:]) != fold_folder(project, None, None, None)
+
+
+def _labels(project):
+    import pandas as pd
+
+    manifest = pd.read_parquet(project / "data/manifest.parquet")
+    return manifest["clip_id"].tolist(), manifest["label_index"].tolist()
+
+
+@pytest.mark.slow
+def test_an_interrupted_build_is_finished_by_the_next(tmp_path):
+    """A build killed after it began (its folder made) or after the flow-image export (written
+    whole) is finished by the next run under the same root, not refused."""
+    text = yaml.safe_dump(tiny_params())
+    frames = tmp_path / "composite"
+    frames.mkdir()
+    (frames / "params.yaml").write_text(text)
+    build_frames(frames, text)
+    assert (frames / "data/features.npz").exists()
+    project = tmp_path / "flow-images"
+    _mer(frames, "export-flow-images", "--out", str(project / "flow-images"))
+    build_flow_images(frames, project)
+    assert (project / "data/features.npz").exists()

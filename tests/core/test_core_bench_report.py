@@ -1,7 +1,8 @@
 """BENCHMARKS.md as `make bench` writes it: `--only` replaces the sections it reran and keeps
 the others (it used to write a file holding only the rerun modules)."""
 
-from benchmarks.run import MODULES, render, section
+import pytest
+from benchmarks.run import MODULES, main, render, section
 
 ROW = [{"benchmark": "b", "value": 1.5, "unit": "s", "note": "n"}]
 
@@ -23,3 +24,11 @@ def test_a_whole_run_writes_a_new_header():
     new = render(dict.fromkeys(MODULES, ROW), 99.0, old)
     assert "Whole run: 99 s." in new and "Whole run: 10 s." not in new
     assert [part.split("\n", 1)[0] for part in new.split("\n## ")[1:]] == list(MODULES)
+
+
+def test_an_unknown_module_is_a_usage_error_naming_the_choices(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--only", "bench_compar"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "no benchmark module bench_compar" in error and "bench_compare" in error
