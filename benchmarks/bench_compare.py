@@ -271,8 +271,8 @@ def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
     temporary folder; a default run adds STRONGEST's rows.
 
     Under ``root`` the datasets and each finished fold are kept (``fold_folder``), so a later
-    run, or the same run after an interruption, reuses them and computes only what is missing
-    or stale."""
+    run, or the same run after an interruption, reuses them and computes only the folds that
+    are missing or stale; a dataset is reused as it was built (``build``)."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
@@ -314,7 +314,8 @@ if __name__ == "__main__":
     parser.add_argument("--root", type=Path, default=None,
                         help="build the datasets here and keep them with every finished "
                              "fold: a rerun, or the same run after an interruption, reuses "
-                             "them (default: a temporary folder)")
+                             "them; a fold of other code or params is recomputed, a dataset "
+                             "is reused as built (default: a temporary folder)")
     parser.add_argument("--pretrain-cache", type=Path, default=None,
                         help="with train.cnn.pretrain.clips > 0: where the pretrained CNN is "
                              "built once and reused (default: the dataset's data/pretrain)")
