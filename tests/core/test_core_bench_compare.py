@@ -25,6 +25,7 @@ from benchmarks.bench_compare import (
 
 from dvc_helpers import tiny_params
 from mer.config import TrainParams, load_params, parse_params
+from mer.core.clipset import load_clips
 from toy import write_toy
 
 
@@ -92,7 +93,9 @@ def test_a_kept_run_resumes_from_its_finished_folds(tmp_path):
     # Doctor one kept fold so that every clip of it is predicted wrong, and drop another:
     doctored = json.loads(kept[0].read_text())
     proba = doctored["proba"]["svm"]
-    truth = {c: i for c, i in zip(*_labels(project), strict=True)}
+    clips = load_clips(project / "data/features.npz", project / "data/manifest.parquet",
+                       "megc-3")
+    truth = dict(zip(clips.clip_id.tolist(), clips.y.tolist(), strict=True))
     doctored["proba"]["svm"] = [[0.0 if k == truth[c] else 1.0 for k in range(len(p))]
                                 for c, p in zip(doctored["clip_id"], proba, strict=True)]
     kept[0].write_text(json.dumps(doctored))
@@ -107,13 +110,6 @@ def test_a_kept_run_resumes_from_its_finished_folds(tmp_path):
     assert fold_folder(project, None, None, None) != folds != fold_folder(
         project, None, ("svm",), {"train.svm.trials": "3"})
     assert fold_folder(project, *STRONGEST[1:]) != fold_folder(project, None, None, None)
-
-
-def _labels(project):
-    import pandas as pd
-
-    manifest = pd.read_parquet(project / "data/manifest.parquet")
-    return manifest["clip_id"].tolist(), manifest["label_index"].tolist()
 
 
 @pytest.mark.slow
