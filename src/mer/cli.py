@@ -25,7 +25,14 @@ from types import FrameType
 import mer
 from mer.config import load_params
 from mer.errors import MerError
-from mer.interrupts import SIGINT_EXIT, SIGTERM_EXIT, stop_now_or_after_store_call
+from mer.interrupts import (
+    SIGINT_EXIT,
+    SIGTERM_EXIT,
+    clear_stop,
+    requested_stop,
+    stop_now_or_after_store_call,
+    stopped_by_signal,
+)
 
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -52,6 +59,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+log = logging.getLogger(__name__)
+
 # The commands that read every section of params.yaml (DVC's stages): validated first.
 PIPELINE = frozenset({"synthesize", "data", "faces", "features", "train", "evaluate", "register",
                       "spot-synthesize", "spot-eval"})
@@ -69,13 +78,9 @@ class Terminated(SystemExit):
         super().__init__(SIGTERM_EXIT)
 
 
-_terminating = threading.Event()
-
-
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    if _terminating.is_set():  # already unwinding: let the cleanup finish
+    if requested_stop() is Terminated:  # already unwinding: let the cleanup finish
         return
-    _terminating.set()
     stop_now_or_after_store_call(Terminated())
 
 
@@ -83,10 +88,24 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     stop_now_or_after_store_call(KeyboardInterrupt())
 
 
-def _from_ctrl_c(exc: SystemExit) -> bool:
-    """Lightning answers Ctrl-C during training with sys.exit(1) inside its ``except
-    KeyboardInterrupt``: still an interruption."""
-    return isinstance(exc.__context__, KeyboardInterrupt)
+def _stop_exit_code(exc: BaseException) -> int | None:
+    """130 or 143 when ``exc`` ends the command because of Ctrl-C or SIGTERM, else None.
+
+    Ctrl-C: a KeyboardInterrupt, or the sys.exit(1) Lightning raises inside its ``except
+    KeyboardInterrupt``. SIGTERM: Terminated. Any other exception raised after a handler
+    raised its stop comes from that stop (a library that turned it into an error of its own,
+    or cleanup it cut short), so it exits as the stop does."""
+    if isinstance(exc, Terminated):
+        return SIGTERM_EXIT
+    if isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt)):
+        return SIGINT_EXIT
+    stop = requested_stop()
+    if stop is Terminated:
+        return SIGTERM_EXIT
+    if stop is not None:
+        return SIGINT_EXIT
+    return None
 
 
 def _install_handlers() -> Callable[[], None]:
@@ -95,7 +114,7 @@ def _install_handlers() -> Callable[[], None]:
     previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    _terminating.clear()
+    clear_stop()
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
@@ -103,6 +122,7 @@ def _install_handlers() -> Callable[[], None]:
     def restore() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        clear_stop()
     return restore
 
 
@@ -143,21 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in PIPELINE:  # a params mistake is reported before any heavy import
             load_params(args.params)
         runners[args.command](args)
-    except MerError as exc:
-        print(f"mer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"mer {args.command}: interrupted", file=sys.stderr)
-        return SIGINT_EXIT
-    except Terminated:
-        print(f"mer {args.command}: terminated (SIGTERM); finished work is kept, rerun to "
-              "resume", file=sys.stderr)
-        return SIGTERM_EXIT
-    except SystemExit as exc:
-        if not _from_ctrl_c(exc):
-            raise
-        print(f"mer {args.command}: interrupted", file=sys.stderr)
-        return SIGINT_EXIT
+    except BaseException as exc:
+        code = _stop_exit_code(exc)
+        if code is None:
+            if not isinstance(exc, MerError):
+                raise
+            print(f"mer {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        if not stopped_by_signal(exc):
+            log.debug("raised while stopping", exc_info=exc)
+        if code == SIGTERM_EXIT:
+            print(f"mer {args.command}: terminated (SIGTERM); finished work is kept, rerun to "
+                  "resume", file=sys.stderr)
+        else:
+            print(f"mer {args.command}: interrupted", file=sys.stderr)
+        return code
     finally:
         restore()
     return 0

@@ -1,8 +1,14 @@
-"""Ctrl-C and SIGTERM, deferred while an MLflow store call completes.
+"""Ctrl-C and SIGTERM, deferred while an MLflow store call completes, and raised again where
+Python dropped them.
 
 The cli's signal handlers call ``stop_now_or_after_store_call``; mer.tracking wraps every
-store call in ``deferred_signals``. Apart from the tracking code so that every command can
-install the handlers without importing it.
+store call in ``deferred_signals``. A handler's exception that lands in a ``__del__`` method, a
+weakref callback or a garbage-collector finaliser is printed as "Exception ignored in ..." and
+dropped by Python (seen: a SQLAlchemy weakref callback during a CNN fit), so the command would
+run on as if never stopped. The stop stays recorded until the command ends, and the loops that
+take time (each LOSO fold, training batch, Optuna trial and per-clip job) call
+``stop_if_requested``, which raises it again. Apart from the tracking code so that every
+command can install the handlers without importing it.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ def stopped_by_signal(exc: BaseException) -> bool:
 
 
 class _Deferral:
-    """Ctrl-C or SIGTERM that arrived during a store call, raised when the call returns."""
+    """Ctrl-C or SIGTERM that arrived during a store call, raised when the call returns;
+    ``requested``: the last stop a handler raised (its class), kept until the command ends."""
 
     depth = 0
     pending: BaseException | None = None
+    requested: type[BaseException] | None = None
 
 
 _DEFERRAL = _Deferral()
@@ -38,10 +46,36 @@ def stop_now_or_after_store_call(exc: BaseException) -> None:
     call, once it returns. An exception raised in the middle of a SQLite commit leaves the
     connection's write lock held, so closing the runs afterwards fails with 'database is
     locked' and they would stay RUNNING."""
+    _DEFERRAL.requested = type(exc)
     if _DEFERRAL.depth and threading.current_thread() is threading.main_thread():
         _DEFERRAL.pending = exc
         return
     raise exc
+
+
+def requested_stop() -> type[BaseException] | None:
+    """The class of the last stop (KeyboardInterrupt, the cli's Terminated) a handler raised
+    during this command, or None."""
+    return _DEFERRAL.requested
+
+
+def clear_stop() -> None:
+    """Forget the recorded stop: the cli calls it when a command starts and ends."""
+    _DEFERRAL.requested = None
+    _DEFERRAL.pending = None
+
+
+def stop_if_requested() -> None:
+    """Raise the recorded stop again, if any: called at the start of each unit of work that
+    takes time (a LOSO fold, a training batch, an Optuna trial, a per-clip job). While a stop
+    propagates these are not reached, so a stop found here was dropped by Python (module
+    docstring). No-op outside the main thread, inside a store call (the deferred stop is
+    raised when the call returns) and in processes without the cli's handlers (fold
+    workers)."""
+    stop = _DEFERRAL.requested
+    if stop is None or _DEFERRAL.depth or threading.current_thread() is not threading.main_thread():
+        return
+    raise stop()
 
 
 @contextmanager

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
+from mer.interrupts import stop_if_requested
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -55,12 +57,14 @@ def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], work
         if workers == 1:
             single_threaded()
             for item in items:
+                stop_if_requested()  # a Ctrl-C or SIGTERM Python dropped (mer.interrupts)
                 results.append(function(item))
                 bar.update()
             return results
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers, initializer=single_threaded) as pool:
             for result in pool.imap(function, items, chunksize=1):
+                stop_if_requested()
                 results.append(result)
                 bar.update()
         return results

@@ -32,6 +32,7 @@ import numpy as np
 from mer.atomic import write_text
 from mer.core.clipset import ClipSet
 from mer.evaluation.splits import Fold, loso_folds
+from mer.interrupts import stop_if_requested
 
 if TYPE_CHECKING:
     from mer.evaluation.ray_folds import RayOptions
@@ -304,6 +305,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
         run_on_ray(clips, pending, seed, ray, finish)
     elif workers <= 1 or len(pending) <= 1:
         for li, learner, fold, path, key in pending:
+            stop_if_requested()  # a Ctrl-C or SIGTERM Python dropped (mer.interrupts)
             finish(li, run_fold(learner, clips, fold, seed), path, key)
     else:
         # spawn, not fork: forking a process that already runs torch threads can deadlock.
@@ -318,6 +320,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                 remaining = set(futures)
                 while remaining:
                     finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    stop_if_requested()
                     for future in finished:
                         li, path, key = futures[future]
                         finish(li, future.result(), path, key)

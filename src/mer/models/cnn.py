@@ -51,6 +51,7 @@ from torch.utils.data import DataLoader, Dataset
 from mer.config import Accelerator, CnnParams
 from mer.core.clipset import ClipSet
 from mer.errors import MerError
+from mer.interrupts import stop_if_requested
 from mer.models.au_codes import AuCodeEncoder, known_aus
 from mer.models.augment import ClipAugmenter
 from mer.models.flownet import (
@@ -87,6 +88,9 @@ class FlowNetModule(L.LightningModule):
         self.mixing = np.random.default_rng(derive_seed(seed, MIXUP_STREAM))
         self.train_loss: list[float] = []
         self._loss_sum, self._count = 0.0, 0
+
+    def on_train_batch_start(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        stop_if_requested()  # a Ctrl-C or SIGTERM Python dropped (mer.interrupts)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         # (B, T, 3, I, I), (B, 1, I, I), (B,), (B, V) multi-hot AUs, (B,) bool AUs annotated

@@ -47,6 +47,7 @@ from torch import nn
 from mer.config import OFF_APEXNET, SSSNET, STSTNET, ReferenceParams
 from mer.core.clipset import ClipSet
 from mer.features.sampling import apex_step
+from mer.interrupts import stop_if_requested
 from mer.models.flownet import SHUFFLE_STREAM, balanced_class_weights, torch_single_thread
 from mer.models.seeds import derive_seed
 
@@ -225,6 +226,7 @@ def fit_reference(name: str, train: ClipSet, params: ReferenceParams, seed: int
         for _ in range(epochs):
             total = 0.0
             for batch in torch.randperm(len(y), generator=order).split(params.batch_size):
+                stop_if_requested()  # a Ctrl-C or SIGTERM Python dropped (mer.interrupts)
                 loss = F.cross_entropy(net(x[batch]), y[batch], weight=weight)
                 optimizer.zero_grad()
                 loss.backward()

@@ -24,6 +24,7 @@ from sklearn.svm import SVC
 from mer.config import SvmParams
 from mer.evaluation.metrics import uar
 from mer.evaluation.splits import inner_splits
+from mer.interrupts import stop_if_requested
 from mer.models.seeds import derive_seed
 
 SPLIT_STREAM, TUNE_STREAM = 2, 3  # derive_seed keys of the inner split and of Optuna
@@ -175,7 +176,9 @@ def tune_c_gamma(problems: Sequence[InnerProblem], params: SvmParams, n_classes:
     try:
         study = optuna.create_study(direction="maximize",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
-        study.optimize(objective, n_trials=params.trials)
+        # The callback raises a Ctrl-C or SIGTERM Python dropped (mer.interrupts).
+        study.optimize(objective, n_trials=params.trials,
+                       callbacks=[lambda study, trial: stop_if_requested()])
     finally:
         optuna_logger.setLevel(level)
     trials = tuple({"trial": t.number, "c": t.params["c"], "gamma": t.params["gamma"],
