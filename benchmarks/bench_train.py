@@ -3,9 +3,11 @@
 Synthetic structured features (tests/toy.py): 26 subjects x 10 clips (CASME II: 255 clips),
 T=3 flow steps of 32x32, 504 AU-region features (what the features stage writes for T=3).
 A couple of folds per learner are timed in this process, single-threaded as in a fold worker;
-the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers. The
-reference nets (opt-in, outside that figure) are timed too, with the check behind their
-schedule (mer.models.references): the final training loss at half, once and twice the epochs.
+the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers; it
+leaves out the pretraining that train.cnn.pretrain runs once per project (bench_pipeline's
+`dvc repro` includes it). The reference nets as models of their own (opt-in, outside that
+figure) are timed too, with the check behind their schedule (mer.models.references): the
+final training loss at half, once and twice the epochs.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ def run() -> list[dict]:
         seconds = [_seconds(lambda f=fold, lr=learner: run_fold(lr, clips, f, params.seed))
                    for fold in folds[:TIMED_FOLDS]]
         per_fold[learner.name] = float(np.mean(seconds))
-        what = {"cnn-hybrid": f"{params.cnn.ensemble} CNN fits (the ensemble) + the SVM's "
-                              f"{params.svm.trials} Optuna trials (cnn and hybrid outputs)",
+        what = {"cnn-hybrid": f"{params.cnn.ensemble} CNN fit(s) + the hybrid's experts "
+                              f"({', '.join(params.hybrid.experts)}; the SVM's "
+                              f"{params.svm.trials} Optuna trials) (cnn and hybrid outputs)",
                 "svm": f"{params.svm.trials} Optuna trials x {params.svm.inner_folds} inner "
                        "folds on AU-region features",
                 "au-oracle": "the same tuning on true AU codes",

@@ -17,9 +17,12 @@ STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 
 def shrink(params: dict) -> dict:
     """``params`` (a params file's dict) made tiny: 4 subjects of 24 clips at 160 x 192, 2 CNN
-    epochs, 3 Optuna trials on 2 inner folds, 2 long videos of 8 s to spot in."""
+    epochs after 2 of pretraining on 12 clips, 2 epochs of the hybrid's reference net, 3 Optuna
+    trials on 2 inner folds, 2 long videos of 8 s to spot in."""
     params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
     params["train"]["cnn"]["epochs"] = 2
+    params["train"]["cnn"]["pretrain"].update(clips=12, subjects=3, epochs=2)
+    params["train"]["references"]["epochs"] = 2
     params["train"]["svm"].update(trials=3, inner_folds=2)
     params["spotting"]["synthetic"].update(subjects=2, seconds=8.0, micro=2, macro=1)
     return params

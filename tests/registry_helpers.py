@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from dvc_helpers import shrink
 from mer.tracking.ui import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,14 +28,11 @@ SERVER_STOP_S = 30
 
 
 def tiny_params() -> dict:
-    """params.yaml with a 4-subject synthetic dataset and seconds-long training."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
-    params["train"]["cnn"]["epochs"] = 2
-    params["train"]["svm"].update(trials=3, inner_folds=2)
+    """params.yaml made tiny as the DVC tests make it (dvc_helpers.shrink: 4 subjects,
+    seconds-long training; 2 long videos of 8 s, the smallest spotting corpus whose p `mer
+    register` stores), registering under MODEL."""
+    params = shrink(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["tracking"]["model_name"] = MODEL
-    # 2 subjects x 8 s: the smallest spotting corpus whose p `mer register` stores
-    params["spotting"]["synthetic"].update(subjects=2, seconds=8.0, micro=2, macro=1)
     params["spotting"]["workers"] = 1
     return params
 

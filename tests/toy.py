@@ -19,6 +19,15 @@ from mer.labels import get_scheme
 # Typical AU codes per casme2-5 class (design brief section 5), cycled for other schemes.
 CLASS_AUS = ("6+12", "4+7+L10", "1+2", "14+17", "4")
 
+# train params (a params.yaml's train section) for seconds-long fits on these clips: no
+# pretraining and the SVM as the hybrid's expert (the defaults' pretraining and OFF-ApexNet
+# expert are tested where they are the subject: test_models_pretrain, the DVC and registry tests).
+FAST_TRAIN = {"cnn": {"epochs": 2, "batch_size": 16, "channels": 4, "embedding": 8,
+                      "ensemble": 2, "pretrain": {"clips": 0}},
+              "svm": {"trials": 3, "inner_folds": 2},
+              "references": {"epochs": 2},
+              "hybrid": {"experts": ["svm"]}}
+
 
 def toy_tables(subjects: int = 6, clips_per_subject: int = 6, steps: int = 2, size: int = 8,
                n_au: int = 6, scheme: str = "casme2-5", seed: int = 0,

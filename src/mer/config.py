@@ -269,7 +269,7 @@ class AugmentParams(Section):
 
 
 class PretrainParams(Section):
-    clips: int = Field(0, ge=0, description="synthetic clips (the embedded generator's casme2 "
+    clips: int = Field(510, ge=0, description="synthetic clips (the embedded generator's casme2 "
                        "format and default settings, run through this project's faces and "
                        "features settings; for flow-images data, exported as 28 x 28 flow images "
                        "as mer export-flow-images writes them and read back) one FlowNet is "
@@ -306,8 +306,10 @@ class CnnParams(Section):
                           "without codes add nothing); predictions use the emotion head alone; "
                           "0 = off")
     pretrain: PretrainParams = PretrainParams()  # mer.models.pretrain
-    ensemble: int = Field(3, ge=1, description="CNNs per fit, differing only in their seed; "
-                          "their softmaxes are averaged, so a result owes less to seed luck")
+    ensemble: int = Field(1, ge=1, description="CNNs per fit, differing only in their seed; "
+                          "their softmaxes are averaged, so a result owes less to seed luck. "
+                          "Pretrained, one scores as three did (mer.models.pretrain) in a third "
+                          "of the time")
     augment: AugmentParams = Field(AugmentParams(), description="training subjects only, one "
                                    "geometry per clip")
     accelerator: Accelerator = Field(
@@ -367,7 +369,8 @@ class HybridParams(Section):
     """What the hybrid averages with its CNN (mer.models.hybrid says how it was chosen)."""
 
     experts: tuple[HybridExpert, ...] = Field(
-        (SVM,), min_length=1, description="averaged with the CNN's softmax, equal weights: "
+        (OFF_APEXNET,), min_length=1,
+        description="averaged with the CNN's softmax, equal weights: "
         f"{SVM} (the AU-region SVM) and any of {', '.join(REFERENCES)} (a net trained as "
         "train.references says, with its own seed)")
 

@@ -70,7 +70,7 @@ def test_only_a_default_run_measures_the_strongest_setting_and_its_params_are_va
     assert not measures_strongest(None, None, {"train.cnn.ensemble": "1"})
     _, experts, models, overrides = STRONGEST
     train = with_overrides(load_params(REPO / "params.yaml").train, overrides)
-    assert train.cnn.pretrain.clips > 0
+    assert train.cnn.pretrain.clips > 0 and train.cnn.ensemble == 3
     data = train.model_dump(mode="json") | {"models": list(models),
                                              "hybrid": {"experts": list(experts)}}
     validated = TrainParams.model_validate(data)  # what compare's learners are built from

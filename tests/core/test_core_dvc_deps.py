@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from test_core_layers import MER, SRC, imports_of, modules
 
 from mer import config, paths
+from mer.models import pretrain
 
 REPO = SRC.parent
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
@@ -144,8 +145,10 @@ BRANCH_ONLY = {
     "features.image_grid": "flow-image corpora only",
     "evaluation.train_corpora": "evaluation.protocol cross-corpus only",
     "evaluation.test_corpora": "evaluation.protocol cross-corpus only",
-    **{f"train.references.{key}": "only when train.models names a reference net"
-       for key in config.ReferenceParams.model_fields},
+    **{f"train.references.{key}": "only when train.models or train.hybrid.experts names a "
+       "reference net" for key in config.ReferenceParams.model_fields},
+    **{f"train.svm.{key}": "register: only when train.hybrid.experts names svm"
+       for key in config.SvmParams.model_fields},
 }
 
 
@@ -156,11 +159,14 @@ class ReadKeys:
         self.keys: set[str] = set()
         self.on = False
         self.loading = 0
+        self.corpus = 0  # inside mer.models.pretrain.build_corpus
 
     def record(self, section: BaseModel, name: str, caller: str) -> None:
         if not self.on or self.loading or not caller.startswith("mer.") \
                 or caller.startswith("mer.tracking"):  # provenance logged to MLflow
             return
+        if self.corpus and isinstance(section, (config.DataParams, config.SyntheticParams)):
+            return  # the pretraining corpus's own data params, built from train.cnn.pretrain
         prefix = PREFIXES.get(type(section))
         if prefix is None:
             return
@@ -202,11 +208,21 @@ def read_keys(tmp_path_factory):
         finally:
             recorder.loading -= 1
 
+    original_corpus = pretrain.build_corpus
+
+    def corpus(*args, **kwargs):
+        recorder.corpus += 1
+        try:
+            return original_corpus(*args, **kwargs)
+        finally:
+            recorder.corpus -= 1
+
     patch = pytest.MonkeyPatch()
     patch.chdir(project)
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     patch.setattr(config.Section, "__getattribute__", getattribute)
     patch.setattr(config, "parse_params", parse)
+    patch.setattr(pretrain, "build_corpus", corpus)
     found = {}
     try:
         for stage in STAGES:

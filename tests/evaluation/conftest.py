@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from mer.config import CnnParams, ReferenceParams, SvmParams, TrainParams
+from mer.config import TrainParams
 from mer.core.clipset import ClipSet
-from toy import toy_clips
+from toy import FAST_TRAIN, toy_clips
 
 
 @pytest.fixture(scope="session")
@@ -17,20 +18,14 @@ def clips() -> ClipSet:
 
 @pytest.fixture(scope="session")
 def params() -> TrainParams:
-    return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8,
-                                     ensemble=2),
-                       svm=SvmParams(trials=3, inner_folds=2),
-                       references=ReferenceParams(epochs=2))
+    """Seconds-long fits (toy.FAST_TRAIN)."""
+    return TrainParams.model_validate(FAST_TRAIN)
 
 
 @pytest.fixture(scope="session")
 def params_yaml() -> str:
-    """params.yaml text with the same train section as ``params``."""
-    return ("train:\n"
-            "  parallel_folds: 1\n"
-            "  cnn: {epochs: 2, batch_size: 16, channels: 4, embedding: 8, ensemble: 2}\n"
-            "  svm: {trials: 3, inner_folds: 2}\n"
-            "  references: {epochs: 2}\n")
+    """params.yaml text with the same train section as ``params``, folds run one by one."""
+    return yaml.safe_dump({"train": {"parallel_folds": 1, **FAST_TRAIN}})
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,13 @@ def test_a_parent_run_is_named_by_the_params_that_differ(project):
         "train.models=[svm], train.parallel_folds=1, train.svm.trials=2, train.svm.inner_folds=2"
 
 
+def test_training_no_cnn_pretrains_none(project):
+    """train.models [svm] under the default train.cnn.pretrain (510 clips): no pretraining
+    corpus is built, since no model would start from it."""
+    assert (project.root / "data" / "pretrain").is_dir()  # the stage's DVC output
+    assert not any((project.root / "data" / "pretrain").iterdir())
+
+
 def test_under_dvc_exp_run_a_parent_run_is_named_by_the_experiment(monkeypatch):
     params = parse_params({"train": {"seed": 3}})
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)

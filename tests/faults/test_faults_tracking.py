@@ -4,7 +4,8 @@ SIGKILL sent to `mer train` (serial and with parallel fold workers), runs left R
 dead process, and `mer predict` outside a project.
 
 The killed commands run as subprocesses (`python -m mer.cli`) on a tiny toy project (6
-subjects x 6 clips, 2 CNN epochs, 3 Optuna trials); most of their time is Python imports.
+subjects x 6 clips, toy.FAST_TRAIN: 2 CNN epochs without pretraining, 3 Optuna trials); most
+of their time is Python imports.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 import psutil
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mer.cli import Terminated, _install_handlers, main
@@ -31,14 +33,10 @@ from mer.errors import MerError
 from mer.evaluation import loso
 from mer.models.cnn import FlowNetModule
 from mer.tracking.store import DB_NAME, PARENT_TAG, Tracker, tracking_uri
-from toy import write_toy
+from toy import FAST_TRAIN, write_toy
 
 pytestmark = pytest.mark.faults
 
-PARAMS = ("train:\n"
-          "  parallel_folds: {workers}\n"
-          "  cnn: {{epochs: 2, batch_size: 16, channels: 4, embedding: 8, ensemble: 2}}\n"
-          "  svm: {{trials: 3, inner_folds: 2}}\n")
 # The run tags that name a run's process (mer.tracking.store.PID_TAG, NOTE_TAG, HOST_TAG),
 # spelled out so this file also runs, and fails test by test, against the code before them.
 PID_TAG, NOTE_TAG, HOST_TAG = "mer.pid", "mer.note", "mer.host"
@@ -54,7 +52,8 @@ def own_store(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_project(folder: Path, workers: int = 1) -> Path:
     write_toy(folder / "data")
-    (folder / "params.yaml").write_text(PARAMS.format(workers=workers))
+    (folder / "params.yaml").write_text(yaml.safe_dump(
+        {"train": {"parallel_folds": workers, **FAST_TRAIN}}))
     return folder
 
 

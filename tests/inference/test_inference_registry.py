@@ -73,7 +73,8 @@ def test_register_records_a_version_without_promoting(project):
     model = client.get_registered_model(MODEL)
     assert "champion" not in model.aliases
     (provenance,) = (project / "mlruns").rglob("provenance.json")
-    assert json.loads(provenance.read_text())["pretrain"] is None  # CNNs from scratch
+    pretrain = json.loads(provenance.read_text())["pretrain"]  # the default: pretrained CNNs
+    assert pretrain["clips"] == 12 and len(pretrain["weights_sha256"]) == 64
 
 
 def test_the_signature_declares_what_the_served_model_answers(project):

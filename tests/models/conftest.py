@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mer.config import CnnParams, ReferenceParams, SvmParams, TrainParams
+from mer.config import TrainParams
 from mer.core.clipset import ClipSet
-from toy import toy_clips
+from toy import FAST_TRAIN, toy_clips
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,5 @@ def flow_image_clips() -> ClipSet:
 
 @pytest.fixture(scope="session")
 def params() -> TrainParams:
-    return TrainParams(cnn=CnnParams(epochs=2, batch_size=16, channels=4, embedding=8,
-                                     ensemble=2),
-                       svm=SvmParams(trials=3, inner_folds=2),
-                       references=ReferenceParams(epochs=2))
+    """Seconds-long fits (toy.FAST_TRAIN)."""
+    return TrainParams.model_validate(FAST_TRAIN)

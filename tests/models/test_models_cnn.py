@@ -78,7 +78,8 @@ def test_flow_images_single_step_zero_apex(flow_image_clips, params, apex_stream
 
 @pytest.mark.slow
 def test_cnn_learns_the_toy_classes(clips):
-    params = CnnParams(epochs=40, batch_size=16, channels=8, embedding=16, dropout=0.0)
+    params = CnnParams(epochs=40, batch_size=16, channels=8, embedding=16, dropout=0.0,
+                       pretrain=PretrainParams(clips=0))
     cnn = fit_cnn(clips, params, seed=0)
     assert cnn.train_loss[-1] < 0.5 * cnn.train_loss[0]
     proba, _ = cnn.predict(clips.flow, clips.apex_image)

@@ -58,7 +58,16 @@ def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path):
     report = json.loads((folder / REPORT).read_text())
     assert report["clips"] >= 2 and report["subjects"] == 2
     assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
-    assert pretrained_flownet(Params(), tmp_path) is None  # off by default
+    off = Params().model_copy(update={"train": Params().train.model_copy(update={
+        "cnn": Params().train.cnn.model_copy(update={"pretrain": PretrainParams(clips=0)})})})
+    assert pretrained_flownet(off, tmp_path) is None  # clips 0: off
+
+
+def test_pretrained_flownet_builds_nothing_for_models_without_a_cnn(tmp_path):
+    """train.models [svm] under the default pretraining: no model would start from the net."""
+    assert Params().train.cnn.pretrain.clips > 0
+    assert pretrained_flownet(Params(), tmp_path, models=("svm", "off-apexnet")) is None
+    assert not any(tmp_path.iterdir())
 
 
 def test_pretrained_flownet_checks_params_changed_after_loading(tmp_path):

@@ -48,13 +48,15 @@ The CNN gains 0.059 UF1 (about four seed spreads) and 0.045 UAR, the hybrid 0.04
 two); the SVM does not use it (0.658 +- 0.014 / 0.727 +- 0.017 in both). Building the corpus
 took 178 s and pretraining 42 s, once, on a shared 2-core machine. Rerun: ``python -m
 benchmarks.bench_compare --dataset frames --models svm cnn hybrid --seeds 0 1 2 3 4 5 --set
-train.cnn.ensemble=1 train.cnn.pretrain.clips=510``. With the default three CNNs per fit (seeds
-0-2, the same pretrained net): cnn 0.756 +- 0.006 / 0.798 +- 0.006, hybrid 0.731 +- 0.004 /
-0.794 +- 0.004, beside sssnet's 0.726 +- 0.014 / 0.771 +- 0.012 and the default hybrid's
+train.cnn.ensemble=1 train.cnn.pretrain.clips=510``. With three CNNs per fit (the default
+then; seeds 0-2, the same pretrained net): cnn 0.756 +- 0.006 / 0.798 +- 0.006, hybrid 0.731
++- 0.004 / 0.794 +- 0.004, beside sssnet's 0.726 +- 0.014 / 0.771 +- 0.012 and the then default
+hybrid's
 0.702 +- 0.019 / 0.782 +- 0.018 (BENCHMARKS.md, bench_compare). On synthetic data,
 pretraining on the same generator is also more data of the test set's distribution (other
 subjects, the same face model and AU-to-emotion rules), so the gain may overstate the gain on
-a real corpus. Off by default until measured on real data.
+a real corpus. On by default since 2026-12-02, with one CNN per fit (mer.models.hybrid, "The
+defaults"); a real corpus is where its gain must be measured.
 
 On the embedded composite exported as flow images (bench_compare's flow-images set: 443 clips,
 74 LOSO folds, megc-3; the pretraining corpus exported alike, 293 clips with a megc-3 class),
@@ -65,8 +67,8 @@ spreads on a set near its ceiling, the hybrid nothing.
 
 On the subtle flow-image proxy (bench_compare's flow-images-subtle: the same composite at
 data.synthetic.intensity 0.2, where STSTNet scores its honest real-composite UF1; the
-pretraining corpus is the same one as above, at the generator's full intensity), the default
-three CNNs per fit, seeds 0-2, pooled UF1 / UAR: cnn 0.821 +- 0.005 / 0.830 +- 0.007 against
+pretraining corpus is the same one as above, at the generator's full intensity), three CNNs
+per fit (the default then), seeds 0-2, pooled UF1 / UAR: cnn 0.821 +- 0.005 / 0.830 +- 0.007 against
 0.783 +- 0.005 / 0.801 +- 0.006 without, hybrid 0.818 +- 0.006 / 0.829 +- 0.004 against 0.786
 +- 0.011 / 0.803 +- 0.013 without; the best reference, OFF-ApexNet, 0.779 +- 0.012 / 0.785 +-
 0.014. The pretrained hybrid leads it in every seed (UF1 0.826 / 0.762, 0.816 / 0.783, 0.812 /
@@ -84,12 +86,15 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from mer.atomic import atomic_path
 from mer.config import (
+    CNN,
+    HYBRID,
     CnnParams,
     DataParams,
     Params,
@@ -112,10 +117,11 @@ WEIGHTS, REPORT = "flownet.pt", "pretrain.json"  # in the cache folder of one ke
 def corpus_data(params: Params, root: Path) -> DataParams:
     """The data params of the pretraining corpus, generated into ``root``: the embedded
     generator's casme2 format and default settings (SyntheticParams), train.cnn.pretrain's
-    seed, subjects and clips; nothing of the project's data params but the worker count."""
+    seed, subjects and clips; nothing of the project's data params (it renders with
+    features.workers processes, which the train stage reads anyway)."""
     pretrain = params.train.cnn.pretrain
     synthetic = SyntheticParams(clips=pretrain.clips, subjects=pretrain.subjects,
-                                corpora=["casme2"], workers=params.data.synthetic.workers)
+                                corpora=["casme2"], workers=params.features.workers)
     return DataParams(source="synthetic", root=root, seed=pretrain.seed, synthetic=synthetic)
 
 
@@ -182,12 +188,15 @@ def pretraining_params(cnn: CnnParams) -> CnnParams:
     """train.cnn for the pretraining fit: pretrain.epochs and pretrain.au_aux, one net, and
     no pretraining of its own."""
     return cnn.model_copy(update={"epochs": cnn.pretrain.epochs, "au_aux": cnn.pretrain.au_aux,
-                                  "ensemble": 1, "pretrain": PretrainParams()})
+                                  "ensemble": 1, "pretrain": PretrainParams(clips=0)})
 
 
-def pretrained_flownet(params: Params, cache: Path) -> bytes | None:
+def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None = None
+                       ) -> bytes | None:
     """The pretrained FlowNet's state dict (torch.save bytes) for ``params``, built once and
-    then read from ``cache``/<pretraining_key>/; None when train.cnn.pretrain.clips is 0.
+    then read from ``cache``/<pretraining_key>/; None when train.cnn.pretrain.clips is 0 or no
+    model that starts from it (cnn, hybrid) is among ``models`` (None: train.models), e.g.
+    train.models [svm].
     ParamsError when train.cnn.pretrain cannot hold (mer.config.check_pretraining).
 
     Writes pretrain.json beside the weights: clips, subjects, seconds to build the corpus and
@@ -197,7 +206,8 @@ def pretrained_flownet(params: Params, cache: Path) -> bytes | None:
     # The key first, on or off: a stage reads every setting the net depends on either way,
     # so dvc.yaml lists them and DVC reruns the stage when one changes (test_core_dvc_deps).
     folder = Path(cache) / pretraining_key(params)[:16]
-    if params.train.cnn.pretrain.clips == 0:
+    models = params.train.models if models is None else models
+    if params.train.cnn.pretrain.clips == 0 or not {CNN, HYBRID} & set(models):
         return None
     try:
         check_pretraining(params)  # params changed after loading were not validated

@@ -22,7 +22,7 @@ import json
 import logging
 
 from mer import paths
-from mer.config import load_params
+from mer.config import HYBRID, load_params
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> None:
 
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
-    pretrained = pretrained_flownet(params, paths.PRETRAIN)
+    pretrained = pretrained_flownet(params, paths.PRETRAIN, models=(HYBRID,))  # always fitted
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
     recogniser = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None),
                               pretrained)
