@@ -28,12 +28,15 @@ import yaml
 from mlflow import MlflowClient
 
 from mer.cli import Terminated, _install_handlers, main
+from mer.config import TrainParams
 from mer.core.workers import parallel_map
 from mer.errors import MerError
 from mer.evaluation import loso
+from mer.evaluation.loso import run_loso
 from mer.models.cnn import FlowNetModule
+from mer.models.learners import build_learners
 from mer.tracking.store import DB_NAME, PARENT_TAG, Tracker, tracking_uri
-from toy import FAST_TRAIN, write_toy
+from toy import FAST_TRAIN, toy_clips, write_toy
 
 pytestmark = pytest.mark.faults
 
@@ -436,6 +439,30 @@ def test_a_sigterm_python_dropped_mid_fit_ends_it_at_the_next_batch(
     assert main(["train"]) == 143
     assert dropped and steps == [0]
     assert folds_done(project) == 0
+
+
+def test_a_sigterm_python_dropped_with_parallel_folds_stops_and_keeps_every_finished_fold(
+        tmp_path, dropped):
+    """Fold workers: the stop is raised again once the folds that finished are kept."""
+    params = TrainParams.model_validate({**FAST_TRAIN, "models": ["svm"]})
+    learners = build_learners(params, has_au_codes=True, has_au_features=True)
+    reported = []
+
+    def keep_then_drop(outcome, cached: bool) -> None:
+        reported.append(outcome)
+        if len(reported) == 1:
+            drop_signal(signal.SIGTERM)
+
+    restore = _install_handlers()
+    try:
+        with pytest.raises(Terminated):
+            run_loso(toy_clips(), learners, seed=0, cache_dir=tmp_path, workers=2,
+                     on_fold=keep_then_drop)
+    finally:
+        restore()
+    assert dropped
+    assert 1 <= len(reported) < 3 * 6  # stopped before the 18 folds of 3 learners
+    assert len(list(tmp_path.glob("*.json"))) == len(reported)  # none finished was lost
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -319,8 +319,8 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                     futures[pool.submit(_run_in_worker, learner, fold, seed)] = (li, path, key)
                 remaining = set(futures)
                 while remaining:
+                    stop_if_requested()  # after keeping every fold that finished
                     finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                    stop_if_requested()
                     for future in finished:
                         li, path, key = futures[future]
                         finish(li, future.result(), path, key)

@@ -32,6 +32,7 @@ from mer.core.clipset import ClipSet
 from mer.errors import MerError
 from mer.evaluation.loso import FoldOutcome, Learner, code_digest, run_fold
 from mer.evaluation.splits import Fold
+from mer.interrupts import stop_if_requested
 
 ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable for the cluster to join
 CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS, torch and OpenCV to one thread)
@@ -136,6 +137,7 @@ def run_on_ray(clips: ClipSet, tasks: Sequence[Task], seed: int, options: RayOpt
             refs[ref] = (li, path, key)
         remaining = list(refs)
         while remaining:
+            stop_if_requested()  # a Ctrl-C or SIGTERM Python dropped (mer.interrupts)
             ready, remaining = ray.wait(remaining, num_returns=1)
             li, path, key = refs[ready[0]]
             finish(li, _result(ray, ready[0], options), path, key)
