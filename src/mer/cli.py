@@ -5,7 +5,9 @@ DVC's stages call exactly these commands.
 Stopping: Ctrl-C (SIGINT) exits with code 130 and SIGTERM (``kill``, a scheduler, a container
 stop) with code 143, the shells' 128 + signal number, each with one line on stderr. Both unwind
 the command: MLflow runs in flight are marked KILLED, fold worker processes are killed, finished
-folds stay in data/folds, so rerunning resumes. A second SIGTERM while unwinding is ignored.
+folds stay in data/folds, so rerunning resumes. A second SIGTERM while unwinding is ignored; a
+command that has not unwound within UNWIND_S (30 s; a lock left held by the code the stop
+interrupted) exits at once with the same code (_Watchdog).
 SIGKILL cannot be handled: the workers notice their parent is gone and exit, and the next
 command marks the runs it left RUNNING as FAILED (mer.tracking.store.Tracker.close_stale_runs).
 """
@@ -78,14 +80,63 @@ class Terminated(SystemExit):
         super().__init__(SIGTERM_EXIT)
 
 
+UNWIND_S = 30.0  # how long a stopped command may take to unwind before it exits at once
+
+
+class _Watchdog:
+    """Exit with the stop's code when unwinding takes longer than UNWIND_S.
+
+    A stop is an exception raised wherever the main thread was. Raised inside a library it can
+    leave a lock held that the unwinding then waits for forever (seen: after a SIGTERM during a
+    CNN fit, MLflow's system-metrics thread never ended and `mer train` hung joining it). The
+    first stop starts a daemon timer thread; the command's return cancels it. When it fires,
+    one line says so and the process exits with 130 or 143 (os._exit: the stuck thread would
+    keep a normal exit waiting too). Finished folds are kept; runs left RUNNING are marked
+    FAILED by the next command, as after a SIGKILL."""
+
+    command = ""
+    timer: threading.Timer | None = None
+
+    def start(self, code: int) -> None:
+        if self.timer is not None:
+            return
+
+        def give_up() -> None:
+            print(f"{_stop_line(self.command, code)}; stopping cleanly took over {UNWIND_S:g} s, "
+                  "so it exits now (the next mer command closes its runs)", file=sys.stderr,
+                  flush=True)
+            os._exit(code)
+
+        self.timer = threading.Timer(UNWIND_S, give_up)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+_WATCHDOG = _Watchdog()
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     if requested_stop() is Terminated:  # already unwinding: let the cleanup finish
         return
+    _WATCHDOG.start(SIGTERM_EXIT)
     stop_now_or_after_store_call(Terminated())
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    _WATCHDOG.start(SIGINT_EXIT)
     stop_now_or_after_store_call(KeyboardInterrupt())
+
+
+def _stop_line(command: str, code: int) -> str:
+    if code == SIGTERM_EXIT:
+        return (f"mer {command}: terminated (SIGTERM); finished work is kept, rerun to "
+                "resume")
+    return f"mer {command}: interrupted"
 
 
 def _stop_exit_code(exc: BaseException) -> int | None:
@@ -108,13 +159,14 @@ def _stop_exit_code(exc: BaseException) -> int | None:
     return None
 
 
-def _install_handlers() -> Callable[[], None]:
+def _install_handlers(command: str) -> Callable[[], None]:
     """Handle SIGTERM like Ctrl-C, both deferred while an MLflow store call completes (a
     commit cut in half would keep the runs from being closed); return what restores the
     previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     clear_stop()
+    _WATCHDOG.command = command
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
@@ -122,6 +174,7 @@ def _install_handlers() -> Callable[[], None]:
     def restore() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _WATCHDOG.cancel()
         clear_stop()
     return restore
 
@@ -158,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    restore = _install_handlers()
+    restore = _install_handlers(args.command)
     try:
         if args.command in PIPELINE:  # a params mistake is reported before any heavy import
             load_params(args.params)
@@ -172,11 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if not stopped_by_signal(exc):
             log.debug("raised while stopping", exc_info=exc)
-        if code == SIGTERM_EXIT:
-            print(f"mer {args.command}: terminated (SIGTERM); finished work is kept, rerun to "
-                  "resume", file=sys.stderr)
-        else:
-            print(f"mer {args.command}: interrupted", file=sys.stderr)
+        print(_stop_line(args.command, code), file=sys.stderr)
         return code
     finally:
         restore()

@@ -453,7 +453,7 @@ def test_a_sigterm_python_dropped_with_parallel_folds_stops_and_keeps_every_fini
         if len(reported) == 1:
             drop_signal(signal.SIGTERM)
 
-    restore = _install_handlers()
+    restore = _install_handlers("train")
     try:
         with pytest.raises(Terminated):
             run_loso(toy_clips(), learners, seed=0, cache_dir=tmp_path, workers=2,
@@ -477,13 +477,49 @@ def test_a_stop_python_dropped_ends_a_per_clip_job_at_the_next_clip(monkeypatch,
             drop_signal(signum)
         return item
 
-    restore = _install_handlers()
+    restore = _install_handlers("features")
     try:
         with pytest.raises((Terminated, KeyboardInterrupt)):
             parallel_map(job, list(range(5)), workers=1, description="clips")
     finally:
         restore()
     assert dropped and done == [0]
+
+
+HANGS_WHILE_STOPPING = """
+import os, signal, sys, time
+import mer.cli
+from mer.evaluation import loso
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+mer.cli.UNWIND_S = 2.0
+real = loso.run_fold
+
+def fold_then_sigterm(*args, **kwargs):
+    outcome = real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return outcome
+
+loso.run_fold = fold_then_sigterm
+# The unwinding waits forever, as for a thread stuck on a lock the stop left held.
+SystemMetricsMonitor.finish = lambda self: time.sleep(3600)
+sys.exit(mer.cli.main(["train"]))
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_whose_unwinding_hangs_exits_after_the_grace_period(project, reap):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen([sys.executable, "-c", HANGS_WHILE_STOPPING], cwd=project,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    reap.append(psutil.Process(process.pid))
+    _, err = process.communicate(timeout=STARTUP_S)
+    assert process.returncode == 143, err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("mer train: terminated (SIGTERM)")
+    assert "stopping cleanly took over 2 s, so it exits now" in last
 
 
 # 3. `mer predict` outside a project -------------------------------------------------------------
