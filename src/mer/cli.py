@@ -89,10 +89,14 @@ class _Watchdog:
     A stop is an exception raised wherever the main thread was. Raised inside a library it can
     leave a lock held that the unwinding then waits for forever (seen: after a SIGTERM during a
     CNN fit, MLflow's system-metrics thread never ended and `mer train` hung joining it). The
-    first stop starts a daemon timer thread; the command's return cancels it. When it fires,
-    one line says so and the process exits with 130 or 143 (os._exit: the stuck thread would
-    keep a normal exit waiting too). Finished folds are kept; runs left RUNNING are marked
-    FAILED by the next command, as after a SIGKILL."""
+    first stop starts a daemon timer thread. When ``main`` runs as the program (no argv) it
+    stays armed through the interpreter's exit, where thread joins and exit hooks can hang
+    too; a caller in the same process (argv given) has it cancelled when ``main`` returns.
+    When it fires, one line says so and the process exits with 130 or 143 (os._exit: the stuck
+    thread would keep a normal exit waiting too). Finished folds are kept; runs left RUNNING
+    are marked FAILED by the next command, as after a SIGKILL. The timer runs from the stop's
+    arrival, so a command that takes more than UNWIND_S to reach its next checkpoint after a
+    stop Python dropped (mer.interrupts) is ended this way as well."""
 
     command = ""
     timer: threading.Timer | None = None
@@ -102,10 +106,12 @@ class _Watchdog:
             return
 
         def give_up() -> None:
-            print(f"{_stop_line(self.command, code)}; stopping cleanly took over {UNWIND_S:g} s, "
-                  "so it exits now (the next mer command closes its runs)", file=sys.stderr,
-                  flush=True)
-            os._exit(code)
+            try:  # stderr may be a pipe whose reader the same Ctrl-C ended
+                print(f"{_stop_line(self.command, code)}; stopping cleanly took over "
+                      f"{UNWIND_S:g} s, so it exits now (the next mer command closes its runs)",
+                      file=sys.stderr, flush=True)
+            finally:
+                os._exit(code)
 
         self.timer = threading.Timer(UNWIND_S, give_up)
         self.timer.daemon = True
@@ -159,10 +165,11 @@ def _stop_exit_code(exc: BaseException) -> int | None:
     return None
 
 
-def _install_handlers(command: str) -> Callable[[], None]:
+def _install_handlers(command: str, *, program: bool = False) -> Callable[[], None]:
     """Handle SIGTERM like Ctrl-C, both deferred while an MLflow store call completes (a
     commit cut in half would keep the runs from being closed); return what restores the
-    previous handlers."""
+    previous handlers. ``program``: ``main`` runs as the program, whose watchdog outlives it
+    after a stop (_Watchdog)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     clear_stop()
@@ -172,10 +179,13 @@ def _install_handlers(command: str) -> Callable[[], None]:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
 
     def restore() -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _WATCHDOG.cancel()
-        clear_stop()
+        try:
+            if not (program and requested_stop() is not None):
+                _WATCHDOG.cancel()  # a program that was stopped keeps it until it exits
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            clear_stop()
     return restore
 
 
@@ -211,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    restore = _install_handlers(args.command)
+    restore = _install_handlers(args.command, program=argv is None)
     try:
         if args.command in PIPELINE:  # a params mistake is reported before any heavy import
             load_params(args.params)

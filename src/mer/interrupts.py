@@ -6,7 +6,7 @@ store call in ``deferred_signals``. A handler's exception that lands in a ``__de
 weakref callback or a garbage-collector finaliser is printed as "Exception ignored in ..." and
 dropped by Python (seen: a SQLAlchemy weakref callback during a CNN fit), so the command would
 run on as if never stopped. The stop stays recorded until the command ends, and the loops that
-take time (each LOSO fold, training batch, Optuna trial and per-clip job) call
+take time (LOSO folds, training batches, Optuna trials and per-clip jobs) call
 ``stop_if_requested``, which raises it again. Apart from the tracking code so that every
 command can install the handlers without importing it.
 """
@@ -31,7 +31,8 @@ def stopped_by_signal(exc: BaseException) -> bool:
 
 class _Deferral:
     """Ctrl-C or SIGTERM that arrived during a store call, raised when the call returns;
-    ``requested``: the last stop a handler raised (its class), kept until the command ends."""
+    ``requested``: the first stop a handler raised (its class), kept until the command ends, so
+    a Ctrl-C after a SIGTERM neither re-arms a second SIGTERM nor changes the exit code."""
 
     depth = 0
     pending: BaseException | None = None
@@ -46,7 +47,8 @@ def stop_now_or_after_store_call(exc: BaseException) -> None:
     call, once it returns. An exception raised in the middle of a SQLite commit leaves the
     connection's write lock held, so closing the runs afterwards fails with 'database is
     locked' and they would stay RUNNING."""
-    _DEFERRAL.requested = type(exc)
+    if _DEFERRAL.requested is None:
+        _DEFERRAL.requested = type(exc)
     if _DEFERRAL.depth and threading.current_thread() is threading.main_thread():
         _DEFERRAL.pending = exc
         return
@@ -54,7 +56,7 @@ def stop_now_or_after_store_call(exc: BaseException) -> None:
 
 
 def requested_stop() -> type[BaseException] | None:
-    """The class of the last stop (KeyboardInterrupt, the cli's Terminated) a handler raised
+    """The class of the first stop (KeyboardInterrupt, the cli's Terminated) a handler raised
     during this command, or None."""
     return _DEFERRAL.requested
 
@@ -66,8 +68,8 @@ def clear_stop() -> None:
 
 
 def stop_if_requested() -> None:
-    """Raise the recorded stop again, if any: called at the start of each unit of work that
-    takes time (a LOSO fold, a training batch, an Optuna trial, a per-clip job). While a stop
+    """Raise the recorded stop again, if any: called between the units of work that take time
+    (before each LOSO fold, training batch and per-clip job, after each Optuna trial). While a stop
     propagates these are not reached, so a stop found here was dropped by Python (module
     docstring). No-op outside the main thread, inside a store call (the deferred stop is
     raised when the call returns) and in processes without the cli's handlers (fold

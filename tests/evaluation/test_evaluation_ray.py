@@ -34,13 +34,28 @@ from mer.stages.train import ray_options
 RAY = RayOptions(cpus=2, max_retries=2)
 
 
+def _mers_sigterm_handler(signum: int, frame: Any) -> None:
+    """Stands in for mer.cli's while Ray starts."""
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """One Ray for the module, started the way `mer train` starts one (worker start-up costs
-    seconds: the tests share its workers); stopped at the end."""
-    assert connect(ray, RAY), "this test process was connected to Ray already"
-    yield
+    seconds: the tests share its workers); stopped at the end. Yields the SIGTERM handler found
+    right after Ray started, with _mers_sigterm_handler installed before."""
+    previous = signal.signal(signal.SIGTERM, _mers_sigterm_handler)
+    try:
+        assert connect(ray, RAY), "this test process was connected to Ray already"
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    yield after
     ray.shutdown()
+
+
+def test_starting_ray_keeps_the_sigterm_handler_it_found(local_ray):
+    """ray.init installs sys.exit(15) for SIGTERM: `mer train` would exit 15, runs FAILED."""
+    assert local_ray is _mers_sigterm_handler
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ pool is already running can hang the child.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
@@ -23,6 +24,14 @@ def single_threaded() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _init_pool_worker() -> None:
+    """A parallel_map worker: one OpenCV thread, and Ctrl-C (which reaches the whole process
+    group) left to the parent, which stops the pool; a worker that died of it would leave its
+    clip's result missing and the parent waiting for it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    single_threaded()
 
 
 @contextmanager
@@ -62,7 +71,7 @@ def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], work
                 bar.update()
             return results
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=single_threaded) as pool:
+        with context.Pool(workers, initializer=_init_pool_worker) as pool:
             for result in pool.imap(function, items, chunksize=1):
                 stop_if_requested()
                 results.append(result)

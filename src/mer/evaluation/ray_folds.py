@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -63,11 +65,15 @@ def import_ray() -> Any:
 
 def connect(ray: Any, options: RayOptions) -> bool:
     """Join the cluster ``options`` names, or start a local Ray; True when this call did
-    (the caller then shuts it down), False when this process was connected already."""
+    (the caller then shuts it down), False when this process was connected already.
+
+    ray.init replaces this process's SIGTERM handler with ``sys.exit(15)``; the handler it
+    found (mer's: exit 143, runs KILLED, mer.cli) is put back."""
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time
     address = options.address or os.environ.get(ADDRESS_ENV)
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address:
             ray.init(address=address, logging_level="WARNING")
@@ -80,6 +86,9 @@ def connect(ray: Any, options: RayOptions) -> bool:
     except ConnectionError as exc:
         raise MerError(f"cannot join the Ray cluster at {address} ({exc}); start it "
                        "(`ray start --head`) or fix train.ray_address / $RAY_ADDRESS") from None
+    finally:
+        if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
     return True
 
 
