@@ -17,8 +17,9 @@ Micro-Expression Recognition", ACM MM 2020).
 
 Measured with ``python -m benchmarks.bench_compare`` on the frames set (the default embedded
 CASME II: 246 clips, 26 subjects, casme2-5), one CNN per fit (``train.cnn.ensemble: 1``), seeds
-0-5, the values fixed before measuring; pooled UF1 / UAR, mean +- sd over the six seeds (the
-SVM, the same in every row: 0.658 +- 0.014 / 0.727 +- 0.017):
+0-5, the values fixed before measuring, under the defaults of then (no pretraining, the hybrid's
+expert the SVM); pooled UF1 / UAR, mean +- sd over the six seeds (the SVM, the same in every
+row: 0.658 +- 0.014 / 0.727 +- 0.017):
 
 | train.cnn                   | cnn UF1        | cnn UAR        | hybrid UF1     | hybrid UAR     |
 | --------------------------- | -------------- | -------------- | -------------- | -------------- |
