@@ -31,6 +31,7 @@ from mer.interrupts import (
     SIGINT_EXIT,
     SIGTERM_EXIT,
     clear_stop,
+    from_ctrl_c,
     requested_stop,
     stop_now_or_after_store_call,
     stopped_by_signal,
@@ -148,14 +149,12 @@ def _stop_line(command: str, code: int) -> str:
 def _stop_exit_code(exc: BaseException) -> int | None:
     """130 or 143 when ``exc`` ends the command because of Ctrl-C or SIGTERM, else None.
 
-    Ctrl-C: a KeyboardInterrupt, or the sys.exit(1) Lightning raises inside its ``except
-    KeyboardInterrupt``. SIGTERM: Terminated. Any other exception raised after a handler
-    raised its stop comes from that stop (a library that turned it into an error of its own,
-    or cleanup it cut short), so it exits as the stop does."""
+    Ctrl-C: mer.interrupts.from_ctrl_c. SIGTERM: Terminated. Any other exception raised after
+    a handler raised its stop comes from that stop (a library that turned it into an error of
+    its own, or cleanup it cut short), so it exits as the stop does."""
     if isinstance(exc, Terminated):
         return SIGTERM_EXIT
-    if isinstance(exc, KeyboardInterrupt) or (
-            isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt)):
+    if from_ctrl_c(exc):
         return SIGINT_EXIT
     stop = requested_stop()
     if stop is Terminated:

@@ -22,11 +22,16 @@ SIGTERM_EXIT = 143
 SIGNAL_EXIT_CODES = (SIGINT_EXIT, SIGTERM_EXIT)
 
 
+def from_ctrl_c(exc: BaseException) -> bool:
+    """Ctrl-C: a KeyboardInterrupt, or the sys.exit(1) Lightning raises within its ``except
+    KeyboardInterrupt``."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt))
+
+
 def stopped_by_signal(exc: BaseException) -> bool:
-    """Ctrl-C (KeyboardInterrupt; Lightning turns it into sys.exit(1) within its ``except
-    KeyboardInterrupt``) or the cli's SIGTERM exit (SystemExit 143)."""
-    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and (
-        exc.code in SIGNAL_EXIT_CODES or isinstance(exc.__context__, KeyboardInterrupt)))
+    """Ctrl-C (from_ctrl_c) or the cli's SIGTERM exit (SystemExit 143)."""
+    return from_ctrl_c(exc) or (isinstance(exc, SystemExit) and exc.code in SIGNAL_EXIT_CODES)
 
 
 class _Deferral:
