@@ -8,14 +8,31 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install repro baseline test lint bench screenshots clean
+.PHONY: install repro baseline test lint bench screenshots lock clean
 
-$(VENV)/.installed: pyproject.toml
+# Every other library at the version in constraints.txt, the one the numbers were measured with.
+CONSTRAINTS := constraints.txt
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
+
+# constraints.txt afresh: the newest versions pyproject.toml's ranges allow, resolved in a new
+# venv (build/lock-venv), torch left to TORCH_SPEC. Then `make repro` and re-measure.
+LOCK_VENV := build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(LOCK_VENV)/bin/python -m pip install -q -e ".[dev]"
+	sed -n '/^#/p' $(CONSTRAINTS) > $(CONSTRAINTS).new
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -iv '^torch==' >> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
 
 # The page `dvc plots show` fills, with Vega inline (mer.tracking.plots_page): the charts
 # draw offline. DVC uses it in this clone only (.dvc/config.local).
