@@ -72,11 +72,19 @@ def environment(project: Path) -> dict[str, str]:
     return env
 
 
-def build_tiny(project: Path) -> None:
-    """The real stages, in ``project``, on TINY params; version 1 promoted to champion."""
-    if (project / "mlflow.db").exists():
+def check_folder(project: Path, tiny: bool) -> None:
+    """--tiny wants a folder without a project, --project one with its MLflow store."""
+    if tiny and (project / "mlflow.db").exists():
         raise MerError(f"{project} already holds a project (mlflow.db): pass it as --project, "
                        "or give --tiny a new folder")
+    if not tiny and not (project / "mlflow.db").exists():
+        raise MerError(f"{project} has no mlflow.db: run the pipeline there first, or "
+                       "build a tiny project with --tiny FOLDER")
+
+
+def build_tiny(project: Path) -> None:
+    """The real stages, in ``project`` (check_folder), on TINY params; version 1 promoted to
+    champion."""
     project.mkdir(parents=True, exist_ok=True)
     params = merged(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
@@ -171,15 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
     try:
-        if not Path(args.chromium).exists():
+        project = (args.tiny or args.project).resolve()
+        check_folder(project, tiny=args.tiny is not None)  # the folder first: on any machine
+        if not Path(args.chromium).exists():  # before minutes of building
             raise MerError(f"no Chromium at {args.chromium}: install it (apt-get install "
                            "chromium) or pass --chromium PATH")
-        project = (args.tiny or args.project).resolve()
         if args.tiny:
             build_tiny(project)
-        elif not (project / "mlflow.db").exists():
-            raise MerError(f"{project} has no mlflow.db: run the pipeline there first, or "
-                           "build a tiny project with --tiny FOLDER")
         args.out.mkdir(parents=True, exist_ok=True)
         with ui_server(project, args.out / "server.log") as url:
             for name, page in pages(url, args.experiment).items():

@@ -25,6 +25,7 @@ def test_a_folder_without_a_store_says_to_run_the_pipeline_or_build_a_tiny_proje
 
 
 def test_a_missing_chromium_is_named(tmp_path):
+    (tmp_path / "mlflow.db").touch()  # a project: Chromium is the one thing missing
     done = screenshots("--project", str(tmp_path), "--chromium", str(tmp_path / "chromium"))
     assert done.returncode == 2 and f"no Chromium at {tmp_path / 'chromium'}" in done.stderr
     assert "--chromium PATH" in done.stderr

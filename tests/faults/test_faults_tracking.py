@@ -372,6 +372,17 @@ def dropped(monkeypatch: pytest.MonkeyPatch) -> list:
     return seen
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT as a foreground process has it: Python's KeyboardInterrupt handler. Tests run in
+    the background of a non-interactive shell start with SIGINT ignored, and mer leaves an
+    ignored SIGINT ignored (as shells expect of background jobs), so a SIGINT test would
+    test nothing there."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 STOPS = [(signal.SIGTERM, 143, "mer train: terminated (SIGTERM)"),
          (signal.SIGINT, 130, "mer train: interrupted")]
 
@@ -397,7 +408,7 @@ def train_dropping_a_stop(project: Path, monkeypatch: pytest.MonkeyPatch, signum
 
 @pytest.mark.parametrize(("signum", "code", "line"), STOPS, ids=["SIGTERM", "SIGINT"])
 def test_a_stop_python_dropped_ends_train_before_the_next_fold(
-        tmp_path, own_store, monkeypatch, capsys, dropped, signum, code, line):
+        tmp_path, own_store, monkeypatch, capsys, dropped, ctrl_c_raises, signum, code, line):
     project = make_project(tmp_path / "project")
     exit_code, folds = train_dropping_a_stop(project, monkeypatch, signum)
     assert dropped  # the fault is real: Python dropped the handler's exception
@@ -422,7 +433,7 @@ def test_an_error_raised_after_a_sigterm_exits_as_the_sigterm(
 
 
 def test_a_ctrl_c_python_dropped_mid_fit_ends_it_at_the_next_batch(
-        tmp_path, own_store, monkeypatch, dropped):
+        tmp_path, own_store, monkeypatch, dropped, ctrl_c_raises):
     """SIGINT: Lightning has no handler of its own for it (for SIGTERM it has one, which also
     stops the fit after the batch)."""
     project = make_project(tmp_path / "project")
@@ -479,7 +490,7 @@ def test_a_sigterm_python_dropped_with_parallel_folds_stops_and_keeps_every_fini
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_python_dropped_ends_a_per_clip_job_at_the_next_clip(monkeypatch, dropped,
-                                                                     signum):
+                                                                     ctrl_c_raises, signum):
     """mer.core.workers.parallel_map (features, faces, ...) under the cli's handlers."""
     done = []
 
