@@ -13,9 +13,10 @@ Datasets, built here from nothing with mer's own stages (the first two in a defa
   pooled UF1, seed 0, was 0.836 at intensity 0.4, 0.763 at 0.25 and 0.742 at 0.2 (0.904 +-
   0.008 over three seeds at 1.0). The choice followed STSTNet's figures alone (those
   calibration runs also scored mer's SVM: 0.845 at 0.4, 0.803 at 0.25); mer's CNN and hybrid
-  first ran on the set after it was fixed. About 22 min a seed on 2 cores (STRONGEST's rows:
-  about 17 more);
-- ``frames``: the default embedded CASME II set (246 clips, 26 subjects, casme2-5) from frames;
+  first ran on the set after it was fixed. About 14 min a seed on 2 cores (STRONGEST's rows:
+  about 11 more; 2026-12-02);
+- ``frames``: the default embedded CASME II set (246 clips, 26 subjects, casme2-5) from frames
+  (about 3 min a seed, STRONGEST's rows about 3 more);
 - ``flow-images`` (opt-in, not in a default run): the same composite at full intensity,
   exported and read back alike. Every model scores 0.90-0.92 UF1 there, near the set's
   ceiling, so no lever can show on it; it was the default flow-image set until the subtle one
@@ -29,9 +30,10 @@ standard deviation of UAR and, for the composite, each corpus's share of the poo
 A lead counts only if it exceeds the seed spread.
 
 A default run (no --models, --hybrid-experts or --set) also measures the strongest setting
-measured so far, which is opt-in (STRONGEST: three pretrained CNNs per fit averaged with an
-OFF-ApexNet alone, about 1.6 times the default's LOSO time; README "The defaults"): its cnn
-and hybrid rows, labelled with it, are ratios to the best reference of the same run and seeds.
+of the screening, which is opt-in (STRONGEST: three pretrained CNNs per fit averaged with an
+OFF-ApexNet alone, about 1.6 times the default's LOSO time; in the run of 2026-12-02 its
+hybrid scored no more than the default's; README "The defaults"): its cnn and hybrid rows,
+labelled with it, are ratios to the best reference of the same run and seeds.
 
 To measure one change of the train params against the default on one dataset, reuse a built
 dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fit):
@@ -61,7 +63,7 @@ SEEDS = (0, 1, 2)
 SUBTLE = "flow-images-subtle"
 DATASETS = (SUBTLE, "frames")  # a default run's
 SUBTLE_INTENSITY = 0.2
-# The strongest opt-in setting (mer.models.hybrid has its screening and fresh-seed check): a
+# The strongest opt-in setting of the screening (mer.models.hybrid has it and a fresh-seed check): a
 # default run measures it beside the defaults. (label, experts, models, --set overrides)
 STRONGEST = ("3 CNNs, [off-apexnet]", ("off-apexnet",), ("cnn", "hybrid"),
              {"train.cnn.ensemble": "3"})
