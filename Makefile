@@ -12,23 +12,22 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 
 # Every other library at the version in constraints.txt, the one the numbers were measured with.
 CONSTRAINTS := constraints.txt
+PIN_VERSIONS ?= -c $(CONSTRAINTS)
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
+	$(BIN)/python -m pip install -q $(PIN_VERSIONS) -e ".[dev]"
 	touch $@
 
-# constraints.txt afresh: the newest versions pyproject.toml's ranges allow, resolved in a new
-# venv (build/lock-venv), torch left to TORCH_SPEC. Then `make repro` and re-measure.
+# constraints.txt afresh: the newest versions pyproject.toml's ranges allow, the install above
+# without the pins in a new venv (build/lock-venv), torch left to TORCH_SPEC. Then `make repro`
+# and re-measure.
 LOCK_VENV := build/lock-venv
 lock:
 	rm -rf $(LOCK_VENV)
-	$(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LOCK_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
-	$(LOCK_VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(MAKE) --no-print-directory VENV=$(LOCK_VENV) PIN_VERSIONS= $(LOCK_VENV)/.installed
 	sed -n '/^#/p' $(CONSTRAINTS) > $(CONSTRAINTS).new
 	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -iv '^torch==' >> $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
