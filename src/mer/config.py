@@ -162,6 +162,14 @@ class DataParams(Section):
                 raise ValueError(f"data.sources lists {source.source} twice; list each "
                                  "corpus once")
             seen.add(source.source)
+        kinds = {"flow images" if s.source == "flow-images" else "frames" for s in self.sources}
+        if len(kinds) > 1:
+            frames = ", ".join(s.source for s in self.sources if s.source != "flow-images")
+            raise ValueError(f"data.sources mixes frame corpora ({frames}) with flow-images; "
+                             "the models of one run take either frames or flow images, not "
+                             "both: list only the frame corpora, or export them as flow "
+                             "images with `mer export-flow-images` (README: \"The embedded "
+                             "set as flow images\") and list them in the flow-image CSV")
         return self
 
     @property
@@ -596,8 +604,12 @@ def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Par
         raise ParamsError("\n".join(lines)) from None
 
 
-def _lexical(path: Path) -> Path:
-    return Path(os.path.normpath(path.absolute()))
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    """True when ``path`` lies in ``folder`` (or is it), compared lexically, not resolved: a
+    symbolic link inside a folder DVC tracks is what DVC sees there."""
+    def lexical(p: str | Path) -> Path:
+        return Path(os.path.normpath(Path(p).absolute()))
+    return lexical(path).is_relative_to(lexical(folder))
 
 
 def check_data_paths(data: DataParams) -> None:
@@ -617,8 +629,7 @@ def check_data_paths(data: DataParams) -> None:
         if not source.root.exists():
             raise ParamsError(f"{key}: root {source.root} does not exist; point it at your "
                               f"{source.source} copy")
-        # Lexically, not resolved: a symbolic link inside data.root is what DVC sees there.
-        if not _lexical(source.root).is_relative_to(_lexical(data.root)):
+        if not is_inside(source.root, data.root):
             raise ParamsError(f"{key}: root {source.root} is not inside data.root "
                               f"({data.root}); DVC tracks data.root only: put the corpus "
                               "there (a symbolic link is fine) or move data.root up")

@@ -14,19 +14,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 CASME2, SAMM, SMIC = "casme2", "samm", "smic"
-# What the corpora's own names and spellings mean (dataset columns of flow-image CSVs,
-# the embedded set): compared lower-case without spaces, '-' or '_'.
-CORPUS_ALIASES = {
-    "casme2": CASME2, "casmeii": CASME2, "synthetic": CASME2,
+SYNTHETIC = "synthetic"  # the embedded set: CASME II's format and mapping, its own name
+# The dataset names mer writes, by every spelling of them it knows (dataset columns of
+# flow-image CSVs), compared lower-case without spaces, '-', '_' or other punctuation.
+DATASET_NAMES = {
+    "casme2": CASME2, "casmeii": CASME2,
     "samm": SAMM,
     "smic": SMIC, "smichs": SMIC,
+    "synthetic": SYNTHETIC,
 }
+# The corpus whose label mapping each dataset name takes.
+CORPUS_OF_NAME = {CASME2: CASME2, SAMM: SAMM, SMIC: SMIC, SYNTHETIC: CASME2}
+
+
+def name_key(dataset: str) -> str:
+    """A dataset name as names are compared: 'CASME II' -> 'casmeii', 'SMIC-HS' -> 'smichs'."""
+    return "".join(ch for ch in dataset.lower() if ch.isalnum())
+
+
+def dataset_name(dataset: str) -> str | None:
+    """The one spelling mer writes for a dataset name (casme2, samm, smic or synthetic), as
+    corpora and CSVs write it ('CASME II', 'SMIC-HS', 'Samm'); None if unknown."""
+    return DATASET_NAMES.get(name_key(dataset))
 
 
 def corpus_of(dataset: str) -> str | None:
     """casme2, samm or smic for a dataset name as corpora and CSVs write it; None if unknown."""
-    key = "".join(ch for ch in dataset.lower() if ch.isalnum())
-    return CORPUS_ALIASES.get(key)
+    name = dataset_name(dataset)
+    return CORPUS_OF_NAME[name] if name else None
 
 
 @dataclass(frozen=True)

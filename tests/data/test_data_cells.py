@@ -13,17 +13,25 @@ from mer.errors import DatasetError
 WHERE = "sheet.xlsx, row 7"
 
 
-@pytest.mark.parametrize("value", [46, 46.0, "46", " 046 "])
+@pytest.mark.parametrize("value", [46, 46.0, "46", " 046 ", "46.0", "46.00"])
 def test_frame_numbers_in_any_cell_type(value):
+    """'46.0' is how a CSV writes a number column that has an empty cell: the issue found it
+    refused in a CSV while the same value in an xlsx was read."""
     assert frame_number(value, "OnsetFrame", WHERE) == 46
 
 
-@pytest.mark.parametrize("value", ["/", None, "", -1, "-1"])
+@pytest.mark.parametrize("value", ["/", None, "", -1, "-1", -1.0, "-1.0"])
 def test_missing_apex_spellings(value):
     assert frame_number(value, "ApexFrame", WHERE, missing_ok=True) == NO_FRAME
 
 
-@pytest.mark.parametrize("value", ["abc", "/", 46.5, None, -3])
+@pytest.mark.parametrize("value", [-1449, "-1449", -2])
+def test_other_negative_apexes_are_kept_to_be_reported(value):
+    """The issue: SAMM's apex -1449 was read as "not coded" and repaired without a note."""
+    assert frame_number(value, "ApexFrame", WHERE, missing_ok=True) == int(value)
+
+
+@pytest.mark.parametrize("value", ["abc", "/", 46.5, "46.5", "4 6", None, -3, "-3", True])
 def test_bad_frame_number_names_file_row_and_column(value):
     with pytest.raises(DatasetError) as err:
         frame_number(value, "OnsetFrame", WHERE)

@@ -148,12 +148,27 @@ def test_array_saved_with_cv2_is_found_bgr_and_read_right(tmp_path):
     assert_reads_the_field(features)
 
 
-def test_one_still_image_does_not_stop_the_vote(tmp_path):
+def test_one_still_image_does_not_stop_the_vote(tmp_path, caplog):
     images = [uvs_pixels(i) for i in range(3)] + [np.full((SIZE, SIZE, 3), 128, np.uint8)]
     root = write_corpus(tmp_path, images, ["pil"] * 4)
     _, report = resolve_flow_channels(checked_clips(root), "auto")
     assert report["order"] == "rgb"
     assert report["evidence"]["abstained"] == 1 and report["evidence"]["flat_images"] == 1
+    assert "1 of the 4 flow images measured have a flat channel" in caplog.text
+
+
+def test_a_flat_channel_counts_even_when_the_others_vary(tmp_path, caplog):
+    """The issue: a flow image with a constant channel passed without a word."""
+    flat_strain = uvs_pixels(0)
+    flat_strain[:, :, 2] = 0
+    root = write_corpus(tmp_path, [uvs_pixels(1), uvs_pixels(2), flat_strain], ["pil"] * 3)
+    _, report = resolve_flow_channels(checked_clips(root), "rgb")
+    assert report["evidence"]["flat_images"] == 1
+    assert "1 of the 3 flow images measured have a flat channel" in caplog.text
+    caplog.clear()
+    resolve_flow_channels(checked_clips(write_corpus(tmp_path / "ok", [uvs_pixels(1)],
+                                                     ["pil"])), "rgb")
+    assert "flat channel" not in caplog.text
 
 
 @pytest.mark.parametrize(("setting", "flag"), [("rgb", FLOW_CHANNELS_RGB),

@@ -104,3 +104,47 @@ def test_noise_corpus_under_auto_asks_for_the_setting(tmp_path):
     with pytest.raises(DatasetError, match=r"labels.csv: data.flow_channels is auto .* "
                                            r"Set data.flow_channels in params.yaml to rgb"):
         resolve_flow_channels(clips, "auto")
+
+
+def test_dataset_spellings_are_one_corpus_and_one_subject(tmp_path, build):
+    """The issue: 'CASME2' and 'casme2' rows of one person made two LOSO subjects, and a CSV
+    saying 'CASME II' could not be used for cross-corpus runs (which name casme2)."""
+    rows = [("3", "a", "negative", "CASME2"), ("3", "b", "positive", "casme2"),
+            ("3", "c", "surprise", "CASME II"), ("6", "d", "negative", "SAMM"),
+            ("1", "e", "positive", "SMIC-HS")]
+    manifest, report = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["casme2_3", "samm_6", "smic_1"]
+    assert sorted(set(manifest["dataset"])) == ["casme2", "samm", "smic"]
+    assert report["subjects"] == 3
+
+
+def test_unknown_dataset_name_is_kept_and_warned_about(tmp_path, build, caplog):
+    """The issue: 'CASME' took the general mapping silently (fear and sadness negative)."""
+    rows = [("1", "a", "negative", "CASME"), ("1", "b", "fear", "casme"),
+            ("2", "c", "positive", "casme2")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["casme2_2", "casme_1"]
+    assert manifest.set_index("clip")["label"]["b"] == "negative"  # the general mapping
+    assert "column 'dataset' names the corpus 'CASME', 'casme' (2 rows, e.g. row 2), which " \
+           "mer does not know" in caplog.text
+    assert "kept as dataset 'casme'" in caplog.text
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ("", r"row 3: column 'dataset' is empty while other rows name their corpus"),
+    ("--", r"row 3: column 'dataset' holds '--', not a corpus name"),
+])
+def test_bad_dataset_cell_names_the_row(tmp_path, build, cell, message):
+    rows = [FLOW_ROWS[0], (*FLOW_ROWS[1][:3], cell)]
+    with pytest.raises(DatasetError, match=message):
+        build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+
+
+def test_cross_corpus_folds_of_a_csv_that_spells_its_corpora_its_own_way(tmp_path, build):
+    from mer.evaluation.splits import cross_corpus_folds, dataset_of
+
+    rows = [("1", "a", "negative", "CASME II"), ("2", "b", "positive", "CASME II"),
+            ("6", "c", "negative", "SAMM"), ("7", "d", "positive", "SAMM")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    folds = cross_corpus_folds(dataset_of(manifest["clip_id"].to_numpy()), ["casme2"], ["samm"])
+    assert [len(folds[0].train), len(folds[0].test)] == [2, 2]

@@ -38,6 +38,16 @@ def test_samm_apex_thousands_of_frames_before_its_onset(tmp_path, build):
     assert "samm/006/006_1_2" in report["apex_to_estimate"]["clip_ids"]
 
 
+@pytest.mark.parametrize("apex", [-1449, "-1449"])
+def test_samm_negative_apex_is_repaired_with_a_note(tmp_path, build, apex):
+    rows = samm_rows()
+    rows[0]["apex"] = apex
+    manifest, report = build("samm", make_samm(tmp_path, rows))
+    assert by_clip(manifest)["006_1_2"]["flags"] == ["apex_missing", "apex_repaired"]
+    assert notes_of(report, "samm/006/006_1_2")["apex_repaired"].startswith(
+        "the sheet's apex -1449 lies before the onset (onset 5562")
+
+
 def test_samm_offset_before_onset_repaired_from_duration(tmp_path, build):
     rows = samm_rows()
     # offset 30 for 304; Duration 5 = 304 - 300 + 1. The folder runs on to 320, of which 30

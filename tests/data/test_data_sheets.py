@@ -12,6 +12,7 @@ from data_builders import (
 )
 
 from mer.data.coding import COLUMNS, OPTIONAL_COLUMNS
+from mer.data.flow_image_corpus import COLUMNS as FLOW_COLUMNS
 from mer.data.sheets import find_annotation_file, read_table
 from mer.errors import DatasetError
 
@@ -82,9 +83,39 @@ def test_duplicated_column_is_an_error(tmp_path):
     rows = casme2_sheet_rows(casme2_rows())
     rows[0][6] = "OnsetFrame"
     write_workbook(tmp_path / "e.xlsx", rows)
-    with pytest.raises(DatasetError, match=r"e.xlsx: row 1 has column 'OnsetFrame' more than "
-                                           "once"):
+    with pytest.raises(DatasetError, match=r"e.xlsx: row 1 has the column 'OnsetFrame' 2 "
+                                           "times, and mer reads each as its onset column"):
         read_table(tmp_path / "e.xlsx", COLUMNS)
+
+
+def test_two_spellings_of_one_column_are_named_as_written(tmp_path):
+    """The issue: 'emotion' beside 'class' was reported as column 'label' twice."""
+    path = tmp_path / "flows.csv"
+    path.write_text("subject,clip,emotion,class,path\n1,a,negative,0,a.png\n")
+    with pytest.raises(DatasetError, match=r"row 1 has the columns 'emotion' and 'class', and "
+                                           r"mer reads each as its label column \(any of "
+                                           r"label, emotion, class\); rename or delete"):
+        read_table(path, FLOW_COLUMNS)
+
+
+def test_annotations_that_name_a_folder(tmp_path):
+    with pytest.raises(DatasetError, match=r": is a folder, not the annotation sheet; set "
+                                           "data.annotations to the file itself"):
+        read_table(tmp_path, COLUMNS)
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_csv_with_another_separator_says_so(tmp_path, separator, name):
+    path = tmp_path / "sheet.csv"
+    path.write_text(separator.join(["Subject", "Filename", "OnsetFrame", "ApexFrame",
+                                    "OffsetFrame"]) + "\n1;EP01;1;2;3\n")
+    with pytest.raises(DatasetError, match=rf"no header row .*separated by {name}: export it "
+                                           "again as comma-separated CSV UTF-8"):
+        read_table(path, COLUMNS)
+    path.write_text("Name,Score\nx,1\n")  # a comma CSV that is simply another table
+    with pytest.raises(DatasetError) as err:
+        read_table(path, COLUMNS)
+    assert "separated by" not in str(err.value)
 
 
 def test_unreadable_files(tmp_path):
@@ -110,3 +141,12 @@ def test_find_annotation_file(tmp_path):
         find_annotation_file([sub, tmp_path], ["CASME2-coding-*.xlsx"], "coding sheet")
     with pytest.raises(DatasetError, match=r"no coding sheet \(SAMM\*.xlsx\) found in"):
         find_annotation_file([sub], ["SAMM*.xlsx"], "coding sheet")
+
+
+def test_a_sheet_in_a_format_mer_cannot_read_is_named(tmp_path):
+    """The issue: an old .xls sheet gave 'no CASME II coding sheet found' and nothing more."""
+    (tmp_path / "CASME2-coding-20140508.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    patterns = ["CASME2-coding-*.xlsx", "CASME2-coding-*.csv"]
+    with pytest.raises(DatasetError, match=r"CASME2-coding-20140508.xls looks like it, but mer "
+                                           r"reads .csv and .xlsx files: .*save it as .xlsx"):
+        find_annotation_file([tmp_path], patterns, "coding sheet")

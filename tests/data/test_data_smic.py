@@ -79,3 +79,38 @@ def test_casme2_scheme_leaves_one_class_of_smic(tmp_path, build):
 def test_root_without_smic(tmp_path, build):
     with pytest.raises(DatasetError, match=r"no SMIC-HS clips found: expected .*HS/s1/micro"):
         build("smic", tmp_path, scheme="megc-3")
+
+
+def test_empty_clip_folder_follows_on_bad_clip(tmp_path):
+    """The issue: an empty clip folder stopped the stage even with data.on_bad_clip: skip."""
+    from mer.config import DataParams
+    from mer.data.build import build_manifest
+
+    root = make_smic(tmp_path)
+    (root / "HS/s2/micro/negative/s2_ne_09").mkdir()
+    with pytest.raises(DatasetError, match=r"s2_ne_09: clip folder .* holds no numbered image "
+                                           r"frames .*restore its frames, or delete the folder "
+                                           r".*on_bad_clip: skip"):
+        build_manifest(DataParams(source="smic", root=root), "megc-3")
+    manifest, report = build_manifest(DataParams(source="smic", root=root, on_bad_clip="skip"),
+                                      "megc-3")
+    assert len(manifest) == 4
+    assert [s["clip_id"] for s in report["skipped"]["clips"]] == ["smic/s2/s2_ne_09"]
+
+
+def test_micro_folder_in_any_case_and_subjects_without_one_are_named(tmp_path, build, caplog):
+    """The issue: a subject whose folder was 'Micro' was dropped without a word."""
+    root = make_smic(tmp_path)
+    (root / "HS/s2/micro").rename(root / "HS/s2/Micro")
+    (root / "HS/s3/non_micro/s3_n1").mkdir(parents=True)
+    manifest, report = build("smic", root, scheme="megc-3")
+    assert len(manifest) == 4 and report["subjects"] == 2
+    assert "HS: the subject folder(s) s3 hold no 'micro' folder" in caplog.text
+
+
+def test_two_micro_folders_of_one_subject(tmp_path, build):
+    root = make_smic(tmp_path)
+    (root / "HS/s1/MICRO").mkdir()
+    with pytest.raises(DatasetError, match=r"s1: the folders .* are both its micro-expression "
+                                           "folder; merge them"):
+        build("smic", root, scheme="megc-3")

@@ -98,14 +98,14 @@ def test_report_ids_are_namespaced_like_the_manifest(tmp_path):
     assert set(estimated) <= set(manifest["clip_id"])
 
 
-def test_a_corpus_from_two_sources_is_refused(tmp_path):
-    from data_builders import make_flow_images
-
-    casme2 = CorpusSource(source="casme2", root=make_casme2(tmp_path / "CASME2"))
-    flows = CorpusSource(source="flow-images", root=make_flow_images(tmp_path / "flows"))
-    data = DataParams(root=tmp_path, sources=(casme2, flows), flow_channels="bgr")
-    with pytest.raises(DatasetError, match=r"casme2 clips come from two sources"):
-        build_manifest(data, "megc-3")
+def test_frames_and_flow_images_in_one_run_are_refused_before_reading():
+    """The issue: data.sources took CASME II frames beside a flow-image CSV at `mer data`,
+    and only `mer faces` refused the manifest."""
+    with pytest.raises(ParamsError, match=r"data.sources mixes frame corpora \(casme2\) with "
+                                          r"flow-images.*mer export-flow-images"):
+        parse_params({"data": {"root": "d", "sources": [
+            {"source": "casme2", "root": "d/CASME2"},
+            {"source": "flow-images", "root": "d/flows"}]}})
 
 
 def test_adapter_errors_name_the_source(tmp_path):
@@ -123,3 +123,29 @@ def test_cross_corpus_on_a_flow_image_csv_is_accepted():
                                           "train_corpora": ["casme2", "smic"],
                                           "test_corpora": ["samm"]}})
     assert params.evaluation.test_corpora == ("samm",)
+
+
+def test_a_sheet_outside_data_root_is_read_with_a_warning(tmp_path, caplog):
+    """The issue: the sheet found in data.root's parent was used silently, though DVC, which
+    tracks data.root, never sees an edit to it."""
+    root = make_casme2(tmp_path / "CASME2")
+    (root / "CASME2-coding-20140508.xlsx").rename(tmp_path / "CASME2-coding-20140508.xlsx")
+    manifest, _ = build_manifest(DataParams(source="casme2", root=root), "casme2-5")
+    assert len(manifest) == 5
+    assert f"{tmp_path}/CASME2-coding-20140508.xlsx lies outside data.root ({root}), so DVC " \
+           "does not notice edits to it" in caplog.text
+    caplog.clear()
+    casme2, samm, smic = sources(tmp_path / "corpora")
+    build_manifest(DataParams(root=tmp_path / "corpora", sources=(casme2, samm, smic)),
+                   "megc-3")
+    assert "outside data.root" not in caplog.text
+
+
+def test_a_scheme_that_drops_most_of_a_corpus_is_warned_about(tmp_path, caplog):
+    """The issue: SMIC under casme2-5 in a composite silently kept only its surprise clips."""
+    casme2, _, smic = sources(tmp_path)
+    _, report = build_manifest(DataParams(root=tmp_path, sources=(casme2, smic)), "casme2-5")
+    assert report["corpora"]["smic"]["clips"] == 1
+    assert "labels.scheme 'casme2-5' drops 3 of the 4 rows of smic (negative 2, positive 1)" \
+        in caplog.text and "megc-3 keeps them" in caplog.text
+    assert "rows of casme2" not in caplog.text

@@ -291,5 +291,7 @@ def uses_flow_images(manifest: Any) -> bool:
         return True
     if has_image.any():
         raise DatasetError("the manifest mixes clips with frames and clips with flow images "
-                           f"(e.g. {manifest['clip_id'][has_image].iloc[0]}); use one data.source")
+                           f"(e.g. {manifest['clip_id'][has_image].iloc[0]}); list only frame "
+                           "corpora or only flow images in data.source / data.sources, then "
+                           "rerun `mer data`")
     return False

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from mer.config import CorpusSource, DataParams
+from mer.config import CorpusSource, DataParams, is_inside
 from mer.core.manifest import COLUMNS, validate_manifest
 from mer.data.casme2 import read_casme2
 from mer.data.clips import APEX_MISSING, Clip, Corpus, Skipped, check_unique
@@ -37,6 +37,8 @@ SYNTHETIC_SHEET = "CASME2-coding-synthetic.xlsx"  # what `mer synthesize` writes
 FLOW_IMAGES = "flow-images"
 # Problems listed in one error: enough to see a pattern, short enough to read.
 MAX_LISTED_PROBLEMS = 10
+# A scheme that drops more than this share of a corpus's rows gets a warning.
+MOSTLY = 0.5
 
 READERS: dict[str, Callable[[Path, Path | None], Corpus]] = {
     "casme2": read_casme2,
@@ -118,10 +120,24 @@ class CorpusResult:
     flow_channels: dict[str, Any] | None  # flow images: the channel order found
 
 
+def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
+    """A warning when labels.scheme drops most of a corpus's rows: in a composite the run
+    goes on with the rest, so a scheme that does not fit one corpus would pass unnoticed."""
+    dropped = sum(labelled.dropped.values())
+    if corpus.clips and dropped > MOSTLY * len(corpus.clips):
+        emotions = ", ".join(f"{e} {n}" for e, n in labelled.dropped.items())
+        other = "" if scheme.name == MEGC_3 else f"; for a composite, {MEGC_3} keeps them"
+        log.warning("labels.scheme '%s' drops %d of the %d rows of %s (%s), whose emotions "
+                    "are not among its classes (%s)%s", scheme.name, dropped,
+                    len(corpus.clips), corpus.dataset, emotions, ", ".join(scheme.classes),
+                    other)
+
+
 def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
                  progress: bool) -> CorpusResult:
     check_unique(corpus.clips)
     labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
+    warn_if_mostly_dropped(corpus, labelled, scheme)
     checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
     label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
     channels = None
@@ -147,19 +163,6 @@ def namespaced(corpus: Corpus) -> Corpus:
                   for c in corpus.clips)
     skipped = tuple(replace(s, clip_id=namespaced_id(s.clip_id)) for s in corpus.skipped)
     return replace(corpus, clips=clips, skipped=skipped)
-
-
-def check_disjoint(results: Sequence[CorpusResult]) -> None:
-    """No corpus comes from two sources (CASME II frames beside a flow-image CSV that also
-    lists CASME II clips would make each of its people two LOSO subjects)."""
-    owner: dict[str, str] = {}
-    for result in results:
-        for dataset in sorted({c.dataset for c in result.clips}):
-            if dataset in owner and owner[dataset] != result.corpus.annotations:
-                raise DatasetError(f"{dataset} clips come from two sources ({owner[dataset]} "
-                                   f"and {result.corpus.annotations}): list each corpus once "
-                                   "in data.sources, as frames or as flow images")
-            owner[dataset] = result.corpus.annotations
 
 
 def manifest_table(clips: Sequence[Clip], labels: Sequence[str],
@@ -286,6 +289,12 @@ def read_corpora(data: DataParams) -> list[Corpus]:
         corpora = [read_synthetic(data)]
     else:
         corpora = [read_source(data.corpora[0])]
+    for corpus in corpora:
+        if corpus.annotations and not is_inside(corpus.annotations, data.root):
+            log.warning("%s lies outside data.root (%s), so DVC does not notice edits to it "
+                        "and `dvc repro` will not rerun the data stage after one: move it "
+                        "into data.root and set data.annotations to it, or move data.root "
+                        "up to a folder holding both", corpus.annotations, data.root)
     # Several corpora (or one flow-image CSV of several): subjects namespaced by corpus.
     datasets = {c.dataset for corpus in corpora for c in corpus.clips}
     return [namespaced(c) for c in corpora] if len(datasets) > 1 else corpora
@@ -296,7 +305,6 @@ def build_manifest(data: DataParams, scheme_name: str,
     """(manifest, data report) of data's corpora under a label scheme; DatasetError on bad input."""
     scheme = get_scheme(scheme_name)
     results = [build_corpus(corpus, scheme, data, progress) for corpus in read_corpora(data)]
-    check_disjoint(results)
     clips = [c for r in results for c in r.clips]
     labels = [label for r in results for label in r.labels]
     check_classes(clips, labels, results, scheme)

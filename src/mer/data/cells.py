@@ -15,6 +15,9 @@ from mer.errors import DatasetError
 # What annotators write for "no apex": CASME II uses '/', SAMM -1, others leave it empty.
 _NO_VALUE = {"", "/", "-", "?", "n/a", "na", "none", "nan"}
 _SUBJECT = re.compile(r"^(?:sub|s)?0*(\d+)$", re.IGNORECASE)
+# A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
+# an empty cell (the same value an xlsx cell gives as the float 46.0).
+_WHOLE = re.compile(r"(\d+)(?:\.0*)?")
 
 
 def is_blank(value: object) -> bool:
@@ -31,25 +34,28 @@ def cell_text(value: object) -> str:
 
 
 def frame_number(value: object, column: str, where: str, *, missing_ok: bool = False) -> int:
-    """A frame number >= 0; NO_FRAME for an empty/'/'/negative cell when ``missing_ok``."""
+    """A frame number >= 0 (written 46 or 46.0). With ``missing_ok`` (an apex): NO_FRAME for
+    a cell saying "not coded" (empty, '/', -1, ...), and any other negative number as it is,
+    so the frame check reports it as an apex outside its clip rather than as not coded."""
     text = cell_text(value)
-    if missing_ok and (text.lower() in _NO_VALUE or re.fullmatch(r"-\d+", text)):
+    if missing_ok and text.lower() in _NO_VALUE:
         return NO_FRAME
-    if isinstance(value, bool) or not re.fullmatch(r"\d+", text):
+    negative = missing_ok and text.startswith("-")
+    number = None if isinstance(value, bool) else whole_number(text[1:] if negative else text)
+    if number is None:
         shown = "an empty cell" if text == "" else repr(text)
         hint = " (leave the apex as '/' or empty to have it estimated)" if missing_ok else ""
         raise DatasetError(f"{where}: column '{column}' holds {shown}, not a frame number; "
                            f"write the frame number as a whole number >= 0{hint}")
-    return int(text)
+    return -number if negative else number
 
 
 def whole_number(value: object) -> int | None:
-    """A cell holding a whole number >= 0 as that number; None for anything else (optional
-    columns such as SAMM's Duration, whose formula cells may hold no value at all)."""
-    text = cell_text(value)
-    if isinstance(value, bool) or not re.fullmatch(r"\d+", text):
-        return None
-    return int(text)
+    """A cell holding a whole number >= 0 (46, 46.0, '46', '46.0') as that number; None for
+    anything else (optional columns such as SAMM's Duration, whose formula cells may hold no
+    value at all)."""
+    match = None if isinstance(value, bool) else _WHOLE.fullmatch(cell_text(value))
+    return int(match.group(1)) if match else None
 
 
 def subject_number(value: object, column: str, where: str) -> int:

@@ -5,7 +5,7 @@ v and optical strain (often 28x28), each min-max scaled to the image's integer r
 for 8-bit), so their units are lost. Listed by a CSV: data.annotations, else
 ``<root>/labels.csv``, else the only CSV in root. Columns: ``subject, clip, label, path``
 (label = the class or emotion name, path = relative to the CSV) and optionally ``dataset``
-(casme2 / samm / smic in a composite set).
+(casme2 / samm / smic in a composite set, in any spelling: ``dataset_names``).
 
 There are no frames: frame_paths is [], onset, apex and offset are -1 and fps is 0 (the
 image holds the motion, not the frame numbers it came from), flag precomputed_flow. When
@@ -45,8 +45,9 @@ from mer.core.flow_image import (
 from mer.core.frames import NO_FRAME
 from mer.data.cells import cell_text, required_text
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
-from mer.data.sheets import read_table
+from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
+from mer.labels import dataset_name, name_key
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     csv_path = Path(annotations) if annotations is not None else find_csv(root)
     table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
     names = table.headers
-    datasets = [cell_text(row.values.get("dataset")) or DATASET for row in table.rows]
+    datasets = dataset_names(table)
     clips = []
     for row, dataset in zip(table.rows, datasets, strict=True):
         where, cells = table.where(row), row.values
@@ -117,6 +118,45 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             source=table.source(row), where=where,
             flow_image=(csv_path.parent / image).as_posix(), flags=(PRECOMPUTED_FLOW,)))
     return Corpus(DATASET, tuple(clips), str(csv_path), "")
+
+
+def dataset_names(table: Table) -> list[str]:
+    """Each row's dataset, written one way per dataset: the CSV's ``dataset`` column in mer's
+    spelling (``mer.labels.dataset_name``: 'CASME II', 'CASME2' and 'casme2' are all casme2),
+    so that one person is one LOSO subject and one corpus one cross-corpus name however the
+    column spells it. A name mer does not know is kept lower-case without punctuation (its
+    clips take labels.scheme's general mapping), with a warning. Without the column (or with
+    it empty throughout) every row is ``flow-images``. DatasetError for a row whose cell is
+    empty while others are filled in, or holds no letter or digit.
+    """
+    if "dataset" not in table.headers:
+        return [DATASET] * len(table.rows)
+    column = table.headers["dataset"]
+    written = [cell_text(row.values["dataset"]) for row in table.rows]
+    if not any(written):
+        return [DATASET] * len(table.rows)
+    names, unknown = [], {}
+    for row, text in zip(table.rows, written, strict=True):
+        if not text:
+            raise DatasetError(f"{table.where(row)}: column '{column}' is empty while other "
+                               "rows name their corpus; fill it in (casme2, samm or smic) or "
+                               "delete the row")
+        name = dataset_name(text) or name_key(text)
+        if not name:
+            raise DatasetError(f"{table.where(row)}: column '{column}' holds {text!r}, not a "
+                               "corpus name; write casme2, samm or smic (or the corpus's name)")
+        if dataset_name(text) is None:
+            unknown.setdefault(name, []).append((row, text))
+        names.append(name)
+    for name, rows in unknown.items():
+        spellings = ", ".join(repr(t) for t in sorted({text for _, text in rows}))
+        log.warning("%s: column '%s' names the corpus %s (%d rows, e.g. row %d), which mer "
+                    "does not know (it knows casme2, samm, smic in any spelling, e.g. CASME "
+                    "II, SMIC-HS); its clips are kept as dataset '%s' and labels.scheme maps "
+                    "them with its general mapping. If they are CASME II, SAMM or SMIC-HS "
+                    "clips, write that corpus's name", table.path, column, spellings,
+                    len(rows), rows[0][0].number, name)
+    return names
 
 
 def check_flow_image(clip: Clip) -> Clip:
@@ -164,12 +204,16 @@ def _vote(correlations: dict[str, float]) -> str | None:
 
 def _measure(clips: Sequence[Clip]) -> dict[str, Any]:
     """Votes and median correlations over the clips' images (JSON-able)."""
-    measured = [strain_correlations(read_flow_image(c.flow_image, c.where, BGR)) for c in clips]
+    measured, flat = [], 0
+    for clip in clips:
+        image = read_flow_image(clip.flow_image, clip.where, BGR)
+        measured.append(strain_correlations(image))
+        flat += bool(np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0))
     votes = [_vote(r) for r in measured]
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
     return {
         "images": len(measured),
-        "flat_images": len(measured) - len(finite),
+        "flat_images": flat,
         "votes": {order: votes.count(order) for order in ORDERS},
         "abstained": votes.count(None),
         "median_correlation": {
@@ -256,6 +300,13 @@ def resolve_flow_channels(clips: Sequence[Clip],
                         _csv_of(clips), setting, evidence["votes"][found], evidence["images"],
                         found, found)
         order = setting
+    if evidence["flat_images"]:
+        log.warning("%s: %d of the %d flow images measured have a flat channel (u, v or strain "
+                    "the same at every pixel), so they carry no motion there; min-max scaled "
+                    "flow is flat only where the motion is exactly constant, which real flow "
+                    "never is: check how they were made (data.json lists the count under "
+                    "flow_channels)", _csv_of(clips), evidence["flat_images"],
+                    evidence["images"])
     flagged = tuple(_with_order(c, order) for c in clips)
     return flagged, {"setting": setting, "order": order, "csv": _csv_of(clips),
                      "evidence": evidence}

@@ -68,7 +68,8 @@ def list_frames(folder: Path, where: str) -> dict[int, Path]:
     frames = frame_files(folder)
     if not frames:
         raise DatasetError(f"{where}: clip folder {folder} holds no numbered image frames "
-                           f"({', '.join(sorted(FRAME_SUFFIXES))})")
+                           f"({', '.join(sorted(FRAME_SUFFIXES))}); restore its frames, or "
+                           "delete the folder (and its annotation row, if it has one)")
     return frames
 
 

@@ -100,6 +100,9 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     """The data rows of the first worksheet whose header row holds every ``required`` column."""
     path = Path(path)
     optional = optional or {}
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder, not the {what}; set data.annotations to the "
+                           "file itself (.xlsx or .csv)")
     if not path.is_file():
         raise DatasetError(f"{path}: {what} not found; set data.annotations to its path")
     best: tuple[int, str | None, int, list[str]] | None = None  # (found, sheet, row, missing)
@@ -114,21 +117,40 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
                 continue
             doubled = [name for name, hits in found.items() if len(hits) > 1]
             if doubled:
-                first = {**required, **optional}[doubled[0]][0]
-                raise DatasetError(f"{path}: row {index + 1} has column '{first}' more than "
-                                   "once; rename or delete the extra column")
+                written = [str(cells[i]).strip() for i in found[doubled[0]]]
+                spellings = ", ".join({**required, **optional}[doubled[0]])
+                has = (f"the column '{written[0]}' {len(written)} times"
+                       if len(set(written)) == 1 else
+                       f"the columns {' and '.join(repr(w) for w in written)}")
+                raise DatasetError(f"{path}: row {index + 1} has {has}, and mer reads each as "
+                                   f"its {doubled[0]} column (any of {spellings}); rename or "
+                                   "delete all but one of them")
             return _table(path, sheet, index, rows, cells, found, required)
     expected = ", ".join(spellings[0] for spellings in required.values())
     if best is None:
         raise DatasetError(f"{path}: no header row with the columns {expected} in the first "
                            f"{HEADER_SEARCH_ROWS} rows of any worksheet; is this the right "
-                           f"{what}? (set data.annotations to it)")
+                           f"{what}? (set data.annotations to it){_separator_hint(path)}")
     _, sheet, row, missing = best
     lacking = ", ".join(f"'{required[name][0]}'" for name in missing)
     sheet_text = f", sheet '{sheet}'" if sheet else ""
     raise DatasetError(f"{path}{sheet_text}: the header row (row {row}) lacks the column(s) "
                        f"{lacking}; expected {expected} (extra columns are fine). Rename the "
                        "column to the expected name or check this is the right file")
+
+
+def _separator_hint(path: Path) -> str:
+    """A hint when a CSV separates its columns with ';' or tabs (as spreadsheet programs do
+    in some locales): the csv reader then sees each line as one column."""
+    if path.suffix.lower() != ".csv":
+        return ""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        if separator in first and "," not in first:
+            return (f". Its columns are separated by {name}: export it again as "
+                    "comma-separated CSV UTF-8")
+    return ""
 
 
 def _table(path: Path, sheet: str | None, header_index: int, rows: list[tuple[object, ...]],
@@ -191,8 +213,22 @@ def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what:
         if hits:
             return hits[0]
     looked = ", ".join(str(f) for f in folders)
+    hint = _other_format_hint(folders, patterns)
     raise DatasetError(f"no {what} ({' or '.join(patterns)}) found in {looked}; put it there "
-                       "or set data.annotations to its path")
+                       f"or set data.annotations to its path{hint}")
+
+
+def _other_format_hint(folders: Sequence[Path], patterns: Sequence[str]) -> str:
+    """A hint naming a file that matches a pattern but for its suffix (an old .xls, a .ods)."""
+    readable = {Path(pattern).suffix.lower() for pattern in patterns}
+    for folder in folders:
+        for pattern in patterns:
+            for path in sorted(folder.glob(f"{Path(pattern).stem}.*")):
+                if path.is_file() and path.suffix.lower() not in readable:
+                    return (f". {path} looks like it, but mer reads "
+                            f"{' and '.join(sorted(readable))} files: open it in a spreadsheet "
+                            "program and save it as .xlsx beside it")
+    return ""
 
 
 def find_subjects_folder(candidates: Sequence[Path], subject_folder: re.Pattern[str]

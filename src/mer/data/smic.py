@@ -22,11 +22,12 @@ apex overrides the bounds of the clips it lists. Quirks handled:
 
 from __future__ import annotations
 
+import logging
 import re
 from itertools import pairwise
 from pathlib import Path
 
-from mer.core.frames import NO_FRAME
+from mer.core.frames import NO_FRAME, frame_files
 from mer.data.cells import frame_number, required_text, subject_number
 from mer.data.clips import (
     BOUNDS_FROM_FOLDER,
@@ -36,10 +37,12 @@ from mer.data.clips import (
     distinct_clip_names,
     missing_apex,
 )
-from mer.data.repairs import list_frames, repair_reversed_offset
+from mer.data.repairs import repair_reversed_offset
 from mer.data.sheets import read_table
 from mer.errors import DatasetError
 from mer.labels import normalise_emotion
+
+log = logging.getLogger(__name__)
 
 FPS = 100.0  # SMIC-HS was filmed at 100 frames per second (Li et al., 2013)
 MICRO = "micro"  # SMIC's folder of micro-expression clips (beside non_micro)
@@ -53,11 +56,26 @@ CSV_COLUMNS = {
 CSV_OPTIONAL = {"apex": ("apex", "ApexFrame", "Apex Frame")}
 
 
-def _subjects(folder: Path) -> list[Path]:
+def micro_folder(subject: Path) -> Path | None:
+    """The subject's folder of micro-expression clips (``micro``, in any case), or None."""
+    found = [p for p in subject.iterdir() if p.is_dir() and p.name.lower() == MICRO]
+    if len(found) > 1:
+        raise DatasetError(f"{subject}: the folders {' and '.join(p.name for p in found)} are "
+                           "both its micro-expression folder; merge them into one")
+    return found[0] if found else None
+
+
+def _subject_folders(folder: Path) -> list[Path]:
+    """Every folder named like a subject (s1, S01) in ``folder``."""
     if not folder.is_dir():
         return []
-    found = sorted((p for p in folder.iterdir() if p.is_dir() and _SUBJECT_FOLDER.match(p.name)
-                    and (p / MICRO).is_dir()), key=lambda p: (_subject_number(p.name), p.name))
+    return [p for p in folder.iterdir() if p.is_dir() and _SUBJECT_FOLDER.match(p.name)]
+
+
+def _subjects(folder: Path) -> list[Path]:
+    """The subject folders of ``folder`` that hold a micro folder, by subject number."""
+    found = sorted((p for p in _subject_folders(folder) if micro_folder(p) is not None),
+                   key=lambda p: (_subject_number(p.name), p.name))
     for a, b in pairwise(found):
         if _subject_number(a.name) == _subject_number(b.name):
             raise DatasetError(f"{folder}: the folders {a.name} and {b.name} are both subject "
@@ -83,15 +101,25 @@ def frames_root(root: Path) -> Path:
 
 def _folder_clips(frames: Path) -> list[Clip]:
     clips = []
-    for subject in _subjects(frames):
-        for emotion_dir in sorted(p for p in (subject / MICRO).iterdir() if p.is_dir()):
+    subjects = _subjects(frames)
+    without = sorted(p.name for p in set(_subject_folders(frames)) - set(subjects))
+    if without:
+        log.warning("%s: the subject folder(s) %s hold no '%s' folder, so none of their clips "
+                    "is read; if they have clips, put them in <subject>/%s/<emotion>/",
+                    frames, ", ".join(without), MICRO, MICRO)
+    for subject in subjects:
+        micro = micro_folder(subject)
+        assert micro is not None  # _subjects keeps only subjects with one
+        for emotion_dir in sorted(p for p in micro.iterdir() if p.is_dir()):
             emotion = normalise_emotion(emotion_dir.name)
             if emotion is None:
                 raise DatasetError(f"{emotion_dir}: '{emotion_dir.name}' is not an emotion "
                                    "mer knows; SMIC's folders are negative, positive and "
                                    "surprise: rename or remove it")
             for folder in sorted(p for p in emotion_dir.iterdir() if p.is_dir()):
-                numbers = list_frames(folder, str(folder))
+                # An empty folder gets no bounds here: the frame check reports it, as an
+                # error or a skipped clip (data.on_bad_clip), like a clip of any corpus.
+                numbers = frame_files(folder) or {NO_FRAME: folder}
                 clip = Clip(dataset="smic", subject=subject.name, clip=folder.name,
                             onset=min(numbers), apex=NO_FRAME, offset=max(numbers),
                             fps=FPS, aus="", emotion=emotion, source=folder.as_posix(),
