@@ -80,7 +80,7 @@ def run() -> list[dict]:
 
     from mer.cli import main as mer
     from mer.config import load_params
-    from mer.data.spotting_corpora import read_long_videos
+    from mer.data.spotting_corpora import read_spotting_corpus
     from mer.spotting.folds import corpus_signals, evaluate_corpus
     from mer.spotting.spotter import given_spotter
 
@@ -99,7 +99,7 @@ def run() -> list[dict]:
                      "value": time.perf_counter() - started, "unit": "s",
                      "note": "one process"})
         params = load_params()
-        videos = read_long_videos("casme_sq", params.spotting.root)
+        videos = read_spotting_corpus(params.spotting)
         cv2.setNumThreads(1)
         started = time.perf_counter()
         signals = corpus_signals(videos, params.spotting, params.features)

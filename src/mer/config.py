@@ -459,6 +459,14 @@ class TrackingParams(Section):
 SpottingSource = Literal["synthetic", "casme_sq", "samm_lv"]  # long-video corpora mer spots in
 
 
+# The synthetic long videos' expression durations, onset to offset, s: MEGC counts up to 0.5 s
+# as micro; CAS(ME)^2's macro-expressions last mostly 0.5-4 s, kept short here so windows of a
+# few seconds hold them (mer.synthetic.long_videos).
+MICRO_SECONDS = (0.2, 0.5)
+MACRO_SECONDS = (0.8, 1.6)
+GAP_SECONDS = 1.0  # least time between two expressions, and from the video's ends
+
+
 class LongVideoParams(Section):
     """The embedded synthetic long videos (spotting.synthetic), in CAS(ME)^2's format."""
 
@@ -475,6 +483,18 @@ class LongVideoParams(Section):
     noise: float = Field(1.0, ge=0, description="scales blinks, head motion, talking, flicker "
                          "and sensor noise")
     jpeg_quality: int = Field(90, ge=30, le=100, description="JPEG quality of the frames")
+
+    @model_validator(mode="after")
+    def _expressions_fit(self) -> LongVideoParams:
+        # At their longest, with the least gaps around each: then every draw fits.
+        needed = (self.micro * MICRO_SECONDS[1] + self.macro * MACRO_SECONDS[1]
+                  + (self.micro + self.macro + 1) * GAP_SECONDS)
+        if needed > self.seconds:
+            raise ValueError(f"spotting.synthetic: {self.micro} micro- and {self.macro} "
+                             f"macro-expressions need up to {needed:g} s with the gaps between "
+                             f"them, longer than spotting.synthetic.seconds {self.seconds:g}: "
+                             "lengthen it or lower spotting.synthetic.micro / macro")
+        return self
 
 
 class SpottingParams(Section):

@@ -155,6 +155,16 @@ def test_synthetic_clips_error_names_full_keys():
     assert "data.synthetic.subjects 26" in str(err.value)
 
 
+def test_long_videos_too_short_for_their_expressions_are_a_params_error():
+    """The issue: spotting.synthetic.seconds 8 with the default 4 micro + 3 macro passed the
+    params check and ended in a traceback from `mer spot-synthesize`."""
+    with pytest.raises(ParamsError, match=r"spotting.synthetic: 4 micro- and 3 macro-"
+                                          r"expressions need up to 14.8 s .*longer than "
+                                          r"spotting.synthetic.seconds 8: lengthen it"):
+        parse_params({"spotting": {"synthetic": {"seconds": 8}}})
+    parse_params({"spotting": {"synthetic": {"seconds": 15}}})
+
+
 @pytest.mark.parametrize(("evaluation", "keys"), [
     ({"train_corpora": ["casme2"]}, ["evaluation.train_corpora", "evaluation.protocol"]),
     ({"protocol": "cross-corpus", "train_corpora": ["casme2"], "test_corpora": ["casme2"]},

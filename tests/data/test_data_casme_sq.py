@@ -1,5 +1,6 @@
 """CAS(ME)^2 long videos: the workbook's naming rules, its quirks, and an error for the rest."""
 
+import re
 import shutil
 
 import pytest
@@ -171,3 +172,23 @@ def test_workbook_exported_as_csv(tmp_path):
     with pytest.raises(DatasetError, match=r"code_final.csv: the CAS\(ME\)\^2 coding workbook "
                                            r"must be the original .xlsx workbook"):
         read_casme_sq(tmp_path, tmp_path / "code_final.csv")
+
+
+def test_a_row_annotated_twice_is_an_error_naming_both(tmp_path):
+    """The issue: a duplicated row was accepted and added a false negative to every run."""
+    rows = casme_sq_rows()
+    rows.append(list(rows[0]))
+    book = re.escape(str(tmp_path / WORKBOOK))
+    with pytest.raises(DatasetError, match=rf"video 15_0101: {book}:1 and {book}:5 annotate the "
+                                           r"same micro-expression \(frames 2..7\); delete one"):
+        read_casme_sq(make_casme_sq(tmp_path, rows=rows))
+
+
+def test_a_gap_in_a_video_folder_is_named(tmp_path, caplog):
+    """The issue: a missing frame mid-video shifted every later frame silently."""
+    root = make_casme_sq(tmp_path)
+    (root / "rawpic/s15/15_0101disgustingteeth/img11.jpg").unlink()
+    videos = read_casme_sq(root)
+    assert len(videos[0].frames) == 19
+    assert "15_0101disgustingteeth (casme_sq video 15_0101): frame(s) 11 are missing between " \
+           "1 and 20" in caplog.text

@@ -147,3 +147,27 @@ def test_rerunning_with_every_fold_cached_logs_no_new_runs(project):
     keys = [c.data.tags["mer.fold_key"] for c in project.children]
     assert len(keys) == len(set(keys)) == 3 * 4
     assert {c.data.tags["mer.from_cache"] for c in project.children} == {"false"}
+
+
+def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypatch):
+    """The issue: the same training again after its fold cache was deleted reopened the
+    finished parent, which then held every fold twice (and a stop made it KILLED)."""
+    import shutil
+
+    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
+    (tmp_path / "params.yaml").write_text(QUICK)
+    monkeypatch.chdir(tmp_path)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["train"]) == 0
+    shutil.rmtree(tmp_path / "data" / "folds")
+    assert main(["train"]) == 0
+    client = MlflowClient(tracking_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("mer").experiment_id],
+                              max_results=1000)
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert [p.info.status for p in parents] == ["FINISHED", "FINISHED"]
+    for parent in parents:
+        children = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent.info.run_id]
+        keys = [c.data.tags["mer.fold_key"] for c in children]
+        assert len(keys) == len(set(keys)) == 3 * 4

@@ -43,6 +43,22 @@ def test_each_truth_is_matched_once_and_the_better_detection_wins():
     assert c.f1 == pytest.approx(2 / 3)
 
 
+def test_the_most_pairs_any_one_to_one_matching_allows():
+    """The issue: truth A = 0..1, B = 2..3; spotted S1 = 0..3 (IoU 1/2 with each), S2 = 0..0
+    (IoU 1/2 with A). Greedy pairing took S1-A and left S2 and B: TP 1, F1 0.5. S1-B, S2-A
+    is TP 2, F1 1 (the MEGC2020 baseline's count of found labels also gives 1)."""
+    truth = [micro(0, 1), micro(2, 3)]
+    spotted = [micro(0, 3), micro(0, 0)]
+    assert match(spotted, truth) == [(0, 1), (1, 0)]
+    assert video_counts(spotted, truth)["micro"].f1 == 1.0
+
+
+def test_among_the_largest_matchings_the_closest_pairs_win():
+    truth = [micro(0, 9), micro(20, 29)]
+    spotted = [micro(20, 29), micro(1, 9), micro(0, 9)]  # 1.0 with B; 0.9 and 1.0 with A
+    assert match(spotted, truth) == [(0, 1), (2, 0)]
+
+
 def test_kinds_are_matched_separately_and_overall_pools_them():
     truth = [micro(0, 9), macro(100, 159), macro(300, 359)]
     # a micro detection on a macro expression is not a TP of either kind

@@ -36,9 +36,62 @@ def test_default_store_is_sqlite_under_the_project_root(tmp_path, own_store):
 
 
 def test_env_overrides_the_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
-    assert tracking_uri(tmp_path) == "http://team-server:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://team-db/mlflow")
+    assert tracking_uri(tmp_path) == "postgresql://team-db/mlflow"
     assert "--default-artifact-root" not in ui_command(5001, tmp_path)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("/work/proj/mlflow.db", r"=/work/proj/mlflow.db is a path, not a tracking URI; write it as "
+                             r"sqlite:////absolute/path/mlflow.db or http://host:port"),
+    ("127.0.0.1:5000", r"=127.0.0.1:5000 is not a URI, not a tracking URI"),
+    ("htp://127.0.0.1:5000", r"MLflow has no tracking store for 'htp://'"),
+    ("http://127.0.0.1:{port}", r"no MLflow server answers at http://127.0.0.1:\d+ "
+                                r"\(MLFLOW_TRACKING_URI; .*\): start it, or unset"),
+])
+def test_a_tracking_uri_mistake_is_one_line_at_once(tmp_path, uri, message):
+    """The issue: a server that is down made promote, predict and evaluate retry for minutes;
+    a path or a bad scheme ended in MLflow's traceback."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    env = {**ui_environment(), "MLFLOW_TRACKING_URI": uri.format(port=closed_port()),
+           "NO_ALBUMENTATIONS_UPDATE": "1"}
+    for command in (["promote"], ["evaluate"], ["ui"]):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "mer.cli", *command], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, check=False, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert re.search(message, done.stderr.strip().splitlines()[-1]), done.stderr
+        assert time.monotonic() - started < 60
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_mer_ui_names_the_team_servers_own_ui(tmp_path):
+    """The issue: `mer ui` with MLFLOW_TRACKING_URI=http://... failed with a traceback that
+    blamed the port; the server already serves the UI."""
+    from registry_helpers import team_server
+
+    (tmp_path / "params.yaml").write_text("{}\n")
+    with team_server(tmp_path / "server") as url:
+        done = subprocess.run([sys.executable, "-m", "mer.cli", "ui"], cwd=tmp_path,
+                              env={**ui_environment(), "MLFLOW_TRACKING_URI": url},
+                              capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"the runs are on the team server: its UI is {url}/" in done.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_mer_ui_outside_a_project_makes_no_store(tmp_path, own_store):
+    done = subprocess.run([sys.executable, "-m", "mer.cli", "ui", "--port", "5999"],
+                          cwd=tmp_path, env=ui_environment(), capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert done.returncode == 2 and "params.yaml not found" in done.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_dvc_temporary_experiments_log_into_the_real_project(tmp_path):
@@ -226,14 +279,15 @@ def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_sto
         "loso_uar": 0.75, "loso_uf1": 0.7, "loso_accuracy": 0.8}
 
 
-def test_mer_ui_on_a_port_in_use_says_so_at_once(tracking_root, own_store):
+def test_mer_ui_on_a_port_in_use_says_so_at_once(tmp_path, own_store):
     """Another server's answers on the port would pass for the new one's: refused up front."""
+    (tmp_path / "params.yaml").write_text("{}\n")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run([sys.executable, "-m", "mer.cli", "ui", "--port", str(port)],
-                              cwd=tracking_root, env=ui_environment(), capture_output=True,
+                              cwd=tmp_path, env=ui_environment(), capture_output=True,
                               text=True, check=False, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--port" in done.stderr

@@ -99,6 +99,39 @@ def test_a_lost_face_says_what_to_change(project):
     assert "faces.min_correlation" in message and "Traceback" not in result.stderr
 
 
+def test_a_lost_face_is_named_by_its_frame_in_the_video(project):
+    """The issue: the message gave the frame's index in the window (29 for frame 89)."""
+    import re
+
+    mer(project, "promote", "--version", "1")
+    result = mer(project, "predict", "--video", str(VIDEO), "--start", "60", "--end", "89",
+                 check=False)
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "frames 60..89: " in message
+    (frame,) = re.findall(r"(?:face lost on|and) frame (\d+)", message)
+    assert 60 < int(frame) <= 89
+
+
+def test_an_interval_without_a_face_is_its_rows_error_not_the_videos(project, in_project):
+    """The issue: no face on one spotted interval's onset aborted the whole `mer spot` run
+    (and --follow, and a served video request); it is that row's recognition_error."""
+    import cv2
+
+    from mer.inference.spot_recognise import recognise
+    from mer.spotting.spotter import Spot
+    from mer.tracking.registry import load_model_bundle
+
+    bundle = load_model_bundle(f"models:/{MODEL}/1")
+    noise = np.random.default_rng(0).integers(0, 255, (5, 240, 320, 3), dtype=np.uint8)
+    frames = [cv2.GaussianBlur(f, (9, 9), 0) for f in noise]
+    found = Spot(Interval(100, 102, 104, "micro"), 0.9)
+    row = recognise(bundle, found, 30.0, frames, "v.mp4")
+    assert row.prediction is None
+    assert row.error.startswith("v.mp4 frames 100..104: no face found on the onset frame")
+    assert row.row(bundle.classes)["recognition_error"] == row.error
+
+
 def test_promote_moves_aliases_and_predict_loads_the_champion(project):
     assert "version 1" in mer(project, "promote", "--version", "1").stdout
     mer(project, "promote", "--alias", "challenger", "--version", "1")
@@ -317,7 +350,13 @@ def spotted(in_project, long_video, tmp_path, capsys):
     assert main(["spot", "--video", str(long_video[0]), "--out", str(tmp_path / "i.json")]) == 0
     err = capsys.readouterr().err
     assert "reports/spotting.json" in err and f"models:/{MODEL}@champion" in err
-    return json.loads((tmp_path / "i.json").read_text())
+    rows = json.loads((tmp_path / "i.json").read_text())
+    # the summary counts the micro intervals left without a class (it said "recognised")
+    micro = sum(r["kind"] == "micro" for r in rows)
+    failed = sum(bool(r["recognition_error"]) for r in rows)
+    said = "all recognised" if not failed else f"{micro - failed} recognised, {failed} not"
+    assert f"({micro} micro, {said}" in err
+    return rows
 
 
 def check_recognised(rows: list[dict], frames: list[np.ndarray], bundle) -> None:

@@ -129,6 +129,46 @@ def test_corrupt_video_is_a_clear_error(tmp_path):
         from_video(bad)
 
 
+def test_video_window_mistakes_are_told_in_the_videos_frame_numbers():
+    """The issue: --start 40 --end 10 said the last frame was 10; --apex 80 in 10..40 was
+    reported as apex 70 of onset 0, offset 30."""
+    with pytest.raises(MerError, match=r"window 40..10 must satisfy 0 <= start < end"):
+        from_video(VIDEO, start=40, end=10)
+    with pytest.raises(MerError, match=r"frames 10..40: apex 80 lies after the offset \(onset "
+                                       r"10, offset 40\)"):
+        from_video(VIDEO, start=10, end=40, apex=80)
+
+
+def test_real_video_window_numbers_its_frames_in_the_video(clip_folder):
+    assert from_video(VIDEO, start=10, end=40).first_frame == 10
+    assert from_clip_folder(clip_folder, onset=47, offset=51).first_frame == 47
+
+
+def write_avi(path: Path, frames: int) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_truncated_video_is_an_error_not_a_shorter_answer(tmp_path):
+    """The issue: a video cut to 40% was spotted on its first 11 of 30 frames, exit 0."""
+    from mer.inference.sources import video_frames
+
+    whole = write_avi(tmp_path / "whole.avi", 30)
+    assert len(list(video_frames(whole)[1])) == 30
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.4)])
+    with pytest.raises(MerError, match=r"cut.avi: decoding stopped after \d+ of the 30 frames "
+                                       r"the file declares: it is truncated or damaged"):
+        list(video_frames(cut)[1])
+    with pytest.raises(MerError, match="truncated or damaged"):
+        from_video(cut)
+    assert len(from_video(cut, start=0, end=5).frames) == 6  # a window it can decode
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--video", "v.mp4", "--onset", "3"], "--onset applies to --clip only"),
     (["--clip", "c", "--start", "3"], "--start applies to --video only"),

@@ -1,8 +1,8 @@
 """The embedded long videos: CAS(ME)^2's format, read back by the real reader, as planned."""
 
-from mer.config import LongVideoParams
+from mer.config import MICRO_SECONDS, LongVideoParams
 from mer.data.casme_sq import read_casme_sq
-from mer.synthetic.long_videos import MICRO_SECONDS, plan_long_videos
+from mer.synthetic.long_videos import plan_long_videos
 from mer.synthetic.write_casme_sq import workbook_bytes
 
 
@@ -41,3 +41,17 @@ def test_corpus_reads_back_through_the_casme_sq_reader(tiny_long_corpus, tiny_sp
         assert video.fps == 30.0
         assert [(i.onset, i.apex, i.offset, i.kind) for i in video.intervals] == [
             (e.onset, e.apex, e.offset, e.kind) for e in plan.expressions]
+
+
+def test_the_synthetic_corpus_is_read_at_the_frame_rate_it_was_written(tiny_long_corpus,
+                                                                       tiny_spotting):
+    """The issue: spotting.synthetic.fps 60 wrote 60 fps videos that spot-eval read as
+    CAS(ME)^2's 30 fps, halving every window and scoring F1 0.08 instead of 0.48."""
+    from mer.data.spotting_corpora import read_spotting_corpus
+
+    at_60 = tiny_spotting.model_copy(update={
+        "root": tiny_long_corpus,
+        "synthetic": tiny_spotting.synthetic.model_copy(update={"fps": 60.0})})
+    assert {v.fps for v in read_spotting_corpus(at_60)} == {60.0}
+    at_30 = at_60.model_copy(update={"synthetic": tiny_spotting.synthetic})
+    assert {v.fps for v in read_spotting_corpus(at_30)} == {30.0}

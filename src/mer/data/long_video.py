@@ -12,15 +12,19 @@ adapter), and an interval covers ``onset..offset`` inclusive, as the MEGC metric
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
 from mer.core.frames import frame_files
 from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["micro", "macro"]
 KINDS: tuple[Kind, ...] = ("micro", "macro")
@@ -67,12 +71,20 @@ class LongVideo:
     intervals: tuple[Interval, ...]
 
     def __post_init__(self) -> None:
+        seen: dict[tuple[int, int, str], Interval] = {}
         for interval in self.intervals:
             if interval.offset >= len(self.frames):
                 raise DatasetError(
                     f"{self.dataset} video {self.video} ({interval.source or 'annotation'}): "
                     f"offset {interval.offset} is past the video's last frame "
                     f"({len(self.frames) - 1}, {len(self.frames)} frames on disk)")
+            key = (interval.onset, interval.offset, interval.kind)
+            if key in seen:  # counted twice, it would add a false negative to every run
+                raise DatasetError(
+                    f"{self.dataset} video {self.video}: {seen[key].source or 'a row'} and "
+                    f"{interval.source or 'another row'} annotate the same {interval.kind}-"
+                    f"expression (frames {interval.onset}..{interval.offset}); delete one")
+            seen[key] = interval
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,15 @@ def video_frames(folder: Path, where: str) -> VideoFrames:
         raise DatasetError(f"{folder} ({where}): the video folder holds no numbered frames "
                            "(.jpg, .png, .bmp with the frame number in the name); restore its "
                            "frames from the corpus")
+    numbers = list(files)
+    gaps = [n for a, b in pairwise(numbers) for n in range(a + 1, b)]
+    if gaps:
+        shown = ", ".join(map(str, gaps[:5])) + (f", ... ({len(gaps)} in all)"
+                                                   if len(gaps) > 5 else "")
+        log.warning("%s (%s): frame(s) %s are missing between %d and %d; the video is read "
+                    "without them, so the motion across each gap counts as one frame step: "
+                    "restore them from the corpus", folder, where, shown, numbers[0],
+                    numbers[-1])
     return VideoFrames(folder, tuple(files.values()),
                        {number: i for i, number in enumerate(files)})
 

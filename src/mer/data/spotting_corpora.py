@@ -2,17 +2,23 @@
 
 ``casme_sq``: CAS(ME)^2 (mer.data.casme_sq, also the format of the synthetic long videos);
 ``samm_lv``: SAMM Long Videos (mer.data.samm_lv). Each adapter's docstring is its format.
+``read_spotting_corpus`` reads the one spotting params name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mer.data.casme_sq import read_casme_sq
 from mer.data.long_video import LongVideo
 from mer.data.samm_lv import read_samm_lv
 from mer.errors import DatasetError, ParamsError
+
+if TYPE_CHECKING:
+    from mer.config import SpottingParams
 
 # source name -> reader(root, annotations or None for the corpus's usual workbook in root)
 READERS: dict[str, Callable[[Path, Path | None], list[LongVideo]]] = {
@@ -41,3 +47,15 @@ def read_long_videos(source: str, root: Path, annotations: Path | None = None
                                "twice; keep one copy of its frames")
         seen.add((video.subject, video.video))
     return videos
+
+
+def read_spotting_corpus(spotting: SpottingParams) -> list[LongVideo]:
+    """The long videos of spotting.source at spotting.root, as ``read_long_videos`` reads them.
+
+    The synthetic set is written in CAS(ME)^2's format but at spotting.synthetic.fps, so its
+    videos take that frame rate, not CAS(ME)^2's 30 fps: the spotter's windows are in seconds.
+    """
+    if spotting.source != "synthetic":
+        return read_long_videos(spotting.source, spotting.root, spotting.annotations)
+    videos = read_long_videos("casme_sq", spotting.root, spotting.annotations)
+    return [replace(video, fps=spotting.synthetic.fps) for video in videos]

@@ -173,6 +173,16 @@ def _cache_path(cache_dir: Path, learner: Learner, fold: Fold, key: str) -> Path
     return cache_dir / f"{learner.name}_{fold.index:03d}_{safe}_{key[:16]}.json"
 
 
+def every_fold_cached(cache_dir: str | Path, learners: Sequence[Learner],
+                      folds: Sequence[Fold], keys: dict[tuple[str, int], str]) -> bool:
+    """True when ``cache_dir`` holds the result of every (learner, fold) under its key
+    (``fold_keys``), so that run_loso with reuse would fit nothing."""
+    cache = Path(cache_dir)
+    return all(_load_cached(_cache_path(cache, learner, fold, keys[learner.name, fold.index]),
+                            keys[learner.name, fold.index]) is not None
+               for learner in learners for fold in folds)
+
+
 def _load_cached(path: Path, key: str) -> FoldOutcome | None:
     if not path.exists():
         return None

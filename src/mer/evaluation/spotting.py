@@ -8,9 +8,14 @@ al., Signal Processing: Image Communication 110, 2023):
   ``|spotted ∩ truth| / |spotted ∪ truth|``.
 - A spotted interval is a true positive (TP) when its IoU with a ground-truth interval of the
   same kind (micro or macro) is at least the threshold (0.5). Each ground-truth interval is
-  matched at most once and each spotted interval at most once: pairs are taken in decreasing
-  IoU (ties: earlier ground truth, then earlier spotted interval), so a second detection of the
-  same expression is a false positive, as in the challenge.
+  matched at most once and each spotted interval at most once, so a second detection of the
+  same expression is a false positive, as in the challenge. The pairs are a maximum matching
+  (as many TPs as any one-to-one pairing allows: a greedy pairing can leave a spotted interval
+  and a ground truth unpaired at IoU ties of 0.5), and among maximum matchings the one of
+  largest total IoU (``match``).
+- One-frame intervals (onset = offset) count as one frame: IoU 1 with the same frame, 1/2
+  inside a two-frame interval. (The MEGC2020 baseline's code scores any interval with
+  offset <= onset as IoU 0; no corpus annotates one.)
 - Counts are pooled over every video of a corpus (summed, not averaged per video):
   precision = TP / spotted, recall = TP / ground truth, F1 = 2PR / (P + R).
 - ``overall`` pools the two kinds: TP = TP_micro + TP_macro over all spotted and all
@@ -41,29 +46,26 @@ def iou(a: Interval, b: Interval) -> float:
 
 def match(spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = MEGC_IOU
           ) -> list[tuple[int, int]]:
-    """One-to-one (spotted index, truth index) pairs with IoU >= ``threshold``, kinds equal.
+    """One-to-one (spotted index, truth index) pairs with IoU >= ``threshold``, kinds equal,
+    sorted: a maximum matching of largest total IoU.
 
-    Greedy in decreasing IoU; ties broken by truth then spotted position, so the result does
-    not depend on anything but the two lists.
+    Solved as an assignment (scipy's linear_sum_assignment) whose pair weight N + IoU, with N
+    above any matching's size, puts the number of pairs first and their IoU second; the result
+    depends on nothing but the two lists.
     """
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
     if not 0 < threshold <= 1:
         raise ValueError(f"IoU threshold must lie in (0, 1], got {threshold}")
-    candidates = []
-    for i, s in enumerate(spotted):
-        for j, t in enumerate(truth):
-            if s.kind == t.kind:
-                value = iou(s, t)
-                if value >= threshold:
-                    candidates.append((-value, j, i))
-    used_s: set[int] = set()
-    used_t: set[int] = set()
-    pairs = []
-    for _, j, i in sorted(candidates):
-        if i not in used_s and j not in used_t:
-            used_s.add(i)
-            used_t.add(j)
-            pairs.append((i, j))
-    return sorted(pairs)
+    overlap = np.array([[iou(s, t) if s.kind == t.kind else 0.0 for t in truth]
+                        for s in spotted]).reshape(len(spotted), len(truth))
+    allowed = overlap >= threshold
+    if not allowed.any():
+        return []
+    weight = np.where(allowed, min(overlap.shape) + 1 + overlap, 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    return sorted((int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j])
 
 
 @dataclass(frozen=True)

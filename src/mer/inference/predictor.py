@@ -172,7 +172,8 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
     from mer.features.extract import describe_clip
 
     try:
-        aligned = align_clip(list(window.frames), bundle.faces, window.apex_index)
+        aligned = align_clip(list(window.frames), bundle.faces, window.apex_index,
+                             range(window.first_frame, window.first_frame + len(window.frames)))
     except NoFaceError as exc:
         raise NoFaceError(
             f"{window.description}: {exc}. The first frame (the onset) must show the face "

@@ -30,6 +30,9 @@ from mer.core.frames import read_frame as read_image  # one decoder for training
 from mer.errors import MerError
 
 REPLACE = "replace it"  # what to do about a damaged input frame
+# A video may decode this many frames (or this share of them) fewer than it declares.
+MISSING_FRAMES_OK = 2
+MISSING_SHARE_OK = 0.02
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class FrameWindow:
     frames: tuple[np.ndarray, ...]  # (H, W, 3) BGR uint8 each, onset first, offset last
     apex_index: int | None  # index into frames; None = estimate from motion
     description: str  # where the frames came from, for messages and JSON output
+    first_frame: int = 0  # frame number of frames[0] in its video or folder, for messages
 
 
 def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
@@ -80,7 +84,7 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     frames = tuple(read_clip_frames([numbered[n] for n in range(onset, offset + 1)],
                                     advice=REPLACE))
     return FrameWindow(frames, None if apex is None else apex - onset,
-                       f"{folder} frames {onset}..{offset}")
+                       f"{folder} frames {onset}..{offset}", onset)
 
 
 def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWindow:
@@ -104,25 +108,43 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
     if not capture.isOpened():
         raise MerError(f"{video}: OpenCV cannot open it as a video (corrupt or unsupported)")
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
 
     def frames() -> Iterator[np.ndarray]:
+        decoded = 0
         try:
             while True:
                 ok, frame = capture.read()
                 if not ok:
-                    return
+                    break
+                decoded += 1
                 yield frame
         finally:
             capture.release()
+        check_decoded(video, decoded, declared)
     return fps, frames()
+
+
+def check_decoded(video: Path, decoded: int, declared: int) -> None:
+    """A MerError when decoding stopped well short of the frame count the file declares (a
+    truncated or damaged file): read silently, the rest of the video would be missing from
+    the answer. The count of some containers is an estimate, so a few frames short pass."""
+    if declared > 0 and declared - decoded > max(MISSING_FRAMES_OK, MISSING_SHARE_OK * declared):
+        raise MerError(f"{video}: decoding stopped after {decoded} of the {declared} frames the "
+                       "file declares: it is truncated or damaged. Re-encode what can be read "
+                       "(e.g. ffmpeg -i broken.mp4 fixed.mp4) to use that part, or use an "
+                       "intact copy")
 
 
 def from_video(video: str | Path, start: int | None = None, end: int | None = None,
                apex: int | None = None) -> FrameWindow:
     """Frames start..end (0-based, inclusive) of a video; the apex is estimated unless given."""
     video = Path(video)
-    _, stream = video_frames(video)
     start = 0 if start is None else start
+    if start < 0 or (end is not None and not start < end):
+        raise MerError(f"{video}: window {start}..{end} must satisfy 0 <= start < end (0-based "
+                       "frame numbers of the video)")
+    _, stream = video_frames(video)
     frames = []  # only the window is kept
     decoded = 0
     with closing(stream):
@@ -139,7 +161,9 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
     if not 0 <= start < end < decoded:
         raise MerError(f"{video}: window {start}..{end} must satisfy 0 <= start < end <= "
                        f"{decoded - 1} (its last frame)")
-    apex_index = None if apex is None else apex - start
-    return FrameWindow(tuple(frames),
-                       check_apex(apex_index, end - start + 1, str(video)),
-                       f"{video} frames {start}..{end}")
+    try:  # in the video's frame numbers, as the user gave them
+        apex_index = apex_to_use(start, apex, end)
+    except ApexOutsideClip as exc:
+        raise MerError(f"{video} frames {start}..{end}: {exc}") from None
+    return FrameWindow(tuple(frames), None if apex_index is None else apex_index - start,
+                       f"{video} frames {start}..{end}", start)

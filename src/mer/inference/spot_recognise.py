@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mer.faces.align import FaceLostError
+from mer.faces.align import FaceLostError, NoFaceError
 from mer.inference.predictor import ModelBundle, Prediction, predict_window
 from mer.inference.sources import FrameWindow, check_apex
 from mer.spotting.signals import MotionMeter, video_signals
@@ -32,7 +32,7 @@ from mer.spotting.spotter import FittedSpotter, FollowSpotter, Spot, spot
 INTERVAL_COLUMNS = ("onset", "apex", "offset", "onset_s", "apex_s", "offset_s", "kind",
                     "confidence")
 LABEL = "label"  # the recognised class of a micro interval; empty for macro intervals
-ERROR = "recognition_error"  # why a micro interval has no class (its face was lost), or empty
+ERROR = "recognition_error"  # why a micro interval has no class (no face, or lost), or empty
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ def columns(classes: Sequence[str]) -> tuple[str, ...]:
 def recognise(bundle: ModelBundle | None, found: Spot, fps: float,
               frames: Sequence[np.ndarray], where: str) -> SpottedInterval:
     """``found`` with its class when it is micro and ``bundle`` is given (``frames``: its
-    frames onset..offset). A face lost inside the interval is the row's recognition_error:
-    one hard interval does not cost a long video's other intervals."""
+    frames onset..offset). No face on the interval's onset frame, or a face lost inside it, is
+    the row's recognition_error: one hard interval does not cost a long video's others."""
     i = found.interval
     if bundle is None or i.kind != "micro":
         return SpottedInterval(found, fps)
@@ -82,11 +82,12 @@ def recognise(bundle: ModelBundle | None, found: Spot, fps: float,
         raise RuntimeError(f"{len(frames)} frames for interval {i.onset}..{i.offset}")
     description = f"{where} frames {i.onset}..{i.offset}"
     window = FrameWindow(tuple(frames), check_apex(i.apex - i.onset, len(frames), description),
-                         description)
+                         description, i.onset)
     try:
         return SpottedInterval(found, fps, predict_window(bundle, window))
-    except FaceLostError as exc:
-        return SpottedInterval(found, fps, error=str(exc).split(". A window")[0])
+    except (NoFaceError, FaceLostError) as exc:
+        # The first sentence says which frame and why; the rest is advice for one window.
+        return SpottedInterval(found, fps, error=str(exc).split(". ")[0])
 
 
 def _frames_of(frames: Iterable[np.ndarray], wanted: Sequence[Spot]

@@ -1,6 +1,6 @@
 """Per-frame facial motion of a long video: the signals the spotter turns into intervals.
 
-The face is found once (dlib landmarks on the first frame where it is found) and then
+The face is found once (dlib landmarks on the video's first frame, which must show it) and then
 tracked, not detected again: each frame's head translation against that first face is
 estimated by phase correlation (``cv2.phaseCorrelate``) and the square face crop follows it,
 resampled to ``spotting.face_size`` px, the size the spotter needs rather than the video's.

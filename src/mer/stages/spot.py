@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print each interval while the video is still being read")
     parser.add_argument("--p", nargs=2, type=float, metavar=("MICRO", "MACRO"),
                         help="threshold factors p (default: fitted by mer spot-eval)")
-    parser.add_argument("--fps", type=float, help="frame rate, when the file does not say")
+    parser.add_argument("--fps", type=float, help="frame rate in frames/s, in place of the "
+                        "one the file gives (needed when it gives none)")
     add_model_argument(parser)
     parser.add_argument("--spot-only", action="store_true",
                         help="spot intervals without recognising them (no model needed)")
@@ -88,7 +89,7 @@ def print_row(values: dict[str, object]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import video_frames
-    from mer.inference.spot_recognise import columns, follow_video, spot_video
+    from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
 
     params = load_params(args.params)
     video = Path(args.video)
@@ -132,6 +133,9 @@ def run(args: argparse.Namespace) -> None:
     if args.out:
         write_rows(args.out, [f.row(classes) for f in found], columns(classes))
     micro = sum(f.spot.interval.kind == "micro" for f in found)
-    print(f"{len(found)} intervals ({micro} micro{', recognised' if bundle else ''}) in "
+    failed = sum(bool(f.error) for f in found)
+    recognised = ("" if bundle is None else ", all recognised" if not failed else
+                  f", {micro - failed} recognised, {failed} not: see {ERROR}")
+    print(f"{len(found)} intervals ({micro} micro{recognised}) in "
           f"{count} frames ({count / fps:.1f} s of video) read at {count / seconds:.0f} "
           f"frames/s, {count / fps / seconds:.1f}x real time", file=sys.stderr)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import write_text
-    from mer.data.spotting_corpora import read_long_videos
+    from mer.data.spotting_corpora import read_spotting_corpus
     from mer.spotting.folds import corpus_signals, evaluate_corpus, spotting_headline
     from mer.tracking.runs import log_spotting
     from mer.tracking.store import Tracker
@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     spotting = params.spotting
     tracker = Tracker(params.tracking.experiment)  # fail before the work if MLflow is down
-    reader = "casme_sq" if spotting.source == "synthetic" else spotting.source
-    videos = read_long_videos(reader, spotting.root, spotting.annotations)
+    videos = read_spotting_corpus(spotting)
     started = time.perf_counter()
     signals = corpus_signals(videos, spotting, params.features)
     seconds = time.perf_counter() - started

@@ -82,7 +82,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
 
     from mer.atomic import write_text
     from mer.core.clipset import load_clips
-    from mer.evaluation.loso import FoldOutcome, fold_keys, run_loso
+    from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
     from mer.models.learners import build_learners
@@ -114,10 +114,12 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
     keys = fold_keys(clips, learners, folds, params.train.seed)
     training = training_digest(keys, params)
-    # The same training again after it finished (every fold cached): its parent run is
-    # reopened, not duplicated. Resuming an interrupted training is a new parent (the stopped
-    # one keeps its KILLED or FAILED status and its folds); --fresh refits all: a new parent.
-    earlier = None if args.fresh else tracker.find_run(TRAINING_TAG, training, "FINISHED")
+    # The same training again after it finished, with every fold cached (nothing to fit):
+    # its parent run is reopened, not duplicated. Anything to fit is a new parent: resuming an
+    # interrupted training (the stopped one keeps its KILLED or FAILED status and its folds),
+    # a training whose fold cache was deleted (its finished parent keeps its runs), --fresh.
+    unchanged = not args.fresh and every_fold_cached(paths.FOLDS, learners, folds, keys)
+    earlier = tracker.find_run(TRAINING_TAG, training, "FINISHED") if unchanged else None
     tags = None if earlier else {**parent_tags(data_hash, tracker.root), TRAINING_TAG: training}
     with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent, \
             tracker.system_metrics(parent, resume=earlier is not None):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mer.config import LongVideoParams
+from mer.config import GAP_SECONDS, MACRO_SECONDS, MICRO_SECONDS, LongVideoParams
 from mer.synthetic.face import (
     AuEvent,
     Nuisance,
@@ -42,14 +42,9 @@ from mer.synthetic.write_casme2 import plan_subjects, sample_aus
 # the other formats', so the two datasets never share draws).
 PLAN_STREAM, SUBJECT_STREAM, VIDEO_STREAM = 40, 41, 42
 
-# Expression durations, onset to offset, s: MEGC counts up to 0.5 s as micro; CAS(ME)^2's
-# macro-expressions last mostly 0.5-4 s, kept short here so windows of a few seconds hold them.
-MICRO_SECONDS = (0.2, 0.5)
-MACRO_SECONDS = (0.8, 1.6)
 APEX_SHARE = (0.35, 0.6)  # where the apex lies between onset and offset
 MACRO_GAIN = 2.5  # a macro-expression moves the skin this much more than a micro one
 EMOTIONS = ("disgust", "happiness", "repression", "surprise", "others")  # AU patterns drawn from
-GAP_SECONDS = 1.0  # least time between two expressions, and from the video's ends
 
 # Distractors at noise = 1.
 BLINK_EVERY = (2.0, 6.0)  # s between blinks

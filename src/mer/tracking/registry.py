@@ -168,7 +168,8 @@ def promote(name: str, alias: str, version: str | None) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    """An exception's message on one line, without a closing period (ours follows)."""
+    return " ".join(str(exc).split()).rstrip(".")
 
 
 def load_model_bundle(model: str) -> ModelBundle:
@@ -406,8 +407,9 @@ def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None
 def version_description(tags: Mapping[str, str], evaluation_page: str | None) -> str:
     """A registered version's description (Markdown in the MLflow UI): what it is, its LOSO
     figures (``tags``: tags_from_evaluation) and a link to the evaluation run's page."""
-    lines = ["The mer hybrid (CNN + AU-region SVM), trained by `mer register` on every "
-             "subject; `mer promote --version <n>` makes it the champion."]
+    lines = ["The mer hybrid (train.hybrid: the CNN averaged with its experts), trained by "
+             "`mer register` on every subject; `mer promote --version <n>` makes it the "
+             "champion."]
     if all(f"loso_{key}" in tags for key in LOSO_FIGURES):
         lines.append("Leave-one-subject-out evaluation: " + ", ".join(
             f"{label} {float(tags[f'loso_{key}']):.3f}"

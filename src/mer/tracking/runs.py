@@ -34,9 +34,15 @@ DVC_EXP_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs: the
 NAME_CHARS = 250  # MLflow's longest run name
 
 
-def parent_name(params: Params) -> str:
+# Params sections a training never reads: left out of its run's name and training digest, so
+# a change of the spotter alone neither renames nor re-opens a training.
+NOT_TRAINING = ("spotting",)
+
+
+def parent_name(params: Params, leave_out: Sequence[str] = NOT_TRAINING) -> str:
     """What a parent run was, as its name: the DVC experiment under `dvc exp run`, else the
-    params that differ from the defaults (`mer params --check`), else 'defaults'."""
+    params that differ from the defaults (`mer params --check`) outside the ``leave_out``
+    sections, else 'defaults'."""
     # Dumped here, defaults from the loader, not by config.changed_values: a name is
     # provenance, not params the stage depends on (as tests/core/test_core_dvc_deps.py
     # counts reads: by mer.tracking, or while loading: hence config.parse_params, looked up
@@ -44,7 +50,8 @@ def parent_name(params: Params) -> str:
     changed = changed_leaves(params.model_dump(mode="json"),
                              config.parse_params({}).model_dump(mode="json"))
     name = os.environ.get(DVC_EXP_ENV) or ", ".join(
-        f"{key}={yaml_value(value)}" for key, value, _ in changed) or "defaults"
+        f"{key}={yaml_value(value)}" for key, value, _ in changed
+        if key.split(".", 1)[0] not in leave_out) or "defaults"
     return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
 
 
@@ -54,9 +61,10 @@ def parent_tags(data_hash: str, root: str | Path | None = None) -> dict[str, str
 
 def training_digest(keys: Mapping[tuple[str, int], str], params: Params) -> str:
     """What a parent run trained, as one hash: its folds' keys and every param (a rerun with
-    another value of a param no fold depends on, e.g. train.parallel_folds, is another run)."""
-    payload = json.dumps({"folds": sorted(keys.values()), "params": params.model_dump(
-        mode="json")}, sort_keys=True)
+    another value of a param no fold depends on, e.g. train.parallel_folds, is another run;
+    the NOT_TRAINING sections are left out)."""
+    read = {k: v for k, v in params.model_dump(mode="json").items() if k not in NOT_TRAINING}
+    payload = json.dumps({"folds": sorted(keys.values()), "params": read}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -175,7 +183,7 @@ def log_spotting(tracker: Tracker, *, report: Mapping[str, Any], report_file: Pa
                  params: Params, frames_per_second: float) -> str:
     """One run per spotting evaluation: every param, the F1 table as metrics, the report."""
     tags = {**git_state(tracker.root), KIND_TAG: SPOTTING_KIND}
-    with tracker.run(f"spotting: {parent_name(params)}", tags=tags) as run:
+    with tracker.run(f"spotting: {parent_name(params, leave_out=())}", tags=tags) as run:
         log_params(tracker, run, params)
         tracker.log(run, metrics={**spotting_metrics(report),
                                   "spotting/frames_per_second": float(frames_per_second)})

@@ -25,6 +25,7 @@ global (fluent) API, logging a pyfunc model, goes through ``Tracker.fluent_run``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -44,6 +45,10 @@ from mer.interrupts import deferred_signals, stopped_by_signal
 log = logging.getLogger(__name__)
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+# The tracking-store schemes MLflow has (a database one may name its driver: postgresql+pg8000).
+TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql",
+                    "databricks", "databricks-uc")
+SERVER_TIMEOUT_S = 10  # how long a team server has to answer before mer says it does not
 REGISTRY_ENV_URI = "MLFLOW_REGISTRY_URI"  # exported by mlflow.set_registry_uri
 DB_NAME = "mlflow.db"
 ARTIFACTS = "mlruns"
@@ -85,8 +90,43 @@ def project_root(start: str | Path | None = None) -> Path:
 
 
 def tracking_uri(root: str | Path | None = None) -> str:
-    """$MLFLOW_TRACKING_URI, else sqlite:///<abs project root>/mlflow.db."""
-    return os.environ.get(ENV_URI) or f"sqlite:///{project_root(root) / DB_NAME}"
+    """$MLFLOW_TRACKING_URI (checked: ``check_tracking_uri``), else sqlite:///<abs project
+    root>/mlflow.db."""
+    uri = os.environ.get(ENV_URI)
+    if uri:
+        check_tracking_uri(uri)
+        return uri
+    return f"sqlite:///{project_root(root) / DB_NAME}"
+
+
+@functools.cache
+def check_tracking_uri(uri: str) -> None:
+    """A MerError, at once, for a $MLFLOW_TRACKING_URI that MLflow would fail on slowly or
+    with a traceback: no scheme (a bare path or host:port), a scheme MLflow has no store for,
+    or an http(s) server that does not answer within SERVER_TIMEOUT_S (MLflow would retry for
+    minutes). Checked once per process and URI."""
+    forms = (f"write it as sqlite:////absolute/path/{DB_NAME} or http://host:port, or unset "
+             f"it to use {DB_NAME} in the project")
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if not scheme:
+        what = "a path" if uri.endswith(".db") or "/" in uri else "not a URI"
+        raise MerError(f"{ENV_URI}={uri} is {what}, not a tracking URI; {forms}")
+    if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
+        raise MerError(f"{ENV_URI}={uri}: MLflow has no tracking store for '{scheme}://'; "
+                       f"{forms}")
+    if scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
+                pass
+        except urllib.error.HTTPError:
+            pass  # it answers (a proxy or an authenticating server may refuse /health)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise MerError(f"no MLflow server answers at {uri} ({ENV_URI}; {reason}): start it, "
+                           f"or unset {ENV_URI} to use {DB_NAME} in the project") from None
 
 
 def artifact_location(root: str | Path | None = None) -> str | None:

@@ -20,15 +20,19 @@ import urllib.request
 from pathlib import Path
 
 from mer.errors import MerError
-from mer.tracking.store import UI_HOST as HOST
-from mer.tracking.store import UI_PORT as DEFAULT_PORT
 from mer.tracking.store import (
+    DB_NAME,
+    ENV_URI,
     artifact_location,
+    check_tracking_uri,
     ensure_store,
     experiment_page,
     project_root,
+    store_exists,
     tracking_uri,
 )
+from mer.tracking.store import UI_HOST as HOST
+from mer.tracking.store import UI_PORT as DEFAULT_PORT
 
 READY_POLL_S = 0.5  # how often `mer ui` asks whether the server answers yet
 STOP_S = 30  # how long a stopping server may take before `mer ui` returns anyway
@@ -102,9 +106,18 @@ def run(args: argparse.Namespace) -> None:
     from mer.config import TrackingParams, load_params
 
     root = project_root()
-    ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
+    server_uri = os.environ.get(ENV_URI, "")
+    if not server_uri and not Path(args.params).exists() and not store_exists(root):
+        load_params(args.params)  # neither a project nor a store: that error, no new store
     experiment = (load_params(args.params).tracking if Path(args.params).exists()
                   else TrackingParams()).experiment
+    if server_uri.startswith(("http://", "https://")):
+        check_tracking_uri(server_uri)
+        print(f"the runs are on the team server: its UI is {server_uri.rstrip('/')}/ "
+              f"(experiment '{experiment}'); `mer ui` serves only a project's own "
+              f"{DB_NAME} (unset {ENV_URI} for that)", file=sys.stderr)
+        return
+    ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
     with socket.socket() as probe:  # else another server's answers would pass for ours
         try:
             probe.bind((HOST, args.port))
@@ -130,5 +143,5 @@ def run(args: argparse.Namespace) -> None:
                 server.kill()
                 server.wait()
     if code not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
-        raise MerError(f"`mlflow ui` exited with code {code}; is port {args.port} "
-                       "already in use? Try `mer ui --port <another>`")
+        raise MerError(f"`mlflow ui` exited with code {code} (its error is above); if it "
+                       f"says the address is in use, try `mer ui --port <another>`")
