@@ -550,6 +550,14 @@ class Params(Section):
     tracking: TrackingParams = TrackingParams()
     spotting: SpottingParams = SpottingParams()
 
+    def preprocessing(self, sections: tuple[str, ...] = ("faces", "features")
+                      ) -> dict[str, Any]:
+        """The faces and features sections (or ``sections`` of them) as JSON values, without
+        their workers (which change the speed, not the result): how a clip becomes the
+        model's input, as data/faces.npz and features.npz record it (mer.core.npz.MADE_WITH)."""
+        return {name: getattr(self, name).model_dump(mode="json", exclude={"workers"})
+                for name in sections}
+
     @model_validator(mode="after")
     def _pretraining_corpus(self) -> Params:
         check_pretraining(self)

@@ -131,3 +131,37 @@ def test_flow_image_dataset(tmp_path, monkeypatch):
         run("features")
     assert "flow1.png" in str(err.value) and "flows.csv:3" in str(err.value)
     assert "has 1" in str(err.value)
+
+
+def test_stages_run_by_hand_refuse_inputs_made_with_other_params(tiny_dataset, monkeypatch):
+    """The issue: after a params change, `mer train` and `mer register` run by hand used the
+    features of the old params (and register served the new ones), without a word."""
+    from mer.config import load_params
+    from mer.core.clipset import load_clips
+    from mer.errors import DatasetError
+
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    assert run("faces") == 0 and run("features") == 0
+    params = load_params()
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", params.preprocessing())
+
+    write_params(tiny_dataset, dis_iterations=12)
+    changed = load_params()
+    with pytest.raises(DatasetError, match=r"features.npz was made with features.dis_iterations "
+                                           r"25, but params.yaml now says 12: rerun `mer faces` "
+                                           r"and `mer features` first"):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", changed.preprocessing())
+
+    params_yaml = yaml.safe_load((tiny_dataset / "params.yaml").read_text())
+    params_yaml["faces"]["size"] = 96
+    (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
+    with pytest.raises(DatasetError, match=r"faces.npz was made with faces.size 128, but "
+                                           r"params.yaml now says 96: rerun `mer faces` first"):
+        run("features")
+    write_params(tiny_dataset)  # faces.workers and features.workers 1: not a change
+    params_yaml = yaml.safe_load((tiny_dataset / "params.yaml").read_text())
+    params_yaml["faces"]["workers"] = params_yaml["features"]["workers"] = 2
+    (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
+    assert run("features") == 0
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,14 +98,21 @@ class ClipSet:
         return sha.hexdigest()
 
 
-def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str) -> ClipSet:
-    """Join features.npz with the manifest's subject, labels and AU codes by clip_id."""
+def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str,
+               made_with: Mapping[str, Any] | None = None) -> ClipSet:
+    """Join features.npz with the manifest's subject, labels and AU codes by clip_id.
+
+    ``made_with``: the params sections (faces, features; ``model_dump(mode="json")``) the
+    features must have been made with, a DatasetError if not (mer.core.npz.check_made_with).
+    """
     from mer.core.manifest import read_manifest
-    from mer.core.npz import read_features
+    from mer.core.npz import check_made_with, read_features
 
     features_path = Path(features_path)
     # A missing, empty or damaged file is a DatasetError saying how to get it back.
     arrays = read_features(features_path)
+    if made_with is not None:
+        check_made_with(arrays, features_path, made_with, "`mer faces` and `mer features`")
     manifest = read_manifest(manifest_path).set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))

@@ -19,13 +19,14 @@ from mer.config import load_params
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.manifest import read_manifest
-    from mer.core.npz import write_npz
+    from mer.core.npz import MADE_WITH, made_with, write_npz
     from mer.faces.align_clips import locate_faces
 
     params = load_params(args.params)
     manifest = read_manifest(paths.MANIFEST)
     started = time.perf_counter()
     arrays, report = locate_faces(manifest, params.faces)
+    arrays[MADE_WITH] = made_with(params.preprocessing(("faces",)))
     report["seconds"] = round(time.perf_counter() - started, 2)
     # Both outputs or neither: the report always describes the faces.npz beside it.
     with atomic_outputs(paths.FACES, paths.FACES_REPORT) as (faces_tmp, report_tmp):

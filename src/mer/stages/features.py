@@ -19,12 +19,16 @@ from mer.config import load_params
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.manifest import read_manifest
-    from mer.core.npz import read_faces, write_npz
+    from mer.core.npz import MADE_WITH, check_made_with, made_with, read_faces, write_npz
     from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)
     manifest = read_manifest(paths.MANIFEST)
-    arrays, report = extract_features(manifest, read_faces(paths.FACES), params.features)
+    faces = read_faces(paths.FACES)
+    preprocessing = params.preprocessing()
+    check_made_with(faces, paths.FACES, params.preprocessing(("faces",)), "`mer faces`")
+    arrays, report = extract_features(manifest, faces, params.features)
+    arrays[MADE_WITH] = made_with(preprocessing)
     # Both outputs or neither: the report always describes the features.npz beside it.
     with atomic_outputs(paths.FEATURES, paths.FEATURES_REPORT) as (features_tmp, report_tmp):
         write_npz(features_tmp, arrays)

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> None:
         log.warning("nothing registered: %s", reason)
         return
     spotter = read_fitted_spotter(paths.SPOTTING, params)  # before the work, not after
-    clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
+    clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
+                       params.preprocessing())
     evaluation = (json.loads(paths.EVALUATION.read_text()) if paths.EVALUATION.exists()
                   else {})
     check_evaluates(evaluation, clips.classes, paths.EVALUATION)

@@ -98,7 +98,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     )
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
 
-    clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
+    clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
+                       params.preprocessing())
     paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off
     learners = build_learners(params.train, has_au_codes=any(clips.au_codes != ""),
                               has_au_features=clips.au_features.shape[1] > 0,
