@@ -48,6 +48,7 @@ ENV_URI = "MLFLOW_TRACKING_URI"
 # The tracking-store schemes MLflow has (a database one may name its driver: postgresql+pg8000).
 TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql",
                     "databricks", "databricks-uc")
+BARE_SCHEMES = ("databricks",)  # a URI MLflow takes without '://'
 SERVER_TIMEOUT_S = 10  # how long a team server has to answer before mer says it does not
 REGISTRY_ENV_URI = "MLFLOW_REGISTRY_URI"  # exported by mlflow.set_registry_uri
 DB_NAME = "mlflow.db"
@@ -107,7 +108,8 @@ def check_tracking_uri(uri: str) -> None:
     minutes). Checked once per process and URI."""
     forms = (f"write it as sqlite:////absolute/path/{DB_NAME} or http://host:port, or unset "
              f"it to use {DB_NAME} in the project")
-    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    scheme = (uri.split("://", 1)[0].lower() if "://" in uri
+              else uri if uri in BARE_SCHEMES else "")
     if not scheme:
         what = "a path" if uri.endswith(".db") or "/" in uri else "not a URI"
         raise MerError(f"{ENV_URI}={uri} is {what}, not a tracking URI; {forms}")
