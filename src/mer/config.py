@@ -484,18 +484,6 @@ class LongVideoParams(Section):
                          "and sensor noise")
     jpeg_quality: int = Field(90, ge=30, le=100, description="JPEG quality of the frames")
 
-    @model_validator(mode="after")
-    def _expressions_fit(self) -> LongVideoParams:
-        # At their longest, with the least gaps around each: then every draw fits.
-        needed = (self.micro * MICRO_SECONDS[1] + self.macro * MACRO_SECONDS[1]
-                  + (self.micro + self.macro + 1) * GAP_SECONDS)
-        if needed > self.seconds:
-            raise ValueError(f"spotting.synthetic: {self.micro} micro- and {self.macro} "
-                             f"macro-expressions need up to {needed:g} s with the gaps between "
-                             f"them, longer than spotting.synthetic.seconds {self.seconds:g}: "
-                             "lengthen it or lower spotting.synthetic.micro / macro")
-        return self
-
 
 class SpottingParams(Section):
     """Spotting expressions in long videos (mer spot, mer spot-eval; README "Spotting")."""
@@ -537,6 +525,20 @@ class SpottingParams(Section):
     def _windows_fit(self) -> SpottingParams:
         if self.micro_window >= self.macro_window:
             raise ValueError("spotting.micro_window must be shorter than spotting.macro_window")
+        return self
+
+    @model_validator(mode="after")
+    def _synthetic_expressions_fit(self) -> SpottingParams:
+        # Only for the videos mer generates; at their longest, with the least gaps around
+        # each: then every draw fits.
+        long = self.synthetic
+        needed = (long.micro * MICRO_SECONDS[1] + long.macro * MACRO_SECONDS[1]
+                  + (long.micro + long.macro + 1) * GAP_SECONDS)
+        if self.source == "synthetic" and needed > long.seconds:
+            raise ValueError(f"spotting.synthetic: {long.micro} micro- and {long.macro} "
+                             f"macro-expressions need up to {needed:g} s with the gaps between "
+                             f"them, longer than spotting.synthetic.seconds {long.seconds:g}: "
+                             "lengthen it or lower spotting.synthetic.micro / macro")
         return self
 
 

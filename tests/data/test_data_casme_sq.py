@@ -180,7 +180,8 @@ def test_a_row_annotated_twice_is_an_error_naming_both(tmp_path):
     rows.append(list(rows[0]))
     book = re.escape(str(tmp_path / WORKBOOK))
     with pytest.raises(DatasetError, match=rf"video 15_0101: {book}:1 and {book}:5 annotate the "
-                                           r"same micro-expression \(frames 2..7\); delete one"):
+                                           r"same micro-expression \(the video's frames 2..7, "
+                                           r"counted from 0\); delete one"):
         read_casme_sq(make_casme_sq(tmp_path, rows=rows))
 
 

@@ -164,7 +164,9 @@ def test_a_flat_channel_counts_even_when_the_others_vary(tmp_path, caplog):
     root = write_corpus(tmp_path, [uvs_pixels(1), uvs_pixels(2), flat_strain], ["pil"] * 3)
     _, report = resolve_flow_channels(checked_clips(root), "rgb")
     assert report["evidence"]["flat_images"] == 1
+    assert report["evidence"]["flat_example"].endswith("flow/s2_c2.png")
     assert "1 of the 3 flow images measured have a flat channel" in caplog.text
+    assert "e.g. " in caplog.text and "s2_c2.png" in caplog.text
     caplog.clear()
     resolve_flow_channels(checked_clips(write_corpus(tmp_path / "ok", [uvs_pixels(1)],
                                                      ["pil"])), "rgb")

@@ -48,9 +48,10 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize(("uri", "message"), [
-    ("/work/proj/mlflow.db", r"=/work/proj/mlflow.db is a path, not a tracking URI; write it as "
-                             r"sqlite:////absolute/path/mlflow.db or http://host:port"),
-    ("127.0.0.1:5000", r"=127.0.0.1:5000 is not a URI, not a tracking URI"),
+    ("/work/proj/mlflow.db", r"=/work/proj/mlflow.db is a file path without a scheme, not a "
+                             r"tracking URI; write it as sqlite:////absolute/path/mlflow.db or "
+                             r"http://host:port"),
+    ("127.0.0.1:5000", r"=127.0.0.1:5000 is an address without a scheme, not a tracking URI"),
     ("htp://127.0.0.1:5000", r"MLflow has no tracking store for 'htp://'"),
     ("http://127.0.0.1:{port}", r"no MLflow server answers at http://127.0.0.1:\d+ "
                                 r"\(MLFLOW_TRACKING_URI; .*\): start it, or unset"),

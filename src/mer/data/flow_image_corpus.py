@@ -204,16 +204,18 @@ def _vote(correlations: dict[str, float]) -> str | None:
 
 def _measure(clips: Sequence[Clip]) -> dict[str, Any]:
     """Votes and median correlations over the clips' images (JSON-able)."""
-    measured, flat = [], 0
+    measured, flat = [], []
     for clip in clips:
         image = read_flow_image(clip.flow_image, clip.where, BGR)
         measured.append(strain_correlations(image))
-        flat += bool(np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0))
+        if np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0):
+            flat.append(clip.flow_image)
     votes = [_vote(r) for r in measured]
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
     return {
         "images": len(measured),
-        "flat_images": flat,
+        "flat_images": len(flat),
+        "flat_example": flat[0] if flat else None,
         "votes": {order: votes.count(order) for order in ORDERS},
         "abstained": votes.count(None),
         "median_correlation": {
@@ -302,11 +304,11 @@ def resolve_flow_channels(clips: Sequence[Clip],
         order = setting
     if evidence["flat_images"]:
         log.warning("%s: %d of the %d flow images measured have a flat channel (u, v or strain "
-                    "the same at every pixel), so they carry no motion there; min-max scaled "
-                    "flow is flat only where the motion is exactly constant, which real flow "
-                    "never is: check how they were made (data.json lists the count under "
+                    "the same at every pixel; e.g. %s), so they carry no motion there; min-max "
+                    "scaled flow is flat only where the motion is exactly constant, which real "
+                    "flow never is: check how they were made (data.json counts them under "
                     "flow_channels)", _csv_of(clips), evidence["flat_images"],
-                    evidence["images"])
+                    evidence["images"], evidence["flat_example"])
     flagged = tuple(_with_order(c, order) for c in clips)
     return flagged, {"setting": setting, "order": order, "csv": _csv_of(clips),
                      "evidence": evidence}

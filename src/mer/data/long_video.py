@@ -83,7 +83,8 @@ class LongVideo:
                 raise DatasetError(
                     f"{self.dataset} video {self.video}: {seen[key].source or 'a row'} and "
                     f"{interval.source or 'another row'} annotate the same {interval.kind}-"
-                    f"expression (frames {interval.onset}..{interval.offset}); delete one")
+                    f"expression (the video's frames {interval.onset}..{interval.offset}, "
+                    "counted from 0); delete one")
             seen[key] = interval
 
 

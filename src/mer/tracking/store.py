@@ -111,8 +111,9 @@ def check_tracking_uri(uri: str) -> None:
     scheme = (uri.split("://", 1)[0].lower() if "://" in uri
               else uri if uri in BARE_SCHEMES else "")
     if not scheme:
-        what = "a path" if uri.endswith(".db") or "/" in uri else "not a URI"
-        raise MerError(f"{ENV_URI}={uri} is {what}, not a tracking URI; {forms}")
+        what = "a file path" if uri.endswith(".db") or "/" in uri else "an address"
+        raise MerError(f"{ENV_URI}={uri} is {what} without a scheme, not a tracking URI; "
+                       f"{forms}")
     if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
         raise MerError(f"{ENV_URI}={uri}: MLflow has no tracking store for '{scheme}://'; "
                        f"{forms}")
