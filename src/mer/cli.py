@@ -39,6 +39,7 @@ from mer.interrupts import (
 
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+SIGPIPE_EXIT = 141  # the shells' 128 + SIGPIPE: stdout's reader went away
 
 # command -> (module with add_arguments(parser) and run(args), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -215,6 +216,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     return parser, runners
 
 
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has gone (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser, runners = build_parser()
     args = parser.parse_args(argv)
@@ -226,6 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_params(args.params)
         runners[args.command](args)
     except BaseException as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            # The reader of our output went away (`mer params --check | head`): end quietly,
+            # as a program killed by SIGPIPE does, with nothing left to flush at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return SIGPIPE_EXIT
         code = _stop_exit_code(exc)
         if code is None:
             if not isinstance(exc, MerError):

@@ -420,6 +420,10 @@ class TrainParams(Section):
             raise ValueError(f"train.models {list(self.models)} has only reference nets; add "
                              f"{SVM}, {CNN} or {HYBRID}: the references are baselines to compare "
                              "with, never the model mer reports")
+        if self.backend != "ray" and self.ray_address is not None:
+            raise ValueError(f"train.ray_address ({self.ray_address}) is for train.backend: "
+                             f"ray, but train.backend is {self.backend}: set the backend to "
+                             "ray to run the folds on that cluster, or remove ray_address")
         return self
 
 
@@ -586,6 +590,11 @@ def check_pretraining(params: Params) -> None:
     pretrain = params.train.cnn.pretrain
     if pretrain.clips == 0:
         return
+    if pretrain.clips < 2 * pretrain.subjects:  # what the generator needs (SyntheticParams)
+        raise ValueError(
+            f"train.cnn.pretrain.clips ({pretrain.clips}) must be 0 (no pretraining) or at "
+            f"least 2 per pretraining subject ({2 * pretrain.subjects} for "
+            f"train.cnn.pretrain.subjects {pretrain.subjects}); raise it or lower the subjects")
     if params.data.synthesized and pretrain.seed == params.data.seed:
         raise ValueError(
             f"train.cnn.pretrain.seed equals data.seed ({params.data.seed}): the pretraining "

@@ -155,6 +155,24 @@ def test_synthetic_clips_error_names_full_keys():
     assert "data.synthetic.subjects 26" in str(err.value)
 
 
+def test_a_ray_address_without_the_ray_backend_is_refused():
+    """The issue: train.ray_address under train.backend local was ignored without a word."""
+    with pytest.raises(ParamsError, match=r"train.ray_address \(10.0.0.5:6379\) is for "
+                                          r"train.backend: ray, but train.backend is local"):
+        parse_params({"train": {"ray_address": "10.0.0.5:6379"}})
+    parse_params({"train": {"backend": "ray", "ray_address": "10.0.0.5:6379"}})
+
+
+def test_too_few_pretraining_clips_name_the_pretraining_keys():
+    """The issue: clips 100 passed `mer params --check`, then `mer train` ended in a
+    traceback about data.synthetic.clips, a key the user never set."""
+    with pytest.raises(ParamsError, match=r"train.cnn.pretrain.clips \(100\) must be 0 \(no "
+                                          r"pretraining\) or at least 2 per pretraining subject "
+                                          r"\(104 for train.cnn.pretrain.subjects 52\)"):
+        parse_params({"train": {"cnn": {"pretrain": {"clips": 100}}}})
+    parse_params({"train": {"cnn": {"pretrain": {"clips": 104}}}})
+
+
 def test_long_videos_too_short_for_their_expressions_are_a_params_error():
     """The issue: spotting.synthetic.seconds 8 with the default 4 micro + 3 macro passed the
     params check and ended in a traceback from `mer spot-synthesize`."""
@@ -309,3 +327,21 @@ def test_hybrid_experts_are_named_once_and_known():
         parse_params({"train": {"hybrid": {"experts": ["cnn"]}}})  # the CNN is always in
     with pytest.raises(ParamsError, match=r"train\.hybrid\.experts"):
         parse_params({"train": {"hybrid": {"experts": []}}})
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """The issue: `mer params --check | head -3` ended in a BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "params.yaml").write_text("{}\n")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before mer writes a line
+    try:
+        done = subprocess.run([sys.executable, "-m", "mer.cli", "params"], cwd=tmp_path,
+                              stdout=write, stderr=subprocess.PIPE, text=True, check=False,
+                              timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""

@@ -108,6 +108,26 @@ def test_a_non_empty_folder_needs_force_and_the_project_is_never_replaced(tmp_pa
     assert (tmp_path / "taken" / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.parametrize("folder", ["data", "src", "taken"])
+def test_force_replaces_only_an_earlier_export(tmp_path, capsys, folder):
+    """The issue: `--out data --force` deleted the manifest, the features and the corpus;
+    `--out src --force` the code."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / "manifest.parquet").write_text("keep me")
+    assert mer(tmp_path, "export-flow-images", "--out", folder, "--force") == 2
+    assert "is not an earlier export of `mer export-flow-images`" in capsys.readouterr().err
+    assert (tmp_path / folder / "manifest.parquet").read_text() == "keep me"
+
+
+def test_a_size_beyond_the_flow_is_refused(tmp_path, capsys):
+    (tmp_path / "params.yaml").write_text("{}\n")
+    assert mer(tmp_path, "export-flow-images", "--out", "x", "--size", "4096") == 2
+    assert "--size 4096 is larger than the flow it is made from (features.flow_size 128 px)" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_missing_inputs_name_the_command_to_run(tmp_path, capsys):
     (tmp_path / "params.yaml").write_text("{}\n")
     assert mer(tmp_path, "export-flow-images", "--out", "export") == 2

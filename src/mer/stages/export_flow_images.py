@@ -34,18 +34,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_out(out: Path, force: bool) -> None:
-    """DIR may be new or empty; a non-empty one only with --force, and never the project."""
+    """DIR may be new or empty; a non-empty one only with --force and only when it is an
+    earlier export (its labels.csv has the export's columns), never the project or a folder
+    holding it: --force deletes what DIR holds."""
+    from mer.features.flow_image_export import CSV_COLUMNS
+
     if out.exists() and not out.is_dir():
         raise MerError(f"--out {out} is a file, not a folder; choose a folder")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not force:
         raise MerError(f"--out {out} is not empty; choose a new or empty folder, or pass "
-                       "--force to replace everything in it")
+                       "--force to replace an earlier export there")
     here = Path.cwd().resolve()
     if out.resolve() == here or out.resolve() in here.parents:
         raise MerError(f"--out {out} holds this project, which --force would replace; "
                        "choose a folder of its own")
+    labels = out / "labels.csv"
+    header = (labels.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+              if labels.is_file() else [])
+    if header != [",".join(CSV_COLUMNS)]:
+        raise MerError(f"--out {out} is not an earlier export of `mer export-flow-images` (no "
+                       f"labels.csv with the columns {', '.join(CSV_COLUMNS)}), and --force "
+                       "replaces only such a folder: choose a new or empty folder, or empty "
+                       "this one yourself if nothing in it is needed")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -57,6 +69,10 @@ def run(args: argparse.Namespace) -> None:
     if args.size < 2:
         raise MerError(f"--size {args.size}: a flow image needs at least 2x2 px (28 is usual)")
     params = load_params(args.params)
+    if args.size > params.features.flow_size:
+        raise MerError(f"--size {args.size} is larger than the flow it is made from "
+                       f"(features.flow_size {params.features.flow_size} px), which only "
+                       "enlarges it: choose at most that (28 is usual)")
     check_out(args.out, args.force)
     started = time.perf_counter()
     export = export_flow_images(read_manifest(paths.MANIFEST), read_faces(paths.FACES),
