@@ -55,3 +55,23 @@ def test_the_synthetic_corpus_is_read_at_the_frame_rate_it_was_written(tiny_long
     assert {v.fps for v in read_spotting_corpus(at_60)} == {60.0}
     at_30 = at_60.model_copy(update={"synthetic": tiny_spotting.synthetic})
     assert {v.fps for v in read_spotting_corpus(at_30)} == {30.0}
+
+
+def test_short_long_videos_keep_the_head_in_view(tmp_path):
+    """The issue: 6 s videos drifted the head several s.d. off the middle for the whole video
+    (the wander kept the mean of a nearly constant draw), and spot-eval found no face."""
+    import cv2
+    import numpy as np
+
+    from mer.faces.landmarks import detect_faces
+    from mer.spotting.signals import DETECT_UPSAMPLE
+    from mer.synthetic.long_videos import _smooth_walk
+    from mer.synthetic.write_casme_sq import write_long_videos
+
+    walk = _smooth_walk(180, 2, 120, np.random.default_rng(0))
+    assert np.allclose(walk.mean(axis=0), 0) and np.isclose(walk.std(), 1)
+    params = LongVideoParams(subjects=2, seconds=6.0, micro=1, macro=1)
+    write_long_videos(tmp_path / "long", params, seed=0, workers=1)
+    for video in read_casme_sq(tmp_path / "long"):
+        first = cv2.imread(str(video.frames[0]), cv2.IMREAD_GRAYSCALE)
+        assert detect_faces(first, DETECT_UPSAMPLE), video.video

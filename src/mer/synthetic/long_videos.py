@@ -154,13 +154,19 @@ def _bump(frames: int, start: int, length: int) -> np.ndarray:
 
 def _smooth_walk(frames: int, dims: int, scale_frames: float,
                  rng: np.random.Generator) -> np.ndarray:
-    """(frames, dims) smooth random wander with unit s.d. over a time scale in frames."""
+    """(frames, dims) smooth random wander about 0 with unit s.d. over a time scale in frames.
+
+    Each dimension's mean over the video is removed before scaling: a video not much longer
+    than the time scale is nearly one value, whose scaled offset would otherwise put the head
+    several s.d. away from the middle for the whole video.
+    """
     import cv2
 
     white = rng.standard_normal((frames, dims)).astype(np.float32)
     smooth = cv2.GaussianBlur(white, (1, 0), sigmaX=0.1, sigmaY=scale_frames,
-                              borderType=cv2.BORDER_REFLECT)
-    return (smooth / max(float(smooth.std()), 1e-6)).astype(np.float64)
+                              borderType=cv2.BORDER_REFLECT).astype(np.float64)
+    smooth -= smooth.mean(axis=0)
+    return smooth / max(float(smooth.std()), 1e-6)
 
 
 def sample_distractors(frames: int, fps: float, width: int, noise: float,
