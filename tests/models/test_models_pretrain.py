@@ -72,7 +72,8 @@ def test_pretrained_flownet_builds_nothing_for_models_without_a_cnn(tmp_path):
 
 def test_pretrained_flownet_checks_params_changed_after_loading(tmp_path):
     params = Params()
-    cnn = params.train.cnn.model_copy(update={"pretrain": PretrainParams(clips=4, seed=0)})
+    pretrain = PretrainParams(clips=4, subjects=2, seed=0)
+    cnn = params.train.cnn.model_copy(update={"pretrain": pretrain})
     changed = params.model_copy(update={"train": params.train.model_copy(update={"cnn": cnn})})
     with pytest.raises(ParamsError, match=r"equals data\.seed"):
         pretrained_flownet(changed, tmp_path)
