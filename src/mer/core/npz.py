@@ -96,8 +96,7 @@ def check_made_with(arrays: Mapping[str, np.ndarray], path: str | Path,
         return
     recorded = json.loads(str(arrays[MADE_WITH]))
     try:
-        changed = changed_leaves({name: now[name] for name in now},
-                                 {name: recorded[name] for name in now})
+        changed = changed_leaves(dict(now), {name: recorded[name] for name in now})
     except (KeyError, AttributeError, TypeError):  # made by a mer with other params
         raise DatasetError(f"{path} was made by another version of mer: rerun {rerun} (or "
                            "`dvc repro`)") from None

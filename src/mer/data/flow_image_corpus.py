@@ -141,11 +141,12 @@ def dataset_names(table: Table) -> list[str]:
             raise DatasetError(f"{table.where(row)}: column '{column}' is empty while other "
                                "rows name their corpus; fill it in (casme2, samm or smic) or "
                                "delete the row")
-        name = dataset_name(text) or name_key(text)
+        known = dataset_name(text)
+        name = known or name_key(text)
         if not name:
             raise DatasetError(f"{table.where(row)}: column '{column}' holds {text!r}, not a "
                                "corpus name; write casme2, samm or smic (or the corpus's name)")
-        if dataset_name(text) is None:
+        if known is None:
             unknown.setdefault(name, []).append((row, text))
         names.append(name)
     for name, rows in unknown.items():

@@ -72,15 +72,16 @@ def _subject_folders(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_dir() and _SUBJECT_FOLDER.match(p.name)]
 
 
-def _subjects(folder: Path) -> list[Path]:
-    """The subject folders of ``folder`` that hold a micro folder, by subject number."""
-    found = sorted((p for p in _subject_folders(folder) if micro_folder(p) is not None),
-                   key=lambda p: (_subject_number(p.name), p.name))
+def _subjects(folder: Path) -> dict[Path, Path]:
+    """Subject folder -> its micro folder, for the subject folders of ``folder`` that hold
+    one, by subject number."""
+    micro = {p: m for p in _subject_folders(folder) if (m := micro_folder(p)) is not None}
+    found = sorted(micro, key=lambda p: (_subject_number(p.name), p.name))
     for a, b in pairwise(found):
         if _subject_number(a.name) == _subject_number(b.name):
             raise DatasetError(f"{folder}: the folders {a.name} and {b.name} are both subject "
                                f"{_subject_number(a.name)}; merge them into one folder")
-    return found
+    return {p: micro[p] for p in found}
 
 
 def _subject_number(folder_name: str) -> int:
@@ -102,14 +103,12 @@ def frames_root(root: Path) -> Path:
 def _folder_clips(frames: Path) -> list[Clip]:
     clips = []
     subjects = _subjects(frames)
-    without = sorted(p.name for p in set(_subject_folders(frames)) - set(subjects))
+    without = sorted(p.name for p in _subject_folders(frames) if p not in subjects)
     if without:
         log.warning("%s: the subject folder(s) %s hold no '%s' folder, so none of their clips "
                     "is read; if they have clips, put them in <subject>/%s/<emotion>/",
                     frames, ", ".join(without), MICRO, MICRO)
-    for subject in subjects:
-        micro = micro_folder(subject)
-        assert micro is not None  # _subjects keeps only subjects with one
+    for subject, micro in subjects.items():
         for emotion_dir in sorted(p for p in micro.iterdir() if p.is_dir()):
             emotion = normalise_emotion(emotion_dir.name)
             if emotion is None:

@@ -51,9 +51,11 @@ def check_out(out: Path, force: bool) -> None:
         raise MerError(f"--out {out} holds this project, which --force would replace; "
                        "choose a folder of its own")
     labels = out / "labels.csv"
-    header = (labels.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
-              if labels.is_file() else [])
-    if header != [",".join(CSV_COLUMNS)]:
+    header = ""
+    if labels.is_file():
+        with labels.open(encoding="utf-8", errors="replace") as handle:
+            header = handle.readline().strip()
+    if header != ",".join(CSV_COLUMNS):
         raise MerError(f"--out {out} is not an earlier export of `mer export-flow-images` (no "
                        f"labels.csv with the columns {', '.join(CSV_COLUMNS)}), and --force "
                        "replaces only such a folder: choose a new or empty folder, or empty "

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> None:
     manifest = read_manifest(paths.MANIFEST)
     faces = read_faces(paths.FACES)
     preprocessing = params.preprocessing()
-    check_made_with(faces, paths.FACES, params.preprocessing(("faces",)), "`mer faces`")
+    check_made_with(faces, paths.FACES, {"faces": preprocessing["faces"]}, "`mer faces`")
     arrays, report = extract_features(manifest, faces, params.features)
     arrays[MADE_WITH] = made_with(preprocessing)
     # Both outputs or neither: the report always describes the features.npz beside it.
