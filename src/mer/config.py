@@ -7,7 +7,7 @@ import os
 import textwrap
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from mer import paths
-from mer.errors import ParamsError
+from mer.errors import DatasetError, ParamsError
 from mer.labels import CASME2_5, SCHEMES
 
 Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
@@ -546,6 +546,18 @@ class SpottingParams(Section):
         return self
 
 
+# What `mer data` reads of params.data (dvc.yaml's data stage), as the manifest records it.
+MANIFEST_DATA_KEYS = frozenset({"source", "root", "annotations", "sources", "on_bad_clip",
+                                "flow_channels"})
+
+
+def _json_value(value: Any) -> Any:
+    """A params value as model_dump(mode="json") writes it."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(type(value)).dump_python(value, mode="json")
+
+
 class Params(Section):
     data: DataParams = DataParams()
     labels: LabelParams = LabelParams()
@@ -556,13 +568,23 @@ class Params(Section):
     tracking: TrackingParams = TrackingParams()
     spotting: SpottingParams = SpottingParams()
 
-    def preprocessing(self, sections: tuple[str, ...] = ("faces", "features")
+    def preprocessing(self, sections: tuple[str, ...] = ("data", "labels", "faces", "features")
                       ) -> dict[str, Any]:
-        """The faces and features sections (or ``sections`` of them) as JSON values, without
-        their workers (which change the speed, not the result): how a clip becomes the
-        model's input, as data/faces.npz and features.npz record it (mer.core.npz.MADE_WITH)."""
-        return {name: getattr(self, name).model_dump(mode="json", exclude={"workers"})
-                for name in sections}
+        """Which clips, with which labels, become the model's input, and how: the params
+        ``sections`` as JSON values, as the stage outputs record them (the manifest data and
+        labels, faces.npz those and faces, features.npz all four; mer.core.npz.MADE_WITH).
+
+        ``data`` is only what `mer data` reads (MANIFEST_DATA_KEYS; data.seed and
+        data.synthetic make the embedded corpus, not the manifest); no section's ``workers``,
+        which change the speed, not the result."""
+        dump: dict[str, Any] = {}
+        for name in sections:
+            if name == "data":  # key by key: the rest of the section is not read
+                dump[name] = {key: _json_value(getattr(self.data, key))
+                              for key in sorted(MANIFEST_DATA_KEYS)}
+            else:
+                dump[name] = getattr(self, name).model_dump(mode="json", exclude={"workers"})
+        return dump
 
     @model_validator(mode="after")
     def _pretraining_corpus(self) -> Params:
@@ -784,3 +806,27 @@ def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
                 yield f"{prefix}{key}", value, default
 
     return list(leaves(values, defaults, ""))
+
+
+def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path,
+                    now: Mapping[str, Any], rerun: str) -> None:
+    """A DatasetError when the stage output at ``path`` was made with (``recorded``: its
+    record, recorded_made_with or the manifest's) other values of the params sections in
+    ``now`` (Params.preprocessing) than params.yaml holds: run by hand after a params change,
+    a stage would train or register on inputs made another way. ``rerun`` names the commands
+    that remake it. An output without a record (written by a mer before it kept one) is not
+    checked."""
+    if recorded is None:
+        return
+    try:
+        changed = changed_leaves(dict(now), {name: recorded[name] for name in now})
+    except (KeyError, AttributeError, TypeError):  # made by a mer with other params
+        raise DatasetError(f"{path} was made by another version of mer: rerun {rerun} (or "
+                           "`dvc repro`)") from None
+    if changed:
+        then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
+        new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise DatasetError(f"{path} was made with {then}{more}, but params.yaml now says {new}: "
+                           f"rerun {rerun} first (`dvc repro` reruns what a change touches), "
+                           "so that what is trained on and served is what params.yaml describes")

@@ -8,11 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mer.config import CEILING
 from mer.core.clipset import ClipSet
 from mer.errors import DatasetError
-from mer.evaluation.loso import fit_fold, run_loso
-from mer.evaluation.report import evaluation_report, per_corpus
-from mer.evaluation.splits import cross_corpus_folds, dataset_of
+from mer.evaluation.loso import FoldOutcome, fit_fold, run_fold, run_loso
+from mer.evaluation.plots import write_plots
+from mer.evaluation.report import evaluation_report, per_corpus, per_subject, predictions_frame
+from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
+from mer.models.au_codes import known_aus
 from mer.models.learners import MajorityLearner, SvmLearner
 
 # toy subjects sorted: the first two become 'samm', the next two 'smic', the rest stay 'casme2'
@@ -70,6 +73,19 @@ def test_run_loso_takes_cross_corpus_folds(clips, params):
     assert tested == {c for c in data.clip_id if not c.startswith("casme2/")}
 
 
+def test_cross_corpus_spread_is_over_its_folds_the_test_corpora(clips):
+    """One fold per test corpus, not per subject in it: fold_* figures describe those."""
+    data = composite(clips)
+    folds = cross_corpus_folds(dataset_of(data.clip_id), ["casme2"], ["samm", "smic"])
+    frame = predictions_frame(run_loso(data, [MajorityLearner()], seed=0, folds=folds), data)
+    assert set(frame["fold"]) == {"casme2->samm", "casme2->smic"}
+    majority = evaluation_report(frame)["models"]["majority"]
+    corpora = majority["corpora"]
+    assert majority["folds"] == 2
+    assert majority["fold_mean_uar"] == pytest.approx(
+        (corpora["samm"]["uar"] + corpora["smic"]["uar"]) / 2)
+
+
 def predictions() -> pd.DataFrame:
     """Two models, two corpora, hand-checkable scores."""
     rows = []
@@ -77,7 +93,8 @@ def predictions() -> pd.DataFrame:
         truth = "abab" "abab"
         for i, (label, guess) in enumerate(zip(truth, guesses, strict=True)):
             corpus = "casme2" if i < 4 else "samm"
-            rows.append({"model": model, "subject": f"{corpus}_s{i % 2}",
+            rows.append({"model": model, "fold": f"{corpus}_s{i % 2}",
+                         "subject": f"{corpus}_s{i % 2}",
                          "clip_id": f"{corpus}/{corpus}_s{i % 2}/c{i}", "clip": f"c{i}",
                          "label": label, "prediction": guess,
                          "prob_a": float(guess == "a"), "prob_b": float(guess == "b")})
@@ -103,3 +120,68 @@ def test_one_corpus_has_no_corpora_section():
     frame = frame[frame["clip_id"].str.startswith("casme2/")]
     report = evaluation_report(frame)
     assert "corpora" not in report and "corpora" not in report["models"]["svm"]
+
+
+# The AU-oracle ceiling reads annotated AU codes. On a composite, SMIC-HS has none: the oracle
+# learns from and scores only the clips that have codes, and says how many it scored.
+
+def without_smic_codes(clips: ClipSet) -> ClipSet:
+    """The composite with SMIC-HS's AU codes gone, as in the real MEGC2019 composite, and one
+    CASME II clip's code unknown ('?', as some sheets write it)."""
+    data = composite(clips)
+    aus = data.au_codes.astype(object)
+    aus[dataset_of(data.clip_id) == "smic"] = ""
+    aus[np.flatnonzero(dataset_of(data.clip_id) == "casme2")[0]] = "?"
+    return replace(data, au_codes=aus.astype(str))
+
+
+def oracle(params) -> SvmLearner:
+    return SvmLearner(CEILING, "au-codes", params.svm)
+
+
+def test_the_au_oracle_scores_only_clips_with_au_codes(clips, params):
+    data = without_smic_codes(clips)
+    coded = known_aus(data.au_codes)
+    outcomes = run_loso(data, [oracle(params)], seed=0)
+    assert {c for o in outcomes for c in o.clip_id} == set(data.clip_id[coded])
+    smic = [o for o in outcomes if o.subject in set(data.subject[~coded])
+            and not set(data.clip_id[data.subject == o.subject]) & set(data.clip_id[coded])]
+    assert len(smic) == 2 and all(o.proba[CEILING].shape == (0, data.n_classes) for o in smic)
+    report = evaluation_report(predictions_frame(outcomes, data))
+    assert report["ceiling"]["au_oracle_clips"] == int(coded.sum()) < len(data)
+    assert set(report["models"][CEILING]["corpora"]) == {"casme2", "samm"}
+
+
+def test_the_au_oracle_learns_nothing_from_clips_without_au_codes(clips, params):
+    """Relabel every training clip that has no codes: the oracle's fold is the same bytes.
+    (It used to learn them as an all-zero code, i.e. 'a SMIC-HS clip'.)"""
+    data = without_smic_codes(clips)
+    fold = loso_folds(data.subject)[-1]  # a CASME II subject: SMIC-HS subjects train
+    y = data.y.copy()
+    relabel = ~known_aus(data.au_codes) & (data.subject != fold.subject)
+    y[relabel] = (y[relabel] + 1) % data.n_classes
+    original = run_fold(oracle(params), data, fold, seed=0)
+    again = run_fold(oracle(params), replace(data, y=y), fold, seed=0)
+    assert len(original.clip_id) > 0
+    assert original.proba[CEILING].tobytes() == again.proba[CEILING].tobytes()
+
+
+def test_an_au_oracle_fold_with_no_coded_training_clip_scores_nothing(clips, params):
+    """Cross-corpus from SMIC-HS alone: nothing to learn codes from, so nothing is scored."""
+    data = without_smic_codes(clips)
+    fold = cross_corpus_folds(dataset_of(data.clip_id), ["smic"], ["samm"])[0]
+    outcome = run_fold(oracle(params), data, fold, seed=0)
+    assert outcome.clip_id == () and outcome.proba[CEILING].shape == (0, data.n_classes)
+    key, cached = FoldOutcome.from_json(outcome.to_json("k"))
+    assert key == "k" and cached.clip_id == () and len(cached.proba[CEILING]) == 0
+
+
+def test_plots_of_a_composite_whose_ceiling_skips_a_corpus(clips, params, tmp_path):
+    data = without_smic_codes(clips)
+    outcomes = run_loso(data, [oracle(params), MajorityLearner()], seed=0)
+    frame = predictions_frame(outcomes, data)
+    report = evaluation_report(frame)
+    written = write_plots(frame, per_subject(frame, data.classes), tmp_path, report)
+    assert "per_corpus.png" in written["files"]
+    subjects = pd.read_csv(tmp_path / "subjects" / f"{CEILING}.csv", dtype={"subject": str})
+    assert set(subjects["subject"]) == set(data.subject[known_aus(data.au_codes)])

@@ -38,7 +38,7 @@ def predictions(models=MODELS, seed=0) -> pd.DataFrame:
                 if rng.random() < 0.5:
                     proba[CLASSES.index(label)] += 1.0
                 proba /= proba.sum()
-                rows.append({"model": model, "subject": f"sub0{s + 1}",
+                rows.append({"model": model, "fold": f"sub0{s + 1}", "subject": f"sub0{s + 1}",
                              "clip_id": f"casme2/sub0{s + 1}/EP0{c}", "clip": f"EP0{c}",
                              "label": label, "prediction": CLASSES[int(np.argmax(proba))],
                              **{f"prob_{k}": float(p)

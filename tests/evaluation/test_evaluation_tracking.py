@@ -130,6 +130,26 @@ def test_parent_and_child_runs_with_metrics(tracking_root, own_store):
     assert experiment.artifact_location == (Path(tracking_root).resolve() / "mlruns").as_uri()
 
 
+def test_a_fold_that_scored_no_clip_has_no_child_run(tracking_root, own_store, clips):
+    """The AU-oracle on a subject without AU codes scores nothing: no fold run, no error."""
+    import numpy as np
+
+    from mer.config import CEILING
+    from mer.evaluation.loso import FoldOutcome
+    from mer.tracking.runs import log_fold
+
+    tracker = Tracker("empty-fold", tracking_root)
+    empty = FoldOutcome(learner=CEILING, fold=0, subject=clips.subject[0], clip_id=(),
+                        proba={CEILING: np.zeros((0, clips.n_classes))},
+                        report={CEILING: {}}, seconds=0.0, started=time.time())
+    with tracker.run("loso") as parent:
+        assert log_fold(tracker, parent, empty, clips, "key", from_cache=False) == []
+    client = MlflowClient(tracking_uri(tracking_root))
+    children = client.search_runs([tracker.experiment_id],
+                                  filter_string=f"tags.{PARENT_TAG} = '{parent}'")
+    assert children == []
+
+
 @pytest.mark.parametrize(("error", "status"), [(RuntimeError("boom"), "FAILED"),
                                                (KeyboardInterrupt(), "KILLED")])
 def test_a_crash_marks_the_run_failed(tracking_root, own_store, error, status):

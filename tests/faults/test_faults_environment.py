@@ -94,7 +94,7 @@ def toy_predictions(path: Path) -> None:
         for s in range(3):
             for c in range(4):
                 proba = rng.dirichlet(np.ones(len(CLASSES)))
-                rows.append({"model": model, "subject": f"sub0{s + 1}",
+                rows.append({"model": model, "fold": f"sub0{s + 1}", "subject": f"sub0{s + 1}",
                              "clip_id": f"casme2/sub0{s + 1}/EP0{c}", "clip": f"EP0{c}",
                              "label": CLASSES[(s + c) % 2],
                              "prediction": CLASSES[int(np.argmax(proba))],

@@ -165,3 +165,37 @@ def test_stages_run_by_hand_refuse_inputs_made_with_other_params(tiny_dataset, m
     (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
     assert run("features") == 0
     load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+
+
+def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_dataset,
+                                                                          monkeypatch):
+    """The issue: after a data or labels change without `mer data`, `mer faces`, `mer
+    features` and `mer train` run by hand used the old manifest's clips and labels."""
+    from mer.config import load_params
+    from mer.core.clipset import load_clips
+    from mer.errors import DatasetError
+
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    made = load_params().preprocessing(("data", "labels"))
+    write_manifest(read_manifest(paths.MANIFEST), paths.MANIFEST, made)  # as `mer data` does
+    assert run("faces") == 0 and run("features") == 0
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+
+    params_yaml = yaml.safe_load((tiny_dataset / "params.yaml").read_text())
+    params_yaml["data"] = {"annotations": "elsewhere.xlsx"}
+    (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
+    stale = (r"manifest.parquet was made with data.annotations None, but params.yaml now says "
+             r"'elsewhere.xlsx': rerun `mer data` first")
+    for stage in ("faces", "features"):
+        with pytest.raises(DatasetError, match=stale):
+            run(stage)
+    with pytest.raises(DatasetError, match=r"features.npz was made with data.annotations"):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+
+    write_params(tiny_dataset)
+    write_manifest(read_manifest(paths.MANIFEST), paths.MANIFEST,
+                   {**made, "labels": {"scheme": "megc-3"}})  # `mer data` run, faces not
+    with pytest.raises(DatasetError, match=r"manifest.parquet was made with labels.scheme "
+                                           r"'megc-3', but params.yaml now says 'casme2-5'"):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())

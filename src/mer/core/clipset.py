@@ -102,18 +102,22 @@ def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str
                made_with: Mapping[str, Any] | None = None) -> ClipSet:
     """Join features.npz with the manifest's subject, labels and AU codes by clip_id.
 
-    ``made_with``: the params sections (faces, features; ``model_dump(mode="json")``) the
-    features must have been made with, a DatasetError if not (mer.core.npz.check_made_with).
+    ``made_with``: the params sections (Params.preprocessing) the features, and with data
+    and labels the manifest, must have been made with, a DatasetError if not
+    (mer.config.check_made_with).
     """
+    from mer.config import check_made_with
     from mer.core.manifest import read_manifest
-    from mer.core.npz import check_made_with, read_features
+    from mer.core.npz import read_features, recorded_made_with
 
     features_path = Path(features_path)
     # A missing, empty or damaged file is a DatasetError saying how to get it back.
     arrays = read_features(features_path)
     if made_with is not None:
-        check_made_with(arrays, features_path, made_with, "`mer faces` and `mer features`")
-    manifest = read_manifest(manifest_path).set_index("clip_id")
+        check_made_with(recorded_made_with(arrays), features_path, made_with,
+                        "`mer faces` and `mer features`")
+    manifest = read_manifest(manifest_path, None if made_with is None else {
+        k: made_with[k] for k in ("data", "labels") if k in made_with}).set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))
     if unknown:

@@ -29,7 +29,10 @@ Columns (one schema for every corpus):
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -55,26 +58,53 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest.loc[:, list(COLUMNS)].sort_values("clip_id").reset_index(drop=True)
 
 
-def write_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
-    """Validate and atomically write the manifest as Parquet."""
+# Parquet schema metadata: the params the manifest was made with (Params.preprocessing's data
+# and labels, as JSON), so a stage run by hand after a params change is not fed stale clips.
+MADE_WITH_KEY = b"mer.made_with"
+
+
+def write_manifest(manifest: pd.DataFrame, path: str | Path,
+                   made_with: Mapping[str, Any] | None = None) -> Path:
+    """Validate and atomically write the manifest as Parquet, recording ``made_with`` (the
+    params it was made with, JSON values) when given."""
+    import pyarrow
+    import pyarrow.parquet
+
     manifest = validate_manifest(manifest)
+    table = pyarrow.Table.from_pandas(manifest, preserve_index=False)
+    if made_with is not None:
+        table = table.replace_schema_metadata({
+            **(table.schema.metadata or {}),
+            MADE_WITH_KEY: json.dumps(made_with, sort_keys=True).encode()})
     with atomic_path(path) as tmp:
-        manifest.to_parquet(tmp, index=False)
+        pyarrow.parquet.write_table(table, tmp)
     return Path(path)
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
+def read_manifest(path: str | Path, made_with: Mapping[str, Any] | None = None
+                  ) -> pd.DataFrame:
     """data/manifest.parquet as written by ``mer data``; a missing, empty, damaged or foreign
-    file is a DatasetError naming it and how to get it back."""
+    file is a DatasetError naming it and how to get it back.
+
+    ``made_with``: the params sections (Params.preprocessing's data and labels) it must have
+    been made with, a DatasetError if not (mer.config.check_made_with)."""
     import pyarrow
+    import pyarrow.parquet
+
+    from mer.config import check_made_with
 
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path} not found: run `mer data` (or `dvc repro data`) first")
     try:
         manifest = pd.read_parquet(path)
+        metadata = pyarrow.parquet.read_schema(path).metadata or {}
     except (OSError, ValueError, pyarrow.ArrowException) as exc:
         raise unreadable(path, exc, "mer data") from None
+    if made_with is not None:
+        recorded = metadata.get(MADE_WITH_KEY)
+        check_made_with(None if recorded is None else json.loads(recorded), path, made_with,
+                        "`mer data`")
     missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise DatasetError(f"{path} lacks columns {missing}: it is from an older version or "

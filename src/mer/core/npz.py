@@ -24,8 +24,9 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 FACES_KEYS = ("clip_id", "transform", "landmarks", "size")
 FEATURES_KEYS = ("clip_id", "flow", "apex_image", "au_features", "au_feature_names", "apex_frame",
                  "apex_estimated")
-# The params sections a stage output was made with (JSON): faces.npz holds faces, features.npz
-# faces and features, so a stage run by hand after a params change is not fed stale inputs.
+# The params sections a stage output was made with (JSON, Params.preprocessing): faces.npz
+# holds data, labels and faces, features.npz features too, so a stage run by hand after a
+# params change is not fed stale inputs (the manifest records data and labels).
 MADE_WITH = "made_with"
 
 
@@ -83,27 +84,8 @@ def made_with(sections: Mapping[str, Any]) -> np.ndarray:
     return np.array(json.dumps(sections, sort_keys=True))
 
 
-def check_made_with(arrays: Mapping[str, np.ndarray], path: str | Path,
-                    now: Mapping[str, Any], rerun: str) -> None:
-    """A DatasetError when the .npz at ``path`` (its ``arrays``) was made with other values of
-    the params sections in ``now`` (by name, ``model_dump(mode="json")``) than params.yaml
-    holds: run by hand after a params change, a stage would train or register on inputs
-    made another way. ``rerun`` names the commands that remake it. A file without the member
-    (written by mer before it recorded one) is not checked."""
-    from mer.config import changed_leaves
+def recorded_made_with(arrays: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
+    """The params an .npz's ``arrays`` record they were made with; None when they record
+    none (written by a mer before they did)."""
+    return json.loads(str(arrays[MADE_WITH])) if MADE_WITH in arrays else None
 
-    if MADE_WITH not in arrays:
-        return
-    recorded = json.loads(str(arrays[MADE_WITH]))
-    try:
-        changed = changed_leaves(dict(now), {name: recorded[name] for name in now})
-    except (KeyError, AttributeError, TypeError):  # made by a mer with other params
-        raise DatasetError(f"{path} was made by another version of mer: rerun {rerun} (or "
-                           "`dvc repro`)") from None
-    if changed:
-        then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
-        new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
-        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
-        raise DatasetError(f"{path} was made with {then}{more}, but params.yaml now says {new}: "
-                           f"rerun {rerun} first (`dvc repro` reruns what a change touches), "
-                           "so that one preprocessing is trained on and served")

@@ -52,6 +52,11 @@ class Fitted(Protocol):
 
 
 class Learner(Protocol):
+    """A learner may also define ``scored(train, test) -> (len(test),) bool``: the held-out
+    clips it can score given the fold's training clips (the AU-oracle: clips with AU codes,
+    when the training clips have some). It is fitted and scored on those only; without the
+    method, on every held-out clip."""
+
     name: str  # unique among the learners of a run
     outputs: tuple[str, ...]  # model names it predicts, in report order
 
@@ -89,7 +94,9 @@ class FoldOutcome:
         return raw["key"], cls(
             learner=raw["learner"], fold=raw["fold"], subject=raw["subject"],
             clip_id=tuple(raw["clip_id"]),
-            proba={m: np.asarray(p, dtype=np.float64).reshape(len(raw["clip_id"]), -1)
+            # (0, 0) for a fold that scored no clip: JSON keeps no column count for it
+            proba={m: np.asarray(p, dtype=np.float64).reshape(len(raw["clip_id"]), -1 if p
+                                                              else 0)
                    for m, p in raw["proba"].items()},
             report=raw["report"], seconds=raw["seconds"],
             started=raw.get("started"))  # None in a fold cached by an older mer
@@ -105,6 +112,15 @@ def fit_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> Fitted:
     return learner.fit(clips.take(fold.train), fold_seed(seed, fold))
 
 
+def scored_test(learner: Learner, clips: ClipSet, fold: Fold) -> np.ndarray:
+    """Indices of the held-out clips ``learner`` scores in ``fold`` (Learner.scored)."""
+    scored = getattr(learner, "scored", None)
+    if scored is None:
+        return fold.test
+    return fold.test[np.asarray(scored(clips.take(fold.train), clips.take(fold.test)),
+                                dtype=bool)]
+
+
 def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOutcome:
     """Fit on the training subjects, predict the held-out subject with its labels removed."""
     from threadpoolctl import threadpool_limits
@@ -112,12 +128,17 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
     from mer.core.workers import opencv_single_thread
 
     started, clock = time.time(), time.perf_counter()
+    test = clips.take(scored_test(learner, clips, fold)).without_labels()
+    if len(test) == 0:  # nothing this learner can score here: nothing to fit
+        return FoldOutcome(
+            learner=learner.name, fold=fold.index, subject=fold.subject, clip_id=(),
+            proba={m: np.zeros((0, clips.n_classes)) for m in learner.outputs},
+            report={m: {} for m in learner.outputs}, seconds=0.0, started=started)
     # One BLAS/OpenMP thread: a fold's floats must not depend on how many cores its process
     # has (serial and parallel runs give equal bytes), and parallel workers must not compete;
     # one OpenCV thread, for the same reason (the CNN's augmentation warps with OpenCV).
     with threadpool_limits(limits=1), opencv_single_thread():
         fitted = fit_fold(learner, clips, fold, seed)
-        test = clips.take(fold.test).without_labels()
         predicted = fitted.predict(test)
     proba = {}
     for model in learner.outputs:

@@ -90,7 +90,8 @@ def fold_spread(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, n_cla
                 ) -> dict[str, float]:
     """Mean and population std (ddof=0) over folds of accuracy, UAR and UF1.
 
-    Each fold is one held-out subject; its UAR/UF1 average over the classes that subject shows.
+    Each fold is one held-out subject (LOSO) or test corpus (cross-corpus); its UAR/UF1
+    average over the classes its clips show.
     """
     y_true, y_pred, folds = np.asarray(y_true), np.asarray(y_pred), np.asarray(folds)
     per_fold = [scores(y_true[folds == fold], y_pred[folds == fold], n_classes)

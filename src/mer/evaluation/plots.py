@@ -120,15 +120,17 @@ def per_subject_figure(table: pd.DataFrame, model: str, n_classes: int) -> Figur
 
 def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes: int
                       ) -> Figure:
-    """UF1 and UAR bars per (model, corpus); ``scores``: model -> {'full' | corpus: scores}."""
-    groups = list(next(iter(scores.values())))
+    """UF1 and UAR bars per (model, corpus); ``scores``: model -> {'full' | corpus: scores}.
+    A model without a corpus (the AU-oracle has none on SMIC-HS) has no bar there."""
+    groups = list(dict.fromkeys(g for by_group in scores.values() for g in by_group))
     fig = _figure(2.0 + 1.6 * len(groups), 4.2)
     axes = fig.subplots(1, 2, sharey=True)
     width = 0.8 / max(len(scores), 1)
     for ax, metric in zip(axes, ("uf1", "uar"), strict=True):
         for m, (model, by_group) in enumerate(scores.items()):
             ax.bar(np.arange(len(groups)) + (m - (len(scores) - 1) / 2) * width,
-                   [by_group[g][metric] for g in groups], width, label=model)
+                   [by_group[g][metric] if g in by_group else np.nan for g in groups],
+                   width, label=model)
         ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1)
         ax.set_xticks(range(len(groups)), groups)
         ax.set_ylim(0, 1)

@@ -33,7 +33,8 @@ MODEL_ORDER = (FLOOR, CEILING, SVM, CNN, HYBRID, *REFERENCES)  # row and report 
 # Whose metrics go top-level in evaluation.json; never a reference net (config forbids a run of
 # references alone, so one of these is always there).
 PRIMARY_PREFERENCE = (HYBRID, CNN, SVM)
-ID_COLUMNS = ("model", "subject", "clip_id", "clip", "label", "prediction")
+# fold: the held-out subject (LOSO) or 'training corpora->test corpus' (cross-corpus)
+ID_COLUMNS = ("model", "fold", "subject", "clip_id", "clip", "label", "prediction")
 DECIMALS = 6  # rounding of every float written: stable bytes, ample precision
 
 
@@ -56,7 +57,8 @@ def predictions_frame(outcomes: Sequence[FoldOutcome], clips: ClipSet) -> pd.Dat
         for model, proba in outcome.proba.items():
             for row, i in enumerate(index):
                 rows.append({
-                    "model": model, "subject": clips.subject[i], "clip_id": clips.clip_id[i],
+                    "model": model, "fold": outcome.subject, "subject": clips.subject[i],
+                    "clip_id": clips.clip_id[i],
                     "clip": clips.clip[i], "label": clips.classes[clips.y[i]],
                     "prediction": clips.classes[int(np.argmax(proba[row]))],
                     **{prob_column(c): float(proba[row, k])
@@ -112,12 +114,13 @@ def _indices(labels: pd.Series, classes: Sequence[str]) -> np.ndarray:
 
 
 def model_metrics(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
-    """Pooled metrics of one model's rows, plus fold (per-subject) mean and spread."""
+    """Pooled metrics of one model's rows, plus the mean and spread over its folds (held-out
+    subjects under LOSO, test corpora cross-corpus)."""
     y_true, y_pred = _indices(frame["label"], classes), _indices(frame["prediction"], classes)
     pooled = metrics.summarise(y_true, y_pred, classes)
     pooled.pop("confusion")  # lives in plots/ (CSV + PNG); a nested list reads badly in JSON
     corpora = per_corpus(frame, classes)
-    return {**pooled, **metrics.fold_spread(y_true, y_pred, frame["subject"].to_numpy(),
+    return {**pooled, **metrics.fold_spread(y_true, y_pred, frame["fold"].to_numpy(),
                                             len(classes)),
             **({"corpora": corpora} if corpora else {})}
 
@@ -181,9 +184,9 @@ def evaluation_report(frame: pd.DataFrame) -> dict[str, Any]:
     if FLOOR in per_model:
         report["floor"].update({f"majority_{k}": per_model[FLOOR][k]
                                 for k in ("accuracy", "uar", "uf1")})
-    if CEILING in per_model:
+    if CEILING in per_model:  # scored on the clips with AU codes only: 'clips' says how many
         report["ceiling"] = {f"au_oracle_{k}": per_model[CEILING][k]
-                             for k in ("accuracy", "uar", "uf1")}
+                             for k in ("accuracy", "uar", "uf1", "clips")}
     return report
 
 

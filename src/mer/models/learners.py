@@ -27,7 +27,7 @@ from mer.config import (
     TrainParams,
 )
 from mer.core.clipset import ClipSet
-from mer.models.au_codes import AuCodeEncoder
+from mer.models.au_codes import AuCodeEncoder, known_aus
 from mer.models.hybrid import fit_hybrid
 from mer.models.pretrain import weights_digest
 from mer.models.references import ReferenceLearner
@@ -104,8 +104,18 @@ class SvmLearner:
     def spec(self) -> dict[str, Any]:
         return {"features": self.features, SVM: self.svm.model_dump(mode="json")}
 
+    def scored(self, train: ClipSet, test: ClipSet) -> np.ndarray:
+        """(len(test),) bool: on AU codes, the held-out clips that have codes, when some
+        training clips have them (a clip without codes, SMIC's, is not the oracle's to
+        guess); on AU-region features, every clip."""
+        if self.features != "au-codes":
+            return np.ones(len(test), dtype=bool)
+        return known_aus(test.au_codes) & bool(known_aus(train.au_codes).any())
+
     def fit(self, train: ClipSet, seed: int) -> FittedSvm:
         train.require_labels("a learner")
+        if self.features == "au-codes":  # learns from the clips it could score only
+            train = train.take(np.flatnonzero(known_aus(train.au_codes)))
         encoder = AuCodeEncoder.fit(train.au_codes) if self.features == "au-codes" else None
         tuned = fit_tuned_svm(_svm_features(train, encoder), train.y, train.subject,
                               train.n_classes, self.svm, seed)

@@ -23,10 +23,11 @@ def run(args: argparse.Namespace) -> None:
     from mer.faces.align_clips import locate_faces
 
     params = load_params(args.params)
-    manifest = read_manifest(paths.MANIFEST)
+    made = params.preprocessing(("data", "labels", "faces"))
+    manifest = read_manifest(paths.MANIFEST, {k: made[k] for k in ("data", "labels")})
     started = time.perf_counter()
     arrays, report = locate_faces(manifest, params.faces)
-    arrays[MADE_WITH] = made_with(params.preprocessing(("faces",)))
+    arrays[MADE_WITH] = made_with(made)
     report["seconds"] = round(time.perf_counter() - started, 2)
     # Both outputs or neither: the report always describes the faces.npz beside it.
     with atomic_outputs(paths.FACES, paths.FACES_REPORT) as (faces_tmp, report_tmp):

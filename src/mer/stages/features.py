@@ -18,15 +18,17 @@ from mer.config import load_params
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
+    from mer.config import check_made_with
     from mer.core.manifest import read_manifest
-    from mer.core.npz import MADE_WITH, check_made_with, made_with, read_faces, write_npz
+    from mer.core.npz import MADE_WITH, made_with, read_faces, recorded_made_with, write_npz
     from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)
-    manifest = read_manifest(paths.MANIFEST)
-    faces = read_faces(paths.FACES)
     preprocessing = params.preprocessing()
-    check_made_with(faces, paths.FACES, {"faces": preprocessing["faces"]}, "`mer faces`")
+    manifest = read_manifest(paths.MANIFEST, {k: preprocessing[k] for k in ("data", "labels")})
+    faces = read_faces(paths.FACES)
+    check_made_with(recorded_made_with(faces), paths.FACES,
+                    {k: preprocessing[k] for k in ("data", "labels", "faces")}, "`mer faces`")
     arrays, report = extract_features(manifest, faces, params.features)
     arrays[MADE_WITH] = made_with(preprocessing)
     # Both outputs or neither: the report always describes the features.npz beside it.

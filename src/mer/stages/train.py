@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from mer import paths
-from mer.config import load_params
+from mer.config import CEILING, load_params
 from mer.errors import MerError
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
+    from mer.models.au_codes import known_aus
     from mer.models.learners import build_learners
     from mer.models.pretrain import pretrained_flownet
     from mer.tracking.runs import (
@@ -101,7 +102,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params.preprocessing())
     paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off
-    learners = build_learners(params.train, has_au_codes=any(clips.au_codes != ""),
+    coded = int(known_aus(clips.au_codes).sum())
+    learners = build_learners(params.train, has_au_codes=coded > 0,
                               has_au_features=clips.au_features.shape[1] > 0,
                               pretrained=pretrained_flownet(params, paths.PRETRAIN))
     protocol = params.evaluation
@@ -111,6 +113,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     log.info("%s over %d clips of %d subjects, %d folds: %s", protocol.protocol, len(clips),
              len(set(clips.subject.tolist())), len(folds),
              ", ".join(m for learner in learners for m in learner.outputs))
+    if 0 < coded < len(clips):
+        log.info("%s: scored on the %d of %d clips with AU codes", CEILING, coded, len(clips))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
     keys = fold_keys(clips, learners, folds, params.train.seed)

@@ -97,8 +97,10 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
     """One child run per model of ``outcome``, nested under ``parent`` and timed as the fold's
     fit was: fold metrics, confusion figure, curves, tuning; none when ``from_cache`` and
     the runs of fold ``key`` are already in the experiment, complete (a rerun logs no
-    duplicates; a run cut short by a kill while logging is logged again)."""
-    if from_cache and tracker.find_run(FOLD_KEY_TAG, key, status="FINISHED"):
+    duplicates; a run cut short by a kill while logging is logged again), nor for a fold that
+    scored no clip (the AU-oracle on a subject without AU codes)."""
+    if not outcome.clip_id or (
+            from_cache and tracker.find_run(FOLD_KEY_TAG, key, status="FINISHED")):
         return []
     from mer.evaluation.plots import confusion_figure
 
