@@ -1,7 +1,8 @@
 """Faults of the MLflow tracking store and of stopped trainings, all real: concurrent `mer`
 processes racing to create mlflow.db, a store an earlier race left half-migrated, SIGTERM and
-SIGKILL sent to `mer train` (serial and with parallel fold workers), Ctrl-C while its fold
-workers start, runs left RUNNING by a dead process, and `mer predict` outside a project.
+SIGKILL sent to `mer train` (serial and with parallel fold workers), Ctrl-C while the workers
+of `mer train`, `mer synthesize` or `mer faces` start, runs left RUNNING by a dead process, and
+`mer predict` outside a project.
 
 The killed commands run as subprocesses (`python -m mer.cli`) on a tiny toy project (6
 subjects x 6 clips, toy.FAST_TRAIN: 2 CNN epochs without pretraining, 3 Optuna trials); most
@@ -309,7 +310,7 @@ def test_sigterm_with_parallel_folds_stops_workers_and_runs(tmp_path, own_store,
     assert all(r.info.status != "RUNNING" for r in runs)
 
 
-# `mer train` as the `mer` script runs it, with fold workers that take WORKER_START_S to start.
+# A `mer` command as the `mer` script runs it, with workers that take WORKER_START_S to start.
 # A spawned worker runs its parent's main script as __mp_main__ before it reads its start-up
 # data and runs its initializer: here a sleep, as long as the imports take on a busy machine.
 SLOW_WORKER_START = """
@@ -322,7 +323,7 @@ if __name__ == "__mp_main__":
 elif __name__ == "__main__":
     import mer.cli
 
-    sys.argv = ["mer", "train"]
+    sys.argv = ["mer", COMMAND]
     sys.exit(mer.cli.main())  # as the `mer` script calls it
 """
 WORKER_START_S = 3.0
@@ -335,14 +336,34 @@ def _ctrl_c_group() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def workers_project(folder: Path, command: str) -> Path:
+    """A project whose ``command`` runs 2 worker processes: `mer train`'s fold workers on the
+    toy clips; `mer synthesize`'s renderers and `mer faces`' per-clip workers (parallel_map)
+    on the tiny embedded corpus."""
+    from dvc_helpers import run, tiny_params
+
+    if command == "train":
+        return make_project(folder, workers=2)
+    params = tiny_params()
+    params["data"]["synthetic"]["workers"] = params["faces"]["workers"] = 2
+    folder.mkdir(parents=True)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if command == "faces":
+        for stage in ("synthesize", "data"):
+            run(folder, sys.executable, "-m", "mer.cli", stage)
+    return folder
+
+
 @pytest.mark.slow
-def test_ctrl_c_while_fold_workers_start_prints_one_line(tmp_path, own_store, reap):
-    """Ctrl-C reaches the whole process group, fold workers included, before they have
-    started ignoring it: exit 130 with the one line, no worker's KeyboardInterrupt traceback,
-    and no worker left."""
-    project = make_project(tmp_path / "project", workers=2)
+@pytest.mark.parametrize("command", ["train", "synthesize", "faces"])
+def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, own_store, reap, command):
+    """Ctrl-C reaches the whole process group, workers included, before they have started
+    ignoring it: exit 130 with the one line, no worker's KeyboardInterrupt traceback, and no
+    worker left."""
+    project = workers_project(tmp_path / "project", command)
     script = project / "slow_workers.py"
-    script.write_text(SLOW_WORKER_START.replace("WORKER_START_S", repr(WORKER_START_S)))
+    script.write_text(SLOW_WORKER_START.replace("WORKER_START_S", repr(WORKER_START_S))
+                      .replace("COMMAND", repr(command)))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["NO_ALBUMENTATIONS_UPDATE"] = "1"
     with (project / "mer.err").open("wb") as err:
@@ -351,7 +372,7 @@ def test_ctrl_c_while_fold_workers_start_prints_one_line(tmp_path, own_store, re
                                    preexec_fn=_ctrl_c_group)
     reap.append(psutil.Process(process.pid))
     wait_until(lambda: any(project.glob("worker-*.starting")), STARTUP_S,
-               "a fold worker starting", process)
+               "a worker starting", process)
     children = tree(process, reap)
     os.killpg(process.pid, signal.SIGINT)
     code = process.wait(timeout=60)
@@ -359,7 +380,7 @@ def test_ctrl_c_while_fold_workers_start_prints_one_line(tmp_path, own_store, re
     err_text = stderr_of(project)
     assert code == 130, err_text
     assert "Traceback" not in err_text, err_text
-    assert err_text.strip().splitlines()[-1] == "mer train: interrupted"
+    assert err_text.strip().splitlines()[-1] == f"mer {command}: interrupted"
     assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
 
 

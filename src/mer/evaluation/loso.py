@@ -17,12 +17,10 @@ import hashlib
 import json
 import multiprocessing
 import os
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +31,11 @@ import numpy as np
 from mer.atomic import write_text
 from mer.core.clipset import ClipSet
 from mer.evaluation.splits import Fold, loso_folds
-from mer.interrupts import stop_if_requested
+from mer.interrupts import (
+    ignore_ctrl_c_in_worker,
+    stop_if_requested,
+    workers_start_without_ctrl_c,
+)
 
 if TYPE_CHECKING:
     from mer.evaluation.ray_folds import RayOptions
@@ -218,11 +220,7 @@ def _exit_when_orphaned(parent: int) -> None:
 def _init_worker(clips: ClipSet, parent: int) -> None:
     global _WORKER_CLIPS
     _WORKER_CLIPS = clips
-    # Ctrl-C reaches the whole process group: the parent alone decides, and stops workers.
-    # Blocked since the worker started (_ctrl_c_blocked): ignored first, so that one pending
-    # is dropped, not raised.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    ignore_ctrl_c_in_worker()  # blocked since it started (workers_start_without_ctrl_c)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True,
                      name="mer-orphan-watchdog").start()
 
@@ -266,27 +264,6 @@ def _workers_being_spawned(known: set[int | None]) -> list[Any]:
         if child.pid not in known and "spawn_main" in command:
             spawned.append(child)
     return spawned
-
-
-@contextmanager
-def _ctrl_c_blocked() -> Iterator[None]:
-    """Ctrl-C blocked in this thread while the block runs; one that came meanwhile is
-    delivered, and stops the command, as the block ends.
-
-    Around pool.submit, which spawns the workers from the calling thread (the pool's own
-    thread starts one only to replace a worker that reached max_tasks_per_child, unused here).
-    A spawned child inherits the signal mask, so a worker starts with Ctrl-C blocked and keeps
-    it blocked until _init_worker ignores it. Otherwise Python's KeyboardInterrupt handler,
-    installed at the worker's start-up, turned a Ctrl-C during its seconds of imports into a
-    traceback above the command's one line. The cost: a Ctrl-C during a submit stops the
-    command once that worker has read its start-up data (the submit waits for that), not at
-    once. multiprocessing spawns its resource tracker the same way but unblocks Ctrl-C after
-    it: the pool's queues have started the tracker already."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 OnFold = Callable[[FoldOutcome, bool], None]  # (outcome, came from the cache)
@@ -351,7 +328,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
             futures: dict[Future[FoldOutcome], tuple[int, Path | None, str]] = {}
             try:  # submit spawns the workers: a signal may come while it does
                 for li, learner, fold, path, key in pending:
-                    with _ctrl_c_blocked():
+                    with workers_start_without_ctrl_c():  # submit spawns them
                         future = pool.submit(_run_in_worker, learner, fold, seed)
                     futures[future] = (li, path, key)
                 remaining = set(futures)
