@@ -13,6 +13,7 @@ command can install the handlers without importing it.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,3 +100,33 @@ def deferred_signals() -> Iterator[None]:
     if _DEFERRAL.depth == 0 and _DEFERRAL.pending is not None:
         pending, _DEFERRAL.pending = _DEFERRAL.pending, None
         raise pending
+
+
+@contextmanager
+def workers_start_without_ctrl_c() -> Iterator[None]:
+    """Ctrl-C blocked in this thread while the block starts worker processes; one that came
+    meanwhile is delivered, and stops the command, as the block ends.
+
+    Ctrl-C reaches the whole process group. A spawned worker inherits the signal mask, so it
+    starts with Ctrl-C blocked and keeps it blocked until its initializer calls
+    ``ignore_ctrl_c_in_worker``; otherwise Python's KeyboardInterrupt handler, installed at
+    the worker's start-up, turns a Ctrl-C during its seconds of imports into a traceback above
+    the command's one line. The cost: a Ctrl-C during the block stops the command once the
+    workers it starts have read their start-up data, not at once. multiprocessing's resource
+    tracker unblocks Ctrl-C once it has started, so it is started first. The same technique
+    as CPython's own resource tracker start-up (bpo-33613)."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_ctrl_c_in_worker() -> None:
+    """In a worker process started by ``workers_start_without_ctrl_c``: ignore Ctrl-C from now
+    on (the parent alone decides, and stops its workers), dropping one still pending."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

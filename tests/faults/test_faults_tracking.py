@@ -1,7 +1,8 @@
 """Faults of the MLflow tracking store and of stopped trainings, all real: concurrent `mer`
 processes racing to create mlflow.db, a store an earlier race left half-migrated, SIGTERM and
-SIGKILL sent to `mer train` (serial and with parallel fold workers), runs left RUNNING by a
-dead process, and `mer predict` outside a project.
+SIGKILL sent to `mer train` (serial and with parallel fold workers), Ctrl-C while the workers
+of `mer train`, `mer synthesize` or `mer faces` start, runs left RUNNING by a dead process, and
+`mer predict` outside a project.
 
 The killed commands run as subprocesses (`python -m mer.cli`) on a tiny toy project (6
 subjects x 6 clips, toy.FAST_TRAIN: 2 CNN epochs without pretraining, 3 Optuna trials); most
@@ -307,6 +308,80 @@ def test_sigterm_with_parallel_folds_stops_workers_and_runs(tmp_path, own_store,
     runs = runs_of(project)
     assert [r.info.status for r in parents(runs)] == ["KILLED"]
     assert all(r.info.status != "RUNNING" for r in runs)
+
+
+# A `mer` command as the `mer` script runs it, with workers that take WORKER_START_S to start.
+# A spawned worker runs its parent's main script as __mp_main__ before it reads its start-up
+# data and runs its initializer: here a sleep, as long as the imports take on a busy machine.
+SLOW_WORKER_START = """
+import os, sys, time
+from pathlib import Path
+
+if __name__ == "__mp_main__":
+    Path(f"worker-{os.getpid()}.starting").touch()
+    time.sleep(WORKER_START_S)
+elif __name__ == "__main__":
+    import mer.cli
+
+    sys.argv = ["mer", COMMAND]
+    sys.exit(mer.cli.main())  # as the `mer` script calls it
+"""
+WORKER_START_S = 3.0
+
+
+def _ctrl_c_group() -> None:
+    """In the child before exec: its own process group, as a terminal's foreground job, and
+    SIGINT back to its default (see ctrl_c_raises)."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def workers_project(folder: Path, command: str) -> Path:
+    """A project whose ``command`` runs 2 worker processes: `mer train`'s fold workers on the
+    toy clips; `mer synthesize`'s renderers and `mer faces`' per-clip workers (parallel_map)
+    on the tiny embedded corpus."""
+    from dvc_helpers import run, tiny_params
+
+    if command == "train":
+        return make_project(folder, workers=2)
+    params = tiny_params()
+    params["data"]["synthetic"]["workers"] = params["faces"]["workers"] = 2
+    folder.mkdir(parents=True)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if command == "faces":
+        for stage in ("synthesize", "data"):
+            run(folder, sys.executable, "-m", "mer.cli", stage)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["train", "synthesize", "faces"])
+def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, own_store, reap, command):
+    """Ctrl-C reaches the whole process group, workers included, before they have started
+    ignoring it: exit 130 with the one line, no worker's KeyboardInterrupt traceback, and no
+    worker left."""
+    project = workers_project(tmp_path / "project", command)
+    script = project / "slow_workers.py"
+    script.write_text(SLOW_WORKER_START.replace("WORKER_START_S", repr(WORKER_START_S))
+                      .replace("COMMAND", repr(command)))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["NO_ALBUMENTATIONS_UPDATE"] = "1"
+    with (project / "mer.err").open("wb") as err:
+        process = subprocess.Popen([sys.executable, script.name], cwd=project, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=err,
+                                   preexec_fn=_ctrl_c_group)
+    reap.append(psutil.Process(process.pid))
+    wait_until(lambda: any(project.glob("worker-*.starting")), STARTUP_S,
+               "a worker starting", process)
+    children = tree(process, reap)
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=GONE_S)  # each has written its stderr
+    err_text = stderr_of(project)
+    assert code == 130, err_text
+    assert "Traceback" not in err_text, err_text
+    assert err_text.strip().splitlines()[-1] == f"mer {command}: interrupted"
+    assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
 
 
 HOLD_RUN = """

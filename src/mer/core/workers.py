@@ -8,12 +8,15 @@ pool is already running can hang the child.
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from mer.interrupts import stop_if_requested
+from mer.interrupts import (
+    ignore_ctrl_c_in_worker,
+    stop_if_requested,
+    workers_start_without_ctrl_c,
+)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -26,11 +29,12 @@ def single_threaded() -> None:
     cv2.setNumThreads(1)
 
 
-def _init_pool_worker() -> None:
-    """A parallel_map worker: one OpenCV thread, and Ctrl-C (which reaches the whole process
-    group) left to the parent, which stops the pool; a worker that died of it would leave its
-    clip's result missing and the parent waiting for it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def init_worker() -> None:
+    """A worker of parallel_map or of another pool started in workers_start_without_ctrl_c:
+    one OpenCV thread, and Ctrl-C (which reaches the whole process group) left to the parent,
+    which stops the pool; a worker that died of it would leave its clip's result missing and
+    the parent waiting for it."""
+    ignore_ctrl_c_in_worker()
     single_threaded()
 
 
@@ -71,7 +75,9 @@ def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], work
                 bar.update()
             return results
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=_init_pool_worker) as pool:
+        with workers_start_without_ctrl_c():  # Pool starts its workers at once
+            pool = context.Pool(workers, initializer=init_worker)
+        with pool:
             for result in pool.imap(function, items, chunksize=1):
                 stop_if_requested()
                 results.append(result)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,11 @@ import numpy as np
 from mer.atomic import write_text
 from mer.core.clipset import ClipSet
 from mer.evaluation.splits import Fold, loso_folds
-from mer.interrupts import stop_if_requested
+from mer.interrupts import (
+    ignore_ctrl_c_in_worker,
+    stop_if_requested,
+    workers_start_without_ctrl_c,
+)
 
 if TYPE_CHECKING:
     from mer.evaluation.ray_folds import RayOptions
@@ -238,8 +241,7 @@ def _exit_when_orphaned(parent: int) -> None:
 def _init_worker(clips: ClipSet, parent: int) -> None:
     global _WORKER_CLIPS
     _WORKER_CLIPS = clips
-    # Ctrl-C reaches the whole process group: the parent alone decides, and stops workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_ctrl_c_in_worker()  # blocked since it started (workers_start_without_ctrl_c)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True,
                      name="mer-orphan-watchdog").start()
 
@@ -347,7 +349,9 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
             futures: dict[Future[FoldOutcome], tuple[int, Path | None, str]] = {}
             try:  # submit spawns the workers: a signal may come while it does
                 for li, learner, fold, path, key in pending:
-                    futures[pool.submit(_run_in_worker, learner, fold, seed)] = (li, path, key)
+                    with workers_start_without_ctrl_c():  # submit spawns them
+                        future = pool.submit(_run_in_worker, learner, fold, seed)
+                    futures[future] = (li, path, key)
                 remaining = set(futures)
                 while remaining:
                     stop_if_requested()  # after keeping every fold that finished

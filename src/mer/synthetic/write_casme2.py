@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.core.workers import single_threaded
+from mer.core.workers import init_worker
+from mer.interrupts import workers_start_without_ctrl_c
 from mer.synthetic.face import (
     AUS,
     BASE_FACES,
@@ -579,9 +580,16 @@ def _mapper(workers: int) -> Iterator[Mapper]:
 
     # spawn, not fork: a forked child would inherit OpenCV's and dlib's thread state.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context,
-                             initializer=single_threaded) as pool:
-        yield pool.map
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker) as pool:
+        def ordered_map(function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+            with workers_start_without_ctrl_c():  # map submits every item: starts the workers
+                return pool.map(function, items)
+
+        try:
+            yield ordered_map
+        except BaseException:  # an error or a stop: the rest is not rendered
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 # ---------------------------------------------------------------- the formats
