@@ -593,6 +593,14 @@ class Params(Section):
         """The params file these were read from ('params.yaml' unless --params named another)."""
         return self._source
 
+    def __eq__(self, other: object) -> bool:
+        """Equal values are equal params, whichever file they were read from."""
+        if not isinstance(other, Params):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = Section.__hash__  # defining __eq__ would otherwise drop it
+
     @model_validator(mode="after")
     def _pretraining_corpus(self) -> Params:
         check_pretraining(self)
