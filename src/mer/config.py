@@ -7,7 +7,7 @@ import os
 import textwrap
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -559,6 +560,7 @@ def _json_value(value: Any) -> Any:
 
 
 class Params(Section):
+    _source: str = PrivateAttr("params.yaml")  # the file read (parse_params), for messages
     data: DataParams = DataParams()
     labels: LabelParams = LabelParams()
     faces: FaceParams = FaceParams()
@@ -585,6 +587,19 @@ class Params(Section):
             else:
                 dump[name] = getattr(self, name).model_dump(mode="json", exclude={"workers"})
         return dump
+
+    @property
+    def source(self) -> str:
+        """The params file these were read from ('params.yaml' unless --params named another)."""
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        """Equal values are equal params, whichever file they were read from."""
+        if not isinstance(other, Params):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = Section.__hash__  # defining __eq__ would otherwise drop it
 
     @model_validator(mode="after")
     def _pretraining_corpus(self) -> Params:
@@ -659,10 +674,12 @@ def _describe(error: dict[str, Any], source: str) -> str:
 def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Params:
     """Validate a params mapping; raise ParamsError naming every bad key."""
     try:
-        return Params.model_validate(raw or {})
+        params = Params.model_validate(raw or {})
     except ValidationError as exc:
         lines = [_describe(e, source) for e in exc.errors()]
         raise ParamsError("\n".join(lines)) from None
+    params._source = source
+    return params
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
@@ -808,25 +825,41 @@ def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
     return list(leaves(values, defaults, ""))
 
 
-def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path,
-                    now: Mapping[str, Any], rerun: str) -> None:
+# The command that makes the output each Params.preprocessing section goes into, in pipeline
+# order: a change to a section is undone by rerunning its command and every later one.
+MADE_BY = {"data": "mer data", "labels": "mer data", "faces": "mer faces",
+           "features": "mer features"}
+
+
+def _commands(commands: Sequence[str]) -> str:
+    """['mer faces', 'mer features'] -> '`mer faces` and `mer features`'."""
+    quoted = [f"`{c}`" for c in commands]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,
+                    sections: tuple[str, ...]) -> None:
     """A DatasetError when the stage output at ``path`` was made with (``recorded``: its
-    record, recorded_made_with or the manifest's) other values of the params sections in
-    ``now`` (Params.preprocessing) than params.yaml holds: run by hand after a params change,
-    a stage would train or register on inputs made another way. ``rerun`` names the commands
-    that remake it. An output without a record (written by a mer before it kept one) is not
-    checked."""
+    record, recorded_made_with or the manifest's) other values of the params ``sections``
+    (Params.preprocessing) than ``params`` holds: run by hand after a params change, a stage
+    would train or register on inputs made another way. The error names the params file and
+    the commands to rerun, from the earliest whose section changed (MADE_BY). An output
+    without a record (written by a mer before it kept one) is not checked."""
     if recorded is None:
         return
+    now = params.preprocessing(sections)
+    commands = list(dict.fromkeys(MADE_BY[name] for name in sections))
     try:
-        changed = changed_leaves(dict(now), {name: recorded[name] for name in now})
+        changed = changed_leaves(now, {name: recorded[name] for name in now})
     except (KeyError, AttributeError, TypeError):  # made by a mer with other params
-        raise DatasetError(f"{path} was made by another version of mer: rerun {rerun} (or "
-                           "`dvc repro`)") from None
+        raise DatasetError(f"{path} was made by another version of mer: rerun "
+                           f"{_commands(commands)} (or `dvc repro`)") from None
     if changed:
+        first = min(commands.index(MADE_BY[key.split(".")[0]]) for key, _, _ in changed)
         then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
         new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
-        raise DatasetError(f"{path} was made with {then}{more}, but params.yaml now says {new}: "
-                           f"rerun {rerun} first (`dvc repro` reruns what a change touches), "
-                           "so that what is trained on and served is what params.yaml describes")
+        raise DatasetError(f"{path} was made with {then}{more}, but {params.source} now says "
+                           f"{new}: rerun {_commands(commands[first:])} first (`dvc repro` "
+                           "reruns what a change touches), so that what is trained on and "
+                           f"served is what {params.source} describes")

@@ -105,19 +105,21 @@ def test_missing_annotations_file(tmp_path, project, capsys):
 
 def test_the_manifest_records_the_params_it_was_made_with(tmp_path, project):
     """Run by hand after a params change, a stage reading the manifest must not take the old
-    clips and labels for the new ones: it refuses, naming the key and `mer data`."""
+    clips and labels for the new ones: it refuses, naming the key, the params file and
+    `mer data`."""
     from mer.config import load_params
     from mer.errors import DatasetError
 
     make_casme2(tmp_path / "corpus")
     assert run_data(project()) == 0
-    read_manifest(paths.MANIFEST, load_params().preprocessing(("data", "labels")))
+    read_manifest(paths.MANIFEST, load_params())
     project(scheme="megc-3")
     with pytest.raises(DatasetError, match=r"manifest.parquet was made with labels.scheme "
                                            r"'casme2-5', but params.yaml now says 'megc-3': "
                                            r"rerun `mer data` first"):
-        read_manifest(paths.MANIFEST, load_params().preprocessing(("data", "labels")))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
+        read_manifest(paths.MANIFEST, load_params())
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump({
         "data": {"source": "casme2", "root": "corpus", "on_bad_clip": "skip"}}))
-    with pytest.raises(DatasetError, match=r"data.on_bad_clip 'error'.* now says 'skip'"):
-        read_manifest(paths.MANIFEST, load_params().preprocessing(("data", "labels")))
+    with pytest.raises(DatasetError, match=r"data.on_bad_clip 'error', but other.yaml now "
+                                           r"says 'skip'"):
+        read_manifest(paths.MANIFEST, load_params("other.yaml"))

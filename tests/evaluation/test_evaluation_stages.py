@@ -29,8 +29,10 @@ def test_train_and_evaluate(project):
     evaluation_bytes = (project / "reports/evaluation.json").read_bytes()
     predictions = pd.read_csv(project / "reports/predictions.csv", dtype=str)
     classes = ["happiness", "disgust", "surprise", "repression", "others"]
-    assert list(predictions.columns) == ["model", "subject", "clip_id", "clip", "label",
-                                         "prediction", *(f"prob_{c}" for c in classes)]
+    assert list(predictions.columns) == ["model", "fold", "subject", "clip_id", "clip",
+                                         "label", "prediction",
+                                         *(f"prob_{c}" for c in classes)]
+    assert (predictions["fold"] == predictions["subject"]).all()  # LOSO: a fold per subject
     assert set(predictions["model"]) == {"majority", "au-oracle", "svm", "cnn", "hybrid"}
     assert len(predictions) == 5 * 36
 

@@ -144,14 +144,14 @@ def test_stages_run_by_hand_refuse_inputs_made_with_other_params(tiny_dataset, m
     write_params(tiny_dataset)
     assert run("faces") == 0 and run("features") == 0
     params = load_params()
-    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", params.preprocessing())
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", params)
 
     write_params(tiny_dataset, dis_iterations=12)
     changed = load_params()
     with pytest.raises(DatasetError, match=r"features.npz was made with features.dis_iterations "
-                                           r"25, but params.yaml now says 12: rerun `mer faces` "
-                                           r"and `mer features` first"):
-        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", changed.preprocessing())
+                                           r"25, but params.yaml now says 12: rerun `mer "
+                                           r"features` first"):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", changed)
 
     params_yaml = yaml.safe_load((tiny_dataset / "params.yaml").read_text())
     params_yaml["faces"]["size"] = 96
@@ -164,7 +164,7 @@ def test_stages_run_by_hand_refuse_inputs_made_with_other_params(tiny_dataset, m
     params_yaml["faces"]["workers"] = params_yaml["features"]["workers"] = 2
     (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
     assert run("features") == 0
-    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
 
 
 def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_dataset,
@@ -180,7 +180,7 @@ def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_d
     made = load_params().preprocessing(("data", "labels"))
     write_manifest(read_manifest(paths.MANIFEST), paths.MANIFEST, made)  # as `mer data` does
     assert run("faces") == 0 and run("features") == 0
-    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
 
     params_yaml = yaml.safe_load((tiny_dataset / "params.yaml").read_text())
     params_yaml["data"] = {"annotations": "elsewhere.xlsx"}
@@ -190,12 +190,13 @@ def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_d
     for stage in ("faces", "features"):
         with pytest.raises(DatasetError, match=stale):
             run(stage)
-    with pytest.raises(DatasetError, match=r"features.npz was made with data.annotations"):
-        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+    with pytest.raises(DatasetError, match=r"features.npz was made with data.annotations .*"
+                                           r"rerun `mer data`, `mer faces` and `mer features`"):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
 
     write_params(tiny_dataset)
     write_manifest(read_manifest(paths.MANIFEST), paths.MANIFEST,
                    {**made, "labels": {"scheme": "megc-3"}})  # `mer data` run, faces not
     with pytest.raises(DatasetError, match=r"manifest.parquet was made with labels.scheme "
                                            r"'megc-3', but params.yaml now says 'casme2-5'"):
-        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params().preprocessing())
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())

@@ -183,6 +183,14 @@ def test_promoting_a_missing_version_is_a_clear_error(project):
     assert "has no version 7" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_alias_differing_in_case_only_is_refused(project):
+    """`--alias Champion` made a second alias beside 'champion', on another version."""
+    mer(project, "promote", "--version", "1")
+    result = mer(project, "promote", "--alias", "Champion", "--version", "1", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "use --alias champion" in result.stderr
+
+
 def test_unknown_model_is_a_clear_error(project):
     result = mer(project, "predict", "--pair", str(FACES / "biden.jpg"),
                  str(FACES / "biden.jpg"), "--model", "models:/no-such-model@champion",
@@ -614,3 +622,19 @@ def test_an_unwritable_model_cache_is_said_and_the_model_still_loads(local, tmp_
     expected = answer(load_model_bundle(str(model_folder(local))), local)
     assert answer(load_model_bundle(f"models:/{MODEL}@champion"), local) == expected
     assert "cannot write the model cache" in caplog.text and "MER_MODEL_CACHE" in caplog.text
+
+
+def test_the_signature_is_inferred_without_mlflow_s_integer_column_hint():
+    """`mer register` printed MLflow's UserWarning about integer columns and missing values,
+    which a request cannot have: it leaves a column out, never a value."""
+    import warnings
+
+    import pandas as pd
+
+    from mer.tracking.registry import model_signature
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        signature = model_signature(pd.DataFrame({"apex_index": [1]}),
+                                    pd.DataFrame({"label": ["disgust"], "apex_index": [1]}))
+    assert "apex_index" in signature.inputs.input_names()

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mer.errors import DatasetError
 from mer.labels import get_scheme
+
+if TYPE_CHECKING:
+    from mer.config import Params
 
 log = logging.getLogger(__name__)
 
@@ -99,25 +101,22 @@ class ClipSet:
 
 
 def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str,
-               made_with: Mapping[str, Any] | None = None) -> ClipSet:
+               params: Params | None = None) -> ClipSet:
     """Join features.npz with the manifest's subject, labels and AU codes by clip_id.
 
-    ``made_with``: the params sections (Params.preprocessing) the features, and with data
-    and labels the manifest, must have been made with, a DatasetError if not
+    ``params``: a DatasetError if the features or the manifest were made with other params
     (mer.config.check_made_with).
     """
     from mer.config import check_made_with
     from mer.core.manifest import read_manifest
-    from mer.core.npz import read_features, recorded_made_with
+    from mer.core.npz import FEATURES_SECTIONS, read_features, recorded_made_with
 
     features_path = Path(features_path)
     # A missing, empty or damaged file is a DatasetError saying how to get it back.
     arrays = read_features(features_path)
-    if made_with is not None:
-        check_made_with(recorded_made_with(arrays), features_path, made_with,
-                        "`mer faces` and `mer features`")
-    manifest = read_manifest(manifest_path, None if made_with is None else {
-        k: made_with[k] for k in ("data", "labels") if k in made_with}).set_index("clip_id")
+    if params is not None:
+        check_made_with(recorded_made_with(arrays), features_path, params, FEATURES_SECTIONS)
+    manifest = read_manifest(manifest_path, params).set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))
     if unknown:

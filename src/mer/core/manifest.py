@@ -32,12 +32,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from mer.atomic import atomic_path, unreadable
 from mer.errors import DatasetError
+
+if TYPE_CHECKING:
+    from mer.config import Params
 
 COLUMNS = (
     "dataset", "subject", "clip", "clip_id", "frame_paths", "onset", "apex", "offset", "fps",
@@ -61,6 +64,7 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
 # Parquet schema metadata: the params the manifest was made with (Params.preprocessing's data
 # and labels, as JSON), so a stage run by hand after a params change is not fed stale clips.
 MADE_WITH_KEY = b"mer.made_with"
+MANIFEST_SECTIONS = ("data", "labels")
 
 
 def write_manifest(manifest: pd.DataFrame, path: str | Path,
@@ -81,13 +85,12 @@ def write_manifest(manifest: pd.DataFrame, path: str | Path,
     return Path(path)
 
 
-def read_manifest(path: str | Path, made_with: Mapping[str, Any] | None = None
-                  ) -> pd.DataFrame:
+def read_manifest(path: str | Path, params: Params | None = None) -> pd.DataFrame:
     """data/manifest.parquet as written by ``mer data``; a missing, empty, damaged or foreign
     file is a DatasetError naming it and how to get it back.
 
-    ``made_with``: the params sections (Params.preprocessing's data and labels) it must have
-    been made with, a DatasetError if not (mer.config.check_made_with)."""
+    ``params``: a DatasetError if the manifest was made with other data or labels params
+    (mer.config.check_made_with)."""
     import pyarrow
     import pyarrow.parquet
 
@@ -101,10 +104,10 @@ def read_manifest(path: str | Path, made_with: Mapping[str, Any] | None = None
         metadata = pyarrow.parquet.read_schema(path).metadata or {}
     except (OSError, ValueError, pyarrow.ArrowException) as exc:
         raise unreadable(path, exc, "mer data") from None
-    if made_with is not None:
+    if params is not None:
         recorded = metadata.get(MADE_WITH_KEY)
-        check_made_with(None if recorded is None else json.loads(recorded), path, made_with,
-                        "`mer data`")
+        check_made_with(None if recorded is None else json.loads(recorded), path, params,
+                        MANIFEST_SECTIONS)
     missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise DatasetError(f"{path} lacks columns {missing}: it is from an older version or "

@@ -28,6 +28,8 @@ FEATURES_KEYS = ("clip_id", "flow", "apex_image", "au_features", "au_feature_nam
 # holds data, labels and faces, features.npz features too, so a stage run by hand after a
 # params change is not fed stale inputs (the manifest records data and labels).
 MADE_WITH = "made_with"
+FACES_SECTIONS = ("data", "labels", "faces")
+FEATURES_SECTIONS = ("data", "labels", "faces", "features")
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:

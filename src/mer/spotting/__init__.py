@@ -1,0 +1,1 @@
+"""Spotting: micro- and macro-expression intervals in long videos (signals, spotter, folds)."""

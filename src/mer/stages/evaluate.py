@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.store import Tracker, file_digest
 
     params = load_params(args.params)
-    tracker = Tracker(params.tracking.experiment)  # fail before writing if MLflow is unreachable
+    # Missing predictions first (a quick check), then an unreachable MLflow: both before writing.
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
+    tracker = Tracker(params.tracking.experiment)
     report = evaluation_report(frame)
     subjects = per_subject(frame, report["classes"])
     # All or none: the reports never describe other predictions than plots/ does.

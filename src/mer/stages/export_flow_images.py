@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_path
     from mer.config import check_made_with
     from mer.core.manifest import read_manifest
-    from mer.core.npz import read_faces, read_features, recorded_made_with
+    from mer.core.npz import FEATURES_SECTIONS, read_faces, read_features, recorded_made_with
     from mer.features.flow_image_export import ORDER, export_flow_images, write_flow_images
 
     if args.size < 2:
@@ -78,11 +78,9 @@ def run(args: argparse.Namespace) -> None:
                        "enlarges it: choose at most that (28 is usual)")
     check_out(args.out, args.force)
     started = time.perf_counter()
-    made = params.preprocessing()  # what the faces and features were made with: the export's
-    manifest = read_manifest(paths.MANIFEST, {k: made[k] for k in ("data", "labels")})
+    manifest = read_manifest(paths.MANIFEST, params)
     features = read_features(paths.FEATURES)
-    check_made_with(recorded_made_with(features), paths.FEATURES, made,
-                    "`mer faces` and `mer features`")
+    check_made_with(recorded_made_with(features), paths.FEATURES, params, FEATURES_SECTIONS)
     export = export_flow_images(manifest, read_faces(paths.FACES), features, params.features,
                                 args.size)
     with atomic_path(args.out) as tmp:

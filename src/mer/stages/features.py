@@ -20,17 +20,23 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.config import check_made_with
     from mer.core.manifest import read_manifest
-    from mer.core.npz import MADE_WITH, made_with, read_faces, recorded_made_with, write_npz
+    from mer.core.npz import (
+        FACES_SECTIONS,
+        FEATURES_SECTIONS,
+        MADE_WITH,
+        made_with,
+        read_faces,
+        recorded_made_with,
+        write_npz,
+    )
     from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)
-    preprocessing = params.preprocessing()
-    manifest = read_manifest(paths.MANIFEST, {k: preprocessing[k] for k in ("data", "labels")})
+    manifest = read_manifest(paths.MANIFEST, params)
     faces = read_faces(paths.FACES)
-    check_made_with(recorded_made_with(faces), paths.FACES,
-                    {k: preprocessing[k] for k in ("data", "labels", "faces")}, "`mer faces`")
+    check_made_with(recorded_made_with(faces), paths.FACES, params, FACES_SECTIONS)
     arrays, report = extract_features(manifest, faces, params.features)
-    arrays[MADE_WITH] = made_with(preprocessing)
+    arrays[MADE_WITH] = made_with(params.preprocessing(FEATURES_SECTIONS))
     # Both outputs or neither: the report always describes the features.npz beside it.
     with atomic_outputs(paths.FEATURES, paths.FEATURES_REPORT) as (features_tmp, report_tmp):
         write_npz(features_tmp, arrays)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.store import evaluation_run_id
 
     params = load_params(args.params)
-    manifest = read_manifest(paths.MANIFEST, params.preprocessing(("data", "labels")))
+    manifest = read_manifest(paths.MANIFEST, params)
     if (manifest["flow_image"] != "").any():
         reason = ("the model was trained on precomputed flow images; the registered model "
                   "answers requests of raw frames (onset..offset), which these images cannot "
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
         return
     spotter = read_fitted_spotter(paths.SPOTTING, params)  # before the work, not after
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
-                       params.preprocessing())
+                       params)
     evaluation = (json.loads(paths.EVALUATION.read_text()) if paths.EVALUATION.exists()
                   else {})
     check_evaluates(evaluation, clips.classes, paths.EVALUATION)

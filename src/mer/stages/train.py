@@ -100,7 +100,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
 
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
-                       params.preprocessing())
+                       params)
     paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off
     coded = int(known_aus(clips.au_codes).sum())
     learners = build_learners(params.train, has_au_codes=coded > 0,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -79,7 +80,12 @@ def model_signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -
 
     from mer.inference.serving import VIDEO_COLUMN, VIDEO_OUTPUTS
 
-    signature = infer_signature(input_example, output_example)
+    with warnings.catch_warnings():
+        # MLflow's hint that an integer column cannot hold a missing value: a request never
+        # leaves a value out of a column, it leaves the column out (every one optional, below).
+        warnings.filterwarnings("ignore", message=r".*Integer columns in Python cannot "
+                                "represent missing values")
+        signature = infer_signature(input_example, output_example)
     inputs = [ColSpec(spec.type, spec.name, required=False) for spec in signature.inputs.inputs]
     inputs.append(ColSpec("string", VIDEO_COLUMN, required=False))
     outputs = []
@@ -160,6 +166,14 @@ def promote(name: str, alias: str, version: str | None) -> str:
     chosen = known[-1] if version is None else str(version)
     if chosen not in known:
         raise MerError(f"model '{name}' has no version {chosen}; it has {', '.join(known)}")
+    try:
+        existing = client.get_registered_model(name).aliases
+    except MlflowException as exc:
+        raise MerError(f"cannot read the aliases of model '{name}': {exc}") from None
+    twin = next((a for a in existing if a != alias and a.lower() == alias.lower()), None)
+    if twin is not None:  # MLflow keeps both, pointing at different versions: a mistake
+        raise MerError(f"model '{name}' has the alias '{twin}', which '{alias}' differs from "
+                       f"in case only; aliases are case-sensitive: use --alias {twin}")
     try:
         client.set_registered_model_alias(name, alias, chosen)
     except MlflowException as exc:
