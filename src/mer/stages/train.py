@@ -114,7 +114,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
              len(set(clips.subject.tolist())), len(folds),
              ", ".join(m for learner in learners for m in learner.outputs))
     if 0 < coded < len(clips):
-        log.info("%s: scored on the %d of %d clips with AU codes", CEILING, coded, len(clips))
+        log.info("%s: learns from and scores only the clips with AU codes (%d of %d)", CEILING,
+                 coded, len(clips))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
     keys = fold_keys(clips, learners, folds, params.train.seed)
