@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.spotting import pooled_counts
@@ -97,15 +98,98 @@ def test_spotter_beats_the_baseline_on_the_tiny_corpus(tiny_long_signals, tiny_s
     assert report["baseline"]["overall"]["spotted"] == sum(map(len, baseline))
 
 
-def test_follow_reports_a_peak_once_k_frames_after_its_apex():
-    sig = signals_with({"micro": [(100, 1.0)], "macro": []})
-    sig.score["macro"][:] = 0
-    follower = FollowSpotter(sig.windows, {"micro": 0.5, "macro": 0.5})
+def followed(sig: VideoSignals, p: dict[str, float]) -> list[tuple[int, Spot]]:
+    """(frame whose scores decided it, spot) of each spot FollowSpotter reports on ``sig``,
+    the stream's end (``finish``) counted as its last frame."""
+    follower = FollowSpotter(sig.windows, p)
     reported = []
     for t in range(sig.frames):
-        reported += [(t, f.interval) for f in follower.push(t, {s: sig.score[s][t]
-                                                                for s in sig.score})]
-    # the expression, once, at its offset (apex + k); before it the running threshold knows
-    # only noise and may take a noise peak, after it no noise peak passes
-    assert [r for r in reported if r[1].apex == 100] == [(106, Interval(94, 100, 106, "micro"))]
-    assert all(t < 100 for t, interval in reported if interval.apex != 100)
+        reported += [(t, f) for f in follower.push(t, {s: sig.score[s][t] for s in sig.score})]
+    return reported + [(sig.frames - 1, f) for f in follower.finish()]
+
+
+def test_follow_reports_a_peak_once_3_k_macro_frames_after_its_apex():
+    sig = signals_with({"micro": [(100, 1.0)], "macro": []})
+    sig.score["macro"][:] = 0
+    reported = [(t, f.interval) for t, f in followed(sig, {"micro": 0.5, "macro": 0.5})]
+    assert FollowSpotter(sig.windows, {}).delay == 3 * 15
+    # the expression, once, at apex + 3 k_macro; before it the running threshold knows only
+    # noise and may take a noise peak, after it no noise peak passes
+    assert [r for r in reported if r[1].apex == 100] == [(145, Interval(94, 100, 106, "micro"))]
+    assert all(interval.apex < 100 for _, interval in reported if interval.apex != 100)
+
+
+def bump(frames: int, apex: int, height: float, width: float) -> np.ndarray:
+    """A smooth expression-shaped bump: height at ``apex``, falling over about ``width``."""
+    return height * np.exp(-(((np.arange(frames) - apex) / width) ** 2))
+
+
+def test_follow_reports_a_macro_expression_that_also_excites_the_micro_scale():
+    """A macro expression moves the micro scale too: a sharper, smaller bump inside the broad
+    one. Offline, the two overlapping spots keep the more confident, the macro one; the micro
+    spot is sure first (k_micro after its apex) but must not block it."""
+    sig = signals_with({"micro": [(60, 1.0)], "macro": []})
+    sig.score["macro"] += bump(sig.frames, 150, 1.0, 8.0)
+    sig.score["micro"] += bump(sig.frames, 147, 0.6, 2.0)
+    p = {"micro": 0.5, "macro": 0.5}
+    offline = [s.interval for s in spot(sig, p)]
+    assert offline == [Interval(54, 60, 66, "micro"), Interval(135, 150, 165, "macro")]
+    # before frame 60 the running thresholds know only noise (and may take a noise peak)
+    reported = [(t, f) for t, f in followed(sig, p) if f.interval.apex >= 60]
+    assert [f.interval for _, f in reported] == offline
+    assert reported[-1][0] == 150 + 3 * 15
+
+
+def test_follow_decides_what_is_pending_when_the_stream_ends():
+    """An expression ending with the video: its interval clipped to the last frame, as offline."""
+    sig = signals_with({"micro": [(100, 1.0), (296, 1.0)], "macro": []})
+    sig.score["macro"][:] = 0
+    reported = followed(sig, {"micro": 0.5, "macro": 0.5})
+    assert reported[-1] == (299, spot(sig, {"micro": 0.5, "macro": 0.5})[-1])
+    assert reported[-1][1].interval == Interval(290, 296, 299, "micro")
+
+
+def expression_stream(seed: int, frames: int = 1800) -> VideoSignals:
+    """A minute at 30 fps of random micro- and macro-expressions, 2-4 s apart, after the two
+    strongest ones (frames 40 and 120), so the running threshold settles by frame 200. Each
+    macro one excites the micro scale with a sharp bump near its apex, 0.3, 0.8 or 1.3 times
+    its height (below the threshold, overlapping and less confident, or more confident);
+    each micro one the macro scale at 0.3 times its height (below the threshold). Heights
+    are at least 20% from the threshold and the two confidences of a macro one at least 20%
+    apart, more than the running threshold drifts after frame 200."""
+    rng = np.random.default_rng(seed)
+    score = {scale: np.abs(rng.normal(0, 0.02, frames)) for scale in ("micro", "macro")}
+
+    def expression(kind: str, apex: int, height: float, ratio: float) -> None:
+        if kind == "macro":
+            score["macro"] += bump(frames, apex, height, 8.0)
+            score["micro"] += bump(frames, apex + int(rng.integers(-8, 9)), ratio * height, 2.0)
+        else:
+            score["micro"] += bump(frames, apex, height, 2.0)
+            score["macro"] += bump(frames, apex, 0.3 * height, 8.0)
+
+    expression("macro", 40, 2.0, 0.3)
+    expression("micro", 120, 2.0, 0.0)
+    apex = 200 + int(rng.integers(60, 120))
+    while apex < frames - 60:
+        if rng.random() < 0.5:
+            expression("macro", apex, rng.uniform(1.0, 1.45), float(rng.choice([0.3, 0.8, 1.3])))
+        else:
+            expression("micro", apex, rng.uniform(1.0, 1.8), 0.0)
+        apex += int(rng.integers(60, 120))
+    return VideoSignals(30.0, frames, {"micro": 6, "macro": 15}, score,
+                        {k: v.copy() for k, v in score.items()})
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_follow_gives_the_offline_spots_once_the_threshold_has_settled(seed):
+    """Once the stream has shown its strongest motion, the follow spotter's intervals are the
+    offline ones. Before it they can differ (the running threshold is lower), and in general
+    also where a run of ever more confident overlapping spots reaches further than 3 k_macro
+    frames ahead (FollowSpotter); expressions 2-4 s apart have none."""
+    sig = expression_stream(seed)
+    p = {"micro": 0.3, "macro": 0.3}
+    offline = [s.interval for s in spot(sig, p) if s.interval.apex >= 200]
+    kinds = {i.kind for i in offline}
+    assert len(offline) >= 8 and kinds == {"micro", "macro"}
+    assert [f.interval for _, f in followed(sig, p) if f.interval.apex >= 200] == offline

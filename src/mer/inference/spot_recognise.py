@@ -9,8 +9,9 @@ classified: the recogniser is trained on micro-expressions only.
 
 Offline (``spot_video``) the whole video is read for its signals, then read again keeping only
 the micro intervals' frames (a long video never sits in memory). Following a stream
-(``follow_video``), the last 2 k_micro + k_macro + 1 frames are kept: an interval is reported
-k_macro frames after its offset, so its frames are still at hand.
+(``follow_video``), the last delay + k_micro + k_macro + 1 frames are kept: an interval is
+reported once its apex + delay (mer.spotting.spotter.FollowSpotter) has its values, which
+takes k_macro frames more (mer.spotting.signals.MotionMeter), so its frames are still at hand.
 """
 
 from __future__ import annotations
@@ -127,29 +128,31 @@ def spot_video(open_frames: Callable[[], Iterator[np.ndarray]], fps: float,
 
 def follow_video(frames: Iterable[np.ndarray], fps: float, spotter: FittedSpotter,
                  bundle: ModelBundle | None, where: str) -> Iterator[SpottedInterval]:
-    """Each interval as soon as it is sure (about k_macro frames after its offset), each micro
-    one recognised by ``bundle`` (None: spotting only) before it is yielded. The threshold
-    uses the frames read so far (mer.spotting.spotter.FollowSpotter)."""
+    """Each interval once it is decided (3 k_macro frames after its apex, read k_macro frames
+    later still), each micro one recognised by ``bundle`` (None: spotting only) before it is
+    yielded. The threshold uses the frames read so far (mer.spotting.spotter.FollowSpotter)."""
     meter = MotionMeter(spotter.params, spotter.features, fps, where)
     follower = FollowSpotter(meter.windows, spotter.p)
-    # An interval ends at frame t when t's values come out, k_macro frames after t was read.
-    recent: deque[np.ndarray] = deque(maxlen=2 * meter.windows["micro"]
+    # An interval is decided when frame apex + delay's values come out, k_macro frames after
+    # that frame was read; its onset is k_micro frames before the apex (micro intervals).
+    recent: deque[np.ndarray] = deque(maxlen=follower.delay + meter.windows["micro"]
                                       + meter.windows["macro"] + 1)
     read = 0
 
-    def values() -> Iterator[tuple[int, dict[str, float], dict[str, float]]]:
+    def spots() -> Iterator[Spot]:
         nonlocal read
         for frame in frames:
             read += 1
             if bundle is not None:
                 recent.append(frame)
-            yield from meter.push(frame)
-        yield from meter.finish()
+            for t, score, _ in meter.push(frame):
+                yield from follower.push(t, score)
+        for t, score, _ in meter.finish():
+            yield from follower.push(t, score)
+        yield from follower.finish()
 
-    for t, score, _ in values():
-        for found in follower.push(t, score):
-            i, first = found.interval, read - len(recent)
-            window = [] if bundle is None or i.kind != "micro" else \
-                list(recent)[i.onset - first:i.offset - first + 1]
-            yield recognise(bundle, found, fps, window, where)
-
+    for found in spots():
+        i, first = found.interval, read - len(recent)
+        window = [] if bundle is None or i.kind != "micro" else \
+            list(recent)[i.onset - first:i.offset - first + 1]
+        yield recognise(bundle, found, fps, window, where)

@@ -55,23 +55,33 @@ def relative_threshold(signal: np.ndarray, p: float) -> float:
     """MEGC baseline threshold mean + p (max - mean) of one video's signal."""
     if not len(signal):
         return 0.0
-    mean = float(signal.mean())
-    return mean + p * (float(signal.max()) - mean)
+    return threshold_of(float(signal.mean()), float(signal.max()), p)
 
 
-def scale_spots(signal: np.ndarray, threshold: float, k: int, kind: Kind) -> list[Spot]:
-    """Each peak above ``threshold`` as the interval apex - k .. apex + k (clipped)."""
-    last = len(signal) - 1
-    return [Spot(Interval(max(0, t - k), t, min(last, t + k), kind),
+def threshold_of(mean: float, maximum: float, p: float) -> float:
+    """mean + p (max - mean): the threshold from a signal's mean and maximum."""
+    return mean + p * (maximum - mean)
+
+
+def scale_spots(signal: np.ndarray, threshold: float, k: int, kind: Kind, start: int = 0
+                ) -> list[Spot]:
+    """Each peak above ``threshold`` as the interval apex - k .. apex + k, clipped to frame 0
+    and the signal's last frame (``signal`` holds frames start.. of the video)."""
+    last = start + len(signal) - 1
+    return [Spot(Interval(max(0, start + t - k), start + t, min(last, start + t + k), kind),
                  float(signal[t]) / threshold) for t in peaks(signal, threshold, k)]
+
+
+def overlaps(a: Spot, b: Spot) -> bool:
+    """Whether two spots share a frame."""
+    return not (a.interval.offset < b.interval.onset or b.interval.offset < a.interval.onset)
 
 
 def resolve(spots: Sequence[Spot]) -> list[Spot]:
     """Overlapping spots keep the most confident (ties: the earlier); in time order."""
     kept: list[Spot] = []
     for spot in sorted(spots, key=lambda s: (-s.confidence, s.interval.onset, s.interval.kind)):
-        a = spot.interval
-        if all(a.offset < b.interval.onset or b.interval.offset < a.onset for b in kept):
+        if not any(overlaps(spot, other) for other in kept):
             kept.append(spot)
     return sorted(kept, key=lambda s: (s.interval.onset, s.interval.offset))
 
@@ -117,49 +127,64 @@ def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
 
 
 class FollowSpotter:
-    """The spotter on a stream: each frame's signals in, intervals out as soon as they are sure.
+    """The spotter on a stream: each frame's signals in, each interval out once it is decided.
 
-    The threshold cannot see the whole video, so it uses what has been seen so far: T = mean
-    + p (max - mean) over the frames up to now (the offline threshold once the video ends).
-    A frame is an apex when its score is above T and the highest within k frames on each
-    side, so an interval is reported k frames after its apex, i.e. at its offset; a spot
-    overlapping one already reported is dropped (the earlier report stands).
+    The offline rule on what has been seen: peaks (``scale_spots``) and the conflict rule
+    (``resolve``), with T = mean + p (max - mean) over the frames up to now (the offline
+    threshold once the stream ends). A peak is decided ``delay`` = 3 k_macro frames after its
+    apex: by then every spot that could overlap it (apex at most its k + k_macro later) has
+    had the k frames after its own apex that make it a peak (``find_peaks``' distance k), so
+    it is resolved, as offline, against every spot still pending (apex after the last decided
+    frame) and the ones already reported, which stand. ``finish`` decides the rest when the
+    stream ends. Where the two can differ: before a scale's largest motion has been seen its
+    running threshold is below the final one, so it passes peaks the offline one does not
+    and makes that scale's spots more confident (a micro-expression before any macro one
+    may lose to its own macro-scale motion); and a chain of ever more confident overlapping
+    spots reaching more than ``delay`` frames ahead.
     """
 
     def __init__(self, windows: Mapping[str, int], p: Mapping[str, float]) -> None:
         self.windows, self.p = dict(windows), dict(p)
+        self.delay = 3 * max(self.windows[scale] for scale in SCALES)  # frames after the apex
         self.values: dict[str, list[float]] = {scale: [] for scale in SCALES}
         self.sums = dict.fromkeys(SCALES, 0.0)
         self.maxima = dict.fromkeys(SCALES, 0.0)
-        self.reported: list[Spot] = []
+        self.decided = -1  # apexes up to this frame are decided
+        self.reported: list[Spot] = []  # the reported spots a pending one may still overlap
 
     def push(self, t: int, score: Mapping[str, float]) -> list[Spot]:
-        """Add frame t's scores (frames in order from 0); the spots confirmed by it."""
-        found = []
+        """Add frame t's scores (frames in order from 0); the spots decided by it (apex
+        t - delay), in time order."""
+        for scale in SCALES:
+            value = float(score[scale])
+            self.values[scale].append(value)
+            self.sums[scale] += value
+            self.maxima[scale] = max(self.maxima[scale], value)
+        return self._decide(t - self.delay)
+
+    def finish(self) -> list[Spot]:
+        """The spots of the frames still pending when the stream ends, in time order."""
+        return self._decide(len(self.values[SCALES[0]]) - 1)
+
+    def _decide(self, last: int) -> list[Spot]:
+        """Spots with apex up to ``last`` (none before the last decided frame): the offline
+        rule on the ``delay`` frames before the first pending apex and all frames after it."""
+        if last <= self.decided:
+            return []
+        start = max(0, self.decided + 1 - self.delay)
+        pending = []
         for scale in SCALES:
             values = self.values[scale]
-            values.append(float(score[scale]))
-            self.sums[scale] += values[-1]
-            self.maxima[scale] = max(self.maxima[scale], values[-1])
-            k = self.windows[scale]
-            apex = t - k
-            if apex < 0:
-                continue
-            mean = self.sums[scale] / len(values)
-            threshold = mean + self.p[scale] * (self.maxima[scale] - mean)
-            around = values[max(0, apex - k):t + 1]
-            if threshold > 0 and values[apex] > threshold and values[apex] == max(around) \
-                    and around.index(values[apex]) == apex - max(0, apex - k):
-                found.append(Spot(Interval(max(0, apex - k), apex, apex + k, scale),
-                                  values[apex] / threshold))
-        new = []
-        for candidate in sorted(found, key=lambda s: -s.confidence):
-            a = candidate.interval
-            if all(a.offset < b.interval.onset or b.interval.offset < a.onset
-                   for b in self.reported):
-                self.reported.append(candidate)
-                new.append(candidate)
-        return sorted(new, key=lambda s: s.interval.onset)
+            threshold = threshold_of(self.sums[scale] / len(values), self.maxima[scale],
+                                     self.p[scale])
+            pending += [s for s in scale_spots(np.array(values[start:]), threshold,
+                                               self.windows[scale], scale, start)
+                        if s.interval.apex > self.decided
+                        and not any(overlaps(s, r) for r in self.reported)]
+        new = [s for s in resolve(pending) if s.interval.apex <= last]
+        self.decided = last
+        self.reported = [r for r in self.reported + new if r.interval.offset >= start]
+        return new
 
 
 # The spotting params the signal pass reads (MotionMeter): what a fitted p is only valid with.

@@ -15,8 +15,9 @@ project with a registry but no spotting report still spots as its served model d
 was used is printed on stderr.
 
 Without --follow the whole video is read first and each scale is thresholded on the whole
-video, as in the evaluation; with --follow each interval is printed as soon as it is sure
-(about k frames after its offset), thresholded on the frames read so far.
+video, as in the evaluation; with --follow each interval is printed once it is decided, 4
+k_macro frames after its apex frame was read (mer.inference.spot_recognise.follow_video),
+thresholded on the frames read so far.
 """
 
 from __future__ import annotations
