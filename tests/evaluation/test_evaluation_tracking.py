@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -69,6 +70,17 @@ def test_a_tracking_uri_mistake_is_one_line_at_once(tmp_path, uri, message):
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert re.search(message, done.stderr.strip().splitlines()[-1]), done.stderr
         assert time.monotonic() - started < 60
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_evaluate_without_predictions_says_so_before_opening_the_store(tmp_path, own_store):
+    """It created mlflow.db (seconds of table creation) before saying what was missing."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    done = subprocess.run([sys.executable, "-m", "mer.cli", "evaluate"], cwd=tmp_path,
+                          env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "predictions.csv not found" in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
 

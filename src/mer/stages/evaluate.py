@@ -31,10 +31,12 @@ def run(args: argparse.Namespace) -> None:
     )
     from mer.labels import get_scheme
     from mer.tracking.runs import log_evaluation
-    from mer.tracking.store import Tracker, file_digest
+    from mer.tracking.store import Tracker, file_digest, tracking_uri
 
     params = load_params(args.params)
-    # Missing predictions first (a quick check), then an unreachable MLflow: both before writing.
+    # Before writing, quickest first: a mistaken MLFLOW_TRACKING_URI, missing predictions,
+    # then the store (opening a new one creates its tables, which takes seconds).
+    tracking_uri()
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
     tracker = Tracker(params.tracking.experiment)
     report = evaluation_report(frame)
