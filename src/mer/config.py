@@ -825,41 +825,49 @@ def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
     return list(leaves(values, defaults, ""))
 
 
-# The command that makes the output each Params.preprocessing section goes into, in pipeline
-# order: a change to a section is undone by rerunning its command and every later one.
-MADE_BY = {"data": "mer data", "labels": "mer data", "faces": "mer faces",
-           "features": "mer features"}
+# The stage that makes the output each Params.preprocessing section goes into, and the stages
+# in pipeline order: a change to a section is undone by rerunning its stage and the later ones.
+MADE_BY = {"data": "data", "labels": "data", "faces": "faces", "features": "features"}
+PREPROCESSING_STAGES = ("data", "faces", "features")
 
 
-def _commands(commands: Sequence[str]) -> str:
-    """['mer faces', 'mer features'] -> '`mer faces` and `mer features`'."""
-    quoted = [f"`{c}`" for c in commands]
+def _commands(stages: Sequence[str], params_file: str) -> str:
+    """['faces', 'features'] -> '`mer faces` and `mer features`' (with `--params F` when the
+    params came from another file than params.yaml)."""
+    mer = "mer" if params_file == "params.yaml" else f"mer --params {params_file}"
+    quoted = [f"`{mer} {stage}`" for stage in stages]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,
-                    sections: tuple[str, ...]) -> None:
+                    sections: tuple[str, ...], through: str | None = None) -> None:
     """A DatasetError when the stage output at ``path`` was made with (``recorded``: its
     record, recorded_made_with or the manifest's) other values of the params ``sections``
     (Params.preprocessing) than ``params`` holds: run by hand after a params change, a stage
     would train or register on inputs made another way. The error names the params file and
-    the commands to rerun, from the earliest whose section changed (MADE_BY). An output
-    without a record (written by a mer before it kept one) is not checked."""
+    the commands to rerun: from the stage of the earliest section that changed (MADE_BY)
+    through ``through``, the last stage whose output the command reads (default: the one that
+    made ``path``). An output without a record (written by a mer before it kept one) is not
+    checked."""
     if recorded is None:
         return
     now = params.preprocessing(sections)
-    commands = list(dict.fromkeys(MADE_BY[name] for name in sections))
+    last = PREPROCESSING_STAGES.index(through or max(
+        (MADE_BY[name] for name in sections), key=PREPROCESSING_STAGES.index))
     try:
         changed = changed_leaves(now, {name: recorded[name] for name in now})
     except (KeyError, AttributeError, TypeError):  # made by a mer with other params
         raise DatasetError(f"{path} was made by another version of mer: rerun "
-                           f"{_commands(commands)} (or `dvc repro`)") from None
+                           f"{_commands(PREPROCESSING_STAGES[:last + 1], params.source)} (or "
+                           "`dvc repro`)") from None
     if changed:
-        first = min(commands.index(MADE_BY[key.split(".")[0]]) for key, _, _ in changed)
+        first = min(PREPROCESSING_STAGES.index(MADE_BY[key.split(".")[0]])
+                    for key, _, _ in changed)
+        commands = PREPROCESSING_STAGES[first:last + 1]
         then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
         new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
         raise DatasetError(f"{path} was made with {then}{more}, but {params.source} now says "
-                           f"{new}: rerun {_commands(commands[first:])} first (`dvc repro` "
+                           f"{new}: rerun {_commands(commands, params.source)} first (`dvc repro` "
                            "reruns what a change touches), so that what is trained on and "
                            f"served is what {params.source} describes")

@@ -121,5 +121,6 @@ def test_the_manifest_records_the_params_it_was_made_with(tmp_path, project):
     (tmp_path / "other.yaml").write_text(yaml.safe_dump({
         "data": {"source": "casme2", "root": "corpus", "on_bad_clip": "skip"}}))
     with pytest.raises(DatasetError, match=r"data.on_bad_clip 'error', but other.yaml now "
-                                           r"says 'skip'"):
+                                           r"says 'skip': rerun `mer --params other.yaml "
+                                           r"data` first"):
         read_manifest(paths.MANIFEST, load_params("other.yaml"))

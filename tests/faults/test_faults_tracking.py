@@ -384,6 +384,60 @@ def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, own_store, reap, c
     assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
 
 
+# `mer synthesize` whose renderers take RENDER_S per clip: a stop has to kill them.
+SLOW_RENDER = """
+import os, sys, time
+from pathlib import Path
+
+if __name__ == "__mp_main__":
+    import mer.synthetic.write_casme2 as casme2
+
+    def slow(job):
+        Path(f"render-{os.getpid()}.started").touch()
+        time.sleep(RENDER_S)
+
+    casme2.write_frames = slow  # what the parent's tasks name, looked up here
+elif __name__ == "__main__":
+    import mer.cli
+
+    sys.argv = ["mer", "synthesize"]
+    sys.exit(mer.cli.main())
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_synthesize_renders_stops_at_once_and_leaves_no_staging(
+        tmp_path, own_store, reap):
+    """Renderers ignore Ctrl-C (the parent decides): the parent must kill them, not wait for
+    their clips. Waiting made the stop outlast the cli's UNWIND_S, which then exited without
+    removing data/.synthetic.* (the half-written corpus)."""
+    from mer.cli import UNWIND_S
+
+    project = workers_project(tmp_path / "project", "synthesize")
+    script = project / "slow_render.py"
+    script.write_text(SLOW_RENDER.replace("RENDER_S", repr(2 * UNWIND_S)))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["NO_ALBUMENTATIONS_UPDATE"] = "1"
+    with (project / "mer.err").open("wb") as err:
+        process = subprocess.Popen([sys.executable, script.name], cwd=project, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=err,
+                                   preexec_fn=_ctrl_c_group)
+    reap.append(psutil.Process(process.pid))
+    wait_until(lambda: any(project.glob("render-*.started")), STARTUP_S, "a clip rendering",
+               process)
+    children = tree(process, reap)
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(timeout=2 * UNWIND_S)
+    _, alive = psutil.wait_procs(children, timeout=GONE_S)
+    err_text = stderr_of(project)
+    assert code == 130 and time.monotonic() - started < UNWIND_S / 2, err_text
+    assert "Traceback" not in err_text, err_text
+    assert err_text.strip().splitlines()[-1] == "mer synthesize: interrupted"
+    assert list((project / "data").glob(".synthetic*")) == []
+    assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
+
+
 HOLD_RUN = """
 import sys, time
 from mer.tracking.store import Tracker

@@ -186,9 +186,10 @@ def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_d
     params_yaml["data"] = {"annotations": "elsewhere.xlsx"}
     (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
     stale = (r"manifest.parquet was made with data.annotations None, but params.yaml now says "
-             r"'elsewhere.xlsx': rerun `mer data` first")
-    for stage in ("faces", "features"):
-        with pytest.raises(DatasetError, match=stale):
+             r"'elsewhere.xlsx': rerun {} first")
+    # each command is told to rerun every stage before it that the change touches
+    for stage, rerun in (("faces", "`mer data`"), ("features", "`mer data` and `mer faces`")):
+        with pytest.raises(DatasetError, match=stale.format(rerun)):
             run(stage)
     with pytest.raises(DatasetError, match=r"features.npz was made with data.annotations .*"
                                            r"rerun `mer data`, `mer faces` and `mer features`"):
@@ -198,5 +199,6 @@ def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_d
     write_manifest(read_manifest(paths.MANIFEST), paths.MANIFEST,
                    {**made, "labels": {"scheme": "megc-3"}})  # `mer data` run, faces not
     with pytest.raises(DatasetError, match=r"manifest.parquet was made with labels.scheme "
-                                           r"'megc-3', but params.yaml now says 'casme2-5'"):
+                                           r"'megc-3', but params.yaml now says 'casme2-5': "
+                                           r"rerun `mer data`, `mer faces` and `mer features`"):
         load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())

@@ -116,7 +116,7 @@ def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str
     arrays = read_features(features_path)
     if params is not None:
         check_made_with(recorded_made_with(arrays), features_path, params, FEATURES_SECTIONS)
-    manifest = read_manifest(manifest_path, params).set_index("clip_id")
+    manifest = read_manifest(manifest_path, params, through="features").set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))
     if unknown:

@@ -85,12 +85,14 @@ def write_manifest(manifest: pd.DataFrame, path: str | Path,
     return Path(path)
 
 
-def read_manifest(path: str | Path, params: Params | None = None) -> pd.DataFrame:
+def read_manifest(path: str | Path, params: Params | None = None, through: str = "data"
+                  ) -> pd.DataFrame:
     """data/manifest.parquet as written by ``mer data``; a missing, empty, damaged or foreign
     file is a DatasetError naming it and how to get it back.
 
     ``params``: a DatasetError if the manifest was made with other data or labels params
-    (mer.config.check_made_with)."""
+    (mer.config.check_made_with; ``through``: the last stage whose output the caller reads,
+    which the error says to rerun up to)."""
     import pyarrow
     import pyarrow.parquet
 
@@ -107,7 +109,7 @@ def read_manifest(path: str | Path, params: Params | None = None) -> pd.DataFram
     if params is not None:
         recorded = metadata.get(MADE_WITH_KEY)
         check_made_with(None if recorded is None else json.loads(recorded), path, params,
-                        MANIFEST_SECTIONS)
+                        MANIFEST_SECTIONS, through)
     missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise DatasetError(f"{path} lacks columns {missing}: it is from an older version or "

@@ -10,13 +10,16 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mer.interrupts import (
     ignore_ctrl_c_in_worker,
     stop_if_requested,
     workers_start_without_ctrl_c,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -86,3 +89,38 @@ def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], work
     finally:
         bar.close()
 
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel a spawned pool's queued tasks and kill its running ones: on an error, Ctrl-C or
+    SIGTERM the parent must not wait minutes for results it will not use (a stopped command
+    unwinds within cli.UNWIND_S, or exits without cleaning up). SIGKILL, since Lightning's
+    SIGTERM handler in a fold worker only asks training to stop at the end of the epoch."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for child in workers_being_spawned({p.pid for p in processes}):
+        child.kill()
+
+
+def workers_being_spawned(known: set[int | None]) -> list[Any]:
+    """Spawned children of this process the pool does not list yet: a worker is registered
+    only once it has read its start-up data (the clips), which on a busy machine takes many
+    seconds of imports; a signal in between would leave it running, and this process waiting
+    for it at exit. Needs psutil (installed with dvc); without it, nothing."""
+    try:
+        import psutil
+
+        children = psutil.Process().children()
+    except Exception:
+        return []
+    spawned = []
+    for child in children:
+        try:
+            command = " ".join(child.cmdline())
+        except Exception:  # gone meanwhile
+            continue
+        if child.pid not in known and "spawn_main" in command:
+            spawned.append(child)
+    return spawned

@@ -30,6 +30,7 @@ import numpy as np
 
 from mer.atomic import write_text
 from mer.core.clipset import ClipSet
+from mer.core.workers import stop_workers
 from mer.evaluation.splits import Fold, loso_folds
 from mer.interrupts import (
     ignore_ctrl_c_in_worker,
@@ -251,42 +252,6 @@ def _run_in_worker(learner: Learner, fold: Fold, seed: int) -> FoldOutcome:
     return run_fold(learner, _WORKER_CLIPS, fold, seed)
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued folds and kill the running ones: on an error, Ctrl-C or SIGTERM the
-    parent must not wait minutes for folds whose results it will not use (they are not
-    cached; the rerun recomputes them). SIGKILL, since Lightning's SIGTERM handler in a worker
-    only asks training to stop at the end of the epoch."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    for child in _workers_being_spawned({p.pid for p in processes}):
-        child.kill()
-
-
-def _workers_being_spawned(known: set[int | None]) -> list[Any]:
-    """Spawned children of this process the pool does not list yet: a worker is registered
-    only once it has read its start-up data (the clips), which on a busy machine takes many
-    seconds of imports; a signal in between would leave it running, and this process waiting
-    for it at exit. Needs psutil (installed with dvc); without it, nothing."""
-    try:
-        import psutil
-
-        children = psutil.Process().children()
-    except Exception:
-        return []
-    spawned = []
-    for child in children:
-        try:
-            command = " ".join(child.cmdline())
-        except Exception:  # gone meanwhile
-            continue
-        if child.pid not in known and "spawn_main" in command:
-            spawned.append(child)
-    return spawned
-
-
 OnFold = Callable[[FoldOutcome, bool], None]  # (outcome, came from the cache)
 
 
@@ -360,7 +325,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                         li, path, key = futures[future]
                         finish(li, future.result(), path, key)
             except BaseException:
-                _stop_workers(pool)
+                stop_workers(pool)
                 raise
     if cache is not None:
         for stale in set(cache.glob("*.json")) - keep:

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
                        "enlarges it: choose at most that (28 is usual)")
     check_out(args.out, args.force)
     started = time.perf_counter()
-    manifest = read_manifest(paths.MANIFEST, params)
+    manifest = read_manifest(paths.MANIFEST, params, through="features")
     features = read_features(paths.FEATURES)
     check_made_with(recorded_made_with(features), paths.FEATURES, params, FEATURES_SECTIONS)
     export = export_flow_images(manifest, read_faces(paths.FACES), features, params.features,

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)
-    manifest = read_manifest(paths.MANIFEST, params)
+    manifest = read_manifest(paths.MANIFEST, params, through="faces")
     faces = read_faces(paths.FACES)
     check_made_with(recorded_made_with(faces), paths.FACES, params, FACES_SECTIONS)
     arrays, report = extract_features(manifest, faces, params.features)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.store import evaluation_run_id
 
     params = load_params(args.params)
-    manifest = read_manifest(paths.MANIFEST, params)
+    manifest = read_manifest(paths.MANIFEST, params, through="features")
     if (manifest["flow_image"] != "").any():
         reason = ("the model was trained on precomputed flow images; the registered model "
                   "answers requests of raw frames (onset..offset), which these images cannot "

@@ -113,9 +113,6 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     log.info("%s over %d clips of %d subjects, %d folds: %s", protocol.protocol, len(clips),
              len(set(clips.subject.tolist())), len(folds),
              ", ".join(m for learner in learners for m in learner.outputs))
-    if 0 < coded < len(clips):
-        log.info("%s: learns from and scores only the clips with AU codes (%d of %d)", CEILING,
-                 coded, len(clips))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
     keys = fold_keys(clips, learners, folds, params.train.seed)
@@ -143,6 +140,11 @@ def _train(args: argparse.Namespace, params: Params) -> None:
             outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=paths.FOLDS,
                                 reuse=not args.fresh, workers=params.train.parallel_folds,
                                 on_fold=on_fold, folds=folds, ray=ray_options(params))
+        held_out = sum(len(fold.test) for fold in folds)
+        scored = sum(len(o.clip_id) for o in outcomes if o.learner == CEILING)
+        if coded and scored < held_out:
+            log.info("%s: scored %d of the %d held-out clips, the ones with AU codes (when the "
+                     "training clips have some)", CEILING, scored, held_out)
         write_text(paths.PREDICTIONS, predictions_csv(predictions_frame(outcomes, clips)))
         tracker.log(parent, tags={PREDICTIONS_TAG: file_digest(paths.PREDICTIONS)})
         tracker.log_file(parent, paths.PREDICTIONS)

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.core.workers import init_worker
+from mer.core.workers import init_worker, stop_workers
 from mer.interrupts import workers_start_without_ctrl_c
 from mer.synthetic.face import (
     AUS,
@@ -588,7 +588,7 @@ def _mapper(workers: int) -> Iterator[Mapper]:
         try:
             yield ordered_map
         except BaseException:  # an error or a stop: the rest is not rendered
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers(pool)
             raise
 
 
