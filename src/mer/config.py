@@ -597,9 +597,7 @@ class Params(Section):
         """Equal values are equal params, whichever file they were read from."""
         if not isinstance(other, Params):
             return NotImplemented
-        return self.__dict__ == other.__dict__
-
-    __hash__ = Section.__hash__  # defining __eq__ would otherwise drop it
+        return self.__dict__ == other.__dict__  # (pydantic still makes the frozen hash)
 
     @model_validator(mode="after")
     def _pretraining_corpus(self) -> Params:
