@@ -597,7 +597,7 @@ class Params(Section):
         """Equal values are equal params, whichever file they were read from."""
         if not isinstance(other, Params):
             return NotImplemented
-        return self.__dict__ == other.__dict__  # (pydantic still makes the frozen hash)
+        return self.__dict__ == other.__dict__
 
     @model_validator(mode="after")
     def _pretraining_corpus(self) -> Params:
