@@ -336,6 +336,19 @@ def _ctrl_c_group() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def start_in_own_group(project: Path, script: Path, reap: list) -> subprocess.Popen[bytes]:
+    """Run ``script`` in ``project`` as a terminal's foreground job (_ctrl_c_group), stderr to
+    mer.err there, without the developer's MLFLOW_TRACKING_URI."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["NO_ALBUMENTATIONS_UPDATE"] = "1"
+    with (project / "mer.err").open("wb") as err:
+        process = subprocess.Popen([sys.executable, script.name], cwd=project, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=err,
+                                   preexec_fn=_ctrl_c_group)
+    reap.append(psutil.Process(process.pid))
+    return process
+
+
 def workers_project(folder: Path, command: str) -> Path:
     """A project whose ``command`` runs 2 worker processes: `mer train`'s fold workers on the
     toy clips; `mer synthesize`'s renderers and `mer faces`' per-clip workers (parallel_map)
@@ -364,13 +377,7 @@ def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, own_store, reap, c
     script = project / "slow_workers.py"
     script.write_text(SLOW_WORKER_START.replace("WORKER_START_S", repr(WORKER_START_S))
                       .replace("COMMAND", repr(command)))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["NO_ALBUMENTATIONS_UPDATE"] = "1"
-    with (project / "mer.err").open("wb") as err:
-        process = subprocess.Popen([sys.executable, script.name], cwd=project, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=err,
-                                   preexec_fn=_ctrl_c_group)
-    reap.append(psutil.Process(process.pid))
+    process = start_in_own_group(project, script, reap)
     wait_until(lambda: any(project.glob("worker-*.starting")), STARTUP_S,
                "a worker starting", process)
     children = tree(process, reap)
@@ -416,13 +423,7 @@ def test_ctrl_c_while_synthesize_renders_stops_at_once_and_leaves_no_staging(
     project = workers_project(tmp_path / "project", "synthesize")
     script = project / "slow_render.py"
     script.write_text(SLOW_RENDER.replace("RENDER_S", repr(2 * UNWIND_S)))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["NO_ALBUMENTATIONS_UPDATE"] = "1"
-    with (project / "mer.err").open("wb") as err:
-        process = subprocess.Popen([sys.executable, script.name], cwd=project, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=err,
-                                   preexec_fn=_ctrl_c_group)
-    reap.append(psutil.Process(process.pid))
+    process = start_in_own_group(project, script, reap)
     wait_until(lambda: any(project.glob("render-*.started")), STARTUP_S, "a clip rendering",
                process)
     children = tree(process, reap)
