@@ -101,13 +101,13 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path} not found: run `mer data` (or `dvc repro data`) first")
-    try:
-        manifest = pd.read_parquet(path)
-        metadata = pyarrow.parquet.read_schema(path).metadata or {}
+    try:  # one read: the table's schema carries the record
+        table = pyarrow.parquet.read_table(path)
+        manifest = table.to_pandas()
     except (OSError, ValueError, pyarrow.ArrowException) as exc:
         raise unreadable(path, exc, "mer data") from None
     if params is not None:
-        recorded = metadata.get(MADE_WITH_KEY)
+        recorded = (table.schema.metadata or {}).get(MADE_WITH_KEY)
         check_made_with(None if recorded is None else json.loads(recorded), path, params,
                         MANIFEST_SECTIONS, through)
     missing = [c for c in COLUMNS if c not in manifest.columns]

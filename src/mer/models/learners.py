@@ -114,9 +114,10 @@ class SvmLearner:
 
     def fit(self, train: ClipSet, seed: int) -> FittedSvm:
         train.require_labels("a learner")
+        encoder = None
         if self.features == "au-codes":  # learns from the clips it could score only
             train = train.take(np.flatnonzero(known_aus(train.au_codes)))
-        encoder = AuCodeEncoder.fit(train.au_codes) if self.features == "au-codes" else None
+            encoder = AuCodeEncoder.fit(train.au_codes)
         tuned = fit_tuned_svm(_svm_features(train, encoder), train.y, train.subject,
                               train.n_classes, self.svm, seed)
         return FittedSvm(self.name, self.features, encoder, tuned)
