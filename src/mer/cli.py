@@ -25,12 +25,12 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 import mer
-from mer.config import load_params
 from mer.errors import MerError
 from mer.interrupts import (
     SIGINT_EXIT,
     SIGTERM_EXIT,
     clear_stop,
+    deferred_signals,
     from_ctrl_c,
     requested_stop,
     stop_now_or_after_store_call,
@@ -141,10 +141,10 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop_line(command: str, code: int) -> str:
+    program = f"mer {command}" if command else "mer"
     if code == SIGTERM_EXIT:
-        return (f"mer {command}: terminated (SIGTERM); finished work is kept, rerun to "
-                "resume")
-    return f"mer {command}: interrupted"
+        return f"{program}: terminated (SIGTERM); finished work is kept, rerun to resume"
+    return f"{program}: interrupted"
 
 
 def _stop_exit_code(exc: BaseException) -> int | None:
@@ -228,16 +228,30 @@ def _stdout_closed() -> bool:
         return False
 
 
+def _command_in(argv: Sequence[str]) -> str:
+    """The command ``argv`` names (its first word that is one), for the stop line of a stop
+    that comes before the arguments are parsed; '' when it names none."""
+    return next((word for word in argv if word in COMMANDS), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, runners = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    restore = _install_handlers(args.command, program=argv is None)
+    # The handlers come first: importing the commands' modules (pydantic's models) takes about
+    # half a second, and Python's own Ctrl-C in it printed a traceback, or was lost inside a
+    # library and the command ran on. During the imports a stop waits for them to finish.
+    command = _command_in(sys.argv[1:] if argv is None else argv)
+    restore = _install_handlers(command, program=argv is None)
     try:
-        if args.command in PIPELINE:  # a params mistake is reported before any heavy import
+        with deferred_signals():
+            parser, runners = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        if command in PIPELINE:  # a params mistake is reported before any heavy import
+            from mer.config import load_params
+
             load_params(args.params)
-        runners[args.command](args)
+        runners[command](args)
     except BaseException as exc:
         if isinstance(exc, BrokenPipeError) and _stdout_closed():
             # The reader of our output went away (`mer params --check | head`): end quietly,
@@ -248,11 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is None:
             if not isinstance(exc, MerError):
                 raise
-            print(f"mer {args.command}: error: {exc}", file=sys.stderr)
+            print(f"mer {command}: error: {exc}", file=sys.stderr)
             return 2
         if not stopped_by_signal(exc):
             log.debug("raised while stopping", exc_info=exc)
-        print(_stop_line(args.command, code), file=sys.stderr)
+        print(_stop_line(command, code), file=sys.stderr)
         return code
     finally:
         restore()

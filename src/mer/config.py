@@ -552,6 +552,19 @@ MANIFEST_DATA_KEYS = frozenset({"source", "root", "annotations", "sources", "on_
                                 "flow_channels"})
 
 
+# Keys whose value changes how fast or where a stage works, never what it writes.
+RUNTIME_KEYS = frozenset({"workers", "parallel_folds", "backend", "ray_address",
+                          "ray_max_retries"})
+
+
+def _recorded(section: Section) -> dict[str, Any]:
+    """``section.model_dump(mode="json")`` without its RUNTIME_KEYS, at any depth, reading
+    only the fields it keeps (so that the test of dvc.yaml's params sees what is read)."""
+    return {key: _recorded(value) if isinstance(value, Section) else _json_value(value)
+            for key in type(section).model_fields if key not in RUNTIME_KEYS
+            for value in (getattr(section, key),)}
+
+
 def _json_value(value: Any) -> Any:
     """A params value as model_dump(mode="json") writes it."""
     from pydantic import TypeAdapter
@@ -570,22 +583,23 @@ class Params(Section):
     tracking: TrackingParams = TrackingParams()
     spotting: SpottingParams = SpottingParams()
 
-    def preprocessing(self, sections: tuple[str, ...] = ("data", "labels", "faces", "features")
-                      ) -> dict[str, Any]:
-        """Which clips, with which labels, become the model's input, and how: the params
-        ``sections`` as JSON values, as the stage outputs record them (the manifest data and
-        labels, faces.npz those and faces, features.npz all four; mer.core.npz.MADE_WITH).
+    def recorded(self, sections: tuple[str, ...] = ("data", "labels", "faces", "features")
+                 ) -> dict[str, Any]:
+        """The params ``sections`` as the stage outputs record them, JSON values: which clips,
+        with which labels, become the model's input, and how (the manifest records data and
+        labels, faces.npz those and faces, features.npz all four; mer.core.npz.MADE_WITH),
+        and how the models were trained (reports/training.json records train).
 
         ``data`` is only what `mer data` reads (MANIFEST_DATA_KEYS; data.seed and
-        data.synthetic make the embedded corpus, not the manifest); no section's ``workers``,
-        which change the speed, not the result."""
+        data.synthetic make the embedded corpus, not the manifest); no RUNTIME_KEYS, which
+        change the speed or the place of the work, not its result."""
         dump: dict[str, Any] = {}
         for name in sections:
             if name == "data":  # key by key: the rest of the section is not read
                 dump[name] = {key: _json_value(getattr(self.data, key))
                               for key in sorted(MANIFEST_DATA_KEYS)}
             else:
-                dump[name] = getattr(self, name).model_dump(mode="json", exclude={"workers"})
+                dump[name] = _recorded(getattr(self, name))
         return dump
 
     @property
@@ -823,13 +837,14 @@ def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
     return list(leaves(values, defaults, ""))
 
 
-# The stage that makes the output each Params.preprocessing section goes into, and the stages
-# in pipeline order: a change to a section is undone by rerunning its stage and the later ones.
-MADE_BY = {"data": "data", "labels": "data", "faces": "faces", "features": "features"}
-PREPROCESSING_STAGES = ("data", "faces", "features")
+# The stage that makes the output each Params.recorded section goes into, and the stages in
+# pipeline order: a change to a section is undone by rerunning its stage and the later ones.
+MADE_BY = {"data": "data", "labels": "data", "faces": "faces", "features": "features",
+           "train": "train"}
+PIPELINE_STAGES = ("data", "faces", "features", "train", "evaluate")
 
 
-def _commands(stages: Sequence[str], params_file: str) -> str:
+def rerun_commands(stages: Sequence[str], params_file: str) -> str:
     """['faces', 'features'] -> '`mer faces` and `mer features`' (with `--params F` when the
     params came from another file than params.yaml)."""
     mer = "mer" if params_file == "params.yaml" else f"mer --params {params_file}"
@@ -841,7 +856,7 @@ def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params
                     sections: tuple[str, ...], through: str | None = None) -> None:
     """A DatasetError when the stage output at ``path`` was made with (``recorded``: its
     record, recorded_made_with or the manifest's) other values of the params ``sections``
-    (Params.preprocessing) than ``params`` holds: run by hand after a params change, a stage
+    (Params.recorded) than ``params`` holds: run by hand after a params change, a stage
     would train or register on inputs made another way. The error names the params file and
     the commands to rerun: from the stage of the earliest section that changed (MADE_BY)
     through ``through``, the last stage whose output the command reads (default: the one that
@@ -849,23 +864,22 @@ def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params
     checked."""
     if recorded is None:
         return
-    now = params.preprocessing(sections)
-    last = PREPROCESSING_STAGES.index(through or max(
-        (MADE_BY[name] for name in sections), key=PREPROCESSING_STAGES.index))
+    now = params.recorded(sections)
+    made_by = sorted({PIPELINE_STAGES.index(MADE_BY[name]) for name in sections})
+    last = PIPELINE_STAGES.index(through) if through else made_by[-1]
     try:
         changed = changed_leaves(now, {name: recorded[name] for name in now})
     except (KeyError, AttributeError, TypeError):  # made by a mer with other params
         raise DatasetError(f"{path} was made by another version of mer: rerun "
-                           f"{_commands(PREPROCESSING_STAGES[:last + 1], params.source)} (or "
-                           "`dvc repro`)") from None
+                           f"{rerun_commands(PIPELINE_STAGES[made_by[0]:last + 1], params.source)}"
+                           " (or `dvc repro`)") from None
     if changed:
-        first = min(PREPROCESSING_STAGES.index(MADE_BY[key.split(".")[0]])
-                    for key, _, _ in changed)
-        commands = PREPROCESSING_STAGES[first:last + 1]
+        first = min(PIPELINE_STAGES.index(MADE_BY[key.split(".")[0]]) for key, _, _ in changed)
+        commands = PIPELINE_STAGES[first:last + 1]
         then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
         new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
         raise DatasetError(f"{path} was made with {then}{more}, but {params.source} now says "
-                           f"{new}: rerun {_commands(commands, params.source)} first (`dvc repro` "
-                           "reruns what a change touches), so that what is trained on and "
-                           f"served is what {params.source} describes")
+                           f"{new}: rerun {rerun_commands(commands, params.source)} first "
+                           "(`dvc repro` reruns what a change touches), so that what is trained "
+                           f"on and served is what {params.source} describes")

@@ -12,6 +12,7 @@ DATA_REPORT = REPORTS / "data.json"
 FACES_REPORT = REPORTS / "faces.json"
 FEATURES_REPORT = REPORTS / "features.json"
 PREDICTIONS = REPORTS / "predictions.csv"
+TRAINING = REPORTS / "training.json"  # what made predictions.csv: its data, train params
 FOLDS = DATA / "folds"  # finished folds, so an interrupted train stage resumes
 PRETRAIN = DATA / "pretrain"  # the pretrained CNN of train.cnn.pretrain, one folder per key
 EVALUATION = REPORTS / "evaluation.json"  # the full evaluation; not a DVC metric

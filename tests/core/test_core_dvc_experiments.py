@@ -101,9 +101,9 @@ def project(tmp_path_factory):
 @pytest.mark.slow
 def test_repro_builds_every_output(project):
     for path in ("data/manifest.parquet", "data/faces.npz", "data/features.npz",
-                 "reports/predictions.csv", "reports/metrics.json", "reports/evaluation.json",
-                 "reports/registered.json", "reports/plots", "reports/spotting.json",
-                 "reports/spotting_metrics.json", "dvc.lock"):
+                 "reports/predictions.csv", "reports/training.json", "reports/metrics.json",
+                 "reports/evaluation.json", "reports/registered.json", "reports/plots",
+                 "reports/spotting.json", "reports/spotting_metrics.json", "dvc.lock"):
         assert (project.root / path).exists(), path
 
 

@@ -82,3 +82,55 @@ def test_train_and_evaluate(project):
 def test_evaluate_without_predictions_says_what_to_do(project, capsys):
     assert main(["evaluate"]) == 2
     assert "mer train" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
+    """The issue: run by hand, `mer register` tagged the version it trained with the LOSO
+    figures of whatever reports/evaluation.json held: of older predictions (`mer train` rerun,
+    `mer evaluate` not), of older features (`mer features` rerun) or of other train params.
+    Each is refused before any fitting, and says what to rerun; a change that does not change
+    what is trained (train.parallel_folds) is not."""
+    import yaml
+
+    def register_error() -> str:
+        assert main(["register"]) == 2
+        return capsys.readouterr().err
+
+    def set_train(key: str, value: object) -> None:
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params["train"][key] = value
+        (project / "params.yaml").write_text(yaml.safe_dump(params))
+
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    capsys.readouterr()
+    training = json.loads((project / "reports/training.json").read_text())
+    evaluation = json.loads((project / "reports/evaluation.json").read_text())
+    assert training["predictions_sha256"] == evaluation["predictions_sha256"]
+    assert training["made_with"]["train"]["seed"] == 0
+    assert "parallel_folds" not in training["made_with"]["train"]
+    # past the evaluation checks, register stops at the next input it lacks
+    assert "spotting.json" in register_error()
+    set_train("parallel_folds", 2)
+    assert "spotting.json" in register_error()
+
+    set_train("seed", 1)
+    assert ("reports/predictions.csv was made with train.seed 0, but params.yaml now says 1: "
+            "rerun `mer train` and `mer evaluate` first") in register_error()
+    assert main(["train"]) == 0
+    capsys.readouterr()
+    error = register_error()
+    assert "reports/evaluation.json does not evaluate reports/predictions.csv as it is now" in error
+    assert "run `mer evaluate` first" in error
+    assert main(["evaluate"]) == 0
+    capsys.readouterr()
+    assert "spotting.json" in register_error()
+
+    write_toy(project / "data", noise=0.6)  # `mer features` rerun: other features
+    error = register_error()
+    assert "reports/predictions.csv was trained on other data than data/features.npz" in error
+    assert "run `mer train` and `mer evaluate` first" in error
+    (project / "reports/evaluation.json").write_text("{")  # damaged: named, no traceback
+    error = register_error()
+    assert "reports/evaluation.json is damaged" in error and "Traceback" not in error
+    assert not (project / "reports/registered.json").exists()

@@ -391,6 +391,46 @@ def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, own_store, reap, c
     assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
 
 
+# `mer train` that gets a Ctrl-C while the cli imports the commands' modules, before parsing
+# its arguments; with SWALLOW, the import catches it, as a library's broad except can.
+CTRL_C_IN_IMPORT = """
+import importlib, os, signal, sys
+import mer.cli
+
+real = importlib.import_module
+
+def ctrl_c_during(name, *args, **kwargs):
+    if name == "mer.stages.train":
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(100_000))  # the handler runs between these bytecodes
+        except BaseException:
+            if not SWALLOW:
+                raise
+    return real(name, *args, **kwargs)
+
+mer.cli.importlib.import_module = ctrl_c_during
+sys.argv = ["mer", "train"]
+sys.exit(mer.cli.main())
+"""
+
+
+@pytest.mark.parametrize("swallow", [False, True])
+def test_ctrl_c_while_the_cli_starts_prints_one_line(tmp_path, own_store, reap, swallow):
+    """The issue: in a command's first half second (the cli importing its modules), Ctrl-C
+    came before mer's handlers: Python printed a KeyboardInterrupt traceback, or, caught
+    inside pydantic, the Ctrl-C was lost and the command ran on."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    script = tmp_path / "ctrl_c_in_import.py"
+    script.write_text(CTRL_C_IN_IMPORT.replace("SWALLOW", repr(swallow)))
+    process = start_in_own_group(tmp_path, script, reap)
+    code = process.wait(timeout=120)
+    err_text = stderr_of(tmp_path)
+    assert code == 130, err_text
+    assert "Traceback" not in err_text, err_text
+    assert err_text.strip().splitlines() == ["mer train: interrupted"]
+
+
 # `mer synthesize` whose renderers take RENDER_S per clip: a stop has to kill them.
 SLOW_RENDER = """
 import os, sys, time

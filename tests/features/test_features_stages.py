@@ -177,7 +177,7 @@ def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_d
 
     monkeypatch.chdir(tiny_dataset)
     write_params(tiny_dataset)
-    made = load_params().preprocessing(("data", "labels"))
+    made = load_params().recorded(("data", "labels"))
     write_manifest(read_manifest(paths.MANIFEST), paths.MANIFEST, made)  # as `mer data` does
     assert run("faces") == 0 and run("features") == 0
     load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())

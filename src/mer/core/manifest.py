@@ -61,7 +61,7 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest.loc[:, list(COLUMNS)].sort_values("clip_id").reset_index(drop=True)
 
 
-# Parquet schema metadata: the params the manifest was made with (Params.preprocessing's data
+# Parquet schema metadata: the params the manifest was made with (Params.recorded's data
 # and labels, as JSON), so a stage run by hand after a params change is not fed stale clips.
 MADE_WITH_KEY = b"mer.made_with"
 MANIFEST_SECTIONS = ("data", "labels")

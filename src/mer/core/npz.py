@@ -24,7 +24,7 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 FACES_KEYS = ("clip_id", "transform", "landmarks", "size")
 FEATURES_KEYS = ("clip_id", "flow", "apex_image", "au_features", "au_feature_names", "apex_frame",
                  "apex_estimated")
-# The params sections a stage output was made with (JSON, Params.preprocessing): faces.npz
+# The params sections a stage output was made with (JSON, Params.recorded): faces.npz
 # holds data, labels and faces, features.npz features too, so a stage run by hand after a
 # params change is not fed stale inputs (the manifest records data and labels).
 MADE_WITH = "made_with"

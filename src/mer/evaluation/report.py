@@ -26,6 +26,7 @@ from mer.evaluation import metrics
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mer.config import Params
     from mer.core.clipset import ClipSet
     from mer.evaluation.loso import FoldOutcome
 
@@ -234,6 +235,22 @@ def to_json(report: dict[str, Any], *, sort_keys: bool = True) -> str:
     return json.dumps(_rounded(report), sort_keys=sort_keys, indent=2) + "\n"
 
 
+def read_evaluation(path: Path) -> dict[str, Any]:
+    """reports/evaluation.json as written by `mer evaluate`; {} when there is none. Raises
+    DatasetError when it is there but not a JSON object."""
+    from mer.atomic import unreadable
+
+    if not path.exists():
+        return {}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise unreadable(path, exc, "mer evaluate") from None
+    if not isinstance(report, dict):
+        raise unreadable(path, None, "mer evaluate")
+    return report
+
+
 def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
     """Refuse a final model that ``report`` (evaluation.json read from ``path``; {} when there
     is none) does not evaluate: it must score the hybrid, on exactly ``classes``."""
@@ -243,3 +260,68 @@ def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | 
     if report and report.get("classes") != list(classes):
         raise MerError(f"{path} evaluates classes {report.get('classes')}, not "
                        f"{list(classes)}: run `mer train` and `mer evaluate` first")
+
+
+# reports/training.json: what made reports/predictions.csv, so that `mer register` can tell
+# whether the LOSO evaluation it tags a new version with evaluates that version's recipe.
+PREDICTIONS_KEY = "predictions_sha256"  # in training.json and evaluation.json
+DATA_KEY = "data_sha256"  # features.npz + manifest.parquet, as the MLflow runs' data hash
+TRAINED_SECTIONS = ("train",)  # the params recorded; the data's are in the data's own records
+
+
+def training_record(params: Params, data_sha256: str, predictions_sha256: str) -> str:
+    """reports/training.json as text: the sha256 of the predictions `mer train` wrote, of the
+    data it trained on (mer.tracking.store.file_digest of features.npz and the manifest) and
+    the ``train`` params (Params.recorded) it trained with."""
+    from mer.core.npz import MADE_WITH
+
+    return json.dumps({PREDICTIONS_KEY: predictions_sha256, DATA_KEY: data_sha256,
+                       MADE_WITH: params.recorded(TRAINED_SECTIONS)}, sort_keys=True,
+                      indent=2) + "\n"
+
+
+def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluation: Path,
+                             predictions: Path, training: Path, data: Sequence[Path]) -> None:
+    """Refuse to tag a final model with a LOSO evaluation of another recipe: ``report`` (read
+    from ``evaluation``; {} when there is none, and then nothing is checked) must score the
+    ``predictions`` file as it is now, which `mer train` must have made (``training``:
+    training_record) from the ``data`` files as they are now, with the ``train`` params
+    ``params`` holds. Run by hand, `mer features` or a params change after `mer evaluate`
+    would otherwise tag the new version with the old figures. Raises DatasetError naming the
+    commands to rerun."""
+    from mer.atomic import unreadable
+    from mer.config import check_made_with, rerun_commands
+    from mer.core.npz import MADE_WITH
+    from mer.errors import DatasetError
+    from mer.tracking.store import file_digest
+
+    if not report:
+        return
+    again = rerun_commands(("train", "evaluate"), params.source)
+    if not predictions.exists():
+        raise DatasetError(f"{evaluation} evaluates {predictions}, which is not there: run "
+                           f"{again} first")
+    now = file_digest(predictions)
+    if report.get(PREDICTIONS_KEY) != now:
+        raise DatasetError(
+            f"{evaluation} does not evaluate {predictions} as it is now (`mer train` ran after "
+            f"`mer evaluate`, or an older mer wrote it): run "
+            f"{rerun_commands(('evaluate',), params.source)} first, so that the registered "
+            "version is tagged with its own LOSO evaluation")
+    try:
+        record = json.loads(training.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"{training} not found: it says what trained {predictions}; run "
+                           f"{again} first (a mer before it wrote none)") from None
+    except (OSError, ValueError) as exc:
+        raise unreadable(training, exc, "mer train") from None
+    if not isinstance(record, dict) or record.get(PREDICTIONS_KEY) != now:
+        raise DatasetError(f"{training} does not describe {predictions} (one of them was "
+                           f"replaced): run {again} first")
+    if record.get(DATA_KEY) != file_digest(*data):
+        raise DatasetError(
+            f"{predictions} was trained on other data than {' and '.join(map(str, data))} "
+            f"hold now (rebuilt after `mer train`): run {again} first, so that the registered "
+            "version is tagged with its own LOSO evaluation")
+    check_made_with(record.get(MADE_WITH) or {}, predictions, params, TRAINED_SECTIONS,
+                    through="evaluate")

@@ -3,9 +3,10 @@
 Reads reports/predictions.csv; writes reports/evaluation.json (per model: accuracy, UAR, UF1,
 per-class recall and precision, fold_mean_*/fold_std_* over held-out subjects; top-level keys
 for the primary model, the hybrid when trained; the chance/majority floor and the AU-oracle
-ceiling), reports/metrics.json (the DVC metric: per model UAR, UF1, accuracy and the spread of
-the per-fold UAR) and reports/plots/ (confusion matrices, per-class and per-subject charts, DVC
-plot tables). Logs all of it to the MLflow parent run that trained those predictions.
+ceiling; the sha256 of the predictions it scored), reports/metrics.json (the DVC metric: per
+model UAR, UF1, accuracy and the spread of the per-fold UAR) and reports/plots/ (confusion
+matrices, per-class and per-subject charts, DVC plot tables). Logs all of it to the MLflow
+parent run that trained those predictions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import (
+        PREDICTIONS_KEY,
         evaluation_report,
         headline,
         per_subject,
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> None:
     tracking_uri()
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
     tracker = Tracker(params.tracking.experiment)
-    report = evaluation_report(frame)
+    predictions_sha = file_digest(paths.PREDICTIONS)
+    report = {**evaluation_report(frame), PREDICTIONS_KEY: predictions_sha}
     subjects = per_subject(frame, report["classes"])
     # All or none: the reports never describe other predictions than plots/ does.
     with atomic_outputs(paths.EVALUATION, paths.METRICS, paths.PLOTS) as (
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     run_id = log_evaluation(
         tracker, report=report, per_subject=subjects, plots=paths.PLOTS,
         report_files=(paths.EVALUATION, paths.METRICS),
-        predictions_sha=file_digest(paths.PREDICTIONS), params=params,
+        predictions_sha=predictions_sha, params=params,
         data_hash=file_digest(*inputs) if inputs else "unknown")
     log.info("%s: UAR %.3f, UF1 %.3f, accuracy %.3f (MLflow run %s)", report["primary"],
              report["uar"], report["uf1"], report["accuracy"], run_id)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> None:
     manifest = read_manifest(paths.MANIFEST, params)
     started = time.perf_counter()
     arrays, report = locate_faces(manifest, params.faces)
-    arrays[MADE_WITH] = made_with(params.preprocessing(FACES_SECTIONS))
+    arrays[MADE_WITH] = made_with(params.recorded(FACES_SECTIONS))
     report["seconds"] = round(time.perf_counter() - started, 2)
     # Both outputs or neither: the report always describes the faces.npz beside it.
     with atomic_outputs(paths.FACES, paths.FACES_REPORT) as (faces_tmp, report_tmp):

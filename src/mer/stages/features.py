@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
     faces = read_faces(paths.FACES)
     check_made_with(recorded_made_with(faces), paths.FACES, params, FACES_SECTIONS)
     arrays, report = extract_features(manifest, faces, params.features)
-    arrays[MADE_WITH] = made_with(params.preprocessing(FEATURES_SECTIONS))
+    arrays[MADE_WITH] = made_with(params.recorded(FEATURES_SECTIONS))
     # Both outputs or neither: the report always describes the features.npz beside it.
     with atomic_outputs(paths.FEATURES, paths.FEATURES_REPORT) as (features_tmp, report_tmp):
         write_npz(features_tmp, arrays)

@@ -2,7 +2,9 @@
 
 C and gamma are chosen by the same nested, subject-grouped procedure as in each LOSO fold.
 The new version is tagged with the LOSO evaluation that justifies it (reports/evaluation.json)
-and is never promoted here: `mer promote` moves the champion alias.
+and is never promoted here: `mer promote` moves the champion alias. That evaluation must be of
+this recipe: of the predictions.csv `mer train` made (reports/training.json) from the features
+and manifest as they are and with the train params as they are, else nothing is registered.
 
 The spotter registers with the recogniser as one model: the bundle also holds the thresholds
 p `mer spot-eval` fitted on every subject of the spotting corpus (reports/spotting.json) and
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 
 from mer import paths
@@ -31,7 +32,11 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import write_text
     from mer.core.clipset import load_clips
     from mer.core.manifest import read_manifest
-    from mer.evaluation.report import check_evaluates
+    from mer.evaluation.report import (
+        check_evaluates,
+        check_evaluation_current,
+        read_evaluation,
+    )
     from mer.inference.predictor import final_bundle
     from mer.inference.serving import example_request, predict_request
     from mer.models.hybrid import fit_hybrid
@@ -55,12 +60,14 @@ def run(args: argparse.Namespace) -> None:
         write_text(paths.REGISTERED, not_registered_record(reason))
         log.warning("nothing registered: %s", reason)
         return
-    spotter = read_fitted_spotter(paths.SPOTTING, params)  # before the work, not after
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)
-    evaluation = (json.loads(paths.EVALUATION.read_text()) if paths.EVALUATION.exists()
-                  else {})
+    evaluation = read_evaluation(paths.EVALUATION)
     check_evaluates(evaluation, clips.classes, paths.EVALUATION)
+    check_evaluation_current(evaluation, params, evaluation=paths.EVALUATION,
+                             predictions=paths.PREDICTIONS, training=paths.TRAINING,
+                             data=(paths.FEATURES, paths.MANIFEST))
+    spotter = read_fitted_spotter(paths.SPOTTING, params)  # before the work, not after
     input_example = example_request(manifest[manifest["clip_id"].isin(clips.clip_id)])
 
     log.info("fitting the final model on %d clips of %d subjects", len(clips),

@@ -4,7 +4,8 @@ Trains train.models (svm, cnn, hybrid; opt-in, the reference nets ststnet, off-a
 sssnet) plus the majority-class floor and, when the manifest has AU codes, the AU-oracle
 ceiling, one fold per subject, training subjects only (with evaluation.protocol cross-corpus:
 one fold per test corpus, trained on the training corpora only); writes
-reports/predictions.csv. Finished folds are kept in data/folds, so an interrupted run resumes
+reports/predictions.csv and reports/training.json (what made them: the data's sha256 and the
+train params). Finished folds are kept in data/folds, so an interrupted run resumes
 where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). train.backend ray runs the folds as Ray
 tasks instead of local worker processes, with the same results (mer.evaluation.ray_folds).
 One `mer train` at a time per project folder: a second one stops at once with a message (lock
@@ -80,10 +81,10 @@ def ray_options(params: Params) -> RayOptions | None:
 def _train(args: argparse.Namespace, params: Params) -> None:
     from tqdm import tqdm
 
-    from mer.atomic import write_text
+    from mer.atomic import atomic_outputs
     from mer.core.clipset import load_clips
     from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
-    from mer.evaluation.report import predictions_csv, predictions_frame
+    from mer.evaluation.report import predictions_csv, predictions_frame, training_record
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
     from mer.models.au_codes import known_aus
     from mer.models.learners import build_learners
@@ -145,7 +146,12 @@ def _train(args: argparse.Namespace, params: Params) -> None:
         if coded and scored < held_out:
             log.info("%s: scored %d of the %d held-out clips, the ones with AU codes (when the "
                      "training clips have some)", CEILING, scored, held_out)
-        write_text(paths.PREDICTIONS, predictions_csv(predictions_frame(outcomes, clips)))
-        tracker.log(parent, tags={PREDICTIONS_TAG: file_digest(paths.PREDICTIONS)})
+        with atomic_outputs(paths.PREDICTIONS, paths.TRAINING) as (predictions, training):
+            predictions.write_text(predictions_csv(predictions_frame(outcomes, clips)),
+                                   encoding="utf-8")
+            predictions_sha = file_digest(predictions)
+            training.write_text(training_record(params, data_hash, predictions_sha),
+                                encoding="utf-8")
+        tracker.log(parent, tags={PREDICTIONS_TAG: predictions_sha})
         tracker.log_file(parent, paths.PREDICTIONS)
     log.info("wrote %s (MLflow run %s)", paths.PREDICTIONS, parent)
