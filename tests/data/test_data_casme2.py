@@ -101,6 +101,22 @@ def test_cropped_preferred_when_both_layouts_exist(tmp_path):
     assert read_casme2(tmp_path).frames_root == f"{tmp_path}/Cropped"
 
 
+def test_cropped_frames_unpacked_into_a_folder_of_their_name_are_found(tmp_path):
+    """The issue: Cropped.zip unpacked into Cropped/ gives Cropped/Cropped/sub01; mer passed
+    over it without a word and read the uncropped frames of CASME2_RAW_selected instead."""
+    make_casme2(tmp_path, layout="CASME2_RAW_selected")
+    make_casme2(tmp_path, layout="Cropped/Cropped")
+    assert read_casme2(tmp_path).frames_root == f"{tmp_path}/Cropped/Cropped"
+
+
+def test_a_layout_folder_without_subjects_is_passed_over_aloud(tmp_path, caplog):
+    make_casme2(tmp_path, layout="CASME2_RAW_selected")
+    (tmp_path / "Cropped" / "frames").mkdir(parents=True)
+    assert read_casme2(tmp_path).frames_root == f"{tmp_path}/CASME2_RAW_selected"
+    assert f"{tmp_path}/Cropped holds no subject folder; reading the frames in " \
+           f"{tmp_path}/CASME2_RAW_selected instead" in caplog.text
+
+
 def test_apex_at_onset_is_estimated_instead(tmp_path, build):
     rows = casme2_rows()
     rows[0]["apex"] = 46

@@ -7,7 +7,7 @@ from the data: data.flow_channels is set to bgr (test_data_flow_channels.py test
 from pathlib import Path
 
 import pytest
-from data_builders import FLOW_ROWS, make_flow_images
+from data_builders import FLOW_ROWS, make_flow_images, write_frame
 
 from mer.config import DataParams
 from mer.core.flow_image import FLOW_CHANNELS_BGR
@@ -57,8 +57,28 @@ def test_single_corpus_csv_with_another_name(tmp_path, build):
 def test_numeric_label_is_an_error(tmp_path, build):
     rows = [*FLOW_ROWS[:2], ("1", "c", "2", "casme2")]
     root = make_flow_images(tmp_path, rows)
-    with pytest.raises(DatasetError, match=r"labels.csv, row 4: column 'label' holds '2'"):
+    with pytest.raises(DatasetError, match=r"labels.csv, row 4: column 'label' holds '2', a "
+                                           r"class number; write the class's name instead"):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_the_composite_list_published_with_htnet_reads_with_a_path_column(tmp_path, build):
+    """The issue: the field's MEGC2019 composite list (HTNet's combined_3_class2_for_optical_
+    flow.csv: dataset, sub, filename_o, label, apex, imagename, sub_filename) was refused for
+    lacking subject and clip. With a path to each flow image and class names it reads as is."""
+    rows = [("sub01", "EP02_01f", "positive", "casme2"), ("s01", "s01_ne_01", "negative", "smic"),
+            ("006", "006_1_2", "surprise", "samm")]
+    lines = ["dataset,sub,filename_o,label,apex,imagename,sub_filename,path"]
+    for index, (subject, clip, label, dataset) in enumerate(rows):
+        write_frame(tmp_path / f"flow/{subject}_{clip} .png", seed=index)
+        lines.append(f"{dataset},{subject},{clip},{label},,{subject}_{clip}.jpg,,"
+                     f"flow/{subject}_{clip} .png")
+    (tmp_path / "combined_3_class2_for_optical_flow.csv").write_text("\n".join(lines) + "\n")
+    manifest, _ = build("flow-images", tmp_path, scheme="megc-3")
+    assert sorted(manifest["clip_id"]) == ["casme2/casme2_sub01/EP02_01f",
+                                           "samm/samm_006/006_1_2", "smic/smic_s01/s01_ne_01"]
+    flow_image = manifest.set_index("clip")["flow_image"]
+    assert flow_image["006_1_2"] == f"{tmp_path}/flow/006_006_1_2 .png"
 
 
 def test_missing_image(tmp_path, build):

@@ -4,8 +4,9 @@ One image per clip whose three channels are the onset->apex horizontal flow u, v
 v and optical strain (often 28x28), each min-max scaled to the image's integer range (0..255
 for 8-bit), so their units are lost. Listed by a CSV: data.annotations, else
 ``<root>/labels.csv``, else the only CSV in root. Columns: ``subject, clip, label, path``
-(label = the class or emotion name, path = relative to the CSV) and optionally ``dataset``
-(casme2 / samm / smic in a composite set, in any spelling: ``dataset_names``).
+(label = the class or emotion name, never a class number; path = relative to the CSV) and
+optionally ``dataset`` (casme2 / samm / smic in a composite set, in any spelling:
+``dataset_names``).
 
 There are no frames: frame_paths is [], onset, apex and offset are -1 and fps is 0 (the
 image holds the motion, not the frame numbers it came from), flag precomputed_flow. When
@@ -54,9 +55,11 @@ log = logging.getLogger(__name__)
 DATASET = "flow-images"
 DEFAULT_CSV = "labels.csv"
 NO_FPS = 0.0  # a flow image has no frame rate
+# Also the names of the MEGC2019 composite list published with HTNet (sub, filename_o); its
+# imagename is the clip's apex frame, not its flow image, so it is no name of path.
 COLUMNS = {
-    "subject": ("subject",),
-    "clip": ("clip", "filename", "video"),
+    "subject": ("subject", "sub"),
+    "clip": ("clip", "filename", "filename_o", "video"),
     "label": ("label", "emotion", "class"),
     "path": ("path", "image", "file"),
 }
@@ -114,10 +117,22 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             dataset=dataset, subject=subject,
             clip=required_text(cells["clip"], names["clip"], where),
             onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
-            emotion=emotion_of(cells["label"], names["label"], where),
+            emotion=_emotion(cells["label"], names["label"], where),
             source=table.source(row), where=where,
             flow_image=(csv_path.parent / image).as_posix(), flags=(PRECOMPUTED_FLOW,)))
     return Corpus(DATASET, tuple(clips), str(csv_path), "")
+
+
+def _emotion(value: object, column: str, where: str) -> str:
+    """emotion_of, with what to do about a class number (a number means nothing by itself:
+    each list numbers its classes its own way)."""
+    text = cell_text(value)
+    if text.isdigit():
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, a class number; write "
+                           "the class's name instead (the MEGC2019 composite lists published "
+                           "with STSTNet and HTNet number 0 negative, 1 positive, 2 surprise: "
+                           "check what yours says)")
+    return emotion_of(value, column, where)
 
 
 def dataset_names(table: Table) -> list[str]:

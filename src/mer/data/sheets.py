@@ -13,6 +13,7 @@ uses (``s01``/``s1``, ``sub1``/``sub01``, ``6``/``006``).
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from mer.data.cells import is_blank
 from mer.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 # Header rows are searched for this far down each worksheet: SAMM's sits at row 14, behind
 # its notes and citations; anything much deeper is not the header of an annotation sheet.
@@ -233,11 +236,25 @@ def _other_format_hint(folders: Sequence[Path], patterns: Sequence[str]) -> str:
 
 def find_subjects_folder(candidates: Sequence[Path], subject_folder: re.Pattern[str]
                          ) -> Path | None:
-    """The first of ``candidates`` holding a folder named like a subject, or None."""
+    """The first of ``candidates`` (in order of preference) holding a folder named like a
+    subject, or None. A candidate whose subjects sit one level down, in a folder of its own
+    name (``Cropped/Cropped/sub01``: an archive unpacked into a folder named after it), is
+    that folder. A preferred candidate that exists but holds no subject is passed over with a
+    warning naming it, as the one found instead may be another kind of frames (raw instead of
+    cropped)."""
+    passed_over = []
     for folder in candidates:
-        if folder.is_dir() and any(p.is_dir() and subject_folder.match(p.name)
-                                   for p in folder.iterdir()):
-            return folder
+        for place in (folder, folder / folder.name):
+            if place.is_dir() and any(p.is_dir() and subject_folder.match(p.name)
+                                      for p in place.iterdir()):
+                if passed_over:
+                    log.warning("%s holds no subject folder; reading the frames in %s "
+                                "instead. If the frames you mean are deeper in %s, move their "
+                                "subject folders directly into it", passed_over[0], place,
+                                passed_over[0])
+                return place
+        if folder.is_dir():
+            passed_over.append(folder)
     return None
 
 
