@@ -858,10 +858,11 @@ def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params
     record, recorded_made_with or the manifest's) other values of the params ``sections``
     (Params.recorded) than ``params`` holds: run by hand after a params change, a stage
     would train or register on inputs made another way. The error names the params file and
-    the commands to rerun: from the stage of the earliest section that changed (MADE_BY)
-    through ``through``, the last stage whose output the command reads (default: the one that
-    made ``path``). An output without a record (written by a mer before it kept one) is not
-    checked."""
+    the commands to rerun: from the stage of the earliest section that changed (MADE_BY),
+    less the first stages whose own outputs already record the params in force
+    (mer.core.records: rerun since), through ``through``, the last stage whose output the
+    command reads (default: the one that made ``path``). An output without a record (written
+    by a mer before it kept one) is not checked."""
     if recorded is None:
         return
     now = params.recorded(sections)
@@ -874,8 +875,13 @@ def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params
                            f"{rerun_commands(PIPELINE_STAGES[made_by[0]:last + 1], params.source)}"
                            " (or `dvc repro`)") from None
     if changed:
+        from mer.core.records import is_current
+
         first = min(PIPELINE_STAGES.index(MADE_BY[key.split(".")[0]]) for key, _, _ in changed)
         commands = PIPELINE_STAGES[first:last + 1]
+        made = made_by[-1] - first  # the stage that made path: stale, it records `changed`
+        while made > 0 and is_current(commands[0], params):  # rerun since: not again
+            commands, made = commands[1:], made - 1
         then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
         new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""

@@ -167,6 +167,32 @@ def test_stages_run_by_hand_refuse_inputs_made_with_other_params(tiny_dataset, m
     load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
 
 
+def test_rerun_advice_leaves_out_the_stages_rerun_since(tiny_dataset, monkeypatch):
+    """The issue: after a faces change and `mer faces`, `mer train` still said to rerun `mer
+    faces` and `mer features`: it read only the record of the features.npz in hand."""
+    from mer.config import load_params
+    from mer.core.clipset import load_clips
+    from mer.errors import DatasetError
+
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    assert run("faces") == 0 and run("features") == 0
+    params_yaml = yaml.safe_load((tiny_dataset / "params.yaml").read_text())
+    params_yaml["faces"]["size"] = 96
+    (tiny_dataset / "params.yaml").write_text(yaml.safe_dump(params_yaml))
+    stale = r"features.npz was made with faces.size 128, but params.yaml now says 96: rerun {}"
+    try:
+        with pytest.raises(DatasetError, match=stale.format("`mer faces` and `mer features` "
+                                                            "first")):
+            load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
+        assert run("faces") == 0
+        with pytest.raises(DatasetError, match=stale.format("`mer features` first")):
+            load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
+    finally:  # the dataset is shared: back to the defaults
+        write_params(tiny_dataset)
+        assert run("faces") == 0 and run("features") == 0
+
+
 def test_stages_run_by_hand_refuse_a_manifest_made_with_other_data_params(tiny_dataset,
                                                                           monkeypatch):
     """The issue: after a data or labels change without `mer data`, `mer faces`, `mer
