@@ -7,7 +7,7 @@ import os
 import textwrap
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from mer import paths
-from mer.errors import DatasetError, ParamsError
+from mer.errors import ParamsError
 from mer.labels import CASME2_5, SCHEMES
 
 Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
@@ -850,42 +850,3 @@ def rerun_commands(stages: Sequence[str], params_file: str) -> str:
     mer = "mer" if params_file == "params.yaml" else f"mer --params {params_file}"
     quoted = [f"`{mer} {stage}`" for stage in stages]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
-
-
-def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,
-                    sections: tuple[str, ...], through: str | None = None) -> None:
-    """A DatasetError when the stage output at ``path`` was made with (``recorded``: its
-    record, recorded_made_with or the manifest's) other values of the params ``sections``
-    (Params.recorded) than ``params`` holds: run by hand after a params change, a stage
-    would train or register on inputs made another way. The error names the params file and
-    the commands to rerun: from the stage of the earliest section that changed (MADE_BY),
-    less the first stages whose own outputs already record the params in force
-    (mer.core.records: rerun since), through ``through``, the last stage whose output the
-    command reads (default: the one that made ``path``). An output without a record (written
-    by a mer before it kept one) is not checked."""
-    if recorded is None:
-        return
-    now = params.recorded(sections)
-    made_by = sorted({PIPELINE_STAGES.index(MADE_BY[name]) for name in sections})
-    last = PIPELINE_STAGES.index(through) if through else made_by[-1]
-    try:
-        changed = changed_leaves(now, {name: recorded[name] for name in now})
-    except (KeyError, AttributeError, TypeError):  # made by a mer with other params
-        raise DatasetError(f"{path} was made by another version of mer: rerun "
-                           f"{rerun_commands(PIPELINE_STAGES[made_by[0]:last + 1], params.source)}"
-                           " (or `dvc repro`)") from None
-    if changed:
-        from mer.core.records import is_current
-
-        first = min(PIPELINE_STAGES.index(MADE_BY[key.split(".")[0]]) for key, _, _ in changed)
-        commands = PIPELINE_STAGES[first:last + 1]
-        made = made_by[-1] - first  # the stage that made path: stale, it records `changed`
-        while made > 0 and is_current(commands[0], params):  # rerun since: not again
-            commands, made = commands[1:], made - 1
-        then = ", ".join(f"{key} {old!r}" for key, _, old in changed[:3])
-        new = ", ".join(f"{new!r}" for _, new, _ in changed[:3])
-        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
-        raise DatasetError(f"{path} was made with {then}{more}, but {params.source} now says "
-                           f"{new}: rerun {rerun_commands(commands, params.source)} first "
-                           "(`dvc repro` reruns what a change touches), so that what is trained "
-                           f"on and served is what {params.source} describes")

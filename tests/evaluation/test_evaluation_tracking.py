@@ -198,7 +198,7 @@ def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tm
     predictions.write_text("model,subject\nsvm,sub01\n")
     assert evaluation_run_id(predictions, tracking_root) is None
     tracker = Tracker("find-me", tracking_root)
-    from mer.tracking.store import file_digest
+    from mer.core.records import file_digest
 
     with tracker.run("loso", tags={PREDICTIONS_TAG: file_digest(predictions)}) as parent:
         pass

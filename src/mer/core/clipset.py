@@ -105,11 +105,11 @@ def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str
     """Join features.npz with the manifest's subject, labels and AU codes by clip_id.
 
     ``params``: a DatasetError if the features or the manifest were made with other params
-    (mer.config.check_made_with).
+    (mer.core.records.check_made_with).
     """
-    from mer.config import check_made_with
     from mer.core.manifest import read_manifest
     from mer.core.npz import FEATURES_SECTIONS, read_features, recorded_made_with
+    from mer.core.records import check_made_with
 
     features_path = Path(features_path)
     # A missing, empty or damaged file is a DatasetError saying how to get it back.

@@ -91,12 +91,12 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
     file is a DatasetError naming it and how to get it back.
 
     ``params``: a DatasetError if the manifest was made with other data or labels params
-    (mer.config.check_made_with; ``through``: the last stage whose output the caller reads,
+    (mer.core.records.check_made_with; ``through``: the last stage whose output the caller reads,
     which the error says to rerun up to)."""
     import pyarrow
     import pyarrow.parquet
 
-    from mer.config import check_made_with
+    from mer.core.records import check_made_with
 
     path = Path(path)
     if not path.exists():

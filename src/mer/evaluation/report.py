@@ -262,38 +262,26 @@ def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | 
                        f"{list(classes)}: run `mer train` and `mer evaluate` first")
 
 
-# reports/training.json: what made reports/predictions.csv, so that `mer register` can tell
-# whether the LOSO evaluation it tags a new version with evaluates that version's recipe.
-PREDICTIONS_KEY = "predictions_sha256"  # in training.json and evaluation.json
-DATA_KEY = "data_sha256"  # features.npz + manifest.parquet, as the MLflow runs' data hash
-TRAINED_SECTIONS = ("train",)  # the params recorded; the data's are in the data's own records
-
-
-def training_record(params: Params, data_sha256: str, predictions_sha256: str) -> str:
-    """reports/training.json as text: the sha256 of the predictions `mer train` wrote, of the
-    data it trained on (mer.tracking.store.file_digest of features.npz and the manifest) and
-    the ``train`` params (Params.recorded) it trained with."""
-    from mer.core.npz import MADE_WITH
-
-    return json.dumps({PREDICTIONS_KEY: predictions_sha256, DATA_KEY: data_sha256,
-                       MADE_WITH: params.recorded(TRAINED_SECTIONS)}, sort_keys=True,
-                      indent=2) + "\n"
-
-
 def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluation: Path,
                              predictions: Path, training: Path, data: Sequence[Path]) -> None:
     """Refuse to tag a final model with a LOSO evaluation of another recipe: ``report`` (read
     from ``evaluation``; {} when there is none, and then nothing is checked) must score the
     ``predictions`` file as it is now, which `mer train` must have made (``training``:
-    training_record) from the ``data`` files as they are now, with the ``train`` params
-    ``params`` holds. Run by hand, `mer features` or a params change after `mer evaluate`
-    would otherwise tag the new version with the old figures. Raises DatasetError naming the
-    commands to rerun."""
+    mer.core.records.training_record) from the ``data`` files as they are now, with the
+    ``train`` params ``params`` holds. Run by hand, `mer features` or a params change after
+    `mer evaluate` would otherwise tag the new version with the old figures. Raises
+    DatasetError naming the commands to rerun."""
     from mer.atomic import unreadable
-    from mer.config import check_made_with, rerun_commands
+    from mer.config import rerun_commands
     from mer.core.npz import MADE_WITH
+    from mer.core.records import (
+        DATA_KEY,
+        PREDICTIONS_KEY,
+        TRAINED_SECTIONS,
+        check_made_with,
+        file_digest,
+    )
     from mer.errors import DatasetError
-    from mer.tracking.store import file_digest
 
     if not report:
         return

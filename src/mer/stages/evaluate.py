@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
+    from mer.core.records import PREDICTIONS_KEY, file_digest
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import (
-        PREDICTIONS_KEY,
         evaluation_report,
         headline,
         per_subject,
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
     )
     from mer.labels import get_scheme
     from mer.tracking.runs import log_evaluation
-    from mer.tracking.store import Tracker, file_digest, tracking_uri
+    from mer.tracking.store import Tracker, tracking_uri
 
     params = load_params(args.params)
     # Before writing, quickest first: a mistaken MLFLOW_TRACKING_URI, missing predictions,

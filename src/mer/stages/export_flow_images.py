@@ -64,9 +64,9 @@ def check_out(out: Path, force: bool) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_path
-    from mer.config import check_made_with
     from mer.core.manifest import read_manifest
     from mer.core.npz import FEATURES_SECTIONS, read_faces, read_features, recorded_made_with
+    from mer.core.records import check_made_with
     from mer.features.flow_image_export import ORDER, export_flow_images, write_flow_images
 
     if args.size < 2:

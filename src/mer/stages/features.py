@@ -18,7 +18,6 @@ from mer.config import load_params
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
-    from mer.config import check_made_with
     from mer.core.manifest import read_manifest
     from mer.core.npz import (
         FACES_SECTIONS,
@@ -29,6 +28,7 @@ def run(args: argparse.Namespace) -> None:
         recorded_made_with,
         write_npz,
     )
+    from mer.core.records import check_made_with
     from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)

@@ -83,8 +83,9 @@ def _train(args: argparse.Namespace, params: Params) -> None:
 
     from mer.atomic import atomic_outputs
     from mer.core.clipset import load_clips
+    from mer.core.records import file_digest, training_record
     from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
-    from mer.evaluation.report import predictions_csv, predictions_frame, training_record
+    from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
     from mer.models.au_codes import known_aus
     from mer.models.learners import build_learners
@@ -98,7 +99,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
         parent_tags,
         training_digest,
     )
-    from mer.tracking.store import PREDICTIONS_TAG, Tracker, file_digest
+    from mer.tracking.store import PREDICTIONS_TAG, Tracker
 
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)

@@ -27,7 +27,8 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mer.tracking.store import file_digest, sqlite_file
+from mer.core.records import file_digest
+from mer.tracking.store import sqlite_file
 
 CACHE_ENV = "MER_MODEL_CACHE"
 MANIFEST = ".mer-manifest.json"  # in each cached folder: the version and a sha256 per file

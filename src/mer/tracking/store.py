@@ -26,7 +26,6 @@ global (fluent) API, logging a pyfunc model, goes through ``Tracker.fluent_run``
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from mer.core.records import file_digest
 from mer.errors import MerError
 from mer.interrupts import deferred_signals, stopped_by_signal
 
@@ -329,16 +329,6 @@ def flatten(mapping: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dic
         else:
             out[name] = value
     return out
-
-
-def file_digest(*files: str | Path) -> str:
-    """sha256 over the bytes of ``files`` in order (the data hash of a run)."""
-    sha = hashlib.sha256()
-    for file in files:
-        with Path(file).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-    return sha.hexdigest()
 
 
 def git_state(root: str | Path | None = None) -> dict[str, str]:
