@@ -102,6 +102,7 @@ class _Watchdog:
 
     command = ""
     timer: threading.Timer | None = None
+    over = False  # the program's command has returned: a stop has nothing left to stop
 
     def start(self, code: int) -> None:
         if self.timer is not None:
@@ -129,13 +130,15 @@ _WATCHDOG = _Watchdog()
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    if requested_stop() is Terminated:  # already unwinding: let the cleanup finish
+    if requested_stop() is Terminated or _WATCHDOG.over:  # unwinding, or done: let it end
         return
     _WATCHDOG.start(SIGTERM_EXIT)
     stop_now_or_after_store_call(Terminated())
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    if _WATCHDOG.over:
+        return
     _WATCHDOG.start(SIGINT_EXIT)
     stop_now_or_after_store_call(KeyboardInterrupt())
 
@@ -169,22 +172,25 @@ def _install_handlers(command: str, *, program: bool = False) -> Callable[[], No
     """Handle SIGTERM like Ctrl-C, both deferred while an MLflow store call completes (a
     commit cut in half would keep the runs from being closed); return what restores the
     previous handlers. ``program``: ``main`` runs as the program, whose watchdog outlives it
-    after a stop (_Watchdog)."""
+    after a stop (_Watchdog), and whose handlers are not restored: once the command has
+    returned, a Ctrl-C or SIGTERM is ignored (Python's own handler would print a traceback
+    from the interpreter's exit, or lose the stop there), and its exit code stands."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     clear_stop()
-    _WATCHDOG.command = command
+    _WATCHDOG.command, _WATCHDOG.over = command, False
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
 
     def restore() -> None:
+        _WATCHDOG.over = program  # first: from here the handlers do nothing in a program
         try:
             if not (program and requested_stop() is not None):
                 _WATCHDOG.cancel()  # a program that was stopped keeps it until it exits
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                signal.signal(signum, signal.SIG_IGN if program else handler)
             clear_stop()
     return restore
 
@@ -245,8 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser, runners = build_parser()
         args = parser.parse_args(argv)
         command = args.command
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(levelname)s %(name)s: %(message)s")
+        # mer's own messages; the libraries' only from warnings up (torch, Lightning and
+        # others log INFO lines of their own, some at the interpreter's exit)
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("mer").setLevel(logging.DEBUG if args.verbose else logging.INFO)
         if command in PIPELINE:  # a params mistake is reported before any heavy import
             from mer.config import load_params
 

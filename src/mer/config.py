@@ -840,13 +840,20 @@ def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
 # The stage that makes the output each Params.recorded section goes into, and the stages in
 # pipeline order: a change to a section is undone by rerunning its stage and the later ones.
 MADE_BY = {"data": "data", "labels": "data", "faces": "faces", "features": "features",
-           "train": "train"}
+           "train": "train", "evaluation": "train"}
 PIPELINE_STAGES = ("data", "faces", "features", "train", "evaluate")
 
 
+def mer_command(stage: str, params_file: str) -> str:
+    """'mer faces', or 'mer --params F faces' when the params came from another file than
+    params.yaml (quoted for a shell when it needs it)."""
+    import shlex
+
+    return ("mer" if params_file == "params.yaml"
+            else f"mer --params {shlex.quote(params_file)}") + f" {stage}"
+
+
 def rerun_commands(stages: Sequence[str], params_file: str) -> str:
-    """['faces', 'features'] -> '`mer faces` and `mer features`' (with `--params F` when the
-    params came from another file than params.yaml)."""
-    mer = "mer" if params_file == "params.yaml" else f"mer --params {params_file}"
-    quoted = [f"`{mer} {stage}`" for stage in stages]
+    """['faces', 'features'] -> '`mer faces` and `mer features`' (mer_command)."""
+    quoted = [f"`{mer_command(stage, params_file)}`" for stage in stages]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"

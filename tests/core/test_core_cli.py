@@ -1,5 +1,6 @@
 """The `mer` command line: help, and user mistakes as one message with exit code 2."""
 
+import signal
 import subprocess
 import sys
 
@@ -62,3 +63,32 @@ def test_a_params_mistake_is_reported_before_the_heavy_imports(tmp_path, command
                             capture_output=True, text=True, check=False)
     assert result.stdout.split("\n")[0] == "2 []", result.stdout + result.stderr
     assert "unknown key 'train.epochs'" in result.stderr
+
+
+# The program (main with no argv), then what follows its command: a Ctrl-C, library logs.
+AFTER_THE_COMMAND = """
+import logging, os, signal, sys
+import mer.cli
+
+sys.argv = ["mer", "params"]
+code = mer.cli.main()
+logging.getLogger("torch._subclasses.fake_tensor").info("library detail")
+logging.getLogger("mer.stages").info("mer message")
+os.kill(os.getpid(), signal.SIGINT)
+sum(range(1_000_000))  # Python runs the handler between these bytecodes
+sys.exit(code)
+"""
+
+
+def test_after_its_command_the_program_ignores_ctrl_c_and_library_info(tmp_path):
+    """The issue: a Ctrl-C as a command returned hit Python's own handler, restored by mer:
+    a KeyboardInterrupt traceback from the interpreter's exit, or the stop lost there; and
+    libraries' INFO lines (torch's FakeTensor cache stats, logged at exit) followed mer's."""
+    script = tmp_path / "after.py"
+    script.write_text(AFTER_THE_COMMAND)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, check=False, timeout=120,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr
+    assert "mer message" in result.stderr and "library detail" not in result.stderr

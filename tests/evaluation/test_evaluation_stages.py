@@ -108,6 +108,7 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     evaluation = json.loads((project / "reports/evaluation.json").read_text())
     assert training["predictions_sha256"] == evaluation["predictions_sha256"]
     assert training["made_with"]["train"]["seed"] == 0
+    assert training["made_with"]["evaluation"]["protocol"] == "loso"
     assert "parallel_folds" not in training["made_with"]["train"]
     # past the evaluation checks, register stops at the next input it lacks
     assert "spotting.json" in register_error()
@@ -130,7 +131,17 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     error = register_error()
     assert "reports/predictions.csv was trained on other data than data/features.npz" in error
     assert "run `mer train` and `mer evaluate` first" in error
-    (project / "reports/evaluation.json").write_text("{")  # damaged: named, no traceback
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    capsys.readouterr()
+    record = json.loads((project / "reports/training.json").read_text())
+    del record["made_with"]["train"]["svm"]  # a record that lacks keys matches nothing
+    (project / "reports/training.json").write_text(json.dumps(record))
     error = register_error()
+    assert "reports/predictions.csv was made with train.svm (absent)" in error
+    (project / "reports/evaluation.json").write_text("{")  # damaged: named, no traceback
+    (project / "other.yaml").write_text((project / "params.yaml").read_text())
+    assert main(["--params", "other.yaml", "register"]) == 2
+    error = capsys.readouterr().err
     assert "reports/evaluation.json is damaged" in error and "Traceback" not in error
+    assert "`mer --params other.yaml evaluate`" in error
     assert not (project / "reports/registered.json").exists()

@@ -312,6 +312,24 @@ def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_sto
         "loso_uar": 0.75, "loso_uf1": 0.7, "loso_accuracy": 0.8}
 
 
+def test_a_version_names_its_evaluation_protocol_and_is_linked_only_to_an_evaluation():
+    """The issue: a cross-corpus evaluation tagged a version loso_uar and was described as
+    leave-one-subject-out; and with no evaluation.json, the version was still linked to the
+    MLflow run of predictions it was not checked against."""
+    from mer.tracking.registry import tags_from_evaluation, version_description
+
+    report = {"models": {"hybrid": {"uar": 0.75, "uf1": 0.7, "accuracy": 0.8}}}
+    tags = tags_from_evaluation(report, "run-1", "cross-corpus")
+    assert tags == {"cross_corpus_uar": "0.75", "cross_corpus_uf1": "0.7",
+                    "cross_corpus_accuracy": "0.8", "evaluation_protocol": "cross-corpus",
+                    "evaluation_run_id": "run-1"}
+    description = version_description(tags, None)
+    assert "Cross-corpus evaluation: UAR 0.750, UF1 0.700, accuracy 0.800." in description
+    assert "Leave-one-subject-out" not in description
+    assert tags_from_evaluation({}, "run-1", "loso") == {}
+    assert "No evaluation was found" in version_description({}, None)
+
+
 def test_mer_ui_on_a_port_in_use_says_so_at_once(tmp_path, own_store):
     """Another server's answers on the port would pass for the new one's: refused up front."""
     (tmp_path / "params.yaml").write_text("{}\n")

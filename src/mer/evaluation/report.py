@@ -235,9 +235,9 @@ def to_json(report: dict[str, Any], *, sort_keys: bool = True) -> str:
     return json.dumps(_rounded(report), sort_keys=sort_keys, indent=2) + "\n"
 
 
-def read_evaluation(path: Path) -> dict[str, Any]:
-    """reports/evaluation.json as written by `mer evaluate`; {} when there is none. Raises
-    DatasetError when it is there but not a JSON object."""
+def read_evaluation(path: Path, evaluate: str = "mer evaluate") -> dict[str, Any]:
+    """reports/evaluation.json as written by ``evaluate`` (the command, `mer evaluate`); {}
+    when there is none. Raises DatasetError when it is there but not a JSON object."""
     from mer.atomic import unreadable
 
     if not path.exists():
@@ -245,9 +245,9 @@ def read_evaluation(path: Path) -> dict[str, Any]:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise unreadable(path, exc, "mer evaluate") from None
+        raise unreadable(path, exc, evaluate) from None
     if not isinstance(report, dict):
-        raise unreadable(path, None, "mer evaluate")
+        raise unreadable(path, None, evaluate)
     return report
 
 
@@ -272,7 +272,7 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     `mer evaluate` would otherwise tag the new version with the old figures. Raises
     DatasetError naming the commands to rerun."""
     from mer.atomic import unreadable
-    from mer.config import rerun_commands
+    from mer.config import mer_command, rerun_commands
     from mer.core.npz import MADE_WITH
     from mer.core.records import (
         DATA_KEY,
@@ -302,7 +302,7 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
         raise DatasetError(f"{training} not found: it says what trained {predictions}; run "
                            f"{again} first (a mer before it wrote none)") from None
     except (OSError, ValueError) as exc:
-        raise unreadable(training, exc, "mer train") from None
+        raise unreadable(training, exc, mer_command("train", params.source)) from None
     if not isinstance(record, dict) or record.get(PREDICTIONS_KEY) != now:
         raise DatasetError(f"{training} does not describe {predictions} (one of them was "
                            f"replaced): run {again} first")

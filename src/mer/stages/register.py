@@ -23,7 +23,7 @@ import dataclasses
 import logging
 
 from mer import paths
-from mer.config import HYBRID, load_params
+from mer.config import HYBRID, load_params, mer_command
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
         return
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)
-    evaluation = read_evaluation(paths.EVALUATION)
+    evaluation = read_evaluation(paths.EVALUATION, mer_command("evaluate", params.source))
     check_evaluates(evaluation, clips.classes, paths.EVALUATION)
     check_evaluation_current(evaluation, params, evaluation=paths.EVALUATION,
                              predictions=paths.PREDICTIONS, training=paths.TRAINING,
@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> None:
              len(set(clips.subject.tolist())))
     pretrained = pretrained_flownet(params, paths.PRETRAIN, models=(HYBRID,))  # always fitted
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
-    recogniser = final_bundle(model, clips, params, tags_from_evaluation(evaluation, None),
-                              pretrained)
+    protocol = params.evaluation.protocol  # the one the evaluation was made with (checked)
+    recogniser = final_bundle(model, clips, params,
+                              tags_from_evaluation(evaluation, None, protocol), pretrained)
     bundle = dataclasses.replace(
         recogniser, spotter=spotter,
         provenance={**recogniser.provenance, "spotting": {
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> None:
 
     version = register_bundle(
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
-        tags_from_evaluation(evaluation, evaluation_run_id(paths.PREDICTIONS)),
+        tags_from_evaluation(evaluation, evaluation_run_id(paths.PREDICTIONS), protocol),
         experiment=params.tracking.experiment)
     write_text(paths.REGISTERED, registration_record(version))
     log.info("registered %s version %s (run %s); promote it with `mer promote --version %s`",

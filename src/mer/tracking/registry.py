@@ -402,34 +402,55 @@ def check_mer_model(folder: Path, model: str) -> Path:
     return bundle
 
 
-LOSO_FIGURES = ("uar", "uf1", "accuracy")  # the hybrid's, as loso_<figure> tags and metrics
+FIGURES = ("uar", "uf1", "accuracy")  # the hybrid's, as <protocol>_<figure> tags and metrics
+FIGURE_LABELS = ("UAR", "UF1", "accuracy")
+# evaluation.protocol -> the prefix of the figures' tags and the description's words for it
+PROTOCOLS = {"loso": ("loso_", "Leave-one-subject-out evaluation"),
+             "cross-corpus": ("cross_corpus_", "Cross-corpus evaluation")}
+PROTOCOL_TAG = "evaluation_protocol"
 EVALUATION_RUN_TAG = "evaluation_run_id"
 EVALUATION_URL_TAG = "evaluation_run_url"
 
 
-def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None
-                         ) -> dict[str, str]:
-    """Version tags: the hybrid's LOSO evaluation that justifies this model (``evaluation``:
-    reports/evaluation.json, {} when there is none)."""
+def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None,
+                         protocol: str = "loso") -> dict[str, str]:
+    """Version tags: the hybrid's evaluation that justifies this model (``evaluation``:
+    reports/evaluation.json, {} when there is none; ``protocol``: evaluation.protocol, which
+    names the figures: loso_uar or cross_corpus_uar, ...) and its MLflow run. Without an
+    evaluation of the hybrid, no tags: no run is linked to a version it does not evaluate."""
     hybrid = evaluation.get("models", {}).get(HYBRID, {})
-    tags = {f"loso_{key}": str(hybrid[key]) for key in LOSO_FIGURES if key in hybrid}
+    if not hybrid:
+        return {}
+    prefix = PROTOCOLS[protocol][0]
+    tags = {f"{prefix}{key}": str(hybrid[key]) for key in FIGURES if key in hybrid}
+    tags[PROTOCOL_TAG] = protocol
     if evaluation_run:
         tags[EVALUATION_RUN_TAG] = evaluation_run
     return tags
 
 
+def evaluation_figures(tags: Mapping[str, str]) -> dict[str, float]:
+    """The figures ``tags`` (tags_from_evaluation) hold, by tag name: {'loso_uar': 0.75, ...}."""
+    prefix = PROTOCOLS[tags.get(PROTOCOL_TAG, "loso")][0]
+    return {f"{prefix}{key}": float(tags[f"{prefix}{key}"]) for key in FIGURES
+            if f"{prefix}{key}" in tags}
+
+
 def version_description(tags: Mapping[str, str], evaluation_page: str | None) -> str:
-    """A registered version's description (Markdown in the MLflow UI): what it is, its LOSO
-    figures (``tags``: tags_from_evaluation) and a link to the evaluation run's page."""
+    """A registered version's description (Markdown in the MLflow UI): what it is, its
+    evaluation's figures (``tags``: tags_from_evaluation) and a link to the evaluation run's
+    page."""
     lines = ["The mer hybrid (train.hybrid: the CNN averaged with its experts), trained by "
              "`mer register` on every subject; `mer promote --version <n>` makes it the "
              "champion."]
-    if all(f"loso_{key}" in tags for key in LOSO_FIGURES):
-        lines.append("Leave-one-subject-out evaluation: " + ", ".join(
-            f"{label} {float(tags[f'loso_{key}']):.3f}"
-            for key, label in zip(LOSO_FIGURES, ("UAR", "UF1", "accuracy"), strict=True)) + ".")
+    figures = list(evaluation_figures(tags).values())
+    if len(figures) == len(FIGURES):
+        title = PROTOCOLS[tags.get(PROTOCOL_TAG, "loso")][1]
+        lines.append(f"{title}: " + ", ".join(
+            f"{label} {value:.3f}" for label, value in zip(FIGURE_LABELS, figures,
+                                                            strict=True)) + ".")
     else:
-        lines.append("No LOSO evaluation was found: run `mer train` and `mer evaluate` first.")
+        lines.append("No evaluation was found: run `mer train` and `mer evaluate` first.")
     if evaluation_page:
         lines.append(f"[The evaluation run]({evaluation_page}): per model, per fold.")
     return "\n\n".join(lines)
@@ -438,8 +459,9 @@ def version_description(tags: Mapping[str, str], evaluation_page: str | None) ->
 def describe_version(tracker: Tracker, name: str, version: str, run_id: str,
                      tags: Mapping[str, str]) -> None:
     """Make version ``version`` of ``name`` (logged by run ``run_id``) say what justifies it:
-    ``tags`` (tags_from_evaluation) and the evaluation run's URL as version tags, the LOSO
-    figures as metrics of its source run (shown on the version's page), a description."""
+    ``tags`` (tags_from_evaluation) and the evaluation run's URL as version tags, the
+    evaluation's figures as metrics of its source run (shown on the version's page), a
+    description."""
     from mer.tracking.store import run_page
 
     evaluation_run = tags.get(EVALUATION_RUN_TAG)
@@ -451,9 +473,7 @@ def describe_version(tracker: Tracker, name: str, version: str, run_id: str,
     all_tags = {**tags, **({EVALUATION_URL_TAG: url} if url else {})}
     for key, value in all_tags.items():
         tracker.client.set_model_version_tag(name, version, key, value)
-    tracker.log(run_id, metrics={f"loso_{key}": float(tags[f"loso_{key}"])
-                                 for key in LOSO_FIGURES if f"loso_{key}" in tags},
-                tags=all_tags)
+    tracker.log(run_id, metrics=evaluation_figures(tags), tags=all_tags)
     tracker.client.update_model_version(name, version,
                                         description=version_description(tags, page))
 
