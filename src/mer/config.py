@@ -7,7 +7,7 @@ import os
 import textwrap
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -821,20 +821,34 @@ def changed_values(params: Params) -> list[tuple[str, Any, Any]]:
     return changed_leaves(params.model_dump(mode="json"), Params().model_dump(mode="json"))
 
 
-def changed_leaves(values: dict[str, Any], defaults: dict[str, Any]
+class _Absent:
+    """A key one of two params dumps lacks (a key added or removed since, or a dict param's
+    entry): compared as a value of its own."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
+
+
+def changed_leaves(values: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = ""
                    ) -> list[tuple[str, Any, Any]]:
     """changed_values of two params dumps (``model_dump(mode="json")``), for callers that
-    dump the params themselves."""
-    def leaves(values: dict[str, Any], defaults: dict[str, Any], prefix: str
-               ) -> Iterator[tuple[str, Any, Any]]:
-        for key, default in defaults.items():
-            value = values[key]
-            if isinstance(default, dict):
-                yield from leaves(value, default, f"{prefix}{key}.")
-            elif value != default:
-                yield f"{prefix}{key}", value, default
-
-    return list(leaves(values, defaults, ""))
+    dump the params themselves: (dotted key, value, default) of every leaf that differs, over
+    the keys of both (ABSENT where one lacks a key), so that a stage output's record that
+    lacks a key, or has one the params no longer have, is a change, not a match. TypeError
+    when ``defaults`` is not a mapping."""
+    if not isinstance(defaults, Mapping):
+        raise TypeError(f"{prefix or 'the record'} is not a mapping")
+    found = []
+    for key in [*values, *(k for k in defaults if k not in values)]:
+        value, default = values.get(key, ABSENT), defaults.get(key, ABSENT)
+        if isinstance(value, Mapping) and isinstance(default, Mapping):
+            found += changed_leaves(value, default, f"{prefix}{key}.")
+        elif value != default:
+            found.append((f"{prefix}{key}", value, default))
+    return found
 
 
 # The stage that makes the output each Params.recorded section goes into, and the stages in

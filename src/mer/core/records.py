@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mer import paths
-from mer.config import MADE_BY, PIPELINE_STAGES, rerun_commands
+from mer.config import MADE_BY, PIPELINE_STAGES, changed_leaves, rerun_commands
 from mer.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -94,38 +94,9 @@ def is_current(stage: str, params: Params) -> bool:
         return False
     sections, record = found
     try:
-        return not changes(params.recorded(sections), record)
+        return not changed_leaves(params.recorded(sections), record)
     except (KeyError, AttributeError, TypeError):  # a record of another mer's params
         return False
-
-
-class _Absent:
-    """A key one of two params dumps lacks (a key added or removed since, or a dict param's
-    entry): compared as a value of its own."""
-
-    def __repr__(self) -> str:
-        return "(absent)"
-
-
-ABSENT = _Absent()
-
-
-def changes(now: Mapping[str, Any], then: Mapping[str, Any], prefix: str = ""
-            ) -> list[tuple[str, Any, Any]]:
-    """(dotted key, value now, value then) of every leaf whose value differs between two
-    params dumps, over the keys of both (ABSENT where one lacks a key): a record that lacks a
-    key, or has one the params no longer have, is a change, not a match. TypeError when
-    ``then`` is not a mapping."""
-    if not isinstance(then, Mapping):
-        raise TypeError(f"{prefix or 'the record'} is not a mapping")
-    found = []
-    for key in [*now, *(k for k in then if k not in now)]:
-        new, old = now.get(key, ABSENT), then.get(key, ABSENT)
-        if isinstance(new, Mapping) and isinstance(old, Mapping):
-            found += changes(new, old, f"{prefix}{key}.")
-        elif new != old:
-            found.append((f"{prefix}{key}", new, old))
-    return found
 
 
 def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,
@@ -145,7 +116,7 @@ def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params
     made_by = sorted({PIPELINE_STAGES.index(MADE_BY[name]) for name in sections})
     last = PIPELINE_STAGES.index(through) if through else made_by[-1]
     try:
-        changed = changes(now, {name: recorded[name] for name in now})
+        changed = changed_leaves(now, {name: recorded[name] for name in now})
     except (KeyError, AttributeError, TypeError):  # made by a mer with other params
         raise DatasetError(f"{path} was made by another version of mer: rerun "
                            f"{rerun_commands(PIPELINE_STAGES[made_by[0]:last + 1], params.source)}"

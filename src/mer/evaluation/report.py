@@ -268,9 +268,9 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     from ``evaluation``; {} when there is none, and then nothing is checked) must score the
     ``predictions`` file as it is now, which `mer train` must have made (``training``:
     mer.core.records.training_record) from the ``data`` files as they are now, with the
-    ``train`` params ``params`` holds. Run by hand, `mer features` or a params change after
-    `mer evaluate` would otherwise tag the new version with the old figures. Raises
-    DatasetError naming the commands to rerun."""
+    ``train`` and ``evaluation`` params ``params`` holds. Run by hand, `mer features` or a
+    params change after `mer evaluate` would otherwise tag the new version with the old
+    figures. Raises DatasetError naming the commands to rerun."""
     from mer.atomic import unreadable
     from mer.config import mer_command, rerun_commands
     from mer.core.npz import MADE_WITH

@@ -4,7 +4,8 @@ C and gamma are chosen by the same nested, subject-grouped procedure as in each 
 The new version is tagged with the LOSO evaluation that justifies it (reports/evaluation.json)
 and is never promoted here: `mer promote` moves the champion alias. That evaluation must be of
 this recipe: of the predictions.csv `mer train` made (reports/training.json) from the features
-and manifest as they are and with the train params as they are, else nothing is registered.
+and manifest as they are and with the train and evaluation params as they are, else nothing
+is registered.
 
 The spotter registers with the recogniser as one model: the bundle also holds the thresholds
 p `mer spot-eval` fitted on every subject of the spotting corpus (reports/spotting.json) and
