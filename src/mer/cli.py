@@ -39,6 +39,7 @@ from mer.interrupts import (
 
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+MLFLOW_LOG_LEVEL_ENV = "MLFLOW_LOGGING_LEVEL"  # read by MLflow when it is imported
 SIGPIPE_EXIT = 141  # the shells' 128 + SIGPIPE: stdout's reader went away
 
 # command -> (module with add_arguments(parser) and run(args), one-line help)
@@ -143,10 +144,17 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     stop_now_or_after_store_call(KeyboardInterrupt())
 
 
+# commands that keep the work they finished before a stop and resume from it when rerun
+RESUMES = {"train": "finished folds are kept, rerun to resume"}
+
+
 def _stop_line(command: str, code: int) -> str:
+    """The one line a stopped command prints: interrupted (Ctrl-C) or terminated (SIGTERM),
+    and for a SIGTERM (a scheduler's stop, often followed by a rerun) what a rerun resumes."""
     program = f"mer {command}" if command else "mer"
     if code == SIGTERM_EXIT:
-        return f"{program}: terminated (SIGTERM); finished work is kept, rerun to resume"
+        resume = f"; {RESUMES[command]}" if command in RESUMES else ""
+        return f"{program}: terminated (SIGTERM){resume}"
     return f"{program}: interrupted"
 
 
@@ -240,6 +248,19 @@ def _command_in(argv: Sequence[str]) -> str:
     return next((word for word in argv if word in COMMANDS), "")
 
 
+def _configure_logging(verbose: bool) -> None:
+    """mer's own messages (DEBUG with --verbose, else INFO); the libraries' only from warnings
+    up. torch, Lightning and others log INFO lines of their own, some at the interpreter's exit.
+    MLflow gives its loggers a handler of their own when it is imported, at the level its
+    MLFLOW_LOGGING_LEVEL variable names (INFO by default): that variable is set to WARNING
+    unless the user set it, and its logger is set too in case MLflow is imported already."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mer").setLevel(logging.DEBUG if verbose else logging.INFO)
+    level = os.environ.setdefault(MLFLOW_LOG_LEVEL_ENV, "WARNING")
+    if "mlflow" in sys.modules:
+        logging.getLogger("mlflow").setLevel(level.upper())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The handlers come first: importing the commands' modules (pydantic's models) takes about
     # half a second, and Python's own Ctrl-C in it printed a traceback, or was lost inside a
@@ -251,10 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser, runners = build_parser()
         args = parser.parse_args(argv)
         command = args.command
-        # mer's own messages; the libraries' only from warnings up (torch, Lightning and
-        # others log INFO lines of their own, some at the interpreter's exit)
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger("mer").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+        _configure_logging(verbose=args.verbose)
         if command in PIPELINE:  # a params mistake is reported before any heavy import
             from mer.config import load_params
 

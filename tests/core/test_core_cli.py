@@ -1,5 +1,6 @@
 """The `mer` command line: help, and user mistakes as one message with exit code 2."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -92,3 +93,54 @@ def test_after_its_command_the_program_ignores_ctrl_c_and_library_info(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr
     assert "mer message" in result.stderr and "library detail" not in result.stderr
+
+
+# MLflow, imported before or after the command's logging is set up, then logging as it does
+MLFLOW_LOGS = """
+import logging, sys
+if sys.argv[1] == "before":
+    import mlflow
+from mer.cli import main
+main(["params"])
+import mlflow
+logging.getLogger("mlflow.store.db.utils").info("Creating initial MLflow database tables...")
+logging.getLogger("mlflow.store.db.utils").warning("mlflow warning")
+"""
+
+
+@pytest.mark.parametrize("imported", ["before", "after"])
+def test_mlflow_info_lines_stay_out_of_mers_output(tmp_path, imported):
+    """The issue: MLflow's own handler printed its INFO lines ('Creating initial MLflow database
+    tables...', 'Stopping system metrics monitoring...' above the stop line) among mer's."""
+    script = tmp_path / "mlflow_logs.py"
+    script.write_text(MLFLOW_LOGS)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
+    result = subprocess.run([sys.executable, str(script), imported], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Creating initial" not in result.stderr
+    assert "mlflow warning" in result.stderr  # warnings still reach the user
+
+
+def test_mlflow_logging_level_set_by_the_user_is_kept(tmp_path):
+    script = tmp_path / "mlflow_logs.py"
+    script.write_text(MLFLOW_LOGS)
+    env = {**os.environ, "MLFLOW_LOGGING_LEVEL": "INFO"}
+    result = subprocess.run([sys.executable, str(script), "after"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Creating initial MLflow database tables" in result.stderr
+
+
+def test_a_sigterm_names_resuming_only_for_a_command_that_resumes():
+    """The issue: `mer params` or `mer --help` stopped by SIGTERM said 'finished work is kept,
+    rerun to resume', though they keep nothing; `mer train` keeps its finished folds."""
+    from mer.cli import _stop_line
+    from mer.interrupts import SIGINT_EXIT, SIGTERM_EXIT
+
+    assert _stop_line("train", SIGTERM_EXIT) == \
+        "mer train: terminated (SIGTERM); finished folds are kept, rerun to resume"
+    for command in ("params", "evaluate", ""):
+        assert "resume" not in _stop_line(command, SIGTERM_EXIT)
+    assert _stop_line("params", SIGTERM_EXIT) == "mer params: terminated (SIGTERM)"
+    assert _stop_line("", SIGINT_EXIT) == "mer: interrupted"

@@ -133,7 +133,9 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     assert "run `mer train` and `mer evaluate` first" in error
     assert main(["train"]) == 0 and main(["evaluate"]) == 0
     capsys.readouterr()
-    record = json.loads((project / "reports/training.json").read_text())
+    intact = {name: (project / "reports" / name).read_text()
+              for name in ("training.json", "evaluation.json")}
+    record = json.loads(intact["training.json"])
     del record["made_with"]["train"]["svm"]  # a record that lacks keys matches nothing
     (project / "reports/training.json").write_text(json.dumps(record))
     error = register_error()
@@ -144,4 +146,42 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     error = capsys.readouterr().err
     assert "reports/evaluation.json is damaged" in error and "Traceback" not in error
     assert "`mer --params other.yaml evaluate`" in error
+
+    # training.json that is JSON but not a record: damaged, not "does not describe"
+    (project / "reports/evaluation.json").write_text(intact["evaluation.json"])
+    (project / "reports/training.json").write_text("[]")
+    error = register_error()
+    assert "reports/training.json is damaged or not the file `mer train` writes" in error
+    # current figures without the hybrid's: with hybrid in train.models, `mer evaluate` left
+    # it out (a hand edit), so rerunning it is the fix, not a change to train.models
+    (project / "reports/training.json").write_text(intact["training.json"])
+    evaluation = json.loads(intact["evaluation.json"])
+    del evaluation["models"]["hybrid"]
+    (project / "reports/evaluation.json").write_text(json.dumps(evaluation))
+    assert main(["--params", "other.yaml", "register"]) == 2
+    error = capsys.readouterr().err
+    assert ("reports/evaluation.json has no evaluation of the hybrid, the model register "
+            "trains: rerun `mer --params other.yaml evaluate`") in error
+    # the refusals name no protocol: a cross-corpus project's evaluation is not LOSO
+    evaluation = json.loads(intact["evaluation.json"])
+    evaluation["predictions_sha256"] = "0" * 64
+    (project / "reports/evaluation.json").write_text(json.dumps(evaluation))
+    error = register_error()
+    assert "tagged with its own evaluation" in error and "LOSO" not in error
     assert not (project / "reports/registered.json").exists()
+
+
+@pytest.mark.slow
+def test_register_without_the_hybrid_in_train_models_says_to_add_it(project, capsys):
+    """register always trains the hybrid; figures of a run without it cannot tag it."""
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["models"] = ["svm"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    capsys.readouterr()
+    assert main(["register"]) == 2
+    assert ("reports/evaluation.json has no evaluation of the hybrid, the model register "
+            "trains: add hybrid to train.models and run `mer train` and `mer evaluate`"
+            ) in capsys.readouterr().err

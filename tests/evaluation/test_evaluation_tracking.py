@@ -142,6 +142,21 @@ def test_parent_and_child_runs_with_metrics(tracking_root, own_store):
     assert experiment.artifact_location == (Path(tracking_root).resolve() / "mlruns").as_uri()
 
 
+def test_a_table_logged_again_replaces_the_first(tracking_root, own_store):
+    """The issue: MLflow's log_table appends to a table of the same name, so each rerun of
+    `mer evaluate` on the same predictions (the same run) added the per-subject rows again."""
+    tracker = Tracker("table-again", tracking_root)
+    with tracker.run("loso") as run:
+        tracker.log_table(run, [{"subject": "sub01", "uar": 0.5}], "per_subject.json")
+    with tracker.run(run_id=run) as again:
+        tracker.log_table(again, [{"subject": "sub01", "uar": 0.75}], "per_subject.json")
+    client = MlflowClient(tracking_uri(tracking_root))
+    table = json.loads((Path(client.download_artifacts(run, "per_subject.json"))).read_text())
+    assert table["data"] == [["sub01", 0.75]]
+    logged = json.loads(client.get_run(run).data.tags["mlflow.loggedArtifacts"])
+    assert logged == [{"path": "per_subject.json", "type": "table"}]  # the UI shows a table
+
+
 def test_a_fold_that_scored_no_clip_has_no_child_run(tracking_root, own_store, clips):
     """The AU-oracle on a subject without AU codes scores nothing: no fold run, no error."""
     import numpy as np
@@ -196,13 +211,13 @@ def test_the_experiment_is_marked_as_model_training(tracking_root, own_store):
 def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tmp_path):
     predictions = tmp_path / "predictions.csv"
     predictions.write_text("model,subject\nsvm,sub01\n")
-    assert evaluation_run_id(predictions, tracking_root) is None
-    tracker = Tracker("find-me", tracking_root)
     from mer.core.records import file_digest
 
+    assert evaluation_run_id(file_digest(predictions), tracking_root) is None
+    tracker = Tracker("find-me", tracking_root)
     with tracker.run("loso", tags={PREDICTIONS_TAG: file_digest(predictions)}) as parent:
         pass
-    assert evaluation_run_id(predictions, tracking_root) == parent
+    assert evaluation_run_id(file_digest(predictions), tracking_root) == parent
     assert tracker.find_run(PREDICTIONS_TAG, file_digest(predictions)) == parent
 
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mer.config import CEILING, CNN, FLOOR, HYBRID, REFERENCES, SVM
-from mer.errors import MerError
 from mer.evaluation import metrics
 
 if TYPE_CHECKING:
@@ -251,26 +250,17 @@ def read_evaluation(path: Path, evaluate: str = "mer evaluate") -> dict[str, Any
     return report
 
 
-def check_evaluates(report: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
-    """Refuse a final model that ``report`` (evaluation.json read from ``path``; {} when there
-    is none) does not evaluate: it must score the hybrid, on exactly ``classes``."""
-    if report and HYBRID not in report.get("models", {}):
-        raise MerError(f"{path} has no LOSO evaluation of the hybrid, the model register "
-                       "trains: add hybrid to train.models and rerun")
-    if report and report.get("classes") != list(classes):
-        raise MerError(f"{path} evaluates classes {report.get('classes')}, not "
-                       f"{list(classes)}: run `mer train` and `mer evaluate` first")
-
-
 def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluation: Path,
-                             predictions: Path, training: Path, data: Sequence[Path]) -> None:
-    """Refuse to tag a final model with a LOSO evaluation of another recipe: ``report`` (read
-    from ``evaluation``; {} when there is none, and then nothing is checked) must score the
-    ``predictions`` file as it is now, which `mer train` must have made (``training``:
-    mer.core.records.training_record) from the ``data`` files as they are now, with the
-    ``train`` and ``evaluation`` params ``params`` holds. Run by hand, `mer features` or a
-    params change after `mer evaluate` would otherwise tag the new version with the old
-    figures. Raises DatasetError naming the commands to rerun."""
+                             predictions: Path, training: Path, data: Sequence[Path],
+                             classes: Sequence[str]) -> None:
+    """Refuse to tag a final model with an evaluation (LOSO or cross-corpus) of another recipe
+    or another model: ``report`` (read from ``evaluation``; {} when there is none, and then
+    nothing is checked) must score the ``predictions`` file as it is now, which `mer train`
+    must have made (``training``: mer.core.records.training_record) from the ``data`` files as
+    they are now, with the ``train`` and ``evaluation`` params ``params`` holds; and it must
+    score the hybrid (the model register trains) on exactly ``classes``. Run by hand,
+    `mer features` or a params change after `mer evaluate` would otherwise tag the new version
+    with the old figures. Raises DatasetError naming the commands to rerun."""
     from mer.atomic import unreadable
     from mer.config import mer_command, rerun_commands
     from mer.core.npz import MADE_WITH
@@ -286,6 +276,7 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     if not report:
         return
     again = rerun_commands(("train", "evaluate"), params.source)
+    evaluate_again = rerun_commands(("evaluate",), params.source)
     if not predictions.exists():
         raise DatasetError(f"{evaluation} evaluates {predictions}, which is not there: run "
                            f"{again} first")
@@ -294,8 +285,8 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
         raise DatasetError(
             f"{evaluation} does not evaluate {predictions} as it is now (`mer train` ran after "
             f"`mer evaluate`, or an older mer wrote it): run "
-            f"{rerun_commands(('evaluate',), params.source)} first, so that the registered "
-            "version is tagged with its own LOSO evaluation")
+            f"{evaluate_again} first, so that the registered version is tagged with its own "
+            "evaluation")
     try:
         record = json.loads(training.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -303,13 +294,24 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
                            f"{again} first (a mer before it wrote none)") from None
     except (OSError, ValueError) as exc:
         raise unreadable(training, exc, mer_command("train", params.source)) from None
-    if not isinstance(record, dict) or record.get(PREDICTIONS_KEY) != now:
+    if not isinstance(record, dict):
+        raise unreadable(training, None, mer_command("train", params.source))
+    if record.get(PREDICTIONS_KEY) != now:
         raise DatasetError(f"{training} does not describe {predictions} (one of them was "
                            f"replaced): run {again} first")
     if record.get(DATA_KEY) != file_digest(*data):
         raise DatasetError(
             f"{predictions} was trained on other data than {' and '.join(map(str, data))} "
             f"hold now (rebuilt after `mer train`): run {again} first, so that the registered "
-            "version is tagged with its own LOSO evaluation")
+            "version is tagged with its own evaluation")
     check_made_with(record.get(MADE_WITH) or {}, predictions, params, TRAINED_SECTIONS,
                     through="evaluate")
+    # The figures are current: what they lack, the recipe (or a hand edit) left out.
+    if HYBRID not in report.get("models", {}):
+        fix = (f"rerun {evaluate_again}" if HYBRID in params.train.models else
+               f"add {HYBRID} to train.models and run {again}")
+        raise DatasetError(f"{evaluation} has no evaluation of the {HYBRID}, the model "
+                           f"register trains: {fix}")
+    if report.get("classes") != list(classes):
+        raise DatasetError(f"{evaluation} evaluates classes {report.get('classes')}, not "
+                           f"{list(classes)}: run {again} first")

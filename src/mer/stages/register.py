@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import write_text
     from mer.core.clipset import load_clips
     from mer.core.manifest import read_manifest
+    from mer.core.records import PREDICTIONS_KEY
     from mer.evaluation.report import (
-        check_evaluates,
         check_evaluation_current,
         read_evaluation,
     )
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     if (manifest["flow_image"] != "").any():
         reason = ("the model was trained on precomputed flow images; the registered model "
                   "answers requests of raw frames (onset..offset), which these images cannot "
-                  "match. Nothing was registered: its LOSO evaluation is in "
+                  "match. Nothing was registered: its evaluation is in "
                   f"{paths.EVALUATION} and the MLflow run. Register from a frame corpus")
         write_text(paths.REGISTERED, not_registered_record(reason))
         log.warning("nothing registered: %s", reason)
@@ -64,10 +64,9 @@ def run(args: argparse.Namespace) -> None:
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)
     evaluation = read_evaluation(paths.EVALUATION, mer_command("evaluate", params.source))
-    check_evaluates(evaluation, clips.classes, paths.EVALUATION)
     check_evaluation_current(evaluation, params, evaluation=paths.EVALUATION,
                              predictions=paths.PREDICTIONS, training=paths.TRAINING,
-                             data=(paths.FEATURES, paths.MANIFEST))
+                             data=(paths.FEATURES, paths.MANIFEST), classes=clips.classes)
     spotter = read_fitted_spotter(paths.SPOTTING, params)  # before the work, not after
     input_example = example_request(manifest[manifest["clip_id"].isin(clips.clip_id)])
 
@@ -85,7 +84,8 @@ def run(args: argparse.Namespace) -> None:
 
     version = register_bundle(
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
-        tags_from_evaluation(evaluation, evaluation_run_id(paths.PREDICTIONS), protocol),
+        tags_from_evaluation(evaluation, evaluation_run_id(evaluation[PREDICTIONS_KEY])
+                             if evaluation else None, protocol),  # its sha was checked
         experiment=params.tracking.experiment)
     write_text(paths.REGISTERED, registration_record(version))
     log.info("registered %s version %s (run %s); promote it with `mer promote --version %s`",

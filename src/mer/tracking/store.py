@@ -29,6 +29,7 @@ import functools
 import json
 import logging
 import os
+import posixpath
 import socket
 import sqlite3
 import subprocess
@@ -38,7 +39,6 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from mer.core.records import file_digest
 from mer.errors import MerError
 from mer.interrupts import deferred_signals, stopped_by_signal
 
@@ -616,9 +616,16 @@ class Tracker:
         self.client.log_text(run_id, json.dumps(obj, indent=2, sort_keys=True), artifact_file)
 
     def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
-        """A table the MLflow UI shows as one (artifact_file must end in .json)."""
+        """A table the MLflow UI shows as one (artifact_file must end in .json). A table of
+        that name already in the run is replaced: MLflow's log_table appends to it, which
+        doubled the per-subject table of an evaluation run each time `mer evaluate` reran."""
         import pandas as pd
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+        folder = posixpath.dirname(artifact_file) or None
+        if any(f.path == artifact_file for f in self.client.list_artifacts(run_id, folder)):
+            get_artifact_repository(self.client.get_run(run_id).info.artifact_uri
+                                    ).delete_artifacts(artifact_file)
         self.client.log_table(run_id, data=pd.DataFrame(rows), artifact_file=artifact_file)
 
     def log_files(self, run_id: str, folder: str | Path, artifact_path: str | None = None
@@ -668,16 +675,14 @@ def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str,
     return runs[0].info.run_id if runs else None
 
 
-def evaluation_run_id(predictions: str | Path, root: str | Path | None = None) -> str | None:
-    """The newest parent run, in any experiment, that wrote the file ``predictions``, or None.
-    Links a registered model to its LOSO evaluation."""
-    predictions = Path(predictions)
-    if not predictions.exists():
-        return None
+def evaluation_run_id(predictions_sha: str, root: str | Path | None = None) -> str | None:
+    """The newest parent run, in any experiment, that wrote the predictions whose sha256
+    (mer.core.records.file_digest) is ``predictions_sha``, or None. Links a registered model
+    to its evaluation."""
     if not store_exists(root):
         return None
     client = mlflow_client(tracking_uri(root))
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
-    return newest_run(client, experiments, PREDICTIONS_TAG, file_digest(predictions))
+    return newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha)
