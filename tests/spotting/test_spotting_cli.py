@@ -86,3 +86,29 @@ def test_spot_without_a_registered_model_says_what_to_do(tiny_video, tmp_path, m
     assert "mer register" in message and "--spot-only" in message
     assert "Traceback" not in message and not (tmp_path / "i.csv").exists()
     assert not (tmp_path / "mlflow.db").exists()  # reading a model never creates a store
+
+
+def test_a_video_may_start_without_a_face(tiny_video, tiny_spotting, caplog):
+    """The issue: spotting found the face on the first frame only, and a video that opened on
+    a fade-in or an empty chair was refused. Now the face is found on the first frame that
+    shows one; the frames before it have no signal, and the rest are measured as before."""
+    import numpy as np
+
+    from mer.errors import MerError
+    from mer.spotting.signals import read_frames, video_signals
+
+    _, video = tiny_video
+    frames = list(read_frames(video.frames))
+    lead = [np.zeros_like(frames[0])] * 7  # a black lead-in
+    params, features = tiny_spotting, FeatureParams()
+    plain = video_signals(frames, video.fps, params, features, "plain")
+    with caplog.at_level("WARNING", logger="mer.spotting"):
+        late = video_signals(lead + frames, video.fps, params, features, "late.avi")
+    assert "late.avi: no face in frames 0-6" in caplog.text
+    assert late.frames == plain.frames + 7
+    for scale in plain.score:
+        assert not late.score[scale][:7].any() and not late.magnitude[scale][:7].any()
+        np.testing.assert_array_equal(late.score[scale][7:], plain.score[scale])
+        np.testing.assert_array_equal(late.magnitude[scale][7:], plain.magnitude[scale])
+    with pytest.raises(MerError, match=r"empty\.avi: no face found in any of its 7 frames"):
+        video_signals(lead, video.fps, params, features, "empty.avi")

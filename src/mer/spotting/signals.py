@@ -1,6 +1,7 @@
 """Per-frame facial motion of a long video: the signals the spotter turns into intervals.
 
-The face is found once (dlib landmarks on the video's first frame, which must show it) and then
+The face is found once (dlib landmarks on the first frame that shows one; the frames before it,
+a fade-in or an empty chair, have no signal: 0, as the first k frames of any video) and then
 tracked, not detected again: each frame's head translation against that first face is
 estimated by phase correlation (``cv2.phaseCorrelate``) and the square face crop follows it,
 resampled to ``spotting.face_size`` px, the size the spotter needs rather than the video's.
@@ -28,6 +29,7 @@ of them a little.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -38,6 +40,8 @@ from mer.errors import MerError
 from mer.faces.landmarks import detect_faces, to_grey
 from mer.features.flow import flow_between, remove_head_motion
 from mer.features.regions import au_regions
+
+log = logging.getLogger(__name__)
 
 SCALES = ("micro", "macro")
 # Crop side over the landmarks' extent: room for the forehead above the brows and the chin.
@@ -65,21 +69,20 @@ def window_frames(seconds: float, fps: float) -> int:
 class FaceTrack:
     """The face found once: crop geometry and regions in crop px."""
 
-    centre: np.ndarray  # (2,) x, y of the crop centre in the first frame, px
+    centre: np.ndarray  # (2,) x, y of the crop centre in the frame the face was found in, px
     side: float  # crop side in frame px
     size: int  # crop side after resampling, px
-    template: np.ndarray  # (h, w) float32 grey first-frame patch the head is tracked against
+    template: np.ndarray  # (h, w) float32 grey patch of that frame, the head tracked against it
     masks: np.ndarray  # (R, size * size) float32 region masks, each row sums to 1
     reference: np.ndarray  # (size, size) bool nose-bridge head-motion reference
 
     @classmethod
-    def find(cls, grey: np.ndarray, regions: tuple[str, ...], size: int,
-             where: str) -> FaceTrack:
+    def find(cls, grey: np.ndarray, regions: tuple[str, ...], size: int) -> FaceTrack | None:
+        """The face of a (H, W) uint8 grey frame to track from, None when it shows none.
+        Raises MerError when ``regions`` names a region mer.features.regions does not know."""
         faces = detect_faces(grey, DETECT_UPSAMPLE)
         if not faces:
-            raise MerError(f"{where}: no face found in the first frame; spotting finds the "
-                           "face once there and tracks it: start the video with a frontal "
-                           "face in view")
+            return None
         points = faces[0].landmarks
         low, high = points.min(axis=0), points.max(axis=0)
         side = float((high - low).max()) * CROP_MARGIN
@@ -140,11 +143,12 @@ class MotionMeter:
         # the oldest frame whose values are not out yet
         self.flows: dict[str, dict[int, np.ndarray | None]] = {s: {} for s in SCALES}
         self.count = 0  # frames pushed
+        self.start = 0  # the frame the face was found in: frames before it have no signal
         self.emitted = 0  # frames whose values are out
 
     def _flow(self, scale: str, t: int) -> np.ndarray | None:
         k = self.windows[scale]
-        if t < k:
+        if t - self.start < k:
             return None
         flow = flow_between(self.crops[-1 - k], self.crops[-1], self.features)
         return remove_head_motion(flow, self.track.reference).reshape(-1, 2)
@@ -153,11 +157,16 @@ class MotionMeter:
         """Add the next (H, W[, 3]) uint8 frame; [(t, score by scale, magnitude by scale)] of
         the frames whose values became known (each frame once, in order)."""
         grey = to_grey(frame)
-        if self.track is None:
-            self.track = FaceTrack.find(grey, self.params.regions, self.params.face_size,
-                                        self.where)
         t = self.count
         self.count += 1
+        if self.track is None:
+            self.track = FaceTrack.find(grey, self.params.regions, self.params.face_size)
+            if self.track is None:  # no face yet: no signal, and the next frame is tried
+                return self._emit(t - self.windows["macro"])
+            self.start = t
+            if t:
+                log.warning("%s: no face in frames 0-%d (%.1f s); spotting starts at frame "
+                            "%d, where one was found", self.where, t - 1, t / self.fps, t)
         self.crops.append(self.track.crop(grey))
         del self.crops[:-(max(self.windows.values()) + 1)]
         for scale in SCALES:
@@ -165,7 +174,11 @@ class MotionMeter:
         return self._emit(t - self.windows["macro"])
 
     def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:
-        """Values of the last frames, whose F_{t+k} lies past the video's end (score 0)."""
+        """Values of the last frames, whose F_{t+k} lies past the video's end (score 0).
+        Raises MerError when no frame showed a face."""
+        if self.track is None and self.count:
+            raise MerError(f"{self.where}: no face found in any of its {self.count} frames; "
+                           "spotting needs a frontal face in view (dlib's detector)")
         return self._emit(self.count - 1)
 
     def _emit(self, last: int) -> list[tuple[int, dict[str, float], dict[str, float]]]:
@@ -178,7 +191,6 @@ class MotionMeter:
         return out
 
     def _values(self, t: int) -> tuple[int, dict[str, float], dict[str, float]]:
-        masks = self.track.masks  # (R, P)
         score, magnitude = {}, {}
         for scale in SCALES:
             now = self.flows[scale].get(t)
@@ -186,6 +198,7 @@ class MotionMeter:
             score[scale] = magnitude[scale] = 0.0
             if now is None:
                 continue
+            masks = self.track.masks  # (R, P)
             magnitude[scale] = float((masks @ np.linalg.norm(now, axis=1)).max())
             if ahead is not None:
                 dot = masks @ (now * ahead).sum(axis=1)  # (R,) mean <F_t, F_t+k> per region
