@@ -33,6 +33,10 @@ rename(2) is atomic (every local one; each output may live on its own filesystem
 (``dvc repro`` deletes a stage's outputs before it runs the stage, so there an output's
 previous version is already gone; these guarantees matter most for ``mer <stage>`` by hand.)
 
+A target that exists as a folder is never replaced by a file, nor a file by a folder (a
+user's folder named like an output, ``--out results.json``): that is an OutputError, before
+any rename. ``check_target`` makes the same checks up front, for a path the user named.
+
 Errors: an OSError of the filesystem (no space, quota, file size limit, read-only filesystem,
 permission denied, I/O error) raised while staging or committing becomes a ``MerError`` with
 one line naming the outputs and the fix, which ``mer`` prints without a traceback. Other
@@ -299,14 +303,19 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
     nested = any(_inside_staging(p) for p in paths)
     shown = [_STAGED.get(p.absolute(), p) for p in paths]
     outputs: list[_Output] = []
+    for path, display in zip(paths, shown, strict=True):
+        above = None if nested else _file_above(path)
+        if above is not None:
+            raise OutputError(f"cannot write {display}: {above} is a file, not a folder; "
+                              "choose another path")
     try:
         try:
             for path in paths:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
                 outputs.append(_Output(path, staging))
-        except OSError as exc:
-            if nested or exc.errno not in WRITE_ERRNOS:
+        except OSError as exc:  # the output's place refuses a folder: a write failure
+            if nested:
                 raise
             raise _write_error(exc, shown, "nothing was replaced") from exc
         for output, display in zip(outputs, shown, strict=True):
@@ -317,9 +326,12 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
             if nested or not _is_write_failure(exc, outputs):
                 raise
             raise _write_error(exc, shown, "nothing was replaced") from exc
-        for output in outputs:
+        for output, display in zip(outputs, shown, strict=True):
             if not _exists(output.staged):
                 raise RuntimeError(f"nothing was written for {output.target}")
+            error = _kind_error(output.target, _is_folder(output.staged), str(display))
+            if error is not None:  # before any rename: nothing is replaced
+                raise error
         try:
             _commit(outputs)
         except _CommitFailed as failed:
@@ -331,6 +343,42 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
             _STAGED.pop(output.staged.absolute(), None)
             if not output.keep_staging:
                 shutil.rmtree(output.staging, ignore_errors=True)
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest existing path above ``path`` when it is a file (``a.png`` of
+    ``a.png/x.csv``): nothing can be written under it."""
+    for parent in path.absolute().parents:
+        if _exists(parent):
+            return None if parent.is_dir() else parent
+    return None
+
+
+def _kind_error(path: Path, folder: bool, shown: str) -> OutputError | None:
+    """The error when ``path`` exists as a folder and a file is to go there (``folder``
+    False), or the other way round: replacing it would delete what the user keeps there."""
+    if not _exists(path) or _is_folder(path) == folder:
+        return None
+    what, wanted = ("a folder", "a file") if _is_folder(path) else ("a file", "a folder")
+    return OutputError(f"cannot write {shown}: it is {what}, and mer writes {wanted} there, "
+                       f"which would replace it; choose another path (or move {path} away)")
+
+
+def check_target(target: str | Path, *, folder: bool = False, shown: str = "") -> None:
+    """Raise OutputError when an output cannot go to ``target``, so that a command checks
+    a path the user named (``--out``) before any work is done for it: a path through a
+    file (``a.png/x.csv``), or an existing folder where a file goes (``folder`` False), or a
+    file where a folder goes. ``shown`` names the option (``--out``) in the message;
+    atomic_outputs makes the same checks when it writes."""
+    path = Path(target)
+    named = f"{shown} {path}" if shown else str(path)
+    above = _file_above(path)
+    if above is not None:
+        raise OutputError(f"cannot write {named}: {above} is a file, not a folder; choose "
+                          "another path")
+    error = _kind_error(path, folder, named)
+    if error is not None:
+        raise error
 
 
 def _inside_staging(path: Path) -> bool:

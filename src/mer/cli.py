@@ -33,6 +33,7 @@ from mer.interrupts import (
     deferred_signals,
     from_ctrl_c,
     requested_stop,
+    stop_if_requested,
     stop_now_or_after_store_call,
     stopped_by_signal,
 )
@@ -278,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             load_params(args.params)
         runners[command](args)
+        # A Ctrl-C that Python dropped inside a library (mer.interrupts) while the command
+        # had no more units of work to check it at: the command ends as stopped, not as done.
+        stop_if_requested()
     except BaseException as exc:
         if isinstance(exc, BrokenPipeError) and _stdout_closed():
             # The reader of our output went away (`mer params --check | head`): end quietly,

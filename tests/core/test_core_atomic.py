@@ -4,7 +4,14 @@ import os
 
 import pytest
 
-from mer.atomic import atomic_outputs, atomic_path, unreadable, write_text
+from mer.atomic import (
+    OutputError,
+    atomic_outputs,
+    atomic_path,
+    check_target,
+    unreadable,
+    write_text,
+)
 from mer.errors import MerError
 
 
@@ -60,15 +67,39 @@ def test_an_exception_while_writing_replaces_none(tmp_path, stop):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["manifest.parquet", "reports"]
 
 
-def test_a_file_can_become_a_folder_and_back(tmp_path):
+def test_a_folder_is_never_replaced_by_a_file_nor_a_file_by_a_folder(tmp_path):
+    """The issue: `mer predict --out results.json`, with results.json a folder of the user's,
+    deleted the folder and all it held, and put the predictions file there. Outputs of another
+    kind than the path they go to are refused before any rename; the path is left as it was."""
+    folder = tmp_path / "results.json"
+    folder.mkdir()
+    (folder / "important.txt").write_text("keep")
+    with pytest.raises(OutputError, match=r"results\.json: it is a folder, and mer writes a "
+                       r"file there"):
+        write_text(folder, "predictions")
+    assert (folder / "important.txt").read_text() == "keep"
     target = write_text(tmp_path / "out", "a file")
-    with atomic_path(target) as tmp:
+    with pytest.raises(OutputError, match="it is a file, and mer writes a folder"), \
+            atomic_path(target) as tmp:
         tmp.mkdir()
         (tmp / "inside").write_text("x")
-    assert (target / "inside").read_text() == "x"
-    write_text(target, "a file again")
-    assert target.read_text() == "a file again"
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert target.read_text() == "a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "results.json"]
+    with pytest.raises(OutputError, match="it is a folder"):
+        check_target(folder, shown="--out")
+    check_target(folder, folder=True)
+    check_target(tmp_path / "new" / "deeper.csv")  # a new path is fine
+
+
+def test_a_path_through_a_file_is_one_clear_error(tmp_path):
+    """The issue: `--out a.png/x.csv` gave a FileExistsError traceback after all the work."""
+    image = write_text(tmp_path / "a.png", "an image")
+    with pytest.raises(OutputError, match=r"cannot write --out .*x\.csv: .*a\.png is a file, "
+                       "not a folder"):
+        check_target(image / "sub" / "x.csv", shown="--out")
+    with pytest.raises(OutputError, match=r"a\.png is a file, not a folder"):
+        write_text(image / "x.csv", "rows")
+    assert image.read_text() == "an image"
 
 
 def test_a_hard_linked_output_is_replaced_not_written_through(tmp_path):

@@ -144,3 +144,24 @@ def test_a_sigterm_names_resuming_only_for_a_command_that_resumes():
         assert "resume" not in _stop_line(command, SIGTERM_EXIT)
     assert _stop_line("params", SIGTERM_EXIT) == "mer params: terminated (SIGTERM)"
     assert _stop_line("", SIGINT_EXIT) == "mer: interrupted"
+
+
+def test_a_stop_a_library_dropped_still_ends_the_command(monkeypatch, capsys):
+    """The issue: a Ctrl-C during `mer predict` was caught inside a library (a thread pool's
+    weakref callback: 'Exception ignored in ...'), and the command printed its whole answer
+    and exited 0. The stop is recorded, so the command ends as interrupted."""
+    import mer.stages.params as stage
+
+    def dropping(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1_000_000))  # Python runs the handler between these bytecodes
+        except KeyboardInterrupt:
+            pass  # what the library did with it
+        print("the whole answer")
+
+    monkeypatch.setattr(stage, "run", dropping)
+    assert main(["params"]) == 130
+    captured = capsys.readouterr()
+    assert "the whole answer" in captured.out
+    assert captured.err.strip().splitlines()[-1] == "mer params: interrupted"

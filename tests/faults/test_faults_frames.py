@@ -295,3 +295,26 @@ def test_one_frame_reader_for_every_stage_and_prediction():
     assert sources.read_clip_frames is frames.read_clip_frames
     assert serving.decode_frame is frames.decode_frame
     assert issubclass(frames.FrameError, MerError)
+
+
+def test_a_16_bit_frame_of_12_bit_values_is_named_not_read_black(tmp_path):
+    """The issue: a 12-bit camera's frame stored in a 16-bit PNG was read by its top 8 bits as
+    values 0-15, and `mer predict` said no face was found. Such a frame is refused with what
+    it is; a 16-bit frame over its full range reads as cv2.imread reads it."""
+    import cv2
+
+    from mer.core.frames import FrameError, read_frame
+
+    rng = np.random.default_rng(0)
+    eight = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    twelve, full = tmp_path / "twelve.png", tmp_path / "full.png"
+    cv2.imwrite(str(twelve), eight.astype(np.uint16) * 16)
+    cv2.imwrite(str(full), eight.astype(np.uint16) * 257)
+    with pytest.raises(FrameError, match=r"twelve\.png is a 16-bit image whose brightest value "
+                                         r"is 4080 of 65535: .* it is black \(0-15 of 255\)"):
+        read_frame(twelve)
+    np.testing.assert_array_equal(read_frame(full), cv2.imread(str(full), cv2.IMREAD_COLOR))
+    np.testing.assert_array_equal(read_frame(full), eight)
+    eight_bit = tmp_path / "eight.png"
+    cv2.imwrite(str(eight_bit), eight)
+    np.testing.assert_array_equal(read_frame(eight_bit), eight)

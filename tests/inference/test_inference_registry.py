@@ -138,6 +138,9 @@ def test_promote_moves_aliases_and_predict_loads_the_champion(project):
     result = mer(project, "predict", "--video", str(VIDEO), "--start", "0", "--end", "6")
     prediction = json.loads(result.stdout)
     assert prediction["model"] == f"models:/{MODEL}@champion"
+    # the version the alias named: the answer stays traceable after the alias moves
+    assert prediction["model_version"] == f"models:/{MODEL}/1"
+    assert prediction["input"] == str(VIDEO)
     assert prediction["label"] in CLASSES
     assert set(prediction["probabilities"]) == set(CLASSES)
     assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
@@ -243,7 +246,7 @@ def test_served_champion_answers_like_mer_predict(project, tmp_path):
         # `mer predict --server` asks that served model: the local answer, byte for byte,
         # but for the model it names; a refused request is mer's own message.
         remote = json.loads(mer(project, "predict", "--pair", *pair, "--server", url).stdout)
-        assert remote == {**expected, "model": url}
+        assert remote == {**expected, "model": url, "model_version": None}
         refused = mer(project, "predict", "--pair", *faceless, "--server", url, check=False)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert "refused it (HTTP 400)" in refused.stderr and "no face" in refused.stderr
@@ -603,7 +606,16 @@ def test_several_clips_in_one_call_answer_as_one_call_each(local, tmp_path, caps
     assert main(["predict", "--clips-from", str(clips), "--out", str(out)]) == 2
     assert "1 of 3 inputs could not be classified" in capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
-    assert rows[2]["error"].startswith(f"{tmp_path / 'missing'}: not a folder of frames")
+    assert rows[2]["error"].startswith(f"{clips}, line 4: {tmp_path / 'missing'}: not a "
+                                       "folder of frames")
+    assert {row["model_version"] for row in rows} == {f"models:/{MODEL}/1"}
+    # the issue: a list of one clip printed the one-input form (indented, no "input"), and a
+    # script reading the list's lines broke on it: a list always prints one line per clip
+    one = tmp_path / "one.csv"
+    one.write_text(f"clip,onset,apex,offset\n{folder},{first},{first + 2},{first + 5}\n")
+    assert main(["predict", "--clips-from", str(one)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["input"] == str(folder)
     singles = [["--clip", str(folder), "--onset", str(first), "--apex", str(first + 2),
                 "--offset", str(first + 5)],
                ["--clip", str(second), "--onset", str(start), "--offset", str(start + 6)]]

@@ -181,6 +181,24 @@ def test_predict_refuses_options_of_another_input(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_predict_refuses_an_out_it_would_replace_a_folder_with(tmp_path, capsys):
+    """The issue: `--out results.json`, a folder of the user's, was deleted with what it held;
+    `--out a.png/x.csv` gave a traceback, after all the work both times."""
+    from mer.cli import main
+
+    folder = tmp_path / "results.json"
+    folder.mkdir()
+    (folder / "important.txt").write_text("keep")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"png")
+    for out, message in ((folder, "results.json: it is a folder"),
+                         (image / "x.csv", "a.png is a file, not a folder")):
+        assert main(["predict", "--pair", "a.png", "b.png", "--model", "unused.pkl",
+                     "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    assert (folder / "important.txt").read_text() == "keep"
+
+
 def test_a_request_row_with_a_bad_apex_or_frames_is_named():
     import pandas as pd
 
@@ -215,8 +233,28 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
     mistakes = {"clip,apx\nEP01_01,3\n": "unknown: ['apx']",
                 "clip,onset\nEP01_01,x\n": "line 2: onset 'x' is not a frame number",
                 "clip\n\n": "lists no clip", "clip\n,\n": "line 2: more cells",
-                "clip,apex\n ,3\n": "line 2: the clip cell is empty"}
+                "clip,apex\n ,3\n": "line 2: the clip cell is empty",
+                # the issue: csv.DictReader kept the last of two clip columns without a word
+                "clip,clip\nEP01_01,EP01_02\n": "its header names 'clip' more than once"}
     for text, message in mistakes.items():
         listing.write_text(text)
         with pytest.raises(MerError, match=re.escape(message)):
             clips_from(listing)
+    # A clip that cannot be read names the line that listed it: one clip may be listed on
+    # several lines with other frame numbers.
+    listing.write_text(f"clip,onset,apex\n{clip_folder.name},47,49\n{clip_folder.name},49,47\n")
+    good, bad = clips_from(listing)
+    good.read()
+    with pytest.raises(MerError, match=re.escape(f"{listing}, line 3: ")):
+        bad.read()
+
+
+def test_a_folder_given_as_a_video_is_named_a_folder(tmp_path):
+    """The issue: `--video <a folder>` said 'no such video file', though the path is there."""
+    from mer.inference.sources import video_frames
+
+    with pytest.raises(MerError, match="is a folder, not a video file: for a folder of frames "
+                                       "use `mer predict --clip`"):
+        video_frames(tmp_path)
+    with pytest.raises(MerError, match="no such video file"):
+        video_frames(tmp_path / "missing.mp4")

@@ -112,3 +112,55 @@ def test_a_video_may_start_without_a_face(tiny_video, tiny_spotting, caplog):
         np.testing.assert_array_equal(late.magnitude[scale][7:], plain.magnitude[scale])
     with pytest.raises(MerError, match=r"empty\.avi: no face found in any of its 7 frames"):
         video_signals(lead, video.fps, params, features, "empty.avi")
+
+
+@pytest.mark.parametrize("fps", ["nan", "inf", "0", "-30", "1e-9"])
+def test_a_frame_rate_that_is_not_one_is_refused(tiny_video, tmp_path, monkeypatch, capsys,
+                                                fps):
+    """The issue: --fps nan and inf gave tracebacks, 0 was ignored for the file's rate, -30
+    was said to be missing, and 1e-9 made a 90 000 000 000 s video."""
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
+                 "--fps", fps]) == 2
+    assert "give the video's frame rate in frames/s, a number of at least 1" in \
+        capsys.readouterr().err
+
+
+def test_a_video_too_short_to_spot_in_is_an_error_not_zero_intervals(tiny_video, tmp_path,
+                                                                      monkeypatch, capsys):
+    """The issue: a 1- or 3-frame video gave '0 intervals ... in 1 frames' and exit 0, which
+    reads as a video without expressions."""
+    _, video = tiny_video
+    short = tmp_path / "short.avi"
+    first = cv2.imread(str(video.frames[0]))
+    writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"FFV1"), 30.0,
+                             (first.shape[1], first.shape[0]))
+    for frame in video.frames[:3]:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    for follow in ([], ["--follow"]):
+        assert main(["spot", "--video", str(short), "--spot-only", "--p", "0.3", "0.3",
+                     *follow]) == 2
+        assert "short.avi: 3 frames with a face (0.10 s at 30 frames/s) are fewer than one " \
+               "micro-expression window needs" in capsys.readouterr().err
+
+
+def test_out_naming_a_folder_is_refused_before_the_work(tiny_video, tmp_path, monkeypatch,
+                                                        capsys):
+    """The issue: `--out spotdir.csv`, a folder of the user's, was deleted with what it held
+    and replaced by the intervals file."""
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "spotdir.csv").mkdir()
+    (tmp_path / "spotdir.csv" / "keep.txt").write_text("keep")
+    assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
+                 "--out", "spotdir.csv"]) == 2
+    captured = capsys.readouterr()
+    assert "cannot write --out spotdir.csv: it is a folder" in captured.err
+    assert captured.out == ""  # refused before the work
+    assert (tmp_path / "spotdir.csv" / "keep.txt").read_text() == "keep"

@@ -163,7 +163,9 @@ def decode_frame(data: bytes, name: str, where: str | None = None,
     anything cv2.imdecode cannot decode. Decoded in colour, exactly as cv2.imread does
     (EXIF orientation included; measured pixel-identical), and converted to grey later where
     needed: OpenCV's direct greyscale JPEG decode differs by up to a dozen grey levels.
-    Greyscale frames come out as three equal channels. The message reads '<where>: frame
+    Greyscale frames come out as three equal channels; a 16-bit frame is converted as OpenCV
+    converts it (its top 8 bits), and refused when that leaves it black (``_check_deep_range``:
+    12-bit values stored in 16 bits). The message reads '<where>: frame
     <name> <problem>; <advice>'.
     """
     import cv2
@@ -174,7 +176,11 @@ def decode_frame(data: bytes, name: str, where: str | None = None,
     if short is not None:
         raise FrameError(f"{_prefix(where)}frame {name} is truncated: {short} ({len(data)} "
                          f"bytes; an interrupted copy or download?); {advice}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    buffer = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)  # 8-bit: as COLOR
+    if image is not None and image.size and image.dtype != np.uint8:
+        _check_deep_range(image, name, where, advice)
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)  # OpenCV's own 16 -> 8 bit conversion
     if image is None or image.size == 0:
         known = data.startswith((_JPEG, _PNG, _BMP, *_TIFF))
         why = "corrupt" if known else (f"not a JPEG, PNG, BMP or TIFF file: it starts with "
@@ -182,6 +188,26 @@ def decode_frame(data: bytes, name: str, where: str | None = None,
         raise FrameError(f"{_prefix(where)}frame {name} does not decode as an image ({why}); "
                          f"{advice}")
     return image
+
+
+# A 16-bit frame is read by its top 8 bits: below this it would be all but black (0-15 of 255)
+DEEP_DARK = 1 << 12
+
+
+def _check_deep_range(image: np.ndarray, name: str, where: str | None, advice: str) -> None:
+    """A FrameError for a frame of more than 8 bits whose values all lie below DEEP_DARK: a
+    10- or 12-bit camera's values stored in 16 bits, which read by their top 8 bits are a
+    black frame whose face no detector finds (the error blamed the face)."""
+    brightest = int(image.max())
+    if not np.issubdtype(image.dtype, np.integer) or brightest >= DEEP_DARK:
+        return
+    full = np.iinfo(image.dtype).max
+    raise FrameError(
+        f"{_prefix(where)}frame {name} is a {image.dtype.itemsize * 8}-bit image whose "
+        f"brightest value is {brightest} of {full}: read by its top 8 bits, as mer and OpenCV "
+        f"read such frames, it is black (0-{brightest * 256 // (full + 1)} of 255). A 10- or "
+        "12-bit camera's values stored in 16 bits? Scale the frames to their full range, or "
+        f"to 8 bits, first; {advice}")
 
 
 def read_frame(path: str | Path, where: str | None = None, advice: str = RESTORE

@@ -179,6 +179,14 @@ class MotionMeter:
         if self.track is None and self.count:
             raise MerError(f"{self.where}: no face found in any of its {self.count} frames; "
                            "spotting needs a frontal face in view (dlib's detector)")
+        shortest = 2 * self.windows["micro"] + 1  # F_t and F_t+k of one apex t
+        if self.count and self.count - self.start < shortest:
+            raise MerError(
+                f"{self.where}: {self.count - self.start} frames with a face "
+                f"({(self.count - self.start) / self.fps:.2f} s at {self.fps:g} frames/s) are "
+                f"fewer than one micro-expression window needs ({shortest}: 2 x "
+                f"spotting.micro_window {self.params.micro_window:g} s + 1), so nothing could "
+                "be spotted; give a longer video (or the right --fps)")
         return self._emit(self.count - 1)
 
     def _emit(self, last: int) -> list[tuple[int, dict[str, float], dict[str, float]]]:

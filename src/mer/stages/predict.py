@@ -6,8 +6,11 @@ folder, relative to the CSV's own folder, and optional ``onset``, ``apex``, ``of
 numbers), --pair ONSET APEX (two images), or --video FILE (with optional --start/--end window
 and --apex, 0-based frame indices; the apex is estimated when absent).
 
-Several clips share one model load, so each costs only its own prediction: one JSON object per
-clip, one per line, in the order given, each naming its ``input``; with --out FILE (.csv or
+One input prints one indented JSON object; several clips (or any --clips-from list, even of one
+row) share one model load, so each costs only its own prediction: one JSON object per clip,
+one per line, in the order given. Each names its ``input``, the ``model`` as given and the
+``model_version`` it pinned to (models:/name/8 for models:/name@champion: the answer stays
+traceable after the alias moves; null with --server); with --out FILE (.csv or
 .json) they go to that table instead, one row per input. A clip mer cannot classify (a lost
 face, a damaged frame) gets a row holding its ``error`` while the others go on; the command then
 exits with code 2.
@@ -93,7 +96,7 @@ class Input:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse options that do not apply to the chosen input instead of ignoring them."""
-    from mer.atomic import TABLE_SUFFIXES
+    from mer.atomic import TABLE_SUFFIXES, check_target
     from mer.errors import MerError
 
     misplaced = {"--onset": (args.onset, "--clip"), "--offset": (args.offset, "--clip"),
@@ -113,6 +116,8 @@ def _check_options(args: argparse.Namespace) -> None:
                        "give each clip's frame numbers in a --clips-from CSV")
     if args.out and Path(args.out).suffix.lower() not in TABLE_SUFFIXES:
         raise MerError(f"--out {args.out}: use a {' or '.join(TABLE_SUFFIXES)} file name")
+    if args.out:
+        check_target(args.out, shown="--out")  # before the work, not after it
 
 
 def _frame_number(value: str | None, where: str, column: str) -> int | None:
@@ -126,6 +131,17 @@ def _frame_number(value: str | None, where: str, column: str) -> int | None:
     except ValueError:
         raise MerError(f"{where}: {column} {value!r} is not a frame number (leave the cell "
                        "empty to use the first/last frame or to estimate the apex)") from None
+
+
+def _at(where: str, read: Callable[[], FrameWindow]) -> FrameWindow:
+    """``read()``, its MerError prefixed with ``where`` (the CSV line that listed the clip):
+    a list may name one clip on several lines, with other frame numbers."""
+    from mer.errors import MerError
+
+    try:
+        return read()
+    except MerError as exc:
+        raise MerError(f"{where}: {exc}") from None
 
 
 def clips_from(csv_file: str | Path) -> list[Input]:
@@ -150,6 +166,10 @@ def clips_from(csv_file: str | Path) -> list[Input]:
     if "clip" not in columns or unknown:
         raise MerError(f"{csv_file}: its header must name a 'clip' column and optionally "
                        f"onset, apex, offset; it names {columns} (unknown: {unknown or 'none'})")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:  # csv.DictReader would keep the last of them without a word
+        raise MerError(f"{csv_file}: its header names {', '.join(map(repr, twice))} more than "
+                       "once; keep one column of each")
     reader.fieldnames = columns
     inputs = []
     for line, row in enumerate(reader, start=2):
@@ -161,8 +181,8 @@ def clips_from(csv_file: str | Path) -> list[Input]:
             raise MerError(f"{where}: the clip cell is empty")
         folder = Path(os.path.normpath(csv_file.parent / clip))  # an absolute clip stays
         onset, apex, offset = (_frame_number(row.get(c), where, c) for c in CLIP_COLUMNS[1:])
-        inputs.append(Input(clip, lambda f=folder, n=(onset, apex, offset):
-                            from_clip_folder(f, *n)))
+        inputs.append(Input(clip, lambda f=folder, n=(onset, apex, offset), w=where:
+                            _at(w, lambda: from_clip_folder(f, *n))))
     if not inputs:
         raise MerError(f"{csv_file}: lists no clip (a header row, then one clip per line)")
     return inputs
@@ -187,52 +207,66 @@ def run(args: argparse.Namespace) -> None:
     _check_options(args)
     inputs = inputs_of(args)  # a malformed --clips-from list is refused before the model loads
     model, load = _model_of(args)
-    if len(inputs) == 1 and not args.out:  # one input: its JSON, or its error
+    if len(inputs) == 1 and not args.out and not args.clips_from:  # its JSON, or its error
         window = inputs[0].read()  # a damaged frame is the error, before the model loads
-        prediction = load()(window)
-        json.dump({**prediction.as_dict(), "model": model}, sys.stdout, indent=2)
+        classify, version = load()
+        json.dump({"input": inputs[0].name, **classify(window).as_dict(), "model": model,
+                   "model_version": version}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    predict_many(load(), inputs, model, args.out)
+    classify, version = load()
+    predict_many(classify, inputs, model, version, args.out)
 
 
-def _model_of(args: argparse.Namespace) -> tuple[str, Callable[[], Classify]]:
-    """The model's name as the output shows it, and what loads it: the served model at
-    --server (nothing to load: a request per input), else the registered model chosen_model
+def _model_of(args: argparse.Namespace
+              ) -> tuple[str, Callable[[], tuple[Classify, str | None]]]:
+    """The model's name as the output shows it, and what loads it and the URI of the version
+    it loaded (models:/name/8 for models:/name@champion; mer.tracking.registry.
+    load_pinned_bundle): the served model at --server (nothing to load: a request per input;
+    its version is the server's, unknown here: None), else the registered model chosen_model
     names, loaded in this process."""
     if args.server:
         from mer.inference.client import ServedModel
 
         served = ServedModel(args.server)  # a malformed URL is refused before any frame is read
-        return args.server, lambda: served.predict
+        return args.server, lambda: (served.predict, None)
     from functools import partial
 
     from mer.inference.predictor import predict_window
-    from mer.tracking.registry import load_model_bundle
+    from mer.tracking.registry import load_pinned_bundle
 
     model = chosen_model(args.model, args.params)
-    return model, lambda: partial(predict_window, load_model_bundle(model))
+
+    def load() -> tuple[Classify, str | None]:
+        bundle, version = load_pinned_bundle(model)
+        return partial(predict_window, bundle), version
+
+    return model, load
 
 
-def predict_many(classify: Classify, inputs: list[Input], model: str, out: str | None) -> None:
-    """Classify every input with ``classify`` (one loaded model, or the served one): a JSON
-    line each on stdout as it is done, or, with ``out``, one table row each written at the
-    end. An input mer cannot classify (a MerError) gets a row with its error; then a MerError
-    counts them."""
+def predict_many(classify: Classify, inputs: list[Input], model: str, version: str | None,
+                 out: str | None) -> None:
+    """Classify every input with ``classify`` (one loaded model, or the served one; ``model``
+    as the user named it, ``version`` what it pinned to): a JSON line each on stdout as it is
+    done, or, with ``out``, one table row each written at the end. An input mer cannot
+    classify (a MerError) gets a row with its error; then a MerError counts them."""
     from mer.atomic import write_rows
     from mer.errors import MerError
+    from mer.interrupts import stop_if_requested
 
     rows, failed = [], []
+    names = {"model": model, "model_version": version}
     for item in inputs:
+        stop_if_requested()  # between inputs: a Ctrl-C a library dropped (mer.interrupts)
         try:
             prediction = classify(item.read())
-            result = {"input": item.name, **prediction.as_dict(), "model": model}
+            result = {"input": item.name, **prediction.as_dict(), **names}
             row = {"input": item.name, **prediction.as_row(), "source": prediction.source,
-                   "model": model}
+                   **names}
         except MerError as exc:
             error = str(exc) if item.name in str(exc) else f"{item.name}: {exc}"
             failed.append(error)
-            result = row = {"input": item.name, "model": model, "error": error}
+            result = row = {"input": item.name, **names, "error": error}
         rows.append(row)
         if out is None:
             print(json.dumps(result), flush=True)
@@ -243,7 +277,8 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, out: str |
         probabilities = list(dict.fromkeys(k for r in rows for k in r
                                            if k.startswith(PROBABILITY)))
         write_rows(out, rows, ["input", "label", *probabilities, "apex_index",
-                               "apex_estimated", "moving_regions", "source", "model", "error"])
+                               "apex_estimated", "moving_regions", "source", "model",
+                               "model_version", "error"])
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
     if failed:
         raise MerError(f"{len(failed)} of {len(inputs)} inputs could not be classified (their "

@@ -23,6 +23,7 @@ thresholded on the frames read so far.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mer import paths
-from mer.atomic import TABLE_SUFFIXES, write_rows
+from mer.atomic import TABLE_SUFFIXES, check_target, write_rows
 from mer.config import Params, load_params
 from mer.errors import MerError
 from mer.stages.predict import add_model_argument, chosen_model
@@ -67,12 +68,14 @@ def choose_spotter(params: Params, given: Sequence[float] | None, bundle: Any | 
     return bundle.spotter, f"the spotter registered in {model}"
 
 
-def load_recogniser(model: str) -> Any:
-    """The registered model's bundle, or a MerError saying how to get one or go without."""
-    from mer.tracking.registry import load_model_bundle
+def load_recogniser(model: str) -> tuple[Any, str]:
+    """The registered model's bundle and the version it pinned to (models:/name/8 for
+    models:/name@champion; mer.tracking.registry.load_pinned_bundle), or a MerError saying
+    how to get one or go without."""
+    from mer.tracking.registry import load_pinned_bundle
 
     try:
-        return load_model_bundle(model)
+        return load_pinned_bundle(model)
     except MerError as exc:
         raise MerError(f"{str(exc).rstrip('.')}. mer spot classifies each micro interval "
                        "with the registered model: register one (`mer register`, then `mer "
@@ -94,19 +97,25 @@ def run(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     video = Path(args.video)
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps >= 1):
+        raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
+                       "of at least 1 (CASME II: 200, SAMM: 200, a webcam: 30)")
     if args.out and Path(args.out).suffix.lower() not in TABLE_SUFFIXES:
         raise MerError(f"--out {args.out}: use a .csv or .json file name")
+    if args.out:
+        check_target(args.out, shown="--out")  # before the work, not after it
     if args.spot_only and args.model:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
     model = None if args.spot_only else chosen_model(args.model, args.params)
     fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
-    fps = args.fps or fps
+    fps = args.fps if args.fps is not None else fps
     if fps <= 0:
         raise MerError(f"{video}: the file gives no frame rate; pass --fps")
-    bundle = None if model is None else load_recogniser(model)
+    bundle, version = (None, None) if model is None else load_recogniser(model)
     spotter, origin = choose_spotter(params, args.p, bundle, model)
+    pinned = "" if version in (None, model) else f" ({version})"
     print(f"spotter: {spotter.describe()} from {origin}"
-          + ("" if model is None else f"; recogniser: {model}"), file=sys.stderr)
+          + ("" if model is None else f"; recogniser: {model}{pinned}"), file=sys.stderr)
     classes = bundle.classes if bundle is not None else ()
     started = time.perf_counter()
     if args.follow:

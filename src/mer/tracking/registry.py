@@ -188,7 +188,14 @@ def _one_line(exc: BaseException) -> str:
 
 def load_model_bundle(model: str) -> ModelBundle:
     """The bundle of the mer model ``model``: models:/name@alias, models:/name/N, runs:/<run>/<path>
-    or a local MLflow model folder.
+    or a local MLflow model folder (load_pinned_bundle, without the pinned URI)."""
+    return load_pinned_bundle(model)[0]
+
+
+def load_pinned_bundle(model: str) -> tuple[ModelBundle, str]:
+    """The bundle of the mer model ``model`` and the URI of what was loaded: for a registered
+    model, the version the alias pointed at when it was read (models:/name@champion ->
+    models:/name/8), so that an answer stays traceable after the alias moves; else ``model``.
 
     Nothing is unpickled before the model's MLmodel file says it is mer's pyfunc model with this
     mer's bundle format (check_mer_model), and the bundle is read by this mer's code, not by
@@ -202,15 +209,17 @@ def load_model_bundle(model: str) -> ModelBundle:
 
     if model.startswith(("models:/", "runs:/")):
         store = _store_uri(model)
-        cached = _cached_model(model, store)
+        cached, version = _cached_model(model, store)
+        pinned = model if version is None else version.uri
         if cached is not None:
-            return load_bundle(check_mer_model(cached, model), name=f"'{model}'")
+            return load_bundle(check_mer_model(cached, model), name=f"'{model}'"), pinned
         with tempfile.TemporaryDirectory(prefix="mer-model-") as scratch:
-            folder = _download_model(model, store, Path(scratch))
-            return load_bundle(check_mer_model(folder, model), name=f"'{model}'")
+            # the version resolved above, not the alias again: it may have moved since
+            folder = _download_model(pinned, store, Path(scratch), shown=model)
+            return load_bundle(check_mer_model(folder, model), name=f"'{model}'"), pinned
     path = Path(model)
     if path.is_dir():
-        return load_bundle(check_mer_model(path, model), name=f"'{model}'")
+        return load_bundle(check_mer_model(path, model), name=f"'{model}'"), model
     if path.is_file():
         raise MerError(f"'{model}' is a bare file: mer never unpickles a file it is pointed at "
                        f"(unpickling runs code). {TRUSTED}")
@@ -254,15 +263,17 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
                                     str(found.source), int(found.creation_timestamp))
 
 
-def _cached_model(model: str, store: str) -> Path | None:
+def _cached_model(model: str, store: str
+                  ) -> tuple[Path | None, model_cache.ModelVersion | None]:
     """The verified local copy of the registered version ``model`` names, fetched into the
-    model cache when missing or damaged; None when ``model`` is not a registered version or
-    the cache cannot be written (then the caller downloads to a temporary folder)."""
+    model cache when missing or damaged, and that version; (None, None) when ``model`` is not
+    a registered version, (None, version) when the cache cannot be written (then the caller
+    downloads the version to a temporary folder)."""
     from mer.atomic import OutputError, atomic_path
 
     entry = model_cache.registry_entry(model)
     if entry is None:
-        return None
+        return None, None
     version = (model_cache.resolve_in_sqlite(store, entry)
                or _resolve_with_mlflow(model, store, entry))
     folder = model_cache.entry_folder(store, version)
@@ -271,7 +282,7 @@ def _cached_model(model: str, store: str) -> Path | None:
     else:
         damage = model_cache.damage(folder, version)
         if damage is None:
-            return folder
+            return folder, version
         log.warning("%s: the cached copy of version %s in %s is damaged (%s): fetching it "
                     "again", model, version.version, folder, damage)
     try:
@@ -282,8 +293,8 @@ def _cached_model(model: str, store: str) -> Path | None:
     except (OutputError, OSError) as exc:
         log.warning("%s: cannot write the model cache (%s); loading without it. Set %s to a "
                     "writable folder", model, _one_line(exc), model_cache.CACHE_ENV)
-        return None
-    return folder
+        return None, version
+    return folder, version
 
 
 def _download_model(model: str, store: str, destination: Path, shown: str | None = None
