@@ -429,6 +429,16 @@ def unreadable(path: str | Path, exc: BaseException | None, rebuild: str) -> Dat
 TABLE_SUFFIXES = (".csv", ".json")  # what write_rows writes
 
 
+def check_table_target(target: str | Path, shown: str = "") -> None:
+    """A MerError when write_rows could not write its table to ``target``: another suffix
+    than TABLE_SUFFIXES, or a place check_target refuses; a command calls it on the path the
+    user named (``shown``: the option, --out) before its work."""
+    named = f"{shown} {target}" if shown else str(target)
+    if Path(target).suffix.lower() not in TABLE_SUFFIXES:
+        raise MerError(f"{named}: use a {' or '.join(TABLE_SUFFIXES)} file name")
+    check_target(target, shown=shown)
+
+
 def write_rows(target: str | Path, rows: Sequence[Mapping[str, object]],
                columns: Sequence[str]) -> Path:
     """Atomically write ``rows`` (one mapping per row) as a table chosen by ``target``'s suffix:
@@ -440,9 +450,8 @@ def write_rows(target: str | Path, rows: Sequence[Mapping[str, object]],
     import json
 
     target = Path(target)
+    check_table_target(target)
     suffix = target.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise MerError(f"{target}: use a {' or '.join(TABLE_SUFFIXES)} file name")
     ordered = [{column: row.get(column) for column in columns} for row in rows]
     if suffix == ".json":
         return write_text(target, json.dumps(ordered, indent=2) + "\n")

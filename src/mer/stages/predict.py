@@ -96,7 +96,7 @@ class Input:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse options that do not apply to the chosen input instead of ignoring them."""
-    from mer.atomic import TABLE_SUFFIXES, check_target
+    from mer.atomic import check_table_target
     from mer.errors import MerError
 
     misplaced = {"--onset": (args.onset, "--clip"), "--offset": (args.offset, "--clip"),
@@ -114,10 +114,8 @@ def _check_options(args: argparse.Namespace) -> None:
     if several and any(n is not None for n in frame_numbers):
         raise MerError("--onset, --apex and --offset apply to one --clip: for several clips, "
                        "give each clip's frame numbers in a --clips-from CSV")
-    if args.out and Path(args.out).suffix.lower() not in TABLE_SUFFIXES:
-        raise MerError(f"--out {args.out}: use a {' or '.join(TABLE_SUFFIXES)} file name")
     if args.out:
-        check_target(args.out, shown="--out")  # before the work, not after it
+        check_table_target(args.out, shown="--out")  # before the work, not after it
 
 
 def _frame_number(value: str | None, where: str, column: str) -> int | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mer import paths
-from mer.atomic import TABLE_SUFFIXES, check_target, write_rows
+from mer.atomic import check_table_target, write_rows
 from mer.config import Params, load_params
 from mer.errors import MerError
 from mer.stages.predict import add_model_argument, chosen_model
@@ -100,10 +100,8 @@ def run(args: argparse.Namespace) -> None:
     if args.fps is not None and not (math.isfinite(args.fps) and args.fps >= 1):
         raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
                        "of at least 1 (CASME II: 200, SAMM: 200, a webcam: 30)")
-    if args.out and Path(args.out).suffix.lower() not in TABLE_SUFFIXES:
-        raise MerError(f"--out {args.out}: use a .csv or .json file name")
     if args.out:
-        check_target(args.out, shown="--out")  # before the work, not after it
+        check_table_target(args.out, shown="--out")  # before the work, not after it
     if args.spot_only and args.model:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
     model = None if args.spot_only else chosen_model(args.model, args.params)
