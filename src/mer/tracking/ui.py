@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from mer.errors import MerError
+from mer.interrupts import clear_stop
 from mer.tracking.store import (
     DB_NAME,
     ENV_URI,
@@ -132,7 +133,8 @@ def run(args: argparse.Namespace) -> None:
             print(f"MLflow UI for {root}: {ui_address(args.port, experiment)} (Ctrl-C to "
                   "stop)", file=sys.stderr)
         code = server.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the way `mer ui` ends: a stop handled, not a stop to report
+        clear_stop()
         return
     finally:  # Ctrl-C reaches the server through the terminal; SIGTERM and errors do not
         if server.poll() is None:
