@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mer.errors import DatasetError, MerError
+from mer.interrupts import stop_if_requested
 
 # OSErrors of a filesystem that refuses a write: reported as a MerError, not a traceback.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
@@ -304,10 +305,9 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
     shown = [_STAGED.get(p.absolute(), p) for p in paths]
     outputs: list[_Output] = []
     for path, display in zip(paths, shown, strict=True):
-        above = None if nested else _file_above(path)
-        if above is not None:
-            raise OutputError(f"cannot write {display}: {above} is a file, not a folder; "
-                              "choose another path")
+        error = None if nested else _above_error(path, str(display))
+        if error is not None:
+            raise error
     try:
         try:
             for path in paths:
@@ -332,6 +332,9 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
             error = _kind_error(output.target, _is_folder(output.staged), str(display))
             if error is not None:  # before any rename: nothing is replaced
                 raise error
+        # A Ctrl-C or SIGTERM that a library swallowed while the outputs were made (a gc
+        # callback's 'Exception ignored'): the command was stopped, so nothing is replaced.
+        stop_if_requested()
         try:
             _commit(outputs)
         except _CommitFailed as failed:
@@ -345,21 +348,29 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
                 shutil.rmtree(output.staging, ignore_errors=True)
 
 
-def _file_above(path: Path) -> Path | None:
-    """The nearest existing path above ``path`` when it is a file (``a.png`` of
-    ``a.png/x.csv``): nothing can be written under it."""
-    for parent in path.absolute().parents:
-        if _exists(parent):
-            return None if parent.is_dir() else parent
-    return None
+def _existing_above(path: Path) -> Path:
+    """The nearest existing path above ``path`` (a symlink counts, even a broken one)."""
+    return next(p for p in path.absolute().parents if _exists(p))
+
+
+def _above_error(path: Path, shown: str) -> OutputError | None:
+    """The error when nothing can be written under the nearest existing path above ``path``:
+    a file (``a.png`` of ``a.png/x.csv``) or a broken symlink."""
+    above = _existing_above(path)
+    if above.is_dir():
+        return None
+    what = "a broken symlink" if above.is_symlink() and not above.exists() else \
+        "a file, not a folder"
+    return OutputError(f"cannot write {shown}: {above} is {what}; choose another path")
 
 
 def _kind_error(path: Path, folder: bool, shown: str) -> OutputError | None:
-    """The error when ``path`` exists as a folder and a file is to go there (``folder``
-    False), or the other way round: replacing it would delete what the user keeps there."""
-    if not _exists(path) or _is_folder(path) == folder:
+    """The error when ``path`` is a folder (or a symlink to one) and a file is to go there
+    (``folder`` False), or the other way round: replacing it would delete what the user keeps
+    there, or what the link points at. A symlink to a file is replaced, as a file is."""
+    if not _exists(path) or path.is_dir() == folder:
         return None
-    what, wanted = ("a folder", "a file") if _is_folder(path) else ("a file", "a folder")
+    what, wanted = ("a folder", "a file") if path.is_dir() else ("a file", "a folder")
     return OutputError(f"cannot write {shown}: it is {what}, and mer writes {wanted} there, "
                        f"which would replace it; choose another path (or move {path} away)")
 
@@ -367,18 +378,19 @@ def _kind_error(path: Path, folder: bool, shown: str) -> OutputError | None:
 def check_target(target: str | Path, *, folder: bool = False, shown: str = "") -> None:
     """Raise OutputError when an output cannot go to ``target``, so that a command checks
     a path the user named (``--out``) before any work is done for it: a path through a
-    file (``a.png/x.csv``), or an existing folder where a file goes (``folder`` False), or a
-    file where a folder goes. ``shown`` names the option (``--out``) in the message;
+    file (``a.png/x.csv``) or a broken symlink, an existing folder (or a link to one) where a
+    file goes (``folder`` False), a file where a folder goes, or a place this process may
+    not write (a read-only filesystem). ``shown`` names the option (``--out``) in the message;
     atomic_outputs makes the same checks when it writes."""
     path = Path(target)
     named = f"{shown} {path}" if shown else str(path)
-    above = _file_above(path)
-    if above is not None:
-        raise OutputError(f"cannot write {named}: {above} is a file, not a folder; choose "
-                          "another path")
-    error = _kind_error(path, folder, named)
+    error = _above_error(path, named) or _kind_error(path, folder, named)
     if error is not None:
         raise error
+    above = _existing_above(path)
+    if not os.access(above, os.W_OK | os.X_OK):  # a read-only filesystem too, even for root
+        raise OutputError(f"cannot write {named}: {above} is not writable (read-only, or "
+                          "another user's); choose another path")
 
 
 def _inside_staging(path: Path) -> bool:

@@ -23,6 +23,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any
 
 import mer
 from mer.errors import MerError
@@ -41,6 +42,7 @@ from mer.interrupts import (
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 MLFLOW_LOG_LEVEL_ENV = "MLFLOW_LOGGING_LEVEL"  # read by MLflow when it is imported
+MLFLOW_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # its download progress bars
 SIGPIPE_EXIT = 141  # the shells' 128 + SIGPIPE: stdout's reader went away
 
 # command -> (module with add_arguments(parser) and run(args), one-line help)
@@ -191,6 +193,8 @@ def _install_handlers(command: str, *, program: bool = False) -> Callable[[], No
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
+    hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_dropped_stop
 
     def restore() -> None:
         _WATCHDOG.over = program  # first: from here the handlers do nothing in a program
@@ -200,8 +204,21 @@ def _install_handlers(command: str, *, program: bool = False) -> Callable[[], No
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, signal.SIG_IGN if program else handler)
+            if not program:
+                sys.unraisablehook = hook
             clear_stop()
     return restore
+
+
+def _quiet_dropped_stop(unraisable: Any) -> None:
+    """sys.unraisablehook: a stop raised where Python cannot raise it (a finalizer, a gc or
+    weakref callback) is dropped with an 'Exception ignored in ...' traceback; mer has recorded
+    it (mer.interrupts) and acts on it at the next check, so the traceback is left out. Any
+    other unraisable exception is printed as Python prints it."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type,
+                                                      (KeyboardInterrupt, Terminated)):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
@@ -254,9 +271,12 @@ def _configure_logging(verbose: bool) -> None:
     up. torch, Lightning and others log INFO lines of their own, some at the interpreter's exit.
     MLflow gives its loggers a handler of their own when it is imported, at the level its
     MLFLOW_LOGGING_LEVEL variable names (INFO by default): that variable is set to WARNING
-    unless the user set it, and its logger is set too in case MLflow is imported already."""
+    unless the user set it, and its logger is set too in case MLflow is imported already.
+    Its download progress bars ("Downloading artifacts") are off unless the user set
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mer").setLevel(logging.DEBUG if verbose else logging.INFO)
+    os.environ.setdefault(MLFLOW_PROGRESS_ENV, "false")  # read at each download
     level = os.environ.setdefault(MLFLOW_LOG_LEVEL_ENV, "WARNING")
     if "mlflow" in sys.modules:
         logging.getLogger("mlflow").setLevel(level.upper())

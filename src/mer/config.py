@@ -44,6 +44,7 @@ SVM, CNN, HYBRID, STSTNET, OFF_APEXNET, SSSNET = typing.get_args(ModelKind)
 REFERENCES: tuple[str, ...] = typing.get_args(Reference)
 FLOOR = "majority"  # trivial baseline, always trained: the most frequent training class
 CEILING = "au-oracle"  # trained when the manifest has AU codes: an SVM on the true AU codes
+FIGURES = ("uar", "uf1", "accuracy")  # a model's headline figures (evaluation.json, tags)
 
 
 def _takes_number(annotation: Any) -> bool:

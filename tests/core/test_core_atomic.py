@@ -91,6 +91,26 @@ def test_a_folder_is_never_replaced_by_a_file_nor_a_file_by_a_folder(tmp_path):
     check_target(tmp_path / "new" / "deeper.csv")  # a new path is fine
 
 
+def test_a_link_to_a_folder_counts_as_the_folder_and_a_broken_link_is_named(tmp_path):
+    """The issue: `--out link.json`, a symlink to a folder, was replaced by the file without
+    a word; a path under a broken symlink was said to run through 'a file'."""
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "real")
+    with pytest.raises(OutputError, match=r"link\.json: it is a folder"):
+        check_target(link, shown="--out")
+    with pytest.raises(OutputError, match=r"link\.json: it is a folder"):
+        write_text(link, "rows")
+    assert link.is_symlink() and (tmp_path / "real").is_dir()
+    with atomic_path(link) as staged:  # a folder output may replace the link, as before
+        staged.mkdir()
+        (staged / "inside").write_text("x")
+    broken = tmp_path / "gone"
+    broken.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputError, match=r"gone is a broken symlink; choose another path"):
+        check_target(broken / "x.csv", shown="--out")
+
+
 def test_a_path_through_a_file_is_one_clear_error(tmp_path):
     """The issue: `--out a.png/x.csv` gave a FileExistsError traceback after all the work."""
     image = write_text(tmp_path / "a.png", "an image")

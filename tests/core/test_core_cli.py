@@ -105,6 +105,8 @@ main(["params"])
 import mlflow
 logging.getLogger("mlflow.store.db.utils").info("Creating initial MLflow database tables...")
 logging.getLogger("mlflow.store.db.utils").warning("mlflow warning")
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR as BAR
+print("progress bar", BAR.get())
 """
 
 
@@ -120,6 +122,8 @@ def test_mlflow_info_lines_stay_out_of_mers_output(tmp_path, imported):
     assert result.returncode == 0, result.stderr
     assert "Creating initial" not in result.stderr
     assert "mlflow warning" in result.stderr  # warnings still reach the user
+    # nor its "Downloading artifacts" bars (register, a first predict of a version)
+    assert "progress bar False" in result.stdout
 
 
 def test_mlflow_logging_level_set_by_the_user_is_kept(tmp_path):
@@ -172,3 +176,44 @@ def test_a_stop_a_library_dropped_still_ends_the_command(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "the whole answer" in captured.out
     assert captured.err.strip().splitlines()[-1] == "mer params: interrupted"
+
+
+def test_a_stop_dropped_in_a_callback_replaces_no_output_and_prints_no_traceback(
+        tmp_path, monkeypatch, capsys):
+    """The issue: a Ctrl-C during `mer evaluate` landed in a gc callback: Python printed
+    'Exception ignored in ... KeyboardInterrupt' with a traceback, evaluate went on, rewrote
+    reports/metrics.json, and only then said 'interrupted'. Now the traceback is left out and
+    a stop recorded while outputs were made keeps them from replacing the old ones."""
+    import weakref
+
+    import mer.stages.params as stage
+    from mer.atomic import write_text
+
+    out = write_text(tmp_path / "metrics.json", "old")
+
+    class Collected:
+        pass
+
+    def stop_in_a_callback(_ref):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(1_000_000))  # the handler raises here, inside the callback
+
+    def evaluate(args):
+        thing = Collected()
+        ref = weakref.ref(thing, stop_in_a_callback)
+        del thing  # the callback runs now; what it raises cannot propagate
+        assert ref() is None
+        write_text(out, "new")
+
+    monkeypatch.setattr(stage, "run", evaluate)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        code = main(["params"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "mer params: interrupted"
+    assert out.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]

@@ -112,6 +112,10 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     assert "parallel_folds" not in training["made_with"]["train"]
     # past the evaluation checks, register stops at the next input it lacks
     assert "spotting.json" in register_error()
+    # an output it cannot write is found before a version is registered, not after
+    (project / "reports/registered.json").mkdir()
+    assert "cannot write reports/registered.json: it is a folder" in register_error()
+    (project / "reports/registered.json").rmdir()
     set_train("parallel_folds", 2)
     assert "spotting.json" in register_error()
 
@@ -162,6 +166,17 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     error = capsys.readouterr().err
     assert ("reports/evaluation.json has no evaluation of the hybrid, the model register "
             "trains: rerun `mer --params other.yaml evaluate`") in error
+    # current figures that are not figures: damaged, before any fitting (the issue: null
+    # models was a TypeError traceback, a uar of "high" was registered as a tag and then
+    # failed, an empty hybrid entry registered a version with no evaluation)
+    intact_models = json.loads(intact["evaluation.json"])["models"]
+    for models in (None, {**intact_models, "hybrid": {}},
+                   {**intact_models, "hybrid": {**intact_models["hybrid"], "uar": "high"}}):
+        evaluation = {**json.loads(intact["evaluation.json"]), "models": models}
+        (project / "reports/evaluation.json").write_text(json.dumps(evaluation))
+        error = register_error()
+        assert "reports/evaluation.json is damaged or not the file `mer evaluate` writes" \
+            in error, error
     # the refusals name no protocol: a cross-corpus project's evaluation is not LOSO
     evaluation = json.loads(intact["evaluation.json"])
     evaluation["predictions_sha256"] = "0" * 64

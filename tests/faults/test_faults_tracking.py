@@ -248,8 +248,8 @@ def test_sigterm_then_sigkill_mid_train_resume_to_the_uninterrupted_metrics(
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("mer train: terminated (SIGTERM)")
     runs = runs_of(project)
-    assert [r.info.status for r in parents(runs)] == ["KILLED"]
-    assert all(r.info.status != "RUNNING" for r in runs)
+    assert [r.info.status for r in parents(runs)] == ["KILLED"], err  # err: the watchdog's?
+    assert all(r.info.status != "RUNNING" for r in runs), err
     kept = folds_done(project)
 
     second = start(project, "train", log="sigkill")

@@ -235,7 +235,9 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
                 "clip\n\n": "lists no clip", "clip\n,\n": "line 2: more cells",
                 "clip,apex\n ,3\n": "line 2: the clip cell is empty",
                 # the issue: csv.DictReader kept the last of two clip columns without a word
-                "clip,clip\nEP01_01,EP01_02\n": "its header names 'clip' more than once"}
+                "clip,clip\nEP01_01,EP01_02\n": "its header names 'clip' more than once",
+                # the issue: blank lines were not counted, and line 3 was named for line 5
+                "clip,onset\nEP01_01,3\n\n\nEP01_01,abc\n": "line 5: onset 'abc'"}
     for text, message in mistakes.items():
         listing.write_text(text)
         with pytest.raises(MerError, match=re.escape(message)):
@@ -253,8 +255,8 @@ def test_a_folder_given_as_a_video_is_named_a_folder(tmp_path):
     """The issue: `--video <a folder>` said 'no such video file', though the path is there."""
     from mer.inference.sources import video_frames
 
-    with pytest.raises(MerError, match="is a folder, not a video file: for a folder of frames "
-                                       "use `mer predict --clip`"):
+    with pytest.raises(MerError, match=r"is a folder, not a video file \(for a folder of "
+                                       "frames, `mer predict --clip` reads it\\)"):
         video_frames(tmp_path)
     with pytest.raises(MerError, match="no such video file"):
         video_frames(tmp_path / "missing.mp4")

@@ -164,3 +164,22 @@ def test_out_naming_a_folder_is_refused_before_the_work(tiny_video, tmp_path, mo
     assert "cannot write --out spotdir.csv: it is a folder" in captured.err
     assert captured.out == ""  # refused before the work
     assert (tmp_path / "spotdir.csv" / "keep.txt").read_text() == "keep"
+
+
+def test_a_frame_rate_the_file_declares_is_held_to_the_same_rule(tiny_video, tmp_path,
+                                                                 monkeypatch, capsys):
+    """The issue: --fps 0.5 was refused, but a file declaring 0.5 frames/s was spotted as
+    '180.0 s of video' without a word."""
+    _, video = tiny_video
+    slow = tmp_path / "slow.avi"
+    first = cv2.imread(str(video.frames[0]))
+    writer = cv2.VideoWriter(str(slow), cv2.VideoWriter_fourcc(*"FFV1"), 0.5,
+                             (first.shape[1], first.shape[0]))
+    for frame in video.frames[:12]:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    assert main(["spot", "--video", str(slow), "--spot-only", "--p", "0.3", "0.3"]) == 2
+    assert "slow.avi: the file declares 0.5 frames/s, which cannot be the video's rate; pass " \
+           "--fps" in capsys.readouterr().err

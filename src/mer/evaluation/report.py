@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mer.config import CEILING, CNN, FLOOR, HYBRID, REFERENCES, SVM
+from mer.config import CEILING, CNN, FIGURES, FLOOR, HYBRID, REFERENCES, SVM
 from mer.evaluation import metrics
 
 if TYPE_CHECKING:
@@ -277,6 +277,7 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
         return
     again = rerun_commands(("train", "evaluate"), params.source)
     evaluate_again = rerun_commands(("evaluate",), params.source)
+    evaluate_command = mer_command("evaluate", params.source)
     if not predictions.exists():
         raise DatasetError(f"{evaluation} evaluates {predictions}, which is not there: run "
                            f"{again} first")
@@ -307,7 +308,10 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     check_made_with(record.get(MADE_WITH) or {}, predictions, params, TRAINED_SECTIONS,
                     through="evaluate")
     # The figures are current: what they lack, the recipe (or a hand edit) left out.
-    if HYBRID not in report.get("models", {}):
+    models = report.get("models")
+    if not isinstance(models, dict):
+        raise unreadable(evaluation, None, evaluate_command)
+    if HYBRID not in models:
         fix = (f"rerun {evaluate_again}" if HYBRID in params.train.models else
                f"add {HYBRID} to train.models and run {again}")
         raise DatasetError(f"{evaluation} has no evaluation of the {HYBRID}, the model "
@@ -315,3 +319,8 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     if report.get("classes") != list(classes):
         raise DatasetError(f"{evaluation} evaluates classes {report.get('classes')}, not "
                            f"{list(classes)}: run {again} first")
+    hybrid = models[HYBRID]
+    if not isinstance(hybrid, dict) or not all(
+            isinstance(hybrid.get(key), int | float) and not isinstance(hybrid[key], bool)
+            and 0 <= hybrid[key] <= 1 for key in FIGURES):  # what the version is tagged with
+        raise unreadable(evaluation, None, evaluate_command)

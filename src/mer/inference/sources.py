@@ -103,8 +103,8 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
     Raises MerError when the file is missing or OpenCV cannot open it."""
     video = Path(video)
     if video.is_dir():
-        raise MerError(f"{video} is a folder, not a video file: for a folder of frames use "
-                       "`mer predict --clip`; `mer spot` reads a video file")
+        raise MerError(f"{video} is a folder, not a video file (for a folder of frames, "
+                       "`mer predict --clip` reads it)")
     if not video.is_file():
         raise MerError(f"{video}: no such video file")
     capture = cv2.VideoCapture(str(video))

@@ -114,8 +114,11 @@ def _check_options(args: argparse.Namespace) -> None:
     if several and any(n is not None for n in frame_numbers):
         raise MerError("--onset, --apex and --offset apply to one --clip: for several clips, "
                        "give each clip's frame numbers in a --clips-from CSV")
-    if args.out:
+    if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
+        if args.clips_from and Path(args.out).resolve() == Path(args.clips_from).resolve():
+            raise MerError(f"--out {args.out} is the --clips-from list itself, which the "
+                           "predictions would replace; write them to another file")
 
 
 def _frame_number(value: str | None, where: str, column: str) -> int | None:
@@ -170,7 +173,8 @@ def clips_from(csv_file: str | Path) -> list[Input]:
                        "once; keep one column of each")
     reader.fieldnames = columns
     inputs = []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num  # the file's own line: blank lines are skipped, not counted
         where = f"{csv_file}, line {line}"
         if None in row:
             raise MerError(f"{where}: more cells than the header has columns")

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.atomic import write_text
+    from mer.atomic import check_target, write_text
     from mer.core.clipset import load_clips
     from mer.core.manifest import read_manifest
     from mer.core.records import PREDICTIONS_KEY
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.store import evaluation_run_id
 
     params = load_params(args.params)
+    check_target(paths.REGISTERED)  # before a version is registered, not after
     manifest = read_manifest(paths.MANIFEST, params, through="features")
     if (manifest["flow_image"] != "").any():
         reason = ("the model was trained on precomputed flow images; the registered model "

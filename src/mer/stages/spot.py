@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
     if args.fps is not None and not (math.isfinite(args.fps) and args.fps >= 1):
         raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
                        "of at least 1 (CASME II: 200, SAMM: 200, a webcam: 30)")
-    if args.out:
+    if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
     if args.spot_only and args.model:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> None:
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:
         raise MerError(f"{video}: the file gives no frame rate; pass --fps")
+    if not (math.isfinite(fps) and fps >= 1):  # as --fps: a rate no camera of faces records
+        raise MerError(f"{video}: the file declares {fps:g} frames/s, which cannot be the "
+                       "video's rate; pass --fps with its real frame rate")
     bundle, version = (None, None) if model is None else load_recogniser(model)
     spotter, origin = choose_spotter(params, args.p, bundle, model)
     pinned = "" if version in (None, model) else f" ({version})"

@@ -81,7 +81,7 @@ def ray_options(params: Params) -> RayOptions | None:
 def _train(args: argparse.Namespace, params: Params) -> None:
     from tqdm import tqdm
 
-    from mer.atomic import atomic_outputs
+    from mer.atomic import atomic_outputs, check_target
     from mer.core.clipset import load_clips
     from mer.core.records import file_digest, training_record
     from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
@@ -101,6 +101,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     )
     from mer.tracking.store import PREDICTIONS_TAG, Tracker
 
+    for output in (paths.PREDICTIONS, paths.TRAINING):  # before the folds, not after them
+        check_target(output)
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)
     paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off

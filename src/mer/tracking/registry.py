@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mer.config import HYBRID
+from mer.config import FIGURES, HYBRID  # FIGURES: the hybrid's <protocol>_<figure> tags
 from mer.errors import MerError
 from mer.tracking import model_cache
 
@@ -301,16 +301,12 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
                     ) -> Path:
     """The local copy, in ``destination``, of a models:/ or runs:/ URI read from the tracking
     URI ``store`` (downloading unpickles nothing); errors name ``shown`` (default ``model``)."""
-    import os
 
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from mer.tracking.store import global_store
 
-    bar = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # keep stderr to mer's own lines
-    previous = os.environ.get(bar)
-    os.environ[bar] = "false"
     try:
         # runs:/ URIs of MLflow 3 logged models are resolved through the global URIs too.
         with global_store(store):
@@ -319,11 +315,6 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
                 registry_uri=store))
     except (MlflowException, OSError) as exc:
         raise _files_gone(shown or model, store) or _cannot_load(shown or model, exc) from None
-    finally:
-        if previous is None:
-            os.environ.pop(bar, None)
-        else:
-            os.environ[bar] = previous
     if not (folder / "MLmodel").is_file():  # MLflow copies nothing from a folder that is gone
         gone = _files_gone(shown or model, store)
         if gone is not None:
@@ -413,7 +404,6 @@ def check_mer_model(folder: Path, model: str) -> Path:
     return bundle
 
 
-FIGURES = ("uar", "uf1", "accuracy")  # the hybrid's, as <protocol>_<figure> tags and metrics
 FIGURE_LABELS = ("UAR", "UF1", "accuracy")
 # evaluation.protocol -> the prefix of the figures' tags and the description's words for it
 PROTOCOLS = {"loso": ("loso_", "Leave-one-subject-out evaluation"),
