@@ -13,18 +13,22 @@ from mer.spotting.folds import corpus_signals
 from mer.spotting.spotter import spot
 
 
+def write_avi(path, frames, fps=30.0):
+    """The frame files ``frames`` as a lossless AVI at ``path``, declaring ``fps``."""
+    first = cv2.imread(str(frames[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps,
+                             (first.shape[1], first.shape[0]))
+    for frame in frames:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    return path
+
+
 @pytest.fixture(scope="module")
 def tiny_video(tiny_long_corpus, tmp_path_factory):
     """Subject s15's tiny long video as a lossless 30 fps AVI, and its frames' video."""
     video = read_casme_sq(tiny_long_corpus)[0]
-    path = tmp_path_factory.mktemp("video") / "s15.avi"
-    first = cv2.imread(str(video.frames[0]))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 30.0,
-                             (first.shape[1], first.shape[0]))
-    for frame in video.frames:
-        writer.write(cv2.imread(str(frame)))
-    writer.release()
-    return path, video
+    return write_avi(tmp_path_factory.mktemp("video") / "s15.avi", video.frames), video
 
 
 def test_spot_prints_and_writes_the_spotters_intervals(tiny_video, tmp_path, monkeypatch,
@@ -133,13 +137,7 @@ def test_a_video_too_short_to_spot_in_is_an_error_not_zero_intervals(tiny_video,
     """The issue: a 1- or 3-frame video gave '0 intervals ... in 1 frames' and exit 0, which
     reads as a video without expressions."""
     _, video = tiny_video
-    short = tmp_path / "short.avi"
-    first = cv2.imread(str(video.frames[0]))
-    writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"FFV1"), 30.0,
-                             (first.shape[1], first.shape[0]))
-    for frame in video.frames[:3]:
-        writer.write(cv2.imread(str(frame)))
-    writer.release()
+    short = write_avi(tmp_path / "short.avi", video.frames[:3])
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
     for follow in ([], ["--follow"]):
@@ -171,13 +169,7 @@ def test_a_frame_rate_the_file_declares_is_held_to_the_same_rule(tiny_video, tmp
     """The issue: --fps 0.5 was refused, but a file declaring 0.5 frames/s was spotted as
     '180.0 s of video' without a word."""
     _, video = tiny_video
-    slow = tmp_path / "slow.avi"
-    first = cv2.imread(str(video.frames[0]))
-    writer = cv2.VideoWriter(str(slow), cv2.VideoWriter_fourcc(*"FFV1"), 0.5,
-                             (first.shape[1], first.shape[0]))
-    for frame in video.frames[:12]:
-        writer.write(cv2.imread(str(frame)))
-    writer.release()
+    slow = write_avi(tmp_path / "slow.avi", video.frames[:12], fps=0.5)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
     assert main(["spot", "--video", str(slow), "--spot-only", "--p", "0.3", "0.3"]) == 2
