@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mer.errors import DatasetError, MerError
-from mer.interrupts import stop_if_requested
 
 # OSErrors of a filesystem that refuses a write: reported as a MerError, not a traceback.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
@@ -332,9 +331,6 @@ def atomic_outputs(*targets: str | Path) -> Iterator[tuple[Path, ...]]:
             error = _kind_error(output.target, _is_folder(output.staged), str(display))
             if error is not None:  # before any rename: nothing is replaced
                 raise error
-        # A Ctrl-C or SIGTERM that a library swallowed while the outputs were made (a gc
-        # callback's 'Exception ignored'): the command was stopped, so nothing is replaced.
-        stop_if_requested()
         try:
             _commit(outputs)
         except _CommitFailed as failed:

@@ -194,7 +194,7 @@ def _install_handlers(command: str, *, program: bool = False) -> Callable[[], No
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
     hook = sys.unraisablehook
-    sys.unraisablehook = _quiet_dropped_stop
+    sys.unraisablehook = _quiet_dropped_stop(hook)
 
     def restore() -> None:
         _WATCHDOG.over = program  # first: from here the handlers do nothing in a program
@@ -210,15 +210,18 @@ def _install_handlers(command: str, *, program: bool = False) -> Callable[[], No
     return restore
 
 
-def _quiet_dropped_stop(unraisable: Any) -> None:
-    """sys.unraisablehook: a stop raised where Python cannot raise it (a finalizer, a gc or
-    weakref callback) is dropped with an 'Exception ignored in ...' traceback; mer has recorded
-    it (mer.interrupts) and acts on it at the next check, so the traceback is left out. Any
-    other unraisable exception is printed as Python prints it."""
-    if unraisable.exc_type is not None and issubclass(unraisable.exc_type,
-                                                      (KeyboardInterrupt, Terminated)):
-        return
-    sys.__unraisablehook__(unraisable)
+def _quiet_dropped_stop(hook: Callable[[Any], object]) -> Callable[[Any], None]:
+    """A sys.unraisablehook in place of ``hook``: a stop raised where Python cannot raise it
+    (a finalizer, a gc or weakref callback) is dropped with an 'Exception ignored in ...'
+    traceback; mer has recorded it (mer.interrupts) and acts on it at the next check, so
+    Python's own printing of it is left out. Anything else, and everything when a hook other
+    than Python's own is installed (pytest's, a caller's), goes to ``hook``."""
+    def quiet(unraisable: Any) -> None:
+        if hook is sys.__unraisablehook__ and unraisable.exc_type is not None and issubclass(
+                unraisable.exc_type, (KeyboardInterrupt, Terminated)):
+            return
+        hook(unraisable)
+    return quiet
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
