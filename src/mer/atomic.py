@@ -437,13 +437,16 @@ def unreadable(path: str | Path, exc: BaseException | None, rebuild: str) -> Dat
 TABLE_SUFFIXES = (".csv", ".json")  # what write_rows writes
 
 
+def _check_table_suffix(target: str | Path, named: str) -> None:
+    if Path(target).suffix.lower() not in TABLE_SUFFIXES:
+        raise MerError(f"{named}: use a {' or '.join(TABLE_SUFFIXES)} file name")
+
+
 def check_table_target(target: str | Path, shown: str = "") -> None:
     """A MerError when write_rows could not write its table to ``target``: another suffix
     than TABLE_SUFFIXES, or a place check_target refuses; a command calls it on the path the
     user named (``shown``: the option, --out) before its work."""
-    named = f"{shown} {target}" if shown else str(target)
-    if Path(target).suffix.lower() not in TABLE_SUFFIXES:
-        raise MerError(f"{named}: use a {' or '.join(TABLE_SUFFIXES)} file name")
+    _check_table_suffix(target, f"{shown} {target}" if shown else str(target))
     check_target(target, shown=shown)
 
 
@@ -458,7 +461,7 @@ def write_rows(target: str | Path, rows: Sequence[Mapping[str, object]],
     import json
 
     target = Path(target)
-    check_table_target(target)
+    _check_table_suffix(target, str(target))  # the place: atomic_outputs checks it
     suffix = target.suffix.lower()
     ordered = [{column: row.get(column) for column in columns} for row in rows]
     if suffix == ".json":

@@ -91,13 +91,19 @@ def print_row(values: dict[str, object]) -> None:
                    if value is not None), flush=True)
 
 
+def _is_frame_rate(fps: float) -> bool:
+    """A video's frame rate, frames/s: finite and at least 1 (below it, no camera of faces;
+    a micro-expression lasts 1/25 to 1/2 s)."""
+    return math.isfinite(fps) and fps >= 1
+
+
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import video_frames
     from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
 
     params = load_params(args.params)
     video = Path(args.video)
-    if args.fps is not None and not (math.isfinite(args.fps) and args.fps >= 1):
+    if args.fps is not None and not _is_frame_rate(args.fps):
         raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
                        "of at least 1 (CASME II: 200, SAMM: 200, a webcam: 30)")
     if args.out is not None:
@@ -109,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:
         raise MerError(f"{video}: the file gives no frame rate; pass --fps")
-    if not (math.isfinite(fps) and fps >= 1):  # as --fps: a rate no camera of faces records
+    if not _is_frame_rate(fps):  # as --fps
         raise MerError(f"{video}: the file declares {fps:g} frames/s, which cannot be the "
                        "video's rate; pass --fps with its real frame rate")
     bundle, version = (None, None) if model is None else load_recogniser(model)
