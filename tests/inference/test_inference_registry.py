@@ -20,6 +20,7 @@ import yaml
 
 from mer.config import LongVideoParams
 from mer.data.long_video import Interval
+from mer.errors import MerError
 from mer.inference.serving import encode_frames
 from mer.inference.sources import from_video
 from registry_helpers import (
@@ -572,6 +573,28 @@ def test_the_cache_follows_the_registry_when_an_alias_moves(local, tmp_path):
         promote(MODEL, "champion", "1")
     assert "marker" not in load_model_bundle(uri).provenance
     assert len(cached(tmp_path)) == 2  # one folder per version, each still valid
+
+
+def test_latest_is_pinned_to_the_version_it_means_now(local, tmp_path):
+    """models:/name/latest and @latest name a moving version, as an alias does: the answer
+    names the version MLflow's rule picked then, and that version is what is read and cached."""
+    from dataclasses import replace
+
+    from mer.inference.predictor import load_bundle, save_bundle
+    from mer.tracking.registry import check_mer_model, load_pinned_bundle
+    from mer.tracking.store import mlflow_client, tracking_uri
+
+    copy = tmp_path / "newest"
+    shutil.copytree(model_folder(local), copy)
+    bundle_file = check_mer_model(copy, str(copy))
+    save_bundle(replace(load_bundle(bundle_file), provenance={"marker": "newest"}), bundle_file)
+    version = mlflow_client(tracking_uri()).create_model_version(MODEL, source=str(copy)).version
+    for uri in (f"models:/{MODEL}/latest", f"models:/{MODEL}@latest", f"models:/{MODEL}/LATEST"):
+        bundle, pinned = load_pinned_bundle(uri)
+        assert (pinned, bundle.provenance) == (f"models:/{MODEL}/{version}", {"marker": "newest"})
+    assert len(cached(tmp_path)) == 1  # one version, fetched once
+    with pytest.raises(MerError, match="cannot load model 'models:/no-such-model/latest'"):
+        load_pinned_bundle("models:/no-such-model/latest")
 
 
 def test_a_damaged_cached_copy_is_fetched_again_not_used(local, tmp_path, caplog):

@@ -71,7 +71,8 @@ class ModelVersion:
 
 def registry_entry(model: str) -> RegistryEntry | None:
     """The registry entry ``model`` names; None for other URIs (runs:/, folders), which are
-    not cached. ``@latest`` is MLflow's own rule, so it too is left to MLflow."""
+    not cached. ``@latest`` is MLflow's own rule: mer.tracking.registry asks MLflow which
+    version it means now, as for models:/name/latest."""
     match = REGISTRY_URI.fullmatch(model)
     if match is None or (match["alias"] or "").lower() == LATEST_ALIAS:
         return None

@@ -263,6 +263,30 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
                                     str(found.source), int(found.creation_timestamp))
 
 
+def _entry_by_mlflow_rule(model: str, store: str) -> model_cache.RegistryEntry | None:
+    """The version number that a models:/ URI naming a moving label other than an alias
+    (models:/name/latest, models:/name@latest, models:/name/<stage>) means now, by MLflow's
+    own rule for it (mlflow.store.artifact.utils.models.get_model_name_and_version); None for
+    other URIs (runs:/, an MLflow 3 logged model models:/m-<id>, a folder)."""
+    if not model.startswith("models:/"):
+        return None
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    from mer.tracking.store import mlflow_client
+
+    try:
+        with warnings.catch_warnings():  # the rule is MLflow's, and so is its deprecation
+            warnings.filterwarnings("ignore", ".*get_latest_versions", FutureWarning)
+            found = get_model_name_and_version(mlflow_client(store), model)
+    except MlflowException as exc:
+        raise _cannot_load(model, exc) from None
+    if len(found) != 2:  # (model id,): a logged model, not a registry entry
+        return None
+    name, version = found
+    return model_cache.RegistryEntry(name, None, str(version))
+
+
 def _cached_model(model: str, store: str
                   ) -> tuple[Path | None, model_cache.ModelVersion | None]:
     """The verified local copy of the registered version ``model`` names, fetched into the
@@ -271,7 +295,7 @@ def _cached_model(model: str, store: str
     downloads the version to a temporary folder)."""
     from mer.atomic import OutputError, atomic_path
 
-    entry = model_cache.registry_entry(model)
+    entry = model_cache.registry_entry(model) or _entry_by_mlflow_rule(model, store)
     if entry is None:
         return None, None
     version = (model_cache.resolve_in_sqlite(store, entry)
@@ -314,18 +338,20 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
                 artifact_uri=model, dst_path=str(destination), tracking_uri=store,
                 registry_uri=store))
     except (MlflowException, OSError) as exc:
-        raise _files_gone(shown or model, store) or _cannot_load(shown or model, exc) from None
+        raise (_files_gone(shown or model, store, pinned=model)
+               or _cannot_load(shown or model, exc)) from None
     if not (folder / "MLmodel").is_file():  # MLflow copies nothing from a folder that is gone
-        gone = _files_gone(shown or model, store)
+        gone = _files_gone(shown or model, store, pinned=model)
         if gone is not None:
             raise gone
     return folder
 
 
-def _files_gone(model: str, store: str) -> MerError | None:
-    """Why ``model`` came without files when the registry records them in a local folder that
-    no longer exists: a project folder moved or copied away from it (MLflow's store records
-    absolute paths). None otherwise, or when the registry cannot say."""
+def _files_gone(model: str, store: str, pinned: str | None = None) -> MerError | None:
+    """Why ``model`` (read as ``pinned``, the version it was resolved to, when given) came
+    without files when the registry records them in a local folder that no longer exists: a
+    project folder moved or copied away from it (MLflow's store records absolute paths). None
+    otherwise, or when the registry cannot say."""
     from urllib.parse import unquote, urlparse
 
     from mlflow.exceptions import MlflowException
@@ -334,8 +360,9 @@ def _files_gone(model: str, store: str) -> MerError | None:
 
     client = mlflow_client(store)
     try:
-        entry = model_cache.registry_entry(model)
-        source = model if entry is None else _resolve_with_mlflow(model, store, entry).source
+        uri = pinned or model
+        entry = model_cache.registry_entry(uri)
+        source = uri if entry is None else _resolve_with_mlflow(uri, store, entry).source
         if source.startswith("models:/m-"):  # an MLflow 3 logged model
             location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
         elif source.startswith("runs:/"):
