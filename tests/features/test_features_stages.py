@@ -102,6 +102,51 @@ def test_features_refuse_a_stale_faces_file(tiny_dataset, monkeypatch):
         run("features")
 
 
+def test_clips_the_manifest_gained_after_a_stage_are_refused_not_dropped(tiny_dataset,
+                                                                        monkeypatch):
+    """The issue: subjects added to the coding sheet, then `mer data` and `mer train` (or
+    `mer features`) without `mer faces`: the new clips were left out as 'no face found', exit
+    0. Clips added to the manifest, or given other frames, since a stage ran are refused."""
+    from mer.config import load_params
+    from mer.core.clipset import load_clips
+    from mer.errors import DatasetError
+
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    full = read_manifest(paths.MANIFEST)
+    write_manifest(full[full["clip"] != "EP01_01"], paths.MANIFEST)  # before sub-01 was coded
+    assert run("faces") == 0 and run("features") == 0
+    write_manifest(full, paths.MANIFEST)  # `mer data` after coding it
+    (added,) = full.loc[full["clip"] == "EP01_01", "clip_id"]
+    stale = (r"{} was made from an older data/manifest.parquet: 1 clip\(s\) added to it since, "
+             r"e.g. \['{}'\]; rerun {} first")
+    with pytest.raises(DatasetError, match=stale.format("faces.npz", added, "`mer faces`")):
+        run("features")
+    with pytest.raises(DatasetError, match=stale.format(
+            "features.npz", added, "`mer faces` and `mer features`")):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
+    assert run("faces") == 0  # faces.npz is current now: only `mer features` is left to run
+    with pytest.raises(DatasetError, match=stale.format("features.npz", added, "`mer features`")):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
+    assert run("features") == 0
+    assert added in set(load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5",
+                                   load_params()).clip_id)
+
+    moved = full.copy()  # the sheet's offset corrected: the clip's frames are others now
+    moved.loc[moved["clip_id"] == added, "frame_paths"] = moved.loc[
+        moved["clip_id"] == added, "frame_paths"].map(lambda f: f[:-1])
+    moved.loc[moved["clip_id"] == added, "offset"] -= 1
+    write_manifest(moved, paths.MANIFEST)
+    with pytest.raises(DatasetError, match=r"features.npz was made from an older .*1 clip\(s\) "
+                                           r"given other frames or apex since"):
+        load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
+    # labels are joined when training runs: a new label alone needs no faces or features
+    relabelled = full.copy()
+    relabelled.loc[relabelled["clip_id"] == added, "aus"] = "4+7"
+    write_manifest(relabelled, paths.MANIFEST)
+    load_clips(paths.FEATURES, paths.MANIFEST, "casme2-5", load_params())
+
+
 def test_flow_image_dataset(tmp_path, monkeypatch):
     import cv2
 

@@ -104,19 +104,27 @@ def load_clips(features_path: str | Path, manifest_path: str | Path, scheme: str
                params: Params | None = None) -> ClipSet:
     """Join features.npz with the manifest's subject, labels and AU codes by clip_id.
 
-    ``params``: a DatasetError if the features or the manifest were made with other params
-    (mer.core.records.check_made_with).
+    ``params``: a DatasetError if the features or the manifest were made with other params,
+    or the features from other manifest clips (mer.core.records).
     """
     from mer.core.manifest import read_manifest
-    from mer.core.npz import FEATURES_SECTIONS, read_features, recorded_made_with
-    from mer.core.records import check_made_with
+    from mer.core.npz import (
+        FEATURES_SECTIONS,
+        read_features,
+        recorded_made_from,
+        recorded_made_with,
+    )
+    from mer.core.records import check_made_from, check_made_with
 
     features_path = Path(features_path)
     # A missing, empty or damaged file is a DatasetError saying how to get it back.
     arrays = read_features(features_path)
-    if params is not None:
+    if params is not None:  # the features' params first: their advice reruns from the earliest
         check_made_with(recorded_made_with(arrays), features_path, params, FEATURES_SECTIONS)
-    manifest = read_manifest(manifest_path, params, through="features").set_index("clip_id")
+    manifest = read_manifest(manifest_path, params, through="features")
+    if params is not None:
+        check_made_from(recorded_made_from(arrays), features_path, manifest, params, "features")
+    manifest = manifest.set_index("clip_id")
     clip_id = arrays["clip_id"].astype(str)
     unknown = sorted(set(clip_id) - set(manifest.index))
     if unknown:

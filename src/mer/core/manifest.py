@@ -48,6 +48,24 @@ COLUMNS = (
 )
 
 
+# What a clip's faces and features are computed from: its frames (or flow image) and apex.
+# Labels and AU codes are not: train joins them from the manifest when it runs.
+FRAME_COLUMNS = ("frame_paths", "onset", "apex", "offset", "flow_image")
+
+
+def frame_digests(manifest: pd.DataFrame) -> dict[str, str]:
+    """clip_id -> sha256 (16 hex) of the clip's FRAME_COLUMNS: equal digests, same frames."""
+    import hashlib
+
+    digests = {}
+    for row in manifest.to_dict("records"):
+        values = [[str(p) for p in row["frame_paths"]], *(
+            None if pd.isna(row[c]) else str(row[c]) for c in FRAME_COLUMNS[1:])]
+        digests[str(row["clip_id"])] = hashlib.sha256(
+            json.dumps(values).encode()).hexdigest()[:16]
+    return digests
+
+
 def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
     """Check the schema and invariants; return the manifest sorted by clip_id."""
     missing = [c for c in COLUMNS if c not in manifest.columns]

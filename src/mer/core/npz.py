@@ -28,6 +28,10 @@ FEATURES_KEYS = ("clip_id", "flow", "apex_image", "au_features", "au_feature_nam
 # holds data, labels and faces, features.npz features too, so a stage run by hand after a
 # params change is not fed stale inputs (the manifest records data and labels).
 MADE_WITH = "made_with"
+# The manifest clips an output was made from (JSON clip_id -> mer.core.manifest.frame_digests),
+# every clip the stage was given, with a face or not: a clip added to the manifest or given
+# other frames since is caught, not taken for a clip without a face.
+MADE_FROM = "made_from"
 FACES_SECTIONS = ("data", "labels", "faces")
 FEATURES_SECTIONS = ("data", "labels", "faces", "features")
 
@@ -84,6 +88,19 @@ def read_features(path: str | Path) -> dict[str, np.ndarray]:
 def made_with(sections: Mapping[str, Any]) -> np.ndarray:
     """The MADE_WITH member: params sections by name (``model_dump(mode="json")``) as JSON."""
     return np.array(json.dumps(sections, sort_keys=True))
+
+
+def made_from(manifest: Any) -> np.ndarray:
+    """The MADE_FROM member for an output made from the manifest rows ``manifest``."""
+    from mer.core.manifest import frame_digests
+
+    return np.array(json.dumps(frame_digests(manifest), sort_keys=True))
+
+
+def recorded_made_from(arrays: Mapping[str, np.ndarray]) -> dict[str, str] | None:
+    """The manifest clips an .npz's ``arrays`` record they were made from (clip_id -> frame
+    digest); None when they record none (written by a mer before they did)."""
+    return json.loads(str(arrays[MADE_FROM])) if MADE_FROM in arrays else None
 
 
 def recorded_made_with(arrays: Mapping[str, np.ndarray]) -> dict[str, Any] | None:

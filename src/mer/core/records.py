@@ -99,6 +99,65 @@ def is_current(stage: str, params: Params) -> bool:
         return False
 
 
+def check_stage_output(arrays: Mapping[str, Any], path: str | Path, params: Params,
+                       manifest: Any, made_by: str) -> None:
+    """Both records of a faces.npz or features.npz (``made_by``: faces or features) read as
+    ``arrays``: made with the params ``params`` holds (check_made_with) and from the clips of
+    ``manifest`` (check_made_from); a DatasetError saying what to rerun otherwise."""
+    from mer.core.npz import (
+        FACES_SECTIONS,
+        FEATURES_SECTIONS,
+        recorded_made_from,
+        recorded_made_with,
+    )
+
+    sections = {"faces": FACES_SECTIONS, "features": FEATURES_SECTIONS}[made_by]
+    check_made_with(recorded_made_with(arrays), path, params, sections)
+    check_made_from(recorded_made_from(arrays), path, manifest, params, made_by)
+
+
+def check_made_from(recorded: Mapping[str, str] | None, path: str | Path, manifest: Any,
+                    params: Params, made_by: str) -> None:
+    """A DatasetError when the stage output at ``path`` (made by the stage ``made_by``, faces
+    or features) was made from other manifest clips than ``manifest`` holds (``recorded``:
+    its recorded_made_from): clips added to the manifest since, or given other frames or
+    apex, would be left out as if they had no face, or described from their old frames. The
+    error names examples and the commands to rerun: from `mer faces` (from `mer features`
+    when data/faces.npz is already made from this manifest) through ``made_by``. Clips the
+    manifest no longer has are the reader's own check. An output without a record (written
+    by a mer before it kept one) is not checked."""
+    if recorded is None:
+        return
+    from mer.core.manifest import frame_digests
+
+    now = frame_digests(manifest)
+    added = sorted(set(now) - set(recorded))
+    changed = sorted(c for c in set(now) & set(recorded) if now[c] != recorded[c])
+    if not added and not changed:
+        return
+    first = PIPELINE_STAGES.index("faces")
+    if made_by == "features" and _faces_made_from(now):
+        first += 1
+    what = [f"{len(clips)} clip(s) {how} since, e.g. {clips[:3]}"
+            for clips, how in ((added, "added to it"), (changed, "given other frames or apex"))
+            if clips]
+    commands = PIPELINE_STAGES[first:PIPELINE_STAGES.index(made_by) + 1]
+    raise DatasetError(f"{path} was made from an older {paths.MANIFEST}: {' and '.join(what)}; "
+                       f"rerun {rerun_commands(commands, params.source)} first (`dvc repro` "
+                       "reruns what a change touches), or those clips are left out or "
+                       "described from their old frames")
+
+
+def _faces_made_from(digests: Mapping[str, str]) -> bool:
+    """Whether data/faces.npz records it was made from exactly these manifest clips."""
+    from mer.core.npz import read_faces, recorded_made_from
+
+    try:
+        return recorded_made_from(read_faces(paths.FACES)) == dict(digests)
+    except DatasetError:
+        return False
+
+
 def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,
                     sections: tuple[str, ...], through: str | None = None) -> None:
     """A DatasetError when the stage output at ``path`` was made with (``recorded``: its

@@ -65,8 +65,8 @@ def check_out(out: Path, force: bool) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_path
     from mer.core.manifest import read_manifest
-    from mer.core.npz import FEATURES_SECTIONS, read_faces, read_features, recorded_made_with
-    from mer.core.records import check_made_with
+    from mer.core.npz import read_faces, read_features
+    from mer.core.records import check_stage_output
     from mer.features.flow_image_export import ORDER, export_flow_images, write_flow_images
 
     if args.size < 2:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     manifest = read_manifest(paths.MANIFEST, params, through="features")
     features = read_features(paths.FEATURES)
-    check_made_with(recorded_made_with(features), paths.FEATURES, params, FEATURES_SECTIONS)
+    check_stage_output(features, paths.FEATURES, params, manifest, "features")
     export = export_flow_images(manifest, read_faces(paths.FACES), features, params.features,
                                 args.size)
     with atomic_path(args.out) as tmp:

@@ -19,7 +19,7 @@ from mer.config import load_params
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.manifest import read_manifest
-    from mer.core.npz import FACES_SECTIONS, MADE_WITH, made_with, write_npz
+    from mer.core.npz import FACES_SECTIONS, MADE_FROM, MADE_WITH, made_from, made_with, write_npz
     from mer.faces.align_clips import locate_faces
 
     params = load_params(args.params)
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     arrays, report = locate_faces(manifest, params.faces)
     arrays[MADE_WITH] = made_with(params.recorded(FACES_SECTIONS))
+    arrays[MADE_FROM] = made_from(manifest)
     report["seconds"] = round(time.perf_counter() - started, 2)
     # Both outputs or neither: the report always describes the faces.npz beside it.
     with atomic_outputs(paths.FACES, paths.FACES_REPORT) as (faces_tmp, report_tmp):

@@ -20,23 +20,24 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.manifest import read_manifest
     from mer.core.npz import (
-        FACES_SECTIONS,
         FEATURES_SECTIONS,
+        MADE_FROM,
         MADE_WITH,
+        made_from,
         made_with,
         read_faces,
-        recorded_made_with,
         write_npz,
     )
-    from mer.core.records import check_made_with
+    from mer.core.records import check_stage_output
     from mer.features.describe_clips import extract_features
 
     params = load_params(args.params)
     manifest = read_manifest(paths.MANIFEST, params, through="faces")
     faces = read_faces(paths.FACES)
-    check_made_with(recorded_made_with(faces), paths.FACES, params, FACES_SECTIONS)
+    check_stage_output(faces, paths.FACES, params, manifest, "faces")
     arrays, report = extract_features(manifest, faces, params.features)
     arrays[MADE_WITH] = made_with(params.recorded(FEATURES_SECTIONS))
+    arrays[MADE_FROM] = made_from(manifest)
     # Both outputs or neither: the report always describes the features.npz beside it.
     with atomic_outputs(paths.FEATURES, paths.FEATURES_REPORT) as (features_tmp, report_tmp):
         write_npz(features_tmp, arrays)
