@@ -118,6 +118,53 @@ def test_a_video_may_start_without_a_face(tiny_video, tiny_spotting, caplog):
         video_signals(lead, video.fps, params, features, "empty.avi")
 
 
+def test_a_face_that_leaves_or_moves_is_followed_not_measured_where_it_was(tiny_video,
+                                                                          tiny_spotting,
+                                                                          caplog):
+    """The issue: the face was found once and its crop followed by phase correlation, which
+    cannot tell a face from what replaces it: after the person left (or moved), the spotter
+    measured the empty place for the rest of the video, 0 intervals and no warning. Each second
+    the face is checked; a face gone has no signal until found again, a face moved is tracked
+    again where it is now, and each part is measured as on its own."""
+    import numpy as np
+
+    from mer.spotting.signals import read_frames, video_signals
+
+    _, video = tiny_video
+    frames = list(read_frames(video.frames))
+    assert len(frames) > 150
+    height, width = frames[0].shape[:2]
+    # the person steps back: the face, smaller and elsewhere, is not in the crop any more
+    back = cv2.getRotationMatrix2D((0.3 * width, 0.4 * height), 0.0, 0.55)
+    moved = [cv2.warpAffine(f, back, (width, height), borderMode=cv2.BORDER_REPLICATE)
+             for f in frames[90:]]
+    gap = [np.zeros_like(frames[0])] * 20
+    params, features = tiny_spotting, FeatureParams()
+
+    def assert_parts(whole, *parts):
+        """``whole``'s signals are those of ``parts`` (signals, or a count of 0s) in a row."""
+        for field in ("score", "magnitude"):
+            for scale, signal in getattr(whole, field).items():
+                np.testing.assert_array_equal(signal, np.concatenate([
+                    np.zeros(p) if isinstance(p, int) else getattr(p, field)[scale]
+                    for p in parts]))
+
+    before = video_signals(frames[:90], video.fps, params, features, "before")
+    after = video_signals(moved, video.fps, params, features, "after")
+    with caplog.at_level("WARNING", logger="mer.spotting"):
+        left = video_signals(frames[:90] + gap + moved, video.fps, params, features, "left.avi")
+    assert "left.avi: the face left the view by frame 90 (3.0 s)" in caplog.text
+    assert "left.avi: no face in frames 90-109 (0.7 s); spotting starts again at frame 110" \
+        in caplog.text
+    assert_parts(left, before, 20, after)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.spotting"):
+        stepped = video_signals(frames[:90] + moved, video.fps, params, features, "step.avi")
+    assert "step.avi: the face moved away from where it was tracked by frame 90 (3.0 s)" \
+        in caplog.text
+    assert_parts(stepped, before, after)
+
+
 @pytest.mark.parametrize("fps", ["nan", "inf", "0", "-30", "1e-9"])
 def test_a_frame_rate_that_is_not_one_is_refused(tiny_video, tmp_path, monkeypatch, capsys,
                                                 fps):
@@ -143,8 +190,8 @@ def test_a_video_too_short_to_spot_in_is_an_error_not_zero_intervals(tiny_video,
     for follow in ([], ["--follow"]):
         assert main(["spot", "--video", str(short), "--spot-only", "--p", "0.3", "0.3",
                      *follow]) == 2
-        assert "short.avi: 3 frames with a face (0.10 s at 30 frames/s) are fewer than one " \
-               "micro-expression window needs" in capsys.readouterr().err
+        assert "short.avi: 3 frames with a face in a row (0.10 s at 30 frames/s) are fewer " \
+               "than one micro-expression window needs" in capsys.readouterr().err
 
 
 def test_out_naming_a_folder_is_refused_before_the_work(tiny_video, tmp_path, monkeypatch,

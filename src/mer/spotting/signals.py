@@ -1,10 +1,15 @@
 """Per-frame facial motion of a long video: the signals the spotter turns into intervals.
 
-The face is found once (dlib landmarks on the first frame that shows one; the frames before it,
+The face is found (dlib landmarks on the first frame that shows one; the frames before it,
 a fade-in or an empty chair, have no signal: 0, as the first k frames of any video) and then
-tracked, not detected again: each frame's head translation against that first face is
-estimated by phase correlation (``cv2.phaseCorrelate``) and the square face crop follows it,
-resampled to ``spotting.face_size`` px, the size the spotter needs rather than the video's.
+tracked: each frame's head translation against the found face is estimated by phase
+correlation (``cv2.phaseCorrelate``) and the square face crop follows it, resampled to
+``spotting.face_size`` px, the size the spotter needs rather than the video's. Phase
+correlation cannot tell a face from what replaces it, so once every ``FACE_CHECK_S`` dlib
+checks that a face of the same size is still where the crop is (in a window around it, a
+fraction of a full-frame detection's cost). When it is not, the face is looked for in the
+whole frame, as at the start: found elsewhere (the person moved), tracking starts again there;
+found nowhere (the person left, a cut), the frames have no signal until a face is back.
 Residual head motion is removed from every flow by subtracting the nose bridge's mean flow
 (mer.features.flow.remove_head_motion); regions come from mer.features.regions, eye
 interiors masked (a blink is not an expression).
@@ -46,7 +51,12 @@ log = logging.getLogger(__name__)
 SCALES = ("micro", "macro")
 # Crop side over the landmarks' extent: room for the forehead above the brows and the chin.
 CROP_MARGIN = 1.3
-DETECT_UPSAMPLE = 1  # dlib upsampling for the one detection; small faces need it
+DETECT_UPSAMPLE = 1  # dlib upsampling for the detections; small faces need it
+FACE_CHECK_S = 1.0  # how often the tracked face is checked to be still in the crop, s
+# A face found further than this fraction of the crop side from the tracked centre, or more
+# than this factor larger or smaller, is not the tracked face where it was: tracking restarts.
+FACE_DRIFT = 0.25
+FACE_SCALE = 1.5
 
 
 @dataclass(frozen=True)
@@ -84,9 +94,7 @@ class FaceTrack:
         if not faces:
             return None
         points = faces[0].landmarks
-        low, high = points.min(axis=0), points.max(axis=0)
-        side = float((high - low).max()) * CROP_MARGIN
-        centre = (low + high) / 2 - np.array([0.0, 0.05 * side])  # a little forehead more
+        centre, side = cls._square(points)
         crop_points = (points - centre + side / 2) * (size / side)
         found = au_regions(crop_points, size)
         unknown = [r for r in regions if r not in found.names]
@@ -99,19 +107,48 @@ class FaceTrack:
         return cls(centre, side, size, template, masks, found.reference)
 
     @staticmethod
+    def _square(points: np.ndarray) -> tuple[np.ndarray, float]:
+        """(centre (2,) x, y, side) in px of the square crop around (68, 2) landmarks."""
+        low, high = points.min(axis=0), points.max(axis=0)
+        side = float((high - low).max()) * CROP_MARGIN
+        return (low + high) / 2 - np.array([0.0, 0.05 * side]), side  # a little forehead more
+
+    @staticmethod
     def _patch(grey: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
         import cv2
 
         return cv2.getRectSubPix(grey, (round(side), round(side)),
                                  (float(centre[0]), float(centre[1]))).astype(np.float32)
 
-    def crop(self, grey: np.ndarray) -> np.ndarray:
-        """(size, size) uint8 face crop of a frame, following the head's translation."""
+    def _follow(self, grey: np.ndarray) -> np.ndarray:
+        """(2,) x, y in px of the crop centre in a frame, following the head's translation."""
         import cv2
 
         patch = self._patch(grey, self.centre, self.side)
         (dx, dy), _ = cv2.phaseCorrelate(self.template, patch)
-        centre = self.centre + np.array([dx, dy])
+        return self.centre + np.array([dx, dy])
+
+    def still_there(self, grey: np.ndarray) -> bool:
+        """Whether dlib finds the tracked face in a (H, W) uint8 grey frame: a face about as
+        large as it, at most FACE_DRIFT crop sides from where the crop follows it, searched
+        for in a window of two crop sides around that point."""
+        centre = self._follow(grey)
+        low = np.maximum(np.floor(centre - self.side).astype(int), 0)
+        high = np.minimum(np.ceil(centre + self.side).astype(int), grey.shape[::-1])
+        if (high - low).min() <= 0:
+            return False
+        for face in detect_faces(grey[low[1]:high[1], low[0]:high[0]], DETECT_UPSAMPLE):
+            found, side = self._square(face.landmarks + low)
+            if (np.linalg.norm(found - centre) <= FACE_DRIFT * self.side
+                    and abs(np.log(side / self.side)) <= np.log(FACE_SCALE)):
+                return True
+        return False
+
+    def crop(self, grey: np.ndarray) -> np.ndarray:
+        """(size, size) uint8 face crop of a frame, following the head's translation."""
+        import cv2
+
+        centre = self._follow(grey)
         scale = self.size / self.side
         # Affine map frame -> crop: scale about the tracked centre.
         matrix = np.array([[scale, 0, self.size / 2 - scale * centre[0]],
@@ -142,8 +179,13 @@ class MotionMeter:
         # scale -> frame t -> (P, 2) flow crop[t - k] -> crop[t] (None for t < k), kept from
         # the oldest frame whose values are not out yet
         self.flows: dict[str, dict[int, np.ndarray | None]] = {s: {} for s in SCALES}
+        self.masks: dict[int, np.ndarray] = {}  # frame t -> its track's (R, P) region masks
         self.count = 0  # frames pushed
         self.start = 0  # the frame the face was found in: frames before it have no signal
+        self.missing = 0  # the first frame of the current stretch without a face
+        self.longest = 0  # frames of the longest finished stretch with a face
+        self.restarts = 0  # times the face was found away from where it was tracked
+        self.check = max(1, round(FACE_CHECK_S * fps))  # frames between two face checks
         self.emitted = 0  # frames whose values are out
 
     def _flow(self, scale: str, t: int) -> np.ndarray | None:
@@ -159,19 +201,39 @@ class MotionMeter:
         grey = to_grey(frame)
         t = self.count
         self.count += 1
+        lost = (self.track is not None and (t - self.start) % self.check == 0
+                and not self.track.still_there(grey))
+        if lost:
+            self.longest = max(self.longest, t - self.start)
+            self.track, self.missing, self.crops = None, t, []
         if self.track is None:
             self.track = FaceTrack.find(grey, self.params.regions, self.params.face_size)
-            if self.track is None:  # no face yet: no signal, and the next frame is tried
+            self._say_found(t, lost)
+            if self.track is None:  # no face: no signal, and the next frame is tried
                 return self._emit(t - self.windows["macro"])
             self.start = t
-            if t:
-                log.warning("%s: no face in frames 0-%d (%.1f s); spotting starts at frame "
-                            "%d, where one was found", self.where, t - 1, t / self.fps, t)
         self.crops.append(self.track.crop(grey))
         del self.crops[:-(max(self.windows.values()) + 1)]
+        self.masks[t] = self.track.masks
         for scale in SCALES:
             self.flows[scale][t] = self._flow(scale, t)
         return self._emit(t - self.windows["macro"])
+
+    def _say_found(self, t: int, lost: bool) -> None:
+        """Warn of frame ``t``'s change of face: lost, found elsewhere, found after none."""
+        at = f"frame {t} ({t / self.fps:.1f} s)"
+        if lost and self.track is not None:
+            self.restarts += 1  # a moving camera does this every check: say it once
+            log.log(logging.WARNING if self.restarts == 1 else logging.DEBUG,
+                    "%s: the face moved away from where it was tracked by %s; tracking starts "
+                    "again where it is now", self.where, at)
+        elif lost:
+            log.warning("%s: the face left the view by %s; no signal until one is found "
+                        "again", self.where, at)
+        elif self.track is not None and self.missing < t:
+            log.warning("%s: no face in frames %d-%d (%.1f s); spotting starts%s at frame "
+                        "%d, where one was found", self.where, self.missing, t - 1,
+                        (t - self.missing) / self.fps, " again" if self.missing else "", t)
 
     def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:
         """Values of the last frames, whose F_{t+k} lies past the video's end (score 0).
@@ -180,13 +242,19 @@ class MotionMeter:
             raise MerError(f"{self.where}: no face found in any of its {self.count} frames; "
                            "spotting needs a frontal face in view (dlib's detector)")
         shortest = 2 * self.windows["micro"] + 1  # F_t and F_t+k of one apex t
-        if self.count and self.count - self.start < shortest:
+        longest = max(self.longest, self.count - self.start if self.track is not None else 0)
+        if self.count and longest < shortest:
             raise MerError(
-                f"{self.where}: {self.count - self.start} frames with a face "
-                f"({(self.count - self.start) / self.fps:.2f} s at {self.fps:g} frames/s) are "
+                f"{self.where}: {longest} frames with a face in a row "
+                f"({longest / self.fps:.2f} s at {self.fps:g} frames/s) are "
                 f"fewer than one micro-expression window needs ({shortest}: 2 x "
                 f"spotting.micro_window {self.params.micro_window:g} s + 1), so nothing could "
                 "be spotted; give a longer video (or the right --fps)")
+        if self.restarts > 1:
+            log.warning("%s: the face was tracked again %d times (-v lists them): the head or "
+                        "camera moves more than the tracker follows, and each restart leaves "
+                        "up to the next %d frames without a signal", self.where, self.restarts,
+                        self.windows["macro"])
         return self._emit(self.count - 1)
 
     def _emit(self, last: int) -> list[tuple[int, dict[str, float], dict[str, float]]]:
@@ -195,6 +263,7 @@ class MotionMeter:
             out.append(self._values(self.emitted))
             for scale in SCALES:
                 self.flows[scale].pop(self.emitted, None)
+            self.masks.pop(self.emitted, None)
             self.emitted += 1
         return out
 
@@ -206,7 +275,7 @@ class MotionMeter:
             score[scale] = magnitude[scale] = 0.0
             if now is None:
                 continue
-            masks = self.track.masks  # (R, P)
+            masks = self.masks[t]  # (R, P)
             magnitude[scale] = float((masks @ np.linalg.norm(now, axis=1)).max())
             if ahead is not None:
                 dot = masks @ (now * ahead).sum(axis=1)  # (R,) mean <F_t, F_t+k> per region
