@@ -59,6 +59,21 @@ def test_overlapping_rows_of_one_folder_name_both_rows(tmp_path, build):
     assert "row 2, 50..54 here); delete one row" in message
 
 
+def test_one_video_under_two_subjects_names_both_rows(tmp_path):
+    """A folder is one person's video: under two subjects it would be trained on in one
+    LOSO fold and tested in another."""
+    from dataclasses import replace
+
+    first, second = read_casme2(make_casme2(tmp_path, casme2_rows())).clips[:2]
+    moved = replace(second, subject="sub09", folder=first.folder, onset=first.offset + 10,
+                    offset=first.offset + 14, where="sheet, row 9")
+    with pytest.raises(DatasetError, match=rf"sheet, row 9: frame folder {first.folder} is "
+                                           rf"listed under subject sub09 here and under "
+                                           rf"{first.subject} at .*row 2; a video is one "
+                                           r"person's: correct the subject"):
+        check_unique([first, moved])
+
+
 def test_check_unique_passes_clips_already_named_apart(tmp_path):
     rows = casme2_rows()
     rows.append({**rows[0], "onset": 60, "apex": 62, "offset": 64})

@@ -40,7 +40,7 @@ def test_bad_frame_number_names_file_row_and_column(value):
     assert "not a frame number" in message
 
 
-@pytest.mark.parametrize("value", [1, 1.0, "1", "01", "sub01", "s1", " 001 "])
+@pytest.mark.parametrize("value", [1, 1.0, "1", "01", "sub01", "s1", " 001 ", "1.0", "Sub01"])
 def test_subject_ids(value):
     assert subject_number(value, "Subject", WHERE) == 1
 

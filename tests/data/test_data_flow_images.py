@@ -4,6 +4,7 @@ The images here are noise written with cv2.imwrite, so their channel order canno
 from the data: data.flow_channels is set to bgr (test_data_flow_channels.py tests auto).
 """
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,35 @@ def test_duplicate_clip_in_csv(tmp_path, build):
                                            r"casme2_1/EP02_01f is listed twice .*labels.csv, "
                                            r"row 2\); delete one row"):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_one_image_under_two_names_is_an_error(tmp_path, build):
+    """The issue: a merged list gave one image two subject and clip names: it was accepted,
+    and LOSO trained and tested on the same sample."""
+    root = make_flow_images(tmp_path)
+    with (root / "labels.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow(["5", "EP09_01", "positive", "flow/casme2_1_EP02_01f.png",
+                                     "casme2"])
+    with pytest.raises(DatasetError, match=r"labels.csv, row 6: flow image of clip "
+                                           r"casme2_5/EP09_01 is listed twice \(also as "
+                                           r"casme2_1/EP02_01f at .*labels.csv, row 2\)"):
+        build("flow-images", root, scheme="megc-3")
+
+
+def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
+    """The issue: 'sub01' and '1' (SAMM: '006' and '6') of one corpus became two subjects,
+    so that person's clips were trained on in one fold and tested in the other."""
+    rows = [("sub01", "EP02_01f", "positive", "casme2"), ("1", "EP03_02", "negative", "casme2"),
+            ("006", "006_1_2", "negative", "samm"), ("6", "006_2_1", "surprise", "samm"),
+            ("Sub01", "EP04_01", "surprise", "casme2"), ("1", "s1_sur_01", "surprise", "smic")]
+    root = make_flow_images(tmp_path, rows)
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, report = build("flow-images", root, scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["casme2_sub01", "samm_006", "smic_1"]
+    assert report["subjects"] == 3
+    assert "column 'subject' writes subject 'sub01' (" in caplog.text
+    assert "also as '1', 'Sub01' (2 rows, e.g. " in caplog.text
+    assert "writes subject '006' (" in caplog.text and "also as '6' (1 row," in caplog.text
 
 
 def test_cv2_written_corpus_flagged_bgr_as_set(tmp_path):

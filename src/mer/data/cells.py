@@ -14,7 +14,8 @@ from mer.errors import DatasetError
 
 # What annotators write for "no apex": CASME II uses '/', SAMM -1, others leave it empty.
 _NO_VALUE = {"", "/", "-", "?", "n/a", "na", "none", "nan"}
-_SUBJECT = re.compile(r"^(?:sub|s)?0*(\d+)$", re.IGNORECASE)
+# A subject id: 1, '01', 'sub01', 's1', and '1.0' as a CSV writes a number column.
+_SUBJECT = re.compile(r"^(?:sub|s)?0*(\d+)(?:\.0*)?$", re.IGNORECASE)
 # A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
 # an empty cell (the same value an xlsx cell gives as the float 46.0).
 _WHOLE = re.compile(r"(\d+)(?:\.0*)?")
@@ -65,6 +66,14 @@ def subject_number(value: object, column: str, where: str) -> int:
         raise DatasetError(f"{where}: column '{column}' holds {cell_text(value)!r}, not a "
                            "subject id; write the subject's number (1, 01 or sub01)")
     return int(match.group(1))
+
+
+def subject_key(text: str) -> int | str:
+    """Who a subject id written as free text names: the number of one written as a number
+    (1, '01', 'sub01', 's1', 'Sub01' are all 1), else the text without case ('Alice' and
+    'alice' are one person)."""
+    match = _SUBJECT.fullmatch(text.strip())
+    return int(match.group(1)) if match else text.strip().casefold()
 
 
 def required_text(value: object, column: str, where: str) -> str:

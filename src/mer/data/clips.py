@@ -14,6 +14,7 @@ one folder whose onset..offset overlap are one micro-expression annotated twice:
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -102,10 +103,14 @@ def missing_apex(clip: Clip) -> Clip:
     return replace(clip, apex=NO_FRAME).flagged(APEX_MISSING)
 
 
-def _same_folder(clip: Clip) -> tuple[str, str, str]:
-    """The key of the folder (or flow image) a clip reads: rows with one key share frames."""
-    where = clip.folder.as_posix() if clip.folder is not None else clip.clip
-    return clip.dataset, clip.subject, where
+def _same_source(clip: Clip) -> str:
+    """What a clip reads, as one absolute path: its frame folder or its flow image (rows
+    with one key share frames; one image is one clip)."""
+    if clip.folder is not None:
+        return os.path.abspath(clip.folder)
+    if clip.flow_image:
+        return os.path.abspath(clip.flow_image)
+    return clip.clip_id  # neither known yet: the clip's name stands for it
 
 
 def _overlap(a: Clip, b: Clip) -> bool:
@@ -113,21 +118,32 @@ def _overlap(a: Clip, b: Clip) -> bool:
 
 
 def check_unique(clips: Sequence[Clip]) -> None:
-    """Two rows for one micro-expression are an error naming both rows.
+    """Two rows for one micro-expression, or one video or image under two names, are an
+    error naming both rows: LOSO would train and test on one sample.
 
     Rows of one folder (or flow image) are one micro-expression annotated twice when their
     onset..offset overlap; disjoint rows are distinct micro-expressions of one video and
-    pass (``distinct_clip_names`` gives them distinct clip names).
+    pass (``distinct_clip_names`` gives them distinct clip names). A folder is one person's
+    video: listed under two subjects it is an error, as a flow image listed twice is, under
+    any names.
     """
-    seen: dict[tuple[str, str, str], list[Clip]] = defaultdict(list)
+    seen: dict[str, list[Clip]] = defaultdict(list)
     ids: dict[str, Clip] = {}
     for clip in clips:
-        key = _same_folder(clip)
+        key = _same_source(clip)
         name = clip.folder.name if clip.folder is not None else clip.clip
         for other in seen[key]:
             if clip.folder is None:  # a flow image has no frames: listed twice is twice
+                also = ("" if (other.subject, other.clip) == (clip.subject, clip.clip)
+                        else f" as {other.subject}/{other.clip}")
                 raise DatasetError(f"{clip.where}: flow image of clip {clip.subject}/{name} is "
-                                   f"listed twice (also at {other.where}); delete one row")
+                                   f"listed twice (also{also} at {other.where}); delete one "
+                                   "row")
+            if other.subject != clip.subject:
+                raise DatasetError(
+                    f"{clip.where}: frame folder {clip.folder} is listed under subject "
+                    f"{clip.subject} here and under {other.subject} at {other.where}; a video "
+                    "is one person's: correct the subject")
             if _overlap(other, clip):
                 raise DatasetError(
                     f"{clip.where}: clip {clip.subject}/{name} is annotated twice with "
@@ -136,7 +152,7 @@ def check_unique(clips: Sequence[Clip]) -> None:
                     "numbers if they are two micro-expressions")
         seen[key].append(clip)
         # Rows of one folder share a name until distinct_clip_names; other folders may not.
-        if clip.clip_id in ids and _same_folder(ids[clip.clip_id]) != key:
+        if clip.clip_id in ids and _same_source(ids[clip.clip_id]) != key:
             raise DatasetError(f"{clip.where}: clip {clip.clip_id} is named twice (also at "
                                f"{ids[clip.clip_id].where}); rename one of them")
         ids[clip.clip_id] = clip
@@ -146,6 +162,6 @@ def distinct_clip_names(clips: Sequence[Clip]) -> tuple[Clip, ...]:
     """The clips, checked by ``check_unique``, each folder annotated several times with its
     clips named ``<folder>@<onset>``; a folder annotated once keeps its name."""
     check_unique(clips)
-    rows = Counter(_same_folder(clip) for clip in clips)
+    rows = Counter(_same_source(clip) for clip in clips)
     return tuple(replace(clip, clip=f"{clip.clip}@{clip.onset}")
-                 if rows[_same_folder(clip)] > 1 else clip for clip in clips)
+                 if rows[_same_source(clip)] > 1 else clip for clip in clips)

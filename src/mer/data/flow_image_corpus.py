@@ -44,7 +44,7 @@ from mer.core.flow_image import (
     read_flow_image,
 )
 from mer.core.frames import NO_FRAME
-from mer.data.cells import cell_text, required_text
+from mer.data.cells import cell_text, required_text, subject_key
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
@@ -120,7 +120,30 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             emotion=_emotion(cells["label"], names["label"], where),
             source=table.source(row), where=where,
             flow_image=(csv_path.parent / image).as_posix(), flags=(PRECOMPUTED_FLOW,)))
-    return Corpus(DATASET, tuple(clips), str(csv_path), "")
+    return Corpus(DATASET, one_spelling(clips, names["subject"]), str(csv_path), "")
+
+
+def one_spelling(clips: Sequence[Clip], column: str) -> tuple[Clip, ...]:
+    """The clips with each person's subject written one way: the first spelling the CSV
+    uses for them (cells.subject_key: 'sub01', '1' and '01' of one corpus are one person),
+    with a warning naming the others. Spelt two ways, one person would be two LOSO subjects,
+    each tested on a model trained on the other's clips."""
+    first: dict[tuple[str, int | str], Clip] = {}
+    others: dict[tuple[str, int | str], list[Clip]] = {}
+    for clip in clips:
+        key = (clip.dataset, subject_key(clip.subject))
+        known = first.setdefault(key, clip)
+        if known.subject != clip.subject:
+            others.setdefault(key, []).append(clip)
+    for key, respelt in others.items():
+        spellings = ", ".join(repr(s) for s in dict.fromkeys(c.subject for c in respelt))
+        rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
+        log.warning("column '%s' writes subject %r (%s) also as %s (%s, e.g. %s); they are "
+                    "read as one person, %r, one LOSO subject. If they are different people, "
+                    "give them different ids", column, first[key].subject, first[key].where,
+                    spellings, rows, respelt[0].where, first[key].subject)
+    return tuple(replace(c, subject=first[(c.dataset, subject_key(c.subject))].subject)
+                 for c in clips)
 
 
 def _emotion(value: object, column: str, where: str) -> str:
