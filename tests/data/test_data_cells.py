@@ -65,6 +65,17 @@ def test_bad_subject_names_the_row():
     ("?", "", (AUS_UNKNOWN,)),
     (None, "", (AUS_UNKNOWN,)),
     ("4+x9", "4+x9", (AUS_UNPARSED,)),
+    # the issue: spaces inside a cell were deleted, so '1 2' became AU12 and '1 2 5' AU125
+    ("1 2", "1+2", ()),
+    ("1 2 5", "1+2+5", ()),
+    ("4 L10", "4+L10", ()),
+    ("AU 12", "12", ()),  # a space inside one code
+    ("R 14 + 4", "4+R14", ()),
+    ("12 B", "12", ()),
+    ("4, L10", "4+L10", ()),
+    ("4; 7", "4+7", ()),
+    ("12.0", "12", ()),  # a CSV's number column
+    ("L2 or R2 + 4", "2+4", (AUS_ALTERNATIVES,)),
 ])
 def test_au_normalisation(cell, aus, flags):
     assert normalise_aus(cell) == (aus, flags)

@@ -1,6 +1,8 @@
 """Action-unit codes from any corpus's sheet, normalised to one form: '4+7+L10'.
 
-Codes are written many ways: a number cell (12), text joined by '+' ('4+7', '1+2+ 4'),
+Codes are written many ways: a number cell (12, or '12.0' as a CSV writes a number column),
+text joined by '+' ('4+7', '1+2+ 4'), by ',' or ';' ('4, L10'), or by spaces between whole
+codes ('1 2 5'; a space inside one code, 'AU 12', 'R 14', is not a separator),
 sides ('L10', 'R14'), an asymmetry prefix ('A2', SAMM), intensity letters ('R14A', '12B',
 SAMM), 'AU' prefixes, '?' for "not coded" (CASME II) and alternatives ('L2 or R2', SAMM).
 The normal form keeps the AU number with its side/asymmetry prefix, drops intensity, sorts
@@ -18,7 +20,9 @@ AUS_ALTERNATIVES = "aus_alternatives"  # 'X or Y': the coder was unsure which
 AUS_UNPARSED = "aus_unparsed"  # a code kept verbatim because it has no AU number we can read
 
 # prefix: L/R side, A asymmetric, U unilateral, T/B top/bottom; suffix: FACS intensity A-E.
-_CODE = re.compile(r"^(?:AU)?(?P<prefix>[LRAUTB]?)(?:AU)?(?P<number>\d+)(?P<intensity>[A-E]?)$")
+_CODE = re.compile(
+    r"^(?:AU)?(?P<prefix>[LRAUTB]?)(?:AU)?(?P<number>\d+)(?:\.0+)?(?P<intensity>[A-E]?)$")
+_SEPARATOR = re.compile(r"[+,;]")
 _ALTERNATIVE = re.compile(r"\s+or\s+", re.IGNORECASE)
 _NOT_CODED = {"", "?", "/", "-"}
 
@@ -39,8 +43,12 @@ def normalise_aus(value: object) -> tuple[str, tuple[str, ...]]:
     codes: set[tuple[int, str]] = set()
     verbatim: list[str] = []
     flags: list[str] = []
-    for token in (t.strip() for t in text.split("+")):
+    for token in (t.strip() for t in _SEPARATOR.split(text)):
         if token in _NOT_CODED:
+            continue
+        spaced = [_parse_code(part) for part in token.split()]
+        if len(spaced) > 1 and all(p is not None for p in spaced):  # '1 2 5': three codes
+            codes.update(p for p in spaced if p is not None)
             continue
         options = [o.strip() for o in _ALTERNATIVE.split(token) if o.strip()]
         parsed = [_parse_code(o) for o in options]
