@@ -84,6 +84,26 @@ def test_check_unique_passes_clips_already_named_apart(tmp_path):
 
 # ------------------------------------------------------------------- no apex column
 
+@pytest.mark.parametrize(("cell", "column"), [("F3", "OffsetFrame"), ("E3", "ApexFrame"),
+                                              ("A3", "Subject"), ("I3", "Estimated Emotion")])
+def test_a_formula_with_no_saved_value_is_named_not_read_as_empty(tmp_path, build, cell,
+                                                                 column):
+    """The issue: a workbook edited by a script (openpyxl, pandas) holds formulas without
+    their values; the offset '=D3+4' was called an empty cell, and an apex formula was read
+    as 'no apex' (estimated, or under megc-3 the clip left out) without a word."""
+    import openpyxl
+
+    root = make_casme2(tmp_path)
+    workbook = openpyxl.load_workbook(root / CASME2_SHEET)
+    workbook.active[cell] = "=D3+4" if column.endswith("Frame") else "=A2"
+    workbook.save(root / CASME2_SHEET)
+    with pytest.raises(DatasetError, match=rf"{CASME2_SHEET}, sheet 'Sheet', row 3: column "
+                                           rf"'{column}' holds the formula '=[AD][23](\+4)?' "
+                                           r"with no saved value .*open it in Excel or "
+                                           "LibreOffice and save it"):
+        build("casme2", root)
+
+
 def test_sheet_without_an_apex_column_estimates_every_apex(tmp_path, build):
     manifest, report = build("casme2", make_casme2(tmp_path, apex_column=False))
     assert set(manifest["apex"]) == {-1}

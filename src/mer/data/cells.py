@@ -21,6 +21,23 @@ _SUBJECT = re.compile(r"^(?:sub|s)?0*(\d+)(?:\.0*)?$", re.IGNORECASE)
 _WHOLE = re.compile(r"(\d+)(?:\.0*)?")
 
 
+class UnsavedFormula(str):
+    """A formula cell (its text, '=C3+7') whose workbook holds no value for it: the file was
+    written by a program that does not compute formulas (openpyxl, pandas, xlsxwriter), so a
+    reader sees an empty cell where a spreadsheet program shows a number."""
+
+
+def check_saved(value: object, column: str, where: str) -> None:
+    """A DatasetError when ``value`` is an UnsavedFormula: read as empty, it would pass for
+    an uncoded cell (an apex to estimate, a clip to leave out)."""
+    if isinstance(value, UnsavedFormula):
+        raise DatasetError(
+            f"{where}: column '{column}' holds the formula '{value}' with no saved value (the "
+            "workbook was written by a program that does not compute formulas, such as "
+            "openpyxl or pandas); open it in Excel or LibreOffice and save it, which stores "
+            "each formula's value, or write the value itself")
+
+
 def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -38,6 +55,7 @@ def frame_number(value: object, column: str, where: str, *, missing_ok: bool = F
     """A frame number >= 0 (written 46 or 46.0). With ``missing_ok`` (an apex): NO_FRAME for
     a cell saying "not coded" (empty, '/', -1, ...), and any other negative number as it is,
     so the frame check reports it as an apex outside its clip rather than as not coded."""
+    check_saved(value, column, where)
     text = cell_text(value)
     if missing_ok and text.lower() in _NO_VALUE:
         return NO_FRAME
@@ -61,6 +79,7 @@ def whole_number(value: object) -> int | None:
 
 def subject_number(value: object, column: str, where: str) -> int:
     """The number in a subject id written 1, '01', 'sub01' or 's1'."""
+    check_saved(value, column, where)
     match = _SUBJECT.fullmatch(cell_text(value))
     if match is None:
         raise DatasetError(f"{where}: column '{column}' holds {cell_text(value)!r}, not a "
@@ -77,6 +96,7 @@ def subject_key(text: str) -> int | str:
 
 
 def required_text(value: object, column: str, where: str) -> str:
+    check_saved(value, column, where)
     text = cell_text(value)
     if not text:
         raise DatasetError(f"{where}: column '{column}' is empty; fill it in or delete the row")

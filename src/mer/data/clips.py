@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mer.core.frames import NO_FRAME
-from mer.data.cells import cell_text
+from mer.data.cells import cell_text, check_saved
 from mer.errors import DatasetError
 from mer.labels import EMOTION_ALIASES, normalise_emotion
 
@@ -90,6 +90,7 @@ class Corpus:
 
 def emotion_of(value: object, column: str, where: str) -> str:
     """The normalised emotion of a cell; an emotion mer does not know is an error."""
+    check_saved(value, column, where)
     emotion = normalise_emotion(cell_text(value))
     if emotion is None:
         known = ", ".join(sorted(set(EMOTION_ALIASES.values())))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mer.data.cells import is_blank
+from mer.data.cells import UnsavedFormula, is_blank
 from mer.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,29 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
         raise DatasetError(f"{path}: cannot be read as an Excel workbook ({type(exc).__name__}: "
                            f"{exc}); check the file is the original .xlsx") from None
     try:
+        unsaved = _unsaved_formulas(path)
         for sheet in workbook.worksheets:
-            yield sheet.title, list(sheet.iter_rows(min_row=1, values_only=True))
+            rows = [list(row) for row in sheet.iter_rows(min_row=1, values_only=True)]
+            for (row, column), formula in unsaved.get(sheet.title, {}).items():
+                if rows[row][column] is None:  # no value saved for it
+                    rows[row][column] = UnsavedFormula(formula)
+            yield sheet.title, [tuple(row) for row in rows]
+    finally:
+        workbook.close()
+
+
+def _unsaved_formulas(path: Path) -> dict[str, dict[tuple[int, int], str]]:
+    """Sheet name -> (row, column) index from A1 -> text of every formula cell of the
+    workbook; the caller keeps those its data_only load found no value for."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path)  # formulas as written, not their values
+    try:
+        return {sheet.title: {(cell.row - 1, cell.column - 1): str(getattr(cell.value, "text",
+                                                                           cell.value))
+                              for row in sheet.iter_rows(min_row=1) for cell in row
+                              if cell.data_type == "f"}
+                for sheet in workbook.worksheets}
     finally:
         workbook.close()
 
