@@ -104,6 +104,21 @@ def test_a_formula_with_no_saved_value_is_named_not_read_as_empty(tmp_path, buil
         build("casme2", root)
 
 
+def test_a_second_worksheet_with_the_columns_is_named(tmp_path, build, caplog):
+    """The issue: a workbook with a filtered copy of the coding sheet in front was read from
+    that copy (4 clips of 2 subjects) without a word."""
+    import openpyxl
+
+    root = make_casme2(tmp_path)
+    workbook = openpyxl.load_workbook(root / CASME2_SHEET)
+    workbook.copy_worksheet(workbook.active).title = "happiness only"
+    workbook.save(root / CASME2_SHEET)
+    with caplog.at_level("WARNING", logger="mer.data"):
+        build("casme2", root)
+    assert f"{CASME2_SHEET}: worksheets 'Sheet' and 'happiness only' both have the columns " \
+           "of the casme2 coding sheet; mer reads the first, 'Sheet'" in caplog.text
+
+
 def test_sheet_without_an_apex_column_estimates_every_apex(tmp_path, build):
     manifest, report = build("casme2", make_casme2(tmp_path, apex_column=False))
     assert set(manifest["apex"]) == {-1}

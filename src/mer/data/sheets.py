@@ -121,7 +121,8 @@ def _match(cells: Sequence[object], columns: ColumnSpec) -> dict[str, list[int]]
 
 def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | None = None,
                what: str = "annotation sheet") -> Table:
-    """The data rows of the first worksheet whose header row holds every ``required`` column."""
+    """The data rows of the first worksheet whose header row holds every ``required`` column
+    (a warning names any later worksheet that holds them too)."""
     path = Path(path)
     optional = optional or {}
     if path.is_dir():
@@ -130,7 +131,15 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     if not path.is_file():
         raise DatasetError(f"{path}: {what} not found; set data.annotations to its path")
     best: tuple[int, str | None, int, list[str]] | None = None  # (found, sheet, row, missing)
+    table: Table | None = None
     for sheet, rows in _worksheets(path):
+        if table is not None:  # another worksheet with the columns: which one is meant?
+            if any(all(_match(cells, required).values()) for cells in rows[:HEADER_SEARCH_ROWS]):
+                log.warning("%s: worksheets '%s' and '%s' both have the columns of the %s; "
+                            "mer reads the first, '%s'. If the other is the one to read, "
+                            "move it first or delete the one not meant", path, table.sheet,
+                            sheet, what, table.sheet)
+            continue
         for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
             found = _match(cells, {**required, **optional})
             missing = [name for name in required if not found[name]]
@@ -149,7 +158,10 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
                 raise DatasetError(f"{path}: row {index + 1} has {has}, and mer reads each as "
                                    f"its {doubled[0]} column (any of {spellings}); rename or "
                                    "delete all but one of them")
-            return _table(path, sheet, index, rows, cells, found, required)
+            table = _table(path, sheet, index, rows, cells, found, required)
+            break
+    if table is not None:
+        return table
     expected = ", ".join(spellings[0] for spellings in required.values())
     if best is None:
         raise DatasetError(f"{path}: no header row with the columns {expected} in the first "
