@@ -713,21 +713,30 @@ def check_data_paths(data: DataParams) -> None:
     if data.source == "synthetic" and not data.sources:
         return
     if not data.root.exists():
-        raise ParamsError(f"data.root: {data.root} does not exist; point it at your "
+        raise ParamsError(f"data.root: {_missing(data.root)}; point it at your "
                           f"{'corpora' if data.sources else data.source} copy")
     for index, source in enumerate(data.sources):
         key = f"data.sources[{index}] ({source.source})"
         if not source.root.exists():
-            raise ParamsError(f"{key}: root {source.root} does not exist; point it at your "
+            raise ParamsError(f"{key}: root {_missing(source.root)}; point it at your "
                               f"{source.source} copy")
         if not is_inside(source.root, data.root):
             raise ParamsError(f"{key}: root {source.root} is not inside data.root "
                               f"({data.root}); DVC tracks data.root only: put the corpus "
                               "there (a symbolic link is fine) or move data.root up")
         if source.annotations is not None and not source.annotations.exists():
-            raise ParamsError(f"{key}: annotations {source.annotations} does not exist")
+            raise ParamsError(f"{key}: annotations {_missing(source.annotations)}")
     if data.annotations is not None and not data.annotations.exists():
-        raise ParamsError(f"data.annotations: {data.annotations} does not exist")
+        raise ParamsError(f"data.annotations: {_missing(data.annotations)}")
+
+
+def _missing(path: Path) -> str:
+    """'<path> does not exist', saying where a relative path was looked for: paths in
+    params.yaml are relative to the folder mer runs in, not to the params file."""
+    if path.is_absolute():
+        return f"{path} does not exist"
+    return (f"{path} does not exist in {Path.cwd()} (paths in params files are relative to "
+            "the folder mer runs in: run it in the project folder)")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -274,6 +274,22 @@ def test_mer_params_check_reports_an_invalid_file(tmp_path, monkeypatch, capsys)
     assert "train.cnn.epochs" in capsys.readouterr().err
 
 
+def test_mer_params_check_reports_a_missing_corpus_path_and_where_it_looked(tmp_path,
+                                                                          monkeypatch, capsys):
+    """The issue: `mer params --check` passed a data.root that did not exist, which `mer
+    data` then refused; and a relative path did not say it is read from the folder mer runs
+    in (not the params file's)."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "params.yaml").write_text("data:\n  source: casme2\n  root: CASME2\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--params", "project/params.yaml", "params", "--check"]) == 2
+    assert (f"data.root: CASME2 does not exist in {tmp_path} (paths in params files are "
+            "relative to the folder mer runs in: run it in the project folder)"
+            in capsys.readouterr().err)
+    (tmp_path / "CASME2").mkdir()
+    assert main(["--params", "project/params.yaml", "params", "--check"]) == 0
+
+
 def test_mer_params_write_refuses_an_existing_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("data: {}\n")

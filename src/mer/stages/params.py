@@ -10,7 +10,13 @@ import argparse
 from pathlib import Path
 
 from mer.atomic import write_text
-from mer.config import changed_values, default_params_yaml, load_params, yaml_value
+from mer.config import (
+    changed_values,
+    check_data_paths,
+    default_params_yaml,
+    load_params,
+    yaml_value,
+)
 from mer.errors import MerError
 
 
@@ -26,8 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(path: Path) -> list[str]:
-    """Validate the params file at ``path``; one line per value that is not the default."""
-    changed = changed_values(load_params(path))
+    """Validate the params file at ``path``, and the corpus paths it names, as the data
+    stage will (config.check_data_paths); one line per value that is not the default."""
+    params = load_params(path)
+    check_data_paths(params.data)
+    changed = changed_values(params)
     return ([f"{key}: {yaml_value(value)} (default: {yaml_value(default)})"
              for key, value, default in changed] or [f"{path}: all defaults"])
 
