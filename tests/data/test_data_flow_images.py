@@ -55,6 +55,17 @@ def test_single_corpus_csv_with_another_name(tmp_path, build):
     assert set(manifest["dataset"]) == {"flow-images"}
 
 
+def test_a_list_written_on_windows_finds_its_images(tmp_path, build):
+    """The issue: paths written flow\\x.png were 'not found', one error per row."""
+    root = make_flow_images(tmp_path)
+    listed = (root / "labels.csv").read_text()
+    (root / "labels.csv").write_text(listed.replace("flow/", "flow\\"))
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert set(manifest["flow_image"]) == {f"{root}/flow/{name}" for name in
+                                           ("casme2_1_EP02_01f.png", "casme2_1_EP03_02.png",
+                                            "smic_1_s1_sur_01.png", "samm_6_006_1_2.png")}
+
+
 def test_numeric_label_is_an_error(tmp_path, build):
     rows = [*FLOW_ROWS[:2], ("1", "c", "2", "casme2")]
     root = make_flow_images(tmp_path, rows)
@@ -95,6 +106,28 @@ def test_one_channel_image(tmp_path, build):
     # The features stage's own reader checks it, so the two stages agree on what is valid.
     with pytest.raises(MerError, match=r"labels.csv, row 2.*3 channels"):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_an_opaque_alpha_channel_is_dropped_a_real_one_refused(tmp_path):
+    """The issue: matplotlib's imsave writes RGBA, and such flow images were refused for
+    having 4 channels; an alpha that is opaque everywhere carries nothing."""
+    import cv2
+    import numpy as np
+
+    from mer.core.flow_image import read_flow_image
+
+    colour = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "rgb.png"), colour)
+    alpha = np.full((28, 28, 1), 255, dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "rgba.png"), np.concatenate([colour, alpha], axis=2))
+    np.testing.assert_array_equal(read_flow_image(tmp_path / "rgba.png", "row 2", "rgb"),
+                                  read_flow_image(tmp_path / "rgb.png", "row 2", "rgb"))
+    alpha[0, 0] = 0
+    cv2.imwrite(str(tmp_path / "clear.png"), np.concatenate([colour, alpha], axis=2))
+    with pytest.raises(MerError, match=r"clear.png \(row 2\): a flow image needs 3 channels "
+                                       r".*this one has 4 with an alpha channel that is not "
+                                       "opaque"):
+        read_flow_image(tmp_path / "clear.png", "row 2", "rgb")
 
 
 def test_no_csv(tmp_path, build):

@@ -69,12 +69,17 @@ def read_flow_image(path: str | Path, where: str, order: str) -> np.ndarray:
     if image is None:
         raise MerError(f"{path} ({where}): missing or not a readable image; fix the file or "
                        "its manifest row")
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    if channels != CHANNELS:
-        raise MerError(f"{path} ({where}): a flow image needs {CHANNELS} channels (u, v, "
-                       f"strain), this one has {channels}; regenerate it as a 3-channel image")
     if not np.issubdtype(image.dtype, np.integer):
         raise MerError(f"{path} ({where}): expected an 8- or 16-bit image, got {image.dtype}")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels == CHANNELS + 1 and (image[:, :, CHANNELS] == np.iinfo(image.dtype).max).all():
+        image, channels = image[:, :, :CHANNELS], CHANNELS  # an opaque alpha (matplotlib's
+        # imsave writes RGBA): the colour channels are the image
+    if channels != CHANNELS:
+        alpha = " with an alpha channel that is not opaque" if channels == CHANNELS + 1 else ""
+        raise MerError(f"{path} ({where}): a flow image needs {CHANNELS} channels (u, v, "
+                       f"strain), this one has {channels}{alpha}; regenerate it as a 3-channel "
+                       "image")
     return np.ascontiguousarray(in_uvs_order(image, order))
 
 

@@ -4,7 +4,8 @@ One image per clip whose three channels are the onset->apex horizontal flow u, v
 v and optical strain (often 28x28), each min-max scaled to the image's integer range (0..255
 for 8-bit), so their units are lost. Listed by a CSV: data.annotations, else
 ``<root>/labels.csv``, else the only CSV in root. Columns: ``subject, clip, label, path``
-(label = the class or emotion name, never a class number; path = relative to the CSV) and
+(label = the class or emotion name, never a class number; path = relative to the CSV, with
+'/' or, as written on Windows, '\\' between folders) and
 optionally ``dataset`` (casme2 / samm / smic in a composite set, in any spelling:
 ``dataset_names``).
 
@@ -112,7 +113,8 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     for row, dataset in zip(table.rows, datasets, strict=True):
         where, cells = table.where(row), row.values
         subject = required_text(cells["subject"], names["subject"], where)
-        image = required_text(cells["path"], names["path"], where)
+        # A list written on Windows separates folders with '\\' (never part of a name there)
+        image = required_text(cells["path"], names["path"], where).replace("\\", "/")
         clips.append(Clip(
             dataset=dataset, subject=subject,
             clip=required_text(cells["clip"], names["clip"], where),
