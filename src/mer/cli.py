@@ -297,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         command = args.command
         _configure_logging(verbose=args.verbose)
+        if os.environ.get("MLFLOW_TRACKING_URI"):  # one store for mer, MLflow and the
+            from mer.tracking.store import anchor_tracking_uri  # processes mer starts
+
+            anchor_tracking_uri()
         if command in PIPELINE:  # a params mistake is reported before any heavy import
             from mer.config import load_params
 

@@ -42,6 +42,50 @@ def test_env_overrides_the_store(tmp_path, monkeypatch):
     assert "--default-artifact-root" not in ui_command(5001, tmp_path)
 
 
+def test_a_relative_sqlite_uri_names_the_projects_store_from_a_dvc_queue_copy(tmp_path,
+                                                                              monkeypatch):
+    """The issue: MLFLOW_TRACKING_URI=sqlite:///mlflow.db (MLflow's docs' form) under `dvc
+    queue start` wrote every run to a store in the queue's temporary copy, deleted with it,
+    and registered.json then named a version number of that lost registry."""
+    from mer.tracking.store import anchor_tracking_uri
+
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmp1a2b"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    anchor_tracking_uri()  # what `mer` does first: MLflow and child processes read it too
+    assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    for kept in ("sqlite:////srv/mlflow.db", "sqlite:///:memory:", "http://127.0.0.1:5000"):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", kept)
+        anchor_tracking_uri()
+        assert os.environ["MLFLOW_TRACKING_URI"] == kept
+
+
+def test_runs_name_the_checkout_they_ran_in_not_the_project_it_came_from(tmp_path,
+                                                                          monkeypatch):
+    """The issue: a queued experiment, run in a temporary copy at its own commit with its
+    params applied, was tagged with the workspace's commit (made later) and not dirty."""
+    from mer.tracking.store import git_state
+
+    def commit(folder: Path, text: str) -> str:
+        (folder / "params.yaml").write_text(text)
+        for args in (["init", "-q"], ["add", "params.yaml"],
+                     ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", text]):
+            subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    workspace = commit(tmp_path, "a: 1\n")
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmp1a2b"
+    copy.mkdir(parents=True)
+    queued = commit(copy, "a: 0\n")
+    (copy / "params.yaml").write_text("a: 2\n")  # `dvc exp run -S a=2`
+    monkeypatch.chdir(copy)
+    assert queued != workspace
+    assert git_state() == {"mlflow.source.git.commit": queued, "mer.git_dirty": "true"}
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,6 +98,8 @@ def closed_port() -> int:
                              r"http://host:port"),
     ("127.0.0.1:5000", r"=127.0.0.1:5000 is an address without a scheme, not a tracking URI"),
     ("htp://127.0.0.1:5000", r"MLflow has no tracking store for 'htp://'"),
+    ("file:///tmp/fsstore", r"MLflow 3 keeps its file store \(file://, mlruns/\) for reading "
+                            r"old runs only"),
     ("http://127.0.0.1:{port}", r"no MLflow server answers at http://127.0.0.1:\d+ "
                                 r"\(MLFLOW_TRACKING_URI; .*\): start it, or unset"),
 ])

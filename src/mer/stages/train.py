@@ -127,7 +127,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     # a training whose fold cache was deleted (its finished parent keeps its runs), --fresh.
     unchanged = not args.fresh and every_fold_cached(paths.FOLDS, learners, folds, keys)
     earlier = tracker.find_run(TRAINING_TAG, training, "FINISHED") if unchanged else None
-    tags = None if earlier else {**parent_tags(data_hash, tracker.root), TRAINING_TAG: training}
+    tags = None if earlier else {**parent_tags(data_hash), TRAINING_TAG: training}
     with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent, \
             tracker.system_metrics(parent, resume=earlier is not None):
         if earlier is None:

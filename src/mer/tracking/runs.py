@@ -55,8 +55,9 @@ def parent_name(params: Params, leave_out: Sequence[str] = NOT_TRAINING) -> str:
     return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
 
 
-def parent_tags(data_hash: str, root: str | Path | None = None) -> dict[str, str]:
-    return {**git_state(root), DATA_TAG: data_hash, KIND_TAG: "evaluation"}
+def parent_tags(data_hash: str) -> dict[str, str]:
+    """A parent run's tags: the checkout mer runs in (git_state), the data, the kind."""
+    return {**git_state(), DATA_TAG: data_hash, KIND_TAG: "evaluation"}
 
 
 def training_digest(keys: Mapping[tuple[str, int], str], params: Params) -> str:
@@ -156,7 +157,7 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
     """Attach pooled metrics and figures to the parent run that wrote these predictions;
     without one (e.g. predictions trained against another tracking store) open a new parent."""
     parent = tracker.find_run(PREDICTIONS_TAG, predictions_sha)
-    tags = None if parent else {**parent_tags(data_hash, tracker.root),
+    tags = None if parent else {**parent_tags(data_hash),
                                 PREDICTIONS_TAG: predictions_sha}
     with tracker.run(parent_name(params), run_id=parent, tags=tags) as run:
         if parent is None:
@@ -184,7 +185,7 @@ def spotting_metrics(report: Mapping[str, Any]) -> dict[str, float]:
 def log_spotting(tracker: Tracker, *, report: Mapping[str, Any], report_file: Path,
                  params: Params, frames_per_second: float) -> str:
     """One run per spotting evaluation: every param, the F1 table as metrics, the report."""
-    tags = {**git_state(tracker.root), KIND_TAG: SPOTTING_KIND}
+    tags = {**git_state(), KIND_TAG: SPOTTING_KIND}
     with tracker.run(f"spotting: {parent_name(params, leave_out=())}", tags=tags) as run:
         log_params(tracker, run, params)
         tracker.log(run, metrics={**spotting_metrics(report),

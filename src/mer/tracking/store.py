@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 # The tracking-store schemes MLflow has (a database one may name its driver: postgresql+pg8000).
-TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql",
-                    "databricks", "databricks-uc")
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks",
+                    "databricks-uc")  # not file: MLflow 3's file store refuses to start
 BARE_SCHEMES = ("databricks",)  # a URI MLflow takes without '://'
 SERVER_TIMEOUT_S = 10  # how long a team server has to answer before mer says it does not
 REGISTRY_ENV_URI = "MLFLOW_REGISTRY_URI"  # exported by mlflow.set_registry_uri
@@ -91,13 +91,33 @@ def project_root(start: str | Path | None = None) -> Path:
 
 
 def tracking_uri(root: str | Path | None = None) -> str:
-    """$MLFLOW_TRACKING_URI (checked: ``check_tracking_uri``), else sqlite:///<abs project
-    root>/mlflow.db."""
+    """$MLFLOW_TRACKING_URI (checked: ``check_tracking_uri``; a relative SQLite path made
+    absolute: ``anchored``), else sqlite:///<abs project root>/mlflow.db."""
     uri = os.environ.get(ENV_URI)
     if uri:
         check_tracking_uri(uri)
-        return uri
+        return anchored(uri, root)
     return f"sqlite:///{project_root(root) / DB_NAME}"
+
+
+def anchored(uri: str, root: str | Path | None = None) -> str:
+    """``uri`` with a relative SQLite path (sqlite:///mlflow.db, as MLflow's docs write it)
+    made absolute in the project root (project_root): read in a DVC queue's temporary copy of
+    the project, it would name a store deleted with the copy, and the runs with it. Other
+    URIs unchanged."""
+    prefix = "sqlite:///"
+    path = uri[len(prefix):]
+    if not uri.lower().startswith(prefix) or not path or path.startswith((":", "/")):
+        return uri
+    return f"{prefix}{project_root(root) / path}"
+
+
+def anchor_tracking_uri() -> None:
+    """Set $MLFLOW_TRACKING_URI to its ``anchored`` form, so that MLflow's own reads of it
+    and every process mer starts agree with tracking_uri(); a no-op when unset."""
+    uri = os.environ.get(ENV_URI)
+    if uri:
+        os.environ[ENV_URI] = anchored(uri)
 
 
 @functools.cache
@@ -114,6 +134,9 @@ def check_tracking_uri(uri: str) -> None:
         what = "a file path" if uri.endswith(".db") or "/" in uri else "an address"
         raise MerError(f"{ENV_URI}={uri} is {what} without a scheme, not a tracking URI; "
                        f"{forms}")
+    if scheme == "file":
+        raise MerError(f"{ENV_URI}={uri}: MLflow 3 keeps its file store (file://, mlruns/) "
+                       f"for reading old runs only and refuses to log to it; {forms}")
     if scheme.split("+", 1)[0] not in TRACKING_SCHEMES:
         raise MerError(f"{ENV_URI}={uri}: MLflow has no tracking store for '{scheme}://'; "
                        f"{forms}")
@@ -331,11 +354,13 @@ def flatten(mapping: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dic
     return out
 
 
-def git_state(root: str | Path | None = None) -> dict[str, str]:
-    """The commit and dirtiness of the project's git checkout, as run tags."""
+def git_state(checkout: str | Path | None = None) -> dict[str, str]:
+    """The commit and dirtiness of the git checkout mer runs in (``checkout``, default the
+    current folder), as run tags. Not project_root: a DVC queue runs each experiment in a
+    temporary copy checked out at the experiment's own commit, with its params applied."""
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], cwd=project_root(root), capture_output=True,
+            done = subprocess.run(["git", *args], cwd=checkout or Path.cwd(), capture_output=True,
                                   text=True, timeout=GIT_TIMEOUT_S, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
