@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mer.cli import main
@@ -77,6 +78,18 @@ def test_train_and_evaluate(project):
         assert all({"uar", "uf1", "accuracy", "train/loss", "optuna/inner_uar"}
                    <= c.data.metrics.keys() for c in hybrid)
         assert all({"c", "gamma"} <= c.data.params.keys() for c in hybrid)
+
+    # The issue: evaluated into another store or experiment after params.yaml was edited,
+    # the new run recorded the edited train params beside the figures of the old training.
+    edited = yaml.safe_load((project / "params.yaml").read_text())
+    edited["train"]["cnn"]["epochs"] = 9
+    edited["tracking"] = {"experiment": "mer-other"}
+    (project / "params.yaml").write_text(yaml.safe_dump(edited))
+    assert main(["evaluate"]) == 0
+    other = client.get_experiment_by_name("mer-other")
+    (run,) = client.search_runs([other.experiment_id])
+    assert run.data.params["train.cnn.epochs"] == "2"  # what trained the predictions
+    assert run.data.params["tracking.experiment"] == "mer-other"
 
 
 def test_evaluate_without_predictions_says_what_to_do(project, capsys):

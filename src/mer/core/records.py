@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mer import paths
 from mer.config import MADE_BY, PIPELINE_STAGES, changed_leaves, rerun_commands
-from mer.errors import DatasetError
+from mer.errors import DatasetError, MerError
 
 if TYPE_CHECKING:
     from mer.config import Params
@@ -55,6 +55,30 @@ def training_record(params: Params, data_sha256: str, predictions_sha256: str) -
     return json.dumps({PREDICTIONS_KEY: predictions_sha256, DATA_KEY: data_sha256,
                        MADE_WITH: params.recorded(TRAINED_SECTIONS)}, sort_keys=True,
                       indent=2) + "\n"
+
+
+def trained_params(params: Params, predictions_sha256: str) -> Params | None:
+    """``params`` with the train and evaluation params that reports/training.json records the
+    predictions ``predictions_sha256`` were trained with (its runtime keys, which change no
+    result and are not recorded, as ``params`` holds them): what an MLflow run of those
+    predictions should record after params.yaml changed. None when training.json is
+    missing, unreadable, of another mer, or records other predictions."""
+    from mer.config import parse_params
+    from mer.core.npz import MADE_WITH
+
+    def update(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+        return {**base, **{key: update(base[key], value)
+                           if isinstance(value, Mapping) and isinstance(base.get(key), dict)
+                           else value for key, value in new.items()}}
+
+    try:
+        record = json.loads(paths.TRAINING.read_text(encoding="utf-8"))
+        if record[PREDICTIONS_KEY] != predictions_sha256:
+            return None
+        return parse_params(update(params.model_dump(mode="json"), record[MADE_WITH]),
+                            params.source)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, MerError):
+        return None
 
 
 def output_record(stage: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
