@@ -92,6 +92,28 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
+def test_a_server_that_stops_answering_ends_a_call_in_seconds_in_one_line(monkeypatch):
+    """The issue: the team server died mid `mer train`; MLflow retried each call for minutes
+    (7 retries backing off to 2 min), and 12 minutes later mer ended in 4 chained
+    tracebacks."""
+    from mer.errors import MerError
+    from mer.tracking.store import HTTP_RETRIES, bound_http_retries, mlflow_client
+
+    for name in HTTP_RETRIES:
+        monkeypatch.delenv(name, raising=False)
+    bound_http_retries()  # as `mer` does when MLFLOW_TRACKING_URI is set
+    uri = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    with pytest.raises(MerError, match=rf"the MLflow server at {uri} stopped answering "
+                                       r"\(ConnectionError, after 4 retries\): what had "
+                                       r"finished is kept"):
+        mlflow_client(uri).get_experiment_by_name("mer")
+    assert time.monotonic() - started < 45
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    bound_http_retries()  # the user's own setting wins
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+
+
 @pytest.mark.parametrize(("uri", "message"), [
     ("/work/proj/mlflow.db", r"=/work/proj/mlflow.db is a file path without a scheme, not a "
                              r"tracking URI; write it as sqlite:////absolute/path/mlflow.db or "

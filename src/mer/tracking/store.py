@@ -291,7 +291,7 @@ def mlflow_client(uri: str) -> Any:
     completes before a Ctrl-C or SIGTERM is raised."""
     from mlflow import MlflowClient
 
-    return _DeferringClient(MlflowClient(tracking_uri=uri, registry_uri=uri))
+    return _DeferringClient(MlflowClient(tracking_uri=uri, registry_uri=uri), uri)
 
 
 def ensure_experiment(client: Any, name: str, root: str | Path | None = None) -> str:
@@ -415,11 +415,40 @@ def _process_gone(pid: int, started: str | None) -> bool:
     return now is not None and abs(float(now) - float(started)) > 1.0
 
 
-class _DeferringClient:
-    """An MlflowClient whose every call completes before a Ctrl-C or SIGTERM is raised."""
+# MLflow retries a request to a server that does not answer 7 times, backing off up to 2 min
+# (for rate limits): minutes per call, so a server that died mid-run hung `mer train` for 12
+# minutes. mer's defaults (a user's own settings win): 4 retries over about 15 s, 60 s each.
+RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+HTTP_RETRIES = {RETRIES_ENV: "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+
+def bound_http_retries() -> None:
+    """Set MLflow's HTTP retry variables to HTTP_RETRIES where the user has not set them."""
+    for name, value in HTTP_RETRIES.items():
+        os.environ.setdefault(name, value)
+
+
+def _unreachable(exc: BaseException) -> BaseException | None:
+    """The connection failure or timeout behind an MLflow exception (MLflow wraps requests'
+    errors in its own), None when the server answered."""
+    import requests
+
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                             requests.exceptions.RetryError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class _DeferringClient:
+    """An MlflowClient whose every call completes before a Ctrl-C or SIGTERM is raised, and
+    whose calls to a tracking server that stopped answering end in one MerError."""
+
+    def __init__(self, client: Any, uri: str) -> None:
+        self._client, self._uri = client, uri
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
@@ -427,8 +456,19 @@ class _DeferringClient:
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            with deferred_signals():
-                return attribute(*args, **kwargs)
+            try:
+                with deferred_signals():
+                    return attribute(*args, **kwargs)
+            except Exception as exc:
+                failure = _unreachable(exc)
+                if failure is None:
+                    raise
+                raise MerError(
+                    f"the MLflow server at {self._uri} stopped answering "
+                    f"({type(failure).__name__}, after {os.environ.get(RETRIES_ENV, '7')} "
+                    "retries): what had finished is kept (`mer train` resumes from its "
+                    "finished folds); rerun once it answers, or unset "
+                    f"{ENV_URI} to use {DB_NAME} in the project") from None
         return call
 
 
