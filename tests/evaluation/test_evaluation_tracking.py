@@ -425,3 +425,18 @@ def test_mer_ui_on_a_port_in_use_says_so_at_once(tmp_path, own_store):
                               text=True, check=False, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--port" in done.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "0", "http"])
+def test_mer_ui_on_no_port_says_so(tmp_path, monkeypatch, capsys, port):
+    """The issue: --port 70000 and -1 ended in an OverflowError traceback, and --port 0
+    started a UI on a port of the system's choosing that mer never named."""
+    from mer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["ui", "--port", port])
+    assert exited.value.code == 2
+    assert (f"argument --port: '{port}' is not a port to listen on: give a number from 1 to "
+            "65535") in capsys.readouterr().err
+    assert not (tmp_path / "mlflow.db").exists()

@@ -40,8 +40,21 @@ STOP_S = 30  # how long a stopping server may take before `mer ui` returns anywa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="port to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                        help="port to listen on, 1-65535 (default: %(default)s)")
+
+
+def port_number(text: str) -> int:
+    """A TCP port to listen on, 1-65535 (argparse type: its error names the option). Not 0:
+    the system would choose one, and mer could not say where the UI is."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port to listen on: give a "
+                                         "number from 1 to 65535")
+    return port
 
 
 def free_port() -> int:
