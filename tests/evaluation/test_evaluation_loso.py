@@ -100,10 +100,41 @@ def test_changed_params_never_reuse_a_fold(clips, params, tmp_path):
              on_fold=lambda outcome, from_cache: cached.append(from_cache))
     assert not any(cached)
     after = {p.name for p in tmp_path.iterdir()}
-    assert len(after) == len(before) and not after & before  # stale folds were removed
+    assert len(after) == 2 * len(before) and before < after  # the earlier folds are kept
     cached.clear()
     run_loso(clips, [other], seed=1, cache_dir=tmp_path,  # another seed: another key
              on_fold=lambda outcome, from_cache: cached.append(from_cache))
+    assert not any(cached)
+
+
+def test_going_back_to_earlier_params_reuses_their_folds_within_a_bound(clips, params,
+                                                                         tmp_path,
+                                                                         monkeypatch):
+    """The issue: after an experiment, going back to the baseline fitted every fold the
+    experiment had changed again (the cache kept one training). The last KEPT_TRAININGS
+    trainings' folds are kept, the least recently used go first."""
+    from mer.evaluation import loso
+
+    monkeypatch.setattr(loso, "KEPT_TRAININGS", 2)
+    trainings = [svm(params), SvmLearner("svm", "au-region", SvmParams(trials=4, inner_folds=2)),
+                 SvmLearner("svm", "au-region", SvmParams(trials=5, inner_folds=2))]
+    cached = []
+
+    def train(learner):
+        cached.clear()
+        run_loso(clips, [learner], seed=0, cache_dir=tmp_path,
+                 on_fold=lambda outcome, from_cache: cached.append(from_cache))
+
+    folds = len(set(clips.subject.tolist()))
+    train(trainings[0])
+    train(trainings[1])
+    train(trainings[0])  # back to the baseline: nothing to fit
+    assert len(cached) == folds and all(cached)
+    train(trainings[2])  # a third: the least recently used (trainings[1]) is pruned
+    assert len(list(tmp_path.glob("*.json"))) == 2 * folds
+    train(trainings[0])
+    assert all(cached)
+    train(trainings[1])
     assert not any(cached)
 
 

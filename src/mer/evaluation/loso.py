@@ -8,7 +8,9 @@ it by changing that subject and comparing bytes.
 
 Folds are pure functions of (learner, data, fold, seed): they may run in worker processes in
 any order with identical results, and each finished fold is persisted under a key hashing all
-of those plus the code, so an interrupted run resumes and a stale fold is never reused.
+of those plus the code, so an interrupted run resumes and a stale fold is never reused. The
+folds of the last few trainings (KEPT_TRAININGS) are kept: going back to earlier params (the
+baseline after an experiment) finds them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "albumentations",
                      "opencv-python-headless")
 CODE_PACKAGES = ("mer.models", "mer.evaluation")  # their source is part of the key too
+KEPT_TRAININGS = 8  # trainings whose cached folds data/folds keeps (this one included)
 
 
 class Fitted(Protocol):
@@ -284,6 +287,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                 keep.add(path)
             cached = _load_cached(path, key) if path and reuse else None
             if cached is not None:
+                os.utime(path)  # used now: the pruning below keeps the recently used
                 done[li, fold.index] = cached
                 if on_fold:
                     on_fold(cached, True)
@@ -328,6 +332,15 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                 stop_workers(pool)
                 raise
     if cache is not None:
-        for stale in set(cache.glob("*.json")) - keep:
-            stale.unlink()
+        _prune(cache, keep)
     return [done[key] for key in sorted(done)]
+
+
+def _prune(cache: Path, keep: set[Path]) -> None:
+    """Delete the cached folds of all but the KEPT_TRAININGS most recent trainings (counted
+    in folds of this one's size, by when each was last used): going back to the params before
+    an experiment reuses their folds instead of fitting them again, and the cache stays
+    bounded. ``keep``: this training's folds."""
+    others = sorted(set(cache.glob("*.json")) - keep, key=lambda p: (-p.stat().st_mtime, p.name))
+    for stale in others[(KEPT_TRAININGS - 1) * len(keep):]:
+        stale.unlink()
