@@ -85,7 +85,8 @@ def test_check_unique_passes_clips_already_named_apart(tmp_path):
 # ------------------------------------------------------------------- no apex column
 
 @pytest.mark.parametrize(("cell", "column"), [("F3", "OffsetFrame"), ("E3", "ApexFrame"),
-                                              ("A3", "Subject"), ("I3", "Estimated Emotion")])
+                                              ("A3", "Subject"), ("I3", "Estimated Emotion"),
+                                              ("H3", "Action Units")])
 def test_a_formula_with_no_saved_value_is_named_not_read_as_empty(tmp_path, build, cell,
                                                                  column):
     """The issue: a workbook edited by a script (openpyxl, pandas) holds formulas without

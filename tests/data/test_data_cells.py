@@ -76,6 +76,16 @@ def test_bad_subject_names_the_row():
     ("4; 7", "4+7", ()),
     ("12.0", "12", ()),  # a CSV's number column
     ("L2 or R2 + 4", "2+4", (AUS_ALTERNATIVES,)),
+    # the re-check: a letter beside spaced codes still merged them ('AU 4 7' was AU47)
+    ("AU 4 7", "4+7", ()),
+    ("AU 12 25", "12+25", ()),
+    ("R 12 14", "R12+14", ()),
+    ("12 25 B", "12+25", ()),
+    ("1 2 B", "1+2", ()),
+    ("4 7 or 9", "4+7+9", (AUS_ALTERNATIVES,)),
+    ("4+(7)", "4+7", ()),
+    ("125", "125", (AUS_UNPARSED,)),  # no AU has a number above 99
+    ("AU", "AU", (AUS_UNPARSED,)),
 ])
 def test_au_normalisation(cell, aus, flags):
     assert normalise_aus(cell) == (aus, flags)

@@ -279,5 +279,5 @@ def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval:
                            f", not an expression type; write one of {', '.join(TYPES)}")
     return annotated_interval(
         frames, where, onset, apex, offset, kind=TYPES[kind_text], source=table.source(row),
-        aus=normalise_aus(cells["aus"])[0],
+        aus=normalise_aus(cells["aus"], names["aus"], where)[0],
         emotion="" if is_blank(cells["emotion"]) else cell_text(cells["emotion"]).lower())

@@ -110,7 +110,7 @@ def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
     where, cells, names = table.where(row), row.values, table.headers
     subject = subject_folder(subject_number(cells["subject"], names["subject"], where))
     name = required_text(cells["clip"], names["clip"], where)
-    aus, au_flags = normalise_aus(cells["aus"])
+    aus, au_flags = normalise_aus(cells["aus"], names["aus"], where)
     # No apex column: every apex is missing, as for an empty cell (and flagged as such).
     apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True) \
         if "apex" in cells else NO_FRAME

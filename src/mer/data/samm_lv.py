@@ -158,5 +158,6 @@ def _interval(table: Table, row: Row, filename: str, frames: VideoFrames) -> Int
     emotion = cells.get("emotion")
     return annotated_interval(
         frames, where, onset, apex, offset, kind=_kind(cells["type"], names["type"], where),
-        source=table.source(row), aus=normalise_aus(cells.get("aus"))[0],
+        source=table.source(row),
+        aus=normalise_aus(cells.get("aus"), names.get("aus", "aus"), where)[0],
         emotion="" if is_blank(emotion) else cell_text(emotion).lower())
