@@ -23,7 +23,7 @@ def project(tmp_path, monkeypatch, own_store, params_yaml):
 
 
 @pytest.mark.slow
-def test_train_and_evaluate(project):
+def test_train_and_evaluate(project, capsys):
     assert main(["train"]) == 0
     assert main(["evaluate"]) == 0
     metrics_bytes = (project / "reports/metrics.json").read_bytes()
@@ -100,6 +100,21 @@ def test_train_and_evaluate(project):
     (run,) = client.search_runs([other.experiment_id])
     assert run.data.params["train.cnn.epochs"] == "2"  # what trained the predictions
     assert run.data.params["tracking.experiment"] == "mer-other"
+
+    # The issue: after the sheet changed and `mer data` ran, `mer evaluate` rewrote the figures
+    # from the predictions of a training on the old data, exit 0.
+    from mer.core.manifest import read_manifest, write_manifest
+
+    manifest = read_manifest(project / "data/manifest.parquet")
+    manifest.loc[0, "aus"] = "4+7"
+    write_manifest(manifest, project / "data/manifest.parquet")
+    metrics_before = (project / "reports/metrics.json").read_bytes()
+    capsys.readouterr()
+    assert main(["evaluate"]) == 2
+    assert ("reports/predictions.csv was trained on other data than data/features.npz and "
+            "data/manifest.parquet hold now (rebuilt after `mer train`): run `mer train` and "
+            "`mer evaluate` first") in capsys.readouterr().err
+    assert (project / "reports/metrics.json").read_bytes() == metrics_before
 
 
 def test_evaluate_without_predictions_says_what_to_do(project, capsys):

@@ -57,12 +57,25 @@ def training_record(params: Params, data_sha256: str, predictions_sha256: str) -
                       indent=2) + "\n"
 
 
+def training_of(predictions_sha256: str) -> dict[str, Any] | None:
+    """reports/training.json when it records that `mer train` made the predictions
+    ``predictions_sha256``; None when it is missing, unreadable, or records others
+    (predictions from elsewhere, or one of the two files replaced)."""
+    try:
+        record = json.loads(paths.TRAINING.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get(PREDICTIONS_KEY) != predictions_sha256:
+        return None
+    return record
+
+
 def trained_params(params: Params, predictions_sha256: str) -> Params | None:
     """``params`` with the train and evaluation params that reports/training.json records the
     predictions ``predictions_sha256`` were trained with (its runtime keys, which change no
     result and are not recorded, as ``params`` holds them): what an MLflow run of those
-    predictions should record after params.yaml changed. None when training.json is
-    missing, unreadable, of another mer, or records other predictions."""
+    predictions should record after params.yaml changed. None when training_of has no record,
+    or it is of another mer."""
     from mer.config import parse_params
     from mer.core.npz import MADE_WITH
 
@@ -71,13 +84,11 @@ def trained_params(params: Params, predictions_sha256: str) -> Params | None:
                            if isinstance(value, Mapping) and isinstance(base.get(key), dict)
                            else value for key, value in new.items()}}
 
+    record = training_of(predictions_sha256)
     try:
-        record = json.loads(paths.TRAINING.read_text(encoding="utf-8"))
-        if record[PREDICTIONS_KEY] != predictions_sha256:
-            return None
-        return parse_params(update(params.model_dump(mode="json"), record[MADE_WITH]),
-                            params.source)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, MerError):
+        return None if record is None else parse_params(
+            update(params.model_dump(mode="json"), record[MADE_WITH]), params.source)
+    except (KeyError, TypeError, AttributeError, MerError):
         return None
 
 

@@ -250,6 +250,24 @@ def read_evaluation(path: Path, evaluate: str = "mer evaluate") -> dict[str, Any
     return report
 
 
+def check_trained_on(record: dict[str, Any], predictions: Path, data: Sequence[Path],
+                     params: Params, so_that: str) -> None:
+    """A DatasetError when ``record`` (reports/training.json, read) says ``predictions`` were
+    trained on other ``data`` files (the manifest, features.npz) than those there now: rebuilt
+    after `mer train` (`mer data` after a sheet's labels or clips changed), its figures would
+    describe a training on data that no longer is. The error says to rerun `mer train` and
+    `mer evaluate`, ``so_that`` ..."""
+    from mer.config import rerun_commands
+    from mer.core.records import DATA_KEY, file_digest
+    from mer.errors import DatasetError
+
+    if record.get(DATA_KEY) != file_digest(*data):
+        raise DatasetError(
+            f"{predictions} was trained on other data than {' and '.join(map(str, data))} "
+            f"hold now (rebuilt after `mer train`): run "
+            f"{rerun_commands(('train', 'evaluate'), params.source)} first, so that {so_that}")
+
+
 def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluation: Path,
                              predictions: Path, training: Path, data: Sequence[Path],
                              classes: Sequence[str]) -> None:
@@ -264,13 +282,7 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     from mer.atomic import unreadable
     from mer.config import mer_command, rerun_commands
     from mer.core.npz import MADE_WITH
-    from mer.core.records import (
-        DATA_KEY,
-        PREDICTIONS_KEY,
-        TRAINED_SECTIONS,
-        check_made_with,
-        file_digest,
-    )
+    from mer.core.records import PREDICTIONS_KEY, TRAINED_SECTIONS, check_made_with, file_digest
     from mer.errors import DatasetError
 
     if not report:
@@ -300,11 +312,8 @@ def check_evaluation_current(report: dict[str, Any], params: Params, *, evaluati
     if record.get(PREDICTIONS_KEY) != now:
         raise DatasetError(f"{training} does not describe {predictions} (one of them was "
                            f"replaced): run {again} first")
-    if record.get(DATA_KEY) != file_digest(*data):
-        raise DatasetError(
-            f"{predictions} was trained on other data than {' and '.join(map(str, data))} "
-            f"hold now (rebuilt after `mer train`): run {again} first, so that the registered "
-            "version is tagged with its own evaluation")
+    check_trained_on(record, predictions, data, params, "the registered version is tagged "
+                     "with its own evaluation")
     check_made_with(record.get(MADE_WITH) or {}, predictions, params, TRAINED_SECTIONS,
                     through="evaluate")
     # The figures are current: what they lack, the recipe (or a hand edit) left out.

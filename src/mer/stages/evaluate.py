@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
-    from mer.core.records import PREDICTIONS_KEY, file_digest, trained_params
+    from mer.core.records import PREDICTIONS_KEY, file_digest, trained_params, training_of
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import (
+        check_trained_on,
         evaluation_report,
         headline,
         per_subject,
@@ -40,8 +41,13 @@ def run(args: argparse.Namespace) -> None:
     # then the store (opening a new one creates its tables, which takes seconds).
     tracking_uri()
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
-    tracker = Tracker(params.tracking.experiment)
     predictions_sha = file_digest(paths.PREDICTIONS)
+    inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
+    record = training_of(predictions_sha)
+    if record is not None and inputs:
+        check_trained_on(record, paths.PREDICTIONS, inputs, params,
+                         "the figures describe the data as it is")
+    tracker = Tracker(params.tracking.experiment)
     report = {**evaluation_report(frame), PREDICTIONS_KEY: predictions_sha}
     subjects = per_subject(frame, report["classes"])
     # All or none: the reports never describe other predictions than plots/ does.
@@ -50,7 +56,6 @@ def run(args: argparse.Namespace) -> None:
         evaluation_tmp.write_text(to_json(report), encoding="utf-8")
         metrics_tmp.write_text(to_json(headline(report), sort_keys=False), encoding="utf-8")
         write_plots(frame, subjects, plots_tmp, report)
-    inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     run_id = log_evaluation(
         tracker, report=report, per_subject=subjects, plots=paths.PLOTS,
         report_files=(paths.EVALUATION, paths.METRICS),
