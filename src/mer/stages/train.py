@@ -28,7 +28,6 @@ from mer.errors import MerError
 if TYPE_CHECKING:
     from mer.config import Params
     from mer.evaluation.ray_folds import RayOptions
-    from mer.tracking.store import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -158,33 +157,4 @@ def _train(args: argparse.Namespace, params: Params) -> None:
                                 encoding="utf-8")
         tracker.log(parent, tags={PREDICTIONS_TAG: predictions_sha})
         tracker.log_file(parent, paths.PREDICTIONS)
-        log_earlier_evaluation(tracker, parent, predictions_sha, params)
     log.info("wrote %s (MLflow run %s)", paths.PREDICTIONS, parent)
-
-
-def log_earlier_evaluation(tracker: Tracker, parent: str, predictions_sha: str,
-                           params: Params) -> None:
-    """Log to the training run ``parent`` the evaluation already on disk when it evaluated
-    these very predictions (reports/evaluation.json records their sha256): `dvc repro` and
-    `dvc exp run` skip `mer evaluate` for predictions they have evaluated (a change of
-    parallel_folds, or an experiment whose predictions come out the same), and the new run
-    would have no metrics or plots. The figures are those `mer evaluate` computed from the
-    same bytes."""
-    from mer.core.records import PREDICTIONS_KEY
-    from mer.evaluation.report import per_subject, read_evaluation, read_predictions
-    from mer.labels import get_scheme
-    from mer.tracking.runs import log_evaluation_to
-
-    try:
-        report = read_evaluation(paths.EVALUATION)
-    except MerError:  # damaged: `mer evaluate` rewrites it
-        return
-    if report.get(PREDICTIONS_KEY) != predictions_sha or not paths.PLOTS.is_dir() \
-            or not paths.METRICS.is_file():
-        return
-    frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
-    log_evaluation_to(tracker, parent, report=report,
-                      per_subject=per_subject(frame, report["classes"]), plots=paths.PLOTS,
-                      report_files=(paths.EVALUATION, paths.METRICS))
-    log.info("these predictions were evaluated before: %s's metrics and plots are logged to "
-             "this run too", paths.EVALUATION)

@@ -162,22 +162,13 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
     with tracker.run(parent_name(params), run_id=parent, tags=tags) as run:
         if parent is None:
             log_params(tracker, run, params)
-        log_evaluation_to(tracker, run, report=report, per_subject=per_subject, plots=plots,
-                          report_files=report_files)
+        tracker.log(run, metrics=report_metrics(report),
+                    tags={"mer.primary_model": str(report["primary"])})
+        tracker.log_files(run, plots, "plots")
+        for path in report_files:
+            tracker.log_file(run, path)
+        tracker.log_table(run, per_subject.to_dict(orient="records"), "per_subject.json")
     return run
-
-
-def log_evaluation_to(tracker: Tracker, run: str, *, report: dict[str, Any],
-                      per_subject: pd.DataFrame, plots: Path,
-                      report_files: Sequence[Path]) -> None:
-    """An evaluation's headline metrics, plots, report files and per-subject table, logged to
-    the open run ``run`` (a table logged again replaces the first)."""
-    tracker.log(run, metrics=report_metrics(report),
-                tags={"mer.primary_model": str(report["primary"])})
-    tracker.log_files(run, plots, "plots")
-    for path in report_files:
-        tracker.log_file(run, path)
-    tracker.log_table(run, per_subject.to_dict(orient="records"), "per_subject.json")
 
 
 SPOTTING_KIND = "spotting"  # KIND_TAG of a spotting evaluation's run
