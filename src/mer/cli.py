@@ -297,11 +297,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         command = args.command
         _configure_logging(verbose=args.verbose)
-        if os.environ.get("MLFLOW_TRACKING_URI"):
-            from mer.tracking.store import anchor_tracking_uri, bound_http_retries
-
-            anchor_tracking_uri()  # one store for mer, MLflow and the processes mer starts
-            bound_http_retries()  # a server that stops answering ends a command in seconds
         if command in PIPELINE:  # a params mistake is reported before any heavy import
             from mer.config import load_params
 

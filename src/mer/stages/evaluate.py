@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
-    from mer.core.records import PREDICTIONS_KEY, file_digest, trained_params, training_of
+    from mer.core.records import PREDICTIONS_KEY, file_digest, training_of
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import (
         check_trained_on,
@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> None:
     run_id = log_evaluation(
         tracker, report=report, per_subject=subjects, plots=paths.PLOTS,
         report_files=(paths.EVALUATION, paths.METRICS),
-        predictions_sha=predictions_sha,
-        # a new run records what trained the predictions, not params.yaml edited since
-        params=trained_params(params, predictions_sha) or params,
+        predictions_sha=predictions_sha, params=params,
         data_hash=file_digest(*inputs) if inputs else "unknown")
     log.info("%s: UAR %.3f, UF1 %.3f, accuracy %.3f (MLflow run %s)", report["primary"],
              report["uar"], report["uf1"], report["accuracy"], run_id)

@@ -14,6 +14,7 @@ import numpy as np
 
 from mer import config
 from mer.config import changed_leaves, yaml_value
+from mer.core.records import trained_params
 from mer.evaluation import metrics
 from mer.evaluation.report import headline
 from mer.tracking.store import KIND_TAG, PREDICTIONS_TAG, Tracker, flatten, git_state
@@ -155,10 +156,13 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
                    plots: Path, report_files: Sequence[Path], predictions_sha: str,
                    params: Params, data_hash: str) -> str:
     """Attach pooled metrics and figures to the parent run that wrote these predictions;
-    without one (e.g. predictions trained against another tracking store) open a new parent."""
+    without one (e.g. predictions trained against another tracking store) open a new parent,
+    recording the params reports/training.json says trained them (trained_params)."""
     parent = tracker.find_run(PREDICTIONS_TAG, predictions_sha)
     tags = None if parent else {**parent_tags(data_hash),
                                 PREDICTIONS_TAG: predictions_sha}
+    if parent is None:  # a new run records what trained the predictions, not params.yaml
+        params = trained_params(params, predictions_sha) or params  # edited since
     with tracker.run(parent_name(params), run_id=parent, tags=tags) as run:
         if parent is None:
             log_params(tracker, run, params)

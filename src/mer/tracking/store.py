@@ -96,6 +96,7 @@ def tracking_uri(root: str | Path | None = None) -> str:
     uri = os.environ.get(ENV_URI)
     if uri:
         check_tracking_uri(uri)
+        anchor_tracking_uri()  # for MLflow's own reads of it and the processes mer starts
         return anchored(uri, root)
     return f"sqlite:///{project_root(root) / DB_NAME}"
 
@@ -114,7 +115,8 @@ def anchored(uri: str, root: str | Path | None = None) -> str:
 
 def anchor_tracking_uri() -> None:
     """Set $MLFLOW_TRACKING_URI to its ``anchored`` form, so that MLflow's own reads of it
-    and every process mer starts agree with tracking_uri(); a no-op when unset."""
+    and every process mer starts agree with tracking_uri() (which calls this); a no-op when
+    unset."""
     uri = os.environ.get(ENV_URI)
     if uri:
         os.environ[ENV_URI] = anchored(uri)
@@ -288,9 +290,11 @@ def ensure_store(root: str | Path | None = None) -> str:
 
 def mlflow_client(uri: str) -> Any:
     """An MlflowClient bound to ``uri`` for both tracking and registry, whose every call
-    completes before a Ctrl-C or SIGTERM is raised."""
+    completes before a Ctrl-C or SIGTERM is raised, with MLflow's HTTP retries bounded
+    (bound_http_retries)."""
     from mlflow import MlflowClient
 
+    bound_http_retries()  # read by MLflow at each request
     return _DeferringClient(MlflowClient(tracking_uri=uri, registry_uri=uri), uri)
 
 
