@@ -22,3 +22,12 @@ REGISTERED = REPORTS / "registered.json"
 SYNTHETIC_LONG = DATA / "synthetic_long"  # the embedded long videos, unless spotting.root says else
 SPOTTING = REPORTS / "spotting.json"  # spotting under LOSO: spotter and baseline, per corpus
 SPOTTING_METRICS = REPORTS / "spotting_metrics.json"  # the spotting DVC metric: six F1s
+
+
+def not_found(path: Path) -> str:
+    """'<path> not found' for a stage output a command reads, saying which folder a relative
+    path was looked for in: a command run outside the project (`--params` naming another
+    folder's file) reads these paths from the folder it runs in."""
+    if path.is_absolute():
+        return f"{path} not found"
+    return f"{path} not found in {Path.cwd()} (run mer in the project folder)"

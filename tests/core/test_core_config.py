@@ -290,6 +290,17 @@ def test_mer_params_check_reports_a_missing_corpus_path_and_where_it_looked(tmp_
     assert main(["--params", "project/params.yaml", "params", "--check"]) == 0
 
 
+def test_a_stage_run_outside_the_project_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    """The issue: `cd /tmp && mer --params proj/params.yaml faces` said only 'data/manifest.
+    parquet not found: run mer data first', though it exists beside that params.yaml."""
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "params.yaml").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--params", "proj/params.yaml", "faces"]) == 2
+    assert (f"data/manifest.parquet not found in {tmp_path} (run mer in the project folder): "
+            "run `mer data`") in capsys.readouterr().err
+
+
 def test_mer_params_write_refuses_an_existing_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("data: {}\n")

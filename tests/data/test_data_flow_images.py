@@ -161,7 +161,8 @@ def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
     so that person's clips were trained on in one fold and tested in the other."""
     rows = [("sub01", "EP02_01f", "positive", "casme2"), ("1", "EP03_02", "negative", "casme2"),
             ("006", "006_1_2", "negative", "samm"), ("6", "006_2_1", "surprise", "samm"),
-            ("Sub01", "EP04_01", "surprise", "casme2"), ("1", "s1_sur_01", "surprise", "smic")]
+            ("Sub01", "EP04_01", "surprise", "casme2"), ("1.0", "s1_sur_01", "surprise", "smic"),
+            ("1", "s1_ne_01", "negative", "smic")]
     root = make_flow_images(tmp_path, rows)
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, report = build("flow-images", root, scheme="megc-3")

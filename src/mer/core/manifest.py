@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mer import paths
 from mer.atomic import atomic_path, unreadable
 from mer.errors import DatasetError
 
@@ -118,7 +119,8 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
 
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"{path} not found: run `mer data` (or `dvc repro data`) first")
+        raise DatasetError(f"{paths.not_found(path)}: run `mer data` (or `dvc repro data`) "
+                           "first")
     try:  # one read: the table's schema carries the record
         table = pyarrow.parquet.read_table(path)
         manifest = table.to_pandas()

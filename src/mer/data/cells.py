@@ -95,6 +95,14 @@ def subject_key(text: str) -> int | str:
     return int(match.group(1)) if match else text.strip().casefold()
 
 
+def subject_text(value: object, column: str, where: str) -> str:
+    """A subject id kept as written (free text), but for the '.0' a CSV's number column adds:
+    '1.0' is subject 1, written '1'."""
+    text = required_text(value, column, where)
+    whole = re.fullmatch(r"(\d+)\.0+", text)
+    return whole.group(1) if whole else text
+
+
 def required_text(value: object, column: str, where: str) -> str:
     check_saved(value, column, where)
     text = cell_text(value)

@@ -45,7 +45,7 @@ from mer.core.flow_image import (
     read_flow_image,
 )
 from mer.core.frames import NO_FRAME
-from mer.data.cells import cell_text, required_text, subject_key
+from mer.data.cells import cell_text, required_text, subject_key, subject_text
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
@@ -112,7 +112,7 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     clips = []
     for row, dataset in zip(table.rows, datasets, strict=True):
         where, cells = table.where(row), row.values
-        subject = required_text(cells["subject"], names["subject"], where)
+        subject = subject_text(cells["subject"], names["subject"], where)
         # A list written on Windows separates folders with '\\' (never part of a name there)
         image = required_text(cells["path"], names["path"], where).replace("\\", "/")
         clips.append(Clip(

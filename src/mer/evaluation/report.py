@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mer import paths
 from mer.config import CEILING, CNN, FIGURES, FLOOR, HYBRID, REFERENCES, SVM
 from mer.evaluation import metrics
 
@@ -81,7 +82,8 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
 
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"{path} not found: run `mer train` (or `dvc repro train`) first")
+        raise DatasetError(f"{paths.not_found(path)}: run `mer train` (or `dvc repro train`) "
+                           "first")
     expected = [*ID_COLUMNS, *map(prob_column, classes)]
     try:  # empty (0 bytes), binary garbage, ragged rows: one message, not a pandas traceback
         frame = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS}, keep_default_na=False)
