@@ -157,6 +157,8 @@ def test_a_face_that_leaves_or_moves_is_followed_not_measured_where_it_was(tiny_
     assert "left.avi: no face in frames 90-109 (0.7 s); spotting starts again at frame 110" \
         in caplog.text
     assert_parts(left, before, 20, after)
+    gone = video_signals(frames[:90] + gap, video.fps, params, features, "gone.avi")
+    assert_parts(gone, before, 20)  # a face that left for good: no signal, not an error
     caplog.clear()
     with caplog.at_level("WARNING", logger="mer.spotting"):
         stepped = video_signals(frames[:90] + moved, video.fps, params, features, "step.avi")

@@ -238,7 +238,7 @@ class MotionMeter:
     def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:
         """Values of the last frames, whose F_{t+k} lies past the video's end (score 0).
         Raises MerError when no frame showed a face."""
-        if self.track is None and self.count:
+        if self.track is None and self.count and not self.longest:  # never a face
             raise MerError(f"{self.where}: no face found in any of its {self.count} frames; "
                            "spotting needs a frontal face in view (dlib's detector)")
         shortest = 2 * self.windows["micro"] + 1  # F_t and F_t+k of one apex t
