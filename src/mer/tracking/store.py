@@ -96,7 +96,8 @@ def tracking_uri(root: str | Path | None = None) -> str:
     uri = os.environ.get(ENV_URI)
     if uri:
         check_tracking_uri(uri)
-        anchor_tracking_uri()  # for MLflow's own reads of it and the processes mer starts
+        if root is None:  # the project mer runs in: for MLflow's own reads of the variable
+            anchor_tracking_uri()  # and the processes mer starts too
         return anchored(uri, root)
     return f"sqlite:///{project_root(root) / DB_NAME}"
 
