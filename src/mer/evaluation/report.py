@@ -258,7 +258,7 @@ def check_trained_on(record: dict[str, Any], predictions: Path, data: Sequence[P
     trained on other ``data`` files (the manifest, features.npz) than those there now: rebuilt
     after `mer train` (`mer data` after a sheet's labels or clips changed), its figures would
     describe a training on data that no longer is. The error says to rerun `mer train` and
-    `mer evaluate`, ``so_that`` ..."""
+    `mer evaluate` first, so that ``so_that`` (the caller's reason, in words)."""
     from mer.config import rerun_commands
     from mer.core.records import DATA_KEY, file_digest
     from mer.errors import DatasetError
