@@ -266,9 +266,9 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
 def _entry_by_mlflow_rule(model: str, store: str) -> model_cache.RegistryEntry | None:
     """The registry entry (name, version number) that a models:/ URI naming a moving label
     other than an alias (models:/name/latest, models:/name@latest, models:/name/<stage>)
-    means now, by MLflow's
-    own rule for it (mlflow.store.artifact.utils.models.get_model_name_and_version); None for
-    other URIs (runs:/, an MLflow 3 logged model models:/m-<id>, a folder)."""
+    means now, by MLflow's own rule for it (mlflow.store.artifact.utils.models.
+    get_model_name_and_version); None for other URIs (runs:/, an MLflow 3 logged model
+    models:/m-<id>, a folder)."""
     if not model.startswith("models:/"):
         return None
     from mlflow.exceptions import MlflowException
