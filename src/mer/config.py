@@ -731,12 +731,9 @@ def check_data_paths(data: DataParams) -> None:
 
 
 def _missing(path: Path) -> str:
-    """'<path> does not exist', saying where a relative path was looked for: paths in
-    params.yaml are relative to the folder mer runs in, not to the params file."""
-    if path.is_absolute():
-        return f"{path} does not exist"
-    return (f"{path} does not exist in {Path.cwd()} (paths in params files are relative to "
-            "the folder mer runs in: run it in the project folder)")
+    """'<path> does not exist' for a path params.yaml names (paths.missing)."""
+    return paths.missing(path, "does not exist", "paths in params files are relative to the "
+                         "folder mer runs in: run it in the project folder")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

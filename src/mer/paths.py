@@ -24,10 +24,11 @@ SPOTTING = REPORTS / "spotting.json"  # spotting under LOSO: spotter and baselin
 SPOTTING_METRICS = REPORTS / "spotting_metrics.json"  # the spotting DVC metric: six F1s
 
 
-def not_found(path: Path) -> str:
-    """'<path> not found' for a stage output a command reads, saying which folder a relative
-    path was looked for in: a command run outside the project (`--params` naming another
-    folder's file) reads these paths from the folder it runs in."""
+def missing(path: Path, what: str = "not found",
+            why: str = "run mer in the project folder") -> str:
+    """'<path> <what>', saying which folder a relative path was looked for in and ``why``:
+    mer reads relative paths (its stage outputs, the paths in a params file) from the folder
+    it runs in, not from the params file's (`--params` naming another folder's file)."""
     if path.is_absolute():
-        return f"{path} not found"
-    return f"{path} not found in {Path.cwd()} (run mer in the project folder)"
+        return f"{path} {what}"
+    return f"{path} {what} in {Path.cwd()} ({why})"

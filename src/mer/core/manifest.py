@@ -119,7 +119,7 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
 
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"{paths.not_found(path)}: run `mer data` (or `dvc repro data`) "
+        raise DatasetError(f"{paths.missing(path)}: run `mer data` (or `dvc repro data`) "
                            "first")
     try:  # one read: the table's schema carries the record
         table = pyarrow.parquet.read_table(path)

@@ -57,7 +57,7 @@ def read_npz(path: str | Path, keys: tuple[str, ...], producer: str) -> dict[str
     """
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"{paths.not_found(path)}: run `{producer}` (or `dvc repro`) first")
+        raise DatasetError(f"{paths.missing(path)}: run `{producer}` (or `dvc repro`) first")
     try:
         with path.open("rb") as handle:
             magic = handle.read(4)

@@ -99,7 +99,7 @@ def subject_text(value: object, column: str, where: str) -> str:
     """A subject id kept as written (free text), but for the '.0' a CSV's number column adds:
     '1.0' is subject 1, written '1'."""
     text = required_text(value, column, where)
-    whole = re.fullmatch(r"(\d+)\.0+", text)
+    whole = _WHOLE.fullmatch(text)  # '006' stays '006'
     return whole.group(1) if whole else text
 
 

@@ -82,7 +82,7 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
 
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"{paths.not_found(path)}: run `mer train` (or `dvc repro train`) "
+        raise DatasetError(f"{paths.missing(path)}: run `mer train` (or `dvc repro train`) "
                            "first")
     expected = [*ID_COLUMNS, *map(prob_column, classes)]
     try:  # empty (0 bytes), binary garbage, ragged rows: one message, not a pandas traceback
