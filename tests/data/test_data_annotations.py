@@ -74,6 +74,23 @@ def test_one_video_under_two_subjects_names_both_rows(tmp_path):
         check_unique([first, moved])
 
 
+def test_one_video_through_a_symlink_under_two_subjects_names_both(tmp_path):
+    """The issue: a folder was keyed by its path as written, so one video reached through a
+    symlinked folder under a second subject passed as another person's video."""
+    from dataclasses import replace
+
+    first, second = read_casme2(make_casme2(tmp_path, casme2_rows())).clips[:2]
+    link = tmp_path / "linked"
+    link.symlink_to(first.folder, target_is_directory=True)
+    moved = replace(second, subject="sub09", folder=link, onset=first.offset + 10,
+                    offset=first.offset + 14, where="sheet, row 9")
+    with pytest.raises(DatasetError, match=rf"sheet, row 9: frame folder {link} is listed under "
+                                           rf"subject sub09 here and under {first.subject} at "
+                                           rf".*row 2 \(as {first.folder}\); a video is one "
+                                           r"person's"):
+        check_unique([first, moved])
+
+
 def test_check_unique_passes_clips_already_named_apart(tmp_path):
     rows = casme2_rows()
     rows.append({**rows[0], "onset": 60, "apex": 62, "offset": 64})
@@ -117,7 +134,48 @@ def test_a_second_worksheet_with_the_columns_is_named(tmp_path, build, caplog):
     with caplog.at_level("WARNING", logger="mer.data"):
         build("casme2", root)
     assert f"{CASME2_SHEET}: worksheets 'Sheet' and 'happiness only' both have the columns " \
-           "of the casme2 coding sheet; mer reads the first, 'Sheet'" in caplog.text
+           "of the casme2 coding sheet; mer reads 'Sheet' ('happiness only' comes after it)" \
+           in caplog.text
+
+
+def test_an_empty_template_or_hidden_sheet_in_front_is_passed_over(tmp_path, build, caplog):
+    """The issue: an empty template sheet placed first was read and the run failed; a hidden
+    filtered copy placed first was read without a word; data.json did not say which
+    worksheet was read."""
+    import openpyxl
+
+    root = make_casme2(tmp_path)
+    full, full_report = build("casme2", root)
+    workbook = openpyxl.load_workbook(root / CASME2_SHEET)
+    filled = workbook.active
+    template = workbook.create_sheet("template", 0)
+    template.append([cell.value for cell in filled[1]])
+    hidden = workbook.copy_worksheet(filled)
+    hidden.title = "old copy"
+    hidden.delete_rows(3, 3)
+    hidden.sheet_state = "hidden"
+    workbook.move_sheet(hidden, -workbook.index(hidden))
+    assert workbook.sheetnames[:3] == ["old copy", "template", "Sheet"]
+    workbook.active = 2
+    workbook.save(root / CASME2_SHEET)
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, report = build("casme2", root)
+    assert list(manifest["clip_id"]) == list(full["clip_id"])
+    assert report["worksheet"] == "Sheet"
+    assert full_report["worksheet"] == "Sheet"
+    assert "mer reads 'Sheet' ('old copy' is hidden)" in caplog.text
+    assert "mer reads 'Sheet' ('template' has no data rows)" in caplog.text
+
+    # Only the hidden sheet has rows: it is read, and the warning says it is hidden.
+    workbook = openpyxl.load_workbook(root / CASME2_SHEET)
+    del workbook["Sheet"]
+    workbook.save(root / CASME2_SHEET)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, report = build("casme2", root)
+    assert len(manifest) == len(full) - 3
+    assert report["worksheet"] == "old copy"
+    assert "from worksheet 'old copy', which is hidden" in caplog.text
 
 
 def test_sheet_without_an_apex_column_estimates_every_apex(tmp_path, build):

@@ -85,7 +85,12 @@ def write_corpus(root: Path, images: list[np.ndarray], writers: list[str]) -> Pa
 
 
 def field_corpus(root: Path, writer: str, count: int = 4) -> Path:
-    return write_corpus(root, [uvs_pixels(i % 3) for i in range(count)], [writer] * count)
+    """``count`` clips of the three fields; each repeat has one strain pixel one grey level
+    off, since two byte-identical images are one sample (the data stage refuses them)."""
+    images = [uvs_pixels(i % 3) for i in range(count)]
+    for index in range(3, count):
+        images[index][0, 0, 2] ^= index // 3
+    return write_corpus(root, images, [writer] * count)
 
 
 def checked_clips(root: Path):

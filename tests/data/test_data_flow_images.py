@@ -5,6 +5,7 @@ from the data: data.flow_channels is set to bgr (test_data_flow_channels.py test
 """
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,44 @@ def test_one_image_under_two_names_is_an_error(tmp_path, build):
     with pytest.raises(DatasetError, match=r"labels.csv, row 6: flow image of clip "
                                            r"casme2_5/EP09_01 is listed twice \(also as "
                                            r"casme2_1/EP02_01f at .*labels.csv, row 2\)"):
+        build("flow-images", root, scheme="megc-3")
+
+
+@pytest.mark.parametrize("how", ["copy", "symlink"])
+def test_one_image_under_another_path_is_an_error(tmp_path, build, how):
+    """The issue: duplicates were found by path, so a byte-identical copy of an image (or the
+    image through a symlink) listed as another subject's clip passed, and LOSO trained and
+    tested on one sample."""
+    import shutil
+
+    root = make_flow_images(tmp_path)
+    source = root / "flow/casme2_1_EP02_01f.png"
+    (root / "more").mkdir()
+    if how == "copy":
+        shutil.copy(source, root / "more/x.png")
+    else:
+        (root / "more/x.png").symlink_to(source)
+    with (root / "labels.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow(["5", "EP09_01", "positive", "more/x.png", "casme2"])
+    with pytest.raises(DatasetError, match=r"labels.csv, row 6: flow image .*more/x.png of clip "
+                                           r"casme2_5/EP09_01 is byte for byte .*flow/"
+                                           r"casme2_1_EP02_01f.png \(listed as casme2_1/EP02_01f "
+                                           r"at .*labels.csv, row 2\): one image is one sample"):
+        build("flow-images", root, scheme="megc-3")
+
+
+@pytest.mark.parametrize("written", [r"C:\data\flow\x.png", "D:/flow/x.png",
+                                     r"\\server\share\x.png"])
+def test_a_windows_absolute_path_says_so(tmp_path, build, written):
+    """The issue: a list written on Windows with absolute paths read as 'not found' under the
+    CSV's folder, with no hint that the path is another machine's."""
+    root = make_flow_images(tmp_path)
+    with (root / "labels.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow(["5", "EP09_01", "positive", written, "casme2"])
+    with pytest.raises(DatasetError, match=r"labels.csv, row 6: column 'path' holds "
+                                           rf"{re.escape(repr(written))}, a path on a Windows "
+                                           r"machine, .* write each path relative to the CSV's "
+                                           "folder"):
         build("flow-images", root, scheme="megc-3")
 
 

@@ -83,8 +83,9 @@ def test_duplicated_column_is_an_error(tmp_path):
     rows = casme2_sheet_rows(casme2_rows())
     rows[0][6] = "OnsetFrame"
     write_workbook(tmp_path / "e.xlsx", rows)
-    with pytest.raises(DatasetError, match=r"e.xlsx: row 1 has the column 'OnsetFrame' 2 "
-                                           "times, and mer reads each as its onset column"):
+    with pytest.raises(DatasetError, match=r"e.xlsx, sheet 'Sheet': row 1 has the column "
+                                           "'OnsetFrame' 2 times, and mer reads each as its "
+                                           "onset column"):
         read_table(tmp_path / "e.xlsx", COLUMNS)
 
 

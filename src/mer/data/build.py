@@ -212,6 +212,7 @@ def corpus_report(result: CorpusResult, scheme: LabelScheme) -> dict[str, Any]:
     report: dict[str, Any] = {
         "dataset": result.corpus.dataset,
         "annotations": result.corpus.annotations,
+        "worksheet": result.corpus.worksheet,
         "frames": result.corpus.frames_root,
         **_counts(result.clips, result.labels, scheme),
         "dropped": _dropped(result.labelled, scheme),
@@ -238,6 +239,7 @@ def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Seq
     report: dict[str, Any] = {
         "dataset": single.dataset if single else "+".join(r.corpus.dataset for r in results),
         "annotations": single.annotations if single else "",
+        "worksheet": single.worksheet if single else None,
         "frames": single.frames_root if single else "",
         "scheme": scheme.name,
         **_counts(clips, labels, scheme),

@@ -14,6 +14,7 @@ one folder whose onset..offset overlap are one micro-expression annotated twice:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -86,6 +87,7 @@ class Corpus:
     annotations: str  # the annotation file, or the folder the clips were found in
     frames_root: str  # the folder holding the subject folders ('' for flow images)
     skipped: tuple[Skipped, ...] = ()  # rows the adapter left out (a value it cannot repair)
+    worksheet: str | None = None  # the workbook's worksheet read; None for a CSV or folders
 
 
 def emotion_of(value: object, column: str, where: str) -> str:
@@ -105,12 +107,16 @@ def missing_apex(clip: Clip) -> Clip:
 
 
 def _same_source(clip: Clip) -> str:
-    """What a clip reads, as one absolute path: its frame folder or its flow image (rows
-    with one key share frames; one image is one clip)."""
+    """What a clip reads, as one key: its frame folder with symlinks resolved, or its flow
+    image's sha256 (a copy under another path, or the same file through a symlink, is one
+    image). An image not there yet is keyed by its resolved path: the frame check names it."""
     if clip.folder is not None:
-        return os.path.abspath(clip.folder)
+        return os.path.realpath(clip.folder)
     if clip.flow_image:
-        return os.path.abspath(clip.flow_image)
+        image = Path(clip.flow_image)
+        if image.is_file():
+            return "sha256:" + hashlib.sha256(image.read_bytes()).hexdigest()
+        return os.path.realpath(image)
     return clip.clip_id  # neither known yet: the clip's name stands for it
 
 
@@ -125,11 +131,11 @@ def check_unique(clips: Sequence[Clip]) -> None:
     Rows of one folder (or flow image) are one micro-expression annotated twice when their
     onset..offset overlap; disjoint rows are distinct micro-expressions of one video and
     pass (``distinct_clip_names`` gives them distinct clip names). A folder is one person's
-    video: listed under two subjects it is an error, as a flow image listed twice is, under
-    any names.
+    video: listed under two subjects it is an error (also through a symlink), as a flow image
+    listed twice is, under any names or paths (a copy of the file included).
     """
     seen: dict[str, list[Clip]] = defaultdict(list)
-    ids: dict[str, Clip] = {}
+    ids: dict[str, tuple[Clip, str]] = {}  # clip id -> (its first row, its source key)
     for clip in clips:
         key = _same_source(clip)
         name = clip.folder.name if clip.folder is not None else clip.clip
@@ -137,14 +143,21 @@ def check_unique(clips: Sequence[Clip]) -> None:
             if clip.folder is None:  # a flow image has no frames: listed twice is twice
                 also = ("" if (other.subject, other.clip) == (clip.subject, clip.clip)
                         else f" as {other.subject}/{other.clip}")
-                raise DatasetError(f"{clip.where}: flow image of clip {clip.subject}/{name} is "
-                                   f"listed twice (also{also} at {other.where}); delete one "
-                                   "row")
+                if os.path.abspath(other.flow_image) == os.path.abspath(clip.flow_image):
+                    raise DatasetError(f"{clip.where}: flow image of clip {clip.subject}/"
+                                       f"{name} is listed twice (also{also} at "
+                                       f"{other.where}); delete one row")
+                raise DatasetError(
+                    f"{clip.where}: flow image {clip.flow_image} of clip {clip.subject}/{name} "
+                    f"is byte for byte {other.flow_image} (listed{also} at {other.where}): one "
+                    "image is one sample, which LOSO would train and test on; delete one row, "
+                    "or export the right clip's image in its place")
             if other.subject != clip.subject:
                 raise DatasetError(
                     f"{clip.where}: frame folder {clip.folder} is listed under subject "
-                    f"{clip.subject} here and under {other.subject} at {other.where}; a video "
-                    "is one person's: correct the subject")
+                    f"{clip.subject} here and under {other.subject} at {other.where}"
+                    f"{'' if other.folder == clip.folder else f' (as {other.folder})'}; a "
+                    "video is one person's: correct the subject")
             if _overlap(other, clip):
                 raise DatasetError(
                     f"{clip.where}: clip {clip.subject}/{name} is annotated twice with "
@@ -153,10 +166,10 @@ def check_unique(clips: Sequence[Clip]) -> None:
                     "numbers if they are two micro-expressions")
         seen[key].append(clip)
         # Rows of one folder share a name until distinct_clip_names; other folders may not.
-        if clip.clip_id in ids and _same_source(ids[clip.clip_id]) != key:
+        if clip.clip_id in ids and ids[clip.clip_id][1] != key:
             raise DatasetError(f"{clip.where}: clip {clip.clip_id} is named twice (also at "
-                               f"{ids[clip.clip_id].where}); rename one of them")
-        ids[clip.clip_id] = clip
+                               f"{ids[clip.clip_id][0].where}); rename one of them")
+        ids[clip.clip_id] = (clip, key)
 
 
 def distinct_clip_names(clips: Sequence[Clip]) -> tuple[Clip, ...]:

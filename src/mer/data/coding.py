@@ -79,16 +79,17 @@ def read_coded_corpus(corpus: CodedCorpus, root: str | Path, annotations: str | 
     frames = corpus.frames_root(root)
     sheet = Path(annotations) if annotations is not None else find_annotation_file(
         [root, root.parent], corpus.sheet_patterns, corpus.sheet)
-    clips, skipped = read_coding_sheet(
+    clips, skipped, worksheet = read_coding_sheet(
         sheet, dataset, corpus.fps, frames,
         subject_namer(frames, corpus.subject_pattern, corpus.subject_folder))
-    return Corpus(dataset, clips, str(sheet), str(frames), skipped)
+    return Corpus(dataset, clips, str(sheet), str(frames), skipped, worksheet)
 
 
 def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
                       subject_folder: Callable[[int], str]
-                      ) -> tuple[tuple[Clip, ...], tuple[Skipped, ...]]:
-    """(clips, skipped rows) of a CASME II / SAMM coding sheet; frames are checked later.
+                      ) -> tuple[tuple[Clip, ...], tuple[Skipped, ...], str | None]:
+    """(clips, skipped rows, worksheet read) of a CASME II / SAMM coding sheet (the worksheet
+    is None for a CSV); frames are checked later.
 
     ``subject_folder`` maps a subject number to its folder's name under ``frames_root``.
     """
@@ -102,7 +103,7 @@ def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
     for row, clip in zip(table.rows, named, strict=True):
         repaired = repair_reversed_offset(clip, whole_number(row.values.get("duration")))
         (skipped if isinstance(repaired, Skipped) else clips).append(repaired)
-    return tuple(clips), tuple(skipped)
+    return tuple(clips), tuple(skipped), table.sheet
 
 
 def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -88,6 +89,11 @@ MIN_AGREEMENT = 0.8
 CHECK_SAMPLE = 32
 
 
+# A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written
+# on Windows may hold: relative to nothing here.
+_WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
+
+
 def find_csv(root: Path) -> Path:
     """``root/labels.csv``, else the only CSV in root."""
     if (root / DEFAULT_CSV).is_file():
@@ -114,7 +120,13 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
         where, cells = table.where(row), row.values
         subject = subject_text(cells["subject"], names["subject"], where)
         # A list written on Windows separates folders with '\\' (never part of a name there)
-        image = required_text(cells["path"], names["path"], where).replace("\\", "/")
+        written = required_text(cells["path"], names["path"], where)
+        if _WINDOWS_ABSOLUTE.match(written):
+            raise DatasetError(f"{where}: column '{names['path']}' holds {written!r}, a path "
+                               "on a Windows machine, which this one cannot open; write each "
+                               "path relative to the CSV's folder (e.g. flow/x.png), with the "
+                               "images copied there")
+        image = written.replace("\\", "/")
         clips.append(Clip(
             dataset=dataset, subject=subject,
             clip=required_text(cells["clip"], names["clip"], where),

@@ -62,13 +62,28 @@ class Table:
         return f"{self.path}:{row.number}"
 
 
-def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...]]]]:
-    """(worksheet name, rows of cell values) of an xlsx or csv file."""
+@dataclass(frozen=True)
+class Found:
+    """A worksheet whose header row has the required columns: its table, or the error its
+    header row raises (a column written twice)."""
+
+    sheet: str | None
+    hidden: bool
+    table: Table | DatasetError
+
+    @property
+    def empty(self) -> bool:
+        return isinstance(self.table, Table) and not self.table.rows
+
+
+def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...]], bool]]:
+    """(worksheet name, rows of cell values, hidden) of an xlsx or csv file; a CSV is one
+    unnamed, visible sheet."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                yield None, [tuple(row) for row in csv.reader(handle)]
+                yield None, [tuple(row) for row in csv.reader(handle)], False
         except (UnicodeDecodeError, csv.Error) as exc:
             raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({exc}); export the "
                                "sheet again as CSV UTF-8") from None
@@ -91,7 +106,7 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
             for (row, column), formula in unsaved.get(sheet.title, {}).items():
                 if rows[row][column] is None:  # no value saved for it
                     rows[row][column] = UnsavedFormula(formula)
-            yield sheet.title, [tuple(row) for row in rows]
+            yield sheet.title, [tuple(row) for row in rows], sheet.sheet_state != "visible"
     finally:
         workbook.close()
 
@@ -121,8 +136,13 @@ def _match(cells: Sequence[object], columns: ColumnSpec) -> dict[str, list[int]]
 
 def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | None = None,
                what: str = "annotation sheet") -> Table:
-    """The data rows of the first worksheet whose header row holds every ``required`` column
-    (a warning names any later worksheet that holds them too)."""
+    """The data rows of the worksheet whose header row holds every ``required`` column.
+
+    When several worksheets have the columns, the first visible one with data rows is read:
+    an empty template and a hidden sheet are passed over, and a warning names the sheet read
+    and the others. A hidden sheet is read only when no visible one has the columns and rows,
+    with a warning that says so. ``Table.sheet`` names the sheet read (None for a CSV).
+    """
     path = Path(path)
     optional = optional or {}
     if path.is_dir():
@@ -131,15 +151,8 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     if not path.is_file():
         raise DatasetError(f"{path}: {what} not found; set data.annotations to its path")
     best: tuple[int, str | None, int, list[str]] | None = None  # (found, sheet, row, missing)
-    table: Table | None = None
-    for sheet, rows in _worksheets(path):
-        if table is not None:  # another worksheet with the columns: which one is meant?
-            if any(all(_match(cells, required).values()) for cells in rows[:HEADER_SEARCH_ROWS]):
-                log.warning("%s: worksheets '%s' and '%s' both have the columns of the %s; "
-                            "mer reads the first, '%s'. If the other is the one to read, "
-                            "move it first or delete the one not meant", path, table.sheet,
-                            sheet, what, table.sheet)
-            continue
+    found_in: list[Found] = []  # the worksheets whose header row has the columns
+    for sheet, rows, hidden in _worksheets(path):
         for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
             found = _match(cells, {**required, **optional})
             missing = [name for name in required if not found[name]]
@@ -148,20 +161,12 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
                 if score and (best is None or score > best[0]):
                     best = (score, sheet, index + 1, missing)
                 continue
-            doubled = [name for name, hits in found.items() if len(hits) > 1]
-            if doubled:
-                written = [str(cells[i]).strip() for i in found[doubled[0]]]
-                spellings = ", ".join({**required, **optional}[doubled[0]])
-                has = (f"the column '{written[0]}' {len(written)} times"
-                       if len(set(written)) == 1 else
-                       f"the columns {' and '.join(repr(w) for w in written)}")
-                raise DatasetError(f"{path}: row {index + 1} has {has}, and mer reads each as "
-                                   f"its {doubled[0]} column (any of {spellings}); rename or "
-                                   "delete all but one of them")
-            table = _table(path, sheet, index, rows, cells, found, required)
+            found_in.append(Found(sheet, hidden, _doubled(path, sheet, index, cells, found,
+                                                          {**required, **optional})
+                                  or _table(path, sheet, index, rows, cells, found, required)))
             break
-    if table is not None:
-        return table
+    if found_in:
+        return _chosen(path, found_in, what)
     expected = ", ".join(spellings[0] for spellings in required.values())
     if best is None:
         raise DatasetError(f"{path}: no header row with the columns {expected} in the first "
@@ -173,6 +178,44 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     raise DatasetError(f"{path}{sheet_text}: the header row (row {row}) lacks the column(s) "
                        f"{lacking}; expected {expected} (extra columns are fine). Rename the "
                        "column to the expected name or check this is the right file")
+
+
+def _doubled(path: Path, sheet: str | None, index: int, cells: Sequence[object],
+             found: dict[str, list[int]], columns: ColumnSpec) -> DatasetError | None:
+    """The error for a header row that holds one of our columns twice, or None."""
+    doubled = [name for name, hits in found.items() if len(hits) > 1]
+    if not doubled:
+        return None
+    written = [str(cells[i]).strip() for i in found[doubled[0]]]
+    has = (f"the column '{written[0]}' {len(written)} times" if len(set(written)) == 1 else
+           f"the columns {' and '.join(repr(w) for w in written)}")
+    sheet_text = f", sheet '{sheet}'" if sheet else ""
+    return DatasetError(f"{path}{sheet_text}: row {index + 1} has {has}, and mer reads each as "
+                        f"its {doubled[0]} column (any of {', '.join(columns[doubled[0]])}); "
+                        "rename or delete all but one of them")
+
+
+def _chosen(path: Path, found_in: Sequence[Found], what: str) -> Table:
+    """Of the worksheets whose header row has the columns (in workbook order), the one to
+    read: the first visible one with data rows, else the first with rows, else the first;
+    warnings name the others and why they were passed over."""
+    chosen = min(found_in, key=lambda f: (f.empty, f.hidden))  # min keeps the first of equals
+    if isinstance(chosen.table, DatasetError):
+        raise chosen.table
+    for other in found_in:
+        if other is chosen:
+            continue
+        why = ("has no data rows" if other.empty else
+               "is hidden" if other.hidden and not chosen.hidden else "comes after it")
+        log.warning("%s: worksheets '%s' and '%s' both have the columns of the %s; mer reads "
+                    "'%s' ('%s' %s). If the other is the one to read, move it first or delete "
+                    "the one not meant", path, chosen.sheet, other.sheet, what, chosen.sheet,
+                    other.sheet, why)
+    if chosen.hidden:
+        log.warning("%s: mer reads the %s from worksheet '%s', which is hidden (no visible "
+                    "worksheet has its columns and rows); unhide it to check it is the one "
+                    "meant", path, what, chosen.sheet)
+    return chosen.table
 
 
 def _separator_hint(path: Path) -> str:
@@ -215,7 +258,7 @@ def read_worksheets(path: str | Path, what: str) -> dict[str, list[tuple[object,
     if path.suffix.lower() not in EXCEL_SUFFIXES:
         raise DatasetError(f"{path}: the {what} must be the original .xlsx workbook (it has "
                            f"several sheets), not '{path.suffix}'")
-    return {str(name): rows for name, rows in _worksheets(path)}
+    return {str(name): rows for name, rows, _ in _worksheets(path)}
 
 
 def positional_table(path: Path, sheet: str, rows: Sequence[tuple[object, ...]],
