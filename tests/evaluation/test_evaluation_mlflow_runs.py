@@ -171,3 +171,49 @@ def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypat
         children = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent.info.run_id]
         keys = [c.data.tags["mer.fold_key"] for c in children]
         assert len(keys) == len(set(keys)) == 3 * 4
+
+
+def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp_path,
+                                                                            monkeypatch):
+    """The issue: an experiment whose predictions come out byte for byte as before (a change
+    of train.parallel_folds) opened a new parent run that never got metrics: DVC does not
+    rerun `mer evaluate` for predictions it has evaluated. The new parent now carries the
+    evaluated run's metrics, figures and reports, copied from MLflow, and names its source;
+    a training that predicts anything else gets nothing copied."""
+    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
+    (tmp_path / "params.yaml").write_text(QUICK)
+    monkeypatch.chdir(tmp_path)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    (tmp_path / "params.yaml").write_text(QUICK.replace("parallel_folds: 1",
+                                                        "parallel_folds: 2"))
+    assert main(["train"]) == 0
+    (tmp_path / "params.yaml").write_text(QUICK + "  seed: 1\n")
+    assert main(["train"]) == 0
+    client = MlflowClient(tracking_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("mer").experiment_id],
+                              max_results=1000, order_by=["attributes.start_time ASC"])
+    evaluated, same, other = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert same.data.tags["mer.predictions_sha256"] == \
+        evaluated.data.tags["mer.predictions_sha256"]
+    assert same.data.tags["mer.evaluation_from"] == evaluated.info.run_id
+    assert same.data.tags["mer.primary_model"] == evaluated.data.tags["mer.primary_model"]
+    headline = {k: v for k, v in evaluated.data.metrics.items() if not k.startswith("system/")}
+    assert headline and {k: same.data.metrics[k] for k in headline} == headline
+
+    def artifacts(run, folder=None) -> set[str]:
+        found = set()
+        for item in client.list_artifacts(run.info.run_id, folder):
+            found |= artifacts(run, item.path) if item.is_dir else {item.path}
+        return found
+
+    assert artifacts(same) == artifacts(evaluated)
+    assert {"evaluation.json", "metrics.json", "per_subject.json", "predictions.csv",
+            "plots/per_class.png"} <= artifacts(same)
+    # another seed predicts otherwise: nothing to copy, the run waits for `mer evaluate`
+    assert other.data.tags["mer.predictions_sha256"] != \
+        evaluated.data.tags["mer.predictions_sha256"]
+    assert "mer.evaluation_from" not in other.data.tags
+    assert not {k for k in other.data.metrics if not k.startswith("system/")}
+    assert artifacts(other) == {"predictions.csv"}

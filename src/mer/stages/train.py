@@ -92,6 +92,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.models.pretrain import pretrained_flownet
     from mer.tracking.runs import (
         TRAINING_TAG,
+        copy_evaluation,
         log_dataset,
         log_fold,
         log_params,
@@ -157,4 +158,11 @@ def _train(args: argparse.Namespace, params: Params) -> None:
                                 encoding="utf-8")
         tracker.log(parent, tags={PREDICTIONS_TAG: predictions_sha})
         tracker.log_file(parent, paths.PREDICTIONS)
+        if earlier is None:
+            copied = copy_evaluation(tracker, parent, predictions_sha=predictions_sha,
+                                     data_hash=data_hash, scheme=params.labels.scheme)
+            if copied:
+                log.info("these predictions are byte for byte those of MLflow run %s, "
+                         "evaluated there: its evaluation is copied to run %s (DVC will not "
+                         "rerun `mer evaluate` for them)", copied, parent)
     log.info("wrote %s (MLflow run %s)", paths.PREDICTIONS, parent)

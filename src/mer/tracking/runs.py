@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mer import config
+from mer import config, paths
 from mer.config import changed_leaves, yaml_value
 from mer.core.records import trained_params
 from mer.evaluation import metrics
@@ -152,6 +153,48 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
             for model, figures in headline(report).items() for key, value in figures.items()}
 
 
+PRIMARY_TAG = "mer.primary_model"  # on a parent run once its evaluation is logged
+EVALUATION_FROM_TAG = "mer.evaluation_from"  # the run whose evaluation copy_evaluation copied
+
+
+def copy_evaluation(tracker: Tracker, run_id: str, *, predictions_sha: str, data_hash: str,
+                    scheme: str) -> str | None:
+    """Give the new parent run ``run_id`` the evaluation (metrics, figures, reports) of the
+    newest finished parent run of this experiment that wrote the same predictions from the
+    same data under the same label scheme, and so was evaluated on exactly what `mer
+    evaluate` would score now; returns that run's id, or None when there is none.
+
+    DVC does not rerun `mer evaluate` for predictions it has evaluated, so a training that
+    changes no prediction (an experiment on ``train.parallel_folds``, say) would otherwise
+    leave a run without metrics. The copy comes from MLflow, not from ``reports/`` (the
+    train stage must not read the evaluate stage's outputs); the run is tagged
+    ``mer.evaluation_from`` with its source, and a `mer evaluate` run later replaces it.
+    """
+    where = (f"tags.`{PREDICTIONS_TAG}` = '{predictions_sha}' and tags.`{DATA_TAG}` = "
+             f"'{data_hash}' and params.`labels.scheme` = '{scheme}' and attributes.status = "
+             "'FINISHED'")
+    runs = tracker.client.search_runs([tracker.experiment_id], filter_string=where,
+                                      order_by=["attributes.start_time DESC"], max_results=20)
+    source = next((r for r in runs if r.info.run_id != run_id and PRIMARY_TAG in r.data.tags),
+                  None)
+    if source is None:
+        return None
+    have = {f.path for f in tracker.client.list_artifacts(run_id)}
+    with tempfile.TemporaryDirectory() as folder:
+        copied = Path(folder)
+        for item in tracker.client.list_artifacts(source.info.run_id):
+            if item.path not in have:
+                tracker.client.download_artifacts(source.info.run_id, item.path, folder)
+        report = json.loads((copied / paths.EVALUATION.name).read_text(encoding="utf-8"))
+        # The values as logged: the report's JSON rounds them.
+        logged = source.data.metrics
+        tracker.log(run_id, metrics={k: logged[k] for k in report_metrics(report) if k in logged},
+                    tags={PRIMARY_TAG: str(report["primary"]),
+                          EVALUATION_FROM_TAG: source.info.run_id})
+        tracker.log_files(run_id, copied)
+    return source.info.run_id
+
+
 def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.DataFrame,
                    plots: Path, report_files: Sequence[Path], predictions_sha: str,
                    params: Params, data_hash: str) -> str:
@@ -167,7 +210,7 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
         if parent is None:
             log_params(tracker, run, params)
         tracker.log(run, metrics=report_metrics(report),
-                    tags={"mer.primary_model": str(report["primary"])})
+                    tags={PRIMARY_TAG: str(report["primary"])})
         tracker.log_files(run, plots, "plots")
         for path in report_files:
             tracker.log_file(run, path)
