@@ -318,3 +318,33 @@ def test_a_16_bit_frame_of_12_bit_values_is_named_not_read_black(tmp_path):
     eight_bit = tmp_path / "eight.png"
     cv2.imwrite(str(eight_bit), eight)
     np.testing.assert_array_equal(read_frame(eight_bit), eight)
+
+
+def test_hot_pixels_do_not_hide_a_dark_12_bit_frame_and_a_float_frame_is_named(tmp_path):
+    """The issue: a 12-bit frame with one saturated (hot) pixel passed the range check and was
+    read black; a 32-bit floating-point TIFF was called 'corrupt'. Both now say what they
+    are; a full-range 16-bit frame with the same hot pixels still reads."""
+    import cv2
+
+    from mer.core.frames import FrameError, read_frame
+
+    rng = np.random.default_rng(0)
+    eight = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    hot = eight.astype(np.uint16) * 16
+    hot[3, 4] = 65535
+    cv2.imwrite(str(tmp_path / "hot.png"), hot)
+    with pytest.raises(FrameError, match=r"hot\.png is a 16-bit image whose values lie at or "
+                                         r"below 40\d\d but for 1 pixel\(s\) up to 65535 "
+                                         r"\(hot pixels\?\) of 65535: .* it is black "
+                                         r"\(0-15 of 255\)"):
+        read_frame(tmp_path / "hot.png")
+    bright = eight.astype(np.uint16) * 257
+    bright[3, 4] = 65535
+    cv2.imwrite(str(tmp_path / "bright.png"), bright)
+    np.testing.assert_array_equal(read_frame(tmp_path / "bright.png"),
+                                  cv2.imread(str(tmp_path / "bright.png"), cv2.IMREAD_COLOR))
+    cv2.imwrite(str(tmp_path / "float.tiff"), eight.astype(np.float32) / 255)
+    with pytest.raises(FrameError, match=r"float\.tiff is a 32-bit floating-point image "
+                                         r"\(values 0 to 1\), which has no one 8-bit reading; "
+                                         "save the frames as 8- or 16-bit integer images"):
+        read_frame(tmp_path / "float.tiff")

@@ -165,7 +165,7 @@ def decode_frame(data: bytes, name: str, where: str | None = None,
     needed: OpenCV's direct greyscale JPEG decode differs by up to a dozen grey levels.
     Greyscale frames come out as three equal channels; a 16-bit frame is converted as OpenCV
     converts it (its top 8 bits), and refused when that leaves it black (``_check_deep_range``:
-    12-bit values stored in 16 bits). The message reads '<where>: frame
+    12-bit values stored in 16 bits), as is a floating-point one. The message reads '<where>: frame
     <name> <problem>; <advice>'.
     """
     import cv2
@@ -192,22 +192,41 @@ def decode_frame(data: bytes, name: str, where: str | None = None,
 
 # A 16-bit frame is read by its top 8 bits: below this it would be all but black (0-15 of 255)
 DEEP_DARK = 1 << 12
+# The share of a deep frame's values that must lie below DEEP_DARK for it to be refused: a
+# 12-bit sensor's few hot pixels (saturated, 65535) do not make its frame bright.
+DEEP_DARK_SHARE = 99.9
 
 
 def _check_deep_range(image: np.ndarray, name: str, where: str | None, advice: str) -> None:
-    """A FrameError for a frame of more than 8 bits whose values all lie below DEEP_DARK: a
-    10- or 12-bit camera's values stored in 16 bits, which read by their top 8 bits are a
-    black frame whose face no detector finds (the error blamed the face)."""
+    """A FrameError for a frame of more than 8 bits that OpenCV cannot make an 8-bit one of:
+    a floating-point image (its values have no one 8-bit meaning, and OpenCV's own decode
+    fails on them), or one whose values all lie below DEEP_DARK but for a few hot pixels (at
+    least DEEP_DARK_SHARE per cent of them): a 10- or 12-bit camera's values stored in 16
+    bits, which read by their top 8 bits are a black frame whose face no detector finds (the
+    error blamed the face)."""
+    if not np.issubdtype(image.dtype, np.integer):
+        raise FrameError(
+            f"{_prefix(where)}frame {name} is a {image.dtype.itemsize * 8}-bit floating-point "
+            f"image (values {float(image.min()):.4g} to {float(image.max()):.4g}), which has no "
+            "one 8-bit reading; save the frames as 8- or 16-bit integer images; " + advice)
     brightest = int(image.max())
-    if not np.issubdtype(image.dtype, np.integer) or brightest >= DEEP_DARK:
-        return
+    if brightest < DEEP_DARK:
+        typical, values = brightest, f"brightest value is {brightest}"
+    else:
+        typical = int(np.percentile(image, DEEP_DARK_SHARE))
+        if typical >= DEEP_DARK:
+            return
+        hot = int(np.count_nonzero(image.max(axis=-1) > typical if image.ndim == 3
+                                   else image > typical))
+        values = (f"values lie at or below {typical} but for {hot} pixel(s) up to {brightest} "
+                  "(hot pixels?)")
     full = np.iinfo(image.dtype).max
     raise FrameError(
         f"{_prefix(where)}frame {name} is a {image.dtype.itemsize * 8}-bit image whose "
-        f"brightest value is {brightest} of {full}: read by its top 8 bits, as mer and OpenCV "
-        f"read such frames, it is black (0-{brightest * 256 // (full + 1)} of 255). A 10- or "
-        "12-bit camera's values stored in 16 bits? Scale the frames to their full range, or "
-        f"to 8 bits, first; {advice}")
+        f"{values} of {full}: read by its top 8 bits, as mer and OpenCV read such frames, it "
+        f"is black (0-{typical * 256 // (full + 1)} of 255). A 10- or 12-bit camera's values "
+        "stored in 16 bits? Scale the frames to their full range, or to 8 bits, first; "
+        f"{advice}")
 
 
 def read_frame(path: str | Path, where: str | None = None, advice: str = RESTORE
