@@ -138,10 +138,30 @@ def test_going_back_to_earlier_params_reuses_their_folds_within_a_bound(clips, p
     assert not any(cached)
 
 
-def test_a_corrupt_fold_file_is_recomputed(clips, params, tmp_path):
+def test_a_small_training_does_not_evict_a_bigger_ones_folds(clips, params, tmp_path,
+                                                             monkeypatch):
+    """The issue: the cache kept (KEPT_TRAININGS - 1) x this training's fold count of other
+    files, so one small experiment (one learner, or one cross-corpus fold) deleted most of
+    the baseline's folds, and going back refitted them."""
+    from mer.evaluation import loso
+
+    monkeypatch.setattr(loso, "KEPT_TRAININGS", 2)
+    folds = loso_folds(clips.subject)
+    baseline = [svm(params), MajorityLearner()]
+    run_loso(clips, baseline, seed=0, cache_dir=tmp_path)
+    run_loso(clips, [MajorityLearner()], seed=1, cache_dir=tmp_path, folds=folds[:1])
+    cached = []
+    run_loso(clips, baseline, seed=0, cache_dir=tmp_path,
+             on_fold=lambda outcome, from_cache: cached.append(from_cache))
+    assert len(cached) == 2 * len(folds) and all(cached)
+
+
+@pytest.mark.parametrize("damage", ["{half a fi", "[]", "null", "1", '"x"', '{"key": 1}'])
+def test_a_corrupt_fold_file_is_recomputed(clips, params, tmp_path, damage):
+    """Cut short, or JSON of another shape (the issue: `[]` was a TypeError traceback)."""
     reference = run_loso(clips, [MajorityLearner()], seed=0, cache_dir=tmp_path)
     victim = sorted(tmp_path.glob("*.json"))[0]
-    victim.write_text("{half a fi")
+    victim.write_text(damage)
     assert same(run_loso(clips, [MajorityLearner()], seed=0, cache_dir=tmp_path), reference)
 
 

@@ -48,6 +48,7 @@ NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "a
                      "opencv-python-headless")
 CODE_PACKAGES = ("mer.models", "mer.evaluation")  # their source is part of the key too
 KEPT_TRAININGS = 8  # trainings whose cached folds data/folds keeps (this one included)
+TRAININGS_INDEX = "trainings.index"  # in data/folds: the kept trainings' fold files (_prune)
 
 
 class Fitted(Protocol):
@@ -216,7 +217,7 @@ def _load_cached(path: Path, key: str) -> FoldOutcome | None:
         return None
     try:
         stored_key, outcome = FoldOutcome.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError):  # a half-written or foreign file: recompute
+    except (ValueError, KeyError, TypeError, AttributeError):  # damaged, foreign: recompute
         return None
     return outcome if stored_key == key else None
 
@@ -287,7 +288,6 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                 keep.add(path)
             cached = _load_cached(path, key) if path and reuse else None
             if cached is not None:
-                os.utime(path)  # used now: the pruning below keeps the recently used
                 done[li, fold.index] = cached
                 if on_fold:
                     on_fold(cached, True)
@@ -337,10 +337,20 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
 
 
 def _prune(cache: Path, keep: set[Path]) -> None:
-    """Delete the cached folds of all but the KEPT_TRAININGS most recent trainings (counted
-    in folds of this one's size, by when each was last used): going back to the params before
-    an experiment reuses their folds instead of fitting them again, and the cache stays
-    bounded. ``keep``: this training's folds."""
-    others = sorted(set(cache.glob("*.json")) - keep, key=lambda p: (-p.stat().st_mtime, p.name))
-    for stale in others[(KEPT_TRAININGS - 1) * len(keep):]:
-        stale.unlink()
+    """Delete the cached folds of all but the KEPT_TRAININGS most recent trainings, this one
+    first: going back to the params before an experiment reuses their folds instead of
+    fitting them again, whatever the trainings' sizes, and the cache stays bounded. The
+    trainings and their fold files are listed, most recent first, in TRAININGS_INDEX (a
+    missing or damaged list counts as none). ``keep``: this training's folds."""
+    index = cache / TRAININGS_INDEX
+    try:
+        earlier = [list(names) for names in json.loads(index.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        earlier = []
+    this = sorted(path.name for path in keep)
+    trainings = [this, *(names for names in earlier if names != this)][:KEPT_TRAININGS]
+    kept = {name for names in trainings for name in names}
+    for stale in cache.glob("*.json"):
+        if stale.name not in kept and stale.is_file():
+            stale.unlink()
+    write_text(index, json.dumps(trainings, indent=1))
