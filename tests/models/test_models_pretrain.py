@@ -45,8 +45,27 @@ def test_the_key_holds_no_project_data_but_the_tensor_geometry():
     assert pretraining_key(base) != pretraining_key(wider)
 
 
+def cnn_changed(params: Params, **update: object) -> Params:
+    cnn = params.train.cnn.model_copy(update=update)
+    return params.model_copy(update={"train": params.train.model_copy(update={"cnn": cnn})})
+
+
+def test_the_key_holds_what_the_pretraining_fit_uses_not_the_fine_tunings_settings():
+    """The issue: train.cnn.epochs and au_aux, which the pretraining fit replaces with
+    pretrain.epochs and pretrain.au_aux, were in the key, so an epoch sweep pretrained again
+    for byte-identical weights."""
+    base = tiny()
+    for fine_tuning in ({"epochs": 7}, {"au_aux": 0.5}):
+        assert pretraining_key(cnn_changed(base, **fine_tuning)) == pretraining_key(base)
+    for pretraining in ({"dropout": 0.1}, {"pretrain": PretrainParams(clips=4, subjects=2,
+                                                                        epochs=2)},
+                        {"pretrain": PretrainParams(clips=4, subjects=2, epochs=1,
+                                                    au_aux=0.5)}):
+        assert pretraining_key(cnn_changed(base, **pretraining)) != pretraining_key(base)
+
+
 @pytest.mark.slow
-def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path):
+def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path, caplog):
     """Built from params (never data.root: it does not exist here), then read from the
     cache, by any project whose data differ (the key holds none of them: the test above).
     The build's steps are deterministic (the synthesize, faces, features and CNN tests)."""
@@ -58,6 +77,13 @@ def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path):
     report = json.loads((folder / REPORT).read_text())
     assert report["clips"] >= 2 and report["subjects"] == 2
     assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
+    # A damaged cache (the issue: a raw torch traceback in the middle of the folds) is a
+    # cache: built again, with a warning naming the file.
+    (folder / "flownet.pt").write_bytes(state[:1000])
+    with caplog.at_level("WARNING", logger="mer.models"):
+        assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
+    assert f"{folder / 'flownet.pt'} is damaged (" in caplog.text
+    assert (folder / "flownet.pt").read_bytes() == state
     off = Params().model_copy(update={"train": Params().train.model_copy(update={
         "cnn": Params().train.cnn.model_copy(update={"pretrain": PretrainParams(clips=0)})})})
     assert pretrained_flownet(off, tmp_path) is None  # clips 0: off

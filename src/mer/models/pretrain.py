@@ -84,6 +84,7 @@ import hashlib
 import io
 import json
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -126,10 +127,14 @@ def corpus_data(params: Params, root: Path) -> DataParams:
 
 
 def pretraining_key(params: Params) -> str:
-    """sha256 of everything the pretrained net depends on: train.cnn (but the ensemble size),
-    faces and features (but their worker counts) and labels.scheme; no data params (the
-    corpus is the generator's defaults at train.cnn.pretrain's seed and size)."""
-    payload = {"cnn": params.train.cnn.model_dump(mode="json", exclude={"ensemble"}),
+    """sha256 of everything the pretrained net depends on: train.cnn as the pretraining fit
+    uses it (``pretraining_params``: not the fine-tuning's epochs, au_aux or ensemble size),
+    train.cnn.pretrain, faces and features (but their worker counts) and labels.scheme; no
+    data params (the corpus is the generator's defaults at train.cnn.pretrain's seed and
+    size)."""
+    cnn = params.train.cnn
+    payload = {"cnn": pretraining_params(cnn).model_dump(mode="json", exclude={"pretrain"}),
+               "pretrain": cnn.pretrain.model_dump(mode="json"),
                "faces": params.faces.model_dump(mode="json", exclude={"workers"}),
                "features": params.features.model_dump(mode="json", exclude={"workers"}),
                "scheme": params.labels.scheme, "fit_seed": FIT_SEED,
@@ -214,7 +219,14 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
     except ValueError as exc:
         raise ParamsError(str(exc)) from None
     if (folder / WEIGHTS).is_file():
-        return (folder / WEIGHTS).read_bytes()
+        cached = (folder / WEIGHTS).read_bytes()
+        try:
+            torch.load(io.BytesIO(cached), map_location="cpu", weights_only=True)
+            return cached
+        except Exception as exc:  # torch raises many types for a damaged file
+            log.warning("%s is damaged (%s: %s); it is a cache: pretraining again",
+                        folder / WEIGHTS, type(exc).__name__, str(exc).splitlines()[0][:200])
+            shutil.rmtree(folder)
     log.info("pretraining the CNN on %d synthetic clips (train.cnn.pretrain), once; cached in %s",
              params.train.cnn.pretrain.clips, folder)
     started = time.perf_counter()
