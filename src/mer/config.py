@@ -71,6 +71,16 @@ def _has_bool(value: Any) -> bool:
     return isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value)
 
 
+def listed_once(value: tuple[Any, ...], key: str, why: str) -> tuple[Any, ...]:
+    """``value`` when no item is listed twice, else a ValueError naming them and ``why``
+    once is the rule (a list of models, experts or corpora is a set)."""
+    twice = sorted({str(item) for item in value if value.count(item) > 1})
+    if twice:
+        raise ValueError(f"{key} lists {', '.join(twice)} more than once; list each once "
+                         f"({why})")
+    return value
+
+
 class Section(BaseModel):
     """Base of every params section: unknown keys are errors, values are immutable, and a
     number is never true/false (``epochs: true`` is a mistake, not one epoch)."""
@@ -105,6 +115,11 @@ class SyntheticParams(Section):
         "smic (HS/s1/micro/...)")
     workers: int = Field(2, ge=1, description="processes rendering clips; the files do "
                          "not depend on it")
+
+    @field_validator("corpora")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return listed_once(value, "data.synthetic.corpora", "each is one corpus written once")
 
     @model_validator(mode="after")
     def _enough_clips(self) -> SyntheticParams:
@@ -387,11 +402,7 @@ class HybridParams(Section):
     @field_validator("experts")
     @classmethod
     def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        twice = sorted({name for name in value if value.count(name) > 1})
-        if twice:
-            raise ValueError(f"train.hybrid.experts lists {', '.join(twice)} more than once; "
-                             "list each expert once (the mean has equal weights)")
-        return value
+        return listed_once(value, "train.hybrid.experts", "the mean has equal weights")
 
 
 class TrainParams(Section):
@@ -416,6 +427,11 @@ class TrainParams(Section):
     references: ReferenceParams = ReferenceParams()
     hybrid: HybridParams = HybridParams()
 
+    @field_validator("models")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return listed_once(value, "train.models", "each model is trained once")
+
     @model_validator(mode="after")
     def _one_of_ours(self) -> TrainParams:
         if not set(self.models) - set(REFERENCES):
@@ -437,6 +453,12 @@ class EvaluationParams(Section):
                                               "corpora, e.g. [casme2]")
     test_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: test corpora, "
                                              "e.g. [samm]")
+
+    @field_validator("train_corpora", "test_corpora")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return listed_once(value, f"evaluation.{info.field_name}",
+                           "a corpus listed twice would be trained on or scored twice")
 
     @model_validator(mode="after")
     def _cross_corpus_named(self) -> EvaluationParams:
@@ -526,6 +548,11 @@ class SpottingParams(Section):
     iou: float = Field(0.5, gt=0, le=1, description="least IoU of a spotted interval with a "
                        "ground-truth one for a true positive; MEGC uses 0.5")
     workers: int = Field(2, ge=1, description="processes computing videos' motion signals")
+
+    @field_validator("regions")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return listed_once(value, "spotting.regions", "each region is measured once")
 
     @model_validator(mode="after")
     def _windows_fit(self) -> SpottingParams:
@@ -689,7 +716,13 @@ def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Par
     try:
         params = Params.model_validate(raw or {})
     except ValidationError as exc:
-        lines = [_describe(e, source) for e in exc.errors()]
+        errors = exc.errors()
+        # A list with a bad item is also 'too short' when its good items are too few: the
+        # item's error says it all.
+        with_bad_items = {tuple(e["loc"][:-1]) for e in errors
+                          if e["loc"] and isinstance(e["loc"][-1], int)}
+        lines = [_describe(e, source) for e in errors
+                 if not (e["type"] == "too_short" and tuple(e["loc"]) in with_bad_items)]
         raise ParamsError("\n".join(lines)) from None
     params._source = source
     return params
@@ -710,7 +743,7 @@ def check_data_paths(data: DataParams) -> None:
     a registered model has no corpus. Every corpus of data.sources lies inside data.root: the
     data stage's DVC dependency is data.root, so an edit elsewhere would go unnoticed.
     """
-    if data.source == "synthetic" and not data.sources:
+    if data.synthesized:  # `mer synthesize` writes it, one corpus or the composite
         return
     if not data.root.exists():
         raise ParamsError(f"data.root: {_missing(data.root)}; point it at your "

@@ -290,6 +290,51 @@ def test_mer_params_check_reports_a_missing_corpus_path_and_where_it_looked(tmp_
     assert main(["--params", "project/params.yaml", "params", "--check"]) == 0
 
 
+def test_the_shipped_composite_example_passes_the_check_before_synthesize(tmp_path,
+                                                                         monkeypatch, capsys):
+    """The issue: examples/megc2019-synthetic.yaml in a new project failed `mer params
+    --check` ('data.root: data/synthetic does not exist ... point it at your corpora copy'):
+    the check knew only data.source synthetic as the embedded data, not the composite."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "megc2019-synthetic.yaml"
+    (tmp_path / "params.yaml").write_text(example.read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "--check"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("train: {models: [svm, svm, cnn]}", "train.models lists svm more than once"),
+    ("train: {hybrid: {experts: [svm, off-apexnet, svm]}}",
+     "train.hybrid.experts lists svm more than once"),
+    ("evaluation: {protocol: cross-corpus, train_corpora: [casme2], test_corpora: [samm, "
+     "samm]}", "evaluation.test_corpora lists samm more than once; list each once (a corpus "
+     "listed twice would be trained on or scored twice)"),
+    ("evaluation: {protocol: cross-corpus, train_corpora: [casme2, casme2], test_corpora: "
+     "[samm]}", "evaluation.train_corpora lists casme2 more than once"),
+    ("data: {synthetic: {corpora: [casme2, samm, casme2]}}",
+     "data.synthetic.corpora lists casme2 more than once"),
+    ("spotting: {regions: [nose, chin, nose]}", "spotting.regions lists nose more than once"),
+])
+def test_a_list_that_is_a_set_refuses_an_item_listed_twice(yaml_text, message):
+    """The issue: evaluation.test_corpora [samm, samm] scored every samm clip twice (two
+    seeds' predictions pooled, supports doubled), and train.models [svm, svm] passed; only
+    train.hybrid.experts refused a repeat. Every list of models, experts, corpora or regions
+    does now."""
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        parse_params(yaml.safe_load(yaml_text))
+
+
+def test_a_bad_item_is_one_error_not_also_a_too_short_list():
+    """The issue: train.hybrid.experts [cnn] said the item was wrong, then that the list
+    'should have at least 1 item after validation, not 0 (got ['cnn'])'."""
+    with pytest.raises(ParamsError) as err:
+        parse_params({"train": {"hybrid": {"experts": ["cnn"]}}})
+    assert str(err.value).splitlines() == [
+        "params.yaml: train.hybrid.experts.0: Input should be 'svm', 'ststnet', 'off-apexnet' "
+        "or 'sssnet' (got 'cnn')"]
+    with pytest.raises(ParamsError, match="at least 1 item"):
+        parse_params({"train": {"hybrid": {"experts": []}}})  # empty: still said
+
+
 def test_a_stage_run_outside_the_project_says_where_it_looked(tmp_path, monkeypatch, capsys):
     """The issue: `cd /tmp && mer --params proj/params.yaml faces` said only 'data/manifest.
     parquet not found: run mer data first', though it exists beside that params.yaml."""
