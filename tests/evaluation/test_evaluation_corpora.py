@@ -43,8 +43,47 @@ def test_cross_corpus_folds_train_on_the_training_corpora_only(clips):
 
 
 def test_cross_corpus_with_a_corpus_absent_says_which():
-    with pytest.raises(DatasetError, match=r"corpus smic has no clip.*present: casme2"):
+    with pytest.raises(DatasetError, match=r"corpus smic has no clip.*present: casme2\); check "
+                                           r"the corpora data reads \(data.sources, or a "
+                                           "flow-image CSV.s dataset column"):
         cross_corpus_folds(np.array(["casme2"] * 4), ["casme2"], ["smic"])
+
+
+def test_cross_corpus_folds_do_not_depend_on_the_lists_order():
+    """The issue: each test corpus was seeded by its place in evaluation.test_corpora, so
+    [smic, samm] and [samm, smic] gave different samm figures."""
+    datasets = np.array(["casme2", "samm", "smic", "casme2", "samm", "smic"])
+    one = cross_corpus_folds(datasets, ["casme2", "smic"], ["samm"])
+    other = cross_corpus_folds(datasets, ["smic", "casme2"], ["samm"])
+    assert [(f.index, f.subject, f.train.tolist(), f.test.tolist()) for f in one] == \
+        [(f.index, f.subject, f.train.tolist(), f.test.tolist()) for f in other]
+    both = cross_corpus_folds(datasets, ["casme2"], ["smic", "samm"])
+    assert [(f.index, f.subject) for f in both] == [(0, "casme2->samm"), (1, "casme2->smic")]
+
+
+@pytest.mark.parametrize("protocol", ["loso", "cross-corpus"])
+def test_a_fold_that_trains_on_one_class_is_refused_before_fitting(protocol):
+    """The issue: a training corpus of one class fitted every CNN fold, then ended in
+    scikit-learn's 'The number of classes has to be greater than one' traceback."""
+    from mer.evaluation.splits import check_training_classes
+
+    classes = ("negative", "positive", "surprise")
+    if protocol == "loso":
+        y, subjects = np.array([0, 0, 1, 0, 0]), np.array(["a", "a", "b", "c", "c"])
+        folds = loso_folds(subjects)
+        check_training_classes(y, classes, folds[:1] + folds[2:])  # a and c: b's class too
+        message = (r"fold b: the clips of every subject but b hold only class 'negative' \(4 "
+                   r"clips\); a classifier needs two or more classes to learn from: the other "
+                   r"classes' clips are all b's")
+    else:
+        y = np.array([0, 0, 1, 2])
+        folds = cross_corpus_folds(np.array(["casme2", "casme2", "samm", "smic"]), ["casme2"],
+                                   ["samm", "smic"])
+        message = (r"fold casme2->samm: the clips of the training corpora hold only class "
+                   r"'negative' \(2 clips\); .* add a training corpus whose clips have other "
+                   "classes")
+    with pytest.raises(DatasetError, match=message):
+        check_training_classes(y, classes, folds, protocol)
 
 
 def test_cross_corpus_model_never_sees_the_test_corpus(clips, params):

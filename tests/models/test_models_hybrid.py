@@ -129,6 +129,18 @@ def test_hybrid_averages_every_expert_of_train_hybrid(with_net, clips, params):
     assert not np.allclose(alone, net.proba(clips.flow))
 
 
+def test_the_order_of_the_experts_changes_nothing(clips, params):
+    """The issue: each reference expert's seed came from its place in train.hybrid.experts,
+    so [off-apexnet, ststnet] and [ststnet, off-apexnet] gave different hybrids (UAR 0.45 and
+    0.63 on a small set), though the mean has equal weights."""
+    def hybrid(*experts):
+        chosen = params.model_copy(update={"hybrid": HybridParams(experts=experts)})
+        return fit_hybrid(clips, chosen, seed=0).predict_proba(
+            clips.flow, clips.apex_image, clips.au_features)
+
+    np.testing.assert_array_equal(hybrid("ststnet", "sssnet"), hybrid("sssnet", "ststnet"))
+
+
 def test_hybrid_without_the_svm_has_none(clips, params):
     experts = params.model_copy(update={"hybrid": HybridParams(experts=("ststnet",))})
     model = fit_hybrid(clips, experts, seed=0)

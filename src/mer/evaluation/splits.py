@@ -49,12 +49,35 @@ def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequenc
     for name in (*train, *test):
         if name not in present:
             raise DatasetError(f"evaluation: corpus {name} has no clip in the manifest "
-                               f"(corpora present: {', '.join(present)}); check data.sources "
-                               "and labels.scheme")
+                               f"(corpora present: {', '.join(present)}); check the corpora "
+                               "data reads (data.sources, or a flow-image CSV's dataset "
+                               "column) and labels.scheme")
     train_rows = np.flatnonzero(np.isin(datasets, list(train)))
-    name = "+".join(train)
+    name = "+".join(sorted(train))
+    # In name order, fold k seeded by its place there: the lists' order is not a setting.
     return [Fold(index=i, subject=f"{name}->{corpus}", train=train_rows,
-                 test=np.flatnonzero(datasets == corpus)) for i, corpus in enumerate(test)]
+                 test=np.flatnonzero(datasets == corpus)) for i, corpus in enumerate(sorted(test))]
+
+
+def check_training_classes(y: np.ndarray, classes: Sequence[str], folds: Sequence[Fold],
+                           protocol: str = "loso") -> None:
+    """A DatasetError, before anything is fitted, for a fold whose training clips hold fewer
+    than two classes: no classifier learns from one (scikit-learn's SVM refuses it).
+    ``y``: (N,) int class index of every clip into ``classes``."""
+    for fold in folds:
+        present = sorted(set(np.asarray(y)[fold.train].tolist()))
+        if len(present) >= 2:
+            continue
+        held = ("the training corpora" if protocol == "cross-corpus" else
+                f"every subject but {fold.subject}")
+        have = (f"only class {classes[present[0]]!r}" if present else "no clip")
+        advice = ("add a training corpus whose clips have other classes, or choose a "
+                  "labels.scheme that keeps them" if protocol == "cross-corpus" else
+                  f"the other classes' clips are all {fold.subject}'s: add subjects with "
+                  "them, or choose a labels.scheme that keeps more of each")
+        raise DatasetError(f"fold {fold.subject}: the clips of {held} hold {have} "
+                           f"({len(fold.train)} clips); a classifier needs two or more classes "
+                           f"to learn from: {advice}")
 
 
 def inner_splits(y: np.ndarray, subjects: np.ndarray, n_splits: int, seed: int

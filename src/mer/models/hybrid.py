@@ -273,7 +273,9 @@ def fit_hybrid(train: ClipSet, params: TrainParams, seed: int, with_experts: boo
     if SVM in experts:
         svm = fit_tuned_svm(train.au_features.astype(np.float64), train.y, train.subject,
                             train.n_classes, params.svm, seed)
+    # In name order, each with the seed of its place there: the experts' order in params is
+    # not a setting (the mean has equal weights), so it changes no seed and no sum.
     references = tuple(
         fit_reference(name, train, params.references, derive_seed(seed, REFERENCE_STREAM, i))
-        for i, name in enumerate(n for n in experts if n != SVM))
+        for i, name in enumerate(sorted(n for n in experts if n != SVM)))
     return HybridModel(train.classes, train.au_feature_names, cnns, svm, references)

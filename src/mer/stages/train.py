@@ -86,7 +86,12 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.core.records import file_digest, training_record
     from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
-    from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
+    from mer.evaluation.splits import (
+        check_training_classes,
+        cross_corpus_folds,
+        dataset_of,
+        loso_folds,
+    )
     from mer.models.au_codes import known_aus
     from mer.models.learners import build_learners
     from mer.models.pretrain import pretrained_flownet
@@ -106,17 +111,19 @@ def _train(args: argparse.Namespace, params: Params) -> None:
         check_target(output)
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)
+    protocol = params.evaluation
+    folds = (loso_folds(clips.subject) if protocol.protocol == "loso" else
+             cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,
+                                protocol.test_corpora))
+    check_training_classes(clips.y, clips.classes, folds, protocol.protocol)
     paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off
     coded = int(known_aus(clips.au_codes).sum())
     learners = build_learners(params.train, has_au_codes=coded > 0,
                               has_au_features=clips.au_features.shape[1] > 0,
                               pretrained=pretrained_flownet(params, paths.PRETRAIN))
-    protocol = params.evaluation
-    folds = (loso_folds(clips.subject) if protocol.protocol == "loso" else
-             cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,
-                                protocol.test_corpora))
-    log.info("%s over %d clips of %d subjects, %d folds: %s", protocol.protocol, len(clips),
-             len(set(clips.subject.tolist())), len(folds),
+    used = sorted({i for fold in folds for part in (fold.train, fold.test) for i in part.tolist()})
+    log.info("%s over %d clips of %d subjects, %d folds: %s", protocol.protocol, len(used),
+             len(set(clips.subject[used].tolist())), len(folds),
              ", ".join(m for learner in learners for m in learner.outputs))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)
