@@ -155,3 +155,31 @@ def test_gpu_folds_ask_ray_for_a_gpu_and_refuse_a_cluster_without_one(params):
     assert gpus_for(svm(params), cluster_gpus=2) == 0
     with pytest.raises(MerError, match="the Ray cluster has no GPU"):
         gpus_for(learner("gpu"), cluster_gpus=0)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
+def test_an_address_where_nothing_answers_is_one_line_in_seconds(address):
+    """The issue: train.ray_address 127.0.0.1:1 hung `mer train` for over 7 minutes with only
+    Ray's own retries, and a SIGTERM then exited 15 with no message (Ray's handler)."""
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = address.format(port=port)
+
+    class NotJoined:  # Ray as this process sees it before joining: ray.init must not be called
+        @staticmethod
+        def is_initialized() -> bool:
+            return False
+
+        @staticmethod
+        def init(**kwargs: Any) -> None:
+            raise AssertionError(f"ray.init({kwargs}) was called")
+
+    started = time.monotonic()
+    with pytest.raises(MerError, match=rf"cannot join the Ray cluster at {target}: nothing "
+                                       rf"answers at 127.0.0.1:{port} \(.*\); start it"):
+        connect(NotJoined, RayOptions(address=target, cpus=1, max_retries=0))
+    assert time.monotonic() - started < 5

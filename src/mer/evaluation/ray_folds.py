@@ -39,6 +39,7 @@ from mer.interrupts import stop_if_requested
 ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable for the cluster to join
 CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS, torch and OpenCV to one thread)
 GPUS_PER_FOLD = 1  # a CNN fold on a GPU has it to itself
+CONNECT_TIMEOUT_S = 10.0  # how long a Ray address may take to accept a connection
 
 Task = tuple[int, Learner, Fold, Path | None, str]  # (learner index, learner, fold, cache, key)
 Finish = Callable[[int, FoldOutcome, Path | None, str], None]
@@ -63,6 +64,26 @@ def import_ray() -> Any:
     return ray
 
 
+def check_answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A MerError when nothing accepts a TCP connection at a Ray address's host:port
+    ('10.0.0.5:6379', 'ray://head:10001') within ``timeout`` s: ray.init would wait for it
+    for many minutes, printing only its own retries (and with its SIGTERM handler in place).
+    Addresses without a port ('auto') are left to ray.init."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise MerError(f"cannot join the Ray cluster at {address}: nothing answers at "
+                       f"{host}:{port} ({exc.strerror or type(exc).__name__}, within "
+                       f"{timeout:g} s); start it (`ray start --head`) or fix "
+                       "train.ray_address / $RAY_ADDRESS") from None
+
+
 def connect(ray: Any, options: RayOptions) -> bool:
     """Join the cluster ``options`` names, or start a local Ray; True when this call did
     (the caller then shuts it down), False when this process was connected already.
@@ -73,6 +94,8 @@ def connect(ray: Any, options: RayOptions) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time
     address = options.address or os.environ.get(ADDRESS_ENV)
+    if address:
+        check_answers(address)
     on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address:
