@@ -217,3 +217,28 @@ def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp
     assert "mer.evaluation_from" not in other.data.tags
     assert not {k for k in other.data.metrics if not k.startswith("system/")}
     assert artifacts(other) == {"predictions.csv"}
+
+
+def test_evaluate_refuses_predictions_of_other_train_or_evaluation_params(tmp_path,
+                                                                          monkeypatch, capsys):
+    """The issue: after params.yaml's train.svm.trials (or evaluation.protocol) changed,
+    `mer evaluate` without `mer train` exited 0 and wrote metrics.json, logged to MLflow as
+    the new params' figures. A key that changes only speed (train.parallel_folds) passes."""
+    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
+    (tmp_path / "params.yaml").write_text(QUICK)
+    monkeypatch.chdir(tmp_path)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["train"]) == 0
+    metrics = tmp_path / "reports" / "metrics.json"
+    (tmp_path / "params.yaml").write_text(QUICK.replace("parallel_folds: 1",
+                                                        "parallel_folds: 2"))
+    assert main(["evaluate"]) == 0
+    written = metrics.read_bytes()
+    (tmp_path / "params.yaml").write_text(QUICK.replace("trials: 2", "trials: 3"))
+    capsys.readouterr()
+    assert main(["evaluate"]) == 2
+    error = capsys.readouterr().err
+    assert ("reports/predictions.csv was made with train.svm.trials 2, but params.yaml now "
+            "says 3: rerun `mer train` and `mer evaluate` first") in error
+    assert metrics.read_bytes() == written  # nothing written

@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
-    from mer.core.records import PREDICTIONS_KEY, file_digest, training_of
+    from mer.core.npz import MADE_WITH
+    from mer.core.records import (
+        PREDICTIONS_KEY,
+        TRAINED_SECTIONS,
+        check_made_with,
+        file_digest,
+        training_of,
+    )
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import (
         check_trained_on,
@@ -44,9 +51,14 @@ def run(args: argparse.Namespace) -> None:
     predictions_sha = file_digest(paths.PREDICTIONS)
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     record = training_of(predictions_sha)
-    if record is not None and inputs:
-        check_trained_on(record, paths.PREDICTIONS, inputs, params,
-                         "the figures describe the data as it is")
+    if record is not None:
+        if inputs:
+            check_trained_on(record, paths.PREDICTIONS, inputs, params,
+                             "the figures describe the data as it is")
+        # Trained with the train and evaluation params in force (the runtime keys aside):
+        # else the figures would be logged and read as those params'.
+        check_made_with(record.get(MADE_WITH) or {}, paths.PREDICTIONS, params,
+                        TRAINED_SECTIONS, through="evaluate")
     tracker = Tracker(params.tracking.experiment)
     report = {**evaluation_report(frame), PREDICTIONS_KEY: predictions_sha}
     subjects = per_subject(frame, report["classes"])
