@@ -156,11 +156,44 @@ def test_a_small_training_does_not_evict_a_bigger_ones_folds(clips, params, tmp_
     assert len(cached) == 2 * len(folds) and all(cached)
 
 
-@pytest.mark.parametrize("damage", ["{half a fi", "[]", "null", "1", '"x"', '{"key": 1}'])
+@pytest.mark.parametrize("index", [None, "{half", '{"a": 1}', "[1, 2]"])
+def test_without_a_readable_index_the_folds_there_are_kept_as_one_training(
+        clips, params, tmp_path, monkeypatch, index):
+    """The issue: with no trainings.index (the first run after an older mer wrote the folds)
+    or a damaged one, the next training deleted every other training's folds."""
+    from mer.evaluation import loso
+
+    monkeypatch.setattr(loso, "KEPT_TRAININGS", 2)
+    folds = loso_folds(clips.subject)
+    baseline = [svm(params), MajorityLearner()]
+    run_loso(clips, baseline, seed=0, cache_dir=tmp_path)
+    listed = tmp_path / loso.TRAININGS_INDEX
+    if index is None:
+        listed.unlink()
+    else:
+        listed.write_text(index)
+    run_loso(clips, [MajorityLearner()], seed=1, cache_dir=tmp_path, folds=folds[:1])
+    cached = []
+    run_loso(clips, baseline, seed=0, cache_dir=tmp_path,
+             on_fold=lambda outcome, from_cache: cached.append(from_cache))
+    assert len(cached) == 2 * len(folds) and all(cached)
+
+
+@pytest.mark.parametrize("damage", ["{half a fi", "[]", "null", "1", '"x"', '{"key": 1}',
+                                    "folder"])
 def test_a_corrupt_fold_file_is_recomputed(clips, params, tmp_path, damage):
-    """Cut short, or JSON of another shape (the issue: `[]` was a TypeError traceback)."""
+    """Cut short, JSON of another shape (the issue: `[]` was a TypeError traceback) or not a
+    file (a folder at its path: an IsADirectoryError traceback)."""
     reference = run_loso(clips, [MajorityLearner()], seed=0, cache_dir=tmp_path)
     victim = sorted(tmp_path.glob("*.json"))[0]
+    if damage == "folder":
+        victim.unlink()
+        victim.mkdir()
+        from mer.evaluation.loso import _load_cached
+
+        assert _load_cached(victim, "any") is None  # read as missing: the fold is refitted
+        victim.rmdir()  # (writing it there would be refused: mer.atomic)
+        return
     victim.write_text(damage)
     assert same(run_loso(clips, [MajorityLearner()], seed=0, cache_dir=tmp_path), reference)
 

@@ -209,6 +209,11 @@ def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp
         return found
 
     assert artifacts(same) == artifacts(evaluated)
+    # its own `mer evaluate` (as after a change DVC reruns it for) replaces the copy's source
+    (tmp_path / "params.yaml").write_text(QUICK.replace("parallel_folds: 1",
+                                                        "parallel_folds: 2"))
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    assert "mer.evaluation_from" not in client.get_run(same.info.run_id).data.tags
     assert {"evaluation.json", "metrics.json", "per_subject.json", "predictions.csv",
             "plots/per_class.png"} <= artifacts(same)
     # another seed predicts otherwise: nothing to copy, the run waits for `mer evaluate`

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,17 +159,25 @@ def test_gpu_folds_ask_ray_for_a_gpu_and_refuse_a_cluster_without_one(params):
         gpus_for(learner("gpu"), cluster_gpus=0)
 
 
+@contextmanager
+def socket_port() -> Iterator[int]:
+    """A free local TCP port, nothing listening on it once the block starts."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    yield port
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
 def test_an_address_where_nothing_answers_is_one_line_in_seconds(address):
     """The issue: train.ray_address 127.0.0.1:1 hung `mer train` for over 7 minutes with only
     Ray's own retries, and a SIGTERM then exited 15 with no message (Ray's handler)."""
-    import socket
     import time
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    target = address.format(port=port)
+    with socket_port() as port:
+        target = address.format(port=port)
 
     class NotJoined:  # Ray as this process sees it before joining: ray.init must not be called
         @staticmethod
@@ -183,3 +193,36 @@ def test_an_address_where_nothing_answers_is_one_line_in_seconds(address):
                                        rf"answers at 127.0.0.1:{port} \(.*\); start it"):
         connect(NotJoined, RayOptions(address=target, cpus=1, max_retries=0))
     assert time.monotonic() - started < 5
+
+
+def test_a_port_where_something_else_answers_is_not_taken_for_ray(local_ray):
+    """The issue: an address where a service other than Ray listens (a stale address, the
+    dashboard's port) hung `mer train` as a closed one did. What answers must speak gRPC, as
+    the real GCS of the local Ray does."""
+    import subprocess
+    import sys
+    import time
+
+    from mer.evaluation.ray_folds import check_answers
+
+    check_answers(ray.get_runtime_context().gcs_address)  # the real one passes
+    with socket_port() as port:
+        server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                                   "127.0.0.1"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                check_answers(f"127.0.0.1:{port}", timeout=2)
+            except MerError as exc:
+                if "nothing answers" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.2)  # the server is starting
+                    continue
+                assert (f"what answers at 127.0.0.1:{port} is not a Ray cluster (no gRPC "
+                        "server: it said b'") in str(exc)
+                break
+            raise AssertionError("an HTTP/1 server was taken for a Ray cluster")
+    finally:
+        server.kill()
+        server.wait()

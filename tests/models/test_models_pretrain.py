@@ -79,11 +79,13 @@ def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path, caplog):
     assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
     # A damaged cache (the issue: a raw torch traceback in the middle of the folds) is a
     # cache: built again, with a warning naming the file.
-    (folder / "flownet.pt").write_bytes(state[:1000])
-    with caplog.at_level("WARNING", logger="mer.models"):
-        assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
-    assert f"{folder / 'flownet.pt'} is damaged (" in caplog.text
-    assert (folder / "flownet.pt").read_bytes() == state
+    for damaged, why in ((state[:1000], "RuntimeError: "), (b"", "EOFError)")):
+        (folder / "flownet.pt").write_bytes(damaged)  # cut short; empty (a full disk)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="mer.models"):
+            assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
+        assert f"{folder / 'flownet.pt'} is damaged ({why}" in caplog.text
+        assert (folder / "flownet.pt").read_bytes() == state
     off = Params().model_copy(update={"train": Params().train.model_copy(update={
         "cnn": Params().train.cnn.model_copy(update={"pretrain": PretrainParams(clips=0)})})})
     assert pretrained_flownet(off, tmp_path) is None  # clips 0: off

@@ -217,8 +217,8 @@ def _load_cached(path: Path, key: str) -> FoldOutcome | None:
         return None
     try:
         stored_key, outcome = FoldOutcome.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError, AttributeError):  # damaged, foreign: recompute
-        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # recompute it
+        return None  # damaged, foreign, or not a readable file (a folder at its path)
     return outcome if stored_key == key else None
 
 
@@ -340,14 +340,20 @@ def _prune(cache: Path, keep: set[Path]) -> None:
     """Delete the cached folds of all but the KEPT_TRAININGS most recent trainings, this one
     first: going back to the params before an experiment reuses their folds instead of
     fitting them again, whatever the trainings' sizes, and the cache stays bounded. The
-    trainings and their fold files are listed, most recent first, in TRAININGS_INDEX (a
-    missing or damaged list counts as none). ``keep``: this training's folds."""
+    trainings and their fold files are listed, most recent first, in TRAININGS_INDEX; without
+    one (written by an older mer, or damaged) the other folds there count as one earlier
+    training. ``keep``: this training's folds."""
     index = cache / TRAININGS_INDEX
-    try:
-        earlier = [list(names) for names in json.loads(index.read_text(encoding="utf-8"))]
-    except (OSError, ValueError, TypeError):
-        earlier = []
     this = sorted(path.name for path in keep)
+    try:
+        earlier = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, list) and all(
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+            for names in earlier)):  # none yet (an older mer), or damaged
+        # The folds there are one earlier training's, pruned as one: none is lost for it.
+        earlier = [sorted(p.name for p in cache.glob("*.json") if p.name not in this)]
     trainings = [this, *(names for names in earlier if names != this)][:KEPT_TRAININGS]
     kept = {name for names in trainings for name in names}
     for stale in cache.glob("*.json"):

@@ -64,24 +64,42 @@ def import_ray() -> Any:
     return ray
 
 
+# What an HTTP/2 client sends first (RFC 9113, 3.4: the preface, then an empty SETTINGS
+# frame); a gRPC server, as Ray's GCS and client server are, answers with a SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4  # frame type, byte 3 of a frame's 9-byte header
+
+
 def check_answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """A MerError when nothing accepts a TCP connection at a Ray address's host:port
-    ('10.0.0.5:6379', 'ray://head:10001') within ``timeout`` s: ray.init would wait for it
-    for many minutes, printing only its own retries (and with its SIGTERM handler in place).
-    Addresses without a port ('auto') are left to ray.init."""
+    """A MerError unless a gRPC server (Ray's GCS, or its client server for 'ray://')
+    answers at a Ray address's host:port ('10.0.0.5:6379', 'ray://head:10001') within
+    ``timeout`` s: ray.init would wait for anything else for many minutes, printing only its
+    own retries, with its own SIGTERM handler in place. Addresses without a port ('auto')
+    are left to ray.init."""
     import socket
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
+    where = f"{host}:{port}"
+    advice = "start it (`ray start --head`) or fix train.ray_address / $RAY_ADDRESS"
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        link = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as exc:
-        raise MerError(f"cannot join the Ray cluster at {address}: nothing answers at "
-                       f"{host}:{port} ({exc.strerror or type(exc).__name__}, within "
-                       f"{timeout:g} s); start it (`ray start --head`) or fix "
-                       "train.ray_address / $RAY_ADDRESS") from None
+        raise MerError(f"cannot join the Ray cluster at {address}: nothing answers at {where} "
+                       f"({exc.strerror or type(exc).__name__}, within {timeout:g} s); "
+                       f"{advice}") from None
+    with link:
+        try:
+            link.sendall(HTTP2_PREFACE)
+            header = link.recv(9)
+        except OSError:  # no answer in time, or the connection dropped
+            header = b""
+    if len(header) < 4 or header[3] != HTTP2_SETTINGS:
+        said = f"it said {header[:16]!r}" if header else f"no answer within {timeout:g} s"
+        raise MerError(f"cannot join the Ray cluster at {address}: what answers at {where} is "
+                       f"not a Ray cluster (no gRPC server: {said}; a wrong port, or another "
+                       f"service?); {advice}")
 
 
 def connect(ray: Any, options: RayOptions) -> bool:

@@ -224,8 +224,9 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
             torch.load(io.BytesIO(cached), map_location="cpu", weights_only=True)
             return cached
         except Exception as exc:  # torch raises many types for a damaged file
-            log.warning("%s is damaged (%s: %s); it is a cache: pretraining again",
-                        folder / WEIGHTS, type(exc).__name__, str(exc).splitlines()[0][:200])
+            why = (str(exc).splitlines() or [""])[0][:200]
+            log.warning("%s is damaged (%s%s); it is a cache: pretraining again",
+                        folder / WEIGHTS, type(exc).__name__, f": {why}" if why else "")
             shutil.rmtree(folder)
     log.info("pretraining the CNN on %d synthetic clips (train.cnn.pretrain), once; cached in %s",
              params.train.cnn.pretrain.clips, folder)

@@ -122,8 +122,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
                               has_au_features=clips.au_features.shape[1] > 0,
                               pretrained=pretrained_flownet(params, paths.PRETRAIN))
     used = sorted({i for fold in folds for part in (fold.train, fold.test) for i in part.tolist()})
-    log.info("%s over %d clips of %d subjects, %d folds: %s", protocol.protocol, len(used),
-             len(set(clips.subject[used].tolist())), len(folds),
+    log.info("%s over %d clips of %d subjects, %d fold%s: %s", protocol.protocol, len(used),
+             len(set(clips.subject[used].tolist())), len(folds), "s"[:len(folds) != 1],
              ", ".join(m for learner in learners for m in learner.outputs))
     tracker = Tracker(params.tracking.experiment)
     data_hash = file_digest(paths.FEATURES, paths.MANIFEST)

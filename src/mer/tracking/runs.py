@@ -211,6 +211,8 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
             log_params(tracker, run, params)
         tracker.log(run, metrics=report_metrics(report),
                     tags={PRIMARY_TAG: str(report["primary"])})
+        if parent is not None and EVALUATION_FROM_TAG in tracker.client.get_run(run).data.tags:
+            tracker.client.delete_tag(run, EVALUATION_FROM_TAG)  # its own evaluation now
         tracker.log_files(run, plots, "plots")
         for path in report_files:
             tracker.log_file(run, path)
