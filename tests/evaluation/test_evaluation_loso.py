@@ -93,13 +93,13 @@ def test_an_interrupted_run_resumes_from_its_finished_folds(clips, params, tmp_p
 
 def test_changed_params_never_reuse_a_fold(clips, params, tmp_path):
     run_loso(clips, [svm(params)], seed=0, cache_dir=tmp_path)
-    before = {p.name for p in tmp_path.iterdir()}
+    before = {p.name for p in tmp_path.glob("*.json")}
     other = SvmLearner("svm", "au-region", SvmParams(trials=4, inner_folds=2))
     cached = []
     run_loso(clips, [other], seed=0, cache_dir=tmp_path,
              on_fold=lambda outcome, from_cache: cached.append(from_cache))
     assert not any(cached)
-    after = {p.name for p in tmp_path.iterdir()}
+    after = {p.name for p in tmp_path.glob("*.json")}
     assert len(after) == 2 * len(before) and before < after  # the earlier folds are kept
     cached.clear()
     run_loso(clips, [other], seed=1, cache_dir=tmp_path,  # another seed: another key
@@ -251,8 +251,8 @@ def test_queued_dvc_experiments_keep_their_own_fold_caches(clips, tmp_path, monk
         folder.mkdir(parents=True)
         monkeypatch.chdir(folder)
         run_loso(clips, [MajorityLearner()], seed=seed, cache_dir=paths.FOLDS)
-        caches[copy] = {p.name: p.read_bytes() for p in (folder / paths.FOLDS).iterdir()}
+        caches[copy] = {p.name: p.read_bytes() for p in (folder / paths.FOLDS).glob("*.json")}
     first = tmp_path / ".dvc" / "tmp" / "exps" / "tmpa1" / paths.FOLDS
-    assert {p.name: p.read_bytes() for p in first.iterdir()} == caches["tmpa1"]
+    assert {p.name: p.read_bytes() for p in first.glob("*.json")} == caches["tmpa1"]
     assert len(caches["tmpa1"]) == len(caches["tmpb2"]) == 6
     assert not set(caches["tmpa1"]) & set(caches["tmpb2"])  # other seeds, other keys

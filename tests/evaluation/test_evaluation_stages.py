@@ -81,8 +81,17 @@ def test_train_and_evaluate(project, capsys):
 
     # The issue: evaluated into another store or experiment after params.yaml was edited,
     # the new run recorded the edited train params beside the figures of the old training.
-    edited = yaml.safe_load((project / "params.yaml").read_text())
+    # An edit of what trains is refused now (rerun `mer train`); the new run records the
+    # train params as trained.
+    original = (project / "params.yaml").read_text()
+    edited = yaml.safe_load(original)
     edited["train"]["cnn"]["epochs"] = 9
+    (project / "params.yaml").write_text(yaml.safe_dump(edited))
+    capsys.readouterr()
+    assert main(["evaluate"]) == 2
+    assert ("reports/predictions.csv was made with train.cnn.epochs 2, but params.yaml now "
+            "says 9") in capsys.readouterr().err
+    edited = yaml.safe_load(original)
     edited["tracking"] = {"experiment": "mer-other"}
     (project / "params.yaml").write_text(yaml.safe_dump(edited))
     assert main(["evaluate"]) == 0
