@@ -247,3 +247,26 @@ def test_evaluate_refuses_predictions_of_other_train_or_evaluation_params(tmp_pa
     assert ("reports/predictions.csv was made with train.svm.trials 2, but params.yaml now "
             "says 3: rerun `mer train` and `mer evaluate` first") in error
     assert metrics.read_bytes() == written  # nothing written
+
+
+def test_an_evaluated_run_without_its_evaluation_json_is_not_copied(tmp_path, monkeypatch):
+    """A run evaluated by a mer that logged no evaluation.json (or whose artifact is gone)
+    has nothing to copy: the new training's run is left for `mer evaluate`, not failed."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
+    (tmp_path / "params.yaml").write_text(QUICK)
+    monkeypatch.chdir(tmp_path)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    client = MlflowClient(tracking_uri(tmp_path))
+    experiment = client.get_experiment_by_name("mer").experiment_id
+    (evaluated,) = [r for r in client.search_runs([experiment]) if PARENT_TAG not in r.data.tags]
+    get_artifact_repository(evaluated.info.artifact_uri).delete_artifacts("evaluation.json")
+    (tmp_path / "params.yaml").write_text(QUICK.replace("parallel_folds: 1",
+                                                        "parallel_folds: 2"))
+    assert main(["train"]) == 0
+    runs = client.search_runs([experiment], order_by=["attributes.start_time ASC"])
+    _, new = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert new.info.status == "FINISHED" and "mer.evaluation_from" not in new.data.tags

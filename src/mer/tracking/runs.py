@@ -179,10 +179,13 @@ def copy_evaluation(tracker: Tracker, run_id: str, *, predictions_sha: str, data
                   None)
     if source is None:
         return None
+    artifacts = tracker.client.list_artifacts(source.info.run_id)
+    if paths.EVALUATION.name not in {item.path for item in artifacts}:
+        return None  # evaluated by a mer that logged no evaluation.json: nothing to copy
     have = {f.path for f in tracker.client.list_artifacts(run_id)}
     with tempfile.TemporaryDirectory() as folder:
         copied = Path(folder)
-        for item in tracker.client.list_artifacts(source.info.run_id):
+        for item in artifacts:
             if item.path not in have:
                 tracker.client.download_artifacts(source.info.run_id, item.path, folder)
         report = json.loads((copied / paths.EVALUATION.name).read_text(encoding="utf-8"))
