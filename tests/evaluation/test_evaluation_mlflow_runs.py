@@ -45,6 +45,16 @@ def project(tmp_path_factory):
         children=[r for r in runs if PARENT_TAG in r.data.tags])
 
 
+def toy_project(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The toy data and QUICK params in ``root``, made the working folder, with the project's
+    own MLflow store (not one named by the environment) and no DVC experiment."""
+    write_toy(root / "data", subjects=4, clips_per_subject=5)
+    (root / "params.yaml").write_text(QUICK)
+    monkeypatch.chdir(root)
+    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_a_parent_run_is_named_by_the_params_that_differ(project):
     assert project.parents[0].info.run_name == \
         "train.models=[svm], train.parallel_folds=1, train.svm.trials=2, train.svm.inner_folds=2"
@@ -154,11 +164,7 @@ def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypat
     finished parent, which then held every fold twice (and a stop made it KILLED)."""
     import shutil
 
-    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
-    (tmp_path / "params.yaml").write_text(QUICK)
-    monkeypatch.chdir(tmp_path)
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
-        monkeypatch.delenv(name, raising=False)
+    toy_project(tmp_path, monkeypatch)
     assert main(["train"]) == 0
     shutil.rmtree(tmp_path / "data" / "folds")
     assert main(["train"]) == 0
@@ -180,11 +186,7 @@ def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp
     rerun `mer evaluate` for predictions it has evaluated. The new parent now carries the
     evaluated run's metrics, figures and reports, copied from MLflow, and names its source;
     a training that predicts anything else gets nothing copied."""
-    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
-    (tmp_path / "params.yaml").write_text(QUICK)
-    monkeypatch.chdir(tmp_path)
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
-        monkeypatch.delenv(name, raising=False)
+    toy_project(tmp_path, monkeypatch)
     assert main(["train"]) == 0 and main(["evaluate"]) == 0
     (tmp_path / "params.yaml").write_text(QUICK.replace("parallel_folds: 1",
                                                         "parallel_folds: 2"))
@@ -229,11 +231,7 @@ def test_evaluate_refuses_predictions_of_other_train_or_evaluation_params(tmp_pa
     """The issue: after params.yaml's train.svm.trials (or evaluation.protocol) changed,
     `mer evaluate` without `mer train` exited 0 and wrote metrics.json, logged to MLflow as
     the new params' figures. A key that changes only speed (train.parallel_folds) passes."""
-    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
-    (tmp_path / "params.yaml").write_text(QUICK)
-    monkeypatch.chdir(tmp_path)
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
-        monkeypatch.delenv(name, raising=False)
+    toy_project(tmp_path, monkeypatch)
     assert main(["train"]) == 0
     metrics = tmp_path / "reports" / "metrics.json"
     (tmp_path / "params.yaml").write_text(QUICK.replace("parallel_folds: 1",
@@ -254,11 +252,7 @@ def test_an_evaluated_run_without_its_evaluation_json_is_not_copied(tmp_path, mo
     has nothing to copy: the new training's run is left for `mer evaluate`, not failed."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    write_toy(tmp_path / "data", subjects=4, clips_per_subject=5)
-    (tmp_path / "params.yaml").write_text(QUICK)
-    monkeypatch.chdir(tmp_path)
-    for name in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
-        monkeypatch.delenv(name, raising=False)
+    toy_project(tmp_path, monkeypatch)
     assert main(["train"]) == 0 and main(["evaluate"]) == 0
     client = MlflowClient(tracking_uri(tmp_path))
     experiment = client.get_experiment_by_name("mer").experiment_id
