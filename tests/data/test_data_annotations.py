@@ -59,35 +59,24 @@ def test_overlapping_rows_of_one_folder_name_both_rows(tmp_path, build):
     assert "row 2, 50..54 here); delete one row" in message
 
 
-def test_one_video_under_two_subjects_names_both_rows(tmp_path):
+@pytest.mark.parametrize("through_a_symlink", [False, True])
+def test_one_video_under_two_subjects_names_both_rows(tmp_path, through_a_symlink):
     """A folder is one person's video: under two subjects it would be trained on in one
-    LOSO fold and tested in another."""
+    LOSO fold and tested in another. The issue (symlink): a folder was keyed by its path as
+    written, so one video reached through a symlinked folder passed as another person's."""
     from dataclasses import replace
 
     first, second = read_casme2(make_casme2(tmp_path, casme2_rows())).clips[:2]
-    moved = replace(second, subject="sub09", folder=first.folder, onset=first.offset + 10,
+    folder, also = first.folder, ""
+    if through_a_symlink:
+        folder, also = tmp_path / "linked", rf" \(as {first.folder}\)"
+        folder.symlink_to(first.folder, target_is_directory=True)
+    moved = replace(second, subject="sub09", folder=folder, onset=first.offset + 10,
                     offset=first.offset + 14, where="sheet, row 9")
-    with pytest.raises(DatasetError, match=rf"sheet, row 9: frame folder {first.folder} is "
-                                           rf"listed under subject sub09 here and under "
-                                           rf"{first.subject} at .*row 2; a video is one "
+    with pytest.raises(DatasetError, match=rf"sheet, row 9: frame folder {folder} is listed "
+                                           rf"under subject sub09 here and under "
+                                           rf"{first.subject} at .*row 2{also}; a video is one "
                                            r"person's: correct the subject"):
-        check_unique([first, moved])
-
-
-def test_one_video_through_a_symlink_under_two_subjects_names_both(tmp_path):
-    """The issue: a folder was keyed by its path as written, so one video reached through a
-    symlinked folder under a second subject passed as another person's video."""
-    from dataclasses import replace
-
-    first, second = read_casme2(make_casme2(tmp_path, casme2_rows())).clips[:2]
-    link = tmp_path / "linked"
-    link.symlink_to(first.folder, target_is_directory=True)
-    moved = replace(second, subject="sub09", folder=link, onset=first.offset + 10,
-                    offset=first.offset + 14, where="sheet, row 9")
-    with pytest.raises(DatasetError, match=rf"sheet, row 9: frame folder {link} is listed under "
-                                           rf"subject sub09 here and under {first.subject} at "
-                                           rf".*row 2 \(as {first.folder}\); a video is one "
-                                           r"person's"):
         check_unique([first, moved])
 
 

@@ -150,11 +150,12 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
                            "file itself (.xlsx or .csv)")
     if not path.is_file():
         raise DatasetError(f"{path}: {what} not found; set data.annotations to its path")
+    columns = {**required, **optional}
     best: tuple[int, str | None, int, list[str]] | None = None  # (found, sheet, row, missing)
     found_in: list[Found] = []  # the worksheets whose header row has the columns
     for sheet, rows, hidden in _worksheets(path):
         for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
-            found = _match(cells, {**required, **optional})
+            found = _match(cells, columns)
             missing = [name for name in required if not found[name]]
             if missing:
                 score = len(required) - len(missing)
@@ -162,7 +163,7 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
                     best = (score, sheet, index + 1, missing)
                 continue
             found_in.append(Found(sheet, hidden, _doubled(path, sheet, index, cells, found,
-                                                          {**required, **optional})
+                                                          columns)
                                   or _table(path, sheet, index, rows, cells, found, required)))
             break
     if found_in:

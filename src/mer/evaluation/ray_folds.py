@@ -40,6 +40,7 @@ ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable for the cluster to join
 CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS, torch and OpenCV to one thread)
 GPUS_PER_FOLD = 1  # a CNN fold on a GPU has it to itself
 CONNECT_TIMEOUT_S = 10.0  # how long a Ray address may take to accept a connection
+JOIN_ADVICE = "start it (`ray start --head`) or fix train.ray_address / $RAY_ADDRESS"
 
 Task = tuple[int, Learner, Fold, Path | None, str]  # (learner index, learner, fold, cache, key)
 Finish = Callable[[int, FoldOutcome, Path | None, str], None]
@@ -82,13 +83,12 @@ def check_answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     if not host or not port.isdigit():
         return
     where = f"{host}:{port}"
-    advice = "start it (`ray start --head`) or fix train.ray_address / $RAY_ADDRESS"
     try:
         link = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as exc:
         raise MerError(f"cannot join the Ray cluster at {address}: nothing answers at {where} "
                        f"({exc.strerror or type(exc).__name__}, within {timeout:g} s); "
-                       f"{advice}") from None
+                       f"{JOIN_ADVICE}") from None
     with link:
         try:
             link.sendall(HTTP2_PREFACE)
@@ -99,7 +99,7 @@ def check_answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         said = f"it said {header[:16]!r}" if header else f"no answer within {timeout:g} s"
         raise MerError(f"cannot join the Ray cluster at {address}: what answers at {where} is "
                        f"not a Ray cluster (no gRPC server: {said}; a wrong port, or another "
-                       f"service?); {advice}")
+                       f"service?); {JOIN_ADVICE}")
 
 
 def connect(ray: Any, options: RayOptions) -> bool:
@@ -125,8 +125,8 @@ def connect(ray: Any, options: RayOptions) -> bool:
             ray.init(num_cpus=options.cpus, include_dashboard=False, logging_level="WARNING",
                      runtime_env={"env_vars": {"PYTHONPATH": search}})
     except ConnectionError as exc:
-        raise MerError(f"cannot join the Ray cluster at {address} ({exc}); start it "
-                       "(`ray start --head`) or fix train.ray_address / $RAY_ADDRESS") from None
+        raise MerError(f"cannot join the Ray cluster at {address} ({exc}); "
+                       f"{JOIN_ADVICE}") from None
     finally:
         if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
             signal.signal(signal.SIGTERM, on_sigterm)

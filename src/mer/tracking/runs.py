@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,31 +169,19 @@ def copy_evaluation(tracker: Tracker, run_id: str, *, predictions_sha: str, data
     train stage must not read the evaluate stage's outputs); the run is tagged
     ``mer.evaluation_from`` with its source, and a `mer evaluate` run later replaces it.
     """
-    where = (f"tags.`{PREDICTIONS_TAG}` = '{predictions_sha}' and tags.`{DATA_TAG}` = "
-             f"'{data_hash}' and params.`labels.scheme` = '{scheme}' and attributes.status = "
-             "'FINISHED'")
-    runs = tracker.client.search_runs([tracker.experiment_id], filter_string=where,
-                                      order_by=["attributes.start_time DESC"], max_results=20)
+    runs = tracker.newest_runs({PREDICTIONS_TAG: predictions_sha, DATA_TAG: data_hash},
+                               {"labels.scheme": scheme}, status="FINISHED")
     source = next((r for r in runs if r.info.run_id != run_id and PRIMARY_TAG in r.data.tags),
                   None)
-    if source is None:
-        return None
-    artifacts = tracker.client.list_artifacts(source.info.run_id)
-    if paths.EVALUATION.name not in {item.path for item in artifacts}:
-        return None  # evaluated by a mer that logged no evaluation.json: nothing to copy
-    have = {f.path for f in tracker.client.list_artifacts(run_id)}
-    with tempfile.TemporaryDirectory() as folder:
-        copied = Path(folder)
-        for item in artifacts:
-            if item.path not in have:
-                tracker.client.download_artifacts(source.info.run_id, item.path, folder)
+    if source is None or paths.EVALUATION.name not in tracker.artifact_names(source.info.run_id):
+        return None  # none, or evaluated by a mer that logged no evaluation.json
+    with tracker.artifacts_copied(source.info.run_id, run_id) as copied:
         report = json.loads((copied / paths.EVALUATION.name).read_text(encoding="utf-8"))
         # The values as logged: the report's JSON rounds them.
         logged = source.data.metrics
         tracker.log(run_id, metrics={k: logged[k] for k in report_metrics(report) if k in logged},
                     tags={PRIMARY_TAG: str(report["primary"]),
                           EVALUATION_FROM_TAG: source.info.run_id})
-        tracker.log_files(run_id, copied)
     return source.info.run_id
 
 
@@ -214,8 +201,8 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
             log_params(tracker, run, params)
         tracker.log(run, metrics=report_metrics(report),
                     tags={PRIMARY_TAG: str(report["primary"])})
-        if parent is not None and EVALUATION_FROM_TAG in tracker.client.get_run(run).data.tags:
-            tracker.client.delete_tag(run, EVALUATION_FROM_TAG)  # its own evaluation now
+        if parent is not None:
+            tracker.drop_tag(run, EVALUATION_FROM_TAG)  # its own evaluation now
         tracker.log_files(run, plots, "plots")
         for path in report_files:
             tracker.log_file(run, path)

@@ -717,6 +717,38 @@ class Tracker:
         is ``status``, e.g. FINISHED, when given)."""
         return newest_run(self.client, [self.experiment_id], tag, value, status)
 
+    def newest_runs(self, tags: Mapping[str, str], params: Mapping[str, str],
+                    status: str | None = None, limit: int = 20) -> list[Any]:
+        """Up to ``limit`` runs (MLflow Run objects, their tags and metrics with them) of this
+        experiment, newest first, whose ``tags`` and ``params`` have these values (and whose
+        status is ``status`` when given)."""
+        return self.client.search_runs([self.experiment_id],
+                                       filter_string=_runs_where(tags, params, status),
+                                       order_by=["attributes.start_time DESC"],
+                                       max_results=limit)
+
+    def artifact_names(self, run_id: str) -> set[str]:
+        """The paths of the artifacts (files and folders) at the root of run ``run_id``."""
+        return {item.path for item in self.client.list_artifacts(run_id)}
+
+    @contextmanager
+    def artifacts_copied(self, source: str, run_id: str) -> Iterator[Path]:
+        """Download the root artifacts of run ``source`` that run ``run_id`` lacks into a
+        temporary folder, yield it (to read them), then log them to ``run_id``."""
+        import tempfile
+
+        missing = self.artifact_names(source) - self.artifact_names(run_id)
+        with tempfile.TemporaryDirectory() as folder:
+            for name in sorted(missing):
+                self.client.download_artifacts(source, name, folder)
+            yield Path(folder)
+            self.log_files(run_id, folder)
+
+    def drop_tag(self, run_id: str, key: str) -> None:
+        """Delete tag ``key`` of run ``run_id`` when it has one."""
+        if key in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, key)
+
 
 def experiment_page(experiment_id: str) -> str:
     """An experiment's runs table in the MLflow UI (model-training view), relative to the
@@ -734,13 +766,22 @@ def _millis(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _runs_where(tags: Mapping[str, str], params: Mapping[str, str] | None = None,
+                status: str | None = None) -> str:
+    """MLflow's search filter for runs whose ``tags`` and ``params`` have these values (and
+    whose status is ``status``, when given)."""
+    terms = [f"tags.`{key}` = '{value}'" for key, value in tags.items()]
+    terms += [f"params.`{key}` = '{value}'" for key, value in (params or {}).items()]
+    terms += [f"attributes.status = '{status}'"] if status else []
+    return " and ".join(terms)
+
+
 def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str,
                status: str | None = None) -> str | None:
     """The id of the newest run in ``experiment_ids`` whose ``tag`` equals ``value`` (and, when
     given, whose status is ``status``), or None."""
-    where = f"tags.`{tag}` = '{value}'" + (f" and attributes.status = '{status}'"
-                                           if status else "")
-    runs = client.search_runs(experiment_ids, filter_string=where,
+    runs = client.search_runs(experiment_ids, filter_string=_runs_where({tag: value}, None,
+                                                                         status),
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
 
