@@ -485,6 +485,10 @@ class TrackingParams(Section):
 
 
 SpottingSource = Literal["synthetic", "casme_sq", "samm_lv"]  # long-video corpora mer spots in
+# The facial regions mer.features.regions.au_regions draws, in its order.
+FacialRegion = Literal["brow_R", "upper_lid_R", "lower_lid_R", "brow_L", "upper_lid_L",
+                       "lower_lid_L", "glabella", "cheek_R", "cheek_L", "nose", "upper_lip_R",
+                       "upper_lip_L", "lip_corner_R", "lip_corner_L", "chin", "mouth"]
 
 
 # The synthetic long videos' expression durations, onset to offset, s: MEGC counts up to 0.5 s
@@ -534,7 +538,7 @@ class SpottingParams(Section):
     micro_window: float = Field(0.2, gt=0, description="k of the micro scale, s: frames are "
                                 "compared k apart, about half a micro-expression")
     macro_window: float = Field(0.5, gt=0, description="k of the macro scale, s")
-    regions: tuple[str, ...] = Field(
+    regions: tuple[FacialRegion, ...] = Field(
         ("brow_R", "brow_L", "glabella", "lower_lid_R", "lower_lid_L", "cheek_R", "cheek_L",
          "nose", "upper_lip_R", "upper_lip_L", "lip_corner_R", "lip_corner_L", "chin"),
         min_length=1, description="facial regions (mer.features.regions) whose motion is "
@@ -549,10 +553,11 @@ class SpottingParams(Section):
                        "ground-truth one for a true positive; MEGC uses 0.5")
     workers: int = Field(2, ge=1, description="processes computing videos' motion signals")
 
-    @field_validator("regions")
+    @field_validator("regions", "thresholds")
     @classmethod
-    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return listed_once(value, "spotting.regions", "each region is measured once")
+    def _each_once(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        return listed_once(value, f"spotting.{info.field_name}", "each region is measured, "
+                           "each candidate p tried, once")
 
     @model_validator(mode="after")
     def _windows_fit(self) -> SpottingParams:

@@ -301,6 +301,29 @@ def test_the_shipped_composite_example_passes_the_check_before_synthesize(tmp_pa
     assert main(["params", "--check"]) == 0, capsys.readouterr().err
 
 
+def test_the_check_refuses_a_composite_source_that_mer_synthesize_does_not_write(
+        tmp_path, monkeypatch, capsys):
+    """The issue: the shipped composite example with smic dropped from data.synthetic.corpora
+    passed `mer params --check`; `mer synthesize` then refused it (data.sources reads smic from
+    data/synthetic, which it would not write). The check says so first."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "megc2019-synthetic.yaml"
+    text = example.read_text().replace("corpora: [casme2, samm, smic]", "corpora: [casme2, samm]")
+    (tmp_path / "params.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "--check"]) == 2
+    assert ("data.synthetic.corpora (casme2, samm) does not write smic: add smic to "
+            "data.synthetic.corpora" in capsys.readouterr().err)
+
+
+def test_spotting_regions_are_the_facial_regions_mer_draws():
+    """The issue: spotting.regions [nose, brows] passed `mer params --check` and failed in
+    `mer spot` on the first face found. An unknown region is a params error naming the
+    choices, which are the regions mer.features.regions draws."""
+    with pytest.raises(ParamsError, match=r"spotting.regions.1: Input should be 'brow_R', "
+                       r"'upper_lid_R', .* or 'mouth' \(got 'brows'\)"):
+        parse_params({"spotting": {"regions": ["nose", "brows"]}})
+
+
 @pytest.mark.parametrize(("yaml_text", "message"), [
     ("train: {models: [svm, svm, cnn]}", "train.models lists svm more than once"),
     ("train: {hybrid: {experts: [svm, off-apexnet, svm]}}",
@@ -313,6 +336,7 @@ def test_the_shipped_composite_example_passes_the_check_before_synthesize(tmp_pa
     ("data: {synthetic: {corpora: [casme2, samm, casme2]}}",
      "data.synthetic.corpora lists casme2 more than once"),
     ("spotting: {regions: [nose, chin, nose]}", "spotting.regions lists nose more than once"),
+    ("spotting: {thresholds: [0.1, 0.2, 0.1]}", "spotting.thresholds lists 0.1 more than once"),
 ])
 def test_a_list_that_is_a_set_refuses_an_item_listed_twice(yaml_text, message):
     """The issue: evaluation.test_corpora [samm, samm] scored every samm clip twice (two

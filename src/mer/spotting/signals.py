@@ -88,8 +88,8 @@ class FaceTrack:
 
     @classmethod
     def find(cls, grey: np.ndarray, regions: tuple[str, ...], size: int) -> FaceTrack | None:
-        """The face of a (H, W) uint8 grey frame to track from, None when it shows none.
-        Raises MerError when ``regions`` names a region mer.features.regions does not know."""
+        """The face of a (H, W) uint8 grey frame to track from, None when it shows none;
+        ``regions`` are names au_regions draws (spotting.regions, config.FacialRegion)."""
         faces = detect_faces(grey, DETECT_UPSAMPLE)
         if not faces:
             return None
@@ -97,10 +97,6 @@ class FaceTrack:
         centre, side = cls._square(points)
         crop_points = (points - centre + side / 2) * (size / side)
         found = au_regions(crop_points, size)
-        unknown = [r for r in regions if r not in found.names]
-        if unknown:
-            raise MerError(f"spotting.regions: {unknown[0]!r} is not a facial region; "
-                           f"choose from {', '.join(found.names)}")
         masks = np.stack([found.masks[found.names.index(r)].ravel() for r in regions])
         masks = masks.astype(np.float32) / np.maximum(masks.sum(axis=1, keepdims=True), 1)
         template = cls._patch(grey, centre, side)

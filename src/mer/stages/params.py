@@ -18,6 +18,7 @@ from mer.config import (
     yaml_value,
 )
 from mer.errors import MerError
+from mer.stages.synthesize import check_embedded_sources
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,10 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(path: Path) -> list[str]:
-    """Validate the params file at ``path``, and the corpus paths it names, as the data
-    stage will (config.check_data_paths); one line per value that is not the default."""
+    """Validate the params file at ``path``, and the corpus paths it names, as the data stage
+    will (config.check_data_paths), or, for the embedded composite, that `mer synthesize` writes
+    each of its sources (synthesize.check_embedded_sources); one line per value that is not
+    the default."""
     params = load_params(path)
     check_data_paths(params.data)
+    if params.data.synthesized:
+        check_embedded_sources(params.data)
     changed = changed_values(params)
     return ([f"{key}: {yaml_value(value)} (default: {yaml_value(default)})"
              for key, value, default in changed] or [f"{path}: all defaults"])
