@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from mer import paths
 from mer.errors import ParamsError
-from mer.labels import CASME2_5, SCHEMES
+from mer.labels import CASME2_5, SCHEMES, dataset_name
 
 Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
 Corpus = Literal["casme2", "samm", "smic", "flow-images"]  # the corpus formats mer reads
@@ -453,6 +453,16 @@ class EvaluationParams(Section):
                                               "corpora, e.g. [casme2]")
     test_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: test corpora, "
                                              "e.g. [samm]")
+
+    @field_validator("train_corpora", "test_corpora", mode="before")
+    @classmethod
+    def _any_spelling(cls, value: Any) -> Any:
+        # A corpus in any spelling a flow-image CSV's dataset column may give it ('SAMM',
+        # 'CASME II', 'SMIC-HS'), in mer's (mer.labels.dataset_name).
+        if isinstance(value, list | tuple):
+            return [dataset_name(item) or item if isinstance(item, str) else item
+                    for item in value]
+        return value
 
     @field_validator("train_corpora", "test_corpora")
     @classmethod

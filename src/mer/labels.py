@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 CASME2, SAMM, SMIC = "casme2", "samm", "smic"
 SYNTHETIC = "synthetic"  # the embedded set: CASME II's format and mapping, its own name
 # The dataset names mer writes, by every spelling of them it knows (dataset columns of
-# flow-image CSVs), compared lower-case without spaces, '-', '_' or other punctuation.
+# flow-image CSVs), compared lower-case without spaces, '-', '_' or '.' (NAME_SEPARATORS).
 DATASET_NAMES = {
     "casme2": CASME2, "casmeii": CASME2,
     "samm": SAMM,
@@ -27,14 +27,23 @@ DATASET_NAMES = {
 CORPUS_OF_NAME = {CASME2: CASME2, SAMM: SAMM, SMIC: SMIC, SYNTHETIC: CASME2}
 
 
+NAME_SEPARATORS = frozenset(" -_.")  # what spellings of one name may differ by
+
+
 def name_key(dataset: str) -> str:
-    """A dataset name as names are compared: 'CASME II' -> 'casmeii', 'SMIC-HS' -> 'smichs'."""
+    """A dataset name as names are compared: 'CASME II' -> 'casmeii', 'SMIC-HS' -> 'smichs'.
+    Every character but letters and digits goes, so 'CAS(ME)^2' -> 'casme2' too: dataset_name
+    tells the spellings of a name apart from another name."""
     return "".join(ch for ch in dataset.lower() if ch.isalnum())
 
 
 def dataset_name(dataset: str) -> str | None:
     """The one spelling mer writes for a dataset name (casme2, samm, smic or synthetic), as
-    corpora and CSVs write it ('CASME II', 'SMIC-HS', 'Samm'); None if unknown."""
+    corpora and CSVs write it ('CASME II', 'SMIC-HS', 'Samm'); None if unknown, and for a
+    name with other punctuation than NAME_SEPARATORS: 'CAS(ME)^2' is another corpus than
+    CASME II, though its letters and digits are the same."""
+    if any(not ch.isalnum() and ch not in NAME_SEPARATORS for ch in dataset.strip()):
+        return None
     return DATASET_NAMES.get(name_key(dataset))
 
 

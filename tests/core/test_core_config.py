@@ -315,6 +315,20 @@ def test_the_check_refuses_a_composite_source_that_mer_synthesize_does_not_write
             "data.synthetic.corpora" in capsys.readouterr().err)
 
 
+def test_cross_corpus_names_take_the_spellings_a_dataset_column_takes():
+    """The issue: a CSV's dataset column took 'SAMM' and 'CASME II', but
+    evaluation.test_corpora [SAMM] was refused ('Input should be ... (got 'SAMM')')."""
+    params = parse_params({"data": {"source": "flow-images", "root": "flows"},
+                           "evaluation": {"protocol": "cross-corpus",
+                                          "train_corpora": ["CASME II", "SMIC-HS"],
+                                          "test_corpora": ["SAMM"]}})
+    assert params.evaluation.train_corpora == ("casme2", "smic")
+    assert params.evaluation.test_corpora == ("samm",)
+    with pytest.raises(ParamsError, match=r"evaluation\.test_corpora lists samm more than once"):
+        parse_params({"evaluation": {"protocol": "cross-corpus", "train_corpora": ["casme2"],
+                                     "test_corpora": ["samm", "SAMM"]}})
+
+
 def test_spotting_regions_are_the_facial_regions_mer_draws():
     """The issue: spotting.regions [nose, brows] passed `mer params --check` and failed in
     `mer spot` on the first face found. An unknown region is a params error naming the

@@ -8,8 +8,9 @@ import csv
 import re
 from pathlib import Path
 
+import cv2
 import pytest
-from data_builders import FLOW_ROWS, make_flow_images, write_frame
+from data_builders import FLOW_ROWS, SIZE, make_flow_images, write_frame
 
 from mer.config import DataParams
 from mer.core.flow_image import FLOW_CHANNELS_BGR
@@ -212,6 +213,27 @@ def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
     assert "writes subject '006' (" in caplog.text and "also as '6' (1 row," in caplog.text
 
 
+def test_flow_images_of_several_sizes_are_counted_and_warned_about(tmp_path, caplog):
+    """The issue: half the images 28 x 28 and half 128 x 128 (two preprocessing pipelines'
+    images in one list) passed every stage without a word, and no report said their sizes.
+    Every image is counted by size (also when data.flow_channels is set, which measures only
+    a sample), with a warning naming one of the rarer size."""
+    root = make_flow_images(tmp_path)
+    clips = [check_flow_image(c) for c in read_corpus(root).clips]
+    odd = clips[-1].flow_image
+    cv2.imwrite(odd, cv2.resize(cv2.imread(odd), (40, 28)))
+    with caplog.at_level("WARNING", logger="mer.data"):
+        _, report = resolve_flow_channels(clips, "bgr")
+    assert report["sizes"] == {f"{SIZE}x{SIZE}": len(clips) - 1, "40x28": 1}
+    assert (f"the flow images come in 2 sizes ({SIZE}x{SIZE} {len(clips) - 1}, 40x28 1; "
+            f"e.g. {odd} is 40x28)") in caplog.text
+    caplog.clear()
+    cv2.imwrite(odd, cv2.resize(cv2.imread(odd), (SIZE, SIZE)))
+    with caplog.at_level("WARNING", logger="mer.data"):
+        assert resolve_flow_channels(clips, "bgr")[1]["sizes"] == {f"{SIZE}x{SIZE}": len(clips)}
+    assert "sizes" not in caplog.text
+
+
 def test_cv2_written_corpus_flagged_bgr_as_set(tmp_path):
     root = make_flow_images(tmp_path)
     clips = [check_flow_image(c) for c in read_corpus(root).clips]
@@ -251,6 +273,35 @@ def test_unknown_dataset_name_is_kept_and_warned_about(tmp_path, build, caplog):
     assert "column 'dataset' names the corpus 'CASME', 'casme' (2 rows, e.g. row 2), which " \
            "mer does not know" in caplog.text
     assert "kept as dataset 'casme'" in caplog.text
+
+
+def test_a_corpus_of_a_flow_image_csv_that_the_scheme_mostly_drops_is_warned_about(
+        tmp_path, build, caplog):
+    """The issue: a composite CSV whose SMIC-HS rows say happiness and disgust (emotions SMIC's
+    megc-3 mapping does not have) lost 29 of its 39 SMIC rows with one INFO line, since the
+    drop was counted over the whole CSV; SMIC then scored 1.000 on its one class left. Each
+    corpus of the dataset column is counted on its own."""
+    rows = [(str(s), f"c{s}", "negative", "casme2") for s in range(1, 6)]
+    rows += [("1", "s1", "happiness", "SMIC-HS"), ("1", "s2", "disgust", "smic"),
+             ("2", "s3", "surprise", "smic")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    assert list(manifest["dataset"]).count("smic") == 1
+    assert ("labels.scheme 'megc-3' drops 2 of the 3 rows of smic (the dataset column of "
+            "flow-images) (disgust 1, happiness 1)" in caplog.text)
+    assert "rows of casme2" not in caplog.text
+
+
+@pytest.mark.parametrize("cell", ["CAS(ME)^2", "CASME^2", "SMIC (HS)"])
+def test_another_corpus_whose_letters_spell_a_known_one_is_refused(tmp_path, build, cell):
+    """The issue: a dataset column saying CAS(ME)^2 (another corpus, other people) was read as
+    CASME II, its letters and digits being 'casme2': its subjects merged with CASME II's of the
+    same number and its figures pooled under casme2, without a word. A name that matches a
+    known corpus only once its punctuation is dropped is refused, naming the row."""
+    rows = [("1", "a", "negative", "casme2"), ("1", "b", "positive", cell)]
+    with pytest.raises(DatasetError, match=re.escape(f"row 3: column 'dataset' holds {cell!r}, "
+                                                     "which is not a spelling of")):
+        build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
 @pytest.mark.parametrize(("cell", "message"), [

@@ -289,6 +289,23 @@ def test_evaluation_run_is_found_by_its_predictions(tracking_root, own_store, tm
     assert tracker.find_run(PREDICTIONS_TAG, file_digest(predictions)) == parent
 
 
+def test_a_composites_per_corpus_figures_are_run_metrics():
+    """The issue: a lab comparing runs on the field's per-corpus table (STSTNet's SAMM UF1,
+    baseline against an experiment) found the corpora only inside evaluation.json: the MLflow
+    runs table and search_runs could not show them. Each corpus's share is a metric now."""
+    from mer.tracking.runs import report_metrics
+
+    hybrid = {"uar": 0.8, "uf1": 0.7, "accuracy": 0.75, "fold_std_uar": 0.1,
+              "corpora": {"samm": {"clips": 3, "accuracy": 0.5, "uar": 0.4, "uf1": 0.3},
+                          "smic": {"clips": 2, "accuracy": 1.0, "uar": 1.0, "uf1": 1.0}}}
+    svm = {"uar": 0.6, "uf1": 0.5, "accuracy": 0.55, "fold_std_uar": 0.2}  # one corpus
+    assert report_metrics({"models": {"hybrid": hybrid, "svm": svm}}) == {
+        "hybrid/uar": 0.8, "hybrid/uf1": 0.7, "hybrid/acc": 0.75, "hybrid/uar_sd": 0.1,
+        "svm/uar": 0.6, "svm/uf1": 0.5, "svm/acc": 0.55, "svm/uar_sd": 0.2,
+        "hybrid/samm/uar": 0.4, "hybrid/samm/uf1": 0.3, "hybrid/samm/acc": 0.5,
+        "hybrid/smic/uar": 1.0, "hybrid/smic/uf1": 1.0, "hybrid/smic/acc": 1.0}
+
+
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
     assert flatten({"a": {"b": 1}}, sep="/") == {"a/b": 1}

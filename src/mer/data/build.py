@@ -120,16 +120,25 @@ class CorpusResult:
     flow_channels: dict[str, Any] | None  # flow images: the channel order found
 
 
-def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
-    """A warning when labels.scheme drops most of a corpus's rows: in a composite the run
-    goes on with the rest, so a scheme that does not fit one corpus would pass unnoticed."""
-    dropped = sum(labelled.dropped.values())
-    if corpus.clips and dropped > MOSTLY * len(corpus.clips):
-        emotions = ", ".join(f"{e} {n}" for e, n in labelled.dropped.items())
+def warn_if_mostly_dropped(corpus: Corpus, scheme: LabelScheme) -> None:
+    """A warning for each corpus whose rows labels.scheme mostly drops: in a composite the run
+    goes on with the rest, so a scheme that does not fit one corpus would pass unnoticed. A
+    flow-image CSV's corpora (its dataset column) are counted one by one."""
+    by_dataset: dict[str, list[Clip]] = {}
+    for clip in corpus.clips:
+        by_dataset.setdefault(clip.dataset, []).append(clip)
+    for dataset, clips in by_dataset.items():
+        dropped = apply_scheme(clips, scheme, corpus.dataset).dropped
+        rows = sum(dropped.values())
+        if rows <= MOSTLY * len(clips):
+            continue
+        emotions = ", ".join(f"{e} {n}" for e, n in dropped.items())
         other = "" if scheme.name == MEGC_3 else f"; for a composite, {MEGC_3} keeps them"
+        where = (dataset if dataset == corpus.dataset
+                 else f"{dataset} (the dataset column of {corpus.dataset})")
         log.warning("labels.scheme '%s' drops %d of the %d rows of %s (%s), whose emotions "
-                    "are not among its classes (%s)%s", scheme.name, dropped,
-                    len(corpus.clips), corpus.dataset, emotions, ", ".join(scheme.classes),
+                    "it does not map to one of its classes (%s) for that corpus%s",
+                    scheme.name, rows, len(clips), where, emotions, ", ".join(scheme.classes),
                     other)
 
 
@@ -137,7 +146,7 @@ def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
                  progress: bool) -> CorpusResult:
     check_unique(corpus.clips)
     labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
-    warn_if_mostly_dropped(corpus, labelled, scheme)
+    warn_if_mostly_dropped(corpus, scheme)
     checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
     label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
     channels = None

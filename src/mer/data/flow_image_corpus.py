@@ -50,7 +50,7 @@ from mer.data.cells import cell_text, required_text, subject_key, subject_text
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
-from mer.labels import dataset_name, name_key
+from mer.labels import DATASET_NAMES, dataset_name, name_key
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ def dataset_names(table: Table) -> list[str]:
     column spells it. A name mer does not know is kept lower-case without punctuation (its
     clips take labels.scheme's general mapping), with a warning. Without the column (or with
     it empty throughout) every row is ``flow-images``. DatasetError for a row whose cell is
-    empty while others are filled in, or holds no letter or digit.
+    empty while others are filled in, holds no letter or digit, or reads as a known corpus
+    only without its punctuation ('CAS(ME)^2' is not CASME II).
     """
     if "dataset" not in table.headers:
         return [DATASET] * len(table.rows)
@@ -198,6 +199,13 @@ def dataset_names(table: Table) -> list[str]:
         if not name:
             raise DatasetError(f"{table.where(row)}: column '{column}' holds {text!r}, not a "
                                "corpus name; write casme2, samm or smic (or the corpus's name)")
+        if known is None and name in DATASET_NAMES:
+            raise DatasetError(
+                f"{table.where(row)}: column '{column}' holds {text!r}, which is not a spelling "
+                f"of {DATASET_NAMES[name]} but would read as it without its punctuation (two "
+                f"corpora would be pooled as one, their subjects merged); write "
+                f"{DATASET_NAMES[name]} for {DATASET_NAMES[name]} clips, and another corpus's "
+                "name in letters and digits (CAS(ME)^2 as casmesq, say)")
         if known is None:
             unknown.setdefault(name, []).append((row, text))
         names.append(name)
@@ -255,21 +263,32 @@ def _vote(correlations: dict[str, float]) -> str | None:
     return None
 
 
-def _measure(clips: Sequence[Clip]) -> dict[str, Any]:
-    """Votes and median correlations over the clips' images (JSON-able)."""
-    measured, flat = [], []
-    for clip in clips:
+def _measure(clips: Sequence[Clip], picks: Sequence[int] | None = None
+             ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Votes and median correlations over the images of the clips ``picks`` indexes (all when
+    None), JSON-able; and every clip's image by its size ('28x28': paths), read in one pass."""
+    measured, flat, paths = [], [], []
+    sizes: dict[str, list[str]] = {}
+    chosen = set(range(len(clips)) if picks is None else picks)
+    for index, clip in enumerate(clips):
         image = read_flow_image(clip.flow_image, clip.where, BGR)
+        sizes.setdefault(f"{image.shape[1]}x{image.shape[0]}", []).append(clip.flow_image)
+        if index not in chosen:
+            continue
         measured.append(strain_correlations(image))
+        paths.append(clip.flow_image)
         if np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0):
             flat.append(clip.flow_image)
     votes = [_vote(r) for r in measured]
+    examples = {order: next((path for path, vote in zip(paths, votes, strict=True)
+                             if vote == order), None) for order in ORDERS}
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
     return {
         "images": len(measured),
         "flat_images": len(flat),
         "flat_example": flat[0] if flat else None,
         "votes": {order: votes.count(order) for order in ORDERS},
+        "vote_examples": examples,  # order -> the first image measured that votes for it
         "abstained": votes.count(None),
         "median_correlation": {
             order: round(float(np.median([r[order] for r in finite])), 3) if finite else None
@@ -277,7 +296,7 @@ def _measure(clips: Sequence[Clip]) -> dict[str, Any]:
         "thresholds": {"min_image_correlation": MIN_IMAGE_CORRELATION,
                        "image_margin": IMAGE_MARGIN, "min_voting_share": MIN_VOTING_SHARE,
                        "min_agreement": MIN_AGREEMENT},
-    }
+    }, sizes
 
 
 def _decide(evidence: dict[str, Any]) -> str | None:
@@ -327,17 +346,19 @@ def resolve_flow_channels(clips: Sequence[Clip],
     and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
     example image and the numbers when it cannot tell. ``rgb`` / ``bgr`` are taken as given;
     a spread sample of images is still measured, to log a warning when it clearly disagrees.
-    The clips' images must already be checked (``check_flow_image``). Report (JSON-able):
-    ``{"setting", "order", "csv", "evidence": {images, votes, median_correlation, ...}}``.
+    Every image's size is counted, with a warning when they differ (two pipelines' images
+    mixed). The clips' images must already be checked (``check_flow_image``). Report
+    (JSON-able): ``{"setting", "order", "csv", "sizes": {"28x28": count, ...},
+    "evidence": {images, votes, median_correlation, ...}}``.
     """
     if setting != AUTO and setting not in ORDERS:
         raise DatasetError(f"data.flow_channels is {setting!r}; use auto, rgb or bgr")
     clips = tuple(clips)
     if not clips:
         return (), {"setting": setting, "order": None if setting == AUTO else setting,
-                    "csv": "", "evidence": {"images": 0}}
+                    "csv": "", "sizes": {}, "evidence": {"images": 0}}
     if setting == AUTO:
-        evidence = _measure(clips)
+        evidence, sizes = _measure(clips)
         order = _decide(evidence)
         if order is None:
             raise _undecided(clips, evidence)
@@ -346,7 +367,7 @@ def resolve_flow_channels(clips: Sequence[Clip],
     else:
         picks = np.unique(np.linspace(0, len(clips) - 1, min(len(clips), CHECK_SAMPLE))
                           .round().astype(int))
-        evidence = _measure([clips[i] for i in picks])
+        evidence, sizes = _measure(clips, picks.tolist())
         found = _decide(evidence)
         evidence["contradicts_setting"] = found is not None and found != setting
         if evidence["contradicts_setting"]:
@@ -355,6 +376,14 @@ def resolve_flow_channels(clips: Sequence[Clip],
                         _csv_of(clips), setting, evidence["votes"][found], evidence["images"],
                         found, found)
         order = setting
+    other = BGR if order == RGB else RGB
+    if evidence["votes"][other] and not evidence.get("contradicts_setting"):
+        log.warning("%s: %d of the %d flow images measured look %s, against the %s order "
+                    "the corpus is read in (e.g. %s): images saved by another tool (cv2.imwrite "
+                    "writes B, G, R; MATLAB, PIL and imageio R, G, B) are read with u and "
+                    "strain swapped; re-save them in one order (data.json lists the votes "
+                    "under flow_channels)", _csv_of(clips), evidence["votes"][other],
+                    evidence["images"], other, order, evidence["vote_examples"][other])
     if evidence["flat_images"]:
         log.warning("%s: %d of the %d flow images measured have a flat channel (u, v or strain "
                     "the same at every pixel; e.g. %s), so they carry no motion there; min-max "
@@ -362,6 +391,16 @@ def resolve_flow_channels(clips: Sequence[Clip],
                     "flow never is: check how they were made (data.json counts them under "
                     "flow_channels)", _csv_of(clips), evidence["flat_images"],
                     evidence["images"], evidence["flat_example"])
+    if len(sizes) > 1:
+        rare = min(sizes, key=lambda size: len(sizes[size]))
+        log.warning("%s: the flow images come in %d sizes (%s; e.g. %s is %s): each is scaled "
+                    "to the nets' input, but images made by two pipelines differ in more than "
+                    "size (crop, flow method, scaling): check how they were made "
+                    "(reports/data.json counts them under flow_channels.sizes)", _csv_of(clips),
+                    len(sizes), ", ".join(f"{size} {len(paths)}" for size, paths in
+                                          sorted(sizes.items())),
+                    sizes[rare][0], rare)
     flagged = tuple(_with_order(c, order) for c in clips)
     return flagged, {"setting": setting, "order": order, "csv": _csv_of(clips),
+                     "sizes": {size: len(paths) for size, paths in sorted(sizes.items())},
                      "evidence": evidence}

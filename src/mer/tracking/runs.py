@@ -16,7 +16,7 @@ from mer import config, paths
 from mer.config import changed_leaves, yaml_value
 from mer.core.records import trained_params
 from mer.evaluation import metrics
-from mer.evaluation.report import headline
+from mer.evaluation.report import HEADLINE, headline
 from mer.tracking.store import KIND_TAG, PREDICTIONS_TAG, Tracker, flatten, git_state
 
 if TYPE_CHECKING:
@@ -146,10 +146,17 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
 
 def report_metrics(report: dict[str, Any]) -> dict[str, float]:
     """The parent run's metrics: each model's headline (reports/metrics.json: uar, uf1, acc,
-    uar_sd) as hybrid/uar, hybrid/uf1, ...; every other figure is in the run's
-    evaluation.json, so the MLflow UI's runs table shows what runs are compared on."""
-    return {f"{model}/{key}": float(value)
-            for model, figures in headline(report).items() for key, value in figures.items()}
+    uar_sd) as hybrid/uar, hybrid/uf1, ...; on a composite, also each corpus's share of its
+    pooled predictions (evaluation.json's corpora, the per-dataset table the field publishes)
+    as hybrid/samm/uf1, ...; every other figure is in the run's evaluation.json, so the MLflow
+    UI's runs table shows what runs are compared on."""
+    pooled = {f"{model}/{key}": float(value)
+              for model, figures in headline(report).items() for key, value in figures.items()}
+    per_corpus = {f"{model}/{corpus}/{short}": float(figures[key])
+                  for model in headline(report)
+                  for corpus, figures in report["models"][model].get("corpora", {}).items()
+                  for short, key in HEADLINE.items() if key in figures}
+    return {**pooled, **per_corpus}
 
 
 PRIMARY_TAG = "mer.primary_model"  # on a parent run once its evaluation is logged
