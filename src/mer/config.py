@@ -149,9 +149,9 @@ class DataParams(Section):
         (), description="several corpora in one manifest (e.g. the MEGC2019 composite), "
         "subjects namespaced by corpus; replaces source/annotations; each root inside "
         'data.root (README: "Several corpora")',
-        examples=[[{"source": "casme2", "root": "data/corpora/CASME2"},
-                   {"source": "samm", "root": "data/corpora/SAMM"},
-                   {"source": "smic", "root": "data/corpora/SMIC"}]])
+        examples=[[{"source": "casme2", "root": "corpora/CASME2"},
+                   {"source": "samm", "root": "corpora/SAMM"},
+                   {"source": "smic", "root": "corpora/SMIC"}]])
     on_bad_clip: Literal["error", "skip"] = Field(
         "error", description="a clip with a missing or broken frame stops the stage (error) "
         "or is left out and listed in reports/data.json (skip)")

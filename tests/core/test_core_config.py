@@ -241,7 +241,7 @@ def test_every_key_is_commented_in_the_rendered_file():
 def test_sources_example_is_valid():
     (example,) = DataParams.model_fields["sources"].examples
     assert [s.source for s in DataParams(sources=example).sources] == ["casme2", "samm", "smic"]
-    assert "#   - {source: samm, root: data/corpora/SAMM}" in default_params_yaml()
+    assert "#   - {source: samm, root: corpora/SAMM}" in default_params_yaml()
 
 
 def test_mer_params_prints_the_defaults(capsys):

@@ -246,7 +246,7 @@ def test_a_few_images_in_the_other_order_are_named(tmp_path, caplog, setting):
         images[index][0, 0, 2] ^= index  # no two images byte-identical
     writers = ["pil"] * 9 + ["cv2"]
     root = write_corpus(tmp_path, images, writers)
-    clips, report = resolve_flow_channels(checked_clips(root), setting)
+    _, report = resolve_flow_channels(checked_clips(root), setting)
     assert report["order"] == "rgb"
     assert report["evidence"]["votes"] == {"rgb": 9, "bgr": 1}
     odd = str(root / "flow/s9_c9.png")

@@ -5,6 +5,7 @@ from the data: data.flow_channels is set to bgr (test_data_flow_channels.py test
 """
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -133,8 +134,29 @@ def test_an_opaque_alpha_channel_is_dropped_a_real_one_refused(tmp_path):
 
 
 def test_no_csv(tmp_path, build):
-    with pytest.raises(DatasetError, match=r"no CSV and no labels.csv; set data.annotations"):
+    with pytest.raises(DatasetError, match=r"no CSV or workbook and no labels.csv; set "
+                                           r"data.annotations to the list"):
         build("flow-images", tmp_path, scheme="megc-3")
+
+
+def test_a_list_saved_as_the_roots_only_workbook_is_read(tmp_path, build):
+    """The issue: a root holding labels.xlsx and no CSV said 'no CSV and no labels.csv; set
+    data.annotations', though the workbook read fine once named there."""
+    import openpyxl
+
+    root = make_flow_images(tmp_path)
+    book = openpyxl.Workbook()
+    with (root / "labels.csv").open(newline="") as handle:
+        for row in csv.reader(handle):
+            book.active.append(row)
+    book.save(root / "labels.xlsx")
+    (root / "labels.csv").unlink()
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert len(manifest) == len(FLOW_ROWS)
+    book.save(root / "other.xlsx")
+    with pytest.raises(DatasetError, match=r"2 workbooks \(labels.xlsx, other.xlsx\) and no "
+                                           "labels.csv"):
+        build("flow-images", root, scheme="megc-3")
 
 
 def test_duplicate_clip_in_csv(tmp_path, build):
@@ -232,6 +254,48 @@ def test_flow_images_of_several_sizes_are_counted_and_warned_about(tmp_path, cap
     with caplog.at_level("WARNING", logger="mer.data"):
         assert resolve_flow_channels(clips, "bgr")[1]["sizes"] == {f"{SIZE}x{SIZE}": len(clips)}
     assert "sizes" not in caplog.text
+
+
+def test_jpeg_flow_images_are_warned_about(tmp_path, caplog):
+    """The issue: JPEG flow images passed without a note, though JPEG's colour subsampling
+    mixes the channels (u, v, strain) the nets read apart."""
+    root = make_flow_images(tmp_path)
+    png = sorted((root / "flow").glob("*.png"))[0]
+    cv2.imwrite(str(png.with_suffix(".JPG")), cv2.imread(str(png)))
+    png.unlink()
+    labels = root / "labels.csv"
+    labels.write_text(labels.read_text().replace(png.name, png.with_suffix(".JPG").name))
+    clips = [check_flow_image(c) for c in read_corpus(root).clips]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        resolve_flow_channels(clips, "bgr")
+    assert (f"1 of the {len(clips)} flow images are JPEG (e.g. "
+            f"{png.with_suffix('.JPG')}): its colour subsampling") in caplog.text
+
+
+def test_a_list_edited_after_mer_data_is_refused_by_the_stages_after_it(tmp_path, monkeypatch,
+                                                                        capsys):
+    """The issue: a label corrected in labels.csv after `mer data` went unnoticed by `mer
+    faces`, `mer features` and `mer train` run by hand (DVC reruns `mer data`): they went on
+    with the old label, exit 0. The manifest records each annotation file's sha256."""
+    from mer.cli import main
+
+    make_flow_images(tmp_path / "flows")
+    (tmp_path / "params.yaml").write_text(
+        "data: {source: flow-images, root: flows, flow_channels: bgr}\n"
+        "labels: {scheme: megc-3}\nfaces: {workers: 1}\nfeatures: {workers: 1}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["data"]) == 0
+    report = json.loads((tmp_path / "reports/data.json").read_text())
+    csv_path = "flows/labels.csv"
+    assert list(report["sheets"]) == [csv_path] and len(report["sheets"][csv_path]) == 64
+    assert main(["faces"]) == 0
+    labels = tmp_path / csv_path
+    labels.write_text(labels.read_text().replace("negative", "surprise", 1))
+    capsys.readouterr()
+    assert main(["features"]) == 2
+    assert (f"{csv_path} changed after `mer data` read it to make data/manifest.parquet: rerun "
+            "`mer data` and `mer faces` first") in capsys.readouterr().err
+    assert main(["data"]) == 0 and main(["faces"]) == 0 and main(["features"]) == 0
 
 
 def test_cv2_written_corpus_flagged_bgr_as_set(tmp_path):

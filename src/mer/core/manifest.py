@@ -84,21 +84,26 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
 # and labels, as JSON), so a stage run by hand after a params change is not fed stale clips.
 MADE_WITH_KEY = b"mer.made_with"
 MANIFEST_SECTIONS = ("data", "labels")
+# And the annotation files `mer data` read, by sha256 (mer.data.build.sheet_digests).
+SHEETS_KEY = b"mer.sheets"
 
 
 def write_manifest(manifest: pd.DataFrame, path: str | Path,
-                   made_with: Mapping[str, Any] | None = None) -> Path:
+                   made_with: Mapping[str, Any] | None = None,
+                   sheets: Mapping[str, str] | None = None) -> Path:
     """Validate and atomically write the manifest as Parquet, recording ``made_with`` (the
-    params it was made with, JSON values) when given."""
+    params it was made with, JSON values) and ``sheets`` (annotation file -> sha256) when
+    given."""
     import pyarrow
     import pyarrow.parquet
 
     manifest = validate_manifest(manifest)
     table = pyarrow.Table.from_pandas(manifest, preserve_index=False)
-    if made_with is not None:
-        table = table.replace_schema_metadata({
-            **(table.schema.metadata or {}),
-            MADE_WITH_KEY: json.dumps(made_with, sort_keys=True).encode()})
+    records = {MADE_WITH_KEY: made_with, SHEETS_KEY: sheets}
+    table = table.replace_schema_metadata({
+        **(table.schema.metadata or {}),
+        **{key: json.dumps(value, sort_keys=True).encode()
+           for key, value in records.items() if value is not None}})
     with atomic_path(path) as tmp:
         pyarrow.parquet.write_table(table, tmp)
     return Path(path)
@@ -110,12 +115,13 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
     file is a DatasetError naming it and how to get it back.
 
     ``params``: a DatasetError if the manifest was made with other data or labels params
-    (mer.core.records.check_made_with; ``through``: the last stage whose output the caller reads,
-    which the error says to rerun up to)."""
+    (mer.core.records.check_made_with), or from an annotation file edited since
+    (check_sheets); ``through``: the last stage whose output the caller reads, which the
+    error says to rerun up to."""
     import pyarrow
     import pyarrow.parquet
 
-    from mer.core.records import check_made_with
+    from mer.core.records import check_made_with, check_sheets
 
     path = Path(path)
     if not path.exists():
@@ -127,9 +133,12 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
     except (OSError, ValueError, pyarrow.ArrowException) as exc:
         raise unreadable(path, exc, "mer data") from None
     if params is not None:
-        recorded = (table.schema.metadata or {}).get(MADE_WITH_KEY)
+        metadata = table.schema.metadata or {}
+        recorded = metadata.get(MADE_WITH_KEY)
         check_made_with(None if recorded is None else json.loads(recorded), path, params,
                         MANIFEST_SECTIONS, through)
+        sheets = metadata.get(SHEETS_KEY)
+        check_sheets({} if sheets is None else json.loads(sheets), path, params, through)
     missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise DatasetError(f"{path} lacks columns {missing}: it is from an older version or "

@@ -193,6 +193,23 @@ def _faces_made_from(digests: Mapping[str, str]) -> bool:
         return False
 
 
+def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
+                 through: str) -> None:
+    """A DatasetError when an annotation file `mer data` read to make the manifest at ``path``
+    (``recorded``: file -> sha256) holds other bytes now: run by hand after a label or an
+    onset was corrected in it, a stage would go on with the old ones. DVC reruns `mer data`
+    on such an edit (data.root is its dependency); by hand, the error says to rerun from
+    `mer data` through ``through``. A file no longer there is not checked (a machine that
+    trains from features.npz need not hold the corpus)."""
+    for sheet, digest in recorded.items():
+        if Path(sheet).is_file() and file_digest(sheet) != digest:
+            stages = PIPELINE_STAGES[:PIPELINE_STAGES.index(through) + 1]
+            raise DatasetError(f"{sheet} changed after `mer data` read it to make {path}: rerun "
+                               f"{rerun_commands(stages, params.source)} first (`dvc repro` "
+                               "reruns what a change touches), so that the clips and labels "
+                               "used are what the sheet says now")
+
+
 def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,
                     sections: tuple[str, ...], through: str | None = None) -> None:
     """A DatasetError when the stage output at ``path`` was made with (``recorded``: its

@@ -263,7 +263,18 @@ def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Seq
         report["flow_channels"] = results[0].flow_channels
     if single is None:
         report["corpora"] = {r.corpus.dataset: corpus_report(r, scheme) for r in results}
+    report["sheets"] = sheet_digests(results)
     return report
+
+
+def sheet_digests(results: Sequence[CorpusResult]) -> dict[str, str]:
+    """annotation file (coding sheet, flow-image list) -> sha256 of its bytes, for each corpus
+    read from a file (SMIC-HS without data.annotations reads folders): recorded with the
+    manifest, so a stage run by hand after the sheet is edited is not fed the old labels."""
+    from mer.core.records import file_digest
+
+    return {r.corpus.annotations: file_digest(r.corpus.annotations) for r in results
+            if r.corpus.annotations and Path(r.corpus.annotations).is_file()}
 
 
 def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequence[CorpusResult],

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 DATASET = "flow-images"
 DEFAULT_CSV = "labels.csv"
+LOSSY = (".jpg", ".jpeg", ".jpe")  # lossy formats a flow image may come in
 NO_FPS = 0.0  # a flow image has no frame rate
 # Also the names of the MEGC2019 composite list published with HTNet (sub, filename_o); its
 # imagename is the clip's apex frame, not its flow image, so it is no name of path.
@@ -94,16 +95,22 @@ CHECK_SAMPLE = 32
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 
-def find_csv(root: Path) -> Path:
-    """``root/labels.csv``, else the only CSV in root."""
+def find_list(root: Path) -> Path:
+    """``root/labels.csv``, else the only CSV in root, else (no CSV) its only workbook."""
     if (root / DEFAULT_CSV).is_file():
         return root / DEFAULT_CSV
-    found = sorted(p for p in root.glob("*.csv") if p.is_file())
-    if len(found) == 1:
-        return found[0]
-    what = "no CSV" if not found else f"{len(found)} CSVs ({', '.join(p.name for p in found)})"
+    for suffix in (".csv", ".xlsx"):
+        found = sorted(p for p in root.glob(f"*{suffix}") if p.is_file())
+        if len(found) == 1:
+            return found[0]
+        if found:
+            break
+    kind = "CSV" if not found or found[0].suffix == ".csv" else "workbook"
+    what = (f"{len(found)} {kind}s ({', '.join(p.name for p in found)})" if found
+            else "no CSV or workbook")
     raise DatasetError(f"data.root {root}: {what} and no {DEFAULT_CSV}; set data.annotations "
-                       "to the CSV listing subject, clip, label and path of each flow image")
+                       "to the list (CSV or workbook) of subject, clip, label and path of each "
+                       "flow image")
 
 
 def read_flow_images(root: str | Path, annotations: str | Path | None = None) -> Corpus:
@@ -111,7 +118,7 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data.root {root} is not a folder; point it at your flow images")
-    csv_path = Path(annotations) if annotations is not None else find_csv(root)
+    csv_path = Path(annotations) if annotations is not None else find_list(root)
     table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
     names = table.headers
     datasets = dataset_names(table)
@@ -391,6 +398,11 @@ def resolve_flow_channels(clips: Sequence[Clip],
                     "flow never is: check how they were made (data.json counts them under "
                     "flow_channels)", _csv_of(clips), evidence["flat_images"],
                     evidence["images"], evidence["flat_example"])
+    lossy = [c.flow_image for c in clips if Path(c.flow_image).suffix.lower() in LOSSY]
+    if lossy:
+        log.warning("%s: %d of the %d flow images are JPEG (e.g. %s): its colour subsampling "
+                    "blurs u, v and strain into one another; save flow images as PNG if you "
+                    "can", _csv_of(clips), len(lossy), len(clips), lossy[0])
     if len(sizes) > 1:
         rare = min(sizes, key=lambda size: len(sizes[size]))
         log.warning("%s: the flow images come in %d sizes (%s; e.g. %s is %s): each is scaled "

@@ -35,5 +35,6 @@ def run(args: argparse.Namespace) -> None:
                                       progress=not getattr(args, "no_progress", False))
     # Both outputs or neither: a manifest never sits beside another run's report.
     with atomic_outputs(paths.MANIFEST, paths.DATA_REPORT) as (manifest_tmp, report_tmp):
-        write_manifest(manifest, manifest_tmp, params.recorded(MANIFEST_SECTIONS))
+        write_manifest(manifest, manifest_tmp, params.recorded(MANIFEST_SECTIONS),
+                       sheets=report["sheets"])
         report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
