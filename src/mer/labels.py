@@ -11,6 +11,8 @@ and uses CASME II's mapping.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 CASME2, SAMM, SMIC = "casme2", "samm", "smic"
@@ -27,7 +29,11 @@ DATASET_NAMES = {
 CORPUS_OF_NAME = {CASME2: CASME2, SAMM: SAMM, SMIC: SMIC, SYNTHETIC: CASME2}
 
 
-NAME_SEPARATORS = frozenset(" -_.")  # what spellings of one name may differ by
+# What spellings of one name may differ by: spaces, dashes and '_' or '.' between its parts
+# (any Unicode space or dash: a list edited in a word processor has en dashes and no-break
+# spaces), and a last part in brackets ('SMIC (HS)').
+NAME_SEPARATORS = frozenset("_.")
+_LAST_PART_IN_BRACKETS = re.compile(r"\s+\(([^()]*)\)$")
 
 
 def name_key(dataset: str) -> str:
@@ -40,9 +46,11 @@ def name_key(dataset: str) -> str:
 def dataset_name(dataset: str) -> str | None:
     """The one spelling mer writes for a dataset name (casme2, samm, smic or synthetic), as
     corpora and CSVs write it ('CASME II', 'SMIC-HS', 'Samm'); None if unknown, and for a
-    name with other punctuation than NAME_SEPARATORS: 'CAS(ME)^2' is another corpus than
+    name with other punctuation than NAME_SEPARATORS allow: 'CAS(ME)^2' is another corpus than
     CASME II, though its letters and digits are the same."""
-    if any(not ch.isalnum() and ch not in NAME_SEPARATORS for ch in dataset.strip()):
+    text = _LAST_PART_IN_BRACKETS.sub(r" \1", dataset.strip())
+    if any(not (ch.isalnum() or ch.isspace() or ch in NAME_SEPARATORS
+                or unicodedata.category(ch) == "Pd") for ch in text):
         return None
     return DATASET_NAMES.get(name_key(dataset))
 

@@ -277,6 +277,33 @@ def sheet_digests(results: Sequence[CorpusResult]) -> dict[str, str]:
             if r.corpus.annotations and Path(r.corpus.annotations).is_file()}
 
 
+def warn_of_missing_classes(results: Sequence[CorpusResult], clips: Sequence[Clip],
+                            labels: Sequence[str], scheme: LabelScheme) -> None:
+    """A warning for each corpus of a composite (several corpora, or a flow-image CSV's
+    dataset column) that keeps no clip of a class the others keep: its per-corpus figures then
+    score fewer classes (one class scores 1.000 when predicted right), and the cause is mostly
+    rows whose emotion the scheme does not map for that corpus."""
+    classes_of: dict[str, set[str]] = {}
+    for clip, label in zip(clips, labels, strict=True):
+        classes_of.setdefault(clip.dataset, set()).add(label)
+    if len(classes_of) < 2:
+        return
+    for dataset, classes in sorted(classes_of.items()):
+        missing = [c for c in scheme.classes if c in set(labels) - classes]
+        if not missing:
+            continue
+        dropped: Counter[str] = Counter()
+        for result in results:
+            rows = [c for c in result.corpus.clips if c.dataset == dataset]
+            dropped.update(apply_scheme(rows, scheme, result.corpus.dataset).dropped)
+        emotions = ", ".join(f"{e} {n}" for e, n in sorted(dropped.items())) or "none"
+        log.warning("%s keeps no %s clip under labels.scheme '%s', though the other corpora "
+                    "do (its rows the scheme drops: %s): its per-corpus figures score %s only. "
+                    "If its rows name that class another way, write them as the scheme's "
+                    "classes for that corpus", dataset, " or ".join(missing), scheme.name,
+                    emotions, ", ".join(c for c in scheme.classes if c in classes))
+
+
 def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequence[CorpusResult],
                   scheme: LabelScheme) -> None:
     """At least one clip and two classes are left, or an error saying what was found."""
@@ -330,6 +357,7 @@ def build_manifest(data: DataParams, scheme_name: str,
     clips = [c for r in results for c in r.clips]
     labels = [label for r in results for label in r.labels]
     check_classes(clips, labels, results, scheme)
+    warn_of_missing_classes(results, clips, labels, scheme)
     manifest = manifest_table(clips, labels, scheme)
     report = data_report(results, scheme, clips, labels)
     log.info("%s: %d clips of %d subjects under %s; %d rows dropped, %d skipped, %d repairs, "

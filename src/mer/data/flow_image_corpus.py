@@ -85,10 +85,6 @@ MIN_VOTING_SHARE = 0.3
 # And the winning order needs this share of the votes: a corpus is saved in one order, so a
 # split vote means the measure does not work on these images (or they mix both orders).
 MIN_AGREEMENT = 0.8
-# With data.flow_channels set explicitly, this many images (spread over the corpus) are
-# measured, only to warn when they clearly contradict the setting.
-CHECK_SAMPLE = 32
-
 
 # A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written
 # on Windows may hold: relative to nothing here.
@@ -100,7 +96,9 @@ def find_list(root: Path) -> Path:
     if (root / DEFAULT_CSV).is_file():
         return root / DEFAULT_CSV
     for suffix in (".csv", ".xlsx"):
-        found = sorted(p for p in root.glob(f"*{suffix}") if p.is_file())
+        # Not Excel's lock file of an open workbook (~$labels.xlsx) or macOS's ._ files.
+        found = sorted(p for p in root.glob(f"*{suffix}")
+                       if p.is_file() and not p.name.startswith(("~$", ".")))
         if len(found) == 1:
             return found[0]
         if found:
@@ -270,18 +268,14 @@ def _vote(correlations: dict[str, float]) -> str | None:
     return None
 
 
-def _measure(clips: Sequence[Clip], picks: Sequence[int] | None = None
-             ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Votes and median correlations over the images of the clips ``picks`` indexes (all when
-    None), JSON-able; and every clip's image by its size ('28x28': paths), read in one pass."""
+def _measure(clips: Sequence[Clip]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Votes and median correlations over the clips' images, JSON-able; and the images by
+    size ('28x28': paths)."""
     measured, flat, paths = [], [], []
     sizes: dict[str, list[str]] = {}
-    chosen = set(range(len(clips)) if picks is None else picks)
-    for index, clip in enumerate(clips):
+    for clip in clips:
         image = read_flow_image(clip.flow_image, clip.where, BGR)
         sizes.setdefault(f"{image.shape[1]}x{image.shape[0]}", []).append(clip.flow_image)
-        if index not in chosen:
-            continue
         measured.append(strain_correlations(image))
         paths.append(clip.flow_image)
         if np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0):
@@ -326,9 +320,15 @@ def _undecided(clips: Sequence[Clip], evidence: dict[str, Any]) -> DatasetError:
                         for o in ORDERS)
     split = ("; the images disagree: if the corpus mixes both orders, re-save its images in "
              "one" if votes[RGB] and votes[BGR] else "")
+    if votes[RGB] and votes[BGR]:  # name one image of each order
+        fewer = min(ORDERS, key=votes.__getitem__)
+        example = (f"e.g. {evidence['vote_examples'][fewer]} looks {fewer}, "
+                   f"{evidence['vote_examples'][BGR if fewer == RGB else RGB]} the other way")
+    else:
+        example = f"e.g. {clips[0].flow_image}"
     return DatasetError(
         f"{_csv_of(clips)}: data.flow_channels is auto but the channel order of the flow images "
-        f"(e.g. {clips[0].flow_image}) cannot be told from the data. Of {evidence['images']} "
+        f"({example}) cannot be told from the data. Of {evidence['images']} "
         f"images, {votes[RGB]} look rgb (R, G, B = u, v, strain), {votes[BGR]} look bgr "
         f"(OpenCV's channel 0 = u), {evidence['abstained']} do not tell "
         f"({evidence['flat_images']} have a flat channel); median correlation of the strain "
@@ -352,11 +352,12 @@ def resolve_flow_channels(clips: Sequence[Clip],
     ``setting`` is data.flow_channels. ``auto`` measures every image (``strain_correlations``)
     and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
     example image and the numbers when it cannot tell. ``rgb`` / ``bgr`` are taken as given;
-    a spread sample of images is still measured, to log a warning when it clearly disagrees.
-    Every image's size is counted, with a warning when they differ (two pipelines' images
-    mixed). The clips' images must already be checked (``check_flow_image``). Report
-    (JSON-able): ``{"setting", "order", "csv", "sizes": {"28x28": count, ...},
-    "evidence": {images, votes, median_correlation, ...}}``.
+    every image is still measured, to log a warning when the corpus clearly disagrees. Either
+    way, images that vote against the order taken are named in a warning (a few re-saved by
+    another tool), and every image's size is counted, with a warning when they differ (two
+    pipelines' images mixed). The clips' images must already be checked
+    (``check_flow_image``). Report (JSON-able): ``{"setting", "order", "csv",
+    "sizes": {"28x28": count, ...}, "evidence": {images, votes, median_correlation, ...}}``.
     """
     if setting != AUTO and setting not in ORDERS:
         raise DatasetError(f"data.flow_channels is {setting!r}; use auto, rgb or bgr")
@@ -372,13 +373,11 @@ def resolve_flow_channels(clips: Sequence[Clip],
         log.info("%s: flow images hold u, v, strain in %s order (%d of %d images vote so)",
                  _csv_of(clips), order, evidence["votes"][order], evidence["images"])
     else:
-        picks = np.unique(np.linspace(0, len(clips) - 1, min(len(clips), CHECK_SAMPLE))
-                          .round().astype(int))
-        evidence, sizes = _measure(clips, picks.tolist())
+        evidence, sizes = _measure(clips)
         found = _decide(evidence)
         evidence["contradicts_setting"] = found is not None and found != setting
         if evidence["contradicts_setting"]:
-            log.warning("%s: data.flow_channels is %s, but %d of %d sampled flow images look "
+            log.warning("%s: data.flow_channels is %s, but %d of %d flow images look "
                         "%s (their strain channel is where %s puts it): check the setting",
                         _csv_of(clips), setting, evidence["votes"][found], evidence["images"],
                         found, found)
