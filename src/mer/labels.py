@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 CASME2, SAMM, SMIC = "casme2", "samm", "smic"
 SYNTHETIC = "synthetic"  # the embedded set: CASME II's format and mapping, its own name
 # The dataset names mer writes, by every spelling of them it knows (dataset columns of
-# flow-image CSVs), compared lower-case without spaces, '-', '_' or '.' (NAME_SEPARATORS).
+# flow-image CSVs), compared by their letters and digits, lower-case (name_key); which other
+# characters a spelling may hold, dataset_name says.
 DATASET_NAMES = {
     "casme2": CASME2, "casmeii": CASME2,
     "samm": SAMM,

@@ -288,8 +288,9 @@ def warn_of_missing_classes(results: Sequence[CorpusResult], clips: Sequence[Cli
         classes_of.setdefault(clip.dataset, set()).add(label)
     if len(classes_of) < 2:
         return
+    kept = set(labels)
     for dataset, classes in sorted(classes_of.items()):
-        missing = [c for c in scheme.classes if c in set(labels) - classes]
+        missing = [c for c in scheme.classes if c in kept - classes]
         if not missing:
             continue
         dropped: Counter[str] = Counter()

@@ -271,17 +271,16 @@ def _vote(correlations: dict[str, float]) -> str | None:
 def _measure(clips: Sequence[Clip]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Votes and median correlations over the clips' images, JSON-able; and the images by
     size ('28x28': paths)."""
-    measured, flat, paths = [], [], []
+    measured, flat = [], []
     sizes: dict[str, list[str]] = {}
     for clip in clips:
         image = read_flow_image(clip.flow_image, clip.where, BGR)
         sizes.setdefault(f"{image.shape[1]}x{image.shape[0]}", []).append(clip.flow_image)
         measured.append(strain_correlations(image))
-        paths.append(clip.flow_image)
         if np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0):
             flat.append(clip.flow_image)
     votes = [_vote(r) for r in measured]
-    examples = {order: next((path for path, vote in zip(paths, votes, strict=True)
+    examples = {order: next((clip.flow_image for clip, vote in zip(clips, votes, strict=True)
                              if vote == order), None) for order in ORDERS}
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
     return {
