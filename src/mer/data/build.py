@@ -120,17 +120,14 @@ class CorpusResult:
     flow_channels: dict[str, Any] | None  # flow images: the channel order found
 
 
-def warn_if_mostly_dropped(corpus: Corpus, scheme: LabelScheme) -> None:
+def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
     """A warning for each corpus whose rows labels.scheme mostly drops: in a composite the run
     goes on with the rest, so a scheme that does not fit one corpus would pass unnoticed. A
     flow-image CSV's corpora (its dataset column) are counted one by one."""
-    by_dataset: dict[str, list[Clip]] = {}
-    for clip in corpus.clips:
-        by_dataset.setdefault(clip.dataset, []).append(clip)
-    for dataset, clips in by_dataset.items():
-        dropped = apply_scheme(clips, scheme, corpus.dataset).dropped
+    rows_of = Counter(clip.dataset for clip in corpus.clips)
+    for dataset, dropped in labelled.dropped_by_dataset.items():
         rows = sum(dropped.values())
-        if rows <= MOSTLY * len(clips):
+        if rows <= MOSTLY * rows_of[dataset]:
             continue
         emotions = ", ".join(f"{e} {n}" for e, n in dropped.items())
         other = "" if scheme.name == MEGC_3 else f"; for a composite, {MEGC_3} keeps them"
@@ -138,15 +135,15 @@ def warn_if_mostly_dropped(corpus: Corpus, scheme: LabelScheme) -> None:
                  else f"{dataset} (the dataset column of {corpus.dataset})")
         log.warning("labels.scheme '%s' drops %d of the %d rows of %s (%s), whose emotions "
                     "it does not map to one of its classes (%s) for that corpus%s",
-                    scheme.name, rows, len(clips), where, emotions, ", ".join(scheme.classes),
-                    other)
+                    scheme.name, rows, rows_of[dataset], where, emotions,
+                    ", ".join(scheme.classes), other)
 
 
 def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
                  progress: bool) -> CorpusResult:
     check_unique(corpus.clips)
     labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
-    warn_if_mostly_dropped(corpus, scheme)
+    warn_if_mostly_dropped(corpus, labelled, scheme)
     checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
     label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
     channels = None
@@ -241,8 +238,11 @@ def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Seq
     repairs = [{"clip_id": c.clip_id, "source": c.source, "flag": flag, "what": note}
                for c in ordered for flag, note in c.notes]
     estimate = [c.clip_id for c in ordered if APEX_MISSING in c.flags]
-    dropped = Labelled((), (), dict(sorted(sum((Counter(r.labelled.dropped) for r in results),
-                                               Counter()).items())),
+    by_dataset: dict[str, Counter[str]] = {}
+    for result in results:
+        for name, counts in result.labelled.dropped_by_dataset.items():
+            by_dataset.setdefault(name, Counter()).update(counts)
+    dropped = Labelled((), (), {name: dict(counts) for name, counts in by_dataset.items()},
                        tuple(e for r in results for e in r.labelled.excluded))
     single = results[0].corpus if len(results) == 1 else None
     report: dict[str, Any] = {
@@ -295,8 +295,7 @@ def warn_of_missing_classes(results: Sequence[CorpusResult], clips: Sequence[Cli
             continue
         dropped: Counter[str] = Counter()
         for result in results:
-            rows = [c for c in result.corpus.clips if c.dataset == dataset]
-            dropped.update(apply_scheme(rows, scheme, result.corpus.dataset).dropped)
+            dropped.update(result.labelled.dropped_by_dataset.get(dataset, {}))
         emotions = ", ".join(f"{e} {n}" for e, n in sorted(dropped.items())) or "none"
         log.warning("%s keeps no %s clip under labels.scheme '%s', though the other corpora "
                     "do (its rows the scheme drops: %s): its per-corpus figures score %s only. "

@@ -29,8 +29,18 @@ class Excluded:
 class Labelled:
     clips: tuple[Clip, ...]  # kept by the scheme
     labels: tuple[str, ...]  # class of each kept clip
-    dropped: dict[str, int]  # emotion the scheme drops -> rows dropped
+    # each clip's dataset (a flow-image CSV's dataset column) -> emotion the scheme drops ->
+    # rows dropped
+    dropped_by_dataset: dict[str, dict[str, int]]
     excluded: tuple[Excluded, ...] = ()
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Emotion the scheme drops -> rows dropped, over every dataset, by emotion."""
+        total: Counter[str] = Counter()
+        for counts in self.dropped_by_dataset.values():
+            total.update(counts)
+        return dict(sorted(total.items()))
 
 
 def protocol_exclusion(clip: Clip, scheme: LabelScheme, dataset: str) -> str | None:
@@ -60,13 +70,13 @@ def apply_scheme(clips: Sequence[Clip], scheme: LabelScheme, dataset: str) -> La
     """The clips of one corpus (``dataset``: its format or the clip's own dataset name) with
     their class; dropped emotions counted, protocol exclusions listed."""
     kept, labels, excluded = [], [], []
-    dropped: Counter[str] = Counter()
+    dropped: dict[str, Counter[str]] = {}
     for clip in clips:
         # A flow-image CSV names each row's corpus; otherwise the adapter's format decides.
         corpus = clip.dataset if corpus_of(clip.dataset) else dataset
         label = scheme.label_of(clip.emotion, corpus)
         if label is None:
-            dropped[clip.emotion] += 1
+            dropped.setdefault(clip.dataset, Counter())[clip.emotion] += 1
             continue
         reason = protocol_exclusion(clip, scheme, corpus)
         if reason is not None:
@@ -74,4 +84,6 @@ def apply_scheme(clips: Sequence[Clip], scheme: LabelScheme, dataset: str) -> La
             continue
         kept.append(clip)
         labels.append(label)
-    return Labelled(tuple(kept), tuple(labels), dict(sorted(dropped.items())), tuple(excluded))
+    return Labelled(tuple(kept), tuple(labels),
+                    {name: dict(sorted(counts.items())) for name, counts in dropped.items()},
+                    tuple(excluded))
