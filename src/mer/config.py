@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from mer import paths
 from mer.errors import ParamsError
-from mer.labels import CASME2_5, SCHEMES, dataset_name
+from mer.labels import CASME2_5, SCHEMES, corpus_name
 
 Source = Literal["synthetic", "casme2", "samm", "smic", "flow-images"]
 Corpus = Literal["casme2", "samm", "smic", "flow-images"]  # the corpus formats mer reads
@@ -449,19 +449,21 @@ class EvaluationParams(Section):
     protocol: Literal["loso", "cross-corpus"] = Field(
         "loso", description="loso is one fold per subject over every corpus; cross-corpus "
         "trains on train_corpora and tests on each of test_corpora")
-    train_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: training "
-                                              "corpora, e.g. [casme2]")
-    test_corpora: tuple[Corpus, ...] = Field((), description="cross-corpus: test corpora, "
-                                             "e.g. [samm]")
+    train_corpora: tuple[str, ...] = Field((), description="cross-corpus: training "
+                                           "corpora, e.g. [casme2]; casme2, samm, smic in any "
+                                           "spelling, or a flow-image CSV's other corpus")
+    test_corpora: tuple[str, ...] = Field((), description="cross-corpus: test corpora, "
+                                          "e.g. [samm]")
 
     @field_validator("train_corpora", "test_corpora", mode="before")
     @classmethod
     def _any_spelling(cls, value: Any) -> Any:
-        # A corpus in any spelling a flow-image CSV's dataset column may give it ('SAMM',
-        # 'CASME II', 'SMIC-HS'), in mer's (mer.labels.dataset_name).
+        # A corpus named as a flow-image CSV's dataset column names it ('SAMM', 'CASME II',
+        # 'SMIC-HS', or a corpus mer does not know, 'SMIC-VIS'), in mer's spelling
+        # (mer.labels.corpus_name); flow-images is the corpus of a CSV with no such column.
         if isinstance(value, list | tuple):
-            return [dataset_name(item) or item if isinstance(item, str) else item
-                    for item in value]
+            return [corpus_name(item) if isinstance(item, str) and item != "flow-images"
+                    else item for item in value]
         return value
 
     @field_validator("train_corpora", "test_corpora")

@@ -56,6 +56,33 @@ def dataset_name(dataset: str) -> str | None:
     return DATASET_NAMES.get(name_key(dataset))
 
 
+def corpus_name(text: str) -> str:
+    """The name a corpus goes by in mer, from any spelling of it: a known corpus in mer's
+    spelling (dataset_name: 'CASME II' -> casme2), another kept as its letters and digits,
+    lower-case (name_key: 'SMIC-VIS' -> smicvis, 'CAS(ME)^2' written casmesq). One function for
+    a flow-image CSV's dataset column and evaluation.train_corpora / test_corpora, so a corpus
+    is named alike in both.
+
+    ValueError for a text with no letter or digit, and for one that reads as a known corpus
+    only without its punctuation ('CAS(ME)^2' is another corpus than CASME II: the two would be
+    pooled as one, their subjects merged).
+    """
+    known = dataset_name(text)
+    if known:
+        return known
+    name = name_key(text)
+    if not name:
+        raise ValueError(f"{text!r} is not a corpus name; write casme2, samm or smic (or the "
+                         "corpus's name in letters and digits)")
+    if name in DATASET_NAMES:
+        raise ValueError(
+            f"{text!r} is not a spelling of {DATASET_NAMES[name]} but would read as it without "
+            f"its punctuation (two corpora would be pooled as one, their subjects merged); "
+            f"write {DATASET_NAMES[name]} for {DATASET_NAMES[name]} clips, and another "
+            "corpus's name in letters and digits only (CAS(ME)^2 as casmesq, say)")
+    return name
+
+
 def corpus_of(dataset: str) -> str | None:
     """casme2, samm or smic for a dataset name as corpora and CSVs write it; None if unknown."""
     name = dataset_name(dataset)

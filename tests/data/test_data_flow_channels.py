@@ -259,16 +259,18 @@ def test_a_few_images_in_the_other_order_are_named(tmp_path, caplog, setting):
     images = [uvs_pixels(i % 3) for i in range(40)]
     for index in range(3, 40):
         images[index][0, 0, 2] ^= index  # no two images byte-identical
+    # The re-check: the warning and data.json named the first of them only: all are named.
     writers = ["pil"] * 40
-    writers[2] = "cv2"
+    writers[2] = writers[35] = "cv2"
     root = write_corpus(tmp_path, images, writers)
     _, report = resolve_flow_channels(checked_clips(root), setting)
     assert report["order"] == "rgb"
-    assert report["evidence"]["votes"] == {"rgb": 39, "bgr": 1}
-    odd = str(root / "flow/s2_c2.png")
-    assert report["evidence"]["vote_examples"]["bgr"] == odd
-    assert (f"1 of the 40 flow images measured look bgr, against the rgb order the corpus is "
-            f"read in (e.g. {odd})") in caplog.text
+    assert report["evidence"]["votes"] == {"rgb": 38, "bgr": 2}
+    odd = [str(root / "flow/s2_c2.png"), str(root / "flow/s35_c35.png")]
+    assert report["evidence"]["vote_examples"]["bgr"] == odd[0]
+    assert report["evidence"]["against_order"] == odd
+    assert (f"2 of the 40 flow images measured look bgr, against the rgb order the corpus is "
+            f"read in ({odd[0]}, {odd[1]})") in caplog.text
 
 
 def test_unknown_setting_and_empty_corpus():

@@ -260,6 +260,25 @@ def test_flow_images_of_several_sizes_are_counted_and_warned_about(tmp_path, cap
     assert "sizes" not in caplog.text
 
 
+@pytest.mark.parametrize(("width", "height", "warned"), [
+    (8, 8, True), (40, 28, True), (28, 40, True), (28, 28, False), (64, 64, False)])
+def test_tiny_or_not_square_flow_images_are_warned_about(tmp_path, caplog, width, height,
+                                                         warned):
+    """The re-check: a corpus of 8 x 8 images, or of images not square, was read without a
+    word (each is scaled to the nets' square input); only mixed sizes were warned about."""
+    root = make_flow_images(tmp_path)
+    clips = [check_flow_image(c) for c in read_corpus(root).clips]
+    for clip in clips:
+        cv2.imwrite(clip.flow_image, cv2.resize(cv2.imread(clip.flow_image), (width, height)))
+    with caplog.at_level("WARNING", logger="mer.data"):
+        _, report = resolve_flow_channels(clips, "bgr")
+    assert report["sizes"] == {f"{width}x{height}": len(clips)}
+    message = (f"{len(clips)} of the {len(clips)} flow images are smaller than 28 pixels a "
+               f"side or not square ({width}x{height}; {clips[0].flow_image}")
+    assert (message in caplog.text) is warned
+    assert "sizes" not in caplog.text
+
+
 def test_jpeg_flow_images_are_warned_about(tmp_path, caplog):
     """The issue: JPEG flow images passed without a note, though JPEG's colour subsampling
     mixes the channels (u, v, strain) the nets read apart."""
@@ -396,14 +415,14 @@ def test_another_corpus_whose_letters_spell_a_known_one_is_refused(tmp_path, bui
     same number and its figures pooled under casme2, without a word. A name that matches a
     known corpus only once its punctuation is dropped is refused, naming the row."""
     rows = [("1", "a", "negative", "casme2"), ("1", "b", "positive", cell)]
-    with pytest.raises(DatasetError, match=re.escape(f"row 3: column 'dataset' holds {cell!r}, "
-                                                     "which is not a spelling of")):
+    with pytest.raises(DatasetError, match=re.escape(f"row 3: column 'dataset': {cell!r} is not "
+                                                     "a spelling of casme2")):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
 @pytest.mark.parametrize(("cell", "message"), [
     ("", r"row 3: column 'dataset' is empty while other rows name their corpus"),
-    ("--", r"row 3: column 'dataset' holds '--', not a corpus name"),
+    ("--", r"row 3: column 'dataset': '--' is not a corpus name"),
 ])
 def test_bad_dataset_cell_names_the_row(tmp_path, build, cell, message):
     rows = [FLOW_ROWS[0], (*FLOW_ROWS[1][:3], cell)]
@@ -419,3 +438,36 @@ def test_cross_corpus_folds_of_a_csv_that_spells_its_corpora_its_own_way(tmp_pat
     manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
     folds = cross_corpus_folds(dataset_of(manifest["clip_id"].to_numpy()), ["casme2"], ["samm"])
     assert [len(folds[0].train), len(folds[0].test)] == [2, 2]
+
+
+@pytest.mark.parametrize(("cell", "named"), [("SMIC-VIS", "SMIC-VIS"), ("casmesq", "casmesq"),
+                                             ("SMIC VIS", "smicvis")])
+def test_a_corpus_mer_does_not_know_can_be_a_cross_corpus_corpus(tmp_path, build, cell, named):
+    """The re-check: a corpus the CSV keeps under a name mer does not know (SMIC-VIS, or
+    CAS(ME)^2 written casmesq as the refusal advised) could not be named in
+    evaluation.train_corpora / test_corpora, which took casme2, samm and smic only. They take
+    any corpus in the spelling the dataset column may give it."""
+    from mer.config import EvaluationParams
+    from mer.evaluation.splits import cross_corpus_folds, dataset_of
+
+    rows = [("1", "a", "negative", "CASME II"), ("2", "b", "positive", "CASME II"),
+            ("6", "c", "negative", cell), ("7", "d", "positive", cell),
+            ("8", "e", "surprise", cell)]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    protocol = EvaluationParams(protocol="cross-corpus", train_corpora=["CASME II"],
+                                test_corpora=[named])
+    folds = cross_corpus_folds(dataset_of(manifest["clip_id"].to_numpy()),
+                               protocol.train_corpora, protocol.test_corpora)
+    assert [len(folds[0].train), len(folds[0].test)] == [2, 3]
+
+
+@pytest.mark.parametrize(("named", "message"), [
+    ("CAS(ME)^2", "'CAS(ME)^2' is not a spelling of casme2"), ("--", "'--' is not a corpus name")])
+def test_cross_corpus_corpora_are_refused_as_the_dataset_column_refuses_them(named, message):
+    """The same names as the dataset column, refused alike: 'CAS(ME)^2' is not CASME II."""
+    from pydantic import ValidationError
+
+    from mer.config import EvaluationParams
+
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        EvaluationParams(protocol="cross-corpus", train_corpora=["casme2"], test_corpora=[named])

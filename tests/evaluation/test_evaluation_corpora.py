@@ -13,7 +13,13 @@ from mer.core.clipset import ClipSet
 from mer.errors import DatasetError
 from mer.evaluation.loso import FoldOutcome, fit_fold, run_fold, run_loso
 from mer.evaluation.plots import write_plots
-from mer.evaluation.report import evaluation_report, per_corpus, per_subject, predictions_frame
+from mer.evaluation.report import (
+    evaluation_report,
+    fewer_classes,
+    per_corpus,
+    per_subject,
+    predictions_frame,
+)
 from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
 from mer.models.au_codes import known_aus
 from mer.models.learners import MajorityLearner, SvmLearner
@@ -144,14 +150,28 @@ def test_each_corpus_is_scored_on_its_share_of_the_pooled_predictions():
     frame = predictions()
     svm = per_corpus(frame[frame["model"] == "svm"], ("a", "b"))
     # casme2: truth abab, guess aabb -> recall a 1/2, b 1/2; samm: truth abab, guess aaba
-    assert svm["casme2"] == {"clips": 4, "accuracy": 0.5, "uar": 0.5, "uf1": 0.5}
+    assert svm["casme2"] == {"clips": 4, "accuracy": 0.5, "uar": 0.5, "uf1": 0.5,
+                             "classes": ["a", "b"]}
     assert svm["samm"]["clips"] == 4 and svm["samm"]["accuracy"] == 0.25
     assert svm["samm"]["uar"] == pytest.approx(0.25)
     report = evaluation_report(frame)
     assert report["primary"] == "hybrid"
-    assert report["corpora"] == {"casme2": {"clips": 4, "accuracy": 1.0, "uar": 1.0, "uf1": 1.0},
-                                 "samm": {"clips": 4, "accuracy": 1.0, "uar": 1.0, "uf1": 1.0}}
+    every = {"clips": 4, "accuracy": 1.0, "uar": 1.0, "uf1": 1.0, "classes": ["a", "b"]}
+    assert report["corpora"] == {"casme2": every, "samm": every}
     assert report["models"]["svm"]["corpora"] == svm
+    assert fewer_classes(report) == {}
+
+
+def test_a_corpus_that_shows_fewer_classes_says_so():
+    """The re-check: a corpus that keeps one class scored UAR/UF1 1.000 in evaluation.json
+    (that class's recall) and read as an ordinary figure. Its figures say which classes they
+    average over, and fewer_classes (the evaluate stage's warning) names it."""
+    frame = predictions()
+    frame.loc[frame["clip_id"].str.startswith("samm/"), "label"] = "a"
+    report = evaluation_report(frame)
+    assert report["corpora"]["samm"]["classes"] == ["a"]
+    assert report["corpora"]["casme2"]["classes"] == ["a", "b"]
+    assert fewer_classes(report) == {"samm": ["a"]}
 
 
 def test_one_corpus_has_no_corpora_section():

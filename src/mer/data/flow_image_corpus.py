@@ -50,13 +50,16 @@ from mer.data.cells import cell_text, required_text, subject_key, subject_text
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
-from mer.labels import DATASET_NAMES, dataset_name, name_key
+from mer.labels import CORPUS_OF_NAME, corpus_name
 
 log = logging.getLogger(__name__)
 
 DATASET = "flow-images"
 DEFAULT_CSV = "labels.csv"
 LOSSY = (".jpg", ".jpeg", ".jpe")  # lossy formats a flow image may come in
+# The smallest side of the field's flow images (STSTNet's and OFF-ApexNet's 28 x 28); a
+# smaller image, or one not square, gets a warning.
+MIN_SIDE = 28
 NO_FPS = 0.0  # a flow image has no frame rate
 # Also the names of the MEGC2019 composite list published with HTNet (sub, filename_o); its
 # imagename is the clip's apex frame, not its flow image, so it is no name of path.
@@ -184,8 +187,8 @@ def dataset_names(table: Table) -> list[str]:
     column spells it. A name mer does not know is kept lower-case without punctuation (its
     clips take labels.scheme's general mapping), with a warning. Without the column (or with
     it empty throughout) every row is ``flow-images``. DatasetError for a row whose cell is
-    empty while others are filled in, holds no letter or digit, or reads as a known corpus
-    only without its punctuation ('CAS(ME)^2' is not CASME II).
+    empty while others are filled in, or that ``mer.labels.corpus_name`` refuses (no letter
+    or digit; 'CAS(ME)^2', a known corpus only without its punctuation).
     """
     if "dataset" not in table.headers:
         return [DATASET] * len(table.rows)
@@ -199,26 +202,19 @@ def dataset_names(table: Table) -> list[str]:
             raise DatasetError(f"{table.where(row)}: column '{column}' is empty while other "
                                "rows name their corpus; fill it in (casme2, samm or smic) or "
                                "delete the row")
-        known = dataset_name(text)
-        name = known or name_key(text)
-        if not name:
-            raise DatasetError(f"{table.where(row)}: column '{column}' holds {text!r}, not a "
-                               "corpus name; write casme2, samm or smic (or the corpus's name)")
-        if known is None and name in DATASET_NAMES:
-            raise DatasetError(
-                f"{table.where(row)}: column '{column}' holds {text!r}, which is not a spelling "
-                f"of {DATASET_NAMES[name]} but would read as it without its punctuation (two "
-                f"corpora would be pooled as one, their subjects merged); write "
-                f"{DATASET_NAMES[name]} for {DATASET_NAMES[name]} clips, and another corpus's "
-                "name in letters and digits (CAS(ME)^2 as casmesq, say)")
-        if known is None:
+        try:
+            name = corpus_name(text)
+        except ValueError as error:
+            raise DatasetError(f"{table.where(row)}: column '{column}': {error}") from None
+        if name not in CORPUS_OF_NAME:
             unknown.setdefault(name, []).append((row, text))
         names.append(name)
     for name, rows in unknown.items():
         spellings = ", ".join(repr(t) for t in sorted({text for _, text in rows}))
         log.warning("%s: column '%s' names the corpus %s (%d rows, e.g. row %d), which mer "
                     "does not know (it knows casme2, samm, smic in any spelling, e.g. CASME "
-                    "II, SMIC-HS); its clips are kept as dataset '%s' and labels.scheme maps "
+                    "II, SMIC-HS); its clips are kept as dataset '%s' (the name "
+                    "evaluation.train_corpora / test_corpora take) and labels.scheme maps "
                     "them with its general mapping. If they are CASME II, SAMM or SMIC-HS "
                     "clips, write that corpus's name", table.path, column, spellings,
                     len(rows), rows[0][0].number, name)
@@ -268,9 +264,10 @@ def _vote(correlations: dict[str, float]) -> str | None:
     return None
 
 
-def _measure(clips: Sequence[Clip]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Votes and median correlations over the clips' images, JSON-able; and the images by
-    size ('28x28': paths)."""
+def _measure(clips: Sequence[Clip]
+             ) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, list[str]]]:
+    """Votes and median correlations over the clips' images, JSON-able; the images by size
+    ('28x28': paths); and the images that vote for each order (order: paths)."""
     measured, flat = [], []
     sizes: dict[str, list[str]] = {}
     for clip in clips:
@@ -280,15 +277,16 @@ def _measure(clips: Sequence[Clip]) -> tuple[dict[str, Any], dict[str, list[str]
         if np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0):
             flat.append(clip.flow_image)
     votes = [_vote(r) for r in measured]
-    examples = {order: next((clip.flow_image for clip, vote in zip(clips, votes, strict=True)
-                             if vote == order), None) for order in ORDERS}
+    voted = {order: [clip.flow_image for clip, vote in zip(clips, votes, strict=True)
+                     if vote == order] for order in ORDERS}
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
     return {
         "images": len(measured),
         "flat_images": len(flat),
         "flat_example": flat[0] if flat else None,
         "votes": {order: votes.count(order) for order in ORDERS},
-        "vote_examples": examples,  # order -> the first image measured that votes for it
+        # order -> the first image measured that votes for it
+        "vote_examples": {order: voted[order][0] if voted[order] else None for order in ORDERS},
         "abstained": votes.count(None),
         "median_correlation": {
             order: round(float(np.median([r[order] for r in finite])), 3) if finite else None
@@ -296,7 +294,7 @@ def _measure(clips: Sequence[Clip]) -> tuple[dict[str, Any], dict[str, list[str]
         "thresholds": {"min_image_correlation": MIN_IMAGE_CORRELATION,
                        "image_margin": IMAGE_MARGIN, "min_voting_share": MIN_VOTING_SHARE,
                        "min_agreement": MIN_AGREEMENT},
-    }, sizes
+    }, sizes, voted
 
 
 def _decide(evidence: dict[str, Any]) -> str | None:
@@ -339,6 +337,18 @@ def _undecided(clips: Sequence[Clip], evidence: dict[str, Any]) -> DatasetError:
         "strain) array)")
 
 
+def _some(paths: Sequence[str], shown: int = 5) -> str:
+    """'a, b, c' for a few paths, 'a, b, c, d, e and 7 more' for many."""
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
+
+
+def _odd_size(size: str) -> bool:
+    """Whether a 'WxH' size is smaller than MIN_SIDE a side or not square."""
+    width, height = (int(side) for side in size.split("x"))
+    return min(width, height) < MIN_SIDE or width != height
+
+
 def _with_order(clip: Clip, order: str) -> Clip:
     kept = tuple(f for f in clip.flags if f not in FLAG_OF_ORDER.values())
     return replace(clip, flags=kept).flagged(FLAG_OF_ORDER[order])
@@ -353,10 +363,11 @@ def resolve_flow_channels(clips: Sequence[Clip],
     example image and the numbers when it cannot tell. ``rgb`` / ``bgr`` are taken as given;
     every image is still measured, to log a warning when the corpus clearly disagrees. Either
     way, images that vote against the order taken are named in a warning (a few re-saved by
-    another tool), and every image's size is counted, with a warning when they differ (two
-    pipelines' images mixed). The clips' images must already be checked
-    (``check_flow_image``). Report (JSON-able): ``{"setting", "order", "csv",
-    "sizes": {"28x28": count, ...}, "evidence": {images, votes, median_correlation, ...}}``.
+    another tool) and listed in the report, and every image's size is counted, with a warning
+    when they differ (two pipelines' images mixed) and one for images smaller than MIN_SIDE
+    a side or not square. The clips' images must already be checked (``check_flow_image``).
+    Report (JSON-able): ``{"setting", "order", "csv", "sizes": {"28x28": count, ...},
+    "evidence": {images, votes, vote_examples, against_order, median_correlation, ...}}``.
     """
     if setting != AUTO and setting not in ORDERS:
         raise DatasetError(f"data.flow_channels is {setting!r}; use auto, rgb or bgr")
@@ -365,14 +376,14 @@ def resolve_flow_channels(clips: Sequence[Clip],
         return (), {"setting": setting, "order": None if setting == AUTO else setting,
                     "csv": "", "sizes": {}, "evidence": {"images": 0}}
     if setting == AUTO:
-        evidence, sizes = _measure(clips)
+        evidence, sizes, voted = _measure(clips)
         order = _decide(evidence)
         if order is None:
             raise _undecided(clips, evidence)
         log.info("%s: flow images hold u, v, strain in %s order (%d of %d images vote so)",
                  _csv_of(clips), order, evidence["votes"][order], evidence["images"])
     else:
-        evidence, sizes = _measure(clips)
+        evidence, sizes, voted = _measure(clips)
         found = _decide(evidence)
         evidence["contradicts_setting"] = found is not None and found != setting
         if evidence["contradicts_setting"]:
@@ -382,13 +393,18 @@ def resolve_flow_channels(clips: Sequence[Clip],
                         found, found)
         order = setting
     other = BGR if order == RGB else RGB
-    if evidence["votes"][other] and not evidence.get("contradicts_setting"):
+    # Every image that looks the other way, to re-save (when most do, the setting is wrong
+    # instead: the warning above says so).
+    evidence["against_order"] = ([] if evidence.get("contradicts_setting")
+                                 else voted[other])
+    if evidence["against_order"]:
         log.warning("%s: %d of the %d flow images measured look %s, against the %s order "
-                    "the corpus is read in (e.g. %s): images saved by another tool (cv2.imwrite "
+                    "the corpus is read in (%s): images saved by another tool (cv2.imwrite "
                     "writes B, G, R; MATLAB, PIL and imageio R, G, B) are read with u and "
-                    "strain swapped; re-save them in one order (data.json lists the votes "
-                    "under flow_channels)", _csv_of(clips), evidence["votes"][other],
-                    evidence["images"], other, order, evidence["vote_examples"][other])
+                    "strain swapped; re-save them in one order (reports/data.json lists them "
+                    "under flow_channels.evidence.against_order)", _csv_of(clips),
+                    evidence["votes"][other], evidence["images"], other, order,
+                    _some(evidence["against_order"]))
     if evidence["flat_images"]:
         log.warning("%s: %d of the %d flow images measured have a flat channel (u, v or strain "
                     "the same at every pixel; e.g. %s), so they carry no motion there; min-max "
@@ -410,6 +426,15 @@ def resolve_flow_channels(clips: Sequence[Clip],
                     len(sizes), ", ".join(f"{size} {len(paths)}" for size, paths in
                                           sorted(sizes.items())),
                     sizes[rare][0], rare)
+    odd = {size: paths for size, paths in sizes.items() if _odd_size(size)}
+    if odd:
+        log.warning("%s: %d of the %d flow images are smaller than %d pixels a side or not "
+                    "square (%s; %s): each is scaled to the nets' square input, so a face's "
+                    "motion is stretched, or blown up from too few pixels to show it; "
+                    "check how they were made (the field's images are square, 28 x 28 or "
+                    "more)", _csv_of(clips), sum(len(paths) for paths in odd.values()),
+                    len(clips), MIN_SIDE, ", ".join(sorted(odd)),
+                    _some([path for paths in odd.values() for path in paths]))
     flagged = tuple(_with_order(c, order) for c in clips)
     return flagged, {"setting": setting, "order": order, "csv": _csv_of(clips),
                      "sizes": {size: len(paths) for size, paths in sorted(sizes.items())},

@@ -121,8 +121,13 @@ def per_subject_figure(table: pd.DataFrame, model: str, n_classes: int) -> Figur
 def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes: int
                       ) -> Figure:
     """UF1 and UAR bars per (model, corpus); ``scores``: model -> {'full' | corpus: scores}.
-    A model without a corpus (the AU-oracle has none on SMIC-HS) has no bar there."""
+    A model without a corpus (the AU-oracle has none on SMIC-HS) has no bar there; a corpus
+    whose clips show fewer classes (its scores' 'classes') says how many under its name."""
     groups = list(dict.fromkeys(g for by_group in scores.values() for g in by_group))
+    shown = {g: len(by_group[g]["classes"]) for by_group in scores.values()
+             for g in by_group if "classes" in by_group[g]}
+    names = [f"{g}\n({shown[g]} of {n_classes} classes)" if shown.get(g, n_classes) < n_classes
+             else g for g in groups]
     fig = _figure(2.0 + 1.6 * len(groups), 4.2)
     axes = fig.subplots(1, 2, sharey=True)
     width = 0.8 / max(len(scores), 1)
@@ -132,7 +137,7 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
                    [by_group[g][metric] if g in by_group else np.nan for g in groups],
                    width, label=model)
         ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1)
-        ax.set_xticks(range(len(groups)), groups)
+        ax.set_xticks(range(len(groups)), names)
         ax.set_ylim(0, 1)
         ax.set_title(f"{metric.upper()} (pooled predictions)")
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

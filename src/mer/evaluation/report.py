@@ -133,15 +133,28 @@ def corpus_column(frame: pd.DataFrame) -> pd.Series:
 
 
 def per_corpus(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """corpus -> clips, accuracy, UAR, UF1 of one model's predictions restricted to it; {} when
-    the predictions come from one corpus only."""
+    """corpus -> clips, accuracy, UAR, UF1 of one model's predictions restricted to it, and
+    the classes its clips show (its UAR and UF1 average over those: a corpus that keeps one
+    class scores that class's recall, 1.000 when it is always predicted); {} when the
+    predictions come from one corpus only."""
     corpora = corpus_column(frame)
     if corpora.nunique() < 2:
         return {}
-    return {str(corpus): {"clips": len(part), **metrics.scores(
-                _indices(part["label"], classes), _indices(part["prediction"], classes),
-                len(classes))}
-            for corpus, part in frame.groupby(corpora, sort=True)}
+    out = {}
+    for corpus, part in frame.groupby(corpora, sort=True):
+        truth = _indices(part["label"], classes)
+        out[str(corpus)] = {"clips": len(part), **metrics.scores(
+            truth, _indices(part["prediction"], classes), len(classes)),
+            "classes": [classes[k] for k in sorted(set(truth.tolist()))]}
+    return out
+
+
+def fewer_classes(report: dict[str, Any]) -> dict[str, list[str]]:
+    """corpus -> the classes its clips show, for each corpus of the primary model's
+    per-corpus figures that shows fewer than the report's classes."""
+    return {corpus: figures["classes"]
+            for corpus, figures in report.get("corpora", {}).items()
+            if len(figures["classes"]) < len(report["classes"])}
 
 
 def per_subject(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
