@@ -321,6 +321,30 @@ def test_a_list_edited_after_mer_data_is_refused_by_the_stages_after_it(tmp_path
     assert main(["data"]) == 0 and main(["faces"]) == 0 and main(["features"]) == 0
 
 
+def test_a_flow_image_replaced_after_mer_data_is_refused_by_the_stages_after_it(
+        tmp_path, monkeypatch, capsys):
+    """The re-check: a flow image re-saved after `mer features` (in the other channel order,
+    say) went unnoticed by `mer train` run by hand, which trained on the old image's
+    features. The manifest records each flow image's sha256 with the sheets'."""
+    from mer.cli import main
+
+    make_flow_images(tmp_path / "flows")
+    (tmp_path / "params.yaml").write_text(
+        "data: {source: flow-images, root: flows, flow_channels: bgr}\n"
+        "labels: {scheme: megc-3}\nfaces: {workers: 1}\nfeatures: {workers: 1}\n"
+        "train: {models: [svm], parallel_folds: 1, svm: {trials: 2}}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["data"]) == 0 and main(["faces"]) == 0 and main(["features"]) == 0
+    image = sorted((tmp_path / "flows/flow").glob("*.png"))[0]
+    cv2.imwrite(str(image), cv2.imread(str(image))[:, :, ::-1])
+    capsys.readouterr()
+    assert main(["train"]) == 2
+    assert (f"flows/flow/{image.name} changed after `mer data` read it to make "
+            "data/manifest.parquet: rerun `mer data`, `mer faces` and `mer features` "
+            "first") in capsys.readouterr().err
+    assert not (tmp_path / "reports/predictions.csv").exists()
+
+
 def test_cv2_written_corpus_flagged_bgr_as_set(tmp_path):
     root = make_flow_images(tmp_path)
     clips = [check_flow_image(c) for c in read_corpus(root).clips]

@@ -84,7 +84,8 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
 # and labels, as JSON), so a stage run by hand after a params change is not fed stale clips.
 MADE_WITH_KEY = b"mer.made_with"
 MANIFEST_SECTIONS = ("data", "labels")
-# And the annotation files `mer data` read, by sha256 (mer.data.build.sheet_digests).
+# And the files `mer data` read, by sha256: annotation files (mer.data.build.sheet_digests)
+# and flow images (flow_image_digests).
 SHEETS_KEY = b"mer.sheets"
 
 
@@ -93,7 +94,7 @@ def write_manifest(manifest: pd.DataFrame, path: str | Path,
                    sheets: Mapping[str, str] | None = None) -> Path:
     """Validate and atomically write the manifest as Parquet, recording ``made_with`` (the
     params it was made with, JSON values) and ``sheets`` (annotation file -> sha256) when
-    given."""
+    given; ``sheets`` (file -> sha256) names every file read, flow images too."""
     import pyarrow
     import pyarrow.parquet
 
@@ -115,9 +116,9 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
     file is a DatasetError naming it and how to get it back.
 
     ``params``: a DatasetError if the manifest was made with other data or labels params
-    (mer.core.records.check_made_with), or from an annotation file edited since
-    (check_sheets); ``through``: the last stage whose output the caller reads, which the
-    error says to rerun up to."""
+    (mer.core.records.check_made_with), or from an annotation file edited or a flow image
+    replaced since (check_sheets); ``through``: the last stage whose output the caller
+    reads, which the error says to rerun up to."""
     import pyarrow
     import pyarrow.parquet
 

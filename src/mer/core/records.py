@@ -195,9 +195,10 @@ def _faces_made_from(digests: Mapping[str, str]) -> bool:
 
 def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
                  through: str) -> None:
-    """A DatasetError when an annotation file `mer data` read to make the manifest at ``path``
-    (``recorded``: file -> sha256) holds other bytes now: run by hand after a label or an
-    onset was corrected in it, a stage would go on with the old ones. DVC reruns `mer data`
+    """A DatasetError when a file `mer data` read to make the manifest at ``path`` (an
+    annotation file or a flow image; ``recorded``: file -> sha256) holds other bytes now: run
+    by hand after a label or an onset was corrected in a sheet, or an image replaced, a stage
+    would go on with the old ones. DVC reruns `mer data`
     on such an edit (data.root is its dependency); by hand, the error says to rerun from
     `mer data` through ``through``. A file no longer there is not checked (a machine that
     trains from features.npz need not hold the corpus)."""
@@ -206,8 +207,8 @@ def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
             stages = PIPELINE_STAGES[:PIPELINE_STAGES.index(through) + 1]
             raise DatasetError(f"{sheet} changed after `mer data` read it to make {path}: rerun "
                                f"{rerun_commands(stages, params.source)} first (`dvc repro` "
-                               "reruns what a change touches), so that the clips and labels "
-                               "used are what the sheet says now")
+                               "reruns what a change touches), so that what is used is "
+                               "what the file holds now")
 
 
 def check_made_with(recorded: Mapping[str, Any] | None, path: str | Path, params: Params,

@@ -277,6 +277,16 @@ def sheet_digests(results: Sequence[CorpusResult]) -> dict[str, str]:
             if r.corpus.annotations and Path(r.corpus.annotations).is_file()}
 
 
+def flow_image_digests(manifest: pd.DataFrame) -> dict[str, str]:
+    """flow image -> sha256 of its bytes, for each clip of the manifest read from one: recorded
+    with the manifest beside the sheets' (mer.core.manifest.SHEETS_KEY), so a stage run by
+    hand after an image is replaced (re-saved in another channel order, say) is not fed
+    features of the old one."""
+    from mer.core.records import file_digest
+
+    return {image: file_digest(image) for image in manifest["flow_image"] if image}
+
+
 def warn_of_missing_classes(results: Sequence[CorpusResult], clips: Sequence[Clip],
                             labels: Sequence[str], scheme: LabelScheme) -> None:
     """A warning for each corpus of a composite (several corpora, or a flow-image CSV's

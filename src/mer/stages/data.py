@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.manifest import MANIFEST_SECTIONS, write_manifest
-    from mer.data.build import build_manifest
+    from mer.data.build import build_manifest, flow_image_digests
 
     params = load_params(args.params)
     check_data_paths(params.data)
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> None:
     # Both outputs or neither: a manifest never sits beside another run's report.
     with atomic_outputs(paths.MANIFEST, paths.DATA_REPORT) as (manifest_tmp, report_tmp):
         write_manifest(manifest, manifest_tmp, params.recorded(MANIFEST_SECTIONS),
-                       sheets=report["sheets"])
+                       sheets={**report["sheets"], **flow_image_digests(manifest)})
         report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
