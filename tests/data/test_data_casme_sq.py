@@ -43,6 +43,59 @@ def test_other_release_names_header_row_and_text_codes(tmp_path):
     assert videos[0].intervals[0].source.endswith(":2")  # row 1 is the header
 
 
+@pytest.mark.parametrize("onset", ["3", "3.0", " 3 "])
+def test_a_first_row_whose_onset_is_text_is_read_not_taken_for_a_header(tmp_path, onset):
+    """The issue: row 1 was taken for a header when its onset cell held text other than
+    digits ('20.0', as a sheet through CSV or pandas holds it), and that expression vanished
+    from the ground truth without a word. A header is known by its names."""
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, onset=onset)))
+    assert spans(videos[0])[0] == (2, 4, 7, "micro")
+    assert videos[0].intervals[0].source.endswith(":1")
+
+
+def test_a_first_row_whose_onset_is_a_typo_is_an_error_naming_it(tmp_path):
+    with pytest.raises(DatasetError, match=r"sheet 'CASFEcode_final', row 1: column "
+                                           r"'C \(onset\)' holds '3\?'"):
+        read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, onset="3?")))
+
+
+HEADER = ["Subject", "Filename", "Onset", "Apex", "Offset", "AUs", "Emotion", "Type",
+          "Self-report"]
+
+
+def test_a_header_row_is_read_by_its_names_below_title_rows(tmp_path):
+    """The issue: a header row was skipped but its names ignored, so columns in another
+    order (offset before apex) were read by position: every interval ended at its apex, F1
+    fell from 1.0 to 0.667, without a word; and title rows above it were an error about a
+    subject id. Columns are read by name, in any order, below any title rows."""
+    order = [7, 1, 0, 2, 4, 3, 6]  # Type, Filename, Subject, Onset, Offset, Apex, Emotion
+    rows = [["CAS(ME)^2 long videos: coding (final)"], [None],
+            [HEADER[i] for i in order], *[[row[i] for i in order] for row in casme_sq_rows()]]
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=rows))
+    assert spans(videos[0]) == [(2, 4, 7, "micro"), (9, 11, 13, "macro")]
+    assert spans(videos[1]) == [(1, None, 5, "macro")]
+    assert videos[0].intervals[0].aus == ""  # no AUs column: none read
+    assert videos[0].intervals[0].emotion == "negative"
+    assert videos[0].intervals[0].source.endswith(":4")
+
+
+def test_a_header_row_that_lacks_a_column_is_an_error_naming_it(tmp_path):
+    rows = [HEADER[:7], *[row[:7] for row in casme_sq_rows()]]  # no Type
+    with pytest.raises(DatasetError, match=r"sheet 'CASFEcode_final': row 1 is a header row "
+                                           r"\(it names the columns 'Onset', 'Offset'\) but "
+                                           r"lacks the column\(s\) 'Type'"):
+        read_casme_sq(make_casme_sq(tmp_path, rows=rows))
+
+
+def test_an_xls_workbook_is_named_with_the_spotting_key(tmp_path):
+    """The re-check: the error for a workbook saved as .xls said to set data.annotations,
+    recognition's key."""
+    root = make_casme_sq(tmp_path)
+    (root / WORKBOOK).rename(root / "CAS(ME)^2code_final.xls")
+    with pytest.raises(DatasetError, match=r"set spotting.annotations to its path.*\.xls"):
+        read_casme_sq(root)
+
+
 def test_missing_offset_stays_within_the_video(tmp_path):
     rows = [[1, "happy2_1", 8, 11, 0, "12", "positive", "macro-expression", "happy"]]
     videos = read_casme_sq(make_casme_sq(tmp_path, rows=rows))

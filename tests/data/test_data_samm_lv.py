@@ -62,9 +62,13 @@ def with_row(index, **cells):
 
 
 def test_missing_workbook(tmp_path):
+    """The re-check: the error named data.annotations, recognition's key, not spotting's."""
     make_samm_lv(tmp_path, workbook="labels.xlsx")
-    with pytest.raises(DatasetError, match=r"no SAMM-LV release workbook \(SAMM_LongVideos\*"):
+    with pytest.raises(DatasetError, match=r"no SAMM-LV release workbook \(SAMM_LongVideos\*"
+                                           r".* set spotting.annotations to its path"):
         read_samm_lv(tmp_path)
+    with pytest.raises(DatasetError, match=r"not found; set spotting.annotations to its path"):
+        read_samm_lv(tmp_path, tmp_path / "other.xlsx")
     assert len(read_samm_lv(tmp_path, tmp_path / "labels.xlsx")) == 3
 
 

@@ -199,8 +199,9 @@ def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
     annotation file or a flow image; ``recorded``: file -> sha256) holds other bytes now: run
     by hand after a label or an onset was corrected in a sheet, or an image replaced, a stage
     would go on with the old ones. DVC reruns `mer data` on such an edit (data.root is its
-    dependency); by hand, the error says to rerun from `mer data` through ``through``. A file no longer there is not checked (a machine that
-    trains from features.npz need not hold the corpus)."""
+    dependency); by hand, the error says to rerun from `mer data` through ``through``. A file
+    no longer there is not checked (a machine that trains from features.npz need not hold the
+    corpus)."""
     for sheet, digest in recorded.items():
         if Path(sheet).is_file() and file_digest(sheet) != digest:
             stages = PIPELINE_STAGES[:PIPELINE_STAGES.index(through) + 1]

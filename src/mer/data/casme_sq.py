@@ -39,8 +39,11 @@ Quirks handled, each in one place:
   the sheet (SOFTNet takes the apex instead): ``_offset_when_missing``
 - apex 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
   None (mer.data.long_video.annotated_interval)
-- a header row some copies add above the coding rows (row 1 with text where the onset
-  belongs): skipped, ``_has_header_row``
+- a header row some copies add above the coding rows, maybe below title rows and with the
+  columns in another order: found by its Onset and Offset names and read by name
+  (``CODING_HEADERS``; mer.data.sheets.header_table); without one, the columns are read in
+  the released order, and a row 1 holding text where a frame number belongs is an error
+  like any other row's, never skipped
 
 Errors (mer.errors.DatasetError) name the file, sheet and row: a missing workbook or sheet,
 a subject index or video name the naming rules lack, a row whose video folder is missing, a
@@ -58,6 +61,7 @@ from pathlib import Path
 from mer.data.aus import normalise_aus
 from mer.data.cells import cell_text, frame_number, is_blank, required_text, subject_number
 from mer.data.long_video import (
+    ANNOTATIONS_KEY,
     Interval,
     Kind,
     LongVideo,
@@ -71,6 +75,7 @@ from mer.data.sheets import (
     Row,
     Table,
     find_annotation_file,
+    header_table,
     positional_table,
     read_worksheets,
     subject_folders,
@@ -88,6 +93,21 @@ WORKBOOK_PATTERNS = ("*code_final*.xlsx",)
 FRAMES_FOLDER = "rawpic"
 CODING_COLUMNS = ("subject", "expression", "onset", "apex", "offset", "aus", "emotion", "type",
                   "self_report")
+# A header row some copies add (the released sheet has none), read by its names: our column
+# name -> the spellings accepted (compared without case and punctuation).
+CODING_HEADERS = {
+    "subject": ("Subject", "Subject index", "Sub", "Participant"),
+    "expression": ("Filename", "File name", "Expression", "Expression name", "Name"),
+    "onset": ("Onset", "Onset frame", "OnsetFrame"),
+    "offset": ("Offset", "Offset frame", "OffsetFrame"),
+    "type": ("Type", "Expression type"),
+}
+OPTIONAL_CODING_HEADERS = {
+    "apex": ("Apex", "Apex frame", "ApexFrame"),
+    "aus": ("AUs", "AU", "Action units"),
+    "emotion": ("Emotion", "Estimated emotion"),
+    "self_report": ("Self-report", "Self report", "Self-reported emotion"),
+}
 NAMING_SUBJECTS_COLUMNS = ("subject_number", "folder", "subject")
 NAMING_VIDEOS_COLUMNS = ("code", "name")
 TYPES: dict[str, Kind] = {"micro-expression": "micro", "macro-expression": "macro"}
@@ -109,7 +129,7 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     frames_root = find_frames_root(root, FRAMES_FOLDER, _SUBJECT_FOLDER, "CAS(ME)^2",
                                    "s15/15_0101disgustingteeth/img1.jpg")
     workbook = Path(annotations) if annotations is not None else find_annotation_file(
-        [root], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook")
+        [root], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook", key=ANNOTATIONS_KEY)
     sheets = read_worksheets(workbook, "CAS(ME)^2 coding workbook")
     subjects = _subjects(_sheet(workbook, sheets, NAMING_SUBJECTS_SHEET,
                                 NAMING_SUBJECTS_COLUMNS))
@@ -152,18 +172,9 @@ def _coding_table(path: Path, sheets: dict[str, list[tuple[object, ...]]]) -> Ta
                            f"found {found} among the sheets {', '.join(sheets)}; use the "
                            "workbook as released")
     rows = sheets[names[0]]
-    return positional_table(path, names[0], rows, CODING_COLUMNS,
-                            skip_first=_has_header_row(rows))
-
-
-def _has_header_row(rows: Sequence[tuple[object, ...]]) -> bool:
-    """Quirk: some copies add a header row ('Subject', 'Onset', ...) above the coding rows of
-    the released headerless sheet. Row 1 is one when its onset cell (column C) holds text
-    that is not a number."""
-    if not rows or len(rows[0]) <= CODING_COLUMNS.index("onset"):
-        return False
-    onset = cell_text(rows[0][CODING_COLUMNS.index("onset")])
-    return bool(onset) and not onset.isdigit()
+    return (header_table(path, names[0], rows, CODING_HEADERS, OPTIONAL_CODING_HEADERS,
+                         ("onset", "offset"))
+            or positional_table(path, names[0], rows, CODING_COLUMNS))
 
 
 def _subjects(table: Table) -> dict[int, int]:

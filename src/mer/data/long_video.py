@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["micro", "macro"]
 KINDS: tuple[Kind, ...] = ("micro", "macro")
+ANNOTATIONS_KEY = "spotting.annotations"  # the params key naming a long-video corpus's sheet
 
 
 @dataclass(frozen=True)

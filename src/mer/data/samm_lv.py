@@ -47,6 +47,7 @@ from pathlib import Path
 from mer.data.aus import normalise_aus
 from mer.data.cells import cell_text, frame_number, is_blank, required_text, subject_number
 from mer.data.long_video import (
+    ANNOTATIONS_KEY,
     Interval,
     Kind,
     LongVideo,
@@ -94,8 +95,9 @@ def read_samm_lv(root: str | Path, annotations: str | Path | None = None) -> lis
     frames_root = find_frames_root(root, FRAMES_FOLDER, _VIDEO_FOLDER, "SAMM-LV",
                                    "006_1/006_1_0001.jpg")
     workbook = Path(annotations) if annotations is not None else find_annotation_file(
-        [root], WORKBOOK_PATTERNS, "SAMM-LV release workbook")
-    table = read_table(workbook, COLUMNS, OPTIONAL_COLUMNS, what="SAMM-LV release workbook")
+        [root], WORKBOOK_PATTERNS, "SAMM-LV release workbook", key=ANNOTATIONS_KEY)
+    table = read_table(workbook, COLUMNS, OPTIONAL_COLUMNS, what="SAMM-LV release workbook",
+                       key=ANNOTATIONS_KEY)
     folders = {path.name: path for path in sorted(frames_root.iterdir())
                if path.is_dir() and _VIDEO_FOLDER.match(path.name)}
     frames = {(name.split("_")[0], name): video_frames(folder, f"samm_lv video {name}")

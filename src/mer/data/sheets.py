@@ -16,7 +16,7 @@ import csv
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mer.data.cells import UnsavedFormula, is_blank
@@ -135,21 +135,22 @@ def _match(cells: Sequence[object], columns: ColumnSpec) -> dict[str, list[int]]
 
 
 def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | None = None,
-               what: str = "annotation sheet") -> Table:
+               what: str = "annotation sheet", key: str = "data.annotations") -> Table:
     """The data rows of the worksheet whose header row holds every ``required`` column.
 
     When several worksheets have the columns, the first visible one with data rows is read:
     an empty template and a hidden sheet are passed over, and a warning names the sheet read
     and the others. A hidden sheet is read only when no visible one has the columns and rows,
     with a warning that says so. ``Table.sheet`` names the sheet read (None for a CSV).
+    ``key``: the params key that names the file, for messages.
     """
     path = Path(path)
     optional = optional or {}
     if path.is_dir():
-        raise DatasetError(f"{path}: is a folder, not the {what}; set data.annotations to the "
+        raise DatasetError(f"{path}: is a folder, not the {what}; set {key} to the "
                            "file itself (.xlsx or .csv)")
     if not path.is_file():
-        raise DatasetError(f"{path}: {what} not found; set data.annotations to its path")
+        raise DatasetError(f"{path}: {what} not found; set {key} to its path")
     columns = {**required, **optional}
     best: tuple[int, str | None, int, list[str]] | None = None  # (found, sheet, row, missing)
     found_in: list[Found] = []  # the worksheets whose header row has the columns
@@ -172,7 +173,7 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     if best is None:
         raise DatasetError(f"{path}: no header row with the columns {expected} in the first "
                            f"{HEADER_SEARCH_ROWS} rows of any worksheet; is this the right "
-                           f"{what}? (set data.annotations to it){_separator_hint(path)}")
+                           f"{what}? (set {key} to it){_separator_hint(path)}")
     _, sheet, row, missing = best
     lacking = ", ".join(f"'{required[name][0]}'" for name in missing)
     sheet_text = f", sheet '{sheet}'" if sheet else ""
@@ -247,6 +248,44 @@ def _table(path: Path, sheet: str | None, header_index: int, rows: list[tuple[ob
     return Table(path, sheet, header_index + 1, headers, tuple(data))
 
 
+def header_table(path: Path, sheet: str, rows: Sequence[tuple[object, ...]],
+                 required: ColumnSpec, optional: ColumnSpec, marks: Sequence[str]
+                 ) -> Table | None:
+    """The sheet's data rows keyed by name, when one of its first HEADER_SEARCH_ROWS rows is a
+    header row; None when none is (a sheet released without one: ``positional_table``).
+
+    A header row is the first row holding a spelling of each of ``marks`` (our names, e.g.
+    onset and offset); the rows above it (titles) are left out, and its columns are read by
+    their names, in any order; an ``optional`` column it lacks reads as empty cells.
+    DatasetError naming the row when it lacks a ``required`` column or holds one twice.
+    """
+    columns = {**required, **optional}
+    for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        found = _match(cells, columns)
+        if not all(found[name] for name in marks):
+            continue
+        doubled = _doubled(path, sheet, index, cells, found, columns)
+        if doubled is not None:
+            raise doubled
+        missing = [f"'{required[name][0]}'" for name in required if not found[name]]
+        if missing:
+            raise DatasetError(
+                f"{path}, sheet '{sheet}': row {index + 1} is a header row (it names the "
+                f"columns {', '.join(repr(str(cells[found[m][0]]).strip()) for m in marks)}) "
+                f"but lacks the column(s) {', '.join(missing)}; expected "
+                f"{', '.join(spellings[0] for spellings in required.values())} (in any order; "
+                "extra columns are fine): rename the column, or delete the header row to read "
+                "the columns in the released order")
+        table = _table(path, sheet, index, list(rows), cells, found, required)
+        # An optional column the header lacks reads as empty cells.
+        absent = {name: None for name in optional if not found[name]}
+        return replace(table, headers={**{name: f"{name} (no column)" for name in absent},
+                                       **table.headers},
+                       rows=tuple(Row(row.number, {**absent, **row.values})
+                                  for row in table.rows))
+    return None
+
+
 def read_worksheets(path: str | Path, what: str) -> dict[str, list[tuple[object, ...]]]:
     """Every worksheet of an xlsx workbook by name, as rows of cell values (row 1 first).
 
@@ -281,21 +320,23 @@ def positional_table(path: Path, sheet: str, rows: Sequence[tuple[object, ...]],
     return Table(path, sheet, 1 if skip_first else 0, headers, tuple(data))
 
 
-def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what: str) -> Path:
-    """The single file matching ``patterns`` in the first of ``folders`` that has one."""
+def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what: str,
+                         key: str = "data.annotations") -> Path:
+    """The single file matching ``patterns`` in the first of ``folders`` that has one;
+    ``key``: the params key that names the file instead, for messages."""
     for folder in folders:
         hits = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()
                        and not p.name.startswith(("~$", "."))})  # skip Excel lock files
         if len(hits) > 1:
             names = ", ".join(p.name for p in hits)
             raise DatasetError(f"{folder}: found {len(hits)} {what}s ({names}); set "
-                               "data.annotations to the one to use")
+                               f"{key} to the one to use")
         if hits:
             return hits[0]
     looked = ", ".join(str(f) for f in folders)
     hint = _other_format_hint(folders, patterns)
     raise DatasetError(f"no {what} ({' or '.join(patterns)}) found in {looked}; put it there "
-                       f"or set data.annotations to its path{hint}")
+                       f"or set {key} to its path{hint}")
 
 
 def _other_format_hint(folders: Sequence[Path], patterns: Sequence[str]) -> str:

@@ -25,8 +25,8 @@ from mer.spotting.spotter import Spot, fit_p, spot, spot_baseline
 
 def _signals_task(task: tuple[LongVideo, SpottingParams, FeatureParams]) -> VideoSignals:
     video, params, features = task
-    return video_signals(read_frames(video.frames), video.fps, params, features,
-                         f"{video.dataset} video {video.video}")
+    where = f"{video.dataset} video {video.video}"
+    return video_signals(read_frames(video.frames, where), video.fps, params, features, where)
 
 
 def corpus_signals(videos: Sequence[LongVideo], params: SpottingParams,
