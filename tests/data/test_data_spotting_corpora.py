@@ -20,3 +20,13 @@ def test_unknown_source(tmp_path):
     with pytest.raises(ParamsError, match=r"unknown long-video corpus 'samm'; use one of "
                                           r"casme_sq, samm_lv"):
         read_long_videos("samm", tmp_path, None)
+
+
+def test_videos_that_no_row_codes_are_named_in_a_warning(tmp_path, caplog):
+    """The re-check: a video whose rows the workbook lacks (a partial copy) was scored as
+    holding no expression, every interval spotted in it a false positive, without a word."""
+    root = make_casme_sq(tmp_path / "casme")  # 16_0101 has no row
+    with caplog.at_level("WARNING", logger="mer.data"):
+        read_long_videos("casme_sq", root, None)
+    assert (f"{root}: 1 of the 4 casme_sq videos have no coded interval (s16/16_0101): they "
+            "are scored as holding no expression") in caplog.text

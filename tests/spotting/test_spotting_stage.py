@@ -36,3 +36,39 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
     assert run.data.metrics["synthetic/spotter/micro_f1"] == expected["spotter"]["micro"]["f1"]
     assert run.data.metrics["spotting/frames_per_second"] > 0
     assert run.data.params["spotting.iou"] == "0.5"
+
+
+def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
+                                                        tiny_long_corpus):
+    """The re-check: after spotting.micro_window (or the corpus, or the candidates) changed,
+    `mer spot` took p from reports/spotting.json as if they held, and said so on stderr; the
+    report did not record what it was fitted under. It does, and the p are refused."""
+    import pytest
+
+    from mer.config import load_params
+    from mer.errors import MerError
+    from mer.spotting.spotter import read_fitted_spotter
+
+    params = yaml.safe_load(default_params_yaml())
+    params["spotting"].update(root=str(tiny_long_corpus), workers=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert main(["spot-eval"]) == 0
+    report = tmp_path / "reports" / "spotting.json"
+    fitted = json.loads(report.read_text())["synthetic"]["fitted_with"]
+    assert fitted["spotting.micro_window"] == 0.2
+    assert fitted["spotting.root"] == str(tiny_long_corpus)
+    assert read_fitted_spotter(report, load_params("params.yaml")).p  # as fitted: read
+    for key, value in (("micro_window", 0.3), ("thresholds", [0.2, 0.4]),
+                       ("root", str(tmp_path))):
+        changed = yaml.safe_load(yaml.safe_dump(params))
+        changed["spotting"][key] = value
+        (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
+        with pytest.raises(MerError, match=rf"spotting.json was fitted under other params "
+                                           rf"than params.yaml holds \(spotting.{key} "):
+            read_fitted_spotter(report, load_params("other.yaml"))
+    changed = yaml.safe_load(yaml.safe_dump(params))
+    changed["spotting"]["baseline_threshold"] = 0.9  # the baseline's: p holds
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
+    assert read_fitted_spotter(report, load_params("other.yaml")).p

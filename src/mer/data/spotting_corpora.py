@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,8 @@ from mer.errors import DatasetError, ParamsError
 
 if TYPE_CHECKING:
     from mer.config import SpottingParams
+
+log = logging.getLogger(__name__)
 
 # source name -> reader(root, annotations or None for the corpus's usual workbook in root)
 READERS: dict[str, Callable[[Path, Path | None], list[LongVideo]]] = {
@@ -33,7 +36,7 @@ def read_long_videos(source: str, root: Path, annotations: Path | None = None
 
     ``annotations`` is the corpus's workbook; None looks for its usual file name in ``root``.
     Raises ParamsError for an unknown source, DatasetError (naming file, sheet and row) for
-    anything unusable in the corpus.
+    anything unusable in the corpus; a warning names the videos no row codes.
     """
     if source not in READERS:
         raise ParamsError(f"unknown long-video corpus {source!r}; use one of "
@@ -46,6 +49,15 @@ def read_long_videos(source: str, root: Path, annotations: Path | None = None
             raise DatasetError(f"{root}: {source} video {video.subject}/{video.video} is found "
                                "twice; keep one copy of its frames")
         seen.add((video.subject, video.video))
+    uncoded = [f"{video.subject}/{video.video}" for video in videos if not video.intervals]
+    if uncoded:
+        shown = ", ".join(uncoded[:5]) + (f" and {len(uncoded) - 5} more"
+                                          if len(uncoded) > 5 else "")
+        log.warning("%s: %d of the %d %s videos have no coded interval (%s): they are scored "
+                    "as holding no expression, so every interval spotted in them is a false "
+                    "positive. If the workbook lacks their rows (a partial copy), add them, "
+                    "or move those videos' frames out of %s", root, len(uncoded), len(videos),
+                    source, shown, root)
     return videos
 
 

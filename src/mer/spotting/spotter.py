@@ -223,10 +223,27 @@ def given_spotter(p: Sequence[float], params: Params) -> FittedSpotter:
                          params.features, "--p")
 
 
+# The params p is fitted under beyond the signal pass's: the corpus, the candidates and the
+# IoU that scores them, and the DIS settings the spotter keeps from features.
+FIT_KEYS = ("source", "root", "annotations", *SIGNAL_KEYS, "thresholds", "iou")
+FIT_FEATURE_KEYS = ("flow", "dis_patch_size", "dis_patch_stride")
+
+
+def fitted_with(params: Params) -> dict[str, Any]:
+    """The params a fitted p holds for, JSON values by dotted key ('spotting.micro_window'):
+    `mer spot-eval` records them in reports/spotting.json, read_fitted_spotter compares."""
+    values = {**{f"spotting.{key}": getattr(params.spotting, key) for key in FIT_KEYS},
+              "spotting.synthetic.fps": params.spotting.synthetic.fps,
+              **{f"features.{key}": getattr(params.features, key) for key in FIT_FEATURE_KEYS}}
+    return json.loads(json.dumps(values, default=str))  # Path -> str, tuple -> list
+
+
 def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     """The spotter `mer spot-eval` fitted on every subject of spotting.source (``report``:
-    reports/spotting.json), with this project's signal settings (the ones spot-eval ran with:
-    DVC reruns it when they change). MerError naming what to run when it is missing."""
+    reports/spotting.json), with this project's signal settings. MerError naming what to run
+    when it is missing, or when it was fitted under other params than ``params`` holds
+    (``fitted_with``: changed since, with no `dvc repro spot-eval` after it); a report
+    without the record (an older mer's) is not checked."""
     source = params.spotting.source
     if not report.exists():
         raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `mer spot-eval`) "
@@ -237,6 +254,16 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         raise MerError(f"{report} has no fitted p for spotting.source {source}: rerun "
                        "`mer spot-eval`") from None
+    recorded = fitted.get("fitted_with")
+    if isinstance(recorded, dict):
+        now = fitted_with(params)
+        changed = [key for key in now if recorded.get(key) != now[key]]
+        if changed:
+            what = "; ".join(f"{key} {json.dumps(recorded.get(key))} there, "
+                             f"{json.dumps(now[key])} now" for key in changed[:3])
+            raise MerError(f"{report} was fitted under other params than params.yaml holds "
+                           f"({what}): rerun `mer spot-eval` (or `dvc repro spot-eval`) to fit "
+                           "p under these")
     provenance = {"videos": fitted.get("videos"), "subjects": fitted.get("subjects"),
                   "loso_f1": {kind: fitted.get("spotter", {}).get(kind, {}).get("f1")
                               for kind in ("micro", "macro", "overall")}}

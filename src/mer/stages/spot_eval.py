@@ -3,10 +3,11 @@
 Reads spotting.source at spotting.root (the embedded synthetic long videos by default, read
 by the CAS(ME)^2 reader whose format they follow); writes reports/spotting.json: per corpus,
 the spotter's (thresholds fitted per LOSO fold on training subjects) and the fixed-threshold
-baseline's precision, recall and F1 for micro, macro and overall, each fold's fitted p, and
-the frames per second of the signal pass; and reports/spotting_metrics.json, the DVC metric:
-the spotter's and the baseline's micro, macro and overall F1. Logs it to MLflow
-(mer.tracking.runs.log_spotting).
+baseline's precision, recall and F1 for micro, macro and overall, each fold's fitted p, the
+params p was fitted under (``fitted_with``: `mer spot` and `mer register` refuse p fitted
+under others) and the frames per second of the signal pass; and
+reports/spotting_metrics.json, the DVC metric: the spotter's and the baseline's micro, macro
+and overall F1. Logs it to MLflow (mer.tracking.runs.log_spotting).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import write_text
     from mer.data.spotting_corpora import read_spotting_corpus
     from mer.spotting.folds import corpus_signals, evaluate_corpus, spotting_headline
+    from mer.spotting.spotter import fitted_with
     from mer.tracking.runs import log_spotting
     from mer.tracking.store import Tracker
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     signals = corpus_signals(videos, spotting, params.features)
     seconds = time.perf_counter() - started
-    corpus = evaluate_corpus(videos, signals, spotting)
+    corpus = {**evaluate_corpus(videos, signals, spotting), "fitted_with": fitted_with(params)}
     report = {spotting.source: corpus}
     write_text(paths.SPOTTING, json.dumps(report, indent=2, sort_keys=True) + "\n")
     write_text(paths.SPOTTING_METRICS,
