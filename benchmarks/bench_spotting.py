@@ -125,7 +125,7 @@ def run() -> list[dict]:
         signals = corpus_signals(videos, params.spotting, params.features)
         seconds = time.perf_counter() - started
         frames = sum(s.frames for s in signals)
-        report = evaluate_corpus(videos, signals, params.spotting)
+        report = evaluate_corpus(videos, signals, params.spotting).report
         for who in ("spotter", "baseline"):
             for kind in ("micro", "macro", "overall"):
                 figures = report[who][kind]

@@ -22,6 +22,7 @@ REGISTERED = REPORTS / "registered.json"
 SYNTHETIC_LONG = DATA / "synthetic_long"  # the embedded long videos, unless spotting.root says else
 SPOTTING = REPORTS / "spotting.json"  # spotting under LOSO: spotter and baseline, per corpus
 SPOTTING_METRICS = REPORTS / "spotting_metrics.json"  # the spotting DVC metric: six F1s
+SPOTTING_INTERVALS = REPORTS / "spotting_intervals.csv"  # every interval behind the counts
 
 
 def missing(path: Path, what: str = "not found",

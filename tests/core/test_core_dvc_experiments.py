@@ -47,7 +47,7 @@ def test_the_dvc_metrics_are_the_two_headline_files():
                for m in stage.get("metrics", [])]
     assert metrics == ["reports/metrics.json", "reports/spotting_metrics.json"]
     spotting = {_name(o) for o in DVC_YAML["stages"]["spot-eval"]["outs"]}
-    assert spotting == {"reports/spotting.json"}
+    assert spotting == {"reports/spotting.json", "reports/spotting_intervals.csv"}
     outs = {_name(o): o for o in DVC_YAML["stages"]["data"]["outs"]}
     assert outs["reports/data.json"] == {"reports/data.json": {"cache": False}}
     evaluate = {_name(o) for o in DVC_YAML["stages"]["evaluate"]["outs"]}
@@ -103,7 +103,8 @@ def test_repro_builds_every_output(project):
     for path in ("data/manifest.parquet", "data/faces.npz", "data/features.npz",
                  "reports/predictions.csv", "reports/training.json", "reports/metrics.json",
                  "reports/evaluation.json", "reports/registered.json", "reports/plots",
-                 "reports/spotting.json", "reports/spotting_metrics.json", "dvc.lock"):
+                 "reports/spotting.json", "reports/spotting_intervals.csv",
+                 "reports/spotting_metrics.json", "dvc.lock"):
         assert (project.root / path).exists(), path
 
 

@@ -88,7 +88,7 @@ def test_a_fold_threshold_does_not_depend_on_the_held_out_subject(tiny_spotting)
 
 def test_spotter_beats_the_baseline_on_the_tiny_corpus(tiny_long_signals, tiny_spotting):
     videos, signals = tiny_long_signals
-    report = evaluate_corpus(videos, signals, tiny_spotting)
+    report = evaluate_corpus(videos, signals, tiny_spotting).report
     assert report["videos"] == 2 and report["truth"] == {"micro": 4, "macro": 2}
     assert report["spotter"]["overall"]["tp"] >= 2
     assert report["spotter"]["overall"]["f1"] > report["baseline"]["overall"]["f1"]

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import yaml
 from mlflow import MlflowClient
 
@@ -21,13 +22,28 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
 
     report = json.loads((tmp_path / "reports" / "spotting.json").read_text())
     videos, signals = tiny_long_signals
-    expected = evaluate_corpus(videos, signals, tiny_spotting)
+    expected = evaluate_corpus(videos, signals, tiny_spotting).report
     assert report["synthetic"]["spotter"] == expected["spotter"]
     assert report["synthetic"]["baseline"] == expected["baseline"]
     assert [f["subject"] for f in report["synthetic"]["folds"]] == ["s15", "s16"]
     headline = json.loads((tmp_path / "reports" / "spotting_metrics.json").read_text())
     assert headline["spotter"]["micro_f1"] == round(expected["spotter"]["micro"]["f1"], 4)
     assert headline["baseline"]["overall_f1"] == round(expected["baseline"]["overall"]["f1"], 4)
+
+    # The re-check: no interval behind the counts was written, so a score could not be
+    # audited or turned into a submission. Every one is, with the corpus's frame numbers.
+    intervals = pd.read_csv(tmp_path / "reports" / "spotting_intervals.csv")
+    for who in ("spotter", "baseline"):
+        mine = intervals[intervals["method"] == who]
+        for kind in ("micro", "macro"):
+            counts = mine[mine["kind"] == kind]["result"].value_counts()
+            assert [counts.get(r, 0) for r in ("TP", "FP", "FN")] == [
+                expected[who][kind][k] for k in ("tp", "fp", "fn")]
+    found = intervals[intervals["result"] != "FN"]
+    assert (found["onset_frame"] == found["onset"] + 1).all()  # img1.jpg is position 0
+    assert (intervals[intervals["result"] == "TP"]["iou"] >= 0.5).all()
+    assert intervals[intervals["result"] == "FP"]["iou"].isna().all()
+    assert intervals[intervals["result"] != "FP"]["truth"].str.contains(".xlsx:").all()
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name == "mer"]
@@ -36,6 +52,8 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
     assert run.data.metrics["synthetic/spotter/micro_f1"] == expected["spotter"]["micro"]["f1"]
     assert run.data.metrics["spotting/frames_per_second"] > 0
     assert run.data.params["spotting.iou"] == "0.5"
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
+        "spotting.json", "spotting_intervals.csv"}
 
 
 def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,

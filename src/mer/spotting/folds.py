@@ -18,7 +18,7 @@ from mer.config import FeatureParams, SpottingParams
 from mer.core.workers import parallel_map
 from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.splits import loso_folds
-from mer.evaluation.spotting import pooled_counts, table
+from mer.evaluation.spotting import iou, match, pooled_counts, table
 from mer.spotting.signals import VideoSignals, read_frames, video_signals
 from mer.spotting.spotter import Spot, fit_p, spot, spot_baseline
 
@@ -64,12 +64,30 @@ def _scores(videos: Sequence[LongVideo], spots: Sequence[Sequence[Spot]],
     return table(pooled_counts(zip(spotted, [v.intervals for v in videos], strict=True), iou))
 
 
+@dataclass(frozen=True)
+class CorpusEvaluation:
+    """What `mer spot-eval` reports of one corpus."""
+
+    report: dict[str, Any]  # reports/spotting.json's entry: tables, each fold's p, p on all
+    intervals: list[dict[str, Any]]  # reports/spotting_intervals.csv: INTERVAL_COLUMNS rows
+
+
+# One row per spotted interval (TP or FP) and per ground truth no spotted interval matched
+# (FN), for the spotter (each video spotted with its LOSO fold's p) and the baseline. onset,
+# apex, offset: 0-based positions in the video's frames; *_frame: the corpus's own frame
+# numbers (from the file names, as the workbook counts them); truth: the matched or missed
+# ground truth's 'workbook:row'; iou: of the matched pair.
+INTERVAL_COLUMNS = ("method", "subject", "video", "kind", "result", "onset", "apex", "offset",
+                    "onset_frame", "apex_frame", "offset_frame", "confidence", "iou", "truth")
+
+
 def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals],
-                    params: SpottingParams) -> dict[str, Any]:
-    """The corpus's report: spotter (LOSO) and baseline tables, each fold's fitted p."""
+                    params: SpottingParams) -> CorpusEvaluation:
+    """The corpus's report (spotter under LOSO and baseline tables, each fold's fitted p) and
+    every interval behind its counts (``INTERVAL_COLUMNS``)."""
     spots, fits = loso_spots(videos, signals, params)
     baseline = [spot_baseline(s, params.baseline_threshold) for s in signals]
-    return {
+    report = {
         "videos": len(videos),
         "subjects": len({v.subject for v in videos}),
         "frames": sum(s.frames for s in signals),
@@ -81,6 +99,39 @@ def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals]
         # fitted on every subject, as `mer register` trains on all: what `mer spot` uses
         "p": fit_p(signals, [v.intervals for v in videos], params.thresholds, params.iou),
     }
+    rows = [row for method, found in (("spotter", spots), ("baseline", baseline))
+            for video, video_spots in zip(videos, found, strict=True)
+            for row in _interval_rows(method, video, video_spots, params.iou)]
+    return CorpusEvaluation(report, rows)
+
+
+def _interval_rows(method: str, video: LongVideo, spots: Sequence[Spot], threshold: float
+                   ) -> list[dict[str, Any]]:
+    """One video's rows of reports/spotting_intervals.csv, in time order."""
+    from mer.core.frames import frame_number_of
+
+    spotted = [s.interval for s in spots]
+    pairs = dict(match(spotted, video.intervals, threshold))
+    matched = set(pairs.values())
+
+    def row(interval: Interval, result: str, confidence: float | None,
+            truth: Interval | None) -> dict[str, Any]:
+        def number(position: int | None) -> int | None:
+            return None if position is None else frame_number_of(video.frames[position])
+
+        return {"method": method, "subject": video.subject, "video": video.video,
+                "kind": interval.kind, "result": result, "onset": interval.onset,
+                "apex": interval.apex, "offset": interval.offset,
+                "onset_frame": number(interval.onset), "apex_frame": number(interval.apex),
+                "offset_frame": number(interval.offset), "confidence": confidence,
+                "iou": None if truth is None or result != "TP" else iou(interval, truth),
+                "truth": truth.source if truth is not None else ""}
+
+    rows = [row(s.interval, "TP" if i in pairs else "FP", s.confidence,
+                video.intervals[pairs[i]] if i in pairs else None)
+            for i, s in enumerate(spots)]
+    rows += [row(t, "FN", None, t) for j, t in enumerate(video.intervals) if j not in matched]
+    return sorted(rows, key=lambda r: (r["onset"], r["offset"], r["kind"], r["result"]))
 
 
 def spotting_headline(corpus: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -5,9 +5,11 @@ by the CAS(ME)^2 reader whose format they follow); writes reports/spotting.json:
 the spotter's (thresholds fitted per LOSO fold on training subjects) and the fixed-threshold
 baseline's precision, recall and F1 for micro, macro and overall, each fold's fitted p, the
 params p was fitted under (``fitted_with``: `mer spot` and `mer register` refuse p fitted
-under others) and the frames per second of the signal pass; and
-reports/spotting_metrics.json, the DVC metric: the spotter's and the baseline's micro, macro
-and overall F1. Logs it to MLflow (mer.tracking.runs.log_spotting).
+under others) and the frames per second of the signal pass; reports/spotting_intervals.csv,
+every spotted interval (TP or FP) and every missed ground truth (FN) behind those counts
+(mer.spotting.folds.INTERVAL_COLUMNS); and reports/spotting_metrics.json, the DVC metric:
+the spotter's and the baseline's micro, macro and overall F1. Logs them to MLflow
+(mer.tracking.runs.log_spotting).
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.atomic import write_text
+    import pandas as pd
+
+    from mer.atomic import atomic_outputs
     from mer.data.spotting_corpora import read_spotting_corpus
-    from mer.spotting.folds import corpus_signals, evaluate_corpus, spotting_headline
+    from mer.spotting.folds import (
+        INTERVAL_COLUMNS,
+        corpus_signals,
+        evaluate_corpus,
+        spotting_headline,
+    )
     from mer.spotting.spotter import fitted_with
     from mer.tracking.runs import log_spotting
     from mer.tracking.store import Tracker
@@ -38,13 +47,24 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     signals = corpus_signals(videos, spotting, params.features)
     seconds = time.perf_counter() - started
-    corpus = {**evaluate_corpus(videos, signals, spotting), "fitted_with": fitted_with(params)}
+    evaluation = evaluate_corpus(videos, signals, spotting)
+    corpus = {**evaluation.report, "fitted_with": fitted_with(params)}
     report = {spotting.source: corpus}
-    write_text(paths.SPOTTING, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    write_text(paths.SPOTTING_METRICS,
-               json.dumps(spotting_headline(corpus), indent=2, sort_keys=False) + "\n")
-    run_id = log_spotting(tracker, report=report, report_file=paths.SPOTTING, params=params,
-                          frames_per_second=corpus["frames"] / seconds)
+    # All or none: the intervals never describe another run than the tables do.
+    with atomic_outputs(paths.SPOTTING, paths.SPOTTING_METRICS, paths.SPOTTING_INTERVALS) as (
+            report_tmp, metrics_tmp, intervals_tmp):
+        report_tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n",
+                              encoding="utf-8")
+        metrics_tmp.write_text(json.dumps(spotting_headline(corpus), indent=2,
+                                          sort_keys=False) + "\n", encoding="utf-8")
+        intervals = pd.DataFrame(evaluation.intervals, columns=INTERVAL_COLUMNS)
+        frames = [c for c in INTERVAL_COLUMNS if c.endswith(("onset", "apex", "offset",
+                                                             "_frame"))]
+        intervals[frames] = intervals[frames].astype("Int64")  # an empty apex stays empty
+        intervals.to_csv(intervals_tmp, index=False, lineterminator="\n", float_format="%.4f")
+    run_id = log_spotting(tracker, report=report,
+                          report_files=(paths.SPOTTING, paths.SPOTTING_INTERVALS),
+                          params=params, frames_per_second=corpus["frames"] / seconds)
     for who in ("spotter", "baseline"):
         f1 = {row: round(corpus[who][row]["f1"], 3) for row in ("micro", "macro", "overall")}
         log.info("%s %s F1: %s", spotting.source, who, f1)

@@ -228,13 +228,15 @@ def spotting_metrics(report: Mapping[str, Any]) -> dict[str, float]:
             for row in ("micro", "macro", "overall") for key in ("precision", "recall", "f1")}
 
 
-def log_spotting(tracker: Tracker, *, report: Mapping[str, Any], report_file: Path,
+def log_spotting(tracker: Tracker, *, report: Mapping[str, Any], report_files: Sequence[Path],
                  params: Params, frames_per_second: float) -> str:
-    """One run per spotting evaluation: every param, the F1 table as metrics, the report."""
+    """One run per spotting evaluation: every param, the F1 table as metrics, the report and
+    the intervals behind it (``report_files``)."""
     tags = {**git_state(), KIND_TAG: SPOTTING_KIND}
     with tracker.run(f"spotting: {parent_name(params, leave_out=())}", tags=tags) as run:
         log_params(tracker, run, params)
         tracker.log(run, metrics={**spotting_metrics(report),
                                   "spotting/frames_per_second": float(frames_per_second)})
-        tracker.log_file(run, report_file)
+        for report_file in report_files:
+            tracker.log_file(run, report_file)
     return run
