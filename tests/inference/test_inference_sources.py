@@ -251,12 +251,15 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
         bad.read()
 
 
-def test_a_folder_given_as_a_video_is_named_a_folder(tmp_path):
-    """The issue: `--video <a folder>` said 'no such video file', though the path is there."""
+def test_a_folder_given_as_a_video_is_read_as_its_frames(tmp_path):
+    """The issue: `--video <a folder>` said 'no such video file', though the path is there. A
+    folder is the video of its numbered frames (none: an error saying so)."""
     from mer.inference.sources import video_frames
 
-    with pytest.raises(MerError, match=r"is a folder, not a video file \(for a folder of "
-                                       "frames, `mer predict --clip` reads it\\)"):
+    with pytest.raises(MerError, match=r"the video folder holds no numbered frames"):
         video_frames(tmp_path)
     with pytest.raises(MerError, match="no such video file"):
         video_frames(tmp_path / "missing.mp4")
+    with pytest.raises(MerError, match=r"no such video file; for numbered frames, give their "
+                                       r"folder \(--video FOLDER --fps N\)"):
+        video_frames(tmp_path / "img%d.jpg")

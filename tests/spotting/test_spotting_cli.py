@@ -50,6 +50,25 @@ def test_spot_prints_and_writes_the_spotters_intervals(tiny_video, tmp_path, mon
     assert float(rows[0]["apex_s"]) == pytest.approx(int(rows[0]["apex"]) / 30, abs=1e-3)
 
 
+def test_a_folder_of_frames_is_spotted_as_its_video(tiny_video, tmp_path, monkeypatch,
+                                                     capsys):
+    """The re-check: a folder of numbered frames (how the corpora and high-speed cameras
+    store video) could not be spotted, and the error pointed at `mer predict --clip`, which
+    does not spot. It is read as the video of its frames, given --fps."""
+    path, video = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    folder = video.frames[0].parent
+    assert main(["spot", "--video", str(folder), "--spot-only", "--p", "0.3", "0.3"]) == 2
+    assert (f"{folder}: a folder of frames gives no frame rate; pass --fps"
+            in capsys.readouterr().err)
+    for given, out in ((path, "file.csv"), (folder, "folder.csv")):
+        assert main(["spot", "--video", str(given), "--spot-only", "--p", "0.3", "0.3",
+                     "--fps", "30", "--out", out]) == 0
+    assert (tmp_path / "folder.csv").read_text() == (tmp_path / "file.csv").read_text()
+    assert len((tmp_path / "folder.csv").read_text().splitlines()) > 1
+
+
 def test_follow_reports_intervals_with_the_fitted_p(tiny_video, tmp_path, monkeypatch, capsys):
     path, _ = tiny_video
     monkeypatch.chdir(tmp_path)

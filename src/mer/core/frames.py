@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +270,22 @@ def read_clip_frames(paths: Sequence[str | Path], where: str | None = None,
     if frames:
         check_same_size([f.shape for f in frames], [str(p) for p in paths], where, advice)
     return frames
+
+
+def read_video_frames(paths: Iterable[str | Path], where: str | None = None
+                      ) -> Iterator[np.ndarray]:
+    """(H, W, 3) uint8 BGR frames of a video's image files in order, decoded one at a time (a
+    long video never sits in memory whole) by ``read_frame``, each of the first frame's size:
+    a FrameError names a frame of another size (one from another video or camera), and
+    ``where`` (the video)."""
+    first: tuple[str, tuple[int, ...]] | None = None
+    for path in paths:
+        frame = read_frame(path, where)
+        if first is None:
+            first = (str(path), frame.shape[:2])
+        elif frame.shape[:2] != first[1]:
+            check_same_size([first[1], frame.shape[:2]], [first[0], str(path)], where)
+        yield frame
 
 
 def check_clip_frames(paths: Sequence[Path], where: str) -> None:

@@ -25,8 +25,10 @@ from mer.core.frames import (
     check_same_size,
     frame_files,
     read_clip_frames,
+    read_video_frames,
 )
 from mer.core.frames import read_frame as read_image  # one decoder for training and predict
+from mer.data.long_video import video_frames as long_video_frames
 from mer.errors import MerError
 
 REPLACE = "replace it"  # what to do about a damaged input frame
@@ -100,13 +102,21 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
     and its (H, W, 3) BGR uint8 frames, decoded one at a time, so a long video never sits in
     memory whole. The file is released when the frames run out or the iterator is closed.
 
-    Raises MerError when the file is missing or OpenCV cannot open it."""
+    A folder is read as a video of numbered image frames (the corpora's and high-speed
+    cameras' form: img1.jpg, 006_1_0001.jpg; mer.data.long_video.video_frames lists them,
+    with a warning for gaps in the numbering), with no frame rate (0.0).
+
+    Raises MerError when the file is missing or OpenCV cannot open it, or the folder holds
+    no numbered frames; a FrameError, as the frames are read, for a damaged frame or one of
+    another size."""
     video = Path(video)
     if video.is_dir():
-        raise MerError(f"{video} is a folder, not a video file (for a folder of frames, "
-                       "`mer predict --clip` reads it)")
+        listed = long_video_frames(video, "the video's frames")
+        return 0.0, read_video_frames(listed.files, str(video))
     if not video.is_file():
-        raise MerError(f"{video}: no such video file")
+        pattern = ("; for numbered frames, give their folder (--video FOLDER --fps N)"
+                   if "%" in video.name else "")
+        raise MerError(f"{video}: no such video file{pattern}")
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise MerError(f"{video}: OpenCV cannot open it as a video (corrupt or unsupported)")

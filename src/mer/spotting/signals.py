@@ -296,16 +296,10 @@ def video_signals(frames: Iterable[np.ndarray], fps: float, params: SpottingPara
 
 
 def read_frames(paths: Iterable, where: str | None = None) -> Iterator[np.ndarray]:
-    """Grey frames of image files in order, read by the data stage's one frame reader, all of
-    the first frame's size: a FrameError names a frame of another size (one from another
-    video or camera would move the tracked face crop), and ``where`` (the video)."""
-    from mer.core.frames import check_same_size, read_frame
+    """Grey frames of a video's image files in order, read by the data stage's one frame
+    reader (mer.core.frames.read_video_frames: all of the first frame's size, else a
+    FrameError naming the frame and ``where``, the video)."""
+    from mer.core.frames import read_video_frames
 
-    first: tuple[object, tuple[int, ...]] | None = None
-    for path in paths:
-        frame = read_frame(path, where)
-        if first is None:
-            first = (path, frame.shape[:2])
-        elif frame.shape[:2] != first[1]:
-            check_same_size([first[1], frame.shape[:2]], [str(first[0]), str(path)], where)
+    for frame in read_video_frames(paths, where):
         yield to_grey(frame)

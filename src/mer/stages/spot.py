@@ -38,7 +38,8 @@ from mer.stages.predict import add_model_argument, chosen_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--video", required=True, metavar="FILE", help="a video file")
+    parser.add_argument("--video", required=True, metavar="FILE", help="a video file, or a "
+                        "folder of its numbered frames (img1.jpg, ...; with --fps)")
     parser.add_argument("--out", metavar="FILE", help="also write the intervals: .csv or .json")
     parser.add_argument("--follow", action="store_true",
                         help="print each interval while the video is still being read")
@@ -114,7 +115,8 @@ def run(args: argparse.Namespace) -> None:
     fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:
-        raise MerError(f"{video}: the file gives no frame rate; pass --fps")
+        raise MerError(f"{video}: {'a folder of frames' if video.is_dir() else 'the file'} "
+                       "gives no frame rate; pass --fps")
     if not _is_frame_rate(fps):  # as --fps
         raise MerError(f"{video}: the file declares {fps:g} frames/s, which cannot be the "
                        "video's rate; pass --fps with its real frame rate")
