@@ -1,5 +1,7 @@
 """SAMM-LV: the release workbook below its notes, its quirks, and an error for the rest."""
 
+import re
+
 import pytest
 from data_builders import SAMM_LV_HEADER, make_samm_lv, samm_lv_rows
 
@@ -82,6 +84,27 @@ def test_missing_column(tmp_path):
     with pytest.raises(DatasetError, match=r"sheet 'FACS_Movement_Only': the header row \(row "
                                            r"10\) lacks the column\(s\) 'Type'"):
         read_samm_lv(tmp_path)
+
+
+def test_the_headers_the_two_long_video_readers_share(tmp_path):
+    """The re-check: 'Subject ID' and 'Expression type' were refused by one reader and not
+    the other; the readers take the same spellings of the columns they share."""
+    import openpyxl
+
+    from mer.data.casme_sq import CODING_HEADERS
+    from mer.data.samm_lv import COLUMNS
+
+    make_samm_lv(tmp_path)
+    book = openpyxl.load_workbook(tmp_path / WORKBOOK)
+    book.active.cell(row=10, column=1).value = "Subject ID"
+    book.active.cell(row=10, column=8).value = "Expression type"
+    book.save(tmp_path / WORKBOOK)
+    assert len(read_samm_lv(tmp_path)) == 3
+    def keys(spellings):  # as headers are compared: no case, no punctuation or spaces
+        return {re.sub(r"[^a-z0-9]", "", spelling.lower()) for spelling in spellings}
+
+    for name in ("subject", "onset", "offset", "type"):
+        assert keys(CODING_HEADERS[name]) >= keys(COLUMNS[name]), name
 
 
 def test_row_whose_video_folder_is_missing(tmp_path):

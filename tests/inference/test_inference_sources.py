@@ -256,7 +256,7 @@ def test_a_folder_given_as_a_video_is_read_as_its_frames(tmp_path):
     folder is the video of its numbered frames (none: an error saying so)."""
     from mer.inference.sources import video_frames
 
-    with pytest.raises(MerError, match=r"the video folder holds no numbered frames"):
+    with pytest.raises(MerError, match=r"the folder holds no numbered frames"):
         video_frames(tmp_path)
     with pytest.raises(MerError, match="no such video file"):
         video_frames(tmp_path / "missing.mp4")

@@ -65,8 +65,43 @@ def test_a_folder_of_frames_is_spotted_as_its_video(tiny_video, tmp_path, monkey
     for given, out in ((path, "file.csv"), (folder, "folder.csv")):
         assert main(["spot", "--video", str(given), "--spot-only", "--p", "0.3", "0.3",
                      "--fps", "30", "--out", out]) == 0
-    assert (tmp_path / "folder.csv").read_text() == (tmp_path / "file.csv").read_text()
-    assert len((tmp_path / "folder.csv").read_text().splitlines()) > 1
+    from_file = list(csv.DictReader((tmp_path / "file.csv").open()))
+    from_folder = list(csv.DictReader((tmp_path / "folder.csv").open()))
+    assert len(from_folder) == len(from_file) > 0
+    # The re-check: a folder's rows gave positions from 0, not the frames' own numbers (the
+    # coding sheet's): img1.jpg is frame 1, position 0; the seconds are the same.
+    for a, b in zip(from_file, from_folder, strict=True):
+        assert [int(b[c]) for c in ("onset", "apex", "offset")] == [
+            int(a[c]) + 1 for c in ("onset", "apex", "offset")]
+        assert [b[c] for c in ("onset_s", "apex_s", "offset_s", "kind", "confidence")] == [
+            a[c] for c in ("onset_s", "apex_s", "offset_s", "kind", "confidence")]
+
+
+def test_a_folder_with_a_gap_gives_the_frames_own_numbers_after_it(tiny_video, tmp_path,
+                                                                   monkeypatch, caplog,
+                                                                   tiny_spotting):
+    """The re-check: after a gap in the numbering the rows were off by the gap's size (in
+    frames and seconds), and the gap was warned about twice."""
+    import shutil
+
+    _, video = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number, frame in enumerate(video.frames, start=1):  # img1..img10, then img21..
+        shutil.copy(frame, folder / f"img{number if number <= 10 else number + 10}.jpg")
+    with caplog.at_level("WARNING"):
+        assert main(["spot", "--video", str(folder), "--spot-only", "--p", "0.3", "0.3",
+                     "--fps", "30", "--out", "gap.csv"]) == 0
+    assert caplog.text.count("frame(s) 11, 12, 13, 14, 15, ... (10 in all) are missing") == 1
+    rows = list(csv.DictReader((tmp_path / "gap.csv").open()))
+    (signals,) = corpus_signals([video], tiny_spotting, FeatureParams())
+    expected = spot(signals, {"micro": 0.3, "macro": 0.3})
+    assert [int(r["onset"]) for r in rows] == [
+        s.interval.onset + (1 if s.interval.onset < 10 else 11) for s in expected]
+    assert [float(r["onset_s"]) for r in rows] == [
+        round((int(r["onset"]) - 1) / 30, 3) for r in rows]
 
 
 def test_follow_reports_intervals_with_the_fitted_p(tiny_video, tmp_path, monkeypatch, capsys):
@@ -243,3 +278,24 @@ def test_a_frame_rate_the_file_declares_is_held_to_the_same_rule(tiny_video, tmp
     assert main(["spot", "--video", str(slow), "--spot-only", "--p", "0.3", "0.3"]) == 2
     assert "slow.avi: the file declares 0.5 frames/s, which cannot be the video's rate; pass " \
            "--fps" in capsys.readouterr().err
+
+
+def test_stale_fitted_thresholds_say_how_to_reach_the_registered_spotter(
+        tiny_video, tmp_path, monkeypatch, capsys):
+    """The re-check: refused p said to drop --spot-only to use the registered spotter, but the
+    report is read first, so that hit the same refusal: the report must be moved away too."""
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    from mer.config import load_params
+    from mer.spotting.spotter import fitted_with
+
+    (tmp_path / "reports").mkdir()
+    fitted = {**fitted_with(load_params("params.yaml")), "spotting.micro_window": 0.3}
+    (tmp_path / "reports" / "spotting.json").write_text(json.dumps({"synthetic": {
+        "p": {"micro": 0.3, "macro": 0.3}, "fitted_with": fitted}}), encoding="utf-8")
+    assert main(["spot", "--video", str(path), "--spot-only"]) == 2
+    err = capsys.readouterr().err
+    assert "(spotting.micro_window 0.3 there, 0.2 now)" in err
+    assert ("or pass --p MICRO MACRO, or move reports/spotting.json away and drop --spot-only "
+            "to use the spotter registered with the model") in err

@@ -11,14 +11,20 @@ from mer.config import default_params_yaml
 from mer.spotting.folds import evaluate_corpus
 
 
-def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_long_corpus,
-                                                   tiny_long_signals, tiny_spotting):
+def spot_eval(tmp_path, monkeypatch, corpus) -> dict:
+    """`mer spot-eval` in a project at ``tmp_path`` on ``corpus``; its params, as a dict."""
     params = yaml.safe_load(default_params_yaml())
-    params["spotting"].update(root=str(tiny_long_corpus), workers=1)
+    params["spotting"].update(root=str(corpus), workers=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert main(["spot-eval"]) == 0
+    return params
+
+
+def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_long_corpus,
+                                                   tiny_long_signals, tiny_spotting):
+    spot_eval(tmp_path, monkeypatch, tiny_long_corpus)
 
     report = json.loads((tmp_path / "reports" / "spotting.json").read_text())
     videos, signals = tiny_long_signals
@@ -67,12 +73,7 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
     from mer.errors import MerError
     from mer.spotting.spotter import read_fitted_spotter
 
-    params = yaml.safe_load(default_params_yaml())
-    params["spotting"].update(root=str(tiny_long_corpus), workers=1)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert main(["spot-eval"]) == 0
+    params = spot_eval(tmp_path, monkeypatch, tiny_long_corpus)
     report = tmp_path / "reports" / "spotting.json"
     fitted = json.loads(report.read_text())["synthetic"]["fitted_with"]
     assert fitted["spotting.micro_window"] == 0.2
@@ -86,6 +87,13 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
         with pytest.raises(MerError, match=rf"spotting.json was fitted under other params "
                                            rf"than params.yaml holds \(spotting.{key} "):
             read_fitted_spotter(report, load_params("other.yaml"))
+    # The re-check: the same corpus folder written another way was refused.
+    import os
+
+    changed = yaml.safe_load(yaml.safe_dump(params))
+    changed["spotting"]["root"] = os.path.relpath(tiny_long_corpus, tmp_path)
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
+    assert read_fitted_spotter(report, load_params("other.yaml")).p
     changed = yaml.safe_load(yaml.safe_dump(params))
     changed["spotting"]["baseline_threshold"] = 0.9  # the baseline's: p holds
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")

@@ -96,7 +96,7 @@ CODING_COLUMNS = ("subject", "expression", "onset", "apex", "offset", "aus", "em
 # A header row some copies add (the released sheet has none), read by its names: our column
 # name -> the spellings accepted (compared without case and punctuation).
 CODING_HEADERS = {
-    "subject": ("Subject", "Subject index", "Sub", "Participant"),
+    "subject": ("Subject", "Subject index", "Subject ID", "Sub", "Participant"),
     "expression": ("Filename", "File name", "Expression", "Expression name", "Name"),
     "onset": ("Onset", "Onset frame", "OnsetFrame"),
     "offset": ("Offset", "Offset frame", "OffsetFrame"),

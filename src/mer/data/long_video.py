@@ -116,17 +116,22 @@ def video_frames(folder: Path, where: str) -> VideoFrames:
         raise DatasetError(f"{folder} ({where}): the video folder holds no numbered frames "
                            "(.jpg, .png, .bmp with the frame number in the name); restore its "
                            "frames from the corpus")
-    numbers = list(files)
+    warn_of_gaps(list(files), folder, where)
+    return VideoFrames(folder, tuple(files.values()),
+                       {number: i for i, number in enumerate(files)})
+
+
+def warn_of_gaps(numbers: Sequence[int], folder: Path, where: str,
+                 advice: str = "restore them from the corpus") -> None:
+    """A warning naming the frame numbers missing between the first and the last of a
+    video's frames (``numbers``, ascending)."""
     gaps = [n for a, b in pairwise(numbers) for n in range(a + 1, b)]
     if gaps:
         shown = ", ".join(map(str, gaps[:5])) + (f", ... ({len(gaps)} in all)"
                                                    if len(gaps) > 5 else "")
         log.warning("%s (%s): frame(s) %s are missing between %d and %d; the video is read "
                     "without them, so the motion across each gap counts as one frame step: "
-                    "restore them from the corpus", folder, where, shown, numbers[0],
-                    numbers[-1])
-    return VideoFrames(folder, tuple(files.values()),
-                       {number: i for i, number in enumerate(files)})
+                    "%s", folder, where, shown, numbers[0], numbers[-1], advice)
 
 
 def find_frames_root(root: Path, folder: str, pattern: re.Pattern[str], corpus: str,

@@ -64,11 +64,11 @@ FPS = 200.0  # SAMM-LV was filmed at 200 frames per second (Yap et al., 2020)
 WORKBOOK_PATTERNS = ("SAMM_LongVideos*.xlsx", "SAMM_longvideos*.xlsx")
 FRAMES_FOLDER = "SAMM_longvideos"
 COLUMNS = {
-    "subject": ("Subject",),
-    "filename": ("Filename",),
+    "subject": ("Subject", "Subject ID"),
+    "filename": ("Filename", "File name"),
     "onset": ("Onset", "Onset Frame"),
     "offset": ("Offset", "Offset Frame"),
-    "type": ("Type",),
+    "type": ("Type", "Expression type"),
 }
 OPTIONAL_COLUMNS = {
     "apex": ("Apex", "Apex Frame"),

@@ -149,12 +149,18 @@ def per_corpus(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, dict[st
     return out
 
 
-def fewer_classes(report: dict[str, Any]) -> dict[str, list[str]]:
-    """corpus -> the classes its clips show, for each corpus of the primary model's
-    per-corpus figures that shows fewer than the report's classes."""
-    return {corpus: figures["classes"]
-            for corpus, figures in report.get("corpora", {}).items()
-            if len(figures["classes"]) < len(report["classes"])}
+def fewer_classes(frame: pd.DataFrame, report: dict[str, Any]) -> dict[str | None, list[str]]:
+    """The scored clips that show fewer classes than the report's (``frame``: the predictions
+    ``report`` was made from): None -> the classes all the primary model's clips show (a
+    cross-corpus test corpus may lack some), and corpus -> the classes its clips show, for
+    each corpus of the per-corpus figures; each only when fewer."""
+    classes = report["classes"]
+    pooled = sorted(set(frame.loc[frame["model"] == report["primary"], "label"]),
+                    key=classes.index)
+    shown: dict[str | None, list[str]] = {None: pooled}
+    shown.update({corpus: figures["classes"]
+                  for corpus, figures in report.get("corpora", {}).items()})
+    return {where: found for where, found in shown.items() if len(found) < len(classes)}
 
 
 def per_subject(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from mer.core.frames import (
     read_video_frames,
 )
 from mer.core.frames import read_frame as read_image  # one decoder for training and predict
-from mer.data.long_video import video_frames as long_video_frames
+from mer.data.long_video import warn_of_gaps
 from mer.errors import MerError
 
 REPLACE = "replace it"  # what to do about a damaged input frame
@@ -102,17 +102,20 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
     and its (H, W, 3) BGR uint8 frames, decoded one at a time, so a long video never sits in
     memory whole. The file is released when the frames run out or the iterator is closed.
 
-    A folder is read as a video of numbered image frames (the corpora's and high-speed
-    cameras' form: img1.jpg, 006_1_0001.jpg; mer.data.long_video.video_frames lists them,
-    with a warning for gaps in the numbering), with no frame rate (0.0).
+    A folder is read as a video of its numbered image frames in number order (the corpora's
+    and high-speed cameras' form: img1.jpg, 006_1_0001.jpg; ``frame_numbers`` gives their
+    numbers), with no frame rate (0.0).
 
     Raises MerError when the file is missing or OpenCV cannot open it, or the folder holds
     no numbered frames; a FrameError, as the frames are read, for a damaged frame or one of
     another size."""
     video = Path(video)
     if video.is_dir():
-        listed = long_video_frames(video, "the video's frames")
-        return 0.0, read_video_frames(listed.files, str(video))
+        files = frame_files(video)
+        if not files:
+            raise MerError(f"{video}: the folder holds no numbered frames (.jpg, .png, .bmp "
+                           "with the frame number in the name)")
+        return 0.0, read_video_frames(files.values(), str(video))
     if not video.is_file():
         pattern = ("; for numbered frames, give their folder (--video FOLDER --fps N)"
                    if "%" in video.name else "")
@@ -136,6 +139,19 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
             capture.release()
         check_decoded(video, decoded, declared)
     return fps, frames()
+
+
+def frame_numbers(video: str | Path) -> list[int] | None:
+    """The frames' own numbers, by position, of a folder ``video_frames`` reads as a video
+    (img1.jpg -> 1), with a warning naming gaps in the numbering; None for a video file,
+    whose frames are counted from 0."""
+    video = Path(video)
+    if not video.is_dir():
+        return None
+    numbers = list(frame_files(video))
+    warn_of_gaps(numbers, video, "the video's frames", "onset, apex and offset are still "
+                 "the frames' own numbers")
+    return numbers
 
 
 def check_decoded(video: Path, decoded: int, declared: int) -> None:

@@ -29,7 +29,8 @@ from mer.inference.sources import FrameWindow, check_apex
 from mer.spotting.signals import MotionMeter, video_signals
 from mer.spotting.spotter import FittedSpotter, FollowSpotter, Spot, spot
 
-# Columns of every spotted interval: frames (0-based) and seconds, kind, confidence.
+# Columns of every spotted interval: frames (0-based; a folder's own frame numbers) and
+# seconds, kind, confidence.
 INTERVAL_COLUMNS = ("onset", "apex", "offset", "onset_s", "apex_s", "offset_s", "kind",
                     "confidence")
 LABEL = "label"  # the recognised class of a micro interval; empty for macro intervals
@@ -46,14 +47,23 @@ class SpottedInterval:
     prediction: Prediction | None = None
     error: str = ""
 
-    def row(self, classes: Sequence[str]) -> dict[str, Any]:
+    def row(self, classes: Sequence[str], numbers: Sequence[int] | None = None
+            ) -> dict[str, Any]:
         """The interval's values by column (``columns(classes)``); label, prob_<class> and
-        recognition_error are None where there is no class (macro, or the face was lost)."""
+        recognition_error are None where there is no class (macro, or the face was lost).
+
+        ``numbers``: the frames' own numbers by position, for a folder of frames
+        (mer.inference.sources.frame_numbers): onset, apex and offset are then those numbers,
+        and seconds count from the first frame's; else positions from 0."""
         i = self.spot.interval
+        first = 0 if numbers is None else numbers[0]
+        onset, apex, offset = ((i.onset, i.apex, i.offset) if numbers is None else
+                               (numbers[i.onset], numbers[i.apex], numbers[i.offset]))
         values: dict[str, Any] = {
-            "onset": i.onset, "apex": i.apex, "offset": i.offset,
-            "onset_s": round(i.onset / self.fps, 3), "apex_s": round(i.apex / self.fps, 3),
-            "offset_s": round(i.offset / self.fps, 3), "kind": i.kind,
+            "onset": onset, "apex": apex, "offset": offset,
+            "onset_s": round((onset - first) / self.fps, 3),
+            "apex_s": round((apex - first) / self.fps, 3),
+            "offset_s": round((offset - first) / self.fps, 3), "kind": i.kind,
             "confidence": round(self.spot.confidence, 3)}
         if classes:
             found = self.prediction

@@ -238,6 +238,17 @@ def fitted_with(params: Params) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))  # Path -> str, tuple -> list
 
 
+# The recorded params that are paths: one folder written two ways ('../corpus' and its
+# absolute path, from the project folder both run in) is the same.
+PATH_KEYS = ("spotting.root", "spotting.annotations")
+
+
+def _same_value(key: str, recorded: Any, now: Any) -> bool:
+    if key in PATH_KEYS and isinstance(recorded, str) and isinstance(now, str):
+        return Path(recorded).resolve() == Path(now).resolve()
+    return recorded == now
+
+
 def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     """The spotter `mer spot-eval` fitted on every subject of spotting.source (``report``:
     reports/spotting.json), with this project's signal settings. MerError naming what to run
@@ -257,7 +268,7 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     recorded = fitted.get("fitted_with")
     if isinstance(recorded, dict):
         now = fitted_with(params)
-        changed = [key for key in now if recorded.get(key) != now[key]]
+        changed = [key for key in now if not _same_value(key, recorded.get(key), now[key])]
         if changed:
             what = "; ".join(f"{key} {json.dumps(recorded.get(key))} there, "
                              f"{json.dumps(now[key])} now" for key in changed[:3])

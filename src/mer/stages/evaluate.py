@@ -74,11 +74,12 @@ def run(args: argparse.Namespace) -> None:
         report_files=(paths.EVALUATION, paths.METRICS),
         predictions_sha=predictions_sha, params=params,
         data_hash=file_digest(*inputs) if inputs else "unknown")
-    for corpus, shown in fewer_classes(report).items():
-        log.warning("%s's per-corpus figures score %d of the %d classes (its clips show %s "
-                    "only): its UAR and UF1 average over those, so they are not comparable "
-                    "with a corpus that shows every class (the data stage's report says which "
-                    "rows labels.scheme dropped)", corpus, len(shown), len(report["classes"]),
+    for corpus, shown in fewer_classes(frame, report).items():
+        log.warning("%s score %d of the %d classes of labels.scheme (their clips show %s "
+                    "only): UAR and UF1 average over those, so they are not comparable with "
+                    "figures over every class (reports/data.json says which rows the scheme "
+                    "dropped)", "the pooled figures" if corpus is None else
+                    f"{corpus}'s per-corpus figures", len(shown), len(report["classes"]),
                     ", ".join(shown))
     log.info("%s: UAR %.3f, UF1 %.3f, accuracy %.3f (MLflow run %s)", report["primary"],
              report["uar"], report["uf1"], report["accuracy"], run_id)

@@ -63,8 +63,12 @@ def choose_spotter(params: Params, given: Sequence[float] | None, bundle: Any | 
         try:
             return read_fitted_spotter(paths.SPOTTING, params), str(paths.SPOTTING)
         except MerError as exc:
-            hint = ("" if bundle is not None else
-                    ", or drop --spot-only to use the spotter registered with the model")
+            # The registered spotter is used only where there is no report to read.
+            away = f"move {paths.SPOTTING} away and " if paths.SPOTTING.exists() else ""
+            hint = (f", or {away}drop --spot-only to use the spotter registered with the model"
+                    if bundle is None else
+                    f", or {away.removesuffix(' and ')} to use the spotter registered with "
+                    "the model" if away else "")
             raise MerError(f"{exc}, or pass --p MICRO MACRO{hint}") from None
     return bundle.spotter, f"the spotter registered in {model}"
 
@@ -99,7 +103,7 @@ def _is_frame_rate(fps: float) -> bool:
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.inference.sources import video_frames
+    from mer.inference.sources import frame_numbers, video_frames
     from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
 
     params = load_params(args.params)
@@ -113,6 +117,7 @@ def run(args: argparse.Namespace) -> None:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
     model = None if args.spot_only else chosen_model(args.model, args.params)
     fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
+    numbers = frame_numbers(video)  # a folder's own frame numbers, for the rows
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:
         raise MerError(f"{video}: {'a folder of frames' if video.is_dir() else 'the file'} "
@@ -139,7 +144,7 @@ def run(args: argparse.Namespace) -> None:
         found = []
         for interval in follow_video(counted(), fps, spotter, bundle, str(video)):
             found.append(interval)
-            print_row(interval.row(classes))
+            print_row(interval.row(classes, numbers))
         if count == 0:
             raise MerError(f"{video}: no frame could be decoded")
     else:
@@ -147,10 +152,10 @@ def run(args: argparse.Namespace) -> None:
         found, count = spot_video(lambda: video_frames(video)[1], fps, spotter, bundle,
                                   str(video))
         for interval in found:
-            print_row(interval.row(classes))
+            print_row(interval.row(classes, numbers))
     seconds = time.perf_counter() - started
     if args.out:
-        write_rows(args.out, [f.row(classes) for f in found], columns(classes))
+        write_rows(args.out, [f.row(classes, numbers) for f in found], columns(classes))
     micro = sum(f.spot.interval.kind == "micro" for f in found)
     failed = sum(bool(f.error) for f in found)
     recognised = ("" if bundle is None else ", all recognised" if not failed else
