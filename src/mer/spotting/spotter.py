@@ -19,6 +19,7 @@ the same conflict rule.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from mer.data.long_video import Interval, Kind
 from mer.errors import MerError
 from mer.evaluation.spotting import pooled_counts
 from mer.spotting.signals import SCALES, VideoSignals
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,7 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     reports/spotting.json), with this project's signal settings. MerError naming what to run
     when it is missing, or when it was fitted under other params than ``params`` holds
     (``fitted_with``: changed since, with no `dvc repro spot-eval` after it); a report
-    without the record (an older mer's) is not checked."""
+    without the record (an older mer's) is not checked, with a warning saying so."""
     source = params.spotting.source
     if not report.exists():
         raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `mer spot-eval`) "
@@ -266,7 +269,11 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
         raise MerError(f"{report} has no fitted p for spotting.source {source}: rerun "
                        "`mer spot-eval`") from None
     recorded = fitted.get("fitted_with")
-    if isinstance(recorded, dict):
+    if not isinstance(recorded, dict):
+        log.warning("%s records no params its p were fitted under (an older mer wrote it), so "
+                    "they are used unchecked: rerun `mer spot-eval` (or `dvc repro spot-eval`) "
+                    "to have them checked", report)
+    else:
         now = fitted_with(params)
         changed = [key for key in now if not _same_value(key, recorded.get(key), now[key])]
         if changed:
