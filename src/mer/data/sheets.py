@@ -302,22 +302,21 @@ def read_worksheets(path: str | Path, what: str) -> dict[str, list[tuple[object,
 
 
 def positional_table(path: Path, sheet: str, rows: Sequence[tuple[object, ...]],
-                     columns: Sequence[str], skip_first: bool = False) -> Table:
+                     columns: Sequence[str]) -> Table:
     """A sheet without a header row as a Table: ``columns[i]`` names column i (A, B, ...).
 
-    Rows whose cells are all empty are left out; ``skip_first`` leaves out row 1 (a header
-    row some copies add). Messages name a column 'C (onset)': its letter and our name.
+    Rows whose cells are all empty are left out; every other row is data (a header row some
+    copies add is found by its names first: ``header_table``). Messages name a column
+    'C (onset)': its letter and our name.
     """
     headers = {name: f"{chr(ord('A') + i)} ({name})" for i, name in enumerate(columns)}
     data = []
     for index, cells in enumerate(rows):
-        if skip_first and index == 0:
-            continue
         values = {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(columns)}
         if all(is_blank(value) for value in values.values()):
             continue
         data.append(Row(index + 1, values))
-    return Table(path, sheet, 1 if skip_first else 0, headers, tuple(data))
+    return Table(path, sheet, 0, headers, tuple(data))
 
 
 def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what: str,
