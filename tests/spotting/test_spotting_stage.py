@@ -11,10 +11,11 @@ from mer.config import default_params_yaml
 from mer.spotting.folds import evaluate_corpus
 
 
-def spot_eval(tmp_path, monkeypatch, corpus) -> dict:
-    """`mer spot-eval` in a project at ``tmp_path`` on ``corpus``; its params, as a dict."""
+def spot_eval(tmp_path, monkeypatch, corpus, **spotting) -> dict:
+    """`mer spot-eval` in a project at ``tmp_path`` on ``corpus`` (``spotting``: other
+    spotting params); its params, as a dict."""
     params = yaml.safe_load(default_params_yaml())
-    params["spotting"].update(root=str(corpus), workers=1)
+    params["spotting"].update(root=str(corpus), workers=1, **spotting)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -98,3 +99,57 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
     changed["spotting"]["baseline_threshold"] = 0.9  # the baseline's: p holds
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
     assert read_fitted_spotter(report, load_params("other.yaml")).p
+
+
+def test_p_fitted_on_an_earlier_workbook_is_refused(tmp_path, monkeypatch, tiny_long_corpus,
+                                                    caplog):
+    """A row corrected in the coding workbook after `mer spot-eval`: `mer spot` and `mer
+    register` used p fitted on the old rows, and with spotting.annotations outside
+    spotting.root DVC did not notice the edit either; nothing said so. The report records the
+    workbook and its sha256, p fitted on another version of it are refused, and a workbook
+    outside spotting.root is warned about, as the data stage warns of a sheet outside
+    data.root."""
+    import hashlib
+    import shutil
+
+    import pytest
+    from openpyxl import load_workbook
+
+    from mer.config import load_params
+    from mer.data.casme_sq import WORKBOOK_NAME
+    from mer.errors import MerError
+    from mer.spotting.spotter import read_fitted_spotter
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_long_corpus, corpus)
+    workbook = tmp_path / "coding.xlsx"
+    shutil.move(corpus / WORKBOOK_NAME, workbook)
+    spot_eval(tmp_path, monkeypatch, corpus, annotations=str(workbook))
+    assert f"{workbook} lies outside spotting.root ({corpus}), so DVC does not notice edits " \
+        "to it and `dvc repro` will not rerun the spot-eval stage after one" in caplog.text
+    report = tmp_path / "reports" / "spotting.json"
+    assert json.loads(report.read_text())["synthetic"]["workbook"] == {
+        "path": str(workbook), "sha256": hashlib.sha256(workbook.read_bytes()).hexdigest()}
+    params = load_params("params.yaml")
+    assert read_fitted_spotter(report, params).p  # fitted on what it holds: read
+
+    book = load_workbook(workbook)
+    book.worksheets[0].cell(1, 5).value += 1  # an offset corrected
+    book.save(workbook)
+    with pytest.raises(MerError, match=rf"{workbook} changed after `mer spot-eval` fitted the "
+                                       rf"p in {report} on it: rerun `mer spot-eval`"):
+        read_fitted_spotter(report, params)
+    assert main(["spot", "--video", str(next((corpus / "rawpic").glob("s*/*"))),
+                 "--fps", "30", "--spot-only"]) == 2
+    workbook.unlink()  # a machine that spots but does not hold the corpus: not checked
+    assert read_fitted_spotter(report, params).p
+
+
+def test_the_workbook_in_root_is_recorded_and_not_warned_about(tmp_path, monkeypatch,
+                                                               tiny_long_corpus, caplog):
+    from mer.data.casme_sq import WORKBOOK_NAME
+
+    spot_eval(tmp_path, monkeypatch, tiny_long_corpus)
+    assert "lies outside" not in caplog.text
+    recorded = json.loads((tmp_path / "reports" / "spotting.json").read_text())["synthetic"]
+    assert recorded["workbook"]["path"] == str(tiny_long_corpus / WORKBOOK_NAME)

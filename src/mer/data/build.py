@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from mer.config import CorpusSource, DataParams, is_inside
+from mer.config import CorpusSource, DataParams
 from mer.core.manifest import COLUMNS, validate_manifest
 from mer.data.casme2 import read_casme2
 from mer.data.clips import APEX_MISSING, Clip, Corpus, Skipped, check_unique
@@ -26,6 +26,7 @@ from mer.data.flow_image_corpus import check_flow_image, read_flow_images, resol
 from mer.data.labelling import Labelled, apply_scheme
 from mer.data.repairs import resolve_frames
 from mer.data.samm import read_samm
+from mer.data.sheets import warn_if_untracked
 from mer.data.smic import read_smic
 from mer.errors import DatasetError, MerError
 from mer.labels import MEGC_3, LabelScheme, get_scheme
@@ -349,11 +350,8 @@ def read_corpora(data: DataParams) -> list[Corpus]:
     else:
         corpora = [read_source(data.corpora[0])]
     for corpus in corpora:
-        if corpus.annotations and not is_inside(corpus.annotations, data.root):
-            log.warning("%s lies outside data.root (%s), so DVC does not notice edits to it "
-                        "and `dvc repro` will not rerun the data stage after one: move it "
-                        "into data.root and set data.annotations to it, or move data.root "
-                        "up to a folder holding both", corpus.annotations, data.root)
+        if corpus.annotations:
+            warn_if_untracked(corpus.annotations, data.root, "data", "data")
     # Several corpora (or one flow-image CSV of several): subjects namespaced by corpus.
     datasets = {c.dataset for corpus in corpora for c in corpus.clips}
     return [namespaced(c) for c in corpora] if len(datasets) > 1 else corpora

@@ -128,8 +128,7 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     root = Path(root)
     frames_root = find_frames_root(root, FRAMES_FOLDER, _SUBJECT_FOLDER, "CAS(ME)^2",
                                    "s15/15_0101disgustingteeth/img1.jpg")
-    workbook = Path(annotations) if annotations is not None else find_annotation_file(
-        [root], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook", key=ANNOTATIONS_KEY)
+    workbook = Path(annotations) if annotations is not None else find_workbook(root)
     sheets = read_worksheets(workbook, "CAS(ME)^2 coding workbook")
     subjects = _subjects(_sheet(workbook, sheets, NAMING_SUBJECTS_SHEET,
                                 NAMING_SUBJECTS_COLUMNS))
@@ -148,6 +147,13 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
     return long_videos(dataset, FPS, frames, intervals)
 
 # ------------------------------------------------------------------------------ the workbook
+
+def find_workbook(root: str | Path) -> Path:
+    """The coding workbook in ``root``: its one '*code_final*.xlsx'. DatasetError naming
+    spotting.annotations when there is none or more than one."""
+    return find_annotation_file([Path(root)], WORKBOOK_PATTERNS, "CAS(ME)^2 coding workbook",
+                                key=ANNOTATIONS_KEY)
+
 
 def _key(name: str) -> str:
     return re.sub(r"[\s_]", "", name).lower()

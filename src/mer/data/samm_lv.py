@@ -94,8 +94,7 @@ def read_samm_lv(root: str | Path, annotations: str | Path | None = None) -> lis
     root = Path(root)
     frames_root = find_frames_root(root, FRAMES_FOLDER, _VIDEO_FOLDER, "SAMM-LV",
                                    "006_1/006_1_0001.jpg")
-    workbook = Path(annotations) if annotations is not None else find_annotation_file(
-        [root], WORKBOOK_PATTERNS, "SAMM-LV release workbook", key=ANNOTATIONS_KEY)
+    workbook = Path(annotations) if annotations is not None else find_workbook(root)
     table = read_table(workbook, COLUMNS, OPTIONAL_COLUMNS, what="SAMM-LV release workbook",
                        key=ANNOTATIONS_KEY)
     folders = {path.name: path for path in sorted(frames_root.iterdir())
@@ -109,6 +108,13 @@ def read_samm_lv(root: str | Path, annotations: str | Path | None = None) -> lis
         key = (video.split("_")[0], video)
         intervals[key].append(_interval(table, row, filename, frames[key]))
     return long_videos("samm_lv", FPS, frames, intervals)
+
+def find_workbook(root: str | Path) -> Path:
+    """The release workbook in ``root``: its one 'SAMM_LongVideos*.xlsx'. DatasetError naming
+    spotting.annotations when there is none or more than one."""
+    return find_annotation_file([Path(root)], WORKBOOK_PATTERNS, "SAMM-LV release workbook",
+                                key=ANNOTATIONS_KEY)
+
 
 def _video_of(table: Table, row: Row, folders: dict[str, Path], seen: dict[str, Row]
               ) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mer.config import is_inside
 from mer.data.cells import UnsavedFormula, is_blank
 from mer.errors import DatasetError
 
@@ -317,6 +318,17 @@ def positional_table(path: Path, sheet: str, rows: Sequence[tuple[object, ...]],
             continue
         data.append(Row(index + 1, values))
     return Table(path, sheet, 0, headers, tuple(data))
+
+
+def warn_if_untracked(sheet: Path, root: Path, section: str, stage: str) -> None:
+    """A warning when ``sheet`` lies outside ``root``, the folder DVC tracks for ``stage``
+    (``section``.root: data.root for the data stage, spotting.root for spot-eval): DVC then
+    does not notice edits to it, and the stage is not rerun after one."""
+    if not is_inside(sheet, root):
+        log.warning("%s lies outside %s.root (%s), so DVC does not notice edits to it and "
+                    "`dvc repro` will not rerun the %s stage after one: move it into %s.root "
+                    "and set %s.annotations to it, or move %s.root up to a folder holding "
+                    "both", sheet, section, root, stage, section, section, section)
 
 
 def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what: str,

@@ -2,7 +2,8 @@
 
 ``casme_sq``: CAS(ME)^2 (mer.data.casme_sq, also the format of the synthetic long videos);
 ``samm_lv``: SAMM Long Videos (mer.data.samm_lv). Each adapter's docstring is its format.
-``read_spotting_corpus`` reads the one spotting params name.
+``read_spotting_corpus`` reads the one spotting params name; ``spotting_workbook`` names the
+workbook it reads (`mer spot-eval` records its sha256 with the fitted p).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mer.data.casme_sq import read_casme_sq
+from mer.data import casme_sq, samm_lv
 from mer.data.long_video import LongVideo
-from mer.data.samm_lv import read_samm_lv
+from mer.data.sheets import warn_if_untracked
 from mer.errors import DatasetError, ParamsError
 
 if TYPE_CHECKING:
@@ -25,8 +26,13 @@ log = logging.getLogger(__name__)
 
 # source name -> reader(root, annotations or None for the corpus's usual workbook in root)
 READERS: dict[str, Callable[[Path, Path | None], list[LongVideo]]] = {
-    "casme_sq": read_casme_sq,
-    "samm_lv": read_samm_lv,
+    "casme_sq": casme_sq.read_casme_sq,
+    "samm_lv": samm_lv.read_samm_lv,
+}
+# source name -> the corpus's usual workbook in root (what a reader reads without annotations)
+WORKBOOKS: dict[str, Callable[[Path], Path]] = {
+    "casme_sq": casme_sq.find_workbook,
+    "samm_lv": samm_lv.find_workbook,
 }
 
 
@@ -67,7 +73,22 @@ def read_spotting_corpus(spotting: SpottingParams) -> list[LongVideo]:
     The synthetic set is written in CAS(ME)^2's format but at spotting.synthetic.fps, so its
     videos take that frame rate, not CAS(ME)^2's 30 fps: the spotter's windows are in seconds.
     """
+    videos = read_long_videos(_format(spotting), spotting.root, spotting.annotations)
+    warn_if_untracked(spotting_workbook(spotting), spotting.root, "spotting", "spot-eval")
     if spotting.source != "synthetic":
-        return read_long_videos(spotting.source, spotting.root, spotting.annotations)
-    videos = read_long_videos("casme_sq", spotting.root, spotting.annotations)
+        return videos
     return [replace(video, fps=spotting.synthetic.fps) for video in videos]
+
+
+def spotting_workbook(spotting: SpottingParams) -> Path:
+    """The workbook ``read_spotting_corpus`` reads: spotting.annotations, else the corpus's
+    usual workbook in spotting.root. DatasetError naming spotting.annotations when root holds
+    none or several."""
+    if spotting.annotations is not None:
+        return Path(spotting.annotations)
+    return WORKBOOKS[_format(spotting)](Path(spotting.root))
+
+
+def _format(spotting: SpottingParams) -> str:
+    """The reader of spotting.source: the synthetic long videos are written as CAS(ME)^2."""
+    return "casme_sq" if spotting.source == "synthetic" else spotting.source

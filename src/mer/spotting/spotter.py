@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mer.config import FeatureParams, Params, SpottingParams
+from mer.core.records import file_digest
 from mer.data.long_video import Interval, Kind
 from mer.errors import MerError
 from mer.evaluation.spotting import pooled_counts
@@ -252,12 +253,28 @@ def _same_value(key: str, recorded: Any, now: Any) -> bool:
     return recorded == now
 
 
+def _check_workbook(report: Path, recorded: Any) -> None:
+    """A MerError when the workbook p was fitted on (``recorded``: path and sha256, from
+    ``report``) holds other bytes now: run by hand after a row was corrected, `mer spot` would
+    use p fitted on the old rows, and DVC does not track a workbook outside spotting.root. A
+    workbook no longer there is not checked (a machine that spots need not hold the corpus)."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("path"), str):
+        return
+    workbook = Path(recorded["path"])
+    if workbook.is_file() and file_digest(workbook) != recorded.get("sha256"):
+        raise MerError(f"{workbook} changed after `mer spot-eval` fitted the p in {report} on "
+                       "it: rerun `mer spot-eval` (or `dvc repro spot-eval`; `dvc repro "
+                       "--force spot-eval` when the workbook lies outside spotting.root, which "
+                       "DVC does not track) to fit p on what it holds now")
+
+
 def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     """The spotter `mer spot-eval` fitted on every subject of spotting.source (``report``:
     reports/spotting.json), with this project's signal settings. MerError naming what to run
     when it is missing, or when it was fitted under other params than ``params`` holds
-    (``fitted_with``: changed since, with no `dvc repro spot-eval` after it); a report
-    without the record (an older mer's) is not checked, with a warning saying so."""
+    (``fitted_with``: changed since, with no `dvc repro spot-eval` after it) or on a workbook
+    edited since (``workbook``); a report without the record (an older mer's) is not checked,
+    with a warning saying so."""
     source = params.spotting.source
     if not report.exists():
         raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `mer spot-eval`) "
@@ -282,6 +299,7 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
             raise MerError(f"{report} was fitted under other params than params.yaml holds "
                            f"({what}): rerun `mer spot-eval` (or `dvc repro spot-eval`) to fit "
                            "p under these")
+        _check_workbook(report, fitted.get("workbook"))
     provenance = {"videos": fitted.get("videos"), "subjects": fitted.get("subjects"),
                   "loso_f1": {kind: fitted.get("spotter", {}).get(kind, {}).get("f1")
                               for kind in ("micro", "macro", "overall")}}

@@ -5,7 +5,8 @@ by the CAS(ME)^2 reader whose format they follow); writes reports/spotting.json:
 the spotter's (thresholds fitted per LOSO fold on training subjects) and the fixed-threshold
 baseline's precision, recall and F1 for micro, macro and overall, each fold's fitted p, the
 params p was fitted under (``fitted_with``: `mer spot` and `mer register` refuse p fitted
-under others) and the frames per second of the signal pass; reports/spotting_intervals.csv,
+under others), the workbook read with its sha256 (``workbook``: they refuse p fitted on an
+earlier version of it) and the frames per second of the signal pass; reports/spotting_intervals.csv,
 every spotted interval (TP or FP) and every missed ground truth (FN) behind those counts
 (mer.spotting.folds.INTERVAL_COLUMNS); and reports/spotting_metrics.json, the DVC metric:
 the spotter's and the baseline's micro, macro and overall F1. Logs them to MLflow
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from mer.atomic import atomic_outputs
-    from mer.data.spotting_corpora import read_spotting_corpus
+    from mer.core.records import file_digest
+    from mer.data.spotting_corpora import read_spotting_corpus, spotting_workbook
     from mer.spotting.folds import (
         INTERVAL_COLUMNS,
         corpus_signals,
@@ -48,7 +50,9 @@ def run(args: argparse.Namespace) -> None:
     signals = corpus_signals(videos, spotting, params.features)
     seconds = time.perf_counter() - started
     evaluation = evaluate_corpus(videos, signals, spotting)
-    corpus = {**evaluation.report, "fitted_with": fitted_with(params)}
+    workbook = spotting_workbook(spotting)
+    corpus = {**evaluation.report, "fitted_with": fitted_with(params),
+              "workbook": {"path": str(workbook), "sha256": file_digest(workbook)}}
     report = {spotting.source: corpus}
     # All or none: the intervals never describe another run than the tables do.
     with atomic_outputs(paths.SPOTTING, paths.SPOTTING_METRICS, paths.SPOTTING_INTERVALS) as (
