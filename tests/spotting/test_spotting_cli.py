@@ -304,3 +304,31 @@ def test_stale_fitted_thresholds_say_how_to_reach_the_registered_spotter(
     assert "(spotting.micro_window 0.3 there, 0.2 now)" in err
     assert ("or pass --p MICRO MACRO, or move reports/spotting.json away and drop --spot-only "
             "to use the spotter registered with the model") in err
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_folder_s_frames_are_named_by_their_own_numbers_in_warnings(
+        tiny_video, tmp_path, monkeypatch, caplog, follow):
+    """The last note: for a folder of frames (img1.jpg ...), the rows gave the frames' own
+    numbers but the warnings named positions from 0 ("no face in frames 0-4 ...; spotting
+    starts at frame 5" for img1..img5 without a face), so a user looked one frame early.
+    They name the frames as the rows do."""
+    import shutil
+
+    import numpy as np
+
+    _, video = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    blank = np.zeros_like(cv2.imread(str(video.frames[0])))
+    for number in range(1, 6):  # an empty chair first
+        cv2.imwrite(str(folder / f"img{number}.jpg"), blank)
+    for number, frame in enumerate(video.frames, start=6):
+        shutil.copy(frame, folder / f"img{number}.jpg")
+    with caplog.at_level("WARNING"):
+        assert main(["spot", "--video", str(folder), "--spot-only", "--p", "0.3", "0.3",
+                     "--fps", "30", *(["--follow"] if follow else [])]) == 0
+    assert (f"{folder}: no face in frames 1-5 (0.2 s); spotting starts at frame 6, where one "
+            "was found") in caplog.text

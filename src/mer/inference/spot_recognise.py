@@ -82,18 +82,23 @@ def columns(classes: Sequence[str]) -> tuple[str, ...]:
 
 
 def recognise(bundle: ModelBundle | None, found: Spot, fps: float,
-              frames: Sequence[np.ndarray], where: str) -> SpottedInterval:
+              frames: Sequence[np.ndarray], where: str,
+              numbers: Sequence[int] | None = None) -> SpottedInterval:
     """``found`` with its class when it is micro and ``bundle`` is given (``frames``: its
     frames onset..offset). No face on the interval's onset frame, or a face lost inside it, is
-    the row's recognition_error: one hard interval does not cost a long video's others."""
+    the row's recognition_error: one hard interval does not cost a long video's others.
+    ``numbers``: the frames' own numbers by position, which the error names frames by (a
+    folder of numbered frames); None: positions from 0."""
     i = found.interval
     if bundle is None or i.kind != "micro":
         return SpottedInterval(found, fps)
     if len(frames) != i.offset - i.onset + 1:
         raise RuntimeError(f"{len(frames)} frames for interval {i.onset}..{i.offset}")
-    description = f"{where} frames {i.onset}..{i.offset}"
+    onset, offset = (i.onset, i.offset) if numbers is None else (numbers[i.onset],
+                                                                  numbers[i.offset])
+    description = f"{where} frames {onset}..{offset}"
     window = FrameWindow(tuple(frames), check_apex(i.apex - i.onset, len(frames), description),
-                         description, i.onset)
+                         description, onset)
     try:
         return SpottedInterval(found, fps, predict_window(bundle, window))
     except (NoFaceError, FaceLostError) as exc:
@@ -116,32 +121,36 @@ def _frames_of(frames: Iterable[np.ndarray], wanted: Sequence[Spot]
 
 
 def spot_video(open_frames: Callable[[], Iterator[np.ndarray]], fps: float,
-               spotter: FittedSpotter, bundle: ModelBundle | None, where: str
-               ) -> tuple[list[SpottedInterval], int]:
+               spotter: FittedSpotter, bundle: ModelBundle | None, where: str,
+               numbers: Sequence[int] | None = None) -> tuple[list[SpottedInterval], int]:
     """Every interval of a whole video, in time order, each micro one recognised by ``bundle``
     (None: spotting only), and the number of frames read. ``open_frames`` gives the video's
     (H, W, 3) uint8 BGR frames from the first each time it is called (read twice when
-    recognising); each scale is thresholded on the whole video, as `mer spot-eval` does."""
+    recognising); each scale is thresholded on the whole video, as `mer spot-eval` does.
+    ``numbers``: the frames' own numbers (a folder of frames), which messages name."""
     from contextlib import closing
 
     with closing(open_frames()) as frames:
-        signals = video_signals(frames, fps, spotter.params, spotter.features, where)
+        signals = video_signals(frames, fps, spotter.params, spotter.features, where, numbers)
     spots = spot(signals, spotter.p)
     micro = [s for s in spots if s.interval.kind == "micro"] if bundle is not None else []
     kept: dict[int, list[np.ndarray]] = {}
     if micro:
         with closing(open_frames()) as frames:
             kept = _frames_of(frames, micro)
-    done = {id(s): recognise(bundle, s, fps, kept[n], where) for n, s in enumerate(micro)}
+    done = {id(s): recognise(bundle, s, fps, kept[n], where, numbers)
+            for n, s in enumerate(micro)}
     return [done.get(id(s)) or SpottedInterval(s, fps) for s in spots], signals.frames
 
 
 def follow_video(frames: Iterable[np.ndarray], fps: float, spotter: FittedSpotter,
-                 bundle: ModelBundle | None, where: str) -> Iterator[SpottedInterval]:
+                 bundle: ModelBundle | None, where: str,
+                 numbers: Sequence[int] | None = None) -> Iterator[SpottedInterval]:
     """Each interval once it is decided (3 k_macro frames after its apex, read k_macro frames
     later still), each micro one recognised by ``bundle`` (None: spotting only) before it is
-    yielded. The threshold uses the frames read so far (mer.spotting.spotter.FollowSpotter)."""
-    meter = MotionMeter(spotter.params, spotter.features, fps, where)
+    yielded. The threshold uses the frames read so far (mer.spotting.spotter.FollowSpotter).
+    ``numbers``: the frames' own numbers (a folder of frames), which messages name."""
+    meter = MotionMeter(spotter.params, spotter.features, fps, where, numbers)
     follower = FollowSpotter(meter.windows, spotter.p)
     # An interval is decided when frame apex + delay's values come out, k_macro frames after
     # that frame was read; its onset is k_micro frames before the apex (micro intervals).
@@ -165,4 +174,4 @@ def follow_video(frames: Iterable[np.ndarray], fps: float, spotter: FittedSpotte
         i, first = found.interval, read - len(recent)
         window = [] if bundle is None or i.kind != "micro" else \
             list(recent)[i.onset - first:i.offset - first + 1]
-        yield recognise(bundle, found, fps, window, where)
+        yield recognise(bundle, found, fps, window, where, numbers)

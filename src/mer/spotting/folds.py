@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mer.config import FeatureParams, SpottingParams
+from mer.core.frames import frame_number_of
 from mer.core.workers import parallel_map
 from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.splits import loso_folds
@@ -26,7 +27,9 @@ from mer.spotting.spotter import Spot, fit_p, spot, spot_baseline
 def _signals_task(task: tuple[LongVideo, SpottingParams, FeatureParams]) -> VideoSignals:
     video, params, features = task
     where = f"{video.dataset} video {video.video}"
-    return video_signals(read_frames(video.frames, where), video.fps, params, features, where)
+    numbers = [frame_number_of(path) for path in video.frames]  # as the workbook counts them
+    return video_signals(read_frames(video.frames, where), video.fps, params, features, where,
+                         numbers)
 
 
 def corpus_signals(videos: Sequence[LongVideo], params: SpottingParams,

@@ -35,7 +35,7 @@ of them a little.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,10 +161,13 @@ class MotionMeter:
     """
 
     def __init__(self, params: SpottingParams, features: FeatureParams, fps: float,
-                 where: str) -> None:
+                 where: str, numbers: Sequence[int] | None = None) -> None:
+        """``numbers``: the frames' own numbers by position (a folder of numbered frames,
+        img1.jpg -> 1), which messages name frames by; None: positions from 0 (a video
+        file)."""
         if fps <= 0:
             raise MerError(f"{where}: frame rate {fps} is not positive")
-        self.params, self.fps, self.where = params, fps, where
+        self.params, self.fps, self.where, self.numbers = params, fps, where, numbers
         self.features = features.model_copy(update={  # the spotter's DIS budget
             "flow": "dis", "dis_iterations": params.flow_iterations,
             "dis_refine_iterations": params.flow_refine_iterations})
@@ -215,9 +218,14 @@ class MotionMeter:
             self.flows[scale][t] = self._flow(scale, t)
         return self._emit(t - self.windows["macro"])
 
+    def _number(self, t: int) -> int:
+        """Frame ``t`` (a position from 0) as the video numbers it."""
+        return t if self.numbers is None else self.numbers[t]
+
     def _say_found(self, t: int, lost: bool) -> None:
         """Warn of frame ``t``'s change of face: lost, found elsewhere, found after none."""
-        at = f"frame {t} ({t / self.fps:.1f} s)"
+        first = self._number(0)
+        at = f"frame {self._number(t)} ({(self._number(t) - first) / self.fps:.1f} s)"
         if lost and self.track is not None:
             self.restarts += 1  # a moving camera does this every check: say it once
             log.log(logging.WARNING if self.restarts == 1 else logging.DEBUG,
@@ -228,8 +236,9 @@ class MotionMeter:
                         "again", self.where, at)
         elif self.track is not None and self.missing < t:
             log.warning("%s: no face in frames %d-%d (%.1f s); spotting starts%s at frame "
-                        "%d, where one was found", self.where, self.missing, t - 1,
-                        (t - self.missing) / self.fps, " again" if self.missing else "", t)
+                        "%d, where one was found", self.where, self._number(self.missing),
+                        self._number(t - 1), (t - self.missing) / self.fps,
+                        " again" if self.missing else "", self._number(t))
 
     def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:
         """Values of the last frames, whose F_{t+k} lies past the video's end (score 0).
@@ -280,9 +289,11 @@ class MotionMeter:
 
 
 def video_signals(frames: Iterable[np.ndarray], fps: float, params: SpottingParams,
-                  features: FeatureParams, where: str) -> VideoSignals:
-    """Every frame's signals of a whole video (frames in order, BGR or grey uint8)."""
-    meter = MotionMeter(params, features, fps, where)
+                  features: FeatureParams, where: str, numbers: Sequence[int] | None = None
+                  ) -> VideoSignals:
+    """Every frame's signals of a whole video (frames in order, BGR or grey uint8);
+    ``numbers``: the frames' own numbers, for messages (MotionMeter)."""
+    meter = MotionMeter(params, features, fps, where, numbers)
     rows = []
     for frame in frames:
         rows += meter.push(frame)

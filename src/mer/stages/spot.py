@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> None:
                 yield frame
 
         found = []
-        for interval in follow_video(counted(), fps, spotter, bundle, str(video)):
+        for interval in follow_video(counted(), fps, spotter, bundle, str(video), numbers):
             found.append(interval)
             print_row(interval.row(classes, numbers))
         if count == 0:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         frames.close()
         found, count = spot_video(lambda: video_frames(video)[1], fps, spotter, bundle,
-                                  str(video))
+                                  str(video), numbers)
         for interval in found:
             print_row(interval.row(classes, numbers))
     seconds = time.perf_counter() - started
