@@ -23,6 +23,9 @@ SYNTHETIC_LONG = DATA / "synthetic_long"  # the embedded long videos, unless spo
 SPOTTING = REPORTS / "spotting.json"  # spotting under LOSO: spotter and baseline, per corpus
 SPOTTING_METRICS = REPORTS / "spotting_metrics.json"  # the spotting DVC metric: six F1s
 SPOTTING_INTERVALS = REPORTS / "spotting_intervals.csv"  # every interval behind the counts
+# The MLflow run spot-eval logged, in this clone's tracking store: not committed (the store is
+# not), so a fresh clone's `dvc repro` runs spot-eval again, reproducing and logging it.
+SPOTTING_RUN = DATA / "spotting_run.json"
 
 
 def missing(path: Path, what: str = "not found",

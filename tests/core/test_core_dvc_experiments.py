@@ -47,7 +47,8 @@ def test_the_dvc_metrics_are_the_two_headline_files():
                for m in stage.get("metrics", [])]
     assert metrics == ["reports/metrics.json", "reports/spotting_metrics.json"]
     spotting = {_name(o) for o in DVC_YAML["stages"]["spot-eval"]["outs"]}
-    assert spotting == {"reports/spotting.json", "reports/spotting_intervals.csv"}
+    assert spotting == {"reports/spotting.json", "reports/spotting_intervals.csv",
+                        "data/spotting_run.json"}
     outs = {_name(o): o for o in DVC_YAML["stages"]["data"]["outs"]}
     assert outs["reports/data.json"] == {"reports/data.json": {"cache": False}}
     evaluate = {_name(o) for o in DVC_YAML["stages"]["evaluate"]["outs"]}

@@ -61,6 +61,11 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
     assert run.data.params["spotting.iou"] == "0.5"
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
         "spotting.json", "spotting_intervals.csv"}
+    # The README audit: every output of spot-eval was committed, so a fresh clone's `dvc
+    # repro` skipped it: the table was not reproduced and no spotting run reached MLflow. The
+    # run is recorded in data/spotting_run.json, out of git as the store is.
+    assert json.loads((tmp_path / "data" / "spotting_run.json").read_text()) == {
+        "run_id": run.info.run_id, "experiment": "mer"}
 
 
 def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,

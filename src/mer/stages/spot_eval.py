@@ -1,16 +1,22 @@
 """Spotting under leave-one-subject-out on the long-video corpus, with the MEGC metric.
 
 Reads spotting.source at spotting.root (the embedded synthetic long videos by default, read
-by the CAS(ME)^2 reader whose format they follow); writes reports/spotting.json: per corpus,
-the spotter's (thresholds fitted per LOSO fold on training subjects) and the fixed-threshold
-baseline's precision, recall and F1 for micro, macro and overall, each fold's fitted p, the
-params p was fitted under (``fitted_with``: `mer spot` and `mer register` refuse p fitted
-under others), the workbook read with its sha256 (``workbook``: they refuse p fitted on an
-earlier version of it) and the frames per second of the signal pass; reports/spotting_intervals.csv,
-every spotted interval (TP or FP) and every missed ground truth (FN) behind those counts
-(mer.spotting.folds.INTERVAL_COLUMNS); and reports/spotting_metrics.json, the DVC metric:
-the spotter's and the baseline's micro, macro and overall F1. Logs them to MLflow
-(mer.tracking.runs.log_spotting).
+by the CAS(ME)^2 reader whose format they follow). Writes:
+
+- reports/spotting.json: per corpus, the spotter's (thresholds fitted per LOSO fold on
+  training subjects) and the fixed-threshold baseline's precision, recall and F1 for micro,
+  macro and overall, each fold's fitted p, the params p was fitted under (``fitted_with``:
+  `mer spot` and `mer register` refuse p fitted under others), the workbook read with its
+  sha256 (``workbook``: they refuse p fitted on an earlier version of it) and the frames per
+  second of the signal pass;
+- reports/spotting_intervals.csv: every spotted interval (TP or FP) and every missed ground
+  truth (FN) behind those counts (mer.spotting.folds.INTERVAL_COLUMNS);
+- reports/spotting_metrics.json, the DVC metric: the spotter's and the baseline's micro,
+  macro and overall F1;
+- data/spotting_run.json: the MLflow run it logs them to (mer.tracking.runs.log_spotting),
+  run id and experiment. A DVC output kept out of git, as the MLflow store is, so a fresh
+  clone's `dvc repro` runs this stage again (reproducing the table and logging its run)
+  rather than taking the committed reports for its outputs.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from mer.atomic import atomic_outputs
+    from mer.atomic import atomic_outputs, write_text
     from mer.core.records import file_digest
     from mer.data.spotting_corpora import read_spotting_corpus, spotting_workbook
     from mer.spotting.folds import (
@@ -69,6 +75,8 @@ def run(args: argparse.Namespace) -> None:
     run_id = log_spotting(tracker, report=report,
                           report_files=(paths.SPOTTING, paths.SPOTTING_INTERVALS),
                           params=params, frames_per_second=corpus["frames"] / seconds)
+    write_text(paths.SPOTTING_RUN, json.dumps(
+        {"run_id": run_id, "experiment": params.tracking.experiment}, indent=2) + "\n")
     for who in ("spotter", "baseline"):
         f1 = {row: round(corpus[who][row]["f1"], 3) for row in ("micro", "macro", "overall")}
         log.info("%s %s F1: %s", spotting.source, who, f1)
