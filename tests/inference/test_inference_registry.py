@@ -74,8 +74,13 @@ def test_register_records_a_version_without_promoting(project):
     model = client.get_registered_model(MODEL)
     assert "champion" not in model.aliases
     (provenance,) = (project / "mlruns").rglob("provenance.json")
-    pretrain = json.loads(provenance.read_text())["pretrain"]  # the default: pretrained CNNs
+    recorded = json.loads(provenance.read_text())
+    pretrain = recorded["pretrain"]  # the default: pretrained CNNs
     assert pretrain["clips"] == 12 and len(pretrain["weights_sha256"]) == 64
+    # The README audit: the README said provenance.json gives C and gamma, null with the
+    # default hybrid (its expert an OFF-ApexNet, no SVM), and nothing said what it averaged.
+    assert recorded["experts"] == ["off-apexnet"]
+    assert recorded["c"] is None and recorded["gamma"] is None
 
 
 def test_the_signature_declares_what_the_served_model_answers(project):

@@ -90,8 +90,11 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
         changed = yaml.safe_load(yaml.safe_dump(params))
         changed["spotting"][key] = value
         (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
+        # The README audit: the message named params.yaml and `mer spot-eval`, not the file
+        # --params gave.
         with pytest.raises(MerError, match=rf"spotting.json was fitted under other params "
-                                           rf"than params.yaml holds \(spotting.{key} "):
+                                           rf"than other.yaml holds \(spotting.{key} .*: "
+                                           r"rerun `mer --params other.yaml spot-eval`"):
             read_fitted_spotter(report, load_params("other.yaml"))
     # The re-check: the same corpus folder written another way was refused.
     import os

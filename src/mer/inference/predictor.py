@@ -102,7 +102,8 @@ class Prediction:
 def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
                  evaluation: Mapping[str, str], pretrained: bytes | None = None) -> ModelBundle:
     """``model``, fitted on every clip of ``clips``, as the bundle `mer register` logs: with the
-    preprocessing of ``params`` and, as provenance, what it was trained on, ``evaluation``
+    preprocessing of ``params`` and, as provenance, what it was trained on (clips, subjects,
+    the hybrid's experts, the SVM's C and gamma when it has one), ``evaluation``
     (the LOSO scores that justify it) and, when its CNNs started from ``pretrained`` weights
     (train.cnn.pretrain), the pretraining corpus's settings and the weights' sha256."""
     from mer.models.pretrain import weights_digest
@@ -113,6 +114,8 @@ def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
         "scheme": params.labels.scheme,
         "clips": len(clips),
         "subjects": sorted(set(clips.subject.tolist())),
+        # what the CNN is averaged with; C and gamma are the SVM's, null without one
+        "experts": list(params.train.hybrid.experts),
         "c": model.svm.tuning.c if model.svm else None,
         "gamma": model.svm.tuning.gamma if model.svm else None,
         "loso": dict(evaluation),

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mer.config import FeatureParams, Params, SpottingParams
+from mer.config import FeatureParams, Params, SpottingParams, mer_command
 from mer.core.records import file_digest
 from mer.data.long_video import Interval, Kind
 from mer.errors import MerError
@@ -143,8 +143,10 @@ class FollowSpotter:
     stream ends. Where the two can differ: before a scale's largest motion has been seen its
     running threshold is below the final one, so it passes peaks the offline one does not
     and makes that scale's spots more confident (a micro-expression before any macro one
-    may lose to its own macro-scale motion); and a chain of ever more confident overlapping
-    spots reaching more than ``delay`` frames ahead.
+    may lose to its own macro-scale motion); after it, the running threshold still differs
+    from the final one by (1 - p) (mean so far - the whole signal's mean), so a peak near
+    the threshold can pass one and not the other; and a chain of ever more confident
+    overlapping spots reaching more than ``delay`` frames ahead.
     """
 
     def __init__(self, windows: Mapping[str, int], p: Mapping[str, float]) -> None:
@@ -253,7 +255,7 @@ def _same_value(key: str, recorded: Any, now: Any) -> bool:
     return recorded == now
 
 
-def _check_workbook(report: Path, recorded: Any) -> None:
+def _check_workbook(report: Path, recorded: Any, rerun: str) -> None:
     """A MerError when the workbook p was fitted on (``recorded``: path and sha256, from
     ``report``) holds other bytes now: run by hand after a row was corrected, `mer spot` would
     use p fitted on the old rows, and DVC does not track a workbook outside spotting.root. A
@@ -263,7 +265,7 @@ def _check_workbook(report: Path, recorded: Any) -> None:
     workbook = Path(recorded["path"])
     if workbook.is_file() and file_digest(workbook) != recorded.get("sha256"):
         raise MerError(f"{workbook} changed after `mer spot-eval` fitted the p in {report} on "
-                       "it: rerun `mer spot-eval` (or `dvc repro spot-eval`; `dvc repro "
+                       f"it: rerun `{rerun}` (or `dvc repro spot-eval`; `dvc repro "
                        "--force spot-eval` when the workbook lies outside spotting.root, which "
                        "DVC does not track) to fit p on what it holds now")
 
@@ -276,30 +278,31 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     edited since (``workbook``); a report without the record (an older mer's) is not checked,
     with a warning saying so."""
     source = params.spotting.source
+    rerun = mer_command("spot-eval", params.source)
     if not report.exists():
-        raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `mer spot-eval`) "
+        raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `{rerun}`) "
                        "to fit the spotter's thresholds p on the spotting corpus")
     try:
         fitted = json.loads(report.read_text(encoding="utf-8"))[source]
         p = {scale: float(fitted["p"][scale]) for scale in SCALES}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         raise MerError(f"{report} has no fitted p for spotting.source {source}: rerun "
-                       "`mer spot-eval`") from None
+                       f"`{rerun}`") from None
     recorded = fitted.get("fitted_with")
     if not isinstance(recorded, dict):
         log.warning("%s records no params its p were fitted under (an older mer wrote it), so "
-                    "they are used unchecked: rerun `mer spot-eval` (or `dvc repro spot-eval`) "
-                    "to have them checked", report)
+                    "they are used unchecked: rerun `%s` (or `dvc repro spot-eval`) to have "
+                    "them checked", report, rerun)
     else:
         now = fitted_with(params)
         changed = [key for key in now if not _same_value(key, recorded.get(key), now[key])]
         if changed:
             what = "; ".join(f"{key} {json.dumps(recorded.get(key))} there, "
                              f"{json.dumps(now[key])} now" for key in changed[:3])
-            raise MerError(f"{report} was fitted under other params than params.yaml holds "
-                           f"({what}): rerun `mer spot-eval` (or `dvc repro spot-eval`) to fit "
+            raise MerError(f"{report} was fitted under other params than {params.source} "
+                           f"holds ({what}): rerun `{rerun}` (or `dvc repro spot-eval`) to fit "
                            "p under these")
-        _check_workbook(report, fitted.get("workbook"))
+        _check_workbook(report, fitted.get("workbook"), rerun)
     provenance = {"videos": fitted.get("videos"), "subjects": fitted.get("subjects"),
                   "loso_f1": {kind: fitted.get("spotter", {}).get(kind, {}).get("f1")
                               for kind in ("micro", "macro", "overall")}}

@@ -1,6 +1,7 @@
 """Train the final hybrid on every subject and register it in MLflow's model registry.
 
-C and gamma are chosen by the same nested, subject-grouped procedure as in each LOSO fold.
+With an SVM among train.hybrid.experts, its C and gamma are chosen by the same nested,
+subject-grouped procedure as in each LOSO fold.
 The new version is tagged with the LOSO evaluation that justifies it (reports/evaluation.json)
 and is never promoted here: `mer promote` moves the champion alias. That evaluation must be of
 this recipe: of the predictions.csv `mer train` made (reports/training.json) from the features
