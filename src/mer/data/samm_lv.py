@@ -109,6 +109,7 @@ def read_samm_lv(root: str | Path, annotations: str | Path | None = None) -> lis
         intervals[key].append(_interval(table, row, filename, frames[key]))
     return long_videos("samm_lv", FPS, frames, intervals)
 
+
 def find_workbook(root: str | Path) -> Path:
     """The release workbook in ``root``: its one 'SAMM_LongVideos*.xlsx'. DatasetError naming
     spotting.annotations when there is none or more than one."""
