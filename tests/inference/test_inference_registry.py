@@ -138,7 +138,23 @@ def test_an_interval_without_a_face_is_its_rows_error_not_the_videos(project, in
     assert row.row(bundle.classes)["recognition_error"] == row.error
 
 
-def test_promote_moves_aliases_and_predict_loads_the_champion(project):
+def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, in_project):
+    """The re-check: in a folder whose numbering has a gap inside a spotted interval, the
+    recognition_error counted on from the interval's first number, naming a frame in the gap
+    (402 for the file img412.jpg). It names the frames by the folder's numbers."""
+    from mer.inference.spot_recognise import recognise
+    from mer.spotting.spotter import Spot
+    from mer.tracking.registry import load_model_bundle
+
+    bundle = load_model_bundle(f"models:/{MODEL}/1")
+    faces = list(from_video(VIDEO, 0, 1).frames)
+    blank = np.zeros_like(faces[0])
+    numbers = [*range(1, 102), *range(110, 120)]  # img1..img101, then img110..: a gap
+    found = Spot(Interval(99, 100, 103, "micro"), 0.9)  # img100, img101, img110..img112
+    row = recognise(bundle, found, 30.0, [*faces, blank, blank, blank], "folder", numbers)
+    assert row.prediction is None
+    assert row.error.startswith("folder frames 100..112: face lost on frame 112")  # not 104
+
     assert "version 1" in mer(project, "promote", "--version", "1").stdout
     mer(project, "promote", "--alias", "challenger", "--version", "1")
     result = mer(project, "predict", "--video", str(VIDEO), "--start", "0", "--end", "6")

@@ -323,12 +323,13 @@ def test_a_folder_s_frames_are_named_by_their_own_numbers_in_warnings(
     folder = tmp_path / "frames"
     folder.mkdir()
     blank = np.zeros_like(cv2.imread(str(video.frames[0])))
-    for number in range(1, 6):  # an empty chair first
+    for number in (*range(1, 6), *range(16, 21)):  # an empty chair first, a gap in it
         cv2.imwrite(str(folder / f"img{number}.jpg"), blank)
-    for number, frame in enumerate(video.frames, start=6):
+    for number, frame in enumerate(video.frames, start=21):
         shutil.copy(frame, folder / f"img{number}.jpg")
     with caplog.at_level("WARNING"):
         assert main(["spot", "--video", str(folder), "--spot-only", "--p", "0.3", "0.3",
                      "--fps", "30", *(["--follow"] if follow else [])]) == 0
-    assert (f"{folder}: no face in frames 1-5 (0.2 s); spotting starts at frame 6, where one "
-            "was found") in caplog.text
+    # The re-check: with a gap, the span was in numbers and its seconds in frames read (0.3).
+    assert (f"{folder}: no face in frames 1-20 (0.7 s); spotting starts at frame 21, where "
+            "one was found") in caplog.text

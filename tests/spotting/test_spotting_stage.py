@@ -94,7 +94,8 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
         # --params gave.
         with pytest.raises(MerError, match=rf"spotting.json was fitted under other params "
                                            rf"than other.yaml holds \(spotting.{key} .*: "
-                                           r"rerun `mer --params other.yaml spot-eval`"):
+                                           r"rerun `mer --params other.yaml spot-eval` to "
+                                           r"fit p under these$"):  # not dvc repro: params.yaml
             read_fitted_spotter(report, load_params("other.yaml"))
     # The re-check: the same corpus folder written another way was refused.
     import os
@@ -103,6 +104,12 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
     changed["spotting"]["root"] = os.path.relpath(tiny_long_corpus, tmp_path)
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
     assert read_fitted_spotter(report, load_params("other.yaml")).p
+    # The re-check: a report that is not JSON was "no fitted p".
+    text = report.read_text()
+    report.write_text("{", encoding="utf-8")
+    with pytest.raises(MerError, match=r"spotting.json is not a JSON report \(Expecting"):
+        read_fitted_spotter(report, load_params("params.yaml"))
+    report.write_text(text, encoding="utf-8")
     changed = yaml.safe_load(yaml.safe_dump(params))
     changed["spotting"]["baseline_threshold"] = 0.9  # the baseline's: p holds
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")

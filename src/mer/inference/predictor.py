@@ -176,7 +176,7 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
 
     try:
         aligned = align_clip(list(window.frames), bundle.faces, window.apex_index,
-                             range(window.first_frame, window.first_frame + len(window.frames)))
+                             window.frame_numbers or range(len(window.frames)))
     except NoFaceError as exc:
         raise NoFaceError(
             f"{window.description}: {exc}. The first frame (the onset) must show the face "

@@ -42,7 +42,9 @@ class FrameWindow:
     frames: tuple[np.ndarray, ...]  # (H, W, 3) BGR uint8 each, onset first, offset last
     apex_index: int | None  # index into frames; None = estimate from motion
     description: str  # where the frames came from, for messages and JSON output
-    first_frame: int = 0  # frame number of frames[0] in its video or folder, for messages
+    # each frame's number in its video or folder, for messages (a folder's own numbers, gaps
+    # and all); () counts from 0
+    frame_numbers: tuple[int, ...] = ()
 
 
 def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
@@ -86,7 +88,7 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     frames = tuple(read_clip_frames([numbered[n] for n in range(onset, offset + 1)],
                                     advice=REPLACE))
     return FrameWindow(frames, None if apex is None else apex - onset,
-                       f"{folder} frames {onset}..{offset}", onset)
+                       f"{folder} frames {onset}..{offset}", tuple(range(onset, offset + 1)))
 
 
 def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWindow:
@@ -195,4 +197,4 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
     except ApexOutsideClip as exc:
         raise MerError(f"{video} frames {start}..{end}: {exc}") from None
     return FrameWindow(tuple(frames), None if apex_index is None else apex_index - start,
-                       f"{video} frames {start}..{end}", start)
+                       f"{video} frames {start}..{end}", tuple(range(start, end + 1)))

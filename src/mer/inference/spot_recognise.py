@@ -94,11 +94,11 @@ def recognise(bundle: ModelBundle | None, found: Spot, fps: float,
         return SpottedInterval(found, fps)
     if len(frames) != i.offset - i.onset + 1:
         raise RuntimeError(f"{len(frames)} frames for interval {i.onset}..{i.offset}")
-    onset, offset = (i.onset, i.offset) if numbers is None else (numbers[i.onset],
-                                                                  numbers[i.offset])
-    description = f"{where} frames {onset}..{offset}"
+    named = tuple(range(i.onset, i.offset + 1) if numbers is None
+                  else numbers[i.onset:i.offset + 1])
+    description = f"{where} frames {named[0]}..{named[-1]}"
     window = FrameWindow(tuple(frames), check_apex(i.apex - i.onset, len(frames), description),
-                         description, onset)
+                         description, named)
     try:
         return SpottedInterval(found, fps, predict_window(bundle, window))
     except (NoFaceError, FaceLostError) as exc:

@@ -237,7 +237,8 @@ class MotionMeter:
         elif self.track is not None and self.missing < t:
             log.warning("%s: no face in frames %d-%d (%.1f s); spotting starts%s at frame "
                         "%d, where one was found", self.where, self._number(self.missing),
-                        self._number(t - 1), (t - self.missing) / self.fps,
+                        self._number(t - 1),
+                        (self._number(t) - self._number(self.missing)) / self.fps,
                         " again" if self.missing else "", self._number(t))
 
     def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:

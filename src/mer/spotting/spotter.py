@@ -255,6 +255,17 @@ def _same_value(key: str, recorded: Any, now: Any) -> bool:
     return recorded == now
 
 
+def _rerun(params: Params) -> str:
+    """The commands that fit p again, for messages: `mer spot-eval`, or `dvc repro` (after
+    `dvc repro --force spot-eval` when DVC finds nothing changed: it does not track a workbook
+    outside spotting.root); for params from another file than params.yaml only `mer --params
+    FILE spot-eval`, as DVC reads params.yaml."""
+    if params.source != "params.yaml":
+        return f"`{mer_command('spot-eval', params.source)}`"
+    return ("`mer spot-eval` (or `dvc repro`, after `dvc repro --force spot-eval` if DVC finds "
+            "nothing changed)")
+
+
 def _check_workbook(report: Path, recorded: Any, rerun: str) -> None:
     """A MerError when the workbook p was fitted on (``recorded``: path and sha256, from
     ``report``) holds other bytes now: run by hand after a row was corrected, `mer spot` would
@@ -265,9 +276,7 @@ def _check_workbook(report: Path, recorded: Any, rerun: str) -> None:
     workbook = Path(recorded["path"])
     if workbook.is_file() and file_digest(workbook) != recorded.get("sha256"):
         raise MerError(f"{workbook} changed after `mer spot-eval` fitted the p in {report} on "
-                       f"it: rerun `{rerun}` (or `dvc repro spot-eval`; `dvc repro "
-                       "--force spot-eval` when the workbook lies outside spotting.root, which "
-                       "DVC does not track) to fit p on what it holds now")
+                       f"it: rerun {rerun} to fit p on what it holds now")
 
 
 def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
@@ -278,21 +287,24 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
     edited since (``workbook``); a report without the record (an older mer's) is not checked,
     with a warning saying so."""
     source = params.spotting.source
-    rerun = mer_command("spot-eval", params.source)
+    rerun = _rerun(params)
     if not report.exists():
-        raise MerError(f"{report} not found: run `dvc repro spot-eval` (or `{rerun}`) "
-                       "to fit the spotter's thresholds p on the spotting corpus")
+        raise MerError(f"{report} not found: run {rerun} to fit the spotter's thresholds p on "
+                       "the spotting corpus")
     try:
-        fitted = json.loads(report.read_text(encoding="utf-8"))[source]
+        content = json.loads(report.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MerError(f"{report} is not a JSON report ({exc}): rerun {rerun}") from None
+    try:
+        fitted = content[source]
         p = {scale: float(fitted["p"][scale]) for scale in SCALES}
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         raise MerError(f"{report} has no fitted p for spotting.source {source}: rerun "
-                       f"`{rerun}`") from None
+                       f"{rerun}") from None
     recorded = fitted.get("fitted_with")
     if not isinstance(recorded, dict):
         log.warning("%s records no params its p were fitted under (an older mer wrote it), so "
-                    "they are used unchecked: rerun `%s` (or `dvc repro spot-eval`) to have "
-                    "them checked", report, rerun)
+                    "they are used unchecked: rerun %s to have them checked", report, rerun)
     else:
         now = fitted_with(params)
         changed = [key for key in now if not _same_value(key, recorded.get(key), now[key])]
@@ -300,8 +312,7 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
             what = "; ".join(f"{key} {json.dumps(recorded.get(key))} there, "
                              f"{json.dumps(now[key])} now" for key in changed[:3])
             raise MerError(f"{report} was fitted under other params than {params.source} "
-                           f"holds ({what}): rerun `{rerun}` (or `dvc repro spot-eval`) to fit "
-                           "p under these")
+                           f"holds ({what}): rerun {rerun} to fit p under these")
         _check_workbook(report, fitted.get("workbook"), rerun)
     provenance = {"videos": fitted.get("videos"), "subjects": fitted.get("subjects"),
                   "loso_f1": {kind: fitted.get("spotter", {}).get(kind, {}).get("f1")
