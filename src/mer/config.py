@@ -780,6 +780,21 @@ def check_data_paths(data: DataParams) -> None:
         raise ParamsError(f"data.annotations: {_missing(data.annotations)}")
 
 
+def check_spotting_paths(spotting: SpottingParams) -> None:
+    """A real long-video corpus must already be on disk, as check_data_paths checks the
+    recognition corpus: spotting.root and, when set, spotting.annotations (the synthetic
+    long videos are written by `mer spot-synthesize`). Checked by `mer params --check` and
+    `mer spot-eval`, not at every load: a machine that spots with a registered model has no
+    corpus."""
+    if spotting.source == "synthetic":
+        return
+    if not spotting.root.exists():
+        raise ParamsError(f"spotting.root: {_missing(spotting.root)}; point it at your "
+                          f"{spotting.source} copy")
+    if spotting.annotations is not None and not spotting.annotations.exists():
+        raise ParamsError(f"spotting.annotations: {_missing(spotting.annotations)}")
+
+
 def _missing(path: Path) -> str:
     """'<path> does not exist' for a path params.yaml names (paths.missing)."""
     return paths.missing(path, "does not exist", "paths in params files are relative to the "

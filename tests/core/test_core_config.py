@@ -290,6 +290,27 @@ def test_mer_params_check_reports_a_missing_corpus_path_and_where_it_looked(tmp_
     assert main(["--params", "project/params.yaml", "params", "--check"]) == 0
 
 
+def test_mer_params_check_reports_a_missing_spotting_corpus_path(tmp_path, monkeypatch,
+                                                                 capsys):
+    """The re-check: the README says `mer params --check` checks that the corpus paths it
+    names exist; a spotting.root or spotting.annotations that did not exist passed (rc 0),
+    and `mer spot-eval` then failed on it."""
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text("spotting:\n  source: casme_sq\n  root: long\n")
+    assert main(["params", "--check"]) == 2
+    assert (f"spotting.root: long does not exist in {tmp_path} (paths in params files are "
+            "relative to the folder mer runs in" in capsys.readouterr().err)
+    assert main(["spot-eval"]) == 2  # the same check, before anything is read or logged
+    assert "spotting.root: long does not exist" in capsys.readouterr().err
+    (tmp_path / "long").mkdir()
+    params.write_text("spotting:\n  source: casme_sq\n  root: long\n  annotations: wb.xlsx\n")
+    assert main(["params", "--check"]) == 2
+    assert "spotting.annotations: wb.xlsx does not exist" in capsys.readouterr().err
+    (tmp_path / "wb.xlsx").write_bytes(b"")
+    assert main(["params", "--check"]) == 0
+
+
 def test_the_shipped_composite_example_passes_the_check_before_synthesize(tmp_path,
                                                                          monkeypatch, capsys):
     """The issue: examples/megc2019-synthetic.yaml in a new project failed `mer params

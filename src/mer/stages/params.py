@@ -13,6 +13,7 @@ from mer.atomic import write_text
 from mer.config import (
     changed_values,
     check_data_paths,
+    check_spotting_paths,
     default_params_yaml,
     load_params,
     yaml_value,
@@ -34,11 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(path: Path) -> list[str]:
     """Validate the params file at ``path``, and the corpus paths it names, as the data stage
-    will (config.check_data_paths), or, for the embedded composite, that `mer synthesize` writes
-    each of its sources (synthesize.check_embedded_sources); one line per value that is not
-    the default."""
+    and spot-eval will (config.check_data_paths, check_spotting_paths), or, for the embedded
+    composite, that `mer synthesize` writes each of its sources
+    (synthesize.check_embedded_sources); one line per value that is not the default."""
     params = load_params(path)
     check_data_paths(params.data)
+    check_spotting_paths(params.spotting)
     if params.data.synthesized:
         check_embedded_sources(params.data)
     changed = changed_values(params)

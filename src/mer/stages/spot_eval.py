@@ -27,7 +27,7 @@ import logging
 import time
 
 from mer import paths
-from mer.config import load_params
+from mer.config import check_spotting_paths, load_params
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     spotting = params.spotting
+    check_spotting_paths(spotting)
     tracker = Tracker(params.tracking.experiment)  # fail before the work if MLflow is down
     videos = read_spotting_corpus(spotting)
     started = time.perf_counter()
