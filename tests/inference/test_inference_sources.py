@@ -140,8 +140,9 @@ def test_video_window_mistakes_are_told_in_the_videos_frame_numbers():
 
 
 def test_real_video_window_numbers_its_frames_in_the_video(clip_folder):
-    assert from_video(VIDEO, start=10, end=40).first_frame == 10
-    assert from_clip_folder(clip_folder, onset=47, offset=51).first_frame == 47
+    assert from_video(VIDEO, start=10, end=40).frame_numbers == tuple(range(10, 41))
+    assert from_clip_folder(clip_folder, onset=47, offset=51).frame_numbers == (
+        47, 48, 49, 50, 51)
 
 
 def write_avi(path: Path, frames: int) -> Path:
