@@ -20,7 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-from mer.core.frames import frame_files
+from mer.core.frames import frame_files, frame_number_of
 from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
@@ -70,6 +70,11 @@ class LongVideo:
     fps: float
     frames: tuple[Path, ...]  # in time order
     intervals: tuple[Interval, ...]
+
+    @property
+    def frame_numbers(self) -> tuple[int | None, ...]:
+        """Each frame's own number, by position (img1.jpg -> 1): as the workbook counts them."""
+        return tuple(frame_number_of(path) for path in self.frames)
 
     def __post_init__(self) -> None:
         seen: dict[tuple[int, int, str], Interval] = {}

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mer.config import FeatureParams, SpottingParams
-from mer.core.frames import frame_number_of
 from mer.core.workers import parallel_map
 from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.splits import loso_folds
@@ -27,9 +26,8 @@ from mer.spotting.spotter import Spot, fit_p, spot, spot_baseline
 def _signals_task(task: tuple[LongVideo, SpottingParams, FeatureParams]) -> VideoSignals:
     video, params, features = task
     where = f"{video.dataset} video {video.video}"
-    numbers = [frame_number_of(path) for path in video.frames]  # as the workbook counts them
     return video_signals(read_frames(video.frames, where), video.fps, params, features, where,
-                         numbers)
+                         video.frame_numbers)
 
 
 def corpus_signals(videos: Sequence[LongVideo], params: SpottingParams,
@@ -111,8 +109,7 @@ def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals]
 def _interval_rows(method: str, video: LongVideo, spots: Sequence[Spot], threshold: float
                    ) -> list[dict[str, Any]]:
     """One video's rows of reports/spotting_intervals.csv, in time order."""
-    from mer.core.frames import frame_number_of
-
+    numbers = video.frame_numbers
     spotted = [s.interval for s in spots]
     pairs = dict(match(spotted, video.intervals, threshold))
     matched = set(pairs.values())
@@ -120,7 +117,7 @@ def _interval_rows(method: str, video: LongVideo, spots: Sequence[Spot], thresho
     def row(interval: Interval, result: str, confidence: float | None,
             truth: Interval | None) -> dict[str, Any]:
         def number(position: int | None) -> int | None:
-            return None if position is None else frame_number_of(video.frames[position])
+            return None if position is None else numbers[position]
 
         return {"method": method, "subject": video.subject, "video": video.video,
                 "kind": interval.kind, "result": result, "onset": interval.onset,
