@@ -13,8 +13,12 @@ FACES_REPORT = REPORTS / "faces.json"
 FEATURES_REPORT = REPORTS / "features.json"
 PREDICTIONS = REPORTS / "predictions.csv"
 TRAINING = REPORTS / "training.json"  # what made predictions.csv: its data, train params
+# Caches, not DVC outputs (CACHES): what they hold is keyed by what made it, so a missing or
+# stale entry is rebuilt, never used. As DVC outputs they made every `dvc exp run --queue` or
+# `--temp` copy, which starts without them, rerun the train stage and pretrain again.
 FOLDS = DATA / "folds"  # finished folds, so an interrupted train stage resumes
 PRETRAIN = DATA / "pretrain"  # the pretrained CNN of train.cnn.pretrain, one folder per key
+CACHES = (FOLDS, PRETRAIN)
 EVALUATION = REPORTS / "evaluation.json"  # the full evaluation; not a DVC metric
 METRICS = REPORTS / "metrics.json"  # the DVC metric: each model's headline figures
 PLOTS = REPORTS / "plots"
@@ -26,6 +30,27 @@ SPOTTING_INTERVALS = REPORTS / "spotting_intervals.csv"  # every interval behind
 # The MLflow run spot-eval logged, in this clone's tracking store: not committed (the store is
 # not), so a fresh clone's `dvc repro` runs spot-eval again, reproducing and logging it.
 SPOTTING_RUN = DATA / "spotting_run.json"
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The project folder: ``start`` (default: cwd), or the real project when inside a DVC
+    temporary experiment copy (<root>/.dvc/tmp/exps/<tmp>/...: `dvc exp run --temp` and
+    every `dvc queue` experiment run there)."""
+    path = Path(start or Path.cwd()).resolve()
+    parts = path.parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return path
+
+
+def pretrain_cache() -> Path:
+    """PRETRAIN of the project (project_root), also from a DVC experiment copy: its entries
+    are keyed by every setting the net depends on and written atomically, so a project's
+    experiments share them, and a queued variant reuses the pretrained CNN instead of
+    building it again (minutes). Relative when mer runs in the project itself."""
+    root = project_root()
+    return PRETRAIN if root == Path.cwd().resolve() else root / PRETRAIN
 
 
 def missing(path: Path, what: str = "not found",

@@ -102,7 +102,21 @@ def test_dvc_lists_every_pipeline_file_a_stage_names(stage):
         for entry in DVC[stage].get(kind, []):
             declared.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
     named = paths_named(MER / "stages" / f"{stage.replace('-', '_')}.py")
+    named -= {p.as_posix() for p in paths.CACHES}
     assert named - declared == set(), f"stage {stage} names {sorted(named - declared)}"
+
+
+def test_no_stage_declares_a_cache():
+    """data/folds and data/pretrain are mer's caches, keyed by what made each entry: as DVC
+    outputs (or deps), a `dvc exp run --temp` or queued copy, which starts without them, reran
+    the train stage and pretrained again for a change of spotting params alone."""
+    caches = {p.as_posix() for p in paths.CACHES}
+    for stage, spec in DVC.items():
+        for kind in ("deps", "outs", "metrics", "plots"):
+            for entry in spec.get(kind, []):
+                name = next(iter(entry)) if isinstance(entry, dict) else str(entry)
+                assert not any(name == c or name.startswith(f"{c}/") for c in caches), \
+                    f"stage {stage} {kind}: {name}"
 
 
 # ---- params -------------------------------------------------------------------------------

@@ -92,9 +92,13 @@ def project(tmp_path_factory):
     git(root, "add", *BASELINE)
     git(root, "commit", "-q", "-m", "baseline: dvc repro", "--", *BASELINE)
     left = git(root, "status", "--porcelain")
+    # a spotting variant in DVC's own copy of the project (as `dvc queue start` runs them),
+    # removed again so the workspace experiment below is the only one
+    temp = dvc(root, "exp", "run", "--temp", "-S", "spotting.iou=0.4", "-n", "iou-temp")
+    dvc(root, "exp", "remove", "iou-temp")
     experiment = dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
     return SimpleNamespace(root=root, rerun=rerun, left_after_baseline=left,
-                           experiment=experiment)
+                           experiment=experiment, temp=temp)
 
 
 # ---- dvc repro as users run it: end to end, a no-op rerun, a targeted rerun ----------------
@@ -118,6 +122,15 @@ def test_nothing_changed_reruns_nothing(project):
 @pytest.mark.slow
 def test_an_svm_param_reruns_only_what_depends_on_it(project):
     assert ran_stages(project.experiment) == {"train", "evaluate", "register"}
+
+
+@pytest.mark.slow
+def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
+    """`dvc exp run --temp` (and every `dvc queue` entry) runs in a copy that holds only what
+    git and DVC track: train's outputs come from DVC's cache, and register's pretrained CNN
+    from the project's data/pretrain (mer.paths.pretrain_cache), so nothing is trained again."""
+    assert ran_stages(project.temp) == {"spot-eval", "register"}, project.temp[-3000:]
+    assert "pretraining the CNN" not in project.temp
 
 
 @pytest.mark.slow

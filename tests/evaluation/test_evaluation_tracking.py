@@ -17,6 +17,7 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
+from mer.paths import project_root
 from mer.tracking.store import (
     EXPERIMENT_KIND_TAG,
     PARENT_TAG,
@@ -26,7 +27,6 @@ from mer.tracking.store import (
     Tracker,
     evaluation_run_id,
     flatten,
-    project_root,
     tracking_uri,
 )
 from mer.tracking.ui import free_port, ui_command, ui_environment
@@ -179,6 +179,19 @@ def test_dvc_temporary_experiments_log_into_the_real_project(tmp_path):
     copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd" / "reports"
     assert project_root(copy) == tmp_path.resolve()
     assert project_root(tmp_path / "sub") == (tmp_path / "sub").resolve()
+
+
+def test_dvc_temporary_experiments_share_the_projects_pretrained_cnn(tmp_path, monkeypatch):
+    """The pretrain cache is keyed by every setting the net depends on: a queued copy reads and
+    fills the project's, and mer in the project itself names it relative, as in its logs."""
+    from mer.paths import PRETRAIN, pretrain_cache
+
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert pretrain_cache() == tmp_path.resolve() / PRETRAIN
+    monkeypatch.chdir(tmp_path)
+    assert pretrain_cache() == PRETRAIN
 
 
 def test_ui_command_serves_our_store_on_localhost(tmp_path, own_store):

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> None:
 
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
-    pretrained = pretrained_flownet(params, paths.PRETRAIN, models=(HYBRID,))  # always fitted
+    # the hybrid is always fitted; the pretrained CNN comes from the project's shared cache
+    pretrained = pretrained_flownet(params, paths.pretrain_cache(), models=(HYBRID,))
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
     protocol = params.evaluation.protocol  # the one the evaluation was made with (checked)
     recogniser = final_bundle(model, clips, params,

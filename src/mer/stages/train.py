@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK = paths.FOLDS.with_name("folds.lock")  # beside data/folds, not in it (a DVC output)
+LOCK = paths.FOLDS.with_name("folds.lock")  # beside data/folds, not in it (pruned)
 
 
 @contextmanager
@@ -116,11 +116,10 @@ def _train(args: argparse.Namespace, params: Params) -> None:
              cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,
                                 protocol.test_corpora))
     check_training_classes(clips.y, clips.classes, folds, protocol.protocol)
-    paths.PRETRAIN.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when off
     coded = int(known_aus(clips.au_codes).sum())
     learners = build_learners(params.train, has_au_codes=coded > 0,
                               has_au_features=clips.au_features.shape[1] > 0,
-                              pretrained=pretrained_flownet(params, paths.PRETRAIN))
+                              pretrained=pretrained_flownet(params, paths.pretrain_cache()))
     used = sorted({i for fold in folds for part in (fold.train, fold.test) for i in part.tolist()})
     log.info("%s over %d clips of %d subjects, %d fold%s: %s", protocol.protocol, len(used),
              len(set(clips.subject[used].tolist())), len(folds), "s"[:len(folds) != 1],

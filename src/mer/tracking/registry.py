@@ -235,7 +235,8 @@ def _cannot_load(model: str, exc: BaseException) -> MerError:
 def _store_uri(model: str) -> str:
     """The tracking URI ``model`` is read from; a MerError when it is our own SQLite store and
     that does not exist (reading a model never creates a store)."""
-    from mer.tracking.store import DB_NAME, ENV_URI, project_root, store_exists, tracking_uri
+    from mer.paths import project_root
+    from mer.tracking.store import DB_NAME, ENV_URI, store_exists, tracking_uri
 
     if not store_exists():
         raise MerError(f"cannot load model '{model}': there is no MLflow store here "

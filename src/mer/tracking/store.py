@@ -41,6 +41,7 @@ from typing import Any
 
 from mer.errors import MerError
 from mer.interrupts import deferred_signals, stopped_by_signal
+from mer.paths import project_root
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +78,6 @@ PID_TAG = "mer.pid"
 PID_STARTED_TAG = "mer.pid_started"  # that process's start time: a reused pid is not it
 NOTE_TAG = "mer.note"  # why mer closed a run it did not finish
 # Exit codes of a run stopped by a signal (cli: 130 for SIGINT, 143 for SIGTERM).
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The project folder: ``start`` (default: cwd), or the real project when inside a DVC
-    temporary experiment copy (<root>/.dvc/tmp/exps/<tmp>/...)."""
-    path = Path(start or Path.cwd()).resolve()
-    parts = path.parts
-    for i in range(len(parts) - 2):
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return path
 
 
 def tracking_uri(root: str | Path | None = None) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mer.errors import MerError
 from mer.interrupts import clear_stop
+from mer.paths import project_root
 from mer.tracking.store import (
     DB_NAME,
     ENV_URI,
@@ -28,7 +29,6 @@ from mer.tracking.store import (
     check_tracking_uri,
     ensure_store,
     experiment_page,
-    project_root,
     store_exists,
     tracking_uri,
 )
