@@ -73,7 +73,7 @@ def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path, caplog):
     assert state is not None
     weights = torch.load(io.BytesIO(state), weights_only=True)
     assert weights["motion.0.weight"].shape == (4, 2, 5, 5)  # channels 4 over u, v
-    (folder,) = tmp_path.iterdir()
+    (folder,) = (path for path in tmp_path.iterdir() if path.is_dir())
     report = json.loads((folder / REPORT).read_text())
     assert report["clips"] >= 2 and report["subjects"] == 2
     assert pretrained_flownet(tiny(seed=4, root="elsewhere"), tmp_path) == state
@@ -89,6 +89,50 @@ def test_pretrained_flownet_is_built_once_from_params_alone(tmp_path, caplog):
     off = Params().model_copy(update={"train": Params().train.model_copy(update={
         "cnn": Params().train.cnn.model_copy(update={"pretrain": PretrainParams(clips=0)})})})
     assert pretrained_flownet(off, tmp_path) is None  # clips 0: off
+
+
+WAITER = """
+import hashlib, json, logging, sys
+from pathlib import Path
+from mer.config import Params
+from mer.models.pretrain import pretrained_flownet
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+state = pretrained_flownet(Params.model_validate(json.loads(sys.argv[1])), Path(sys.argv[2]))
+print("weights", hashlib.sha256(state).hexdigest(), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_second_process_waits_for_the_net_being_pretrained(tmp_path):
+    """DVC's queued copies share the project's cache (mer.paths.pretrain_cache): a second
+    mer that needs the net another is pretraining waits for it and reads it, rather than
+    pretraining it again (minutes) or reading a folder being replaced."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from filelock import FileLock
+
+    params = tiny()
+    folder = tmp_path / pretraining_key(params)[:16]
+    with FileLock(str(folder.with_name(f"{folder.name}.lock"))):  # as a pretraining mer
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", WAITER, json.dumps(params.model_dump(mode="json")),
+             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = []
+        for line in waiter.stderr:  # until it waits, or (not waiting) ends
+            said.append(line)
+            if "waiting for it" in line:
+                break
+        assert "waiting for it" in "".join(said), "".join(said)[-3000:]
+        buffer = io.BytesIO()
+        torch.save({"marker": torch.arange(3)}, buffer)  # the net the holder "pretrained"
+        folder.mkdir()
+        (folder / "flownet.pt").write_bytes(buffer.getvalue())
+    out, err = waiter.communicate(timeout=300)
+    assert waiter.returncode == 0, err[-3000:]
+    assert "pretraining the CNN" not in "".join(said) + err
+    assert out.split() == ["weights", hashlib.sha256(buffer.getvalue()).hexdigest()]
 
 
 def test_pretrained_flownet_builds_nothing_for_models_without_a_cnn(tmp_path):
@@ -118,5 +162,5 @@ def test_a_flow_images_project_pretrains_on_flow_images(tmp_path):
     assert state is not None
     weights = torch.load(io.BytesIO(state), weights_only=True)
     assert weights["motion.0.weight"].shape == (4, 2, 5, 5)
-    (folder,) = tmp_path.iterdir()
+    (folder,) = (path for path in tmp_path.iterdir() if path.is_dir())
     assert json.loads((folder / REPORT).read_text())["clips"] >= 2

@@ -87,7 +87,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -206,8 +207,6 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
 
     Writes pretrain.json beside the weights: clips, subjects, seconds to build the corpus and
     to pretrain, the loss of the first and last epoch."""
-    from mer.models.cnn import fit_cnn
-
     # The key first, on or off: a stage reads every setting the net depends on either way,
     # so dvc.yaml lists them and DVC reruns the stage when one changes (test_core_dvc_deps).
     folder = Path(cache) / pretraining_key(params)[:16]
@@ -218,6 +217,39 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
         check_pretraining(params)  # params changed after loading were not validated
     except ValueError as exc:
         raise ParamsError(str(exc)) from None
+    with _only_builder(folder):
+        return _cached_or_built(params, folder)
+
+
+@contextmanager
+def _only_builder(folder: Path) -> Iterator[None]:
+    """Hold ``folder``.lock while the net of ``folder`` is read or built: DVC's experiment
+    copies share the project's cache (mer.paths.pretrain_cache), so two queued variants of one
+    setting would otherwise both pretrain it (minutes), and one could read while the other
+    replaces the folder. The second waits, then reads the first's net."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder.with_name(f"{folder.name}.lock")))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+    except Timeout:  # (an OSError too: first)
+        log.info("another mer process is pretraining the net of %s: waiting for it", folder)
+        lock.acquire()
+    except OSError:  # a read-only cache: a cached net is read; building says why it fails
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _cached_or_built(params: Params, folder: Path) -> bytes:
+    """The net of ``folder`` when it is there and loads, else built (pretrained) and cached
+    there."""
+    from mer.models.cnn import fit_cnn
+
     if (folder / WEIGHTS).is_file():
         cached = (folder / WEIGHTS).read_bytes()
         try:
@@ -241,7 +273,6 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
               "corpus_seconds": round(built - started, 1),
               "pretrain_seconds": round(time.perf_counter() - built, 1),
               "train_loss_first": fitted.train_loss[0], "train_loss_last": fitted.train_loss[-1]}
-    folder.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
         (tmp / WEIGHTS).write_bytes(buffer.getvalue())
