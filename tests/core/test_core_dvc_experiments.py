@@ -134,6 +134,20 @@ def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
 
 
 @pytest.mark.slow
+def test_the_registered_provenance_gives_the_evaluation_as_numbers(project):
+    """provenance.json's LOSO figures were the version tags' strings ("0.7978...")."""
+    evaluation = json.loads((project.root / "reports/evaluation.json").read_text())
+    recorded = [json.loads(path.read_text())["loso"]
+                for path in (project.root / "mlruns").rglob("provenance.json")]
+    assert recorded
+    for loso in recorded:
+        assert set(loso) == {"loso_uar", "loso_uf1", "loso_accuracy", "evaluation_protocol"}
+        assert loso["evaluation_protocol"] == "loso"
+        assert all(isinstance(loso[f"loso_{key}"], float) for key in ("uar", "uf1", "accuracy"))
+    assert evaluation["models"]["hybrid"]["uar"] in {loso["loso_uar"] for loso in recorded}
+
+
+@pytest.mark.slow
 def test_the_baseline_commit_leaves_nothing_behind(project):
     assert project.left_after_baseline == ""
 

@@ -100,11 +100,13 @@ class Prediction:
 
 
 def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
-                 evaluation: Mapping[str, str], pretrained: bytes | None = None) -> ModelBundle:
+                 evaluation: Mapping[str, float | str], pretrained: bytes | None = None
+                 ) -> ModelBundle:
     """``model``, fitted on every clip of ``clips``, as the bundle `mer register` logs: with the
     preprocessing of ``params`` and, as provenance, what it was trained on (clips, subjects,
     the hybrid's experts, the SVM's C and gamma when it has one), ``evaluation``
-    (the LOSO scores that justify it) and, when its CNNs started from ``pretrained`` weights
+    (the scores that justify it, as numbers: {'loso_uar': 0.79, ..., 'evaluation_protocol':
+    'loso'}; {} without an evaluation) and, when its CNNs started from ``pretrained`` weights
     (train.cnn.pretrain), the pretraining corpus's settings and the weights' sha256."""
     from mer.models.pretrain import weights_digest
 

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> None:
     from mer.models.pretrain import pretrained_flownet
     from mer.spotting.spotter import read_fitted_spotter
     from mer.tracking.registry import (
+        PROTOCOL_TAG,
+        evaluation_figures,
         not_registered_record,
         register_bundle,
         registration_record,
@@ -78,8 +80,9 @@ def run(args: argparse.Namespace) -> None:
     pretrained = pretrained_flownet(params, paths.pretrain_cache(), models=(HYBRID,))
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
     protocol = params.evaluation.protocol  # the one the evaluation was made with (checked)
-    recogniser = final_bundle(model, clips, params,
-                              tags_from_evaluation(evaluation, None, protocol), pretrained)
+    tags = tags_from_evaluation(evaluation, None, protocol)  # {} without an evaluation
+    figures = {**evaluation_figures(tags), PROTOCOL_TAG: protocol} if tags else {}
+    recogniser = final_bundle(model, clips, params, figures, pretrained)
     bundle = dataclasses.replace(
         recogniser, spotter=spotter,
         provenance={**recogniser.provenance, "spotting": {
