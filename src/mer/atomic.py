@@ -51,7 +51,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -404,6 +404,35 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     with atomic_outputs(target) as (tmp,):
         yield tmp
+
+
+@contextmanager
+def held_lock(lock_file: str | Path, busy: Callable[[], None]) -> Iterator[None]:
+    """Hold ``lock_file`` (an advisory lock, filelock's; the operating system drops it when
+    its process dies) for the block. When another process holds it, ``busy()`` is called
+    first: it raises to refuse, or returns to wait until the lock is free. Where no lock can
+    be written (a read-only folder) the block runs without one, and what it writes there
+    fails with its own error."""
+    from filelock import FileLock, Timeout
+
+    path = Path(lock_file)
+    lock = FileLock(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+        held = True
+    except Timeout:  # (an OSError too: first)
+        held = False
+    except OSError:
+        yield
+        return
+    if not held:
+        busy()
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def write_text(target: str | Path, text: str) -> Path:

@@ -87,13 +87,12 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from mer.atomic import atomic_path
+from mer.atomic import atomic_path, held_lock
 from mer.config import (
     CNN,
     HYBRID,
@@ -217,32 +216,12 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
         check_pretraining(params)  # params changed after loading were not validated
     except ValueError as exc:
         raise ParamsError(str(exc)) from None
-    with _only_builder(folder):
+    # DVC's experiment copies share the project's cache (mer.paths.pretrain_cache): of two
+    # queued variants of one setting, the second waits for the first's net rather than
+    # pretraining it again (minutes) or reading the folder while the first replaces it.
+    with held_lock(folder.with_name(f"{folder.name}.lock"), lambda: log.info(
+            "another mer process is pretraining the net of %s: waiting for it", folder)):
         return _cached_or_built(params, folder)
-
-
-@contextmanager
-def _only_builder(folder: Path) -> Iterator[None]:
-    """Hold ``folder``.lock while the net of ``folder`` is read or built: DVC's experiment
-    copies share the project's cache (mer.paths.pretrain_cache), so two queued variants of one
-    setting would otherwise both pretrain it (minutes), and one could read while the other
-    replaces the folder. The second waits, then reads the first's net."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(folder.with_name(f"{folder.name}.lock")))
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=0)
-    except Timeout:  # (an OSError too: first)
-        log.info("another mer process is pretraining the net of %s: waiting for it", folder)
-        lock.acquire()
-    except OSError:  # a read-only cache: a cached net is read; building says why it fails
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _cached_or_built(params: Params, folder: Path) -> bytes:

@@ -38,22 +38,14 @@ LOCK = paths.FOLDS.with_name("folds.lock")  # beside data/folds, not in it (prun
 def only_train() -> Iterator[None]:
     """Hold data/folds.lock for the whole stage, or refuse: two trainings in one folder would
     race on data/folds and reports/predictions.csv."""
-    from filelock import FileLock, Timeout
+    from mer.atomic import held_lock
 
-    lock = FileLock(str(LOCK))
-    try:
-        LOCK.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=0)
-    except Timeout:  # (an OSError too: first)
+    def refuse() -> None:
         raise MerError(f"another `mer train` is running in {os.getcwd()} (it holds {LOCK}); "
-                       "wait for it to finish, or stop it, then rerun") from None
-    except OSError:  # read-only data/: training cannot write its folds, and says so itself
+                       "wait for it to finish, or stop it, then rerun")
+
+    with held_lock(LOCK, refuse):  # read-only data/: training says itself it cannot write
         yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
