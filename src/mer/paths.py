@@ -27,8 +27,11 @@ SYNTHETIC_LONG = DATA / "synthetic_long"  # the embedded long videos, unless spo
 SPOTTING = REPORTS / "spotting.json"  # spotting under LOSO: spotter and baseline, per corpus
 SPOTTING_METRICS = REPORTS / "spotting_metrics.json"  # the spotting DVC metric: six F1s
 SPOTTING_INTERVALS = REPORTS / "spotting_intervals.csv"  # every interval behind the counts
-# The MLflow run spot-eval logged, in this clone's tracking store: not committed (the store is
-# not), so a fresh clone's `dvc repro` runs spot-eval again, reproducing and logging it.
+# The MLflow run a stage logged, in this clone's tracking store (run id, experiment; DVC
+# outputs in DVC's cache, never committed, as the store is not): a fresh clone's `dvc repro`
+# finds them missing and runs the stage again, reproducing and logging what it reports,
+# rather than taking the committed reports for its outputs (mer.tracking.runs.record_run).
+EVALUATION_RUN = DATA / "evaluation_run.json"  # the training run mer evaluate completed
 SPOTTING_RUN = DATA / "spotting_run.json"
 
 

@@ -101,6 +101,37 @@ def project(tmp_path_factory):
                            experiment=experiment, temp=temp)
 
 
+@pytest.fixture(scope="module")
+def fresh_clone(project, tmp_path_factory):
+    """The baseline commit cloned, and `dvc repro` there: what `make repro` does in a fresh
+    clone of the repository, with its own (empty) MLflow store and DVC cache."""
+    clone = tmp_path_factory.mktemp("fresh-clone") / "project"
+    run(project.root, "git", "clone", "-q", str(project.root), str(clone))
+    ran = dvc(clone, "repro")
+    return SimpleNamespace(root=clone, ran=ran)
+
+
+# ---- dvc repro as users run it: end to end, a no-op rerun, a targeted rerun ----------------
+
+@pytest.mark.slow
+def test_a_fresh_clone_runs_every_stage_and_logs_them_to_its_own_store(fresh_clone):
+    """The issue: the committed reports matched dvc.lock, so a fresh clone's `dvc repro`
+    skipped evaluate and register: its training run was never evaluated, no model was
+    registered, and reports/registered.json named a run of another clone's store."""
+    from mlflow import MlflowClient
+
+    assert ran_stages(fresh_clone.ran) == set(DVC_YAML["stages"]), fresh_clone.ran[-3000:]
+    uri = f"sqlite:///{fresh_clone.root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    evaluated = json.loads((fresh_clone.root / "data/evaluation_run.json").read_text())
+    metrics = client.get_run(evaluated["run_id"]).data.metrics
+    assert any(key.startswith("hybrid") for key in metrics), sorted(metrics)
+    registered = json.loads((fresh_clone.root / "reports/registered.json").read_text())
+    version = client.get_model_version(registered["name"], registered["version"])
+    assert version.run_id == registered["run_id"]
+    # the record of this clone's version is not a change to commit
+    assert "registered.json" not in git(fresh_clone.root, "status", "--porcelain")
+
 # ---- dvc repro as users run it: end to end, a no-op rerun, a targeted rerun ----------------
 
 @pytest.mark.slow
@@ -131,6 +162,16 @@ def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
     from the project's data/pretrain (mer.paths.pretrain_cache), so nothing is trained again."""
     assert ran_stages(project.temp) == {"spot-eval", "register"}, project.temp[-3000:]
     assert "pretraining the CNN" not in project.temp
+    # its version's run says which variant made it, as its spotting run does (a break-it
+    # session: every variant's registering run was named `register`, with no commit)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.root / 'mlflow.db'}")
+    names = {run.info.run_name: run.data.tags for run in client.search_runs(
+        [e.experiment_id for e in client.search_experiments()])}
+    assert "spotting: iou-temp" in names
+    baseline = git(project.root, "rev-parse", "HEAD").strip()  # experiments move no branch
+    assert names["register: iou-temp"]["mlflow.source.git.commit"] == baseline
 
 
 @pytest.mark.slow

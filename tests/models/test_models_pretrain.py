@@ -129,10 +129,31 @@ def test_a_second_process_waits_for_the_net_being_pretrained(tmp_path):
         torch.save({"marker": torch.arange(3)}, buffer)  # the net the holder "pretrained"
         folder.mkdir()
         (folder / "flownet.pt").write_bytes(buffer.getvalue())
+        # A whole cached net is read without the lock (a break-it session: `mer register`
+        # said it waited for a pretraining while another variant only read the net).
+        reader = subprocess.run(
+            [sys.executable, "-c", WAITER, json.dumps(params.model_dump(mode="json")),
+             str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+        assert reader.returncode == 0 and "waiting" not in reader.stderr, reader.stderr[-3000:]
+        assert reader.stdout.split() == ["weights", hashlib.sha256(buffer.getvalue()).hexdigest()]
     out, err = waiter.communicate(timeout=300)
     assert waiter.returncode == 0, err[-3000:]
     assert "pretraining the CNN" not in "".join(said) + err
     assert out.split() == ["weights", hashlib.sha256(buffer.getvalue()).hexdigest()]
+
+
+def test_a_cache_that_cannot_hold_the_net_is_refused_before_pretraining(tmp_path, caplog):
+    """A break-it session: data/pretrain a file, and mer pretrained for minutes before it
+    failed, saying to "choose another path" (no param moves it)."""
+    from mer.errors import MerError
+
+    cache = tmp_path / "pretrain"
+    cache.write_text("not a folder")
+    with caplog.at_level("INFO", logger="mer.models"), \
+            pytest.raises(MerError, match=rf"cannot cache the pretrained CNN in {cache}: it "
+                                          r"is a file, not a folder .* move the file away"):
+        pretrained_flownet(tiny(), cache)
+    assert "pretraining the CNN" not in caplog.text
 
 
 def test_pretrained_flownet_builds_nothing_for_models_without_a_cnn(tmp_path):

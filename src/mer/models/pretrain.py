@@ -84,6 +84,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -104,7 +105,7 @@ from mer.config import (
     check_pretraining,
 )
 from mer.core.clipset import ClipSet, load_clips
-from mer.errors import ParamsError
+from mer.errors import MerError, ParamsError
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +217,26 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
         check_pretraining(params)  # params changed after loading were not validated
     except ValueError as exc:
         raise ParamsError(str(exc)) from None
+    cached = _whole(folder / WEIGHTS)
+    if cached is not None:  # the usual case, without the lock: a whole net is never replaced
+        return cached
     # DVC's experiment copies share the project's cache (mer.paths.pretrain_cache): of two
     # queued variants of one setting, the second waits for the first's net rather than
     # pretraining it again (minutes) or reading the folder while the first replaces it.
     with held_lock(folder.with_name(f"{folder.name}.lock"), lambda: log.info(
             "another mer process is pretraining the net of %s: waiting for it", folder)):
         return _cached_or_built(params, folder)
+
+
+def _whole(weights: Path) -> bytes | None:
+    """The bytes of ``weights`` when they load as a state dict; None when missing, damaged
+    or being replaced (then _cached_or_built, under the lock, says which and builds)."""
+    try:
+        cached = weights.read_bytes()
+        torch.load(io.BytesIO(cached), map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a damaged file
+        return None
+    return cached
 
 
 def _cached_or_built(params: Params, folder: Path) -> bytes:
@@ -239,6 +254,7 @@ def _cached_or_built(params: Params, folder: Path) -> bytes:
             log.warning("%s is damaged (%s%s); it is a cache: pretraining again",
                         folder / WEIGHTS, type(exc).__name__, f": {why}" if why else "")
             shutil.rmtree(folder)
+    _check_cache(folder.parent)  # before minutes of work, not after them
     log.info("pretraining the CNN on %d synthetic clips (train.cnn.pretrain), once; cached in %s",
              params.train.cnn.pretrain.clips, folder)
     started = time.perf_counter()
@@ -257,6 +273,24 @@ def _cached_or_built(params: Params, folder: Path) -> bytes:
         (tmp / WEIGHTS).write_bytes(buffer.getvalue())
         (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return buffer.getvalue()
+
+
+def _check_cache(cache: Path) -> None:
+    """A MerError when the pretrained net could not be cached in ``cache`` (a file there, or
+    a folder this process may not write): said before it is built, not after."""
+    if cache.exists() and not cache.is_dir():
+        raise MerError(f"cannot cache the pretrained CNN in {cache}: it is a file, not a "
+                       "folder (mer keeps its pretrained nets there); move the file away, then "
+                       "rerun")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        writable = os.access(cache, os.W_OK | os.X_OK)
+    except OSError as exc:
+        raise MerError(f"cannot cache the pretrained CNN in {cache} ({exc.strerror or exc}): "
+                       "make it a writable folder, then rerun") from None
+    if not writable:
+        raise MerError(f"cannot cache the pretrained CNN in {cache}: the folder is not "
+                       "writable (read-only, or another user's); make it writable, then rerun")
 
 
 def weights_digest(state: bytes | None) -> str | None:

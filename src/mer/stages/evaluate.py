@@ -6,7 +6,9 @@ for the primary model, the hybrid when trained; the chance/majority floor and th
 ceiling; the sha256 of the predictions it scored), reports/metrics.json (the DVC metric: per
 model UAR, UF1, accuracy and the spread of the per-fold UAR) and reports/plots/ (confusion
 matrices, per-class and per-subject charts, DVC plot tables). Logs all of it to the MLflow
-parent run that trained those predictions.
+parent run that trained those predictions, and names that run in data/evaluation_run.json (a
+DVC output kept out of git, as the MLflow store is, so a fresh clone's `dvc repro` evaluates
+its own training run rather than taking the committed reports for its outputs).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
         to_json,
     )
     from mer.labels import get_scheme
-    from mer.tracking.runs import log_evaluation
+    from mer.tracking.runs import log_evaluation, record_run
     from mer.tracking.store import Tracker, tracking_uri
 
     params = load_params(args.params)
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> None:
         report_files=(paths.EVALUATION, paths.METRICS),
         predictions_sha=predictions_sha, params=params,
         data_hash=file_digest(*inputs) if inputs else "unknown")
+    record_run(paths.EVALUATION_RUN, run_id, params.tracking.experiment)
     for corpus, shown in fewer_classes(frame, report).items():
         log.warning("%s score %d of the %d classes of labels.scheme (their clips show %s "
                     "only): UAR and UF1 average over those, so they are not comparable with "

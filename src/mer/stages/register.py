@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> None:
         registration_record,
         tags_from_evaluation,
     )
-    from mer.tracking.store import evaluation_run_id
+    from mer.tracking.runs import parent_name
+    from mer.tracking.store import evaluation_run_id, git_state
 
     params = load_params(args.params)
     check_target(paths.REGISTERED)  # before a version is registered, not after
@@ -92,7 +93,9 @@ def run(args: argparse.Namespace) -> None:
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
         tags_from_evaluation(evaluation, evaluation_run_id(evaluation[PREDICTIONS_KEY])
                              if evaluation else None, protocol),  # its sha was checked
-        experiment=params.tracking.experiment)
+        experiment=params.tracking.experiment,
+        # named as the spotting run is: which variant (DVC experiment) made this version
+        run_name=f"register: {parent_name(params, leave_out=())}", run_tags=git_state())
     write_text(paths.REGISTERED, registration_record(version))
     log.info("registered %s version %s (run %s); promote it with `mer promote --version %s`",
              version.name, version.version, version.run_id, version.version)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from mer.atomic import atomic_outputs, write_text
+    from mer.atomic import atomic_outputs
     from mer.core.records import file_digest
     from mer.data.spotting_corpora import read_spotting_corpus, spotting_workbook
     from mer.spotting.folds import (
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> None:
         spotting_headline,
     )
     from mer.spotting.spotter import fitted_with
-    from mer.tracking.runs import log_spotting
+    from mer.tracking.runs import log_spotting, record_run
     from mer.tracking.store import Tracker
 
     params = load_params(args.params)
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> None:
     run_id = log_spotting(tracker, report=report,
                           report_files=(paths.SPOTTING, paths.SPOTTING_INTERVALS),
                           params=params, frames_per_second=corpus["frames"] / seconds)
-    write_text(paths.SPOTTING_RUN, json.dumps(
-        {"run_id": run_id, "experiment": params.tracking.experiment}, indent=2) + "\n")
+    record_run(paths.SPOTTING_RUN, run_id, params.tracking.experiment)
     for who in ("spotter", "baseline"):
         f1 = {row: round(corpus[who][row]["f1"], 3) for row in ("micro", "macro", "overall")}
         log.info("%s %s F1: %s", spotting.source, who, f1)

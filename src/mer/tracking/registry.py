@@ -101,10 +101,11 @@ def model_signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -
 
 def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
                     output_example: pd.DataFrame, tags: dict[str, str], *, experiment: str,
-                    run_name: str = "register", root: str | Path | None = None
-                    ) -> RegisteredVersion:
+                    run_name: str = "register", run_tags: Mapping[str, str] | None = None,
+                    root: str | Path | None = None) -> RegisteredVersion:
     """Log ``bundle`` as a pyfunc model in a new run of ``experiment`` and register it as a new
-    version of ``name``, with ``tags`` on the run and the version.
+    version of ``name``, with ``tags`` on the run and the version, and ``run_tags`` on the run
+    only.
 
     The model carries mer's own code (code_paths), so loading it needs only the pinned
     third-party packages, not an installed mer. MLflow refusing any step is a MerError.
@@ -121,7 +122,7 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
     try:
         tracker = Tracker(experiment, root)
         with tempfile.TemporaryDirectory() as scratch, \
-                tracker.run(run_name, tags=tags) as run_id:
+                tracker.run(run_name, tags={**(run_tags or {}), **tags}) as run_id:
             bundle_path = save_bundle(bundle, Path(scratch) / "bundle.pkl")
             # MLflow 3 logs a model (a LoggedModel linked to the run, then its registered
             # version) only through the fluent API, which needs an active run and global URIs:

@@ -220,6 +220,14 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
 SPOTTING_KIND = "spotting"  # KIND_TAG of a spotting evaluation's run
 
 
+def record_run(path: Path, run_id: str, experiment: str) -> None:
+    """Write the MLflow run a stage logged to ``path`` (mer.paths.EVALUATION_RUN,
+    SPOTTING_RUN): {"run_id", "experiment"}, as JSON."""
+    from mer.atomic import write_text
+
+    write_text(path, json.dumps({"run_id": run_id, "experiment": experiment}, indent=2) + "\n")
+
+
 def spotting_metrics(report: Mapping[str, Any]) -> dict[str, float]:
     """<corpus>/<spotter|baseline>/<micro|macro|overall>_<precision|recall|f1>: what spotting
     runs are compared on in the MLflow UI; the counts are in the run's spotting.json."""
