@@ -233,10 +233,16 @@ def _whole(weights: Path) -> bytes | None:
     or being replaced (then _cached_or_built, under the lock, says which and builds)."""
     try:
         cached = weights.read_bytes()
-        torch.load(io.BytesIO(cached), map_location="cpu", weights_only=True)
+        _load(cached)
     except Exception:  # torch raises many types for a damaged file
         return None
     return cached
+
+
+def _load(state: bytes) -> None:
+    """Load ``state`` (torch.save bytes) as a state dict, as a fit starting from it will: raises
+    what torch raises for a damaged file."""
+    torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
 
 
 def _cached_or_built(params: Params, folder: Path) -> bytes:
@@ -247,7 +253,7 @@ def _cached_or_built(params: Params, folder: Path) -> bytes:
     if (folder / WEIGHTS).is_file():
         cached = (folder / WEIGHTS).read_bytes()
         try:
-            torch.load(io.BytesIO(cached), map_location="cpu", weights_only=True)
+            _load(cached)
             return cached
         except Exception as exc:  # torch raises many types for a damaged file
             why = (str(exc).splitlines() or [""])[0][:200]

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> None:
     pretrained = pretrained_flownet(params, paths.pretrain_cache(), models=(HYBRID,))
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
     protocol = params.evaluation.protocol  # the one the evaluation was made with (checked)
-    tags = tags_from_evaluation(evaluation, None, protocol)  # {} without an evaluation
+    tags = tags_from_evaluation(evaluation, evaluation_run_id(evaluation[PREDICTIONS_KEY])
+                                if evaluation else None, protocol)  # its sha was checked
     figures = {**evaluation_figures(tags), PROTOCOL_TAG: protocol} if tags else {}
     recogniser = final_bundle(model, clips, params, figures, pretrained)
     bundle = dataclasses.replace(
@@ -91,9 +92,7 @@ def run(args: argparse.Namespace) -> None:
 
     version = register_bundle(
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
-        tags_from_evaluation(evaluation, evaluation_run_id(evaluation[PREDICTIONS_KEY])
-                             if evaluation else None, protocol),  # its sha was checked
-        experiment=params.tracking.experiment,
+        tags, experiment=params.tracking.experiment,
         # named as the spotting run is: which variant (DVC experiment) made this version
         run_name=f"register: {parent_name(params, leave_out=())}", run_tags=git_state())
     write_text(paths.REGISTERED, registration_record(version))
