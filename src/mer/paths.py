@@ -15,7 +15,8 @@ PREDICTIONS = REPORTS / "predictions.csv"
 TRAINING = REPORTS / "training.json"  # what made predictions.csv: its data, train params
 # Caches, not DVC outputs (CACHES): what they hold is keyed by what made it, so a missing or
 # stale entry is rebuilt, never used. As DVC outputs they made every `dvc exp run --queue` or
-# `--temp` copy, which starts without them, rerun the train stage and pretrain again.
+# `--temp` copy, which starts without them, rerun the train stage and pretrain again; mer
+# reads and fills the project's own from such a copy (project_cache).
 FOLDS = DATA / "folds"  # finished folds, so an interrupted train stage resumes
 PRETRAIN = DATA / "pretrain"  # the pretrained CNN of train.cnn.pretrain, one folder per key
 CACHES = (FOLDS, PRETRAIN)
@@ -47,13 +48,14 @@ def project_root(start: str | Path | None = None) -> Path:
     return path
 
 
-def pretrain_cache() -> Path:
-    """PRETRAIN of the project (project_root), also from a DVC experiment copy: its entries
-    are keyed by every setting the net depends on and written atomically, so a project's
-    experiments share them, and a queued variant reuses the pretrained CNN instead of
-    building it again (minutes). Relative when mer runs in the project itself."""
+def project_cache(cache: Path) -> Path:
+    """``cache`` (one of CACHES) of the project (project_root), also from a DVC experiment
+    copy: their entries are keyed by everything that made them and written atomically, so a
+    project's experiments share them. A queued variant reuses the pretrained CNN (minutes)
+    and every fold its params leave unchanged, and a variant queued again after it failed
+    resumes from its finished folds. Relative when mer runs in the project itself."""
     root = project_root()
-    return PRETRAIN if root == Path.cwd().resolve() else root / PRETRAIN
+    return cache if root == Path.cwd().resolve() else root / cache
 
 
 def missing(path: Path, what: str = "not found",

@@ -96,9 +96,12 @@ def project(tmp_path_factory):
     # removed again so the workspace experiment below is the only one
     temp = dvc(root, "exp", "run", "--temp", "-S", "spotting.iou=0.4", "-n", "iou-temp")
     dvc(root, "exp", "remove", "iou-temp")
+    # a train variant that changes no fold there: it reuses the project's data/folds
+    folds = dvc(root, "exp", "run", "--temp", "-S", "train.parallel_folds=1", "-n", "folds-temp")
+    dvc(root, "exp", "remove", "folds-temp")
     experiment = dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
     return SimpleNamespace(root=root, rerun=rerun, left_after_baseline=left,
-                           experiment=experiment, temp=temp)
+                           experiment=experiment, temp=temp, folds=folds)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +162,7 @@ def test_an_svm_param_reruns_only_what_depends_on_it(project):
 def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
     """`dvc exp run --temp` (and every `dvc queue` entry) runs in a copy that holds only what
     git and DVC track: train's outputs come from DVC's cache, and register's pretrained CNN
-    from the project's data/pretrain (mer.paths.pretrain_cache), so nothing is trained again."""
+    from the project's data/pretrain (mer.paths.project_cache), so nothing is trained again."""
     assert ran_stages(project.temp) == {"spot-eval", "register"}, project.temp[-3000:]
     assert "pretraining the CNN" not in project.temp
     # its version's run says which variant made it, as its spotting run does (a break-it
@@ -172,6 +175,15 @@ def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
     assert "spotting: iou-temp" in names
     baseline = git(project.root, "rev-parse", "HEAD").strip()  # experiments move no branch
     assert names["register: iou-temp"]["mlflow.source.git.commit"] == baseline
+
+
+@pytest.mark.slow
+def test_a_queued_train_variant_reuses_the_projects_folds(project):
+    """A break-it session: DVC's copy starts without data/folds, so every queued train variant
+    fitted every fold again, even those its params leave unchanged (mer.paths.project_cache)."""
+    assert "train" in ran_stages(project.folds), project.folds[-3000:]
+    reused = re.search(r"reused (\d+) of (\d+) fold fits", project.folds)
+    assert reused and reused[1] == reused[2], project.folds[-3000:]
 
 
 @pytest.mark.slow

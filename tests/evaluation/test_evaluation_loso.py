@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,20 +240,58 @@ def test_precomputed_flow_images_run_under_loso(params, apex_stream):
             assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
 
 
-def test_queued_dvc_experiments_keep_their_own_fold_caches(clips, tmp_path, monkeypatch):
-    """`dvc queue start -j 2` runs each variant in its own copy under .dvc/tmp/exps/: data/folds
-    resolves inside that copy, so one variant's run (which deletes the folds of other keys when
-    it completes) never touches another's cache."""
+def test_queued_dvc_experiments_share_the_projects_folds(clips, params, tmp_path,
+                                                          monkeypatch):
+    """`dvc queue start` runs each variant in its own copy under .dvc/tmp/exps/, which starts
+    without data/folds: every queued variant fitted every fold again (a break-it session),
+    even those its params leave unchanged. They share the project's (project_cache)."""
     from mer import paths
 
-    caches = {}
-    for seed, copy in enumerate(("tmpa1", "tmpb2")):
+    learners = [svm(params), MajorityLearner()]
+    folds = len(set(clips.subject.tolist()))
+    monkeypatch.chdir(tmp_path)
+    run_loso(clips, learners, seed=0, cache_dir=paths.project_cache(paths.FOLDS))
+    cached = []
+
+    def note(outcome, from_cache):
+        cached.append((outcome.learner, from_cache))
+
+    for copy in ("tmpa1", "tmpb2"):
+        cached.clear()
         folder = tmp_path / ".dvc" / "tmp" / "exps" / copy
         folder.mkdir(parents=True)
         monkeypatch.chdir(folder)
-        run_loso(clips, [MajorityLearner()], seed=seed, cache_dir=paths.FOLDS)
-        caches[copy] = {p.name: p.read_bytes() for p in (folder / paths.FOLDS).glob("*.json")}
-    first = tmp_path / ".dvc" / "tmp" / "exps" / "tmpa1" / paths.FOLDS
-    assert {p.name: p.read_bytes() for p in first.glob("*.json")} == caches["tmpa1"]
-    assert len(caches["tmpa1"]) == len(caches["tmpb2"]) == 6
-    assert not set(caches["tmpa1"]) & set(caches["tmpb2"])  # other seeds, other keys
+        outcomes = run_loso(clips, [SvmLearner("svm", "au-region",
+                                               SvmParams(trials=4, inner_folds=2)),
+                                    MajorityLearner()],
+                            seed=0, cache_dir=paths.project_cache(paths.FOLDS), on_fold=note)
+        assert len(outcomes) == 2 * folds
+        assert sorted(cached) == sorted([("majority", True)] * folds + [("svm", copy == "tmpb2")]
+                                        * folds)  # the second variant reuses the first's
+        assert not (folder / paths.FOLDS).exists()
+    listed = json.loads((tmp_path / paths.FOLDS / "trainings.index").read_text())
+    assert len(listed) == 2  # the variant (twice) and the baseline, whose folds are kept
+
+
+def test_a_training_still_fitting_keeps_its_folds_when_another_finishes(clips, params,
+                                                                        tmp_path, monkeypatch):
+    """Two queued experiments share the project's fold cache: one that finished pruned it to
+    the trainings listed in the index, deleting the folds the other had finished so far (it
+    was not listed until it finished), and the other's resume fitted them again. A training
+    is listed when it starts."""
+    from mer.evaluation import loso
+
+    monkeypatch.setattr(loso, "KEPT_TRAININGS", 2)
+    run_loso(clips, [MajorityLearner()], seed=2, cache_dir=tmp_path)  # an earlier training
+
+    def meanwhile(outcome, from_cache):  # another training starts and finishes
+        if outcome.fold == 0:
+            run_loso(clips, [MajorityLearner()], seed=1, cache_dir=tmp_path)
+
+    learner = svm(params)
+    folds = loso_folds(clips.subject)
+    run_loso(clips, [learner], seed=0, cache_dir=tmp_path, folds=folds[:2], on_fold=meanwhile)
+    cached = []
+    run_loso(clips, [learner], seed=0, cache_dir=tmp_path, folds=folds[:2],
+             on_fold=lambda outcome, from_cache: cached.append(from_cache))
+    assert cached == [True, True]

@@ -181,17 +181,21 @@ def test_dvc_temporary_experiments_log_into_the_real_project(tmp_path):
     assert project_root(tmp_path / "sub") == (tmp_path / "sub").resolve()
 
 
-def test_dvc_temporary_experiments_share_the_projects_pretrained_cnn(tmp_path, monkeypatch):
-    """The pretrain cache is keyed by every setting the net depends on: a queued copy reads and
-    fills the project's, and mer in the project itself names it relative, as in its logs."""
-    from mer.paths import PRETRAIN, pretrain_cache
+@pytest.mark.parametrize("cache", ["folds", "pretrain"])
+def test_dvc_temporary_experiments_share_the_projects_caches(tmp_path, monkeypatch, cache):
+    """The caches are keyed by everything that made an entry: a queued copy reads and fills
+    the project's (its folds and its pretrained CNN), and mer in the project itself names
+    them relative, as in its logs."""
+    from mer import paths
 
+    folder = {"folds": paths.FOLDS, "pretrain": paths.PRETRAIN}[cache]
+    assert folder in paths.CACHES
     copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd"
     copy.mkdir(parents=True)
     monkeypatch.chdir(copy)
-    assert pretrain_cache() == tmp_path.resolve() / PRETRAIN
+    assert paths.project_cache(folder) == tmp_path.resolve() / folder
     monkeypatch.chdir(tmp_path)
-    assert pretrain_cache() == PRETRAIN
+    assert paths.project_cache(folder) == folder
 
 
 def test_ui_command_serves_our_store_on_localhost(tmp_path, own_store):

@@ -104,7 +104,7 @@ print("weights", hashlib.sha256(state).hexdigest(), flush=True)
 
 @pytest.mark.slow
 def test_a_second_process_waits_for_the_net_being_pretrained(tmp_path):
-    """DVC's queued copies share the project's cache (mer.paths.pretrain_cache): a second
+    """DVC's queued copies share the project's cache (mer.paths.project_cache): a second
     mer that needs the net another is pretraining waits for it and reads it, rather than
     pretraining it again (minutes) or reading a folder being replaced."""
     import hashlib

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from mer.atomic import write_text
+from mer.atomic import held_lock, write_text
 from mer.core.clipset import ClipSet
 from mer.core.workers import stop_workers
 from mer.evaluation.splits import Fold, loso_folds
@@ -49,6 +49,7 @@ NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "a
 CODE_PACKAGES = ("mer.models", "mer.evaluation")  # their source is part of the key too
 KEPT_TRAININGS = 8  # trainings whose cached folds data/folds keeps (this one included)
 TRAININGS_INDEX = "trainings.index"  # in data/folds: the kept trainings' fold files (_prune)
+INDEX_LOCK = "trainings.lock"  # in data/folds: held while the index is read and rewritten
 
 
 class Fitted(Protocol):
@@ -269,7 +270,9 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
     ``workers`` > 1 runs folds in that many spawned processes (same results as 1); with
     ``ray``, each fold is a Ray task instead (mer.evaluation.ray_folds; same results).
     With ``cache_dir``, finished folds are stored there and (if ``reuse``) reused when their
-    key matches; after a complete run, stored folds of other keys are deleted.
+    key matches, and the folds of all but the KEPT_TRAININGS most recent trainings there are
+    deleted (_prune), before fitting and again after: several processes may share the
+    folder (DVC's queued experiments share the project's, mer.paths.project_cache).
     """
     names = [learner.name for learner in learners]
     if len(set(names)) != len(names):
@@ -293,6 +296,8 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
                     on_fold(cached, True)
             else:
                 pending.append((li, learner, fold, path, key))
+    if cache is not None:  # listed first before any fit: another's prune keeps its folds
+        _prune(cache, keep)
 
     def finish(li: int, outcome: FoldOutcome, path: Path | None, key: str) -> None:
         if path is not None:
@@ -337,26 +342,30 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
 
 
 def _prune(cache: Path, keep: set[Path]) -> None:
-    """Delete the cached folds of all but the KEPT_TRAININGS most recent trainings, this one
-    first: going back to the params before an experiment reuses their folds instead of
-    fitting them again, whatever the trainings' sizes, and the cache stays bounded. The
-    trainings and their fold files are listed, most recent first, in TRAININGS_INDEX; without
-    one (written by an older mer, or damaged) the other folds there count as one earlier
-    training. ``keep``: this training's folds."""
-    index = cache / TRAININGS_INDEX
-    this = sorted(path.name for path in keep)
-    try:
-        earlier = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = None
-    if not (isinstance(earlier, list) and all(
-            isinstance(names, list) and all(isinstance(n, str) for n in names)
-            for names in earlier)):  # none yet (an older mer), or damaged
-        # The folds there are one earlier training's, pruned as one: none is lost for it.
-        earlier = [sorted(p.name for p in cache.glob("*.json") if p.name not in this)]
-    trainings = [this, *(names for names in earlier if names != this)][:KEPT_TRAININGS]
-    kept = {name for names in trainings for name in names}
-    for stale in cache.glob("*.json"):
-        if stale.name not in kept and stale.is_file():
-            stale.unlink()
-    write_text(index, json.dumps(trainings, indent=1))
+    """List this training (``keep``: its folds) first in TRAININGS_INDEX, and delete the
+    cached folds of all but the KEPT_TRAININGS most recent trainings listed there: going back
+    to the params before an experiment reuses their folds instead of fitting them again,
+    whatever the trainings' sizes, and the cache stays bounded. Without an index (written by
+    an older mer, or damaged) the other folds there count as one earlier training. Under
+    INDEX_LOCK, so that trainings sharing the folder (queued DVC experiments) do not drop one
+    another's entries; a training still fitting was listed when it started (run_loso), so
+    another's prune keeps the folds it has finished."""
+    with held_lock(cache / INDEX_LOCK, lambda: None):  # held for milliseconds: wait
+        index = cache / TRAININGS_INDEX
+        this = sorted(path.name for path in keep)
+        try:
+            earlier = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            earlier = None
+        if not (isinstance(earlier, list) and all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+                for names in earlier)):  # none yet (an older mer), or damaged
+            # The folds there are one earlier training's, pruned as one: none is lost for it.
+            others = sorted(p.name for p in cache.glob("*.json") if p.name not in this)
+            earlier = [others] if others else []
+        trainings = [this, *(names for names in earlier if names != this)][:KEPT_TRAININGS]
+        kept = {name for names in trainings for name in names}
+        for stale in cache.glob("*.json"):
+            if stale.name not in kept and stale.is_file():
+                stale.unlink(missing_ok=True)
+        write_text(index, json.dumps(trainings, indent=1))

@@ -220,7 +220,7 @@ def pretrained_flownet(params: Params, cache: Path, models: Sequence[str] | None
     cached = _whole(folder / WEIGHTS)
     if cached is not None:  # the usual case, without the lock: a whole net is never replaced
         return cached
-    # DVC's experiment copies share the project's cache (mer.paths.pretrain_cache): of two
+    # DVC's experiment copies share the project's cache (mer.paths.project_cache): of two
     # queued variants of one setting, the second waits for the first's net rather than
     # pretraining it again (minutes) or reading the folder while the first replaces it.
     with held_lock(folder.with_name(f"{folder.name}.lock"), lambda: log.info(

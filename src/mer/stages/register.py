@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
     log.info("fitting the final model on %d clips of %d subjects", len(clips),
              len(set(clips.subject.tolist())))
     # the hybrid is always fitted; the pretrained CNN comes from the project's shared cache
-    pretrained = pretrained_flownet(params, paths.pretrain_cache(), models=(HYBRID,))
+    pretrained = pretrained_flownet(params, paths.project_cache(paths.PRETRAIN), models=(HYBRID,))
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
     protocol = params.evaluation.protocol  # the one the evaluation was made with (checked)
     tags = tags_from_evaluation(evaluation, evaluation_run_id(evaluation[PREDICTIONS_KEY])

@@ -6,10 +6,13 @@ ceiling, one fold per subject, training subjects only (with evaluation.protocol 
 one fold per test corpus, trained on the training corpora only); writes
 reports/predictions.csv and reports/training.json (what made them: the data's sha256 and the
 train params). Finished folds are kept in data/folds, so an interrupted run resumes
-where it stopped (Ctrl-C, SIGTERM or SIGKILL alike). train.backend ray runs the folds as Ray
+where it stopped (Ctrl-C, SIGTERM or SIGKILL alike), and a variant reuses the folds its params
+leave unchanged; DVC's queued experiments read and fill the project's (mer.paths.project_cache).
+train.backend ray runs the folds as Ray
 tasks instead of local worker processes, with the same results (mer.evaluation.ray_folds).
 One `mer train` at a time per project folder: a second one stops at once with a message (lock
-file data/folds.lock). MLflow: one parent run, one child run per (model, fold); see `mer ui`.
+file data/folds.lock; a queued experiment's copy is a folder of its own). MLflow: one parent
+run, one child run per (model, fold); see `mer ui`.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     coded = int(known_aus(clips.au_codes).sum())
     learners = build_learners(params.train, has_au_codes=coded > 0,
                               has_au_features=clips.au_features.shape[1] > 0,
-                              pretrained=pretrained_flownet(params, paths.pretrain_cache()))
+                              pretrained=pretrained_flownet(
+                                  params, paths.project_cache(paths.PRETRAIN)))
     used = sorted({i for fold in folds for part in (fold.train, fold.test) for i in part.tolist()})
     log.info("%s over %d clips of %d subjects, %d fold%s: %s", protocol.protocol, len(used),
              len(set(clips.subject[used].tolist())), len(folds), "s"[:len(folds) != 1],
@@ -124,7 +128,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     # its parent run is reopened, not duplicated. Anything to fit is a new parent: resuming an
     # interrupted training (the stopped one keeps its KILLED or FAILED status and its folds),
     # a training whose fold cache was deleted (its finished parent keeps its runs), --fresh.
-    unchanged = not args.fresh and every_fold_cached(paths.FOLDS, learners, folds, keys)
+    cache = paths.project_cache(paths.FOLDS)
+    unchanged = not args.fresh and every_fold_cached(cache, learners, folds, keys)
     earlier = tracker.find_run(TRAINING_TAG, training, "FINISHED") if unchanged else None
     tags = None if earlier else {**parent_tags(data_hash), TRAINING_TAG: training}
     with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent, \
@@ -132,17 +137,23 @@ def _train(args: argparse.Namespace, params: Params) -> None:
         if earlier is None:
             log_params(tracker, parent, params)
             log_dataset(tracker, parent, paths.MANIFEST, clips, data_hash, params.labels.scheme)
+        reused = []
         with tqdm(total=len(learners) * len(folds), desc=protocol.protocol, unit="fold") as bar:
             def on_fold(outcome: FoldOutcome, from_cache: bool) -> None:
+                reused.append(from_cache)
                 log_fold(tracker, parent, outcome, clips, keys[outcome.learner, outcome.fold],
                          from_cache)
                 bar.set_postfix_str(f"{outcome.learner} {outcome.subject}"
                                     f"{' (cached)' if from_cache else ''}")
                 bar.update()
 
-            outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=paths.FOLDS,
+            outcomes = run_loso(clips, learners, seed=params.train.seed, cache_dir=cache,
                                 reuse=not args.fresh, workers=params.train.parallel_folds,
                                 on_fold=on_fold, folds=folds, ray=ray_options(params))
+        if any(reused):
+            log.info("reused %d of %d fold fits, finished in %s by an earlier training with "
+                     "the same data, settings and code (`mer train --fresh` fits every one "
+                     "again)", sum(reused), len(reused), cache)
         held_out = sum(len(fold.test) for fold in folds)
         scored = sum(len(o.clip_id) for o in outcomes if o.learner == CEILING)
         if coded and scored < held_out:
