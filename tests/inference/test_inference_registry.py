@@ -699,3 +699,64 @@ def test_the_signature_is_inferred_without_mlflow_s_integer_column_hint():
         signature = model_signature(pd.DataFrame({"apex_index": [1]}),
                                     pd.DataFrame({"label": ["disgust"], "apex_index": [1]}))
     assert "apex_index" in signature.inputs.input_names()
+
+
+@pytest.mark.parametrize("step", ["set_model_version_tag", "update_model_version"])
+def test_a_stopped_registration_leaves_no_version(project, tmp_path, monkeypatch, step):
+    """A break-it session: a Ctrl-C right after MLflow created the version (`Created version
+    '11'`) left it READY without its evaluation tags or description, its run FINISHED, and
+    `mer promote` made it the champion. The registration's version is deleted when it stops
+    before the version is described, and its run is KILLED."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+
+    from mer.inference.serving import predict_request
+    from mer.tracking.registry import load_model_bundle, register_bundle
+
+    in_process(project, monkeypatch)
+    bundle = load_model_bundle(f"models:/{MODEL}/1")
+    folder = mlflow.artifacts.download_artifacts(f"models:/{MODEL}/1",
+                                                 dst_path=str(tmp_path / "model"))
+    request = Model.load(folder).load_input_example(folder)
+    answer = predict_request(bundle, request)
+    store = tmp_path / "store"  # its own store: the project's model stays the only one there
+    store.mkdir()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    monkeypatch.chdir(store)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MlflowClient, step, ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            register_bundle(bundle, "mer-stopped", request, answer,
+                            {"loso_uar": "0.5", "evaluation_protocol": "loso"},
+                            experiment="mer-stopped", root=store)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.search_model_versions("name = 'mer-stopped'") == []
+    (stopped,) = client.search_runs([client.get_experiment_by_name("mer-stopped").experiment_id])
+    assert stopped.info.status == "KILLED"
+
+
+def test_promote_refuses_a_version_whose_registration_did_not_finish(tmp_path):
+    """A registration killed outright (SIGKILL, power cut) cannot delete its version: promote
+    refuses one without the description registering ends with."""
+    from mlflow import MlflowClient
+
+    from mer.tracking.store import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with Tracker("mer-killed", root=tmp_path).run("register") as run_id:
+        pass
+    client.create_registered_model("mer-killed")
+    client.create_model_version("mer-killed", f"{client.get_run(run_id).info.artifact_uri}"
+                                "/model", run_id)  # as log_model does, before the tags
+    result = mer(tmp_path, "promote", "--name", "mer-killed", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "version 1 of model 'mer-killed' was not registered to the end" in result.stderr
+    assert client.get_registered_model("mer-killed").aliases == {}

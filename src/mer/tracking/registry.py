@@ -119,6 +119,7 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
     from mer.tracking.store import Tracker
 
     signature = model_signature(input_example, output_example)
+    run_id = None
     try:
         tracker = Tracker(experiment, root)
         with tempfile.TemporaryDirectory() as scratch, \
@@ -141,12 +142,40 @@ def register_bundle(bundle: ModelBundle, name: str, input_example: pd.DataFrame,
                     metadata={MER_MODEL_KEY: MER_MODEL, FORMAT_KEY: bundle.format},
                 )
             tracker.client.log_dict(run_id, bundle.provenance, "provenance.json")
-        version = str(info.registered_model_version)
-        describe_version(tracker, name, version, run_id, tags)
-    except MlflowException as exc:
-        raise MerError(f"MLflow refused the registration: {exc}. Check MLFLOW_TRACKING_URI "
-                       "(unset, it is <project>/mlflow.db)") from None
+            version = str(info.registered_model_version)
+            describe_version(tracker, name, version, run_id, tags)  # its last step: complete
+    except BaseException as exc:
+        # A version exists from inside log_model on: one this registration did not finish
+        # describing (stopped or failed) is deleted, not left READY without its evidence.
+        if run_id is not None:
+            _delete_versions_of(tracker, name, run_id)
+        if isinstance(exc, MlflowException):
+            raise MerError(f"MLflow refused the registration: {exc}. Check "
+                           "MLFLOW_TRACKING_URI (unset, it is <project>/mlflow.db)") from None
+        raise
     return RegisteredVersion(name, version, run_id, f"models:/{name}/{version}")
+
+
+def _delete_versions_of(tracker: Tracker, name: str, run_id: str) -> None:
+    """Delete the versions of ``name`` that run ``run_id`` logged, saying so; a store that
+    cannot be asked leaves them, also saying so (mer promote refuses an undescribed one)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        for found in tracker.client.search_model_versions(
+                f"name = '{name}' and run_id = '{run_id}'"):
+            tracker.client.delete_model_version(name, found.version)
+            log.warning("deleted version %s of %s: its registration did not finish",
+                        found.version, name)
+    except (MlflowException, OSError) as exc:
+        log.warning("could not delete the unfinished version of %s logged by run %s (%s); "
+                    "`mer promote` refuses it", name, run_id, _one_line(exc))
+
+
+def complete(version: Any) -> bool:
+    """Whether a registered version (MLflow's ModelVersion) was registered to the end: its
+    description is register_bundle's last step."""
+    return bool(version.description)
 
 
 def promote(name: str, alias: str, version: str | None) -> str:
@@ -167,6 +196,12 @@ def promote(name: str, alias: str, version: str | None) -> str:
     chosen = known[-1] if version is None else str(version)
     if chosen not in known:
         raise MerError(f"model '{name}' has no version {chosen}; it has {', '.join(known)}")
+    found = next(v for v in versions if str(v.version) == chosen)
+    if not complete(found):
+        raise MerError(f"version {chosen} of model '{name}' was not registered to the end (it "
+                       "has no description: the `mer register` that created it was stopped "
+                       "before it tagged the version with its evaluation); run `mer register` "
+                       "again and promote that version, or pass --version with another one")
     try:
         existing = client.get_registered_model(name).aliases
     except MlflowException as exc:
