@@ -753,12 +753,50 @@ def is_inside(path: str | Path, folder: str | Path) -> bool:
     return lexical(path).is_relative_to(lexical(folder))
 
 
+LINKS_SHOWN = 3  # linked folders a message names
+
+
+def linked_folders(read: Path, tracked: Path) -> list[Path]:
+    """Symbolic links to folders that mer would read through, strictly inside ``tracked`` (the
+    folder a stage's DVC dependency names): on the way from ``tracked`` to ``read`` (a
+    corpus root), or anywhere below ``read``. DVC follows a dependency that is itself a link,
+    and linked files, but not a linked folder inside the folder it hashes: it counts it as
+    empty, so an edit behind it never reruns the stage (a break-it session: a corrected
+    coding sheet behind corpora/CASME2 -> /share/CASME2, and `dvc repro` kept the old labels).
+    Sorted; empty when ``read`` is ``tracked`` itself and holds no linked folder."""
+    tracked_abs = Path(os.path.normpath(tracked.absolute()))
+    read_abs = Path(os.path.normpath(read.absolute()))
+    found = [folder for folder in (read_abs, *read_abs.parents)
+             if folder != tracked_abs and folder.is_relative_to(tracked_abs)
+             and folder.is_symlink()]
+    if read_abs.is_dir():
+        for folder, names, _ in os.walk(read_abs):  # followlinks=False: links are not entered
+            found += [Path(folder, name) for name in names if Path(folder, name).is_symlink()]
+    return sorted(found)
+
+
+def _refuse_links(read: Path, tracked: Path, key: str, section: str) -> None:
+    """A ParamsError naming the linked folders mer would read through (linked_folders)."""
+    links = linked_folders(read, tracked)
+    if not links:
+        return
+    shown = ", ".join(f"{link} -> {os.readlink(link)}" for link in links[:LINKS_SHOWN])
+    more = f" and {len(links) - LINKS_SHOWN} more" if len(links) > LINKS_SHOWN else ""
+    raise ParamsError(
+        f"{key}: {shown}{more}: a symbolic link to a folder inside {section}.root "
+        f"({tracked}), which DVC does not follow: it would not notice an edited sheet or "
+        f"frame behind the link, and `dvc repro` would keep stale results. Make {section}.root "
+        "itself the link (DVC follows that one) to a folder holding the corpus, give "
+        f"{section}.root as that folder's absolute path, or copy the corpus in")
+
+
 def check_data_paths(data: DataParams) -> None:
     """A real corpus must already be on disk (the synthetic root is written by the pipeline).
 
     Checked by the stages that read the corpus, not at every load: a machine that only serves
     a registered model has no corpus. Every corpus of data.sources lies inside data.root: the
-    data stage's DVC dependency is data.root, so an edit elsewhere would go unnoticed.
+    data stage's DVC dependency is data.root, so an edit elsewhere would go unnoticed; for the
+    same reason no corpus is read through a linked folder inside it (linked_folders).
     """
     if data.synthesized:  # `mer synthesize` writes it, one corpus or the composite
         return
@@ -773,11 +811,14 @@ def check_data_paths(data: DataParams) -> None:
         if not is_inside(source.root, data.root):
             raise ParamsError(f"{key}: root {source.root} is not inside data.root "
                               f"({data.root}); DVC tracks data.root only: put the corpus "
-                              "there (a symbolic link is fine) or move data.root up")
+                              "there or move data.root up")
+        _refuse_links(source.root, data.root, key, "data")
         if source.annotations is not None and not source.annotations.exists():
             raise ParamsError(f"{key}: annotations {_missing(source.annotations)}")
     if data.annotations is not None and not data.annotations.exists():
         raise ParamsError(f"data.annotations: {_missing(data.annotations)}")
+    if not data.sources:
+        _refuse_links(data.root, data.root, "data.root", "data")
 
 
 def check_spotting_paths(spotting: SpottingParams) -> None:
@@ -793,6 +834,7 @@ def check_spotting_paths(spotting: SpottingParams) -> None:
                           f"{spotting.source} copy")
     if spotting.annotations is not None and not spotting.annotations.exists():
         raise ParamsError(f"spotting.annotations: {_missing(spotting.annotations)}")
+    _refuse_links(spotting.root, spotting.root, "spotting.root", "spotting")
 
 
 def _missing(path: Path) -> str:

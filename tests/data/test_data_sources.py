@@ -149,3 +149,82 @@ def test_a_scheme_that_drops_most_of_a_corpus_is_warned_about(tmp_path, caplog):
     assert "labels.scheme 'casme2-5' drops 3 of the 4 rows of smic (negative 2, positive 1)" \
         in caplog.text and "megc-3 keeps them" in caplog.text
     assert "rows of casme2" not in caplog.text
+
+
+def test_a_corpus_linked_into_data_root_is_refused(tmp_path):
+    """A break-it session: with corpora/CASME2 a symbolic link to the corpus on a shared
+    drive, a corrected coding sheet behind the link left `dvc repro` at "up to date" and
+    the old labels in every result: DVC does not follow a linked folder inside a dependency
+    (the next test). data.root itself may be the link; linked files are followed."""
+    share = tmp_path / "share"
+    share.mkdir()
+    made = sources(share)
+    project = tmp_path / "project"
+    (project / "corpora").mkdir(parents=True)
+    for corpus in made:
+        (project / "corpora" / corpus.root.name).symlink_to(corpus.root)
+    data = DataParams(root=project / "corpora", sources=tuple(
+        CorpusSource(source=c.source, root=project / "corpora" / c.root.name) for c in made))
+    with pytest.raises(ParamsError) as refused:
+        check_data_paths(data)
+    message = str(refused.value)
+    assert message.startswith("data.sources[0] (casme2): ")
+    assert f"corpora/CASME2 -> {share / 'CASME2'}" in message
+    assert "which DVC does not follow" in message and "Make data.root itself the link" in message
+
+    (project / "linked").symlink_to(share)  # data.root the link: DVC follows it
+    check_data_paths(DataParams(root=project / "linked", sources=tuple(
+        CorpusSource(source=c.source, root=project / "linked" / c.root.name) for c in made)))
+
+    # one clip folder linked in from elsewhere, in a single corpus
+    casme2 = made[0].root
+    clip = next(p for p in casme2.rglob("*") if p.is_dir() and any(p.glob("*.jpg")))
+    clip.rename(tmp_path / "moved")
+    clip.symlink_to(tmp_path / "moved")
+    with pytest.raises(ParamsError, match=r"^data.root: .*-> .*moved: a symbolic link to a "
+                                          r"folder inside data.root"):
+        check_data_paths(DataParams(source="casme2", root=casme2))
+
+
+def test_dvc_does_not_follow_a_linked_folder_inside_a_dependency(tmp_path):
+    """What the refusal above rests on, with the real DVC: an edit behind a linked folder
+    inside a dependency leaves the stage unchanged; behind the dependency itself, not."""
+    import subprocess
+    import sys
+
+    def dvc(*args):
+        return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=tmp_path / "project",
+                              capture_output=True, text=True, check=True).stdout
+
+    for name in ("inner", "outer"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sheet.csv").write_text("a\n")
+    project = tmp_path / "project"
+    (project / "corpora").mkdir(parents=True)
+    (project / "corpora" / "CASME2").symlink_to(tmp_path / "inner")
+    (project / "linked").symlink_to(tmp_path / "outer")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    dvc("init", "-q")
+    dvc("stage", "add", "-q", "-n", "inside", "-d", "corpora", "true")
+    dvc("stage", "add", "-q", "-n", "itself", "-d", "linked", "true")
+    dvc("repro", "-q")
+    for name in ("inner", "outer"):
+        (tmp_path / name / "sheet.csv").write_text("b\n")
+    status = dvc("status")
+    assert "itself:" in status and "inside:" not in status, status
+
+
+def test_a_long_video_folder_linked_into_spotting_root_is_refused(tmp_path):
+    """spotting.root is spot-eval's DVC dependency, as data.root is the data stage's."""
+    from mer.config import SpottingParams, check_spotting_paths
+
+    (tmp_path / "share" / "s15").mkdir(parents=True)
+    root = tmp_path / "CAS(ME)^2"
+    root.mkdir()
+    (root / "s15").symlink_to(tmp_path / "share" / "s15")
+    with pytest.raises(ParamsError, match=r"^spotting.root: .*s15 -> .*: a symbolic link to a "
+                                          r"folder inside spotting.root"):
+        check_spotting_paths(SpottingParams(source="casme_sq", root=root))
+    (root / "s15").unlink()
+    (root / "s15").mkdir()
+    check_spotting_paths(SpottingParams(source="casme_sq", root=root))
