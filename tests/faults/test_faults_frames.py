@@ -182,6 +182,26 @@ def only_clip(project: Path, row: dict) -> None:
     write_manifest(manifest[manifest["clip_id"] == row["clip_id"]].reset_index(drop=True), path)
 
 
+def test_a_clip_without_a_face_is_left_out_with_a_warning(project, caplog):
+    """A break-it session: a clip whose face dlib cannot find (frames exported blank) was
+    dropped by `mer faces` and `mer features` with exit 0 and not a word; only
+    reports/faces.json listed it."""
+    import logging
+
+    row = clip_with_apex(project)
+    for frame in row["frame_paths"]:
+        image = cv2.imread(frame)
+        assert cv2.imwrite(frame, np.full_like(image, 128))
+    with caplog.at_level(logging.INFO):
+        assert mer("faces") == 0
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mer.stages.faces"]
+    clips = len(read_manifest(project / "data" / "manifest.parquet"))
+    assert said[0][0] == "WARNING" and said[0][1].startswith(f"no face for {row['clip_id']}, ")
+    assert "no face found on the onset frame" in said[0][1]
+    assert said[1] == ("INFO", f"{clips - 1} of {clips} clips have a face (reports/faces.json "
+                               "lists the others, with the reason)")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_features_stage_catches_a_middle_frame_damaged_after_data(project, capsys, kind):
     # `mer data` passed; then a frame only the features stage reads is damaged. It used to

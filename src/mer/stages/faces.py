@@ -2,18 +2,21 @@
 
 Reads data/manifest.parquet and params `faces`; writes data/faces.npz (clip_id, transform,
 landmarks, size; rows sorted by clip_id) and reports/faces.json (clips skipped for want of a
-face, with the reason, and clips flagged but kept). Flow-image datasets have no faces to find:
-the stage writes an empty faces.npz and says so in the report.
+face, with the reason, each also a warning on stderr; clips flagged but kept). Flow-image
+datasets have no faces to find: the stage writes an empty faces.npz and says so in the report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 
 from mer import paths
 from mer.config import load_params
+
+log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -29,6 +32,12 @@ def run(args: argparse.Namespace) -> None:
     arrays[MADE_WITH] = made_with(params.recorded(FACES_SECTIONS))
     arrays[MADE_FROM] = made_from(manifest)
     report["seconds"] = round(time.perf_counter() - started, 2)
+    for skipped in report.get("skipped", ()):  # a clip without a face: left out from here on
+        log.warning("no face for %s, left out of the features and every model: %s",
+                    skipped["clip_id"], skipped["reason"])
+    if report.get("skipped"):
+        log.info("%d of %d clips have a face (%s lists the others, with the reason)",
+                 report["faces"], report["clips"], paths.FACES_REPORT)
     # Both outputs or neither: the report always describes the faces.npz beside it.
     with atomic_outputs(paths.FACES, paths.FACES_REPORT) as (faces_tmp, report_tmp):
         write_npz(faces_tmp, arrays)
