@@ -239,6 +239,29 @@ def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
     assert "writes subject '006' (" in caplog.text and "also as '6' (1 row," in caplog.text
 
 
+def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(
+        tmp_path, build, caplog):
+    """A break-it session: a composite list without a dataset column merged CASME II's sub03
+    and SMIC's s3 (SAMM's 013 and SMIC's s13) into one LOSO subject, with only a warning:
+    those prefixes are the corpora's own conventions. One convention spelt two ways (case,
+    zero padding) is still one person."""
+    rows = [("sub03", "EP02_01f", "positive", "casme2"), ("s3", "s3_po_01", "positive", "smic"),
+            ("s3", "s3_ne_01", "negative", "smic")]
+    root = make_flow_images(tmp_path / "two", rows, with_dataset=False)
+    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
+                                           r"subject 's3', and .*labels.csv, row 2 'sub03': one "
+                                           r"number in two corpora's conventions .* Add a "
+                                           r"'dataset' column"):
+        build("flow-images", root, scheme="megc-3")
+    rows = [("sub03", "EP02_01f", "positive", ""), ("Sub3", "EP03_02", "negative", ""),
+            ("006", "006_1_2", "negative", ""), ("6", "006_2_1", "surprise", "")]
+    root = make_flow_images(tmp_path / "one", rows, with_dataset=False)
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["006", "sub03"]
+    assert "also as 'Sub3'" in caplog.text and "also as '6'" in caplog.text
+
+
 def test_flow_images_of_several_sizes_are_counted_and_warned_about(tmp_path, caplog):
     """The issue: half the images 28 x 28 and half 128 x 128 (two preprocessing pipelines'
     images in one list) passed every stage without a word, and no report said their sizes.

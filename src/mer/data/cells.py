@@ -95,6 +95,14 @@ def subject_key(text: str) -> int | str:
     return int(match.group(1)) if match else text.strip().casefold()
 
 
+def subject_prefix(text: str) -> str | None:
+    """The convention a numbered subject id is written in: 'sub' (CASME II's 'sub01'), 's'
+    (SMIC's 's1') or '' (a bare number: SAMM's '006', a sheet's '1'), without case; None for
+    an id that is no number (subject_key)."""
+    match = _SUBJECT.fullmatch(text.strip())
+    return text.strip()[:match.start(1)].rstrip("0").casefold() if match else None
+
+
 def subject_text(value: object, column: str, where: str) -> str:
     """A subject id kept as written (free text), but for the '.0' a CSV's number column adds:
     '1.0' is subject 1, written '1'."""

@@ -46,7 +46,13 @@ from mer.core.flow_image import (
     read_flow_image,
 )
 from mer.core.frames import NO_FRAME
-from mer.data.cells import cell_text, required_text, subject_key, subject_text
+from mer.data.cells import (
+    cell_text,
+    required_text,
+    subject_key,
+    subject_prefix,
+    subject_text,
+)
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
@@ -149,7 +155,11 @@ def one_spelling(clips: Sequence[Clip], column: str) -> tuple[Clip, ...]:
     """The clips with each person's subject written one way: the first spelling the CSV
     uses for them (cells.subject_key: 'sub01', '1' and '01' of one corpus are one person),
     with a warning naming the others. Spelt two ways, one person would be two LOSO subjects,
-    each tested on a model trained on the other's clips."""
+    each tested on a model trained on the other's clips. In a list without a dataset column,
+    one number written in two conventions ('sub03' and 's3', '013' and 's13') is refused, a
+    DatasetError: these are the MEGC2019 corpora's own conventions, so such ids are more
+    likely two corpora's people than one person (a break-it session: CASME II's sub03 and
+    SMIC's s3 were merged into one LOSO subject)."""
     first: dict[tuple[str, int | str], Clip] = {}
     others: dict[tuple[str, int | str], list[Clip]] = {}
     for clip in clips:
@@ -158,6 +168,18 @@ def one_spelling(clips: Sequence[Clip], column: str) -> tuple[Clip, ...]:
         if known.subject != clip.subject:
             others.setdefault(key, []).append(clip)
     for key, respelt in others.items():
+        conventions: dict[str | None, Clip] = {}
+        for clip in (first[key], *respelt):  # the first row of each
+            conventions.setdefault(subject_prefix(clip.subject), clip)
+        if key[0] == DATASET and len(conventions) > 1:
+            one, other = list(conventions.values())[:2]
+            raise DatasetError(
+                f"{other.where}: column '{column}' writes subject {other.subject!r}, and "
+                f"{one.where} {one.subject!r}: one number in two corpora's conventions (CASME "
+                "II 'sub03', SAMM '013', SMIC 's3'), which in a list without a dataset column "
+                "may be two people of different corpora or one person. Add a 'dataset' column "
+                "naming each row's corpus (casme2, samm, smic), or write the person's id one "
+                "way")
         spellings = ", ".join(repr(s) for s in dict.fromkeys(c.subject for c in respelt))
         rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
         log.warning("column '%s' writes subject %r (%s) also as %s (%s, e.g. %s); they are "
