@@ -219,6 +219,28 @@ def test_a_request_row_with_a_bad_apex_or_frames_is_named():
             request_to_windows(pd.DataFrame({"frames": [frames], "apex_index": [apex]}))
     with pytest.raises(MerError, match="row 0, frame 0: not valid base64"):
         request_to_windows(pd.DataFrame({"frames": ['["@@", "@@"]'], "apex_index": [-1]}))
+    # A break-it session: int() truncated 1.7 to 1 and 0.5 to 0 ('estimate the apex'), and
+    # read true as 1, each answered with HTTP 200.
+    for apex in (1.7, 0.5, True, "1.5", "two"):
+        with pytest.raises(MerError, match=r"row 1: apex_index must be a whole number .*, got "
+                                           + re.escape(repr(apex))):
+            request_to_windows(pd.DataFrame({"frames": [frames, frames],
+                                             "apex_index": pd.Series([1, apex], dtype=object)}))
+    windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
+                                               "apex_index": [2.0, -1.0]}))
+    assert [w.apex_index for w in windows] == [2, None]
+
+
+def test_a_video_request_cell_that_is_no_text_is_named_so(tmp_path):
+    """A break-it session: a served request's video cell holding a number (JSON [[5]]) was
+    called 'empty'."""
+    from mer.inference.serving import decode_video
+
+    with pytest.raises(MerError, match=r"^row 2: 'video' holds 5, not text: send the whole "):
+        decode_video(5, 2, tmp_path)
+    for missing in (None, float("nan"), ""):
+        with pytest.raises(MerError, match=r"^row 0: 'video' is empty"):
+            decode_video(missing, 0, tmp_path)
 
 
 def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder, tmp_path):

@@ -115,14 +115,33 @@ def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
     windows = []
     for row, (cell, apex) in enumerate(zip(frame["frames"], frame["apex_index"], strict=True)):
         frames = decode_frames(cell, row)
-        try:
-            apex = int(apex)
-        except (TypeError, ValueError):
-            raise MerError(f"row {row}: apex_index must be an integer, got {apex!r}") from None
+        apex = _whole_number(apex, row)
         apex_index = check_apex(None if apex == NO_FRAME else apex, len(frames),
                                 f"row {row} (apex_index; -1 to estimate it)")
         windows.append(FrameWindow(frames, apex_index, f"request row {row}"))
     return windows
+
+
+def _whole_number(apex: object, row: int) -> int:
+    """A request's apex_index as an int: a whole number (1, 1.0, '1'), never a truth value or
+    a fraction, which int() would truncate (a break-it session: 1.7 was read as 1, and 0.5 as
+    0, 'estimate the apex', without a word)."""
+    number = None
+    if isinstance(apex, str):
+        text = apex.strip()
+        number = int(text) if text.removeprefix("-").isdecimal() else None
+    elif isinstance(apex, (int, float, np.integer, np.floating)) and not isinstance(
+            apex, (bool, np.bool_)) and float(apex).is_integer():
+        number = int(apex)
+    if number is None:
+        raise MerError(f"row {row}: apex_index must be a whole number (the apex's index in "
+                       f"frames, or -1 to estimate it), got {apex!r}")
+    return number
+
+
+def _video_name(row: int) -> str:
+    """A video request row's video, as messages name it (not the server's scratch file)."""
+    return f"row {row} ('{VIDEO_COLUMN}')"
 
 
 def decode_video(cell: object, row: int, scratch: Path) -> tuple[float, Path]:
@@ -130,6 +149,10 @@ def decode_video(cell: object, row: int, scratch: Path) -> tuple[float, Path]:
     naming the row."""
     from mer.inference.sources import video_frames
 
+    missing = cell is None or (isinstance(cell, float) and cell != cell)  # None or NaN
+    if not isinstance(cell, str) and not missing:
+        raise MerError(f"row {row}: '{VIDEO_COLUMN}' holds {cell!r}, not text: send the whole "
+                       "video file, base64-encoded")
     try:
         data = base64.b64decode(cell, validate=True) if isinstance(cell, str) else b""
     except (binascii.Error, ValueError):
@@ -141,7 +164,7 @@ def decode_video(cell: object, row: int, scratch: Path) -> tuple[float, Path]:
     path = scratch / f"row{row}"
     path.write_bytes(data)
     try:
-        fps, frames = video_frames(path)
+        fps, frames = video_frames(path, _video_name(row))
         first = next(frames, None)
         frames.close()
     except MerError:
@@ -173,8 +196,8 @@ def spot_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="mer-video-") as scratch:
         for row, cell in enumerate(request[VIDEO_COLUMN]):
             fps, path = decode_video(cell, row, Path(scratch))
-            found, _ = spot_video(lambda path=path: video_frames(path)[1], fps, spotter,
-                                  bundle, f"request row {row}")
+            found, _ = spot_video(lambda path=path, row=row: video_frames(
+                path, _video_name(row))[1], fps, spotter, bundle, f"request row {row}")
             rows += [{"request_row": row, **f.row(bundle.classes)} for f in found]
     import pandas as pd
 

@@ -99,7 +99,8 @@ def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWin
     return FrameWindow(frames, 1, f"{onset_image} -> {apex_image}")
 
 
-def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
+def video_frames(video: str | Path, name: str | None = None
+                 ) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, frames) of a video file: the frame rate the file gives (0.0 when it gives none)
     and its (H, W, 3) BGR uint8 frames, decoded one at a time, so a long video never sits in
     memory whole. The file is released when the frames run out or the iterator is closed.
@@ -110,8 +111,10 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
 
     Raises MerError when the file is missing or OpenCV cannot open it, or the folder holds
     no numbered frames; a FrameError, as the frames are read, for a damaged frame or one of
-    another size."""
+    another size. Messages name the video ``name`` (default: its path; a served request's
+    row, not the server's scratch file)."""
     video = Path(video)
+    shown = str(video) if name is None else name
     if video.is_dir():
         files = frame_files(video)
         if not files:
@@ -124,7 +127,7 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
         raise MerError(f"{video}: no such video file{pattern}")
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
-        raise MerError(f"{video}: OpenCV cannot open it as a video (corrupt or unsupported)")
+        raise MerError(f"{shown}: OpenCV cannot open it as a video (corrupt or unsupported)")
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
 
@@ -139,7 +142,7 @@ def video_frames(video: str | Path) -> tuple[float, Iterator[np.ndarray]]:
                 yield frame
         finally:
             capture.release()
-        check_decoded(video, decoded, declared)
+        check_decoded(shown, decoded, declared)
     return fps, frames()
 
 
@@ -156,7 +159,7 @@ def frame_numbers(video: str | Path) -> list[int] | None:
     return numbers
 
 
-def check_decoded(video: Path, decoded: int, declared: int) -> None:
+def check_decoded(video: str | Path, decoded: int, declared: int) -> None:
     """A MerError when decoding stopped well short of the frame count the file declares (a
     truncated or damaged file): read silently, the rest of the video would be missing from
     the answer. The count of some containers is an estimate, so a few frames short pass."""
