@@ -148,6 +148,24 @@ def test_repro_builds_every_output(project):
 
 
 @pytest.mark.slow
+def test_frames_replaced_in_place_rerun_the_stages_that_read_them(project):
+    """A break-it session: frames re-exported under the same names reran `mer data`, whose
+    manifest (paths, frame numbers, labels) came out byte-identical, so DVC skipped faces,
+    features and train, and every result described the old pixels. The stages that read
+    the frames depend on data.root."""
+    (frame, *_) = sorted((project.root / "data/synthetic").rglob("*.jpg"))
+    original = frame.read_bytes()
+    try:
+        frame.write_bytes(original + b"\0")  # the same file name, other bytes
+        status = dvc(project.root, "status", "faces", "features")
+    finally:
+        frame.write_bytes(original)
+    assert "faces:" in status and "features:" in status, status
+    assert dvc(project.root, "status", "faces", "features").strip() == \
+        "Data and pipelines are up to date.", "restored: nothing to rerun"
+
+
+@pytest.mark.slow
 def test_nothing_changed_reruns_nothing(project):
     assert ran_stages(project.rerun) == set()
     assert "Stage 'train' didn't change" in project.rerun
