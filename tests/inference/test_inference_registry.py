@@ -765,3 +765,35 @@ def test_promote_refuses_a_version_whose_registration_did_not_finish(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "version 1 of model 'mer-killed' was not registered to the end" in result.stderr
     assert client.get_registered_model("mer-killed").aliases == {}
+
+
+def test_concurrent_requests_get_their_own_answers(project, tmp_path):
+    """A break-it session: two requests sent at once to the served model got each other's
+    probabilities, and a few rounds later the server died (SIGSEGV, or glibc's "malloc():
+    unsorted double linked list corrupted"): the scoring server predicts in a thread pool,
+    and OpenCV's DIS flow object and dlib's models are built once per process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    mer(project, "promote", "--version", "1")
+    manifest = pd.read_parquet(project / "data" / "manifest.parquet")
+    bodies = []
+    for row in manifest[manifest["apex"] >= 0].head(4).to_dict("records"):
+        apex = row["apex"] - row["onset"]
+        frames = [cv2.imread(str(project / path)) for path in row["frame_paths"][:apex + 1]]
+        bodies.append(json.dumps({"dataframe_split": pd.DataFrame({
+            "frames": [encode_frames(frames)], "apex_index": [apex]}).to_dict("split")
+        }).encode())
+    assert len(bodies) == 4
+    with served_champion(project, tmp_path / "server.log") as url:
+        def ask(body: bytes) -> dict:
+            call = urllib.request.Request(f"{url}/invocations", data=body,
+                                          headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(call, timeout=300) as response:
+                return json.loads(response.read())["predictions"][0]
+
+        alone = [ask(body) for body in bodies]
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            for _ in range(3):
+                assert list(pool.map(ask, bodies)) == alone

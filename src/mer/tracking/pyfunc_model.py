@@ -8,12 +8,19 @@ request mer refuses (MerError: bad base64, not an image, one frame, no face, ...
 INVALID_PARAMETER_VALUE whose "message" is mer's message, also under "mer_error"; anything else
 is HTTP 500 naming no detail, its traceback only in the server's log. (MLflow turns any other
 exception into a 400 whose body carries the whole stack trace, server paths included.)
+
+One request at a time per process: the scoring server calls predict from a thread pool, and
+what a prediction runs (OpenCV's DIS optical flow object, dlib's detector and shape predictor,
+each built once per process) is not safe to share between threads (a break-it session: two
+concurrent requests got each other's probabilities, then the server died of a SIGSEGV). For
+requests in parallel, serve several processes (`mlflow models serve --workers N`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 import mlflow
@@ -47,13 +54,15 @@ class MerPyfuncModel(PythonModel):
         from mer.inference.predictor import load_bundle
 
         self.bundle = load_bundle(context.artifacts[BUNDLE_ARTIFACT])
+        self.one_at_a_time = threading.Lock()  # see the module's docstring
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         from mer.inference.serving import predict_request
 
         try:
-            return predict_request(self.bundle, model_input)
+            with self.one_at_a_time:
+                return predict_request(self.bundle, model_input)
         except MerError as exc:
             log.warning("request refused: %s", exc)
             raise ServedError(str(exc), INVALID_PARAMETER_VALUE, mer_error=str(exc)) from None
