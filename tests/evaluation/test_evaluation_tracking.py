@@ -474,3 +474,18 @@ def test_mer_ui_on_no_port_says_so(tmp_path, monkeypatch, capsys, port):
     assert (f"argument --port: '{port}' is not a port to listen on: give a number from 1 to "
             "65535") in capsys.readouterr().err
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_served_model_pins_public_releases():
+    """A break-it session: the registered model's requirements pinned torch==2.13.0+cpu (the
+    CPU wheel's local version), which PyPI does not serve, so the model's own environment
+    (`mlflow models serve` without --env-manager local, build-docker) could not be built."""
+    from importlib import metadata
+
+    from packaging.version import Version
+
+    from mer.tracking.registry import RUNTIME_PACKAGES, pip_requirements
+
+    pins = pip_requirements()
+    assert len(pins) == len(RUNTIME_PACKAGES) and not [pin for pin in pins if "+" in pin]
+    assert f"torch=={Version(metadata.version('torch')).public}" in pins

@@ -59,11 +59,16 @@ class RegisteredVersion:
 
 
 def pip_requirements() -> list[str]:
-    """Installed versions of what the model needs at serving time (no slow inference)."""
+    """Installed versions of what the model needs at serving time (no slow inference), as
+    public releases: without a local label, which no package index serves (a break-it
+    session: the model pinned torch==2.13.0+cpu, the CPU wheel's version, so its own
+    environment could not be built from PyPI; torch==2.13.0 is the same release)."""
+    from packaging.version import Version
+
     pins = []
     for package in RUNTIME_PACKAGES:
         try:
-            pins.append(f"{package}=={metadata.version(package)}")
+            pins.append(f"{package}=={Version(metadata.version(package)).public}")
         except metadata.PackageNotFoundError:
             pins.append(package)
     return pins
