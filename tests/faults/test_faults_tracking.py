@@ -735,6 +735,57 @@ def test_predict_outside_a_project_creates_no_store(tmp_path, own_store, monkeyp
     assert not (tmp_path / DB_NAME).exists()
 
 
+def predict_error(folder: Path, capsys) -> str:
+    """`mer predict --pair` on two grey frames in ``folder`` (the cwd), which must fail with
+    one line: its text."""
+    frame = np.full((64, 64, 3), 128, np.uint8)
+    for name in ("onset.png", "apex.png"):
+        cv2.imwrite(str(folder / name), frame)
+    code = main(["predict", "--pair", "onset.png", "apex.png", "--model",
+                 "models:/mer@champion"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_predict_names_the_store_it_cannot_read(tmp_path, own_store, monkeypatch, capsys):
+    """A break-it session: MLFLOW_TRACKING_URI naming a missing file was reported as the
+    project's mlflow.db missing; in the project that registered the model, a deleted store
+    got 'run mer predict in the project folder that registered the model'; a damaged or
+    locked mlflow.db was a 29-frame SQLAlchemy traceback from `mer predict` and `mer spot`
+    (`mer promote` said it in one line)."""
+    from contextlib import closing
+
+    from mer.tracking import store
+
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "nope" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
+    err = predict_error(tmp_path, capsys)
+    assert f"MLFLOW_TRACKING_URI names the MLflow store {elsewhere}, which does not" in err
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "registered.json").write_text('{"registered": true}')
+    err = predict_error(tmp_path, capsys)
+    assert f"this project's MLflow store {tmp_path / DB_NAME} does not exist" in err
+    assert "deleted or moved" in err and "`dvc repro --force`" in err
+
+    for damaged in (b"garbage\n", b"SQLite format 3\x00" + bytes(4080)):
+        (tmp_path / DB_NAME).write_bytes(damaged)
+        err = predict_error(tmp_path, capsys)
+        assert f"{tmp_path / DB_NAME} is not a readable MLflow SQLite store" in err
+    (tmp_path / DB_NAME).unlink()
+    with closing(sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)) as holder:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        monkeypatch.setattr(store, "SQLITE_TIMEOUT_S", 0.2)
+        started = time.monotonic()
+        err = predict_error(tmp_path, capsys)
+        assert f"cannot read the MLflow store {tmp_path / DB_NAME}: database is locked" in err
+        assert time.monotonic() - started < 30
+
+
 def test_mlflow_globals_follow_the_environment_after_a_fluent_call(tmp_path, monkeypatch):
     """A command that used MLflow's global API (registering a model) must not pin the globals
     to its store: a later command in the same process, with another $MLFLOW_TRACKING_URI,

@@ -274,17 +274,39 @@ def _cannot_load(model: str, exc: BaseException) -> MerError:
 
 
 def _store_uri(model: str) -> str:
-    """The tracking URI ``model`` is read from; a MerError when it is our own SQLite store and
-    that does not exist (reading a model never creates a store)."""
-    from mer.paths import project_root
-    from mer.tracking.store import DB_NAME, ENV_URI, store_exists, tracking_uri
+    """The tracking URI ``model`` is read from; a MerError when it is a SQLite store that does
+    not exist (reading a model never creates a store) or cannot be read."""
+    import os
 
+    from mer import paths
+    from mer.tracking.store import (
+        ENV_URI,
+        check_readable,
+        sqlite_file,
+        store_exists,
+        tracking_uri,
+    )
+
+    uri = tracking_uri()
+    db = sqlite_file(uri)
     if not store_exists():
+        if os.environ.get(ENV_URI):
+            raise MerError(f"cannot load model '{model}': {ENV_URI} names the MLflow store "
+                           f"{db}, which does not exist; correct it, or unset it to read the "
+                           "project's mlflow.db")
+        if paths.REGISTERED.is_file():
+            raise MerError(f"cannot load model '{model}': this project's MLflow store {db} "
+                           f"does not exist, though {paths.REGISTERED} says a model was "
+                           "registered there: it was deleted or moved. Put mlflow.db and "
+                           "mlruns/ back, or register again into a new store with "
+                           "`dvc repro --force` (the fold and pretrained-CNN caches keep it "
+                           "short), or pass --model with a model folder")
         raise MerError(f"cannot load model '{model}': there is no MLflow store here "
-                       f"({project_root() / DB_NAME} does not exist). Run mer predict in the "
-                       f"project folder that registered the model, set {ENV_URI} to its "
-                       "store, or pass --model with a model folder")
-    return tracking_uri()
+                       f"({db} does not exist). Run mer predict in the project folder that "
+                       f"registered the model, set {ENV_URI} to its store, or pass --model "
+                       "with a model folder")
+    check_readable(uri)
+    return uri
 
 
 def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntry

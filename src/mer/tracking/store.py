@@ -167,6 +167,16 @@ def store_exists(root: str | Path | None = None) -> bool:
     return db is None or (db.exists() and db.stat().st_size > 0)
 
 
+def check_readable(uri: str) -> None:
+    """A MerError, naming the file and what to do, when ``uri`` is a SQLite store that is
+    locked, unreadable or not a database; nothing for another backend or a missing file.
+    What reads a store without creating it asks first: MLflow's own answer is a SQLAlchemy
+    traceback."""
+    db = sqlite_file(uri)
+    if db is not None:
+        _store_state(db)
+
+
 def _store_state(db: Path) -> tuple[str, str, int]:
     """(state, detail, runs + registered models held) of SQLite file ``db``; state is
     'absent', 'ready' (schema at MLflow's head) or 'incomplete' (older schema or a migration
