@@ -286,3 +286,38 @@ def test_a_folder_given_as_a_video_is_read_as_its_frames(tmp_path):
     with pytest.raises(MerError, match=r"no such video file; for numbered frames, give their "
                                        r"folder \(--video FOLDER --fps N\)"):
         video_frames(tmp_path / "img%d.jpg")
+
+
+@pytest.mark.parametrize("path", ["", "/invocations"])
+def test_a_server_url_with_no_model_says_so(path):
+    """A break-it session: `--server` pointed at `mer ui` (the MLflow UI) or at
+    .../invocations blamed the frames ('the model server refused it (HTTP 404)') and
+    printed the page's HTML."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mer.inference.client import ServedModel
+    from mer.inference.sources import FrameWindow
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<!doctype html><title>404 Not Found</title>")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    frames = [np.full((20, 16, 3), k, np.uint8) for k in (10, 20)]
+    try:
+        with pytest.raises(MerError) as refused:
+            ServedModel(url).predict(FrameWindow(frames, 1, "a.png -> b.png"))
+    finally:
+        server.shutdown()
+    message = str(refused.value)
+    assert message.startswith(f"no model is served at {url} (HTTP 404 for ")
+    assert "without /invocations" in message and "<html" not in message

@@ -53,6 +53,12 @@ class ServedModel:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            if exc.code in (404, 405):  # no scoring endpoint here: not the frames' fault
+                raise MerError(f"no model is served at {self.url} (HTTP {exc.code} for "
+                               f"{request.full_url}): give the model server's URL, scheme, "
+                               "host and port only (e.g. http://127.0.0.1:5001, without "
+                               "/invocations; `mer ui`'s is the MLflow UI, not a model "
+                               f"server), or {SERVE_HINT}") from None
             raise MerError(f"{window.description}: the model server refused it (HTTP "
                            f"{exc.code}): {_served_message(exc)}") from None
         except TimeoutError:
