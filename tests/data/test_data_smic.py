@@ -55,6 +55,17 @@ def test_bounds_csv_naming_an_unknown_clip(tmp_path, build):
         build("smic", root, scheme="megc-3", annotations=tmp_path / "smic.csv")
 
 
+def test_hidden_folders_are_not_emotions_or_clips(tmp_path, build):
+    """A break-it session: a Jupyter checkpoint folder beside the emotion folders was 'not an
+    emotion mer knows', and one beside the clips a clip with no frames."""
+    root = make_smic(tmp_path)
+    micro = root / "HS" / "s1" / "micro"
+    (micro / ".ipynb_checkpoints").mkdir()
+    (micro / "negative" / ".Trash-1000").mkdir()
+    manifest, _ = build("smic", root, scheme="megc-3")
+    assert set(by_clip(manifest)) == {"s1_ne_01", "s1_po_01", "s2_sur_01", "s2_ne_03"}
+
+
 def test_unknown_emotion_folder(tmp_path, build):
     root = make_smic(tmp_path, clips=[("s1", "negative", "s1_ne_01", 1, 3),
                                       ("s1", "happy-ish", "s1_x_01", 1, 3)])

@@ -71,6 +71,13 @@ def frame_number_of(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def subfolders(folder: Path) -> list[Path]:
+    """The folders in ``folder``, by name, but hidden ones (.ipynb_checkpoints, .Trash-1000,
+    what Jupyter, desktops and sync tools leave in a corpus), as frame_files passes over
+    hidden files."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def frame_files(folder: Path) -> dict[int, Path]:
     """Frame number -> file of every numbered image in ``folder``, by number (maybe none).
 

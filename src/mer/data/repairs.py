@@ -31,6 +31,7 @@ from mer.core.frames import (
     apex_to_use,
     check_clip_frames,
     frame_files,
+    subfolders,
 )
 from mer.data.clips import (
     APEX_AT_ONSET,
@@ -53,7 +54,7 @@ def _absent(folder: Path) -> str:
         missing, parent = parent, parent.parent
     if not parent.is_dir():
         return f"{parent} does not exist"
-    names = sorted(p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = [p.name for p in subfolders(parent)]
     shown = ", ".join(names[:LISTED_FOLDERS])
     if len(names) > LISTED_FOLDERS:
         shown += f", ... ({len(names)} in all)"

@@ -27,7 +27,7 @@ import re
 from itertools import pairwise
 from pathlib import Path
 
-from mer.core.frames import NO_FRAME, frame_files
+from mer.core.frames import NO_FRAME, frame_files, subfolders
 from mer.data.cells import frame_number, required_text, subject_number
 from mer.data.clips import (
     BOUNDS_FROM_FOLDER,
@@ -109,13 +109,13 @@ def _folder_clips(frames: Path) -> list[Clip]:
                     "is read; if they have clips, put them in <subject>/%s/<emotion>/",
                     frames, ", ".join(without), MICRO, MICRO)
     for subject, micro in subjects.items():
-        for emotion_dir in sorted(p for p in micro.iterdir() if p.is_dir()):
+        for emotion_dir in subfolders(micro):
             emotion = normalise_emotion(emotion_dir.name)
             if emotion is None:
                 raise DatasetError(f"{emotion_dir}: '{emotion_dir.name}' is not an emotion "
                                    "mer knows; SMIC's folders are negative, positive and "
                                    "surprise: rename or remove it")
-            for folder in sorted(p for p in emotion_dir.iterdir() if p.is_dir()):
+            for folder in subfolders(emotion_dir):
                 # An empty folder gets no bounds here: the frame check reports it, as an
                 # error or a skipped clip (data.on_bad_clip), like a clip of any corpus.
                 numbers = frame_files(folder) or {NO_FRAME: folder}
