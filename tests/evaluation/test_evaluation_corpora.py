@@ -48,6 +48,20 @@ def test_cross_corpus_folds_train_on_the_training_corpora_only(clips):
         assert len(fold.test) == int((datasets == corpus).sum())
 
 
+def test_a_corpus_in_neither_list_is_named(caplog):
+    """A break-it session: with data.sources casme2, samm and smic, train [casme2] and test
+    [samm] left smic's 32 clips (faces and features computed) out without a word."""
+    datasets = np.array(["casme2"] * 4 + ["samm"] * 3 + ["smic"] * 2)
+    with caplog.at_level("WARNING", logger="mer.evaluation"):
+        cross_corpus_folds(datasets, ["casme2"], ["samm"])
+    assert ("evaluation: smic (2 clips), in neither evaluation.train_corpora nor test_corpora: "
+            "no fold trains or tests on those clips") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.evaluation"):
+        cross_corpus_folds(datasets, ["casme2", "smic"], ["samm"])
+    assert not caplog.text
+
+
 def test_cross_corpus_with_a_corpus_absent_says_which():
     with pytest.raises(DatasetError, match=r"corpus smic has no clip.*present: casme2\); check "
                                            r"the corpora data reads \(data.sources, or a "

@@ -3,6 +3,7 @@ by subject."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +45,8 @@ def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequenc
     """One fold per test corpus: train on every clip of the ``train`` corpora, test on it.
 
     Leak-free by the same construction as LOSO: no clip, and so no subject, of the test
-    corpus is ever in the training part. Corpora named in neither list take no part.
+    corpus is ever in the training part. Corpora named in neither list take no part, with a
+    warning naming them.
     """
     datasets = np.asarray(datasets).astype(str)
     present = sorted(set(datasets.tolist()))
@@ -52,6 +56,12 @@ def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequenc
                                f"(corpora present: {', '.join(present)}); check the corpora "
                                "data reads (data.sources, or a flow-image CSV's dataset "
                                "column) and labels.scheme")
+    unused = {corpus: int((datasets == corpus).sum()) for corpus in present
+              if corpus not in (*train, *test)}
+    if unused:  # faces and features were computed for them: say why they count for nothing
+        log.warning("evaluation: %s, in neither evaluation.train_corpora nor test_corpora: no "
+                    "fold trains or tests on those clips; list a corpus in one of them to use "
+                    "it", ", ".join(f"{c} ({n} clips)" for c, n in unused.items()))
     train_rows = np.flatnonzero(np.isin(datasets, list(train)))
     name = "+".join(sorted(train))
     # In name order, fold k seeded by its place there: the lists' order is not a setting.
