@@ -214,3 +214,15 @@ def test_a_flow_images_project_reads_the_export_as_rgb(tmp_path, exported):
     features = read_features(tmp_path / "data" / "features.npz")
     input_size = FeatureParams().input_size
     assert features["flow"].shape == (len(rows), 1, 3, input_size, input_size)  # T = 1
+
+
+@pytest.mark.slow
+def test_the_export_says_which_scheme_its_labels_are(frames_project, caplog):
+    """A break-it session: the README's flow-image project (default scheme casme2-5) refused
+    an export of a megc-3 composite, whose labels are megc-3 classes, and nothing said so."""
+    with caplog.at_level("INFO", logger="mer.stages"):
+        assert mer(frames_project, "export-flow-images", "--out", "named") == 0
+    scheme = yaml.safe_load((frames_project / "params.yaml").read_text()).get(
+        "labels", {}).get("scheme", "casme2-5")
+    assert (f"its labels are labels.scheme {scheme} classes: give the flow-image project "
+            f"`labels: {{scheme: {scheme}}}`") in caplog.text

@@ -90,3 +90,7 @@ def run(args: argparse.Namespace) -> None:
              "in %.1f s; %d clips without a face left out", len(export.rows), args.size,
              args.size, ORDER, "labels.csv", args.out, time.perf_counter() - started,
              export.without_face)
+    # The labels are this project's classes: a flow-image project under another scheme
+    # refuses them or drops most (a break-it session, exporting a megc-3 composite).
+    log.info("its labels are labels.scheme %s classes: give the flow-image project "
+             "`labels: {scheme: %s}`", params.labels.scheme, params.labels.scheme)
