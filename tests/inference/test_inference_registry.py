@@ -797,3 +797,32 @@ def test_concurrent_requests_get_their_own_answers(project, tmp_path):
         with ThreadPoolExecutor(len(bodies)) as pool:
             for _ in range(3):
                 assert list(pool.map(ask, bodies)) == alone
+
+
+def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
+    """A break-it session: after an experiment (which registers a version) and back on the
+    baseline, `mer promote` promoted the registry's newest version, the experiment's model,
+    while reports/registered.json named the baseline's."""
+    from mlflow import MlflowClient
+
+    from mer.tracking.store import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("mer-ws")
+    for _ in range(2):  # the baseline's version, then an experiment's
+        with Tracker("mer-ws", root=tmp_path).run("register") as run_id:
+            pass
+        version = client.create_model_version(
+            "mer-ws", f"{client.get_run(run_id).info.artifact_uri}/model", run_id)
+        client.update_model_version("mer-ws", version.version, description="registered")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "registered.json").write_text(json.dumps(
+        {"registered": True, "name": "mer-ws", "version": "1", "run_id": "x",
+         "model_uri": "models:/mer-ws/1"}))
+    result = mer(tmp_path, "promote", "--name", "mer-ws")
+    assert result.stdout.strip() == "models:/mer-ws@champion -> version 1"
+    assert "the one reports/registered.json names" in result.stderr
+    (tmp_path / "reports" / "registered.json").unlink()  # none: the newest, as before
+    assert mer(tmp_path, "promote", "--name", "mer-ws").stdout.strip() == \
+        "models:/mer-ws@champion -> version 2"
