@@ -826,3 +826,22 @@ def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
     (tmp_path / "reports" / "registered.json").unlink()  # none: the newest, as before
     assert mer(tmp_path, "promote", "--name", "mer-ws").stdout.strip() == \
         "models:/mer-ws@champion -> version 2"
+
+
+def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, project,
+                                                        tmp_path, monkeypatch, capsys):
+    """A break-it session: `mer predict --model DIR` worked in any folder, but `mer spot
+    --model DIR` said 'params.yaml not found', though the model carries its fitted spotter
+    (a default params.yaml made it work: they were not needed)."""
+    from mer.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["spot", "--video", str(long_video[0]), "--model", str(model_folder(project)),
+                 "--out", "i.json"]) == 0
+    assert "the spotter registered in" in capsys.readouterr().err
+    rows = json.loads((elsewhere / "i.json").read_text())
+    assert [(r["onset"], r["offset"], r["label"]) for r in rows] == [
+        (r["onset"], r["offset"], r["label"]) for r in spotted]
+    assert not (elsewhere / "params.yaml").exists()

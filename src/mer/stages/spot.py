@@ -52,11 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spot intervals without recognising them (no model needed)")
 
 
-def choose_spotter(params: Params, given: Sequence[float] | None, bundle: Any | None,
+def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle: Any | None,
                    model: str | None) -> tuple[Any, str]:
-    """The spotter to run and where its p came from (module docstring: the order)."""
+    """The spotter to run and where its p came from (module docstring: the order); ``params``
+    None (no params file) only with the model's own spotter to use."""
     from mer.spotting.spotter import given_spotter, read_fitted_spotter
 
+    if params is None:
+        if bundle is None or bundle.spotter is None:
+            raise MerError(f"{model} carries no spotter (registered before mer spotted), and "
+                           "there is no params file here to spot with: run mer spot in the "
+                           "project folder, with its reports/spotting.json or --p MICRO MACRO")
+        return bundle.spotter, f"the spotter registered in {model}"
     if given is not None:
         return given_spotter(given, params), "--p"
     if paths.SPOTTING.exists() or bundle is None or bundle.spotter is None:
@@ -106,7 +113,12 @@ def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import frame_numbers, video_frames
     from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
 
-    params = load_params(args.params)
+    # A model folder or registered model carries its fitted spotter: without a report or
+    # --p to read under this project's params, none are needed, as for `mer predict --model`
+    # (a break-it session: a shipped model folder spotted only beside a params.yaml).
+    needs_params = (args.p is not None or args.model is None or args.spot_only
+                    or paths.SPOTTING.exists() or Path(args.params).exists())
+    params = load_params(args.params) if needs_params else None
     video = Path(args.video)
     if args.fps is not None and not _is_frame_rate(args.fps):
         raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
