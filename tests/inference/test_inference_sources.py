@@ -254,17 +254,30 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
     assert (len(first.frames), first.apex_index) == (5, 2)
     assert (len(second.frames), second.apex_index) == (6, None)
     mistakes = {"clip,apx\nEP01_01,3\n": "unknown: ['apx']",
-                "clip,onset\nEP01_01,x\n": "line 2: onset 'x' is not a frame number",
+                "clip,onset\nEP01_01,x\n": "line 2: column 'onset' holds 'x', not a frame "
+                                           "number",
                 "clip\n\n": "lists no clip", "clip\n,\n": "line 2: more cells",
                 "clip,apex\n ,3\n": "line 2: the clip cell is empty",
                 # the issue: csv.DictReader kept the last of two clip columns without a word
                 "clip,clip\nEP01_01,EP01_02\n": "its header names 'clip' more than once",
                 # the issue: blank lines were not counted, and line 3 was named for line 5
-                "clip,onset\nEP01_01,3\n\n\nEP01_01,abc\n": "line 5: onset 'abc'"}
+                "clip,onset\nEP01_01,3\n\n\nEP01_01,abc\n": "line 5: column 'onset' holds 'abc'",
+                "clip\nC:\\CASME2\\sub01\n": "holds 'C:\\\\CASME2\\\\sub01', a path on a "
+                                              "Windows machine"}
     for text, message in mistakes.items():
         listing.write_text(text)
         with pytest.raises(MerError, match=re.escape(message)):
             clips_from(listing)
+    # A break-it session: a list written on Windows ('sub01\\EP01_01') was 'not a folder of
+    # frames', and CASME II's '/' for an apex not coded was 'not a frame number', though the
+    # data stage reads both.
+    (tmp_path / "sub01").mkdir()
+    clip_folder.rename(tmp_path / "sub01" / clip_folder.name)
+    listing.write_text(f"clip,onset,apex,offset\r\nsub01\\{clip_folder.name},47,/,51\r\n"
+                       f"sub01\\{clip_folder.name},47,-1,51\r\n")
+    for item in clips_from(listing):
+        assert (len(item.read().frames), item.read().apex_index) == (5, None)
+    (tmp_path / "sub01" / clip_folder.name).rename(clip_folder)
     # A clip that cannot be read names the line that listed it: one clip may be listed on
     # several lines with other frame numbers.
     listing.write_text(f"clip,onset,apex\n{clip_folder.name},47,49\n{clip_folder.name},49,47\n")

@@ -95,6 +95,23 @@ def subject_key(text: str) -> int | str:
     return int(match.group(1)) if match else text.strip().casefold()
 
 
+# A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written
+# on Windows may hold: relative to nothing here.
+_WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
+
+
+def listed_path(value: object, column: str, where: str) -> str:
+    """A path a CSV list's cell names, with '/' between folders: a list written on Windows
+    separates them with '\\' (never part of a name there). A drive-letter or network path
+    is a DatasetError: it names nothing on this machine."""
+    written = required_text(value, column, where)
+    if _WINDOWS_ABSOLUTE.match(written):
+        raise DatasetError(f"{where}: column '{column}' holds {written!r}, a path on a Windows "
+                           "machine, which this one cannot open; write each path relative to "
+                           "the CSV's folder (e.g. flow/x.png), with the files copied there")
+    return written.replace("\\", "/")
+
+
 def subject_prefix(text: str) -> str | None:
     """The convention a numbered subject id is written in: 'sub' (CASME II's 'sub01'), 's'
     (SMIC's 's1') or '' (a bare number: SAMM's '006', a sheet's '1'), without case; None for

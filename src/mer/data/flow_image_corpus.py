@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +47,7 @@ from mer.core.flow_image import (
 from mer.core.frames import NO_FRAME
 from mer.data.cells import (
     cell_text,
+    listed_path,
     required_text,
     subject_key,
     subject_prefix,
@@ -95,11 +95,6 @@ MIN_VOTING_SHARE = 0.3
 # split vote means the measure does not work on these images (or they mix both orders).
 MIN_AGREEMENT = 0.8
 
-# A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written
-# on Windows may hold: relative to nothing here.
-_WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
-
-
 def find_list(root: Path) -> Path:
     """``root/labels.csv``, else the only CSV in root, else (no CSV) its only workbook."""
     if (root / DEFAULT_CSV).is_file():
@@ -133,14 +128,7 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     for row, dataset in zip(table.rows, datasets, strict=True):
         where, cells = table.where(row), row.values
         subject = subject_text(cells["subject"], names["subject"], where)
-        # A list written on Windows separates folders with '\\' (never part of a name there)
-        written = required_text(cells["path"], names["path"], where)
-        if _WINDOWS_ABSOLUTE.match(written):
-            raise DatasetError(f"{where}: column '{names['path']}' holds {written!r}, a path "
-                               "on a Windows machine, which this one cannot open; write each "
-                               "path relative to the CSV's folder (e.g. flow/x.png), with the "
-                               "images copied there")
-        image = written.replace("\\", "/")
+        image = listed_path(cells["path"], names["path"], where)
         clips.append(Clip(
             dataset=dataset, subject=subject,
             clip=required_text(cells["clip"], names["clip"], where),

@@ -122,16 +122,16 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _frame_number(value: str | None, where: str, column: str) -> int | None:
-    from mer.errors import MerError
+    """A --clips-from cell's frame number, read as the data stage reads a coding sheet's
+    (mer.data.cells.frame_number: '/' or -1 for an apex not coded); None for an empty cell
+    (the first or last frame, an estimated apex)."""
+    from mer.core.frames import NO_FRAME
+    from mer.data.cells import frame_number
 
-    value = (value or "").strip()
-    if not value:
+    if not (value or "").strip():
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise MerError(f"{where}: {column} {value!r} is not a frame number (leave the cell "
-                       "empty to use the first/last frame or to estimate the apex)") from None
+    number = frame_number(value, column, where, missing_ok=column == "apex")
+    return None if number == NO_FRAME else number
 
 
 def _at(where: str, read: Callable[[], FrameWindow]) -> FrameWindow:
@@ -153,6 +153,7 @@ def clips_from(csv_file: str | Path) -> list[Input]:
     import csv
     import io
 
+    from mer.data.cells import listed_path
     from mer.errors import MerError
     from mer.inference.sources import from_clip_folder
 
@@ -178,9 +179,9 @@ def clips_from(csv_file: str | Path) -> list[Input]:
         where = f"{csv_file}, line {line}"
         if None in row:
             raise MerError(f"{where}: more cells than the header has columns")
-        clip = (row["clip"] or "").strip()
-        if not clip:
+        if not (row["clip"] or "").strip():
             raise MerError(f"{where}: the clip cell is empty")
+        clip = listed_path(row["clip"], "clip", where)  # a Windows list's '\\' too
         folder = Path(os.path.normpath(csv_file.parent / clip))  # an absolute clip stays
         onset, apex, offset = (_frame_number(row.get(c), where, c) for c in CLIP_COLUMNS[1:])
         inputs.append(Input(clip, lambda f=folder, n=(onset, apex, offset), w=where:
