@@ -586,6 +586,8 @@ def test_the_cache_follows_the_registry_when_an_alias_moves(local, tmp_path):
     save_bundle(replace(load_bundle(bundle_file), provenance={"marker": "v2"}), bundle_file)
     store = tracking_uri()
     version = mlflow_client(store).create_model_version(MODEL, source=str(copy)).version
+    # described, as `mer register` ends (promote refuses a version it did not finish)
+    mlflow_client(store).update_model_version(MODEL, version, description="version 2")
     uri = f"models:/{MODEL}@champion"
     try:
         assert "marker" not in load_model_bundle(uri).provenance  # version 1, now cached
@@ -845,3 +847,33 @@ def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, pro
     assert [(r["onset"], r["offset"], r["label"]) for r in rows] == [
         (r["onset"], r["offset"], r["label"]) for r in spotted]
     assert not (elsewhere / "params.yaml").exists()
+
+
+def test_a_refused_row_of_a_clip_request_leaves_the_others_answered(in_project, tmp_path):
+    """A break-it session: one clip without a face in a three-row request made the whole
+    request HTTP 400, and the two good rows' answers were lost. Each row is answered, a
+    refused one with its error (as `mer predict --clips-from` does); a request with no row
+    answered is still refused."""
+    import cv2
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    model = mlflow.pyfunc.load_model(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}/1", tracking_uri=uri, registry_uri=uri))
+    manifest = pd.read_parquet(in_project / "data" / "manifest.parquet")
+    row = manifest[manifest["apex"] >= 0].iloc[0]
+    apex = int(row["apex"] - row["onset"])
+    good = encode_frames([cv2.imread(str(in_project / p)) for p in row["frame_paths"][:apex + 1]])
+    faceless = encode_frames([cv2.imread(p) for p in faceless_pair(tmp_path)])
+    alone = model.predict(pd.DataFrame({"frames": [good], "apex_index": [apex]}))
+    answer = model.predict(pd.DataFrame({"frames": [good, faceless, good],
+                                         "apex_index": [apex, 1, apex]}))
+    rows = answer.to_dict("records")
+    assert len(rows) == 3 and rows[0] == rows[2] == alone.to_dict("records")[0]
+    assert rows[0]["error"] is None and rows[1]["label"] is None
+    assert rows[1]["error"].startswith("request row 1: ") and "face" in rows[1]["error"]
+    with pytest.raises(MlflowException) as refused:
+        model.predict(pd.DataFrame({"frames": [faceless, faceless], "apex_index": [1, 1]}))
+    message = refused.value.own_message
+    assert message.startswith("request row 0: ") and "(and 1 more row(s) refused)" in message

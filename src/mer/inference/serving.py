@@ -13,7 +13,9 @@ Clip request, one row per micro-expression:
                     len(frames) - 1, 0 = the onset: no onset->apex motion, so estimated)
 Output, one row each: label, prob_<class> per class, apex_index, apex_estimated,
 moving_regions (a dict, in the JSON answer an object: AU region -> mean motion in px, the
-regions that moved most first, as `mer predict` prints them).
+regions that moved most first, as `mer predict` prints them), error (null, or why mer refused
+that row: its other columns are then null, and the other rows are answered; a request whose
+every row is refused is refused, HTTP 400, with the first row's message).
 
 Video request, one row per video:
   video       str   a whole video file (any container and codec OpenCV reads, e.g. MP4/H.264,
@@ -50,6 +52,7 @@ VIDEO_COLUMN = "video"  # a video request's one column
 VIDEO_OUTPUTS = {"request_row": "long", "onset": "long", "apex": "long", "offset": "long",
                  "onset_s": "double", "apex_s": "double", "offset_s": "double",
                  "kind": "string", "confidence": "double", "recognition_error": "string"}
+ERROR = "error"  # a clip answer's column: null, or why mer refused that row
 
 SEND_WHOLE = "send each frame as a whole JPEG or PNG file, base64-encoded"
 
@@ -108,18 +111,27 @@ def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
 
 
 def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
+    """Each clip request row's frames and apex; MerError naming the first bad row."""
+    return [row_window(cell, apex, row) for row, (cell, apex) in enumerate(request_rows(frame))]
+
+
+def request_rows(frame: pd.DataFrame) -> list[tuple[object, object]]:
+    """(frames cell, apex_index cell) of each clip request row; MerError for a request
+    without those columns."""
     missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
     if missing:
         raise MerError(f"request lacks columns {missing}; expected {list(INPUT_COLUMNS)} (a "
                        f"clip request) or '{VIDEO_COLUMN}' (a video request)")
-    windows = []
-    for row, (cell, apex) in enumerate(zip(frame["frames"], frame["apex_index"], strict=True)):
-        frames = decode_frames(cell, row)
-        apex = _whole_number(apex, row)
-        apex_index = check_apex(None if apex == NO_FRAME else apex, len(frames),
-                                f"row {row} (apex_index; -1 to estimate it)")
-        windows.append(FrameWindow(frames, apex_index, f"request row {row}"))
-    return windows
+    return list(zip(frame["frames"], frame["apex_index"], strict=True))
+
+
+def row_window(cell: object, apex: object, row: int) -> FrameWindow:
+    """One clip request row's frames and apex; MerError naming the row."""
+    frames = decode_frames(cell, row)
+    apex = _whole_number(apex, row)
+    apex_index = check_apex(None if apex == NO_FRAME else apex, len(frames),
+                            f"row {row} (apex_index; -1 to estimate it)")
+    return FrameWindow(frames, apex_index, f"request row {row}")
 
 
 def _whole_number(apex: object, row: int) -> int:
@@ -221,5 +233,22 @@ def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
         return spot_request(bundle, request)
     import pandas as pd
 
-    return pd.DataFrame([predict_window(bundle, window).as_row()
-                         for window in request_to_windows(request)])
+    answers: list[dict[str, object]] = []
+    refused: list[str | None] = []
+    for row, (cell, apex) in enumerate(request_rows(request)):
+        try:  # a bad row (a lost face) is its own answer, as in `mer predict --clips-from`
+            answers.append(predict_window(bundle, row_window(cell, apex, row)).as_row())
+            refused.append(None)
+        except MerError as exc:
+            answers.append({})
+            refused.append(str(exc))
+    if all(refused):  # nothing answered: the request is refused (HTTP 400), as before
+        more = f" (and {len(refused) - 1} more row(s) refused)" if len(refused) > 1 else ""
+        raise MerError(f"{refused[0]}{more}")
+    names = [*next(a for a in answers if a), ERROR]
+    rows = [{**answer, ERROR: why} for answer, why in zip(answers, refused, strict=True)]
+    if not any(refused):
+        return pd.DataFrame(rows, columns=names)
+    # null in JSON, not NaN, in a refused row's columns
+    return pd.DataFrame({name: pd.Series([r.get(name) for r in rows], dtype=object)
+                         for name in names})

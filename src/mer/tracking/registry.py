@@ -79,17 +79,19 @@ def model_signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -
     that a column of dicts (moving_regions: AU region -> px) is a map of its value type: which
     regions moved most differs per request, and inference would fix the keys to the example's.
     Every column is optional, and a video request's column and answer's columns are added
-    (mer.inference.serving: a request is either kind)."""
+    (mer.inference.serving: a request is either kind), as is a clip answer's error column."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ColSpec, Map, Object, Schema
 
-    from mer.inference.serving import VIDEO_COLUMN, VIDEO_OUTPUTS
+    from mer.inference.serving import ERROR, VIDEO_COLUMN, VIDEO_OUTPUTS
 
     with warnings.catch_warnings():
         # MLflow's hint that an integer column cannot hold a missing value: a request never
         # leaves a value out of a column, it leaves the column out (every one optional, below).
         warnings.filterwarnings("ignore", message=r".*Integer columns in Python cannot "
                                 "represent missing values")
+        # error: null in a whole answer, which types nothing (added as a string below)
+        output_example = output_example.drop(columns=[ERROR], errors="ignore")
         signature = infer_signature(input_example, output_example)
     inputs = [ColSpec(spec.type, spec.name, required=False) for spec in signature.inputs.inputs]
     inputs.append(ColSpec("string", VIDEO_COLUMN, required=False))
@@ -99,7 +101,8 @@ def model_signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -
             (value_type,) = {prop.dtype for prop in spec.type.properties}
             spec = ColSpec(Map(value_type), spec.name, spec.required)
         outputs.append(ColSpec(spec.type, spec.name, required=False))
-    outputs += [ColSpec(kind, name, required=False) for name, kind in VIDEO_OUTPUTS.items()
+    outputs += [ColSpec(kind, name, required=False)
+                for name, kind in {**VIDEO_OUTPUTS, ERROR: "string"}.items()
                 if name not in output_example.columns]
     return ModelSignature(Schema(inputs), Schema(outputs))
 

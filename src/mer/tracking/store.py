@@ -171,20 +171,15 @@ def check_readable(uri: str) -> None:
     """A MerError, naming the file and what to do, when ``uri`` is a SQLite store that is
     locked, unreadable or not a database; nothing for another backend or a missing file.
     What reads a store without creating it asks first: MLflow's own answer is a SQLAlchemy
-    traceback."""
+    traceback. Imports no MLflow (a cached model loads without it)."""
     db = sqlite_file(uri)
-    if db is not None:
-        _store_state(db)
+    if db is not None and db.exists() and db.stat().st_size > 0:
+        _store_contents(db)
 
 
-def _store_state(db: Path) -> tuple[str, str, int]:
-    """(state, detail, runs + registered models held) of SQLite file ``db``; state is
-    'absent', 'ready' (schema at MLflow's head) or 'incomplete' (older schema or a migration
-    that stopped half-way)."""
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
-    if not db.exists() or db.stat().st_size == 0:
-        return "absent", "", 0
+def _store_contents(db: Path) -> tuple[set[str], tuple[Any, ...] | None, int]:
+    """(tables, alembic version row, runs + registered models held) of SQLite file ``db``,
+    or a MerError saying why it cannot be read."""
     try:
         # Read-write, not mode=ro: a process killed mid-write leaves a hot journal, which
         # only a writer can roll back (a read-only connection fails on it).
@@ -201,6 +196,18 @@ def _store_state(db: Path) -> tuple[str, str, int]:
     except sqlite3.DatabaseError as exc:  # not a database, malformed
         raise MerError(f"{db} is not a readable MLflow SQLite store ({exc}); move it away "
                        f"(mer creates a new one) or set {ENV_URI}") from None
+    return tables, version, held
+
+
+def _store_state(db: Path) -> tuple[str, str, int]:
+    """(state, detail, runs + registered models held) of SQLite file ``db``; state is
+    'absent', 'ready' (schema at MLflow's head) or 'incomplete' (older schema or a migration
+    that stopped half-way)."""
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    if not db.exists() or db.stat().st_size == 0:
+        return "absent", "", 0
+    tables, version, held = _store_contents(db)
     leftovers = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
     if leftovers:
         return "incomplete", f"leftover table {', '.join(leftovers)}", held
