@@ -261,8 +261,12 @@ def request(frames: list[bytes]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_served_request_refuses_a_damaged_frame(corpus, tmp_path, kind):
-    # The served model's request path (predict_request decodes every row first).
-    from mer.inference.serving import request_to_windows
+    # The served model's request path (predict_request reads each row so).
+    from mer.inference.serving import request_rows, row_window
+
+    def window_of(frame):
+        ((cell, apex),) = request_rows(frame)
+        return row_window(cell, apex, 0)
 
     paths = [Path(p) for p in clip_with_apex(corpus)["frame_paths"][:6]]
     copies = []
@@ -271,11 +275,11 @@ def test_served_request_refuses_a_damaged_frame(corpus, tmp_path, kind):
         copies[-1].write_bytes(path.read_bytes())
     damage(copies[3], kind)
     with pytest.raises(MerError) as err:
-        request_to_windows(request([c.read_bytes() for c in copies]))
+        window_of(request([c.read_bytes() for c in copies]))
     message = str(err.value)
     # Frames of different sizes: said so, not a misleading "face moved" from the alignment.
     assert message.startswith("row 0: ") and names_the_frame(message, kind, "frame 3")
-    assert len(request_to_windows(request([p.read_bytes() for p in paths]))[0].frames) == 6
+    assert len(window_of(request([p.read_bytes() for p in paths])).frames) == 6
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp"])

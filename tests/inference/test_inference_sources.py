@@ -203,30 +203,34 @@ def test_predict_refuses_an_out_it_would_replace_a_folder_with(tmp_path, capsys)
 def test_a_request_row_with_a_bad_apex_or_frames_is_named():
     import pandas as pd
 
-    from mer.inference.serving import encode_frames, request_to_windows
+    from mer.inference.serving import encode_frames, request_rows, row_window
+
+    def windows_of(frame):
+        return [row_window(cell, apex, row)
+                for row, (cell, apex) in enumerate(request_rows(frame))]
 
     frames = encode_frames([np.full((20, 16, 3), k, np.uint8) for k in (10, 20, 30)])
-    windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
+    windows = windows_of(pd.DataFrame({"frames": [frames, frames],
                                                "apex_index": [-1, 1]}))
     assert [w.apex_index for w in windows] == [None, 1]
     # One rule with the data stage: index 0 (the onset) means estimate it, the offset is fine.
-    windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
+    windows = windows_of(pd.DataFrame({"frames": [frames, frames],
                                                "apex_index": [0, 2]}))
     assert [w.apex_index for w in windows] == [None, 2]
     for apex in (-2, 3):
         with pytest.raises(MerError, match=r"row 0 \(apex_index; -1 to estimate it\): apex "
                                            r".* the apex must satisfy onset <= apex <= offset"):
-            request_to_windows(pd.DataFrame({"frames": [frames], "apex_index": [apex]}))
+            windows_of(pd.DataFrame({"frames": [frames], "apex_index": [apex]}))
     with pytest.raises(MerError, match="row 0, frame 0: not valid base64"):
-        request_to_windows(pd.DataFrame({"frames": ['["@@", "@@"]'], "apex_index": [-1]}))
+        windows_of(pd.DataFrame({"frames": ['["@@", "@@"]'], "apex_index": [-1]}))
     # A break-it session: int() truncated 1.7 to 1 and 0.5 to 0 ('estimate the apex'), and
     # read true as 1, each answered with HTTP 200.
     for apex in (1.7, 0.5, True, "1.5", "two"):
         with pytest.raises(MerError, match=r"row 1: apex_index must be a whole number .*, got "
                                            + re.escape(repr(apex))):
-            request_to_windows(pd.DataFrame({"frames": [frames, frames],
+            windows_of(pd.DataFrame({"frames": [frames, frames],
                                              "apex_index": pd.Series([1, apex], dtype=object)}))
-    windows = request_to_windows(pd.DataFrame({"frames": [frames, frames],
+    windows = windows_of(pd.DataFrame({"frames": [frames, frames],
                                                "apex_index": [2.0, -1.0]}))
     assert [w.apex_index for w in windows] == [2, None]
 
@@ -334,3 +338,12 @@ def test_a_server_url_with_no_model_says_so(path):
     message = str(refused.value)
     assert message.startswith(f"no model is served at {url} (HTTP 404 for ")
     assert "without /invocations" in message and "<html" not in message
+
+
+def test_a_clip_request_of_no_row_has_an_answer_of_no_row():
+    import pandas as pd
+
+    from mer.inference.serving import predict_request
+
+    answer = predict_request(None, pd.DataFrame({"frames": [], "apex_index": []}))
+    assert isinstance(answer, pd.DataFrame) and answer.empty

@@ -110,11 +110,6 @@ def decode_frames(cell: str, row: int) -> tuple[np.ndarray, ...]:
     return tuple(frames)
 
 
-def request_to_windows(frame: pd.DataFrame) -> list[FrameWindow]:
-    """Each clip request row's frames and apex; MerError naming the first bad row."""
-    return [row_window(cell, apex, row) for row, (cell, apex) in enumerate(request_rows(frame))]
-
-
 def request_rows(frame: pd.DataFrame) -> list[tuple[object, object]]:
     """(frames cell, apex_index cell) of each clip request row; MerError for a request
     without those columns."""
@@ -242,6 +237,8 @@ def predict_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
         except MerError as exc:
             answers.append({})
             refused.append(str(exc))
+    if not refused:  # no row: no answer
+        return pd.DataFrame()
     if all(refused):  # nothing answered: the request is refused (HTTP 400), as before
         more = f" (and {len(refused) - 1} more row(s) refused)" if len(refused) > 1 else ""
         raise MerError(f"{refused[0]}{more}")
