@@ -63,10 +63,9 @@ def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle:
             raise MerError(f"{model} carries no spotter (registered before mer spotted), and "
                            "there is no params file here to spot with: run mer spot in the "
                            "project folder, with its reports/spotting.json or --p MICRO MACRO")
-        return bundle.spotter, f"the spotter registered in {model}"
-    if given is not None:
+    elif given is not None:
         return given_spotter(given, params), "--p"
-    if paths.SPOTTING.exists() or bundle is None or bundle.spotter is None:
+    elif paths.SPOTTING.exists() or bundle is None or bundle.spotter is None:
         try:
             return read_fitted_spotter(paths.SPOTTING, params), str(paths.SPOTTING)
         except MerError as exc:
