@@ -260,3 +260,18 @@ def test_one_class_left_is_an_error(tmp_path, build):
     rows[0]["emotion"] = "fear"
     expect_error(build, make_casme2(tmp_path, rows),
                  "labels.scheme 'casme2-5' leaves only the class disgust")
+
+
+def test_a_clip_folder_named_in_another_unicode_normalisation_is_found(tmp_path, build):
+    """The sheet says 'sérieux' composed (NFC, as typed on Windows or Linux), the folder copied
+    from a Mac is decomposed (NFD): the same name to a user."""
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "sérieux_01") for form in ("NFC", "NFD"))
+    rows = [dict(r, clip=composed) if r["clip"] == "EP02_01f" else r for r in casme2_rows()]
+    root = make_casme2(tmp_path, rows)
+    folder = root / "Cropped" / "sub01"
+    (folder / composed).rename(folder / decomposed)
+    manifest, _ = build("casme2", root)
+    clip = row_of(manifest, composed)
+    assert clip.frame_paths == [f"{folder}/{decomposed}/reg_img{n}.jpg" for n in range(46, 51)]

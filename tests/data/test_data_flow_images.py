@@ -518,3 +518,25 @@ def test_cross_corpus_corpora_are_refused_as_the_dataset_column_refuses_them(nam
 
     with pytest.raises(ValidationError, match=re.escape(message)):
         EvaluationParams(protocol="cross-corpus", train_corpora=["casme2"], test_corpora=[named])
+
+
+def test_names_differing_only_in_unicode_normalisation_are_one_file(tmp_path, build):
+    """A break-it session: a list typed on Windows or Linux names 'données' composed (NFC); the
+    folder, copied from a Mac, is decomposed (NFD). Both print alike, yet every row was 'not
+    found'."""
+    import unicodedata
+
+    root = make_flow_images(tmp_path)
+    composed, decomposed = (unicodedata.normalize(form, "données") for form in ("NFC", "NFD"))
+    assert composed != decomposed
+    (root / "flow").rename(root / decomposed)
+    listed = (root / "labels.csv").read_text(encoding="utf-8")
+    (root / "labels.csv").write_text(listed.replace("flow/", f"{composed}/"), encoding="utf-8")
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert len(manifest) == 4
+    assert all(Path(p).is_file() and Path(p).parent.name == decomposed
+               for p in manifest["flow_image"])
+    # a name that matches nothing, in any normalisation, is still not found
+    (root / "labels.csv").write_text(listed.replace("flow/", "donnees/"), encoding="utf-8")
+    with pytest.raises(MerError, match=r"flow image .*donnees/casme2_1_EP02_01f\.png not found"):
+        build("flow-images", root, scheme="megc-3")

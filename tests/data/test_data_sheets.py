@@ -151,3 +151,49 @@ def test_a_sheet_in_a_format_mer_cannot_read_is_named(tmp_path):
     with pytest.raises(DatasetError, match=r"CASME2-coding-20140508.xls looks like it, but mer "
                                            r"reads .csv and .xlsx files: .*save it as .xlsx"):
         find_annotation_file([tmp_path], patterns, "coding sheet")
+
+
+def _cells_read(path) -> list[int]:
+    """How many rows of each worksheet mer's xlsx reader hands on."""
+    from mer.data.sheets import _worksheets
+
+    return [len(rows) for _, rows, _ in _worksheets(path)]
+
+
+def test_formatted_empty_rows_are_not_read(tmp_path):
+    """A break-it session: one column formatted down to row 200 000 (what "format the whole
+    column" saves) made a 32-row sheet take 94 s and 777 MB: every row was loaded, twice."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    path = tmp_path / "coding.xlsx"
+    write_workbook(path, casme2_sheet_rows(casme2_rows()))
+    workbook = openpyxl.load_workbook(path)
+    for row in range(20, 5001):
+        workbook.active.cell(row=row, column=3).font = Font(bold=True)
+    workbook.save(path)
+    assert _cells_read(path)[0] == 7  # the header and 6 clips
+    assert [r.number for r in read_table(path, COLUMNS).rows] == list(range(2, 8))
+
+
+def test_a_workbook_that_understates_its_extent_is_read_whole(tmp_path):
+    """A writer may leave a wrong <dimension> (here A1:A1); the cells, not it, say what the
+    sheet holds."""
+    import re
+    import zipfile
+
+    path = tmp_path / "coding.xlsx"
+    write_workbook(path, casme2_sheet_rows(casme2_rows()))
+    expected = [r.values for r in read_table(path, COLUMNS).rows]
+    with zipfile.ZipFile(path) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:A1"/>',
+                          parts[sheet])
+    assert b'<dimension ref="A1:A1"/>' in parts[sheet]
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    table = read_table(path, COLUMNS)
+    assert [r.number for r in table.rows] == list(range(2, 8))
+    assert [r.values for r in table.rows] == expected

@@ -173,6 +173,7 @@ def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypat
                               max_results=1000)
     parents = [r for r in runs if PARENT_TAG not in r.data.tags]
     assert [p.info.status for p in parents] == ["FINISHED", "FINISHED"]
+    assert not any("mer.folds_from" in p.data.tags for p in parents)  # each logged its own
     for parent in parents:
         children = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent.info.run_id]
         keys = [c.data.tags["mer.fold_key"] for c in children]
@@ -200,6 +201,10 @@ def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp
     assert same.data.tags["mer.predictions_sha256"] == \
         evaluated.data.tags["mer.predictions_sha256"]
     assert same.data.tags["mer.evaluation_from"] == evaluated.info.run_id
+    # its folds, all from the cache, keep their runs under the evaluated parent, which it
+    # names (a break-it session: a resumed training's parent looked as if folds were missing)
+    assert same.data.tags["mer.folds_from"] == evaluated.info.run_id
+    assert "mer.folds_from" not in evaluated.data.tags | other.data.tags
     assert same.data.tags["mer.primary_model"] == evaluated.data.tags["mer.primary_model"]
     headline = {k: v for k, v in evaluated.data.metrics.items() if not k.startswith("system/")}
     assert headline and {k: same.data.metrics[k] for k in headline} == headline

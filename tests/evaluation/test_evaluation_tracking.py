@@ -255,7 +255,7 @@ def test_a_fold_that_scored_no_clip_has_no_child_run(tracking_root, own_store, c
                         proba={CEILING: np.zeros((0, clips.n_classes))},
                         report={CEILING: {}}, seconds=0.0, started=time.time())
     with tracker.run("loso") as parent:
-        assert log_fold(tracker, parent, empty, clips, "key", from_cache=False) == []
+        assert log_fold(tracker, parent, empty, clips, "key", from_cache=False) is None
     client = MlflowClient(tracking_uri(tracking_root))
     children = client.search_runs([tracker.experiment_id],
                                   filter_string=f"tags.{PARENT_TAG} = '{parent}'")

@@ -298,12 +298,20 @@ def test_a_refused_request_is_400_with_mers_message_and_no_stack_trace(
 
 
 def test_a_good_request_still_answers(server):
-    request = pd.DataFrame({"frames": [json.dumps(face_frames())], "apex_index": [1]})
+    from mer.inference.sources import from_video
+
+    moving = encode_frames(from_video(FACES / "video_01.mp4", 0, 6).frames)
+    request = pd.DataFrame({"frames": [moving, json.dumps(face_frames())],
+                            "apex_index": [-1, 1]})
     status, text = post(server, request)
     assert status == 200, text
-    (answer,) = json.loads(text)["predictions"]
+    answer, still = json.loads(text)["predictions"]
     assert sum(v for k, v in answer.items() if k.startswith("prob_")) == pytest.approx(1, abs=1e-4)
     # Every field is a JSON value of its own kind, none a JSON document inside a string.
     assert isinstance(answer["moving_regions"], dict) and len(answer["moving_regions"]) == 3
     assert all(isinstance(v, float) for v in answer["moving_regions"].values())
     assert isinstance(answer["label"], str) and not answer["label"].startswith(("{", "["))
+    assert answer["no_motion"] is False
+    # The same face twice: a label, but flagged, and no region said to have moved (a break-it
+    # session: regions of 0.0 px were listed as "the AU regions that moved most").
+    assert still["no_motion"] is True and still["moving_regions"] == {}

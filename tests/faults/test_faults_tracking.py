@@ -272,6 +272,12 @@ def test_sigterm_then_sigkill_mid_train_resume_to_the_uninterrupted_metrics(
             assert f"process {second.pid}" in closed.data.tags[NOTE_TAG]
     assert sorted(r.info.status for r in parents(list(runs.values()))) == [
         "FAILED", "FINISHED", "KILLED"]
+    # The resumed parent names the stopped ones that hold the runs of the folds it did not
+    # fit again (a break-it session: no link between them in the UI).
+    (resumed,) = [r for r in parents(list(runs.values())) if r.info.status == "FINISHED"]
+    holders = {r.data.tags[PARENT_TAG] for r in runs.values() if r.info.status == "FINISHED"
+               and r.data.tags.get(PARENT_TAG, resumed.info.run_id) != resumed.info.run_id}
+    assert holders and set(resumed.data.tags["mer.folds_from"].split(",")) == holders
 
 
 def start_parallel_training(tmp_path: Path, reap: list[psutil.Process]

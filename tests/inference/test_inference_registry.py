@@ -105,6 +105,23 @@ def test_a_lost_face_says_what_to_change(project):
     assert "faces.min_correlation" in message and "Traceback" not in result.stderr
 
 
+def test_a_pair_whose_face_is_lost_gets_advice_for_a_pair(project, tmp_path):
+    """A break-it session: frames 0 and 10 of the fixture video as --pair were told to choose
+    a shorter window with --start/--end or --onset/--offset, options --pair does not take."""
+    import cv2
+
+    mer(project, "promote", "--version", "1")
+    window = from_video(VIDEO, 0, 10).frames
+    pair = [str(tmp_path / "onset.png"), str(tmp_path / "apex.png")]
+    for name, frame in zip(pair, (window[0], window[10]), strict=True):
+        cv2.imwrite(name, frame)
+    result = mer(project, "predict", "--pair", *pair, check=False)
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "face lost on frame 1" in message and "frame 1 the apex" in message
+    assert "--start" not in message and "--onset" not in message
+
+
 def test_a_lost_face_is_named_by_its_frame_in_the_video(project):
     """The issue: the message gave the frame's index in the window (29 for frame 89)."""
     import re
@@ -178,9 +195,37 @@ def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, in_pro
 def test_predict_on_an_image_pair(project):
     mer(project, "promote", "--version", "1")
     face = str(FACES / "obama-480p.jpg")
-    prediction = json.loads(mer(project, "predict", "--pair", face, face).stdout)
+    result = mer(project, "predict", "--pair", face, face)
+    prediction = json.loads(result.stdout)
     assert prediction["label"] in CLASSES
-    assert prediction["apex_index"] == 1 and not prediction["apex_estimated"]
+    assert prediction["apex_index"] == prediction["apex_frame"] == 1
+    assert not prediction["apex_estimated"]
+    # The same image twice moves nothing: flagged and warned, no region listed as moving (a
+    # break-it session: a confident-looking class and three regions of 0.0 px, no word).
+    assert prediction["no_motion"] is True and prediction["moving_regions"] == {}
+    assert f"{face} {face}: no facial motion between the onset and the apex" in result.stderr
+
+
+def test_predict_gives_the_apex_as_the_inputs_frame_number(project, tmp_path):
+    """--apex is a frame number of the video or folder; the answer gave it back only as an
+    index into the window (a break-it session: --start 65 --apex 70 answered apex_index 5)."""
+    import cv2
+
+    mer(project, "promote", "--version", "1")
+    video = json.loads(mer(project, "predict", "--video", str(VIDEO), "--start", "1",
+                           "--end", "6", "--apex", "4").stdout)
+    assert (video["apex_frame"], video["apex_index"]) == (4, 3)
+    assert video["no_motion"] is False and len(video["moving_regions"]) == 3
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for position, frame in enumerate(from_video(VIDEO, 0, 6).frames):
+        cv2.imwrite(str(folder / f"img{position + 40}.png"), frame)
+    out = tmp_path / "predictions.csv"
+    mer(project, "predict", "--clip", str(folder), str(folder), "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and {r["apex_frame"] for r in rows} == {
+        str(int(rows[0]["apex_index"]) + 40)}
+    assert rows[0]["no_motion"] == "False"
 
 
 def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):

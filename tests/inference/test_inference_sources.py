@@ -132,8 +132,13 @@ def test_corrupt_video_is_a_clear_error(tmp_path):
 def test_video_window_mistakes_are_told_in_the_videos_frame_numbers():
     """The issue: --start 40 --end 10 said the last frame was 10; --apex 80 in 10..40 was
     reported as apex 70 of onset 0, offset 30."""
-    with pytest.raises(MerError, match=r"window 40..10 must satisfy 0 <= start < end"):
+    with pytest.raises(MerError, match=r"window 40..10 must satisfy start < end"):
         from_video(VIDEO, start=40, end=10)
+    # a break-it session: --start -5 alone said 'window -5..None'
+    with pytest.raises(MerError, match=r"starts at frame -5, before the video's first frame, "
+                                       r"0 \(0-based") as refused:
+        from_video(VIDEO, start=-5)
+    assert "None" not in str(refused.value)
     with pytest.raises(MerError, match=r"frames 10..40: apex 80 lies after the offset \(onset "
                                        r"10, offset 40\)"):
         from_video(VIDEO, start=10, end=40, apex=80)
@@ -289,6 +294,14 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
     good.read()
     with pytest.raises(MerError, match=re.escape(f"{listing}, line 3: ")):
         bad.read()
+    # A list typed on Windows or Linux (NFC) names a folder a Mac copied (NFD) alike.
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "séance") for form in ("NFC", "NFD"))
+    clip_folder.rename(tmp_path / decomposed)
+    listing.write_text(f"clip\n{composed}\n", encoding="utf-8")
+    (item,) = clips_from(listing)
+    assert len(item.read().frames) == 6
 
 
 def test_a_folder_given_as_a_video_is_read_as_its_frames(tmp_path):

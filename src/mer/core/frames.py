@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,25 @@ def frame_number_of(path: Path) -> int | None:
         return None
     match = FRAME_NUMBER.search(path.stem)
     return int(match.group(1)) if match else None
+
+
+def on_disk(path: Path) -> Path:
+    """``path`` as it is written on disk: itself when it exists, else the existing path whose
+    names differ from its names only in Unicode normalisation, else ``path`` unchanged.
+
+    A list or sheet typed on Windows or Linux writes 'données' composed (NFC); a folder
+    copied from a Mac keeps it decomposed (NFD, 'e' + a combining accent). The two look the
+    same in every message, yet name different files here (a break-it session: 'flow image
+    fi/données/x.png not found' beside an `ls` that shows it)."""
+    if path.exists() or path.parent == path:
+        return path
+    parent = on_disk(path.parent)
+    name = unicodedata.normalize("NFC", path.name)
+    if not (parent / path.name).exists() and not name.isascii() and parent.is_dir():
+        for entry in parent.iterdir():
+            if unicodedata.normalize("NFC", entry.name) == name:
+                return entry
+    return parent / path.name
 
 
 def subfolders(folder: Path) -> list[Path]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mer.core.frames import NO_FRAME
+from mer.core.frames import NO_FRAME, on_disk
 from mer.data.aus import normalise_aus
 from mer.data.cells import frame_number, required_text, subject_number, whole_number
 from mer.data.clips import (
@@ -125,7 +125,7 @@ def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
         fps=fps, aus=aus,
         emotion=emotion_of(cells["emotion"], names["emotion"], where),
         source=table.source(row), where=where,
-        folder=frames_root / subject / name, flags=au_flags,
+        folder=on_disk(frames_root / subject / name), flags=au_flags,
     )
     # CASME II writes '/' and SAMM -1 where the coders marked no apex.
     return missing_apex(clip) if clip.apex == NO_FRAME else clip

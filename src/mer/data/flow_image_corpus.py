@@ -44,7 +44,7 @@ from mer.core.flow_image import (
     optical_strain,
     read_flow_image,
 )
-from mer.core.frames import NO_FRAME
+from mer.core.frames import NO_FRAME, on_disk
 from mer.data.cells import (
     cell_text,
     listed_path,
@@ -135,7 +135,8 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
             emotion=_emotion(cells["label"], names["label"], where),
             source=table.source(row), where=where,
-            flow_image=(csv_path.parent / image).as_posix(), flags=(PRECOMPUTED_FLOW,)))
+            flow_image=on_disk(csv_path.parent / image).as_posix(),
+            flags=(PRECOMPUTED_FLOW,)))
     return Corpus(DATASET, one_spelling(clips, names["subject"]), str(csv_path), "")
 
 

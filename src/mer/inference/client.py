@@ -72,7 +72,7 @@ class ServedModel:
             raise MerError(f"{self.url} answered something other than JSON: is it a served "
                            "mer model (`mlflow models serve`)?") from None
         try:
-            return Prediction.from_row(answer["predictions"][0], window.description)
+            return Prediction.from_row(answer["predictions"][0], window)
         except (KeyError, IndexError, TypeError, ValueError):
             raise MerError(f"{self.url} answered {str(answer)[:200]!r}, not a mer clip "
                            "prediction: is it a model logged by `mer register`?") from None

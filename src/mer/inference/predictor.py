@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from mer.spotting.spotter import FittedSpotter
 
 TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
+# An AU region moving less than this (mean flow magnitude, px) did not move. A tenth of the
+# least motion of any embedded clip's most-moving region (0.084 px), and below what sensor
+# noise alone gives (an image against itself with noise of 1 grey level: 0.03 px): a window
+# whose every region stays under it (the same image twice, a frozen video) shows no motion.
+MOTION_FLOOR_PX = 0.01
 PROBABILITY = "prob_"  # a row column holding one class's probability: prob_<class>
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with
 # the SVM; 4: the fitted CNN moved to mer.models.flownet), so an old bundle is refused with a
@@ -58,45 +63,60 @@ class ModelBundle:
 class Prediction:
     label: str
     probabilities: dict[str, float]  # class -> probability, the scheme's class order
-    apex_index: int  # index into the window's frames
+    apex_index: int  # index into the window's frames (0: its first frame, the onset)
     apex_estimated: bool
-    moving_regions: dict[str, float]  # AU region -> mean motion, px, most-moving first
+    # AU region -> mean motion, px, most-moving first: the TOP_REGIONS regions that moved
+    # most, of those that moved at all (MOTION_FLOOR_PX)
+    moving_regions: dict[str, float]
+    # True: no AU region moved (moving_regions is empty), so the label is a guess on a still
+    # face; None in the answer of a server whose model predates the flag
+    no_motion: bool | None
     source: str
+    # the apex's frame number in the input's own numbering: its video's (0-based) or its
+    # folder's (img46.jpg: 46), as --apex, --onset and `mer spot` give frames
+    apex_frame: int
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "probabilities": self.probabilities,
+            "apex_frame": self.apex_frame,
             "apex_index": self.apex_index,
             "apex_estimated": self.apex_estimated,
             "moving_regions": self.moving_regions,
+            "no_motion": self.no_motion,
             "source": self.source,
         }
 
     def as_row(self) -> dict[str, Any]:
         """One flat table row, the served model's answer columns: label, prob_<class> per
-        class, apex_index, apex_estimated, moving_regions."""
+        class, apex_index, apex_estimated, moving_regions, no_motion (the server sees frames,
+        not their numbers: apex_frame is the caller's)."""
         return {
             "label": self.label,
             **{f"{PROBABILITY}{c}": p for c, p in self.probabilities.items()},
             "apex_index": self.apex_index,
             "apex_estimated": self.apex_estimated,
             "moving_regions": self.moving_regions,
+            "no_motion": self.no_motion,
         }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], source: str) -> Prediction:
-        """The Prediction an as_row() row holds (a served answer), from ``source``; KeyError,
+    def from_row(cls, row: Mapping[str, Any], window: FrameWindow) -> Prediction:
+        """The Prediction an as_row() row holds (a served answer to ``window``); KeyError,
         TypeError or ValueError for a row of another shape."""
         probabilities = {name.removeprefix(PROBABILITY): float(value)
                          for name, value in row.items() if name.startswith(PROBABILITY)}
         if not probabilities or row["label"] not in probabilities:
             raise ValueError("no class probabilities")
+        apex_index = int(row["apex_index"])
+        no_motion = row.get("no_motion")  # absent from a model registered before the flag
         return cls(label=str(row["label"]), probabilities=probabilities,
-                   apex_index=int(row["apex_index"]),
+                   apex_index=apex_index, apex_frame=window.number(apex_index),
                    apex_estimated=bool(row["apex_estimated"]),
                    moving_regions={str(k): float(v) for k, v in row["moving_regions"].items()},
-                   source=source)
+                   no_motion=None if no_motion is None else bool(no_motion),
+                   source=window.description)
 
 
 def final_bundle(model: HybridModel, clips: ClipSet, params: Params,
@@ -159,7 +179,10 @@ def load_bundle(path: str | Path, name: str | None = None) -> ModelBundle:
 
 
 def moving_regions(au: np.ndarray, au_names: tuple[str, ...], top: int) -> dict[str, float]:
-    """Regions ranked by mean flow magnitude over the steps (the sum of their HOOF bins)."""
+    """The ``top`` regions that moved most, by mean flow magnitude over the steps (the sum of
+    their HOOF bins, px), of those that moved at least MOTION_FLOOR_PX: empty for a still face.
+
+    au: (F,) AU-region features named by au_names ('brow_L/t0/hoof3', ...)."""
     totals: dict[str, list[float]] = {}
     for value, name in zip(au, au_names, strict=True):
         region, _step, stat = name.split("/")
@@ -167,7 +190,8 @@ def moving_regions(au: np.ndarray, au_names: tuple[str, ...], top: int) -> dict[
             totals.setdefault(region, []).append(float(value))
     steps = {name.split("/")[1] for name in au_names}
     motion = {region: sum(values) / len(steps) for region, values in totals.items()}
-    ranked = sorted(motion.items(), key=lambda item: (-item[1], item[0]))[:top]
+    moved = [item for item in motion.items() if item[1] >= MOTION_FLOOR_PX]
+    ranked = sorted(moved, key=lambda item: (-item[1], item[0]))[:top]
     return {region: round(value, 4) for region, value in ranked}
 
 
@@ -187,10 +211,14 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
             f"registered with faces.upsample {bundle.faces.upsample}); crop the frames around "
             "the face or enlarge them") from None
     except FaceLostError as exc:
+        # a pair (--pair, a request of two frames) has no shorter window to choose
+        advice = ("An onset/apex pair (frame 0 the onset, frame 1 the apex) must show one face "
+                  "in about the same place: give two frames of one take" if len(window.frames)
+                  == 2 else "A window must hold one face that stays in view from its first to "
+                  "its last frame: choose a shorter one around the expression (--start/--end "
+                  "for a video, --onset/--offset for a clip folder)")
         raise FaceLostError(
-            f"{window.description}: {exc}. A window must hold one face that stays in view from "
-            "its first to its last frame: choose a shorter one around the expression (--start/"
-            "--end for a video, --onset/--offset for a clip folder). The model applies the faces "
+            f"{window.description}: {exc}. {advice}. The model applies the faces "
             "params it was registered with (faces.min_correlation "
             f"{bundle.faces.min_correlation}, faces.max_drift {bundle.faces.max_drift}); "
             "register with other values to change them") from None
@@ -199,12 +227,15 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
     probabilities = bundle.classifier.predict_proba(
         features.flow[None], features.apex_image[None], features.au_features[None])[0]  # (C,)
     best = int(np.argmax(probabilities))
+    regions = moving_regions(features.au_features, features.au_feature_names, TOP_REGIONS)
     return Prediction(
         label=bundle.classes[best],
         probabilities={c: round(float(p), 6) for c, p in zip(bundle.classes, probabilities,
                                                              strict=True)},
         apex_index=features.apex_index,
+        apex_frame=window.number(features.apex_index),
         apex_estimated=features.apex_estimated,
-        moving_regions=moving_regions(features.au_features, features.au_feature_names, TOP_REGIONS),
+        moving_regions=regions,
+        no_motion=not regions,
         source=window.description,
     )

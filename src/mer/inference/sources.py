@@ -46,6 +46,10 @@ class FrameWindow:
     # and all); () counts from 0
     frame_numbers: tuple[int, ...] = ()
 
+    def number(self, index: int) -> int:
+        """The frame number, in its video's or folder's own numbering, of frames[index]."""
+        return self.frame_numbers[index] if self.frame_numbers else index
+
 
 def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
     """The apex index to use in a window of ``count`` frames (index 0 the onset, count - 1 the
@@ -175,8 +179,11 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
     """Frames start..end (0-based, inclusive) of a video; the apex is estimated unless given."""
     video = Path(video)
     start = 0 if start is None else start
-    if start < 0 or (end is not None and not start < end):
-        raise MerError(f"{video}: window {start}..{end} must satisfy 0 <= start < end (0-based "
+    if start < 0:  # a break-it session: 'window -5..None' when no end was given
+        raise MerError(f"{video}: the window starts at frame {start}, before the video's first "
+                       "frame, 0 (0-based frame numbers)")
+    if end is not None and not start < end:
+        raise MerError(f"{video}: window {start}..{end} must satisfy start < end (0-based "
                        "frame numbers of the video)")
     _, stream = video_frames(video)
     frames = []  # only the window is kept

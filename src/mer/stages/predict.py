@@ -8,7 +8,10 @@ and --apex, 0-based frame indices; the apex is estimated when absent).
 
 One input prints one indented JSON object; several clips (or any --clips-from list, even of one
 row) share one model load, so each costs only its own prediction: one JSON object per clip,
-one per line, in the order given. Each names its ``input``, the ``model`` as given and the
+one per line, in the order given. Each gives the apex as a frame number of its input
+(``apex_frame``) and as an index into the frames read (``apex_index``), flags ``no_motion`` (no
+AU region moved: its label is a guess on a still face, with a warning), and names its
+``input``, the ``model`` as given and the
 ``model_version`` it pinned to (models:/name/8 for models:/name@champion: the answer stays
 traceable after the alias moves; null with --server); with --out FILE (.csv or
 .json) they go to that table instead, one row per input. A clip mer cannot classify (a lost
@@ -153,6 +156,7 @@ def clips_from(csv_file: str | Path) -> list[Input]:
     import csv
     import io
 
+    from mer.core.frames import on_disk
     from mer.data.cells import listed_path
     from mer.errors import MerError
     from mer.inference.sources import from_clip_folder
@@ -182,7 +186,7 @@ def clips_from(csv_file: str | Path) -> list[Input]:
         if not (row["clip"] or "").strip():
             raise MerError(f"{where}: the clip cell is empty")
         clip = listed_path(row["clip"], "clip", where)  # a Windows list's '\\' too
-        folder = Path(os.path.normpath(csv_file.parent / clip))  # an absolute clip stays
+        folder = on_disk(Path(os.path.normpath(csv_file.parent / clip)))  # absolute stays
         onset, apex, offset = (_frame_number(row.get(c), where, c) for c in CLIP_COLUMNS[1:])
         inputs.append(Input(clip, lambda f=folder, n=(onset, apex, offset), w=where:
                             _at(w, lambda: from_clip_folder(f, *n))))
@@ -213,7 +217,8 @@ def run(args: argparse.Namespace) -> None:
     if len(inputs) == 1 and not args.out and not args.clips_from:  # its JSON, or its error
         window = inputs[0].read()  # a damaged frame is the error, before the model loads
         classify, version = load()
-        json.dump({"input": inputs[0].name, **classify(window).as_dict(), "model": model,
+        prediction = _warned(inputs[0].name, classify(window))
+        json.dump({"input": inputs[0].name, **prediction.as_dict(), "model": model,
                    "model_version": version}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
@@ -247,6 +252,19 @@ def _model_of(args: argparse.Namespace
     return model, load
 
 
+def _warned(name: str, prediction: Prediction) -> Prediction:
+    """``prediction``, after a warning when no AU region of input ``name`` moved between its
+    onset and apex: its label is then the model's guess on a still face."""
+    if prediction.no_motion:
+        from mer.inference.predictor import MOTION_FLOOR_PX
+
+        log.warning("%s: no facial motion between the onset and the apex (every AU region "
+                    "moved less than %g px: the same image twice, or frozen frames), so its "
+                    "label means nothing; give frames that span the expression", name,
+                    MOTION_FLOOR_PX)
+    return prediction
+
+
 def predict_many(classify: Classify, inputs: list[Input], model: str, version: str | None,
                  out: str | None) -> None:
     """Classify every input with ``classify`` (one loaded model, or the served one; ``model``
@@ -262,10 +280,10 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
     for item in inputs:
         stop_if_requested()  # between inputs: a Ctrl-C a library dropped (mer.interrupts)
         try:
-            prediction = classify(item.read())
+            prediction = _warned(item.name, classify(item.read()))
             result = {"input": item.name, **prediction.as_dict(), **names}
-            row = {"input": item.name, **prediction.as_row(), "source": prediction.source,
-                   **names}
+            row = {"input": item.name, **prediction.as_row(), "apex_frame":
+                   prediction.apex_frame, "source": prediction.source, **names}
         except MerError as exc:
             error = str(exc) if item.name in str(exc) else f"{item.name}: {exc}"
             failed.append(error)
@@ -279,9 +297,9 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
         # every answered class, in the model's order (a row that failed has none)
         probabilities = list(dict.fromkeys(k for r in rows for k in r
                                            if k.startswith(PROBABILITY)))
-        write_rows(out, rows, ["input", "label", *probabilities, "apex_index",
-                               "apex_estimated", "moving_regions", "source", "model",
-                               "model_version", "error"])
+        write_rows(out, rows, ["input", "label", *probabilities, "apex_frame", "apex_index",
+                               "apex_estimated", "moving_regions", "no_motion", "source",
+                               "model", "model_version", "error"])
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
     if failed:
         raise MerError(f"{len(failed)} of {len(inputs)} inputs could not be classified (their "

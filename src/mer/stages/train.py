@@ -93,6 +93,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.tracking.runs import (
         TRAINING_TAG,
         copy_evaluation,
+        link_fold_parents,
         log_dataset,
         log_fold,
         log_params,
@@ -138,11 +139,12 @@ def _train(args: argparse.Namespace, params: Params) -> None:
             log_params(tracker, parent, params)
             log_dataset(tracker, parent, paths.MANIFEST, clips, data_hash, params.labels.scheme)
         reused = []
+        holders: set[str | None] = set()  # the parent runs that hold the folds' runs
         with tqdm(total=len(learners) * len(folds), desc=protocol.protocol, unit="fold") as bar:
             def on_fold(outcome: FoldOutcome, from_cache: bool) -> None:
                 reused.append(from_cache)
-                log_fold(tracker, parent, outcome, clips, keys[outcome.learner, outcome.fold],
-                         from_cache)
+                holders.add(log_fold(tracker, parent, outcome, clips,
+                                     keys[outcome.learner, outcome.fold], from_cache))
                 bar.set_postfix_str(f"{outcome.learner} {outcome.subject}"
                                     f"{' (cached)' if from_cache else ''}")
                 bar.update()
@@ -154,6 +156,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
             log.info("reused %d of %d fold fits, finished in %s by an earlier training with "
                      "the same data, settings and code (`mer train --fresh` fits every one "
                      "again)", sum(reused), len(reused), cache)
+        link_fold_parents(tracker, parent, holders)
         held_out = sum(len(fold.test) for fold in folds)
         scored = sum(len(o.clip_id) for o in outcomes if o.learner == CEILING)
         if coded and scored < held_out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,14 @@ from mer.config import changed_leaves, yaml_value
 from mer.core.records import trained_params
 from mer.evaluation import metrics
 from mer.evaluation.report import HEADLINE, headline
-from mer.tracking.store import KIND_TAG, PREDICTIONS_TAG, Tracker, flatten, git_state
+from mer.tracking.store import (
+    KIND_TAG,
+    PARENT_TAG,
+    PREDICTIONS_TAG,
+    Tracker,
+    flatten,
+    git_state,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,11 +34,17 @@ if TYPE_CHECKING:
     from mer.core.clipset import ClipSet
     from mer.evaluation.loso import FoldOutcome
 
+log = logging.getLogger(__name__)
+
 DATA_TAG = "mer.data_sha256"  # sha256 of features.npz + manifest
 # A fold's cache key (mer.evaluation.loso.fold_keys) on its child runs, and the digest of
 # every key and param on the parent: how a rerun finds what is already logged.
 FOLD_KEY_TAG = "mer.fold_key"
 TRAINING_TAG = "mer.training_sha256"
+# On a parent run: the parent runs, comma-separated, that hold the runs of the folds it took
+# from the fold cache (an interrupted training it resumed, a variant it shares folds with).
+FOLDS_FROM_TAG = "mer.folds_from"
+FOLDS_FROM_MAX = 100  # run ids in FOLDS_FROM_TAG: 3.3k characters, within MLflow's tag limit
 DVC_EXP_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs: the experiment
 NAME_CHARS = 250  # MLflow's longest run name
 
@@ -95,21 +109,26 @@ def log_dataset(tracker: Tracker, run_id: str, manifest: Path, clips: ClipSet, d
 
 
 def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet, key: str,
-             from_cache: bool) -> list[str]:
+             from_cache: bool) -> str | None:
     """One child run per model of ``outcome``, nested under ``parent`` and timed as the fold's
     fit was: fold metrics, confusion figure, curves, tuning; none when ``from_cache`` and
     the runs of fold ``key`` are already in the experiment, complete (a rerun logs no
     duplicates; a run cut short by a kill while logging is logged again), nor for a fold that
-    scored no clip (the AU-oracle on a subject without AU codes)."""
-    if not outcome.clip_id or (
-            from_cache and tracker.find_run(FOLD_KEY_TAG, key, status="FINISHED")):
-        return []
+    scored no clip (the AU-oracle on a subject without AU codes).
+
+    Returns the parent run that holds the fold's runs: ``parent``, or the earlier one that
+    logged them; None for a fold that scored no clip."""
+    if not outcome.clip_id:
+        return None
+    if from_cache:
+        logged = tracker.newest_runs({FOLD_KEY_TAG: key}, {}, status="FINISHED", limit=1)
+        if logged:
+            return logged[0].data.tags.get(PARENT_TAG)
     from mer.evaluation.plots import confusion_figure
 
     position = {clip_id: i for i, clip_id in enumerate(clips.clip_id.tolist())}
     index = np.array([position[c] for c in outcome.clip_id], dtype=np.int64)
     y_true = clips.y[index]
-    children = []
     for model, proba in outcome.proba.items():
         report = dict(outcome.report.get(model, {}))
         y_pred = proba.argmax(axis=1)
@@ -140,8 +159,19 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
             tracker.log_json(child, report, "fit_report.json")
             if trials:
                 tracker.log_table(child, trials, "optuna_trials.json")
-        children.append(child)
-    return children
+    return parent
+
+
+def link_fold_parents(tracker: Tracker, parent: str, holders: set[str | None]) -> None:
+    """Tag ``parent`` with the other parent runs among ``holders`` (log_fold's answers: who
+    holds each fold's runs), so the UI leads from a resumed training to the folds it did not
+    log again (a break-it session: after Ctrl-C and a rerun, two parents of one name, one
+    seemingly missing 7 of 26 folds per model, the other looking like debris)."""
+    others = sorted(h for h in holders if h and h != parent)
+    if others:
+        tracker.log(parent, tags={FOLDS_FROM_TAG: ",".join(others[:FOLDS_FROM_MAX])})
+        log.info("folds taken from the cache keep their MLflow runs under %d earlier parent "
+                 "run(s), which tag %s of run %s names", len(others), FOLDS_FROM_TAG, parent)
 
 
 def report_metrics(report: dict[str, Any]) -> dict[str, float]:
