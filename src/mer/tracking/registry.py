@@ -555,9 +555,9 @@ def version_description(tags: Mapping[str, str], evaluation_page: str | None) ->
 def describe_version(tracker: Tracker, name: str, version: str, run_id: str,
                      tags: Mapping[str, str]) -> None:
     """Make version ``version`` of ``name`` (logged by run ``run_id``) say what justifies it:
-    ``tags`` (tags_from_evaluation) and the evaluation run's URL as version tags, the
-    evaluation's figures as metrics of its source run (shown on the version's page), a
-    description."""
+    ``tags`` (tags_from_evaluation) and, on a team server, the evaluation run's URL as
+    version tags, the evaluation's figures as metrics of its source run (shown on the
+    version's page), a description whose link to the evaluation run holds at any UI address."""
     from mer.tracking.store import run_page
 
     evaluation_run = tags.get(EVALUATION_RUN_TAG)

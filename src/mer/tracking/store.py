@@ -712,12 +712,15 @@ class Tracker:
     def log_file(self, run_id: str, file: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(file), artifact_path)
 
-    def run_url(self, run_id: str) -> str:
-        """The MLflow UI's page of run ``run_id``: on the team server ($MLFLOW_TRACKING_URI
-        http(s)://...), else on `mer ui` at its default address."""
-        base = (self.uri.rstrip("/") if self.uri.startswith(("http://", "https://"))
-                else f"http://{UI_HOST}:{UI_PORT}")
-        return f"{base}/{run_page(self.client.get_run(run_id).info.experiment_id, run_id)}"
+    def run_url(self, run_id: str) -> str | None:
+        """The MLflow UI's page of run ``run_id`` on the team server ($MLFLOW_TRACKING_URI
+        http(s)://...); None for a local store, whose UI's address is whatever `mer ui
+        --port` serves it at later (a break-it session: every version linked :5000 while the
+        README advises --port 5050 when 5000 is taken)."""
+        if not self.uri.startswith(("http://", "https://")):
+            return None
+        page = run_page(self.client.get_run(run_id).info.experiment_id, run_id)
+        return f"{self.uri.rstrip('/')}/{page}"
 
     def find_run(self, tag: str, value: str, status: str | None = None) -> str | None:
         """The newest run of this experiment whose ``tag`` equals ``value`` (and whose status
