@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 from pydantic import BaseModel
-from test_core_layers import MER, SRC, imports_of, modules
+from test_core_layers import MER, SRC
 
 from mer import config, paths
+from mer.core.code import imports_of, modules, packages_of
 from mer.models import pretrain
 
 REPO = SRC.parent
@@ -33,12 +34,6 @@ STAGES = tuple(DVC)
 
 
 # ---- code ---------------------------------------------------------------------------------
-
-def packages_of(module: str) -> list[str]:
-    """mer.core.frames -> [mer, mer.core]: the packages Python imports first."""
-    parts = module.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
-
 
 def code_of(stage: str) -> set[Path]:
     """Every mer source file that `mer <stage>` imports, transitively."""

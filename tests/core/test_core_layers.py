@@ -6,9 +6,10 @@ the day it lands.
 
 from __future__ import annotations
 
-import ast
 from collections import Counter
 from pathlib import Path
+
+from mer.core.code import imports_of, modules
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 MER = SRC / "mer"
@@ -31,28 +32,6 @@ RANKS = {
     "cli": 10,  # mer/cli.py
 }
 TOP_LEVEL_RANK = {"cli": RANKS["cli"]}  # mer/<name>.py files that are not ground floor
-
-
-def modules() -> dict[str, Path]:
-    found = {}
-    for path in sorted(MER.rglob("*.py")):
-        parts = path.relative_to(SRC).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        found[name] = path
-    return found
-
-
-def imports_of(path: Path) -> set[str]:
-    """Every absolute module name ``path`` imports, anywhere in the file."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            # `from mer.core import frames` imports the module mer.core.frames
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
 
 
 def folder_of(module: str) -> str:

@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 # Libraries whose version can change a fold's numbers: part of every fold's cache key.
 NUMERIC_LIBRARIES = ("numpy", "torch", "lightning", "scikit-learn", "optuna", "albumentations",
                      "opencv-python-headless")
-CODE_PACKAGES = ("mer.models", "mer.evaluation")  # their source is part of the key too
+# What a fold fit runs: its key holds the digest of these and every mer module they import
+# (mer.core.code; a break-it session: an edit to mer.features.sampling, which every fold
+# imports, left every cached fold "made by the same code").
+CODE_PACKAGES = ("mer.models", "mer.evaluation")
 KEPT_TRAININGS = 8  # trainings whose cached folds data/folds keeps (this one included)
 TRAININGS_INDEX = "trainings.index"  # in data/folds: the kept trainings' fold files (_prune)
 INDEX_LOCK = "trainings.lock"  # in data/folds: held while the index is read and rewritten
@@ -164,16 +167,12 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
         seconds=time.perf_counter() - clock, started=started)
 
 
-def code_digest() -> str:
-    """sha256 of this code's model and evaluation sources and the numeric libraries' versions."""
-    import importlib
+def code_digest(roots: Sequence[str] = CODE_PACKAGES) -> str:
+    """sha256 of the mer source ``roots`` run (mer.core.code.source_digest: those modules and
+    every mer module they import, transitively) and the numeric libraries' versions."""
+    from mer.core.code import source_digest
 
-    sha = hashlib.sha256()
-    for package in CODE_PACKAGES:
-        folder = Path(importlib.import_module(package).__file__ or "").parent
-        for source in sorted(folder.glob("*.py")):
-            sha.update(source.name.encode())
-            sha.update(source.read_bytes())
+    sha = hashlib.sha256(source_digest(roots).encode())
     for library in NUMERIC_LIBRARIES:
         try:
             sha.update(f"{library}=={metadata.version(library)}".encode())

@@ -18,8 +18,8 @@ data because the corpora are small.
 Leak-free by construction: the corpus is built from params alone (never from data.root), and
 Params refuses a pretraining seed equal to data.seed when the project reads the embedded
 synthetic data (it would redraw the project's subjects). The net is cached in data/pretrain
-under a digest of every setting it depends on (``pretraining_key``); the fold cache key holds
-the digest of the weights themselves (mer.models.learners.HybridLearner.spec).
+under a digest of every setting and all the code it depends on (``pretraining_key``); the fold
+cache key holds the digest of the weights themselves (mer.models.learners.HybridLearner.spec).
 
 How the settings were chosen: on the pretraining corpus alone (data seed 1000, 52 subjects,
 510 clips drawn, 492 with a face), 5-fold split by subject, mean held-out UF1 / UAR of the
@@ -130,11 +130,16 @@ def corpus_data(params: Params, root: Path) -> DataParams:
 def pretraining_key(params: Params) -> str:
     """sha256 of everything the pretrained net depends on: train.cnn as the pretraining fit
     uses it (``pretraining_params``: not the fine-tuning's epochs, au_aux or ensemble size),
-    train.cnn.pretrain, faces and features (but their worker counts) and labels.scheme; no
-    data params (the corpus is the generator's defaults at train.cnn.pretrain's seed and
-    size)."""
+    train.cnn.pretrain, faces and features (but their worker counts), labels.scheme, and the
+    code that builds the corpus and fits the net with the numeric libraries' versions
+    (mer.evaluation.loso.code_digest: a break-it session found an edit to the generator or
+    the CNN reusing the net the old code made); no data params (the corpus is the generator's
+    defaults at train.cnn.pretrain's seed and size)."""
+    from mer.evaluation.loso import code_digest
+
     cnn = params.train.cnn
-    payload = {"cnn": pretraining_params(cnn).model_dump(mode="json", exclude={"pretrain"}),
+    payload = {"code": code_digest((__name__,)),
+               "cnn": pretraining_params(cnn).model_dump(mode="json", exclude={"pretrain"}),
                "pretrain": cnn.pretrain.model_dump(mode="json"),
                "faces": params.faces.model_dump(mode="json", exclude={"workers"}),
                "features": params.features.model_dump(mode="json", exclude={"workers"}),

@@ -1,0 +1,75 @@
+"""The mer source files a piece of code runs, and their digest: part of every cache key whose
+contents that code computes (a cached LOSO fold, a pretrained net), so an edit to any of them
+invalidates the entry instead of the cache serving what the old code computed.
+
+Read statically from the import statements, at module level and inside functions (mer
+imports much of itself lazily), as Python follows them: a module brings the packages above it
+and every mer module it imports, transitively.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1]  # the mer package's folder
+SOURCE_ROOT = PACKAGE.parent  # what module names are relative to
+
+
+def modules() -> dict[str, Path]:
+    """Every mer module's name -> its file ('mer.core' -> mer/core/__init__.py)."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(SOURCE_ROOT).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every absolute module name the file at ``path`` imports, anywhere in it; for
+    ``from mer.core import frames``, both mer.core and mer.core.frames."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def packages_of(module: str) -> list[str]:
+    """mer.core.frames -> [mer, mer.core]: the packages Python imports before it."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def closure(roots: Iterable[str]) -> list[Path]:
+    """The files of the mer modules ``roots`` run: each root (a module, or a package and every
+    module in it), the packages above them and what they import, transitively; sorted.
+    KeyError for a root that is no mer module."""
+    known = modules()
+    todo: list[str] = []
+    for root in roots:
+        if root not in known:
+            raise KeyError(f"{root} is not a mer module")
+        todo += [name for name in known if name == root or name.startswith(f"{root}.")]
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo += [m for m in (*packages_of(module), *imports_of(known[module])) if m in known]
+    return sorted(known[m] for m in seen)
+
+
+def source_digest(roots: Iterable[str]) -> str:
+    """sha256 of the files closure(roots) lists: each one's path in the package and bytes."""
+    sha = hashlib.sha256()
+    for path in closure(roots):
+        sha.update(path.relative_to(SOURCE_ROOT).as_posix().encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()

@@ -1,0 +1,56 @@
+"""Cache keys hold the digest of the code that computes the cached result: every mer module it
+imports, not the packages it lives in."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from mer.core import code
+from mer.evaluation.loso import CODE_PACKAGES, code_digest
+
+PRETRAIN = ("mer.models.pretrain",)
+
+
+@pytest.fixture
+def source_copy(tmp_path, monkeypatch):
+    """A copy of the mer sources, which code's digests read instead of the real ones."""
+    root = tmp_path / "src"
+    shutil.copytree(code.PACKAGE, root / "mer", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code, "PACKAGE", root / "mer")
+    monkeypatch.setattr(code, "SOURCE_ROOT", root)
+    return root / "mer"
+
+
+def edit(path):
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+
+
+def test_an_edit_to_any_module_a_fold_imports_changes_the_fold_key(source_copy):
+    """A break-it session: editing mer.features.sampling (which picks the flow every reference
+    net reads) left 104 of 104 cached folds 'made with the same code', and their stale
+    predictions were returned."""
+    folds, pretrained = code_digest(), code_digest(PRETRAIN)
+    assert code_digest() == folds  # the same files, the same digest
+    for module in ("features/sampling.py", "core/clipset.py", "config.py"):
+        edit(source_copy / module)
+        assert code_digest() != folds, module
+        folds = code_digest()
+    edit(source_copy / "tracking" / "ui.py")  # no fold imports it: the cache stays valid
+    edit(source_copy / "stages" / "train.py")
+    assert code_digest() == folds
+    # the pretrained net's key follows the generator and faces code that builds its corpus
+    for module in ("synthetic/face.py", "faces/align.py"):
+        edit(source_copy / module)
+        assert code_digest(PRETRAIN) != pretrained, module
+        pretrained = code_digest(PRETRAIN)
+
+
+def test_the_closure_follows_imports_inside_functions():
+    files = {p.relative_to(code.SOURCE_ROOT).as_posix() for p in code.closure(CODE_PACKAGES)}
+    # mer.evaluation.loso imports mer.core.code inside code_digest only
+    assert {"mer/core/code.py", "mer/features/sampling.py", "mer/__init__.py"} <= files
+    assert not any(f.startswith(("mer/stages/", "mer/tracking/")) for f in files)
+    with pytest.raises(KeyError, match=r"mer\.nothing is not a mer module"):
+        code.closure(["mer.nothing"])
