@@ -101,6 +101,62 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+SHOWN_ROWS = 5  # rows or clips a message names before '...'
+
+
+def _rows(frame: pd.DataFrame, mask: Any) -> str:
+    """The CSV line numbers (the header is line 1) of ``frame``'s rows under ``mask``."""
+    lines = [str(i + 2) for i in np.flatnonzero(np.asarray(mask))]
+    return ", ".join(lines[:SHOWN_ROWS]) + (", ..." if len(lines) > SHOWN_ROWS else "")
+
+
+def _some(names: set[str]) -> str:
+    shown = sorted(names)
+    return ", ".join(shown[:SHOWN_ROWS]) + (f", ... ({len(shown)} in all)"
+                                           if len(shown) > SHOWN_ROWS else "")
+
+
+def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
+                      manifest_clips: set[str] | None = None) -> None:
+    """DatasetError naming the rows, unless ``frame`` (read_predictions) is one prediction per
+    model and clip, every model over the same clips (the AU-oracle over a subset of them: it
+    scores the clips with AU codes), each clip in the fold of its own subject under LOSO, and,
+    given ``manifest_clips``, only clips of the manifest. A table edited or merged by hand
+    (a subject counted twice, another missing) would otherwise be pooled into figures that
+    look like any others (a break-it session)."""
+    from mer.errors import DatasetError
+
+    twice = frame.duplicated(["model", "clip_id"], keep=False)
+    if twice.any():
+        first = frame[twice].iloc[0]
+        raise DatasetError(f"{path}: model {first['model']} predicts clip {first['clip_id']} "
+                           f"more than once (lines {_rows(frame, twice)}); each model predicts "
+                           "each clip once: rerun `mer train`")
+    if protocol == "loso":
+        astray = frame["fold"] != frame["subject"]
+        if astray.any():
+            raise DatasetError(f"{path}: under LOSO a clip is predicted in the fold of its own "
+                               f"subject, but lines {_rows(frame, astray)} are not (fold "
+                               f"{frame[astray].iloc[0]['fold']}, subject "
+                               f"{frame[astray].iloc[0]['subject']}): rerun `mer train`")
+    clips = {model: set(rows["clip_id"]) for model, rows in frame.groupby("model")}
+    scored = [m for m in clips if m != CEILING]
+    every = set().union(*(clips[m] for m in scored)) if scored else set()
+    for model in models_of(frame):
+        missing = every - clips[model] if model != CEILING else set()
+        extra = clips[model] - every if scored else set()
+        if missing or extra:
+            what = (f"lacks {len(missing)} clip(s) the other models predict ({_some(missing)})"
+                    if missing else f"predicts {len(extra)} clip(s) no other model does "
+                    f"({_some(extra)})")
+            raise DatasetError(f"{path}: model {model} {what}; every model predicts the same "
+                               "held-out clips: rerun `mer train`")
+    unknown = set(frame["clip_id"]) - manifest_clips if manifest_clips is not None else set()
+    if unknown:
+        raise DatasetError(f"{path}: predicts {len(unknown)} clip(s) the manifest does not hold "
+                           f"({_some(unknown)}): rerun `mer train` on this manifest")
+
+
 def classes_of(frame: pd.DataFrame) -> tuple[str, ...]:
     """The scheme's classes, in order, from the prob_<class> columns."""
     return tuple(c.removeprefix("prob_") for c in frame.columns if c.startswith("prob_"))
@@ -134,9 +190,10 @@ def corpus_column(frame: pd.DataFrame) -> pd.Series:
 
 def per_corpus(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """corpus -> clips, accuracy, UAR, UF1 of one model's predictions restricted to it, and
-    the classes its clips show (its UAR and UF1 average over those: a corpus that keeps one
-    class scores that class's recall, 1.000 when it is always predicted); {} when the
-    predictions come from one corpus only."""
+    the classes its clips show (its UAR averages over those: a corpus that keeps one class
+    scores that class's recall, 1.000 when it is always predicted; its UF1 over those and any
+    other class predicted there, whose F1 is 0: mer.evaluation.metrics, the MEGC convention);
+    {} when the predictions come from one corpus only."""
     corpora = corpus_column(frame)
     if corpora.nunique() < 2:
         return {}

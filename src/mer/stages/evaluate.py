@@ -22,6 +22,13 @@ from mer.config import load_params
 log = logging.getLogger(__name__)
 
 
+def manifest_clip_ids() -> set[str]:
+    """The clip ids of the manifest there is now."""
+    from mer.core.manifest import read_manifest
+
+    return set(read_manifest(paths.MANIFEST)["clip_id"])
+
+
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.npz import MADE_WITH
@@ -34,6 +41,7 @@ def run(args: argparse.Namespace) -> None:
     )
     from mer.evaluation.plots import write_plots
     from mer.evaluation.report import (
+        check_predictions,
         check_trained_on,
         evaluation_report,
         fewer_classes,
@@ -51,10 +59,17 @@ def run(args: argparse.Namespace) -> None:
     # then the store (opening a new one creates its tables, which takes seconds).
     tracking_uri()
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
+    check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
+                      manifest_clip_ids() if paths.MANIFEST.exists() else None)
     predictions_sha = file_digest(paths.PREDICTIONS)
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     record = training_of(predictions_sha)
-    if record is not None:
+    if record is None:
+        log.warning("%s is not the file %s records `mer train` wrote (edited, or from "
+                    "elsewhere): whether it was trained on this data with these params is not "
+                    "checked, so its figures say nothing of them", paths.PREDICTIONS,
+                    paths.TRAINING)
+    else:
         if inputs:
             check_trained_on(record, paths.PREDICTIONS, inputs, params,
                              "the figures describe the data as it is")
@@ -79,9 +94,10 @@ def run(args: argparse.Namespace) -> None:
     record_run(paths.EVALUATION_RUN, run_id, params.tracking.experiment)
     for corpus, shown in fewer_classes(frame, report).items():
         log.warning("%s score %d of the %d classes of labels.scheme (their clips show %s "
-                    "only): UAR and UF1 average over those, so they are not comparable with "
-                    "figures over every class (reports/data.json says which rows the scheme "
-                    "dropped)", "the pooled figures" if corpus is None else
+                    "only): UAR averages over those, UF1 over those and any other class "
+                    "predicted there (an F1 of 0), so they are not comparable with figures over "
+                    "every class (reports/data.json says which rows the scheme dropped)",
+                    "the pooled figures" if corpus is None else
                     f"{corpus}'s per-corpus figures", len(shown), len(report["classes"]),
                     ", ".join(shown))
     log.info("%s: UAR %.3f, UF1 %.3f, accuracy %.3f (MLflow run %s)", report["primary"],
