@@ -226,3 +226,11 @@ def test_the_export_says_which_scheme_its_labels_are(frames_project, caplog):
         "labels", {}).get("scheme", "casme2-5")
     assert (f"its labels are labels.scheme {scheme} classes: give the flow-image project "
             f"`labels: {{scheme: {scheme}}}`") in caplog.text
+
+
+def test_the_export_of_synthetic_data_carries_their_seed(exported):
+    """A flow-images project reading the export still knows its subjects' data seed (the
+    pretraining corpus must not be drawn from it)."""
+    from mer.synthetic.record import synthesis_seeds
+
+    assert list(synthesis_seeds([exported])) == [0]

@@ -185,3 +185,27 @@ def test_a_flow_images_project_pretrains_on_flow_images(tmp_path):
     assert weights["motion.0.weight"].shape == (4, 2, 5, 5)
     (folder,) = (path for path in tmp_path.iterdir() if path.is_dir())
     assert json.loads((folder / REPORT).read_text())["clips"] >= 2
+
+
+def test_data_generated_from_the_pretraining_seed_are_refused_however_they_are_read(tmp_path):
+    """A break-it session: the embedded set generated with data.seed 1000 (the pretraining
+    corpus's seed: the same 26 subjects) and then read as casme2, or exported as flow images,
+    was accepted, and every held-out subject had been seen in pretraining. `mer synthesize`
+    records its seed in the folder (mer.synthetic.record), and the export carries it along."""
+    from mer.errors import DatasetError
+    from mer.synthetic.record import SYNTHESIS_RECORD, write_synthesis_record
+
+    corpus, export = tmp_path / "corpus", tmp_path / "export"
+    for folder, seed in ((corpus, 1000), (export, 1000)):
+        folder.mkdir()
+        write_synthesis_record(folder, [seed])
+    for data in ({"source": "casme2", "root": str(corpus)},
+                 {"source": "casme2", "root": str(corpus / "Cropped")},  # the layout folder
+                 {"source": "flow-images", "root": str(export)}):
+        with pytest.raises(ParamsError, match=rf"{SYNTHESIS_RECORD} records that this "
+                                              r"project's data were generated .* seed 1000"):
+            pretrained_flownet(tiny(**data), tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # refused before anything was built
+    (corpus / SYNTHESIS_RECORD).write_text("{}")
+    with pytest.raises(DatasetError, match=r"not the record `mer synthesize` writes"):
+        pretrained_flownet(tiny(source="casme2", root=str(corpus)), tmp_path / "cache")

@@ -53,3 +53,11 @@ def test_samm_and_smic_files_are_the_same_for_any_worker_count_and_company(
     assert sum(n.endswith(".jpg") for n in first) > 300 and sum(
         n.endswith(".bmp") for n in first) > 100
     assert [name for name in first if first[name] != again[name]] == []
+
+
+def test_the_dataset_records_the_seed_it_was_drawn_from(tiny_dataset):
+    """So a pretraining corpus drawn from the same seed is refused whatever reads the folder
+    (mer.models.pretrain.check_unseen_subjects)."""
+    from mer.synthetic.record import synthesis_seeds
+
+    assert synthesis_seeds([tiny_dataset]) == {0: tiny_dataset / "synthesis.json"}

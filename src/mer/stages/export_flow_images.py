@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.core.npz import read_faces, read_features
     from mer.core.records import check_stage_output
     from mer.features.flow_image_export import ORDER, export_flow_images, write_flow_images
+    from mer.synthetic.record import synthesis_seeds, write_synthesis_record
 
     if args.size < 2:
         raise MerError(f"--size {args.size}: a flow image needs at least 2x2 px (28 is usual)")
@@ -83,9 +84,12 @@ def run(args: argparse.Namespace) -> None:
     check_stage_output(features, paths.FEATURES, params, manifest, "features")
     export = export_flow_images(manifest, read_faces(paths.FACES), features, params.features,
                                 args.size)
+    seeds = synthesis_seeds([params.data.root, *(c.root for c in params.data.corpora)])
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         write_flow_images(tmp, export)
+        if seeds:  # images of synthetic subjects: their seeds go with them
+            write_synthesis_record(tmp, seeds)
     log.info("wrote %d %dx%d flow images (channels %s: R, G, B = u, v, strain) and %s to %s "
              "in %.1f s; %d clips without a face left out", len(export.rows), args.size,
              args.size, ORDER, "labels.csv", args.out, time.perf_counter() - started,
