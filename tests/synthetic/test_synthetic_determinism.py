@@ -47,7 +47,7 @@ def test_samm_and_smic_files_are_the_same_for_any_worker_count_and_company(
         tiny_all_dataset, tiny_all_params, tmp_path):
     params = tiny_all_params.model_copy(update={"workers": 2, "corpora": ("smic", "samm")})
     generate_dataset(tmp_path / "again", params, seed=0)
-    first = _under(_files(tiny_all_dataset), *SAMM_AND_SMIC)
+    first = _under(_files(tiny_all_dataset), *SAMM_AND_SMIC, "synthesis.json")
     again = _files(tmp_path / "again")
     assert sorted(again) == sorted(first)
     assert sum(n.endswith(".jpg") for n in first) > 300 and sum(
