@@ -540,3 +540,54 @@ def test_names_differing_only_in_unicode_normalisation_are_one_file(tmp_path, bu
     (root / "labels.csv").write_text(listed.replace("flow/", "donnees/"), encoding="utf-8")
     with pytest.raises(MerError, match=r"flow image .*donnees/casme2_1_EP02_01f\.png not found"):
         build("flow-images", root, scheme="megc-3")
+
+
+def ststnet_tree(root: Path) -> Path:
+    """STSTNet's tree of a tiny composite: <subject>/u_test/<class number>/<clip>.png, with
+    each other subject's images again under u_train (as its `input` folder has them)."""
+    own = {"sub01": [("0", "EP02_01f"), ("1", "EP03_02")], "006": [("2", "006_1_2")],
+           "s3": [("0", "s3_ne_01"), ("2", "s3_sur_01")]}
+    for index, (subject, clips) in enumerate(own.items()):
+        for seed, (number, clip) in enumerate(clips, start=10 * index):
+            write_frame(root / subject / "u_test" / number / f"{clip}.png", seed=seed)
+            for other in own:
+                if other != subject:
+                    write_frame(root / other / "u_train" / number / f"{clip}.png", seed=seed)
+    return root
+
+
+def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
+    """A break-it session: the field's own MEGC2019 tree (STSTNet's `input` folder) could not
+    be read without writing a CSV, its dataset column and class names by hand."""
+    root = ststnet_tree(tmp_path / "input")
+    with caplog.at_level("INFO"):
+        manifest, report = build("flow-images", root, scheme="megc-3")
+    rows = manifest.set_index("clip_id")
+    assert sorted(rows.index) == ["casme2/casme2_sub01/EP02_01f", "casme2/casme2_sub01/EP03_02",
+                                  "samm/samm_006/006_1_2", "smic/smic_s3/s3_ne_01",
+                                  "smic/smic_s3/s3_sur_01"]
+    assert list(rows.loc[["casme2/casme2_sub01/EP02_01f", "casme2/casme2_sub01/EP03_02",
+                          "samm/samm_006/006_1_2"], "label"]) == ["negative", "positive",
+                                                                    "surprise"]
+    assert rows.loc["smic/smic_s3/s3_sur_01", "flow_image"] == \
+        f"{root}/s3/u_test/2/s3_sur_01.png"  # its own image, not another subject's u_train
+    assert report["subjects"] == 3
+    assert "read as STSTNet's LOSO tree, 5 images" in caplog.text
+    # a list, when there is one, is what is read
+    (root / "labels.csv").write_text("subject,clip,label,path\n"
+                                     "sub01,EP02_01f,negative,sub01/u_test/0/EP02_01f.png\n"
+                                     "006,006_1_2,surprise,006/u_test/2/006_1_2.png\n")
+    assert len(build("flow-images", root, scheme="megc-3")[0]) == 2
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda root: (root / "007").mkdir(), r"007: no u_test folder"),
+    (lambda root: (root / "sub01" / "u_test" / "0").rename(root / "sub01" / "u_test" / "3"),
+     r"class folder 3 is none of STSTNet's numbers"),
+    (lambda root: (root / "006").rename(root / "p006"), r"subject folder 'p006' is in none"),
+], ids=["no-u_test", "class-3", "subject-id"])
+def test_a_loso_tree_it_cannot_read_is_named(tmp_path, build, change, message):
+    root = ststnet_tree(tmp_path / "input")
+    change(root)
+    with pytest.raises(DatasetError, match=message):
+        build("flow-images", root, scheme="megc-3")

@@ -3,7 +3,9 @@
 One image per clip whose three channels are the onset->apex horizontal flow u, vertical flow
 v and optical strain (often 28x28), each min-max scaled to the image's integer range (0..255
 for 8-bit), so their units are lost. Listed by a CSV: data.annotations, else
-``<root>/labels.csv``, else the only CSV in root. Columns: ``subject, clip, label, path``
+``<root>/labels.csv``, else the only CSV in root; without one, a root laid out as STSTNet
+publishes the MEGC2019 composite (``<subject>/u_test/<class>/<clip>.png``: read_loso_tree).
+Columns: ``subject, clip, label, path``
 (label = the class or emotion name, never a class number; path = relative to the CSV, with
 '/' or, as written on Windows, '\\' between folders) and
 optionally ``dataset`` (casme2 / samm / smic in a composite set, in any spelling:
@@ -44,7 +46,7 @@ from mer.core.flow_image import (
     optical_strain,
     read_flow_image,
 )
-from mer.core.frames import NO_FRAME, on_disk
+from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, on_disk, subfolders
 from mer.data.cells import (
     cell_text,
     listed_path,
@@ -95,14 +97,19 @@ MIN_VOTING_SHARE = 0.3
 # split vote means the measure does not work on these images (or they mix both orders).
 MIN_AGREEMENT = 0.8
 
+def _lists(root: Path, suffixes: Sequence[str] = (".csv", ".xlsx")) -> list[Path]:
+    """The files in ``root`` that may list its images: CSVs and workbooks, but Excel's lock
+    file of an open workbook (~$labels.xlsx) and macOS's ._ files."""
+    return sorted(p for suffix in suffixes for p in root.glob(f"*{suffix}")
+                  if p.is_file() and not p.name.startswith(("~$", ".")))
+
+
 def find_list(root: Path) -> Path:
     """``root/labels.csv``, else the only CSV in root, else (no CSV) its only workbook."""
     if (root / DEFAULT_CSV).is_file():
         return root / DEFAULT_CSV
     for suffix in (".csv", ".xlsx"):
-        # Not Excel's lock file of an open workbook (~$labels.xlsx) or macOS's ._ files.
-        found = sorted(p for p in root.glob(f"*{suffix}")
-                       if p.is_file() and not p.name.startswith(("~$", ".")))
+        found = _lists(root, (suffix,))
         if len(found) == 1:
             return found[0]
         if found:
@@ -112,14 +119,87 @@ def find_list(root: Path) -> Path:
             else "no CSV or workbook")
     raise DatasetError(f"data.root {root}: {what} and no {DEFAULT_CSV}; set data.annotations "
                        "to the list (CSV or workbook) of subject, clip, label and path of each "
-                       "flow image")
+                       "flow image, or point data.root at a tree laid out as STSTNet's "
+                       f"(<subject>/{LOSO_TEST}/<class>/<clip>.png)")
+
+
+# STSTNet's tree of the MEGC2019 composite (christy1206/STSTNet, its `input` folder): one folder
+# per LOSO subject, holding that subject's own images in u_test/<class>/ and every other
+# subject's in u_train/<class>/.
+LOSO_TEST, LOSO_TRAIN = "u_test", "u_train"
+# Its class folders' numbers (STSTNet's label_dict; HTNet's list numbers them alike).
+COMPOSITE_CLASS_NUMBERS = {"0": "negative", "1": "positive", "2": "surprise"}
+# The composite's subject ids say their corpus: CASME II sub01, SAMM 006, SMIC-HS s1 (cells.
+# subject_prefix).
+CORPUS_OF_CONVENTION = {"sub": "casme2", "": "samm", "s": "smic"}
+
+
+def is_loso_tree(root: Path) -> bool:
+    """True when a folder of ``root`` holds a LOSO_TEST folder (STSTNet's tree)."""
+    return any((folder / LOSO_TEST).is_dir() for folder in subfolders(root))
+
+
+def _class_of_folder(folder: Path) -> str:
+    """The emotion a class folder of the tree names: 0, 1, 2 by STSTNet's numbering, or a
+    class or emotion name."""
+    if folder.name.isdigit():
+        if folder.name not in COMPOSITE_CLASS_NUMBERS:
+            raise DatasetError(f"{folder}: class folder {folder.name} is none of STSTNet's "
+                               "numbers (0 negative, 1 positive, 2 surprise); name it by its "
+                               "class, or list the images in a labels.csv")
+        return COMPOSITE_CLASS_NUMBERS[folder.name]
+    return emotion_of(folder.name, "class folder", str(folder))
+
+
+def read_loso_tree(root: Path) -> Corpus:
+    """The clips of STSTNet's tree: each subject folder's LOSO_TEST images (its own clips),
+    labelled by their class folder, of the corpus its id's convention says; LOSO_TRAIN
+    folders, the other subjects' images again, are not read (mer makes its own folds).
+    DatasetError naming the folder for a subject folder without LOSO_TEST, an id of none of
+    the composite's conventions, a class folder it cannot read, or no image at all."""
+    clips = []
+    for folder in subfolders(root):
+        test = folder / LOSO_TEST
+        if not test.is_dir():
+            raise DatasetError(f"{folder}: no {LOSO_TEST} folder, though other subject folders of "
+                               f"{root} have one (STSTNet's tree: <subject>/{LOSO_TEST}/<class>/"
+                               "<clip>.png); add it, or move this folder out of data.root")
+        convention = subject_prefix(folder.name)
+        if convention not in CORPUS_OF_CONVENTION:
+            raise DatasetError(f"{folder}: subject folder {folder.name!r} is in none of the "
+                               "MEGC2019 composite's conventions (CASME II sub01, SAMM 006, "
+                               "SMIC-HS s1), which tell its corpus; rename it, or list the "
+                               "images in a labels.csv with a dataset column")
+        dataset = CORPUS_OF_CONVENTION[convention]
+        for class_folder in subfolders(test):
+            emotion = _class_of_folder(class_folder)
+            for image in sorted(class_folder.iterdir()):
+                if image.suffix.lower() not in FRAME_SUFFIXES or image.name.startswith("."):
+                    continue
+                clips.append(Clip(
+                    dataset=dataset, subject=folder.name, clip=image.stem,
+                    onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
+                    emotion=emotion, source=image.as_posix(), where=str(image),
+                    flow_image=image.as_posix(), flags=(PRECOMPUTED_FLOW,)))
+    if not clips:
+        raise DatasetError(f"data.root {root}: its {LOSO_TEST} folders hold no image "
+                           f"({', '.join(sorted(FRAME_SUFFIXES))})")
+    log.info("%s: read as STSTNet's LOSO tree, %d images: each subject's own from its %s "
+             "folder, class folders 0, 1, 2 as negative, positive, surprise (STSTNet's "
+             "numbering), the corpus from the subject id (sub01 CASME II, 006 SAMM, s1 "
+             "SMIC-HS); %s folders are not read, as mer makes its own LOSO folds", root,
+             len(clips), LOSO_TEST, LOSO_TRAIN)
+    return Corpus(DATASET, tuple(clips), str(root), "")
 
 
 def read_flow_images(root: str | Path, annotations: str | Path | None = None) -> Corpus:
-    """Every flow image the CSV lists (images not yet checked)."""
+    """Every flow image the CSV lists, or STSTNet's tree holds when there is no list
+    (read_loso_tree); images not yet checked."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data.root {root} is not a folder; point it at your flow images")
+    if annotations is None and not _lists(root) and is_loso_tree(root):
+        return read_loso_tree(root)  # no list to read: the tree is the list
     csv_path = Path(annotations) if annotations is not None else find_list(root)
     table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
     names = table.headers
