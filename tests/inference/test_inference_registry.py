@@ -118,7 +118,7 @@ def test_a_pair_whose_face_is_lost_gets_advice_for_a_pair(project, tmp_path):
     result = mer(project, "predict", "--pair", *pair, check=False)
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert "face lost on frame 1" in message and "frame 1 the apex" in message
+    assert "face lost on frame 1" in message and "(frame 0 the onset image, 1 the apex)" in message
     assert "--start" not in message and "--onset" not in message
 
 

@@ -211,12 +211,13 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
             f"registered with faces.upsample {bundle.faces.upsample}); crop the frames around "
             "the face or enlarge them") from None
     except FaceLostError as exc:
-        # a pair (--pair, a request of two frames) has no shorter window to choose
-        advice = ("An onset/apex pair (frame 0 the onset, frame 1 the apex) must show one face "
-                  "in about the same place: give two frames of one take" if len(window.frames)
-                  == 2 else "A window must hold one face that stays in view from its first to "
-                  "its last frame: choose a shorter one around the expression (--start/--end "
-                  "for a video, --onset/--offset for a clip folder)")
+        # two frames (--pair, a request of two) leave no shorter window to choose
+        unnumbered = "" if window.frame_numbers else " (frame 0 the onset image, 1 the apex)"
+        advice = (f"An onset and an apex{unnumbered} must show one face in about the same "
+                  "place: give two frames of one take" if len(window.frames) == 2 else
+                  "A window must hold one face that stays in view from its first to its last "
+                  "frame: choose a shorter one around the expression (--start/--end for a "
+                  "video, --onset/--offset for a clip folder)")
         raise FaceLostError(
             f"{window.description}: {exc}. {advice}. The model applies the faces "
             "params it was registered with (faces.min_correlation "
