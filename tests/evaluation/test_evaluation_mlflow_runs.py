@@ -292,13 +292,20 @@ def test_evaluate_refuses_predictions_a_training_cannot_have_written(tmp_path, m
         "in the fold of its own subject": frame.assign(
             fold=frame["fold"].where(~svm, first)),
         "the manifest does not hold": frame.assign(clip_id=frame["clip_id"] + "x"),
+        # a bad cell names its line, model and clip (it said only "has labels ['']")
+        f"line 6: label '' (model {frame['model'][4]}, clip {frame['clip_id'][4]}) is none of":
+            frame.assign(label=frame["label"].where(frame.index != 4, "")),
+        f"line 3: prob_disgust 'x' (model {frame['model'][1]}, clip {frame['clip_id'][1]}) is "
+        "not a probability": frame.assign(prob_disgust=frame["prob_disgust"].where(
+            frame.index != 1, "x")),
     }
     for words, edited in edits.items():
         edited.to_csv(path, index=False, lineterminator="\n")
         capsys.readouterr()
         assert main(["evaluate"]) == 2, words
         error = capsys.readouterr().err
-        assert words in error and "reports/predictions.csv: " in error, error
+        assert words in error, error
+        assert error.startswith("mer evaluate: error: reports/predictions.csv"), error
         assert metrics.read_bytes() == scored  # nothing written
     path.write_bytes(written)
     (tmp_path / "reports" / "training.json").unlink()

@@ -73,6 +73,28 @@ def predictions_csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
 
 
+SHOWN_ROWS = 5  # rows or clips a message names before '...'
+
+
+def _rows(frame: pd.DataFrame, mask: Any) -> str:
+    """The CSV line numbers (the header is line 1) of ``frame``'s rows under ``mask``."""
+    lines = [str(i + 2) for i in np.flatnonzero(np.asarray(mask))]
+    return ", ".join(lines[:SHOWN_ROWS]) + (", ..." if len(lines) > SHOWN_ROWS else "")
+
+
+def _some(names: set[str]) -> str:
+    shown = sorted(names)
+    return ", ".join(shown[:SHOWN_ROWS]) + (f", ... ({len(shown)} in all)"
+                                           if len(shown) > SHOWN_ROWS else "")
+
+
+def _where(path: str | Path, frame: pd.DataFrame, mask: Any) -> str:
+    """'<path>, line 6' for the first row under ``mask`` (and how many more there are)."""
+    lines = np.flatnonzero(np.asarray(mask)) + 2  # the header is line 1
+    more = f" (and {len(lines) - 1} more rows)" if len(lines) > 1 else ""
+    return f"{path}, line {lines[0]}{more}"
+
+
 def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     """Read predictions.csv (ids stay strings: subject '006' is not 6) and check its classes."""
     import pandas as pd
@@ -94,26 +116,23 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
                            "was written under another labels.scheme or version; rerun `mer train`")
     if frame.empty:
         raise DatasetError(f"{path} has no rows: rerun `mer train`")
-    unknown = sorted((set(frame["label"]) | set(frame["prediction"])) - set(classes))
-    if unknown:
-        raise DatasetError(f"{path} has labels {unknown} outside {list(classes)}; rerun "
-                           "`mer train`")
+    for column in ("label", "prediction"):
+        outside = ~frame[column].isin(classes)
+        if outside.any():
+            row = frame[outside].iloc[0]
+            raise DatasetError(f"{_where(path, frame, outside)}: {column} {row[column]!r} "
+                               f"(model {row['model']}, clip {row['clip_id']}) is none of "
+                               f"{list(classes)}; rerun `mer train`")
+    for column in map(prob_column, classes):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = ~values.between(0.0, 1.0)  # NaN too: a cell that is no number
+        if bad.any():
+            row = frame[bad].iloc[0]
+            raise DatasetError(f"{_where(path, frame, bad)}: {column} {row[column]!r} "
+                               f"(model {row['model']}, clip {row['clip_id']}) is not a "
+                               "probability between 0 and 1; rerun `mer train`")
+        frame[column] = values
     return frame
-
-
-SHOWN_ROWS = 5  # rows or clips a message names before '...'
-
-
-def _rows(frame: pd.DataFrame, mask: Any) -> str:
-    """The CSV line numbers (the header is line 1) of ``frame``'s rows under ``mask``."""
-    lines = [str(i + 2) for i in np.flatnonzero(np.asarray(mask))]
-    return ", ".join(lines[:SHOWN_ROWS]) + (", ..." if len(lines) > SHOWN_ROWS else "")
-
-
-def _some(names: set[str]) -> str:
-    shown = sorted(names)
-    return ", ".join(shown[:SHOWN_ROWS]) + (f", ... ({len(shown)} in all)"
-                                           if len(shown) > SHOWN_ROWS else "")
 
 
 def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
