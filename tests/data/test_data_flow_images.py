@@ -580,14 +580,57 @@ def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
     assert len(build("flow-images", root, scheme="megc-3")[0]) == 2
 
 
+def _nest(root: Path) -> None:
+    (root / "sub01" / "u_test" / "0" / "more").mkdir()
+    (root / "sub01" / "u_test" / "0" / "EP02_01f.png").rename(
+        root / "sub01" / "u_test" / "0" / "more" / "EP02_01f.png")
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda root: (root / "007").mkdir(), r"007: no u_test folder"),
     (lambda root: (root / "sub01" / "u_test" / "0").rename(root / "sub01" / "u_test" / "3"),
-     r"class folder 3 is none of STSTNet's numbers"),
+     r"class folder '3' is none of STSTNet's numbers .* rename it to its class, or move it"),
+    (lambda root: (root / "sub01" / "u_test" / "empty").mkdir(),
+     r"class folder 'empty' is none of STSTNet's numbers .* and no emotion mer knows"),
     (lambda root: (root / "006").rename(root / "p006"), r"subject folder 'p006' is in none"),
-], ids=["no-u_test", "class-3", "subject-id"])
+    # a break-it session: images nested deeper, or loose in u_test, were left out unsaid
+    (_nest, r"more/EP02_01f\.png: an image in a folder inside class folder"),
+    (lambda root: (root / "006" / "u_test" / "2" / "006_1_2.png").rename(
+        root / "006" / "u_test" / "006_1_2.png"), r"006_1_2\.png: an image directly in .*u_test"),
+    # a stray CSV (STSTNet's results log) beside the tree is read as the list: say why
+    (lambda root: (root / "results.csv").write_text("epoch,acc\n1,0.5\n"),
+     r"results\.csv: no header row .* also holds STSTNet's tree .* move results\.csv out"),
+], ids=["no-u_test", "class-3", "class-name", "subject-id", "nested", "loose", "stray-csv"])
 def test_a_loso_tree_it_cannot_read_is_named(tmp_path, build, change, message):
     root = ststnet_tree(tmp_path / "input")
     change(root)
     with pytest.raises(DatasetError, match=message):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_a_loso_tree_reads_one_person_spelt_two_ways_as_one_subject(tmp_path, build, caplog):
+    """A break-it session: the tree's folders s3 and s03 were two LOSO subjects without a
+    word, where a list naming them so reads one person, with a warning. A Mac archive's
+    __MACOSX folder is no subject."""
+    root = ststnet_tree(tmp_path / "input")
+    write_frame(root / "s03" / "u_test" / "1" / "s3_po_01.png", seed=99)
+    (root / "__MACOSX" / "s3").mkdir(parents=True)
+    manifest, report = build("flow-images", root, scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["casme2_sub01", "samm_006", "smic_s03"]
+    assert report["subjects"] == 3
+    assert "the subject folders writes subject 's03'" in caplog.text
+
+
+def test_a_subject_id_in_two_unicode_normalisations_is_one_person(tmp_path, build, caplog):
+    """A break-it session: 'Zoë' typed composed in some rows and decomposed in others was two
+    LOSO subjects, printed alike, each tested on a model trained on the other's clips."""
+    import unicodedata
+
+    rows = [(unicodedata.normalize(form, "Zoë"), clip, label, "x") for form, clip, label in
+            (("NFC", "a", "negative"), ("NFD", "b", "positive"), ("NFC", "c", "surprise"))]
+    rows.append(("Ana", "d", "negative", "x"))
+    root = make_flow_images(tmp_path, rows, with_dataset=False)
+    manifest, report = build("flow-images", root, scheme="megc-3")
+    assert report["subjects"] == 2
+    assert set(manifest["subject"]) == {unicodedata.normalize("NFC", "Zoë"), "Ana"}
+    assert "also as" in caplog.text

@@ -91,11 +91,16 @@ def on_disk(path: Path) -> Path:
     return parent / path.name
 
 
+# What an archive made on a Mac adds beside its folders: the files' resource forks, no data.
+MAC_ARCHIVE_FOLDER = "__MACOSX"
+
+
 def subfolders(folder: Path) -> list[Path]:
     """The folders in ``folder``, by name, but hidden ones (.ipynb_checkpoints, .Trash-1000,
-    what Jupyter, desktops and sync tools leave in a corpus), as frame_files passes over
-    hidden files."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    what Jupyter, desktops and sync tools leave in a corpus) and a Mac archive's __MACOSX,
+    as frame_files passes over hidden files."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name != MAC_ARCHIVE_FOLDER)
 
 
 def frame_files(folder: Path) -> dict[int, Path]:

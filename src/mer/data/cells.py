@@ -8,6 +8,7 @@ the same thing whichever corpus it comes from. ``where`` names the file and row 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from mer.core.frames import NO_FRAME
 from mer.errors import DatasetError
@@ -89,10 +90,12 @@ def subject_number(value: object, column: str, where: str) -> int:
 
 def subject_key(text: str) -> int | str:
     """Who a subject id written as free text names: the number of one written as a number
-    (1, '01', 'sub01', 's1', 'Sub01' are all 1), else the text without case ('Alice' and
-    'alice' are one person)."""
+    (1, '01', 'sub01', 's1', 'Sub01' are all 1), else the text without case or Unicode
+    normalisation ('Alice' and 'alice' are one person, and so are 'Zoë' typed composed and
+    'Zoë' decomposed as a Mac writes it)."""
     match = _SUBJECT.fullmatch(text.strip())
-    return int(match.group(1)) if match else text.strip().casefold()
+    return int(match.group(1)) if match else unicodedata.normalize(
+        "NFC", text.strip().casefold())
 
 
 # A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written

@@ -58,7 +58,7 @@ from mer.data.cells import (
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
-from mer.labels import CORPUS_OF_NAME, corpus_name
+from mer.labels import CORPUS_OF_NAME, corpus_name, normalise_emotion
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,32 @@ def is_loso_tree(root: Path) -> bool:
 def _class_of_folder(folder: Path) -> str:
     """The emotion a class folder of the tree names: 0, 1, 2 by STSTNet's numbering, or a
     class or emotion name."""
-    if folder.name.isdigit():
-        if folder.name not in COMPOSITE_CLASS_NUMBERS:
-            raise DatasetError(f"{folder}: class folder {folder.name} is none of STSTNet's "
-                               "numbers (0 negative, 1 positive, 2 surprise); name it by its "
-                               "class, or list the images in a labels.csv")
-        return COMPOSITE_CLASS_NUMBERS[folder.name]
-    return emotion_of(folder.name, "class folder", str(folder))
+    emotion = (COMPOSITE_CLASS_NUMBERS.get(folder.name) if folder.name.isdigit() else
+               normalise_emotion(folder.name))
+    if emotion is None:
+        raise DatasetError(f"{folder}: class folder {folder.name!r} is none of STSTNet's numbers "
+                           "(0 negative, 1 positive, 2 surprise) and no emotion mer knows; "
+                           "rename it to its class, or move it out of the tree")
+    return emotion
+
+
+def _images_in(class_folder: Path) -> list[Path]:
+    """The images of a class folder, by name; DatasetError for an image in a folder inside
+    it, which a tree does not hold (it would be left out without a word)."""
+    images = []
+    for entry in sorted(class_folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            nested = next((p for p in sorted(entry.rglob("*"))
+                           if p.suffix.lower() in FRAME_SUFFIXES), None)
+            if nested is not None:
+                raise DatasetError(f"{nested}: an image in a folder inside class folder "
+                                   f"{class_folder}; STSTNet's tree holds each image directly "
+                                   "in its class folder: move it there")
+        elif entry.suffix.lower() in FRAME_SUFFIXES:
+            images.append(entry)
+    return images
 
 
 def read_loso_tree(root: Path) -> Corpus:
@@ -171,11 +190,15 @@ def read_loso_tree(root: Path) -> Corpus:
                                "SMIC-HS s1), which tell its corpus; rename it, or list the "
                                "images in a labels.csv with a dataset column")
         dataset = CORPUS_OF_CONVENTION[convention]
+        loose = sorted(p for p in test.iterdir() if p.is_file()
+                       and p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+        if loose:
+            raise DatasetError(f"{loose[0]}: an image directly in {test}, outside any class "
+                               "folder, so of no class; move it into its class folder (0 "
+                               "negative, 1 positive, 2 surprise)")
         for class_folder in subfolders(test):
             emotion = _class_of_folder(class_folder)
-            for image in sorted(class_folder.iterdir()):
-                if image.suffix.lower() not in FRAME_SUFFIXES or image.name.startswith("."):
-                    continue
+            for image in _images_in(class_folder):
                 clips.append(Clip(
                     dataset=dataset, subject=folder.name, clip=image.stem,
                     onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
@@ -189,7 +212,7 @@ def read_loso_tree(root: Path) -> Corpus:
              "numbering), the corpus from the subject id (sub01 CASME II, 006 SAMM, s1 "
              "SMIC-HS); %s folders are not read, as mer makes its own LOSO folds", root,
              len(clips), LOSO_TEST, LOSO_TRAIN)
-    return Corpus(DATASET, tuple(clips), str(root), "")
+    return Corpus(DATASET, one_spelling(clips, "the subject folders"), str(root), "")
 
 
 def read_flow_images(root: str | Path, annotations: str | Path | None = None) -> Corpus:
@@ -201,7 +224,14 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
     if annotations is None and not _lists(root) and is_loso_tree(root):
         return read_loso_tree(root)  # no list to read: the tree is the list
     csv_path = Path(annotations) if annotations is not None else find_list(root)
-    table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
+    try:
+        table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
+    except DatasetError as exc:
+        if annotations is not None or not is_loso_tree(root):
+            raise
+        raise DatasetError(f"{exc}. data.root also holds STSTNet's tree (<subject>/{LOSO_TEST}/"
+                           f"<class>/<clip>.png), which is read when the root holds no CSV or "
+                           f"workbook: move {csv_path.name} out of it to read the tree") from None
     names = table.headers
     datasets = dataset_names(table)
     clips = []
@@ -217,10 +247,11 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             source=table.source(row), where=where,
             flow_image=on_disk(csv_path.parent / image).as_posix(),
             flags=(PRECOMPUTED_FLOW,)))
-    return Corpus(DATASET, one_spelling(clips, names["subject"]), str(csv_path), "")
+    return Corpus(DATASET, one_spelling(clips, f"column '{names['subject']}'"), str(csv_path),
+                  "")
 
 
-def one_spelling(clips: Sequence[Clip], column: str) -> tuple[Clip, ...]:
+def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
     """The clips with each person's subject written one way: the first spelling the CSV
     uses for them (cells.subject_key: 'sub01', '1' and '01' of one corpus are one person),
     with a warning naming the others. Spelt two ways, one person would be two LOSO subjects,
@@ -243,7 +274,7 @@ def one_spelling(clips: Sequence[Clip], column: str) -> tuple[Clip, ...]:
         if key[0] == DATASET and len(conventions) > 1:
             one, other = list(conventions.values())[:2]
             raise DatasetError(
-                f"{other.where}: column '{column}' writes subject {other.subject!r}, and "
+                f"{other.where}: {named_by} writes subject {other.subject!r}, and "
                 f"{one.where} {one.subject!r}: one number in two corpora's conventions (CASME "
                 "II 'sub03', SAMM '013', SMIC 's3'), which in a list without a dataset column "
                 "may be two people of different corpora or one person. Add a 'dataset' column "
@@ -251,9 +282,9 @@ def one_spelling(clips: Sequence[Clip], column: str) -> tuple[Clip, ...]:
                 "way")
         spellings = ", ".join(repr(s) for s in dict.fromkeys(c.subject for c in respelt))
         rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
-        log.warning("column '%s' writes subject %r (%s) also as %s (%s, e.g. %s); they are "
+        log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
                     "read as one person, %r, one LOSO subject. If they are different people, "
-                    "give them different ids", column, first[key].subject, first[key].where,
+                    "give them different ids", named_by, first[key].subject, first[key].where,
                     spellings, rows, respelt[0].where, first[key].subject)
     return tuple(replace(c, subject=first[(c.dataset, subject_key(c.subject))].subject)
                  for c in clips)
