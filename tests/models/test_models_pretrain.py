@@ -206,6 +206,18 @@ def test_data_generated_from_the_pretraining_seed_are_refused_however_they_are_r
                                               r"project's data were generated .* seed 1000"):
             pretrained_flownet(tiny(**data), tmp_path / "cache")
     assert not (tmp_path / "cache").exists()  # refused before anything was built
+    # A break-it session: the corpus copied in CASME II's own layout (Cropped/ and the sheet,
+    # not the generated root) lost the record; each format's folder carries it too.
+    import shutil
+
+    from mer.synthetic.record import write_synthesis_records
+
+    generated, copied = tmp_path / "generated", tmp_path / "copied"
+    (generated / "Cropped" / "sub01").mkdir(parents=True)
+    write_synthesis_records(generated, [1000])
+    shutil.copytree(generated / "Cropped", copied / "Cropped")
+    with pytest.raises(ParamsError, match=r"Cropped/synthesis\.json records"):
+        pretrained_flownet(tiny(source="casme2", root=str(copied)), tmp_path / "cache")
     (corpus / SYNTHESIS_RECORD).write_text("{}")
     with pytest.raises(DatasetError, match=r"not the record `mer synthesize` writes"):
         pretrained_flownet(tiny(source="casme2", root=str(corpus)), tmp_path / "cache")

@@ -23,14 +23,24 @@ def write_synthesis_record(folder: Path, seeds: Iterable[int]) -> Path:
     return path
 
 
+def write_synthesis_records(root: Path, seeds: Iterable[int]) -> None:
+    """SYNTHESIS_RECORD in ``root`` and in each folder directly in it (CASME II's Cropped,
+    SAMM's SAMM, SMIC-HS's HS): a corpus copied in its own layout, a format's folder and its
+    sheet without the generated root, still carries it (a break-it session)."""
+    seeds = sorted(set(seeds))
+    for folder in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        write_synthesis_record(folder, seeds)
+
+
 def synthesis_seeds(folders: Iterable[str | Path]) -> dict[int, Path]:
-    """Data seed -> the SYNTHESIS_RECORD naming it, of each folder in ``folders`` or its
-    parent (a corpus read from a format's subfolder of the generated dataset). DatasetError
-    for a record that is not one write_synthesis_record wrote: the check it serves would
-    otherwise pass unseen."""
+    """Data seed -> the SYNTHESIS_RECORD naming it, of each folder in ``folders``, its parent
+    or a folder directly in it (write_synthesis_records: a corpus root holding a format's
+    folder, or that folder itself). DatasetError for a record that is not one
+    write_synthesis_record wrote: the check it serves would otherwise pass unseen."""
     found: dict[int, Path] = {}
-    for folder in folders:
-        for place in (Path(folder), Path(folder).parent):
+    for folder in map(Path, folders):
+        inside = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        for place in (folder, folder.parent, *inside):
             record = place / SYNTHESIS_RECORD
             if not record.is_file():
                 continue

@@ -57,7 +57,7 @@ from mer.synthetic.face import (
     render_clip,
     sample_nuisance,
 )
-from mer.synthetic.record import write_synthesis_record
+from mer.synthetic.record import write_synthesis_records
 
 log = logging.getLogger(__name__)
 
@@ -668,7 +668,7 @@ def generate_dataset(root: str | Path, params: SyntheticParams, seed: int,
         for count, _ in tqdm(mapper(write_frames, jobs), total=len(jobs), unit="clip",
                              desc="synthesize", disable=not progress):
             frames += count
-    write_synthesis_record(root, [seed])  # whichever adapter reads it, its seed is known
+    write_synthesis_records(root, [seed])  # whichever adapter reads it, its seed is known
     size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
     for writer in writers:
         plan = plans[writer.name]
