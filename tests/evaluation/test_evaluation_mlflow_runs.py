@@ -291,7 +291,18 @@ def test_evaluate_refuses_predictions_a_training_cannot_have_written(tmp_path, m
         "model svm lacks": frame[~(svm & (frame["subject"] == second))],
         "in the fold of its own subject": frame.assign(
             fold=frame["fold"].where(~svm, first)),
-        "the manifest does not hold": frame.assign(clip_id=frame["clip_id"] + "x"),
+        "no fold of this manifest and features holds out": frame.assign(
+            clip_id=frame["clip_id"] + "x"),
+        # a second break-it session: each of these was scored, one as UAR 1.0
+        f"lacks the 5 held-out clip(s) of subject(s) {second}": frame[
+            frame["subject"] != second],
+        "has label 'happiness', but the manifest says": frame.assign(label=frame["label"].where(
+            frame["label"] != "disgust", "happiness")),
+        "has subject": frame.assign(subject=frame["subject"].where(
+            frame["subject"] != first, second), fold=frame["fold"].where(
+            frame["fold"] != first, second)),
+        "is not the class of the highest probability": frame.assign(
+            prediction=frame["label"]),
         # a bad cell names its line, model and clip (it said only "has labels ['']")
         f"line 6: label '' (model {frame['model'][4]}, clip {frame['clip_id'][4]}) is none of":
             frame.assign(label=frame["label"].where(frame.index != 4, "")),

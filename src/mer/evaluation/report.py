@@ -13,7 +13,7 @@ Every number comes from mer.evaluation.metrics on the pooled predictions (MEGC c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mer.config import Params
     from mer.core.clipset import ClipSet
     from mer.evaluation.loso import FoldOutcome
+    from mer.evaluation.splits import Fold
 
 MODEL_ORDER = (FLOOR, CEILING, SVM, CNN, HYBRID, *REFERENCES)  # row and report order
 # Whose metrics go top-level in evaluation.json; never a reference net (config forbids a run of
@@ -74,6 +75,8 @@ def predictions_csv(frame: pd.DataFrame) -> str:
 
 
 SHOWN_ROWS = 5  # rows or clips a message names before '...'
+# How far a row's probabilities may sum from 1: each is written to DECIMALS places.
+PROBABILITY_SUM_TOLERANCE = 1e-4
 
 
 def _rows(frame: pd.DataFrame, mask: Any) -> str:
@@ -135,14 +138,24 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def held_out(clips: ClipSet, folds: Sequence[Fold]) -> dict[str, tuple[str, str]]:
+    """clip_id -> (subject, label) of every clip a fold of ``folds`` holds out: what a
+    training's predictions table covers."""
+    return {str(clips.clip_id[i]): (str(clips.subject[i]), clips.classes[clips.y[i]])
+            for fold in folds for i in fold.test}
+
+
 def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
-                      manifest_clips: set[str] | None = None) -> None:
-    """DatasetError naming the rows, unless ``frame`` (read_predictions) is one prediction per
-    model and clip, every model over the same clips (the AU-oracle over a subset of them: it
-    scores the clips with AU codes), each clip in the fold of its own subject under LOSO, and,
-    given ``manifest_clips``, only clips of the manifest. A table edited or merged by hand
-    (a subject counted twice, another missing) would otherwise be pooled into figures that
-    look like any others (a break-it session)."""
+                      truth: Mapping[str, tuple[str, str]] | None = None) -> None:
+    """DatasetError naming the lines, unless ``frame`` (read_predictions) is a table a training
+    writes: one prediction per model and clip; every model over the same clips (the AU-oracle
+    over a subset: it scores the clips with AU codes); under LOSO each clip in the fold of its
+    own subject; each prediction the class of its highest probability, the probabilities
+    summing to 1; and, given ``truth`` (held_out: the clips the folds hold out, with their
+    subject and label), exactly those clips, with those subjects and labels. A table edited or
+    merged by hand would otherwise be pooled into figures that look like any others (break-it
+    sessions: a subject counted twice or missing, a relabelled clip, predictions set to the
+    labels scoring UAR 1.0)."""
     from mer.errors import DatasetError
 
     twice = frame.duplicated(["model", "clip_id"], keep=False)
@@ -158,6 +171,19 @@ def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
                                f"subject, but lines {_rows(frame, astray)} are not (fold "
                                f"{frame[astray].iloc[0]['fold']}, subject "
                                f"{frame[astray].iloc[0]['subject']}): rerun `mer train`")
+    classes = classes_of(frame)
+    probabilities = frame[[prob_column(c) for c in classes]].to_numpy(dtype=np.float64)
+    argmax = np.array(classes)[probabilities.argmax(axis=1)]
+    contradicted = frame["prediction"].to_numpy() != argmax
+    if contradicted.any():
+        raise DatasetError(f"{_where(path, frame, contradicted)}: prediction "
+                           f"{frame['prediction'][contradicted].iloc[0]!r} is not the class of "
+                           f"the highest probability ({argmax[contradicted][0]}); a training "
+                           "predicts that class: rerun `mer train`")
+    unsummed = np.abs(probabilities.sum(axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE
+    if unsummed.any():
+        raise DatasetError(f"{_where(path, frame, unsummed)}: the probabilities sum to "
+                           f"{probabilities[unsummed][0].sum():.6f}, not 1: rerun `mer train`")
     clips = {model: set(rows["clip_id"]) for model, rows in frame.groupby("model")}
     scored = [m for m in clips if m != CEILING]
     every = set().union(*(clips[m] for m in scored)) if scored else set()
@@ -170,10 +196,26 @@ def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
                     f"({_some(extra)})")
             raise DatasetError(f"{path}: model {model} {what}; every model predicts the same "
                                "held-out clips: rerun `mer train`")
-    unknown = set(frame["clip_id"]) - manifest_clips if manifest_clips is not None else set()
+    if truth is None:
+        return
+    unknown = set(frame["clip_id"]) - set(truth)
     if unknown:
-        raise DatasetError(f"{path}: predicts {len(unknown)} clip(s) the manifest does not hold "
-                           f"({_some(unknown)}): rerun `mer train` on this manifest")
+        raise DatasetError(f"{path}: predicts {len(unknown)} clip(s) no fold of this manifest "
+                           f"and features holds out ({_some(unknown)}): rerun `mer train`")
+    absent = set(truth) - every if scored else set()
+    if absent:
+        subjects = {truth[c][0] for c in absent}
+        raise DatasetError(f"{path}: lacks the {len(absent)} held-out clip(s) of subject(s) "
+                           f"{_some(subjects)} ({_some(absent)}), which the folds of this "
+                           "manifest and features hold out: rerun `mer train`")
+    expected = frame["clip_id"].map(truth)
+    for column, position in (("subject", 0), ("label", 1)):
+        wrong = frame[column] != expected.str[position]
+        if wrong.any():
+            row = frame[wrong].iloc[0]
+            raise DatasetError(f"{_where(path, frame, wrong)}: clip {row['clip_id']} has "
+                               f"{column} {row[column]!r}, but the manifest says "
+                               f"{truth[row['clip_id']][position]!r}: rerun `mer train`")
 
 
 def classes_of(frame: pd.DataFrame) -> tuple[str, ...]:

@@ -7,10 +7,14 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mer.errors import DatasetError
+
+if TYPE_CHECKING:
+    from mer.config import EvaluationParams
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,16 @@ def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequenc
     # In name order, fold k seeded by its place there: the lists' order is not a setting.
     return [Fold(index=i, subject=f"{name}->{corpus}", train=train_rows,
                  test=np.flatnonzero(datasets == corpus)) for i, corpus in enumerate(sorted(test))]
+
+
+def protocol_folds(clip_ids: np.ndarray, subjects: np.ndarray, protocol: EvaluationParams
+                   ) -> list[Fold]:
+    """The folds evaluation.protocol makes of these clips: one per subject (loso), or one per
+    test corpus (cross-corpus)."""
+    if protocol.protocol == "loso":
+        return loso_folds(subjects)
+    return cross_corpus_folds(dataset_of(clip_ids), protocol.train_corpora,
+                              protocol.test_corpora)
 
 
 def check_training_classes(y: np.ndarray, classes: Sequence[str], folds: Sequence[Fold],

@@ -17,16 +17,20 @@ import argparse
 import logging
 
 from mer import paths
-from mer.config import load_params
+from mer.config import Params, load_params
 
 log = logging.getLogger(__name__)
 
 
-def manifest_clip_ids() -> set[str]:
-    """The clip ids of the manifest there is now."""
-    from mer.core.manifest import read_manifest
+def held_out_clips(params: Params) -> dict[str, tuple[str, str]]:
+    """clip_id -> (subject, label) of every clip the folds of evaluation.protocol hold out of
+    the manifest and features there are now: what a training's predictions cover."""
+    from mer.core.clipset import load_clips
+    from mer.evaluation.report import held_out
+    from mer.evaluation.splits import protocol_folds
 
-    return set(read_manifest(paths.MANIFEST)["clip_id"])
+    clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme)
+    return held_out(clips, protocol_folds(clips.clip_id, clips.subject, params.evaluation))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -59,8 +63,6 @@ def run(args: argparse.Namespace) -> None:
     # then the store (opening a new one creates its tables, which takes seconds).
     tracking_uri()
     frame = read_predictions(paths.PREDICTIONS, get_scheme(params.labels.scheme).classes)
-    check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
-                      manifest_clip_ids() if paths.MANIFEST.exists() else None)
     predictions_sha = file_digest(paths.PREDICTIONS)
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     record = training_of(predictions_sha)
@@ -69,7 +71,9 @@ def run(args: argparse.Namespace) -> None:
                     "elsewhere): whether it was trained on this data with these params is not "
                     "checked, so its figures say nothing of them", paths.PREDICTIONS,
                     paths.TRAINING)
-    else:
+    check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
+                      held_out_clips(params) if len(inputs) == 2 else None)
+    if record is not None:
         if inputs:
             check_trained_on(record, paths.PREDICTIONS, inputs, params,
                              "the figures describe the data as it is")

@@ -81,12 +81,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.core.records import file_digest, training_record
     from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
     from mer.evaluation.report import predictions_csv, predictions_frame
-    from mer.evaluation.splits import (
-        check_training_classes,
-        cross_corpus_folds,
-        dataset_of,
-        loso_folds,
-    )
+    from mer.evaluation.splits import check_training_classes, protocol_folds
     from mer.models.au_codes import known_aus
     from mer.models.learners import build_learners
     from mer.models.pretrain import pretrained_flownet
@@ -108,9 +103,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     clips = load_clips(paths.FEATURES, paths.MANIFEST, params.labels.scheme,
                        params)
     protocol = params.evaluation
-    folds = (loso_folds(clips.subject) if protocol.protocol == "loso" else
-             cross_corpus_folds(dataset_of(clips.clip_id), protocol.train_corpora,
-                                protocol.test_corpora))
+    folds = protocol_folds(clips.clip_id, clips.subject, protocol)
     check_training_classes(clips.y, clips.classes, folds, protocol.protocol)
     coded = int(known_aus(clips.au_codes).sum())
     learners = build_learners(params.train, has_au_codes=coded > 0,
