@@ -634,3 +634,29 @@ def test_a_subject_id_in_two_unicode_normalisations_is_one_person(tmp_path, buil
     assert report["subjects"] == 2
     assert set(manifest["subject"]) == {unicodedata.normalize("NFC", "Zoë"), "Ana"}
     assert "also as" in caplog.text
+
+
+def test_a_loso_tree_changed_after_mer_data_is_refused_by_the_stages_after_it(tmp_path,
+                                                                               monkeypatch,
+                                                                               capsys):
+    """A break-it session: an image added to the tree, or moved to another class folder,
+    after `mer data` went unnoticed by `mer faces` and `mer features` run by hand (an edited
+    list is refused), or was refused with advice for a list row."""
+    from mer.cli import main
+
+    ststnet_tree(tmp_path / "flow")
+    (tmp_path / "params.yaml").write_text(
+        "data: {source: flow-images, root: flow, flow_channels: bgr}\nlabels: {scheme: megc-3}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["data"]) == 0
+    write_frame(tmp_path / "flow" / "sub01" / "u_test" / "2" / "EP09_01.png", seed=77)
+    capsys.readouterr()
+    assert main(["faces"]) == 2
+    assert "flow: its files changed (one added, moved or removed) after `mer data` read it" \
+        in capsys.readouterr().err
+    (tmp_path / "flow" / "sub01" / "u_test" / "2" / "EP09_01.png").unlink()
+    assert main(["faces"]) == 0  # the listing as `mer data` read it
+    (tmp_path / "flow" / "sub01" / "u_test" / "2").mkdir(exist_ok=True)
+    (tmp_path / "flow" / "sub01" / "u_test" / "1" / "EP03_02.png").rename(
+        tmp_path / "flow" / "sub01" / "u_test" / "2" / "EP03_02.png")
+    assert main(["features"]) == 2

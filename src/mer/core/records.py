@@ -193,6 +193,22 @@ def _faces_made_from(digests: Mapping[str, str]) -> bool:
         return False
 
 
+def annotation_digest(path: str | Path) -> str | None:
+    """sha256 of an annotation file's bytes, or, for a folder a corpus is listed by (SMIC-HS's
+    emotion folders, STSTNet's tree), of its listing: every file's path in it, hidden ones
+    aside, so an image added, moved to another class folder or removed changes it; None when
+    ``path`` is gone."""
+    path = Path(path)
+    if path.is_file():
+        return file_digest(path)
+    if not path.is_dir():
+        return None
+    listing = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
+                     if p.is_file() and not any(part.startswith(".")
+                                                for part in p.relative_to(path).parts))
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest()
+
+
 def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
                  through: str) -> None:
     """A DatasetError when a file `mer data` read to make the manifest at ``path`` (an
@@ -203,9 +219,12 @@ def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
     no longer there is not checked (a machine that trains from features.npz need not hold the
     corpus)."""
     for sheet, digest in recorded.items():
-        if Path(sheet).is_file() and file_digest(sheet) != digest:
+        now = annotation_digest(sheet)
+        if now is not None and now != digest:
             stages = PIPELINE_STAGES[:PIPELINE_STAGES.index(through) + 1]
-            raise DatasetError(f"{sheet} changed after `mer data` read it to make {path}: rerun "
+            what = (f"{sheet}: its files changed (one added, moved or removed)"
+                    if Path(sheet).is_dir() else f"{sheet} changed")
+            raise DatasetError(f"{what} after `mer data` read it to make {path}: rerun "
                                f"{rerun_commands(stages, params.source)} first (`dvc repro` "
                                "reruns what a change touches), so that what is used is "
                                "what the file holds now")

@@ -269,13 +269,15 @@ def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Seq
 
 
 def sheet_digests(results: Sequence[CorpusResult]) -> dict[str, str]:
-    """annotation file (coding sheet, flow-image list) -> sha256 of its bytes, for each corpus
-    read from a file (SMIC-HS without data.annotations reads folders): recorded with the
-    manifest, so a stage run by hand after the sheet is edited is not fed the old labels."""
-    from mer.core.records import file_digest
+    """annotation file (coding sheet, flow-image list) or folder a corpus is listed by
+    (SMIC-HS without data.annotations, STSTNet's tree) -> its digest (mer.core.records.
+    annotation_digest): recorded with the manifest, so a stage run by hand after the sheet is
+    edited, or an image added to or moved between the folders, is not fed the old labels."""
+    from mer.core.records import annotation_digest
 
-    return {r.corpus.annotations: file_digest(r.corpus.annotations) for r in results
-            if r.corpus.annotations and Path(r.corpus.annotations).is_file()}
+    digests = {r.corpus.annotations: annotation_digest(r.corpus.annotations) for r in results
+               if r.corpus.annotations}
+    return {name: digest for name, digest in digests.items() if digest is not None}
 
 
 def flow_image_digests(manifest: pd.DataFrame) -> dict[str, str]:
