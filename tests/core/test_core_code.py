@@ -45,6 +45,11 @@ def test_an_edit_to_any_module_a_fold_imports_changes_the_fold_key(source_copy):
         edit(source_copy / module)
         assert code_digest(PRETRAIN) != pretrained, module
         pretrained = code_digest(PRETRAIN)
+    # and the portraits it draws its faces from (a break-it session: a flipped portrait kept
+    # the key), which are data files, not modules
+    portrait = source_copy / "assets" / "faces" / "obama.png"
+    portrait.write_bytes(portrait.read_bytes() + b"\0")
+    assert code_digest(PRETRAIN) != pretrained
 
 
 def test_the_closure_follows_imports_inside_functions():

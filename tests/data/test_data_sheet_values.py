@@ -108,6 +108,19 @@ def test_folder_digit_slip_still_wins_over_a_skip(tmp_path):
     assert clip.offset == 304 and clip.flags[-1] == "offset_repaired"
 
 
+def test_an_unrepairable_offset_beside_an_unsaved_duration_formula_is_said(tmp_path, build,
+                                                                              caplog):
+    """A break-it session: a SAMM row whose offset lies before its onset, and whose Duration
+    is a formula the workbook holds no value for, was left out with only a count on the
+    console, and its reason did not say the Duration had no value."""
+    rows = samm_rows()
+    rows[2].update(offset=25, frames=range(300, 305))  # 25 is no slip of 304; no duration
+    manifest, _ = build("samm", make_samm(tmp_path, rows))
+    assert "007_3_1" not in set(manifest["clip"])
+    assert "skipped samm/007/007_3_1: " in caplog.text
+    assert "its Duration cell holds the formula '=F17-D17+1' with no saved value" in caplog.text
+
+
 def test_casme2_without_a_duration_column_skips_an_unrepairable_offset(tmp_path):
     rows = casme2_rows()
     rows[0].update(offset=4, frames=range(46, 51))  # 4 is no slip of 50

@@ -319,7 +319,18 @@ def test_evaluate_refuses_predictions_a_training_cannot_have_written(tmp_path, m
         assert error.startswith("mer evaluate: error: reports/predictions.csv"), error
         assert metrics.read_bytes() == scored  # nothing written
     path.write_bytes(written)
-    (tmp_path / "reports" / "training.json").unlink()
+    record = tmp_path / "reports" / "training.json"
+    kept = record.read_bytes()
+    record.write_text("{")  # a break-it session: named as an edited table
+    caplog.clear()
+    assert main(["evaluate"]) == 0
+    assert "reports/training.json cannot be read (" in caplog.text
+    record.unlink()
+    caplog.clear()
+    assert main(["evaluate"]) == 0
+    assert "reports/training.json is missing, so whether" in caplog.text
+    record.write_bytes(kept)
+    frame.iloc[::-1].to_csv(path, index=False, lineterminator="\n")  # the rows reordered
     caplog.clear()
     assert main(["evaluate"]) == 0
     assert "is not the file reports/training.json records" in caplog.text

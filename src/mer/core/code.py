@@ -66,10 +66,19 @@ def closure(roots: Iterable[str]) -> list[Path]:
     return sorted(known[m] for m in seen)
 
 
+def data_files() -> list[Path]:
+    """The package's files that are not code (the portraits the synthetic faces are drawn
+    from, mer/assets), which code reads as it runs; sorted."""
+    return sorted(p for p in PACKAGE.rglob("*") if p.is_file() and p.suffix not in {".py", ".pyc"}
+                  and "__pycache__" not in p.parts)
+
+
 def source_digest(roots: Iterable[str]) -> str:
-    """sha256 of the files closure(roots) lists: each one's path in the package and bytes."""
+    """sha256 of the files closure(roots) lists and of the package's data files (a break-it
+    session: a changed portrait left the pretrained net's key as it was): each one's path in
+    the package and bytes."""
     sha = hashlib.sha256()
-    for path in closure(roots):
+    for path in [*closure(roots), *data_files()]:
         sha.update(path.relative_to(SOURCE_ROOT).as_posix().encode())
         sha.update(path.read_bytes())
     return sha.hexdigest()

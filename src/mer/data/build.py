@@ -142,6 +142,8 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
 
 def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
                  progress: bool) -> CorpusResult:
+    for item in corpus.skipped:  # rows whose values nothing repairs: said, not only listed
+        log.warning("skipped %s: %s", item.clip_id, item.reason)
     check_unique(corpus.clips)
     labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
     warn_if_mostly_dropped(corpus, labelled, scheme)

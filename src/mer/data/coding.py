@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mer.core.frames import NO_FRAME, on_disk
 from mer.data.aus import normalise_aus
-from mer.data.cells import frame_number, required_text, subject_number, whole_number
+from mer.data.cells import (
+    UnsavedFormula,
+    frame_number,
+    required_text,
+    subject_number,
+    whole_number,
+)
 from mer.data.clips import (
     APEX_NO_COLUMN,
     Clip,
@@ -101,7 +107,13 @@ def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
     clips: list[Clip] = []
     skipped: list[Skipped] = []
     for row, clip in zip(table.rows, named, strict=True):
-        repaired = repair_reversed_offset(clip, whole_number(row.values.get("duration")))
+        duration = row.values.get("duration")
+        repaired = repair_reversed_offset(clip, whole_number(duration))
+        if isinstance(repaired, Skipped) and isinstance(duration, UnsavedFormula):
+            repaired = replace(repaired, reason=(
+                f"{repaired.reason} (its Duration cell holds the formula '{duration}' with no "
+                "saved value: the workbook was written by a program that does not compute "
+                "formulas; open it in Excel or LibreOffice and save it)"))
         (skipped if isinstance(repaired, Skipped) else clips).append(repaired)
     return tuple(clips), tuple(skipped), table.sheet
 

@@ -167,13 +167,15 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
         seconds=time.perf_counter() - clock, started=started)
 
 
-def code_digest(roots: Sequence[str] = CODE_PACKAGES) -> str:
+def code_digest(roots: Sequence[str] = CODE_PACKAGES,
+                libraries: Sequence[str] = NUMERIC_LIBRARIES) -> str:
     """sha256 of the mer source ``roots`` run (mer.core.code.source_digest: those modules and
-    every mer module they import, transitively) and the numeric libraries' versions."""
+    every mer module they import, transitively, with the package's data files) and the
+    versions of ``libraries``."""
     from mer.core.code import source_digest
 
     sha = hashlib.sha256(source_digest(roots).encode())
-    for library in NUMERIC_LIBRARIES:
+    for library in libraries:
         try:
             sha.update(f"{library}=={metadata.version(library)}".encode())
         except metadata.PackageNotFoundError:

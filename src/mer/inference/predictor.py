@@ -28,7 +28,9 @@ TOP_REGIONS = 3  # how many most-moving AU regions a prediction names
 # An AU region moving less than this (mean flow magnitude, px) did not move. A tenth of the
 # least motion of any embedded clip's most-moving region (0.084 px), and below what sensor
 # noise alone gives (an image against itself with noise of 1 grey level: 0.03 px): a window
-# whose every region stays under it (the same image twice, a frozen video) shows no motion.
+# whose every region stays under it (the same image twice, frames identical in their pixels)
+# shows no motion. Codec noise on a still face (0.02-0.1 px: JPEG, an mp4v video of one
+# photo) overlaps real micro-motion, so no floor tells it apart: it is not flagged.
 MOTION_FLOOR_PX = 0.01
 PROBABILITY = "prob_"  # a row column holding one class's probability: prob_<class>
 # Bump when a fitted model's pickled layout changes (2: the hybrid averages a CNN ensemble with

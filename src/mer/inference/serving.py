@@ -14,7 +14,7 @@ Clip request, one row per micro-expression:
 Output, one row each: label, prob_<class> per class, apex_index, apex_estimated,
 moving_regions (a dict, in the JSON answer an object: AU region -> mean motion in px, the
 regions that moved most first, as `mer predict` prints them), no_motion (true when no region
-moved: the same image twice, frozen frames), error (null, or why mer refused
+moved: the same image twice, identical frames), error (null, or why mer refused
 that row: its other columns are then null, and the other rows are answered; a request whose
 every row is refused is refused, HTTP 400, with the first row's message).
 

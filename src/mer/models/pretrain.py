@@ -127,6 +127,11 @@ def corpus_data(params: Params, root: Path) -> DataParams:
     return DataParams(source="synthetic", root=root, seed=pretrain.seed, synthetic=synthetic)
 
 
+# What finds the faces of the pretraining corpus (dlib's detector, its landmark model): their
+# versions, with the numeric libraries', are part of the pretrained net's key.
+FACE_LIBRARIES = ("dlib", "dlib-bin", "face_recognition_models")
+
+
 def pretraining_key(params: Params) -> str:
     """sha256 of everything the pretrained net depends on: train.cnn as the pretraining fit
     uses it (``pretraining_params``: not the fine-tuning's epochs, au_aux or ensemble size),
@@ -135,10 +140,10 @@ def pretraining_key(params: Params) -> str:
     (mer.evaluation.loso.code_digest: a break-it session found an edit to the generator or
     the CNN reusing the net the old code made); no data params (the corpus is the generator's
     defaults at train.cnn.pretrain's seed and size)."""
-    from mer.evaluation.loso import code_digest
+    from mer.evaluation.loso import NUMERIC_LIBRARIES, code_digest
 
     cnn = params.train.cnn
-    payload = {"code": code_digest((__name__,)),
+    payload = {"code": code_digest((__name__,), (*NUMERIC_LIBRARIES, *FACE_LIBRARIES)),
                "cnn": pretraining_params(cnn).model_dump(mode="json", exclude={"pretrain"}),
                "pretrain": cnn.pretrain.model_dump(mode="json"),
                "faces": params.faces.model_dump(mode="json", exclude={"workers"}),

@@ -22,6 +22,20 @@ from mer.config import Params, load_params
 log = logging.getLogger(__name__)
 
 
+def _unrecorded() -> str:
+    """Why reports/training.json does not record the predictions (training_of gave None)."""
+    import json
+
+    try:
+        json.loads(paths.TRAINING.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{paths.TRAINING} is missing"
+    except (OSError, ValueError) as exc:
+        return f"{paths.TRAINING} cannot be read ({exc})"
+    return (f"{paths.PREDICTIONS} is not the file {paths.TRAINING} records `mer train` wrote "
+            "(edited, or from elsewhere)")
+
+
 def held_out_clips(params: Params) -> dict[str, tuple[str, str]]:
     """clip_id -> (subject, label) of every clip the folds of evaluation.protocol hold out of
     the manifest and features there are now: what a training's predictions cover."""
@@ -67,10 +81,9 @@ def run(args: argparse.Namespace) -> None:
     inputs = [p for p in (paths.FEATURES, paths.MANIFEST) if p.exists()]
     record = training_of(predictions_sha)
     if record is None:
-        log.warning("%s is not the file %s records `mer train` wrote (edited, or from "
-                    "elsewhere): whether it was trained on this data with these params is not "
-                    "checked, so its figures say nothing of them", paths.PREDICTIONS,
-                    paths.TRAINING)
+        log.warning("%s, so whether %s was trained on this data with these params is not "
+                    "checked and its figures say nothing of them (`mer train`, or `dvc "
+                    "checkout dvc.yaml`, writes both again)", _unrecorded(), paths.PREDICTIONS)
     check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
                       held_out_clips(params) if len(inputs) == 2 else None)
     if record is not None:

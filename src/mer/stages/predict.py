@@ -259,7 +259,7 @@ def _warned(name: str, prediction: Prediction) -> Prediction:
         from mer.inference.predictor import MOTION_FLOOR_PX
 
         log.warning("%s: no facial motion between the onset and the apex (every AU region "
-                    "moved less than %g px: the same image twice, or frozen frames), so its "
+                    "moved less than %g px: the same image twice, or identical frames), so its "
                     "label means nothing; give frames that span the expression", name,
                     MOTION_FLOOR_PX)
     return prediction
