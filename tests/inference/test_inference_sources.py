@@ -294,6 +294,14 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
     good.read()
     with pytest.raises(MerError, match=re.escape(f"{listing}, line 3: ")):
         bad.read()
+    # Headers in any case (Clip, Onset), as a coding sheet's; a ';'-separated list says so
+    # (a break-it session: both were 'unknown' columns).
+    listing.write_text(f"Clip,Onset,APEX,offset\n{clip_folder.name},47,49,51\n")
+    (item,) = clips_from(listing)
+    assert item.read().apex_index == 2
+    listing.write_text(f"clip;onset\n{clip_folder.name};47\n")
+    with pytest.raises(MerError, match="its columns are separated by semicolons: save it again"):
+        clips_from(listing)
     # A list typed on Windows or Linux (NFC) names a folder a Mac copied (NFD) alike.
     import unicodedata
 

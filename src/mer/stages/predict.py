@@ -167,11 +167,18 @@ def clips_from(csv_file: str | Path) -> list[Input]:
     except (OSError, UnicodeDecodeError) as exc:
         raise MerError(f"{csv_file}: cannot read the clip list ({exc})") from None
     reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    unknown = sorted(set(columns) - set(CLIP_COLUMNS))
+    written = [c.strip() for c in reader.fieldnames or []]
+    # in any case, as a coding sheet's headers are read (Clip, Onset: a break-it session)
+    columns = [c.casefold() for c in written]
+    unknown = sorted(w for w, c in zip(written, columns, strict=True) if c not in CLIP_COLUMNS)
     if "clip" not in columns or unknown:
+        separator = next((name for mark, name in ((";", "semicolons"), ("\t", "tabs"))
+                          if len(written) == 1 and mark in written[0]), None)
+        hint = (f"; its columns are separated by {separator}: save it again as CSV with "
+                "commas" if separator else "")
         raise MerError(f"{csv_file}: its header must name a 'clip' column and optionally "
-                       f"onset, apex, offset; it names {columns} (unknown: {unknown or 'none'})")
+                       f"onset, apex, offset; it names {written} (unknown: {unknown or 'none'})"
+                       f"{hint}")
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:  # csv.DictReader would keep the last of them without a word
         raise MerError(f"{csv_file}: its header names {', '.join(map(repr, twice))} more than "
