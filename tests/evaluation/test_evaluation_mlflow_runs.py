@@ -303,6 +303,9 @@ def test_evaluate_refuses_predictions_a_training_cannot_have_written(tmp_path, m
             frame["fold"] != first, second)),
         "is not the class of the highest probability": frame.assign(
             prediction=frame["label"]),
+        "holds model(s) best, which train.models does not train": pd.concat(
+            [frame, frame[svm].assign(model="best")]),
+        "lacks model(s) svm of train.models": frame[~svm],
         # a bad cell names its line, model and clip (it said only "has labels ['']")
         f"line 6: label '' (model {frame['model'][4]}, clip {frame['clip_id'][4]}) is none of":
             frame.assign(label=frame["label"].where(frame.index != 4, "")),

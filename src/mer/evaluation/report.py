@@ -146,13 +146,15 @@ def held_out(clips: ClipSet, folds: Sequence[Fold]) -> dict[str, tuple[str, str]
 
 
 def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
-                      truth: Mapping[str, tuple[str, str]] | None = None) -> None:
+                      truth: Mapping[str, tuple[str, str]] | None = None,
+                      trained: Sequence[str] | None = None) -> None:
     """DatasetError naming the lines, unless ``frame`` (read_predictions) is a table a training
     writes: one prediction per model and clip; every model over the same clips (the AU-oracle
     over a subset: it scores the clips with AU codes); under LOSO each clip in the fold of its
     own subject; each prediction the class of its highest probability, the probabilities
     summing to 1; and, given ``truth`` (held_out: the clips the folds hold out, with their
-    subject and label), exactly those clips, with those subjects and labels. A table edited or
+    subject and label), exactly those clips, with those subjects and labels; given ``trained``
+    (train.models), exactly those models with the bounds (majority, au-oracle). A table edited or
     merged by hand would otherwise be pooled into figures that look like any others (break-it
     sessions: a subject counted twice or missing, a relabelled clip, predictions set to the
     labels scoring UAR 1.0)."""
@@ -171,6 +173,15 @@ def check_predictions(frame: pd.DataFrame, path: str | Path, protocol: str,
                                f"subject, but lines {_rows(frame, astray)} are not (fold "
                                f"{frame[astray].iloc[0]['fold']}, subject "
                                f"{frame[astray].iloc[0]['subject']}): rerun `mer train`")
+    if trained is not None:
+        present = set(models_of(frame))
+        stray = sorted(present - set(trained) - set(BOUNDS))
+        lacking = sorted(set(trained) - present)
+        if stray or lacking:
+            what = (f"holds model(s) {', '.join(stray)}, which train.models does not train"
+                    if stray else f"lacks model(s) {', '.join(lacking)} of train.models")
+            raise DatasetError(f"{path}: {what} (train.models: {', '.join(trained)}, with the "
+                               f"bounds {' and '.join(BOUNDS)}): rerun `mer train`")
     classes = classes_of(frame)
     probabilities = frame[[prob_column(c) for c in classes]].to_numpy(dtype=np.float64)
     argmax = np.array(classes)[probabilities.argmax(axis=1)]

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> None:
                     "checked and its figures say nothing of them (`mer train`, or `dvc "
                     "checkout dvc.yaml`, writes both again)", _unrecorded(), paths.PREDICTIONS)
     check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
-                      held_out_clips(params) if len(inputs) == 2 else None)
+                      held_out_clips(params) if len(inputs) == 2 else None,
+                      params.train.models)
     if record is not None:
         if inputs:
             check_trained_on(record, paths.PREDICTIONS, inputs, params,
