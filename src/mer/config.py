@@ -689,11 +689,13 @@ def check_pretraining(params: Params) -> None:
             f"train.cnn.pretrain.clips ({pretrain.clips}) must be 0 (no pretraining) or at "
             f"least 2 per pretraining subject ({2 * pretrain.subjects} for "
             f"train.cnn.pretrain.subjects {pretrain.subjects}); raise it or lower the subjects")
-    if params.data.synthesized and pretrain.seed == params.data.seed:
+    pretrained = {CNN, HYBRID} & set(params.train.models)  # the models that start from it
+    if params.data.synthesized and pretrain.seed == params.data.seed and pretrained:
         raise ValueError(
             f"train.cnn.pretrain.seed equals data.seed ({params.data.seed}): the pretraining "
             "corpus would redraw this project's synthetic subjects, so held-out subjects "
-            "would be in it; give train.cnn.pretrain.seed another value")
+            f"would be in it (train.models has {', '.join(sorted(pretrained))}); give "
+            "train.cnn.pretrain.seed another value, or set train.cnn.pretrain.clips: 0")
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -368,3 +368,34 @@ def test_a_clip_request_of_no_row_has_an_answer_of_no_row():
 
     answer = predict_request(None, pd.DataFrame({"frames": [], "apex_index": []}))
     assert isinstance(answer, pd.DataFrame) and answer.empty
+
+
+def test_a_pair_of_numbered_frames_is_numbered_by_them(tmp_path, caplog):
+    """A break-it session: --pair reg_img23.jpg reg_img52.jpg answered apex_frame 1 where
+    --clip answers 52, and a pair given apex first passed without a word."""
+    image = np.full((20, 16, 3), 128, np.uint8)
+    for name in ("reg_img23.png", "reg_img52.png", "subject1_onset.png", "subject1_apex.png"):
+        cv2.imwrite(str(tmp_path / name), image)
+    window = from_image_pair(tmp_path / "reg_img23.png", tmp_path / "reg_img52.png")
+    assert window.frame_numbers == (23, 52) and window.number(window.apex_index) == 52
+    backwards = from_image_pair(tmp_path / "reg_img52.png", tmp_path / "reg_img23.png")
+    assert backwards.frame_numbers == () and "give the onset image first" in caplog.text
+    caplog.clear()
+    named = from_image_pair(tmp_path / "subject1_onset.png", tmp_path / "subject1_apex.png")
+    assert named.frame_numbers == () and not caplog.text  # names that number no frame
+
+
+def test_command_line_paths_match_either_unicode_normalisation(clip_folder, tmp_path):
+    """A break-it session: a --clip path typed composed (NFC) did not find the folder a Mac
+    copied decomposed (NFD), though the same path in a --clips-from row did."""
+    import argparse
+    import unicodedata
+
+    from mer.stages.predict import inputs_of
+
+    composed, decomposed = (unicodedata.normalize(form, "séance") for form in ("NFC", "NFD"))
+    clip_folder.rename(tmp_path / decomposed)
+    args = argparse.Namespace(clips_from=None, clip=[str(tmp_path / composed)], onset=None,
+                              apex=None, offset=None, pair=None, video=None)
+    (item,) = inputs_of(args)
+    assert len(item.read().frames) == 6

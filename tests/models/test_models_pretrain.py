@@ -23,8 +23,13 @@ def tiny(**data: object) -> Params:
 
 
 def test_params_refuse_a_pretraining_corpus_that_could_hold_project_subjects():
-    with pytest.raises(ValueError, match=r"pretrain\.seed equals data\.seed"):
+    with pytest.raises(ValueError, match=r"pretrain\.seed equals data\.seed .* or set "
+                                         r"train\.cnn\.pretrain\.clips: 0"):
         tiny(seed=1000)
+    # a break-it session: refused by every command, though no model starts from the net
+    svm_only = tiny().model_dump(mode="json")
+    svm_only["data"]["seed"], svm_only["train"]["models"] = 1000, ["svm"]
+    Params.model_validate(svm_only)
     tiny(source="casme2", root="corpus", seed=1000)  # a real corpus: its seed is not used
     composite = [{"source": name, "root": "data/corpora"} for name in ("casme2", "samm")]
     tiny(root="data/corpora", sources=composite, seed=1000)  # real corpora, likewise

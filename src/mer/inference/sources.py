@@ -11,6 +11,7 @@ or one of another size than the others, is refused naming the file, as `mer data
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from mer.core.frames import (
     apex_to_use,
     check_same_size,
     frame_files,
+    frame_number_of,
     read_clip_frames,
     read_video_frames,
 )
@@ -31,6 +33,7 @@ from mer.core.frames import read_frame as read_image  # one decoder for training
 from mer.data.long_video import warn_of_gaps
 from mer.errors import MerError
 
+log = logging.getLogger(__name__)
 REPLACE = "replace it"  # what to do about a damaged input frame
 # A video may decode this many frames (or this share of them) fewer than it declares.
 MISSING_FRAMES_OK = 2
@@ -96,11 +99,23 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
 
 
 def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWindow:
-    """The classic onset -> apex input: two images, the second the apex."""
+    """The classic onset -> apex input: two images, the second the apex. When the files'
+    frame numbers rise (reg_img23.jpg, reg_img52.jpg), the window is numbered by them (the
+    apex is frame 52, as `--clip` numbers it); numbers that fall get a warning (the pair
+    may be the wrong way round, the motion read backwards), as names that number no frame
+    (onset.png; subject1_onset.png and subject1_apex.png alike) get nothing."""
     frames = (read_image(onset_image, advice=REPLACE), read_image(apex_image, advice=REPLACE))
     check_same_size([f.shape for f in frames], [str(onset_image), str(apex_image)],
                     advice="use two frames of the same video")
-    return FrameWindow(frames, 1, f"{onset_image} -> {apex_image}")
+    description = f"{onset_image} -> {apex_image}"
+    first, second = (frame_number_of(Path(onset_image)), frame_number_of(Path(apex_image)))
+    if first is None or second is None or first == second:
+        return FrameWindow(frames, 1, description)
+    if first > second:
+        log.warning("%s: the onset's file is frame %d, after the apex's (%d): give the onset "
+                    "image first, then the apex image", description, first, second)
+        return FrameWindow(frames, 1, description)
+    return FrameWindow(frames, 1, description, (first, second))
 
 
 def video_frames(video: str | Path, name: str | None = None

@@ -203,18 +203,22 @@ def clips_from(csv_file: str | Path) -> list[Input]:
 
 
 def inputs_of(args: argparse.Namespace) -> list[Input]:
-    """What the command line asks to classify, in order; frames are read only when used."""
+    """What the command line asks to classify, in order; frames are read only when used.
+    Paths match names on disk in either Unicode normalisation (core.frames.on_disk: a path
+    typed or pasted composed names a folder a Mac copied decomposed)."""
+    from mer.core.frames import on_disk
     from mer.inference import sources
 
     if args.clips_from:
-        return clips_from(args.clips_from)
+        return clips_from(on_disk(Path(args.clips_from)))
     if args.clip:
         return [Input(folder, lambda f=folder: sources.from_clip_folder(
-            f, args.onset, args.apex, args.offset)) for folder in args.clip]
+            on_disk(Path(f)), args.onset, args.apex, args.offset)) for folder in args.clip]
     if args.pair:
-        return [Input(" ".join(args.pair), lambda: sources.from_image_pair(*args.pair))]
-    return [Input(args.video, lambda: sources.from_video(args.video, args.start, args.end,
-                                                         args.apex))]
+        return [Input(" ".join(args.pair), lambda: sources.from_image_pair(
+            *(on_disk(Path(image)) for image in args.pair)))]
+    return [Input(args.video, lambda: sources.from_video(on_disk(Path(args.video)), args.start,
+                                                         args.end, args.apex))]
 
 
 def run(args: argparse.Namespace) -> None:
