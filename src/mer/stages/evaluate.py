@@ -84,10 +84,7 @@ def run(args: argparse.Namespace) -> None:
         log.warning("%s, so whether %s was trained on this data with these params is not "
                     "checked and its figures say nothing of them (`mer train`, or `dvc "
                     "checkout dvc.yaml`, writes both again)", _unrecorded(), paths.PREDICTIONS)
-    check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
-                      held_out_clips(params) if len(inputs) == 2 else None,
-                      params.train.models)
-    if record is not None:
+    else:
         if inputs:
             check_trained_on(record, paths.PREDICTIONS, inputs, params,
                              "the figures describe the data as it is")
@@ -95,6 +92,10 @@ def run(args: argparse.Namespace) -> None:
         # else the figures would be logged and read as those params'.
         check_made_with(record.get(MADE_WITH) or {}, paths.PREDICTIONS, params,
                         TRAINED_SECTIONS, through="evaluate")
+    # What the record's checks name first (stale data, other params), then the table itself.
+    check_predictions(frame, paths.PREDICTIONS, params.evaluation.protocol,
+                      held_out_clips(params) if len(inputs) == 2 else None,
+                      params.train.models)
     tracker = Tracker(params.tracking.experiment)
     report = {**evaluation_report(frame), PREDICTIONS_KEY: predictions_sha}
     subjects = per_subject(frame, report["classes"])
