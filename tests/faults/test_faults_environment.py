@@ -172,6 +172,9 @@ def test_unwritable_data_folder_is_one_line(project):
 # ------------------------------------------------------------------------------- full disk
 
 def test_full_disk_during_evaluate_replaces_neither_metrics_nor_plots(project, capsys):
+    # the models of toy_predictions, which mer evaluate checks the table against
+    (project / "params.yaml").write_text(yaml.safe_dump(
+        {"data": {"source": "casme2", "root": "corpus"}, "train": {"models": ["svm"]}}))
     with tmpfs(project / "reports", size="512k") as reports:
         toy_predictions(reports / "predictions.csv")
         (reports / "metrics.json").write_text('{"uar": 0.5}\n')
