@@ -63,10 +63,15 @@ def apex_to_use(onset: int, apex: int | None, offset: int) -> int | None:
     return None if apex == onset else apex
 
 
+def is_image(path: Path) -> bool:
+    """True for an image file's name: a FRAME_SUFFIXES suffix, not hidden (macOS's ._ files)."""
+    return not path.name.startswith(".") and path.suffix.lower().strip() in FRAME_SUFFIXES
+
+
 def frame_number_of(path: Path) -> int | None:
     """The frame number of an image file (the last run of digits in its stem); None for a
     file that is not a frame (hidden, another suffix, no number)."""
-    if path.name.startswith(".") or path.suffix.lower().strip() not in FRAME_SUFFIXES:
+    if not is_image(path):
         return None
     match = FRAME_NUMBER.search(path.stem)
     return int(match.group(1)) if match else None

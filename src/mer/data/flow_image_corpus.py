@@ -46,7 +46,7 @@ from mer.core.flow_image import (
     optical_strain,
     read_flow_image,
 )
-from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, on_disk, subfolders
+from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, is_image, on_disk, subfolders
 from mer.data.cells import (
     cell_text,
     listed_path,
@@ -159,13 +159,12 @@ def _images_in(class_folder: Path) -> list[Path]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            nested = next((p for p in sorted(entry.rglob("*"))
-                           if p.suffix.lower() in FRAME_SUFFIXES), None)
+            nested = next((p for p in sorted(entry.rglob("*")) if is_image(p)), None)
             if nested is not None:
                 raise DatasetError(f"{nested}: an image in a folder inside class folder "
                                    f"{class_folder}; STSTNet's tree holds each image directly "
                                    "in its class folder: move it there")
-        elif entry.suffix.lower() in FRAME_SUFFIXES:
+        elif is_image(entry):
             images.append(entry)
     return images
 
@@ -190,8 +189,7 @@ def read_loso_tree(root: Path) -> Corpus:
                                "SMIC-HS s1), which tell its corpus; rename it, or list the "
                                "images in a labels.csv with a dataset column")
         dataset = CORPUS_OF_CONVENTION[convention]
-        loose = sorted(p for p in test.iterdir() if p.is_file()
-                       and p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+        loose = sorted(p for p in test.iterdir() if p.is_file() and is_image(p))
         if loose:
             raise DatasetError(f"{loose[0]}: an image directly in {test}, outside any class "
                                "folder, so of no class; move it into its class folder (0 "
