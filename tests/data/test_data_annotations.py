@@ -111,6 +111,24 @@ def test_a_formula_with_no_saved_value_is_named_not_read_as_empty(tmp_path, buil
         build("casme2", root)
 
 
+def test_merged_subject_cells_are_named_not_read_as_empty(tmp_path, build):
+    """A break-it session: a hand-kept sheet merges each subject's Subject cells (the sheet
+    shows the id on every row, the file holds it in the first); the reader said row 3
+    "holds ''", with no word of the merge."""
+    import openpyxl
+
+    root = make_casme2(tmp_path)
+    workbook = openpyxl.load_workbook(root / CASME2_SHEET)
+    sheet = workbook.active
+    assert sheet["A2"].value == sheet["A3"].value  # two rows of one subject
+    sheet.merge_cells("A2:A3")
+    workbook.save(root / CASME2_SHEET)
+    with pytest.raises(DatasetError, match=rf"{CASME2_SHEET}, sheet 'Sheet', row 3: column "
+                                           r"'Subject' lies in the merged cells A2:A3, .*"
+                                           r"unmerge them and write the value in every row"):
+        build("casme2", root)
+
+
 def test_a_second_worksheet_with_the_columns_is_named(tmp_path, build, caplog):
     """The issue: a workbook with a filtered copy of the coding sheet in front was read from
     that copy (4 clips of 2 subjects) without a word."""

@@ -7,6 +7,7 @@ from the data: data.flow_channels is set to bgr (test_data_flow_channels.py test
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -542,6 +543,33 @@ def test_names_differing_only_in_unicode_normalisation_are_one_file(tmp_path, bu
         build("flow-images", root, scheme="megc-3")
 
 
+def test_a_list_in_another_normalisation_lists_its_folder_once(tmp_path, monkeypatch):
+    """A break-it session: every NFC name of a list was looked for by listing its NFD folder
+    again, so 3000 images of one folder took 6.1 s to read against 1.4 s (quadratic)."""
+    import unicodedata
+
+    folder = tmp_path / unicodedata.normalize("NFD", "données")
+    folder.mkdir()
+    names = [f"clé_{i:03d}.png" for i in range(60)]
+    rows = ["subject,clip,label,path,dataset"]
+    for i, name in enumerate(names):
+        (folder / unicodedata.normalize("NFD", name)).write_bytes(b"")
+        rows.append(f"sub01,c{i},negative,{unicodedata.normalize('NFC', 'données/' + name)},"
+                    "casme2")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    listed: list[Path] = []
+    iterdir = Path.iterdir
+
+    def counted(self: Path):
+        listed.append(self)
+        return iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", counted)
+    corpus = read_corpus(tmp_path)
+    assert all(Path(c.flow_image).is_file() for c in corpus.clips)
+    assert listed.count(folder) == 1, f"{folder} listed {listed.count(folder)} times"
+
+
 def ststnet_tree(root: Path) -> Path:
     """STSTNet's tree of a tiny composite: <subject>/u_test/<class number>/<clip>.png, with
     each other subject's images again under u_train (as its `input` folder has them)."""
@@ -577,7 +605,11 @@ def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
     (root / "labels.csv").write_text("subject,clip,label,path\n"
                                      "sub01,EP02_01f,negative,sub01/u_test/0/EP02_01f.png\n"
                                      "006,006_1_2,surprise,006/u_test/2/006_1_2.png\n")
-    assert len(build("flow-images", root, scheme="megc-3")[0]) == 2
+    with caplog.at_level("WARNING"):
+        assert len(build("flow-images", root, scheme="megc-3")[0]) == 2
+    # a break-it session: the tree's other images were left out without a word
+    assert re.search(r"labels\.csv is read .* 3 images of the tree .* it does not list .*"
+                     r"s3/u_test/0/s3_ne_01\.png", caplog.text), caplog.text
 
 
 def _nest(root: Path) -> None:
@@ -600,7 +632,13 @@ def _nest(root: Path) -> None:
     # a stray CSV (STSTNet's results log) beside the tree is read as the list: say why
     (lambda root: (root / "results.csv").write_text("epoch,acc\n1,0.5\n"),
      r"results\.csv: no header row .* also holds STSTNet's tree .* move results\.csv out"),
-], ids=["no-u_test", "class-3", "class-name", "subject-id", "nested", "loose", "stray-csv"])
+    # a break-it session: a copy in two class folders got advice for a list's rows
+    (lambda root: shutil.copy(root / "sub01" / "u_test" / "0" / "EP02_01f.png",
+                              root / "sub01" / "u_test" / "1" / "copy.png"),
+     r"copy\.png: flow image of clip casme2_sub01/copy is byte for byte .*EP02_01f\.png "
+     r"\(clip casme2_sub01/EP02_01f\): .*; delete the wrong copy, or"),
+], ids=["no-u_test", "class-3", "class-name", "subject-id", "nested", "loose", "stray-csv",
+        "copy"])
 def test_a_loso_tree_it_cannot_read_is_named(tmp_path, build, change, message):
     root = ststnet_tree(tmp_path / "input")
     change(root)

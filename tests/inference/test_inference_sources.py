@@ -42,8 +42,29 @@ def test_clip_folder_defaults_to_whole_clip_and_estimated_apex(clip_folder):
 
 def test_missing_frame_is_named(clip_folder):
     (clip_folder / "reg_img48.jpg").unlink()
-    with pytest.raises(MerError, match=r"frames \[48\]"):
+    with pytest.raises(MerError, match=r"frame\(s\) 48 between onset 46 and offset 51 are "
+                                       r"missing; copy them back, or give an onset and offset "
+                                       r"within consecutive frames, e.g. --onset 49 --offset 51"):
         from_clip_folder(clip_folder)
+
+
+def test_missing_frames_are_counted_and_a_way_forward_given(tmp_path):
+    """A break-it session: 11 missing frames were shown as five numbers, not counted, with no
+    way forward; a folder of every other frame got the same refusal."""
+    folder = tmp_path / "gap"
+    folder.mkdir()
+    for number in [*range(23, 30), *range(41, 92)]:
+        cv2.imwrite(str(folder / f"reg_img{number}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(MerError, match=r"frame\(s\) 30, 31, 32, 33, 34, \.\.\. \(11 in all\) "
+                                       r".* e\.g\. --onset 41 --offset 91 \(the longest run"):
+        from_clip_folder(folder)
+    for frame in folder.iterdir():
+        frame.unlink()
+    for number in range(41, 92, 2):  # every other frame
+        cv2.imwrite(str(folder / f"reg_img{number}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(MerError, match=r"holds one frame in 2 \(a subsampled copy\?\): use "
+                                       r"the video's full-rate frames"):
+        from_clip_folder(folder)
 
 
 def test_two_files_for_one_frame_number_are_refused(clip_folder):

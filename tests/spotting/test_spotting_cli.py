@@ -38,8 +38,10 @@ def test_spot_prints_and_writes_the_spotters_intervals(tiny_video, tmp_path, mon
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
     assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
                  "--out", "i.csv"]) == 0
-    printed = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr()
+    printed = out.out.splitlines()
     rows = list(csv.DictReader((tmp_path / "i.csv").open()))
+    assert f"\n{len(rows)} interval{'' if len(rows) == 1 else 's'} (" in f"\n{out.err}"
     # the same intervals as the spotter on the frames' signals (lossless video)
     (signals,) = corpus_signals([video], tiny_spotting, FeatureParams())
     expected = spot(signals, {"micro": 0.3, "macro": 0.3})

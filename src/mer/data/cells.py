@@ -28,9 +28,29 @@ class UnsavedFormula(str):
     reader sees an empty cell where a spreadsheet program shows a number."""
 
 
+class MergedCell(str):
+    """A cell of a range of merged cells other than its first, read as empty (''): a
+    spreadsheet program shows the first cell's value across the range, but the file holds
+    it in the first cell only. ``cells`` is the range ('A2:A10')."""
+
+    cells: str
+
+    def __new__(cls, cells: str) -> MergedCell:
+        cell = super().__new__(cls, "")
+        cell.cells = cells
+        return cell
+
+
 def check_saved(value: object, column: str, where: str) -> None:
-    """A DatasetError when ``value`` is an UnsavedFormula: read as empty, it would pass for
-    an uncoded cell (an apex to estimate, a clip to leave out)."""
+    """A DatasetError when ``value`` is an UnsavedFormula or a MergedCell: read as empty,
+    it would pass for an uncoded cell (an apex to estimate, a clip to leave out), or be
+    called empty where the sheet shows a value."""
+    if isinstance(value, MergedCell):
+        raise DatasetError(
+            f"{where}: column '{column}' lies in the merged cells {value.cells}, which show "
+            "their first cell's value on every row but hold it in the first row only; "
+            "unmerge them and write the value in every row (in Excel or LibreOffice: select "
+            "them, undo Merge & Center, then fill down)")
     if isinstance(value, UnsavedFormula):
         raise DatasetError(
             f"{where}: column '{column}' holds the formula '{value}' with no saved value (the "

@@ -147,11 +147,16 @@ def check_unique(clips: Sequence[Clip]) -> None:
                     raise DatasetError(f"{clip.where}: flow image of clip {clip.subject}/"
                                        f"{name} is listed twice (also{also} at "
                                        f"{other.where}); delete one row")
+                in_a_tree = Path(clip.where) == Path(clip.flow_image)  # no row: a folder's
+                first = (f"clip {other.subject}/{other.clip}" if in_a_tree else
+                         f"listed{also} at {other.where}")
+                remedy = "delete the wrong copy" if in_a_tree else "delete one row"
                 raise DatasetError(
-                    f"{clip.where}: flow image {clip.flow_image} of clip {clip.subject}/{name} "
-                    f"is byte for byte {other.flow_image} (listed{also} at {other.where}): one "
-                    "image is one sample, which LOSO would train and test on; delete one row, "
-                    "or export the right clip's image in its place")
+                    f"{clip.where}: flow image {'' if in_a_tree else f'{clip.flow_image} '}"
+                    f"of clip {clip.subject}/{name} "
+                    f"is byte for byte {other.flow_image} ({first}): one image is one sample, "
+                    f"which LOSO would train and test on; {remedy}, or export "
+                    "the right clip's image in its place")
             if other.subject != clip.subject:
                 raise DatasetError(
                     f"{clip.where}: frame folder {clip.folder} is listed under subject "

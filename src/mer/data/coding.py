@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mer.core.frames import NO_FRAME, on_disk
+from mer.core.frames import NO_FRAME, DiskNames
 from mer.data.aus import normalise_aus
 from mer.data.cells import (
     UnsavedFormula,
@@ -102,8 +102,9 @@ def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
     table = read_table(path, COLUMNS, OPTIONAL_COLUMNS, what=f"{dataset} coding sheet")
     # Named over every row of a folder, skipped ones too: a kept clip and a skipped row of one
     # folder never share a clip_id.
-    named = distinct_clip_names([_clip(table, row, dataset, fps, frames_root, subject_folder)
-                                 for row in table.rows])
+    disk = DiskNames()  # each subject folder listed once, whatever the rows' count
+    named = distinct_clip_names([_clip(table, row, dataset, fps, frames_root, subject_folder,
+                                       disk) for row in table.rows])
     clips: list[Clip] = []
     skipped: list[Skipped] = []
     for row, clip in zip(table.rows, named, strict=True):
@@ -119,7 +120,7 @@ def read_coding_sheet(path: Path, dataset: str, fps: float, frames_root: Path,
 
 
 def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
-          subject_folder: Callable[[int], str]) -> Clip:
+          subject_folder: Callable[[int], str], disk: DiskNames) -> Clip:
     where, cells, names = table.where(row), row.values, table.headers
     subject = subject_folder(subject_number(cells["subject"], names["subject"], where))
     name = required_text(cells["clip"], names["clip"], where)
@@ -137,7 +138,7 @@ def _clip(table: Table, row: Row, dataset: str, fps: float, frames_root: Path,
         fps=fps, aus=aus,
         emotion=emotion_of(cells["emotion"], names["emotion"], where),
         source=table.source(row), where=where,
-        folder=on_disk(frames_root / subject / name), flags=au_flags,
+        folder=disk.find(frames_root / subject / name), flags=au_flags,
     )
     # CASME II writes '/' and SAMM -1 where the coders marked no apex.
     return missing_apex(clip) if clip.apex == NO_FRAME else clip

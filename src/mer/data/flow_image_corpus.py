@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,7 +47,7 @@ from mer.core.flow_image import (
     optical_strain,
     read_flow_image,
 )
-from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, is_image, on_disk, subfolders
+from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, DiskNames, is_image, subfolders
 from mer.data.cells import (
     cell_text,
     listed_path,
@@ -232,6 +233,7 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
                            f"workbook: move {csv_path.name} out of it to read the tree") from None
     names = table.headers
     datasets = dataset_names(table)
+    disk = DiskNames()  # a folder of 3000 images is listed once, not once per row
     clips = []
     for row, dataset in zip(table.rows, datasets, strict=True):
         where, cells = table.where(row), row.values
@@ -243,10 +245,28 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
             emotion=_emotion(cells["label"], names["label"], where),
             source=table.source(row), where=where,
-            flow_image=on_disk(csv_path.parent / image).as_posix(),
+            flow_image=disk.find(csv_path.parent / image).as_posix(),
             flags=(PRECOMPUTED_FLOW,)))
+    if is_loso_tree(root):
+        _warn_unlisted(root, csv_path, clips)
     return Corpus(DATASET, one_spelling(clips, f"column '{names['subject']}'"), str(csv_path),
                   "")
+
+
+def _warn_unlisted(root: Path, csv_path: Path, clips: Sequence[Clip]) -> None:
+    """A warning naming the images of STSTNet's tree under ``root`` that the list read
+    instead does not list (a break-it session: a list of two subjects beside a tree of six
+    read two, without a word about the four others)."""
+    listed = {os.path.abspath(clip.flow_image) for clip in clips}
+    unlisted = [image for folder in subfolders(root) if (folder / LOSO_TEST).is_dir()
+                for class_folder in subfolders(folder / LOSO_TEST)
+                for image in sorted(class_folder.iterdir())
+                if image.is_file() and is_image(image) and os.path.abspath(image) not in listed]
+    if unlisted:
+        log.warning("%s is read as the list of flow images: the %d images of the tree under "
+                    "data.root (<subject>/%s/<class>/) that it does not list are not read "
+                    "(e.g. %s). To read the whole tree instead, move %s out of data.root",
+                    csv_path, len(unlisted), LOSO_TEST, unlisted[0], csv_path.name)
 
 
 def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:

@@ -126,14 +126,19 @@ def video_frames(folder: Path, where: str) -> VideoFrames:
                        {number: i for i, number in enumerate(files)})
 
 
+def some_frames(numbers: Sequence[int]) -> str:
+    """Frame numbers for a message: the first five, then how many there are in all."""
+    return ", ".join(map(str, numbers[:5])) + (f", ... ({len(numbers)} in all)"
+                                               if len(numbers) > 5 else "")
+
+
 def warn_of_gaps(numbers: Sequence[int], folder: Path, where: str,
                  advice: str = "restore them from the corpus") -> None:
     """A warning naming the frame numbers missing between the first and the last of a
     video's frames (``numbers``, ascending)."""
     gaps = [n for a, b in pairwise(numbers) for n in range(a + 1, b)]
     if gaps:
-        shown = ", ".join(map(str, gaps[:5])) + (f", ... ({len(gaps)} in all)"
-                                                   if len(gaps) > 5 else "")
+        shown = some_frames(gaps)
         log.warning("%s (%s): frame(s) %s are missing between %d and %d; the video is read "
                     "without them, so the motion across each gap counts as one frame step: "
                     "%s", folder, where, shown, numbers[0], numbers[-1], advice)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mer.config import is_inside
-from mer.data.cells import UnsavedFormula, is_blank
+from mer.data.cells import MergedCell, UnsavedFormula, is_blank
 from mer.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
         raise DatasetError(f"{path}: annotation files must be .xlsx or .csv, not '{suffix}'; "
                            "open it in a spreadsheet program and save it as .xlsx")
     import openpyxl
+    from openpyxl.utils.cell import range_boundaries
 
     try:
         # data_only: a formula cell (SAMM's Duration) reads as its cached value, not '=F15-D15'.
@@ -110,6 +111,13 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
             for (row, column), formula in unsaved.get(sheet.title, {}).items():
                 if row < len(rows) and rows[row][column] is None:  # no value saved for it
                     rows[row][column] = UnsavedFormula(formula)
+            for cells in _merged_ranges(sheet):
+                first_column, first_row, last_column, last_row = range_boundaries(cells)
+                for row in range(first_row - 1, min(last_row, len(rows))):
+                    for column in range(first_column - 1, min(last_column, len(rows[row]))):
+                        if (row, column) != (first_row - 1, first_column - 1) and \
+                                rows[row][column] is None:
+                            rows[row][column] = MergedCell(cells)
             yield sheet.title, [tuple(row) for row in rows], sheet.sheet_state != "visible"
     finally:
         workbook.close()
@@ -124,6 +132,17 @@ def _sheet_rows(sheet: Any) -> list[list[object]]:
         rows.pop()
     width = max(map(len, rows), default=0)
     return [row + [None] * (width - len(row)) for row in rows]
+
+
+# A range of merged cells in a worksheet's XML: <mergeCell ref="A2:A10"/>.
+_MERGED = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+
+
+def _merged_ranges(sheet: Any) -> list[str]:
+    """The ranges of merged cells of a read-only worksheet ('A2:A10'), which openpyxl's
+    read-only mode does not read: from the worksheet's XML, where they follow the cells."""
+    with sheet._get_source() as source:  # read-only sheets expose no merged_cells
+        return [match.decode() for match in _MERGED.findall(source.read())]
 
 
 def _unsaved_formulas(path: Path) -> dict[str, dict[tuple[int, int], str]]:

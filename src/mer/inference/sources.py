@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -30,7 +31,7 @@ from mer.core.frames import (
     read_video_frames,
 )
 from mer.core.frames import read_frame as read_image  # one decoder for training and predict
-from mer.data.long_video import warn_of_gaps
+from mer.data.long_video import some_frames, warn_of_gaps
 from mer.errors import MerError
 
 log = logging.getLogger(__name__)
@@ -90,12 +91,33 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
         raise MerError(f"{folder}: {exc}") from None
     missing = [n for n in range(onset, offset + 1) if n not in numbered]
     if missing:
-        raise MerError(f"{folder}: frames {missing[:5]} between onset {onset} and offset "
-                       f"{offset} are missing")
+        raise MerError(f"{folder}: frame(s) {some_frames(missing)} between onset {onset} and "
+                       f"offset {offset} are missing; {_gap_advice(numbered, onset, offset)}")
     frames = tuple(read_clip_frames([numbered[n] for n in range(onset, offset + 1)],
                                     advice=REPLACE))
     return FrameWindow(frames, None if apex is None else apex - onset,
                        f"{folder} frames {onset}..{offset}", tuple(range(onset, offset + 1)))
+
+
+def _gap_advice(numbered: dict[int, Path], onset: int, offset: int) -> str:
+    """What to do about frames missing between onset and offset: the longest run of
+    consecutive frames on disk to classify instead, or, when no two are consecutive, the
+    step the folder's frames are sampled at."""
+    present = [n for n in range(onset, offset + 1) if n in numbered]
+    runs: list[list[int]] = []
+    for number in present:
+        if runs and runs[-1][-1] == number - 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    longest = max(runs, key=len)
+    if len(longest) > 1:
+        return (f"copy them back, or give an onset and offset within consecutive frames, "
+                f"e.g. --onset {longest[0]} --offset {longest[-1]} (the longest run on disk)")
+    steps = {b - a for a, b in pairwise(present)}
+    sampled = (f"the folder holds one frame in {steps.pop()} (a subsampled copy?)"
+               if len(steps) == 1 else "no two frames on disk are consecutive")
+    return f"{sampled}: use the video's full-rate frames"
 
 
 def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWindow:

@@ -156,7 +156,7 @@ def clips_from(csv_file: str | Path) -> list[Input]:
     import csv
     import io
 
-    from mer.core.frames import on_disk
+    from mer.core.frames import DiskNames
     from mer.data.cells import listed_path
     from mer.errors import MerError
     from mer.inference.sources import from_clip_folder
@@ -185,6 +185,7 @@ def clips_from(csv_file: str | Path) -> list[Input]:
                        "once; keep one column of each")
     reader.fieldnames = columns
     inputs = []
+    disk = DiskNames()  # each folder listed once for the whole list
     for row in reader:
         line = reader.line_num  # the file's own line: blank lines are skipped, not counted
         where = f"{csv_file}, line {line}"
@@ -193,7 +194,7 @@ def clips_from(csv_file: str | Path) -> list[Input]:
         if not (row["clip"] or "").strip():
             raise MerError(f"{where}: the clip cell is empty")
         clip = listed_path(row["clip"], "clip", where)  # a Windows list's '\\' too
-        folder = on_disk(Path(os.path.normpath(csv_file.parent / clip)))  # absolute stays
+        folder = disk.find(Path(os.path.normpath(csv_file.parent / clip)))  # absolute stays
         onset, apex, offset = (_frame_number(row.get(c), where, c) for c in CLIP_COLUMNS[1:])
         inputs.append(Input(clip, lambda f=folder, n=(onset, apex, offset), w=where:
                             _at(w, lambda: from_clip_folder(f, *n))))

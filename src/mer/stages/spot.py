@@ -171,6 +171,6 @@ def run(args: argparse.Namespace) -> None:
     failed = sum(bool(f.error) for f in found)
     recognised = ("" if bundle is None else ", all recognised" if not failed else
                   f", {micro - failed} recognised, {failed} not: see {ERROR}")
-    print(f"{len(found)} intervals ({micro} micro{recognised}) in "
+    print(f"{len(found)} interval{'' if len(found) == 1 else 's'} ({micro} micro{recognised}) in "
           f"{count} frames ({count / fps:.1f} s of video) read at {count / seconds:.0f} "
           f"frames/s, {count / fps / seconds:.1f}x real time", file=sys.stderr)
