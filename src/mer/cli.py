@@ -15,6 +15,7 @@ command marks the runs it left RUNNING as FAILED (mer.tracking.store.Tracker.clo
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import os
@@ -23,7 +24,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mer
 from mer.errors import MerError
@@ -38,6 +39,9 @@ from mer.interrupts import (
     stop_now_or_after_store_call,
     stopped_by_signal,
 )
+
+if TYPE_CHECKING:
+    from mer.config import Params
 
 # albumentations phones home on import unless told not to; nothing here may touch the network.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -285,6 +289,16 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("mlflow").setLevel(level.upper())
 
 
+def _params_reader(path: str) -> Callable[[], Params]:
+    """load_params(path), read at the first call only (config.params_of)."""
+    @functools.cache
+    def read() -> Params:
+        from mer.config import load_params
+
+        return load_params(path)
+    return read
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The handlers come first: importing the commands' modules (pydantic's models) takes about
     # half a second, and Python's own Ctrl-C in it printed a traceback, or was lost inside a
@@ -297,10 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         command = args.command
         _configure_logging(verbose=args.verbose)
-        if command in PIPELINE:  # a params mistake is reported before any heavy import
-            from mer.config import load_params
-
-            load_params(args.params)
+        if hasattr(args, "params"):  # read once for the whole command (config.params_of)
+            args.read_params = _params_reader(args.params)
+            if command in PIPELINE:  # a params mistake is reported before any heavy import
+                args.read_params()
         runners[command](args)
         # A Ctrl-C that Python dropped inside a library (mer.interrupts) while the command
         # had no more units of work to check it at: the command ends as stopped, not as done.

@@ -854,9 +854,24 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
-    if raw is not None and not isinstance(raw, dict):
+    if raw is None:  # no document: an emptied or truncated file, or a pipe read before
+        raise ParamsError(f"{path} is empty (no YAML document in it); write `{{}}` in it for "
+                          "every default, or run `mer params --write` to write each default "
+                          "out")
+    if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))
+
+
+def params_of(args: Any) -> Params:
+    """The params of a command's ``--params`` file, read once for the whole command: mer's
+    entry point gives ``args`` a cached reader, ``read_params``, so a file that reads once
+    only (a pipe: ``--params <(...)``), or one edited while the command runs, is the same
+    params throughout (a break-it session: `mer train --params <(cat p.yaml)` checked the
+    file, then read the emptied pipe again and trained with the defaults). A namespace made
+    without it (a test calling a stage's run) reads ``args.params``."""
+    read = getattr(args, "read_params", None)
+    return read() if read is not None else load_params(args.params)
 
 
 # The layout of the params file default_params_yaml writes: comments start at this column and

@@ -82,6 +82,27 @@ def test_non_mapping_yaml_is_rejected(tmp_path):
         load_params(path)
 
 
+def test_a_params_file_is_read_once_for_a_whole_command(tmp_path, monkeypatch, capsys):
+    """A break-it session: `mer train --params <(cat p.yaml)` checked the pipe's params, then
+    read the emptied pipe again and trained with every default, without a word; an empty
+    file meant every default too."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    read, write = os.pipe()
+    os.write(write, b"data: {source: flow-images, root: not-here}\n")
+    os.close(write)
+    try:
+        assert main(["--params", f"/dev/fd/{read}", "data"]) == 2
+    finally:
+        os.close(read)
+    assert "not-here" in capsys.readouterr().err  # the pipe's data.root, not the default's
+    (tmp_path / "params.yaml").write_text("# every key commented out\n")
+    assert main(["data"]) == 2
+    assert ("params.yaml is empty (no YAML document in it); write `{}` in it for every "
+            "default, or run `mer params --write`") in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("raw", "key"), [
     ({"train": {"cnn": {"epochs": True}}}, "train.cnn.epochs"),
     ({"train": {"cnn": {"lr": False}}}, "train.cnn.lr"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,6 +140,25 @@ def test_a_killed_worker_loses_no_finished_fold(local_ray, clips, params, tmp_pa
     assert len(list((tmp_path / "folds").glob("*.json"))) == 2 * 6
 
 
+def test_a_worker_without_a_module_the_task_needs_is_one_line(local_ray, tmp_path,
+                                                             monkeypatch):
+    """A break-it session: a cluster started from another environment, without mer, ended
+    `mer train` in 41 lines of Ray's traceback ('No module named mer'), the task's arguments
+    failing to load before mer's own version check could run. Here the module exists only
+    on this process's path, as mer does only in the driver's environment."""
+    from mer.evaluation.ray_folds import _result
+
+    (tmp_path / "only_in_the_driver.py").write_text("class Held:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # after the workers' path was set
+    import only_in_the_driver
+
+    ref = ray.remote(lambda held: 1).options(max_retries=0).remote(only_in_the_driver.Held())
+    with pytest.raises(MerError, match=r"a Ray worker cannot import only_in_the_driver \(No "
+                                       r"module named 'only_in_the_driver'\): install this "
+                                       r"clone's mer, .* on every node"):
+        _result(ray, ref, RAY)
+
+
 def test_train_backend_ray_reaches_the_loso_loop(tmp_path):
     params = parse_params({"train": {"backend": "ray", "parallel_folds": 3,
                                      "ray_address": "10.0.0.5:6379", "ray_max_retries": 5}})
@@ -226,3 +247,76 @@ def test_a_port_where_something_else_answers_is_not_taken_for_ray(local_ray):
     finally:
         server.kill()
         server.wait()
+
+
+@contextmanager
+def ray_head(token: Path) -> Iterator[str]:
+    """A cluster started as the README starts one (`ray start --head`), with its own token
+    file and RAY_AUTH_MODE unset, so Ray turns token authentication on, as on any machine
+    where a local ray.init ever wrote ~/.ray/auth_token; its address. Stopped afterwards."""
+    import tempfile
+    import time
+
+    from mer.evaluation.ray_folds import check_answers
+
+    temp = tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp")  # Ray's socket paths must be short
+    with socket_port() as port:
+        address = f"127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    env["RAY_AUTH_TOKEN_PATH"] = str(token)
+    head = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+         "--port", str(port), "--num-cpus", "1", "--include-dashboard=false",
+         "--disable-usage-stats", "--temp-dir", temp],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                check_answers(address, timeout=1)
+                break
+            except MerError:
+                assert head.poll() is None and time.monotonic() < deadline, "no head started"
+                time.sleep(1)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+
+
+def _join(address: str, token: Path) -> subprocess.CompletedProcess[str]:
+    """mer's connect in a fresh process (Ray keeps its authentication mode per process),
+    with RAY_AUTH_MODE unset and ``token`` as this machine's token file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    env["RAY_AUTH_TOKEN_PATH"] = str(token)
+    script = ("from mer.evaluation.ray_folds import RayOptions, connect, import_ray\n"
+              "ray = import_ray()  # as run_on_ray imports it\n"
+              f"connect(ray, RayOptions(address={address!r}, cpus=1, max_retries=0))\n"
+              "print('joined', ray.cluster_resources()['CPU'])\nray.shutdown()\n")
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_cluster_started_with_ray_start_is_joined_with_this_machines_token(tmp_path):
+    """A break-it session: the README's `ray start --head`, then `mer train` with RAY_ADDRESS,
+    was refused ('cannot join ... start it or fix the address', both right), because Ray 2.60
+    turns token authentication on for a head when a token exists, and ray.init(address=...)
+    never does for a driver; Ray said why only in its log lines."""
+    import secrets
+
+    token, other = tmp_path / "auth_token", tmp_path / "other_token"
+    token.write_text(secrets.token_hex(32))
+    other.write_text(secrets.token_hex(32))
+    with ray_head(token) as address:
+        joined = _join(address, token)
+        assert "joined 1.0" in joined.stdout, joined.stderr[-2000:]
+        refused = _join(address, other)
+    assert refused.returncode != 0
+    assert (f"cannot join the Ray cluster at {address}: it asks for Ray's authentication "
+            f"token, and the one in {other} is not the cluster's; copy the head node's "
+            "~/.ray/auth_token") in refused.stderr, refused.stderr[-2000:]

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from mer.paths import project_root
 from mer.tracking.store import (
     EXPERIMENT_KIND_TAG,
+    NOTE_TAG,
     PARENT_TAG,
     PREDICTIONS_TAG,
     TRAINING_KIND,
@@ -105,13 +106,48 @@ def test_a_server_that_stops_answering_ends_a_call_in_seconds_in_one_line(monkey
     uri = f"http://127.0.0.1:{closed_port()}"
     started = time.monotonic()
     with pytest.raises(MerError, match=rf"the MLflow server at {uri} stopped answering "
-                                       r"\(ConnectionError, after 4 retries\): what had "
-                                       r"finished is kept"):
+                                       r"\(ConnectionError, after 3 retries of 20 s at most\): "
+                                       r"what had finished is kept"):
         mlflow_client(uri).get_experiment_by_name("mer")
     assert time.monotonic() - started < 45
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     bound_http_retries()  # the user's own setting wins
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+
+
+def test_a_server_that_hangs_ends_a_command_within_its_bound_and_is_not_called_again(
+        monkeypatch):
+    """A break-it session: a team server that stopped answering without refusing (a dead
+    SSH tunnel) stalled `mer train` for over 10 minutes: 60 s of silence per try, 5 tries per
+    call, and the failed run's cleanup called it again."""
+    import socket
+
+    from mer.errors import MerError
+    from mer.tracking.store import HTTP_RETRIES, bound_http_retries, mlflow_client
+
+    retries, backoff, timeout = (float(HTTP_RETRIES[k]) for k in (
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT"))
+    assert (retries + 1) * timeout + sum(backoff * 2 ** n for n in range(int(retries))) < 100
+    for name in HTTP_RETRIES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # the test's own: seconds, not 90
+    bound_http_retries()
+    with socket.socket() as silent:  # takes connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        client = mlflow_client(uri)
+        started = time.monotonic()
+        with pytest.raises(MerError, match=rf"the MLflow server at {uri} stopped answering "
+                                           r"\(.*after 3 retries of 1 s at most\)"):
+            client.get_experiment_by_name("mer")
+        assert time.monotonic() - started < 30
+        started = time.monotonic()
+        with pytest.raises(MerError, match=rf"the MLflow server at {uri} stopped answering "
+                                           "earlier in this command; what had finished is kept"):
+            mlflow_client(uri).set_terminated("0" * 32, "KILLED")  # the cleanup: at once
+        assert time.monotonic() - started < 1
 
 
 @pytest.mark.parametrize(("uri", "message"), [
@@ -155,6 +191,8 @@ def test_evaluate_without_predictions_says_so_before_opening_the_store(tmp_path,
 def test_mer_ui_names_the_team_servers_own_ui(tmp_path):
     """The issue: `mer ui` with MLFLOW_TRACKING_URI=http://... failed with a traceback that
     blamed the port; the server already serves the UI."""
+    from mlflow import MlflowClient
+
     from registry_helpers import team_server
 
     (tmp_path / "params.yaml").write_text("{}\n")
@@ -162,8 +200,16 @@ def test_mer_ui_names_the_team_servers_own_ui(tmp_path):
         done = subprocess.run([sys.executable, "-m", "mer.cli", "ui"], cwd=tmp_path,
                               env={**ui_environment(), "MLFLOW_TRACKING_URI": url},
                               capture_output=True, text=True, check=False, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert f"the runs are on the team server: its UI is {url}/" in done.stderr
+        assert done.returncode == 0, done.stderr
+        assert f"the runs are on the team server: its UI is {url} (experiment" in done.stderr
+        # A break-it session: the bare address opens MLflow 3's GenAI view, where a local
+        # store's `mer ui` gave the experiment's runs in the model-training view.
+        found = MlflowClient(url).create_experiment("mer")
+        done = subprocess.run([sys.executable, "-m", "mer.cli", "ui"], cwd=tmp_path,
+                              env={**ui_environment(), "MLFLOW_TRACKING_URI": url},
+                              capture_output=True, text=True, check=False, timeout=300)
+    assert (f"its UI is {url}/#/experiments/{found}/runs?workflowType=machine_learning "
+            "(experiment 'mer')") in done.stderr, done.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -275,6 +321,10 @@ def test_a_crash_marks_the_run_failed(tracking_root, own_store, error, status):
             raise error
     client = MlflowClient(tracking_uri(tracking_root))
     assert [client.get_run(i).info.status for i in ids] == [status, status]
+    # A break-it session: a command refused at once (no Ray cluster, no GPU) left FAILED
+    # runs, alike in the runs table, that did not say why.
+    assert [client.get_run(i).data.tags.get(NOTE_TAG) for i in ids] == \
+        (["failed: RuntimeError: boom"] * 2 if status == "FAILED" else [None, None])
 
 
 def test_the_experiment_is_marked_as_model_training(tracking_root, own_store):

@@ -12,6 +12,7 @@ of their time is Python imports.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -679,7 +680,8 @@ def test_a_stop_python_dropped_ends_a_per_clip_job_at_the_next_clip(monkeypatch,
     restore = _install_handlers("features")
     try:
         with pytest.raises((Terminated, KeyboardInterrupt)):
-            parallel_map(job, list(range(5)), workers=1, description="clips")
+            parallel_map(job, list(range(5)), workers=1, description="clips",
+                         key="faces.workers")
     finally:
         restore()
     assert dropped and done == [0]
@@ -830,3 +832,34 @@ def test_a_copied_project_says_its_store_writes_into_the_old_folder(tmp_path, ow
     message = str(error.value)
     assert f"copied or moved from {original}" in message and "mv mlflow.db" in message
     Tracker("mer", root=original)  # the original is fine
+
+
+def test_a_team_sqlite_store_keeps_artifacts_beside_its_database(tmp_path, monkeypatch):
+    """A break-it session: with MLFLOW_TRACKING_URI=sqlite:////abs/team.db, the experiment
+    created by a DVC queue's temporary copy of the project kept its artifacts in that copy's
+    mlruns/ (MLflow's default: ./mlruns of the folder it runs in), so every run's figures
+    and the registered model were deleted with the copy, and every later run wrote there."""
+    from mlflow import MlflowClient
+
+    team = tmp_path / "team"
+    team.mkdir()
+    uri = f"sqlite:///{team / 'team.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    copy = tmp_path / "project" / ".dvc" / "tmp" / "exps" / "tmpabc"  # a queued variant's
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    tracker = Tracker("mer", root=copy)
+    with tracker.run("a run") as run:
+        tracker.log_json(run, {"uar": 0.5}, "evaluation.json")
+    assert (MlflowClient(uri).get_experiment_by_name("mer").artifact_location
+            == (team / "mlruns").as_uri())
+    assert list(team.glob("mlruns/**/evaluation.json"))
+    assert not (copy / "mlruns").exists()
+    # a store whose experiment was made so before: named, not written into a deleted folder
+    MlflowClient(uri).create_experiment("old", artifact_location=(copy / "mlruns").as_uri())
+    shutil.rmtree(copy)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MerError, match=rf"{team / 'team.db'} keeps the artifacts of experiment "
+                                       rf"'old' in {copy / 'mlruns'}, not beside it: .* \(a "
+                                       r"folder since deleted\)"):
+        Tracker("old", root=tmp_path)

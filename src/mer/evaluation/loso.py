@@ -32,7 +32,7 @@ import numpy as np
 
 from mer.atomic import held_lock, write_text
 from mer.core.clipset import ClipSet
-from mer.core.workers import stop_workers
+from mer.core.workers import process_count, stop_workers
 from mer.evaluation.splits import Fold, loso_folds
 from mer.interrupts import (
     ignore_ctrl_c_in_worker,
@@ -307,6 +307,8 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
         if on_fold:
             on_fold(outcome, False)
 
+    if ray is None and pending:  # train.parallel_folds: no more than the CPUs, or the folds
+        workers = process_count(workers, len(pending), "train.parallel_folds")
     if ray is not None and pending:
         from mer.evaluation.ray_folds import run_on_ray
 

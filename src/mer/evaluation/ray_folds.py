@@ -20,7 +20,9 @@ refuses to compute a fold with other code.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,10 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from mer.core.clipset import ClipSet
+from mer.core.workers import process_count
 from mer.errors import MerError
 from mer.evaluation.loso import FoldOutcome, Learner, code_digest, run_fold
 from mer.evaluation.splits import Fold
 from mer.interrupts import stop_if_requested
+
+log = logging.getLogger(__name__)
 
 ADDRESS_ENV = "RAY_ADDRESS"  # Ray's own variable for the cluster to join
 CPUS_PER_FOLD = 1  # a fold is single-threaded (run_fold pins BLAS, torch and OpenCV to one thread)
@@ -57,6 +62,10 @@ class RayOptions:
 
 
 def import_ray() -> Any:
+    """Ray, imported with token authentication on when this machine holds a token
+    (use_token_when_there_is_one: Ray reads RAY_AUTH_MODE as it is imported)."""
+    if "ray" not in sys.modules:
+        use_token_when_there_is_one()
     try:
         import ray
     except ImportError:
@@ -102,6 +111,52 @@ def check_answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
                        f"service?); {JOIN_ADVICE}")
 
 
+# Where Ray looks for its authentication token (Ray 2.60, docs.ray.io ray-security/token-auth):
+# the variable holding it, the variable naming its file, the default file.
+TOKEN_ENV, TOKEN_PATH_ENV, AUTH_MODE_ENV = "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"
+TOKEN_ADVICE = ("copy the head node's ~/.ray/auth_token to this machine's ~/.ray/auth_token "
+                "(`ray get-auth-token` on the head prints it), or export RAY_AUTH_TOKEN with it")
+
+
+def _token_file() -> Path:
+    return Path(os.environ.get(TOKEN_PATH_ENV) or Path.home() / ".ray" / "auth_token")
+
+
+def use_token_when_there_is_one() -> None:
+    """Set RAY_AUTH_MODE token when this machine holds a token and it is not set, as `ray
+    start --head` itself does (Ray 2.60: it turns token authentication on whenever a token
+    exists, and any local ray.init writes one to ~/.ray/auth_token), where ray.init(address=
+    ...) never does: the README's `ray start --head` then `mer train` was refused, and Ray
+    said why only in its log lines (a break-it session). A cluster without token
+    authentication accepts such a driver too, and a Ray started here uses a token anyway."""
+    if AUTH_MODE_ENV not in os.environ and (os.environ.get(TOKEN_ENV) or _token_file().is_file()):
+        os.environ[AUTH_MODE_ENV] = "token"
+
+
+def _token_here() -> str:
+    """What token this machine gives, for a message."""
+    if os.environ.get(AUTH_MODE_ENV, "token").lower() != "token":
+        return f"{AUTH_MODE_ENV} is {os.environ[AUTH_MODE_ENV]!r} here"
+    if os.environ.get(TOKEN_ENV):
+        return f"the one ${TOKEN_ENV} holds is not the cluster's"
+    if _token_file().is_file():
+        return f"the one in {_token_file()} is not the cluster's"
+    return f"this machine has none ({_token_file()} does not exist)"
+
+
+def _refused_token(exc: BaseException) -> bool:
+    """True when a failed ray.init was refused for its authentication token: Ray raises its
+    AuthenticationError and then a ConnectionError from it."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def connect(ray: Any, options: RayOptions) -> bool:
     """Join the cluster ``options`` names, or start a local Ray; True when this call did
     (the caller then shuts it down), False when this process was connected already.
@@ -122,9 +177,16 @@ def connect(ray: Any, options: RayOptions) -> bool:
             # Workers of a Ray started here import what this process imports, as the local
             # pool's spawned workers do: its sys.path.
             search = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
-            ray.init(num_cpus=options.cpus, include_dashboard=False, logging_level="WARNING",
+            cpus = process_count(options.cpus, options.cpus, "train.parallel_folds")
+            ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING",
                      runtime_env={"env_vars": {"PYTHONPATH": search}})
-    except ConnectionError as exc:
+    except Exception as exc:  # Ray's AuthenticationError, raised bare or under a ConnectionError
+        if address and _refused_token(exc):
+            raise MerError(f"cannot join the Ray cluster at {address}: it asks for Ray's "
+                           f"authentication token, and {_token_here()}; {TOKEN_ADVICE}"
+                           ) from None
+        if not isinstance(exc, ConnectionError):
+            raise
         raise MerError(f"cannot join the Ray cluster at {address} ({exc}); "
                        f"{JOIN_ADVICE}") from None
     finally:
@@ -174,7 +236,13 @@ def run_on_ray(clips: ClipSet, tasks: Sequence[Task], seed: int, options: RayOpt
     started = connect(ray, options)
     refs: dict[Any, tuple[int, Path | None, str]] = {}
     try:
-        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        resources = ray.cluster_resources()
+        cluster_gpus = resources.get("GPU", 0)
+        if resources.get("CPU", 0) < CPUS_PER_FOLD:  # an autoscaler may yet add nodes
+            log.warning("the Ray cluster has no CPU for a fold now (%g CPUs): the folds wait "
+                        "until a node with CPUs joins (`ray start --address <head>:<port>` on "
+                        "it); stop with Ctrl-C (finished folds are kept)",
+                        resources.get("CPU", 0))
         clips_ref = ray.put(clips)  # once, not with every task
         code = code_digest()
         remote = ray.remote(_fold_task)
@@ -202,14 +270,26 @@ def run_on_ray(clips: ClipSet, tasks: Sequence[Task], seed: int, options: RayOpt
             ray.shutdown()
 
 
+# What a worker whose Python lacks a module says when it unpickles a task's arguments (a node
+# started from another environment: a break-it session got 41 lines of Ray's traceback).
+_MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+
+
 def _result(ray: Any, ref: Any, options: RayOptions) -> FoldOutcome:
     """The fold's outcome; its own exception as itself (a MerError stays one), a worker that
     died more than ``max_retries`` times as a MerError."""
     try:
         return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, MerError):  # a user's mistake: its message, no traceback
+    except (ray.exceptions.RayTaskError, ray.exceptions.RaySystemError) as exc:
+        if isinstance(getattr(exc, "cause", None), MerError):  # a user's mistake: its message
             raise exc.cause from None
+        missing = _MISSING_MODULE.search(str(exc))
+        if missing:  # before any mer code ran there: the task's arguments need mer to load
+            raise MerError(f"a Ray worker cannot import {missing.group(1)} ({missing.group(0)}"
+                           "): install this clone's mer, with the same libraries, in the Python "
+                           "that runs `ray start` on every node (pip install -e '.[ray]'), then "
+                           "restart the nodes; finished folds are kept, rerun to resume"
+                           ) from None
         raise
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
             ray.exceptions.OutOfMemoryError) as exc:

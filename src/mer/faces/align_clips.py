@@ -60,7 +60,8 @@ def locate_faces(manifest: Any, params: FaceParams) -> tuple[dict[str, np.ndarra
                              "crops, so no face is detected"}
     clips = sorted((clip_frames(row) for row in manifest.to_dict("records")),
                    key=lambda c: c.clip_id)
-    results = parallel_map(partial(locate_clip, params=params), clips, params.workers, "faces")
+    results = parallel_map(partial(locate_clip, params=params), clips, params.workers, "faces",
+                           "faces.workers")
     found = [r for r in results if r.skipped is None]
     arrays = empty_faces(params.size)
     if found:

@@ -99,13 +99,13 @@ def extract_features(manifest: Any, faces: dict[str, np.ndarray],
     if uses_flow_images(manifest):
         tasks = _image_tasks(manifest)
         described = parallel_map(partial(describe_image, params=params), tasks,
-                                  params.workers, "features")
+                                  params.workers, "features", "features.workers")
         arrays = _stack([t.clip_id for t in tasks], described, [t.apex for t in tasks])
         flow = "precomputed flow images"
     else:
         clip_tasks = sorted(frame_tasks(manifest, faces), key=lambda t: t.clip.clip_id)
         described = parallel_map(partial(describe_frames, params=params), clip_tasks,
-                                 params.workers, "features")
+                                 params.workers, "features", "features.workers")
         arrays = _stack([t.clip.clip_id for t in clip_tasks], described,
                         [t.clip.onset + d.apex_index for t, d in zip(clip_tasks, described,
                                                                     strict=True)])

@@ -184,6 +184,6 @@ def export_flow_images(manifest: Any, faces: dict[str, np.ndarray],
     """Every clip with a face as a (size, size) flow image, in ``rgb`` order once written."""
     tasks, rows = export_tasks(manifest, faces, features, size)
     images = parallel_map(partial(export_clip, params=params), tasks, params.workers,
-                          "flow images")
+                          "flow images", "features.workers")
     return FlowImageExport(tuple(rows), tuple(images), len(manifest) - len(tasks))
 

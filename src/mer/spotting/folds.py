@@ -34,7 +34,7 @@ def corpus_signals(videos: Sequence[LongVideo], params: SpottingParams,
                    features: FeatureParams) -> list[VideoSignals]:
     """Every video's signals, over spotting.workers processes (results do not depend on it)."""
     return parallel_map(_signals_task, [(v, params, features) for v in videos],
-                        params.workers, "spotting signals")
+                        params.workers, "spotting signals", "spotting.workers")
 
 
 @dataclass(frozen=True)

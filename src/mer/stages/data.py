@@ -15,7 +15,7 @@ import argparse
 import json
 
 from mer import paths
-from mer.config import check_data_paths, load_params
+from mer.config import check_data_paths, params_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.core.manifest import MANIFEST_SECTIONS, write_manifest
     from mer.data.build import build_manifest, flow_image_digests
 
-    params = load_params(args.params)
+    params = params_of(args)
     check_data_paths(params.data)
     # Every check runs before anything is written: bad data leaves no output behind.
     manifest, report = build_manifest(params.data, params.labels.scheme,

@@ -17,7 +17,7 @@ import argparse
 import logging
 
 from mer import paths
-from mer.config import Params, load_params
+from mer.config import Params, params_of
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.runs import log_evaluation, record_run
     from mer.tracking.store import Tracker, tracking_uri
 
-    params = load_params(args.params)
+    params = params_of(args)
     # Before writing, quickest first: a mistaken MLFLOW_TRACKING_URI, missing predictions,
     # then the store (opening a new one creates its tables, which takes seconds).
     tracking_uri()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from mer import paths
-from mer.config import load_params
+from mer.config import params_of
 from mer.errors import MerError
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.size < 2:
         raise MerError(f"--size {args.size}: a flow image needs at least 2x2 px (28 is usual)")
-    params = load_params(args.params)
+    params = params_of(args)
     if args.size > params.features.flow_size:
         raise MerError(f"--size {args.size} is larger than the flow it is made from "
                        f"(features.flow_size {params.features.flow_size} px), which only "

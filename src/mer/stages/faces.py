@@ -14,7 +14,7 @@ import logging
 import time
 
 from mer import paths
-from mer.config import load_params
+from mer.config import params_of
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.core.npz import FACES_SECTIONS, MADE_FROM, MADE_WITH, made_from, made_with, write_npz
     from mer.faces.align_clips import locate_faces
 
-    params = load_params(args.params)
+    params = params_of(args)
     manifest = read_manifest(paths.MANIFEST, params)
     started = time.perf_counter()
     arrays, report = locate_faces(manifest, params.faces)

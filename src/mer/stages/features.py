@@ -13,7 +13,7 @@ import argparse
 import json
 
 from mer import paths
-from mer.config import load_params
+from mer.config import params_of
 
 
 def run(args: argparse.Namespace) -> None:
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.core.records import check_stage_output
     from mer.features.describe_clips import extract_features
 
-    params = load_params(args.params)
+    params = params_of(args)
     manifest = read_manifest(paths.MANIFEST, params, through="faces")
     faces = read_faces(paths.FACES)
     check_stage_output(faces, paths.FACES, params, manifest, "faces")

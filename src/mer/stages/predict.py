@@ -81,12 +81,12 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
                         f"(default: models:/<tracking.model_name>@{CHAMPION})")
 
 
-def chosen_model(model: str | None, params_path: str) -> str:
+def chosen_model(model: str | None, args: argparse.Namespace) -> str:
     """The model to load: --model, else the champion of the params file's
     tracking.model_name (read only then: --model works outside a project)."""
-    from mer.config import load_params
+    from mer.config import params_of
 
-    return model or f"models:/{load_params(params_path).tracking.model_name}@{CHAMPION}"
+    return model or f"models:/{params_of(args).tracking.model_name}@{CHAMPION}"
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ def _model_of(args: argparse.Namespace
     from mer.inference.predictor import predict_window
     from mer.tracking.registry import load_pinned_bundle
 
-    model = chosen_model(args.model, args.params)
+    model = chosen_model(args.model, args)
 
     def load() -> tuple[Classify, str | None]:
         bundle, version = load_pinned_bundle(model)

@@ -12,7 +12,7 @@ import json
 import logging
 
 from mer import paths
-from mer.config import load_params
+from mer.config import params_of
 from mer.tracking.registry import CHAMPION
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.tracking.registry import promote
 
-    name = args.name or load_params(args.params).tracking.model_name
+    name = args.name or params_of(args).tracking.model_name
     version = args.version if args.version is not None else workspace_version(name)
     if args.version is None and version is not None:
         log.info("promoting version %s, the one %s names (this project's pipeline "

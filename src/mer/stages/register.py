@@ -25,7 +25,7 @@ import dataclasses
 import logging
 
 from mer import paths
-from mer.config import HYBRID, load_params, mer_command
+from mer.config import HYBRID, mer_command, params_of
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.runs import parent_name
     from mer.tracking.store import evaluation_run_id, git_state
 
-    params = load_params(args.params)
+    params = params_of(args)
     check_target(paths.REGISTERED)  # before a version is registered, not after
     manifest = read_manifest(paths.MANIFEST, params, through="features")
     if (manifest["flow_image"] != "").any():

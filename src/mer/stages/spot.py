@@ -32,7 +32,7 @@ from typing import Any
 
 from mer import paths
 from mer.atomic import check_table_target, write_rows
-from mer.config import Params, load_params
+from mer.config import Params, params_of
 from mer.errors import MerError
 from mer.stages.predict import add_model_argument, chosen_model
 
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> None:
     # (a break-it session: a shipped model folder spotted only beside a params.yaml).
     needs_params = (args.p is not None or args.model is None or args.spot_only
                     or paths.SPOTTING.exists() or Path(args.params).exists())
-    params = load_params(args.params) if needs_params else None
+    params = params_of(args) if needs_params else None
     video = Path(args.video)
     if args.fps is not None and not _is_frame_rate(args.fps):
         raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
     if args.spot_only and args.model:
         raise MerError("--model does not apply to --spot-only: nothing is recognised")
-    model = None if args.spot_only else chosen_model(args.model, args.params)
+    model = None if args.spot_only else chosen_model(args.model, args)
     fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
     numbers = frame_numbers(video)  # a folder's own frame numbers, for the rows
     fps = args.fps if args.fps is not None else fps

@@ -27,7 +27,7 @@ import logging
 import time
 
 from mer import paths
-from mer.config import check_spotting_paths, load_params
+from mer.config import check_spotting_paths, params_of
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.runs import log_spotting, record_run
     from mer.tracking.store import Tracker
 
-    params = load_params(args.params)
+    params = params_of(args)
     spotting = params.spotting
     check_spotting_paths(spotting)
     tracker = Tracker(params.tracking.experiment)  # fail before the work if MLflow is down

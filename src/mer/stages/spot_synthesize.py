@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from mer import paths
-from mer.config import load_params
+from mer.config import params_of
 from mer.errors import ParamsError
 
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.synthetic.write_casme2 import write_not_used
     from mer.synthetic.write_casme_sq import write_long_videos
 
-    spotting = load_params(args.params).spotting
+    spotting = params_of(args).spotting
     output = paths.SYNTHETIC_LONG
     if spotting.source == "synthetic":
         if Path(spotting.root).resolve() != output.resolve():

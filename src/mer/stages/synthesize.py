@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import get_args
 
 from mer import paths
-from mer.config import CorpusSource, DataParams, SyntheticFormat, load_params
+from mer.config import CorpusSource, DataParams, SyntheticFormat, params_of
 from mer.errors import ParamsError
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_path
     from mer.synthetic.write_casme2 import generate_dataset, write_not_used
 
-    params = load_params(args.params)
+    params = params_of(args)
     data = params.data
     if data.sources:
         if data.synthesized:

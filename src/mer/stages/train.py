@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from mer import paths
-from mer.config import CEILING, load_params
+from mer.config import CEILING, params_of
 from mer.errors import MerError
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    params = load_params(args.params)
+    params = params_of(args)
     with only_train():
         _train(args, params)
 

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from mer.config import SyntheticParams
-from mer.core.workers import init_worker, stop_workers
+from mer.core.workers import init_worker, process_count, stop_workers
 from mer.interrupts import workers_start_without_ctrl_c
 from mer.synthetic.face import (
     AUS,
@@ -572,7 +572,8 @@ def _subject_task(task: tuple[BaseFace, int, int, int]) -> SubjectFace:
 
 @contextmanager
 def _mapper(workers: int) -> Iterator[Mapper]:
-    """``map`` for one worker, else a process pool's ordered map."""
+    """``map`` for one worker, else a process pool's ordered map (of process_count workers)."""
+    workers = process_count(workers, workers, "data.synthetic.workers")
     if workers == 1:
         yield map
         return

@@ -131,6 +131,7 @@ def write_long_videos(root: str | Path, params: LongVideoParams, seed: int,
     write_csv(ground_truth_rows(plans), root / GROUND_TRUTH)
     tasks = [(plan, params, seed, root / n.folder) for plan, n in zip(plans, names_of(plans),
                                                                        strict=True)]
-    frames = sum(parallel_map(_write_video, tasks, workers, "synthesize long videos"))
+    frames = sum(parallel_map(_write_video, tasks, workers, "synthesize long videos",
+                              "spotting.workers"))
     log.info("synthetic long videos: %d subjects, %d frames in %s", len(plans), frames, root)
     return frames

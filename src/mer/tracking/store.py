@@ -77,6 +77,7 @@ HOST_TAG = "mer.host"  # hostname + pid namespace of the process that opened a r
 PID_TAG = "mer.pid"
 PID_STARTED_TAG = "mer.pid_started"  # that process's start time: a reused pid is not it
 NOTE_TAG = "mer.note"  # why mer closed a run it did not finish
+NOTE_CHARS = 2000  # of a note: MLflow keeps tag values up to 8000 characters
 # Exit codes of a run stopped by a signal (cli: 130 for SIGINT, 143 for SIGTERM).
 
 
@@ -149,8 +150,14 @@ def check_tracking_uri(uri: str) -> None:
 
 
 def artifact_location(root: str | Path | None = None) -> str | None:
-    """<project root>/mlruns for our own SQLite store; None = the team server's default."""
-    return None if os.environ.get(ENV_URI) else (project_root(root) / ARTIFACTS).as_uri()
+    """Where a SQLite store's experiments keep their artifacts: the mlruns/ folder beside its
+    database (<project root>/mlruns for the project's own mlflow.db), as an absolute URI;
+    None for a server, whose default it is. MLflow's own default for a SQLite store is
+    ./mlruns of the folder the experiment is created from (a break-it session: a team's
+    sqlite:////srv/team.db experiment created by a DVC queue's temporary copy kept every
+    run's figures and model in that copy, deleted with it)."""
+    db = sqlite_file(tracking_uri(root))
+    return None if db is None else (db.parent / ARTIFACTS).as_uri()
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -332,9 +339,11 @@ def ensure_experiment(client: Any, name: str, root: str | Path | None = None) ->
 
 def check_not_moved(experiment: str, location: str | None, root: str | Path | None = None
                     ) -> None:
-    """A MerError when our SQLite store keeps ``experiment``'s artifacts in another folder's
-    mlruns/: the store records absolute locations, so a project folder copied or moved
-    elsewhere would write its runs' files into the old folder (or fail when it is gone)."""
+    """A MerError when a SQLite store keeps ``experiment``'s artifacts in an mlruns/ folder
+    that is not the one beside its database (artifact_location): the store records absolute
+    locations, so a project folder copied or moved elsewhere would write its runs' files
+    into the old folder (or fail when it is gone), as would an experiment created in a
+    folder since deleted (a DVC queue's temporary copy)."""
     from urllib.parse import unquote, urlparse
 
     ours = artifact_location(root)
@@ -343,15 +352,17 @@ def check_not_moved(experiment: str, location: str | None, root: str | Path | No
     parsed = urlparse(location)
     if parsed.scheme != "file" or not parsed.path.rstrip("/").endswith(f"/{ARTIFACTS}"):
         return  # a location someone chose on purpose (a server's, a bucket)
-    old, here = Path(unquote(parsed.path)).parent, project_root(root)
-    if old.resolve() == here:
+    old, here = Path(unquote(parsed.path)).parent, Path(unquote(urlparse(ours).path)).parent
+    if old.resolve() == here.resolve():
         return
+    db = sqlite_file(tracking_uri(root))
     raise MerError(
-        f"{here / DB_NAME} keeps the artifacts of experiment '{experiment}' in {old / ARTIFACTS}: "
-        f"this project was copied or moved from {old}, and MLflow's store records absolute "
-        f"paths, so new runs would write into {old / ARTIFACTS}. Either start a fresh store "
-        f"here (move {DB_NAME} and {ARTIFACTS}/ aside, e.g. `mv {DB_NAME} {DB_NAME}.copied`), "
-        f"or work in {old} (or point {ENV_URI} at its store)")
+        f"{db} keeps the artifacts of experiment '{experiment}' in {old / ARTIFACTS}, not "
+        f"beside it: the store was copied or moved from {old}, or the experiment was created "
+        f"there{'' if old.exists() else ' (a folder since deleted)'}, and MLflow's store "
+        f"records absolute paths, so new runs would write into {old / ARTIFACTS}. Either "
+        f"start a fresh store here (move {db.name} and {ARTIFACTS}/ aside, e.g. "
+        f"`mv {db.name} {db.name}.copied`), or work with the store in {old}")
 
 
 def flatten(mapping: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
@@ -429,10 +440,15 @@ def _process_gone(pid: int, started: str | None) -> bool:
 
 # MLflow retries a request to a server that does not answer 7 times, backing off up to 2 min
 # (for rate limits): minutes per call, so a server that died mid-run hung `mer train` for 12
-# minutes. mer's defaults (a user's own settings win): 4 retries over about 15 s, 60 s each.
-RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
-HTTP_RETRIES = {RETRIES_ENV: "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+# minutes. mer's defaults (a user's own settings win): 3 retries over about 7 s for a server
+# that refuses, and 20 s of silence per try for one that hangs (a dead tunnel; a break-it
+# session: 60 s per try, so 5 minutes per call, and the run's cleanup called again), so
+# about 90 s in all (test_evaluation_tracking).
+RETRIES_ENV, TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"
+HTTP_RETRIES = {RETRIES_ENV: "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", TIMEOUT_ENV: "20"}
+# The tracking servers found not answering in this process: later calls to one fail at once
+# (the failed command's cleanup, e.g. marking its run KILLED, would wait as long again).
+_SILENT_SERVERS: set[str] = set()
 
 
 def bound_http_retries() -> None:
@@ -468,6 +484,9 @@ class _DeferringClient:
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if self._uri in _SILENT_SERVERS:
+                raise MerError(f"the MLflow server at {self._uri} stopped answering earlier "
+                               f"in this command; {_AFTER_SILENCE}")
             try:
                 with deferred_signals():
                     return attribute(*args, **kwargs)
@@ -475,13 +494,17 @@ class _DeferringClient:
                 failure = _unreachable(exc)
                 if failure is None:
                     raise
+                _SILENT_SERVERS.add(self._uri)
                 raise MerError(
                     f"the MLflow server at {self._uri} stopped answering "
                     f"({type(failure).__name__}, after {os.environ.get(RETRIES_ENV, '7')} "
-                    "retries): what had finished is kept (`mer train` resumes from its "
-                    "finished folds); rerun once it answers, or unset "
-                    f"{ENV_URI} to use {DB_NAME} in the project") from None
+                    f"retries of {os.environ.get(TIMEOUT_ENV, '120')} s at most): "
+                    f"{_AFTER_SILENCE}") from None
         return call
+
+
+_AFTER_SILENCE = ("what had finished is kept (`mer train` resumes from its finished folds); "
+                  f"rerun once it answers, or unset {ENV_URI} to use {DB_NAME} in the project")
 
 
 @contextmanager
@@ -565,8 +588,12 @@ class Tracker:
             yield opened
         except BaseException as exc:
             if opened is not None:
-                self.client.set_terminated(
-                    opened, status="KILLED" if stopped_by_signal(exc) else "FAILED")
+                stopped = stopped_by_signal(exc)
+                if not stopped:  # say why in the runs table, as the console did
+                    said = str(exc) if isinstance(exc, MerError) else \
+                        f"{type(exc).__name__}: {exc}"
+                    self.client.set_tag(opened, NOTE_TAG, f"failed: {said}"[:NOTE_CHARS])
+                self.client.set_terminated(opened, status="KILLED" if stopped else "FAILED")
             raise
         self.client.set_terminated(opened, status="FINISHED",
                                    end_time=None if ended is None else _millis(ended))

@@ -87,11 +87,12 @@ def ui_command(port: int, root: str | Path | None = None) -> list[str]:
     return command
 
 
-def ui_address(port: int, experiment: str) -> str:
-    """Where to point the browser once `mer ui`'s server answers on ``port``: the runs table
-    of ``experiment`` in the model-training view (mer.tracking.store.TRAINING_VIEW), asked of
-    the server's REST API, else (no such experiment yet) the UI's home."""
-    home = f"http://{HOST}:{port}"
+def ui_address(home: str, experiment: str) -> str:
+    """Where to point the browser at the MLflow server answering at ``home``
+    ('http://127.0.0.1:5000', `mer ui`'s or a team's): the runs table of ``experiment`` in
+    the model-training view (mer.tracking.store.TRAINING_VIEW), asked of the server's REST
+    API, else (no such experiment yet) the UI's home."""
+    home = home.rstrip("/")
     query = urllib.parse.urlencode({"experiment_name": experiment})
     try:
         with urllib.request.urlopen(f"{home}/api/2.0/mlflow/experiments/get-by-name?{query}",
@@ -117,17 +118,17 @@ def wait_until_answers(server: subprocess.Popen, url: str, timeout_s: float | No
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.config import TrackingParams, load_params
+    from mer.config import TrackingParams, params_of
 
     root = project_root()
     server_uri = os.environ.get(ENV_URI, "")
     if not server_uri and not Path(args.params).exists() and not store_exists(root):
-        load_params(args.params)  # neither a project nor a store: that error, no new store
-    experiment = (load_params(args.params).tracking if Path(args.params).exists()
+        params_of(args)  # neither a project nor a store: that error, no new store
+    experiment = (params_of(args).tracking if Path(args.params).exists()
                   else TrackingParams()).experiment
     if server_uri.startswith(("http://", "https://")):
         check_tracking_uri(server_uri)
-        print(f"the runs are on the team server: its UI is {server_uri.rstrip('/')}/ "
+        print(f"the runs are on the team server: its UI is {ui_address(server_uri, experiment)} "
               f"(experiment '{experiment}'); `mer ui` serves only a project's own "
               f"{DB_NAME} (unset {ENV_URI} for that)", file=sys.stderr)
         return
@@ -143,8 +144,8 @@ def run(args: argparse.Namespace) -> None:
     server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment())
     try:
         if wait_until_answers(server, f"http://{HOST}:{args.port}/health"):
-            print(f"MLflow UI for {root}: {ui_address(args.port, experiment)} (Ctrl-C to "
-                  "stop)", file=sys.stderr)
+            address = ui_address(f"http://{HOST}:{args.port}", experiment)
+            print(f"MLflow UI for {root}: {address} (Ctrl-C to stop)", file=sys.stderr)
         code = server.wait()
     except KeyboardInterrupt:  # the way `mer ui` ends: a stop handled, not a stop to report
         clear_stop()
