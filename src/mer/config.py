@@ -856,8 +856,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if raw is None:  # no document: an emptied or truncated file, or a pipe read before
         raise ParamsError(f"{path} is empty (no YAML document in it); write `{{}}` in it for "
-                          "every default, or run `mer params --write` to write each default "
-                          "out")
+                          "every default, or delete it and run `mer params --write` to write "
+                          "each default out")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))

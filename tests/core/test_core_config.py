@@ -100,7 +100,7 @@ def test_a_params_file_is_read_once_for_a_whole_command(tmp_path, monkeypatch, c
     (tmp_path / "params.yaml").write_text("# every key commented out\n")
     assert main(["data"]) == 2
     assert ("params.yaml is empty (no YAML document in it); write `{}` in it for every "
-            "default, or run `mer params --write`") in capsys.readouterr().err
+            "default, or delete it and run `mer params --write`") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("raw", "key"), [

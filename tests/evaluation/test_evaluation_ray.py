@@ -4,6 +4,7 @@ backend's bytes, resuming from the fold cache, a killed worker's fold rerun and 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,6 +192,16 @@ def socket_port() -> Iterator[int]:
     yield port
 
 
+class NotJoined:  # Ray as a process sees it before joining: ray.init must not be called
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+    @staticmethod
+    def init(**kwargs: Any) -> None:
+        raise AssertionError(f"ray.init({kwargs}) was called")
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
 def test_an_address_where_nothing_answers_is_one_line_in_seconds(address):
     """The issue: train.ray_address 127.0.0.1:1 hung `mer train` for over 7 minutes with only
@@ -200,20 +211,39 @@ def test_an_address_where_nothing_answers_is_one_line_in_seconds(address):
     with socket_port() as port:
         target = address.format(port=port)
 
-    class NotJoined:  # Ray as this process sees it before joining: ray.init must not be called
-        @staticmethod
-        def is_initialized() -> bool:
-            return False
-
-        @staticmethod
-        def init(**kwargs: Any) -> None:
-            raise AssertionError(f"ray.init({kwargs}) was called")
-
     started = time.monotonic()
     with pytest.raises(MerError, match=rf"cannot join the Ray cluster at {target}: nothing "
                                        rf"answers at 127.0.0.1:{port} \(.*\); start it"):
         connect(NotJoined, RayOptions(address=target, cpus=1, max_retries=0))
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("address", "env", "named"), [
+    ("localhost", None, "train.ray_address"), (None, "http://127.0.0.1:6390", "$RAY_ADDRESS"),
+    ("127.0.0.1:99999", None, "train.ray_address"), ("127.0.0.1:6390/", None,
+                                                     "train.ray_address")])
+def test_a_malformed_ray_address_is_named_at_once(monkeypatch, address, env, named):
+    """A break-it session: 'localhost' ended in Ray's raw ValueError, 'http://...' was
+    blamed on DNS, '127.0.0.1:6390/' waited minutes."""
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    shown = re.escape(repr(address or env))
+    with pytest.raises(MerError, match=rf"^{re.escape(named)} is {shown}, which is no Ray "
+                                       r"address: write the head's host:port"):
+        connect(NotJoined, RayOptions(address=address, cpus=1, max_retries=0))
+
+
+def test_spaces_around_a_ray_address_are_not_part_of_it(monkeypatch):
+    """A break-it session: '127.0.0.1:6390 ' (pasted with a space) skipped the check that
+    something answers there, and ray.init waited for minutes."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with socket_port() as port:
+        address = f" 127.0.0.1:{port} "
+    with pytest.raises(MerError, match=rf"cannot join the Ray cluster at 127\.0\.0\.1:{port}: "
+                                       "nothing answers"):
+        connect(NotJoined, RayOptions(address=address, cpus=1, max_retries=0))
 
 
 def test_a_port_where_something_else_answers_is_not_taken_for_ray(local_ray):

@@ -109,5 +109,10 @@ def test_plot_tables_one_file_per_model_figures_at_the_top(tmp_path):
         assert recall["recall"].tolist() == pytest.approx(
             [report["models"][model]["recall"][c] for c in CLASSES], abs=1e-6)
         by_subject = pd.read_csv(tmp_path / "subjects" / f"{model}.csv", dtype={"subject": str})
-        assert list(by_subject.columns) == ["subject", "clips", "accuracy", "uar", "uf1"]
+        assert list(by_subject.columns) == ["subject", "clips", "classes", "accuracy", "uar",
+                                            "uf1"]
         assert list(by_subject["subject"]) == ["sub01", "sub02", "sub03"]
+        # a break-it session: the per-subject chart drew chance at 1 / 3 classes for every
+        # subject, where a subject's UAR averages over the classes it shows
+        shown = frame[frame["model"] == model].groupby("subject")["label"].nunique()
+        assert by_subject["classes"].tolist() == shown.loc[by_subject["subject"]].tolist()

@@ -12,7 +12,8 @@ Tables (CSV, one file per model; dvc.yaml's top-level plots draw each as a Vega 
 `dvc plots show` / `dvc plots diff` overlay across revisions):
 - confusion/<model>.csv: actual,predicted per clip (DVC's confusion template);
 - recall/<model>.csv: class, recall, precision, support (bars by class);
-- subjects/<model>.csv: subject, clips, uar, accuracy, uf1 (bars by held-out subject).
+- subjects/<model>.csv: subject, clips, classes, uar, accuracy, uf1 (bars by held-out
+  subject; classes: how many its clips show, its chance UAR being 1 / classes).
 """
 
 from __future__ import annotations
@@ -103,13 +104,17 @@ def models_figure(by_model: dict[str, dict[str, Any]], n_classes: int) -> Figure
     return fig
 
 
-def per_subject_figure(table: pd.DataFrame, model: str, n_classes: int) -> Figure:
+def per_subject_figure(table: pd.DataFrame, model: str) -> Figure:
+    """UAR and accuracy of ``model`` per held-out subject (report.per_subject's rows), each
+    subject's chance UAR marked over its bars."""
     fig = _figure(max(6.0, 0.35 * len(table) + 2), 4.0)
     ax = fig.add_subplot()
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["uar"], 0.4, label="UAR")
     ax.bar(x + 0.2, table["accuracy"], 0.4, label="accuracy")
-    ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance UAR")
+    # A subject's UAR averages over the classes it shows: its chance is 1 / those, per bar.
+    ax.hlines(1.0 / table["classes"], x - 0.45, x + 0.45, color="black", linewidth=1.5,
+              label="chance UAR (1 / classes shown)")
     labels = [f"{s} ({n})" for s, n in zip(table["subject"], table["clips"], strict=True)]
     ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
@@ -197,7 +202,7 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
               folder / "per_corpus.png")
     primary = primary_model(models)
     mine = per_subject[per_subject["model"] == primary]
-    _save(per_subject_figure(mine, primary, len(classes)), folder / "per_subject.png")
+    _save(per_subject_figure(mine, primary), folder / "per_subject.png")
     return {"primary": primary,
             "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                             if p.is_file())}

@@ -80,6 +80,28 @@ HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0
 HTTP2_SETTINGS = 4  # frame type, byte 3 of a frame's 9-byte header
 
 
+# What ray.init takes: 'auto', host:port (the head's GCS), ray://host:port (Ray Client).
+_ADDRESS = re.compile(r"(?:ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
+_HIGHEST_PORT = 65535
+
+
+def checked_address(address: str | None, named_by: str) -> str | None:
+    """``address`` without surrounding spaces (as pasted from a document), None when empty;
+    a MerError naming ``named_by`` (the param or variable) when it is no Ray address: Ray
+    raised a raw ValueError for 'localhost', and waited minutes for '127.0.0.1:6390 ' (a
+    break-it session)."""
+    if address is None or not address.strip():
+        return None
+    address = address.strip()
+    match = _ADDRESS.fullmatch(address)
+    if address != "auto" and (match is None or not 0 < int(match.group(2)) <= _HIGHEST_PORT):
+        raise MerError(f"{named_by} is {address!r}, which is no Ray address: write the head's "
+                       "host:port (10.0.0.5:6379, its GCS port, as `ray start --head` prints "
+                       "it), ray://host:10001 for Ray Client, or auto for a cluster started "
+                       "on this machine")
+    return address
+
+
 def check_answers(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """A MerError unless a gRPC server (Ray's GCS, or its client server for 'ray://')
     answers at a Ray address's host:port ('10.0.0.5:6379', 'ray://head:10001') within
@@ -166,7 +188,8 @@ def connect(ray: Any, options: RayOptions) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time
-    address = options.address or os.environ.get(ADDRESS_ENV)
+    address = checked_address(options.address, "train.ray_address") or \
+        checked_address(os.environ.get(ADDRESS_ENV), f"${ADDRESS_ENV}")
     if address:
         check_answers(address)
     on_sigterm = signal.getsignal(signal.SIGTERM)

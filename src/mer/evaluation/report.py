@@ -296,15 +296,20 @@ def fewer_classes(frame: pd.DataFrame, report: dict[str, Any]) -> dict[str | Non
 
 
 def per_subject(frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """model, subject, clips, accuracy, uar, uf1 for every (model, held-out subject)."""
+    """model, subject, clips, classes, accuracy, uar, uf1 for every (model, held-out subject);
+    ``classes``: how many classes the subject's clips show, the classes its UAR averages
+    over, so its chance UAR is 1 / classes (0.5 for a subject of two classes, not the
+    scheme's 1 / 5: a break-it session read subjects at chance as well above it)."""
     import pandas as pd
 
     rows = []
     for (model, subject), part in frame.groupby(["model", "subject"], sort=False):
         rows.append({"model": model, "subject": subject, "clips": len(part),
+                     "classes": part["label"].nunique(),
                      **metrics.scores(_indices(part["label"], classes),
                                       _indices(part["prediction"], classes), len(classes))})
-    out = pd.DataFrame(rows, columns=["model", "subject", "clips", "accuracy", "uar", "uf1"])
+    out = pd.DataFrame(rows, columns=["model", "subject", "clips", "classes", "accuracy", "uar",
+                                      "uf1"])
     out["rank"] = out["model"].map(model_rank)
     return out.sort_values(["rank", "subject"]).drop(columns="rank").reset_index(drop=True)
 

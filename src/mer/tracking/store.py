@@ -440,7 +440,7 @@ def _process_gone(pid: int, started: str | None) -> bool:
 
 # MLflow retries a request to a server that does not answer 7 times, backing off up to 2 min
 # (for rate limits): minutes per call, so a server that died mid-run hung `mer train` for 12
-# minutes. mer's defaults (a user's own settings win): 3 retries over about 7 s for a server
+# minutes. mer's defaults (a user's own settings win): 3 retries over about 8 s for a server
 # that refuses, and 20 s of silence per try for one that hangs (a dead tunnel; a break-it
 # session: 60 s per try, so 5 minutes per call, and the run's cleanup called again), so
 # about 90 s in all (test_evaluation_tracking).
