@@ -150,6 +150,31 @@ def test_a_server_that_hangs_ends_a_command_within_its_bound_and_is_not_called_a
         assert time.monotonic() - started < 1
 
 
+def test_a_run_whose_server_went_silent_ends_with_the_first_detailed_error(tmp_path,
+                                                                          monkeypatch):
+    """A final read: the run's cleanup (its FAILED status and note) called the silent server
+    again and replaced the error that said how it failed (the retries, the exception) with
+    "stopped answering earlier"; the cleanup is skipped, the first error is raised."""
+    from contextlib import ExitStack
+
+    from mer.errors import MerError
+    from mer.tracking.store import HTTP_RETRIES
+    from registry_helpers import team_server
+
+    for name in HTTP_RETRIES:
+        monkeypatch.setenv(name, "0" if name != "MLFLOW_HTTP_REQUEST_TIMEOUT" else "5")
+    (tmp_path / "params.yaml").write_text("{}\n")
+    with ExitStack() as server:
+        url = server.enter_context(team_server(tmp_path / "server"))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        tracker = Tracker("mer", tmp_path)
+        with pytest.raises(MerError) as raised, tracker.run("fold") as run_id:
+            server.close()  # the server stops: its port refuses
+            tracker.log(run_id, metrics={"uar": 0.5})
+    assert re.match(rf"the MLflow server at {url} stopped answering \(ConnectionError, after "
+                    r"0 retries of 5 s at most\)", str(raised.value)), raised.value
+
+
 @pytest.mark.parametrize(("uri", "message"), [
     ("/work/proj/mlflow.db", r"=/work/proj/mlflow.db is a file path without a scheme, not a "
                              r"tracking URI; write it as sqlite:////absolute/path/mlflow.db or "

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from mer.config import LongVideoParams
 from mer.data.long_video import Interval
@@ -239,12 +240,23 @@ def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):
         done = subprocess.run([sys.executable, "-m", "mer.cli", "predict", "--pair", *pair],
                               cwd=moved, capture_output=True, text=True, check=False,
                               env={**environment(moved), "MER_MODEL_CACHE": str(tmp_path)})
+        # A break-it session: such a version could still be promoted, to a champion every
+        # `mer predict` then fails to load.
+        promoted = subprocess.run([sys.executable, "-m", "mer.cli", "promote", "--alias",
+                                   "challenger", "--version", "1"], cwd=moved,
+                                  capture_output=True, text=True, check=False,
+                                  env=environment(moved))
     finally:
         moved.rename(project)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"keeps its files in {project / 'mlruns'}/" in done.stderr
     assert "which no longer exists" in done.stderr
     assert f"moved or copied from {project} still reads from there" in done.stderr
+    assert promoted.returncode == 2 and "Traceback" not in promoted.stderr, promoted.stderr
+    assert (f"cannot promote model 'models:/{MODEL}/1': the registry keeps its files in "
+            f"{project / 'mlruns'}/") in promoted.stderr
+    registry = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    assert "challenger" not in registry.get_registered_model(MODEL).aliases
 
 
 def test_promoting_a_missing_version_is_a_clear_error(project):
@@ -508,6 +520,7 @@ def test_the_registered_model_spots_and_recognises_a_video_request(spotted, long
     assert list(answer.columns)[:9] == ["request_row", "onset", "apex", "offset", "onset_s",
                                         "apex_s", "offset_s", "kind", "confidence"]
     rows = answer.drop(columns="request_row").to_dict("records")
+    assert all(r.pop("error") is None for r in rows)  # no row refused
     assert [{k: v for k, v in r.items() if k != "recognition_error"} for r in rows] == [
         pytest.approx({k: v for k, v in r.items() if k != "recognition_error"}, abs=1e-6)
         for r in spotted]
@@ -550,6 +563,17 @@ def test_bad_video_requests_and_a_missing_model_are_clear_errors(in_project, lon
             model.predict(pd.DataFrame(request))
         assert expected in getattr(refused.value, "own_message", ""), refused.value.message
         assert "mer-video-" not in refused.value.own_message
+    # A break-it session: a request of a good video and one without a face was HTTP 400, and
+    # the good video's intervals, already spotted, were lost. Each row is answered.
+    good = base64.b64encode(long_video[0].read_bytes()).decode()
+    alone = model.predict(pd.DataFrame({"video": [good]}))
+    both = model.predict(pd.DataFrame({"video": [good, not_video]}))
+    assert alone["error"].isna().all() and len(alone) > 0
+    kept = both[both["request_row"] == 0].drop(columns="error").to_json(orient="records")
+    assert json.loads(kept) == json.loads(alone.drop(columns="error").to_json(orient="records"))
+    (bad,) = both[both["request_row"] == 1].to_dict("records")
+    assert bad["error"].startswith("row 1: 'video' holds no video OpenCV can decode")
+    assert bad["onset"] is None and bad["label"] is None
     assert main(["spot", "--video", str(long_video[0]), "--model",
                  f"models:/{MODEL}@nosuchalias"]) == 2
     message = capsys.readouterr().err
@@ -891,6 +915,26 @@ def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, pro
     rows = json.loads((elsewhere / "i.json").read_text())
     assert [(r["onset"], r["offset"], r["label"]) for r in rows] == [
         (r["onset"], r["offset"], r["label"]) for r in spotted]
+    # A break-it session: --p and --spot-only (with --model too) each died on "params.yaml
+    # not found", naming neither the option nor the way out.
+    folder = str(model_folder(project))
+    assert main(["spot", "--video", str(long_video[0]), "--model", folder, "--spot-only",
+                 "--out", "s.json"]) == 0
+    assert "spotter: p micro" in capsys.readouterr().err
+    only = json.loads((elsewhere / "s.json").read_text())
+    assert [(r["onset"], r["offset"], r["kind"]) for r in only] == [
+        (r["onset"], r["offset"], r["kind"]) for r in rows]
+    assert not any("label" in r for r in only)  # spotted, not recognised
+    assert main(["spot", "--video", str(long_video[0]), "--model", folder, "--p", "0.3",
+                 "0.3", "--spot-only"]) == 0
+    assert ("spotter: p micro 0.3, macro 0.3 (--p) from --p, with the signal settings of the "
+            f"spotter registered in {folder}") in capsys.readouterr().err
+    for missing in (["spot", "--video", str(long_video[0]), "--spot-only"],
+                    ["predict", "--pair", *map(str, faceless_pair(tmp_path))]):
+        assert main(missing) == 2
+        assert ("params.yaml not found: without --model, mer" in
+                (err := capsys.readouterr().err)) and "or pass --model with a model URI or " \
+            "a model folder" in err, err
     assert not (elsewhere / "params.yaml").exists()
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 import torch
 
 from mer.config import CnnParams, Params, PretrainParams
 from mer.errors import ParamsError
-from mer.models.pretrain import REPORT, pretrained_flownet, pretraining_key
+from mer.models.pretrain import REPORT, build_corpus, pretrained_flownet, pretraining_key
 
 
 def tiny(**data: object) -> Params:
@@ -190,6 +191,24 @@ def test_a_flow_images_project_pretrains_on_flow_images(tmp_path):
     assert weights["motion.0.weight"].shape == (4, 2, 5, 5)
     (folder,) = (path for path in tmp_path.iterdir() if path.is_dir())
     assert json.loads((folder / REPORT).read_text())["clips"] >= 2
+
+
+def test_the_pretraining_corpus_names_the_param_that_sets_its_workers(tmp_path, caplog):
+    """The corpus renders with features.workers processes, so a warning about too many names
+    that key, not data.synthetic.workers, which the pretraining corpus does not read (a
+    final read found the wrong key). One CPU (the process's affinity, as under taskset)
+    makes 3 workers too many."""
+    params = tiny().model_copy(update={"features": tiny().features.model_copy(
+        update={"workers": 3})})
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        with caplog.at_level("WARNING", logger="mer"):
+            build_corpus(params, tmp_path)
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert "features.workers asks for 3 worker processes" in caplog.text
+    assert "data.synthetic.workers" not in caplog.text
 
 
 def test_data_generated_from_the_pretraining_seed_are_refused_however_they_are_read(tmp_path):

@@ -253,8 +253,29 @@ def test_a_video_too_short_to_spot_in_is_an_error_not_zero_intervals(tiny_video,
     for follow in ([], ["--follow"]):
         assert main(["spot", "--video", str(short), "--spot-only", "--p", "0.3", "0.3",
                      *follow]) == 2
+        err = capsys.readouterr().err
         assert "short.avi: 3 frames with a face in a row (0.10 s at 30 frames/s) are fewer " \
-               "than one micro-expression window needs" in capsys.readouterr().err
+               "than one micro-expression window needs" in err
+        assert "pass it with --fps (mer spot) or write it into the file's header (a request " \
+               "to a served model)" in err  # a request cannot pass --fps (a break-it session)
+
+
+def test_a_rate_too_low_to_tell_micro_from_macro_is_refused(tiny_video, tmp_path, monkeypatch,
+                                                            capsys):
+    """A break-it session: a 30 frames/s video whose header said 2 frames/s gave one macro
+    interval and exit 0: both windows were 1 frame, so no interval could be micro."""
+    path, _ = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    for follow in ([], ["--follow"]):
+        assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
+                     "--fps", "2", *follow]) == 2
+        assert ("s15.avi: at 2 frames/s the micro window (spotting.micro_window 0.2 s) and "
+                "the macro one (0.5 s) are both 1 frame(s), so no interval could be told "
+                "micro; if the video's real frame rate differs, pass it with --fps") \
+            in capsys.readouterr().err
+    assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
+                 "--fps", "3"]) == 0  # 1 and 2 frames: a low rate, still two scales
 
 
 def test_out_naming_a_folder_is_refused_before_the_work(tiny_video, tmp_path, monkeypatch,
@@ -304,8 +325,8 @@ def test_stale_fitted_thresholds_say_how_to_reach_the_registered_spotter(
     assert main(["spot", "--video", str(path), "--spot-only"]) == 2
     err = capsys.readouterr().err
     assert "(spotting.micro_window 0.3 there, 0.2 now)" in err
-    assert ("or pass --p MICRO MACRO, or move reports/spotting.json away and drop --spot-only "
-            "to use the spotter registered with the model") in err
+    assert ("or pass --p MICRO MACRO, or move reports/spotting.json away and pass --model "
+            "to use the spotter registered with a model") in err
 
 
 @pytest.mark.parametrize("follow", [False, True])

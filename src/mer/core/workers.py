@@ -79,11 +79,11 @@ def process_count(asked: int, tasks: int, key: str) -> int:
     train.parallel_folds 100 on 2 CPUs started 28 processes and took 7 GB more memory, to
     run slower than 2)."""
     cpus = usable_cpus()
+    count = max(1, min(asked, cpus, tasks))
     if asked > cpus:
         log.warning("%s asks for %d worker processes, and this machine gives mer %d CPUs: "
-                    "starting %d (the results do not depend on it)", key, asked, cpus,
-                    min(cpus, max(tasks, 1)))
-    return max(1, min(asked, cpus, tasks))
+                    "starting %d (the results do not depend on it)", key, asked, cpus, count)
+    return count
 
 
 def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], workers: int,

@@ -176,6 +176,18 @@ def read_loso_tree(root: Path) -> Corpus:
     folders, the other subjects' images again, are not read (mer makes its own folds).
     DatasetError naming the folder for a subject folder without LOSO_TEST, an id of none of
     the composite's conventions, a class folder it cannot read, or no image at all."""
+    clips = _tree_clips(root)
+    log.info("%s: read as STSTNet's LOSO tree, %d images: each subject's own from its %s "
+             "folder, class folders 0, 1, 2 as negative, positive, surprise (STSTNet's "
+             "numbering), the corpus from the subject id (sub01 CASME II, 006 SAMM, s1 "
+             "SMIC-HS); %s folders are not read, as mer makes its own LOSO folds", root,
+             len(clips), LOSO_TEST, LOSO_TRAIN)
+    return Corpus(DATASET, one_spelling(clips, "the subject folders"), str(root), "")
+
+
+def _tree_clips(root: Path) -> list[Clip]:
+    """The clips of STSTNet's tree under ``root`` (read_loso_tree, which says what it
+    raises)."""
     clips = []
     for folder in subfolders(root):
         test = folder / LOSO_TEST
@@ -206,12 +218,7 @@ def read_loso_tree(root: Path) -> Corpus:
     if not clips:
         raise DatasetError(f"data.root {root}: its {LOSO_TEST} folders hold no image "
                            f"({', '.join(sorted(FRAME_SUFFIXES))})")
-    log.info("%s: read as STSTNet's LOSO tree, %d images: each subject's own from its %s "
-             "folder, class folders 0, 1, 2 as negative, positive, surprise (STSTNet's "
-             "numbering), the corpus from the subject id (sub01 CASME II, 006 SAMM, s1 "
-             "SMIC-HS); %s folders are not read, as mer makes its own LOSO folds", root,
-             len(clips), LOSO_TEST, LOSO_TRAIN)
-    return Corpus(DATASET, one_spelling(clips, "the subject folders"), str(root), "")
+    return clips
 
 
 def read_flow_images(root: str | Path, annotations: str | Path | None = None) -> Corpus:
@@ -256,12 +263,15 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
 def _warn_unlisted(root: Path, csv_path: Path, clips: Sequence[Clip]) -> None:
     """A warning naming the images of STSTNet's tree under ``root`` that the list read
     instead does not list (a break-it session: a list of two subjects beside a tree of six
-    read two, without a word about the four others)."""
+    read two, without a word about the four others). A tree that would not read as one
+    (read_loso_tree's errors) is no tree left out: the list is what is read."""
+    try:
+        tree = _tree_clips(root)
+    except DatasetError:
+        return
     listed = {os.path.abspath(clip.flow_image) for clip in clips}
-    unlisted = [image for folder in subfolders(root) if (folder / LOSO_TEST).is_dir()
-                for class_folder in subfolders(folder / LOSO_TEST)
-                for image in sorted(class_folder.iterdir())
-                if image.is_file() and is_image(image) and os.path.abspath(image) not in listed]
+    unlisted = [clip.flow_image for clip in tree
+                if os.path.abspath(clip.flow_image) not in listed]
     if unlisted:
         log.warning("%s is read as the list of flow images: the %d images of the tree under "
                     "data.root (<subject>/%s/<class>/) that it does not list are not read "

@@ -313,7 +313,7 @@ def run_loso(clips: ClipSet, learners: Sequence[Learner], *, seed: int,
         from mer.evaluation.ray_folds import run_on_ray
 
         run_on_ray(clips, pending, seed, ray, finish)
-    elif workers <= 1 or len(pending) <= 1:
+    elif workers <= 1:  # process_count: no more than the pending folds
         for li, learner, fold, path, key in pending:
             stop_if_requested()  # a Ctrl-C or SIGTERM Python dropped (mer.interrupts)
             finish(li, run_fold(learner, clips, fold, seed), path, key)

@@ -189,7 +189,11 @@ def decode_video(cell: object, row: int, scratch: Path) -> tuple[float, Path]:
 
 def spot_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
     """Every interval spotted in each row's video (column ``video``), micro ones recognised:
-    one row each, led by request_row. MerError when the model has no spotter."""
+    one row each, led by request_row, with ``error`` null. A row mer refuses (not a video, no
+    face, too short) is one row with only request_row and ``error``, and the other rows are
+    answered, as in a clip request (a break-it session: one video without a face discarded
+    the intervals of the others, already spotted). MerError when every row is refused or the
+    model has no spotter."""
     import tempfile
 
     from mer.inference.sources import video_frames
@@ -200,19 +204,30 @@ def spot_request(bundle: ModelBundle, request: pd.DataFrame) -> pd.DataFrame:
         raise MerError("this model was registered without a spotter and answers clip requests "
                        f"({', '.join(INPUT_COLUMNS)}) only: register it again with this mer, "
                        "after `mer spot-eval`")
-    rows = []
+    rows: list[dict[str, object]] = []
+    refused: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mer-video-") as scratch:
         for row, cell in enumerate(request[VIDEO_COLUMN]):
-            fps, path = decode_video(cell, row, Path(scratch))
-            found, _ = spot_video(lambda path=path, row=row: video_frames(
-                path, _video_name(row))[1], fps, spotter, bundle, f"request row {row}")
-            rows += [{"request_row": row, **f.row(bundle.classes)} for f in found]
+            try:
+                fps, path = decode_video(cell, row, Path(scratch))
+                found, _ = spot_video(lambda path=path, row=row: video_frames(
+                    path, _video_name(row))[1], fps, spotter, bundle, f"request row {row}")
+            except MerError as exc:
+                refused.append(str(exc))
+                rows.append({"request_row": row, ERROR: str(exc)})
+                continue
+            rows += [{"request_row": row, **f.row(bundle.classes), ERROR: None} for f in found]
+    if refused and len(refused) == len(request):  # nothing answered: HTTP 400, as before
+        more = f" (and {len(refused) - 1} more row(s) refused)" if len(refused) > 1 else ""
+        raise MerError(f"{refused[0]}{more}")
     import pandas as pd
 
-    names = ["request_row", *columns(bundle.classes)]
+    names = ["request_row", *columns(bundle.classes), ERROR]
     # null in JSON, not NaN, for macro rows (pandas' str dtype would make a missing label NaN)
-    nullable = {"label", "recognition_error", *(f"prob_{c}" for c in bundle.classes)}
-    return pd.DataFrame({name: pd.Series([r[name] for r in rows],
+    # and for every column of a refused row
+    nullable = ({"label", "recognition_error", ERROR, *(f"prob_{c}" for c in bundle.classes)}
+                if not refused else set(names) - {"request_row"})
+    return pd.DataFrame({name: pd.Series([r.get(name) for r in rows],
                                          dtype=object if name in nullable else None)
                          for name in names}, columns=names)
 

@@ -179,7 +179,7 @@ def build_corpus(params: Params, folder: Path) -> ClipSet:
     from mer.synthetic.write_casme2 import generate_dataset
 
     data = corpus_data(params, folder / "synthetic")
-    generate_dataset(data.root, data.synthetic, data.seed)
+    generate_dataset(data.root, data.synthetic, data.seed, workers_key="features.workers")
     manifest, _ = build_manifest(data, params.labels.scheme)
     faces, _ = locate_faces(manifest, params.faces)
     arrays, _ = extract_features(manifest, faces, params.features)

@@ -57,6 +57,10 @@ FACE_CHECK_S = 1.0  # how often the tracked face is checked to be still in the c
 # than this factor larger or smaller, is not the tracked face where it was: tracking restarts.
 FACE_DRIFT = 0.25
 FACE_SCALE = 1.5
+# For a rate that may be the file header's mistake: `mer spot` can override it, a request to
+# a served model cannot (a break-it session: its refusals advised --fps).
+RATE_ADVICE = ("if the video's real frame rate differs, pass it with --fps (mer spot) or "
+               "write it into the file's header (a request to a served model)")
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,14 @@ class MotionMeter:
             "dis_refine_iterations": params.flow_refine_iterations})
         self.windows = {"micro": window_frames(params.micro_window, fps),
                         "macro": window_frames(params.macro_window, fps)}
+        if self.windows["micro"] == self.windows["macro"]:
+            # Both scales would be one signal, and every spot macro (a break-it session: a
+            # 30 frames/s video whose header said 2 spotted 0 micro intervals, silently).
+            raise MerError(
+                f"{where}: at {fps:g} frames/s the micro window (spotting.micro_window "
+                f"{params.micro_window:g} s) and the macro one ({params.macro_window:g} s) "
+                f"are both {self.windows['micro']} frame(s), so no interval could be told "
+                f"micro; {RATE_ADVICE}")
         self.track: FaceTrack | None = None
         self.crops: list[np.ndarray] = []  # the last max(k) + 1 crops
         # scale -> frame t -> (P, 2) flow crop[t - k] -> crop[t] (None for t < k), kept from
@@ -255,7 +267,7 @@ class MotionMeter:
                 f"({longest / self.fps:.2f} s at {self.fps:g} frames/s) are "
                 f"fewer than one micro-expression window needs ({shortest}: 2 x "
                 f"spotting.micro_window {self.params.micro_window:g} s + 1), so nothing could "
-                "be spotted; give a longer video (or the right --fps)")
+                f"be spotted; give a longer video, or, {RATE_ADVICE}")
         if self.restarts > 1:
             log.warning("%s: the face was tracked again %d times (-v lists them): the head or "
                         "camera moves more than the tracker follows, and each restart leaves "

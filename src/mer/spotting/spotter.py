@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,14 +219,24 @@ class FittedSpotter:
         return f"p micro {self.p['micro']:g}, macro {self.p['macro']:g} ({self.corpus})"
 
 
-def given_spotter(p: Sequence[float], params: Params) -> FittedSpotter:
-    """The spotter with p (micro, macro) given by hand and this project's signal settings."""
+def _given_p(p: Sequence[float]) -> dict[str, float]:
+    """p by scale from --p MICRO MACRO; MerError unless two values in 0..1."""
     if len(p) != len(SCALES) or not all(0 <= value <= 1 for value in p):
         raise MerError(f"--p {' '.join(map(str, p))}: give two values (micro, macro), each "
                        "in 0..1")
-    return FittedSpotter(dict(zip(SCALES, map(float, p), strict=True)),
+    return dict(zip(SCALES, map(float, p), strict=True))
+
+
+def given_spotter(p: Sequence[float], params: Params) -> FittedSpotter:
+    """The spotter with p (micro, macro) given by hand and this project's signal settings."""
+    return FittedSpotter(_given_p(p),
                          {key: getattr(params.spotting, key) for key in SIGNAL_KEYS},
                          params.features, "--p")
+
+
+def with_given_p(spotter: FittedSpotter, p: Sequence[float]) -> FittedSpotter:
+    """``spotter`` (a registered one: its signal settings) with p given by hand."""
+    return replace(spotter, p=_given_p(p), corpus="--p", provenance={})
 
 
 # The params p is fitted under beyond the signal pass's: the corpus, the candidates and the

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mer.errors import ParamsError
 from mer.tracking.registry import CHAMPION
 
 if TYPE_CHECKING:
@@ -83,10 +84,19 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
 
 def chosen_model(model: str | None, args: argparse.Namespace) -> str:
     """The model to load: --model, else the champion of the params file's
-    tracking.model_name (read only then: --model works outside a project)."""
+    tracking.model_name (read only then: --model works outside a project). ParamsError
+    naming --model when there is no params file (a break-it session: away from the project
+    the error named only the missing params.yaml)."""
     from mer.config import params_of
 
-    return model or f"models:/{params_of(args).tracking.model_name}@{CHAMPION}"
+    if model:
+        return model
+    if not Path(args.params).exists():
+        raise ParamsError(f"{args.params} not found: without --model, mer loads the champion "
+                          "of the project's tracking.model_name; run it in the project folder, "
+                          "or pass --model with a model URI or a model folder (no params "
+                          "file needed)")
+    return f"models:/{params_of(args).tracking.model_name}@{CHAMPION}"
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,20 @@
 """Spot every micro- and macro-expression in a video, then recognise each micro-expression.
 
     mer spot --video interview.mp4 [--out intervals.csv|intervals.json] [--follow]
-             [--model URI | --spot-only] [--p MICRO MACRO] [--fps FPS]
+             [--model URI] [--spot-only] [--p MICRO MACRO] [--fps FPS]
 
 Each interval: onset, apex, offset (frames and seconds), kind, confidence; each micro interval
 also the registered model's label and prob_<class>, recognised on its frames onset..offset
 with the spotted apex (mer.inference.spot_recognise). The model is the one `mer predict`
-loads (--model, default models:/<tracking.model_name>@champion); --spot-only skips it.
+loads (--model, default models:/<tracking.model_name>@champion); --spot-only skips the
+recognition (with --model, the model is read for its spotter only).
 
 The spotter's thresholds p, first found of: --p MICRO MACRO; this project's
 reports/spotting.json (`mer spot-eval`: fitted on every subject of spotting.source, under
 this params.yaml); the spotter registered with the model (`mer register` stores it), so a
-project with a registry but no spotting report still spots as its served model does. Which
-was used is printed on stderr.
+project with a registry but no spotting report still spots as its served model does. Away
+from a project (no params file), --p replaces the registered spotter's p and keeps its signal
+settings. Which was used is printed on stderr.
 
 Without --follow the whole video is read first and each scale is thresholded on the whole
 video, as in the evaluation; with --follow each interval is printed once it is decided, 4
@@ -33,7 +35,7 @@ from typing import Any
 from mer import paths
 from mer.atomic import check_table_target, write_rows
 from mer.config import Params, params_of
-from mer.errors import MerError
+from mer.errors import MerError, ParamsError
 from mer.stages.predict import add_model_argument, chosen_model
 
 
@@ -49,20 +51,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "one the file gives (needed when it gives none)")
     add_model_argument(parser)
     parser.add_argument("--spot-only", action="store_true",
-                        help="spot intervals without recognising them (no model needed)")
+                        help="spot intervals without recognising them (no model needed; with "
+                        "--model, the spotter registered with it)")
 
 
 def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle: Any | None,
                    model: str | None) -> tuple[Any, str]:
     """The spotter to run and where its p came from (module docstring: the order); ``params``
     None (no params file) only with the model's own spotter to use."""
-    from mer.spotting.spotter import given_spotter, read_fitted_spotter
+    from mer.spotting.spotter import given_spotter, read_fitted_spotter, with_given_p
 
     if params is None:
         if bundle is None or bundle.spotter is None:
             raise MerError(f"{model} carries no spotter (registered before mer spotted), and "
                            "there is no params file here to spot with: run mer spot in the "
                            "project folder, with its reports/spotting.json or --p MICRO MACRO")
+        if given is not None:  # a shipped model folder, thresholds by hand
+            return (with_given_p(bundle.spotter, given),
+                    f"--p, with the signal settings of the spotter registered in {model}")
     elif given is not None:
         return given_spotter(given, params), "--p"
     elif paths.SPOTTING.exists() or bundle is None or bundle.spotter is None:
@@ -71,7 +77,7 @@ def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle:
         except MerError as exc:
             # The registered spotter is used only where there is no report to read.
             away = f"move {paths.SPOTTING} away and " if paths.SPOTTING.exists() else ""
-            hint = (f", or {away}drop --spot-only to use the spotter registered with the model"
+            hint = (f", or {away}pass --model to use the spotter registered with a model"
                     if bundle is None else
                     f", or {away.removesuffix(' and ')} to use the spotter registered with "
                     "the model" if away else "")
@@ -79,18 +85,22 @@ def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle:
     return bundle.spotter, f"the spotter registered in {model}"
 
 
-def load_recogniser(model: str) -> tuple[Any, str]:
+def load_recogniser(model: str, recognise: bool = True) -> tuple[Any, str]:
     """The registered model's bundle and the version it pinned to (models:/name/8 for
     models:/name@champion; mer.tracking.registry.load_pinned_bundle), or a MerError saying
-    how to get one or go without."""
+    how to get one or go without; ``recognise`` False: read for its spotter only
+    (--spot-only --model)."""
     from mer.tracking.registry import load_pinned_bundle
 
     try:
         return load_pinned_bundle(model)
     except MerError as exc:
-        raise MerError(f"{str(exc).rstrip('.')}. mer spot classifies each micro interval "
-                       "with the registered model: register one (`mer register`, then `mer "
-                       "promote`), or pass --spot-only to spot without recognising") from None
+        advice = ("mer spot classifies each micro interval with the registered model: "
+                  "register one (`mer register`, then `mer promote`), or pass --spot-only to "
+                  "spot without recognising" if recognise else
+                  "--spot-only --model reads the model for its registered spotter only; drop "
+                  "--model to spot with this project's reports/spotting.json or --p")
+        raise MerError(f"{str(exc).rstrip('.')}. {advice}") from None
 
 
 def text(value: object) -> str:
@@ -115,8 +125,15 @@ def run(args: argparse.Namespace) -> None:
     # A model folder or registered model carries its fitted spotter: without a report or
     # --p to read under this project's params, none are needed, as for `mer predict --model`
     # (a break-it session: a shipped model folder spotted only beside a params.yaml).
-    needs_params = (args.p is not None or args.model is None or args.spot_only
-                    or paths.SPOTTING.exists() or Path(args.params).exists())
+    # (A break-it session: --p and --spot-only needed one too, and said only that it was
+    # missing.) Without --model, the params name the champion and hold the fitted spotter.
+    needs_params = (args.model is None or paths.SPOTTING.exists()
+                    or Path(args.params).exists())
+    if args.model is None and not Path(args.params).exists():
+        raise ParamsError(f"{args.params} not found: without --model, mer spot reads the "
+                          "project's params (its champion model, its fitted spotter); run it "
+                          "in the project folder, or pass --model with a model URI or a model "
+                          "folder, which carries its spotter (with --spot-only too)")
     params = params_of(args) if needs_params else None
     video = Path(args.video)
     if args.fps is not None and not _is_frame_rate(args.fps):
@@ -124,9 +141,7 @@ def run(args: argparse.Namespace) -> None:
                        "of at least 1 (CASME II: 200, SAMM: 200, a webcam: 30)")
     if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
-    if args.spot_only and args.model:
-        raise MerError("--model does not apply to --spot-only: nothing is recognised")
-    model = None if args.spot_only else chosen_model(args.model, args)
+    model = args.model if args.spot_only else chosen_model(args.model, args)
     fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
     numbers = frame_numbers(video)  # a folder's own frame numbers, for the rows
     fps = args.fps if args.fps is not None else fps
@@ -136,11 +151,13 @@ def run(args: argparse.Namespace) -> None:
     if not _is_frame_rate(fps):  # as --fps
         raise MerError(f"{video}: the file declares {fps:g} frames/s, which cannot be the "
                        "video's rate; pass --fps with its real frame rate")
-    bundle, version = (None, None) if model is None else load_recogniser(model)
-    spotter, origin = choose_spotter(params, args.p, bundle, model)
+    loaded, version = ((None, None) if model is None
+                       else load_recogniser(model, recognise=not args.spot_only))
+    spotter, origin = choose_spotter(params, args.p, loaded, model)
+    bundle = None if args.spot_only else loaded  # the recogniser
     pinned = "" if version in (None, model) else f" ({version})"
     print(f"spotter: {spotter.describe()} from {origin}"
-          + ("" if model is None else f"; recogniser: {model}{pinned}"), file=sys.stderr)
+          + ("" if bundle is None else f"; recogniser: {model}{pinned}"), file=sys.stderr)
     classes = bundle.classes if bundle is not None else ()
     started = time.perf_counter()
     if args.follow:

@@ -571,9 +571,10 @@ def _subject_task(task: tuple[BaseFace, int, int, int]) -> SubjectFace:
 
 
 @contextmanager
-def _mapper(workers: int) -> Iterator[Mapper]:
-    """``map`` for one worker, else a process pool's ordered map (of process_count workers)."""
-    workers = process_count(workers, workers, "data.synthetic.workers")
+def _mapper(workers: int, key: str) -> Iterator[Mapper]:
+    """``map`` for one worker, else a process pool's ordered map (of process_count workers;
+    ``key`` the param that asks for them)."""
+    workers = process_count(workers, workers, key)
     if workers == 1:
         yield map
         return
@@ -643,10 +644,12 @@ def corpus_writers(names: Iterable[str]) -> list[CorpusWriter]:
 
 
 def generate_dataset(root: str | Path, params: SyntheticParams, seed: int,
-                     progress: bool = False) -> DatasetSummary:
+                     progress: bool = False,
+                     workers_key: str = "data.synthetic.workers") -> DatasetSummary:
     """Write every format in params.corpora into the new folder ``root``; return what was written.
 
-    Clips of all formats share one pool of ``params.workers`` processes.
+    Clips of all formats share one pool of ``params.workers`` processes; ``workers_key`` is
+    the param that set it, which a warning about too many names.
     """
     from tqdm import tqdm
 
@@ -657,7 +660,7 @@ def generate_dataset(root: str | Path, params: SyntheticParams, seed: int,
     for writer in writers:
         writer.annotate(plans[writer.name], root)
     frames = 0
-    with _mapper(params.workers) as mapper:
+    with _mapper(params.workers, workers_key) as mapper:
         bases: BaseFaces = {}
         jobs: list[FramesJob] = []
         for writer in writers:

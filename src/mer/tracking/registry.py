@@ -192,7 +192,8 @@ def promote(name: str, alias: str, version: str | None) -> str:
 
     from mer.tracking.store import ensure_store, mlflow_client
 
-    client = mlflow_client(ensure_store())
+    store = ensure_store()
+    client = mlflow_client(store)
     try:
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException as exc:
@@ -210,6 +211,10 @@ def promote(name: str, alias: str, version: str | None) -> str:
                        "has no description: the `mer register` that created it was stopped "
                        "before it tagged the version with its evaluation); run `mer register` "
                        "again and promote that version, or pass --version with another one")
+    # A version whose files are gone would be the champion every `mer predict` fails to load.
+    gone = _files_gone(f"models:/{name}/{chosen}", store, action="promote")
+    if gone is not None:
+        raise gone
     try:
         existing = client.get_registered_model(name).aliases
     except MlflowException as exc:
@@ -415,11 +420,13 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
     return folder
 
 
-def _files_gone(model: str, store: str, pinned: str | None = None) -> MerError | None:
-    """Why ``model`` (read as ``pinned``, the version it was resolved to, when given) came
-    without files when the registry records them in a local folder that no longer exists: a
-    project folder moved or copied away from it (MLflow's store records absolute paths). None
-    otherwise, or when the registry cannot say."""
+def _files_gone(model: str, store: str, pinned: str | None = None, action: str = "load"
+                ) -> MerError | None:
+    """Why ``model`` (read as ``pinned``, the version it was resolved to, when given) cannot
+    be loaded (or, for ``action`` "promote", promoted) when the registry records its files in
+    a local folder that no longer exists: a project folder moved or copied away from it
+    (MLflow's store records absolute paths). None otherwise, or when the registry cannot
+    say."""
     from urllib.parse import unquote, urlparse
 
     from mlflow.exceptions import MlflowException
@@ -446,7 +453,7 @@ def _files_gone(model: str, store: str, pinned: str | None = None) -> MerError |
     parts = folder.parts
     old = Path(*parts[:parts.index(ARTIFACTS)]) if ARTIFACTS in parts else folder.parent
     return MerError(
-        f"cannot load model '{model}': the registry keeps its files in {folder}, which no "
+        f"cannot {action} model '{model}': the registry keeps its files in {folder}, which no "
         f"longer exists. MLflow's store records absolute paths: a project moved or copied from "
         f"{old} still reads from there. Put the old folder back (or a link to this one at "
         f"{old}), or start a fresh store here (move {DB_NAME} and {ARTIFACTS}/ aside) and "

@@ -587,7 +587,9 @@ class Tracker:
                     self.client.update_run(run_id, status="RUNNING")
             yield opened
         except BaseException as exc:
-            if opened is not None:
+            # Not on a server found silent: the cleanup would fail at once, and its error
+            # would replace the one that says how the server failed.
+            if opened is not None and self.uri not in _SILENT_SERVERS:
                 stopped = stopped_by_signal(exc)
                 if not stopped:  # say why in the runs table, as the console did
                     said = str(exc) if isinstance(exc, MerError) else \
