@@ -247,8 +247,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     runners: dict[str, Runner] = {}
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
+        # The module's docstring as written: argparse's default rewraps it into one block,
+        # running a usage line into the prose (a break-it session, `mer spot --help`).
         command = sub.add_parser(name, help=help_text, description=module.__doc__,
-                                 parents=[common])
+                                 parents=[common],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         if hasattr(module, "add_arguments"):
             module.add_arguments(command)
         runners[name] = module.run

@@ -584,6 +584,12 @@ class SpottingParams(Section):
         long = self.synthetic
         needed = (long.micro * MICRO_SECONDS[1] + long.macro * MACRO_SECONDS[1]
                   + (long.micro + long.macro + 1) * GAP_SECONDS)
+        if self.source == "synthetic" and long.micro + long.macro == 0:
+            # a corpus with nothing to spot fits no p (a break-it session: a raw IndexError)
+            raise ValueError("spotting.synthetic: micro and macro are both 0, so the videos "
+                             "hold no expression and spot-eval has nothing to fit p on or "
+                             "score; give at least one (false alarms are counted in every "
+                             "video, between its expressions)")
         if self.source == "synthetic" and needed > long.seconds:
             raise ValueError(f"spotting.synthetic: {long.micro} micro- and {long.macro} "
                              f"macro-expressions need up to {needed:g} s with the gaps between "

@@ -24,7 +24,13 @@ def test_each_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
-    assert "usage: mer" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: mer" in out
+    # The module docstring as written (a break-it session: `mer spot --help` ran its usage
+    # line into the prose): each of its lines is a line of the help.
+    module = __import__(COMMANDS[command][0], fromlist=["_"])
+    for line in (module.__doc__ or "").strip().splitlines():
+        assert line.rstrip() in out.splitlines() or not line.strip(), line
 
 
 def test_bad_params_is_a_clear_error_not_a_traceback(tmp_path):

@@ -154,6 +154,11 @@ def test_an_interval_without_a_face_is_its_rows_error_not_the_videos(project, in
     assert row.prediction is None
     assert row.error.startswith("v.mp4 frames 100..104: no face found on the onset frame")
     assert row.row(bundle.classes)["recognition_error"] == row.error
+    # A break-it session: the reason was cut at the first '. ', in 'Mr. Smith.mp4' too,
+    # leaving '/videos/Mr'. It is the whole reason, and no advice.
+    dotted = recognise(bundle, found, 30.0, frames, "/videos/Mr. Smith.mp4")
+    assert dotted.error == ("/videos/Mr. Smith.mp4 frames 100..104: no face found on the onset "
+                            "frame (320x240 px, dlib upsampling 1)"), dotted.error
 
 
 def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, in_project):
@@ -578,6 +583,12 @@ def test_bad_video_requests_and_a_missing_model_are_clear_errors(in_project, lon
                  f"models:/{MODEL}@nosuchalias"]) == 2
     message = capsys.readouterr().err
     assert "nosuchalias" in message and "--spot-only" in message and "Traceback" not in message
+    # A break-it session: "register one" twice, though a version was registered and only
+    # promoting it was needed.
+    assert (f"model '{MODEL}' has version(s) 1 but no alias 'nosuchalias'. Point it at one with "
+            "`mer promote --alias nosuchalias --version N`, or pass --model "
+            f"models:/{MODEL}/1") in message
+    assert "mer register" not in message, message
 # --- the model cache and batched predict ----------------------------------------------------
 # In-process (registry_helpers.in_process): the project's registry, a fresh model cache each.
 

@@ -57,6 +57,33 @@ def test_fit_p_finds_the_threshold_that_separates_expressions_from_distractors()
     assert pooled_counts([(spotted, truth)])["micro"].f1 == 1.0
 
 
+def test_a_kind_without_true_intervals_gets_the_p_that_spots_least(caplog):
+    """A break-it session: with no micro-expression in the training videos every p scored F1
+    0, and the tie rule (the smaller p, more recall) shipped the p that spots the most: 49
+    false alarms in 60 s. It is the largest candidate, with a warning."""
+    sig = signals_with({"micro": [(50, 1.0), (150, 0.6)], "macro": [(250, 1.0)]})
+    truth = [Interval(235, 250, 265, "macro")]
+    with caplog.at_level("WARNING", logger="mer.spotting"):
+        p = fit_p([sig], [truth], (0.1, 0.3, 0.5, 0.7, 0.9), 0.5)
+    assert p["micro"] == 0.9
+    assert "no micro interval in the 1 training video(s): F1 cannot choose p micro, so it " \
+           "is the largest candidate, 0.9" in caplog.text
+    assert "no macro interval" not in caplog.text
+
+
+def test_a_synthetic_spotting_corpus_without_expressions_is_refused():
+    """A break-it session: micro 0 and macro 0 ended `mer spot-synthesize` in a raw
+    IndexError, after leaving an empty data folder."""
+    from pydantic import ValidationError
+
+    from mer.config import SpottingParams
+
+    with pytest.raises(ValidationError, match=r"spotting.synthetic: micro and macro are both "
+                                              r"0, so the videos hold no expression"):
+        SpottingParams.model_validate({"synthetic": {"micro": 0, "macro": 0}})
+    assert SpottingParams.model_validate({"synthetic": {"micro": 0, "macro": 2}})
+
+
 def _corpus(held_out_height: float):
     """Three subjects; the third's video has its expression at ``held_out_height``."""
     videos, signals = [], []

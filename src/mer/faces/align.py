@@ -34,11 +34,21 @@ RIGID_POINTS = np.r_[36, 39, 42, 45, np.arange(NOSE_BRIDGE.start, NOSE_BASE.stop
 SEARCH_MARGIN = 0.5
 
 
-class NoFaceError(MerError):
+class FaceError(MerError):
+    """A clip whose face cannot be aligned; ``reason`` is what happened, without the advice
+    the message adds (a row's recognition_error: a break-it session found the reason cut at
+    the first '. ', inside a video's path such as 'Mr. Smith.mp4')."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+
+class NoFaceError(FaceError):
     """No face in the frame the clip's alignment is taken from."""
 
 
-class FaceLostError(MerError):
+class FaceLostError(FaceError):
     """The face found on the onset frame is gone or moved away later in the clip."""
 
 

@@ -206,12 +206,13 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
         aligned = align_clip(list(window.frames), bundle.faces, window.apex_index,
                              window.frame_numbers or range(len(window.frames)))
     except NoFaceError as exc:
+        reason = f"{window.description}: {exc}"
         raise NoFaceError(
-            f"{window.description}: {exc}. The first frame (the onset) must show the face "
+            f"{reason}. The first frame (the onset) must show the face "
             "upright and facing the camera: dlib's detector misses faces turned far aside and "
             "faces under about 80 px across, halved by each upsampling pass (this model was "
             f"registered with faces.upsample {bundle.faces.upsample}); crop the frames around "
-            "the face or enlarge them") from None
+            "the face or enlarge them", reason) from None
     except FaceLostError as exc:
         # two frames (--pair, a request of two) leave no shorter window to choose
         unnumbered = "" if window.frame_numbers else " (frame 0 the onset image, 1 the apex)"
@@ -220,11 +221,12 @@ def predict_window(bundle: ModelBundle, window: FrameWindow) -> Prediction:
                   "A window must hold one face that stays in view from its first to its last "
                   "frame: choose a shorter one around the expression (--start/--end for a "
                   "video, --onset/--offset for a clip folder)")
+        reason = f"{window.description}: {exc}"
         raise FaceLostError(
-            f"{window.description}: {exc}. {advice}. The model applies the faces "
+            f"{reason}. {advice}. The model applies the faces "
             "params it was registered with (faces.min_correlation "
             f"{bundle.faces.min_correlation}, faces.max_drift {bundle.faces.max_drift}); "
-            "register with other values to change them") from None
+            "register with other values to change them", reason) from None
     features = describe_clip(aligned.faces, aligned.landmarks, window.apex_index,
                              bundle.features)
     probabilities = bundle.classifier.predict_proba(

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mer.faces.align import FaceLostError, NoFaceError
+from mer.faces.align import FaceError
 from mer.inference.predictor import ModelBundle, Prediction, predict_window
 from mer.inference.sources import FrameWindow, check_apex
 from mer.spotting.signals import MotionMeter, video_signals
@@ -101,9 +101,8 @@ def recognise(bundle: ModelBundle | None, found: Spot, fps: float,
                          description, named)
     try:
         return SpottedInterval(found, fps, predict_window(bundle, window))
-    except (NoFaceError, FaceLostError) as exc:
-        # The first sentence says which frame and why; the rest is advice for one window.
-        return SpottedInterval(found, fps, error=str(exc).split(". ")[0])
+    except FaceError as exc:  # its reason says which frame and why, without the advice
+        return SpottedInterval(found, fps, error=exc.reason)
 
 
 def _frames_of(frames: Iterable[np.ndarray], wanted: Sequence[Spot]
@@ -164,10 +163,10 @@ def follow_video(frames: Iterable[np.ndarray], fps: float, spotter: FittedSpotte
             read += 1
             if bundle is not None:
                 recent.append(frame)
-            for t, score, _ in meter.push(frame):
-                yield from follower.push(t, score)
-        for t, score, _ in meter.finish():
-            yield from follower.push(t, score)
+            for t, score, _, face in meter.push(frame):
+                yield from follower.push(t, score, face)
+        for t, score, _, face in meter.finish():
+            yield from follower.push(t, score, face)
         yield from follower.finish()
 
     for found in spots():

@@ -72,6 +72,13 @@ class VideoSignals:
     windows: dict[str, int]  # scale -> k, frames
     score: dict[str, np.ndarray]  # scale -> (frames,) float64 return-to-neutral motion, px
     magnitude: dict[str, np.ndarray]  # scale -> (frames,) float64 motion in the last k, px
+    # (frames,) bool: the face was tracked in the frame (None: in every frame). Frames without
+    # it have no signal, and the relative threshold is taken over the others.
+    face: np.ndarray | None = None
+
+
+# One frame's values: (t, score by scale, magnitude by scale, whether the face was tracked)
+FrameValues = tuple[int, dict[str, float], dict[str, float], bool]
 
 
 def window_frames(seconds: float, fps: float) -> int:
@@ -206,9 +213,9 @@ class MotionMeter:
         flow = flow_between(self.crops[-1 - k], self.crops[-1], self.features)
         return remove_head_motion(flow, self.track.reference).reshape(-1, 2)
 
-    def push(self, frame: np.ndarray) -> list[tuple[int, dict[str, float], dict[str, float]]]:
-        """Add the next (H, W[, 3]) uint8 frame; [(t, score by scale, magnitude by scale)] of
-        the frames whose values became known (each frame once, in order)."""
+    def push(self, frame: np.ndarray) -> list[FrameValues]:
+        """Add the next (H, W[, 3]) uint8 frame; the FrameValues of the frames whose values
+        became known (each frame once, in order)."""
         grey = to_grey(frame)
         t = self.count
         self.count += 1
@@ -253,7 +260,7 @@ class MotionMeter:
                         (self._number(t) - self._number(self.missing)) / self.fps,
                         " again" if self.missing else "", self._number(t))
 
-    def finish(self) -> list[tuple[int, dict[str, float], dict[str, float]]]:
+    def finish(self) -> list[FrameValues]:
         """Values of the last frames, whose F_{t+k} lies past the video's end (score 0).
         Raises MerError when no frame showed a face."""
         if self.track is None and self.count and not self.longest:  # never a face
@@ -275,7 +282,7 @@ class MotionMeter:
                         self.windows["macro"])
         return self._emit(self.count - 1)
 
-    def _emit(self, last: int) -> list[tuple[int, dict[str, float], dict[str, float]]]:
+    def _emit(self, last: int) -> list[FrameValues]:
         out = []
         while self.emitted <= last:
             out.append(self._values(self.emitted))
@@ -285,7 +292,8 @@ class MotionMeter:
             self.emitted += 1
         return out
 
-    def _values(self, t: int) -> tuple[int, dict[str, float], dict[str, float]]:
+    def _values(self, t: int) -> FrameValues:
+        """Frame t's score and magnitude by scale, and whether the face was tracked in it."""
         score, magnitude = {}, {}
         for scale in SCALES:
             now = self.flows[scale].get(t)
@@ -298,7 +306,7 @@ class MotionMeter:
             if ahead is not None:
                 dot = masks @ (now * ahead).sum(axis=1)  # (R,) mean <F_t, F_t+k> per region
                 score[scale] = float(np.sqrt(max(0.0, float((-dot).max()))))
-        return t, score, magnitude
+        return t, score, magnitude, t in self.masks
 
 
 def video_signals(frames: Iterable[np.ndarray], fps: float, params: SpottingParams,
@@ -316,7 +324,8 @@ def video_signals(frames: Iterable[np.ndarray], fps: float, params: SpottingPara
     n = len(rows)
     score = {s: np.array([r[1][s] for r in rows]) for s in SCALES}
     magnitude = {s: np.array([r[2][s] for r in rows]) for s in SCALES}
-    return VideoSignals(fps, n, dict(meter.windows), score, magnitude)
+    face = np.array([r[3] for r in rows], dtype=bool)
+    return VideoSignals(fps, n, dict(meter.windows), score, magnitude, face)
 
 
 def read_frames(paths: Iterable, where: str | None = None) -> Iterator[np.ndarray]:

@@ -55,8 +55,14 @@ def peaks(signal: np.ndarray, threshold: float, k: int) -> list[int]:
     return [int(t) for t in found]
 
 
-def relative_threshold(signal: np.ndarray, p: float) -> float:
-    """MEGC baseline threshold mean + p (max - mean) of one video's signal."""
+def relative_threshold(signal: np.ndarray, p: float, face: np.ndarray | None = None) -> float:
+    """MEGC baseline threshold mean + p (max - mean) of one video's signal, over the frames
+    where the face was tracked (``face``, (frames,) bool; None: every frame). Frames without
+    a face have no signal: counted as 0, they lowered the threshold with every second of an
+    empty chair (a break-it session: 30 s without a face before a video turned its 11
+    intervals into 17)."""
+    if face is not None:
+        signal = signal[face]
     if not len(signal):
         return 0.0
     return threshold_of(float(signal.mean()), float(signal.max()), p)
@@ -95,7 +101,7 @@ def spot(signals: VideoSignals, p: Mapping[str, float]) -> list[Spot]:
     found = []
     for scale in SCALES:
         signal = signals.score[scale]
-        found += scale_spots(signal, relative_threshold(signal, p[scale]),
+        found += scale_spots(signal, relative_threshold(signal, p[scale], signals.face),
                              signals.windows[scale], scale)
     return resolve(found)
 
@@ -113,12 +119,21 @@ def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
     """p per scale maximising that kind's pooled F1 over the given (training) videos.
 
     Scales are fitted one after the other (micro first, macro given it), since each kind's
-    detections are resolved against the other's. Ties keep the smaller p (more recall).
+    detections are resolved against the other's. Ties keep the smaller p (more recall). A
+    scale with no true interval of its kind in the videos gets the largest candidate.
     """
     if len(signals) != len(truths):
         raise ValueError(f"{len(signals)} videos' signals but {len(truths)} truths")
     chosen = {scale: float(candidates[len(candidates) // 2]) for scale in SCALES}
     for scale in SCALES:
+        if not any(i.kind == scale for truth in truths for i in truth):
+            # Every p scores F1 0, and the tie rule would take the p that spots the most,
+            # all false alarms (a break-it session: 49 in 60 s): the one that spots least.
+            chosen[scale] = float(max(candidates))
+            log.warning("no %s interval in the %d training video(s): F1 cannot choose p "
+                        "%s, so it is the largest candidate, %g (the fewest false alarms)",
+                        scale, len(signals), scale, chosen[scale])
+            continue
         best, best_f1 = chosen[scale], -1.0
         for p in candidates:
             trial = {**chosen, scale: float(p)}
@@ -155,17 +170,20 @@ class FollowSpotter:
         self.values: dict[str, list[float]] = {scale: [] for scale in SCALES}
         self.sums = dict.fromkeys(SCALES, 0.0)
         self.maxima = dict.fromkeys(SCALES, 0.0)
+        self.faced = 0  # frames with the face tracked: the mean is over them (relative_threshold)
         self.decided = -1  # apexes up to this frame are decided
         self.reported: list[Spot] = []  # the reported spots a pending one may still overlap
 
-    def push(self, t: int, score: Mapping[str, float]) -> list[Spot]:
-        """Add frame t's scores (frames in order from 0); the spots decided by it (apex
-        t - delay), in time order."""
+    def push(self, t: int, score: Mapping[str, float], face: bool = True) -> list[Spot]:
+        """Add frame t's scores (frames in order from 0) and whether the face was tracked in
+        it; the spots decided by it (apex t - delay), in time order."""
+        self.faced += face
         for scale in SCALES:
             value = float(score[scale])
             self.values[scale].append(value)
-            self.sums[scale] += value
-            self.maxima[scale] = max(self.maxima[scale], value)
+            if face:
+                self.sums[scale] += value
+                self.maxima[scale] = max(self.maxima[scale], value)
         return self._decide(t - self.delay)
 
     def finish(self) -> list[Spot]:
@@ -181,8 +199,8 @@ class FollowSpotter:
         pending = []
         for scale in SCALES:
             values = self.values[scale]
-            threshold = threshold_of(self.sums[scale] / len(values), self.maxima[scale],
-                                     self.p[scale])
+            threshold = threshold_of(self.sums[scale] / max(self.faced, 1),
+                                     self.maxima[scale], self.p[scale])
             pending += [s for s in scale_spots(np.array(values[start:]), threshold,
                                                self.windows[scale], scale, start)
                         if s.interval.apex > self.decided

@@ -42,7 +42,8 @@ from mer.stages.predict import add_model_argument, chosen_model
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", required=True, metavar="FILE", help="a video file, or a "
                         "folder of its numbered frames (img1.jpg, ...; with --fps)")
-    parser.add_argument("--out", metavar="FILE", help="also write the intervals: .csv or .json")
+    parser.add_argument("--out", metavar="FILE", help="also write the intervals: .csv or "
+                        ".json, once the video has been read (with --follow too)")
     parser.add_argument("--follow", action="store_true",
                         help="print each interval while the video is still being read")
     parser.add_argument("--p", nargs=2, type=float, metavar=("MICRO", "MACRO"),
@@ -95,8 +96,7 @@ def load_recogniser(model: str, recognise: bool = True) -> tuple[Any, str]:
     try:
         return load_pinned_bundle(model)
     except MerError as exc:
-        advice = ("mer spot classifies each micro interval with the registered model: "
-                  "register one (`mer register`, then `mer promote`), or pass --spot-only to "
+        advice = ("mer spot classifies each micro interval with it: pass --spot-only to "
                   "spot without recognising" if recognise else
                   "--spot-only --model reads the model for its registered spotter only; drop "
                   "--model to spot with this project's reports/spotting.json or --p")

@@ -275,6 +275,27 @@ def load_pinned_bundle(model: str) -> tuple[ModelBundle, str]:
     raise MerError(f"'{model}' is neither a model URI nor a model folder. {TRUSTED}")
 
 
+def _refuse_unset_alias(client: Any, model: str, entry: model_cache.RegistryEntry) -> None:
+    """A MerError saying which versions to promote when model ``entry.name`` has versions
+    but not the alias asked for (a break-it session: after `dvc repro`, which registers and
+    promotes nothing, the advice was to register one, twice); nothing when it has none or
+    the registry cannot say."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = sorted((str(v.version) for v in client.search_model_versions(
+            f"name = '{entry.name}'")), key=int)
+    except (MlflowException, MerError, ValueError):
+        return
+    if versions:
+        how = ("`mer promote` (the version reports/registered.json names) or `mer promote "
+               "--version N`" if entry.alias == CHAMPION else
+               f"`mer promote --alias {entry.alias} --version N`")
+        raise MerError(f"cannot load model '{model}': model '{entry.name}' has version(s) "
+                       f"{', '.join(versions)} but no alias '{entry.alias}'. Point it at one "
+                       f"with {how}, or pass --model models:/{entry.name}/{versions[-1]}")
+
+
 def _cannot_load(model: str, exc: BaseException) -> MerError:
     return MerError(f"cannot load model '{model}': {_one_line(exc)}. Register one with "
                     "`mer register`, promote it with `mer promote`, or pass --model with a "
@@ -330,6 +351,8 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
                  if entry.alias is not None
                  else client.get_model_version(entry.name, entry.version))
     except MlflowException as exc:
+        if entry.alias is not None:
+            _refuse_unset_alias(client, model, entry)
         raise _cannot_load(model, exc) from None
     return model_cache.ModelVersion(entry.name, str(found.version), found.run_id or "",
                                     str(found.source), int(found.creation_timestamp))
