@@ -79,16 +79,11 @@ def follow_scores(videos, signals, report, params) -> dict[str, dict]:
     read so far, each interval decided as the stream goes) on the corpus's signals, each video
     with its LOSO fold's p: micro, macro and overall TP, spotted and F1 at params.iou."""
     from mer.evaluation.spotting import pooled_counts
-    from mer.spotting.signals import SCALES
-    from mer.spotting.spotter import FollowSpotter
+    from mer.spotting.spotter import follow_signals
 
     p_of = {fold["subject"]: fold["p"] for fold in report["folds"]}
-    spotted = []
-    for video, signal in zip(videos, signals, strict=True):
-        follower = FollowSpotter(signal.windows, p_of[video.subject])
-        spots = [s for t in range(signal.frames)
-                 for s in follower.push(t, {scale: signal.score[scale][t] for scale in SCALES})]
-        spotted.append([s.interval for s in spots + follower.finish()])
+    spotted = [[s.interval for s in follow_signals(signal, p_of[video.subject])]
+               for video, signal in zip(videos, signals, strict=True)]
     counts = pooled_counts(zip(spotted, [v.intervals for v in videos], strict=True), params.iou)
     return {kind: {"tp": c.tp, "spotted": c.spotted, "f1": c.f1} for kind, c in counts.items()}
 

@@ -248,7 +248,7 @@ def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):
         # A break-it session: such a version could still be promoted, to a champion every
         # `mer predict` then fails to load.
         promoted = subprocess.run([sys.executable, "-m", "mer.cli", "promote", "--alias",
-                                   "challenger", "--version", "1"], cwd=moved,
+                                   "canary", "--version", "1"], cwd=moved,
                                   capture_output=True, text=True, check=False,
                                   env=environment(moved))
     finally:
@@ -261,7 +261,7 @@ def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):
     assert (f"cannot promote model 'models:/{MODEL}/1': the registry keeps its files in "
             f"{project / 'mlruns'}/") in promoted.stderr
     registry = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    assert "challenger" not in registry.get_registered_model(MODEL).aliases
+    assert "canary" not in registry.get_registered_model(MODEL).aliases
 
 
 def test_promoting_a_missing_version_is_a_clear_error(project):
@@ -895,6 +895,8 @@ def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
     for _ in range(2):  # the baseline's version, then an experiment's
         with Tracker("mer-ws", root=tmp_path).run("register") as run_id:
             pass
+        # the version's files exist (mer promote refuses a version whose files are gone)
+        client.log_text(run_id, "flavors: {}\n", "model/MLmodel")
         version = client.create_model_version(
             "mer-ws", f"{client.get_run(run_id).info.artifact_uri}/model", run_id)
         client.update_model_version("mer-ws", version.version, description="registered")

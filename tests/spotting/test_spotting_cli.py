@@ -10,8 +10,7 @@ from mer.cli import main
 from mer.config import FeatureParams
 from mer.data.casme_sq import read_casme_sq
 from mer.spotting.folds import corpus_signals
-from mer.spotting.signals import SCALES
-from mer.spotting.spotter import FollowSpotter, spot
+from mer.spotting.spotter import follow_signals, spot
 
 
 def write_avi(path, frames, fps=30.0):
@@ -186,18 +185,11 @@ def test_a_video_may_start_without_a_face(tiny_video, tiny_spotting, caplog):
                           features, "chair.avi")
     assert not chair.face[:n].any() and chair.face[n:].all()
     p = {"micro": 0.3, "macro": 0.3}
-
-    def followed(signals):
-        follower = FollowSpotter(signals.windows, p)
-        found = [s for t in range(signals.frames) for s in follower.push(
-            t, {s: signals.score[s][t] for s in SCALES}, bool(signals.face[t]))]
-        return found + follower.finish()
-
-    for spots in (spot, followed):
+    for spots in (spot, follow_signals):
         alone = [(s.interval.apex, s.interval.kind, round(s.confidence, 9))
-                 for s in (spot(plain, p) if spots is spot else followed(plain))]
+                 for s in spots(plain, p)]
         after = [(s.interval.apex - n, s.interval.kind, round(s.confidence, 9))
-                 for s in (spot(chair, p) if spots is spot else followed(chair))]
+                 for s in spots(chair, p)]
         assert after == alone and alone, spots
 
 

@@ -211,6 +211,16 @@ class FollowSpotter:
         return new
 
 
+def follow_signals(signals: VideoSignals, p: Mapping[str, float]) -> list[Spot]:
+    """The spots FollowSpotter reports on a whole video's signals, frame by frame, as
+    `mer spot --follow` decides them (frames without a face included, as it pushes them)."""
+    follower = FollowSpotter(signals.windows, p)
+    face = signals.face if signals.face is not None else np.ones(signals.frames, dtype=bool)
+    found = [s for t in range(signals.frames) for s in follower.push(
+        t, {scale: signals.score[scale][t] for scale in SCALES}, bool(face[t]))]
+    return found + follower.finish()
+
+
 # The spotting params the signal pass reads (MotionMeter): what a fitted p is only valid with.
 SIGNAL_KEYS = ("face_size", "flow_iterations", "flow_refine_iterations", "micro_window",
                "macro_window", "regions")

@@ -7,7 +7,8 @@ Each interval: onset, apex, offset (frames and seconds), kind, confidence; each 
 also the registered model's label and prob_<class>, recognised on its frames onset..offset
 with the spotted apex (mer.inference.spot_recognise). The model is the one `mer predict`
 loads (--model, default models:/<tracking.model_name>@champion); --spot-only skips the
-recognition (with --model, the model is read for its spotter only).
+recognition (with --model, the model is read for its spotter only, the last of the choices
+below).
 
 The spotter's thresholds p, first found of: --p MICRO MACRO; this project's
 reports/spotting.json (`mer spot-eval`: fitted on every subject of spotting.source, under
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
     parser.add_argument("--spot-only", action="store_true",
                         help="spot intervals without recognising them (no model needed; with "
-                        "--model, the spotter registered with it)")
+                        "--model, the spotter registered with it where neither --p nor a "
+                        "spotting report is)")
 
 
 def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle: Any | None,
@@ -98,8 +100,9 @@ def load_recogniser(model: str, recognise: bool = True) -> tuple[Any, str]:
     except MerError as exc:
         advice = ("mer spot classifies each micro interval with it: pass --spot-only to "
                   "spot without recognising" if recognise else
-                  "--spot-only --model reads the model for its registered spotter only; drop "
-                  "--model to spot with this project's reports/spotting.json or --p")
+                  "--spot-only --model reads the model for its registered spotter only: give "
+                  "one that loads, or, in a project folder, drop --model to spot with its "
+                  "reports/spotting.json or --p")
         raise MerError(f"{str(exc).rstrip('.')}. {advice}") from None
 
 

@@ -331,9 +331,10 @@ def _store_uri(model: str) -> str:
                            "`dvc repro --force` (the fold and pretrained-CNN caches keep it "
                            "short), or pass --model with a model folder")
         raise MerError(f"cannot load model '{model}': there is no MLflow store here "
-                       f"({db} does not exist). Run mer predict in the project folder that "
-                       f"registered the model, set {ENV_URI} to its store, or pass --model "
-                       "with a model folder")
+                       f"({db} does not exist). Run this in the project folder that "
+                       "registered the model (or register one there: `mer register`, then "
+                       f"`mer promote`), set {ENV_URI} to its store, or pass --model with a "
+                       "model folder")
     check_readable(uri)
     return uri
 
