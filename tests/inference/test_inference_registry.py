@@ -589,6 +589,8 @@ def test_bad_video_requests_and_a_missing_model_are_clear_errors(in_project, lon
             "`mer promote --alias nosuchalias --version N`, or pass --model "
             f"models:/{MODEL}/1") in message
     assert "mer register" not in message, message
+    assert main(["spot", "--video", str(long_video[0]), "--model", f"models:/{MODEL}/7"]) == 2
+    assert f"model '{MODEL}' has no version 7; it has 1" in capsys.readouterr().err
 # --- the model cache and batched predict ----------------------------------------------------
 # In-process (registry_helpers.in_process): the project's registry, a fresh model cache each.
 

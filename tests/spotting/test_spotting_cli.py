@@ -274,6 +274,30 @@ def test_a_video_too_short_to_spot_in_is_an_error_not_zero_intervals(tiny_video,
                "to a served model)" in err  # a request cannot pass --fps (a break-it session)
 
 
+def test_an_image_or_a_folder_of_one_frame_is_not_a_video(tiny_video, tmp_path, monkeypatch,
+                                                          capsys):
+    """A break-it session: a PNG was read as a 1-frame video at OpenCV's invented 25
+    frames/s, and refused as "1 frames with a face in a row" too few for the window; a folder
+    with one numbered frame likewise, its other files unmentioned."""
+    import shutil
+
+    _, video = tiny_video
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), cv2.imread(str(video.frames[0])))
+    assert main(["spot", "--video", str(image), "--spot-only", "--p", "0.3", "0.3"]) == 2
+    assert f"{image}: an image, not a video: give a video file, or the folder of a video's " \
+           "numbered frames" in capsys.readouterr().err
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(video.frames[0], one / "img480.jpg")
+    assert main(["spot", "--video", str(one), "--spot-only", "--p", "0.3", "0.3", "--fps",
+                 "30"]) == 2
+    assert f"{one}: the folder holds one numbered frame (img480.jpg), not a video" in \
+        capsys.readouterr().err
+
+
 def test_a_rate_too_low_to_tell_micro_from_macro_is_refused(tiny_video, tmp_path, monkeypatch,
                                                             capsys):
     """A break-it session: a 30 frames/s video whose header said 2 frames/s gave one macro

@@ -168,3 +168,30 @@ def test_the_workbook_in_root_is_recorded_and_not_warned_about(tmp_path, monkeyp
     assert "lies outside" not in caplog.text
     recorded = json.loads((tmp_path / "reports" / "spotting.json").read_text())["synthetic"]
     assert recorded["workbook"]["path"] == str(tiny_long_corpus / WORKBOOK_NAME)
+
+
+def test_spot_eval_before_its_corpus_says_to_generate_it_and_leaves_no_store(
+        tmp_path, monkeypatch, capsys):
+    """A break-it session: `mer spot-eval` before `mer spot-synthesize` (or in the wrong
+    folder) created mlflow.db, then advised pointing spotting.root at a CAS(ME)^2 copy."""
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["spot-eval"]) == 2
+    err = capsys.readouterr().err
+    assert (f"spotting.root: data/synthetic_long does not exist in {tmp_path}") in err, err
+    assert "generated there by `mer spot-synthesize` (or `dvc repro`): run it first" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no store
+
+
+def test_a_real_corpus_that_does_not_read_leaves_no_store(tmp_path, monkeypatch, capsys):
+    """The corpus is read before the store is opened: a folder without the corpus's frames
+    is refused with nothing written."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"spotting": {
+        "source": "casme_sq", "root": "empty"}}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["spot-eval"]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "params.yaml"]

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from mer.core.frames import (
+    FRAME_SUFFIXES,
     ApexOutsideClip,
     apex_to_use,
     check_same_size,
@@ -150,10 +151,12 @@ def video_frames(video: str | Path, name: str | None = None
     and high-speed cameras' form: img1.jpg, 006_1_0001.jpg; ``frame_numbers`` gives their
     numbers), with no frame rate (0.0).
 
-    Raises MerError when the file is missing or OpenCV cannot open it, or the folder holds
-    no numbered frames; a FrameError, as the frames are read, for a damaged frame or one of
-    another size. Messages name the video ``name`` (default: its path; a served request's
-    row, not the server's scratch file)."""
+    Raises MerError when the file is missing, is an image (OpenCV reads one as a 1-frame
+    video at 25 frames/s: a break-it session was told its "1 frames" were too few for the
+    window), or OpenCV cannot open it, or the folder holds fewer than two numbered frames; a
+    FrameError, as the frames are read, for a damaged frame or one of another size. Messages
+    name the video ``name`` (default: its path; a served request's row, not the server's
+    scratch file)."""
     video = Path(video)
     shown = str(video) if name is None else name
     if video.is_dir():
@@ -161,11 +164,19 @@ def video_frames(video: str | Path, name: str | None = None
         if not files:
             raise MerError(f"{video}: the folder holds no numbered frames (.jpg, .png, .bmp "
                            "with the frame number in the name)")
+        if len(files) == 1:
+            raise MerError(f"{video}: the folder holds one numbered frame "
+                           f"({next(iter(files.values())).name}), not a video: give the "
+                           "folder of a video's frames (img1.jpg, img2.jpg, ...)")
         return 0.0, read_video_frames(files.values(), str(video))
     if not video.is_file():
         pattern = ("; for numbered frames, give their folder (--video FOLDER --fps N)"
                    if "%" in video.name else "")
         raise MerError(f"{video}: no such video file{pattern}")
+    if video.suffix.lower() in FRAME_SUFFIXES:
+        raise MerError(f"{shown}: an image, not a video: give a video file, or the folder of "
+                       "a video's numbered frames (with --fps); two images are "
+                       "`mer predict --pair ONSET APEX`")
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise MerError(f"{shown}: OpenCV cannot open it as a video (corrupt or unsupported)")

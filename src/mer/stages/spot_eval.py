@@ -28,6 +28,7 @@ import time
 
 from mer import paths
 from mer.config import check_spotting_paths, params_of
+from mer.errors import ParamsError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,16 @@ def run(args: argparse.Namespace) -> None:
     params = params_of(args)
     spotting = params.spotting
     check_spotting_paths(spotting)
-    tracker = Tracker(params.tracking.experiment)  # fail before the work if MLflow is down
+    if spotting.source == "synthetic" and not spotting.root.is_dir():
+        where = paths.missing(spotting.root, "does not exist", "paths in params files are "
+                              "relative to the folder mer runs in")
+        raise ParamsError(f"spotting.root: {where}; the synthetic long videos are generated "
+                          "there by `mer spot-synthesize` (or `dvc repro`): run it first, in "
+                          "the project folder")
+    # The corpus before the store: a wrong folder leaves no mlflow.db behind (a break-it
+    # session), and MLflow is still checked before the work, the signals.
     videos = read_spotting_corpus(spotting)
+    tracker = Tracker(params.tracking.experiment)  # fail before the work if MLflow is down
     started = time.perf_counter()
     signals = corpus_signals(videos, spotting, params.features)
     seconds = time.perf_counter() - started

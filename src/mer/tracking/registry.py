@@ -275,11 +275,11 @@ def load_pinned_bundle(model: str) -> tuple[ModelBundle, str]:
     raise MerError(f"'{model}' is neither a model URI nor a model folder. {TRUSTED}")
 
 
-def _refuse_unset_alias(client: Any, model: str, entry: model_cache.RegistryEntry) -> None:
-    """A MerError saying which versions to promote when model ``entry.name`` has versions
-    but not the alias asked for (a break-it session: after `dvc repro`, which registers and
-    promotes nothing, the advice was to register one, twice); nothing when it has none or
-    the registry cannot say."""
+def _refuse_missing_entry(client: Any, model: str, entry: model_cache.RegistryEntry) -> None:
+    """A MerError naming the versions there are when model ``entry.name`` has versions but
+    not the alias or version asked for (a break-it session: after `dvc repro`, which
+    registers and promotes nothing, the advice was to register one, twice); nothing when it
+    has none or the registry cannot say."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -287,6 +287,9 @@ def _refuse_unset_alias(client: Any, model: str, entry: model_cache.RegistryEntr
             f"name = '{entry.name}'")), key=int)
     except (MlflowException, MerError, ValueError):
         return
+    if versions and entry.alias is None:
+        raise MerError(f"cannot load model '{model}': model '{entry.name}' has no version "
+                       f"{entry.version}; it has {', '.join(versions)}")
     if versions:
         how = ("`mer promote` (the version reports/registered.json names) or `mer promote "
                "--version N`" if entry.alias == CHAMPION else
@@ -352,8 +355,7 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
                  if entry.alias is not None
                  else client.get_model_version(entry.name, entry.version))
     except MlflowException as exc:
-        if entry.alias is not None:
-            _refuse_unset_alias(client, model, entry)
+        _refuse_missing_entry(client, model, entry)
         raise _cannot_load(model, exc) from None
     return model_cache.ModelVersion(entry.name, str(found.version), found.run_id or "",
                                     str(found.source), int(found.creation_timestamp))
