@@ -347,7 +347,20 @@ def test_a_folder_given_as_a_video_is_read_as_its_frames(tmp_path):
         video_frames(tmp_path / "img%d.jpg")
 
 
-@pytest.mark.parametrize("path", ["", "/invocations"])
+def test_a_server_url_ending_in_invocations_is_refused_before_any_request():
+    """A break-it session: with a multi-MB request, a server answered .../invocations/
+    invocations with 404 before the body was sent, the client saw a reset connection, and mer
+    said no server answers, to start one that was running."""
+    from mer.inference.client import ServedModel
+
+    for url in ("http://127.0.0.1:5001/invocations", "http://127.0.0.1:5001/invocations/"):
+        with pytest.raises(MerError, match=r"give the model server's URL without "
+                                           r"/invocations \(mer adds it\), e\.g\. "
+                                           r"http://127\.0\.0\.1:5001$"):
+            ServedModel(url)
+
+
+@pytest.mark.parametrize("path", ["", "/mlflow-ui"])
 def test_a_server_url_with_no_model_says_so(path):
     """A break-it session: `--server` pointed at `mer ui` (the MLflow UI) or at
     .../invocations blamed the frames ('the model server refused it (HTTP 404)') and

@@ -38,6 +38,13 @@ class ServedModel:
         if not self.url.startswith(("http://", "https://")):
             raise MerError(f"--server {self.url}: give the server's URL, e.g. "
                            "http://127.0.0.1:5001")
+        if self.url.rstrip("/").endswith("/invocations"):
+            # mer adds it; a server answers .../invocations/invocations with 404 before a
+            # large request is sent, which the client then sees as a reset connection ("no
+            # model server answers", a break-it session), so this is refused at once.
+            raise MerError(f"--server {self.url}: give the model server's URL without "
+                           f"/invocations (mer adds it), e.g. "
+                           f"{self.url.rstrip('/').removesuffix('/invocations')}")
 
     def predict(self, window: FrameWindow) -> Prediction:
         """The served model's prediction for ``window``; a MerError carries the server's own
