@@ -346,16 +346,15 @@ def check_not_moved(experiment: str, location: str | None, root: str | Path | No
     folder since deleted (a DVC queue's temporary copy)."""
     from urllib.parse import unquote, urlparse
 
-    ours = artifact_location(root)
-    if ours is None or not location or location == ours:
+    db = sqlite_file(tracking_uri(root))  # artifact_location's folder is db.parent
+    if db is None or not location or location == (db.parent / ARTIFACTS).as_uri():
         return
     parsed = urlparse(location)
     if parsed.scheme != "file" or not parsed.path.rstrip("/").endswith(f"/{ARTIFACTS}"):
         return  # a location someone chose on purpose (a server's, a bucket)
-    old, here = Path(unquote(parsed.path)).parent, Path(unquote(urlparse(ours).path)).parent
-    if old.resolve() == here.resolve():
+    old = Path(unquote(parsed.path)).parent
+    if old.resolve() == db.parent.resolve():
         return
-    db = sqlite_file(tracking_uri(root))
     raise MerError(
         f"{db} keeps the artifacts of experiment '{experiment}' in {old / ARTIFACTS}, not "
         f"beside it: the store was copied or moved from {old}, or the experiment was created "
