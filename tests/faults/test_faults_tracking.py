@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -32,12 +33,12 @@ from mlflow import MlflowClient
 from mer.cli import Terminated, _install_handlers, main
 from mer.config import TrainParams
 from mer.core.workers import parallel_map
-from mer.errors import MerError
+from mer.errors import MerError, exception_chain
 from mer.evaluation import loso
 from mer.evaluation.loso import run_loso
 from mer.models.cnn import FlowNetModule
 from mer.models.learners import build_learners
-from mer.tracking.store import DB_NAME, PARENT_TAG, Tracker, tracking_uri
+from mer.tracking.store import DB_NAME, PARENT_TAG, Tracker, _unreachable, tracking_uri
 from toy import FAST_TRAIN, toy_clips, write_toy
 
 pytestmark = pytest.mark.faults
@@ -863,3 +864,16 @@ def test_a_team_sqlite_store_keeps_artifacts_beside_its_database(tmp_path, monke
                                        rf"'old' in {copy / 'mlruns'}, not beside it: .* \(a "
                                        r"folder since deleted\)"):
         Tracker("old", root=tmp_path)
+
+
+def test_a_looping_exception_chain_is_walked_once() -> None:
+    """An exception chain that loops back on itself (each error set as the other's context)
+    is walked once: the check for a silent MLflow server walked it forever (final read)."""
+    first, second = RuntimeError("outer"), ValueError("inner")
+    first.__context__, second.__context__ = second, first
+    assert [type(e) for e in exception_chain(first)] == [RuntimeError, ValueError]
+    answer: list[BaseException | None] = []
+    walker = threading.Thread(target=lambda: answer.append(_unreachable(first)), daemon=True)
+    walker.start()
+    walker.join(10)
+    assert answer == [None]

@@ -34,7 +34,7 @@ from typing import Any
 
 from mer.core.clipset import ClipSet
 from mer.core.workers import process_count
-from mer.errors import MerError
+from mer.errors import MerError, exception_chain
 from mer.evaluation.loso import FoldOutcome, Learner, code_digest, run_fold
 from mer.evaluation.splits import Fold
 from mer.interrupts import stop_if_requested
@@ -169,14 +169,8 @@ def _token_here() -> str:
 def _refused_token(exc: BaseException) -> bool:
     """True when a failed ray.init was refused for its authentication token: Ray raises its
     AuthenticationError and then a ConnectionError from it."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if type(cause).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(cause):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    return any(type(cause).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(cause)
+               for cause in exception_chain(exc))
 
 
 def connect(ray: Any, options: RayOptions) -> bool:

@@ -195,24 +195,24 @@ def promote(name: str, alias: str, version: str | None) -> str:
     store = ensure_store()
     client = mlflow_client(store)
     try:
-        versions = client.search_model_versions(f"name = '{name}'")
+        versions = _versions_of(client, name)
     except MlflowException as exc:
         raise MerError(f"cannot read the registry for model '{name}': {exc}") from None
-    known = sorted((str(v.version) for v in versions), key=int)
-    if not known:
+    if not versions:
         raise MerError(f"model '{name}' has no registered version: run `mer register` first "
                        "(or check tracking.model_name and MLFLOW_TRACKING_URI)")
-    chosen = known[-1] if version is None else str(version)
-    if chosen not in known:
-        raise MerError(f"model '{name}' has no version {chosen}; it has {', '.join(known)}")
-    found = next(v for v in versions if str(v.version) == chosen)
+    chosen = str(versions[-1].version) if version is None else str(version)
+    found = next((v for v in versions if str(v.version) == chosen), None)
+    if found is None:
+        raise MerError(_no_version(name, chosen, versions))
     if not complete(found):
         raise MerError(f"version {chosen} of model '{name}' was not registered to the end (it "
                        "has no description: the `mer register` that created it was stopped "
                        "before it tagged the version with its evaluation); run `mer register` "
                        "again and promote that version, or pass --version with another one")
     # A version whose files are gone would be the champion every `mer predict` fails to load.
-    gone = _files_gone(f"models:/{name}/{chosen}", store, action="promote")
+    gone = _files_gone(f"models:/{name}/{chosen}", store, action="promote",
+                       source=str(found.source))
     if gone is not None:
         raise gone
     try:
@@ -228,6 +228,18 @@ def promote(name: str, alias: str, version: str | None) -> str:
     except MlflowException as exc:
         raise MerError(f"cannot set alias '{alias}' on {name} version {chosen}: {exc}") from None
     return chosen
+
+
+def _versions_of(client: Any, name: str) -> list[Any]:
+    """The registered versions (MLflow's ModelVersion) of model ``name``, oldest first;
+    MlflowException when the registry cannot be read."""
+    return sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
+
+
+def _no_version(name: str, version: object, versions: list[Any]) -> str:
+    """That model ``name`` has no version ``version``, naming the ``versions`` it has."""
+    return (f"model '{name}' has no version {version}; it has "
+            f"{', '.join(str(v.version) for v in versions)}")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -283,13 +295,13 @@ def _refuse_missing_entry(client: Any, model: str, entry: model_cache.RegistryEn
     from mlflow.exceptions import MlflowException
 
     try:
-        versions = sorted((str(v.version) for v in client.search_model_versions(
-            f"name = '{entry.name}'")), key=int)
+        found = _versions_of(client, entry.name)
     except (MlflowException, MerError, ValueError):
         return
-    if versions and entry.alias is None:
-        raise MerError(f"cannot load model '{model}': model '{entry.name}' has no version "
-                       f"{entry.version}; it has {', '.join(versions)}")
+    if found and entry.alias is None:
+        raise MerError(f"cannot load model '{model}': "
+                       f"{_no_version(entry.name, entry.version, found)}")
+    versions = [str(v.version) for v in found]
     if versions:
         how = ("`mer promote` (the version reports/registered.json names) or `mer promote "
                "--version N`" if entry.alias == CHAMPION else
@@ -446,13 +458,13 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
     return folder
 
 
-def _files_gone(model: str, store: str, pinned: str | None = None, action: str = "load"
-                ) -> MerError | None:
-    """Why ``model`` (read as ``pinned``, the version it was resolved to, when given) cannot
-    be loaded (or, for ``action`` "promote", promoted) when the registry records its files in
-    a local folder that no longer exists: a project folder moved or copied away from it
-    (MLflow's store records absolute paths). None otherwise, or when the registry cannot
-    say."""
+def _files_gone(model: str, store: str, pinned: str | None = None, action: str = "load",
+                source: str | None = None) -> MerError | None:
+    """Why ``model`` (read as ``pinned``, the version it was resolved to, when given; or with
+    the registered ``source`` when the caller has read it) cannot be loaded (or, for
+    ``action`` "promote", promoted) when the registry records its files in a local folder
+    that no longer exists: a project folder moved or copied away from it (MLflow's store
+    records absolute paths). None otherwise, or when the registry cannot say."""
     from urllib.parse import unquote, urlparse
 
     from mlflow.exceptions import MlflowException
@@ -461,9 +473,10 @@ def _files_gone(model: str, store: str, pinned: str | None = None, action: str =
 
     client = mlflow_client(store)
     try:
-        uri = pinned or model
-        entry = model_cache.registry_entry(uri)
-        source = uri if entry is None else _resolve_with_mlflow(uri, store, entry).source
+        if source is None:
+            uri = pinned or model
+            entry = model_cache.registry_entry(uri)
+            source = uri if entry is None else _resolve_with_mlflow(uri, store, entry).source
         if source.startswith("models:/m-"):  # an MLflow 3 logged model
             location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
         elif source.startswith("runs:/"):

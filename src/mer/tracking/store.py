@@ -39,7 +39,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from mer.errors import MerError
+from mer.errors import MerError, exception_chain
 from mer.interrupts import deferred_signals, stopped_by_signal
 from mer.paths import project_root
 
@@ -157,7 +157,12 @@ def artifact_location(root: str | Path | None = None) -> str | None:
     sqlite:////srv/team.db experiment created by a DVC queue's temporary copy kept every
     run's figures and model in that copy, deleted with it)."""
     db = sqlite_file(tracking_uri(root))
-    return None if db is None else (db.parent / ARTIFACTS).as_uri()
+    return None if db is None else _artifacts_beside(db)
+
+
+def _artifacts_beside(db: Path) -> str:
+    """The URI of the mlruns/ folder beside the SQLite database ``db``."""
+    return (db.parent / ARTIFACTS).as_uri()
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -268,6 +273,7 @@ def ensure_store(root: str | Path | None = None) -> str:
     db = sqlite_file(uri)
     if db is None:
         return uri
+    artifacts = _artifacts_beside(db)  # as experiments record it (artifact_location)
     db = db.resolve()
     lock = FileLock(f"{db}.lock", timeout=LOCK_TIMEOUT_S)
     try:
@@ -297,7 +303,7 @@ def ensure_store(root: str | Path | None = None) -> str:
             os.replace(db, aside)
             log.warning("%s was left half-created (%s) with no runs in it: moved it to "
                         "%s and created a new store", db, detail, aside.name)
-        _create_store(db, artifact_location(root) or (db.parent / ARTIFACTS).as_uri())
+        _create_store(db, artifacts)
     finally:
         lock.release()
     return uri
@@ -461,13 +467,9 @@ def _unreachable(exc: BaseException) -> BaseException | None:
     errors in its own), None when the server answered."""
     import requests
 
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                             requests.exceptions.RetryError)):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    failures = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                requests.exceptions.RetryError)
+    return next((seen for seen in exception_chain(exc) if isinstance(seen, failures)), None)
 
 
 class _DeferringClient:
