@@ -674,12 +674,20 @@ class Params(Section):
         named = self.data.formats
         if "flow-images" in named:
             return self  # a flow-image CSV names its corpora per row: checked by `mer train`
-        key = "data.sources" if self.data.sources else "data.source"
+        if self.data.sources:
+            reads, advice = f"data.sources: {', '.join(sorted(named))}", "add it to data.sources"
+        elif self.data.source == "synthetic":  # a break-it session: 'data.source: casme2'
+            reads, advice = ("data.source: synthetic, the embedded CASME II-format corpus",
+                             "for the embedded composite, start from "
+                             "examples/megc2019-synthetic.yaml (data.sources over the corpora "
+                             "data.synthetic.corpora adds)")
+        else:
+            reads, advice = f"data.source: {self.data.source}", "list the corpora in data.sources"
         for part in ("train_corpora", "test_corpora"):
             unknown = [c for c in getattr(self.evaluation, part) if c not in named]
             if unknown:
                 raise ValueError(f"evaluation.{part} names {unknown[0]}, which is not a corpus "
-                                 f"this run reads ({key}: {', '.join(sorted(named))})")
+                                 f"this run reads ({reads}); {advice}, or name one it reads")
         return self
 
 

@@ -129,6 +129,29 @@ def test_merged_subject_cells_are_named_not_read_as_empty(tmp_path, build):
         build("casme2", root)
 
 
+@pytest.mark.parametrize(("column", "letter"), [("Subject", "A"),
+                                               ("Estimated Emotion", "I"),
+                                               ("OnsetFrame", "D")])
+def test_an_empty_required_cell_is_called_empty(tmp_path, build, column, letter):
+    """A break-it session: a note typed under the table (its Subject cell empty) was "holds
+    '', not a subject id; write the subject's number", which points away from deleting the
+    row; an empty emotion was "holds '', which is not an emotion mer knows"."""
+    import openpyxl
+
+    root = make_casme2(tmp_path)
+    workbook = openpyxl.load_workbook(root / CASME2_SHEET)
+    sheet = workbook.active
+    row = sheet.max_row + 1
+    for cell in sheet[2]:
+        sheet.cell(row, cell.column, cell.value)
+    sheet.cell(row, 2, "note: EP02 re-coded in 2019")
+    sheet[f"{letter}{row}"] = None
+    workbook.save(root / CASME2_SHEET)
+    with pytest.raises(DatasetError, match=rf"{CASME2_SHEET}, sheet 'Sheet', row {row}: column "
+                                           rf"'{column}' is empty; fill it in or delete the row"):
+        build("casme2", root)
+
+
 def test_a_second_worksheet_with_the_columns_is_named(tmp_path, build, caplog):
     """The issue: a workbook with a filtered copy of the coding sheet in front was read from
     that copy (4 clips of 2 subjects) without a word."""

@@ -289,3 +289,36 @@ def test_data_stage_flags_the_order_it_found(tmp_path):
     assert report["flow_channels"]["setting"] == "auto"
     features, _ = extract_features(manifest, {}, PARAMS)
     assert_reads_the_field(features)
+
+
+def hsv_pixels(seed: int) -> np.ndarray:
+    """(SIZE, SIZE, 3) uint8: a random smooth flow field as the usual colour-coded flow
+    picture (hue = direction, saturation full, value = magnitude), not u, v, strain."""
+    rng = np.random.default_rng(seed)
+    u, v = (cv2.GaussianBlur(rng.normal(size=(SIZE, SIZE)), (0, 0), 3) for _ in range(2))
+    hsv = np.dstack([np.round((np.arctan2(v, u) + np.pi) / (2 * np.pi) * 179),
+                     np.full(u.shape, 255.0), scaled(np.hypot(u, v))]).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def test_images_that_are_not_u_v_strain_are_said_to_fit_neither_order(tmp_path, caplog):
+    """A break-it session: HSV-coded flow images were said to mix both orders, and with the
+    order the error offered set, trained on hue, saturation and value without a word."""
+    root = write_corpus(tmp_path, [hsv_pixels(seed) for seed in range(6)], ["pil"] * 6)
+    with pytest.raises(DatasetError) as err:
+        resolve_flow_channels(checked_clips(root), "auto")
+    assert "most images fit neither order: their third channel is not the optical strain" \
+        in str(err.value)
+    assert "the images disagree" not in str(err.value)
+    with caplog.at_level(logging.WARNING, logger="mer.data.flow_image_corpus"):
+        _, report = resolve_flow_channels(checked_clips(root), "rgb")
+    assert report["evidence"]["fits_neither"] is True
+    assert report["evidence"]["against_order"] == []
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1, warned
+    assert "data.flow_channels is rgb, but" in warned[0] and "fit neither order" in warned[0]
+    assert "HSV-coded flow" in warned[0]
+    caplog.clear()
+    _, report = resolve_flow_channels(checked_clips(field_corpus(tmp_path / "uvs", "pil")),
+                                      "rgb")
+    assert report["evidence"]["fits_neither"] is False and caplog.records == []

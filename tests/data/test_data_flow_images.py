@@ -112,6 +112,20 @@ def test_one_channel_image(tmp_path, build):
         build("flow-images", root, scheme="megc-3")
 
 
+@pytest.mark.parametrize("mode", ["RGB", "LA"])
+def test_a_grey_image_saved_in_colour_is_refused(tmp_path, build, mode):
+    """A break-it session: a grey flow image was refused, but the same grey saved as RGB or
+    with an alpha channel (LA) passed, read as u = v = strain."""
+    from PIL import Image
+
+    root = make_flow_images(tmp_path)
+    image = root / "flow/casme2_1_EP03_02.png"
+    Image.open(image).convert("L").convert(mode).save(image)
+    with pytest.raises(MerError, match=r"casme2_1_EP03_02.png \(.*labels.csv, row 3\): its 3 "
+                                       r"channels are one and the same picture \(a grey image"):
+        build("flow-images", root, scheme="megc-3")
+
+
 def test_an_opaque_alpha_channel_is_dropped_a_real_one_refused(tmp_path):
     """The issue: matplotlib's imsave writes RGBA, and such flow images were refused for
     having 4 channels; an alpha that is opaque everywhere carries nothing."""
@@ -221,6 +235,51 @@ def test_a_windows_absolute_path_says_so(tmp_path, build, written):
                                            r"machine, .* write each path relative to the CSV's "
                                            "folder"):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_images_under_data_root_that_the_list_leaves_out_are_warned_about(tmp_path, build,
+                                                                           caplog):
+    """A break-it session: a list missing its last rows read the rest without a word, and
+    a whole LOSO subject vanished (a list beside STSTNet's tree was warned about already)."""
+    root = make_flow_images(tmp_path)
+    with caplog.at_level("WARNING", logger="mer.data"):
+        build("flow-images", root, scheme="megc-3")
+    assert "does not list" not in caplog.text
+    lines = (root / "labels.csv").read_text().splitlines()
+    (root / "labels.csv").write_text("\n".join(lines[:-1]) + "\n")
+    (root / ".cache").mkdir()
+    write_frame(root / ".cache/thumb.png", seed=9)  # hidden folders are not the corpus's
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert len(manifest) == 3
+    assert (f"labels.csv is read as the list of flow images: the 1 images under data.root "
+            f"({root}) that it does not list are not read ({root}/flow/samm_6_006_1_2.png). "
+            "Add a row for each clip to read") in caplog.text
+
+
+@pytest.mark.parametrize("written", ["absolute", "dotdot"])
+def test_flow_images_listed_outside_data_root_are_warned_about(tmp_path, build, caplog,
+                                                                written):
+    """A break-it session: a list naming images outside data.root (which DVC tracks) by
+    absolute or ../ paths was read without a word, so a replaced image would leave
+    `dvc repro`'s results stale."""
+    images = make_flow_images(tmp_path / "elsewhere")
+    root = tmp_path / "corpus"
+    root.mkdir()
+    text = (images / "labels.csv").read_text()
+    prefix = f"{images}/" if written == "absolute" else "../elsewhere/"
+    (root / "labels.csv").write_text(text.replace("flow/", prefix + "flow/"))
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert len(manifest) == 4
+    assert (f"4 of the 4 flow images listed lie outside data.root ({root}; e.g. "
+            f"{root}/labels.csv, row 2: ") in caplog.text
+    assert "DVC does not notice when one is replaced" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.data"):
+        build("flow-images", images, scheme="megc-3")
+    assert "outside data.root" not in caplog.text
 
 
 def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):

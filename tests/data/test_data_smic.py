@@ -73,6 +73,19 @@ def test_unknown_emotion_folder(tmp_path, build):
         build("smic", root, scheme="megc-3")
 
 
+def test_an_emotion_folder_of_another_corpus_is_refused(tmp_path, build):
+    """A break-it session: a folder renamed 'happiness' (an emotion, not one of SMIC's three
+    classes) had its clips dropped under megc-3 with only a count at INFO level, while
+    'ne' stopped the stage."""
+    root = make_smic(tmp_path, clips=[("s1", "negative", "s1_ne_01", 1, 3),
+                                      ("s1", "happiness", "s1_po_01", 1, 3),
+                                      ("s2", "surprise", "s2_sur_01", 1, 3)])
+    with pytest.raises(DatasetError, match=r"micro/happiness: 'happiness' is happiness, not one "
+                                           r"of SMIC-HS's classes; SMIC's folders are negative, "
+                                           r"positive, surprise: rename it to its class"):
+        build("smic", root, scheme="megc-3")
+
+
 def test_gap_in_a_clip_folder(tmp_path, build):
     root = make_smic(tmp_path)
     (root / "HS/s2/micro/surprise/s2_sur_01/image000514.bmp").unlink()

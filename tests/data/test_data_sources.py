@@ -63,6 +63,12 @@ def test_source_outside_data_root_is_refused(tmp_path):
       "evaluation": {"protocol": "cross-corpus", "train_corpora": ["casme2"],
                      "test_corpora": ["smic"]}},
      r"names smic, which is not a corpus this run reads \(data.sources: casme2, samm\)"),
+    # a break-it session: the embedded set was quoted as 'data.source: casme2'
+    ({"evaluation": {"protocol": "cross-corpus", "train_corpora": ["casme2"],
+                     "test_corpora": ["samm"]}},
+     r"names samm, which is not a corpus this run reads \(data.source: synthetic, the "
+     r"embedded CASME II-format corpus\); for the embedded composite, start from "
+     r"examples/megc2019-synthetic.yaml"),
     ({"evaluation": {"train_corpora": ["casme2"]}}, "are for evaluation.protocol: cross"),
 ])
 def test_params_mistakes_name_the_key(raw, message):

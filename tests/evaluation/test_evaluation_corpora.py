@@ -106,6 +106,38 @@ def test_a_fold_that_trains_on_one_class_is_refused_before_fitting(protocol):
         check_training_classes(y, classes, folds, protocol)
 
 
+@pytest.mark.parametrize("protocol", ["loso", "cross-corpus"])
+def test_a_fold_testing_a_class_its_training_lacks_is_warned_about(protocol, caplog):
+    """A break-it session: cross-corpus training on a corpus without surprise scored every
+    surprise clip of the test corpora wrong (recall 0), and neither train nor evaluate said
+    so."""
+    from mer.evaluation.splits import check_training_classes
+
+    classes = ("negative", "positive", "surprise")
+    if protocol == "loso":
+        y, subjects = np.array([0, 1, 0, 1, 2, 0]), np.array(["a", "a", "b", "b", "c", "c"])
+        folds = loso_folds(subjects)
+        expected = ("1 of the 3 folds test clips of a class their training clips hold none "
+                    "of, so no model can predict it there and its recall is 0 in them: fold "
+                    "c: surprise (1 test clips); every clip of it is the held-out subject's")
+    else:
+        y = np.array([0, 1, 0, 1, 2, 2, 0, 2])
+        folds = cross_corpus_folds(np.array(["samm"] * 2 + ["casme2"] * 4 + ["smic"] * 2),
+                                   ["samm"], ["casme2", "smic"])
+        expected = ("2 of the 2 folds test clips of a class their training clips hold none "
+                    "of, so no model can predict it there and its recall is 0 in them: fold "
+                    "samm->casme2: surprise (2 test clips); fold samm->smic: surprise (1 test "
+                    "clips); add a training corpus (evaluation.train_corpora) with clips of it")
+    with caplog.at_level("WARNING", logger="mer.evaluation.splits"):
+        check_training_classes(y, classes, folds, protocol)
+    assert expected in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.evaluation.splits"):
+        check_training_classes(np.array([0, 1, 2, 0, 1, 2]), classes,
+                               loso_folds(np.array(["a", "a", "a", "b", "b", "b"])), "loso")
+    assert caplog.text == ""
+
+
 def test_cross_corpus_model_never_sees_the_test_corpus(clips, params):
     """Change every label and input of the test corpus: the fitted model is the same."""
     data = composite(clips)

@@ -180,6 +180,23 @@ def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypat
         assert len(keys) == len(set(keys)) == 3 * 4
 
 
+def test_a_training_that_refits_cached_folds_says_why(tmp_path, monkeypatch, caplog):
+    """A break-it session: after a pull that edited one log message, an SVM-only variant
+    refitted every fold (minutes, not seconds), while DVC said train was up to date and
+    nothing said why."""
+    toy_project(tmp_path, monkeypatch)
+    with caplog.at_level("INFO", logger="mer.stages.train"):
+        assert main(["train"]) == 0
+    assert "under another key" not in caplog.text
+    (tmp_path / "params.yaml").write_text(QUICK + "  seed: 7\n")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mer.stages.train"):
+        assert main(["train"]) == 0
+    assert ("12 of the 12 fold fits have a fit cached in data/folds under another key, so "
+            "they are fitted again: their data, the settings they read, the seed or mer's "
+            "code differ") in caplog.text
+
+
 def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp_path,
                                                                             monkeypatch):
     """The issue: an experiment whose predictions come out byte for byte as before (a change

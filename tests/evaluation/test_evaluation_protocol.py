@@ -22,9 +22,11 @@ from mer.config import CNN, REFERENCES, HybridParams, ModelKind
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
+from mer.models.au_codes import known_aus
 from mer.models.flownet import balanced_class_weights
 from mer.models.learners import HybridLearner, build_learners
 from mer.models.references import reference_input
+from toy import toy_clips
 
 FOLD = 2  # an arbitrary held-out subject
 LEARNERS = ["cnn-hybrid", "svm", "au-oracle", "majority", *REFERENCES]
@@ -190,3 +192,32 @@ def test_a_reference_expert_leaves_the_hybrid_leak_free(clips, params):
     changed = fit_fold(model, altered(clips, fold.subject, inputs=True), fold, seed=0)
     assert changed.references[0].name == "ststnet"
     assert changed.predict(probe)["hybrid"].tobytes() == original.proba["hybrid"].tobytes()
+
+
+def test_a_fold_with_one_training_subject_is_refused_before_any_fit(caplog):
+    """A break-it session: a two-subject corpus failed in `mer train` after a CNN fold was
+    fitted ("an inner split needs 2 or more training subjects, got 1", no model named), and
+    no train.models avoided it, as the au-oracle is added by itself."""
+    from mer.config import TrainParams
+    from mer.errors import MerError
+    from mer.models.learners import ceiling_fits
+
+    two = toy_clips(subjects=2)
+    folds = loso_folds(two.subject)
+    assert known_aus(two.au_codes).all()
+    with pytest.raises(MerError, match=r"^fold sub01: svm tunes C and gamma on an inner split "
+                                       r"of the fold's training subjects \(train.svm.inner_folds"
+                                       r"\), which needs 2 or more, and its training clips are "
+                                       r"1 subject's \(sub02\): add subjects"):
+        ceiling_fits(TrainParams(), two, folds)
+    with pytest.raises(MerError, match=r"hybrid \(its svm expert, train.hybrid.experts\) tunes"):
+        ceiling_fits(TrainParams(models=(CNN, "hybrid"), hybrid=HybridParams(experts=("svm",))),
+                     two, folds)
+    with caplog.at_level("WARNING", logger="mer.models.learners"):
+        assert ceiling_fits(TrainParams(models=(CNN, "hybrid")), two, folds) is False
+    assert "fold sub01: the au-oracle (the ceiling) is left out" in caplog.text
+    caplog.clear()
+    three = toy_clips(subjects=3)
+    with caplog.at_level("WARNING", logger="mer.models.learners"):
+        assert ceiling_fits(TrainParams(), three, loso_folds(three.subject)) is True
+    assert caplog.text == ""

@@ -18,6 +18,7 @@ from mer.evaluation.report import (
     HEADLINE,
     evaluation_report,
     headline,
+    headline_rank,
     per_subject,
     to_json,
 )
@@ -116,3 +117,23 @@ def test_plot_tables_one_file_per_model_figures_at_the_top(tmp_path):
         # subject, where a subject's UAR averages over the classes it shows
         shown = frame[frame["model"] == model].groupby("subject")["label"].nunique()
         assert by_subject["classes"].tolist() == shown.loc[by_subject["subject"]].tolist()
+
+
+def test_models_figure_centres_the_fold_spread_on_the_fold_mean():
+    """A break-it session: the per-fold UAR's sd was drawn around the pooled UAR (cnn 0.807
+    +- 0.201, a range its folds, of mean 0.742, never had), in another order than
+    reports/metrics.json's."""
+    from matplotlib.container import ErrorbarContainer
+
+    from mer.evaluation.plots import models_figure
+
+    by_model = {m: {"uar": 0.8 - 0.1 * i, "uf1": 0.5, "accuracy": 0.6,
+                    "fold_mean_uar": 0.7 - 0.1 * i, "fold_std_uar": 0.05 + 0.01 * i}
+                for i, m in enumerate(MODELS)}
+    ax = models_figure(by_model, 5).axes[0]
+    shown = [label.get_text() for label in ax.get_xticklabels()]
+    assert shown == sorted(MODELS, key=headline_rank) == ["hybrid", "cnn", "svm", "majority",
+                                                            "au-oracle"]
+    [bars] = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    points = bars.lines[0].get_ydata()
+    assert list(points) == [by_model[m]["fold_mean_uar"] for m in shown]

@@ -61,6 +61,8 @@ def read_flow_image(path: str | Path, where: str, order: str) -> np.ndarray:
 
     ``order`` is how the file holds them (``rgb`` or ``bgr``, see ``in_uvs_order``; ``bgr``
     returns the channels as OpenCV decodes them); ``where`` names the manifest row for errors.
+    MerError for a missing or unreadable file, a float image, other than 3 channels (an opaque
+    alpha channel is dropped), or 3 identical channels that are not constant (grey).
     """
     import cv2
 
@@ -80,6 +82,11 @@ def read_flow_image(path: str | Path, where: str, order: str) -> np.ndarray:
         raise MerError(f"{path} ({where}): a flow image needs {CHANNELS} channels (u, v, "
                        f"strain), this one has {channels}{alpha}; regenerate it as a 3-channel "
                        "image")
+    if (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 0] == image[:, :, 2]).all() \
+            and np.ptp(image) > 0:  # a break-it session: grey saved as RGB or LA passed
+        raise MerError(f"{path} ({where}): its {CHANNELS} channels are one and the same picture "
+                       "(a grey image saved in colour, or with an alpha channel), so it holds no "
+                       "u, v, strain; regenerate it as a 3-channel flow image")
     return np.ascontiguousarray(in_uvs_order(image, order))
 
 

@@ -22,7 +22,12 @@ from mer.config import CorpusSource, DataParams
 from mer.core.manifest import COLUMNS, validate_manifest
 from mer.data.casme2 import read_casme2
 from mer.data.clips import APEX_MISSING, Clip, Corpus, Skipped, check_unique
-from mer.data.flow_image_corpus import check_flow_image, read_flow_images, resolve_flow_channels
+from mer.data.flow_image_corpus import (
+    check_flow_image,
+    read_flow_images,
+    resolve_flow_channels,
+    warn_outside_root,
+)
 from mer.data.labelling import Labelled, apply_scheme
 from mer.data.repairs import resolve_frames
 from mer.data.samm import read_samm
@@ -356,6 +361,7 @@ def read_corpora(data: DataParams) -> list[Corpus]:
     for corpus in corpora:
         if corpus.annotations:
             warn_if_untracked(corpus.annotations, data.root, "data", "data")
+        warn_outside_root(corpus.clips, data.root)
     # Several corpora (or one flow-image CSV of several): subjects namespaced by corpus.
     datasets = {c.dataset for corpus in corpora for c in corpus.clips}
     return [namespaced(c) for c in corpora] if len(datasets) > 1 else corpora

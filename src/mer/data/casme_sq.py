@@ -200,7 +200,7 @@ def _subjects(table: Table) -> dict[int, int]:
 
 def _video_code(value: object, column: str, where: str) -> str:
     """Quirk: a video code typed as a number lost its leading zero (101 for '0101')."""
-    text = cell_text(value)
+    text = required_text(value, column, where)
     if not re.fullmatch(r"\d{1,4}", text):
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, not a video code; "
                            "write the 4-digit code of the video folder (0101)")

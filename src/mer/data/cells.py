@@ -76,16 +76,18 @@ def frame_number(value: object, column: str, where: str, *, missing_ok: bool = F
     """A frame number >= 0 (written 46 or 46.0). With ``missing_ok`` (an apex): NO_FRAME for
     a cell saying "not coded" (empty, '/', -1, ...), and any other negative number as it is,
     so the frame check reports it as an apex outside its clip rather than as not coded."""
-    check_saved(value, column, where)
-    text = cell_text(value)
-    if missing_ok and text.lower() in _NO_VALUE:
-        return NO_FRAME
+    if missing_ok:
+        check_saved(value, column, where)
+        text = cell_text(value)
+        if text.lower() in _NO_VALUE:
+            return NO_FRAME
+    else:
+        text = required_text(value, column, where)
     negative = missing_ok and text.startswith("-")
     number = None if isinstance(value, bool) else whole_number(text[1:] if negative else text)
     if number is None:
-        shown = "an empty cell" if text == "" else repr(text)
         hint = " (leave the apex as '/' or empty to have it estimated)" if missing_ok else ""
-        raise DatasetError(f"{where}: column '{column}' holds {shown}, not a frame number; "
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, not a frame number; "
                            f"write the frame number as a whole number >= 0{hint}")
     return -number if negative else number
 
@@ -100,11 +102,11 @@ def whole_number(value: object) -> int | None:
 
 def subject_number(value: object, column: str, where: str) -> int:
     """The number in a subject id written 1, '01', 'sub01' or 's1'."""
-    check_saved(value, column, where)
-    match = _SUBJECT.fullmatch(cell_text(value))
+    text = required_text(value, column, where)
+    match = _SUBJECT.fullmatch(text)
     if match is None:
-        raise DatasetError(f"{where}: column '{column}' holds {cell_text(value)!r}, not a "
-                           "subject id; write the subject's number (1, 01 or sub01)")
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, not a subject id; "
+                           "write the subject's number (1, 01 or sub01)")
     return int(match.group(1))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mer.core.frames import NO_FRAME
-from mer.data.cells import cell_text, check_saved
+from mer.data.cells import required_text
 from mer.errors import DatasetError
 from mer.labels import EMOTION_ALIASES, normalise_emotion
 
@@ -92,12 +92,12 @@ class Corpus:
 
 def emotion_of(value: object, column: str, where: str) -> str:
     """The normalised emotion of a cell; an emotion mer does not know is an error."""
-    check_saved(value, column, where)
-    emotion = normalise_emotion(cell_text(value))
+    text = required_text(value, column, where)
+    emotion = normalise_emotion(text)
     if emotion is None:
         known = ", ".join(sorted(set(EMOTION_ALIASES.values())))
-        raise DatasetError(f"{where}: column '{column}' holds {cell_text(value)!r}, which is not "
-                           f"an emotion mer knows ({known}); correct the cell")
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, which is not an emotion "
+                           f"mer knows ({known}); correct the cell")
     return emotion
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from mer.config import is_inside
 from mer.core.flow_image import (
     BGR,
     FLAG_OF_ORDER,
@@ -254,29 +255,56 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
             source=table.source(row), where=where,
             flow_image=disk.find(csv_path.parent / image).as_posix(),
             flags=(PRECOMPUTED_FLOW,)))
-    if is_loso_tree(root):
-        _warn_unlisted(root, csv_path, clips)
+    _warn_unlisted(root, csv_path, clips)
     return Corpus(DATASET, one_spelling(clips, f"column '{names['subject']}'"), str(csv_path),
                   "")
 
 
 def _warn_unlisted(root: Path, csv_path: Path, clips: Sequence[Clip]) -> None:
-    """A warning naming the images of STSTNet's tree under ``root`` that the list read
-    instead does not list (a break-it session: a list of two subjects beside a tree of six
-    read two, without a word about the four others). A tree that would not read as one
-    (read_loso_tree's errors) is no tree left out: the list is what is read."""
-    try:
-        tree = _tree_clips(root)
-    except DatasetError:
-        return
+    """A warning naming the images under ``root`` that the list read does not list: of
+    STSTNet's tree when the root holds one (a break-it session: a list of two subjects beside
+    a tree of six read two, without a word about the four others), else every image in the
+    root's folders (another: a list missing its last rows dropped a whole LOSO subject
+    without a word). A tree that would not read as one (read_loso_tree's errors) is no tree
+    left out: the list is what is read."""
+    tree = is_loso_tree(root)
+    if tree:
+        try:
+            images = [clip.flow_image for clip in _tree_clips(root)]
+        except DatasetError:
+            return
+    else:
+        images = [path.as_posix() for path in sorted(root.rglob("*"))
+                  if is_image(path) and path.is_file()
+                  and not any(part.startswith(".") for part in path.relative_to(root).parts)]
     listed = {os.path.abspath(clip.flow_image) for clip in clips}
-    unlisted = [clip.flow_image for clip in tree
-                if os.path.abspath(clip.flow_image) not in listed]
-    if unlisted:
+    unlisted = [image for image in images if os.path.abspath(image) not in listed]
+    if not unlisted:
+        return
+    if tree:
         log.warning("%s is read as the list of flow images: the %d images of the tree under "
                     "data.root (<subject>/%s/<class>/) that it does not list are not read "
                     "(e.g. %s). To read the whole tree instead, move %s out of data.root",
                     csv_path, len(unlisted), LOSO_TEST, unlisted[0], csv_path.name)
+    else:
+        log.warning("%s is read as the list of flow images: the %d images under data.root "
+                    "(%s) that it does not list are not read (%s). Add a row for each clip "
+                    "to read, or move the others out of data.root", csv_path, len(unlisted),
+                    root, _some(unlisted, 3))
+
+
+def warn_outside_root(clips: Sequence[Clip], root: Path) -> None:
+    """A warning when flow images a list names lie outside ``root`` (data.root, the folder
+    DVC tracks for the data stage): DVC does not notice one replaced, and `dvc repro` keeps
+    the results made from the old one (a break-it session: absolute and ../ paths were read
+    without a word)."""
+    outside = [clip for clip in clips if clip.flow_image and not is_inside(clip.flow_image, root)]
+    if outside:
+        log.warning("%d of the %d flow images listed lie outside data.root (%s; e.g. %s: %s), "
+                    "so DVC does not notice when one is replaced and `dvc repro` will not "
+                    "rerun the data stage after it: move them into data.root and list them "
+                    "by paths relative to the list", len(outside), len(clips), root,
+                    outside[0].where, outside[0].flow_image)
 
 
 def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
@@ -457,6 +485,21 @@ def _decide(evidence: dict[str, Any]) -> str | None:
     return best if votes[best] >= MIN_AGREEMENT * cast else None
 
 
+def _fits_neither(evidence: dict[str, Any]) -> bool:
+    """Whether most images fit neither order: the median r of both is below
+    MIN_IMAGE_CORRELATION and most images abstain. Images that do not hold u, v, strain
+    (HSV-coded flow, u, v and magnitude) measure so, as do near-still or noisy ones (a
+    break-it session: HSV-coded flow was said to mix both orders)."""
+    medians = [r for r in evidence["median_correlation"].values() if r is not None]
+    return (bool(medians) and max(medians) < MIN_IMAGE_CORRELATION
+            and 2 * evidence["abstained"] > evidence["images"])
+
+
+NEITHER = ("their third channel is not the optical strain of the first two in either order, "
+           "so they may not hold u, v, strain at all (HSV-coded flow; u, v and magnitude) or "
+           "carry almost no motion: check how they were made")
+
+
 def _csv_of(clips: Sequence[Clip]) -> str:
     return clips[0].source.rsplit(":", 1)[0] if clips else ""
 
@@ -465,9 +508,14 @@ def _undecided(clips: Sequence[Clip], evidence: dict[str, Any]) -> DatasetError:
     votes, median = evidence["votes"], evidence["median_correlation"]
     medians = ", ".join(f"{o} {'n/a' if median[o] is None else f'{median[o]:.2f}'}"
                         for o in ORDERS)
-    split = ("; the images disagree: if the corpus mixes both orders, re-save its images in "
-             "one" if votes[RGB] and votes[BGR] else "")
-    if votes[RGB] and votes[BGR]:  # name one image of each order
+    if _fits_neither(evidence):
+        split = f"; most images fit neither order: {NEITHER}"
+    elif votes[RGB] and votes[BGR]:
+        split = ("; the images disagree: if the corpus mixes both orders, re-save its images "
+                 "in one")
+    else:
+        split = ""
+    if votes[RGB] and votes[BGR] and not _fits_neither(evidence):  # one image of each order
         fewer = min(ORDERS, key=votes.__getitem__)
         example = (f"e.g. {evidence['vote_examples'][fewer]} looks {fewer}, "
                    f"{evidence['vote_examples'][BGR if fewer == RGB else RGB]} the other way")
@@ -542,11 +590,21 @@ def resolve_flow_channels(clips: Sequence[Clip],
                         _csv_of(clips), setting, evidence["votes"][found], evidence["images"],
                         found, found)
         order = setting
+    evidence["fits_neither"] = _fits_neither(evidence)
+    if evidence["fits_neither"]:  # auto decides so only when many images are still
+        median = evidence["median_correlation"]
+        log.warning("%s: data.flow_channels is %s, but %d of the %d flow images fit neither "
+                    "order (median correlation of the strain channel with the strain implied "
+                    "by u, v: rgb %.2f, bgr %.2f): %s (reports/data.json: "
+                    "flow_channels.evidence.fits_neither)", _csv_of(clips), setting,
+                    evidence["abstained"], evidence["images"], median[RGB], median[BGR],
+                    NEITHER)
     other = BGR if order == RGB else RGB
     # Every image that looks the other way, to re-save (when most do, the setting is wrong
-    # instead: the warning above says so).
+    # instead: the warning above says so; when most fit neither order, the few that look
+    # the other way are noise: that warning says so).
     evidence["against_order"] = ([] if evidence.get("contradicts_setting")
-                                 else voted[other])
+                                 or evidence["fits_neither"] else voted[other])
     if evidence["against_order"]:
         log.warning("%s: %d of the %d flow images measured look %s, against the %s order "
                     "the corpus is read in (%s): images saved by another tool (cv2.imwrite "

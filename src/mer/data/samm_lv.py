@@ -144,7 +144,7 @@ def _video_of(table: Table, row: Row, folders: dict[str, Path], seen: dict[str, 
 
 def _kind(value: object, column: str, where: str) -> Kind:
     """Quirk: Type is 'Micro - 1/2' or 'Macro'; its first word decides, in any case."""
-    text = cell_text(value)
+    text = required_text(value, column, where)
     word = re.split(r"[\s\-]+", text.lower(), maxsplit=1)[0] if text else ""
     if word not in KINDS:
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, not an expression type; "

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 FPS = 100.0  # SMIC-HS was filmed at 100 frames per second (Li et al., 2013)
 MICRO = "micro"  # SMIC's folder of micro-expression clips (beside non_micro)
+EMOTION_FOLDERS = ("negative", "positive", "surprise")  # SMIC-HS's classes, one folder each
 _SUBJECT_FOLDER = re.compile(r"^s(\d+)$", re.IGNORECASE)
 CSV_COLUMNS = {
     "subject": ("subject", "Subject"),
@@ -111,10 +112,12 @@ def _folder_clips(frames: Path) -> list[Clip]:
     for subject, micro in subjects.items():
         for emotion_dir in subfolders(micro):
             emotion = normalise_emotion(emotion_dir.name)
-            if emotion is None:
-                raise DatasetError(f"{emotion_dir}: '{emotion_dir.name}' is not an emotion "
-                                   "mer knows; SMIC's folders are negative, positive and "
-                                   "surprise: rename or remove it")
+            if emotion not in EMOTION_FOLDERS:  # a break-it session: 'happiness' was dropped
+                what = ("is not an emotion mer knows" if emotion is None else
+                        f"is {emotion}, not one of SMIC-HS's classes")
+                raise DatasetError(f"{emotion_dir}: '{emotion_dir.name}' {what}; SMIC's "
+                                   f"folders are {', '.join(EMOTION_FOLDERS)}: rename it to its "
+                                   "class, or remove it")
             for folder in subfolders(emotion_dir):
                 # An empty folder gets no bounds here: the frame check reports it, as an
                 # error or a skipped clip (data.on_bad_clip), like a clip of any corpus.

@@ -15,6 +15,7 @@ baseline after an experiment) finds them.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import multiprocessing
@@ -212,6 +213,23 @@ def every_fold_cached(cache_dir: str | Path, learners: Sequence[Learner],
     return all(_load_cached(_cache_path(cache, learner, fold, keys[learner.name, fold.index]),
                             keys[learner.name, fold.index]) is not None
                for learner in learners for fold in folds)
+
+
+def superseded_folds(cache_dir: str | Path, learners: Sequence[Learner],
+                     folds: Sequence[Fold], keys: dict[tuple[str, int], str]) -> int:
+    """How many (learner, fold) pairs have no result in ``cache_dir`` under their key
+    (``fold_keys``) but one under another: fitted from other data, settings, seed or code,
+    so fitted again."""
+    cache = Path(cache_dir)
+    count = 0
+    for learner in learners:
+        for fold in folds:
+            key = keys[learner.name, fold.index]
+            path = _cache_path(cache, learner, fold, key)
+            stem = path.name.removesuffix(f"{key[:16]}.json")
+            if not path.exists() and any(cache.glob(f"{glob.escape(stem)}*.json")):
+                count += 1
+    return count
 
 
 def _load_cached(path: Path, key: str) -> FoldOutcome | None:

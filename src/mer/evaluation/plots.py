@@ -3,7 +3,7 @@
 Figures (PNG, at the top of the folder; dvc.yaml declares them as image plots, which
 `dvc plots show` embeds as they are, no script needed):
 - confusion_<model>.png: row-normalised confusion matrix with counts, per model;
-- models.png: UAR (with the spread of the per-fold UAR), UF1 and accuracy of every model;
+- models.png: UAR (with the mean and spread of the per-fold UAR), UF1 and accuracy of every model;
 - per_class.png: recall of every class for every model, with the chance line;
 - per_subject.png: the primary model's UAR and accuracy per held-out subject;
 - per_corpus.png (several corpora only): UF1 and UAR of every model, full and per corpus.
@@ -28,6 +28,7 @@ from mer.evaluation import metrics
 from mer.evaluation.report import (
     DECIMALS,
     classes_of,
+    headline_rank,
     model_metrics,
     models_of,
     primary_model,
@@ -85,21 +86,24 @@ def per_class_figure(recalls: dict[str, list[float]], classes: Sequence[str]) ->
 
 
 def models_figure(by_model: dict[str, dict[str, Any]], n_classes: int) -> Figure:
-    """Pooled UAR, UF1 and accuracy of every model side by side; on UAR, the spread (sd) of
-    the per-fold UAR as an error bar: how much the score moves with the held-out subject."""
-    models = list(by_model)
+    """Pooled UAR, UF1 and accuracy of every model side by side, in reports/metrics.json's
+    order; over the UAR bar, the mean and spread (sd) of the per-fold UAR as a point with an
+    error bar: how much the score moves with the held-out subject. (A break-it session: the
+    spread was drawn around the pooled UAR, a range the folds never had.)"""
+    models = sorted(by_model, key=headline_rank)
     fig = _figure(2.5 + 1.1 * len(models), 4.2)
     ax = fig.add_subplot()
     x = np.arange(len(models))
-    for k, (key, label) in enumerate((("uar", "UAR (error bar: sd over folds)"),
-                                      ("uf1", "UF1"), ("accuracy", "accuracy"))):
-        ax.bar(x + (k - 1) * 0.27, [by_model[m][key] for m in models], 0.27, label=label,
-               yerr=[by_model[m]["fold_std_uar"] for m in models] if key == "uar" else None,
-               capsize=3)
+    for k, (key, label) in enumerate((("uar", "UAR"), ("uf1", "UF1"),
+                                      ("accuracy", "accuracy"))):
+        ax.bar(x + (k - 1) * 0.27, [by_model[m][key] for m in models], 0.27, label=label)
+    ax.errorbar(x - 0.27, [by_model[m]["fold_mean_uar"] for m in models],
+                yerr=[by_model[m]["fold_std_uar"] for m in models], fmt="o", color="black",
+                markersize=3, capsize=3, label="per-fold UAR: mean ± sd")
     ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance UAR")
     ax.set_xticks(x, models, rotation=20, ha="right")
     ax.set_ylim(0, 1)
-    ax.set_title("models (pooled predictions)")
+    ax.set_title("models (bars: pooled predictions)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 

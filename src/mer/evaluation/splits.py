@@ -102,6 +102,30 @@ def check_training_classes(y: np.ndarray, classes: Sequence[str], folds: Sequenc
         raise DatasetError(f"fold {fold.subject}: the clips of {held} hold {have} "
                            f"({len(fold.train)} clips); a classifier needs two or more classes "
                            f"to learn from: {advice}")
+    _warn_unlearnable(np.asarray(y), classes, folds, protocol)
+
+
+def _warn_unlearnable(y: np.ndarray, classes: Sequence[str], folds: Sequence[Fold],
+                      protocol: str) -> None:
+    """A warning naming the folds whose test clips hold a class their training clips do not:
+    no model can predict it there (a break-it session: cross-corpus training on a corpus
+    without surprise scored every surprise clip wrong, without a word)."""
+    found = []
+    for fold in folds:
+        missing = sorted(set(y[fold.test].tolist()) - set(y[fold.train].tolist()))
+        if missing:
+            counts = ", ".join(f"{classes[i]} ({int((y[fold.test] == i).sum())} test clips)"
+                               for i in missing)
+            found.append(f"fold {fold.subject}: {counts}")
+    if not found:
+        return
+    advice = ("add a training corpus (evaluation.train_corpora) with clips of it, or choose "
+              "a labels.scheme that merges it" if protocol == "cross-corpus" else
+              "every clip of it is the held-out subject's: add subjects with it, or choose a "
+              "labels.scheme that merges it")
+    log.warning("%d of the %d folds test clips of a class their training clips hold none of, "
+                "so no model can predict it there and its recall is 0 in them: %s; %s",
+                len(found), len(folds), "; ".join(found), advice)
 
 
 def inner_splits(y: np.ndarray, subjects: np.ndarray, n_splits: int, seed: int

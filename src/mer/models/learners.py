@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,11 +29,15 @@ from mer.config import (
     TrainParams,
 )
 from mer.core.clipset import ClipSet
+from mer.errors import MerError
+from mer.evaluation.splits import Fold
 from mer.models.au_codes import AuCodeEncoder, known_aus
 from mer.models.hybrid import fit_hybrid
 from mer.models.pretrain import weights_digest
 from mer.models.references import ReferenceLearner
 from mer.models.svm import TunedSvm, fit_tuned_svm
+
+log = logging.getLogger(__name__)
 
 # Measured per fold at CASME II's size (benchmarks/bench_train.py).
 REFERENCES_SLOWEST_FIRST = (SSSNET, OFF_APEXNET, STSTNET)
@@ -153,6 +159,46 @@ class HybridLearner:
         train.require_labels("a learner")
         return fit_hybrid(train, self.params, seed, with_experts=HYBRID in self.outputs,
                           pretrained=self.pretrained)
+
+
+def _training_subjects(clips: ClipSet, fold: Fold, rows: np.ndarray | None = None
+                       ) -> list[str]:
+    train = fold.train if rows is None else fold.train[rows[fold.train]]
+    return sorted(set(clips.subject[train].tolist()))
+
+
+def ceiling_fits(params: TrainParams, clips: ClipSet, folds: Sequence[Fold]) -> bool:
+    """Check, before anything is fitted, that every fold gives the learners that tune C and
+    gamma on an inner split of its training subjects (svm, and the hybrid's svm expert:
+    train.svm.inner_folds) two or more of them; a MerError naming the fold, the models and
+    the way out otherwise. Whether the au-oracle, which tunes so on the training clips with
+    AU codes, has two or more such subjects in every fold: it is left out with a warning when
+    not (a break-it session: a two-subject corpus failed in `mer train` after a CNN fold had
+    been fitted, naming no model, and no train.models avoided it, as the oracle is added by
+    itself)."""
+    tuned = [SVM] if SVM in params.models else []
+    if HYBRID in params.models and SVM in params.hybrid.experts:
+        tuned.append(f"{HYBRID} (its {SVM} expert, train.hybrid.experts)")
+    for fold in folds:
+        subjects = _training_subjects(clips, fold)
+        if tuned and len(subjects) < 2:
+            raise MerError(
+                f"fold {fold.subject}: {' and '.join(tuned)} "
+                f"{'tunes' if len(tuned) == 1 else 'tune'} C and gamma on an inner "
+                f"split of the fold's training subjects (train.svm.inner_folds), which needs "
+                f"2 or more, and its training clips are {len(subjects)} subject's "
+                f"({', '.join(subjects)}): add subjects (LOSO needs 3 or more for it), or "
+                f"train only models that do not tune so (e.g. train.models: [{CNN}])")
+    coded = known_aus(clips.au_codes)
+    for fold in folds if coded.any() else ():
+        subjects = _training_subjects(clips, fold, coded)
+        if len(subjects) < 2:
+            log.warning("fold %s: the %s (the ceiling) is left out: it tunes its SVM on an "
+                        "inner split of the training subjects whose clips have AU codes, "
+                        "which needs 2 or more, and this fold has %d (%s)", fold.subject,
+                        CEILING, len(subjects), ", ".join(subjects) or "none")
+            return False
+    return True
 
 
 def build_learners(params: TrainParams, has_au_codes: bool, has_au_features: bool,

@@ -79,11 +79,17 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     from mer.atomic import atomic_outputs, check_target
     from mer.core.clipset import load_clips
     from mer.core.records import file_digest, training_record
-    from mer.evaluation.loso import FoldOutcome, every_fold_cached, fold_keys, run_loso
+    from mer.evaluation.loso import (
+        FoldOutcome,
+        every_fold_cached,
+        fold_keys,
+        run_loso,
+        superseded_folds,
+    )
     from mer.evaluation.report import predictions_csv, predictions_frame
     from mer.evaluation.splits import check_training_classes, protocol_folds
     from mer.models.au_codes import known_aus
-    from mer.models.learners import build_learners
+    from mer.models.learners import build_learners, ceiling_fits
     from mer.models.pretrain import pretrained_flownet
     from mer.tracking.runs import (
         TRAINING_TAG,
@@ -106,7 +112,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     folds = protocol_folds(clips.clip_id, clips.subject, protocol)
     check_training_classes(clips.y, clips.classes, folds, protocol.protocol)
     coded = int(known_aus(clips.au_codes).sum())
-    learners = build_learners(params.train, has_au_codes=coded > 0,
+    fits = ceiling_fits(params.train, clips, folds)  # before the CNN is pretrained
+    learners = build_learners(params.train, has_au_codes=coded > 0 and fits,
                               has_au_features=clips.au_features.shape[1] > 0,
                               pretrained=pretrained_flownet(
                                   params, paths.project_cache(paths.PRETRAIN)))
@@ -124,6 +131,12 @@ def _train(args: argparse.Namespace, params: Params) -> None:
     # a training whose fold cache was deleted (its finished parent keeps its runs), --fresh.
     cache = paths.project_cache(paths.FOLDS)
     unchanged = not args.fresh and every_fold_cached(cache, learners, folds, keys)
+    superseded = 0 if args.fresh else superseded_folds(cache, learners, folds, keys)
+    if superseded:  # a break-it session: a one-line change refitted every fold unexplained
+        log.info("%d of the %d fold fits have a fit cached in %s under another key, so they "
+                 "are fitted again: their data, the settings they read, the seed or mer's "
+                 "code differ (an edit to any module the training imports, a comment "
+                 "included, is new code)", superseded, len(learners) * len(folds), cache)
     earlier = tracker.find_run(TRAINING_TAG, training, "FINISHED") if unchanged else None
     tags = None if earlier else {**parent_tags(data_hash), TRAINING_TAG: training}
     with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent, \
@@ -152,7 +165,7 @@ def _train(args: argparse.Namespace, params: Params) -> None:
         link_fold_parents(tracker, parent, holders)
         held_out = sum(len(fold.test) for fold in folds)
         scored = sum(len(o.clip_id) for o in outcomes if o.learner == CEILING)
-        if coded and scored < held_out:
+        if coded and fits and scored < held_out:
             log.info("%s: scored %d of the %d held-out clips, the ones with AU codes (when the "
                      "training clips have some)", CEILING, scored, held_out)
         with atomic_outputs(paths.PREDICTIONS, paths.TRAINING) as (predictions, training):
