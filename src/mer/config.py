@@ -206,9 +206,13 @@ class DataParams(Section):
     @property
     def synthesized(self) -> bool:
         """True when `mer synthesize` generates the corpora this project reads, from data.seed:
-        data.source synthetic, or data.sources with data.root the embedded folder
-        (mer.stages.synthesize)."""
-        return self.root_is_embedded if self.sources else self.source == "synthetic"
+        data.source synthetic, or data.sources with data.root the embedded folder and every
+        source inside it (mer.stages.synthesize; a break-it session: real corpora listed with
+        data.root left at its default were taken for the embedded composite, and their paths
+        went unchecked)."""
+        if not self.sources:
+            return self.source == "synthetic"
+        return self.root_is_embedded and all(is_inside(s.root, self.root) for s in self.sources)
 
     @property
     def corpora(self) -> tuple[CorpusSource, ...]:

@@ -193,6 +193,13 @@ def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
     assert "spotting: iou-temp" in names
     baseline = git(project.root, "rev-parse", "HEAD").strip()  # experiments move no branch
     assert names["register: iou-temp"]["mlflow.source.git.commit"] == baseline
+    # and so does the version itself, with the spotter it carries (a break-it session:
+    # versions of a spotting-only and an SVM-only variant had one set of tags)
+    versions = {v.tags.get("variant"): v for v in client.search_model_versions()}
+    assert {"iou-temp", EXPERIMENT} <= set(versions)
+    spotted = versions["iou-temp"]
+    assert {"spotting_corpus", "spotting_p_micro", "spotting_p_macro"} <= set(spotted.tags)
+    assert "Registered by: iou-temp." in spotted.description
 
 
 @pytest.mark.slow

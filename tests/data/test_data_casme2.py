@@ -70,6 +70,26 @@ def test_offset_typo_not_repaired_when_the_folder_does_not_prove_it(tmp_path, bu
     assert "EP07_01" not in set(manifest["clip"]) and len(manifest) == 4
 
 
+def test_a_sheet_whose_apexes_mostly_lie_outside_their_clips_is_warned_about(tmp_path, build,
+                                                                             caplog):
+    """A break-it session: apexes written as the index within the clip (a convention of
+    re-annotations) each lay outside their clip, each was set aside and estimated, and only
+    an INFO count said so."""
+    rows = [r for r in casme2_rows() if r["clip"] != "EP07_01"]  # fear is dropped: 3 apexes
+    for row in rows:
+        if isinstance(row["apex"], int):
+            row["apex"] = row["apex"] - row["onset"] + 1
+    with caplog.at_level("WARNING", logger="mer.data.build"):
+        build("casme2", make_casme2(tmp_path, rows))
+    assert ("casme2: 3 of the 3 apexes its annotations give lie outside their clips (e.g. "
+            in caplog.text)
+    assert "such as the apex's index within the clip" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.data.build"):
+        build("casme2", make_casme2(tmp_path / "as coded", casme2_rows()))
+    assert "lie outside their clips" not in caplog.text
+
+
 def test_fear_dropped_and_counted(tmp_path, build):
     manifest, report = build("casme2", make_casme2(tmp_path))
     assert "fear" not in set(manifest["emotion"])

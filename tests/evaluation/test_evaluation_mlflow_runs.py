@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mer.cli import main
@@ -195,6 +196,33 @@ def test_a_training_that_refits_cached_folds_says_why(tmp_path, monkeypatch, cap
     assert ("12 of the 12 fold fits have a fit cached in data/folds under another key, so "
             "they are fitted again: their data, the settings they read, the seed or mer's "
             "code differ") in caplog.text
+
+
+def test_the_baseline_never_reopens_an_experiments_run(tmp_path, monkeypatch):
+    """A break-it session: an experiment that changed a param outside training (spotting.iou)
+    shares the baseline's training and predictions; back on the baseline, the rerun training
+    reopened that experiment's parent (named for it, holding its params), and `mer evaluate`
+    then logged the baseline's evaluation there too."""
+    import json
+
+    toy_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("DVC_EXP_NAME", "iou4")  # what `dvc exp run -n iou4` exports
+    assert main(["train"]) == 0 and main(["evaluate"]) == 0
+    monkeypatch.delenv("DVC_EXP_NAME")
+    assert main(["train"]) == 0  # every fold cached
+    client = MlflowClient(tracking_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("mer").experiment_id],
+                              max_results=1000, order_by=["attributes.start_time ASC"])
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert [p.info.run_name for p in parents] == ["iou4", parent_name(parse_params(
+        yaml.safe_load(QUICK)))]
+    assert main(["evaluate"]) == 0
+    recorded = json.loads((tmp_path / "data" / "evaluation_run.json").read_text())
+    assert recorded["run_id"] == parents[1].info.run_id
+    assert main(["train"]) == 0  # the baseline's own parent is reopened: no third
+    assert len([r for r in client.search_runs(
+        [client.get_experiment_by_name("mer").experiment_id], max_results=1000)
+        if PARENT_TAG not in r.data.tags]) == 2
 
 
 def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp_path,

@@ -525,6 +525,27 @@ def test_a_version_names_its_evaluation_protocol_and_is_linked_only_to_an_evalua
     assert "No evaluation was found" in version_description({}, None)
 
 
+def test_a_version_names_its_variant_and_its_spotter():
+    """A break-it session: versions registered by a spotting-only and an SVM-only experiment
+    had the same tags and description; what told them apart was inside provenance.json."""
+    from mer.tracking.registry import tags_from_evaluation, variant_tags, version_description
+
+    report = {"models": {"hybrid": {"uar": 0.75, "uf1": 0.7, "accuracy": 0.8}}}
+    tags = {**tags_from_evaluation(report, "run-1", "loso"),
+            **variant_tags("iou4", "synthetic", {"micro": 0.3, "macro": 0.35},
+                           {"micro": 0.3, "macro": 0.6, "overall": 0.4627})}
+    assert {k: tags[k] for k in ("variant", "spotting_corpus", "spotting_p_micro",
+                                 "spotting_p_macro", "spotting_loso_f1_overall")} == {
+        "variant": "iou4", "spotting_corpus": "synthetic", "spotting_p_micro": "0.3",
+        "spotting_p_macro": "0.35", "spotting_loso_f1_overall": "0.4627"}
+    description = version_description(tags, None)
+    assert ("Spotter: p micro 0.3, macro 0.35, fitted on synthetic (LOSO F1 overall 0.463)."
+            in description)
+    assert "Registered by: iou4." in description
+    assert "spotting_loso_f1_overall" not in variant_tags("x", "--p", {"micro": 0.1,
+                                                                      "macro": 0.2}, {})
+
+
 def test_mer_ui_on_a_port_in_use_says_so_at_once(tmp_path, own_store):
     """Another server's answers on the port would pass for the new one's: refused up front."""
     (tmp_path / "params.yaml").write_text("{}\n")

@@ -7,6 +7,7 @@ import yaml
 from mer import cli
 from mer.data.samm import read_samm
 from mer.data.smic import read_smic
+from mer.errors import ParamsError
 from mer.synthetic import write_samm as samm
 from mer.synthetic import write_smic as smic
 from mer.synthetic.write_casme2 import GROUND_TRUTH, NOT_USED, SHEET
@@ -118,6 +119,28 @@ def test_sources_elsewhere_write_only_a_not_used_note(project):
     assert [p.name for p in out.iterdir()] == [NOT_USED]
     assert "data.sources" in (out / NOT_USED).read_text()
     assert list(corpus.iterdir()) == []
+
+
+def test_sources_elsewhere_with_data_root_left_at_its_default_are_refused(project, capsys):
+    """A break-it session: real corpora listed in data.sources with data.root left at its
+    default (the synthetic folder) were taken for the embedded composite: a synthetic corpus
+    nobody reads was generated, and their paths outside data.root (which DVC tracks) went
+    unchecked, so an edited frame left `dvc repro`'s results stale."""
+    from mer.config import check_data_paths, load_params
+
+    root, write = project
+    (root / "corpora" / "CASME2").mkdir(parents=True)
+    params = write({"data": {"sources": [{"source": "casme2", "root": "corpora/CASME2"}]}})
+    assert load_params(params).data.synthesized is False
+    assert cli.main(["--params", params, "synthesize"]) == 2
+    assert ("data.sources reads casme2 from corpora/CASME2, outside data.root (data/synthetic, "
+            "the synthetic dataset's folder, its default), which is what DVC tracks: set "
+            "data.root to the folder that holds your corpora") in capsys.readouterr().err
+    assert not (root / "data" / "synthetic").exists()
+    (root / "data" / "synthetic").mkdir(parents=True)
+    with pytest.raises(ParamsError, match=r"data.sources\[0\] \(casme2\): root corpora/CASME2 is "
+                                          r"not inside data.root \(data/synthetic\)"):
+        check_data_paths(load_params(params).data)
 
 
 def test_a_source_in_the_synthetic_folder_with_another_root_is_refused(project, capsys):

@@ -19,9 +19,18 @@ from typing import Any
 import pandas as pd
 
 from mer.config import CorpusSource, DataParams
+from mer.core.frames import NO_FRAME
 from mer.core.manifest import COLUMNS, validate_manifest
 from mer.data.casme2 import read_casme2
-from mer.data.clips import APEX_MISSING, Clip, Corpus, Skipped, check_unique
+from mer.data.clips import (
+    APEX_AT_ONSET,
+    APEX_MISSING,
+    APEX_REPAIRED,
+    Clip,
+    Corpus,
+    Skipped,
+    check_unique,
+)
 from mer.data.flow_image_corpus import (
     check_flow_image,
     read_flow_images,
@@ -145,6 +154,44 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
                     ", ".join(scheme.classes), other)
 
 
+APEXES_OUTSIDE_FROM = 3  # so many apexes outside their clips, and most, say the convention is
+
+
+def warn_if_apexes_outside(corpus: Corpus, clips: Sequence[Clip]) -> None:
+    """A warning when most of the apexes a sheet gives lie outside their clips: each is set
+    aside and estimated (a typo, as SAMM's few), but so many say the column holds something
+    else, such as the apex's index within the clip (a break-it session: every apex of a
+    re-annotated sheet was replaced by an estimate, said at INFO level only)."""
+    outside = [c for c in clips if APEX_REPAIRED in c.flags]
+    given = [c for c in clips if APEX_REPAIRED in c.flags or APEX_AT_ONSET in c.flags
+             or c.apex != NO_FRAME]
+    if len(outside) < APEXES_OUTSIDE_FROM or 2 * len(outside) <= len(given):
+        return
+    first = outside[0]
+    note = next(text for flag, text in first.notes if flag == APEX_REPAIRED)
+    log.warning("%s: %d of the %d apexes its annotations give lie outside their clips (e.g. "
+                "%s: %s); so many say the apex column holds something other than frame "
+                "numbers, such as the apex's index within the clip: mer reads frame numbers, "
+                "as the onset and offset are, so write the apex frame's number",
+                corpus.dataset, len(outside), len(given), first.where, note.split(":")[0])
+
+
+def warn_of_exclusions(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
+    """A warning naming the clips the scheme's published protocol leaves out (a break-it
+    session: on a re-coded CASME II sheet, MEGC2019's rule left out every disgust clip whose
+    apex was not coded, 4 of 14 negative clips, and only an INFO count said so, under the
+    scheme-drop's reason)."""
+    if not labelled.excluded:
+        return
+    reasons = Counter(e.reason for e in labelled.excluded)
+    log.warning("%s: labels.scheme '%s' leaves out %d clip(s) its emotion would keep (%s; "
+                "e.g. %s). MEGC2019's CASME II list leaves out 2 such clips of the 2014 sheet; "
+                "to keep one, code its apex in the sheet (reports/data.json lists them under "
+                "dropped.excluded)", corpus.dataset, scheme.name, len(labelled.excluded),
+                "; ".join(f"{n}: {reason}" for reason, n in sorted(reasons.items())),
+                labelled.excluded[0].source)
+
+
 def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
                  progress: bool) -> CorpusResult:
     for item in corpus.skipped:  # rows whose values nothing repairs: said, not only listed
@@ -152,7 +199,9 @@ def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
     check_unique(corpus.clips)
     labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
     warn_if_mostly_dropped(corpus, labelled, scheme)
+    warn_of_exclusions(corpus, labelled, scheme)
     checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
+    warn_if_apexes_outside(corpus, checked)
     label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
     channels = None
     if corpus.dataset == FLOW_IMAGES and checked:
@@ -208,7 +257,8 @@ def _counts(clips: Sequence[Clip], labels: Sequence[str], scheme: LabelScheme
 def _dropped(result: Labelled, scheme: LabelScheme) -> dict[str, Any]:
     return {
         "rows": sum(result.dropped.values()) + len(result.excluded),
-        "reason": f"emotion is not a class of labels.scheme '{scheme.name}'",
+        "reason": f"emotion is not a class of labels.scheme '{scheme.name}' (by_emotion), or "
+                  "the scheme's published protocol leaves the clip out (excluded)",
         "by_emotion": result.dropped,
         "excluded": [{"clip_id": e.clip_id, "source": e.source, "reason": e.reason}
                      for e in sorted(result.excluded, key=lambda e: e.clip_id)],
@@ -378,8 +428,9 @@ def build_manifest(data: DataParams, scheme_name: str,
     warn_of_missing_classes(results, clips, labels, scheme)
     manifest = manifest_table(clips, labels, scheme)
     report = data_report(results, scheme, clips, labels)
-    log.info("%s: %d clips of %d subjects under %s; %d rows dropped, %d skipped, %d repairs, "
-             "%d apexes to estimate", report["dataset"], report["clips"], report["subjects"],
-             scheme.name, report["dropped"]["rows"], report["skipped"]["count"],
+    log.info("%s: %d clips of %d subjects under %s; %d rows dropped (%d by the scheme's "
+             "protocol), %d skipped, %d repairs, %d apexes to estimate", report["dataset"],
+             report["clips"], report["subjects"], scheme.name, report["dropped"]["rows"],
+             len(report["dropped"]["excluded"]), report["skipped"]["count"],
              report["repairs"]["count"], report["apex_to_estimate"]["count"])
     return manifest, report

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> None:
         register_bundle,
         registration_record,
         tags_from_evaluation,
+        variant_tags,
     )
     from mer.tracking.runs import parent_name
     from mer.tracking.store import evaluation_run_id, git_state
@@ -81,9 +82,13 @@ def run(args: argparse.Namespace) -> None:
     pretrained = pretrained_flownet(params, paths.project_cache(paths.PRETRAIN), models=(HYBRID,))
     model = fit_hybrid(clips, params.train, seed=params.train.seed, pretrained=pretrained)
     protocol = params.evaluation.protocol  # the one the evaluation was made with (checked)
-    tags = tags_from_evaluation(evaluation, evaluation_run_id(evaluation[PREDICTIONS_KEY])
-                                if evaluation else None, protocol)  # its sha was checked
+    tags = tags_from_evaluation(evaluation, evaluation_run_id(
+        evaluation[PREDICTIONS_KEY], name=parent_name(params)) if evaluation else None,
+        protocol)  # its sha was checked
     figures = {**evaluation_figures(tags), PROTOCOL_TAG: protocol} if tags else {}
+    run_name = f"register: {parent_name(params, leave_out=())}"
+    tags = {**tags, **variant_tags(run_name.removeprefix("register: "), spotter.corpus,
+                                   spotter.p, spotter.provenance.get("loso_f1", {}))}
     recogniser = final_bundle(model, clips, params, figures, pretrained)
     bundle = dataclasses.replace(
         recogniser, spotter=spotter,
@@ -94,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),
         tags, experiment=params.tracking.experiment,
         # named as the spotting run is: which variant (DVC experiment) made this version
-        run_name=f"register: {parent_name(params, leave_out=())}", run_tags=git_state())
+        run_name=run_name, run_tags=git_state())
     write_text(paths.REGISTERED, registration_record(version))
     log.info("registered %s version %s (run %s); promote it with `mer promote --version %s`",
              version.name, version.version, version.run_id, version.version)

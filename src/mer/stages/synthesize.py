@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import get_args
 
 from mer import paths
-from mer.config import CorpusSource, DataParams, SyntheticFormat, params_of
+from mer.config import CorpusSource, DataParams, SyntheticFormat, is_inside, params_of
 from mer.errors import ParamsError
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,12 @@ def run(args: argparse.Namespace) -> None:
             with atomic_path(data.root) as tmp:
                 generate_dataset(tmp, data.synthetic, data.seed, progress=True)
             return
+        if data.root_is_embedded:  # some source lies outside it (DataParams.synthesized)
+            outside = next(s for s in data.sources if not is_inside(s.root, data.root))
+            raise ParamsError(f"data.sources reads {outside.source} from {outside.root}, outside "
+                              f"data.root ({data.root}, the synthetic dataset's folder, its "
+                              "default), which is what DVC tracks: set data.root to the folder "
+                              "that holds your corpora")
         inside = embedded_sources(data)
         if inside:
             # Writing NOT_USED.txt would replace what that source reads.

@@ -137,7 +137,8 @@ def _train(args: argparse.Namespace, params: Params) -> None:
                  "are fitted again: their data, the settings they read, the seed or mer's "
                  "code differ (an edit to any module the training imports, a comment "
                  "included, is new code)", superseded, len(learners) * len(folds), cache)
-    earlier = tracker.find_run(TRAINING_TAG, training, "FINISHED") if unchanged else None
+    earlier = (tracker.find_run(TRAINING_TAG, training, "FINISHED", name=parent_name(params))
+               if unchanged else None)
     tags = None if earlier else {**parent_tags(data_hash), TRAINING_TAG: training}
     with tracker.run(parent_name(params), run_id=earlier, tags=tags) as parent, \
             tracker.system_metrics(parent, resume=earlier is not None):

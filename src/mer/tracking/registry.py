@@ -571,6 +571,23 @@ def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None,
     return tags
 
 
+VARIANT_TAG = "variant"  # the register run's name: the DVC experiment, or the params changed
+SPOTTING_TAGS = ("spotting_corpus", "spotting_p_micro", "spotting_p_macro",
+                 "spotting_loso_f1_overall")
+
+
+def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
+                 loso_f1: Mapping[str, Any]) -> dict[str, str]:
+    """Version tags that tell versions of one evaluation apart (a break-it session: versions
+    registered by a spotting-only and an SVM-only experiment had the same tags and
+    description): the variant that registered it (``variant``: the register run's name) and
+    the spotter it carries (the corpus its p were fitted on, p per scale, its LOSO F1)."""
+    overall = loso_f1.get("overall")
+    return {VARIANT_TAG: variant, SPOTTING_TAGS[0]: corpus,
+            SPOTTING_TAGS[1]: str(p["micro"]), SPOTTING_TAGS[2]: str(p["macro"]),
+            **({SPOTTING_TAGS[3]: str(overall)} if overall is not None else {})}
+
+
 def evaluation_figures(tags: Mapping[str, str]) -> dict[str, float]:
     """The figures ``tags`` (tags_from_evaluation) hold, by tag name: {'loso_uar': 0.75, ...}."""
     prefix = PROTOCOLS[tags.get(PROTOCOL_TAG, "loso")][0]
@@ -595,6 +612,13 @@ def version_description(tags: Mapping[str, str], evaluation_page: str | None) ->
         lines.append("No evaluation was found: run `mer train` and `mer evaluate` first.")
     if evaluation_page:
         lines.append(f"[The evaluation run]({evaluation_page}): per model, per fold.")
+    if SPOTTING_TAGS[1] in tags:
+        f1 = tags.get(SPOTTING_TAGS[3])
+        lines.append(f"Spotter: p micro {tags[SPOTTING_TAGS[1]]}, macro {tags[SPOTTING_TAGS[2]]}, "
+                     f"fitted on {tags[SPOTTING_TAGS[0]]}"
+                     + (f" (LOSO F1 overall {float(f1):.3f})" if f1 else "") + ".")
+    if VARIANT_TAG in tags:
+        lines.append(f"Registered by: {tags[VARIANT_TAG]}.")
     return "\n\n".join(lines)
 
 

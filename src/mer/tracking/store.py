@@ -752,10 +752,12 @@ class Tracker:
         page = run_page(self.client.get_run(run_id).info.experiment_id, run_id)
         return f"{self.uri.rstrip('/')}/{page}"
 
-    def find_run(self, tag: str, value: str, status: str | None = None) -> str | None:
+    def find_run(self, tag: str, value: str, status: str | None = None,
+                 name: str | None = None) -> str | None:
         """The newest run of this experiment whose ``tag`` equals ``value`` (and whose status
-        is ``status``, e.g. FINISHED, when given)."""
-        return newest_run(self.client, [self.experiment_id], tag, value, status)
+        is ``status``, e.g. FINISHED, when given), named ``name`` when given
+        (newest_run)."""
+        return newest_run(self.client, [self.experiment_id], tag, value, status, name)
 
     def newest_runs(self, tags: Mapping[str, str], params: Mapping[str, str],
                     status: str | None = None, limit: int = 20) -> list[Any]:
@@ -816,24 +818,35 @@ def _runs_where(tags: Mapping[str, str], params: Mapping[str, str] | None = None
     return " and ".join(terms)
 
 
+NAMED_RUNS_SEARCHED = 100  # newest runs of a tag value searched for one of a name
+
+
 def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str,
-               status: str | None = None) -> str | None:
+               status: str | None = None, name: str | None = None) -> str | None:
     """The id of the newest run in ``experiment_ids`` whose ``tag`` equals ``value`` (and, when
-    given, whose status is ``status``), or None."""
+    given, whose status is ``status`` and whose name is ``name``), or None. (A break-it
+    session: experiments whose params differ only outside training share a training and its
+    predictions, and the baseline's rerun reopened an experiment's parent, named for it and
+    holding its params.)"""
     runs = client.search_runs(experiment_ids, filter_string=_runs_where({tag: value}, None,
                                                                          status),
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].info.run_id if runs else None
+                              order_by=["attributes.start_time DESC"],
+                              max_results=1 if name is None else NAMED_RUNS_SEARCHED)
+    found = (run for run in runs if name is None or run.info.run_name == name)
+    return next((run.info.run_id for run in found), None)
 
 
-def evaluation_run_id(predictions_sha: str, root: str | Path | None = None) -> str | None:
+def evaluation_run_id(predictions_sha: str, root: str | Path | None = None,
+                      name: str | None = None) -> str | None:
     """The newest parent run, in any experiment, that wrote the predictions whose sha256
-    (mer.core.records.file_digest) is ``predictions_sha``, or None. Links a registered model
-    to its evaluation."""
+    (mer.core.records.file_digest) is ``predictions_sha``, one named ``name`` first when
+    given, or None. Links a registered model to its evaluation."""
     if not store_exists(root):
         return None
     client = mlflow_client(tracking_uri(root))
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
-    return newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha)
+    return ((name and newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha,
+                                 name=name))
+            or newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha))
