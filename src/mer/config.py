@@ -207,12 +207,20 @@ class DataParams(Section):
     def synthesized(self) -> bool:
         """True when `mer synthesize` generates the corpora this project reads, from data.seed:
         data.source synthetic, or data.sources with data.root the embedded folder and every
-        source inside it (mer.stages.synthesize; a break-it session: real corpora listed with
-        data.root left at its default were taken for the embedded composite, and their paths
-        went unchecked)."""
+        source's root that folder itself (or SMIC-HS's HS folder in it), as
+        examples/megc2019-synthetic.yaml has them
+        (mer.stages.synthesize). Break-it sessions: real corpora listed with data.root left at
+        its default were taken for the embedded composite, their paths unchecked; one moved
+        into a folder of it, as the path check advised, was replaced by `mer synthesize`."""
         if not self.sources:
             return self.source == "synthetic"
-        return self.root_is_embedded and all(is_inside(s.root, self.root) for s in self.sources)
+        return self.root_is_embedded and all(self._reads_embedded(s) for s in self.sources)
+
+    def _reads_embedded(self, source: CorpusSource) -> bool:
+        """Whether ``source``'s root is data.root itself, or the SMIC-HS top folder in it."""
+        roots = [self.root, *([self.root / "HS"] if source.source == "smic" else [])]
+        return any(is_inside(source.root, root) and is_inside(root, source.root)
+                   for root in roots)
 
     @property
     def corpora(self) -> tuple[CorpusSource, ...]:
@@ -828,6 +836,10 @@ def check_data_paths(data: DataParams) -> None:
         if not source.root.exists():
             raise ParamsError(f"{key}: root {_missing(source.root)}; point it at your "
                               f"{source.source} copy")
+        if data.root_is_embedded:  # never advise a corpus into what synthesize replaces
+            raise ParamsError(f"{key}: data.root is {data.root}, the synthetic dataset's "
+                              "folder (its default), which `mer synthesize` replaces: set "
+                              "data.root to the folder that holds your corpora")
         if not is_inside(source.root, data.root):
             raise ParamsError(f"{key}: root {source.root} is not inside data.root "
                               f"({data.root}); DVC tracks data.root only: put the corpus "

@@ -249,13 +249,17 @@ def test_images_under_data_root_that_the_list_leaves_out_are_warned_about(tmp_pa
     (root / "labels.csv").write_text("\n".join(lines[:-1]) + "\n")
     (root / ".cache").mkdir()
     write_frame(root / ".cache/thumb.png", seed=9)  # hidden folders are not the corpus's
+    # nor another corpus's frames beside the listed images' folder (a re-check round: raw
+    # CASME II frames kept beside the flow export were counted as 2483 unlisted images)
+    write_frame(root / "frames/sub01/img1.jpg", seed=3)
     caplog.clear()
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, _ = build("flow-images", root, scheme="megc-3")
     assert len(manifest) == 3
-    assert (f"labels.csv is read as the list of flow images: the 1 images under data.root "
-            f"({root}) that it does not list are not read ({root}/flow/samm_6_006_1_2.png). "
-            "Add a row for each clip to read") in caplog.text
+    assert (f"labels.csv is read as the list of flow images: 1 image(s) beside the listed "
+            f"ones (under {root}/flow) that it does not list are not read ({root}/flow/"
+            "samm_6_006_1_2.png). Add a row for each clip to read") in caplog.text
+    assert "frames/sub01" not in caplog.text
 
 
 @pytest.mark.parametrize("written", ["absolute", "dotdot"])

@@ -80,9 +80,10 @@ def test_an_emotion_folder_of_another_corpus_is_refused(tmp_path, build):
     root = make_smic(tmp_path, clips=[("s1", "negative", "s1_ne_01", 1, 3),
                                       ("s1", "happiness", "s1_po_01", 1, 3),
                                       ("s2", "surprise", "s2_sur_01", 1, 3)])
-    with pytest.raises(DatasetError, match=r"micro/happiness: 'happiness' is happiness, not one "
-                                           r"of SMIC-HS's classes; SMIC's folders are negative, "
-                                           r"positive, surprise: rename it to its class"):
+    with pytest.raises(DatasetError, match=r"micro/happiness: 'happiness' names happiness, "
+                                           r"which is not one of SMIC-HS's classes; SMIC's "
+                                           r"folders are negative, positive, surprise: rename "
+                                           r"it to its class"):
         build("smic", root, scheme="megc-3")
 
 

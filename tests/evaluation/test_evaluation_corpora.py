@@ -119,15 +119,15 @@ def test_a_fold_testing_a_class_its_training_lacks_is_warned_about(protocol, cap
         folds = loso_folds(subjects)
         expected = ("1 of the 3 folds test clips of a class their training clips hold none "
                     "of, so no model can predict it there and its recall is 0 in them: fold "
-                    "c: surprise (1 test clips); every clip of it is the held-out subject's")
+                    "c: surprise (1 test clip(s)); every clip of it is the held-out subject's")
     else:
         y = np.array([0, 1, 0, 1, 2, 2, 0, 2])
         folds = cross_corpus_folds(np.array(["samm"] * 2 + ["casme2"] * 4 + ["smic"] * 2),
                                    ["samm"], ["casme2", "smic"])
         expected = ("2 of the 2 folds test clips of a class their training clips hold none "
                     "of, so no model can predict it there and its recall is 0 in them: fold "
-                    "samm->casme2: surprise (2 test clips); fold samm->smic: surprise (1 test "
-                    "clips); add a training corpus (evaluation.train_corpora) with clips of it")
+                    "samm->casme2: surprise (2 test clip(s)); fold samm->smic: surprise (1 test "
+                    "clip(s)); add a training corpus (evaluation.train_corpora) with clips of it")
     with caplog.at_level("WARNING", logger="mer.evaluation.splits"):
         check_training_classes(y, classes, folds, protocol)
     assert expected in caplog.text

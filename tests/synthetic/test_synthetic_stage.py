@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from mer import cli
+from mer.config import check_data_paths, load_params
 from mer.data.samm import read_samm
 from mer.data.smic import read_smic
 from mer.errors import ParamsError
@@ -105,7 +106,8 @@ def test_flow_images_in_the_embedded_folder_are_refused(project, capsys):
                                           "root": "data/synthetic/flow"}],
                              "synthetic": ALL}})
     assert cli.main(["--params", params, "synthesize"]) == 2
-    assert "data.synthetic.corpora" in capsys.readouterr().err
+    assert ("inside the synthetic dataset's folder data/synthetic, which `mer synthesize` "
+            "replaces") in capsys.readouterr().err
 
 
 def test_sources_elsewhere_write_only_a_not_used_note(project):
@@ -126,8 +128,6 @@ def test_sources_elsewhere_with_data_root_left_at_its_default_are_refused(projec
     default (the synthetic folder) were taken for the embedded composite: a synthetic corpus
     nobody reads was generated, and their paths outside data.root (which DVC tracks) went
     unchecked, so an edited frame left `dvc repro`'s results stale."""
-    from mer.config import check_data_paths, load_params
-
     root, write = project
     (root / "corpora" / "CASME2").mkdir(parents=True)
     params = write({"data": {"sources": [{"source": "casme2", "root": "corpora/CASME2"}]}})
@@ -138,9 +138,32 @@ def test_sources_elsewhere_with_data_root_left_at_its_default_are_refused(projec
             "data.root to the folder that holds your corpora") in capsys.readouterr().err
     assert not (root / "data" / "synthetic").exists()
     (root / "data" / "synthetic").mkdir(parents=True)
-    with pytest.raises(ParamsError, match=r"data.sources\[0\] \(casme2\): root corpora/CASME2 is "
-                                          r"not inside data.root \(data/synthetic\)"):
+    # not "put the corpus there": a re-check round followed that into N5 below
+    with pytest.raises(ParamsError, match=r"data.sources\[0\] \(casme2\): data.root is "
+                                          r"data/synthetic, the synthetic dataset's folder \(its "
+                                          r"default\), which `mer synthesize` replaces: set "
+                                          r"data.root to the folder that holds your corpora"):
         check_data_paths(load_params(params).data)
+
+
+def test_a_corpus_moved_into_a_folder_of_the_synthetic_dataset_is_never_replaced(project,
+                                                                                capsys):
+    """A re-check round: with data.root at its default, a CASME II copy moved to
+    data/synthetic/CASME2 (as a path check advised) was taken for the embedded composite,
+    and `mer synthesize` replaced its 2484 files with a synthetic corpus."""
+    root, write = project
+    corpus = root / "data" / "synthetic" / "CASME2"
+    corpus.mkdir(parents=True)
+    (corpus / "keep.txt").write_text("user data")
+    params = write({"data": {"sources": [{"source": "casme2",
+                                          "root": "data/synthetic/CASME2"}],
+                             "synthetic": TINY}})
+    assert load_params(params).data.synthesized is False
+    assert cli.main(["--params", params, "synthesize"]) == 2
+    assert ("data.sources reads casme2 from data/synthetic/CASME2, inside the synthetic "
+            "dataset's folder data/synthetic, which `mer synthesize` replaces: to read your "
+            "casme2 copy, move it out of data/synthetic") in capsys.readouterr().err
+    assert (corpus / "keep.txt").read_text() == "user data"
 
 
 def test_a_source_in_the_synthetic_folder_with_another_root_is_refused(project, capsys):

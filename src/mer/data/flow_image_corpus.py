@@ -273,10 +273,14 @@ def _warn_unlisted(root: Path, csv_path: Path, clips: Sequence[Clip]) -> None:
             images = [clip.flow_image for clip in _tree_clips(root)]
         except DatasetError:
             return
-    else:
-        images = [path.as_posix() for path in sorted(root.rglob("*"))
+    else:  # under the folder that holds every listed image, not other corpora's frames
+        inside = [os.path.abspath(c.flow_image) for c in clips if is_inside(c.flow_image, root)]
+        if not inside:
+            return
+        top = Path(os.path.commonpath([os.path.dirname(path) for path in inside]))
+        images = [path.as_posix() for path in sorted(top.rglob("*"))
                   if is_image(path) and path.is_file()
-                  and not any(part.startswith(".") for part in path.relative_to(root).parts)]
+                  and not any(part.startswith(".") for part in path.relative_to(top).parts)]
     listed = {os.path.abspath(clip.flow_image) for clip in clips}
     unlisted = [image for image in images if os.path.abspath(image) not in listed]
     if not unlisted:
@@ -287,10 +291,10 @@ def _warn_unlisted(root: Path, csv_path: Path, clips: Sequence[Clip]) -> None:
                     "(e.g. %s). To read the whole tree instead, move %s out of data.root",
                     csv_path, len(unlisted), LOSO_TEST, unlisted[0], csv_path.name)
     else:
-        log.warning("%s is read as the list of flow images: the %d images under data.root "
-                    "(%s) that it does not list are not read (%s). Add a row for each clip "
-                    "to read, or move the others out of data.root", csv_path, len(unlisted),
-                    root, _some(unlisted, 3))
+        log.warning("%s is read as the list of flow images: %d image(s) beside the listed ones "
+                    "(under %s) that it does not list are not read (%s). Add a row for each "
+                    "clip to read, or move the others out of data.root", csv_path,
+                    len(unlisted), top, _some(unlisted, 3))
 
 
 def warn_outside_root(clips: Sequence[Clip], root: Path) -> None:

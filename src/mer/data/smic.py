@@ -114,7 +114,7 @@ def _folder_clips(frames: Path) -> list[Clip]:
             emotion = normalise_emotion(emotion_dir.name)
             if emotion not in EMOTION_FOLDERS:  # a break-it session: 'happiness' was dropped
                 what = ("is not an emotion mer knows" if emotion is None else
-                        f"is {emotion}, not one of SMIC-HS's classes")
+                        f"names {emotion}, which is not one of SMIC-HS's classes")
                 raise DatasetError(f"{emotion_dir}: '{emotion_dir.name}' {what}; SMIC's "
                                    f"folders are {', '.join(EMOTION_FOLDERS)}: rename it to its "
                                    "class, or remove it")

@@ -114,7 +114,7 @@ def _warn_unlearnable(y: np.ndarray, classes: Sequence[str], folds: Sequence[Fol
     for fold in folds:
         missing = sorted(set(y[fold.test].tolist()) - set(y[fold.train].tolist()))
         if missing:
-            counts = ", ".join(f"{classes[i]} ({int((y[fold.test] == i).sum())} test clips)"
+            counts = ", ".join(f"{classes[i]} ({int((y[fold.test] == i).sum())} test clip(s))"
                                for i in missing)
             found.append(f"fold {fold.subject}: {counts}")
     if not found:

@@ -72,19 +72,22 @@ def run(args: argparse.Namespace) -> None:
             with atomic_path(data.root) as tmp:
                 generate_dataset(tmp, data.synthetic, data.seed, progress=True)
             return
+        inside = embedded_sources(data)
+        if inside:
+            # Writing NOT_USED.txt, or the embedded corpora, would replace what it reads.
+            raise ParamsError(f"data.sources reads {inside[0].source} from {inside[0].root}, "
+                              f"inside the synthetic dataset's folder {OUTPUT}, which `mer "
+                              f"synthesize` replaces: to read your {inside[0].source} copy, move "
+                              f"it out of {OUTPUT} and set data.root to the folder that holds "
+                              f"your corpora; to use the embedded corpora, set data.root and "
+                              f"each source's root to {OUTPUT} itself (as "
+                              "examples/megc2019-synthetic.yaml does)")
         if data.root_is_embedded:  # some source lies outside it (DataParams.synthesized)
             outside = next(s for s in data.sources if not is_inside(s.root, data.root))
             raise ParamsError(f"data.sources reads {outside.source} from {outside.root}, outside "
                               f"data.root ({data.root}, the synthetic dataset's folder, its "
                               "default), which is what DVC tracks: set data.root to the folder "
                               "that holds your corpora")
-        inside = embedded_sources(data)
-        if inside:
-            # Writing NOT_USED.txt would replace what that source reads.
-            raise ParamsError(f"data.sources reads {inside[0].source} from {inside[0].root}, "
-                              f"inside the synthetic dataset's folder {OUTPUT}, but data.root "
-                              f"is {data.root}: set data.root: {OUTPUT} to use the embedded "
-                              f"corpora, or move your {inside[0].source} copy out of {OUTPUT}")
         with atomic_path(OUTPUT) as tmp:
             write_not_used(tmp, reason=f"data.sources reads corpora under data.root "
                            f"({data.root}), so no synthetic dataset was generated here.\n"

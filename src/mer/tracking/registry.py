@@ -585,7 +585,8 @@ def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
     overall = loso_f1.get("overall")
     return {VARIANT_TAG: variant, SPOTTING_TAGS[0]: corpus,
             SPOTTING_TAGS[1]: str(p["micro"]), SPOTTING_TAGS[2]: str(p["macro"]),
-            **({SPOTTING_TAGS[3]: str(overall)} if overall is not None else {})}
+            **({SPOTTING_TAGS[3]: str(round(float(overall), 4))} if overall is not None
+               else {})}
 
 
 def evaluation_figures(tags: Mapping[str, str]) -> dict[str, float]:
