@@ -263,10 +263,11 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
 def _warn_unlisted(root: Path, csv_path: Path, clips: Sequence[Clip]) -> None:
     """A warning naming the images under ``root`` that the list read does not list: of
     STSTNet's tree when the root holds one (a break-it session: a list of two subjects beside
-    a tree of six read two, without a word about the four others), else every image in the
-    root's folders (another: a list missing its last rows dropped a whole LOSO subject
-    without a word). A tree that would not read as one (read_loso_tree's errors) is no tree
-    left out: the list is what is read."""
+    a tree of six read two, without a word about the four others), else every image under
+    the folder that holds all the listed ones in the root (another: a list missing its last
+    rows dropped a whole LOSO subject without a word; not the whole root, which may hold
+    other corpora's frames). A tree that would not read as one (read_loso_tree's errors) is
+    no tree left out: the list is what is read."""
     tree = is_loso_tree(root)
     if tree:
         try:

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> None:
                               f"each source's root to {OUTPUT} itself (as "
                               "examples/megc2019-synthetic.yaml does)")
         if data.root_is_embedded:  # some source lies outside it (DataParams.synthesized)
-            outside = next(s for s in data.sources if not is_inside(s.root, data.root))
+            outside = next((s for s in data.sources if not is_inside(s.root, data.root)),
+                           data.sources[0])
             raise ParamsError(f"data.sources reads {outside.source} from {outside.root}, outside "
                               f"data.root ({data.root}, the synthetic dataset's folder, its "
                               "default), which is what DVC tracks: set data.root to the folder "
