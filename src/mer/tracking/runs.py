@@ -230,8 +230,8 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
     recording the params reports/training.json says trained them (trained_params)."""
     # The run of this name (the DVC experiment's) that wrote them, else any that did: runs
     # of experiments differing only outside training share their predictions.
-    parent = (tracker.find_run(PREDICTIONS_TAG, predictions_sha, name=parent_name(params))
-              or tracker.find_run(PREDICTIONS_TAG, predictions_sha))
+    parent = tracker.find_run(PREDICTIONS_TAG, predictions_sha, name=parent_name(params),
+                              any_name=True)
     tags = None if parent else {**parent_tags(data_hash),
                                 PREDICTIONS_TAG: predictions_sha}
     if parent is None:  # a new run records what trained the predictions, not params.yaml

@@ -254,7 +254,7 @@ def _open_old_store(uri: str, db: Path) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     try:
-        SqlAlchemyStore(uri, (db.parent / ARTIFACTS).as_uri())
+        SqlAlchemyStore(uri, _artifacts_beside(db))
     except MlflowException as exc:
         raise MerError(f"cannot open MLflow tracking store {db}: {exc.message}") from None
 
@@ -353,7 +353,7 @@ def check_not_moved(experiment: str, location: str | None, root: str | Path | No
     from urllib.parse import unquote, urlparse
 
     db = sqlite_file(tracking_uri(root))  # artifact_location's folder is db.parent
-    if db is None or not location or location == (db.parent / ARTIFACTS).as_uri():
+    if db is None or not location or location == _artifacts_beside(db):
         return
     parsed = urlparse(location)
     if parsed.scheme != "file" or not parsed.path.rstrip("/").endswith(f"/{ARTIFACTS}"):
@@ -753,11 +753,12 @@ class Tracker:
         return f"{self.uri.rstrip('/')}/{page}"
 
     def find_run(self, tag: str, value: str, status: str | None = None,
-                 name: str | None = None) -> str | None:
+                 name: str | None = None, any_name: bool = False) -> str | None:
         """The newest run of this experiment whose ``tag`` equals ``value`` (and whose status
-        is ``status``, e.g. FINISHED, when given), named ``name`` when given
-        (newest_run)."""
-        return newest_run(self.client, [self.experiment_id], tag, value, status, name)
+        is ``status``, e.g. FINISHED, when given), named ``name`` when given, else, with
+        ``any_name``, of any name (newest_run)."""
+        return newest_run(self.client, [self.experiment_id], tag, value, status, name,
+                          any_name)
 
     def newest_runs(self, tags: Mapping[str, str], params: Mapping[str, str],
                     status: str | None = None, limit: int = 20) -> list[Any]:
@@ -822,9 +823,11 @@ NAMED_RUNS_SEARCHED = 100  # newest runs of a tag value searched for one of a na
 
 
 def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str,
-               status: str | None = None, name: str | None = None) -> str | None:
+               status: str | None = None, name: str | None = None,
+               any_name: bool = False) -> str | None:
     """The id of the newest run in ``experiment_ids`` whose ``tag`` equals ``value`` (and, when
-    given, whose status is ``status`` and whose name is ``name``), or None. (A break-it
+    given, whose status is ``status`` and whose name is ``name``; with ``any_name``, the
+    newest of any name when none has that name), or None. One search either way. (A break-it
     session: experiments whose params differ only outside training share a training and its
     predictions, and the baseline's rerun reopened an experiment's parent, named for it and
     holding its params.)"""
@@ -832,8 +835,9 @@ def newest_run(client: Any, experiment_ids: list[str], tag: str, value: str,
                                                                          status),
                               order_by=["attributes.start_time DESC"],
                               max_results=1 if name is None else NAMED_RUNS_SEARCHED)
-    found = (run for run in runs if name is None or run.info.run_name == name)
-    return next((run.info.run_id for run in found), None)
+    named = next((run for run in runs if name is None or run.info.run_name == name), None)
+    found = named or (runs[0] if any_name and runs else None)
+    return found.info.run_id if found else None
 
 
 def evaluation_run_id(predictions_sha: str, root: str | Path | None = None,
@@ -847,6 +851,5 @@ def evaluation_run_id(predictions_sha: str, root: str | Path | None = None,
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
-    return ((name and newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha,
-                                 name=name))
-            or newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha))
+    return newest_run(client, experiments, PREDICTIONS_TAG, predictions_sha, name=name,
+                      any_name=True)
