@@ -753,6 +753,15 @@ def _describe(error: dict[str, Any], source: str) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "value_error":
         return f"{source}: {message}"
+    given = error.get("input")
+    if error["type"] in ("tuple_type", "list_type"):  # the user wrote YAML, not a tuple
+        example = f"[{given}]" if isinstance(given, str | int | float) else "[a, b]"
+        return (f"{source}: {key} is a list, got {given!r}: write it in brackets, e.g. "
+                f"{key.rsplit('.', 1)[-1]}: {example} (dvc exp run -S '{key}={example}')")
+    if error["type"] == "too_short" and isinstance(given, list | tuple):
+        least = error.get("ctx", {}).get("min_length", 1)
+        return (f"{source}: {key} lists {len(given)}, it needs at least {least} "
+                f"item{'s' if least > 1 else ''} (got {list(given)!r})")
     return f"{source}: {key}: {message} (got {error.get('input')!r})"
 
 

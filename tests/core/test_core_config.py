@@ -51,6 +51,20 @@ def test_wrong_type_names_key_and_value():
     assert "'many'" in str(err.value)
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("svm", "params.yaml: train.models is a list, got 'svm': write it in brackets, e.g. "
+            "models: [svm] (dvc exp run -S 'train.models=[svm]')"),
+    ([], "params.yaml: train.models lists 0, it needs at least 1 item (got [])"),
+])
+def test_a_list_param_given_something_else_says_how_to_write_a_list(value, message):
+    """A break-it session: `dvc exp run -S train.models=svm` said "Input should be a valid
+    tuple", a type the user never wrote; `=[]` "Tuple should have at least 1 item after
+    validation"."""
+    with pytest.raises(ParamsError) as err:
+        parse_params({"train": {"models": value}})
+    assert str(err.value) == message
+
+
 def test_every_mistake_is_reported_at_once():
     with pytest.raises(ParamsError) as err:
         parse_params({"faces": {"size": 4}, "labels": {"scheme": "casme2-7"}})

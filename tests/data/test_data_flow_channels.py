@@ -322,3 +322,30 @@ def test_images_that_are_not_u_v_strain_are_said_to_fit_neither_order(tmp_path, 
     _, report = resolve_flow_channels(checked_clips(field_corpus(tmp_path / "uvs", "pil")),
                                       "rgb")
     assert report["evidence"]["fits_neither"] is False and caplog.records == []
+
+
+@pytest.mark.parametrize("setting", ["auto", "rgb"])
+def test_a_share_of_images_that_fit_neither_order_is_named(tmp_path, caplog, setting):
+    """A break-it session: half of a corpus's u, v, strain images replaced by HSV-coded flow
+    passed with no word (the fits-neither warning fired only when most images fit neither),
+    so half the corpus trained on hue, saturation and value. A few still clips do not warn."""
+    def corpus(folder: Path, odd: int) -> Path:
+        images = [uvs_pixels(i % 3) for i in range(20)]
+        for index in range(3, 20):
+            images[index][0, 0, 2] ^= index  # no two images byte-identical
+        images[-odd:] = [hsv_pixels(seed) for seed in range(odd)]
+        return write_corpus(folder, images, ["pil"] * 20)
+
+    with caplog.at_level(logging.WARNING, logger="mer.data.flow_image_corpus"):
+        _, report = resolve_flow_channels(checked_clips(corpus(tmp_path / "half", 8)), setting)
+    assert report["order"] == "rgb" and report["evidence"]["fits_neither"] is False
+    odd = report["evidence"]["fit_neither_order"]
+    assert len(odd) >= 6 and all(int(Path(p).stem.split("_c")[1]) >= 12 for p in odd)
+    warned = [r.getMessage() for r in caplog.records if "fit neither order" in r.getMessage()]
+    assert len(warned) == 1, caplog.text
+    assert f"{len(odd)} of the 20 flow images fit neither order ({odd[0]}" in warned[0]
+    assert "HSV-coded flow" in warned[0] and "fit_neither_order" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mer.data.flow_image_corpus"):
+        _, report = resolve_flow_channels(checked_clips(corpus(tmp_path / "few", 2)), setting)
+    assert "fit neither order" not in caplog.text

@@ -51,6 +51,28 @@ def test_manifest_of_flow_images(tmp_path, build):
     assert report["apex_to_estimate"]["count"] == 0
 
 
+def test_a_flow_image_composite_reports_each_corpus(tmp_path, build):
+    """A break-it session: the MEGC2019 composite as one flow-image list had no per-corpus
+    counts in reports/data.json (the same composite from frames had them), so which corpus
+    lost the rows labels.scheme drops was not said."""
+    rows = [*FLOW_ROWS, ("2", "EP01_01", "happiness", "casme2"), ("1", "s1_ne_01", "others",
+                                                                 "smic")]
+    root = make_flow_images(tmp_path, rows)
+    _, report = build("flow-images", root, scheme="megc-3")
+    corpora = report["corpora"]
+    assert sorted(corpora) == ["casme2", "samm", "smic"]
+    assert corpora["casme2"]["clips"] == 3 and corpora["casme2"]["subjects"] == 2
+    assert corpora["casme2"]["clips_per_class"] == {"negative": 1, "positive": 2,
+                                                    "surprise": 0}
+    assert corpora["casme2"]["dropped"]["by_emotion"] == {}  # happiness is positive
+    assert corpora["smic"]["dropped"]["by_emotion"] == {"others": 1}
+    assert corpora["samm"]["clips_per_class"] == {"negative": 1, "positive": 0, "surprise": 0}
+    assert sum(c["clips"] for c in corpora.values()) == report["clips"] == 5
+    _, single = build("flow-images", make_flow_images(tmp_path / "one", FLOW_ROWS[:2]),
+                      scheme="megc-3")
+    assert "corpora" not in single
+
+
 def test_single_corpus_csv_with_another_name(tmp_path, build):
     rows = [("1", "a", "negative", "x"), ("2", "b", "surprise", "x")]
     root = make_flow_images(tmp_path, rows, csv_name="megc.csv", with_dataset=False)
@@ -105,6 +127,24 @@ def test_missing_image(tmp_path, build):
         build("flow-images", root, scheme="megc-3")
 
 
+@pytest.mark.parametrize("case", ["letter case", "folder"])
+def test_a_missing_image_says_what_is_there_instead(tmp_path, build, case):
+    """A break-it session: a path written in another letter case (a list made on macOS or
+    Windows, which open it) was "not found" with the file beside it; so was a folder."""
+    root = make_flow_images(tmp_path)
+    image = root / "flow/samm_6_006_1_2.png"
+    if case == "folder":
+        image.unlink()
+        image.mkdir()
+        expected = r"samm_6_006_1_2.png is a folder, not an image file"
+    else:
+        image.rename(image.with_name("SAMM_6_006_1_2.PNG"))
+        expected = (r"samm_6_006_1_2.png not found, but .*flow/SAMM_6_006_1_2.PNG is there: "
+                    r"names differ in letter case")
+    with pytest.raises(DatasetError, match=r"labels.csv, row 5: flow image .*" + expected):
+        build("flow-images", root, scheme="megc-3")
+
+
 def test_one_channel_image(tmp_path, build):
     root = make_flow_images(tmp_path, channels=1)
     # The features stage's own reader checks it, so the two stages agree on what is valid.
@@ -112,15 +152,24 @@ def test_one_channel_image(tmp_path, build):
         build("flow-images", root, scheme="megc-3")
 
 
-@pytest.mark.parametrize("mode", ["RGB", "LA"])
+@pytest.mark.parametrize("mode", ["RGB", "LA", "RGB+dither"])
 def test_a_grey_image_saved_in_colour_is_refused(tmp_path, build, mode):
-    """A break-it session: a grey flow image was refused, but the same grey saved as RGB or
-    with an alpha channel (LA) passed, read as u = v = strain."""
+    """Break-it sessions: a grey flow image was refused, but the same grey saved as RGB or
+    with an alpha channel (LA) passed, read as u = v = strain; then a grey whose channels
+    differ by +-1 (dither) passed."""
+    import numpy as np
     from PIL import Image
 
     root = make_flow_images(tmp_path)
     image = root / "flow/casme2_1_EP03_02.png"
-    Image.open(image).convert("L").convert(mode).save(image)
+    grey = Image.open(image).convert("L")
+    if mode == "RGB+dither":
+        pixels = np.asarray(grey.convert("RGB")).astype(np.int16)
+        noise = np.random.default_rng(0).integers(-1, 2, size=pixels.shape)
+        noise[:, :, 0] = 0
+        Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(image)
+    else:
+        grey.convert(mode).save(image)
     with pytest.raises(MerError, match=r"casme2_1_EP03_02.png \(.*labels.csv, row 3\): its 3 "
                                        r"channels are one and the same picture \(a grey image"):
         build("flow-images", root, scheme="megc-3")
@@ -734,7 +783,9 @@ def test_a_subject_id_in_two_unicode_normalisations_is_one_person(tmp_path, buil
     manifest, report = build("flow-images", root, scheme="megc-3")
     assert report["subjects"] == 2
     assert set(manifest["subject"]) == {unicodedata.normalize("NFC", "Zoë"), "Ana"}
-    assert "also as" in caplog.text
+    # The re-check: "'Zoë' also as 'Zoë'": the two forms are told apart by their code points.
+    assert ("also as 'Zoe\u0308' (the same letters in another Unicode form: 'Zoe\\u0308', "
+            "first written 'Zo\\xeb') (1 row,") in caplog.text
 
 
 def test_a_loso_tree_changed_after_mer_data_is_refused_by_the_stages_after_it(tmp_path,

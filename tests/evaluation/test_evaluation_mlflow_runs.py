@@ -61,6 +61,25 @@ def test_a_parent_run_is_named_by_the_params_that_differ(project):
         "train.models=[svm], train.parallel_folds=1, train.svm.trials=2, train.svm.inner_folds=2"
 
 
+def test_a_variant_is_named_whole_a_run_name_cut_to_mlflows_limit(monkeypatch):
+    """A break-it session: a registered version's variant tag was the run name, cut at 250
+    characters, so the changed param that told two versions apart could be cut off."""
+    from mer.tracking.runs import NAME_CHARS, variant_name
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    params = parse_params({"train": {"models": ["svm", "cnn", "hybrid", "ststnet",
+                                                "off-apexnet", "sssnet"],
+                                     "cnn": {"epochs": 7, "batch_size": 8, "ensemble": 2},
+                                     "svm": {"trials": 3, "inner_folds": 2},
+                                     "hybrid": {"experts": ["svm", "ststnet", "sssnet"]},
+                                     "seed": 11, "parallel_folds": 1},
+                           "spotting": {"iou": 0.4}})
+    whole = variant_name(params, leave_out=())
+    assert len(whole) > NAME_CHARS and whole.endswith("spotting.iou=0.4")
+    cut = parent_name(params, leave_out=())
+    assert len(cut) == NAME_CHARS and cut == whole[:NAME_CHARS - 1] + "…"
+
+
 def test_training_no_cnn_pretrains_none(project):
     """train.models [svm] under the default train.cnn.pretrain (510 clips): no pretraining
     corpus is built, since no model would start from it."""
@@ -158,6 +177,9 @@ def test_rerunning_with_every_fold_cached_logs_no_new_runs(project):
     keys = [c.data.tags["mer.fold_key"] for c in project.children]
     assert len(keys) == len(set(keys)) == 3 * 4
     assert {c.data.tags["mer.from_cache"] for c in project.children} == {"false"}
+    # A break-it session: each `mer evaluate` added another step-0 point to every metric.
+    for key in ("svm/uar", "majority/uf1"):
+        assert len(project.client.get_metric_history(parent.info.run_id, key)) == 1
 
 
 def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypatch):
@@ -196,6 +218,38 @@ def test_a_training_that_refits_cached_folds_says_why(tmp_path, monkeypatch, cap
     assert ("12 of the 12 fold fits have a fit cached in data/folds under another key, so "
             "they are fitted again: their data, the settings they read, the seed or mer's "
             "code differ") in caplog.text
+
+
+def test_evaluating_without_the_training_run_says_so(tmp_path, monkeypatch, caplog):
+    """A break-it session: after mlflow.db was deleted, `mer evaluate` logged to a new run
+    named as a training parent, without folds, curves or trials, and said nothing; `mer
+    train` then logs the cached folds again, and the evaluation goes to its run. (After the
+    deletion each command runs in a process of its own, as a user's does.)"""
+    import os
+    import subprocess
+    import sys
+
+    toy_project(tmp_path, monkeypatch)
+    assert main(["train"]) == 0
+    with caplog.at_level("WARNING", logger="mer.tracking.runs"):
+        assert main(["evaluate"]) == 0
+    assert "no run in the tracking store" not in caplog.text
+    (tmp_path / "mlflow.db").unlink()
+
+    def mer(command: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "mer.cli", command], cwd=tmp_path,
+                              env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
+                              capture_output=True, text=True, check=False, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    said = mer("evaluate")
+    assert ("no run in the tracking store sqlite:///" in said
+            and "wrote reports/predictions.csv (sha256 " in said
+            and "`mer train` logs them again (cached fold fits are not refitted), then `mer "
+                "evaluate`" in said), said
+    assert "reused 12 of 12 fold fits" in mer("train")
+    assert "no run in the tracking store" not in mer("evaluate")
 
 
 def test_the_baseline_never_reopens_an_experiments_run(tmp_path, monkeypatch):

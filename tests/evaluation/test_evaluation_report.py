@@ -119,6 +119,23 @@ def test_plot_tables_one_file_per_model_figures_at_the_top(tmp_path):
         assert by_subject["classes"].tolist() == shown.loc[by_subject["subject"]].tolist()
 
 
+def test_per_corpus_figure_marks_each_corpus_chance():
+    """A break-it session: one chance line at 1/3 ran under a corpus whose clips show 2 of the
+    3 classes (its majority floor scores UAR 1/2 there), so every model above it looked better
+    than chance when it may not be."""
+    from matplotlib.collections import LineCollection
+
+    from mer.evaluation.plots import per_corpus_figure
+
+    three = {"uar": 0.6, "uf1": 0.5, "classes": ["negative", "positive", "surprise"]}
+    two = {"uar": 0.6, "uf1": 0.5, "classes": ["negative", "positive"]}
+    figure = per_corpus_figure({"hybrid": {"full": three, "casme2": three, "samm": two}}, 3)
+    for ax in figure.axes:
+        [chance] = [c for c in ax.collections if isinstance(c, LineCollection)]
+        heights = [round(float(segment[0][1]), 3) for segment in chance.get_segments()]
+        assert heights == [0.333, 0.333, 0.5]
+
+
 def test_models_figure_centres_the_fold_spread_on_the_fold_mean():
     """A break-it session: the per-fold UAR's sd was drawn around the pooled UAR (cnn 0.807
     +- 0.201, a range its folds, of mean 0.742, never had), in another order than

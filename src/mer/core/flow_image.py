@@ -21,6 +21,7 @@ import numpy as np
 from mer.errors import DatasetError, MerError
 
 CHANNELS = 3  # u, v, strain
+GREY_TOLERANCE = 2  # grey levels of 255 by which a grey image's channels may differ (is_grey)
 # Channel orders of a flow image file, as data.flow_channels names them.
 RGB = "rgb"  # R, G, B hold u, v, strain (MATLAB / PIL / imageio); OpenCV's channel 2 is u
 BGR = "bgr"  # as cv2.imwrite wrote a (u, v, strain) array: OpenCV's channel 0 is u
@@ -82,12 +83,22 @@ def read_flow_image(path: str | Path, where: str, order: str) -> np.ndarray:
         raise MerError(f"{path} ({where}): a flow image needs {CHANNELS} channels (u, v, "
                        f"strain), this one has {channels}{alpha}; regenerate it as a 3-channel "
                        "image")
-    if (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 0] == image[:, :, 2]).all() \
-            and np.ptp(image) > 0:  # a break-it session: grey saved as RGB or LA passed
+    if is_grey(image):  # break-it sessions: grey saved as RGB or LA passed, then dithered grey
         raise MerError(f"{path} ({where}): its {CHANNELS} channels are one and the same picture "
                        "(a grey image saved in colour, or with an alpha channel), so it holds no "
                        "u, v, strain; regenerate it as a 3-channel flow image")
     return np.ascontiguousarray(in_uvs_order(image, order))
+
+
+def is_grey(image: np.ndarray) -> bool:
+    """Whether the (H, W, 3) integer ``image``'s channels are one picture that is not constant:
+    equal to within GREY_TOLERANCE grey levels of 255 (dither or noise added to a grey image
+    saved in colour). u, v and strain are each min-max scaled to the full range, so no flow
+    image's channels come so close."""
+    tolerance = GREY_TOLERANCE * np.iinfo(image.dtype).max / 255
+    wide = image.astype(np.int64)
+    return bool(np.ptp(wide) > 2 * tolerance
+                and np.abs(wide[:, :, 1:] - wide[:, :, :1]).max() <= tolerance)
 
 
 def channel_order(flags: Sequence[str], where: str) -> str:

@@ -38,7 +38,7 @@ from mer.data.flow_image_corpus import (
     warn_outside_root,
 )
 from mer.data.labelling import Labelled, apply_scheme
-from mer.data.repairs import resolve_frames
+from mer.data.repairs import APEX_SET_ASIDE, resolve_frames
 from mer.data.samm import read_samm
 from mer.data.sheets import warn_if_untracked
 from mer.data.smic import read_smic
@@ -173,7 +173,8 @@ def warn_if_apexes_outside(corpus: Corpus, clips: Sequence[Clip]) -> None:
                 "%s: %s); so many say the apex column holds something other than frame "
                 "numbers, such as the apex's index within the clip: mer reads frame numbers, "
                 "as the onset and offset are, so write the apex frame's number",
-                corpus.dataset, len(outside), len(given), first.where, note.split(":")[0])
+                corpus.dataset, len(outside), len(given), first.where,
+                note.removesuffix(APEX_SET_ASIDE))
 
 
 def warn_of_exclusions(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
@@ -287,6 +288,26 @@ def corpus_report(result: CorpusResult, scheme: LabelScheme) -> dict[str, Any]:
     return report
 
 
+def dataset_report(result: CorpusResult, dataset: str, clips: Sequence[Clip],
+                   labels: Sequence[str], scheme: LabelScheme) -> dict[str, Any]:
+    """The share of reports/data.json of one corpus a list names in its dataset column (a
+    flow-image composite: one CSV of CASME II, SAMM and SMIC-HS rows), as corpus_report gives
+    a corpus of its own (a break-it session: the flow-image composite had no per-corpus
+    counts, so which corpus lost the rows a scheme drops was not said)."""
+    def ours(clip_id: str) -> bool:  # clip ids are dataset/subject/clip
+        return clip_id.split("/", 1)[0] == dataset
+
+    kept = [(c, label) for c, label in zip(clips, labels, strict=True) if c.dataset == dataset]
+    dropped = Labelled((), (), {dataset: result.labelled.dropped_by_dataset.get(dataset, {})},
+                       tuple(e for e in result.labelled.excluded if ours(e.clip_id)))
+    return {
+        "dataset": dataset,
+        **_counts([c for c, _ in kept], [label for _, label in kept], scheme),
+        "dropped": _dropped(dropped, scheme),
+        "skipped": _skipped([s for s in result.skipped if ours(s.clip_id)]),
+    }
+
+
 def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Sequence[Clip],
                 labels: Sequence[str]) -> dict[str, Any]:
     """reports/data.json: what the manifest holds, what was dropped, skipped and repaired; with
@@ -321,6 +342,9 @@ def data_report(results: Sequence[CorpusResult], scheme: LabelScheme, clips: Seq
         report["flow_channels"] = results[0].flow_channels
     if single is None:
         report["corpora"] = {r.corpus.dataset: corpus_report(r, scheme) for r in results}
+    elif len(datasets := sorted({c.dataset for c in clips} | set(by_dataset))) > 1:
+        report["corpora"] = {name: dataset_report(results[0], name, clips, labels, scheme)
+                             for name in datasets}
     report["sheets"] = sheet_digests(results)
     return report
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +99,11 @@ MIN_VOTING_SHARE = 0.3
 # And the winning order needs this share of the votes: a corpus is saved in one order, so a
 # split vote means the measure does not work on these images (or they mix both orders).
 MIN_AGREEMENT = 0.8
+# Images whose r is below MIN_IMAGE_CORRELATION in both orders are named in a warning when they
+# are so large a share of a corpus most of whose images fit an order (a break-it session: half
+# of a corpus's images HSV-coded flow passed without a word); near-still clips fit neither too,
+# so a few are tolerated.
+SOME_FIT_NEITHER = 0.2
 
 def _lists(root: Path, suffixes: Sequence[str] = (".csv", ".xlsx")) -> list[Path]:
     """The files in ``root`` that may list its images: CSVs and workbooks, but Excel's lock
@@ -341,7 +347,8 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
                 "may be two people of different corpora or one person. Add a 'dataset' column "
                 "naming each row's corpus (casme2, samm, smic), or write the person's id one "
                 "way")
-        spellings = ", ".join(repr(s) for s in dict.fromkeys(c.subject for c in respelt))
+        spellings = ", ".join(_spelling(s, first[key].subject)
+                              for s in dict.fromkeys(c.subject for c in respelt))
         rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
                     "read as one person, %r, one LOSO subject. If they are different people, "
@@ -349,6 +356,15 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
                     spellings, rows, respelt[0].where, first[key].subject)
     return tuple(replace(c, subject=first[(c.dataset, subject_key(c.subject))].subject)
                  for c in clips)
+
+
+def _spelling(subject: str, first: str) -> str:
+    """repr(subject), with its code points when it differs from ``first`` only in Unicode form
+    (a break-it session: 'Zoë' composed and decomposed read "'Zoë' also as 'Zoë'")."""
+    if unicodedata.normalize("NFC", subject) != unicodedata.normalize("NFC", first):
+        return repr(subject)
+    return (f"{subject!r} (the same letters in another Unicode form: {subject!a}, "
+            f"first written {first!a})")
 
 
 def _emotion(value: object, column: str, where: str) -> str:
@@ -406,12 +422,28 @@ def dataset_names(table: Table) -> list[str]:
 
 def check_flow_image(clip: Clip) -> Clip:
     """The clip, once its image is known to exist and to be a 3-channel integer image."""
-    if not Path(clip.flow_image).is_file():
-        raise DatasetError(f"{clip.where}: flow image {clip.flow_image} not found (paths are "
-                           "relative to the CSV); fix the path or restore the file")
+    path = Path(clip.flow_image)
+    if not path.is_file():
+        raise DatasetError(f"{clip.where}: flow image {clip.flow_image} "
+                           f"{_not_a_file(path)}; fix the path or restore the file")
     # The features stage's own reader and checks (the order does not matter for them).
     read_flow_image(clip.flow_image, clip.where, BGR)
     return clip
+
+
+def _not_a_file(path: Path) -> str:
+    """What is at ``path`` instead of an image file, in words (a break-it session: a path
+    written in another case, as a list made on macOS or Windows opens there, was "not found"
+    with the file beside it)."""
+    if path.is_dir():
+        return "is a folder, not an image file"
+    folder = path.parent
+    alike = sorted(p.name for p in folder.iterdir() if p.name.casefold() == path.name.casefold()
+                   ) if folder.is_dir() else []
+    if alike:
+        return (f"not found, but {folder / alike[0]} is there: names differ in letter case "
+                "on this file system")
+    return "not found (paths are relative to the CSV)"
 
 
 def strain_correlations(image: np.ndarray) -> dict[str, float]:
@@ -460,6 +492,8 @@ def _measure(clips: Sequence[Clip]
         if np.any(np.ptp(image.reshape(-1, image.shape[-1]), axis=0) == 0):
             flat.append(clip.flow_image)
     votes = [_vote(r) for r in measured]
+    neither = [clip.flow_image for clip, r in zip(clips, measured, strict=True)
+               if all(x < MIN_IMAGE_CORRELATION for x in r.values())]  # NaN: a flat map
     voted = {order: [clip.flow_image for clip, vote in zip(clips, votes, strict=True)
                      if vote == order] for order in ORDERS}
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
@@ -471,12 +505,13 @@ def _measure(clips: Sequence[Clip]
         # order -> the first image measured that votes for it
         "vote_examples": {order: voted[order][0] if voted[order] else None for order in ORDERS},
         "abstained": votes.count(None),
+        "fit_neither_order": neither,  # images whose strain channel fits neither order
         "median_correlation": {
             order: round(float(np.median([r[order] for r in finite])), 3) if finite else None
             for order in ORDERS},
         "thresholds": {"min_image_correlation": MIN_IMAGE_CORRELATION,
                        "image_margin": IMAGE_MARGIN, "min_voting_share": MIN_VOTING_SHARE,
-                       "min_agreement": MIN_AGREEMENT},
+                       "min_agreement": MIN_AGREEMENT, "some_fit_neither": SOME_FIT_NEITHER},
     }, sizes, voted
 
 
@@ -604,6 +639,11 @@ def resolve_flow_channels(clips: Sequence[Clip],
                     "flow_channels.evidence.fits_neither)", _csv_of(clips), setting,
                     evidence["abstained"], evidence["images"], median[RGB], median[BGR],
                     NEITHER)
+    elif len(evidence["fit_neither_order"]) >= max(3, SOME_FIT_NEITHER * evidence["images"]):
+        log.warning("%s: %d of the %d flow images fit neither order (%s): %s (reports/data.json "
+                    "lists them under flow_channels.evidence.fit_neither_order)", _csv_of(clips),
+                    len(evidence["fit_neither_order"]), evidence["images"],
+                    _some(evidence["fit_neither_order"]), NEITHER)
     other = BGR if order == RGB else RGB
     # Every image that looks the other way, to re-save (when most do, the setting is wrong
     # instead: the warning above says so; when most fit neither order, the few that look

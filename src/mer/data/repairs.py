@@ -167,6 +167,9 @@ def repair_reversed_offset(clip: Clip, duration: int | None) -> Clip | Skipped:
                    "clip")
 
 
+APEX_SET_ASIDE = ": set aside, the apex is estimated from motion instead"  # ends its note
+
+
 def check_order(clip: Clip) -> Clip:
     """onset < offset and the apex under APEX_RULE, or a DatasetError naming the row.
 
@@ -187,7 +190,7 @@ def check_order(clip: Clip) -> Clip:
         side = "before the onset" if clip.apex < clip.onset else "after the offset"
         return missing_apex(clip).flagged(
             APEX_REPAIRED, f"the sheet's apex {clip.apex} lies {side} (onset {clip.onset}, "
-            f"offset {clip.offset}): set aside, the apex is estimated from motion instead")
+            f"offset {clip.offset}){APEX_SET_ASIDE}")
     if apex is None:
         return missing_apex(clip).flagged(APEX_AT_ONSET, f"apex {clip.apex} equals the onset: "
                                           "estimated from flow instead")

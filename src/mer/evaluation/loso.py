@@ -15,7 +15,6 @@ baseline after an experiment) finds them.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import multiprocessing
@@ -200,9 +199,12 @@ def fold_keys(clips: ClipSet, learners: Sequence[Learner], folds: Sequence[Fold]
             for learner in learners for fold in folds}
 
 
+KEY_CHARS = 16  # of a fold key (sha256 hex) in its cache file's name
+
+
 def _cache_path(cache_dir: Path, learner: Learner, fold: Fold, key: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in fold.subject)
-    return cache_dir / f"{learner.name}_{fold.index:03d}_{safe}_{key[:16]}.json"
+    return cache_dir / f"{learner.name}_{fold.index:03d}_{safe}_{key[:KEY_CHARS]}.json"
 
 
 def every_fold_cached(cache_dir: str | Path, learners: Sequence[Learner],
@@ -221,13 +223,14 @@ def superseded_folds(cache_dir: str | Path, learners: Sequence[Learner],
     (``fold_keys``) but one under another: fitted from other data, settings, seed or code,
     so fitted again."""
     cache = Path(cache_dir)
+    stored = {path.name for path in cache.glob("*.json")}  # listed once, not per fold
+    key_part = KEY_CHARS + len(".json")  # the end of a name, which holds the key
+    stems = {name[:-key_part] for name in stored}
     count = 0
     for learner in learners:
         for fold in folds:
-            key = keys[learner.name, fold.index]
-            path = _cache_path(cache, learner, fold, key)
-            stem = path.name.removesuffix(f"{key[:16]}.json")
-            if not path.exists() and any(cache.glob(f"{glob.escape(stem)}*.json")):
+            name = _cache_path(cache, learner, fold, keys[learner.name, fold.index]).name
+            if name not in stored and name[:-key_part] in stems:
                 count += 1
     return count
 

@@ -131,7 +131,9 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
                       ) -> Figure:
     """UF1 and UAR bars per (model, corpus); ``scores``: model -> {'full' | corpus: scores}.
     A model without a corpus (the AU-oracle has none on SMIC-HS) has no bar there; a corpus
-    whose clips show fewer classes (its scores' 'classes') says how many under its name."""
+    whose clips show fewer classes (its scores' 'classes') says how many under its name, and
+    its chance UAR, 1 / those, is marked over its bars (a break-it session: one line at
+    1 / n_classes ran under a corpus of 2 classes, whose chance is 1/2)."""
     groups = list(dict.fromkeys(g for by_group in scores.values() for g in by_group))
     shown = {g: len(by_group[g]["classes"]) for by_group in scores.values()
              for g in by_group if "classes" in by_group[g]}
@@ -145,8 +147,11 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
             ax.bar(np.arange(len(groups)) + (m - (len(scores) - 1) / 2) * width,
                    [by_group[g][metric] if g in by_group else np.nan for g in groups],
                    width, label=model)
-        ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1)
-        ax.set_xticks(range(len(groups)), names)
+        x = np.arange(len(groups))
+        ax.hlines([1.0 / shown.get(g, n_classes) for g in groups], x - 0.45, x + 0.45,
+                  color="grey", linestyle="--", linewidth=1,
+                  label="chance UAR (1 / classes shown)")
+        ax.set_xticks(x, names)
         ax.set_ylim(0, 1)
         ax.set_title(f"{metric.upper()} (pooled predictions)")
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
         tags_from_evaluation,
         variant_tags,
     )
-    from mer.tracking.runs import parent_name
+    from mer.tracking.runs import parent_name, variant_name
     from mer.tracking.store import evaluation_run_id, git_state
 
     params = params_of(args)
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
         protocol)  # its sha was checked
     figures = {**evaluation_figures(tags), PROTOCOL_TAG: protocol} if tags else {}
     run_name = f"register: {parent_name(params, leave_out=())}"
-    tags = {**tags, **variant_tags(run_name.removeprefix("register: "), spotter.corpus,
+    tags = {**tags, **variant_tags(variant_name(params, leave_out=()), spotter.corpus,
                                    spotter.p, spotter.provenance.get("loso_f1", {}))}
     recogniser = final_bundle(model, clips, params, figures, pretrained)
     bundle = dataclasses.replace(

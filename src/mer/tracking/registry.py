@@ -572,8 +572,10 @@ def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None,
 
 
 VARIANT_TAG = "variant"  # the register run's name: the DVC experiment, or the params changed
-SPOTTING_TAGS = ("spotting_corpus", "spotting_p_micro", "spotting_p_macro",
-                 "spotting_loso_f1_overall")
+SPOTTING_CORPUS_TAG = "spotting_corpus"  # the corpus the spotter's p were fitted on
+SPOTTING_P_TAG = "spotting_p_{}"  # .format(scale): the spotter's p per scale
+SPOTTING_SCALES = ("micro", "macro")  # mer.spotting.signals.SCALES, without importing OpenCV
+SPOTTING_F1_TAG = "spotting_loso_f1_overall"
 
 
 def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
@@ -583,9 +585,9 @@ def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
     description): the variant that registered it (``variant``: the register run's name) and
     the spotter it carries (the corpus its p were fitted on, p per scale, its LOSO F1)."""
     overall = loso_f1.get("overall")
-    return {VARIANT_TAG: variant, SPOTTING_TAGS[0]: corpus,
-            SPOTTING_TAGS[1]: str(p["micro"]), SPOTTING_TAGS[2]: str(p["macro"]),
-            **({SPOTTING_TAGS[3]: str(round(float(overall), 4))} if overall is not None
+    return {VARIANT_TAG: variant, SPOTTING_CORPUS_TAG: corpus,
+            **{SPOTTING_P_TAG.format(scale): str(p[scale]) for scale in SPOTTING_SCALES},
+            **({SPOTTING_F1_TAG: str(round(float(overall), 4))} if overall is not None
                else {})}
 
 
@@ -613,10 +615,11 @@ def version_description(tags: Mapping[str, str], evaluation_page: str | None) ->
         lines.append("No evaluation was found: run `mer train` and `mer evaluate` first.")
     if evaluation_page:
         lines.append(f"[The evaluation run]({evaluation_page}): per model, per fold.")
-    if SPOTTING_TAGS[1] in tags:
-        f1 = tags.get(SPOTTING_TAGS[3])
-        lines.append(f"Spotter: p micro {tags[SPOTTING_TAGS[1]]}, macro {tags[SPOTTING_TAGS[2]]}, "
-                     f"fitted on {tags[SPOTTING_TAGS[0]]}"
+    if SPOTTING_CORPUS_TAG in tags:
+        p = ", ".join(f"{scale} {tags.get(SPOTTING_P_TAG.format(scale))}"
+                      for scale in SPOTTING_SCALES)
+        f1 = tags.get(SPOTTING_F1_TAG)
+        lines.append(f"Spotter: p {p}, fitted on {tags[SPOTTING_CORPUS_TAG]}"
                      + (f" (LOSO F1 overall {float(f1):.3f})" if f1 else "") + ".")
     if VARIANT_TAG in tags:
         lines.append(f"Registered by: {tags[VARIANT_TAG]}.")

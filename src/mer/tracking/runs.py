@@ -55,19 +55,25 @@ NOT_TRAINING = ("spotting",)
 
 
 def parent_name(params: Params, leave_out: Sequence[str] = NOT_TRAINING) -> str:
-    """What a parent run was, as its name: the DVC experiment under `dvc exp run`, else the
-    params that differ from the defaults (`mer params --check`) outside the ``leave_out``
-    sections, else 'defaults'."""
+    """What a parent run was, as its name: variant_name, cut to MLflow's NAME_CHARS."""
+    name = variant_name(params, leave_out)
+    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
+
+
+def variant_name(params: Params, leave_out: Sequence[str] = NOT_TRAINING) -> str:
+    """The variant ``params`` are: the DVC experiment under `dvc exp run`, else the params
+    that differ from the defaults (`mer params --check`) outside the ``leave_out`` sections,
+    else 'defaults'. Whole: a version tag holds it uncut (a break-it session: cut to a run
+    name's 250 characters, the param that told two versions apart was cut off)."""
     # Dumped here, defaults from the loader, not by config.changed_values: a name is
     # provenance, not params the stage depends on (as tests/core/test_core_dvc_deps.py
     # counts reads: by mer.tracking, or while loading: hence config.parse_params, looked up
     # when called, so that the test's loading hook sees it whatever was imported first).
     changed = changed_leaves(params.model_dump(mode="json"),
                              config.parse_params({}).model_dump(mode="json"))
-    name = os.environ.get(DVC_EXP_ENV) or ", ".join(
+    return os.environ.get(DVC_EXP_ENV) or ", ".join(
         f"{key}={yaml_value(value)}" for key, value, _ in changed
         if key.split(".", 1)[0] not in leave_out) or "defaults"
-    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "…"
 
 
 def parent_tags(data_hash: str) -> dict[str, str]:
@@ -236,11 +242,24 @@ def log_evaluation(tracker: Tracker, *, report: dict[str, Any], per_subject: pd.
                                 PREDICTIONS_TAG: predictions_sha}
     if parent is None:  # a new run records what trained the predictions, not params.yaml
         params = trained_params(params, predictions_sha) or params  # edited since
+        # A break-it session: after mlflow.db was deleted, the evaluation went to a new run
+        # without folds, curves or trials, and nothing said the training's runs were gone.
+        log.warning("no run in the tracking store %s wrote %s (sha256 %s...), as `mer train` "
+                    "logs it: the store was replaced or deleted since, or the predictions "
+                    "were trained against another store. The evaluation goes to a new run "
+                    "without the folds' runs, curves and Optuna trials; `mer train` logs them "
+                    "again (cached fold fits are not refitted), then `mer evaluate`",
+                    tracker.uri, paths.PREDICTIONS, predictions_sha[:12])
+    metrics = report_metrics(report)
+    if parent is not None:  # evaluated again: only what changed, so that a metric's history
+        # holds one point per figure the run had, not one per `mer evaluate` (a break-it
+        # session: a parent's hybrid/uar held 4 step-0 points after 3 evaluations)
+        logged = tracker.client.get_run(parent).data.metrics
+        metrics = {k: v for k, v in metrics.items() if logged.get(k) != float(v)}
     with tracker.run(parent_name(params), run_id=parent, tags=tags) as run:
         if parent is None:
             log_params(tracker, run, params)
-        tracker.log(run, metrics=report_metrics(report),
-                    tags={PRIMARY_TAG: str(report["primary"])})
+        tracker.log(run, metrics=metrics, tags={PRIMARY_TAG: str(report["primary"])})
         if parent is not None:
             tracker.drop_tag(run, EVALUATION_FROM_TAG)  # its own evaluation now
         tracker.log_files(run, plots, "plots")
