@@ -25,7 +25,8 @@ Datasets, built here from nothing with mer's own stages (the first two in a defa
 Every model runs under the same protocol (mer.evaluation.loso: LOSO, fixed schedules, nothing
 read from the held-out subject) for each seed in SEEDS. A row gives one model's pooled UF1 as a
 ratio to the best reference net's (the reference with the highest mean UF1 over the seeds), and
-its note the absolute UF1 and UAR (mean and standard deviation over seeds), the mean fold-to-fold
+its note the absolute UF1 and UAR (mean and population standard deviation over seeds, and each
+seed's UF1), the mean fold-to-fold
 standard deviation of UAR and, for the composite, each corpus's share of the pooled predictions.
 A lead counts only if it exceeds the seed spread.
 
@@ -54,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -127,11 +129,14 @@ def with_overrides(train: object, overrides: dict[str, str]) -> object:
 def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
             experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
             overrides: dict[str, str] | None = None, pretrain_cache: Path | None = None,
-            fold_cache: Path | None = None) -> dict[str, list[dict]]:
+            fold_cache: Path | None = None, train: Any = None) -> dict[str, list[dict]]:
     """The models of the comparison (``models``; None: the reference nets, svm, cnn and
-    hybrid) on ``project``'s features, once per seed, with the train params of ``project``'s
-    params.yaml changed by ``overrides`` (``with_overrides``); the hybrid averages the CNN
-    with ``experts`` (train.hybrid.experts; None: the params's).
+    hybrid) on ``project``'s features, once per seed, with ``train`` (TrainParams; None: the
+    repository's params.yaml's train section, read now) changed by ``overrides``
+    (``with_overrides``); the hybrid averages the CNN with ``experts`` (train.hybrid.experts;
+    None: the params's). ``project``'s params.yaml gives only how its data was made (a
+    break-it session: a dataset kept under --root was measured with the train params of the
+    day it was built, whatever params.yaml said since). ValueError when a seed repeats.
 
     With train.cnn.pretrain.clips > 0 and a CNN among ``models`` (cnn or hybrid) the
     pretrained CNN is built once (or read) in ``pretrain_cache`` (None: ``project``'s
@@ -157,8 +162,12 @@ def compare(project: Path, seeds: tuple[int, ...] = SEEDS,
     from mer.paths import PRETRAIN
 
     models = (*REFERENCES, SVM, CNN, HYBRID) if models is None else models
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"seeds {list(seeds)} repeat one: a seed run twice gives the same "
+                         "figures, so its spread would be no spread")
     params = load_params(project / "params.yaml")
-    params = params.model_copy(update={"train": with_overrides(params.train, overrides or {})})
+    train = load_params(REPO / "params.yaml").train if train is None else train
+    params = params.model_copy(update={"train": with_overrides(train, overrides or {})})
     clips = load_clips(project / "data/features.npz", project / "data/manifest.parquet",
                        params.labels.scheme)
     manifest = pd.read_parquet(project / "data/manifest.parquet").set_index("clip_id")
@@ -207,7 +216,7 @@ def rows_of(dataset: str, results: dict[str, list[dict]],
     def mean(model: str, key: str, of: dict[str, list[dict]] = results) -> float:
         return float(np.mean([r[key] for r in of[model]]))
 
-    def sd(model: str, key: str) -> float:
+    def sd(model: str, key: str) -> float:  # the population sd (ddof 0), as notes say
         return float(np.std([r[key] for r in results[model]]))
 
     baseline = results if references_from is None else references_from
@@ -221,14 +230,20 @@ def rows_of(dataset: str, results: dict[str, list[dict]],
                                           for c in corpora) if corpora else ""
         versus = (f" ({mean(model, 'uar') / mean(best, 'uar', baseline):.3f} x {best})"
                   if best else "")
+        if len(runs) > 1:
+            figures = (f"UF1 {mean(model, 'uf1'):.3f} +- {sd(model, 'uf1'):.3f}, UAR "
+                       f"{mean(model, 'uar'):.3f} +- {sd(model, 'uar'):.3f}{versus} (mean +- "
+                       f"population sd over {len(runs)} seeds; per seed UF1 "
+                       + " / ".join(f"{r['uf1']:.3f}" for r in runs) + ")")
+        else:
+            figures = (f"UF1 {mean(model, 'uf1'):.3f}, UAR {mean(model, 'uar'):.3f}{versus} "
+                       "(1 seed: no spread)")
         rows.append({
             "benchmark": f"{dataset}: {model}" + (f" ({label})" if label else ""),
             "value": (mean(model, "uf1") / mean(best, "uf1", baseline) if best
                       else mean(model, "uf1")),
             "unit": f"x {best} UF1" if best else "UF1",
-            "note": (f"UF1 {mean(model, 'uf1'):.3f} +- {sd(model, 'uf1'):.3f}, "
-                     f"UAR {mean(model, 'uar'):.3f} +- {sd(model, 'uar'):.3f}{versus} over "
-                     f"{len(runs)} seeds; fold sd of UAR {mean(model, 'fold_sd_uar'):.3f}"
+            "note": (f"{figures}; fold sd of UAR {mean(model, 'fold_sd_uar'):.3f}"
                      f"{per_corpus}"),
         })
     return rows
@@ -301,6 +316,35 @@ def fold_folder(project: Path, experts: tuple[str, ...] | None,
     return project / "bench-folds" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
 
+def check_arguments(models: tuple[str, ...] | None, experts: tuple[str, ...] | None,
+                    seeds: tuple[int, ...], overrides: dict[str, str]) -> None:
+    """ValueError naming the option, for what ``compare`` would refuse only after building the
+    datasets (minutes to an hour; a break-it session: `--models bogus` failed with "need at
+    least one array to concatenate" after the build, `--seeds -1` named no option)."""
+    from pydantic import ValidationError
+
+    from mer.config import CNN, HYBRID, REFERENCES, SVM, HybridParams, load_params
+
+    known = (*REFERENCES, SVM, CNN, HYBRID)
+    unknown = [m for m in models or () if m not in known]
+    if unknown:
+        raise ValueError(f"--models: no model {', '.join(unknown)}; choose from "
+                         f"{', '.join(known)}")
+    for option, values in (("--models", models or ()), ("--seeds", seeds)):
+        if len(set(values)) < len(values):
+            raise ValueError(f"{option} lists one twice: {' '.join(map(str, values))}")
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise ValueError(f"--seeds: a seed is 0 or more, got {' '.join(map(str, negative))}")
+    if experts is not None:
+        try:
+            HybridParams(experts=experts)
+        except ValidationError as exc:
+            raise ValueError(f"--hybrid-experts {' '.join(experts)}: "
+                             f"{exc.errors()[0]['msg']}") from None
+    with_overrides(load_params(REPO / "params.yaml").train, overrides)
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -313,7 +357,8 @@ if __name__ == "__main__":
     parser.add_argument("--models", nargs="+", default=None,
                         help="models to run (default: the reference nets, svm, cnn, hybrid)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="train params to change, e.g. train.cnn.ensemble=1")
+                        help="train params to change, e.g. train.cnn.ensemble=1 (the others: "
+                             "params.yaml's, read at every run, also of a kept --root)")
     parser.add_argument("--root", type=Path, default=None,
                         help="build the datasets here and keep them with every finished "
                              "fold: a rerun, or the same run after an interruption, reuses "
@@ -330,12 +375,16 @@ if __name__ == "__main__":
     overrides = dict(item.split("=", 1) for item in args.set)
     models = tuple(args.models) if args.models else None
     try:
-        from mer.config import load_params
-
-        with_overrides(load_params(REPO / "params.yaml").train, overrides)  # before any build
-        rows = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides, args.root,
-                   args.pretrain_cache)
+        check_arguments(models, experts, tuple(args.seeds), overrides)  # before any build
     except ValueError as exc:  # a --set key or value the train params refuse (pydantic's too)
         parser.error(str(exc))
-    for line in rows:
-        print(line)
+
+    def rows() -> int:
+        for line in run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
+                        args.root, args.pretrain_cache):
+            print(line)
+        return 0
+
+    from benchmarks.common import stoppable
+
+    raise SystemExit(stoppable(rows))

@@ -40,5 +40,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    from benchmarks.common import module_main
+
+    raise SystemExit(module_main(run, __doc__))

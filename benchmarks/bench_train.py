@@ -7,7 +7,8 @@ the whole-stage figure extrapolates them to 26 folds over train.parallel_folds w
 leaves out the pretraining that train.cnn.pretrain runs once per project (bench_pipeline's
 `dvc repro` includes it). The reference nets as models of their own (opt-in, outside that
 figure) are timed too, with the check behind their schedule (mer.models.references): the
-final training loss at half, once and twice the epochs.
+final training loss at half, once and twice the epochs. The CNNs start from random weights
+(benchmarks.common.without_pretraining): a pretrained start costs the same fit.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ def run() -> list[dict]:
     import numpy as np
     from tests.toy import toy_clips
 
+    from benchmarks.common import without_pretraining
     from mer.config import AugmentParams, TrainParams
     from mer.evaluation.loso import run_fold
     from mer.evaluation.splits import loso_folds
     from mer.models.cnn import fit_cnn
     from mer.models.learners import build_learners
 
-    params = TrainParams()
+    params = without_pretraining(TrainParams())  # a fit's cost, not its start (common.py)
     clips = toy_clips(subjects=SUBJECTS, clips_per_subject=CLIPS_PER_SUBJECT, steps=STEPS,
                       size=SIZE, n_au=AU_FEATURES, noise=1.5)
     folds = loso_folds(clips.subject)
@@ -110,5 +112,6 @@ def _reference_rows(clips, params) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    from benchmarks.common import module_main
+
+    raise SystemExit(module_main(run, __doc__))

@@ -8,16 +8,20 @@ modules compare alternatives as ratios measured within one run.
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import inspect
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from mer.atomic import write_text
 
+REPO = Path(__file__).resolve().parents[1]
+CODE = ("src", "benchmarks", "params.yaml")  # what a benchmark's figures depend on
 MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_scale", "bench_compare",
            "bench_inference", "bench_pipeline", "bench_spotting")
 
@@ -29,9 +33,38 @@ def machine_summary() -> str:
             f"torch {torch.__version__}, {platform.platform()}")
 
 
-def section(module: str, rows: list[dict]) -> str:
-    """One module's table: its ``## module`` heading and a row per benchmark."""
-    lines = [f"## {module}", "", "| benchmark | value | unit | note |", "|---|---|---|---|"]
+def code_state(repo: Path = REPO) -> str:
+    """'commit 1a2b3c4', with ' (uncommitted changes to its code or params)' when the code a
+    benchmark runs (src, benchmarks, params.yaml) differs from it; 'no git checkout' outside
+    one."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(("git", *args), cwd=repo, capture_output=True, text=True,
+                                  check=False, timeout=60)
+        except OSError:
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit is None:
+        return "no git checkout"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
+    return f"commit {commit}" + (" (uncommitted changes to its code or params)" if changed
+                                 else "")
+
+
+def stamp(seconds: float, state: str) -> str:
+    """A section's provenance line: when (UTC date), at which code (``code_state``), on which
+    machine and in how long its module ran."""
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    return f"Measured {today} at {state} on {machine_summary()}, in {seconds:.0f} s."
+
+
+def section(module: str, rows: list[dict], measured: str = "") -> str:
+    """One module's table: its ``## module`` heading, its ``stamp`` line and a row per
+    benchmark."""
+    lines = [f"## {module}", "", *([measured, ""] if measured else []),
+             "| benchmark | value | unit | note |", "|---|---|---|---|"]
     for row in rows:
         value = row["value"]
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -39,21 +72,28 @@ def section(module: str, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(results: dict[str, list[dict]], seconds: float, previous: str = "") -> str:
-    """BENCHMARKS.md: the header, then each module's section in MODULES order. A module not in
-    ``results`` keeps its section from ``previous`` (the file as it was), so `--only` reruns
-    replace their own sections and leave the others; the header's whole-run time is then the
-    previous file's."""
+HEADER = """# Benchmarks
+
+Written by `make bench` (benchmarks/run.py); do not edit by hand. `python -m benchmarks.run
+--only <module>` reruns one module and replaces its section. Each section says when, at which
+commit, on which machine and in how long it was measured: sections of one file may come from
+different runs. A section without that line predates it (2026-12-04); `git log -p
+BENCHMARKS.md` dates it.
+"""
+
+
+def render(results: dict[str, tuple[list[dict], str]], previous: str = "") -> str:
+    """BENCHMARKS.md: the header, then each module's section in MODULES order. ``results``:
+    module -> (rows, stamp). A module not in ``results`` keeps its section from ``previous``
+    (the file as it was), so `--only` reruns replace their own sections and leave the others
+    (a break-it session: one header claimed a machine and a whole-run time for sections
+    measured on other days, at other defaults)."""
     sections = {part.split("\n", 1)[0]: "## " + part.rstrip("\n") + "\n"
                 for part in previous.split("\n## ")[1:]}
-    header = previous.split("\n## ")[0].rstrip("\n") + "\n" if sections else ""
-    sections.update({module: section(module, rows) for module, rows in results.items()})
-    if not header or set(MODULES) <= set(results):
-        header = "\n".join([
-            "# Benchmarks", "", "Written by `make bench` (benchmarks/run.py); do not edit by hand.",
-            "", f"Machine: {machine_summary()}. Whole run: {seconds:.0f} s.", ""])
+    sections.update({module: section(module, rows, measured)
+                     for module, (rows, measured) in results.items()})
     ordered = [m for m in MODULES if m in sections] + [m for m in sections if m not in MODULES]
-    return "\n".join([header, *(sections[m] for m in ordered)])
+    return "\n".join([HEADER, *(sections[m] for m in ordered)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,23 +107,29 @@ def main(argv: list[str] | None = None) -> int:
                              "command after an interruption resumes (default: a temporary "
                              "folder each)")
     args = parser.parse_args(argv)
+    if args.only == []:  # a break-it session: `--only` with no name ran every module
+        parser.error(f"--only takes module names: {', '.join(MODULES)} (without --only: all)")
     unknown = sorted(set(args.only or ()) - set(MODULES))
     if unknown:
         parser.error(f"--only: no benchmark module {', '.join(unknown)}; "
                      f"choose from {', '.join(MODULES)}")
-    started = time.perf_counter()
-    results: dict[str, list[dict]] = {}
+    state = code_state()
+    results: dict[str, tuple[list[dict], str]] = {}
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr)
         run = importlib.import_module(f"benchmarks.{name}").run
         keeps = args.root is not None and "root" in inspect.signature(run).parameters
-        results[name] = run(root=args.root) if keeps else run()
+        started = time.perf_counter()
+        rows = run(root=args.root) if keeps else run()
+        results[name] = rows, stamp(time.perf_counter() - started, state)
     out = Path(args.out)
     previous = out.read_text(encoding="utf-8") if out.exists() else ""
-    write_text(out, render(results, time.perf_counter() - started, previous))
+    write_text(out, render(results, previous))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks.common import stoppable
+
+    sys.exit(stoppable(main))

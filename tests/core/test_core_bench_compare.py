@@ -15,6 +15,7 @@ from benchmarks.bench_compare import (
     _mer,
     build_flow_images,
     build_frames,
+    check_arguments,
     compare,
     composite_params,
     fold_folder,
@@ -63,6 +64,65 @@ def test_a_variants_rows_are_ratios_to_the_best_reference_of_the_default_run():
     assert own["frames: hybrid"] == pytest.approx(0.79 / 0.78)
 
 
+def test_a_note_names_its_spread_and_each_seed_and_one_seed_has_no_spread():
+    """A break-it session: the spread was the population sd, unsaid; the per-seed figures the
+    README quotes were in no output; one seed printed a spread of 0.000."""
+    runs = {"off-apexnet": _runs((0.70, 0.72), (0.74, 0.76), (0.72, 0.74)),
+            "hybrid": _runs((0.80, 0.81), (0.78, 0.79), (0.76, 0.77))}
+    [_, hybrid] = rows_of("frames", runs)
+    assert hybrid["note"].startswith("UF1 0.780 +- 0.016, UAR 0.790 +- 0.016 (1.068 x "
+                                     "off-apexnet) (mean +- population sd over 3 seeds; per "
+                                     "seed UF1 0.800 / 0.780 / 0.760); fold sd of UAR 0.100")
+    [_, single] = rows_of("frames", {m: r[:1] for m, r in runs.items()})
+    assert single["note"].startswith("UF1 0.800, UAR 0.810 (1.125 x off-apexnet) (1 seed: no "
+                                     "spread)")
+    assert "+-" not in single["note"]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ((("bogus",), None, (0,)), "--models: no model bogus; choose from ststnet, off-apexnet"),
+    ((("svm", "svm"), None, (0,)), "--models lists one twice: svm svm"),
+    ((None, None, (0, 0)), "--seeds lists one twice: 0 0"),
+    ((None, None, (-1,)), "--seeds: a seed is 0 or more, got -1"),
+    ((None, ("bogus",), (0,)), "--hybrid-experts bogus: Input should be 'svm', 'ststnet'"),
+])
+def test_arguments_are_checked_before_any_build(arguments, message):
+    """A break-it session: `--models bogus` failed after the datasets' build (minutes to an
+    hour) with "need at least one array to concatenate"; `--seeds -1` named no option."""
+    with pytest.raises(ValueError) as err:
+        check_arguments(*arguments, {})
+    assert str(err.value).startswith(message)
+    check_arguments(("svm", "hybrid"), ("off-apexnet",), (0, 1), {"train.svm.trials": "3"})
+
+
+def test_the_train_params_are_read_at_every_run_not_kept_with_a_dataset(tmp_path,
+                                                                         monkeypatch):
+    """A break-it session: with --root, a dataset kept from an earlier run was measured with
+    the train params of the day it was built (its params.yaml's copy), whatever params.yaml
+    said since; a flow-image set, with the code's defaults."""
+    import benchmarks.bench_compare as bench
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text("train: {svm: {trials: 7}}\n")
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    write_toy(project / "data", subjects=4, clips_per_subject=5, scheme="megc-3")
+    (project / "params.yaml").write_text("labels: {scheme: megc-3}\n"
+                                         "train: {svm: {trials: 2}}\n")
+    seen = []
+
+    def stop(train, overrides):
+        seen.append(train.svm.trials)
+        raise RuntimeError("seen")
+
+    monkeypatch.setattr(bench, "REPO", repo)
+    monkeypatch.setattr(bench, "with_overrides", stop)
+    with pytest.raises(RuntimeError, match="seen"):
+        compare(project, (0,), models=("svm",))
+    assert seen == [7]
+
+
 def test_only_a_default_run_measures_the_strongest_setting_and_its_params_are_valid():
     assert measures_strongest(None, None, None) and measures_strongest(None, None, {})
     assert not measures_strongest(("svm",), None, None)
@@ -83,11 +143,11 @@ def test_a_kept_run_resumes_from_its_finished_folds(tmp_path):
     project = tmp_path / "project"
     (project / "data").mkdir(parents=True)
     write_toy(project / "data", subjects=4, clips_per_subject=5, scheme="megc-3")
-    (project / "params.yaml").write_text(
-        "labels: {scheme: megc-3}\n"
-        "train: {parallel_folds: 1, svm: {trials: 2, inner_folds: 2}}\n")
+    (project / "params.yaml").write_text("labels: {scheme: megc-3}\n")
+    train = parse_params({"train": {"parallel_folds": 1, "svm": {"trials": 2,
+                                                                 "inner_folds": 2}}}).train
     folds = fold_folder(project, None, ("svm",), None)
-    first = compare(project, (0,), models=("svm",), fold_cache=folds)
+    first = compare(project, (0,), models=("svm",), fold_cache=folds, train=train)
     kept = sorted((folds / "seed0").glob("svm_*.json"))
     assert len(kept) == 4  # one per subject
     # Doctor one kept fold so that every clip of it is predicted wrong, and drop another:
@@ -100,11 +160,11 @@ def test_a_kept_run_resumes_from_its_finished_folds(tmp_path):
                                 for c, p in zip(doctored["clip_id"], proba, strict=True)]
     kept[0].write_text(json.dumps(doctored))
     kept[1].unlink()
-    again = compare(project, (0,), models=("svm",), fold_cache=folds)
+    again = compare(project, (0,), models=("svm",), fold_cache=folds, train=train)
     assert again["svm"][0]["uar"] < first["svm"][0]["uar"]  # the doctored fold was read
     assert kept[1].exists()  # the missing fold was computed and kept
     assert not (folds / "seed1").exists()
-    compare(project, (1,), models=("svm",), fold_cache=folds)
+    compare(project, (1,), models=("svm",), fold_cache=folds, train=train)
     assert len(list((folds / "seed1").glob("svm_*.json"))) == 4
     assert kept[0].exists()  # a seed does not sweep another seed's folds
     assert fold_folder(project, None, None, None) != folds != fold_folder(

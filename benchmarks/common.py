@@ -1,0 +1,66 @@
+"""What the benchmark modules share: running one alone, and fitting at the defaults' cost."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``with`` unwinds (temporary folders
+    removed), as Ctrl-C's KeyboardInterrupt does."""
+
+
+def stoppable(main: Callable[[], int]) -> int:
+    """``main()``, stopped by Ctrl-C (exit 130) or SIGTERM (143: `timeout`, a CI cancel) with
+    one line and its temporary folders removed (a break-it session: a SIGTERM left a build's
+    temporary folder behind, Ctrl-C printed a 20-line traceback). Nothing is written then:
+    BENCHMARKS.md only after every module; bench_compare's --root keeps its finished folds."""
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return main()
+    except (KeyboardInterrupt, Terminated) as stop:
+        ctrl_c = isinstance(stop, KeyboardInterrupt)
+        print(f"stopped ({'Ctrl-C' if ctrl_c else 'SIGTERM'}): nothing written (a --root "
+              "keeps its datasets and finished folds)", file=sys.stderr)
+        return 130 if ctrl_c else 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def module_main(run: Callable[[], list[dict]], doc: str | None,
+                argv: list[str] | None = None) -> int:
+    """`python -m benchmarks.<module>`: run it and print its rows (BENCHMARKS.md is written by
+    `python -m benchmarks.run --only <module>`). Takes no argument but --help, so a mistyped
+    option is an error rather than minutes of benchmark (a break-it session: --help started
+    the 303 MB synthetic set, and three modules did nothing at all)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="It prints its rows; `python -m benchmarks.run --only <module>` writes them into "
+               "BENCHMARKS.md.")
+    parser.parse_args(argv)
+
+    def rows() -> int:
+        for row in run():
+            print(row)
+        return 0
+
+    return stoppable(rows)
+
+
+def without_pretraining(train: Any) -> Any:
+    """``train`` (TrainParams) with train.cnn.pretrain.clips 0: the CNNs start from random
+    weights. For timing a fit, fold or prediction: pretrained weights change what a net
+    learns, not what fitting or running it costs (the pretraining itself, minutes once per
+    project, is timed by bench_pipeline's `dvc repro`). A fit at the defaults otherwise needs
+    the pretrained net (a break-it session: bench_train, bench_scale and bench_inference
+    failed on it once the defaults pretrained)."""
+    cnn = train.cnn.model_copy(update={"pretrain": train.cnn.pretrain.model_copy(
+        update={"clips": 0})})
+    return train.model_copy(update={"cnn": cnn})
