@@ -249,28 +249,55 @@ def rows_of(dataset: str, results: dict[str, list[dict]],
     return rows
 
 
-def composite_params(intensity: float) -> str:
-    """examples/megc2019-synthetic.yaml with data.synthetic.intensity set to ``intensity``."""
+def composite_params(intensity: float, data_seed: int = 0) -> str:
+    """examples/megc2019-synthetic.yaml with data.synthetic.intensity set to ``intensity`` and
+    data.seed to ``data_seed``."""
     import yaml
 
     params = yaml.safe_load(COMPOSITE.read_text())
     params["data"]["synthetic"]["intensity"] = intensity
+    return _with_data_seed(params, data_seed)
+
+
+def _with_data_seed(params: dict, data_seed: int) -> str:
+    """``params`` as YAML, data.seed set to ``data_seed`` when it is not 0 (the default)."""
+    import yaml
+
+    if data_seed:
+        params.setdefault("data", {})["seed"] = data_seed
     return yaml.safe_dump(params, sort_keys=False)
 
 
-def build(dataset: str, root: Path) -> Path:
+BUILT = ("params.yaml", "data/manifest.parquet", "data/features.npz")  # a whole build's files
+
+
+def is_built(project: Path) -> bool:
+    """Whether ``project`` holds a whole build (``BUILT``, none empty): a folder an interrupted
+    or damaged build left is built again, not read (a break-it session: a folder holding
+    features.npz alone passed for built, and mer's errors came out as tracebacks)."""
+    return all((project / name).is_file() and (project / name).stat().st_size > 0
+               for name in BUILT)
+
+
+def build(dataset: str, root: Path, data_seed: int = 0) -> Path:
     """The project of ``dataset`` ('flow-images', 'frames' or 'flow-images-subtle'), built from
-    nothing under root; one built there before (its features.npz written) is reused as it is."""
-    project = root / dataset
-    if (project / "data/features.npz").exists():
+    nothing under root with data.seed ``data_seed`` (0, the default: the set the defaults
+    were chosen on; another draws subjects and clips that chose nothing); one built there
+    before (``is_built``) is reused as it is."""
+    suffix = f"-data-seed{data_seed}" if data_seed else ""
+    project = root / f"{dataset}{suffix}"
+    if is_built(project):
         return project
     if dataset == "frames":
-        return build_frames(project, (REPO / "params.yaml").read_text())
+        import yaml
+
+        return build_frames(project, _with_data_seed(
+            yaml.safe_load((REPO / "params.yaml").read_text()), data_seed))
     subtle = dataset == SUBTLE
-    composite = root / ("composite-subtle" if subtle else "composite")
-    if not (composite / "data/features.npz").exists():
-        build_frames(composite, composite_params(SUBTLE_INTENSITY) if subtle
-                     else COMPOSITE.read_text())
+    composite = root / (("composite-subtle" if subtle else "composite") + suffix)
+    if not is_built(composite):
+        build_frames(composite, composite_params(SUBTLE_INTENSITY if subtle else 1.0,
+                                                 data_seed))
     return build_flow_images(composite, project)
 
 
@@ -284,7 +311,7 @@ def measures_strongest(experts: tuple[str, ...] | None, models: tuple[str, ...] 
 def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
         experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
         overrides: dict[str, str] | None = None, root: Path | None = None,
-        pretrain_cache: Path | None = None) -> list[dict]:
+        pretrain_cache: Path | None = None, data_seed: int = 0) -> list[dict]:
     """Rows of ``compare`` on each dataset, built under ``root`` or, without one, in a
     temporary folder; a default run adds STRONGEST's rows.
 
@@ -294,16 +321,17 @@ def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
-            project = build(dataset, Path(folder) if root is None else root)
+            project = build(dataset, Path(folder) if root is None else root, data_seed)
             settings = [(experts, models, overrides)]
             if measures_strongest(experts, models, overrides):
                 settings.append(STRONGEST[1:])
             results = [compare(project, seeds, *setting, pretrain_cache,
                                None if root is None else fold_folder(project, *setting))
                        for setting in settings]
-            rows += rows_of(dataset, results[0])
+            name = f"{dataset} (data seed {data_seed})" if data_seed else dataset
+            rows += rows_of(name, results[0])
             if len(results) > 1:
-                rows += rows_of(dataset, results[1], references_from=results[0],
+                rows += rows_of(name, results[1], references_from=results[0],
                                 label=STRONGEST[0])
     return rows
 
@@ -314,6 +342,21 @@ def fold_folder(project: Path, experts: tuple[str, ...] | None,
     (experts, models, overrides), so that settings never sweep each other's folds."""
     setting = json.dumps([experts, models, overrides or {}], sort_keys=True)
     return project / "bench-folds" / hashlib.sha256(setting.encode()).hexdigest()[:16]
+
+
+def check_data_seed(data_seed: int) -> None:
+    """ValueError naming --data-seed when the datasets' params would refuse it (below 0, or
+    the pretraining corpus's seed), before any build."""
+    import yaml
+
+    from mer.config import check_pretraining, parse_params
+    from mer.errors import ParamsError
+
+    text = _with_data_seed(yaml.safe_load((REPO / "params.yaml").read_text()), data_seed)
+    try:
+        check_pretraining(parse_params(yaml.safe_load(text)))
+    except (ParamsError, ValueError) as exc:
+        raise ValueError(f"--data-seed {data_seed}: {exc}") from None
 
 
 def check_arguments(models: tuple[str, ...] | None, experts: tuple[str, ...] | None,
@@ -364,6 +407,10 @@ if __name__ == "__main__":
                              "fold: a rerun, or the same run after an interruption, reuses "
                              "them; a fold of other code or params is recomputed, a dataset "
                              "is reused as built (default: a temporary folder)")
+    parser.add_argument("--data-seed", type=int, default=0,
+                        help="data.seed of the datasets built (default 0: the sets the "
+                             "defaults were chosen on; another draws subjects and clips that "
+                             "chose nothing, built beside them under --root)")
     parser.add_argument("--pretrain-cache", type=Path, default=None,
                         help="with train.cnn.pretrain.clips > 0: where the pretrained CNN is "
                              "built once and reused (default: the dataset's data/pretrain)")
@@ -376,12 +423,21 @@ if __name__ == "__main__":
     models = tuple(args.models) if args.models else None
     try:
         check_arguments(models, experts, tuple(args.seeds), overrides)  # before any build
+        check_data_seed(args.data_seed)
     except ValueError as exc:  # a --set key or value the train params refuse (pydantic's too)
         parser.error(str(exc))
 
     def rows() -> int:
-        for line in run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
-                        args.root, args.pretrain_cache):
+        from mer.errors import MerError
+
+        try:
+            lines = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
+                        args.root, args.pretrain_cache, args.data_seed)
+        except (MerError, OSError, RuntimeError) as exc:  # no traceback for a bad --root
+            kept = (f" (a dataset under --root {args.root} is reused as built: to build it "
+                    "again, delete its folder)" if args.root is not None else "")
+            parser.error(f"{exc}{kept}")
+        for line in lines:
             print(line)
         return 0
 

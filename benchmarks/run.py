@@ -26,11 +26,24 @@ MODULES = ("bench_synthetic", "bench_features", "bench_train", "bench_scale", "b
            "bench_inference", "bench_pipeline", "bench_spotting")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo; platform.processor() elsewhere): the embedded
+    frames, and so every figure measured on them, differ by kind of CPU (README, "On another
+    machine")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine_summary() -> str:
     import torch
 
-    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {platform.platform()}")
+    return (f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, torch {torch.__version__}, {platform.platform()}")
 
 
 def code_state(repo: Path = REPO) -> str:

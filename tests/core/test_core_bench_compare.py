@@ -16,9 +16,11 @@ from benchmarks.bench_compare import (
     build_flow_images,
     build_frames,
     check_arguments,
+    check_data_seed,
     compare,
     composite_params,
     fold_folder,
+    is_built,
     measures_strongest,
     rows_of,
     with_overrides,
@@ -186,3 +188,46 @@ def test_an_interrupted_build_is_finished_by_the_next(tmp_path):
     _mer(frames, "export-flow-images", "--out", str(project / "flow-images"))
     build_flow_images(frames, project)
     assert (project / "data/features.npz").exists()
+
+
+def test_a_fresh_draw_of_the_data_is_its_own_dataset(tmp_path):
+    """A break-it session: the defaults were chosen on the benchmark's sets (data seed 0), and
+    bench_compare could not measure them on a set that chose nothing. --data-seed draws one,
+    built beside the others; the pretraining corpus's seed and negatives are refused first."""
+    drawn = yaml.safe_load(composite_params(SUBTLE_INTENSITY, data_seed=7))
+    assert drawn["data"]["seed"] == 7
+    assert drawn["data"]["synthetic"]["intensity"] == SUBTLE_INTENSITY
+    assert yaml.safe_load(composite_params(SUBTLE_INTENSITY))["data"].get("seed", 0) == 0
+    check_data_seed(7)
+    for bad, message in ((-1, "greater than or equal to 0"), (1000, "train.cnn.pretrain.seed "
+                                                                      "equals data.seed")):
+        with pytest.raises(ValueError, match=f"--data-seed {bad}: .*{message}"):
+            check_data_seed(bad)
+
+
+def test_a_partial_dataset_is_not_taken_for_built(tmp_path):
+    """A break-it session: a folder holding features.npz alone (or an empty one) passed for a
+    built dataset, and mer's errors on it came out as tracebacks."""
+    project = tmp_path / "frames"
+    (project / "data").mkdir(parents=True)
+    (project / "data/features.npz").write_bytes(b"x")
+    assert not is_built(project)
+    (project / "params.yaml").write_text("{}\n")
+    (project / "data/manifest.parquet").write_bytes(b"x")
+    assert is_built(project)
+    (project / "data/features.npz").write_bytes(b"")
+    assert not is_built(project)
+
+
+def test_a_root_that_is_a_file_is_one_line(tmp_path):
+    """A break-it session: `--root` naming a file ended in a NotADirectoryError traceback."""
+    import subprocess
+    import sys
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_compare", "--dataset",
+                           "frames", "--root", str(afile), "--models", "svm", "--seeds", "0"],
+                          cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "Not a directory" in done.stderr and "delete its folder" in done.stderr
