@@ -571,7 +571,7 @@ def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None,
     return tags
 
 
-VARIANT_TAG = "variant"  # the register run's name: the DVC experiment, or the params changed
+VARIANT_TAG = "variant"  # runs.variant_name: the DVC experiment, or the params changed, uncut
 SPOTTING_CORPUS_TAG = "spotting_corpus"  # the corpus the spotter's p were fitted on
 SPOTTING_P_TAG = "spotting_p_{}"  # .format(scale): the spotter's p per scale
 SPOTTING_SCALES = ("micro", "macro")  # mer.spotting.signals.SCALES, without importing OpenCV
@@ -582,8 +582,9 @@ def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
                  loso_f1: Mapping[str, Any]) -> dict[str, str]:
     """Version tags that tell versions of one evaluation apart (a break-it session: versions
     registered by a spotting-only and an SVM-only experiment had the same tags and
-    description): the variant that registered it (``variant``: the register run's name) and
-    the spotter it carries (the corpus its p were fitted on, p per scale, its LOSO F1)."""
+    description): the variant that registered it (``variant``: mer.tracking.runs.
+    variant_name) and the spotter it carries (the corpus its p were fitted on, p per scale, its
+    LOSO F1)."""
     overall = loso_f1.get("overall")
     return {VARIANT_TAG: variant, SPOTTING_CORPUS_TAG: corpus,
             **{SPOTTING_P_TAG.format(scale): str(p[scale]) for scale in SPOTTING_SCALES},
