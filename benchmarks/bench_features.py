@@ -178,7 +178,7 @@ def pipeline_rows(root: Path) -> list[dict]:
 
 def apex_rows(root: Path) -> list[dict]:
     from mer.config import Params
-    from mer.core.frames import read_frames
+    from mer.core.frames import clip_frames, read_frames
     from mer.faces.align import align_clip
     from mer.features.extract import describe_clip
 
@@ -187,7 +187,7 @@ def apex_rows(root: Path) -> list[dict]:
     params = Params()
     errors = []
     for row in chosen.to_dict("records"):
-        aligned = align_clip(read_frames(row["frame_paths"]), params.faces)
+        aligned = align_clip(read_frames(clip_frames(row)), params.faces)
         described = describe_clip(aligned.faces, aligned.landmarks, None, params.features)
         errors.append(abs(described.apex_index - (row["true_apex"] - row["onset"])))
     lengths = [len(p) for p in chosen["frame_paths"]]
