@@ -66,11 +66,13 @@ def code_state(repo: Path = REPO) -> str:
                                  else "")
 
 
-def stamp(seconds: float, state: str) -> str:
+def stamp(seconds: float, state: str, load: tuple[float, float] | None = None) -> str:
     """A section's provenance line: when (UTC date), at which code (``code_state``), on which
-    machine and in how long its module ran."""
+    machine, in how long its module ran and, given, the 1-minute load average before and
+    after it (other work on a shared machine slows every timing)."""
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    return f"Measured {today} at {state} on {machine_summary()}, in {seconds:.0f} s."
+    busy = f"; load average {load[0]:.1f} -> {load[1]:.1f}" if load else ""
+    return f"Measured {today} at {state} on {machine_summary()}, in {seconds:.0f} s{busy}."
 
 
 def section(module: str, rows: list[dict], measured: str = "") -> str:
@@ -132,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr)
         run = importlib.import_module(f"benchmarks.{name}").run
         keeps = args.root is not None and "root" in inspect.signature(run).parameters
-        started = time.perf_counter()
+        started, before = time.perf_counter(), os.getloadavg()[0]
         rows = run(root=args.root) if keeps else run()
-        results[name] = rows, stamp(time.perf_counter() - started, state)
+        results[name] = rows, stamp(time.perf_counter() - started, state,
+                                    (before, os.getloadavg()[0]))
     out = Path(args.out)
     previous = out.read_text(encoding="utf-8") if out.exists() else ""
     write_text(out, render(results, previous))

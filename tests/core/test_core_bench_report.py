@@ -29,10 +29,10 @@ def test_a_rerun_replaces_its_own_section_and_keeps_the_others():
 def test_each_section_says_when_where_and_at_which_code_it_was_measured():
     """A break-it session: one header claimed a machine and a 751 s whole run for sections
     measured on other days, at other defaults, some by modules that did not exist then."""
-    measured = stamp(12.3, code_state())
+    measured = stamp(12.3, code_state(), (1.0, 2.25))
     assert re.fullmatch(r"Measured \d{4}-\d\d-\d\d at (commit [0-9a-f]{7,}( \(uncommitted "
                         r"changes to its code or params\))?|no git checkout) on .+ cores, "
-                        r"Python .+, in 12 s\.", measured), measured
+                        r"Python .+, in 12 s; load average 1\.0 -> 2\.2\.", measured), measured
     text = section("bench_train", ROW, measured)
     assert text.split("\n")[:3] == ["## bench_train", "", measured]
     assert "Whole run" not in render({"bench_train": (ROW, measured)})
