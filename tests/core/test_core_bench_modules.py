@@ -1,0 +1,35 @@
+"""The benchmark modules' work at today's defaults and APIs, on tiny inputs.
+
+`make bench` runs only by hand, so nothing else notices when a change in mer breaks one of
+them (a break-it session: bench_train, bench_scale and bench_inference failed once the defaults
+pretrained, bench_features once read_frames took a ClipFrames; a full `make bench` then wrote
+nothing). These run their code on a few clips: the figures are not the benchmark's."""
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_features_apex_rows_run(tmp_path, monkeypatch):
+    import benchmarks.bench_features as bench
+
+    from mer.config import SyntheticParams
+    from mer.synthetic.write_casme2 import generate_dataset
+
+    root = tmp_path / "synthetic"
+    generate_dataset(root, SyntheticParams(subjects=2, clips=4, workers=1), 0, progress=False)
+    monkeypatch.setattr(bench, "APEX_CLIPS", 2)
+    [row] = bench.apex_rows(root)
+    assert row["benchmark"] == "apex estimation error, median" and row["value"] >= 0
+
+
+@pytest.mark.slow
+def test_bench_train_runs_at_the_defaults(monkeypatch):
+    import benchmarks.bench_train as bench
+
+    monkeypatch.setattr(bench, "SUBJECTS", 4)
+    monkeypatch.setattr(bench, "CLIPS_PER_SUBJECT", 3)
+    monkeypatch.setattr(bench, "TIMED_FOLDS", 1)
+    rows = {row["benchmark"]: row for row in bench.run()}
+    assert {"CNN fit, one fold", "fold: cnn-hybrid", "fold: svm", "fold: off-apexnet",
+            "LOSO folds, whole train stage (estimate)"} <= set(rows)
+    assert "off-apexnet" in rows["fold: cnn-hybrid"]["note"]  # the hybrid's default expert
