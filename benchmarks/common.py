@@ -17,8 +17,9 @@ class Terminated(BaseException):
 def stoppable(main: Callable[[], int]) -> int:
     """``main()``, stopped by Ctrl-C (exit 130) or SIGTERM (143: `timeout`, a CI cancel) with
     one line and its temporary folders removed (a break-it session: a SIGTERM left a build's
-    temporary folder behind, Ctrl-C printed a 20-line traceback). Nothing is written then:
-    BENCHMARKS.md only after every module; bench_compare's --root keeps its finished folds."""
+    temporary folder behind, Ctrl-C printed a 20-line traceback). What the stopped module
+    measured is lost; the sections of the modules finished before it are in BENCHMARKS.md,
+    and bench_compare's --root keeps its finished folds."""
     def on_sigterm(signum: int, frame: Any) -> None:
         raise Terminated
 
@@ -27,8 +28,9 @@ def stoppable(main: Callable[[], int]) -> int:
         return main()
     except (KeyboardInterrupt, Terminated) as stop:
         ctrl_c = isinstance(stop, KeyboardInterrupt)
-        print(f"stopped ({'Ctrl-C' if ctrl_c else 'SIGTERM'}): nothing written (a --root "
-              "keeps its datasets and finished folds)", file=sys.stderr)
+        print(f"stopped ({'Ctrl-C' if ctrl_c else 'SIGTERM'}): the running module's figures "
+              "are lost (modules finished before it are written; a --root keeps its datasets "
+              "and finished folds)", file=sys.stderr)
         return 130 if ctrl_c else 143
     finally:
         signal.signal(signal.SIGTERM, previous)

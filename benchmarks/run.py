@@ -129,19 +129,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only: no benchmark module {', '.join(unknown)}; "
                      f"choose from {', '.join(MODULES)}")
     state = code_state()
-    results: dict[str, tuple[list[dict], str]] = {}
+    out = Path(args.out)
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr)
         run = importlib.import_module(f"benchmarks.{name}").run
         keeps = args.root is not None and "root" in inspect.signature(run).parameters
         started, before = time.perf_counter(), os.getloadavg()[0]
         rows = run(root=args.root) if keeps else run()
-        results[name] = rows, stamp(time.perf_counter() - started, state,
-                                    (before, os.getloadavg()[0]))
-    out = Path(args.out)
-    previous = out.read_text(encoding="utf-8") if out.exists() else ""
-    write_text(out, render(results, previous))
-    print(f"wrote {args.out}", file=sys.stderr)
+        measured = stamp(time.perf_counter() - started, state, (before, os.getloadavg()[0]))
+        # Each module's section as soon as it is measured (a break-it session: a module that
+        # failed late, or a stop, lost every section a whole `make bench` had measured)
+        previous = out.read_text(encoding="utf-8") if out.exists() else ""
+        write_text(out, render({name: (rows, measured)}, previous))
+        print(f"wrote {name}'s section of {out}", file=sys.stderr)
     return 0
 
 

@@ -127,3 +127,24 @@ def test_a_stopped_benchmark_says_so_in_one_line_and_leaves_no_temporary_folder(
     assert started.returncode == code, error
     assert said in error and "Traceback" not in error, error
     assert not [p for p in scratch.iterdir() if p.name.startswith("tmp")], list(scratch.iterdir())
+
+
+def test_each_module_is_written_as_soon_as_it_is_measured(tmp_path, monkeypatch):
+    """A break-it session: BENCHMARKS.md was written after the last module only, so one that
+    failed late (or a stop) lost every section a whole `make bench` had measured."""
+    import types
+
+    import benchmarks.run as bench_run
+
+    def fails() -> list[dict]:
+        raise RuntimeError("bench_train broke")
+
+    modules = {"benchmarks.bench_synthetic": types.SimpleNamespace(run=lambda: ROW),
+               "benchmarks.bench_train": types.SimpleNamespace(run=fails)}
+    monkeypatch.setattr(bench_run.importlib, "import_module", modules.__getitem__)
+    out = tmp_path / "BENCHMARKS.md"
+    with pytest.raises(RuntimeError, match="bench_train broke"):
+        main(["--only", "bench_synthetic", "bench_train", "--out", str(out)])
+    written = out.read_text(encoding="utf-8")
+    assert written.startswith(HEADER) and "## bench_synthetic" in written
+    assert "## bench_train" not in written
