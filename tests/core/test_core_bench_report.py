@@ -115,9 +115,12 @@ def test_a_stopped_benchmark_says_so_in_one_line_and_leaves_no_temporary_folder(
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    # Ctrl-C's SIGINT as a shell delivers it: a pytest-xdist worker ignores SIGINT, and a
+    # child inherits that, so Python would not turn it into a KeyboardInterrupt
     started = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_synthetic"], cwd=REPO,
                                env={**os.environ, "TMPDIR": str(scratch)},
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not any(scratch.rglob("*.jpg")) and time.monotonic() < deadline:
         time.sleep(0.2)  # until it writes frames into its temporary folder
