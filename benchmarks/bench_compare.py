@@ -344,18 +344,29 @@ def fold_folder(project: Path, experts: tuple[str, ...] | None,
     return project / "bench-folds" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
 
-def check_data_seed(data_seed: int) -> None:
-    """ValueError naming --data-seed when the datasets' params would refuse it (below 0, or
-    the pretraining corpus's seed), before any build."""
+def check_data_seed(data_seed: int, overrides: dict[str, str] | None = None,
+                    models: tuple[str, ...] | None = None) -> None:
+    """ValueError naming --data-seed, before any build, when the datasets' params.yaml
+    (params.yaml with data.seed ``data_seed``, what `mer synthesize` reads) would be refused, or
+    the params the comparison then uses would: the train params changed by ``overrides``
+    (--set) with ``models`` (--models; None: compare's default) refusing a pretraining corpus
+    drawn with the data's seed."""
     import yaml
 
-    from mer.config import check_pretraining, parse_params
+    from mer.config import CNN, HYBRID, check_pretraining, parse_params
     from mer.errors import ParamsError
 
     text = _with_data_seed(yaml.safe_load((REPO / "params.yaml").read_text()), data_seed)
     try:
-        check_pretraining(parse_params(yaml.safe_load(text)))
-    except (ParamsError, ValueError) as exc:
+        try:
+            params = parse_params(yaml.safe_load(text), "the datasets' params.yaml")
+        except ParamsError as exc:
+            raise ValueError(str(exc)) from None
+        train = with_overrides(params.train, overrides or {})
+        run = (CNN, HYBRID) if models is None else models  # compare's default has both
+        train = train.model_copy(update={"models": tuple(run)})  # only which ones pretrain
+        check_pretraining(params.model_copy(update={"train": train}))
+    except ValueError as exc:
         raise ValueError(f"--data-seed {data_seed}: {exc}") from None
 
 
@@ -423,7 +434,7 @@ if __name__ == "__main__":
     models = tuple(args.models) if args.models else None
     try:
         check_arguments(models, experts, tuple(args.seeds), overrides)  # before any build
-        check_data_seed(args.data_seed)
+        check_data_seed(args.data_seed, overrides, models)
     except ValueError as exc:  # a --set key or value the train params refuse (pydantic's too)
         parser.error(str(exc))
 
