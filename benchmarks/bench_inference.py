@@ -198,7 +198,8 @@ def run() -> list[dict]:
             del os.environ["MLFLOW_TRACKING_URI"]
     frames = len(window.frames)
     return [
-        {"benchmark": "predict from aligned onset/apex frames (flow, features, CNN, SVM)",
+        {"benchmark": "predict from aligned onset/apex frames (flow, features, the hybrid: "
+                      f"CNN, {', '.join(params.train.hybrid.experts)})",
          "value": aligned_ms, "unit": "ms",
          "note": f"median of {REPEATS}, one torch thread; target <= 30 ms"},
         {"benchmark": f"predict from a raw 640x480 video segment ({frames} frames)",

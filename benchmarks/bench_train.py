@@ -62,9 +62,11 @@ def run() -> list[dict]:
         seconds = [_seconds(lambda f=fold, lr=learner: run_fold(lr, clips, f, params.seed))
                    for fold in folds[:TIMED_FOLDS]]
         per_fold[learner.name] = float(np.mean(seconds))
+        svm = (f"; the SVM's {params.svm.trials} Optuna trials" if "svm" in
+               params.hybrid.experts else "")  # fitted only as an expert (mer.models.hybrid)
         what = {"cnn-hybrid": f"{params.cnn.ensemble} CNN fit(s) + the hybrid's experts "
-                              f"({', '.join(params.hybrid.experts)}; the SVM's "
-                              f"{params.svm.trials} Optuna trials) (cnn and hybrid outputs)",
+                              f"({', '.join(params.hybrid.experts)}{svm}) (cnn and hybrid "
+                              "outputs)",
                 "svm": f"{params.svm.trials} Optuna trials x {params.svm.inner_folds} inner "
                        "folds on AU-region features",
                 "au-oracle": "the same tuning on true AU codes",

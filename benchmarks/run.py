@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--only: no benchmark module {', '.join(unknown)}; "
                      f"choose from {', '.join(MODULES)}")
-    state = code_state()
     out = Path(args.out)
+    if out.is_dir():  # found before the modules run, not after (bench_compare: 95 min)
+        parser.error(f"--out {out} is a folder: give the file to write, e.g. {out}/BENCHMARKS.md")
+    state = code_state()
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr)
         run = importlib.import_module(f"benchmarks.{name}").run

@@ -205,7 +205,7 @@ def test_a_fresh_draw_of_the_data_is_its_own_dataset(tmp_path):
             check_data_seed(bad)
     # The re-check: the params the comparison uses, --set applied, are checked too (this
     # one passed and failed after the build); without a pretrained model it may hold.
-    with pytest.raises(ValueError, match="--data-seed 7: train.cnn.pretrain.seed equals"):
+    with pytest.raises(ValueError, match=r"--data-seed 7: train\.cnn\.pretrain\.seed equals"):
         check_data_seed(7, {"train.cnn.pretrain.seed": "7"}, ("cnn",))
     check_data_seed(7, {"train.cnn.pretrain.seed": "7"}, ("svm",))
 

@@ -54,6 +54,15 @@ def test_an_unknown_module_is_a_usage_error_naming_the_choices(capsys):
     assert "no benchmark module bench_compar" in error and "bench_compare" in error
 
 
+def test_an_out_that_is_a_folder_is_refused_before_any_module(tmp_path, capsys):
+    """The re-check: `--out <a folder>` was found only after the module had run (for
+    bench_compare, 95 minutes lost) and ended in an IsADirectoryError traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--only", "bench_compare", "--out", str(tmp_path)])
+    assert exited.value.code == 2
+    assert f"--out {tmp_path} is a folder" in capsys.readouterr().err
+
+
 def test_only_without_a_name_is_refused_not_a_whole_run(capsys):
     """A break-it session: `--only` with no name ran every module (the whole `make bench`)."""
     with pytest.raises(SystemExit) as exited:
