@@ -101,7 +101,9 @@ def _reference_rows(clips, params) -> list[dict]:
                    for fold in folds[:TIMED_FOLDS]]
         rows.append({"benchmark": f"fold: {name}", "value": float(np.mean(seconds)),
                      "unit": "s/fold", "note": f"{schedule.epochs} epochs at lr "
-                     f"{schedule.lr[name]:g}; opt-in, not in the estimate above"})
+                     f"{schedule.lr[name]:g}; as a model of its own (opt-in), not in the "
+                     "estimate above" + ("; as the hybrid's expert it is in cnn-hybrid's fold"
+                                         if name in params.hybrid.experts else "")})
         final = {}
         for epochs in (max(1, schedule.epochs // 2), schedule.epochs, 2 * schedule.epochs):
             longer = schedule.model_copy(update={"epochs": epochs})
