@@ -344,6 +344,19 @@ def fold_folder(project: Path, experts: tuple[str, ...] | None,
     return project / "bench-folds" / hashlib.sha256(setting.encode()).hexdigest()[:16]
 
 
+def failure_message(exc: BaseException, root: Path | None) -> str:
+    """One line for a failed run: the error, and when a dataset kept under ``root`` may be at
+    fault, how to build it again (not for params a rebuild would not change: the re-check
+    found that advice on a refused train.cnn.pretrain.seed)."""
+    from mer.errors import ParamsError
+
+    if root is None or isinstance(exc, ParamsError) or (
+            isinstance(exc, OSError) and not Path(root).is_dir()):
+        return str(exc)
+    return (f"{exc} (a dataset under --root {root} is reused as built: to build it again, "
+            "delete its folder)")
+
+
 def check_data_seed(data_seed: int, overrides: dict[str, str] | None = None,
                     models: tuple[str, ...] | None = None) -> None:
     """ValueError naming --data-seed, before any build, when the datasets' params.yaml
@@ -445,9 +458,7 @@ if __name__ == "__main__":
             lines = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
                         args.root, args.pretrain_cache, args.data_seed)
         except (MerError, OSError, RuntimeError) as exc:  # no traceback for a bad --root
-            kept = (f" (a dataset under --root {args.root} is reused as built: to build it "
-                    "again, delete its folder)" if args.root is not None else "")
-            parser.error(f"{exc}{kept}")
+            parser.error(failure_message(exc, args.root))
         for line in lines:
             print(line)
         return 0

@@ -235,4 +235,21 @@ def test_a_root_that_is_a_file_is_one_line(tmp_path):
                            "frames", "--root", str(afile), "--models", "svm", "--seeds", "0"],
                           cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert "Not a directory" in done.stderr and "delete its folder" in done.stderr
+    assert "Not a directory" in done.stderr and "delete its folder" not in done.stderr
+
+
+def test_a_failure_advises_a_rebuild_only_where_one_could_help(tmp_path):
+    """The re-check: "delete its folder" followed every error, also a refused param and a
+    --root that is a file, which no rebuild changes."""
+    from benchmarks.bench_compare import failure_message
+
+    from mer.errors import DatasetError, ParamsError
+
+    damaged = DatasetError("features.npz is empty")
+    assert "delete its folder" in failure_message(damaged, tmp_path)
+    assert failure_message(damaged, None) == "features.npz is empty"
+    assert failure_message(ParamsError("train.cnn.pretrain.seed equals data.seed"),
+                           tmp_path) == "train.cnn.pretrain.seed equals data.seed"
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert "delete" not in failure_message(NotADirectoryError("Not a directory"), afile)
