@@ -33,3 +33,17 @@ def test_bench_train_runs_at_the_defaults(monkeypatch):
     assert {"CNN fit, one fold", "fold: cnn-hybrid", "fold: svm", "fold: off-apexnet",
             "LOSO folds, whole train stage (estimate)"} <= set(rows)
     assert "off-apexnet" in rows["fold: cnn-hybrid"]["note"]  # the hybrid's default expert
+
+
+def test_the_study_plan_never_takes_ray_for_faster_than_the_pool():
+    """The re-check: under load Ray measured 0.51x the local pool, and the plan then put a
+    study of 15.7 CPU h at 4.0 h on 2 workers, half its work per worker."""
+    from benchmarks.bench_scale import STUDY_FOLDS, STUDY_SEEDS, STUDY_VARIANTS, plan_rows
+
+    per_fold = {"cnn-hybrid": 10.0, "svm": 1.0}
+    work = sum(per_fold.values()) * STUDY_FOLDS * STUDY_SEEDS * STUDY_VARIANTS
+    for ratio, factor in ((0.51, 1.0), (1.2, 1.2)):
+        rows = {r["benchmark"]: r for r in plan_rows(per_fold, ratio, 476)}
+        on_two = rows["plan: study on 2 workers"]
+        assert on_two["value"] == pytest.approx(work / 2 * factor / 3600)
+    assert "no overhead: the 0.51 above is below 1" in plan_rows(per_fold, 0.51, 476)[2]["note"]
