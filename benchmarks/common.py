@@ -9,17 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that every ``with`` unwinds (temporary folders
-    removed), as Ctrl-C's KeyboardInterrupt does."""
-
-
 def stoppable(main: Callable[[], int]) -> int:
     """``main()``, stopped by Ctrl-C (exit 130) or SIGTERM (143: `timeout`, a CI cancel) with
     one line and its temporary folders removed (a break-it session: a SIGTERM left a build's
     temporary folder behind, Ctrl-C printed a 20-line traceback). What the stopped module
     measured is lost; the sections of the modules finished before it are in BENCHMARKS.md,
     and bench_compare's --root keeps its finished folds."""
+    from mer.cli import Terminated  # mer's own SIGTERM stop, unwinding every ``with``
+    from mer.interrupts import SIGINT_EXIT, SIGTERM_EXIT
+
     def on_sigterm(signum: int, frame: Any) -> None:
         raise Terminated
 
@@ -31,7 +29,7 @@ def stoppable(main: Callable[[], int]) -> int:
         print(f"stopped ({'Ctrl-C' if ctrl_c else 'SIGTERM'}): the running module's figures "
               "are lost (modules finished before it are written; a --root keeps its datasets "
               "and finished folds)", file=sys.stderr)
-        return 130 if ctrl_c else 143
+        return SIGINT_EXIT if ctrl_c else SIGTERM_EXIT
     finally:
         signal.signal(signal.SIGTERM, previous)
 
