@@ -97,6 +97,7 @@ def run() -> list[dict]:
     from mer.cli import main as mer
     from mer.config import load_params
     from mer.data.spotting_corpora import read_spotting_corpus
+    from mer.spotting import METHODS
     from mer.spotting.folds import corpus_signals, evaluate_corpus
     from mer.spotting.spotter import given_spotter
 
@@ -123,7 +124,7 @@ def run() -> list[dict]:
         seconds = time.perf_counter() - started
         frames = sum(s.frames for s in signals)
         report = evaluate_corpus(videos, signals, params.spotting).report
-        for who in ("spotter", "baseline"):
+        for who in METHODS:
             for kind in ("micro", "macro", "overall"):
                 figures = report[who][kind]
                 rows.append({"benchmark": f"{who} {kind} F1", "value": figures["f1"],

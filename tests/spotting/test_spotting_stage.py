@@ -31,16 +31,21 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
     videos, signals = tiny_long_signals
     expected = evaluate_corpus(videos, signals, tiny_spotting).report
     assert report["synthetic"]["spotter"] == expected["spotter"]
-    assert report["synthetic"]["baseline"] == expected["baseline"]
+    assert report["synthetic"]["threshold_baseline"] == expected["threshold_baseline"]
     assert [f["subject"] for f in report["synthetic"]["folds"]] == ["s15", "s16"]
     headline = json.loads((tmp_path / "reports" / "spotting_metrics.json").read_text())
     assert headline["spotter"]["micro_f1"] == round(expected["spotter"]["micro"]["f1"], 4)
-    assert headline["baseline"]["overall_f1"] == round(expected["baseline"]["overall"]["f1"], 4)
+    assert headline["threshold_baseline"]["overall_f1"] == round(
+        expected["threshold_baseline"]["overall"]["f1"], 4)
+    # A break-it session: the fixed-threshold baseline's columns were `baseline.*`, which
+    # `dvc exp show` puts beside the baseline commit's row. Every output names it the same way.
+    assert list(headline) == ["spotter", "threshold_baseline"]
 
     # The re-check: no interval behind the counts was written, so a score could not be
     # audited or turned into a submission. Every one is, with the corpus's frame numbers.
     intervals = pd.read_csv(tmp_path / "reports" / "spotting_intervals.csv")
-    for who in ("spotter", "baseline"):
+    assert set(intervals["method"]) == {"spotter", "threshold_baseline"}
+    for who in ("spotter", "threshold_baseline"):
         mine = intervals[intervals["method"] == who]
         for kind in ("micro", "macro"):
             counts = mine[mine["kind"] == kind]["result"].value_counts()
@@ -57,6 +62,8 @@ def test_spot_eval_writes_the_f1_table_and_logs_it(tmp_path, monkeypatch, tiny_l
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.tags["mer.kind"] == "spotting"
     assert run.data.metrics["synthetic/spotter/micro_f1"] == expected["spotter"]["micro"]["f1"]
+    assert {key.split("/")[1] for key in run.data.metrics if key.startswith("synthetic/")} == {
+        "spotter", "threshold_baseline"}
     assert run.data.metrics["spotting/frames_per_second"] > 0
     assert run.data.params["spotting.iou"] == "0.5"
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {

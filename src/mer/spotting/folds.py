@@ -19,6 +19,7 @@ from mer.core.workers import parallel_map
 from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.splits import loso_folds
 from mer.evaluation.spotting import iou, match, pooled_counts, table
+from mer.spotting import METHODS, SCALES, SPOTTER, THRESHOLD_BASELINE
 from mer.spotting.signals import VideoSignals, read_frames, video_signals
 from mer.spotting.spotter import Spot, fit_p, spot, spot_baseline
 
@@ -74,18 +75,18 @@ class CorpusEvaluation:
 
 
 # One row per spotted interval (TP or FP) and per ground truth no spotted interval matched
-# (FN), for the spotter (each video spotted with its LOSO fold's p) and the baseline. onset,
-# apex, offset: 0-based positions in the video's frames; *_frame: the corpus's own frame
-# numbers (from the file names, as the workbook counts them); truth: the matched or missed
-# ground truth's 'workbook:row'; iou: of the matched pair.
+# (FN), for each of METHODS: the spotter (each video spotted with its LOSO fold's p) and the
+# threshold baseline. onset, apex, offset: 0-based positions in the video's frames; *_frame:
+# the corpus's own frame numbers (from the file names, as the workbook counts them); truth:
+# the matched or missed ground truth's 'workbook:row'; iou: of the matched pair.
 INTERVAL_COLUMNS = ("method", "subject", "video", "kind", "result", "onset", "apex", "offset",
                     "onset_frame", "apex_frame", "offset_frame", "confidence", "iou", "truth")
 
 
 def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals],
                     params: SpottingParams) -> CorpusEvaluation:
-    """The corpus's report (spotter under LOSO and baseline tables, each fold's fitted p) and
-    every interval behind its counts (``INTERVAL_COLUMNS``)."""
+    """The corpus's report (the tables of the spotter under LOSO and of the threshold baseline,
+    each fold's fitted p) and every interval behind its counts (``INTERVAL_COLUMNS``)."""
     spots, fits = loso_spots(videos, signals, params)
     baseline = [spot_baseline(s, params.baseline_threshold) for s in signals]
     report = {
@@ -93,14 +94,14 @@ def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals]
         "subjects": len({v.subject for v in videos}),
         "frames": sum(s.frames for s in signals),
         "truth": {kind: sum(i.kind == kind for v in videos for i in v.intervals)
-                  for kind in ("micro", "macro")},
-        "spotter": _scores(videos, spots, params.iou),
-        "baseline": _scores(videos, baseline, params.iou),
+                  for kind in SCALES},
+        SPOTTER: _scores(videos, spots, params.iou),
+        THRESHOLD_BASELINE: _scores(videos, baseline, params.iou),
         "folds": [{"subject": f.subject, "p": f.p} for f in fits],
         # fitted on every subject, as `mer register` trains on all: what `mer spot` uses
         "p": fit_p(signals, [v.intervals for v in videos], params.thresholds, params.iou),
     }
-    rows = [row for method, found in (("spotter", spots), ("baseline", baseline))
+    rows = [row for method, found in zip(METHODS, (spots, baseline), strict=True)
             for video, video_spots in zip(videos, found, strict=True)
             for row in _interval_rows(method, video, video_spots, params.iou)]
     return CorpusEvaluation(report, rows)
@@ -136,8 +137,8 @@ def _interval_rows(method: str, video: LongVideo, spots: Sequence[Spot], thresho
 
 def spotting_headline(corpus: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The content of reports/spotting_metrics.json, the spotting DVC metric: the spotter's and
-    the baseline's micro, macro and overall F1 (six numbers, so `dvc exp show` stays narrow;
-    precision, recall and counts stay in reports/spotting.json)."""
+    the threshold baseline's micro, macro and overall F1, by METHODS (six numbers, so `dvc exp
+    show` stays narrow; precision, recall and counts stay in reports/spotting.json)."""
     return {who: {f"{row}_f1": round(float(corpus[who][row]["f1"]), 4)
                   for row in ("micro", "macro", "overall")}
-            for who in ("spotter", "baseline")}
+            for who in METHODS}

@@ -45,10 +45,10 @@ from mer.errors import MerError
 from mer.faces.landmarks import detect_faces, to_grey
 from mer.features.flow import flow_between, remove_head_motion
 from mer.features.regions import au_regions
+from mer.spotting import SCALES
 
 log = logging.getLogger(__name__)
 
-SCALES = ("micro", "macro")
 # Crop side over the landmarks' extent: room for the forehead above the brows and the chin.
 CROP_MARGIN = 1.3
 DETECT_UPSAMPLE = 1  # dlib upsampling for the detections; small faces need it

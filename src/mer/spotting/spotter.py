@@ -32,7 +32,8 @@ from mer.core.records import file_digest
 from mer.data.long_video import Interval, Kind
 from mer.errors import MerError
 from mer.evaluation.spotting import pooled_counts
-from mer.spotting.signals import SCALES, VideoSignals
+from mer.spotting import SCALES
+from mer.spotting.signals import VideoSignals
 
 log = logging.getLogger(__name__)
 

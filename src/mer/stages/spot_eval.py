@@ -3,16 +3,16 @@
 Reads spotting.source at spotting.root (the embedded synthetic long videos by default, read
 by the CAS(ME)^2 reader whose format they follow). Writes:
 
-- reports/spotting.json: per corpus, the spotter's (thresholds fitted per LOSO fold on
-  training subjects) and the fixed-threshold baseline's precision, recall and F1 for micro,
-  macro and overall, each fold's fitted p, the params p was fitted under (``fitted_with``:
-  `mer spot` and `mer register` refuse p fitted under others), the workbook read with its
-  sha256 (``workbook``: they refuse p fitted on an earlier version of it) and the frames per
-  second of the signal pass;
+- reports/spotting.json: per corpus, the spotter's (``spotter``: thresholds fitted per LOSO
+  fold on training subjects) and the fixed-threshold baseline's (``threshold_baseline``)
+  precision, recall and F1 for micro, macro and overall, each fold's fitted p, the params p
+  was fitted under (``fitted_with``: `mer spot` and `mer register` refuse p fitted under
+  others), the workbook read with its sha256 (``workbook``: they refuse p fitted on an
+  earlier version of it) and the frames per second of the signal pass;
 - reports/spotting_intervals.csv: every spotted interval (TP or FP) and every missed ground
   truth (FN) behind those counts (mer.spotting.folds.INTERVAL_COLUMNS);
-- reports/spotting_metrics.json, the DVC metric: the spotter's and the baseline's micro,
-  macro and overall F1;
+- reports/spotting_metrics.json, the DVC metric: the spotter's and the fixed-threshold
+  baseline's micro, macro and overall F1 (``spotter.*``, ``threshold_baseline.*``);
 - data/spotting_run.json: the MLflow run it logs them to (mer.tracking.runs.log_spotting),
   run id and experiment. A DVC output kept out of git, as the MLflow store is, so a fresh
   clone's `dvc repro` runs this stage again (reproducing the table and logging its run)
@@ -29,6 +29,7 @@ import time
 from mer import paths
 from mer.config import check_spotting_paths, params_of
 from mer.errors import ParamsError
+from mer.spotting import METHODS
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
                           report_files=(paths.SPOTTING, paths.SPOTTING_INTERVALS),
                           params=params, frames_per_second=corpus["frames"] / seconds)
     record_run(paths.SPOTTING_RUN, run_id, params.tracking.experiment)
-    for who in ("spotter", "baseline"):
+    for who in METHODS:
         f1 = {row: round(corpus[who][row]["f1"], 3) for row in ("micro", "macro", "overall")}
         log.info("%s %s F1: %s", spotting.source, who, f1)
     log.info("signals at %.0f frames/s over %d workers (MLflow run %s)",

@@ -24,6 +24,7 @@ import yaml
 
 from mer.config import FIGURES, HYBRID  # FIGURES: the hybrid's <protocol>_<figure> tags
 from mer.errors import MerError
+from mer.spotting import SCALES
 from mer.tracking import model_cache
 
 if TYPE_CHECKING:
@@ -574,7 +575,6 @@ def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None,
 VARIANT_TAG = "variant"  # runs.variant_name: the DVC experiment, or the params changed, uncut
 SPOTTING_CORPUS_TAG = "spotting_corpus"  # the corpus the spotter's p were fitted on
 SPOTTING_P_TAG = "spotting_p_{}"  # .format(scale): the spotter's p per scale
-SPOTTING_SCALES = ("micro", "macro")  # mer.spotting.signals.SCALES, without importing OpenCV
 SPOTTING_F1_TAG = "spotting_loso_f1_overall"
 
 
@@ -587,7 +587,7 @@ def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
     LOSO F1)."""
     overall = loso_f1.get("overall")
     return {VARIANT_TAG: variant, SPOTTING_CORPUS_TAG: corpus,
-            **{SPOTTING_P_TAG.format(scale): str(p[scale]) for scale in SPOTTING_SCALES},
+            **{SPOTTING_P_TAG.format(scale): str(p[scale]) for scale in SCALES},
             **({SPOTTING_F1_TAG: str(round(float(overall), 4))} if overall is not None
                else {})}
 
@@ -618,7 +618,7 @@ def version_description(tags: Mapping[str, str], evaluation_page: str | None) ->
         lines.append(f"[The evaluation run]({evaluation_page}): per model, per fold.")
     if SPOTTING_CORPUS_TAG in tags:
         p = ", ".join(f"{scale} {tags.get(SPOTTING_P_TAG.format(scale))}"
-                      for scale in SPOTTING_SCALES)
+                      for scale in SCALES)
         f1 = tags.get(SPOTTING_F1_TAG)
         lines.append(f"Spotter: p {p}, fitted on {tags[SPOTTING_CORPUS_TAG]}"
                      + (f" (LOSO F1 overall {float(f1):.3f})" if f1 else "") + ".")

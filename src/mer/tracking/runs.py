@@ -18,6 +18,7 @@ from mer.config import changed_leaves, yaml_value
 from mer.core.records import trained_params
 from mer.evaluation import metrics
 from mer.evaluation.report import HEADLINE, headline
+from mer.spotting import METHODS
 from mer.tracking.store import (
     KIND_TAG,
     PARENT_TAG,
@@ -281,10 +282,11 @@ def record_run(path: Path, run_id: str, experiment: str) -> None:
 
 
 def spotting_metrics(report: Mapping[str, Any]) -> dict[str, float]:
-    """<corpus>/<spotter|baseline>/<micro|macro|overall>_<precision|recall|f1>: what spotting
-    runs are compared on in the MLflow UI; the counts are in the run's spotting.json."""
+    """<corpus>/<method>/<micro|macro|overall>_<precision|recall|f1>, method one of
+    mer.spotting.METHODS: what spotting runs are compared on in the MLflow UI; the counts are
+    in the run's spotting.json."""
     return {f"{corpus}/{who}/{row}_{key}": float(figures[who][row][key])
-            for corpus, figures in report.items() for who in ("spotter", "baseline")
+            for corpus, figures in report.items() for who in METHODS
             for row in ("micro", "macro", "overall") for key in ("precision", "recall", "f1")}
 
 
