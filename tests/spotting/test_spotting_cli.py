@@ -312,8 +312,17 @@ def test_a_rate_too_low_to_tell_micro_from_macro_is_refused(tiny_video, tmp_path
                 "the macro one (0.5 s) are both 1 frame(s), so no interval could be told "
                 "micro; if the video's real frame rate differs, pass it with --fps") \
             in capsys.readouterr().err
+    # The re-check: at 3 frames/s the windows are 1 and 2 frames, but a micro interval (the
+    # apex +- 1 frame) spans 0.67 s, longer than a micro-expression: refused, as with --follow.
+    for follow in ([], ["--follow"]):
+        assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
+                     "--fps", "3", *follow]) == 2
+        assert ("s15.avi: at 3 frames/s a micro interval (the apex +- 1 frame at the least) "
+                "spans 0.67 s, longer than a micro-expression lasts (at most 0.5 s): spotting "
+                "needs 4 frames/s or more; if the video's real frame rate differs, pass it "
+                "with --fps") in capsys.readouterr().err
     assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
-                 "--fps", "3"]) == 0  # 1 and 2 frames: a low rate, still two scales
+                 "--fps", "4"]) == 0  # 1 and 2 frames: a micro interval spans 0.5 s
 
 
 def test_out_naming_a_folder_is_refused_before_the_work(tiny_video, tmp_path, monkeypatch,

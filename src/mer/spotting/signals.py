@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mer.config import FeatureParams, SpottingParams
+from mer.config import MICRO_SECONDS, FeatureParams, SpottingParams
 from mer.errors import MerError
 from mer.faces.landmarks import detect_faces, to_grey
 from mer.features.flow import flow_between, remove_head_motion
@@ -57,6 +57,9 @@ FACE_CHECK_S = 1.0  # how often the tracked face is checked to be still in the c
 # than this factor larger or smaller, is not the tracked face where it was: tracking restarts.
 FACE_DRIFT = 0.25
 FACE_SCALE = 1.5
+# The least rate at which a micro interval (the apex +- 1 frame at the least) can be as short
+# as a micro-expression: 2 frames in MICRO_SECONDS[1].
+MIN_SPOTTING_FPS = 2 / MICRO_SECONDS[1]
 # For a rate that may be the file header's mistake: `mer spot` can override it, a request to
 # a served model cannot (a break-it session: its refusals advised --fps).
 RATE_ADVICE = ("if the video's real frame rate differs, pass it with --fps (mer spot) or "
@@ -192,6 +195,14 @@ class MotionMeter:
                 f"{params.micro_window:g} s) and the macro one ({params.macro_window:g} s) "
                 f"are both {self.windows['micro']} frame(s), so no interval could be told "
                 f"micro; {RATE_ADVICE}")
+        if fps < MIN_SPOTTING_FPS:
+            # A micro interval is the apex +- k_micro, 2 frames at the least: at 3 frames/s
+            # that is 0.67 s, longer than any micro-expression (a break-it session).
+            raise MerError(
+                f"{where}: at {fps:g} frames/s a micro interval (the apex +- 1 frame at the "
+                f"least) spans {2 / fps:.2f} s, longer than a micro-expression lasts (at most "
+                f"{MICRO_SECONDS[1]:g} s): spotting needs {MIN_SPOTTING_FPS:g} frames/s or "
+                f"more; {RATE_ADVICE}")
         self.track: FaceTrack | None = None
         self.crops: list[np.ndarray] = []  # the last max(k) + 1 crops
         # scale -> frame t -> (P, 2) flow crop[t - k] -> crop[t] (None for t < k), kept from
