@@ -6,7 +6,6 @@ Frames are aligned with the transform the faces stage stored, by the same ``warp
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -94,8 +93,8 @@ def _stack(clip_ids: list[str], described: list[ClipFeatures],
 
 def extract_features(manifest: Any, faces: dict[str, np.ndarray],
                      params: FeatureParams) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """features.npz arrays (rows sorted by clip_id) and the stage report."""
-    started = time.perf_counter()
+    """features.npz arrays (rows sorted by clip_id) and the stage report: what was made, never
+    how long it took (the report is in git: a fresh clone's run must not change it)."""
     if uses_flow_images(manifest):
         tasks = _image_tasks(manifest)
         described = parallel_map(partial(describe_image, params=params), tasks,
@@ -110,7 +109,6 @@ def extract_features(manifest: Any, faces: dict[str, np.ndarray],
                         [t.clip.onset + d.apex_index for t, d in zip(clip_tasks, described,
                                                                     strict=True)])
         flow = params.flow
-    seconds = time.perf_counter() - started
     estimated = [str(c) for c, e in zip(arrays["clip_id"], arrays["apex_estimated"], strict=True)
                  if e]
     report = {
@@ -123,8 +121,5 @@ def extract_features(manifest: Any, faces: dict[str, np.ndarray],
         "steps": int(arrays["flow"].shape[1]),
         "input_size": params.input_size,
         "au_features": int(arrays["au_features"].shape[1]),
-        "workers": params.workers,
-        "seconds": round(seconds, 2),
-        "clips_per_second": round(len(arrays["clip_id"]) / seconds, 2),
     }
     return arrays, report
