@@ -103,3 +103,24 @@ def test_a_frame_of_another_size_in_a_long_video_is_an_error_naming_it(tiny_long
             rf"{re.escape(str(odd))} is 100x120 px, while frame "
             rf"{re.escape(str(video.frames[0]))} is \d+x\d+ px")):
         corpus_signals([video], tiny_spotting, FeatureParams())
+
+
+def test_spot_synthesize_names_the_folder_it_wrote(tmp_path, monkeypatch, caplog):
+    """A break-it session: `mer spot-synthesize` logged the temporary folder it wrote the
+    videos in, gone once the stage ended."""
+    import logging
+
+    import yaml
+
+    from mer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"spotting": {"workers": 1, "synthetic": {"subjects": 2, "seconds": 8.0, "micro": 2,
+                                                  "macro": 1}}}), encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="mer"):
+        assert main(["spot-synthesize"]) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert "wrote the synthetic long videos to data/synthetic_long" in said
+    assert not [m for m in said if "/.synthetic_long." in m]
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["synthetic_long"]

@@ -1,6 +1,8 @@
 """`mer synthesize`: writes the dataset for source synthetic or embedded data.sources, a
 NOT_USED note otherwise, and never replaces a user's corpus."""
 
+import logging
+
 import pytest
 import yaml
 
@@ -28,11 +30,17 @@ def project(tmp_path, monkeypatch):
     return tmp_path, write
 
 
-def test_synthetic_source_generates_the_dataset_into_data_root(project):
+def test_synthetic_source_generates_the_dataset_into_data_root(project, caplog):
     root, write = project
     params = write({"data": {"source": "synthetic", "root": "data/synthetic", "seed": 3,
                              "synthetic": TINY}})
-    assert cli.main(["--params", params, "synthesize"]) == 0
+    with caplog.at_level(logging.INFO, logger="mer"):
+        assert cli.main(["--params", params, "synthesize"]) == 0
+    # A break-it session: the log named the temporary folder the dataset was written in,
+    # gone once the stage ended. It names the folder the dataset is in.
+    said = [r.getMessage() for r in caplog.records]
+    assert "wrote the synthetic dataset to data/synthetic" in said
+    assert not [m for m in said if "/.synthetic." in m]
     out = root / "data" / "synthetic"
     assert (out / SHEET).is_file() and (out / GROUND_TRUTH).is_file()
     assert len(list(out.glob("Cropped/sub*/*/reg_img*.jpg"))) >= 4 * 23

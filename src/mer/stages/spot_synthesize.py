@@ -8,11 +8,14 @@ the DVC stage has its output. It never replaces a user's corpus.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from mer import paths
 from mer.config import params_of
 from mer.errors import ParamsError
+
+log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -28,6 +31,7 @@ def run(args: argparse.Namespace) -> None:
                               f"videos are generated in {output}: set spotting.root: {output}")
         with atomic_path(output) as tmp:
             write_long_videos(tmp, spotting.synthetic, spotting.seed, spotting.workers)
+        log.info("wrote the synthetic long videos to %s", output)
         return
     if Path(spotting.root).resolve() == output.resolve():
         raise ParamsError(f"spotting.root is {spotting.root}, the synthetic long videos' "
@@ -37,3 +41,5 @@ def run(args: argparse.Namespace) -> None:
         write_not_used(tmp, reason=f"spotting.source is '{spotting.source}', so no synthetic "
                        "long videos were generated here.\nSet spotting.source: synthetic to "
                        "generate them.\n")
+    log.info("spotting.source is '%s': no synthetic long videos generated; wrote %s",
+             spotting.source, output / "NOT_USED.txt")

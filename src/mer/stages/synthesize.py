@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> None:
             check_embedded_sources(data)
             with atomic_path(data.root) as tmp:
                 generate_dataset(tmp, data.synthetic, data.seed, progress=True)
+            log.info("wrote the synthetic dataset to %s", data.root)
             return
         inside = embedded_sources(data)
         if inside:
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> None:
     if data.source == "synthetic":
         with atomic_path(data.root) as tmp:
             generate_dataset(tmp, data.synthetic, data.seed, progress=True)
+        log.info("wrote the synthetic dataset to %s", data.root)
         return
     if data.root_is_embedded:
         # data.root is the user's corpus here; the stage must never replace it.

@@ -678,8 +678,9 @@ def generate_dataset(root: str | Path, params: SyntheticParams, seed: int,
         plan = plans[writer.name]
         log.info("synthetic %s: %d subjects, %d clips", writer.name, len(plan.subjects),
                  len(plan.clips))
-    log.info("synthetic dataset (%s): %d clips, %d frames, %.1f MB in %s",
-             ", ".join(plans), len(jobs), frames, size / 1e6, root)
+    # No folder named: ``root`` is often a temporary one its caller renames (a break-it session)
+    log.info("synthetic dataset (%s): %d clips, %d frames, %.1f MB",
+             ", ".join(plans), len(jobs), frames, size / 1e6)
     return DatasetSummary(len(jobs), frames, size)
 
 

@@ -133,5 +133,6 @@ def write_long_videos(root: str | Path, params: LongVideoParams, seed: int,
                                                                        strict=True)]
     frames = sum(parallel_map(_write_video, tasks, workers, "synthesize long videos",
                               "spotting.workers"))
-    log.info("synthetic long videos: %d subjects, %d frames in %s", len(plans), frames, root)
+    # No folder named: ``root`` is often a temporary one its caller renames (a break-it session)
+    log.info("synthetic long videos: %d subjects, %d frames", len(plans), frames)
     return frames
