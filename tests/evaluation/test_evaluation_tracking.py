@@ -87,6 +87,30 @@ def test_runs_name_the_checkout_they_ran_in_not_the_project_it_came_from(tmp_pat
     assert git_state() == {"mlflow.source.git.commit": queued, "mer.git_dirty": "true"}
 
 
+def test_files_the_pipeline_writes_leave_a_run_clean(tmp_path, monkeypatch):
+    """A break-it session: under `dvc repro` of a pristine clone, DVC had rewritten dvc.lock
+    (and the stages their reports) before `mer train` ran, so every run was tagged dirty."""
+    from mer.tracking.store import git_state
+
+    for name in ("dvc.lock", "reports/faces.json", "params.yaml", "src/code.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("committed\n")
+    for args in (["init", "-q"], ["add", "."],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.lock").write_text("rewritten by dvc repro\n")
+    (tmp_path / "reports" / "faces.json").write_text("rewritten by mer faces\n")
+    assert git_state()["mer.git_dirty"] == "false"
+    for edited in ("params.yaml", "src/code.py"):  # what the commit does not reproduce
+        (tmp_path / edited).write_text("edited\n")
+        assert git_state()["mer.git_dirty"] == "true"
+        subprocess.run(["git", "checkout", "-q", "--", edited], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path / "src")  # run from a subfolder: the whole checkout counts
+    (tmp_path / "params.yaml").write_text("edited\n")
+    assert git_state()["mer.git_dirty"] == "true"
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

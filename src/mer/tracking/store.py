@@ -41,7 +41,7 @@ from typing import Any
 
 from mer.errors import MerError, exception_chain
 from mer.interrupts import deferred_signals, stopped_by_signal
-from mer.paths import project_root
+from mer.paths import REPORTS, project_root
 
 log = logging.getLogger(__name__)
 
@@ -382,10 +382,19 @@ def flatten(mapping: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dic
     return out
 
 
+# Tracked files the pipeline itself writes: dvc.lock and the stages' reports (mer.paths).
+PIPELINE_WRITES = ("dvc.lock", REPORTS.as_posix())
+
+
 def git_state(checkout: str | Path | None = None) -> dict[str, str]:
     """The commit and dirtiness of the git checkout mer runs in (``checkout``, default the
     current folder), as run tags. Not project_root: a DVC queue runs each experiment in a
-    temporary copy checked out at the experiment's own commit, with its params applied."""
+    temporary copy checked out at the experiment's own commit, with its params applied.
+
+    Dirty: a tracked file differs from the commit, other than those the pipeline writes
+    (``PIPELINE_WRITES``: DVC rewrites dvc.lock, and the stages their reports, before the
+    next stage runs; a break-it session found every run of a pristine clone's `make repro`
+    tagged dirty)."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=checkout or Path.cwd(), capture_output=True,
@@ -395,7 +404,8 @@ def git_state(checkout: str | Path | None = None) -> dict[str, str]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ":/",
+                 *(f":(exclude){path}" for path in PIPELINE_WRITES))
     return {"mlflow.source.git.commit": commit or "unknown",
             "mer.git_dirty": "unknown" if status is None else str(bool(status)).lower()}
 
