@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -429,8 +430,10 @@ def test_flatten():
 
 def _interruptible() -> None:
     """In the child before exec: SIGINT back to its default, so Python turns it into
-    KeyboardInterrupt as in a terminal."""
+    KeyboardInterrupt as in a terminal, and a process group of its own, as a shell starts a
+    job in, so that Ctrl-C can be sent as a terminal sends it: to the whole group."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgrp()
 
 
 @pytest.mark.slow
@@ -491,13 +494,66 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
                  for r in runs}
         assert set(names) == {"train.svm.trials=5", "svm sub01"}
         assert names["svm sub01"][PARENT_TAG] == parent
-        ui.send_signal(signal.SIGINT)  # Ctrl-C to mer alone: it stops the server it started
+        # Ctrl-C as a terminal sends it, to the foreground process group. A break-it session:
+        # the server got it too and printed uvicorn's 45-line traceback. Only mer gets it,
+        # and stops the server it started.
+        os.killpg(ui.pid, signal.SIGINT)
         assert ui.wait(timeout=60) == 0
         assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+        said = log.read_text()
+        assert "Traceback" not in said and "KeyboardInterrupt" not in said, said[-3000:]
+        assert "mer ui: stopping the MLflow UI\n" in said, said[-3000:]
     finally:
         if ui.poll() is None:
             ui.kill()
             ui.wait(timeout=30)
+
+
+def started_ui(root: Path, port: int, params: Path, log: Path) -> subprocess.Popen:
+    """`mer ui --port <port>` over the store at ``root``, once it says where the UI is."""
+    with log.open("wb") as output:
+        ui = subprocess.Popen([sys.executable, "-m", "mer.cli", "ui", "--port", str(port),
+                               "--params", str(params)],
+                              cwd=root, env=ui_environment(), stdout=output,
+                              stderr=subprocess.STDOUT, preexec_fn=_interruptible)
+    deadline = time.monotonic() + 120
+    while "(Ctrl-C to stop)" not in log.read_text():
+        if ui.poll() is not None or time.monotonic() > deadline:
+            ui.kill()
+            ui.wait(timeout=30)
+            raise AssertionError(log.read_text()[-3000:])
+        time.sleep(0.5)
+    return ui
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_mer_ui_leaves_no_server_holding_the_port(tracking_root, own_store, tmp_path):
+    """The server has its own process group (so that a terminal's Ctrl-C reaches `mer ui`
+    alone); `mer ui` killed outright (SIGKILL, a closed terminal) still takes it down, and a
+    new `mer ui` starts on the same port at once."""
+    params = tmp_path / "params.yaml"
+    params.write_text("{}\n")
+    port = free_port()
+    ui = started_ui(tracking_root, port, params, tmp_path / "ui.log")
+    (server,) = psutil.Process(ui.pid).children()
+    left = [server, *server.children(recursive=True)]
+    try:
+        ui.kill()
+        ui.wait(timeout=30)
+        _, alive = psutil.wait_procs(left, timeout=60)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        for process in left:  # a failure leaves no server running
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+    with pytest.raises(ConnectionRefusedError):  # nothing listens on the port
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    # A plain bind took the port for in use while its connections were in TIME_WAIT (up to a
+    # minute after a server stopped): `mer ui` starts there again at once.
+    again = started_ui(tracking_root, port, params, tmp_path / "again.log")
+    os.killpg(again.pid, signal.SIGINT)
+    assert again.wait(timeout=60) == 0
 
 
 def test_a_registered_version_carries_its_loso_evaluation(tracking_root, own_store):

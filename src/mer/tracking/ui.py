@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -87,6 +88,19 @@ def ui_command(port: int, root: str | Path | None = None) -> list[str]:
     return command
 
 
+def own_process_group() -> None:
+    """Run in the server's process before it starts (``preexec_fn``): its own process group,
+    so a terminal's Ctrl-C reaches `mer ui` alone, which stops the server with SIGTERM
+    (uvicorn shuts down cleanly; on the terminal's SIGINT it printed a 45-line traceback, a
+    break-it session); on Linux the server also gets SIGTERM when `mer ui` dies, however it
+    dies (PR_SET_PDEATHSIG), so a closed terminal leaves no server holding the port."""
+    os.setpgrp()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 def ui_address(home: str, experiment: str) -> str:
     """Where to point the browser at the MLflow server answering at ``home``
     ('http://127.0.0.1:5000', `mer ui`'s or a team's): the runs table of ``experiment`` in
@@ -134,6 +148,9 @@ def run(args: argparse.Namespace) -> None:
         return
     ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
     with socket.socket() as probe:  # else another server's answers would pass for ours
+        # As uvicorn binds: a port whose last server has just stopped (its connections in
+        # TIME_WAIT for a minute) is free; one a server listens on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, args.port))
         except OSError:
@@ -141,7 +158,8 @@ def run(args: argparse.Namespace) -> None:
                            "that server or try `mer ui --port <another>`") from None
     print(f"starting the MLflow UI for {root} on http://{HOST}:{args.port} ...",
           file=sys.stderr)
-    server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment())
+    server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment(),
+                              preexec_fn=own_process_group)
     try:
         if wait_until_answers(server, f"http://{HOST}:{args.port}/health"):
             address = ui_address(f"http://{HOST}:{args.port}", experiment)
@@ -149,8 +167,9 @@ def run(args: argparse.Namespace) -> None:
         code = server.wait()
     except KeyboardInterrupt:  # the way `mer ui` ends: a stop handled, not a stop to report
         clear_stop()
+        print("mer ui: stopping the MLflow UI", file=sys.stderr)
         return
-    finally:  # Ctrl-C reaches the server through the terminal; SIGTERM and errors do not
+    finally:  # the server has its own process group: only mer stops it
         if server.poll() is None:
             server.terminate()
             try:
@@ -158,6 +177,6 @@ def run(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-    if code not in (0, -2, 130):  # Ctrl-C ends the server with SIGINT
+    if code != 0:
         raise MerError(f"`mlflow ui` exited with code {code} (its error is above); if it "
                        f"says the address is in use, try `mer ui --port <another>`")
