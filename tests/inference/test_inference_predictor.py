@@ -27,7 +27,7 @@ def test_a_served_answer_gives_the_apex_in_the_inputs_numbering():
            "moving_regions": {"chin": 0.3}, "no_motion": False}
     answer = Prediction.from_row(row, window)
     assert (answer.apex_frame, answer.apex_index) == (70, 5)
-    assert answer.as_dict()["apex_frame"] == 70 and answer.no_motion is False
+    assert answer.apex_frame == 70 and answer.no_motion is False
     # a model registered before the flag answers without it: unknown, not "moved"
     del row["no_motion"]
     assert Prediction.from_row(row, window).no_motion is None

@@ -78,18 +78,6 @@ class Prediction:
     # folder's (img46.jpg: 46), as --apex, --onset and `mer spot` give frames
     apex_frame: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "probabilities": self.probabilities,
-            "apex_frame": self.apex_frame,
-            "apex_index": self.apex_index,
-            "apex_estimated": self.apex_estimated,
-            "moving_regions": self.moving_regions,
-            "no_motion": self.no_motion,
-            "source": self.source,
-        }
-
     def as_row(self) -> dict[str, Any]:
         """One flat table row, the served model's answer columns: label, prob_<class> per
         class, apex_index, apex_estimated, moving_regions, no_motion (the server sees frames,

@@ -8,10 +8,11 @@ and --apex, 0-based frame indices; the apex is estimated when absent).
 
 One input prints one indented JSON object; several clips (or any --clips-from list, even of one
 row) share one model load, so each costs only its own prediction: one JSON object per clip,
-one per line, in the order given. Each gives the apex as a frame number of its input
-(``apex_frame``) and as an index into the frames read (``apex_index``), flags ``no_motion`` (no
-AU region moved: its label is a guess on a still face, with a warning), and names its
-``input``, the ``model`` as given and the
+one per line, in the order given. Each is the row --out writes (ROW_FIELDS: the label, one
+``prob_<class>`` per class, as the served model answers them, ...). Each gives the apex as a
+frame number of its input (``apex_frame``) and as an index into the frames read
+(``apex_index``), flags ``no_motion`` (no AU region moved: its label is a guess on a still
+face, with a warning), and names its ``input``, the ``model`` as given and the
 ``model_version`` it pinned to (models:/name/8 for models:/name@champion: the answer stays
 traceable after the alias moves; null with --server); with --out FILE (.csv or
 .json) they go to that table instead, one row per input. A clip mer cannot classify (a lost
@@ -38,7 +39,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mer.errors import ParamsError
 from mer.tracking.registry import CHAMPION
@@ -240,8 +241,9 @@ def run(args: argparse.Namespace) -> None:
         window = inputs[0].read()  # a damaged frame is the error, before the model loads
         classify, version = load()
         prediction = _warned(inputs[0].name, classify(window))
-        json.dump({"input": inputs[0].name, **prediction.as_dict(), "model": model,
-                   "model_version": version}, sys.stdout, indent=2)
+        json.dump(prediction_row(inputs[0].name, prediction,
+                                 {"model": model, "model_version": version}),
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     classify, version = load()
@@ -287,6 +289,29 @@ def _warned(name: str, prediction: Prediction) -> Prediction:
     return prediction
 
 
+# A prediction's fields, printed or written, in this order (prob_<class> after the label);
+# the served model answers the same columns but those the caller knows: input, apex_frame
+# (its numbering), source, model, model_version. One shape everywhere: a break-it session
+# found the printed JSON nesting the probabilities that every table gives as prob_<class>.
+ROW_FIELDS = ("input", "label", "apex_frame", "apex_index", "apex_estimated", "moving_regions",
+              "no_motion", "source", "model", "model_version", "error")
+
+
+def prediction_row(name: str, prediction: Prediction | None, names: dict[str, str | None],
+                   error: str | None = None) -> dict[str, Any]:
+    """Input ``name``'s row: its ``prediction`` (None when it failed with ``error``) with the
+    model ``names`` (model, model_version), by ROW_FIELDS."""
+    from mer.inference.predictor import PROBABILITY
+
+    answer = ({} if prediction is None else {
+        **prediction.as_row(), "apex_frame": prediction.apex_frame,
+        "source": prediction.source})
+    row = {"input": name, **answer, **names, "error": error}
+    return {**{k: row[k] for k in ("input", "label") if k in row},
+            **{k: v for k, v in row.items() if k.startswith(PROBABILITY)},
+            **{k: row[k] for k in ROW_FIELDS[2:] if k in row}}
+
+
 def predict_many(classify: Classify, inputs: list[Input], model: str, version: str | None,
                  out: str | None) -> None:
     """Classify every input with ``classify`` (one loaded model, or the served one; ``model``
@@ -302,26 +327,21 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
     for item in inputs:
         stop_if_requested()  # between inputs: a Ctrl-C a library dropped (mer.interrupts)
         try:
-            prediction = _warned(item.name, classify(item.read()))
-            result = {"input": item.name, **prediction.as_dict(), **names}
-            row = {"input": item.name, **prediction.as_row(), "apex_frame":
-                   prediction.apex_frame, "source": prediction.source, **names}
+            row = prediction_row(item.name, _warned(item.name, classify(item.read())), names)
         except MerError as exc:
             error = str(exc) if item.name in str(exc) else f"{item.name}: {exc}"
             failed.append(error)
-            result = row = {"input": item.name, **names, "error": error}
+            row = prediction_row(item.name, None, names, error)
         rows.append(row)
         if out is None:
-            print(json.dumps(result), flush=True)
+            print(json.dumps(row), flush=True)
     if out is not None:
         from mer.inference.predictor import PROBABILITY
 
         # every answered class, in the model's order (a row that failed has none)
         probabilities = list(dict.fromkeys(k for r in rows for k in r
                                            if k.startswith(PROBABILITY)))
-        write_rows(out, rows, ["input", "label", *probabilities, "apex_frame", "apex_index",
-                               "apex_estimated", "moving_regions", "no_motion", "source",
-                               "model", "model_version", "error"])
+        write_rows(out, rows, [*ROW_FIELDS[:2], *probabilities, *ROW_FIELDS[2:]])
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
     if failed:
         raise MerError(f"{len(failed)} of {len(inputs)} inputs could not be classified (their "
