@@ -279,6 +279,30 @@ def test_the_baseline_never_reopens_an_experiments_run(tmp_path, monkeypatch):
         if PARENT_TAG not in r.data.tags]) == 2
 
 
+def test_a_reopened_parent_that_holds_its_folds_names_no_other(tmp_path, monkeypatch):
+    """A break-it session: after a variant refitted folds it shares with the baseline (`mer
+    train --fresh`), the baseline's rerun tagged the baseline's parent, which holds a run of
+    every fold of its own, with mer.folds_from the later variant's."""
+    toy_project(tmp_path, monkeypatch)
+    assert main(["train"]) == 0
+    variant = QUICK + "  cnn: {epochs: 3}\n"  # a param the SVM's folds do not read
+    (tmp_path / "params.yaml").write_text(variant)
+    assert main(["train"]) == 0  # its folds from the baseline's cache: it names the baseline
+    assert main(["train", "--fresh"]) == 0  # now fitted again, under the variant's parent
+    (tmp_path / "params.yaml").write_text(QUICK)
+    assert main(["train"]) == 0  # the baseline's parent reopened, every fold cached
+    client = MlflowClient(tracking_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("mer").experiment_id],
+                              max_results=1000, order_by=["attributes.start_time ASC"])
+    baseline, *variants = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert baseline.info.run_name == parent_name(parse_params(yaml.safe_load(QUICK)))
+    assert "mer.folds_from" not in baseline.data.tags, baseline.data.tags["mer.folds_from"]
+    own = {r.data.tags["mer.fold_key"] for r in runs
+           if r.data.tags.get(PARENT_TAG) == baseline.info.run_id}
+    assert own and all(r.data.tags["mer.fold_key"] in own for r in runs
+                       if r.data.tags.get(PARENT_TAG) in {v.info.run_id for v in variants})
+
+
 def test_a_training_that_predicts_as_an_evaluated_one_carries_its_evaluation(tmp_path,
                                                                             monkeypatch):
     """The issue: an experiment whose predictions come out byte for byte as before (a change

@@ -123,14 +123,17 @@ def log_fold(tracker: Tracker, parent: str, outcome: FoldOutcome, clips: ClipSet
     duplicates; a run cut short by a kill while logging is logged again), nor for a fold that
     scored no clip (the AU-oracle on a subject without AU codes).
 
-    Returns the parent run that holds the fold's runs: ``parent``, or the earlier one that
-    logged them; None for a fold that scored no clip."""
+    Returns the parent run that holds the fold's runs: ``parent`` when it holds them (a
+    reopened parent, though another parent may have logged the fold later: a break-it
+    session found a baseline's parent naming a later variant's, which had refitted shared
+    folds), else the newest one that logged them; None for a fold that scored no clip."""
     if not outcome.clip_id:
         return None
     if from_cache:
-        logged = tracker.newest_runs({FOLD_KEY_TAG: key}, {}, status="FINISHED", limit=1)
-        if logged:
-            return logged[0].data.tags.get(PARENT_TAG)
+        for where in ({FOLD_KEY_TAG: key, PARENT_TAG: parent}, {FOLD_KEY_TAG: key}):
+            logged = tracker.newest_runs(where, {}, status="FINISHED", limit=1)
+            if logged:
+                return logged[0].data.tags.get(PARENT_TAG)
     from mer.evaluation.plots import confusion_figure
 
     position = {clip_id: i for i, clip_id in enumerate(clips.clip_id.tolist())}
@@ -175,7 +178,9 @@ def link_fold_parents(tracker: Tracker, parent: str, holders: set[str | None]) -
     log again (a break-it session: after Ctrl-C and a rerun, two parents of one name, one
     seemingly missing 7 of 26 folds per model, the other looking like debris)."""
     others = sorted(h for h in holders if h and h != parent)
-    if others:
+    if not others:  # a reopened parent holds them all now: an earlier rerun's tag is stale
+        tracker.drop_tag(parent, FOLDS_FROM_TAG)
+    else:
         tracker.log(parent, tags={FOLDS_FROM_TAG: ",".join(others[:FOLDS_FROM_MAX])})
         log.info("folds taken from the cache keep their MLflow runs under %d earlier parent "
                  "run(s), which tag %s of run %s names", len(others), FOLDS_FROM_TAG, parent)
