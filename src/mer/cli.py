@@ -157,12 +157,12 @@ RESUMES = {"train": "finished folds are kept, rerun to resume"}
 
 def _stop_line(command: str, code: int) -> str:
     """The one line a stopped command prints: interrupted (Ctrl-C) or terminated (SIGTERM),
-    and for a SIGTERM (a scheduler's stop, often followed by a rerun) what a rerun resumes."""
+    and what a rerun resumes (a break-it session: Ctrl-C, what a user at a terminal does, did
+    not say that the finished folds were kept)."""
     program = f"mer {command}" if command else "mer"
-    if code == SIGTERM_EXIT:
-        resume = f"; {RESUMES[command]}" if command in RESUMES else ""
-        return f"{program}: terminated (SIGTERM){resume}"
-    return f"{program}: interrupted"
+    resume = f"; {RESUMES[command]}" if command in RESUMES else ""
+    stopped = "terminated (SIGTERM)" if code == SIGTERM_EXIT else "interrupted"
+    return f"{program}: {stopped}{resume}"
 
 
 def _stop_exit_code(exc: BaseException) -> int | None:

@@ -142,7 +142,7 @@ def test_mlflow_logging_level_set_by_the_user_is_kept(tmp_path):
     assert "Creating initial MLflow database tables" in result.stderr
 
 
-def test_a_sigterm_names_resuming_only_for_a_command_that_resumes():
+def test_a_stop_names_resuming_only_for_a_command_that_resumes():
     """The issue: `mer params` or `mer --help` stopped by SIGTERM said 'finished work is kept,
     rerun to resume', though they keep nothing; `mer train` keeps its finished folds."""
     from mer.cli import _stop_line
@@ -154,6 +154,10 @@ def test_a_sigterm_names_resuming_only_for_a_command_that_resumes():
         assert "resume" not in _stop_line(command, SIGTERM_EXIT)
     assert _stop_line("params", SIGTERM_EXIT) == "mer params: terminated (SIGTERM)"
     assert _stop_line("", SIGINT_EXIT) == "mer: interrupted"
+    # Ctrl-C too (a break-it session: it said only "interrupted", where a user at a terminal
+    # most needs to hear that nothing finished is lost)
+    assert _stop_line("train", SIGINT_EXIT) == \
+        "mer train: interrupted; finished folds are kept, rerun to resume"
 
 
 def test_a_stop_a_library_dropped_still_ends_the_command(monkeypatch, capsys):

@@ -395,7 +395,8 @@ def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, own_store, reap, c
     err_text = stderr_of(project)
     assert code == 130, err_text
     assert "Traceback" not in err_text, err_text
-    assert err_text.strip().splitlines()[-1] == f"mer {command}: interrupted"
+    resume = "; finished folds are kept, rerun to resume" if command == "train" else ""
+    assert err_text.strip().splitlines()[-1] == f"mer {command}: interrupted{resume}"
     assert not alive, [" ".join(p.cmdline()) for p in alive if p.is_running()]
 
 
@@ -436,7 +437,8 @@ def test_ctrl_c_while_the_cli_starts_prints_one_line(tmp_path, own_store, reap, 
     err_text = stderr_of(tmp_path)
     assert code == 130, err_text
     assert "Traceback" not in err_text, err_text
-    assert err_text.strip().splitlines() == ["mer train: interrupted"]
+    assert err_text.strip().splitlines() == [
+        "mer train: interrupted; finished folds are kept, rerun to resume"]
 
 
 # `mer synthesize` whose renderers take RENDER_S per clip: a stop has to kill them.
@@ -562,7 +564,7 @@ def ctrl_c_raises():
 
 
 STOPS = [(signal.SIGTERM, 143, "mer train: terminated (SIGTERM)"),
-         (signal.SIGINT, 130, "mer train: interrupted")]
+         (signal.SIGINT, 130, "mer train: interrupted; finished folds are kept, rerun to resume")]
 
 
 def train_dropping_a_stop(project: Path, monkeypatch: pytest.MonkeyPatch, signum: int,
