@@ -14,8 +14,9 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 CONSTRAINTS := constraints.txt
 PIN_VERSIONS ?= -c $(CONSTRAINTS)
 
+# A venv without a working pip (its creation interrupted before ensurepip ran) is made again.
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q $(PIN_VERSIONS) -e ".[dev]"
