@@ -762,7 +762,7 @@ def _describe(error: dict[str, Any], source: str) -> str:
         least = error.get("ctx", {}).get("min_length", 1)
         return (f"{source}: {key} lists {len(given)}, it needs at least {least} "
                 f"item{'s' if least > 1 else ''} (got {list(given)!r})")
-    return f"{source}: {key}: {message} (got {error.get('input')!r})"
+    return f"{source}: {key}: {message} (got {given!r})"
 
 
 def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Params:

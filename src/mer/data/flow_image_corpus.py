@@ -105,6 +105,7 @@ MIN_AGREEMENT = 0.8
 # so a few are tolerated.
 SOME_FIT_NEITHER = 0.2
 
+
 def _lists(root: Path, suffixes: Sequence[str] = (".csv", ".xlsx")) -> list[Path]:
     """The files in ``root`` that may list its images: CSVs and workbooks, but Excel's lock
     file of an open workbook (~$labels.xlsx) and macOS's ._ files."""
