@@ -14,9 +14,11 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 CONSTRAINTS := constraints.txt
 PIN_VERSIONS ?= -c $(CONSTRAINTS)
 
-# A venv without a working pip (its creation interrupted before ensurepip ran) is made again.
+# A venv without pip (its creation interrupted before ensurepip ran, or made without it) gets
+# pip; what it holds stays.
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
-	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip -q 2>/dev/null \
+		|| $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q $(PIN_VERSIONS) -e ".[dev]"

@@ -30,7 +30,7 @@ HEADLINE = ("uar", "uf1", "acc", "uar_sd")
 EXPERIMENT = "svm-trials-5"
 # The README's `dvc exp show` for a comparison: without the file hashes, the floor and the
 # ceiling (with them, a train.svm change's 12 changed figures fold the param out of 200 columns)
-COMPARE = ("--only-changed", "--drop", r".*/|au-oracle|majority|baseline\.")
+COMPARE = ("--only-changed", "--drop", r".*/|au-oracle|majority|threshold_baseline")
 README = REPO / "README.md"
 TABLES = ("confusion", "recall", "subjects")  # reports/plots/<table>/<model>.csv
 

@@ -742,6 +742,12 @@ def test_several_clips_in_one_call_answer_as_one_call_each(local, tmp_path, caps
     assert rows[2]["error"].startswith(f"{clips}, line 4: {tmp_path / 'missing'}: not a "
                                        "folder of frames")
     assert {row["model_version"] for row in rows} == {f"models:/{MODEL}/1"}
+    # Printed, each line is its row, the failed one too: every field, null where it has none
+    # (the re-check: the failed line had 4 keys, so `line["label"]` raised KeyError)
+    assert main(["predict", "--clips-from", str(clips)]) == 2
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [list(line) for line in printed] == [list(row) for row in rows]
+    assert printed[2]["label"] is None and printed[2]["error"] == rows[2]["error"]
     # the issue: a list of one clip printed the one-input form (indented, no "input"), and a
     # script reading the list's lines broke on it: a list always prints one line per clip
     one = tmp_path / "one.csv"

@@ -312,6 +312,20 @@ def prediction_row(name: str, prediction: Prediction | None, names: dict[str, st
             **{k: row[k] for k in ROW_FIELDS[2:] if k in row}}
 
 
+def fields_of(rows: list[dict[str, Any]]) -> list[str]:
+    """The fields of ``rows``' table: ROW_FIELDS with every answered class's prob_<class> after
+    the label, in the model's order (a row that failed has none)."""
+    from mer.inference.predictor import PROBABILITY
+
+    probabilities = dict.fromkeys(k for r in rows for k in r if k.startswith(PROBABILITY))
+    return [*ROW_FIELDS[:2], *probabilities, *ROW_FIELDS[2:]]
+
+
+def row_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``row`` with every field of ``rows``' table, null where it has none."""
+    return {field: row.get(field) for field in fields_of(rows)}
+
+
 def predict_many(classify: Classify, inputs: list[Input], model: str, version: str | None,
                  out: str | None) -> None:
     """Classify every input with ``classify`` (one loaded model, or the served one; ``model``
@@ -334,14 +348,11 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
             row = prediction_row(item.name, None, names, error)
         rows.append(row)
         if out is None:
-            print(json.dumps(row), flush=True)
+            # a failed input's line has every field, null, as its --out row (and the class
+            # probabilities' once an earlier input has named the classes)
+            print(json.dumps(row_of(row, rows)), flush=True)
     if out is not None:
-        from mer.inference.predictor import PROBABILITY
-
-        # every answered class, in the model's order (a row that failed has none)
-        probabilities = list(dict.fromkeys(k for r in rows for k in r
-                                           if k.startswith(PROBABILITY)))
-        write_rows(out, rows, [*ROW_FIELDS[:2], *probabilities, *ROW_FIELDS[2:]])
+        write_rows(out, rows, fields_of(rows))
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
     if failed:
         raise MerError(f"{len(failed)} of {len(inputs)} inputs could not be classified (their "
