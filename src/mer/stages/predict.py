@@ -241,9 +241,9 @@ def run(args: argparse.Namespace) -> None:
         window = inputs[0].read()  # a damaged frame is the error, before the model loads
         classify, version = load()
         prediction = _warned(inputs[0].name, classify(window))
-        json.dump(prediction_row(inputs[0].name, prediction,
-                                 {"model": model, "model_version": version}),
-                  sys.stdout, indent=2)
+        row = prediction_row(inputs[0].name, prediction,
+                             {"model": model, "model_version": version})
+        json.dump(in_order(row, probabilities_of(row)), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     classify, version = load()
@@ -299,31 +299,30 @@ ROW_FIELDS = ("input", "label", "apex_frame", "apex_index", "apex_estimated", "m
 
 def prediction_row(name: str, prediction: Prediction | None, names: dict[str, str | None],
                    error: str | None = None) -> dict[str, Any]:
-    """Input ``name``'s row: its ``prediction`` (None when it failed with ``error``) with the
-    model ``names`` (model, model_version), by ROW_FIELDS."""
-    from mer.inference.predictor import PROBABILITY
-
+    """Input ``name``'s fields: its ``prediction`` (None when it failed with ``error``) with the
+    model ``names`` (model, model_version); in_order gives them their order."""
     answer = ({} if prediction is None else {
         **prediction.as_row(), "apex_frame": prediction.apex_frame,
         "source": prediction.source})
-    row = {"input": name, **answer, **names, "error": error}
-    return {**{k: row[k] for k in ("input", "label") if k in row},
-            **{k: v for k, v in row.items() if k.startswith(PROBABILITY)},
-            **{k: row[k] for k in ROW_FIELDS[2:] if k in row}}
+    return {"input": name, **answer, **names, "error": error}
 
 
-def fields_of(rows: list[dict[str, Any]]) -> list[str]:
-    """The fields of ``rows``' table: ROW_FIELDS with every answered class's prob_<class> after
-    the label, in the model's order (a row that failed has none)."""
+def probabilities_of(row: dict[str, Any]) -> dict[str, None]:
+    """``row``'s prob_<class> fields, in the model's order (a row that failed has none)."""
     from mer.inference.predictor import PROBABILITY
 
-    probabilities = dict.fromkeys(k for r in rows for k in r if k.startswith(PROBABILITY))
+    return dict.fromkeys(k for k in row if k.startswith(PROBABILITY))
+
+
+def table_fields(probabilities: dict[str, None]) -> list[str]:
+    """ROW_FIELDS with the ``probabilities`` fields (probabilities_of) after the label."""
     return [*ROW_FIELDS[:2], *probabilities, *ROW_FIELDS[2:]]
 
 
-def row_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """``row`` with every field of ``rows``' table, null where it has none."""
-    return {field: row.get(field) for field in fields_of(rows)}
+def in_order(row: dict[str, Any], probabilities: dict[str, None]) -> dict[str, Any]:
+    """``row`` with every field of table_fields(``probabilities``), in that order, null where it
+    has none."""
+    return {field: row.get(field) for field in table_fields(probabilities)}
 
 
 def predict_many(classify: Classify, inputs: list[Input], model: str, version: str | None,
@@ -337,6 +336,7 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
     from mer.interrupts import stop_if_requested
 
     rows, failed = [], []
+    probabilities: dict[str, None] = {}  # every class answered so far, in the model's order
     names = {"model": model, "model_version": version}
     for item in inputs:
         stop_if_requested()  # between inputs: a Ctrl-C a library dropped (mer.interrupts)
@@ -347,12 +347,13 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
             failed.append(error)
             row = prediction_row(item.name, None, names, error)
         rows.append(row)
+        probabilities |= probabilities_of(row)
         if out is None:
             # a failed input's line has every field, null, as its --out row (and the class
             # probabilities' once an earlier input has named the classes)
-            print(json.dumps(row_of(row, rows)), flush=True)
+            print(json.dumps(in_order(row, probabilities)), flush=True)
     if out is not None:
-        write_rows(out, rows, fields_of(rows))
+        write_rows(out, rows, table_fields(probabilities))
         log.info("%d of %d predictions written to %s", len(rows) - len(failed), len(rows), out)
     if failed:
         raise MerError(f"{len(failed)} of {len(inputs)} inputs could not be classified (their "
