@@ -436,6 +436,25 @@ def _interruptible() -> None:
     os.setpgrp()
 
 
+def started_ui(root: Path, port: int, params: Path, log: Path) -> subprocess.Popen:
+    """`mer ui --port <port>` over the store at ``root``, once it says where the UI is. Ctrl-C
+    reaches it as a terminal sends it: a suite started in the background (`make test &`) has
+    SIGINT ignored, and its children inherit that unless told otherwise (_interruptible)."""
+    with log.open("wb") as output:
+        ui = subprocess.Popen([sys.executable, "-m", "mer.cli", "ui", "--port", str(port),
+                               "--params", str(params)],
+                              cwd=root, env=ui_environment(), stdout=output,
+                              stderr=subprocess.STDOUT, preexec_fn=_interruptible)
+    deadline = time.monotonic() + 120
+    while "(Ctrl-C to stop)" not in log.read_text():
+        if ui.poll() is not None or time.monotonic() > deadline:
+            ui.kill()
+            ui.wait(timeout=30)
+            raise AssertionError(log.read_text()[-3000:])
+        time.sleep(0.5)
+    return ui
+
+
 @pytest.mark.slow
 def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, own_store,
                                                                  tmp_path):
@@ -451,13 +470,7 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
     (tmp_path / "params.yaml").write_text("tracking: {experiment: ui-served}\n")
     port = free_port()
     log = tmp_path / "ui.log"
-    with log.open("wb") as output:
-        # Ctrl-C as a terminal sends it: a suite started in the background (`make test &`)
-        # has SIGINT ignored, and its children inherit that unless told otherwise
-        ui = subprocess.Popen([sys.executable, "-m", "mer.cli", "ui", "--port", str(port),
-                               "--params", str(tmp_path / "params.yaml")],
-                              cwd=tracking_root, env=ui_environment(), stdout=output,
-                              stderr=subprocess.STDOUT, preexec_fn=_interruptible)
+    ui = started_ui(tracking_root, port, tmp_path / "params.yaml", log)
     base = f"http://127.0.0.1:{port}"
 
     def api(path: str, body: dict | None = None) -> dict:
@@ -468,10 +481,6 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
             return json.loads(response.read())
 
     try:
-        deadline = time.monotonic() + 120
-        while "(Ctrl-C to stop)" not in log.read_text():
-            assert ui.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
         # One local user: the server and its uvicorn worker, not MLflow's GenAI job runner
         # and its worker pool (16 processes on a 2-core machine before).
         (server,) = psutil.Process(ui.pid).children()
@@ -507,23 +516,6 @@ def test_the_mlflow_ui_opens_the_experiment_on_its_training_runs(tracking_root, 
         if ui.poll() is None:
             ui.kill()
             ui.wait(timeout=30)
-
-
-def started_ui(root: Path, port: int, params: Path, log: Path) -> subprocess.Popen:
-    """`mer ui --port <port>` over the store at ``root``, once it says where the UI is."""
-    with log.open("wb") as output:
-        ui = subprocess.Popen([sys.executable, "-m", "mer.cli", "ui", "--port", str(port),
-                               "--params", str(params)],
-                              cwd=root, env=ui_environment(), stdout=output,
-                              stderr=subprocess.STDOUT, preexec_fn=_interruptible)
-    deadline = time.monotonic() + 120
-    while "(Ctrl-C to stop)" not in log.read_text():
-        if ui.poll() is not None or time.monotonic() > deadline:
-            ui.kill()
-            ui.wait(timeout=30)
-            raise AssertionError(log.read_text()[-3000:])
-        time.sleep(0.5)
-    return ui
 
 
 @pytest.mark.slow
