@@ -44,6 +44,40 @@ def _follow_video(frames: tuple[Path, ...], path: Path, fps: float) -> Path:
     return path
 
 
+def still_face_video(path: Path, frames: int, fps: float = 30.0, noise: float = 2.0) -> Path:
+    """A video of a real face that does not move (the fixture astronaut.png, 512 x 512) with
+    a camera's sensor noise (normal, ``noise`` grey levels, seed 1), Motion JPEG as a webcam
+    records: every interval spotted in it is a false alarm."""
+    import cv2
+    import numpy as np
+
+    face = cv2.imread(str(REPO / "tests" / "fixtures" / "faces" / "astronaut.png"))
+    rng = np.random.default_rng(1)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps,
+                             (face.shape[1], face.shape[0]))
+    for _ in range(frames):
+        writer.write(np.clip(face + rng.normal(0, noise, face.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def still_face_spots(params, p: dict[str, float], seconds: float = 30.0) -> dict[float, int]:
+    """Intervals the spotter (p, the signal settings of ``params``: mer.config.Params) finds in
+    ``seconds`` of a still face at 30 fps, at spotting.noise_floor and at 0 (the MEGC
+    threshold alone)."""
+    import cv2
+
+    from mer.spotting.signals import video_signals
+    from mer.spotting.spotter import spot
+
+    video = still_face_video(Path("still.avi"), round(seconds * 30), 30.0)
+    capture = cv2.VideoCapture(str(video))
+    frames = iter(lambda: capture.read()[1], None)
+    signals = video_signals(frames, 30.0, params.spotting, params.features, str(video))
+    capture.release()
+    return {floor: len(spot(signals, p, floor)) for floor in (params.spotting.noise_floor, 0.0)}
+
+
 def _recogniser(params):
     """A hybrid fitted on the small embedded dataset the stages wrote in the cwd."""
     from mer.core.clipset import load_clips
@@ -84,7 +118,8 @@ def follow_scores(videos, signals, report, params) -> dict[str, dict]:
     from mer.spotting.spotter import follow_signals
 
     p_of = {fold["subject"]: fold["p"] for fold in report["folds"]}
-    spotted = [[s.interval for s in follow_signals(signal, p_of[video.subject])]
+    spotted = [[s.interval for s in follow_signals(signal, p_of[video.subject],
+                                                   params.noise_floor)]
                for video, signal in zip(videos, signals, strict=True)]
     counts = pooled_counts(zip(spotted, [v.intervals for v in videos], strict=True), params.iou)
     return {kind: {"tp": c.tp, "spotted": c.spotted, "f1": c.f1} for kind, c in counts.items()}
@@ -134,6 +169,11 @@ def run() -> list[dict]:
             rows.append({"benchmark": f"spotter --follow {kind} F1", "value": figures["f1"],
                          "unit": "F1", "note": f"each fold's p, the running threshold: TP "
                          f"{figures['tp']} of {figures['spotted']} spotted"})
+        floors = still_face_spots(params, report["p"])
+        rows.append({"benchmark": "spotter on a still face, 30 s", "value": floors[
+            params.spotting.noise_floor], "unit": "intervals", "note": "every one a false "
+            f"alarm; with spotting.noise_floor {params.spotting.noise_floor:g}, p fitted on the "
+            f"corpus; at 0 (the MEGC threshold alone): {floors[0.0]}"})
         rows.append({"benchmark": "signal pass over the corpus", "value": frames / seconds,
                      "unit": "frames/s", "note": f"{frames} frames, one core, from JPEG files"})
         video = _follow_video(videos[0].frames, Path("follow.avi"), videos[0].fps)

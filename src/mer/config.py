@@ -571,6 +571,11 @@ class SpottingParams(Section):
         (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8),
         min_length=1, description="candidates for p in each video's threshold mean + p (max - "
         "mean), one per scale, chosen on the training subjects of each LOSO fold")
+    noise_floor: float = Field(6.0, ge=0, description="least height of a spotted peak above "
+                               "its video's median score, in robust standard deviations (IQR "
+                               "/ 1.349) of the score: a still face spots nothing, where mean "
+                               "+ p (max - mean) alone always passes the largest noise peaks; "
+                               "0: that threshold alone (the MEGC baselines')")
     baseline_threshold: float = Field(0.3, gt=0, description="the plain baseline's fixed "
                                       "threshold on head-motion-removed flow magnitude, px")
     iou: float = Field(0.5, gt=0, le=1, description="least IoU of a spotted interval with a "

@@ -604,18 +604,20 @@ def test_a_version_names_its_variant_and_its_spotter():
 
     report = {"models": {"hybrid": {"uar": 0.75, "uf1": 0.7, "accuracy": 0.8}}}
     tags = {**tags_from_evaluation(report, "run-1", "loso"),
-            **variant_tags("iou4", "synthetic", {"micro": 0.3, "macro": 0.35},
+            **variant_tags("iou4", "synthetic", {"micro": 0.3, "macro": 0.35}, 6.0,
                            {"micro": 0.3, "macro": 0.6, "overall": 0.4627})}
     assert {k: tags[k] for k in ("variant", "spotting_corpus", "spotting_p_micro",
-                                 "spotting_p_macro", "spotting_loso_f1_overall")} == {
+                                 "spotting_p_macro", "spotting_noise_floor",
+                                 "spotting_loso_f1_overall")} == {
         "variant": "iou4", "spotting_corpus": "synthetic", "spotting_p_micro": "0.3",
-        "spotting_p_macro": "0.35", "spotting_loso_f1_overall": "0.4627"}
+        "spotting_p_macro": "0.35", "spotting_noise_floor": "6.0",
+        "spotting_loso_f1_overall": "0.4627"}
     description = version_description(tags, None)
-    assert ("Spotter: p micro 0.3, macro 0.35, fitted on synthetic (LOSO F1 overall 0.463)."
-            in description)
+    assert ("Spotter: p micro 0.3, macro 0.35, noise floor 6.0, fitted on synthetic (LOSO F1 "
+            "overall 0.463)." in description)
     assert "Registered by: iou4." in description
     assert "spotting_loso_f1_overall" not in variant_tags("x", "--p", {"micro": 0.1,
-                                                                      "macro": 0.2}, {})
+                                                                      "macro": 0.2}, 0.0, {})
 
 
 def test_mer_ui_on_a_port_in_use_says_so_at_once(tmp_path, own_store):

@@ -539,7 +539,7 @@ def test_the_registered_model_spots_and_recognises_a_video_request(spotted, long
     signals = video_signals(frames, fps, bundle.spotter.params, bundle.spotter.features, "v")
     assert [(r["onset"], r["apex"], r["offset"], r["kind"]) for r in rows] == [
         (s.interval.onset, s.interval.apex, s.interval.offset, s.interval.kind)
-        for s in spot(signals, report["p"])]
+        for s in spot(signals, report["p"], bundle.spotter.noise_floor)]
 
 
 def test_bad_video_requests_and_a_missing_model_are_clear_errors(in_project, long_video,
@@ -953,8 +953,9 @@ def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, pro
     assert not any("label" in r for r in only)  # spotted, not recognised
     assert main(["spot", "--video", str(long_video[0]), "--model", folder, "--p", "0.3",
                  "0.3", "--spot-only"]) == 0
-    assert ("spotter: p micro 0.3, macro 0.3 (--p) from --p, with the signal settings of the "
-            f"spotter registered in {folder}") in capsys.readouterr().err
+    assert ("spotter: p micro 0.3, macro 0.3, noise floor 6 (--p) from --p, with the signal "
+            f"settings and noise floor of the spotter registered in {folder}"
+            ) in capsys.readouterr().err
     for missing in (["spot", "--video", str(long_video[0]), "--spot-only"],
                     ["predict", "--pair", *map(str, faceless_pair(tmp_path))]):
         assert main(missing) == 2

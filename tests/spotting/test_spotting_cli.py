@@ -7,7 +7,7 @@ import cv2
 import pytest
 
 from mer.cli import main
-from mer.config import FeatureParams
+from mer.config import FeatureParams, SpottingParams
 from mer.data.casme_sq import read_casme_sq
 from mer.spotting.folds import corpus_signals
 from mer.spotting.spotter import follow_signals, spot
@@ -44,7 +44,7 @@ def test_spot_prints_and_writes_the_spotters_intervals(tiny_video, tmp_path, mon
     assert f"\n{len(rows)} interval{'' if len(rows) == 1 else 's'} (" in f"\n{out.err}"
     # the same intervals as the spotter on the frames' signals (lossless video)
     (signals,) = corpus_signals([video], tiny_spotting, FeatureParams())
-    expected = spot(signals, {"micro": 0.3, "macro": 0.3})
+    expected = spot(signals, {"micro": 0.3, "macro": 0.3}, SpottingParams().noise_floor)
     assert [(int(r["onset"]), int(r["apex"]), int(r["offset"]), r["kind"]) for r in rows] == [
         (s.interval.onset, s.interval.apex, s.interval.offset, s.interval.kind)
         for s in expected]
@@ -99,11 +99,38 @@ def test_a_folder_with_a_gap_gives_the_frames_own_numbers_after_it(tiny_video, t
     assert caplog.text.count("frame(s) 11, 12, 13, 14, 15, ... (10 in all) are missing") == 1
     rows = list(csv.DictReader((tmp_path / "gap.csv").open()))
     (signals,) = corpus_signals([video], tiny_spotting, FeatureParams())
-    expected = spot(signals, {"micro": 0.3, "macro": 0.3})
+    expected = spot(signals, {"micro": 0.3, "macro": 0.3}, SpottingParams().noise_floor)
     assert [int(r["onset"]) for r in rows] == [
         s.interval.onset + (1 if s.interval.onset < 10 else 11) for s in expected]
     assert [float(r["onset_s"]) for r in rows] == [
         round((int(r["onset"]) - 1) / 30, 3) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def still_face_video(tmp_path_factory):
+    """5 s at 30 fps of a real face that does not move, with a camera's sensor noise."""
+    from benchmarks.bench_spotting import still_face_video
+
+    return still_face_video(tmp_path_factory.mktemp("still") / "still.avi", 150)
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_still_face_spots_nothing(still_face_video, tmp_path, monkeypatch, capsys, follow):
+    """A break-it session: `mer spot` on a video of a face that did not move spotted its
+    sensor noise, 6 intervals in 5 s (32 in 30 s), each a "micro-expression" the model then
+    labelled. The noise floor (spotting.noise_floor) spots none; at 0, the MEGC threshold
+    alone, the same video still spots its noise."""
+    monkeypatch.chdir(tmp_path)
+    command = ["spot", "--video", str(still_face_video), "--spot-only", "--p", "0.3", "0.35",
+               *(["--follow"] if follow else [])]
+    (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
+    assert main(command) == 0
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "0 intervals (0 micro) in 150 frames" in out.err
+    (tmp_path / "params.yaml").write_text("spotting: {noise_floor: 0}\n", encoding="utf-8")
+    assert main(command) == 0
+    assert len(capsys.readouterr().out.splitlines()) >= 3
 
 
 def test_follow_reports_intervals_with_the_fitted_p(tiny_video, tmp_path, monkeypatch, capsys,

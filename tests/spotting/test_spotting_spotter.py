@@ -39,6 +39,50 @@ def test_a_peak_becomes_the_interval_apex_minus_k_to_apex_plus_k():
     assert spots[0].confidence > 1
 
 
+def test_a_video_of_noise_spots_nothing_above_the_noise_floor():
+    """A break-it session: mean + p (max - mean) always passes a video's largest peaks, so a
+    still face spotted its noise (30 s: 32 intervals). With the noise floor it spots nothing,
+    and an expression standing out of the same noise is still spotted."""
+    p = {"micro": 0.3, "macro": 0.3}
+    noise = signals_with({"micro": [], "macro": []}, frames=900)
+    assert len(spot(noise, p)) > 10  # the MEGC threshold alone (noise_floor 0)
+    assert spot(noise, p, noise_floor=6.0) == []
+    assert followed(noise, p, 6.0) == []
+    expression = signals_with({"micro": [(400, 0.3)], "macro": []}, frames=900)
+    assert [s.interval for s in spot(expression, p, noise_floor=6.0)] == [
+        Interval(394, 400, 406, "micro")]
+
+
+def test_the_noise_threshold_is_the_median_plus_z_robust_standard_deviations():
+    from mer.spotting.spotter import noise_threshold
+
+    values = np.random.default_rng(3).gamma(2.0, 0.02, 501)
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    assert noise_threshold(sorted(values), 6.0) == pytest.approx(
+        median + 6.0 * (q3 - q1) / 1.349, rel=1e-12)
+    assert noise_threshold(sorted(values), 0.0) == noise_threshold([], 6.0) == 0.0
+    # a still face's score is about normal: its largest of 900 frames stands about 3.3
+    # robust standard deviations up, well under 6
+    normal = np.random.default_rng(4).normal(1.0, 0.1, 900)
+    assert normal.max() < noise_threshold(sorted(normal), 6.0)
+
+
+def test_a_spotter_registered_before_the_noise_floor_keeps_its_threshold():
+    """A bundle pickled before FittedSpotter had noise_floor unpickles without it: its p were
+    fitted with the MEGC threshold alone, which it keeps (0), not today's default."""
+    import pickle
+
+    from mer.config import FeatureParams
+    from mer.spotting.spotter import FittedSpotter
+
+    spotter = FittedSpotter({"micro": 0.3, "macro": 0.35}, {}, FeatureParams(), "synthetic",
+                            noise_floor=6.0)
+    old = pickle.loads(pickle.dumps(spotter))
+    del old.__dict__["noise_floor"]  # as unpickled from a bundle written before it existed
+    assert old.noise_floor == 0.0
+    assert "noise floor 0" in old.describe()
+
+
 def test_overlapping_spots_keep_the_more_confident():
     a = Spot(Interval(10, 15, 20, "micro"), 1.5)
     b = Spot(Interval(0, 15, 30, "macro"), 2.0)
@@ -125,10 +169,11 @@ def test_spotter_beats_the_baseline_on_the_tiny_corpus(tiny_long_signals, tiny_s
     assert report["threshold_baseline"]["overall"]["spotted"] == sum(map(len, baseline))
 
 
-def followed(sig: VideoSignals, p: dict[str, float]) -> list[tuple[int, Spot]]:
+def followed(sig: VideoSignals, p: dict[str, float], noise_floor: float = 0.0
+             ) -> list[tuple[int, Spot]]:
     """(frame whose scores decided it, spot) of each spot FollowSpotter reports on ``sig``,
     the stream's end (``finish``) counted as its last frame."""
-    follower = FollowSpotter(sig.windows, p)
+    follower = FollowSpotter(sig.windows, p, noise_floor)
     reported = []
     for t in range(sig.frames):
         reported += [(t, f) for f in follower.push(t, {s: sig.score[s][t] for s in sig.score})]
@@ -208,15 +253,18 @@ def expression_stream(seed: int, frames: int = 1800) -> VideoSignals:
                         {k: v.copy() for k, v in score.items()})
 
 
+@pytest.mark.parametrize("noise_floor", [0.0, 6.0])
 @pytest.mark.parametrize("seed", range(8))
-def test_follow_gives_the_offline_spots_once_the_threshold_has_settled(seed):
+def test_follow_gives_the_offline_spots_once_the_threshold_has_settled(seed, noise_floor):
     """Once the stream has shown its strongest motion, the follow spotter's intervals are the
     offline ones. Before it they can differ (the running threshold is lower), and in general
     also where a run of ever more confident overlapping spots reaches further than 3 k_macro
-    frames ahead (FollowSpotter); expressions 2-4 s apart have none."""
+    frames ahead (FollowSpotter); expressions 2-4 s apart have none. With a noise floor, too
+    (its running median and IQR)."""
     sig = expression_stream(seed)
     p = {"micro": 0.3, "macro": 0.3}
-    offline = [s.interval for s in spot(sig, p) if s.interval.apex >= 200]
+    offline = [s.interval for s in spot(sig, p, noise_floor) if s.interval.apex >= 200]
     kinds = {i.kind for i in offline}
     assert len(offline) >= 8 and kinds == {"micro", "macro"}
-    assert [f.interval for _, f in followed(sig, p) if f.interval.apex >= 200] == offline
+    assert [f.interval for _, f in followed(sig, p, noise_floor)
+            if f.interval.apex >= 200] == offline

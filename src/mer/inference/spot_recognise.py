@@ -131,7 +131,7 @@ def spot_video(open_frames: Callable[[], Iterator[np.ndarray]], fps: float,
 
     with closing(open_frames()) as frames:
         signals = video_signals(frames, fps, spotter.params, spotter.features, where, numbers)
-    spots = spot(signals, spotter.p)
+    spots = spot(signals, spotter.p, spotter.noise_floor)
     micro = [s for s in spots if s.interval.kind == "micro"] if bundle is not None else []
     kept: dict[int, list[np.ndarray]] = {}
     if micro:
@@ -150,7 +150,7 @@ def follow_video(frames: Iterable[np.ndarray], fps: float, spotter: FittedSpotte
     yielded. The threshold uses the frames read so far (mer.spotting.spotter.FollowSpotter).
     ``numbers``: the frames' own numbers (a folder of frames), which messages name."""
     meter = MotionMeter(spotter.params, spotter.features, fps, where, numbers)
-    follower = FollowSpotter(meter.windows, spotter.p)
+    follower = FollowSpotter(meter.windows, spotter.p, spotter.noise_floor)
     # An interval is decided when frame apex + delay's values come out, k_macro frames after
     # that frame was read; its onset is k_micro frames before the apex (micro intervals).
     recent: deque[np.ndarray] = deque(maxlen=follower.delay + meter.windows["micro"]

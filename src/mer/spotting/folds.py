@@ -53,10 +53,10 @@ def loso_spots(videos: Sequence[LongVideo], signals: Sequence[VideoSignals],
     fits = []
     for fold in folds:
         p = fit_p([signals[i] for i in fold.train], [truths[i] for i in fold.train],
-                  params.thresholds, params.iou)
+                  params.thresholds, params.iou, params.noise_floor)
         fits.append(FoldFit(fold.subject, p))
         for i in fold.test:
-            spots[i] = spot(signals[i], p)
+            spots[i] = spot(signals[i], p, params.noise_floor)
     return spots, fits
 
 
@@ -99,7 +99,8 @@ def evaluate_corpus(videos: Sequence[LongVideo], signals: Sequence[VideoSignals]
         THRESHOLD_BASELINE: _scores(videos, baseline, params.iou),
         "folds": [{"subject": f.subject, "p": f.p} for f in fits],
         # fitted on every subject, as `mer register` trains on all: what `mer spot` uses
-        "p": fit_p(signals, [v.intervals for v in videos], params.thresholds, params.iou),
+        "p": fit_p(signals, [v.intervals for v in videos], params.thresholds, params.iou,
+                   params.noise_floor),
     }
     rows = [row for method, found in zip(METHODS, (spots, baseline), strict=True)
             for video, video_spots in zip(videos, found, strict=True)

@@ -11,6 +11,17 @@ confident one. p is chosen per scale from spotting.thresholds to maximise that k
 F1 (MEGC metric) over the training subjects' videos only: per LOSO fold, nothing about the
 held-out subject steers its threshold.
 
+That threshold always passes a video's largest peaks, so on a still face it spots noise (a
+break-it session: 30 s of a still face, 32 intervals). A peak must also stand
+spotting.noise_floor = z robust standard deviations above the video's median score (T =
+max(mean + p (max - mean), median + z IQR / 1.349), over the frames with a signal), the
+constant-false-alarm idea of radar detection: the IQR is the spread of the background,
+which an expression, a few percent of the frames, barely moves. z = 6 was chosen on still
+videos of real faces (5 s and 30 s of each of the project's three fixture faces, 120 s of
+one, with sensor noise: their largest peak stands 2.9-4.3 robust standard deviations up),
+before its LOSO F1 on the embedded corpus was measured; 0 is the MEGC baselines' threshold
+alone.
+
 The plain baseline: peaks of the head-motion-removed flow magnitude above one fixed
 threshold (spotting.baseline_threshold, px) on each scale, no fitting, the same intervals and
 the same conflict rule.
@@ -18,6 +29,7 @@ the same conflict rule.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -56,22 +68,49 @@ def peaks(signal: np.ndarray, threshold: float, k: int) -> list[int]:
     return [int(t) for t in found]
 
 
-def relative_threshold(signal: np.ndarray, p: float, face: np.ndarray | None = None) -> float:
-    """MEGC baseline threshold mean + p (max - mean) of one video's signal, over the frames
-    where the face was tracked (``face``, (frames,) bool; None: every frame). Frames without
-    a face have no signal: counted as 0, they lowered the threshold with every second of an
-    empty chair (a break-it session: 30 s without a face before a video turned its 11
-    intervals into 17)."""
+def relative_threshold(signal: np.ndarray, p: float, face: np.ndarray | None = None,
+                       noise_floor: float = 0.0) -> float:
+    """The spotter's threshold on one video's signal: the MEGC baseline's mean + p (max -
+    mean), over the frames where the face was tracked (``face``, (frames,) bool; None: every
+    frame), raised to the noise threshold median + ``noise_floor`` IQR / 1.349 of the frames
+    with a signal (``noise_threshold``; 0: not raised). Frames without a face have no signal:
+    counted as 0, they lowered the threshold with every second of an empty chair (a break-it
+    session: 30 s without a face before a video turned its 11 intervals into 17)."""
     if face is not None:
         signal = signal[face]
     if not len(signal):
         return 0.0
-    return threshold_of(float(signal.mean()), float(signal.max()), p)
+    threshold = threshold_of(float(signal.mean()), float(signal.max()), p)
+    if noise_floor > 0:
+        threshold = max(threshold, noise_threshold(np.sort(signal[signal > 0]).tolist(),
+                                                   noise_floor))
+    return threshold
 
 
 def threshold_of(mean: float, maximum: float, p: float) -> float:
     """mean + p (max - mean): the threshold from a signal's mean and maximum."""
     return mean + p * (maximum - mean)
+
+
+IQR_PER_SD = 1.349  # interquartile range of normal noise in standard deviations
+
+
+def noise_threshold(ordered: Sequence[float], z: float) -> float:
+    """median + z IQR / 1.349 of a signal's values (``ordered``: ascending, the frames with a
+    signal, > 0), the least height of a peak that stands out of the video's noise; 0 when z
+    is 0 or there are no values. Quantiles are linearly interpolated (numpy's default), here
+    rather than by numpy so that FollowSpotter's running sorted values give the same float."""
+    if z <= 0 or not ordered:
+        return 0.0
+    q1, median, q3 = (_quantile(ordered, q) for q in (0.25, 0.5, 0.75))
+    return median + z * (q3 - q1) / IQR_PER_SD
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def scale_spots(signal: np.ndarray, threshold: float, k: int, kind: Kind, start: int = 0
@@ -97,13 +136,15 @@ def resolve(spots: Sequence[Spot]) -> list[Spot]:
     return sorted(kept, key=lambda s: (s.interval.onset, s.interval.offset))
 
 
-def spot(signals: VideoSignals, p: Mapping[str, float]) -> list[Spot]:
-    """The spotter's intervals in one video, with p per scale (micro, macro)."""
+def spot(signals: VideoSignals, p: Mapping[str, float], noise_floor: float = 0.0
+         ) -> list[Spot]:
+    """The spotter's intervals in one video, with p per scale (micro, macro) and the noise
+    floor z (spotting.noise_floor; 0: the MEGC threshold alone)."""
     found = []
     for scale in SCALES:
         signal = signals.score[scale]
-        found += scale_spots(signal, relative_threshold(signal, p[scale], signals.face),
-                             signals.windows[scale], scale)
+        threshold = relative_threshold(signal, p[scale], signals.face, noise_floor)
+        found += scale_spots(signal, threshold, signals.windows[scale], scale)
     return resolve(found)
 
 
@@ -116,8 +157,10 @@ def spot_baseline(signals: VideoSignals, threshold: float) -> list[Spot]:
 
 
 def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
-          candidates: Sequence[float], iou: float) -> dict[str, float]:
-    """p per scale maximising that kind's pooled F1 over the given (training) videos.
+          candidates: Sequence[float], iou: float, noise_floor: float = 0.0
+          ) -> dict[str, float]:
+    """p per scale maximising that kind's pooled F1 over the given (training) videos, spotted
+    with the noise floor z ``noise_floor`` (spotting.noise_floor).
 
     Scales are fitted one after the other (micro first, macro given it), since each kind's
     detections are resolved against the other's. Ties keep the smaller p (more recall). A
@@ -138,7 +181,7 @@ def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
         best, best_f1 = chosen[scale], -1.0
         for p in candidates:
             trial = {**chosen, scale: float(p)}
-            spotted = [[s.interval for s in spot(v, trial)] for v in signals]
+            spotted = [[s.interval for s in spot(v, trial, noise_floor)] for v in signals]
             f1 = pooled_counts(zip(spotted, truths, strict=True), iou)[scale].f1
             if f1 > best_f1:
                 best, best_f1 = float(p), f1
@@ -162,15 +205,19 @@ class FollowSpotter:
     may lose to its own macro-scale motion); after it, the running threshold still differs
     from the final one by (1 - p) (mean so far - the whole signal's mean), so a peak near
     the threshold can pass one and not the other; and a chain of ever more confident
-    overlapping spots reaching more than ``delay`` frames ahead.
+    overlapping spots reaching more than ``delay`` frames ahead. The noise threshold
+    (``noise_floor`` z) is likewise the median and IQR of the frames so far, kept sorted.
     """
 
-    def __init__(self, windows: Mapping[str, int], p: Mapping[str, float]) -> None:
-        self.windows, self.p = dict(windows), dict(p)
+    def __init__(self, windows: Mapping[str, int], p: Mapping[str, float],
+                 noise_floor: float = 0.0) -> None:
+        self.windows, self.p, self.noise_floor = dict(windows), dict(p), noise_floor
         self.delay = 3 * max(self.windows[scale] for scale in SCALES)  # frames after the apex
         self.values: dict[str, list[float]] = {scale: [] for scale in SCALES}
         self.sums = dict.fromkeys(SCALES, 0.0)
         self.maxima = dict.fromkeys(SCALES, 0.0)
+        # each scale's values > 0 of the frames with the face, ascending (noise_threshold)
+        self.ordered: dict[str, list[float]] = {scale: [] for scale in SCALES}
         self.faced = 0  # frames with the face tracked: the mean is over them (relative_threshold)
         self.decided = -1  # apexes up to this frame are decided
         self.reported: list[Spot] = []  # the reported spots a pending one may still overlap
@@ -185,6 +232,8 @@ class FollowSpotter:
             if face:
                 self.sums[scale] += value
                 self.maxima[scale] = max(self.maxima[scale], value)
+                if value > 0 and self.noise_floor > 0:
+                    bisect.insort(self.ordered[scale], value)
         return self._decide(t - self.delay)
 
     def finish(self) -> list[Spot]:
@@ -200,8 +249,9 @@ class FollowSpotter:
         pending = []
         for scale in SCALES:
             values = self.values[scale]
-            threshold = threshold_of(self.sums[scale] / max(self.faced, 1),
-                                     self.maxima[scale], self.p[scale])
+            threshold = max(threshold_of(self.sums[scale] / max(self.faced, 1),
+                                         self.maxima[scale], self.p[scale]),
+                            noise_threshold(self.ordered[scale], self.noise_floor))
             pending += [s for s in scale_spots(np.array(values[start:]), threshold,
                                                self.windows[scale], scale, start)
                         if s.interval.apex > self.decided
@@ -212,10 +262,11 @@ class FollowSpotter:
         return new
 
 
-def follow_signals(signals: VideoSignals, p: Mapping[str, float]) -> list[Spot]:
+def follow_signals(signals: VideoSignals, p: Mapping[str, float], noise_floor: float = 0.0
+                   ) -> list[Spot]:
     """The spots FollowSpotter reports on a whole video's signals, frame by frame, as
     `mer spot --follow` decides them (frames without a face included, as it pushes them)."""
-    follower = FollowSpotter(signals.windows, p)
+    follower = FollowSpotter(signals.windows, p, noise_floor)
     face = signals.face if signals.face is not None else np.ones(signals.frames, dtype=bool)
     found = [s for t in range(signals.frames) for s in follower.push(
         t, {scale: signals.score[scale][t] for scale in SCALES}, bool(face[t]))]
@@ -238,6 +289,9 @@ class FittedSpotter:
     features: FeatureParams  # the DIS settings the spotter keeps (patch size, stride)
     corpus: str  # spotting.source p was fitted on, or "--p" when given by hand
     provenance: dict[str, Any] = field(default_factory=dict)  # videos, subjects, LOSO F1
+    # spotting.noise_floor p was fitted with (z); a spotter registered before it existed
+    # unpickles without it and keeps the threshold it was fitted with: none (0)
+    noise_floor: float = 0.0
 
     @property
     def params(self) -> SpottingParams:
@@ -245,7 +299,8 @@ class FittedSpotter:
         return SpottingParams(**self.signal)
 
     def describe(self) -> str:
-        return f"p micro {self.p['micro']:g}, macro {self.p['macro']:g} ({self.corpus})"
+        return (f"p micro {self.p['micro']:g}, macro {self.p['macro']:g}, noise floor "
+                f"{self.noise_floor:g} ({self.corpus})")
 
 
 def _given_p(p: Sequence[float]) -> dict[str, float]:
@@ -260,7 +315,7 @@ def given_spotter(p: Sequence[float], params: Params) -> FittedSpotter:
     """The spotter with p (micro, macro) given by hand and this project's signal settings."""
     return FittedSpotter(_given_p(p),
                          {key: getattr(params.spotting, key) for key in SIGNAL_KEYS},
-                         params.features, "--p")
+                         params.features, "--p", noise_floor=params.spotting.noise_floor)
 
 
 def with_given_p(spotter: FittedSpotter, p: Sequence[float]) -> FittedSpotter:
@@ -270,7 +325,7 @@ def with_given_p(spotter: FittedSpotter, p: Sequence[float]) -> FittedSpotter:
 
 # The params p is fitted under beyond the signal pass's: the corpus, the candidates and the
 # IoU that scores them, and the DIS settings the spotter keeps from features.
-FIT_KEYS = ("source", "root", "annotations", *SIGNAL_KEYS, "thresholds", "iou")
+FIT_KEYS = ("source", "root", "annotations", *SIGNAL_KEYS, "thresholds", "noise_floor", "iou")
 FIT_FEATURE_KEYS = ("flow", "dis_patch_size", "dis_patch_stride")
 
 
@@ -357,4 +412,4 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
                   "loso_f1": {kind: fitted.get("spotter", {}).get(kind, {}).get("f1")
                               for kind in ("micro", "macro", "overall")}}
     return FittedSpotter(p, {key: getattr(params.spotting, key) for key in SIGNAL_KEYS},
-                         params.features, source, provenance)
+                         params.features, source, provenance, params.spotting.noise_floor)

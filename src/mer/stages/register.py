@@ -88,12 +88,14 @@ def run(args: argparse.Namespace) -> None:
     figures = {**evaluation_figures(tags), PROTOCOL_TAG: protocol} if tags else {}
     run_name = f"register: {parent_name(params, leave_out=())}"
     tags = {**tags, **variant_tags(variant_name(params, leave_out=()), spotter.corpus,
-                                   spotter.p, spotter.provenance.get("loso_f1", {}))}
+                                   spotter.p, spotter.noise_floor,
+                                   spotter.provenance.get("loso_f1", {}))}
     recogniser = final_bundle(model, clips, params, figures, pretrained)
     bundle = dataclasses.replace(
         recogniser, spotter=spotter,
         provenance={**recogniser.provenance, "spotting": {
-            "corpus": spotter.corpus, "p": spotter.p, **spotter.provenance}})
+            "corpus": spotter.corpus, "p": spotter.p, "noise_floor": spotter.noise_floor,
+            **spotter.provenance}})
 
     version = register_bundle(
         bundle, params.tracking.model_name, input_example, predict_request(bundle, input_example),

@@ -71,7 +71,8 @@ def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle:
                            "project folder, with its reports/spotting.json or --p MICRO MACRO")
         if given is not None:  # a shipped model folder, thresholds by hand
             return (with_given_p(bundle.spotter, given),
-                    f"--p, with the signal settings of the spotter registered in {model}")
+                    f"--p, with the signal settings and noise floor of the spotter registered in "
+                    f"{model}")
     elif given is not None:
         return given_spotter(given, params), "--p"
     elif paths.SPOTTING.exists() or bundle is None or bundle.spotter is None:

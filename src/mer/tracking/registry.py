@@ -575,19 +575,21 @@ def tags_from_evaluation(evaluation: dict[str, Any], evaluation_run: str | None,
 VARIANT_TAG = "variant"  # runs.variant_name: the DVC experiment, or the params changed, uncut
 SPOTTING_CORPUS_TAG = "spotting_corpus"  # the corpus the spotter's p were fitted on
 SPOTTING_P_TAG = "spotting_p_{}"  # .format(scale): the spotter's p per scale
+SPOTTING_FLOOR_TAG = "spotting_noise_floor"  # the spotter's noise floor z (spotting.noise_floor)
 SPOTTING_F1_TAG = "spotting_loso_f1_overall"
 
 
-def variant_tags(variant: str, corpus: str, p: Mapping[str, float],
+def variant_tags(variant: str, corpus: str, p: Mapping[str, float], noise_floor: float,
                  loso_f1: Mapping[str, Any]) -> dict[str, str]:
     """Version tags that tell versions of one evaluation apart (a break-it session: versions
     registered by a spotting-only and an SVM-only experiment had the same tags and
     description): the variant that registered it (``variant``: mer.tracking.runs.
     variant_name) and the spotter it carries (the corpus its p were fitted on, p per scale, its
-    LOSO F1)."""
+    noise floor, its LOSO F1)."""
     overall = loso_f1.get("overall")
     return {VARIANT_TAG: variant, SPOTTING_CORPUS_TAG: corpus,
             **{SPOTTING_P_TAG.format(scale): str(p[scale]) for scale in SCALES},
+            SPOTTING_FLOOR_TAG: str(noise_floor),
             **({SPOTTING_F1_TAG: str(round(float(overall), 4))} if overall is not None
                else {})}
 
@@ -620,7 +622,9 @@ def version_description(tags: Mapping[str, str], evaluation_page: str | None) ->
         p = ", ".join(f"{scale} {tags.get(SPOTTING_P_TAG.format(scale))}"
                       for scale in SCALES)
         f1 = tags.get(SPOTTING_F1_TAG)
-        lines.append(f"Spotter: p {p}, fitted on {tags[SPOTTING_CORPUS_TAG]}"
+        floor = tags.get(SPOTTING_FLOOR_TAG)
+        lines.append(f"Spotter: p {p}" + (f", noise floor {floor}" if floor else "")
+                     + f", fitted on {tags[SPOTTING_CORPUS_TAG]}"
                      + (f" (LOSO F1 overall {float(f1):.3f})" if f1 else "") + ".")
     if VARIANT_TAG in tags:
         lines.append(f"Registered by: {tags[VARIANT_TAG]}.")
