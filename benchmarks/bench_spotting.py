@@ -61,19 +61,25 @@ def still_face_video(path: Path, frames: int, fps: float = 30.0, noise: float = 
     return path
 
 
-def still_face_spots(params, p: dict[str, float], seconds: float = 30.0) -> dict[float, int]:
+def still_face_spots(params, p: dict[str, float], video: Path, seconds: float = 30.0
+                     ) -> dict[float, int]:
     """Intervals the spotter (p, the signal settings of ``params``: mer.config.Params) finds in
-    ``seconds`` of a still face at 30 fps, at spotting.noise_floor and at 0 (the MEGC
-    threshold alone)."""
+    ``seconds`` of a still face at 30 fps, written to ``video``, at spotting.noise_floor and
+    at 0 (the MEGC threshold alone)."""
     import cv2
+    import numpy as np
 
     from mer.spotting.signals import video_signals
     from mer.spotting.spotter import spot
 
-    video = still_face_video(Path("still.avi"), round(seconds * 30), 30.0)
+    def frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+        while (read := capture.read())[0]:
+            yield read[1]
+
+    still_face_video(video, round(seconds * 30), 30.0)
     capture = cv2.VideoCapture(str(video))
-    frames = iter(lambda: capture.read()[1], None)
-    signals = video_signals(frames, 30.0, params.spotting, params.features, str(video))
+    signals = video_signals(frames(capture), 30.0, params.spotting, params.features,
+                            str(video))
     capture.release()
     return {floor: len(spot(signals, p, floor)) for floor in (params.spotting.noise_floor, 0.0)}
 
@@ -169,7 +175,7 @@ def run() -> list[dict]:
             rows.append({"benchmark": f"spotter --follow {kind} F1", "value": figures["f1"],
                          "unit": "F1", "note": f"each fold's p, the running threshold: TP "
                          f"{figures['tp']} of {figures['spotted']} spotted"})
-        floors = still_face_spots(params, report["p"])
+        floors = still_face_spots(params, report["p"], Path("still.avi"))
         rows.append({"benchmark": "spotter on a still face, 30 s", "value": floors[
             params.spotting.noise_floor], "unit": "intervals", "note": "every one a false "
             f"alarm; with spotting.noise_floor {params.spotting.noise_floor:g}, p fitted on the "

@@ -82,10 +82,12 @@ def listed_once(value: tuple[Any, ...], key: str, why: str) -> tuple[Any, ...]:
 
 
 class Section(BaseModel):
-    """Base of every params section: unknown keys are errors, values are immutable, and a
-    number is never true/false (``epochs: true`` is a mistake, not one epoch)."""
+    """Base of every params section: unknown keys are errors, values are immutable, a number
+    is never true/false (``epochs: true`` is a mistake, not one epoch) and never infinite or
+    NaN (``.inf`` passed every lower bound: a break-it session's spotting.noise_floor: .inf
+    spotted nothing, without a word)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -155,6 +155,32 @@ def test_every_numeric_param_refuses_a_boolean():
     assert checked > 40
 
 
+def test_every_float_param_refuses_infinity_and_nan():
+    """A break-it session: `spotting.noise_floor: .inf` passed its lower bound and spotted
+    nothing without a word; `.inf` passed every float's lower bound (`train.cnn.lr: .inf`)."""
+    from mer.config import Section
+
+    def sections(model):
+        yield model
+        for field in model.model_fields.values():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, Section):
+                yield from sections(annotation)
+
+    checked = 0
+    for section in set(sections(Params)):
+        for name, field in section.model_fields.items():
+            if field.annotation is float:
+                for value in (float("inf"), float("nan")):
+                    with pytest.raises(ValueError, match="finite number"):
+                        section.model_validate({name: value})
+                checked += 1
+    assert checked > 20
+    with pytest.raises(ParamsError, match=r"spotting.noise_floor: Input should be a finite "
+                                          r"number \(got inf\)"):
+        parse_params({"spotting": {"noise_floor": float("inf")}})
+
+
 def test_booleans_and_numbers_still_read():
     params = parse_params({"train": {"cnn": {"apex_stream": True, "epochs": 3, "lr": 1,
                                              "augment": {"enabled": False}}}})

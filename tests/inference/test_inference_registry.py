@@ -926,7 +926,7 @@ def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
 
 
 def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, project,
-                                                        tmp_path, monkeypatch, capsys):
+                                                        tmp_path, monkeypatch, capsys, caplog):
     """A break-it session: `mer predict --model DIR` worked in any folder, but `mer spot
     --model DIR` said 'params.yaml not found', though the model carries its fitted spotter
     (a default params.yaml made it work: they were not needed)."""
@@ -963,6 +963,14 @@ def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, pro
                 (err := capsys.readouterr().err)) and "or pass --model with a model URI or " \
             "a model folder" in err, err
     assert not (elsewhere / "params.yaml").exists()
+    # A break-it session: in a project whose spotting.noise_floor differs, the registered
+    # spotter (no spotting report there) spotted with its own without a word.
+    (elsewhere / "params.yaml").write_text("spotting: {noise_floor: 0}\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="mer.stages.spot"):
+        assert main(["spot", "--video", str(long_video[0]), "--model", folder,
+                     "--spot-only"]) == 0
+    assert (f"the spotter registered in {folder} spots with its own noise floor, 6, not "
+            "params.yaml's spotting.noise_floor 0") in caplog.text
 
 
 def test_a_refused_row_of_a_clip_request_leaves_the_others_answered(in_project, tmp_path):

@@ -128,9 +128,22 @@ def test_a_still_face_spots_nothing(still_face_video, tmp_path, monkeypatch, cap
     out = capsys.readouterr()
     assert out.out == ""
     assert "0 intervals (0 micro) in 150 frames" in out.err
+    assert "no motion peak stands the spotter's noise floor (6 robust standard" in out.err
     (tmp_path / "params.yaml").write_text("spotting: {noise_floor: 0}\n", encoding="utf-8")
     assert main(command) == 0
     assert len(capsys.readouterr().out.splitlines()) >= 3
+
+
+def test_the_benchmarks_still_face_row_counts_both_thresholds(tmp_path):
+    """A break-it session: bench_spotting's still-face row read the video with iter(read,
+    None), which compares each frame with None, and died on the first one."""
+    from benchmarks.bench_spotting import still_face_spots
+
+    from mer.config import Params
+
+    counts = still_face_spots(Params(), {"micro": 0.3, "macro": 0.35}, tmp_path / "still.avi",
+                              seconds=5.0)
+    assert counts[6.0] == 0 and counts[0.0] > 0
 
 
 def test_follow_reports_intervals_with_the_fitted_p(tiny_video, tmp_path, monkeypatch, capsys,

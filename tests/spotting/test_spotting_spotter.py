@@ -53,18 +53,35 @@ def test_a_video_of_noise_spots_nothing_above_the_noise_floor():
         Interval(394, 400, 406, "micro")]
 
 
+def test_a_video_without_sensor_noise_is_measured_on_its_still_frames():
+    """A break-it session: rendered footage (no sensor noise) scores 0 between expressions;
+    the noise statistics were the expressions' own, and neither of two clear ones was
+    spotted. Where most frames score 0 there is no noise to measure: no floor."""
+    score = np.zeros(300)
+    for apex in (100, 200):
+        score[apex - 2:apex + 3] = [0.3, 0.7, 1.0, 0.7, 0.3]
+    sig = VideoSignals(30.0, 300, {"micro": 6, "macro": 15}, {"micro": score,
+                       "macro": np.zeros(300)}, {"micro": score, "macro": np.zeros(300)})
+    p = {"micro": 0.3, "macro": 0.3}
+    expected = [Interval(94, 100, 106, "micro"), Interval(194, 200, 206, "micro")]
+    assert [s.interval for s in spot(sig, p, 6.0)] == expected
+    assert [f.interval for _, f in followed(sig, p, 6.0)] == expected
+
+
 def test_the_noise_threshold_is_the_median_plus_z_robust_standard_deviations():
     from mer.spotting.spotter import noise_threshold
 
     values = np.random.default_rng(3).gamma(2.0, 0.02, 501)
     q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
-    assert noise_threshold(sorted(values), 6.0) == pytest.approx(
+    assert noise_threshold(sorted(values), 600, 6.0) == pytest.approx(
         median + 6.0 * (q3 - q1) / 1.349, rel=1e-12)
-    assert noise_threshold(sorted(values), 0.0) == noise_threshold([], 6.0) == 0.0
+    assert noise_threshold(sorted(values), 501, 0.0) == noise_threshold([], 0, 6.0) == 0.0
+    # most frames still (score 0): no noise to measure, no floor
+    assert noise_threshold(sorted(values), 1003, 6.0) == 0.0
     # a still face's score is about normal: its largest of 900 frames stands about 3.3
     # robust standard deviations up, well under 6
     normal = np.random.default_rng(4).normal(1.0, 0.1, 900)
-    assert normal.max() < noise_threshold(sorted(normal), 6.0)
+    assert normal.max() < noise_threshold(sorted(normal), 900, 6.0)
 
 
 def test_a_spotter_registered_before_the_noise_floor_keeps_its_threshold():

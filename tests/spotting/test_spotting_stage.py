@@ -93,7 +93,7 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
     assert fitted["spotting.root"] == str(tiny_long_corpus)
     assert read_fitted_spotter(report, load_params("params.yaml")).p  # as fitted: read
     for key, value in (("micro_window", 0.3), ("thresholds", [0.2, 0.4]),
-                       ("root", str(tmp_path))):
+                       ("root", str(tmp_path)), ("noise_floor", 0.0)):
         changed = yaml.safe_load(yaml.safe_dump(params))
         changed["spotting"][key] = value
         (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
@@ -121,6 +121,16 @@ def test_p_fitted_under_other_spotting_params_is_refused(tmp_path, monkeypatch,
     changed["spotting"]["baseline_threshold"] = 0.9  # the baseline's: p holds
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
     assert read_fitted_spotter(report, load_params("other.yaml")).p
+    # A break-it session: a report written before spotting.noise_floor was recorded was
+    # refused even under noise_floor: 0, the threshold its p were fitted with ("null there").
+    content = json.loads(text)
+    del content["synthetic"]["fitted_with"]["spotting.noise_floor"]
+    report.write_text(json.dumps(content), encoding="utf-8")
+    changed["spotting"]["noise_floor"] = 0.0
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
+    assert read_fitted_spotter(report, load_params("other.yaml")).noise_floor == 0.0
+    with pytest.raises(MerError, match=r"\(spotting.noise_floor 0.0 there, 6.0 now\)"):
+        read_fitted_spotter(report, load_params("params.yaml"))
 
 
 def test_p_fitted_on_an_earlier_workbook_is_refused(tmp_path, monkeypatch, tiny_long_corpus,

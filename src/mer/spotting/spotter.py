@@ -14,9 +14,10 @@ held-out subject steers its threshold.
 That threshold always passes a video's largest peaks, so on a still face it spots noise (a
 break-it session: 30 s of a still face, 32 intervals). A peak must also stand
 spotting.noise_floor = z robust standard deviations above the video's median score (T =
-max(mean + p (max - mean), median + z IQR / 1.349), over the frames with a signal), the
-constant-false-alarm idea of radar detection: the IQR is the spread of the background,
-which an expression, a few percent of the frames, barely moves. z = 6 was chosen on still
+max(mean + p (max - mean), median + z IQR / 1.349), over the frames with the face that move
+at all; none when most do not, noise_threshold), the constant-false-alarm idea of radar
+detection: the IQR is the spread of the background, which an expression, a few percent of
+the frames, barely moves. z = 6 was chosen on still
 videos of real faces (5 s and 30 s of each of the project's three fixture faces, 120 s of
 one, with sensor noise: their largest peak stands 2.9-4.3 robust standard deviations up),
 before its LOSO F1 on the embedded corpus was measured; 0 is the MEGC baselines' threshold
@@ -69,21 +70,24 @@ def peaks(signal: np.ndarray, threshold: float, k: int) -> list[int]:
 
 
 def relative_threshold(signal: np.ndarray, p: float, face: np.ndarray | None = None,
-                       noise_floor: float = 0.0) -> float:
+                       noise_floor: float = 0.0, k: int = 0) -> float:
     """The spotter's threshold on one video's signal: the MEGC baseline's mean + p (max -
     mean), over the frames where the face was tracked (``face``, (frames,) bool; None: every
-    frame), raised to the noise threshold median + ``noise_floor`` IQR / 1.349 of the frames
-    with a signal (``noise_threshold``; 0: not raised). Frames without a face have no signal:
-    counted as 0, they lowered the threshold with every second of an empty chair (a break-it
-    session: 30 s without a face before a video turned its 11 intervals into 17)."""
-    if face is not None:
-        signal = signal[face]
-    if not len(signal):
+    frame), raised to the noise threshold (``noise_threshold``) of the same frames after the
+    first ``k`` (the scale's window: their score is not defined, always 0); noise_floor 0:
+    not raised. Frames without a face have no signal: counted as 0, they lowered the
+    threshold with every second of an empty chair (a break-it session: 30 s without a face
+    before a video turned its 11 intervals into 17)."""
+    faced = signal if face is None else signal[face]
+    if not len(faced):
         return 0.0
-    threshold = threshold_of(float(signal.mean()), float(signal.max()), p)
+    threshold = threshold_of(float(faced.mean()), float(faced.max()), p)
     if noise_floor > 0:
-        threshold = max(threshold, noise_threshold(np.sort(signal[signal > 0]).tolist(),
-                                                   noise_floor))
+        defined = np.ones(len(signal), dtype=bool) if face is None else face.copy()
+        defined[:k] = False
+        values = signal[defined]
+        moving = np.sort(values[values > 0]).tolist()
+        threshold = max(threshold, noise_threshold(moving, len(values), noise_floor))
     return threshold
 
 
@@ -95,14 +99,17 @@ def threshold_of(mean: float, maximum: float, p: float) -> float:
 IQR_PER_SD = 1.349  # interquartile range of normal noise in standard deviations
 
 
-def noise_threshold(ordered: Sequence[float], z: float) -> float:
-    """median + z IQR / 1.349 of a signal's values (``ordered``: ascending, the frames with a
-    signal, > 0), the least height of a peak that stands out of the video's noise; 0 when z
-    is 0 or there are no values. Quantiles are linearly interpolated (numpy's default), here
+def noise_threshold(moving: Sequence[float], frames: int, z: float) -> float:
+    """median + z IQR / 1.349 of a signal's values above 0 (``moving``: ascending) among its
+    ``frames`` frames with the face after the first k: the least height of a peak that stands
+    out of the video's noise. 0 (no floor) when z is 0, or when most of those frames score 0:
+    a video without sensor noise (rendered or screen-captured) has no noise to measure, and
+    the spread of its few moving frames was the expressions' own (a break-it session: two
+    clear ones, none spotted). Quantiles are linearly interpolated (numpy's default), here
     rather than by numpy so that FollowSpotter's running sorted values give the same float."""
-    if z <= 0 or not ordered:
+    if z <= 0 or 2 * len(moving) < frames or not moving:
         return 0.0
-    q1, median, q3 = (_quantile(ordered, q) for q in (0.25, 0.5, 0.75))
+    q1, median, q3 = (_quantile(moving, q) for q in (0.25, 0.5, 0.75))
     return median + z * (q3 - q1) / IQR_PER_SD
 
 
@@ -143,7 +150,8 @@ def spot(signals: VideoSignals, p: Mapping[str, float], noise_floor: float = 0.0
     found = []
     for scale in SCALES:
         signal = signals.score[scale]
-        threshold = relative_threshold(signal, p[scale], signals.face, noise_floor)
+        threshold = relative_threshold(signal, p[scale], signals.face, noise_floor,
+                                       signals.windows[scale])
         found += scale_spots(signal, threshold, signals.windows[scale], scale)
     return resolve(found)
 
@@ -216,8 +224,10 @@ class FollowSpotter:
         self.values: dict[str, list[float]] = {scale: [] for scale in SCALES}
         self.sums = dict.fromkeys(SCALES, 0.0)
         self.maxima = dict.fromkeys(SCALES, 0.0)
-        # each scale's values > 0 of the frames with the face, ascending (noise_threshold)
-        self.ordered: dict[str, list[float]] = {scale: [] for scale in SCALES}
+        # each scale's frames with the face after its first k, and their values above 0,
+        # ascending (noise_threshold, as relative_threshold counts them)
+        self.defined = dict.fromkeys(SCALES, 0)
+        self.moving: dict[str, list[float]] = {scale: [] for scale in SCALES}
         self.faced = 0  # frames with the face tracked: the mean is over them (relative_threshold)
         self.decided = -1  # apexes up to this frame are decided
         self.reported: list[Spot] = []  # the reported spots a pending one may still overlap
@@ -232,8 +242,10 @@ class FollowSpotter:
             if face:
                 self.sums[scale] += value
                 self.maxima[scale] = max(self.maxima[scale], value)
-                if value > 0 and self.noise_floor > 0:
-                    bisect.insort(self.ordered[scale], value)
+                if t >= self.windows[scale]:
+                    self.defined[scale] += 1
+                    if value > 0 and self.noise_floor > 0:
+                        bisect.insort(self.moving[scale], value)
         return self._decide(t - self.delay)
 
     def finish(self) -> list[Spot]:
@@ -251,7 +263,8 @@ class FollowSpotter:
             values = self.values[scale]
             threshold = max(threshold_of(self.sums[scale] / max(self.faced, 1),
                                          self.maxima[scale], self.p[scale]),
-                            noise_threshold(self.ordered[scale], self.noise_floor))
+                            noise_threshold(self.moving[scale], self.defined[scale],
+                                            self.noise_floor))
             pending += [s for s in scale_spots(np.array(values[start:]), threshold,
                                                self.windows[scale], scale, start)
                         if s.interval.apex > self.decided
@@ -338,6 +351,16 @@ def fitted_with(params: Params) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))  # Path -> str, tuple -> list
 
 
+# Params recorded since reports were first written, with the value a report written before
+# holds for: its p were fitted without a noise floor (a break-it session: such a report was
+# refused even under noise_floor: 0, "null there").
+RECORDED_SINCE = {"spotting.noise_floor": 0.0}
+
+
+def _recorded(recorded: Mapping[str, Any], key: str) -> Any:
+    return recorded[key] if key in recorded else RECORDED_SINCE.get(key)
+
+
 # The recorded params that are paths: one folder written two ways ('../corpus' and its
 # absolute path, from the project folder both run in) is the same.
 PATH_KEYS = ("spotting.root", "spotting.annotations")
@@ -401,9 +424,9 @@ def read_fitted_spotter(report: Path, params: Params) -> FittedSpotter:
                     "they are used unchecked: rerun %s to have them checked", report, rerun)
     else:
         now = fitted_with(params)
-        changed = [key for key in now if not _same_value(key, recorded.get(key), now[key])]
+        changed = [key for key in now if not _same_value(key, _recorded(recorded, key), now[key])]
         if changed:
-            what = "; ".join(f"{key} {json.dumps(recorded.get(key))} there, "
+            what = "; ".join(f"{key} {json.dumps(_recorded(recorded, key))} there, "
                              f"{json.dumps(now[key])} now" for key in changed[:3])
             raise MerError(f"{report} was fitted under other params than {params.source} "
                            f"holds ({what}): rerun {rerun} to fit p under these")

@@ -15,17 +15,21 @@ reports/spotting.json (`mer spot-eval`: fitted on every subject of spotting.sour
 this params.yaml); the spotter registered with the model (`mer register` stores it), so a
 project with a registry but no spotting report still spots as its served model does. Away
 from a project (no params file), --p replaces the registered spotter's p and keeps its signal
-settings. Which was used is printed on stderr.
+settings and noise floor. Which was used is printed on stderr. A peak must also stand
+spotting.noise_floor robust standard deviations above the video's median motion, so a still
+face spots nothing (mer.spotting.spotter).
 
 Without --follow the whole video is read first and each scale is thresholded on the whole
 video, as in the evaluation; with --follow each interval is printed once it is decided, 4
 k_macro frames after its apex frame was read (mer.inference.spot_recognise.follow_video),
-thresholded on the frames read so far.
+thresholded on the frames read so far (their mean, maximum, median and spread: early in a
+video it can keep a peak the whole video's threshold drops, or the other way round).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 import time
@@ -38,6 +42,8 @@ from mer.atomic import check_table_target, write_rows
 from mer.config import Params, params_of
 from mer.errors import MerError, ParamsError
 from mer.stages.predict import add_model_argument, chosen_model
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +92,12 @@ def choose_spotter(params: Params | None, given: Sequence[float] | None, bundle:
                     f", or {away.removesuffix(' and ')} to use the spotter registered with "
                     "the model" if away else "")
             raise MerError(f"{exc}, or pass --p MICRO MACRO{hint}") from None
+    if params is not None and bundle.spotter.noise_floor != params.spotting.noise_floor:
+        # A break-it session: a project's spotting.noise_floor was passed over without a word.
+        log.warning("the spotter registered in %s spots with its own noise floor, %g, not %s's "
+                    "spotting.noise_floor %g: its p were fitted with it (`mer spot-eval` fits p "
+                    "under this project's, or pass --p)", model, bundle.spotter.noise_floor,
+                    params.source, params.spotting.noise_floor)
     return bundle.spotter, f"the spotter registered in {model}"
 
 
@@ -195,3 +207,10 @@ def run(args: argparse.Namespace) -> None:
     print(f"{len(found)} interval{'' if len(found) == 1 else 's'} ({micro} micro{recognised}) in "
           f"{count} frames ({count / fps:.1f} s of video) read at {count / seconds:.0f} "
           f"frames/s, {count / fps / seconds:.1f}x real time", file=sys.stderr)
+    if not found and spotter.noise_floor > 0:
+        # A break-it session: a clip of 1 s, strong flicker, nothing said why nothing was found.
+        print(f"no motion peak stands the spotter's noise floor ({spotter.noise_floor:g} robust "
+              "standard deviations above the video's median motion): a still face, or a clip "
+              "so short or noisy that an expression cannot be told from its noise (spotting."
+              "noise_floor: 0 spots its largest peaks whatever they are; a clip of one "
+              "expression is for `mer predict`)", file=sys.stderr)
