@@ -134,19 +134,23 @@ def test_a_boolean_is_not_a_number(raw, key):
     assert f"{key}: expected a number, not true/false" in str(err.value)
 
 
+def sections(model=Params):
+    """``model`` and every params section inside it, depth first (repeats included)."""
+    from mer.config import Section
+
+    yield model
+    for field in model.model_fields.values():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            yield from sections(annotation)
+
+
 def test_every_numeric_param_refuses_a_boolean():
     # One mechanism (Section's validator) covers every int/float field of every section.
-    from mer.config import Section, _takes_number
-
-    def sections(model):
-        yield model
-        for field in model.model_fields.values():
-            annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, Section):
-                yield from sections(annotation)
+    from mer.config import _takes_number
 
     checked = 0
-    for section in set(sections(Params)):
+    for section in set(sections()):
         for name, field in section.model_fields.items():
             if _takes_number(field.annotation):
                 with pytest.raises(ValueError, match="not true/false"):
@@ -158,17 +162,8 @@ def test_every_numeric_param_refuses_a_boolean():
 def test_every_float_param_refuses_infinity_and_nan():
     """A break-it session: `spotting.noise_floor: .inf` passed its lower bound and spotted
     nothing without a word; `.inf` passed every float's lower bound (`train.cnn.lr: .inf`)."""
-    from mer.config import Section
-
-    def sections(model):
-        yield model
-        for field in model.model_fields.values():
-            annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, Section):
-                yield from sections(annotation)
-
     checked = 0
-    for section in set(sections(Params)):
+    for section in set(sections()):
         for name, field in section.model_fields.items():
             if field.annotation is float:
                 for value in (float("inf"), float("nan")):
