@@ -67,21 +67,15 @@ def still_face_spots(params, p: dict[str, float], video: Path, seconds: float = 
     """Intervals the spotter (p, the signal settings of ``params``: mer.config.Params) finds in
     ``seconds`` of a still face at 30 fps, written to ``video``, at spotting.noise_floor and
     at 0 (the MEGC threshold alone)."""
-    import cv2
-    import numpy as np
+    from contextlib import closing
 
+    from mer.inference.sources import video_frames
     from mer.spotting.signals import video_signals
     from mer.spotting.spotter import spot
 
-    def frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
-        while (read := capture.read())[0]:
-            yield read[1]
-
     still_face_video(video, round(seconds * 30), 30.0)
-    capture = cv2.VideoCapture(str(video))
-    signals = video_signals(frames(capture), 30.0, params.spotting, params.features,
-                            str(video))
-    capture.release()
+    with closing(video_frames(video)[1]) as frames:
+        signals = video_signals(frames, 30.0, params.spotting, params.features, str(video))
     return {floor: len(spot(signals, p, floor)) for floor in (params.spotting.noise_floor, 0.0)}
 
 
