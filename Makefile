@@ -58,7 +58,7 @@ baseline: repro
 # Two workers, each taking whole test files (their module fixtures build a project once):
 # most tests wait on one single-threaded subprocess, so the second core was idle.
 test: install
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=15
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

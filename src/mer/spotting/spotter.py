@@ -17,11 +17,10 @@ spotting.noise_floor = z robust standard deviations above the video's median sco
 max(mean + p (max - mean), median + z IQR / 1.349), over the frames with the face that move
 at all; none when most do not, noise_threshold), the constant-false-alarm idea of radar
 detection: the IQR is the spread of the background, which an expression, a few percent of
-the frames, barely moves. z = 6 was chosen on still
-videos of real faces (5 s and 30 s of each of the project's three fixture faces, 120 s of
-one, with sensor noise: their largest peak stands 2.9-4.3 robust standard deviations up),
-before its LOSO F1 on the embedded corpus was measured; 0 is the MEGC baselines' threshold
-alone.
+the frames, barely moves. z = 6 was chosen on still videos of real faces (5 s and 30 s of
+each of the project's three fixture faces, 120 s of one, with sensor noise: their largest
+peak stands 2.9-4.3 robust standard deviations up), before its LOSO F1 on the embedded
+corpus was measured; 0 is the MEGC baselines' threshold alone.
 
 The plain baseline: peaks of the head-motion-removed flow magnitude above one fixed
 threshold (spotting.baseline_threshold, px) on each scale, no fitting, the same intervals and
