@@ -71,14 +71,16 @@ def save(path: Path, pixels: np.ndarray, writer: str) -> None:
         assert cv2.imwrite(str(path), pixels)
 
 
-def write_corpus(root: Path, images: list[np.ndarray], writers: list[str]) -> Path:
-    """root/labels.csv and root/flow/s{i}_c{i}.png; subject i, clip c{i}."""
+def write_corpus(root: Path, images: list[np.ndarray], writers: list[str],
+                 subjects: list[str] | None = None) -> Path:
+    """root/labels.csv and root/flow/s{i}_c{i}.png; clip c{i} of subject i (or subjects[i])."""
     lines = [["subject", "clip", "label", "path"]]
     labels = ("positive", "negative", "surprise")
+    subjects = subjects or [f"{index}" for index in range(len(images))]
     for index, (pixels, writer) in enumerate(zip(images, writers, strict=True)):
         relative = f"flow/s{index}_c{index}.png"
         save(root / relative, pixels, writer)
-        lines.append([f"{index}", f"c{index}", labels[index % 3], relative])
+        lines.append([subjects[index], f"c{index}", labels[index % 3], relative])
     with (root / "labels.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
     return root
@@ -227,6 +229,52 @@ def test_auto_that_cannot_tell_says_what_to_set(tmp_path, kind):
     assert "Set data.flow_channels in params.yaml to rgb" in message and "or bgr" in message
     if kind == "constant":
         assert "(3 have a flat channel)" in message and "rgb n/a, bgr n/a" in message
+
+
+def noise_pixels(seed: int) -> np.ndarray:
+    """(SIZE, SIZE, 3) uint8 noise: an image that votes for neither order."""
+    return np.random.default_rng(seed).integers(0, 256, (SIZE, SIZE, 3), np.uint8)
+
+
+def test_one_subject_alone_may_not_decide_the_order(tmp_path):
+    """An audit (leak-free, design brief 3): where most images abstained, the vote was
+    decided by the images of one subject, and under LOSO that subject's images then decided
+    how its own fold's training images were read. The order must stand without any one
+    subject's images."""
+    images = [uvs_pixels(i % 3) for i in range(4)] + [noise_pixels(i) for i in range(6)]
+    images[3][0, 0, 2] ^= 1
+    subjects = ["sub01"] * 4 + ["sub02"] * 2 + ["sub03"] * 2 + ["sub04"] * 2
+    root = write_corpus(tmp_path, images, ["pil"] * 10, subjects)
+    with pytest.raises(DatasetError) as err:
+        resolve_flow_channels(checked_clips(root), "auto")
+    message = str(err.value)
+    assert message.startswith(f"{root}/labels.csv: data.flow_channels is auto, and the flow "
+                              "images vote rgb (4 of 10 images), but only with subject "
+                              "sub01's images: without them the other subjects' images "
+                              "cannot tell the order")
+    assert "Set data.flow_channels in params.yaml to rgb" in message
+    # Set, the order is taken as given; and votes spread over the subjects decide it
+    clips, report = resolve_flow_channels(checked_clips(root), "rgb")
+    assert report["order"] == "rgb" and all(FLOW_CHANNELS_RGB in c.flags for c in clips)
+    spread = write_corpus(tmp_path / "spread", images, ["pil"] * 10,
+                          ["sub01", "sub02", "sub03", "sub04"] * 2 + ["sub05"] * 2)
+    assert resolve_flow_channels(checked_clips(spread), "auto")[1]["order"] == "rgb"
+
+
+def test_a_subject_whose_images_would_flip_the_order_is_named(tmp_path):
+    """The same kind, the other way: without one subject's many bgr images the others'
+    images look rgb, so that subject's images decided the order the others are read in."""
+    images = [uvs_pixels(i % 3) for i in range(10)]
+    for index in range(3, 10):
+        images[index][0, 0, 2] ^= index
+    # a, b: bgr, c: one image re-saved rgb; bgr stands without any one of them
+    root = write_corpus(tmp_path, images, ["cv2"] * 9 + ["pil"], ["a"] * 5 + ["b"] * 4 + ["c"])
+    assert resolve_flow_channels(checked_clips(root), "auto")[1]["order"] == "bgr"
+    flipped = write_corpus(tmp_path / "flipped", images, ["cv2"] * 8 + ["pil", "pil"],
+                           ["a"] * 8 + ["b", "b"])
+    with pytest.raises(DatasetError, match="only with subject a's images: without them the "
+                                           "other subjects' images look rgb"):
+        resolve_flow_channels(checked_clips(flipped), "auto")
 
 
 def test_corpus_mixing_both_orders_is_an_error(tmp_path):

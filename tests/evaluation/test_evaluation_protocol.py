@@ -5,25 +5,27 @@
    it predicts the original inputs byte-identically.
 3. Scalers, class weights, the normaliser, the tuning split and the epoch count are the ones
    computed from the training subjects.
-4. The loop itself hands fit no held-out clip, and predict no label.
+4. The loop itself hands fit no held-out clip, and predict and scored no label.
 """
 
 from __future__ import annotations
 
+import io
 import typing
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from sklearn.preprocessing import StandardScaler
 
-from mer.config import CNN, REFERENCES, HybridParams, ModelKind
+from mer.config import CNN, HYBRID, REFERENCES, HybridParams, ModelKind, PretrainParams
 from mer.core.clipset import HIDDEN, ClipSet
 from mer.evaluation.loso import fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
 from mer.models.au_codes import known_aus
-from mer.models.flownet import balanced_class_weights
+from mer.models.flownet import FlowNet, balanced_class_weights
 from mer.models.learners import HybridLearner, build_learners
 from mer.models.references import reference_input
 from toy import toy_clips
@@ -95,6 +97,62 @@ def test_held_out_inputs_do_not_change_the_model(clips, params, name):
         assert original[output].tobytes() == changed[output].tobytes(), output
 
 
+@pytest.mark.parametrize("name", LEARNERS)
+def test_a_held_out_clip_is_predicted_alone(clips, params, name):
+    """An audit: the tests above change a held-out subject's clips all together, so a model
+    that normalised at test time over the clips predicted with it (batch statistics) would
+    pass them. Each held-out clip's probabilities are the same predicted alone as with its
+    subject's other clips (to float rounding: another batch size may sum in another order)."""
+    fold = loso_folds(clips.subject)[FOLD]
+    model = learner(params, name)
+    probe = clips.take(fold.test).without_labels()
+    fitted = fit_fold(model, clips, fold, seed=0)
+    together = fitted.predict(probe)
+    alone = [fitted.predict(probe.take(np.array([i]))) for i in range(len(probe))]
+    for output, proba in together.items():
+        single = np.concatenate([one[output] for one in alone])
+        np.testing.assert_allclose(single, proba, rtol=1e-5, atol=1e-7, err_msg=output)
+
+
+def _pretrained_state(params) -> bytes:
+    """A FlowNet's weights, of the toy CNN's shape: what train.cnn.pretrain hands each fold."""
+    torch.manual_seed(5)
+    net = FlowNet(3, params.cnn.channels, params.cnn.embedding, params.cnn.dropout, False)
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("variant", ["mixup", "apex-stream", "defaults"])
+def test_held_out_subject_changes_nothing_in_the_cnns_other_paths(clips, params, variant):
+    """An audit: the tests above run with mixup off, no apex stream, no pretrained weights and
+    the SVM as the hybrid's expert, so the default fold (pretrained CNNs, an OFF-ApexNet
+    expert) and mixup's partners were never proven leak-free. The held-out subject's labels
+    change no prediction, and its inputs no fitted model."""
+    cnn, pretrained = params.cnn, None
+    if variant == "mixup":
+        cnn = cnn.model_copy(update={"mixup": 0.4})
+    elif variant == "apex-stream":
+        cnn = cnn.model_copy(update={"apex_stream": True})
+    hybrid = params.hybrid
+    if variant == "defaults":
+        cnn = cnn.model_copy(update={"pretrain": PretrainParams(clips=4)})
+        hybrid = HybridParams(experts=("off-apexnet",))
+        pretrained = _pretrained_state(params)
+    varied = params.model_copy(update={"cnn": cnn, "hybrid": hybrid})
+    model = HybridLearner(varied, outputs=(CNN, HYBRID), pretrained=pretrained)
+    fold = loso_folds(clips.subject)[FOLD]
+    original = run_fold(model, clips, fold, seed=0)
+    relabelled = run_fold(model, altered(clips, fold.subject, labels=True), fold, seed=0)
+    for output in (CNN, HYBRID):
+        assert original.proba[output].tobytes() == relabelled.proba[output].tobytes(), output
+    assert original.report == relabelled.report
+    probe = clips.take(fold.test).without_labels()
+    changed = fit_fold(model, altered(clips, fold.subject, inputs=True), fold, seed=0)
+    for output in (CNN, HYBRID):
+        assert changed.predict(probe)[output].tobytes() == original.proba[output].tobytes()
+
+
 def test_learners_see_training_statistics_only(clips, params):
     fold = loso_folds(clips.subject)[FOLD]
     train_subjects = set(clips.subject[fold.train].tolist())
@@ -137,9 +195,10 @@ def test_learners_see_training_statistics_only(clips, params):
 class _SeenBy:
     fit: list[ClipSet]
     predict: list[ClipSet]
+    scored: list[ClipSet]
 
 
-SEEN = _SeenBy([], [])
+SEEN = _SeenBy([], [], [])
 
 
 @dataclass(frozen=True)
@@ -151,6 +210,10 @@ class _Recorder:
 
     def spec(self) -> dict[str, Any]:
         return {}
+
+    def scored(self, train: ClipSet, test: ClipSet) -> np.ndarray:
+        SEEN.scored.append(test)
+        return np.ones(len(test), dtype=bool)
 
     def fit(self, train: ClipSet, seed: int) -> _Recorder:
         SEEN.fit.append(train)
@@ -167,14 +230,19 @@ class _Recorder:
 def test_the_loop_never_shows_the_held_out_subject_to_fit(clips):
     SEEN.fit.clear()
     SEEN.predict.clear()
+    SEEN.scored.clear()
     run_loso(clips, [_Recorder()], seed=0)
     folds = loso_folds(clips.subject)
-    assert len(SEEN.fit) == len(SEEN.predict) == len(folds)
-    for fold, train, test in zip(folds, SEEN.fit, SEEN.predict, strict=True):
+    assert len(SEEN.fit) == len(SEEN.predict) == len(SEEN.scored) == len(folds)
+    for fold, train, test, scored in zip(folds, SEEN.fit, SEEN.predict, SEEN.scored,
+                                         strict=True):
         assert fold.subject not in set(train.subject.tolist())
         assert (train.y != HIDDEN).all()
         assert set(test.subject.tolist()) == {fold.subject}
         assert (test.y == HIDDEN).all()
+        # an audit: the learner's scored hook was shown the held-out labels
+        assert set(scored.subject.tolist()) == {fold.subject}
+        assert (scored.y == HIDDEN).all()
         assert len(train) + len(test) == len(clips)
 
 

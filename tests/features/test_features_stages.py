@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from features_helpers import bump_motion, mouth_centre, profile, write_clip
 
 from mer import paths
 from mer.core.manifest import read_manifest, write_manifest
@@ -57,6 +58,35 @@ def test_faces_then_features_end_to_end(tiny_dataset, monkeypatch):
     # The mouth moves up: mean v over the mouth region at the apex step is clearly negative.
     names = list(features["au_feature_names"])
     assert features["au_features"][0, names.index("mouth/t1/v")] < -0.3
+
+
+def test_a_clips_faces_and_features_do_not_depend_on_other_clips(tiny_dataset, base_frame,
+                                                               monkeypatch):
+    """An audit (leak-free, design brief 3): nothing proved that a clip's alignment, flow and
+    AU-region features are its own clip's alone, so a corpus-wide template or normaliser in
+    these stages would have let the held-out subject steer every fold's inputs. Another
+    subject's frames change; this clip's rows stay byte-identical."""
+    monkeypatch.chdir(tiny_dataset)
+    write_params(tiny_dataset)
+    kept = "casme2/sub01/EP01_01"
+
+    def rows() -> list[bytes]:
+        assert run("faces") == 0 and run("features") == 0
+        faces, features = read_faces(paths.FACES), read_features(paths.FEATURES)
+        at = list(features["clip_id"]).index(kept)
+        assert list(faces["clip_id"]).index(kept) == at
+        return [np.asarray(values[at]).tobytes() for values in (*faces.values(),
+                                                                *features.values())
+                if np.ndim(values) > 0 and len(values) == len(features["clip_id"])]
+
+    before = rows()
+    centre = mouth_centre(base_frame)
+    frames = [bump_motion(base_frame, centre, a, (0.4 * i, -0.2 * i))
+              for i, a in enumerate(profile(11, 3, 4.0))]  # sub02: other motion, other apex
+    write_clip(tiny_dataset, "sub02", "EP02_01", frames, 10)
+    after = rows()
+    assert read_features(paths.FEATURES)["apex_frame"].tolist() != [104, 17]  # it changed
+    assert len(before) >= 8 and after == before
 
 
 @pytest.mark.slow  # spawns worker processes

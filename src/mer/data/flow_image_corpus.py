@@ -526,6 +526,36 @@ def _decide(evidence: dict[str, Any]) -> str | None:
     return best if votes[best] >= MIN_AGREEMENT * cast else None
 
 
+def _steered_by(clips: Sequence[Clip], voted: dict[str, list[str]], evidence: dict[str, Any],
+                order: str) -> tuple[str, str | None] | None:
+    """The first subject (sorted) without whose images the vote would not decide ``order``,
+    with what the other subjects' images decide (None: they cannot tell); None when every
+    subject's LOSO fold would read the corpus in ``order`` from its training subjects alone.
+    A subject is (dataset, subject), as the data stage namespaces a mixed CSV's subjects."""
+    def key(clip: Clip) -> tuple[str, str]:
+        return clip.dataset, clip.subject
+
+    images: dict[tuple[str, str], int] = {}
+    for clip in clips:
+        images[key(clip)] = images.get(key(clip), 0) + 1
+    voters = {o: set(paths) for o, paths in voted.items()}
+    cast = {o: {s: 0 for s in images} for o in ORDERS}
+    for clip in clips:
+        for o in ORDERS:
+            cast[o][key(clip)] += clip.flow_image in voters[o]
+    if len(images) < 2:  # no LOSO fold to steer (and none to evaluate)
+        return None
+    for subject in sorted(images):
+        rest = {"images": evidence["images"] - images[subject],
+                "votes": {o: evidence["votes"][o] - cast[o][subject] for o in ORDERS}}
+        found = _decide(rest)
+        if found != order:
+            dataset, name = subject
+            return (f"subject {name}" if dataset == DATASET else f"{dataset} subject {name}"
+                    ), found
+    return None
+
+
 def _fits_neither(evidence: dict[str, Any]) -> bool:
     """Whether most images fit neither order: the median r of both is below
     MIN_IMAGE_CORRELATION and most images abstain. Images that do not hold u, v, strain
@@ -599,7 +629,9 @@ def resolve_flow_channels(clips: Sequence[Clip],
 
     ``setting`` is data.flow_channels. ``auto`` measures every image (``strain_correlations``)
     and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
-    example image and the numbers when it cannot tell. ``rgb`` / ``bgr`` are taken as given;
+    example image and the numbers when it cannot tell, and one naming the subject when the
+    votes decide so only with that subject's images (``_steered_by``: under LOSO its images
+    would decide how its own fold's training images are read). ``rgb`` / ``bgr`` are taken as given;
     every image is still measured, to log a warning when the corpus clearly disagrees. Either
     way, images that vote against the order taken are named in a warning (a few re-saved by
     another tool) and listed in the report, and every image's size is counted, with a warning
@@ -619,6 +651,23 @@ def resolve_flow_channels(clips: Sequence[Clip],
         order = _decide(evidence)
         if order is None:
             raise _undecided(clips, evidence)
+        # Under LOSO nothing about the held-out subject may steer its fold (design brief 3),
+        # and the order decides how every training image of that fold is read (an audit: where
+        # most images abstained, one subject's images alone decided it). So the vote must give
+        # the same order without any one subject's images.
+        steered = _steered_by(clips, voted, evidence, order)
+        if steered is not None:
+            subject, found = steered
+            others = (f"look {found}" if found is not None else "cannot tell the order")
+            raise DatasetError(
+                f"{_csv_of(clips)}: data.flow_channels is auto, and the flow images vote "
+                f"{order} ({evidence['votes'][order]} of {evidence['images']} images), but "
+                f"only with {subject}'s images: without them the other subjects' images "
+                f"{others}. Under leave-one-subject-out evaluation the held-out subject's "
+                "images may not decide how its fold's training images are read. Set "
+                "data.flow_channels in params.yaml to rgb (u, v, strain saved as R, G, B by "
+                "MATLAB, PIL or imageio) or bgr (saved with cv2.imwrite from a (u, v, strain) "
+                "array), as the corpus was made")
         log.info("%s: flow images hold u, v, strain in %s order (%d of %d images vote so)",
                  _csv_of(clips), order, evidence["votes"][order], evidence["images"])
     else:

@@ -66,8 +66,9 @@ class Fitted(Protocol):
 class Learner(Protocol):
     """A learner may also define ``scored(train, test) -> (len(test),) bool``: the held-out
     clips it can score given the fold's training clips (the AU-oracle: clips with AU codes,
-    when the training clips have some). It is fitted and scored on those only; without the
-    method, on every held-out clip."""
+    when the training clips have some), shown the held-out clips with their labels removed, as
+    predict is. It is fitted and scored on those only; without the method, on every held-out
+    clip."""
 
     name: str  # unique among the learners of a run
     outputs: tuple[str, ...]  # model names it predicts, in report order
@@ -129,8 +130,10 @@ def scored_test(learner: Learner, clips: ClipSet, fold: Fold) -> np.ndarray:
     scored = getattr(learner, "scored", None)
     if scored is None:
         return fold.test
-    return fold.test[np.asarray(scored(clips.take(fold.train), clips.take(fold.test)),
-                                dtype=bool)]
+    # Labels removed: which held-out clips are scored may not depend on their labels (an
+    # audit: the hook was handed them, where predict never is)
+    return fold.test[np.asarray(scored(clips.take(fold.train),
+                                       clips.take(fold.test).without_labels()), dtype=bool)]
 
 
 def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOutcome:
