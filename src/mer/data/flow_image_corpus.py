@@ -538,13 +538,13 @@ def _steered_by(clips: Sequence[Clip], voted: dict[str, list[str]], evidence: di
     images: dict[tuple[str, str], int] = {}
     for clip in clips:
         images[key(clip)] = images.get(key(clip), 0) + 1
-    if len(images) < 2:  # no LOSO fold to steer (and none to evaluate)
-        return None
     voters = {o: set(paths) for o, paths in voted.items()}
     cast = {o: {s: 0 for s in images} for o in ORDERS}
     for clip in clips:
         for o in ORDERS:
             cast[o][key(clip)] += clip.flow_image in voters[o]
+    if len(images) < 2:  # no LOSO fold to steer (and none to evaluate)
+        return None
     for subject in sorted(images):
         rest = {"images": evidence["images"] - images[subject],
                 "votes": {o: evidence["votes"][o] - cast[o][subject] for o in ORDERS}}
@@ -631,13 +631,12 @@ def resolve_flow_channels(clips: Sequence[Clip],
     and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
     example image and the numbers when it cannot tell, and one naming the subject when the
     votes decide so only with that subject's images (``_steered_by``: under LOSO its images
-    would decide how its own fold's training images are read). ``rgb`` / ``bgr`` are taken
-    as given; every image is still measured, to log a warning when the corpus clearly
-    disagrees. Either way, images that vote against the order taken are named in a warning (a
-    few re-saved by another tool) and listed in the report, and every image's size is counted,
-    with a warning when they differ (two pipelines' images mixed) and one for images smaller
-    than MIN_SIDE a side or not square. The clips' images must already be checked
-    (``check_flow_image``).
+    would decide how its own fold's training images are read). ``rgb`` / ``bgr`` are taken as given;
+    every image is still measured, to log a warning when the corpus clearly disagrees. Either
+    way, images that vote against the order taken are named in a warning (a few re-saved by
+    another tool) and listed in the report, and every image's size is counted, with a warning
+    when they differ (two pipelines' images mixed) and one for images smaller than MIN_SIDE
+    a side or not square. The clips' images must already be checked (``check_flow_image``).
     Report (JSON-able): ``{"setting", "order", "csv", "sizes": {"28x28": count, ...},
     "evidence": {images, votes, vote_examples, against_order, median_correlation, ...}}``.
     """
