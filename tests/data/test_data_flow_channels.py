@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -72,15 +73,18 @@ def save(path: Path, pixels: np.ndarray, writer: str) -> None:
 
 
 def write_corpus(root: Path, images: list[np.ndarray], writers: list[str],
-                 subjects: list[str] | None = None) -> Path:
-    """root/labels.csv and root/flow/s{i}_c{i}.png; clip c{i} of subject i (or subjects[i])."""
-    lines = [["subject", "clip", "label", "path"]]
+                 subjects: list[str] | None = None, datasets: list[str] | None = None
+                 ) -> Path:
+    """root/labels.csv and root/flow/s{i}_c{i}.png; clip c{i} of subject i (or subjects[i]),
+    with a dataset column when ``datasets`` are given."""
+    lines = [["subject", "clip", "label", "path", *(["dataset"] if datasets else [])]]
     labels = ("positive", "negative", "surprise")
     subjects = subjects or [f"{index}" for index in range(len(images))]
     for index, (pixels, writer) in enumerate(zip(images, writers, strict=True)):
         relative = f"flow/s{index}_c{index}.png"
         save(root / relative, pixels, writer)
-        lines.append([subjects[index], f"c{index}", labels[index % 3], relative])
+        lines.append([subjects[index], f"c{index}", labels[index % 3], relative,
+                      *([datasets[index]] if datasets else [])])
     with (root / "labels.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(lines)
     return root
@@ -248,10 +252,12 @@ def test_one_subject_alone_may_not_decide_the_order(tmp_path):
     with pytest.raises(DatasetError) as err:
         resolve_flow_channels(checked_clips(root), "auto")
     message = str(err.value)
-    assert message.startswith(f"{root}/labels.csv: data.flow_channels is auto, and the flow "
-                              "images vote rgb (4 of 10 images), but only with subject "
-                              "sub01's images: without them the other subjects' images "
-                              "cannot tell the order")
+    assert message.startswith(
+        f"{root}/labels.csv: data.flow_channels is auto, and the flow images vote rgb (4 of 10 "
+        f"images), but only with subject sub01's images (4, e.g. {root}/flow/s0_c0.png): "
+        "without them the other 6 images cannot tell the order (0 look rgb, 0 bgr, the rest "
+        "do not tell; 30% must count and 80% of them agree). Held out (leave-one-subject-out "
+        "evaluation), the subject's own images may not decide")
     assert "Set data.flow_channels in params.yaml to rgb" in message
     # Set, the order is taken as given; and votes spread over the subjects decide it
     clips, report = resolve_flow_channels(checked_clips(root), "rgb")
@@ -272,9 +278,33 @@ def test_a_subject_whose_images_would_flip_the_order_is_named(tmp_path):
     assert resolve_flow_channels(checked_clips(root), "auto")[1]["order"] == "bgr"
     flipped = write_corpus(tmp_path / "flipped", images, ["cv2"] * 8 + ["pil", "pil"],
                            ["a"] * 8 + ["b", "b"])
-    with pytest.raises(DatasetError, match="only with subject a's images: without them the "
-                                           "other subjects' images look rgb"):
+    with pytest.raises(DatasetError, match=r"only with subject a's images \(8, e\.g\. .*"
+                                           r"s0_c0\.png\): without them the other 2 images "
+                                           r"look rgb \(2 look rgb, 0 bgr"):
         resolve_flow_channels(checked_clips(flipped), "auto")
+
+
+def test_a_test_corpus_alone_may_not_decide_the_order(tmp_path):
+    """A re-check of the fix above (cross-corpus, the other protocol): in a CSV of two corpora
+    whose casme2 images all abstain, the samm images alone decided how the casme2 images were
+    read, and no single samm subject steered it. Trained on casme2 and tested on samm, the
+    test corpus chose its training images' order."""
+    images = [noise_pixels(i) for i in range(30)] + [uvs_pixels(i % 3) for i in range(20)]
+    for index in range(33, 50):
+        images[index][0, 0, 2] ^= index
+    subjects = [f"{i // 3}" for i in range(30)] + [f"{i // 2}" for i in range(20)]
+    datasets = ["casme2"] * 30 + ["samm"] * 20
+    root = write_corpus(tmp_path, images, ["pil"] * 50, subjects, datasets)
+    clips = [replace(c, subject=f"{c.dataset}_{c.subject}") for c in checked_clips(root)]
+    with pytest.raises(DatasetError) as err:
+        resolve_flow_channels(clips, "auto")
+    message = str(err.value)
+    assert "vote rgb (20 of 50 images), but only with corpus samm's images (20, e.g. " in message
+    assert "without them the other 30 images cannot tell the order" in message
+    assert "Held out (cross-corpus evaluation), the corpus's own images" in message
+    # one corpus: no corpus to hold out, and no one samm subject steers it
+    samm = [c for c in clips if c.dataset == "samm"]
+    assert resolve_flow_channels(samm, "auto")[1]["order"] == "rgb"
 
 
 def test_corpus_mixing_both_orders_is_an_error(tmp_path):

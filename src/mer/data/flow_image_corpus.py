@@ -32,7 +32,7 @@ import logging
 import math
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -527,32 +527,42 @@ def _decide(evidence: dict[str, Any]) -> str | None:
 
 
 def _steered_by(clips: Sequence[Clip], voted: dict[str, list[str]], evidence: dict[str, Any],
-                order: str) -> tuple[str, str | None] | None:
-    """The first subject (sorted) without whose images the vote would not decide ``order``,
-    with what the other subjects' images decide (None: they cannot tell); None when every
-    subject's LOSO fold would read the corpus in ``order`` from its training subjects alone.
-    A subject is (dataset, subject), as the data stage namespaces a mixed CSV's subjects."""
-    def key(clip: Clip) -> tuple[str, str]:
-        return clip.dataset, clip.subject
-
-    images: dict[tuple[str, str], int] = {}
-    for clip in clips:
-        images[key(clip)] = images.get(key(clip), 0) + 1
+                order: str) -> str | None:
+    """Why the vote for ``order`` rests on one held-out unit's images, for the message; None
+    when it stands without any one. A unit is what an evaluation can hold out: a subject
+    (dataset, subject, as LOSO keys it; none in a one-subject corpus) and, in a CSV that
+    names several corpora, a corpus (cross-corpus evaluation tests on whole corpora). Units
+    are tried subjects first, each in sorted order; the first that steers is named, with an
+    image of it and the votes without it."""
+    units: list[tuple[str, Callable[[Clip], Any]]] = [("subject", lambda c: (c.dataset,
+                                                                              c.subject))]
+    if len({c.dataset for c in clips}) > 1:
+        units.append(("corpus", lambda c: c.dataset))
     voters = {o: set(paths) for o, paths in voted.items()}
-    cast = {o: {s: 0 for s in images} for o in ORDERS}
-    for clip in clips:
-        for o in ORDERS:
-            cast[o][key(clip)] += clip.flow_image in voters[o]
-    if len(images) < 2:  # no LOSO fold to steer (and none to evaluate)
-        return None
-    for subject in sorted(images):
-        rest = {"images": evidence["images"] - images[subject],
-                "votes": {o: evidence["votes"][o] - cast[o][subject] for o in ORDERS}}
-        found = _decide(rest)
-        if found != order:
-            dataset, name = subject
-            return (f"subject {name}" if dataset == DATASET else f"{dataset} subject {name}"
-                    ), found
+    for kind, key in units:
+        members: dict[Any, list[Clip]] = {}
+        for clip in clips:
+            members.setdefault(key(clip), []).append(clip)
+        if len(members) < 2:  # no fold to steer
+            continue
+        for unit in sorted(members):
+            own = members[unit]
+            rest = {"images": evidence["images"] - len(own),
+                    "votes": {o: evidence["votes"][o] - sum(c.flow_image in voters[o]
+                                                             for c in own) for o in ORDERS}}
+            found = _decide(rest)
+            if found == order:
+                continue
+            name = f"subject {unit[1]}" if kind == "subject" else f"corpus {unit}"
+            others = f"look {found}" if found is not None else "cannot tell the order"
+            votes = rest["votes"]
+            protocol = "leave-one-subject-out" if kind == "subject" else "cross-corpus"
+            return (f"only with {name}'s images ({len(own)}, e.g. {own[0].flow_image}): "
+                    f"without them the other {rest['images']} images {others} ({votes[RGB]} "
+                    f"look rgb, {votes[BGR]} bgr, the rest do not tell; "
+                    f"{MIN_VOTING_SHARE:.0%} must count and {MIN_AGREEMENT:.0%} of them "
+                    f"agree). Held out ({protocol} evaluation), the {kind}'s own images "
+                    "may not decide how the training images of its fold are read")
     return None
 
 
@@ -629,9 +639,10 @@ def resolve_flow_channels(clips: Sequence[Clip],
 
     ``setting`` is data.flow_channels. ``auto`` measures every image (``strain_correlations``)
     and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
-    example image and the numbers when it cannot tell, and one naming the subject when the
-    votes decide so only with that subject's images (``_steered_by``: under LOSO its images
-    would decide how its own fold's training images are read). ``rgb`` / ``bgr`` are taken as given;
+    example image and the numbers when it cannot tell, and one naming the subject (or, in a
+    CSV of several corpora, the corpus) when the votes decide so only with its images
+    (``_steered_by``: held out, its images would decide how its fold's training images are
+    read). ``rgb`` / ``bgr`` are taken as given;
     every image is still measured, to log a warning when the corpus clearly disagrees. Either
     way, images that vote against the order taken are named in a warning (a few re-saved by
     another tool) and listed in the report, and every image's size is counted, with a warning
@@ -657,17 +668,12 @@ def resolve_flow_channels(clips: Sequence[Clip],
         # the same order without any one subject's images.
         steered = _steered_by(clips, voted, evidence, order)
         if steered is not None:
-            subject, found = steered
-            others = (f"look {found}" if found is not None else "cannot tell the order")
             raise DatasetError(
                 f"{_csv_of(clips)}: data.flow_channels is auto, and the flow images vote "
                 f"{order} ({evidence['votes'][order]} of {evidence['images']} images), but "
-                f"only with {subject}'s images: without them the other subjects' images "
-                f"{others}. Under leave-one-subject-out evaluation the held-out subject's "
-                "images may not decide how its fold's training images are read. Set "
-                "data.flow_channels in params.yaml to rgb (u, v, strain saved as R, G, B by "
-                "MATLAB, PIL or imageio) or bgr (saved with cv2.imwrite from a (u, v, strain) "
-                "array), as the corpus was made")
+                f"{steered}. Set data.flow_channels in params.yaml to rgb (u, v, strain "
+                "saved as R, G, B by MATLAB, PIL or imageio) or bgr (saved with cv2.imwrite "
+                "from a (u, v, strain) array), as the corpus was made")
         log.info("%s: flow images hold u, v, strain in %s order (%d of %d images vote so)",
                  _csv_of(clips), order, evidence["votes"][order], evidence["images"])
     else:
