@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import chdir, contextmanager
+from contextlib import chdir, closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,8 +67,6 @@ def still_face_spots(params, p: dict[str, float], video: Path, seconds: float = 
     """Intervals the spotter (p, the signal settings of ``params``: mer.config.Params) finds in
     ``seconds`` of a still face at 30 fps, written to ``video``, at spotting.noise_floor and
     at 0 (the MEGC threshold alone)."""
-    from contextlib import closing
-
     from mer.inference.sources import video_frames
     from mer.spotting.signals import video_signals
     from mer.spotting.spotter import spot
