@@ -112,3 +112,14 @@ def toy_clips(scheme: str = "casme2-5", **kwargs: object) -> ClipSet:
         au_codes=rows["aus"].to_numpy(dtype=str),
         y=rows["label_index"].to_numpy(dtype=np.int64), classes=get_scheme(scheme).classes,
         au_feature_names=tuple(features["au_feature_names"].tolist()))
+
+
+def state_bytes(net) -> bytes:
+    """A torch module's state dict as torch.save bytes: what train.cnn.pretrain hands a fit."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return buffer.getvalue()

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import io
 import typing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,7 +27,7 @@ from mer.models.au_codes import known_aus
 from mer.models.flownet import FlowNet, balanced_class_weights
 from mer.models.learners import HybridLearner, build_learners
 from mer.models.references import reference_input
-from toy import toy_clips
+from toy import state_bytes, toy_clips
 
 FOLD = 2  # an arbitrary held-out subject
 LEARNERS = ["cnn-hybrid", "svm", "au-oracle", "majority", *REFERENCES]
@@ -117,10 +116,8 @@ def test_a_held_out_clip_is_predicted_alone(clips, params, name):
 def _pretrained_state(params) -> bytes:
     """A FlowNet's weights, of the toy CNN's shape: what train.cnn.pretrain hands each fold."""
     torch.manual_seed(5)
-    net = FlowNet(3, params.cnn.channels, params.cnn.embedding, params.cnn.dropout, False)
-    buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
-    return buffer.getvalue()
+    return state_bytes(FlowNet(3, params.cnn.channels, params.cnn.embedding,
+                               params.cnn.dropout, False))
 
 
 @pytest.mark.parametrize("variant", ["mixup", "apex-stream", "defaults"])

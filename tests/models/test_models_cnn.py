@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 
 import numpy as np
@@ -25,6 +24,7 @@ from mer.models.cnn import (
 )
 from mer.models.flownet import FlowNet, balanced_class_weights
 from mer.models.seeds import derive_seed
+from toy import state_bytes
 
 
 @pytest.mark.parametrize("steps", [1, 3])
@@ -201,17 +201,11 @@ def test_au_aux_without_any_au_codes_names_the_key(clips, params):
         fit_cnn(unknown, params.cnn.model_copy(update={"au_aux": 0.5}), seed=0)
 
 
-def _state_bytes(net: FlowNet) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
-    return buffer.getvalue()
-
-
 def test_pretrain_starts_from_the_saved_backbone_with_a_fresh_head(clips, params):
     """train.cnn.pretrain: streams, GRU and embedding start from the pretrained net; the head
     and the input normaliser are the fit's own."""
     source = fit_cnn(clips, params.cnn, seed=9)
-    state = _state_bytes(source.net)
+    state = state_bytes(source.net)
     train = clips.take(np.flatnonzero(clips.subject != "sub01"))
     torch.manual_seed(0)
     net = FlowNet(train.n_classes, 4, 8, dropout=0.3, apex_stream=False)
@@ -228,7 +222,7 @@ def test_pretrain_starts_from_the_saved_backbone_with_a_fresh_head(clips, params
             assert torch.equal(value, source.net.state_dict()[name]), name
     tuned = params.cnn.model_copy(update={"pretrain": PretrainParams(clips=4)})
     first, second = fit_cnn(train, tuned, 0, state), fit_cnn(train, tuned, 0, state)
-    assert _state_bytes(first.net) == _state_bytes(second.net)
+    assert state_bytes(first.net) == state_bytes(second.net)
     assert first.train_loss != fit_cnn(train, params.cnn, seed=0).train_loss
 
 
@@ -236,7 +230,7 @@ def test_pretrain_refuses_missing_or_unasked_weights_and_another_shape(clips, pa
     tuned = params.cnn.model_copy(update={"pretrain": PretrainParams(clips=4)})
     with pytest.raises(MerError, match="got no pretrained net"):
         fit_cnn(clips, tuned, 0)
-    wider = _state_bytes(FlowNet(clips.n_classes, 6, 8, dropout=0.0, apex_stream=False))
+    wider = state_bytes(FlowNet(clips.n_classes, 6, 8, dropout=0.0, apex_stream=False))
     with pytest.raises(ValueError, match="clips is 0"):
         fit_cnn(clips, params.cnn, 0, wider)
     with pytest.raises(MerError, match="another shape"):
