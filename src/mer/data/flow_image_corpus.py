@@ -481,9 +481,9 @@ def _vote(correlations: dict[str, float]) -> str | None:
 
 
 def _measure(clips: Sequence[Clip]
-             ) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, list[str]]]:
+             ) -> tuple[dict[str, Any], dict[str, list[str]], list[str | None]]:
     """Votes and median correlations over the clips' images, JSON-able; the images by size
-    ('28x28': paths); and the images that vote for each order (order: paths)."""
+    ('28x28': paths); and each clip's vote, in the clips' order (an order, or None)."""
     measured, flat = [], []
     sizes: dict[str, list[str]] = {}
     for clip in clips:
@@ -495,8 +495,7 @@ def _measure(clips: Sequence[Clip]
     votes = [_vote(r) for r in measured]
     neither = [clip.flow_image for clip, r in zip(clips, measured, strict=True)
                if all(x < MIN_IMAGE_CORRELATION for x in r.values())]  # NaN: a flat map
-    voted = {order: [clip.flow_image for clip, vote in zip(clips, votes, strict=True)
-                     if vote == order] for order in ORDERS}
+    voted = {order: _voting(clips, votes, order) for order in ORDERS}
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
     return {
         "images": len(measured),
@@ -513,7 +512,12 @@ def _measure(clips: Sequence[Clip]
         "thresholds": {"min_image_correlation": MIN_IMAGE_CORRELATION,
                        "image_margin": IMAGE_MARGIN, "min_voting_share": MIN_VOTING_SHARE,
                        "min_agreement": MIN_AGREEMENT, "some_fit_neither": SOME_FIT_NEITHER},
-    }, sizes, voted
+    }, sizes, votes
+
+
+def _voting(clips: Sequence[Clip], votes: Sequence[str | None], order: str) -> list[str]:
+    """The images of the clips whose vote is ``order``."""
+    return [clip.flow_image for clip, vote in zip(clips, votes, strict=True) if vote == order]
 
 
 def _decide(evidence: dict[str, Any]) -> str | None:
@@ -526,30 +530,29 @@ def _decide(evidence: dict[str, Any]) -> str | None:
     return best if votes[best] >= MIN_AGREEMENT * cast else None
 
 
-def _steered_by(clips: Sequence[Clip], voted: dict[str, list[str]], evidence: dict[str, Any],
-                order: str) -> str | None:
+def _steered_by(clips: Sequence[Clip], votes: Sequence[str | None],
+                evidence: dict[str, Any], order: str) -> str | None:
     """Why the vote for ``order`` rests on one held-out unit's images, for the message; None
     when it stands without any one. A unit is what an evaluation can hold out: a subject
     (dataset, subject, as LOSO keys it; none in a one-subject corpus) and, in a CSV that
     names several corpora, a corpus (cross-corpus evaluation tests on whole corpora). Units
     are tried subjects first, each in sorted order; the first that steers is named, with an
-    image of it and the votes without it."""
+    image of it and the votes without it. ``votes``: each clip's vote (``_measure``)."""
     units: list[tuple[str, Callable[[Clip], Any]]] = [("subject", lambda c: (c.dataset,
                                                                               c.subject))]
     if len({c.dataset for c in clips}) > 1:
         units.append(("corpus", lambda c: c.dataset))
-    voters = {o: set(paths) for o, paths in voted.items()}
     for kind, key in units:
-        members: dict[Any, list[Clip]] = {}
-        for clip in clips:
-            members.setdefault(key(clip), []).append(clip)
+        members: dict[Any, list[tuple[Clip, str | None]]] = {}
+        for clip, vote in zip(clips, votes, strict=True):
+            members.setdefault(key(clip), []).append((clip, vote))
         if len(members) < 2:  # no fold to steer
             continue
         for unit in sorted(members):
             own = members[unit]
+            own_votes = [vote for _, vote in own]
             rest = {"images": evidence["images"] - len(own),
-                    "votes": {o: evidence["votes"][o] - sum(c.flow_image in voters[o]
-                                                             for c in own) for o in ORDERS}}
+                    "votes": {o: evidence["votes"][o] - own_votes.count(o) for o in ORDERS}}
             found = _decide(rest)
             if found == order:
                 continue
@@ -557,7 +560,7 @@ def _steered_by(clips: Sequence[Clip], voted: dict[str, list[str]], evidence: di
             others = f"look {found}" if found is not None else "cannot tell the order"
             votes = rest["votes"]
             protocol = "leave-one-subject-out" if kind == "subject" else "cross-corpus"
-            return (f"only with {name}'s images ({len(own)}, e.g. {own[0].flow_image}): "
+            return (f"only with {name}'s images ({len(own)}, e.g. {own[0][0].flow_image}): "
                     f"without them the other {rest['images']} images {others} ({votes[RGB]} "
                     f"look rgb, {votes[BGR]} bgr, the rest do not tell; "
                     f"{MIN_VOTING_SHARE:.0%} must count and {MIN_AGREEMENT:.0%} of them "
@@ -642,12 +645,12 @@ def resolve_flow_channels(clips: Sequence[Clip],
     example image and the numbers when it cannot tell, and one naming the subject (or, in a
     CSV of several corpora, the corpus) when the votes decide so only with its images
     (``_steered_by``: held out, its images would decide how its fold's training images are
-    read). ``rgb`` / ``bgr`` are taken as given;
-    every image is still measured, to log a warning when the corpus clearly disagrees. Either
-    way, images that vote against the order taken are named in a warning (a few re-saved by
-    another tool) and listed in the report, and every image's size is counted, with a warning
-    when they differ (two pipelines' images mixed) and one for images smaller than MIN_SIDE
-    a side or not square. The clips' images must already be checked (``check_flow_image``).
+    read). ``rgb`` / ``bgr`` are taken as given; every image is still measured, to log a
+    warning when the corpus clearly disagrees. Either way, images that vote against the order
+    taken are named in a warning (a few re-saved by another tool) and listed in the report,
+    and every image's size is counted, with a warning when they differ (two pipelines' images
+    mixed) and one for images smaller than MIN_SIDE a side or not square. The clips' images
+    must already be checked (``check_flow_image``).
     Report (JSON-able): ``{"setting", "order", "csv", "sizes": {"28x28": count, ...},
     "evidence": {images, votes, vote_examples, against_order, median_correlation, ...}}``.
     """
@@ -658,7 +661,7 @@ def resolve_flow_channels(clips: Sequence[Clip],
         return (), {"setting": setting, "order": None if setting == AUTO else setting,
                     "csv": "", "sizes": {}, "evidence": {"images": 0}}
     if setting == AUTO:
-        evidence, sizes, voted = _measure(clips)
+        evidence, sizes, votes = _measure(clips)
         order = _decide(evidence)
         if order is None:
             raise _undecided(clips, evidence)
@@ -666,7 +669,7 @@ def resolve_flow_channels(clips: Sequence[Clip],
         # and the order decides how every training image of that fold is read (an audit: where
         # most images abstained, one subject's images alone decided it). So the vote must give
         # the same order without any one subject's images.
-        steered = _steered_by(clips, voted, evidence, order)
+        steered = _steered_by(clips, votes, evidence, order)
         if steered is not None:
             raise DatasetError(
                 f"{_csv_of(clips)}: data.flow_channels is auto, and the flow images vote "
@@ -677,7 +680,7 @@ def resolve_flow_channels(clips: Sequence[Clip],
         log.info("%s: flow images hold u, v, strain in %s order (%d of %d images vote so)",
                  _csv_of(clips), order, evidence["votes"][order], evidence["images"])
     else:
-        evidence, sizes, voted = _measure(clips)
+        evidence, sizes, votes = _measure(clips)
         found = _decide(evidence)
         evidence["contradicts_setting"] = found is not None and found != setting
         if evidence["contradicts_setting"]:
@@ -705,7 +708,7 @@ def resolve_flow_channels(clips: Sequence[Clip],
     # instead: the warning above says so; when most fit neither order, the few that look
     # the other way are noise: that warning says so).
     evidence["against_order"] = ([] if evidence.get("contradicts_setting")
-                                 or evidence["fits_neither"] else voted[other])
+                                 or evidence["fits_neither"] else _voting(clips, votes, other))
     if evidence["against_order"]:
         log.warning("%s: %d of the %d flow images measured look %s, against the %s order "
                     "the corpus is read in (%s): images saved by another tool (cv2.imwrite "
