@@ -812,3 +812,16 @@ def test_a_loso_tree_changed_after_mer_data_is_refused_by_the_stages_after_it(tm
     (tmp_path / "flow" / "sub01" / "u_test" / "1" / "EP03_02.png").rename(
         tmp_path / "flow" / "sub01" / "u_test" / "2" / "EP03_02.png")
     assert main(["features"]) == 2
+
+
+def test_two_spellings_of_one_namespaced_subject_are_warned_about(tmp_path, build, caplog):
+    """A re-check of the leak fixes: in a CSV of several corpora, rows of casme2 subject '1'
+    and of 'casme2_1' became one LOSO subject without a word."""
+    rows = [("1", "a", "negative", "casme2"), ("casme2_1", "b", "positive", "casme2"),
+            ("2", "c", "surprise", "casme2"), ("6", "d", "negative", "samm")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["casme2_1", "casme2_2", "samm_6"]
+    assert "casme2: the subjects '1' (e.g. " in caplog.text
+    assert "'casme2_1' (e.g. " in caplog.text
+    assert "are all written casme2_1" in caplog.text and "'2'" not in caplog.text

@@ -225,8 +225,27 @@ def namespaced(corpus: Corpus) -> Corpus:
     rows: one LOSO fold per person even when two corpora both have a subject 1."""
     clips = tuple(replace(c, subject=namespaced_id(c.clip_id).split("/")[1])
                   for c in corpus.clips)
+    warn_if_spellings_merge(corpus.clips, clips)
     skipped = tuple(replace(s, clip_id=namespaced_id(s.clip_id)) for s in corpus.skipped)
     return replace(corpus, clips=clips, skipped=skipped)
+
+
+def warn_if_spellings_merge(before: Sequence[Clip], after: Sequence[Clip]) -> None:
+    """A warning for each namespaced subject that two spellings of the annotations became:
+    rows of subject ``1`` and of ``casme2_1`` in casme2 are both ``casme2_1``, one person and
+    one LOSO fold (a re-check of the leak fixes found the merge silent). ``before`` and
+    ``after``: the same clips, before and after ``namespaced``."""
+    spellings: dict[tuple[str, str], dict[str, Clip]] = {}
+    for old, new in zip(before, after, strict=True):
+        spellings.setdefault((new.dataset, new.subject), {}).setdefault(old.subject, old)
+    for (dataset, subject), first in spellings.items():
+        if len(first) > 1:
+            log.warning("%s: the subjects %s are all written %s with the corpus's name "
+                        "(several corpora in one run), so their clips are one person and one "
+                        "LOSO fold; if they are different people, give them different subject "
+                        "ids in the annotations", dataset,
+                        ", ".join(f"'{name}' (e.g. {clip.where})" for name, clip in first.items()),
+                        subject)
 
 
 def manifest_table(clips: Sequence[Clip], labels: Sequence[str],
