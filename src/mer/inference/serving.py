@@ -25,7 +25,9 @@ Output, one row per spotted interval, in time order per video: request_row (the 
 onset, apex, offset (0-based frames), onset_s, apex_s, offset_s (s), kind (micro or macro),
 confidence (peak over threshold, > 1), and for micro intervals label, prob_<class> per class
 (null for macro intervals), recognition_error (null, or why a micro interval has no class:
-its face was lost). Spotting uses the spotter registered in the model (p fitted by `mer
+its face was lost). A video in which nothing is spotted has no row: a request_row absent from
+the answer is a video read and spotted, with no interval found (a video mer refuses has its
+row, with error set). Spotting uses the spotter registered in the model (p fitted by `mer
 spot-eval` on the spotting corpus); recognition uses each interval's spotted apex.
 """
 
