@@ -135,7 +135,6 @@ def test_a_fresh_clone_runs_every_stage_and_logs_them_to_its_own_store(fresh_clo
     # the record of this clone's version is not a change to commit
     assert "registered.json" not in git(fresh_clone.root, "status", "--porcelain")
 
-# ---- dvc repro as users run it: end to end, a no-op rerun, a targeted rerun ----------------
 
 @pytest.mark.slow
 def test_repro_builds_every_output(project):
