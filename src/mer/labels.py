@@ -40,8 +40,10 @@ _LAST_PART_IN_BRACKETS = re.compile(r"\s+\(([^()]*)\)$")
 def name_key(dataset: str) -> str:
     """A dataset name as names are compared: 'CASME II' -> 'casmeii', 'SMIC-HS' -> 'smichs'.
     Every character but letters and digits goes, so 'CAS(ME)^2' -> 'casme2' too: dataset_name
-    tells the spellings of a name apart from another name."""
-    return "".join(ch for ch in dataset.lower() if ch.isalnum())
+    tells the spellings of a name apart from another name. Compatibility forms are read as
+    the letters they stand for (NFKC: 'CASME Ⅱ' with the Roman numeral, full-width 'ＣＡＳＭＥ２';
+    a break-it session: they were unknown corpora)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", dataset).lower() if ch.isalnum())
 
 
 def dataset_name(dataset: str) -> str | None:
@@ -49,7 +51,7 @@ def dataset_name(dataset: str) -> str | None:
     corpora and CSVs write it ('CASME II', 'SMIC-HS', 'Samm'); None if unknown, and for a
     name with other punctuation than NAME_SEPARATORS allow: 'CAS(ME)^2' is another corpus than
     CASME II, though its letters and digits are the same."""
-    text = _LAST_PART_IN_BRACKETS.sub(r" \1", dataset.strip())
+    text = _LAST_PART_IN_BRACKETS.sub(r" \1", unicodedata.normalize("NFKC", dataset).strip())
     if any(not (ch.isalnum() or ch.isspace() or ch in NAME_SEPARATORS
                 or unicodedata.category(ch) == "Pd") for ch in text):
         return None

@@ -288,7 +288,9 @@ def test_a_test_corpus_alone_may_not_decide_the_order(tmp_path):
     """A re-check of the fix above (cross-corpus, the other protocol): in a CSV of two corpora
     whose casme2 images all abstain, the samm images alone decided how the casme2 images were
     read, and no single samm subject steered it. Trained on casme2 and tested on samm, the
-    test corpus chose its training images' order."""
+    test corpus chose its training images' order. Under LOSO no corpus is held out, so the
+    same images decide (a break-it session: this was refused under LOSO too), as they do
+    when the abstaining corpus is the one tested."""
     images = [noise_pixels(i) for i in range(30)] + [uvs_pixels(i % 3) for i in range(20)]
     for index in range(33, 50):
         images[index][0, 0, 2] ^= index
@@ -297,14 +299,60 @@ def test_a_test_corpus_alone_may_not_decide_the_order(tmp_path):
     root = write_corpus(tmp_path, images, ["pil"] * 50, subjects, datasets)
     clips = [replace(c, subject=f"{c.dataset}_{c.subject}") for c in checked_clips(root)]
     with pytest.raises(DatasetError) as err:
-        resolve_flow_channels(clips, "auto")
+        resolve_flow_channels(clips, "auto", test_corpora=("samm",))
     message = str(err.value)
-    assert "vote rgb (20 of 50 images), but only with corpus samm's images (20, e.g. " in message
+    assert ("vote rgb (20 of 50 images), but only with the test corpora's (samm) images (20, "
+            "e.g. ") in message
     assert "without them the other 30 images cannot tell the order" in message
-    assert "Held out (cross-corpus evaluation), the corpus's own images" in message
+    assert ("Held out (cross-corpus evaluation: evaluation.test_corpora), the test corpora's "
+            "own images may not decide how the training corpora's images are read") in message
+    assert resolve_flow_channels(clips, "auto")[1]["order"] == "rgb"  # LOSO
+    assert resolve_flow_channels(clips, "auto", test_corpora=("casme2",))[1]["order"] == "rgb"
     # one corpus: no corpus to hold out, and no one samm subject steers it
     samm = [c for c in clips if c.dataset == "samm"]
     assert resolve_flow_channels(samm, "auto")[1]["order"] == "rgb"
+
+
+def test_the_data_stage_holds_out_what_evaluation_does(tmp_path, monkeypatch, capsys):
+    """`mer data` takes the held-out units from evaluation.protocol and test_corpora (dvc.yaml
+    lists them for the stage)."""
+    import yaml
+
+    from mer import cli, paths
+
+    images = [noise_pixels(i) for i in range(30)] + [uvs_pixels(i % 3) for i in range(20)]
+    for index in range(33, 50):
+        images[index][0, 0, 2] ^= index
+    subjects = [f"{i // 3}" for i in range(30)] + [f"{i // 2}" for i in range(20)]
+    write_corpus(tmp_path / "flows", images, ["pil"] * 50, subjects,
+                 ["casme2"] * 30 + ["samm"] * 20)
+    monkeypatch.chdir(tmp_path)
+    params = {"data": {"source": "flow-images", "root": "flows"},
+              "labels": {"scheme": "megc-3"},
+              "evaluation": {"protocol": "cross-corpus", "train_corpora": ["casme2"],
+                             "test_corpora": ["samm"]}}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    assert cli.main(["data", "--no-progress"]) != 0
+    assert "only with the test corpora's (samm) images (20" in capsys.readouterr().err
+    assert not paths.MANIFEST.exists()
+    params["evaluation"] = {"protocol": "loso"}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    assert cli.main(["data", "--no-progress"]) == 0
+    assert json.loads(paths.DATA_REPORT.read_text())["flow_channels"]["order"] == "rgb"
+
+
+def test_cross_corpus_holds_out_no_training_subject(tmp_path):
+    """The re-check kept it (N2): under the cross-corpus protocol a training corpus whose vote
+    rests on one of its own subjects was refused, though no subject is held out there."""
+    images = [uvs_pixels(i % 3) for i in range(4)] + [noise_pixels(i) for i in range(8)]
+    images[3][0, 0, 2] ^= 1
+    subjects = ["sub01"] * 4 + ["sub02"] * 2 + ["sub03"] * 2 + ["s1"] * 2 + ["s2"] * 2
+    datasets = ["casme2"] * 8 + ["smic"] * 4
+    root = write_corpus(tmp_path, images, ["pil"] * 12, subjects, datasets)
+    clips = checked_clips(root)
+    with pytest.raises(DatasetError, match=r"only with subject sub01's images \(4, "):
+        resolve_flow_channels(clips, "auto")  # LOSO: sub01 is held out in its fold
+    assert resolve_flow_channels(clips, "auto", test_corpora=("smic",))[1]["order"] == "rgb"
 
 
 def test_corpus_mixing_both_orders_is_an_error(tmp_path):

@@ -352,6 +352,78 @@ def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
     assert "writes subject '006' (" in caplog.text and "also as '6' (1 row," in caplog.text
 
 
+def test_a_subject_written_with_its_corpus_name_is_that_corpus_person(tmp_path, build,
+                                                                      caplog):
+    """Break-it sessions: in a composite list, a person written with the corpus's name before
+    the id (as mer namespaces it: 'casme2_01', 'SMIC_s1') in some rows and without it in
+    others became two LOSO subjects, each tested on a model trained on the other's clips;
+    only '1' beside 'casme2_1' merged, without a word, and which spelling came first decided
+    whether 'casme2_2' joined 'sub02'."""
+    rows = [("1", "a", "negative", "casme2"), ("casme2_01", "b", "positive", "casme2"),
+            ("sub01", "c", "surprise", "casme2"), ("casme2_2", "d", "negative", "CASME II"),
+            ("sub02", "e", "positive", "casme2"), ("2", "f", "surprise", "casme2"),
+            ("6", "g", "negative", "samm"), ("samm_006", "h", "positive", "samm"),
+            ("SMIC_s1", "i", "negative", "SMIC-HS"), ("s01", "j", "positive", "smic"),
+            ("SMIC_HS_s1", "k", "surprise", "smic"), ("casme2_7", "l", "surprise", "samm")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, report = build("flow-images", make_flow_images(tmp_path, rows),
+                                 scheme="megc-3")
+    subjects = manifest.set_index("clip")["subject"]
+    assert sorted(set(subjects)) == ["casme2_1", "casme2_2", "samm_6", "samm_casme2_7",
+                                     "smic_s1"]
+    assert report["subjects"] == 5
+    assert list(subjects[list("abc")]) == ["casme2_1"] * 3
+    assert list(subjects[list("def")]) == ["casme2_2"] * 3
+    assert list(subjects[list("ijk")]) == ["smic_s1"] * 3
+    assert ("writes subject 'casme2_2' (" in caplog.text
+            and "also as 'sub02', '2' (2 rows, e.g. " in caplog.text
+            and "read as one person, '2', one LOSO subject" in caplog.text)
+    assert "writes subject 'SMIC_s1' (" in caplog.text and "'s01', 'SMIC_HS_s1'" in caplog.text
+
+
+def test_a_subject_id_with_a_slash_is_refused(tmp_path, build):
+    """A break-it session: ids written 'CASME2/sub01', 'CASME2/sub02' made each corpus one LOSO
+    subject ('CASME2'), as a clip id is dataset/subject/clip."""
+    rows = [("CASME2/sub01", "a", "negative", "casme2"), ("CASME2/sub02", "b", "positive",
+                                                         "casme2")]
+    with pytest.raises(DatasetError, match=r"labels.csv, row 2: column 'subject' holds "
+                                           r"'CASME2/sub01', with a '/': a subject id is one "
+                                           r"name .*its corpus in a 'dataset' column"):
+        build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+
+
+def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):
+    """A break-it session: a column headed 'corpus' was not read, so every row was one corpus
+    and megc-3 kept CASME II's fear as negative, which its CASME II mapping drops."""
+    rows = [("sub01", "a", "fear", "CASME II"), ("sub01", "b", "negative", "CASME II"),
+            ("006", "c", "positive", "SAMM")]
+    root = make_flow_images(tmp_path, rows)
+    csv_path = root / "labels.csv"
+    csv_path.write_text(csv_path.read_text().replace(",dataset", ",corpus", 1))
+    manifest, report = build("flow-images", root, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006"]
+    assert report["corpora"]["casme2"]["dropped"]["by_emotion"] == {"fear": 1}
+
+
+def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplog):
+    """Without a dataset column, ids that each name their corpus are that corpus's people
+    ('casme2_1' and 'samm_1' two, 'casme2_1' and 'CASME2_01' one), and one beside a bare
+    number is refused as two conventions are."""
+    rows = [("casme2_1", "a", "negative", ""), ("samm_1", "b", "positive", ""),
+            ("CASME2_01", "c", "surprise", "")]
+    root = make_flow_images(tmp_path / "named", rows, with_dataset=False)
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_1", "casme2_1", "samm_1"]
+    assert "writes subject 'casme2_1' (" in caplog.text and "also as 'CASME2_01'" in caplog.text
+    rows = [("casme2_1", "a", "negative", ""), ("1", "b", "positive", "")]
+    root = make_flow_images(tmp_path / "mixed", rows, with_dataset=False)
+    with pytest.raises(DatasetError, match=r"row 3: column 'subject' writes subject '1', and "
+                                           r".*row 2 'casme2_1': one number in two corpora's "
+                                           r"conventions .*or a corpus's name before it"):
+        build("flow-images", root, scheme="megc-3")
+
+
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(
         tmp_path, build, caplog):
     """A break-it session: a composite list without a dataset column merged CASME II's sub03
@@ -713,6 +785,9 @@ def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
         f"{root}/s3/u_test/2/s3_sur_01.png"  # its own image, not another subject's u_train
     assert report["subjects"] == 3
     assert "read as STSTNet's LOSO tree, 5 images" in caplog.text
+    # the tree is named where a list would be, not its first image (a break-it session)
+    assert report["flow_channels"]["csv"] == root.as_posix()
+    assert f"{root}: data.flow_channels is bgr, but " in caplog.text
     # a list, when there is one, is what is read
     (root / "labels.csv").write_text("subject,clip,label,path\n"
                                      "sub01,EP02_01f,negative,sub01/u_test/0/EP02_01f.png\n"
@@ -812,16 +887,3 @@ def test_a_loso_tree_changed_after_mer_data_is_refused_by_the_stages_after_it(tm
     (tmp_path / "flow" / "sub01" / "u_test" / "1" / "EP03_02.png").rename(
         tmp_path / "flow" / "sub01" / "u_test" / "2" / "EP03_02.png")
     assert main(["features"]) == 2
-
-
-def test_two_spellings_of_one_namespaced_subject_are_warned_about(tmp_path, build, caplog):
-    """A re-check of the leak fixes: in a CSV of several corpora, rows of casme2 subject '1'
-    and of 'casme2_1' became one LOSO subject without a word."""
-    rows = [("1", "a", "negative", "casme2"), ("casme2_1", "b", "positive", "casme2"),
-            ("2", "c", "surprise", "casme2"), ("6", "d", "negative", "samm")]
-    with caplog.at_level("WARNING", logger="mer.data"):
-        manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
-    assert sorted(set(manifest["subject"])) == ["casme2_1", "casme2_2", "samm_6"]
-    assert "casme2: the subjects '1' (e.g. " in caplog.text
-    assert "'casme2_1' (e.g. " in caplog.text
-    assert "are all written casme2_1" in caplog.text and "'2'" not in caplog.text

@@ -30,6 +30,8 @@ def test_megc3_maps_each_corpus_as_the_composite(corpus, emotion, label):
 @pytest.mark.parametrize(("written", "corpus"), [
     ("CASME2", "casme2"), ("CASME_II", "casme2"), ("casme-ii", "casme2"), ("SAMM", "samm"),
     ("SMIC-HS", "smic"), ("smic", "smic"), ("synthetic", "casme2"), ("flow-images", None),
+    # a break-it session: the Roman numeral and full-width letters were unknown corpora
+    ("CASME \u2161", "casme2"), ("\uff23\uff21\uff33\uff2d\uff25\uff12", "casme2"),
 ])
 def test_corpus_names_as_written(written, corpus):
     assert corpus_of(written) == corpus

@@ -193,8 +193,8 @@ def warn_of_exclusions(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) 
                 labelled.excluded[0].source)
 
 
-def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
-                 progress: bool) -> CorpusResult:
+def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams, progress: bool,
+                 test_corpora: Sequence[str] | None = None) -> CorpusResult:
     for item in corpus.skipped:  # rows whose values nothing repairs: said, not only listed
         log.warning("skipped %s: %s", item.clip_id, item.reason)
     check_unique(corpus.clips)
@@ -206,7 +206,8 @@ def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams,
     label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
     channels = None
     if corpus.dataset == FLOW_IMAGES and checked:
-        flagged, channels = resolve_flow_channels(checked, data.flow_channels)
+        flagged, channels = resolve_flow_channels(checked, data.flow_channels,
+                                                  test_corpora)
         checked = list(flagged)
     return CorpusResult(corpus, labelled, tuple(checked),
                         tuple(label_of[c.clip_id] for c in checked),
@@ -225,27 +226,8 @@ def namespaced(corpus: Corpus) -> Corpus:
     rows: one LOSO fold per person even when two corpora both have a subject 1."""
     clips = tuple(replace(c, subject=namespaced_id(c.clip_id).split("/")[1])
                   for c in corpus.clips)
-    warn_if_spellings_merge(corpus.clips, clips)
     skipped = tuple(replace(s, clip_id=namespaced_id(s.clip_id)) for s in corpus.skipped)
     return replace(corpus, clips=clips, skipped=skipped)
-
-
-def warn_if_spellings_merge(before: Sequence[Clip], after: Sequence[Clip]) -> None:
-    """A warning for each namespaced subject that two spellings of the annotations became:
-    rows of subject ``1`` and of ``casme2_1`` in casme2 are both ``casme2_1``, one person and
-    one LOSO fold (a re-check of the leak fixes found the merge silent). ``before`` and
-    ``after``: the same clips, before and after ``namespaced``."""
-    spellings: dict[tuple[str, str], dict[str, Clip]] = {}
-    for old, new in zip(before, after, strict=True):
-        spellings.setdefault((new.dataset, new.subject), {}).setdefault(old.subject, old)
-    for (dataset, subject), first in spellings.items():
-        if len(first) > 1:
-            log.warning("%s: the subjects %s are all written %s with the corpus's name "
-                        "(several corpora in one run), so their clips are one person and one "
-                        "LOSO fold; if they are different people, give them different subject "
-                        "ids in the annotations", dataset,
-                        ", ".join(f"'{name}' (e.g. {clip.where})" for name, clip in first.items()),
-                        subject)
 
 
 def manifest_table(clips: Sequence[Clip], labels: Sequence[str],
@@ -460,11 +442,15 @@ def read_corpora(data: DataParams) -> list[Corpus]:
     return [namespaced(c) for c in corpora] if len(datasets) > 1 else corpora
 
 
-def build_manifest(data: DataParams, scheme_name: str,
-                   progress: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(manifest, data report) of data's corpora under a label scheme; DatasetError on bad input."""
+def build_manifest(data: DataParams, scheme_name: str, progress: bool = False,
+                   test_corpora: Sequence[str] | None = None
+                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """(manifest, data report) of data's corpora under a label scheme; DatasetError on bad input.
+    ``test_corpora``: evaluation.test_corpora under the cross-corpus protocol, None under LOSO
+    (what the evaluation holds out: ``resolve_flow_channels``)."""
     scheme = get_scheme(scheme_name)
-    results = [build_corpus(corpus, scheme, data, progress) for corpus in read_corpora(data)]
+    results = [build_corpus(corpus, scheme, data, progress, test_corpora)
+               for corpus in read_corpora(data)]
     clips = [c for r in results for c in r.clips]
     labels = [label for r in results for label in r.labels]
     check_classes(clips, labels, results, scheme)

@@ -147,8 +147,14 @@ def subject_prefix(text: str) -> str | None:
 
 def subject_text(value: object, column: str, where: str) -> str:
     """A subject id kept as written (free text), but for the '.0' a CSV's number column adds:
-    '1.0' is subject 1, written '1'."""
+    '1.0' is subject 1, written '1'. DatasetError for one holding '/', which separates the
+    dataset, subject and clip of a clip id (a break-it session: 'CASME2/sub01', 'CASME2/sub02'
+    became one LOSO subject, 'CASME2')."""
     text = required_text(value, column, where)
+    if "/" in text:
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, with a '/': a subject "
+                           "id is one name (mer writes a clip as dataset/subject/clip); write "
+                           "the subject alone, and its corpus in a 'dataset' column")
     whole = _WHOLE.fullmatch(text)  # '006' stays '006'
     return whole.group(1) if whole else text
 

@@ -32,7 +32,7 @@ import logging
 import math
 import os
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,7 @@ COLUMNS = {
     "label": ("label", "emotion", "class"),
     "path": ("path", "image", "file"),
 }
-OPTIONAL = {"dataset": ("dataset", "database")}
+OPTIONAL = {"dataset": ("dataset", "database", "corpus")}
 
 AUTO = "auto"  # data.flow_channels: find the order from the images
 
@@ -322,41 +322,80 @@ def warn_outside_root(clips: Sequence[Clip], root: Path) -> None:
 def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
     """The clips with each person's subject written one way: the first spelling the CSV
     uses for them (cells.subject_key: 'sub01', '1' and '01' of one corpus are one person),
-    with a warning naming the others. Spelt two ways, one person would be two LOSO subjects,
-    each tested on a model trained on the other's clips. In a list without a dataset column,
-    one number written in two conventions ('sub03' and 's3', '013' and 's13') is refused, a
-    DatasetError: these are the MEGC2019 corpora's own conventions, so such ids are more
-    likely two corpora's people than one person (a break-it session: CASME II's sub03 and
-    SMIC's s3 were merged into one LOSO subject)."""
-    first: dict[tuple[str, int | str], Clip] = {}
-    others: dict[tuple[str, int | str], list[Clip]] = {}
+    with a warning naming the others. A subject written with its corpus's name before it, as
+    mer's own composite ids are ('casme2_01', 'SMIC_s1': ``split_corpus``), is that corpus's
+    person '01' or 's1', and is written so (namespacing adds the corpus back, one way). Spelt
+    two ways, one person would be two LOSO subjects, each tested on a model trained on the
+    other's clips (break-it sessions: CASME II's 'casme2_01' and '1' were two). In a list
+    without a dataset column, ids that each name their corpus are that corpus's people
+    ('casme2_3' and 'samm_3' are two), and one number written in two conventions otherwise
+    ('sub03' and 's3', '013' and 's13', 'casme2_3' and '3') is refused, a DatasetError: these
+    are the MEGC2019 corpora's own conventions, so such ids are more likely two corpora's
+    people than one person (a break-it session: CASME II's sub03 and SMIC's s3 were merged
+    into one LOSO subject)."""
+    first: dict[tuple[str, str | None, int | str], Clip] = {}
+    others: dict[tuple[str, str | None, int | str], list[Clip]] = {}
+    # without a dataset column: person number -> how its ids are written (a corpus's name
+    # before it, or a corpus's numbering: 'sub', 's', '') -> the first row written so
+    conventions: dict[int | str, dict[tuple[str, str | None], Clip]] = {}
+    keys = []
     for clip in clips:
-        key = (clip.dataset, subject_key(clip.subject))
+        corpus, own = split_corpus(clip.subject, clip.dataset)
+        # a person: without a dataset column, ids naming two corpora are two people
+        key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
+        keys.append(key)
+        if clip.dataset == DATASET:
+            convention = ("name", corpus) if corpus is not None else ("numbering",
+                                                                       subject_prefix(own))
+            conventions.setdefault(key[2], {}).setdefault(convention, clip)
         known = first.setdefault(key, clip)
         if known.subject != clip.subject:
             others.setdefault(key, []).append(clip)
-    for key, respelt in others.items():
-        conventions: dict[str | None, Clip] = {}
-        for clip in (first[key], *respelt):  # the first row of each
-            conventions.setdefault(subject_prefix(clip.subject), clip)
-        if key[0] == DATASET and len(conventions) > 1:
-            one, other = list(conventions.values())[:2]
+    for seen in conventions.values():
+        # one number written in two conventions, unless each names its corpus ('casme2_3'
+        # and 'samm_3' are two people)
+        if len(seen) > 1 and any(kind == "numbering" for kind, _ in seen):
+            one, other = list(seen.values())[:2]
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r}, and "
                 f"{one.where} {one.subject!r}: one number in two corpora's conventions (CASME "
-                "II 'sub03', SAMM '013', SMIC 's3'), which in a list without a dataset column "
-                "may be two people of different corpora or one person. Add a 'dataset' column "
-                "naming each row's corpus (casme2, samm, smic), or write the person's id one "
-                "way")
+                "II 'sub03', SAMM '013', SMIC 's3', or a corpus's name before it), which in a "
+                "list without a dataset column may be two people of different corpora or one "
+                "person. Add a 'dataset' column naming each row's corpus (casme2, samm, smic), "
+                "or write the person's id one way")
+    # the id each person is written with: the first spelling, without its corpus's name
+    # in a list that has a dataset column (the data stage namespaces it again)
+    written = {key: clip.subject if key[0] == DATASET
+               else split_corpus(clip.subject, clip.dataset)[1] for key, clip in first.items()}
+    for key, respelt in others.items():
         spellings = ", ".join(_spelling(s, first[key].subject)
                               for s in dict.fromkeys(c.subject for c in respelt))
         rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
                     "read as one person, %r, one LOSO subject. If they are different people, "
                     "give them different ids", named_by, first[key].subject, first[key].where,
-                    spellings, rows, respelt[0].where, first[key].subject)
-    return tuple(replace(c, subject=first[(c.dataset, subject_key(c.subject))].subject)
-                 for c in clips)
+                    spellings, rows, respelt[0].where, written[key])
+    return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
+
+
+def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
+    """(corpus, id) of a subject id written with a corpus's name and '_' before it, as mer
+    namespaces ids: 'casme2_01' -> ('casme2', '01'), 'SMIC_HS_s1' -> ('smic', 's1'), the
+    longest such name first; (None, subject) for an id without one. In a list with a dataset
+    column, only the row's own corpus (``dataset``, in mer's spelling) counts; without one
+    (``dataset`` is DATASET), any corpus mer knows (casme2, samm, smic)."""
+    cuts = [index for index, char in enumerate(subject) if char == "_"]
+    for index in reversed(cuts):
+        head, rest = subject[:index], subject[index + 1:]
+        if not rest.strip() or not head.strip():
+            continue
+        try:
+            name = corpus_name(head)
+        except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
+            continue
+        if name == dataset or (dataset == DATASET and name in CORPUS_OF_NAME):
+            return name, rest.strip()
+    return None, subject
 
 
 def _spelling(subject: str, first: str) -> str:
@@ -531,41 +570,47 @@ def _decide(evidence: dict[str, Any]) -> str | None:
 
 
 def _steered_by(clips: Sequence[Clip], votes: Sequence[str | None],
-                evidence: dict[str, Any], order: str) -> str | None:
-    """Why the vote for ``order`` rests on one held-out unit's images, for the message; None
-    when it stands without any one. A unit is what an evaluation can hold out: a subject
-    (dataset, subject, as LOSO keys it; none in a one-subject corpus) and, in a CSV that
-    names several corpora, a corpus (cross-corpus evaluation tests on whole corpora). Units
-    are tried subjects first, each in sorted order; the first that steers is named, with an
-    image of it and the votes without it. ``votes``: each clip's vote (``_measure``)."""
-    units: list[tuple[str, Callable[[Clip], Any]]] = [("subject", lambda c: (c.dataset,
-                                                                              c.subject))]
-    if len({c.dataset for c in clips}) > 1:
-        units.append(("corpus", lambda c: c.dataset))
-    for kind, key in units:
+                evidence: dict[str, Any], order: str,
+                test_corpora: Sequence[str] | None) -> str | None:
+    """Why the vote for ``order`` rests on held-out images, for the message; None when it
+    stands without them. What is held out is what the evaluation holds out: under LOSO
+    (``test_corpora`` None) each subject in turn (as the data stage writes it; none in a
+    one-subject corpus), each tried in sorted order, the first that steers named; under the
+    cross-corpus protocol the test corpora's images together (the training corpora's
+    subjects are never held out). The message names the unit, an image of it and the votes
+    without it. ``votes``: each clip's vote (``_measure``)."""
+    if test_corpora is None:
+        why = ("Held out (leave-one-subject-out evaluation), the subject's own images may not "
+               "decide how the training images of its fold are read")
         members: dict[Any, list[tuple[Clip, str | None]]] = {}
         for clip, vote in zip(clips, votes, strict=True):
-            members.setdefault(key(clip), []).append((clip, vote))
+            members.setdefault((clip.dataset, clip.subject), []).append((clip, vote))
         if len(members) < 2:  # no fold to steer
+            return None
+        units = [(f"subject {unit[1]}'s", members[unit]) for unit in sorted(members)]
+    else:
+        why = ("Held out (cross-corpus evaluation: evaluation.test_corpora), the test corpora's "
+               "own images may not decide how the training corpora's images are read")
+        held = [(clip, vote) for clip, vote in zip(clips, votes, strict=True)
+                if clip.dataset in test_corpora]
+        if not held or len(held) == len(clips):  # nothing held out, or nothing to train on
+            return None
+        names = " and ".join(sorted({clip.dataset for clip, _ in held}))
+        units = [(f"the test corpora's ({names})", held)]
+    for name, own in units:
+        own_votes = [vote for _, vote in own]
+        rest = {"images": evidence["images"] - len(own),
+                "votes": {o: evidence["votes"][o] - own_votes.count(o) for o in ORDERS}}
+        found = _decide(rest)
+        if found == order:
             continue
-        for unit in sorted(members):
-            own = members[unit]
-            own_votes = [vote for _, vote in own]
-            rest = {"images": evidence["images"] - len(own),
-                    "votes": {o: evidence["votes"][o] - own_votes.count(o) for o in ORDERS}}
-            found = _decide(rest)
-            if found == order:
-                continue
-            name = f"subject {unit[1]}" if kind == "subject" else f"corpus {unit}"
-            others = f"look {found}" if found is not None else "cannot tell the order"
-            votes = rest["votes"]
-            protocol = "leave-one-subject-out" if kind == "subject" else "cross-corpus"
-            return (f"only with {name}'s images ({len(own)}, e.g. {own[0][0].flow_image}): "
-                    f"without them the other {rest['images']} images {others} ({votes[RGB]} "
-                    f"look rgb, {votes[BGR]} bgr, the rest do not tell; "
-                    f"{MIN_VOTING_SHARE:.0%} must count and {MIN_AGREEMENT:.0%} of them "
-                    f"agree). Held out ({protocol} evaluation), the {kind}'s own images "
-                    "may not decide how the training images of its fold are read")
+        others = f"look {found}" if found is not None else "cannot tell the order"
+        left = rest["votes"]
+        return (f"only with {name} images ({len(own)}, e.g. {own[0][0].flow_image}): "
+                f"without them the other {rest['images']} images {others} ({left[RGB]} "
+                f"look rgb, {left[BGR]} bgr, the rest do not tell; "
+                f"{MIN_VOTING_SHARE:.0%} must count and {MIN_AGREEMENT:.0%} of them "
+                f"agree). {why}")
     return None
 
 
@@ -585,7 +630,15 @@ NEITHER = ("their third channel is not the optical strain of the first two in ei
 
 
 def _csv_of(clips: Sequence[Clip]) -> str:
-    return clips[0].source.rsplit(":", 1)[0] if clips else ""
+    """The list the clips were read from, named in messages and the report; for STSTNet's
+    tree, which has none (each clip's source is its image), the tree's root (a break-it
+    session: messages about the tree named one of its images as if it were the list)."""
+    if not clips:
+        return ""
+    first = clips[0]
+    if first.source == first.flow_image:  # <root>/<subject>/u_test/<class>/<clip>.png
+        return Path(first.flow_image).parents[3].as_posix()
+    return first.source.rsplit(":", 1)[0]
 
 
 def _undecided(clips: Sequence[Clip], evidence: dict[str, Any]) -> DatasetError:
@@ -636,21 +689,23 @@ def _with_order(clip: Clip, order: str) -> Clip:
     return replace(clip, flags=kept).flagged(FLAG_OF_ORDER[order])
 
 
-def resolve_flow_channels(clips: Sequence[Clip],
-                          setting: str) -> tuple[tuple[Clip, ...], dict[str, Any]]:
+def resolve_flow_channels(clips: Sequence[Clip], setting: str,
+                          test_corpora: Sequence[str] | None = None
+                          ) -> tuple[tuple[Clip, ...], dict[str, Any]]:
     """The clips of one flow-image corpus flagged with its channel order, and the report.
 
     ``setting`` is data.flow_channels. ``auto`` measures every image (``strain_correlations``)
     and decides once for the corpus by the images' votes; a DatasetError naming the CSV, an
-    example image and the numbers when it cannot tell, and one naming the subject (or, in a
-    CSV of several corpora, the corpus) when the votes decide so only with its images
-    (``_steered_by``: held out, its images would decide how its fold's training images are
-    read). ``rgb`` / ``bgr`` are taken as given; every image is still measured, to log a
-    warning when the corpus clearly disagrees. Either way, images that vote against the order
-    taken are named in a warning (a few re-saved by another tool) and listed in the report,
-    and every image's size is counted, with a warning when they differ (two pipelines' images
-    mixed) and one for images smaller than MIN_SIDE a side or not square. The clips' images
-    must already be checked (``check_flow_image``).
+    example image and the numbers when it cannot tell, and one naming what the evaluation
+    holds out when the votes decide so only with its images (``_steered_by``: its images
+    would decide how its fold's training images are read): a subject under LOSO
+    (``test_corpora`` None), the test corpora under the cross-corpus protocol
+    (``test_corpora``: evaluation.test_corpora). ``rgb`` / ``bgr`` are taken as given; every
+    image is still measured, to log a warning when the corpus clearly disagrees. Either way,
+    images that vote against the order taken are named in a warning (a few re-saved by
+    another tool) and listed in the report, and every image's size is counted, with a warning
+    when they differ (two pipelines' images mixed) and one for images smaller than MIN_SIDE a
+    side or not square. The clips' images must already be checked (``check_flow_image``).
     Report (JSON-able): ``{"setting", "order", "csv", "sizes": {"28x28": count, ...},
     "evidence": {images, votes, vote_examples, against_order, median_correlation, ...}}``.
     """
@@ -665,11 +720,12 @@ def resolve_flow_channels(clips: Sequence[Clip],
         order = _decide(evidence)
         if order is None:
             raise _undecided(clips, evidence)
-        # Under LOSO nothing about the held-out subject may steer its fold (design brief 3),
-        # and the order decides how every training image of that fold is read (an audit: where
-        # most images abstained, one subject's images alone decided it). So the vote must give
-        # the same order without any one subject's images.
-        steered = _steered_by(clips, votes, evidence, order)
+        # Nothing about what a fold holds out may steer it (design brief 3), and the order
+        # decides how every training image of that fold is read (an audit: where most images
+        # abstained, one subject's images alone decided it). So the vote must give the same
+        # order without any one subject's images under LOSO, without the test corpora's under
+        # the cross-corpus protocol.
+        steered = _steered_by(clips, votes, evidence, order, test_corpora)
         if steered is not None:
             raise DatasetError(
                 f"{_csv_of(clips)}: data.flow_channels is auto, and the flow images vote "

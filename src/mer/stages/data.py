@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> None:
     params = params_of(args)
     check_data_paths(params.data)
     # Every check runs before anything is written: bad data leaves no output behind.
-    manifest, report = build_manifest(params.data, params.labels.scheme,
-                                      progress=not getattr(args, "no_progress", False))
+    evaluation = params.evaluation
+    manifest, report = build_manifest(
+        params.data, params.labels.scheme, progress=not getattr(args, "no_progress", False),
+        test_corpora=evaluation.test_corpora if evaluation.protocol == "cross-corpus" else None)
     # Both outputs or neither: a manifest never sits beside another run's report.
     with atomic_outputs(paths.MANIFEST, paths.DATA_REPORT) as (manifest_tmp, report_tmp):
         write_manifest(manifest, manifest_tmp, params.recorded(MANIFEST_SECTIONS),
