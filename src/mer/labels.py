@@ -98,6 +98,9 @@ class LabelScheme:
     mapping: dict[str, str]  # normalised emotion -> class; emotions absent here are dropped
     # corpus -> its own mapping, replacing ``mapping`` for that corpus's clips
     per_corpus: dict[str, dict[str, str]] = field(default_factory=dict)
+    # corpus -> the emotions its own mapping drops on purpose though ``mapping`` keeps them
+    # (the published list has no such clip)
+    left_out: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def mapping_for(self, dataset: str) -> dict[str, str]:
         """The emotion -> class mapping used for the clips of ``dataset``."""
@@ -107,6 +110,16 @@ class LabelScheme:
     def label_of(self, emotion: str, dataset: str = "") -> str | None:
         """Class of a normalised emotion of ``dataset``, or None when the scheme drops it."""
         return self.mapping_for(dataset).get(emotion)
+
+    def class_elsewhere(self, emotion: str, dataset: str) -> str | None:
+        """The class ``mapping`` gives an emotion that ``dataset``'s own mapping drops and its
+        protocol does not leave out (SMIC-HS rows written 'happiness', which SMIC writes
+        'positive'): a row most likely named another corpus's way. None otherwise."""
+        corpus = corpus_of(dataset)
+        if corpus is None or emotion in self.left_out.get(corpus, ()) \
+                or self.label_of(emotion, dataset) is not None:
+            return None
+        return self.mapping.get(emotion)
 
     def index_of(self, label: str) -> int:
         return self.classes.index(label)
@@ -149,6 +162,7 @@ SCHEMES: dict[str, LabelScheme] = {
                                               "sadness")}},
             SMIC: dict(_MEGC_AS_IS),
         },
+        left_out={CASME2: frozenset({"fear", "sadness"})},
     ),
     # The seed document's four classes.
     SEED_4: LabelScheme(

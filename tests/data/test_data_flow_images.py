@@ -611,6 +611,25 @@ def test_a_corpus_of_a_flow_image_csv_that_the_scheme_mostly_drops_is_warned_abo
     assert "rows of casme2" not in caplog.text
 
 
+def test_rows_named_another_corpus_way_are_warned_about(tmp_path, build, caplog):
+    """A break-it session: two SMIC-HS rows written 'happiness' (SMIC writes 'positive') were
+    dropped with only a count, as other SMIC rows kept the class. CASME II's fear, which the
+    composite leaves out on purpose, is no such row."""
+    rows = [("s1", "a", "positive", "smic"), ("s1", "b", "happiness", "smic"),
+            ("s2", "c", "happiness", "SMIC-HS"), ("s2", "d", "negative", "smic"),
+            ("sub01", "e", "fear", "casme2"), ("sub01", "f", "happiness", "casme2"),
+            ("sub02", "g", "surprise", "casme2")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    assert sorted(manifest["clip"]) == ["a", "d", "f", "g"]
+    assert ("flow-images: labels.scheme 'megc-3' drops 2 row(s) of smic written happiness "
+            "(e.g. ") in caplog.text
+    assert ("its mapping for smic has no happiness (its rows are written negative, positive, "
+            "surprise), though it maps happiness to positive for other corpora. If they are "
+            "positive clips, write them positive") in caplog.text
+    assert "written fear" not in caplog.text
+
+
 def test_a_corpus_that_keeps_no_clip_of_a_class_the_others_keep_is_warned_about(
         tmp_path, build, caplog):
     """The re-check: SMIC-HS's positive clips written happiness (31 % of SMIC: under the

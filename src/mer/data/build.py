@@ -154,6 +154,28 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
                     ", ".join(scheme.classes), other)
 
 
+def warn_if_named_another_way(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
+    """A warning for each emotion a corpus's rows are dropped for that the scheme keeps for
+    other corpora and the corpus's protocol does not leave out (``class_elsewhere``): rows
+    named another corpus's way, not clips the protocol excludes (a break-it session: SMIC-HS
+    rows written 'happiness' were dropped with only a count, while other SMIC rows kept the
+    class)."""
+    for dataset, dropped in labelled.dropped_by_dataset.items():
+        for emotion, rows in dropped.items():
+            elsewhere = scheme.class_elsewhere(emotion, dataset)
+            if elsewhere is None:
+                continue
+            first = next(c for c in corpus.clips
+                         if c.dataset == dataset and c.emotion == emotion)
+            own = sorted(set(scheme.mapping_for(dataset)))
+            log.warning("%s: labels.scheme '%s' drops %d row(s) of %s written %s (e.g. %s): "
+                        "its mapping for %s has no %s (its rows are written %s), though it "
+                        "maps %s to %s for other corpora. If they are %s clips, write them "
+                        "%s", corpus.dataset, scheme.name, rows, dataset, emotion, first.where,
+                        dataset, emotion, ", ".join(own), emotion, elsewhere, elsewhere,
+                        elsewhere)
+
+
 APEXES_OUTSIDE_FROM = 3  # so many apexes outside their clips, and most, say the convention is
 
 
@@ -200,6 +222,7 @@ def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams, progress
     check_unique(corpus.clips)
     labelled = apply_scheme(corpus.clips, scheme, corpus.dataset)
     warn_if_mostly_dropped(corpus, labelled, scheme)
+    warn_if_named_another_way(corpus, labelled, scheme)
     warn_of_exclusions(corpus, labelled, scheme)
     checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
     warn_if_apexes_outside(corpus, checked)
