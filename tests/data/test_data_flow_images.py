@@ -17,8 +17,9 @@ from data_builders import FLOW_ROWS, SIZE, make_flow_images, write_frame
 from mer.config import DataParams
 from mer.core.flow_image import FLOW_CHANNELS_BGR
 from mer.data.build import build_manifest
+from mer.data.cells import subject_key
 from mer.data.clips import PRECOMPUTED_FLOW
-from mer.data.flow_image_corpus import check_flow_image, resolve_flow_channels
+from mer.data.flow_image_corpus import check_flow_image, resolve_flow_channels, split_corpus
 from mer.data.flow_image_corpus import read_flow_images as read_corpus
 from mer.errors import DatasetError, MerError
 
@@ -355,30 +356,51 @@ def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
 def test_a_subject_written_with_its_corpus_name_is_that_corpus_person(tmp_path, build,
                                                                       caplog):
     """Break-it sessions: in a composite list, a person written with the corpus's name before
-    the id (as mer namespaces it: 'casme2_01', 'SMIC_s1') in some rows and without it in
-    others became two LOSO subjects, each tested on a model trained on the other's clips;
-    only '1' beside 'casme2_1' merged, without a word, and which spelling came first decided
-    whether 'casme2_2' joined 'sub02'."""
+    the id (as mer namespaces it: 'casme2_01', 'SMIC_s1', 'CASME II-sub01') in some rows and
+    without it in others became two LOSO subjects, each tested on a model trained on the
+    other's clips; only '1' beside 'casme2_1' merged, without a word, and which spelling came
+    first decided whether 'casme2_2' joined 'sub02'."""
     rows = [("1", "a", "negative", "casme2"), ("casme2_01", "b", "positive", "casme2"),
             ("sub01", "c", "surprise", "casme2"), ("casme2_2", "d", "negative", "CASME II"),
             ("sub02", "e", "positive", "casme2"), ("2", "f", "surprise", "casme2"),
             ("6", "g", "negative", "samm"), ("samm_006", "h", "positive", "samm"),
             ("SMIC_s1", "i", "negative", "SMIC-HS"), ("s01", "j", "positive", "smic"),
-            ("SMIC_HS_s1", "k", "surprise", "smic"), ("casme2_7", "l", "surprise", "samm")]
+            ("SMIC_HS_s1", "k", "surprise", "smic"), ("CASME II-sub01", "l", "negative",
+                                                      "casme2"),
+            ("casme2.1", "m", "negative", "casme2"), ("CASME2 sub01", "n", "positive",
+                                                     "casme2"),
+            ("SAMM 006", "o", "surprise", "samm"), ("casme2_casme2_2", "p", "positive",
+                                                    "casme2"),
+            ("\uff23\uff21\uff33\uff2d\uff25\uff12\uff3f\uff53\uff55\uff42\uff10\uff12", "q",
+             "surprise", "casme2")]
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, report = build("flow-images", make_flow_images(tmp_path, rows),
                                  scheme="megc-3")
     subjects = manifest.set_index("clip")["subject"]
-    assert sorted(set(subjects)) == ["casme2_1", "casme2_2", "samm_6", "samm_casme2_7",
-                                     "smic_s1"]
-    assert report["subjects"] == 5
-    assert list(subjects[list("abc")]) == ["casme2_1"] * 3
-    assert list(subjects[list("def")]) == ["casme2_2"] * 3
+    assert sorted(set(subjects)) == ["casme2_1", "casme2_2", "samm_6", "smic_s1"]
+    assert report["subjects"] == 4
+    assert list(subjects[list("abclmn")]) == ["casme2_1"] * 6
+    assert list(subjects[list("defpq")]) == ["casme2_2"] * 5
+    assert list(subjects[list("gho")]) == ["samm_6"] * 3
     assert list(subjects[list("ijk")]) == ["smic_s1"] * 3
     assert ("writes subject 'casme2_2' (" in caplog.text
-            and "also as 'sub02', '2' (2 rows, e.g. " in caplog.text
-            and "read as one person, '2', one LOSO subject" in caplog.text)
+            and "also as 'sub02', '2', 'casme2_casme2_2', " in caplog.text
+            and "read as one person, casme2's '2', one LOSO subject" in caplog.text)
     assert "writes subject 'SMIC_s1' (" in caplog.text and "'s01', 'SMIC_HS_s1'" in caplog.text
+    # full-width digits and letters are the id they stand for
+    assert subject_key("\uff53\uff55\uff42\uff10\uff11") == subject_key("sub01") == 1
+    # as a list written on Windows may join them
+    assert split_corpus("CASME2\\sub01", "casme2") == ("casme2", "sub01")
+
+
+def test_a_subject_naming_another_corpus_than_its_row_is_refused(tmp_path, build):
+    """The re-check: 'casme2_1' in a samm row became a samm person, silently (a dataset cell
+    gone wrong when two lists were merged: one person in two LOSO subjects)."""
+    rows = [("1", "a", "negative", "casme2"), ("casme2_1", "b", "positive", "samm")]
+    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
+                                           r"subject 'casme2_1', which names the corpus "
+                                           r"casme2, but the row's dataset is samm"):
+        build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
 def test_a_subject_id_with_a_slash_is_refused(tmp_path, build):
@@ -407,8 +429,10 @@ def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):
 
 def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplog):
     """Without a dataset column, ids that each name their corpus are that corpus's people
-    ('casme2_1' and 'samm_1' two, 'casme2_1' and 'CASME2_01' one), and one beside a bare
-    number is refused as two conventions are."""
+    ('casme2_1' and 'samm_1' two, 'casme2_1' and 'CASME2_01' one), with a warning that the
+    scheme's per-corpus mapping is not applied (the re-check: CASME II's fear was kept
+    silently); one beside a bare number is refused as two conventions are, naming the row
+    of the number (the re-check: it named 'casme2_1' and 'samm_1')."""
     rows = [("casme2_1", "a", "negative", ""), ("samm_1", "b", "positive", ""),
             ("CASME2_01", "c", "surprise", "")]
     root = make_flow_images(tmp_path / "named", rows, with_dataset=False)
@@ -416,11 +440,26 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
         manifest, _ = build("flow-images", root, scheme="megc-3")
     assert sorted(manifest["subject"]) == ["casme2_1", "casme2_1", "samm_1"]
     assert "writes subject 'casme2_1' (" in caplog.text and "also as 'CASME2_01'" in caplog.text
-    rows = [("casme2_1", "a", "negative", ""), ("1", "b", "positive", "")]
+    assert ("column 'subject' writes subjects with their corpus's name (e.g. 'casme2_1', "
+            in caplog.text and "add a 'dataset' column" in caplog.text)
+    rows = [("casme2_1", "a", "negative", ""), ("samm_1", "b", "positive", ""),
+            ("sub01", "c", "positive", "")]
     root = make_flow_images(tmp_path / "mixed", rows, with_dataset=False)
-    with pytest.raises(DatasetError, match=r"row 3: column 'subject' writes subject '1', and "
-                                           r".*row 2 'casme2_1': one number in two corpora's "
-                                           r"conventions .*or a corpus's name before it"):
+    with pytest.raises(DatasetError, match=r"row 2: column 'subject' writes subject "
+                                           r"'casme2_1', and .*row 4 'sub01': one number in "
+                                           r"two corpora's conventions .*or a corpus's name "
+                                           r"before it"):
+        build("flow-images", root, scheme="megc-3")
+
+
+def test_one_unknown_corpus_for_every_row_is_checked_as_no_corpus(tmp_path, build):
+    """The re-check: a 'corpus' column naming the collection ('MEGC2019') in every row made
+    CASME II's sub01 and SMIC's s1 one LOSO subject, where without the column the list was
+    refused."""
+    rows = [("sub01", "a", "negative", "MEGC2019"), ("s1", "b", "positive", "MEGC2019")]
+    root = make_flow_images(tmp_path, rows)
+    with pytest.raises(DatasetError, match=r"writes subject 's1', and .* 'sub01': one number "
+                                           r"in two corpora's conventions"):
         build("flow-images", root, scheme="megc-3")
 
 
@@ -592,6 +631,10 @@ def test_unknown_dataset_name_is_kept_and_warned_about(tmp_path, build, caplog):
     assert "column 'dataset' names the corpus 'CASME', 'casme' (2 rows, e.g. row 2), which " \
            "mer does not know" in caplog.text
     assert "kept as dataset 'casme'" in caplog.text
+    # a look-alike letter is shown as its code point (the re-check: 'SАMM', a Cyrillic A)
+    rows = [("1", "a", "positive", "S\u0410MM"), ("2", "c", "negative", "casme2")]
+    build("flow-images", make_flow_images(tmp_path / "cyrillic", rows), scheme="megc-3")
+    assert "names the corpus 'S\u0410MM' (written 'S\\u0410MM') (1 rows" in caplog.text
 
 
 def test_a_corpus_of_a_flow_image_csv_that_the_scheme_mostly_drops_is_warned_about(
@@ -862,7 +905,7 @@ def test_a_loso_tree_reads_one_person_spelt_two_ways_as_one_subject(tmp_path, bu
     manifest, report = build("flow-images", root, scheme="megc-3")
     assert sorted(set(manifest["subject"])) == ["casme2_sub01", "samm_006", "smic_s03"]
     assert report["subjects"] == 3
-    assert "the subject folders writes subject 's03'" in caplog.text
+    assert "STSTNet's tree writes subject 's03'" in caplog.text
 
 
 def test_a_subject_id_in_two_unicode_normalisations_is_one_person(tmp_path, build, caplog):

@@ -112,12 +112,13 @@ def subject_number(value: object, column: str, where: str) -> int:
 
 def subject_key(text: str) -> int | str:
     """Who a subject id written as free text names: the number of one written as a number
-    (1, '01', 'sub01', 's1', 'Sub01' are all 1), else the text without case or Unicode
-    normalisation ('Alice' and 'alice' are one person, and so are 'Zoë' typed composed and
-    'Zoë' decomposed as a Mac writes it)."""
-    match = _SUBJECT.fullmatch(text.strip())
-    return int(match.group(1)) if match else unicodedata.normalize(
-        "NFC", text.strip().casefold())
+    (1, '01', 'sub01', 's1', 'Sub01' are all 1, and full-width 'ｓｕｂ０１'), else the text
+    without case or Unicode normalisation ('Alice' and 'alice' are one person, and so are
+    'Zoë' typed composed and 'Zoë' decomposed as a Mac writes it): NFKC, compatibility forms
+    read as the letters they stand for."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    match = _SUBJECT.fullmatch(text)
+    return int(match.group(1)) if match else unicodedata.normalize("NFKC", text.casefold())
 
 
 # A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written

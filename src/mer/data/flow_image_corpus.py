@@ -61,7 +61,7 @@ from mer.data.cells import (
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
-from mer.labels import CORPUS_OF_NAME, corpus_name, normalise_emotion
+from mer.labels import CORPUS_OF_NAME, corpus_name, corpus_of, normalise_emotion
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def read_loso_tree(root: Path) -> Corpus:
              "numbering), the corpus from the subject id (sub01 CASME II, 006 SAMM, s1 "
              "SMIC-HS); %s folders are not read, as mer makes its own LOSO folds", root,
              len(clips), LOSO_TEST, LOSO_TRAIN)
-    return Corpus(DATASET, one_spelling(clips, "the subject folders"), str(root), "")
+    return Corpus(DATASET, one_spelling(clips, "STSTNet's tree"), str(root), "")
 
 
 def _tree_clips(root: Path) -> list[Clip]:
@@ -323,46 +323,65 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
     """The clips with each person's subject written one way: the first spelling the CSV
     uses for them (cells.subject_key: 'sub01', '1' and '01' of one corpus are one person),
     with a warning naming the others. A subject written with its corpus's name before it, as
-    mer's own composite ids are ('casme2_01', 'SMIC_s1': ``split_corpus``), is that corpus's
-    person '01' or 's1', and is written so (namespacing adds the corpus back, one way). Spelt
-    two ways, one person would be two LOSO subjects, each tested on a model trained on the
-    other's clips (break-it sessions: CASME II's 'casme2_01' and '1' were two). In a list
-    without a dataset column, ids that each name their corpus are that corpus's people
-    ('casme2_3' and 'samm_3' are two), and one number written in two conventions otherwise
+    mer's own composite ids are ('casme2_01', 'SMIC_s1', 'CASME II-sub01': ``split_corpus``),
+    is that corpus's person '01' or 's1', and is written so (namespacing adds the corpus back,
+    one way); one naming another corpus than its row's dataset is a DatasetError naming the
+    row. Spelt two ways, one person would be two LOSO subjects, each tested on a model
+    trained on the other's clips (break-it sessions: CASME II's 'casme2_01' and '1' were
+    two). Without a dataset column, ids that each name their corpus are that corpus's people
+    ('casme2_3' and 'samm_3' are two; a warning says the scheme's per-corpus mapping is then
+    not applied), and in a list without one or whose corpus mer does not know (a column
+    naming the collection, 'MEGC2019'), one number written in two conventions otherwise
     ('sub03' and 's3', '013' and 's13', 'casme2_3' and '3') is refused, a DatasetError: these
     are the MEGC2019 corpora's own conventions, so such ids are more likely two corpora's
     people than one person (a break-it session: CASME II's sub03 and SMIC's s3 were merged
     into one LOSO subject)."""
-    first: dict[tuple[str, str | None, int | str], Clip] = {}
-    others: dict[tuple[str, str | None, int | str], list[Clip]] = {}
-    # without a dataset column: person number -> how its ids are written (a corpus's name
-    # before it, or a corpus's numbering: 'sub', 's', '') -> the first row written so
-    conventions: dict[int | str, dict[tuple[str, str | None], Clip]] = {}
-    keys = []
+    Key = tuple[str, str | None, int | str]
+    first: dict[Key, Clip] = {}
+    others: dict[Key, list[Clip]] = {}
+    # rows of no corpus mer knows: (dataset, person number) -> how its ids are written (a
+    # corpus's name before it, or a corpus's numbering: 'sub', 's', '') -> the first row
+    conventions: dict[tuple[str, int | str], dict[tuple[str, str | None], Clip]] = {}
+    keys, named = [], []
     for clip in clips:
         corpus, own = split_corpus(clip.subject, clip.dataset)
+        if corpus is not None and clip.dataset != DATASET and corpus != clip.dataset:
+            raise DatasetError(
+                f"{clip.where}: {named_by} writes subject {clip.subject!r}, which names the "
+                f"corpus {corpus}, but the row's dataset is {clip.dataset}: write the "
+                "subject's own id, or correct the dataset cell")
         # a person: without a dataset column, ids naming two corpora are two people
         key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
         keys.append(key)
-        if clip.dataset == DATASET:
+        if clip.dataset == DATASET and corpus is not None:
+            named.append(clip)
+        if corpus_of(clip.dataset) is None:
             convention = ("name", corpus) if corpus is not None else ("numbering",
                                                                        subject_prefix(own))
-            conventions.setdefault(key[2], {}).setdefault(convention, clip)
+            conventions.setdefault((clip.dataset, key[2]), {}).setdefault(convention, clip)
         known = first.setdefault(key, clip)
         if known.subject != clip.subject:
             others.setdefault(key, []).append(clip)
     for seen in conventions.values():
         # one number written in two conventions, unless each names its corpus ('casme2_3'
-        # and 'samm_3' are two people)
-        if len(seen) > 1 and any(kind == "numbering" for kind, _ in seen):
-            one, other = list(seen.values())[:2]
+        # and 'samm_3' are two people): name a row of a corpus's numbering and another
+        numbering = [c for (kind, _), c in seen.items() if kind == "numbering"]
+        if len(seen) > 1 and numbering:
+            one = numbering[0]
+            other = next(c for c in seen.values() if c is not one)
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r}, and "
                 f"{one.where} {one.subject!r}: one number in two corpora's conventions (CASME "
                 "II 'sub03', SAMM '013', SMIC 's3', or a corpus's name before it), which in a "
-                "list without a dataset column may be two people of different corpora or one "
-                "person. Add a 'dataset' column naming each row's corpus (casme2, samm, smic), "
-                "or write the person's id one way")
+                "list without a dataset column naming casme2, samm or smic may be two people "
+                "of different corpora or one person. Add a 'dataset' column naming each row's "
+                "corpus (casme2, samm, smic), or write the person's id one way")
+    if named:
+        log.warning("%s writes subjects with their corpus's name (e.g. %r, %s), but the list "
+                    "has no dataset column: labels.scheme maps every row with its general "
+                    "mapping (not each corpus's own) and reports/data.json has no per-corpus "
+                    "figures; add a 'dataset' column naming each row's corpus", named_by,
+                    named[0].subject, named[0].where)
     # the id each person is written with: the first spelling, without its corpus's name
     # in a list that has a dataset column (the data stage namespaces it again)
     written = {key: clip.subject if key[0] == DATASET
@@ -371,31 +390,53 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
         spellings = ", ".join(_spelling(s, first[key].subject)
                               for s in dict.fromkeys(c.subject for c in respelt))
         rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
+        person = repr(written[key]) if key[0] == DATASET else f"{key[0]}'s {written[key]!r}"
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
-                    "read as one person, %r, one LOSO subject. If they are different people, "
+                    "read as one person, %s, one LOSO subject. If they are different people, "
                     "give them different ids", named_by, first[key].subject, first[key].where,
-                    spellings, rows, respelt[0].where, written[key])
+                    spellings, rows, respelt[0].where, person)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
 
 
+# What may stand between a corpus's name and the id in a subject id: casme2_01,
+# CASME II-sub01, casme2.1, 'CASME2 sub01', CASME2\sub01.
+CORPUS_ID_SEPARATORS = "_-. \\"
+
+
 def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
-    """(corpus, id) of a subject id written with a corpus's name and '_' before it, as mer
-    namespaces ids: 'casme2_01' -> ('casme2', '01'), 'SMIC_HS_s1' -> ('smic', 's1'), the
-    longest such name first; (None, subject) for an id without one. In a list with a dataset
-    column, only the row's own corpus (``dataset``, in mer's spelling) counts; without one
-    (``dataset`` is DATASET), any corpus mer knows (casme2, samm, smic)."""
-    cuts = [index for index, char in enumerate(subject) if char == "_"]
-    for index in reversed(cuts):
-        head, rest = subject[:index], subject[index + 1:]
-        if not rest.strip() or not head.strip():
+    """(corpus, id) of a subject id written with a corpus's name before it (and one of
+    CORPUS_ID_SEPARATORS), as mer namespaces ids: 'casme2_01' -> ('casme2', '01'),
+    'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II-sub01' -> ('casme2', 'sub01'), the longest
+    such name first, read in NFKC (full-width letters); a name written twice goes twice
+    ('casme2_casme2_1' -> ('casme2', '1')). (None, subject) for an id without one. The name
+    is the row's own corpus (``dataset``, in mer's spelling) or one mer knows (casme2, samm,
+    smic): for a row of another corpus, ``one_spelling`` refuses it."""
+    text = unicodedata.normalize("NFKC", subject).strip()
+    corpus = None
+    while True:
+        cut = _corpus_before(text, dataset)
+        if cut is None or (corpus is not None and cut[0] != corpus):
+            break
+        corpus, text = cut
+    return (corpus, text) if corpus is not None else (None, subject)
+
+
+def _corpus_before(text: str, dataset: str) -> tuple[str, str] | None:
+    """(corpus, the rest) for the longest head of ``text`` that names ``dataset`` or a
+    corpus mer knows, cut at one of CORPUS_ID_SEPARATORS; None when none does."""
+    for index in reversed(range(1, len(text) - 1)):
+        if text[index] not in CORPUS_ID_SEPARATORS:
+            continue
+        head, rest = text[:index].strip(), text[index + 1:].strip()
+        if not head or not rest or rest[0] in CORPUS_ID_SEPARATORS:
             continue
         try:
             name = corpus_name(head)
         except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
             continue
-        if name == dataset or (dataset == DATASET and name in CORPUS_OF_NAME):
-            return name, rest.strip()
-    return None, subject
+        if name == dataset or name in CORPUS_OF_NAME:
+            return name, rest
+    return None
 
 
 def _spelling(subject: str, first: str) -> str:
@@ -449,7 +490,9 @@ def dataset_names(table: Table) -> list[str]:
             unknown.setdefault(name, []).append((row, text))
         names.append(name)
     for name, rows in unknown.items():
-        spellings = ", ".join(repr(t) for t in sorted({text for _, text in rows}))
+        # code points of a name that is not ASCII: 'SАMM' with a Cyrillic A looks like SAMM
+        spellings = ", ".join(repr(t) if t.isascii() else f"{t!r} (written {t!a})"
+                              for t in sorted({text for _, text in rows}))
         log.warning("%s: column '%s' names the corpus %s (%d rows, e.g. row %d), which mer "
                     "does not know (it knows casme2, samm, smic in any spelling, e.g. CASME "
                     "II, SMIC-HS); its clips are kept as dataset '%s' (the name "
