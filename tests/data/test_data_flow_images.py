@@ -452,31 +452,24 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
         build("flow-images", root, scheme="megc-3")
 
 
-def test_one_unknown_corpus_for_every_row_is_checked_as_no_corpus(tmp_path, build):
-    """The re-check: a 'corpus' column naming the collection ('MEGC2019') in every row made
-    CASME II's sub01 and SMIC's s1 one LOSO subject, where without the column the list was
-    refused."""
-    rows = [("sub01", "a", "negative", "MEGC2019"), ("s1", "b", "positive", "MEGC2019")]
-    root = make_flow_images(tmp_path, rows)
-    with pytest.raises(DatasetError, match=r"writes subject 's1', and .* 'sub01': one number "
-                                           r"in two corpora's conventions"):
-        build("flow-images", root, scheme="megc-3")
-
-
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(
         tmp_path, build, caplog):
     """A break-it session: a composite list without a dataset column merged CASME II's sub03
     and SMIC's s3 (SAMM's 013 and SMIC's s13) into one LOSO subject, with only a warning:
     those prefixes are the corpora's own conventions. One convention spelt two ways (case,
-    zero padding) is still one person."""
+    zero padding) is still one person. The re-check of the h36 fixes: a column naming the
+    collection ('MEGC2019') in every row merged them again; a corpus mer does not know is
+    checked as none."""
     rows = [("sub03", "EP02_01f", "positive", "casme2"), ("s3", "s3_po_01", "positive", "smic"),
             ("s3", "s3_ne_01", "negative", "smic")]
-    root = make_flow_images(tmp_path / "two", rows, with_dataset=False)
-    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
-                                           r"subject 's3', and .*labels.csv, row 2 'sub03': one "
-                                           r"number in two corpora's conventions .* Add a "
-                                           r"'dataset' column"):
-        build("flow-images", root, scheme="megc-3")
+    for name, dataset in (("two", False), ("collection", True)):
+        root = make_flow_images(tmp_path / name, [(*row[:3], "MEGC2019") for row in rows],
+                                with_dataset=dataset)
+        with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
+                                               r"subject 's3', and .*labels.csv, row 2 'sub03': "
+                                               r"one number in two corpora's conventions .* "
+                                               r"Add a 'dataset' column"):
+            build("flow-images", root, scheme="megc-3")
     rows = [("sub03", "EP02_01f", "positive", ""), ("Sub3", "EP03_02", "negative", ""),
             ("006", "006_1_2", "negative", ""), ("6", "006_2_1", "surprise", "")]
     root = make_flow_images(tmp_path / "one", rows, with_dataset=False)
