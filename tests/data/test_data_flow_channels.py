@@ -339,6 +339,22 @@ def test_the_data_stage_holds_out_what_evaluation_does(tmp_path, monkeypatch, ca
     Path("params.yaml").write_text(yaml.safe_dump(params))
     assert cli.main(["data", "--no-progress"]) == 0
     assert json.loads(paths.DATA_REPORT.read_text())["flow_channels"]["order"] == "rgb"
+    # Run by hand, a later stage refuses the manifest once the params hold out what its
+    # check did not (a re-check: is_current and read_manifest accepted it).
+    from mer.config import load_params
+    from mer.core.manifest import read_manifest
+
+    read_manifest(paths.MANIFEST, load_params("params.yaml"), through="train")
+    params["evaluation"] = {"protocol": "cross-corpus", "train_corpora": ["casme2"],
+                            "test_corpora": ["samm"]}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(DatasetError, match=r"manifest.parquet: `mer data` found its flow "
+                                           r"images' channel order \(data.flow_channels: "
+                                           r"auto\) holding out each subject \(evaluation."
+                                           r"protocol loso\), but params.yaml now holds out "
+                                           r"the test corpora samm \(evaluation.protocol "
+                                           r"cross-corpus\), .*rerun `mer data`"):
+        read_manifest(paths.MANIFEST, load_params("params.yaml"), through="train")
 
 
 def test_cross_corpus_holds_out_no_training_subject(tmp_path):

@@ -87,20 +87,25 @@ MANIFEST_SECTIONS = ("data", "labels")
 # And the files `mer data` read, by sha256: annotation files (mer.data.build.sheet_digests)
 # and flow images (flow_image_digests).
 SHEETS_KEY = b"mer.sheets"
+# And, for flow images whose channel order it found, what the evaluation held out then
+# (mer.core.records.held_out_of).
+HELD_OUT_KEY = b"mer.held_out"
 
 
 def write_manifest(manifest: pd.DataFrame, path: str | Path,
                    made_with: Mapping[str, Any] | None = None,
-                   sheets: Mapping[str, str] | None = None) -> Path:
+                   sheets: Mapping[str, str] | None = None,
+                   held_out: Mapping[str, Any] | None = None) -> Path:
     """Validate and atomically write the manifest as Parquet, recording ``made_with`` (the
-    params it was made with, JSON values) and ``sheets`` (annotation file -> sha256) when
-    given; ``sheets`` (file -> sha256) names every file read, flow images too."""
+    params it was made with, JSON values), ``sheets`` (annotation file -> sha256) and
+    ``held_out`` (what the evaluation held out when a flow-image corpus's channel order was
+    found) when given; ``sheets`` (file -> sha256) names every file read, flow images too."""
     import pyarrow
     import pyarrow.parquet
 
     manifest = validate_manifest(manifest)
     table = pyarrow.Table.from_pandas(manifest, preserve_index=False)
-    records = {MADE_WITH_KEY: made_with, SHEETS_KEY: sheets}
+    records = {MADE_WITH_KEY: made_with, SHEETS_KEY: sheets, HELD_OUT_KEY: held_out}
     table = table.replace_schema_metadata({
         **(table.schema.metadata or {}),
         **{key: json.dumps(value, sort_keys=True).encode()
@@ -117,12 +122,13 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
 
     ``params``: a DatasetError if the manifest was made with other data or labels params
     (mer.core.records.check_made_with), or from an annotation file edited or a flow image
-    replaced since (check_sheets); ``through``: the last stage whose output the caller
-    reads, which the error says to rerun up to."""
+    replaced since (check_sheets), or found its flow images' channel order for another
+    held-out unit than the evaluation params hold out (check_held_out); ``through``: the last
+    stage whose output the caller reads, which the error says to rerun up to."""
     import pyarrow
     import pyarrow.parquet
 
-    from mer.core.records import check_made_with, check_sheets
+    from mer.core.records import check_held_out, check_made_with, check_sheets
 
     path = Path(path)
     if not path.exists():
@@ -140,6 +146,9 @@ def read_manifest(path: str | Path, params: Params | None = None, through: str =
                         MANIFEST_SECTIONS, through)
         sheets = metadata.get(SHEETS_KEY)
         check_sheets({} if sheets is None else json.loads(sheets), path, params, through)
+        held_out = metadata.get(HELD_OUT_KEY)
+        if held_out is not None:
+            check_held_out(json.loads(held_out), path, params, through)
     missing = [c for c in COLUMNS if c not in manifest.columns]
     if missing:
         raise DatasetError(f"{path} lacks columns {missing}: it is from an older version or "

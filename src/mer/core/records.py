@@ -209,6 +209,44 @@ def annotation_digest(path: str | Path) -> str | None:
     return hashlib.sha256("\n".join(listing).encode()).hexdigest()
 
 
+def held_out_of(params: Params) -> dict[str, Any]:
+    """What the evaluation params hold out, as the manifest records it when the data stage
+    found a flow-image corpus's channel order (data.flow_channels: auto), which that must not
+    decide: ``{"protocol": "loso"}`` (each subject in turn) or ``{"protocol": "cross-corpus",
+    "test_corpora": [...]}`` (sorted: held out together)."""
+    evaluation = params.evaluation
+    if evaluation.protocol == "loso":
+        return {"protocol": "loso"}
+    return {"protocol": evaluation.protocol, "test_corpora": sorted(evaluation.test_corpora)}
+
+
+def _held_out_text(held: Mapping[str, Any]) -> str:
+    if held.get("protocol") == "loso":
+        return "each subject (evaluation.protocol loso)"
+    corpora = ", ".join(held.get("test_corpora", [])) or "none"
+    return f"the test corpora {corpora} (evaluation.protocol {held.get('protocol')})"
+
+
+def check_held_out(recorded: Mapping[str, Any], path: str | Path, params: Params,
+                   through: str) -> None:
+    """A DatasetError when the manifest at ``path`` found its flow images' channel order
+    checked against another held-out unit than the evaluation params now hold out
+    (``recorded``: held_out_of when it was made): run by hand after a change of
+    evaluation.protocol or test_corpora, a fold could train on images read in an order its
+    own held-out images decided (a re-check of the leak fixes). DVC reruns `mer data` on such
+    a change (dvc.yaml lists both keys for it); by hand, the error says to rerun from `mer
+    data` through ``through``."""
+    now = held_out_of(params)
+    if dict(recorded) == now:
+        return
+    stages = PIPELINE_STAGES[:PIPELINE_STAGES.index(through) + 1]
+    raise DatasetError(f"{path}: `mer data` found its flow images' channel order "
+                       f"(data.flow_channels: auto) holding out {_held_out_text(recorded)}, but "
+                       f"{params.source} now holds out {_held_out_text(now)}, whose images must "
+                       f"not decide it either: rerun {rerun_commands(stages, params.source)} "
+                       "first (`dvc repro` reruns what a change touches)")
+
+
 def check_sheets(recorded: Mapping[str, str], path: str | Path, params: Params,
                  through: str) -> None:
     """A DatasetError when a file `mer data` read to make the manifest at ``path`` (an

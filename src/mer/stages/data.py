@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.atomic import atomic_outputs
     from mer.core.manifest import MANIFEST_SECTIONS, write_manifest
+    from mer.core.records import held_out_of
     from mer.data.build import build_manifest, flow_image_digests
 
     params = params_of(args)
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> None:
         test_corpora=evaluation.test_corpora if evaluation.protocol == "cross-corpus" else None)
     # Both outputs or neither: a manifest never sits beside another run's report.
     with atomic_outputs(paths.MANIFEST, paths.DATA_REPORT) as (manifest_tmp, report_tmp):
+        # what the channel-order check held out, when it ran (mer.core.records.check_held_out)
+        found = (report.get("flow_channels") or {}).get("setting") == "auto"
         write_manifest(manifest, manifest_tmp, params.recorded(MANIFEST_SECTIONS),
-                       sheets={**report["sheets"], **flow_image_digests(manifest)})
+                       sheets={**report["sheets"], **flow_image_digests(manifest)},
+                       held_out=held_out_of(params) if found else None)
         report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
