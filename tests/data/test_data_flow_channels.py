@@ -379,6 +379,26 @@ def test_corpus_mixing_both_orders_is_an_error(tmp_path):
 
 
 
+def test_a_split_that_follows_the_corpora_says_so(tmp_path):
+    """A break-it session: a composite whose SAMM images were saved with cv2 and the others
+    with PIL was refused as "the images disagree", without a word that the split was
+    exactly one corpus."""
+    images = [uvs_pixels(i % 3) for i in range(8)]
+    for index in range(3, 8):
+        images[index][0, 0, 2] ^= index
+    root = write_corpus(tmp_path, images, ["pil"] * 4 + ["cv2"] * 4,
+                        ["sub01", "sub01", "sub02", "sub02", "006", "006", "007", "007"],
+                        ["casme2"] * 4 + ["samm"] * 4)
+    with pytest.raises(DatasetError, match=r"the images disagree: .* \(votes by corpus: "
+                                           r"casme2 4 rgb / 0 bgr, samm 0 rgb / 4 bgr\): each "
+                                           r"corpus's images look one way and the corpora "
+                                           r"differ"):
+        resolve_flow_channels(checked_clips(root), "auto")
+    _, report = resolve_flow_channels(checked_clips(root), "rgb")
+    assert report["evidence"]["votes_by_corpus"] == {"casme2": {"rgb": 4, "bgr": 0},
+                                                     "samm": {"rgb": 0, "bgr": 4}}
+
+
 def test_a_split_vote_names_an_image_of_the_fewer_order(tmp_path):
     """The re-check: the error's example was the first image, one of the majority, not one
     of the images to re-save."""

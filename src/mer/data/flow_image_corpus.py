@@ -579,6 +579,11 @@ def _measure(clips: Sequence[Clip]
                if all(x < MIN_IMAGE_CORRELATION for x in r.values())]  # NaN: a flat map
     voted = {order: _voting(clips, votes, order) for order in ORDERS}
     finite = [r for r in measured if all(math.isfinite(x) for x in r.values())]
+    datasets = sorted({clip.dataset for clip in clips})
+    # a CSV of several corpora: each corpus's votes (two corpora made by two tools differ)
+    by_corpus = {name: {order: sum(clip.dataset == name and vote == order
+                                   for clip, vote in zip(clips, votes, strict=True))
+                        for order in ORDERS} for name in datasets} if len(datasets) > 1 else None
     return {
         "images": len(measured),
         "flat_images": len(flat),
@@ -587,6 +592,7 @@ def _measure(clips: Sequence[Clip]
         # order -> the first image measured that votes for it
         "vote_examples": {order: voted[order][0] if voted[order] else None for order in ORDERS},
         "abstained": votes.count(None),
+        **({"votes_by_corpus": by_corpus} if by_corpus else {}),
         "fit_neither_order": neither,  # images whose strain channel fits neither order
         "median_correlation": {
             order: round(float(np.median([r[order] for r in finite])), 3) if finite else None
@@ -693,6 +699,16 @@ def _undecided(clips: Sequence[Clip], evidence: dict[str, Any]) -> DatasetError:
     elif votes[RGB] and votes[BGR]:
         split = ("; the images disagree: if the corpus mixes both orders, re-save its images "
                  "in one")
+        by_corpus = evidence.get("votes_by_corpus")
+        if by_corpus:  # a composite of two tools' images: say which corpus goes which way
+            ways = {name: [o for o in ORDERS if counts[o]] for name, counts in by_corpus.items()}
+            split += " (votes by corpus: " + ", ".join(
+                f"{name} {counts[RGB]} rgb / {counts[BGR]} bgr"
+                for name, counts in by_corpus.items()) + ")"
+            if all(len(way) <= 1 for way in ways.values()):
+                split += (": each corpus's images look one way and the corpora differ, so "
+                          "they were saved by different tools; re-save one corpus's images "
+                          "in the others' order (one flow-image list is read in one order)")
     else:
         split = ""
     if votes[RGB] and votes[BGR] and not _fits_neither(evidence):  # one image of each order
