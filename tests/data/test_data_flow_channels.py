@@ -198,6 +198,8 @@ def test_explicit_setting_is_taken_as_given(tmp_path, caplog, setting, flag):
     if contradicts:
         assert len(warned) == 1 and "data.flow_channels is bgr" in warned[0]
         assert "4 of 4 flow images look rgb" in warned[0]
+        # what it means, not only "check the setting" (a break-it session)
+        assert "every image is read with u and the strain swapped" in warned[0]
     else:
         assert warned == []
 

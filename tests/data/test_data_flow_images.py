@@ -840,6 +840,12 @@ def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
         f"{root}/s3/u_test/2/s3_sur_01.png"  # its own image, not another subject's u_train
     assert report["subjects"] == 3
     assert "read as STSTNet's LOSO tree, 5 images" in caplog.text
+    # HTNet's names end in a space before .png ('sub01_EP02_01f .png'): not in the clip id
+    ststnet_tree(tmp_path / "spaced")
+    (tmp_path / "spaced" / "006" / "u_test" / "2" / "006_1_2.png").rename(
+        tmp_path / "spaced" / "006" / "u_test" / "2" / "006_1_2 .png")
+    assert "samm/samm_006/006_1_2" in set(build("flow-images", tmp_path / "spaced",
+                                                scheme="megc-3")[0]["clip_id"])
     # the tree is named where a list would be, not its first image (a break-it session)
     assert report["flow_channels"]["csv"] == root.as_posix()
     assert f"{root}: data.flow_channels is bgr, but " in caplog.text

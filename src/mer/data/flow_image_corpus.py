@@ -219,7 +219,7 @@ def _tree_clips(root: Path) -> list[Clip]:
             emotion = _class_of_folder(class_folder)
             for image in _images_in(class_folder):
                 clips.append(Clip(
-                    dataset=dataset, subject=folder.name, clip=image.stem,
+                    dataset=dataset, subject=folder.name, clip=image.stem.strip(),
                     onset=NO_FRAME, apex=NO_FRAME, offset=NO_FRAME, fps=NO_FPS, aus="",
                     emotion=emotion, source=image.as_posix(), where=str(image),
                     flow_image=image.as_posix(), flags=(PRECOMPUTED_FLOW,)))
@@ -800,7 +800,8 @@ def resolve_flow_channels(clips: Sequence[Clip], setting: str,
         evidence["contradicts_setting"] = found is not None and found != setting
         if evidence["contradicts_setting"]:
             log.warning("%s: data.flow_channels is %s, but %d of %d flow images look "
-                        "%s (their strain channel is where %s puts it): check the setting",
+                        "%s (their strain channel is where %s puts it): if they are, every "
+                        "image is read with u and the strain swapped; check the setting",
                         _csv_of(clips), setting, evidence["votes"][found], evidence["images"],
                         found, found)
         order = setting
