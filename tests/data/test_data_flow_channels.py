@@ -286,6 +286,16 @@ def test_a_subject_whose_images_would_flip_the_order_is_named(tmp_path):
         resolve_flow_channels(checked_clips(flipped), "auto")
 
 
+def samm_decides(root: Path) -> Path:
+    """A CSV of two corpora: casme2's 30 images (10 subjects) abstain, samm's 20 (10 subjects)
+    vote rgb, so samm's images alone decide the order and no one subject's do."""
+    images = [noise_pixels(i) for i in range(30)] + [uvs_pixels(i % 3) for i in range(20)]
+    for index in range(33, 50):
+        images[index][0, 0, 2] ^= index
+    subjects = [f"{i // 3}" for i in range(30)] + [f"{i // 2}" for i in range(20)]
+    return write_corpus(root, images, ["pil"] * 50, subjects, ["casme2"] * 30 + ["samm"] * 20)
+
+
 def test_a_test_corpus_alone_may_not_decide_the_order(tmp_path):
     """A re-check of the fix above (cross-corpus, the other protocol): in a CSV of two corpora
     whose casme2 images all abstain, the samm images alone decided how the casme2 images were
@@ -293,12 +303,7 @@ def test_a_test_corpus_alone_may_not_decide_the_order(tmp_path):
     test corpus chose its training images' order. Under LOSO no corpus is held out, so the
     same images decide (a break-it session: this was refused under LOSO too), as they do
     when the abstaining corpus is the one tested."""
-    images = [noise_pixels(i) for i in range(30)] + [uvs_pixels(i % 3) for i in range(20)]
-    for index in range(33, 50):
-        images[index][0, 0, 2] ^= index
-    subjects = [f"{i // 3}" for i in range(30)] + [f"{i // 2}" for i in range(20)]
-    datasets = ["casme2"] * 30 + ["samm"] * 20
-    root = write_corpus(tmp_path, images, ["pil"] * 50, subjects, datasets)
+    root = samm_decides(tmp_path)
     clips = [replace(c, subject=f"{c.dataset}_{c.subject}") for c in checked_clips(root)]
     with pytest.raises(DatasetError) as err:
         resolve_flow_channels(clips, "auto", test_corpora=("samm",))
@@ -322,12 +327,7 @@ def test_the_data_stage_holds_out_what_evaluation_does(tmp_path, monkeypatch, ca
 
     from mer import cli, paths
 
-    images = [noise_pixels(i) for i in range(30)] + [uvs_pixels(i % 3) for i in range(20)]
-    for index in range(33, 50):
-        images[index][0, 0, 2] ^= index
-    subjects = [f"{i // 3}" for i in range(30)] + [f"{i // 2}" for i in range(20)]
-    write_corpus(tmp_path / "flows", images, ["pil"] * 50, subjects,
-                 ["casme2"] * 30 + ["samm"] * 20)
+    samm_decides(tmp_path / "flows")
     monkeypatch.chdir(tmp_path)
     params = {"data": {"source": "flow-images", "root": "flows"},
               "labels": {"scheme": "megc-3"},
