@@ -342,6 +342,9 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
     # rows of no corpus mer knows: (dataset, person number) -> how its ids are written (a
     # corpus's name before it, or a corpus's numbering: 'sub', 's', '') -> the first row
     conventions: dict[tuple[str, int | str], dict[tuple[str, str | None], Clip]] = {}
+    # the id each person is written with: the first spelling, without its corpus's name
+    # in a list that has a dataset column (the data stage namespaces it again)
+    written: dict[Key, str] = {}
     keys, named = [], []
     for clip in clips:
         corpus, own = split_corpus(clip.subject, clip.dataset)
@@ -353,6 +356,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
         # a person: without a dataset column, ids naming two corpora are two people
         key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
         keys.append(key)
+        written.setdefault(key, clip.subject if clip.dataset == DATASET else own)
         if clip.dataset == DATASET and corpus is not None:
             named.append(clip)
         if corpus_of(clip.dataset) is None:
@@ -382,10 +386,6 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
                     "mapping (not each corpus's own) and reports/data.json has no per-corpus "
                     "figures; add a 'dataset' column naming each row's corpus", named_by,
                     named[0].subject, named[0].where)
-    # the id each person is written with: the first spelling, without its corpus's name
-    # in a list that has a dataset column (the data stage namespaces it again)
-    written = {key: clip.subject if key[0] == DATASET
-               else split_corpus(clip.subject, clip.dataset)[1] for key, clip in first.items()}
     for key, respelt in others.items():
         spellings = ", ".join(_spelling(s, first[key].subject)
                               for s in dict.fromkeys(c.subject for c in respelt))

@@ -32,15 +32,15 @@ def run(args: argparse.Namespace) -> None:
     params = params_of(args)
     check_data_paths(params.data)
     # Every check runs before anything is written: bad data leaves no output behind.
-    evaluation = params.evaluation
+    held_out = held_out_of(params)  # what the evaluation holds out: test_corpora or each subject
     manifest, report = build_manifest(
         params.data, params.labels.scheme, progress=not getattr(args, "no_progress", False),
-        test_corpora=evaluation.test_corpora if evaluation.protocol == "cross-corpus" else None)
+        test_corpora=held_out.get("test_corpora"))
     # Both outputs or neither: a manifest never sits beside another run's report.
     with atomic_outputs(paths.MANIFEST, paths.DATA_REPORT) as (manifest_tmp, report_tmp):
         # what the channel-order check held out, when it ran (mer.core.records.check_held_out)
         found = (report.get("flow_channels") or {}).get("setting") == "auto"
         write_manifest(manifest, manifest_tmp, params.recorded(MANIFEST_SECTIONS),
                        sheets={**report["sheets"], **flow_image_digests(manifest)},
-                       held_out=held_out_of(params) if found else None)
+                       held_out=held_out if found else None)
         report_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
