@@ -14,9 +14,9 @@ Datasets, built here from nothing with mer's own stages (the first two in a defa
   0.008 over three seeds at 1.0). The choice followed STSTNet's figures alone (those
   calibration runs also scored mer's SVM: 0.845 at 0.4, 0.803 at 0.25); mer's CNN and hybrid
   first ran on the set after it was fixed. About 14 min a seed on 2 cores (STRONGEST's rows:
-  about 11 more; 2026-12-02);
+  about 11 more; 2026-12-02; about 45 min a seed on the slower machine of 2026-12-05);
 - ``frames``: the default embedded CASME II set (246 clips, 26 subjects, casme2-5) from frames
-  (about 3 min a seed, STRONGEST's rows about 3 more);
+  (about 3 min a seed, STRONGEST's rows about 3 more; 2026-12-02);
 - ``flow-images`` (opt-in, not in a default run): the same composite at full intensity,
   exported and read back alike. Every model scores 0.90-0.92 UF1 there, near the set's
   ceiling, so no lever can show on it; it was the default flow-image set until the subtle one
@@ -30,11 +30,13 @@ seed's UF1), the mean fold-to-fold
 standard deviation of UAR and, for the composite, each corpus's share of the pooled predictions.
 A lead counts only if it exceeds the seed spread.
 
-A default run (no --models, --hybrid-experts or --set) also measures the strongest setting
-of the screening, which is opt-in (STRONGEST: three pretrained CNNs per fit averaged with an
-OFF-ApexNet alone, about 1.6 times the default's LOSO time; in the run of 2026-12-02 its
-hybrid scored no more than the default's; README "The defaults"): its cnn and hybrid rows,
-labelled with it, are ratios to the best reference of the same run and seeds.
+--strongest also measures the strongest setting of the screening, which is opt-in
+(STRONGEST: three pretrained CNNs per fit averaged with an OFF-ApexNet alone, about 1.6 times
+the default's LOSO time): its cnn and hybrid rows, labelled with it, are ratios to the best
+reference of the same run and seeds, so it needs a default run (no --models, --hybrid-experts
+or --set). `make bench` measured it until 2026-12-05; in its run of 2026-12-02 that hybrid
+scored no more than the default's (README "The defaults"), and leaving it out saves about a
+third of the module's time.
 
 To measure one change of the train params against the default on one dataset, reuse a built
 dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fit):
@@ -65,8 +67,8 @@ SEEDS = (0, 1, 2)
 SUBTLE = "flow-images-subtle"
 DATASETS = (SUBTLE, "frames")  # a default run's
 SUBTLE_INTENSITY = 0.2
-# The strongest opt-in setting of the screening (mer.models.hybrid has it and a fresh-seed check): a
-# default run measures it beside the defaults. (label, experts, models, --set overrides)
+# The strongest opt-in setting of the screening (mer.models.hybrid has it and a fresh-seed check):
+# --strongest measures it beside the defaults. (label, experts, models, --set overrides)
 STRONGEST = ("3 CNNs, [off-apexnet]", ("off-apexnet",), ("cnn", "hybrid"),
              {"train.cnn.ensemble": "3"})
 
@@ -301,29 +303,39 @@ def build(dataset: str, root: Path, data_seed: int = 0) -> Path:
     return build_flow_images(composite, project)
 
 
-def measures_strongest(experts: tuple[str, ...] | None, models: tuple[str, ...] | None,
-                       overrides: dict[str, str] | None) -> bool:
-    """Whether a run also measures STRONGEST: only a default run (its rows need the reference
-    nets and the default params beside them)."""
-    return experts is None and models is None and not overrides
+def check_strongest(experts: tuple[str, ...] | None, models: tuple[str, ...] | None,
+                    overrides: dict[str, str] | None) -> None:
+    """ValueError naming the options, when STRONGEST is asked for beside --models,
+    --hybrid-experts or --set: its rows are ratios to the reference nets run with the default
+    params in the same run."""
+    given = [option for option, value in (("--models", models), ("--hybrid-experts", experts),
+                                          ("--set", overrides)) if value]
+    if given:
+        raise ValueError(f"--strongest is measured beside a default run (its rows are ratios to "
+                         f"the reference nets run with the default params): drop "
+                         f"{', '.join(given)}, or --strongest")
 
 
 def run(datasets: tuple[str, ...] = DATASETS, seeds: tuple[int, ...] = SEEDS,
         experts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
         overrides: dict[str, str] | None = None, root: Path | None = None,
-        pretrain_cache: Path | None = None, data_seed: int = 0) -> list[dict]:
+        pretrain_cache: Path | None = None, data_seed: int = 0,
+        strongest: bool = False) -> list[dict]:
     """Rows of ``compare`` on each dataset, built under ``root`` or, without one, in a
-    temporary folder; a default run adds STRONGEST's rows.
+    temporary folder; with ``strongest``, STRONGEST's rows too (ValueError beside
+    ``experts``, ``models`` or ``overrides``: ``check_strongest``).
 
     Under ``root`` the datasets and each finished fold are kept (``fold_folder``), so a later
     run, or the same run after an interruption, reuses them and computes only the folds that
     are missing or stale; a dataset is reused as it was built (``build``)."""
+    if strongest:
+        check_strongest(experts, models, overrides)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for dataset in datasets:
             project = build(dataset, Path(folder) if root is None else root, data_seed)
             settings = [(experts, models, overrides)]
-            if measures_strongest(experts, models, overrides):
+            if strongest:
                 settings.append(STRONGEST[1:])
             results = [compare(project, seeds, *setting, pretrain_cache,
                                None if root is None else fold_folder(project, *setting))
@@ -384,7 +396,8 @@ def check_data_seed(data_seed: int, overrides: dict[str, str] | None = None,
 
 
 def check_arguments(models: tuple[str, ...] | None, experts: tuple[str, ...] | None,
-                    seeds: tuple[int, ...], overrides: dict[str, str]) -> None:
+                    seeds: tuple[int, ...], overrides: dict[str, str],
+                    strongest: bool = False) -> None:
     """ValueError naming the option, for what ``compare`` would refuse only after building the
     datasets (minutes to an hour; a break-it session: `--models bogus` failed with "need at
     least one array to concatenate" after the build, `--seeds -1` named no option)."""
@@ -410,6 +423,8 @@ def check_arguments(models: tuple[str, ...] | None, experts: tuple[str, ...] | N
             raise ValueError(f"--hybrid-experts {' '.join(experts)}: "
                              f"{exc.errors()[0]['msg']}") from None
     with_overrides(load_params(REPO / "params.yaml").train, overrides)
+    if strongest:
+        check_strongest(experts, models, overrides)
 
 
 if __name__ == "__main__":
@@ -435,6 +450,10 @@ if __name__ == "__main__":
                         help="data.seed of the datasets built (default 0: the sets the "
                              "defaults were chosen on; another draws subjects and clips that "
                              "chose nothing, built beside them under --root)")
+    parser.add_argument("--strongest", action="store_true",
+                        help="also measure STRONGEST, the screening's strongest opt-in "
+                             "setting (three pretrained CNNs per fit with an OFF-ApexNet), "
+                             "beside a default run: about a third more time")
     parser.add_argument("--pretrain-cache", type=Path, default=None,
                         help="with train.cnn.pretrain.clips > 0: where the pretrained CNN is "
                              "built once and reused (default: the dataset's data/pretrain)")
@@ -446,7 +465,8 @@ if __name__ == "__main__":
     overrides = dict(item.split("=", 1) for item in args.set)
     models = tuple(args.models) if args.models else None
     try:
-        check_arguments(models, experts, tuple(args.seeds), overrides)  # before any build
+        check_arguments(models, experts, tuple(args.seeds), overrides,  # before any build
+                        args.strongest)
         check_data_seed(args.data_seed, overrides, models)
     except ValueError as exc:  # a --set key or value the train params refuse (pydantic's too)
         parser.error(str(exc))
@@ -456,7 +476,7 @@ if __name__ == "__main__":
 
         try:
             lines = run(tuple(args.dataset), tuple(args.seeds), experts, models, overrides,
-                        args.root, args.pretrain_cache, args.data_seed)
+                        args.root, args.pretrain_cache, args.data_seed, args.strongest)
         except (MerError, OSError, RuntimeError) as exc:  # no traceback for a bad --root
             parser.error(failure_message(exc, args.root))
         for line in lines:

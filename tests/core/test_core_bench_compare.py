@@ -1,7 +1,8 @@
 """benchmarks.bench_compare: the subtle flow-image proxy (the composite's params with only the AU
 displacement scale changed, valid params for mer's stages) and the strongest opt-in setting's
-rows (valid params; ratios to the default run's best reference), and a run kept under a
-root resuming from its finished folds and from a dataset build it left half done."""
+rows (valid params; ratios to the default run's best reference; measured only when asked), and
+a run kept under a root resuming from its finished folds and from a dataset build it left half
+done."""
 
 import json
 
@@ -17,11 +18,11 @@ from benchmarks.bench_compare import (
     build_frames,
     check_arguments,
     check_data_seed,
+    check_strongest,
     compare,
     composite_params,
     fold_folder,
     is_built,
-    measures_strongest,
     rows_of,
     with_overrides,
 )
@@ -125,11 +126,46 @@ def test_the_train_params_are_read_at_every_run_not_kept_with_a_dataset(tmp_path
     assert seen == [7]
 
 
-def test_only_a_default_run_measures_the_strongest_setting_and_its_params_are_valid():
-    assert measures_strongest(None, None, None) and measures_strongest(None, None, {})
-    assert not measures_strongest(("svm",), None, None)
-    assert not measures_strongest(None, ("cnn",), None)
-    assert not measures_strongest(None, None, {"train.cnn.ensemble": "1"})
+@pytest.mark.parametrize("strongest", [False, True])
+def test_the_strongest_setting_is_measured_only_when_asked(tmp_path, monkeypatch, strongest):
+    """`make bench` (run's defaults) leaves STRONGEST out: it took about a third of the
+    module's time, which did not fit one session on the machine of 2026-12-05."""
+    import inspect
+
+    import benchmarks.bench_compare as bench
+
+    asked = []
+
+    def record(project, seeds, experts, models, overrides, pretrain_cache, fold_cache):
+        asked.append((experts, models, overrides))
+        return {name: [{"uf1": 0.7, "uar": 0.7, "fold_sd_uar": 0.1}]
+                for name in ("off-apexnet", "cnn", "hybrid")}
+
+    monkeypatch.setattr(bench, "build", lambda dataset, root, data_seed=0: tmp_path / dataset)
+    monkeypatch.setattr(bench, "compare", record)
+    rows = bench.run(("frames",), (0,), strongest=strongest)
+    assert asked == [(None, None, None)] + [STRONGEST[1:]] * strongest
+    assert any(STRONGEST[0] in row["benchmark"] for row in rows) == strongest
+    assert inspect.signature(bench.run).parameters["strongest"].default is False
+
+
+@pytest.mark.parametrize("arguments, named", [
+    ((None, ("svm",), None), "--models"),
+    ((("svm",), None, None), "--hybrid-experts"),
+    ((None, None, {"train.cnn.epochs": "2"}), "--set"),
+])
+def test_the_strongest_setting_is_refused_beside_another_setting(arguments, named):
+    """Its rows are ratios to the reference nets of a default run; the check comes before any
+    build, from the command line as from run()."""
+    with pytest.raises(ValueError, match=f"drop {named}, or --strongest"):
+        check_strongest(*arguments)
+    experts, models, overrides = arguments
+    with pytest.raises(ValueError, match=f"drop {named}, or --strongest"):
+        check_arguments(models, experts, (0,), overrides or {}, strongest=True)
+    check_strongest(None, None, {})
+
+
+def test_the_strongest_settings_params_are_valid():
     _, experts, models, overrides = STRONGEST
     train = with_overrides(load_params(REPO / "params.yaml").train, overrides)
     assert train.cnn.pretrain.clips > 0 and train.cnn.ensemble == 3
