@@ -35,8 +35,8 @@ A lead counts only if it exceeds the seed spread.
 the default's LOSO time): its cnn and hybrid rows, labelled with it, are ratios to the best
 reference of the same run and seeds, so it needs a default run (no --models, --hybrid-experts
 or --set). `make bench` measured it until 2026-12-05; in its run of 2026-12-02 that hybrid
-scored no more than the default's (README "The defaults"), and leaving it out saves about a
-third of the module's time.
+scored no more than the default's (README "The defaults"), and leaving it out saves nearly
+half of the module's time (45 of 95 min then).
 
 To measure one change of the train params against the default on one dataset, reuse a built
 dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fit):
@@ -453,7 +453,7 @@ if __name__ == "__main__":
     parser.add_argument("--strongest", action="store_true",
                         help="also measure STRONGEST, the screening's strongest opt-in "
                              "setting (three pretrained CNNs per fit with an OFF-ApexNet), "
-                             "beside a default run: about a third more time")
+                             "beside a default run: nearly twice the time")
     parser.add_argument("--pretrain-cache", type=Path, default=None,
                         help="with train.cnn.pretrain.clips > 0: where the pretrained CNN is "
                              "built once and reused (default: the dataset's data/pretrain)")

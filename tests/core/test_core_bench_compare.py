@@ -128,8 +128,8 @@ def test_the_train_params_are_read_at_every_run_not_kept_with_a_dataset(tmp_path
 
 @pytest.mark.parametrize("strongest", [False, True])
 def test_the_strongest_setting_is_measured_only_when_asked(tmp_path, monkeypatch, strongest):
-    """`make bench` (run's defaults) leaves STRONGEST out: it took about a third of the
-    module's time, which did not fit one session on the machine of 2026-12-05."""
+    """`make bench` (run's defaults) leaves STRONGEST out: it took nearly half of the
+    module's time (45 of 95 min on 2026-12-02)."""
     import inspect
 
     import benchmarks.bench_compare as bench
