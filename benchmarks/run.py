@@ -66,13 +66,19 @@ def code_state(repo: Path = REPO) -> str:
                                  else "")
 
 
-def stamp(seconds: float, state: str, load: tuple[float, float] | None = None) -> str:
+def stamp(seconds: float, state: str, load: tuple[float, float] | None = None,
+          resumed: bool = False) -> str:
     """A section's provenance line: when (UTC date), at which code (``code_state``), on which
     machine, in how long its module ran and, given, the 1-minute load average before and
-    after it (other work on a shared machine slows every timing)."""
+    after it (other work on a shared machine slows every timing). ``resumed``: the module
+    started from what an earlier run kept under --root, so its time is only this run's
+    share."""
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     busy = f"; load average {load[0]:.1f} -> {load[1]:.1f}" if load else ""
-    return f"Measured {today} at {state} on {machine_summary()}, in {seconds:.0f} s{busy}."
+    share = (", resuming from what an earlier run kept under --root (its time is not in this "
+             "one)" if resumed else "")
+    return (f"Measured {today} at {state} on {machine_summary()}, in {seconds:.0f} s"
+            f"{share}{busy}.")
 
 
 def section(module: str, rows: list[dict], measured: str = "") -> str:
@@ -136,9 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr)
         run = importlib.import_module(f"benchmarks.{name}").run
         keeps = args.root is not None and "root" in inspect.signature(run).parameters
+        # a break-it read: a run resumed under --root was stamped with its own minutes as if
+        # they were the module's
+        resumed = keeps and args.root.is_dir() and any(args.root.iterdir())
         started, before = time.perf_counter(), os.getloadavg()[0]
         rows = run(root=args.root) if keeps else run()
-        measured = stamp(time.perf_counter() - started, state, (before, os.getloadavg()[0]))
+        measured = stamp(time.perf_counter() - started, state, (before, os.getloadavg()[0]),
+                         resumed)
         # Each module's section as soon as it is measured (a break-it session: a module that
         # failed late, or a stop, lost every section a whole `make bench` had measured)
         previous = out.read_text(encoding="utf-8") if out.exists() else ""

@@ -39,6 +39,32 @@ def test_each_section_says_when_where_and_at_which_code_it_was_measured():
     assert code_state(REPO.parent / "no-such-checkout") == "no git checkout"
 
 
+@pytest.mark.parametrize("kept", [False, True])
+def test_a_run_resumed_under_a_root_says_its_time_is_only_its_share(tmp_path, monkeypatch,
+                                                                     kept):
+    """A run of bench_compare resumed from the folds an interrupted one kept under --root was
+    stamped "in N s" with only its own minutes, read as the module's time."""
+    import types
+
+    import benchmarks.run as bench_run
+
+    def run(root=None) -> list[dict]:
+        (root / "fold.json").write_text("{}")  # what the module keeps there
+        return ROW
+
+    root = tmp_path / "root"
+    root.mkdir()
+    if kept:
+        (root / "dataset").mkdir()
+    monkeypatch.setattr(bench_run.importlib, "import_module",
+                        {"benchmarks.bench_compare": types.SimpleNamespace(run=run)}.__getitem__)
+    out = tmp_path / "BENCHMARKS.md"
+    assert main(["--only", "bench_compare", "--root", str(root), "--out", str(out)]) == 0
+    line = out.read_text(encoding="utf-8").split("## bench_compare\n\n", 1)[1].split("\n")[0]
+    assert line.startswith("Measured ")
+    assert ("resuming from what an earlier run kept under --root" in line) == kept, line
+
+
 def test_the_committed_file_is_what_render_keeps():
     """BENCHMARKS.md is render's output: its header, its sections in MODULES order."""
     text = (REPO / "BENCHMARKS.md").read_text(encoding="utf-8")
