@@ -34,9 +34,10 @@ A lead counts only if it exceeds the seed spread.
 (STRONGEST: three pretrained CNNs per fit averaged with an OFF-ApexNet alone, about 1.6 times
 the default's LOSO time): its cnn and hybrid rows, labelled with it, are ratios to the best
 reference of the same run and seeds, so it needs a default run (no --models, --hybrid-experts
-or --set). `make bench` measured it until 2026-12-05; in its run of 2026-12-02 that hybrid
-scored no more than the default's (README "The defaults"), and leaving it out saves nearly
-half of the module's time (45 of 95 min then).
+or --set); it prints them, and BENCHMARKS.md no longer gets them. `make bench` measured it
+until 2026-12-05; in its run of 2026-12-02 that hybrid scored no more than the default's
+(README "The defaults"), and leaving it out saves nearly half of the module's time (45 of 95
+min then).
 
 To measure one change of the train params against the default on one dataset, reuse a built
 dataset and leave the reference nets out, e.g. (train.cnn.au_aux, one CNN per fit):

@@ -97,7 +97,8 @@ HEADER = """# Benchmarks
 
 Written by `make bench` (benchmarks/run.py); do not edit by hand. `python -m benchmarks.run
 --only <module>` reruns one module and replaces its section. Each section says when, at which
-commit, on which machine and in how long it was measured: sections of one file may come from
+commit, on which machine and in how long its run took (a run that resumed from what `--root`
+kept says so: its time is then only that run's share): sections of one file may come from
 different runs. A section without that line predates it (2026-12-04); `git log -p
 BENCHMARKS.md` dates it.
 """
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only: no benchmark module {', '.join(unknown)}; "
                      f"choose from {', '.join(MODULES)}")
     out = Path(args.out)
-    if out.is_dir():  # found before the modules run, not after (bench_compare: 95 min)
+    if out.is_dir():  # found before the modules run, not after (bench_compare: about 50 min)
         parser.error(f"--out {out} is a folder: give the file to write, e.g. {out}/BENCHMARKS.md")
     state = code_state()
     for name in args.only or MODULES:
