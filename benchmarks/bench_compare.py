@@ -14,7 +14,7 @@ Datasets, built here from nothing with mer's own stages (the first two in a defa
   0.008 over three seeds at 1.0). The choice followed STSTNet's figures alone (those
   calibration runs also scored mer's SVM: 0.845 at 0.4, 0.803 at 0.25); mer's CNN and hybrid
   first ran on the set after it was fixed. About 14 min a seed on 2 cores (STRONGEST's rows:
-  about 11 more; 2026-12-02; about 45 min a seed on the slower machine of 2026-12-05);
+  about 11 more; 2026-12-02; 43 min a seed on the slower machine of 2026-12-05);
 - ``frames``: the default embedded CASME II set (246 clips, 26 subjects, casme2-5) from frames
   (about 3 min a seed, STRONGEST's rows about 3 more; 2026-12-02);
 - ``flow-images`` (opt-in, not in a default run): the same composite at full intensity,

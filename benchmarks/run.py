@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr)
         run = importlib.import_module(f"benchmarks.{name}").run
         keeps = args.root is not None and "root" in inspect.signature(run).parameters
-        # a break-it read: a run resumed under --root was stamped with its own minutes as if
-        # they were the module's
+        # a run resumed under --root was stamped with its own minutes as if they were the
+        # module's (found when bench_compare was resumed on 2026-12-05)
         resumed = keeps and args.root.is_dir() and any(args.root.iterdir())
         started, before = time.perf_counter(), os.getloadavg()[0]
         rows = run(root=args.root) if keeps else run()
