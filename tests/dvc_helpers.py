@@ -17,11 +17,22 @@ STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 
 def shrink(params: dict) -> dict:
     """``params`` (a params file's dict) made tiny: 4 subjects of 24 clips at 160 x 192, 2 CNN
-    epochs after 2 of pretraining on 12 clips, 2 epochs of the hybrid's reference net, 3 Optuna
-    trials on 2 inner folds, 2 long videos of 8 s to spot in."""
-    params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192)
+    epochs after 1 of pretraining on the smallest pretraining corpus (mer.models.pretrain: 4
+    clips of 2 subjects), 2 epochs of the hybrid's reference net, 3 Optuna trials on 2 inner
+    folds, 2 long videos of 8 s to spot in.
+
+    synthesize, faces, features and train run in one process each (their workers and
+    train.parallel_folds 1): the suite runs two test files at once on two cores, so a second
+    worker only added its start-up, the imports of a fresh Python (Lightning's alone take
+    seconds). Their worker pools have tests of their own (test_evaluation_loso,
+    test_faults_tracking, test_features_stages); spot-eval keeps its 2 workers, whose pool only
+    these projects run."""
+    params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192,
+                                       workers=1)
+    params["faces"]["workers"] = params["features"]["workers"] = 1
+    params["train"]["parallel_folds"] = 1
     params["train"]["cnn"]["epochs"] = 2
-    params["train"]["cnn"]["pretrain"].update(clips=12, subjects=3, epochs=2)
+    params["train"]["cnn"]["pretrain"].update(clips=4, subjects=2, epochs=1)
     params["train"]["references"]["epochs"] = 2
     params["train"]["svm"].update(trials=3, inner_folds=2)
     params["spotting"]["synthetic"].update(subjects=2, seconds=8.0, micro=2, macro=1)

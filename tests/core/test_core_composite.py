@@ -24,7 +24,10 @@ CORPORA = {"casme2", "samm", "smic"}
 
 
 def tiny_composite() -> dict:
+    """The example, shrunk (dvc_helpers.shrink), with 2 subjects of 12 clips in each corpus:
+    6 LOSO folds, and 2 training subjects for the cross-corpus protocol's inner folds."""
     params = shrink(yaml.safe_load(EXAMPLE.read_text()))
+    params["data"]["synthetic"].update(subjects=2, clips=12)
     params["train"]["cnn"]["ensemble"] = 1
     return params
 

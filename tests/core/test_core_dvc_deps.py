@@ -196,10 +196,7 @@ def read_keys(tmp_path_factory):
     from mer.cli import main
 
     project = tmp_path_factory.mktemp("read-keys")
-    params = tiny_params()
-    params["data"]["synthetic"]["workers"] = 1
-    params["faces"]["workers"] = params["features"]["workers"] = 1
-    params["train"]["parallel_folds"] = 1  # every read in this process
+    params = tiny_params()  # every stage's workers 1 but spotting's: every read in this process
     params["spotting"]["workers"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     recorder = ReadKeys()

@@ -97,7 +97,7 @@ def project(tmp_path_factory):
     temp = dvc(root, "exp", "run", "--temp", "-S", "spotting.iou=0.4", "-n", "iou-temp")
     dvc(root, "exp", "remove", "iou-temp")
     # a train variant that changes no fold there: it reuses the project's data/folds
-    folds = dvc(root, "exp", "run", "--temp", "-S", "train.parallel_folds=1", "-n", "folds-temp")
+    folds = dvc(root, "exp", "run", "--temp", "-S", "train.parallel_folds=2", "-n", "folds-temp")
     dvc(root, "exp", "remove", "folds-temp")
     experiment = dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
     return SimpleNamespace(root=root, rerun=rerun, left_after_baseline=left,

@@ -6,6 +6,7 @@ flow, Lightning CNN, Optuna SVM) and into a real MLflow SQLite registry in tmp_p
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -38,6 +39,7 @@ from registry_helpers import (
     run,
     served_champion,
     team_server,
+    tiny_params,
 )
 
 pytestmark = pytest.mark.slow
@@ -77,8 +79,14 @@ def test_register_records_a_version_without_promoting(project):
     assert "champion" not in model.aliases
     (provenance,) = (project / "mlruns").rglob("provenance.json")
     recorded = json.loads(provenance.read_text())
-    pretrain = recorded["pretrain"]  # the default: pretrained CNNs
-    assert pretrain["clips"] == 12 and len(pretrain["weights_sha256"]) == 64
+    # the default, pretrained CNNs: the final model's start from the net register pretrained
+    # once in data/pretrain, and the version says which
+    (weights,) = (project / "data/pretrain").glob("*/flownet.pt")
+    report = json.loads((weights.parent / "pretrain.json").read_text())
+    assert report["subjects"] == 2 and report["clips"] >= 2
+    assert recorded["pretrain"] == {
+        **tiny_params()["train"]["cnn"]["pretrain"],
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     # The README audit: the README said provenance.json gives C and gamma, null with the
     # default hybrid (its expert an OFF-ApexNet, no SVM), and nothing said what it averaged.
     assert recorded["experts"] == ["off-apexnet"]
