@@ -25,8 +25,8 @@ def shrink(params: dict) -> dict:
     train.parallel_folds 1): the suite runs two test files at once on two cores, so a second
     worker only added its start-up, the imports of a fresh Python (Lightning's alone take
     seconds). Their worker pools have tests of their own (test_evaluation_loso,
-    test_faults_tracking, test_features_stages); spot-eval keeps its 2 workers, whose pool only
-    these projects run."""
+    test_faults_tracking, test_features_stages). spotting.workers stays 2: spot-synthesize's
+    and spot-eval's pools run in these projects only."""
     params["data"]["synthetic"].update(subjects=4, clips=24, frame_width=160, frame_height=192,
                                        workers=1)
     params["faces"]["workers"] = params["features"]["workers"] = 1
