@@ -154,3 +154,36 @@ def test_models_figure_centres_the_fold_spread_on_the_fold_mean():
     [bars] = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     points = bars.lines[0].get_ydata()
     assert list(points) == [by_model[m]["fold_mean_uar"] for m in shown]
+
+
+@pytest.mark.parametrize("scheme", ["casme2-5", "megc-3", "seed-4"])
+def test_the_confusion_figure_shows_every_label_whole(scheme):
+    """The confusion figure has fixed margins (`mer train` draws one per model and fold): every
+    class name of every label scheme and a title of 46 characters lie inside the figure, and
+    the axis labels clear the class names."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mer.evaluation.plots import confusion_figure
+    from mer.labels import get_scheme
+
+    classes = get_scheme(scheme).classes
+    matrix = np.full((len(classes), len(classes)), 100)  # three-digit counts in every cell
+    title = "off-apexnet, held-out " + "s" * 24
+    assert len(title) == 46
+    figure = confusion_figure(matrix, classes, title)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    inside = figure.bbox
+    texts = [t for t in figure.findobj(lambda a: hasattr(a, "get_text")) if t.get_text()
+             and t.get_visible()]
+    assert {t.get_text() for t in texts} >= {*classes, title, "actual", "predicted"}
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert (box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0
+                and box.y1 <= inside.y1), f"{text.get_text()!r} is cut at the figure's edge"
+    ax = figure.axes[0]
+    for label, ticks in ((ax.yaxis.label, ax.get_yticklabels()),
+                         (ax.xaxis.label, ax.get_xticklabels())):
+        box = label.get_window_extent(renderer)
+        assert not any(box.overlaps(t.get_window_extent(renderer)) for t in ticks), \
+            f"{label.get_text()!r} overlaps the class names"
