@@ -427,6 +427,45 @@ def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):
     assert report["corpora"]["casme2"]["dropped"]["by_emotion"] == {"fear": 1}
 
 
+def with_column(root: Path, header: str, values: list[str]) -> Path:
+    """``root``'s labels.csv with one more column, ``header``, holding ``values`` by row."""
+    csv_path = root / "labels.csv"
+    lines = csv_path.read_text().splitlines()
+    csv_path.write_text("\n".join(f"{line},{cell}" for line, cell
+                                  in zip(lines, [header, *values], strict=True)) + "\n")
+    return root
+
+
+def test_a_list_with_two_columns_naming_the_corpus_reads_the_one_that_names_it(
+        tmp_path, build, caplog):
+    """A break-it session: a list with both a 'dataset' and a 'corpus' column was refused,
+    though both named each row's corpus, or the 'corpus' column named the collection
+    ('MEGC2019 composite') in every row. Columns that agree are read as one; a column that
+    names a corpus mer knows in every row is read when the others name none, with a line
+    saying which; columns that name two known corpora for one row are refused, naming it."""
+    rows = [("sub01", "a", "fear", "CASME II"), ("sub01", "b", "negative", "casme2"),
+            ("006", "c", "positive", "SAMM")]
+    agree = with_column(make_flow_images(tmp_path / "agree", rows), "Corpus",
+                        ["CASME2", "CASME II", "samm"])
+    manifest, report = build("flow-images", agree, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006"]
+    assert report["corpora"]["casme2"]["dropped"]["by_emotion"] == {"fear": 1}
+
+    collection = with_column(make_flow_images(tmp_path / "collection", rows), "corpus",
+                             ["MEGC2019 composite"] * 3)
+    with caplog.at_level("INFO", logger="mer.data"):
+        manifest, _ = build("flow-images", collection, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006"]
+    assert ("reads each row's corpus from column 'dataset'; column 'corpus' names none mer "
+            "knows (e.g. 'MEGC2019 composite')") in caplog.text
+
+    disagree = with_column(make_flow_images(tmp_path / "disagree", rows), "database",
+                           ["casme2", "SMIC-HS", "SAMM"])
+    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'dataset' names the "
+                                           r"corpus 'casme2' and column 'database' 'SMIC-HS'"):
+        build("flow-images", disagree, scheme="megc-3")
+
+
 def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplog):
     """Without a dataset column, ids that each name their corpus are that corpus's people
     ('casme2_1' and 'samm_1' two, 'casme2_1' and 'CASME2_01' one), with a warning that the

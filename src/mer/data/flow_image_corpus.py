@@ -8,8 +8,8 @@ publishes the MEGC2019 composite (``<subject>/u_test/<class>/<clip>.png``: read_
 Columns: ``subject, clip, label, path``
 (label = the class or emotion name, never a class number; path = relative to the CSV, with
 '/' or, as written on Windows, '\\' between folders) and
-optionally ``dataset`` (casme2 / samm / smic in a composite set, in any spelling:
-``dataset_names``).
+optionally ``dataset``, ``database`` or ``corpus`` (casme2 / samm / smic in a composite set,
+in any spelling: ``dataset_names``; of several, ``corpus_column`` says which is read).
 
 There are no frames: frame_paths is [], onset, apex and offset are -1 and fps is 0 (the
 image holds the motion, not the frame numbers it came from), flag precomputed_flow. When
@@ -80,7 +80,10 @@ COLUMNS = {
     "label": ("label", "emotion", "class"),
     "path": ("path", "image", "file"),
 }
-OPTIONAL = {"dataset": ("dataset", "database", "corpus")}
+# The columns that may name each row's corpus, each read on its own (dataset_names decides
+# between them when a list has several).
+DATASET_COLUMNS = ("dataset", "database", "corpus")
+OPTIONAL = {name: (name,) for name in DATASET_COLUMNS}
 
 AUTO = "auto"  # data.flow_channels: find the order from the images
 
@@ -469,13 +472,16 @@ def dataset_names(table: Table) -> list[str]:
     it empty throughout) every row is ``flow-images``. DatasetError for a row whose cell is
     empty while others are filled in, or that ``mer.labels.corpus_name`` refuses (no letter
     or digit; 'CAS(ME)^2', a known corpus only without its punctuation).
+
+    A list may have several of the columns DATASET_COLUMNS names (``corpus_column``).
     """
-    if "dataset" not in table.headers:
+    filled = [name for name in DATASET_COLUMNS if name in table.headers
+              and any(cell_text(row.values[name]) for row in table.rows)]
+    if not filled:
         return [DATASET] * len(table.rows)
-    column = table.headers["dataset"]
-    written = [cell_text(row.values["dataset"]) for row in table.rows]
-    if not any(written):
-        return [DATASET] * len(table.rows)
+    key = corpus_column(table, filled)
+    column = table.headers[key]
+    written = [cell_text(row.values[key]) for row in table.rows]
     names, unknown = [], {}
     for row, text in zip(table.rows, written, strict=True):
         if not text:
@@ -501,6 +507,54 @@ def dataset_names(table: Table) -> list[str]:
                     "clips, write that corpus's name", table.path, column, spellings,
                     len(rows), rows[0][0].number, name)
     return names
+
+
+def corpus_column(table: Table, names: Sequence[str]) -> str:
+    """Of the filled-in columns ``names`` (of DATASET_COLUMNS) of ``table``, the one that
+    names each row's corpus: when no row has two of them naming different corpora ('CASME II'
+    in one, 'casme2' in another is one corpus; an empty cell names none), the one filled in
+    most rows (the first of equals); else the one that names a corpus mer knows in every row
+    while the others name none (a column naming the collection, 'MEGC2019 composite', beside
+    one naming the corpora), with a line saying so. DatasetError naming the first row where
+    two of them name different corpora, otherwise.
+    """
+    if len(names) == 1:
+        return names[0]
+    read = {name: [_corpus_of_cell(cell_text(row.values[name])) for row in table.rows]
+            for name in names}
+    clashes = [index for index in range(len(table.rows))
+               if len({read[name][index] for name in names} - {None}) > 1]
+    if not clashes:
+        return max(names, key=lambda name: sum(n is not None for n in read[name]))
+    knowing = [name for name in names if all(n in CORPUS_OF_NAME for n in read[name])]
+    others = [name for name in names if name not in knowing]
+    if len(knowing) == 1 and not any(n in CORPUS_OF_NAME for name in others
+                                     for n in read[name]):
+        example = next(t for t in (cell_text(row.values[others[0]]) for row in table.rows) if t)
+        log.info("%s: mer reads each row's corpus from column '%s'; column%s %s name%s none "
+                 "mer knows (e.g. %r)", table.path, table.headers[knowing[0]],
+                 "s" if len(others) > 1 else "",
+                 " and ".join(f"'{table.headers[name]}'" for name in others),
+                 "" if len(others) > 1 else "s", example)
+        return knowing[0]
+    row = table.rows[clashes[0]]
+    first, other = [name for name in names if read[name][clashes[0]] is not None][:2]
+    raise DatasetError(
+        f"{table.where(row)}: column '{table.headers[first]}' names the corpus "
+        f"{cell_text(row.values[first])!r} and column '{table.headers[other]}' "
+        f"{cell_text(row.values[other])!r}; mer reads each row's corpus from one column: make "
+        "them agree, or rename or delete the one that does not name the corpus")
+
+
+def _corpus_of_cell(text: str) -> str | None:
+    """corpus_name of a cell's text; None for an empty cell, the text itself for one
+    corpus_name refuses (the column that is read names its row and the reason)."""
+    if not text:
+        return None
+    try:
+        return corpus_name(text)
+    except ValueError:
+        return text
 
 
 def check_flow_image(clip: Clip) -> Clip:
