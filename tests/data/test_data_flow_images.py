@@ -104,7 +104,9 @@ def test_numeric_label_is_an_error(tmp_path, build):
 def test_the_composite_list_published_with_htnet_reads_with_a_path_column(tmp_path, build):
     """The issue: the field's MEGC2019 composite list (HTNet's combined_3_class2_for_optical_
     flow.csv: dataset, sub, filename_o, label, apex, imagename, sub_filename) was refused for
-    lacking subject and clip. With a path to each flow image and class names it reads as is."""
+    lacking subject and clip. With a path to each flow image and class names it reads as is.
+    As published, without a path, it is refused with what to add (a break-it session: "rename
+    the column to the expected name" invited renaming imagename, the apex frame, to path)."""
     rows = [("sub01", "EP02_01f", "positive", "casme2"), ("s01", "s01_ne_01", "negative", "smic"),
             ("006", "006_1_2", "surprise", "samm")]
     lines = ["dataset,sub,filename_o,label,apex,imagename,sub_filename,path"]
@@ -112,7 +114,14 @@ def test_the_composite_list_published_with_htnet_reads_with_a_path_column(tmp_pa
         write_frame(tmp_path / f"flow/{subject}_{clip} .png", seed=index)
         lines.append(f"{dataset},{subject},{clip},{label},,{subject}_{clip}.jpg,,"
                      f"flow/{subject}_{clip} .png")
-    (tmp_path / "combined_3_class2_for_optical_flow.csv").write_text("\n".join(lines) + "\n")
+    published = tmp_path / "combined_3_class2_for_optical_flow.csv"
+    published.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    with pytest.raises(DatasetError, match=r"lacks the column\(s\) 'path'; .* Add a column "
+                                           r"'path' holding each clip's flow image, relative "
+                                           r"to the list \(.*'imagename' is the clip's apex "
+                                           r"frame, not its flow image\)$"):
+        build("flow-images", tmp_path, scheme="megc-3")
+    published.write_text("\n".join(lines) + "\n")
     manifest, _ = build("flow-images", tmp_path, scheme="megc-3")
     assert sorted(manifest["clip_id"]) == ["casme2/casme2_sub01/EP02_01f",
                                            "samm/samm_006/006_1_2", "smic/smic_s01/s01_ne_01"]

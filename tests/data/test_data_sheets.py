@@ -1,5 +1,6 @@
 """Annotation tables: header rows found wherever they are, rows numbered as users see them."""
 
+import codecs
 import csv
 
 import pytest
@@ -41,6 +42,14 @@ def test_xlsx_and_csv_read_alike(tmp_path):
         [r.values["clip"] for r in from_csv.rows]
     assert from_xlsx.rows[0].values["aus"] == 12  # a number cell stays a number
     assert from_csv.where(from_csv.rows[0]) == f"{tmp_path / 'a.csv'}, row 2"
+    # A break-it session: a CSV saved as UTF-16 (with its byte-order mark, as Windows tools
+    # write it) was refused as not UTF-8; in either byte order it reads as the UTF-8 one.
+    text = (tmp_path / "a.csv").read_text(encoding="utf-8")
+    for encoding in ("utf-16-le", "utf-16-be"):
+        mark = codecs.BOM_UTF16_LE if encoding == "utf-16-le" else codecs.BOM_UTF16_BE
+        (tmp_path / "b.csv").write_bytes(mark + text.encode(encoding))
+        from_utf16 = read_table(tmp_path / "b.csv", COLUMNS)
+        assert [r.values for r in from_utf16.rows] == [r.values for r in from_csv.rows]
 
 
 def test_header_in_a_later_sheet_and_blank_rows_skipped(tmp_path):
@@ -112,6 +121,9 @@ def test_csv_with_another_separator_says_so(tmp_path, separator, name):
                                     "OffsetFrame"]) + "\n1;EP01;1;2;3\n")
     with pytest.raises(DatasetError, match=rf"no header row .*separated by {name}: export it "
                                            "again as comma-separated CSV UTF-8"):
+        read_table(path, COLUMNS)
+    path.write_text(path.read_text(), encoding="utf-16")  # as Excel's "Unicode Text" is
+    with pytest.raises(DatasetError, match=rf"separated by {name}: export it again"):
         read_table(path, COLUMNS)
     path.write_text("Name,Score\nx,1\n")  # a comma CSV that is simply another table
     with pytest.raises(DatasetError) as err:

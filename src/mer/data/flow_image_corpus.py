@@ -80,6 +80,11 @@ COLUMNS = {
     "label": ("label", "emotion", "class"),
     "path": ("path", "image", "file"),
 }
+# What to do about a list without a path column (a break-it session: "rename the column to
+# the expected name" invited renaming HTNet's imagename, an apex frame, to path).
+ADVICE = {"path": "Add a column 'path' holding each clip's flow image, relative to the list "
+                  "(the MEGC2019 composite list published with HTNet has none: its "
+                  "'imagename' is the clip's apex frame, not its flow image)"}
 # The columns that may name each row's corpus, each read on its own (dataset_names decides
 # between them when a list has several).
 DATASET_COLUMNS = ("dataset", "database", "corpus")
@@ -242,7 +247,7 @@ def read_flow_images(root: str | Path, annotations: str | Path | None = None) ->
         return read_loso_tree(root)  # no list to read: the tree is the list
     csv_path = Path(annotations) if annotations is not None else find_list(root)
     try:
-        table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV")
+        table = read_table(csv_path, COLUMNS, OPTIONAL, what="flow-image CSV", advice=ADVICE)
     except DatasetError as exc:
         if annotations is not None or not is_loso_tree(root):
             raise

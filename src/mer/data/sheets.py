@@ -12,6 +12,7 @@ uses (``s01``/``s1``, ``sub1``/``sub01``, ``6``/``006``).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import re
@@ -84,9 +85,9 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
+            with path.open(newline="", encoding=_csv_encoding(path)) as handle:
                 yield None, [tuple(row) for row in csv.reader(handle)], False
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except (UnicodeError, csv.Error) as exc:
             raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({exc}); export the "
                                "sheet again as CSV UTF-8") from None
         return
@@ -171,14 +172,16 @@ def _match(cells: Sequence[object], columns: ColumnSpec) -> dict[str, list[int]]
 
 
 def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | None = None,
-               what: str = "annotation sheet", key: str = "data.annotations") -> Table:
+               what: str = "annotation sheet", key: str = "data.annotations",
+               advice: Mapping[str, str] | None = None) -> Table:
     """The data rows of the worksheet whose header row holds every ``required`` column.
 
     When several worksheets have the columns, the first visible one with data rows is read:
     an empty template and a hidden sheet are passed over, and a warning names the sheet read
     and the others. A hidden sheet is read only when no visible one has the columns and rows,
     with a warning that says so. ``Table.sheet`` names the sheet read (None for a CSV).
-    ``key``: the params key that names the file, for messages.
+    ``key``: the params key that names the file, for messages; ``advice``: required column ->
+    what to do when a file lacks it (instead of renaming a column to its name).
     """
     path = Path(path)
     optional = optional or {}
@@ -213,9 +216,11 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     _, sheet, row, missing = best
     lacking = ", ".join(f"'{required[name][0]}'" for name in missing)
     sheet_text = f", sheet '{sheet}'" if sheet else ""
+    advised = [advice[name] for name in missing if advice and name in advice]
+    todo = ("; ".join(advised) if len(advised) == len(missing) else
+            "Rename the column to the expected name or check this is the right file")
     raise DatasetError(f"{path}{sheet_text}: the header row (row {row}) lacks the column(s) "
-                       f"{lacking}; expected {expected} (extra columns are fine). Rename the "
-                       "column to the expected name or check this is the right file")
+                       f"{lacking}; expected {expected} (extra columns are fine). {todo}")
 
 
 def _doubled(path: Path, sheet: str | None, index: int, cells: Sequence[object],
@@ -256,12 +261,21 @@ def _chosen(path: Path, found_in: Sequence[Found], what: str) -> Table:
     return chosen.table
 
 
+def _csv_encoding(path: Path) -> str:
+    """The codec of a CSV: UTF-16 when it starts with UTF-16's byte-order mark (what Excel
+    writes as "Unicode Text"; a break-it session's list was refused as not UTF-8), else UTF-8
+    with or without its byte-order mark."""
+    with path.open("rb") as handle:
+        start = handle.read(2)
+    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+
+
 def _separator_hint(path: Path) -> str:
     """A hint when a CSV separates its columns with ';' or tabs (as spreadsheet programs do
     in some locales): the csv reader then sees each line as one column."""
     if path.suffix.lower() != ".csv":
         return ""
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+    with path.open(encoding=_csv_encoding(path), errors="replace") as handle:
         first = next((line for line in handle if line.strip()), "")
     for separator, name in ((";", "semicolons"), ("\t", "tabs")):
         if separator in first and "," not in first:
