@@ -121,6 +121,14 @@ def test_the_composite_list_published_with_htnet_reads_with_a_path_column(tmp_pa
                                            r"to the list \(.*'imagename' is the clip's apex "
                                            r"frame, not its flow image\)$"):
         build("flow-images", tmp_path, scheme="megc-3")
+    # with its class column named otherwise too, the advice for each (the re-check: the
+    # generic one, "rename the column", stood for both)
+    published.write_text(published.read_text().replace(",label,", ",emotion_class,", 1))
+    with pytest.raises(DatasetError, match=r"lacks the column\(s\) 'label', 'path'; .* Rename "
+                                           r"the column that holds 'label' to that name, or "
+                                           r"check this is the right file. Add a column 'path' "
+                                           r"holding each clip's flow image"):
+        build("flow-images", tmp_path, scheme="megc-3")
     published.write_text("\n".join(lines) + "\n")
     manifest, _ = build("flow-images", tmp_path, scheme="megc-3")
     assert sorted(manifest["clip_id"]) == ["casme2/casme2_sub01/EP02_01f",
@@ -445,34 +453,62 @@ def with_column(root: Path, header: str, values: list[str]) -> Path:
     return root
 
 
-def test_a_list_with_two_columns_naming_the_corpus_reads_the_one_that_names_it(
+def test_a_list_with_several_corpus_columns_reads_the_one_that_names_the_corpora(
         tmp_path, build, caplog):
     """A break-it session: a list with both a 'dataset' and a 'corpus' column was refused,
-    though both named each row's corpus, or the 'corpus' column named the collection
-    ('MEGC2019 composite') in every row. Columns that agree are read as one; a column that
-    names a corpus mer knows in every row is read when the others name none, with a line
-    saying which; columns that name two known corpora for one row are refused, naming it."""
+    though both named each row's corpus, or 'corpus' named the collection ('MEGC2019
+    composite') in every row. Columns that agree are read as one; columns naming no corpus
+    mer knows are passed over, with a line saying so, and the column left is read as if
+    alone (its unknown corpus warned about, its empty cell refused); a row two columns name
+    different corpora for is refused, naming the two cells that differ (the re-check: it named
+    two that agreed), and so is a look-alike name ('CAS(ME)^2') beside 'CASME II' (the
+    re-check: it was passed over as no corpus)."""
     rows = [("sub01", "a", "fear", "CASME II"), ("sub01", "b", "negative", "casme2"),
             ("006", "c", "positive", "SAMM")]
-    agree = with_column(make_flow_images(tmp_path / "agree", rows), "Corpus",
-                        ["CASME2", "CASME II", "samm"])
-    manifest, report = build("flow-images", agree, scheme="megc-3")
-    assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006"]
-    assert report["corpora"]["casme2"]["dropped"]["by_emotion"] == {"fear": 1}
 
-    collection = with_column(make_flow_images(tmp_path / "collection", rows), "corpus",
-                             ["MEGC2019 composite"] * 3)
-    with caplog.at_level("INFO", logger="mer.data"):
-        manifest, _ = build("flow-images", collection, scheme="megc-3")
-    assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006"]
-    assert ("reads each row's corpus from column 'dataset'; column 'corpus' names none mer "
-            "knows (e.g. 'MEGC2019 composite')") in caplog.text
+    def project(name: str, dataset: list[str] | None = None, **columns: list[str]) -> Path:
+        written = rows if dataset is None else [(*r[:3], d) for r, d in zip(rows, dataset,
+                                                                              strict=True)]
+        root = make_flow_images(tmp_path / name, written)
+        for header, values in columns.items():
+            with_column(root, header, values)
+        return root
 
-    disagree = with_column(make_flow_images(tmp_path / "disagree", rows), "database",
-                           ["casme2", "SMIC-HS", "SAMM"])
-    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'dataset' names the "
-                                           r"corpus 'casme2' and column 'database' 'SMIC-HS'"):
-        build("flow-images", disagree, scheme="megc-3")
+    collection = ["MEGC2019 composite"] * 3
+    for root in (project("agree", Corpus=["CASME2", "CASME II", "samm"]),
+                 project("three", database=["casme2", "CASME 2", "samm"], corpus=collection)):
+        with caplog.at_level("INFO", logger="mer.data"):
+            manifest, report = build("flow-images", root, scheme="megc-3")
+        assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006"]
+        assert report["corpora"]["casme2"]["dropped"]["by_emotion"] == {"fear": 1}
+    assert caplog.text.count("mer reads each row's corpus from column") == 1
+    assert ("reads each row's corpus from column 'dataset'; column 'corpus' names no corpus "
+            "mer knows (e.g. 'MEGC2019 composite')") in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", project("mmew", ["CASME II", "casme2", "MMEW"],
+                                                   corpus=collection), scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_sub01", "mmew_006"]
+    assert "names the corpus 'MMEW'" in caplog.text and "which mer does not know" in caplog.text
+    with pytest.raises(DatasetError, match=r"row 4: column 'dataset' is empty while other "
+                                           r"rows name their corpus"):
+        build("flow-images", project("gap", ["CASME II", "casme2", ""], corpus=collection),
+              scheme="megc-3")
+    for name, dataset, columns, clash in (
+            ("disagree", None, {"database": ["casme2", "SMIC-HS", "SAMM"]},
+             r"row 3: column 'dataset' names the corpus 'casme2' and column 'database' "
+             r"'SMIC-HS'"),
+            ("one-of-three", None, {"database": ["casme2", "casme2", "SAMM"],
+                                    "corpus": ["CASME II", "casme2", "SMIC"]},
+             r"row 4: column 'dataset' names the corpus 'SAMM' and column 'corpus' 'SMIC'"),
+            ("look-alike", ["CAS(ME)^2", "casme2", "SAMM"],
+             {"corpus": ["CASME II", "casme2", "SAMM"]},
+             r"row 2: column 'dataset' names the corpus 'CAS\(ME\)\^2' and column 'corpus' "
+             r"'CASME II'")):
+        with pytest.raises(DatasetError, match=rf"labels.csv, {clash}; mer reads each row's "
+                                               r"corpus from one column"):
+            build("flow-images", project(name, dataset, **columns), scheme="megc-3")
 
 
 def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplog):

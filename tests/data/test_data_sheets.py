@@ -44,12 +44,23 @@ def test_xlsx_and_csv_read_alike(tmp_path):
     assert from_csv.where(from_csv.rows[0]) == f"{tmp_path / 'a.csv'}, row 2"
     # A break-it session: a CSV saved as UTF-16 (with its byte-order mark, as Windows tools
     # write it) was refused as not UTF-8; in either byte order it reads as the UTF-8 one.
+    # UTF-32 with its mark too. Without a mark (R, .NET) such a file decodes as UTF-8 with
+    # NULs between the letters: it is refused as such (the re-check: errors about cells full
+    # of NULs), as is a damaged one, named as the encoding it was read in.
     text = (tmp_path / "a.csv").read_text(encoding="utf-8")
-    for encoding in ("utf-16-le", "utf-16-be"):
-        mark = codecs.BOM_UTF16_LE if encoding == "utf-16-le" else codecs.BOM_UTF16_BE
+    for encoding, mark in (("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE),
+                           ("utf-32-le", codecs.BOM_UTF32_LE), ("utf-32-be", codecs.BOM_UTF32_BE)):
         (tmp_path / "b.csv").write_bytes(mark + text.encode(encoding))
-        from_utf16 = read_table(tmp_path / "b.csv", COLUMNS)
-        assert [r.values for r in from_utf16.rows] == [r.values for r in from_csv.rows]
+        from_unicode = read_table(tmp_path / "b.csv", COLUMNS)
+        assert [r.values for r in from_unicode.rows] == [r.values for r in from_csv.rows]
+        (tmp_path / "b.csv").write_bytes(text.encode(encoding))
+        with pytest.raises(DatasetError, match=r"b.csv: holds NUL characters, as a CSV saved "
+                                               r"as UTF-16 or UTF-32 without its byte-order "
+                                               r"mark does; export the sheet again as CSV UTF-8"):
+            read_table(tmp_path / "b.csv", COLUMNS)
+    (tmp_path / "b.csv").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le")[:-1])
+    with pytest.raises(DatasetError, match=r"b.csv: not a readable UTF-16 CSV file \("):
+        read_table(tmp_path / "b.csv", COLUMNS)
 
 
 def test_header_in_a_later_sheet_and_blank_rows_skipped(tmp_path):

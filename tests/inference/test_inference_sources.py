@@ -283,6 +283,9 @@ def test_a_clip_list_reads_each_row_and_names_the_line_of_a_mistake(clip_folder,
     first, second = (item.read() for item in clips_from(listing))
     assert (len(first.frames), first.apex_index) == (5, 2)
     assert (len(second.frames), second.apex_index) == (6, None)
+    # A break-it session: a list saved as UTF-16 was a codec error (the data stage reads it)
+    listing.write_text(listing.read_text(), encoding="utf-16")
+    assert [item.read().apex_index for item in clips_from(listing)] == [2, None]
     mistakes = {"clip,apx\nEP01_01,3\n": "unknown: ['apx']",
                 "clip,onset\nEP01_01,x\n": "line 2: column 'onset' holds 'x', not a frame "
                                            "number",

@@ -484,7 +484,7 @@ def dataset_names(table: Table) -> list[str]:
               and any(cell_text(row.values[name]) for row in table.rows)]
     if not filled:
         return [DATASET] * len(table.rows)
-    key = corpus_column(table, filled)
+    key = filled[0] if len(filled) == 1 else corpus_column(table, filled)
     column = table.headers[key]
     written = [cell_text(row.values[key]) for row in table.rows]
     names, unknown = [], {}
@@ -516,34 +516,48 @@ def dataset_names(table: Table) -> list[str]:
 
 def corpus_column(table: Table, names: Sequence[str]) -> str:
     """Of the filled-in columns ``names`` (of DATASET_COLUMNS) of ``table``, the one that
-    names each row's corpus: when no row has two of them naming different corpora ('CASME II'
-    in one, 'casme2' in another is one corpus; an empty cell names none), the one filled in
-    most rows (the first of equals); else the one that names a corpus mer knows in every row
-    while the others name none (a column naming the collection, 'MEGC2019 composite', beside
-    one naming the corpora), with a line saying so. DatasetError naming the first row where
-    two of them name different corpora, otherwise.
+    names each row's corpus (dataset_names then reads it as the only one).
+
+    When no row has two of them naming different corpora ('CASME II' in one, 'casme2' in
+    another is one corpus; an empty cell names none), the one filled in most rows (the first
+    of equals). Else the columns that name no corpus mer knows in any row (a column naming
+    the collection, 'MEGC2019 composite', or another corpus, 'MMEW') are passed over, with a
+    line saying so, if that leaves columns that never name different corpora in a row; a
+    name corpus_name refuses ('CAS(ME)^2') keeps its column. DatasetError otherwise, naming
+    the first row where two of the columns left (or of all) name different corpora and
+    those two cells.
     """
-    if len(names) == 1:
-        return names[0]
     read = {name: [_corpus_of_cell(cell_text(row.values[name])) for row in table.rows]
             for name in names}
-    clashes = [index for index in range(len(table.rows))
-               if len({read[name][index] for name in names} - {None}) > 1]
-    if not clashes:
-        return max(names, key=lambda name: sum(n is not None for n in read[name]))
-    knowing = [name for name in names if all(n in CORPUS_OF_NAME for n in read[name])]
-    others = [name for name in names if name not in knowing]
-    if len(knowing) == 1 and not any(n in CORPUS_OF_NAME for name in others
-                                     for n in read[name]):
+
+    def clashes(columns: Sequence[str]) -> list[int]:
+        return [index for index in range(len(table.rows))
+                if len({read[name][index] for name in columns} - {None}) > 1]
+
+    def most_filled(columns: Sequence[str]) -> str:
+        return max(columns, key=lambda name: sum(n is not None for n in read[name]))
+
+    if not clashes(names):
+        return most_filled(names)
+    naming = [name for name in names if any(n is not None and (n in CORPUS_OF_NAME or
+                                                               n.startswith(REFUSED))
+                                            for n in read[name])]
+    if naming and not clashes(naming):
+        chosen = most_filled(naming)
+        others = [name for name in names if name not in naming]
         example = next(t for t in (cell_text(row.values[others[0]]) for row in table.rows) if t)
-        log.info("%s: mer reads each row's corpus from column '%s'; column%s %s name%s none "
-                 "mer knows (e.g. %r)", table.path, table.headers[knowing[0]],
+        log.info("%s: mer reads each row's corpus from column '%s'; column%s %s name%s no "
+                 "corpus mer knows (e.g. %r)", table.path, table.headers[chosen],
                  "s" if len(others) > 1 else "",
                  " and ".join(f"'{table.headers[name]}'" for name in others),
                  "" if len(others) > 1 else "s", example)
-        return knowing[0]
-    row = table.rows[clashes[0]]
-    first, other = [name for name in names if read[name][clashes[0]] is not None][:2]
+        return chosen
+    columns = naming if naming and clashes(naming) else names
+    index = clashes(columns)[0]
+    first = next(name for name in columns if read[name][index] is not None)
+    other = next(name for name in columns
+                 if read[name][index] not in (None, read[first][index]))
+    row = table.rows[index]
     raise DatasetError(
         f"{table.where(row)}: column '{table.headers[first]}' names the corpus "
         f"{cell_text(row.values[first])!r} and column '{table.headers[other]}' "
@@ -551,15 +565,18 @@ def corpus_column(table: Table, names: Sequence[str]) -> str:
         "them agree, or rename or delete the one that does not name the corpus")
 
 
+REFUSED = "\x00refused"  # what _corpus_of_cell reads a name corpus_name refuses as
+
+
 def _corpus_of_cell(text: str) -> str | None:
-    """corpus_name of a cell's text; None for an empty cell, the text itself for one
-    corpus_name refuses (the column that is read names its row and the reason)."""
+    """corpus_name of a cell's text; None for an empty cell; for one corpus_name refuses, its
+    text after REFUSED (dataset_names names its row and the reason when its column is read)."""
     if not text:
         return None
     try:
         return corpus_name(text)
     except ValueError:
-        return text
+        return REFUSED + text
 
 
 def check_flow_image(clip: Clip) -> Clip:

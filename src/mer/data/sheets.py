@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -85,11 +86,12 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
-            with path.open(newline="", encoding=_csv_encoding(path)) as handle:
-                yield None, [tuple(row) for row in csv.reader(handle)], False
-        except (UnicodeError, csv.Error) as exc:
-            raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({exc}); export the "
-                               "sheet again as CSV UTF-8") from None
+            rows = [tuple(row) for row in csv.reader(io.StringIO(read_csv_text(path),
+                                                                 newline=""))]
+        except csv.Error as exc:
+            raise DatasetError(f"{path}: not a readable CSV file ({exc}); export the sheet "
+                               "again as CSV UTF-8") from None
+        yield None, rows, False
         return
     if suffix not in EXCEL_SUFFIXES:
         raise DatasetError(f"{path}: annotation files must be .xlsx or .csv, not '{suffix}'; "
@@ -216,11 +218,17 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     _, sheet, row, missing = best
     lacking = ", ".join(f"'{required[name][0]}'" for name in missing)
     sheet_text = f", sheet '{sheet}'" if sheet else ""
-    advised = [advice[name] for name in missing if advice and name in advice]
-    todo = ("; ".join(advised) if len(advised) == len(missing) else
-            "Rename the column to the expected name or check this is the right file")
+    advice = advice or {}
+    plain = [f"'{required[name][0]}'" for name in missing if name not in advice]
+    todo = [advice[name] for name in missing if name in advice]
+    if plain:
+        todo.insert(0, f"Rename the column{'s' if len(plain) > 1 else ''} that hold"
+                       f"{'' if len(plain) > 1 else 's'} {' and '.join(plain)} to "
+                       f"{'those names' if len(plain) > 1 else 'that name'}, or check this is "
+                       "the right file")
     raise DatasetError(f"{path}{sheet_text}: the header row (row {row}) lacks the column(s) "
-                       f"{lacking}; expected {expected} (extra columns are fine). {todo}")
+                       f"{lacking}; expected {expected} (extra columns are fine). "
+                       f"{'. '.join(todo)}")
 
 
 def _doubled(path: Path, sheet: str | None, index: int, cells: Sequence[object],
@@ -261,13 +269,35 @@ def _chosen(path: Path, found_in: Sequence[Found], what: str) -> Table:
     return chosen.table
 
 
-def _csv_encoding(path: Path) -> str:
-    """The codec of a CSV: UTF-16 when it starts with UTF-16's byte-order mark (what Excel
-    writes as "Unicode Text"; a break-it session's list was refused as not UTF-8), else UTF-8
-    with or without its byte-order mark."""
-    with path.open("rb") as handle:
-        start = handle.read(2)
-    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+# Byte-order marks a CSV may start with: (mark, codec, name), UTF-32's before UTF-16's, whose
+# little-endian mark begins UTF-32's.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+                    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+                    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+                    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
+
+
+def read_csv_text(path: Path) -> str:
+    """The text of the CSV file ``path``: UTF-8 with or without its byte-order mark, or UTF-16
+    or UTF-32 when it starts with theirs (as Windows tools save lists; a break-it session's
+    UTF-16 list was refused as not UTF-8). DatasetError naming the file for bytes that do not
+    decode, and for text holding NUL characters: a file saved as UTF-16 or UTF-32 without
+    its byte-order mark (R and .NET write one so) decodes as UTF-8 with a NUL in every other
+    character, which gave errors about cells full of them. OSError as reading the file
+    raises it."""
+    data = path.read_bytes()
+    codec, name = next(((codec, name) for mark, codec, name in BYTE_ORDER_MARKS
+                        if data.startswith(mark)), ("utf-8-sig", "UTF-8"))
+    try:
+        text = data.decode(codec)
+    except UnicodeError as exc:
+        raise DatasetError(f"{path}: not a readable {name} CSV file ({exc}); export the sheet "
+                           "again as CSV UTF-8") from None
+    if "\x00" in text:
+        raise DatasetError(f"{path}: holds NUL characters, as a CSV saved as UTF-16 or UTF-32 "
+                           "without its byte-order mark does; export the sheet again as CSV "
+                           "UTF-8")
+    return text
 
 
 def _separator_hint(path: Path) -> str:
@@ -275,8 +305,7 @@ def _separator_hint(path: Path) -> str:
     in some locales): the csv reader then sees each line as one column."""
     if path.suffix.lower() != ".csv":
         return ""
-    with path.open(encoding=_csv_encoding(path), errors="replace") as handle:
-        first = next((line for line in handle if line.strip()), "")
+    first = next((line for line in read_csv_text(path).splitlines() if line.strip()), "")
     for separator, name in ((";", "semicolons"), ("\t", "tabs")):
         if separator in first and "," not in first:
             return (f". Its columns are separated by {name}: export it again as "

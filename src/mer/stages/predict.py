@@ -169,13 +169,14 @@ def clips_from(csv_file: str | Path) -> list[Input]:
 
     from mer.core.frames import DiskNames
     from mer.data.cells import listed_path
+    from mer.data.sheets import read_csv_text
     from mer.errors import MerError
     from mer.inference.sources import from_clip_folder
 
     csv_file = Path(csv_file)
     try:
-        text = csv_file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_csv_text(csv_file)  # UTF-8, or UTF-16 / UTF-32 with a byte-order mark
+    except OSError as exc:
         raise MerError(f"{csv_file}: cannot read the clip list ({exc})") from None
     reader = csv.DictReader(io.StringIO(text))
     written = [c.strip() for c in reader.fieldnames or []]
