@@ -172,8 +172,8 @@ def test_register_refuses_an_evaluation_of_another_recipe(project, capsys):
     error = register_error()
     assert "reports/predictions.csv was trained on other data than data/features.npz" in error
     assert "run `mer train` and `mer evaluate` first" in error
-    assert main(["train"]) == 0 and main(["evaluate"]) == 0
-    capsys.readouterr()
+    write_toy(project / "data")  # the features trained on, byte for byte: current again
+    assert "spotting.json" in register_error()
     intact = {name: (project / "reports" / name).read_text()
               for name in ("training.json", "evaluation.json")}
     record = json.loads(intact["training.json"])
