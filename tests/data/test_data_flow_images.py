@@ -125,8 +125,8 @@ def test_the_composite_list_published_with_htnet_reads_with_a_path_column(tmp_pa
     # generic one, "rename the column", stood for both)
     published.write_text(published.read_text().replace(",label,", ",emotion_class,", 1))
     with pytest.raises(DatasetError, match=r"lacks the column\(s\) 'label', 'path'; .* Rename "
-                                           r"the column that holds 'label' to that name, or "
-                                           r"check this is the right file. Add a column 'path' "
+                                           r"your column to 'label', or check this is the "
+                                           r"right file. Add a column 'path' "
                                            r"holding each clip's flow image"):
         build("flow-images", tmp_path, scheme="megc-3")
     published.write_text("\n".join(lines) + "\n")

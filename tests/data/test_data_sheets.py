@@ -89,7 +89,7 @@ def test_missing_column_names_file_row_and_column(tmp_path):
         read_table(tmp_path / "c.xlsx", COLUMNS, OPTIONAL_COLUMNS)
     message = str(err.value)
     assert "c.xlsx" in message and "row 1" in message and "'OffsetFrame'" in message
-    assert "Rename the column" in message
+    assert "Rename your column to 'OffsetFrame'" in message
 
 
 def test_a_different_sheet_altogether(tmp_path):

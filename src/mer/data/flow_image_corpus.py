@@ -89,6 +89,7 @@ ADVICE = {"path": "Add a column 'path' holding each clip's flow image, relative 
 # between them when a list has several).
 DATASET_COLUMNS = ("dataset", "database", "corpus")
 OPTIONAL = {name: (name,) for name in DATASET_COLUMNS}
+REFUSED = "\x00refused"  # what corpus_column reads a name corpus_name refuses as, before it
 
 AUTO = "auto"  # data.flow_channels: find the order from the images
 
@@ -563,9 +564,6 @@ def corpus_column(table: Table, names: Sequence[str]) -> str:
         f"{cell_text(row.values[first])!r} and column '{table.headers[other]}' "
         f"{cell_text(row.values[other])!r}; mer reads each row's corpus from one column: make "
         "them agree, or rename or delete the one that does not name the corpus")
-
-
-REFUSED = "\x00refused"  # what _corpus_of_cell reads a name corpus_name refuses as
 
 
 def _corpus_of_cell(text: str) -> str | None:

@@ -222,10 +222,8 @@ def read_table(path: str | Path, required: ColumnSpec, optional: ColumnSpec | No
     plain = [f"'{required[name][0]}'" for name in missing if name not in advice]
     todo = [advice[name] for name in missing if name in advice]
     if plain:
-        todo.insert(0, f"Rename the column{'s' if len(plain) > 1 else ''} that hold"
-                       f"{'' if len(plain) > 1 else 's'} {' and '.join(plain)} to "
-                       f"{'those names' if len(plain) > 1 else 'that name'}, or check this is "
-                       "the right file")
+        todo.insert(0, f"Rename your column{'s' if len(plain) > 1 else ''} to "
+                       f"{' and '.join(plain)}, or check this is the right file")
     raise DatasetError(f"{path}{sheet_text}: the header row (row {row}) lacks the column(s) "
                        f"{lacking}; expected {expected} (extra columns are fine). "
                        f"{'. '.join(todo)}")
@@ -282,8 +280,8 @@ def read_csv_text(path: Path) -> str:
     or UTF-32 when it starts with theirs (as Windows tools save lists; a break-it session's
     UTF-16 list was refused as not UTF-8). DatasetError naming the file for bytes that do not
     decode, and for text holding NUL characters: a file saved as UTF-16 or UTF-32 without
-    its byte-order mark (R and .NET write one so) decodes as UTF-8 with a NUL in every other
-    character, which gave errors about cells full of them. OSError as reading the file
+    its byte-order mark (as R and .NET can save one) decodes as UTF-8 with NULs between its
+    letters, which gave errors about cells full of them. OSError as reading the file
     raises it."""
     data = path.read_bytes()
     codec, name = next(((codec, name) for mark, codec, name in BYTE_ORDER_MARKS
