@@ -65,6 +65,14 @@ def faceless_pair(folder: Path) -> list[str]:
     return pair
 
 
+@pytest.fixture(scope="module")
+def champion(project):
+    """Version 1 promoted to champion by `mer promote`, once for the tests that load it (each
+    promoted it again, a process of seconds); after test_register_records_a_version_without_
+    promoting, which needs it unpromoted."""
+    assert "version 1" in mer(project, "promote", "--version", "1").stdout
+
+
 def test_register_records_a_version_without_promoting(project):
     record = json.loads((project / "reports" / "registered.json").read_text())
     assert record["name"] == MODEL and record["version"] == "1"
@@ -105,9 +113,8 @@ def test_the_signature_declares_what_the_served_model_answers(project):
     assert outputs["label"]["type"] == "string"
 
 
-def test_a_lost_face_says_what_to_change(project):
+def test_a_lost_face_says_what_to_change(project, champion):
     """The fixture video is a several-person scene: over all 90 frames the face is lost."""
-    mer(project, "promote", "--version", "1")
     result = mer(project, "predict", "--video", str(VIDEO), check=False)
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
@@ -115,12 +122,11 @@ def test_a_lost_face_says_what_to_change(project):
     assert "faces.min_correlation" in message and "Traceback" not in result.stderr
 
 
-def test_a_pair_whose_face_is_lost_gets_advice_for_a_pair(project, tmp_path):
+def test_a_pair_whose_face_is_lost_gets_advice_for_a_pair(project, champion, tmp_path):
     """A break-it session: frames 0 and 10 of the fixture video as --pair were told to choose
     a shorter window with --start/--end or --onset/--offset, options --pair does not take."""
     import cv2
 
-    mer(project, "promote", "--version", "1")
     window = from_video(VIDEO, 0, 10).frames
     pair = [str(tmp_path / "onset.png"), str(tmp_path / "apex.png")]
     for name, frame in zip(pair, (window[0], window[10]), strict=True):
@@ -132,11 +138,10 @@ def test_a_pair_whose_face_is_lost_gets_advice_for_a_pair(project, tmp_path):
     assert "--start" not in message and "--onset" not in message
 
 
-def test_a_lost_face_is_named_by_its_frame_in_the_video(project):
+def test_a_lost_face_is_named_by_its_frame_in_the_video(project, champion):
     """The issue: the message gave the frame's index in the window (29 for frame 89)."""
     import re
 
-    mer(project, "promote", "--version", "1")
     result = mer(project, "predict", "--video", str(VIDEO), "--start", "60", "--end", "89",
                  check=False)
     assert result.returncode == 2, result.stderr
@@ -170,7 +175,7 @@ def test_an_interval_without_a_face_is_its_rows_error_not_the_videos(project, in
                             "frame (320x240 px, dlib upsampling 1)"), dotted.error
 
 
-def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, in_project):
+def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, champion, in_project):
     """The re-check: in a folder whose numbering has a gap inside a spotted interval, the
     recognition_error counted on from the interval's first number, naming a frame in the gap
     (402 for the file img412.jpg). It names the frames by the folder's numbers."""
@@ -187,7 +192,6 @@ def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, in_pro
     assert row.prediction is None
     assert row.error.startswith("folder frames 100..112: face lost on frame 112")  # not 104
 
-    assert "version 1" in mer(project, "promote", "--version", "1").stdout
     mer(project, "promote", "--alias", "challenger", "--version", "1")
     result = mer(project, "predict", "--video", str(VIDEO), "--start", "0", "--end", "6")
     prediction = json.loads(result.stdout)
@@ -206,8 +210,7 @@ def test_a_face_lost_after_a_gap_is_named_by_the_folder_s_number(project, in_pro
     assert {c: json.loads(challenger.stdout)[f"prob_{c}"] for c in CLASSES} == probabilities
 
 
-def test_predict_on_an_image_pair(project):
-    mer(project, "promote", "--version", "1")
+def test_predict_on_an_image_pair(project, champion):
     face = str(FACES / "obama-480p.jpg")
     result = mer(project, "predict", "--pair", face, face)
     prediction = json.loads(result.stdout)
@@ -220,12 +223,11 @@ def test_predict_on_an_image_pair(project):
     assert f"{face} {face}: no facial motion between the onset and the apex" in result.stderr
 
 
-def test_predict_gives_the_apex_as_the_inputs_frame_number(project, tmp_path):
+def test_predict_gives_the_apex_as_the_inputs_frame_number(project, champion, tmp_path):
     """--apex is a frame number of the video or folder; the answer gave it back only as an
     index into the window (a break-it session: --start 65 --apex 70 answered apex_index 5)."""
     import cv2
 
-    mer(project, "promote", "--version", "1")
     video = json.loads(mer(project, "predict", "--video", str(VIDEO), "--start", "1",
                            "--end", "6", "--apex", "4").stdout)
     assert (video["apex_frame"], video["apex_index"]) == (4, 3)
@@ -242,10 +244,9 @@ def test_predict_gives_the_apex_as_the_inputs_frame_number(project, tmp_path):
     assert rows[0]["no_motion"] == "False"
 
 
-def test_a_moved_project_says_where_its_model_files_were(project, tmp_path):
+def test_a_moved_project_says_where_its_model_files_were(project, champion, tmp_path):
     """MLflow's store records absolute paths: in a project folder moved away from them, a model
     not yet in the model cache cannot be read, and mer says why instead of "no MLmodel"."""
-    mer(project, "promote", "--version", "1")
     pair = faceless_pair(tmp_path)
     moved = project.with_name(f"{project.name}-moved")
     project.rename(moved)
@@ -278,9 +279,8 @@ def test_promoting_a_missing_version_is_a_clear_error(project):
     assert "has no version 7" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_an_alias_differing_in_case_only_is_refused(project):
+def test_an_alias_differing_in_case_only_is_refused(project, champion):
     """`--alias Champion` made a second alias beside 'champion', on another version."""
-    mer(project, "promote", "--version", "1")
     result = mer(project, "promote", "--alias", "Champion", "--version", "1", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "use --alias champion" in result.stderr
@@ -294,16 +294,14 @@ def test_unknown_model_is_a_clear_error(project):
     assert "cannot load model 'models:/no-such-model@champion'" in result.stderr
 
 
-def test_no_face_is_a_clear_error(project, tmp_path):
-    mer(project, "promote", "--version", "1")
+def test_no_face_is_a_clear_error(project, champion, tmp_path):
     result = mer(project, "predict", "--pair", *faceless_pair(tmp_path), check=False)
     assert result.returncode == 2
     assert "no face" in result.stderr and "Traceback" not in result.stderr
     assert "facing the camera" in result.stderr and "faces.upsample 1" in result.stderr
 
 
-def test_served_champion_answers_like_mer_predict(project, tmp_path):
-    mer(project, "promote", "--version", "1")
+def test_served_champion_answers_like_mer_predict(project, champion, tmp_path):
     expected = json.loads(mer(project, "predict", "--video", str(VIDEO), "--start", "0",
                               "--end", "6").stdout)
     window = from_video(VIDEO, 0, 6)
@@ -870,7 +868,7 @@ def test_promote_refuses_a_version_whose_registration_did_not_finish(tmp_path):
     assert client.get_registered_model("mer-killed").aliases == {}
 
 
-def test_concurrent_requests_get_their_own_answers(project, tmp_path):
+def test_concurrent_requests_get_their_own_answers(project, champion, tmp_path):
     """A break-it session: two requests sent at once to the served model got each other's
     probabilities, and a few rounds later the server died (SIGSEGV, or glibc's "malloc():
     unsorted double linked list corrupted"): the scoring server predicts in a thread pool,
@@ -879,7 +877,6 @@ def test_concurrent_requests_get_their_own_answers(project, tmp_path):
 
     import cv2
 
-    mer(project, "promote", "--version", "1")
     manifest = pd.read_parquet(project / "data" / "manifest.parquet")
     bodies = []
     for row in manifest[manifest["apex"] >= 0].head(4).to_dict("records"):
