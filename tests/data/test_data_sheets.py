@@ -133,7 +133,7 @@ def test_csv_with_another_separator_says_so(tmp_path, separator, name):
     with pytest.raises(DatasetError, match=rf"no header row .*separated by {name}: export it "
                                            "again as comma-separated CSV UTF-8"):
         read_table(path, COLUMNS)
-    path.write_text(path.read_text(), encoding="utf-16")  # as Excel's "Unicode Text" is
+    path.write_text(path.read_text(), encoding="utf-16")  # Excel's "Unicode Text": UTF-16, tabs
     with pytest.raises(DatasetError, match=rf"separated by {name}: export it again"):
         read_table(path, COLUMNS)
     path.write_text("Name,Score\nx,1\n")  # a comma CSV that is simply another table
