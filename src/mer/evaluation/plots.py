@@ -45,9 +45,13 @@ PNG_METADATA = {"Software": None}  # no version stamp: same data, same bytes
 # The confusion figure's margins (shares of its 5.5 x 4.8 in), fixed: `mer train` draws one
 # per (model, fold) for the MLflow UI, 340 in a LOSO run of the MEGC2019 composite, and
 # constrained layout made each take 1.5 times as long (0.38 s against 0.25 s, drawn and saved
-# as PNG, on this 2-core machine). They fit every label scheme's class names and a title of
-# 46 characters: test_evaluation_report draws them and checks.
+# as PNG, on this 2-core machine). They fit every label scheme's class names and a title line
+# of TITLE_CHARACTERS; a longer title (a cross-corpus fold of long corpus names) is wrapped,
+# each further line taking TITLE_LINE of the height from the top: test_evaluation_report
+# draws them and checks.
 CONFUSION_MARGINS = {"left": 0.2, "right": 0.98, "bottom": 0.22, "top": 0.93}
+TITLE_CHARACTERS = 46
+TITLE_LINE = 0.05
 
 
 def _figure(width: float, height: float, margins: dict[str, float] | None = None) -> Figure:
@@ -68,9 +72,13 @@ def _figure(width: float, height: float, margins: dict[str, float] | None = None
 def confusion_figure(matrix: np.ndarray, classes: Sequence[str], title: str) -> Figure:
     """Row-normalised confusion matrix (``matrix``: n_classes x n_classes counts, actual by
     row) with each cell's count and share, titled ``title``."""
+    import textwrap
+
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    fig = _figure(5.5, 4.8, CONFUSION_MARGINS)
+    lines = textwrap.wrap(title, TITLE_CHARACTERS, break_on_hyphens=False) or [""]
+    fig = _figure(5.5, 4.8, {**CONFUSION_MARGINS,
+                             "top": CONFUSION_MARGINS["top"] - TITLE_LINE * (len(lines) - 1)})
     ax = fig.add_subplot()
     image = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
     fig.colorbar(image, ax=ax, label="share of the actual class")
@@ -78,7 +86,7 @@ def confusion_figure(matrix: np.ndarray, classes: Sequence[str], title: str) -> 
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
-    ax.set_title(title)
+    ax.set_title("\n".join(lines))
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, f"{count}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=8,
                 color="white" if share[i, j] > 0.5 else "black")
