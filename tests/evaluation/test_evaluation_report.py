@@ -182,6 +182,11 @@ def test_the_confusion_figure_shows_every_label_whole(scheme, title):
     (shown,) = [t.get_text() for t in texts if t.get_text().split() and
                 "".join(t.get_text().split()) == "".join(title.split())]
     assert max(map(len, shown.split("\n"))) <= 46
+    # a title of many lines (names no fold has) is cut after three, not a matrix pushed off
+    many = confusion_figure(matrix, classes, " ".join(["casme2+samm+smic->sub07"] * 40))
+    FigureCanvasAgg(many).draw()
+    assert many.axes[0].get_title().count("\n") == 2
+    assert many.axes[0].get_title().endswith(" ...")
     for text in texts:
         box = text.get_window_extent(renderer)
         assert (box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0

@@ -47,11 +47,12 @@ PNG_METADATA = {"Software": None}  # no version stamp: same data, same bytes
 # constrained layout made each take 1.5 times as long (0.38 s against 0.25 s, drawn and saved
 # as PNG, on this 2-core machine). They fit every label scheme's class names and a title line
 # of TITLE_CHARACTERS; a longer title (a cross-corpus fold of long corpus names) is wrapped,
-# each further line taking TITLE_LINE of the height from the top: test_evaluation_report
-# draws them and checks.
+# each further line taking TITLE_LINE of the height from the top, and cut with ' ...' after
+# TITLE_LINES: test_evaluation_report draws them and checks.
 CONFUSION_MARGINS = {"left": 0.2, "right": 0.98, "bottom": 0.22, "top": 0.93}
 TITLE_CHARACTERS = 46
 TITLE_LINE = 0.05
+TITLE_LINES = 3
 
 
 def _figure(width: float, height: float, margins: dict[str, float] | None = None) -> Figure:
@@ -76,7 +77,8 @@ def confusion_figure(matrix: np.ndarray, classes: Sequence[str], title: str) -> 
 
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    lines = textwrap.wrap(title, TITLE_CHARACTERS, break_on_hyphens=False) or [""]
+    lines = textwrap.wrap(title, TITLE_CHARACTERS, break_on_hyphens=False,
+                          max_lines=TITLE_LINES, placeholder=" ...") or [""]
     fig = _figure(5.5, 4.8, {**CONFUSION_MARGINS,
                              "top": CONFUSION_MARGINS["top"] - TITLE_LINE * (len(lines) - 1)})
     ax = fig.add_subplot()
