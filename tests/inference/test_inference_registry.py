@@ -443,11 +443,10 @@ def in_project(project, monkeypatch):
 
 
 @pytest.fixture
-def spotted(in_project, long_video, tmp_path, capsys):
+def spotted(in_project, champion, long_video, tmp_path, capsys):
     """`mer spot --video` on the long video with the champion: the rows it wrote."""
     from mer.cli import main
 
-    assert main(["promote", "--version", "1"]) == 0
     assert main(["spot", "--video", str(long_video[0]), "--out", str(tmp_path / "i.json")]) == 0
     err = capsys.readouterr().err
     assert "reports/spotting.json" in err and f"models:/{MODEL}@champion" in err

@@ -553,7 +553,7 @@ def corpus_column(table: Table, names: Sequence[str]) -> str:
                  " and ".join(f"'{table.headers[name]}'" for name in others),
                  "" if len(others) > 1 else "s", example)
         return chosen
-    columns = naming if naming and clashes(naming) else names
+    columns = naming or names  # columns naming corpora clash among themselves, if any do
     index = clashes(columns)[0]
     first = next(name for name in columns if read[name][index] is not None)
     other = next(name for name in columns
