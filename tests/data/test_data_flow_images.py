@@ -368,6 +368,8 @@ def test_one_person_spelt_two_ways_is_one_loso_subject(tmp_path, build, caplog):
     assert "column 'subject' writes subject 'sub01' (" in caplog.text
     assert "also as '1', 'Sub01' (2 rows, e.g. " in caplog.text
     assert "writes subject '006' (" in caplog.text and "also as '6' (1 row," in caplog.text
+    # h37 N11: the person as the manifest names them, not without their corpus ('006')
+    assert "read as one person, 'samm_006', one LOSO subject" in caplog.text
 
 
 def test_a_subject_written_with_its_corpus_name_is_that_corpus_person(tmp_path, build,
@@ -402,7 +404,7 @@ def test_a_subject_written_with_its_corpus_name_is_that_corpus_person(tmp_path, 
     assert list(subjects[list("ijk")]) == ["smic_s1"] * 3
     assert ("writes subject 'casme2_2' (" in caplog.text
             and "also as 'sub02', '2', 'casme2_casme2_2', " in caplog.text
-            and "read as one person, casme2's '2', one LOSO subject" in caplog.text)
+            and "read as one person, 'casme2_2', one LOSO subject" in caplog.text)
     assert "writes subject 'SMIC_s1' (" in caplog.text and "'s01', 'SMIC_HS_s1'" in caplog.text
     # full-width digits and letters are the id they stand for
     assert subject_key("\uff53\uff55\uff42\uff10\uff11") == subject_key("sub01") == 1
@@ -428,6 +430,24 @@ def test_a_subject_id_with_a_slash_is_refused(tmp_path, build):
     with pytest.raises(DatasetError, match=r"labels.csv, row 2: column 'subject' holds "
                                            r"'CASME2/sub01', with a '/': a subject id is one "
                                            r"name .*its corpus in a 'dataset' column"):
+        build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+
+
+@pytest.mark.parametrize(("subject", "edge"), [("_1", "begins with '_'"),
+                                               ("casme2_", "ends with '_'"),
+                                               ("-sub02", "begins with '-'"),
+                                               ("s1.", "ends with '.'")])
+def test_a_subject_id_with_a_separator_at_its_edge_is_refused(tmp_path, build, subject, edge):
+    """A break-it session (h37 N9): '_1' of CASME II became subject 'casme2__1', while the row
+    written 'casme2__1' became person '1' (casme2_1); 'casme2_', a corpus's name alone, was
+    kept as a person. Each character that joins a corpus's name to an id is refused at an
+    id's edges, naming the row."""
+    rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", "casme2"),
+            ("2", "c", "surprise", "casme2")]
+    with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' holds "
+                                           rf"'{re.escape(subject)}', which {edge}, .*write "
+                                           r"the person's id alone \('1'\) or after its "
+                                           r"corpus's name \('casme2_1'\)"):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
@@ -988,7 +1008,10 @@ def test_a_loso_tree_reads_one_person_spelt_two_ways_as_one_subject(tmp_path, bu
     manifest, report = build("flow-images", root, scheme="megc-3")
     assert sorted(set(manifest["subject"])) == ["casme2_sub01", "samm_006", "smic_s03"]
     assert report["subjects"] == 3
-    assert "STSTNet's tree writes subject 's03'" in caplog.text
+    # h37 N11: a tree's clips are images, not rows; the person is named as in the manifest
+    assert ("STSTNet's tree writes subject 's03'" in caplog.text
+            and "also as 's3' (2 images, e.g. " in caplog.text
+            and "read as one person, 'smic_s03', one LOSO subject" in caplog.text)
 
 
 def test_a_subject_id_in_two_unicode_normalisations_is_one_person(tmp_path, build, caplog):

@@ -51,6 +51,7 @@ from mer.core.flow_image import (
 )
 from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, DiskNames, is_image, subfolders
 from mer.data.cells import (
+    CORPUS_ID_SEPARATORS,
     cell_text,
     listed_path,
     required_text,
@@ -199,7 +200,7 @@ def read_loso_tree(root: Path) -> Corpus:
              "numbering), the corpus from the subject id (sub01 CASME II, 006 SAMM, s1 "
              "SMIC-HS); %s folders are not read, as mer makes its own LOSO folds", root,
              len(clips), LOSO_TEST, LOSO_TRAIN)
-    return Corpus(DATASET, one_spelling(clips, "STSTNet's tree"), str(root), "")
+    return Corpus(DATASET, one_spelling(clips, "STSTNet's tree", "image"), str(root), "")
 
 
 def _tree_clips(root: Path) -> list[Clip]:
@@ -328,7 +329,7 @@ def warn_outside_root(clips: Sequence[Clip], root: Path) -> None:
                     outside[0].where, outside[0].flow_image)
 
 
-def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
+def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tuple[Clip, ...]:
     """The clips with each person's subject written one way: the first spelling the CSV
     uses for them (cells.subject_key: 'sub01', '1' and '01' of one corpus are one person),
     with a warning naming the others. A subject written with its corpus's name before it, as
@@ -344,7 +345,8 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
     ('sub03' and 's3', '013' and 's13', 'casme2_3' and '3') is refused, a DatasetError: these
     are the MEGC2019 corpora's own conventions, so such ids are more likely two corpora's
     people than one person (a break-it session: CASME II's sub03 and SMIC's s3 were merged
-    into one LOSO subject)."""
+    into one LOSO subject). ``item`` is what each clip is in the warning: a list's "row", a
+    tree's "image"."""
     Key = tuple[str, str | None, int | str]
     first: dict[Key, Clip] = {}
     others: dict[Key, list[Clip]] = {}
@@ -395,21 +397,19 @@ def one_spelling(clips: Sequence[Clip], named_by: str) -> tuple[Clip, ...]:
                     "mapping (not each corpus's own) and reports/data.json has no per-corpus "
                     "figures; add a 'dataset' column naming each row's corpus", named_by,
                     named[0].subject, named[0].where)
+    # the subject as the manifest writes it: namespaced when the clips are of several corpora
+    several = len({clip.dataset for clip in clips}) > 1
     for key, respelt in others.items():
         spellings = ", ".join(_spelling(s, first[key].subject)
                               for s in dict.fromkeys(c.subject for c in respelt))
-        rows = f"{len(respelt)} row{'s' if len(respelt) > 1 else ''}"
-        person = repr(written[key]) if key[0] == DATASET else f"{key[0]}'s {written[key]!r}"
+        rows = f"{len(respelt)} {item}{'s' if len(respelt) > 1 else ''}"
+        person = repr(f"{key[0]}_{written[key]}" if several and key[0] != DATASET
+                      else written[key])
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
                     "read as one person, %s, one LOSO subject. If they are different people, "
                     "give them different ids", named_by, first[key].subject, first[key].where,
                     spellings, rows, respelt[0].where, person)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
-
-
-# What may stand between a corpus's name and the id in a subject id: casme2_01,
-# CASME II-sub01, casme2.1, 'CASME2 sub01', CASME2\sub01.
-CORPUS_ID_SEPARATORS = "_-. \\"
 
 
 def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
