@@ -433,22 +433,76 @@ def test_a_subject_id_with_a_slash_is_refused(tmp_path, build):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
-@pytest.mark.parametrize(("subject", "edge"), [("_1", "begins with '_'"),
-                                               ("casme2_", "ends with '_'"),
-                                               ("-sub02", "begins with '-'"),
-                                               ("s1.", "ends with '.'")])
-def test_a_subject_id_with_a_separator_at_its_edge_is_refused(tmp_path, build, subject, edge):
-    """A break-it session (h37 N9): '_1' of CASME II became subject 'casme2__1', while the row
-    written 'casme2__1' became person '1' (casme2_1); 'casme2_', a corpus's name alone, was
-    kept as a person. Each character that joins a corpus's name to an id is refused at an
-    id's edges, naming the row."""
+@pytest.mark.parametrize(("subject", "dataset", "manifest", "person"), [
+    ("_1", "casme2", "casme2__1", "1"), ("\uff3f1", "casme2", "casme2_\uff3f1", "1"),
+    ("-sub02", "casme2", "casme2_-sub02", "sub02"), ("HS_s1", "smic", "smic_HS_s1", "s1")])
+def test_a_subject_id_the_manifest_would_write_as_another_is_refused(tmp_path, build, subject,
+                                                                     dataset, manifest, person):
+    """Break-it sessions (h37 N9, h40 F1, F2): CASME II's '_1' became subject 'casme2__1',
+    while the row written 'casme2__1' became person '1' (casme2_1); so did a full-width '＿1',
+    and SMIC's 'HS_s1' ('smic_HS_s1' reads as SMIC-HS's 's1'). An id whose manifest name
+    reads back as another id is refused, naming the row."""
+    rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", dataset),
+            ("2", "c", "surprise", "casme2"), ("s2", "d", "negative", "smic")]
+    with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' writes "
+                                           rf"subject '{re.escape(subject)}', which the "
+                                           rf"manifest would write '{re.escape(manifest)}', "
+                                           rf"and mer reads that as {dataset}'s person "
+                                           rf"'{person}', .*if this is that person, write "
+                                           rf"'{person}'"):
+        build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+
+
+@pytest.mark.parametrize(("subject", "with_dataset"), [("casme2_", True), ("casme2\uff3f", True),
+                                                       ("CASME II", True), ("samm", False)])
+def test_a_subject_id_that_is_a_corpus_name_is_refused(tmp_path, build, subject,
+                                                       with_dataset):
+    """A break-it session (h37 N9): 'casme2_', a corpus's name alone, was kept as a person."""
     rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", "casme2"),
             ("2", "c", "surprise", "casme2")]
-    with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' holds "
-                                           rf"'{re.escape(subject)}', which {edge}, .*write "
-                                           r"the person's id alone \('1'\) or after its "
-                                           r"corpus's name \('casme2_1'\)"):
+    with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' writes "
+                                           rf"subject '{re.escape(subject)}', the name of the "
+                                           r"corpus (casme2|samm) and no person's id"):
+        build("flow-images", make_flow_images(tmp_path, rows, with_dataset=with_dataset),
+              scheme="megc-3")
+
+
+def test_a_subject_id_without_a_letter_or_digit_is_refused(tmp_path, build):
+    """A break-it session (h40 F4): '-', a mark for no value, was read as a person."""
+    rows = [("1", "a", "negative", "samm"), ("-", "b", "positive", "samm"),
+            ("2", "c", "surprise", "samm")]
+    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' holds '-', "
+                                           r"no letter or digit, so no person's id"):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+
+
+def test_ids_that_read_back_as_themselves_load(tmp_path, build):
+    """A break-it session (h40 F3, F6): initials ending in a dot ('J.S.') were refused by a
+    first fix, and CAS(ME)^3's 'CASME3_spNO.1' beside 'spNO.1' (a corpus mer does not know,
+    named in the dataset column) was refused as one number in two corpora's conventions."""
+    rows = [("J.S.", "a", "negative", "samm"), ("J.S.", "b", "positive", "samm"),
+            ("sub01_", "c", "surprise", "casme2"), ("sub02", "d", "negative", "casme2"),
+            ("spNO.1", "e", "negative", "casme3"), ("CASME3_spNO.1", "f", "positive",
+                                                    "casme3"),
+            ("spNO.2", "g", "surprise", "casme3")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+    subjects = manifest.set_index("clip")["subject"]
+    assert list(subjects[list("abcdefg")]) == [
+        "samm_J.S.", "samm_J.S.", "casme2_sub01_", "casme2_sub02", "casme3_spNO.1",
+        "casme3_spNO.1", "casme3_spNO.2"]
+
+
+def test_a_full_width_id_is_the_same_convention(tmp_path, build, caplog):
+    """A break-it session (h40 F6): without a dataset column, full-width 'ｓｕｂ０１' beside
+    'sub01' was refused as one number in two corpora's conventions; it is one person."""
+    rows = [("sub01", "a", "negative", "x"), ("\uff53\uff55\uff42\uff10\uff11", "b",
+                                              "positive", "x"),
+            ("sub02", "c", "surprise", "x")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", make_flow_images(tmp_path, rows, with_dataset=False),
+                            scheme="megc-3")
+    assert sorted(set(manifest["subject"])) == ["sub01", "sub02"]
+    assert "read as one person, 'sub01', one LOSO subject" in caplog.text
 
 
 def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):

@@ -17,9 +17,6 @@ from mer.errors import DatasetError
 _NO_VALUE = {"", "/", "-", "?", "n/a", "na", "none", "nan"}
 # A subject id: 1, '01', 'sub01', 's1', and '1.0' as a CSV writes a number column.
 _SUBJECT = re.compile(r"^(?:sub|s)?0*(\d+)(?:\.0*)?$", re.IGNORECASE)
-# What may stand between a corpus's name and the id in a subject id: casme2_01,
-# CASME II-sub01, casme2.1, 'CASME2 sub01', CASME2\sub01.
-CORPUS_ID_SEPARATORS = "_-. \\"
 # A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
 # an empty cell (the same value an xlsx cell gives as the float 46.0).
 _WHOLE = re.compile(r"(\d+)(?:\.0*)?")
@@ -145,36 +142,27 @@ def subject_prefix(text: str) -> str | None:
     """The convention a numbered subject id is written in: 'sub' (CASME II's 'sub01'), 's'
     (SMIC's 's1') or '' (a bare number: SAMM's '006', a sheet's '1'), without case; None for
     an id that is no number (subject_key)."""
-    match = _SUBJECT.fullmatch(text.strip())
-    return text.strip()[:match.start(1)].rstrip("0").casefold() if match else None
+    text = unicodedata.normalize("NFKC", text).strip()  # full-width 'ｓｕｂ０１' is 'sub01'
+    match = _SUBJECT.fullmatch(text)
+    return text[:match.start(1)].rstrip("0").casefold() if match else None
 
 
 def subject_text(value: object, column: str, where: str) -> str:
     """A subject id kept as written (free text), but for the '.0' a CSV's number column adds:
     '1.0' is subject 1, written '1'. DatasetError for one holding '/', which separates the
     dataset, subject and clip of a clip id (a break-it session: 'CASME2/sub01', 'CASME2/sub02'
-    became one LOSO subject, 'CASME2'), or beginning or ending with one of
-    CORPUS_ID_SEPARATORS but the space, which join a corpus's name to an id (a break-it
-    session: '_1' became subject 'casme2__1', which another row wrote for person '1')."""
+    became one LOSO subject, 'CASME2'), or no letter or digit ('-', '?': a mark for no value,
+    which a break-it session found read as a person)."""
     text = required_text(value, column, where)
     if "/" in text:
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, with a '/': a subject "
                            "id is one name (mer writes a clip as dataset/subject/clip); write "
                            "the subject alone, and its corpus in a 'dataset' column")
+    if not any(c.isalnum() for c in text):
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, no letter or digit, "
+                           "so no person's id; fill in the subject or delete the row")
     whole = _WHOLE.fullmatch(text)  # '006' stays '006'
-    if whole:
-        return whole.group(1)
-    edge = next((c for c in (text[0], text[-1]) if c in CORPUS_ID_SEPARATORS and c != " "),
-                None)
-    if edge is not None:
-        raise DatasetError(f"{where}: column '{column}' holds {text!r}, which "
-                           f"{'begins' if text[0] == edge else 'ends'} with {edge!r}, a "
-                           "character that joins a corpus's name to a person's id ('casme2_01' "
-                           "is CASME II's person '01'), so mer would read it as another id "
-                           "('_1' of CASME II is written 'casme2__1', which reads as person "
-                           "'1'; 'casme2_' names no person): write the person's id alone ('1') "
-                           "or after its corpus's name ('casme2_1')")
-    return text
+    return whole.group(1) if whole else text
 
 
 def required_text(value: object, column: str, where: str) -> str:

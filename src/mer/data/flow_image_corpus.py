@@ -51,7 +51,6 @@ from mer.core.flow_image import (
 )
 from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, DiskNames, is_image, subfolders
 from mer.data.cells import (
-    CORPUS_ID_SEPARATORS,
     cell_text,
     listed_path,
     required_text,
@@ -345,8 +344,9 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     ('sub03' and 's3', '013' and 's13', 'casme2_3' and '3') is refused, a DatasetError: these
     are the MEGC2019 corpora's own conventions, so such ids are more likely two corpora's
     people than one person (a break-it session: CASME II's sub03 and SMIC's s3 were merged
-    into one LOSO subject). ``item`` is what each clip is in the warning: a list's "row", a
-    tree's "image"."""
+    into one LOSO subject). An id that names a corpus and no person, or that the manifest
+    would write as another person's id, is a DatasetError naming the row (_check_readable).
+    ``item`` is what each clip is in the warning: a list's "row", a tree's "image"."""
     Key = tuple[str, str | None, int | str]
     first: dict[Key, Clip] = {}
     others: dict[Key, list[Clip]] = {}
@@ -364,6 +364,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
                 f"{clip.where}: {named_by} writes subject {clip.subject!r}, which names the "
                 f"corpus {corpus}, but the row's dataset is {clip.dataset}: write the "
                 "subject's own id, or correct the dataset cell")
+        _check_readable(clip, own, named_by)
         # a person: without a dataset column, ids naming two corpora are two people
         key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
         keys.append(key)
@@ -371,8 +372,10 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         if clip.dataset == DATASET and corpus is not None:
             named.append(clip)
         if corpus_of(clip.dataset) is None:
-            convention = ("name", corpus) if corpus is not None else ("numbering",
-                                                                       subject_prefix(own))
+            # a name before the id is a convention only without a dataset column: in a row
+            # that has one, it is the row's own corpus ('CASME3_spNO.1' is 'spNO.1')
+            convention = (("name", corpus) if corpus is not None and clip.dataset == DATASET
+                          else ("numbering", subject_prefix(own)))
             conventions.setdefault((clip.dataset, key[2]), {}).setdefault(convention, clip)
         known = first.setdefault(key, clip)
         if known.subject != clip.subject:
@@ -410,6 +413,42 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
                     "give them different ids", named_by, first[key].subject, first[key].where,
                     spellings, rows, respelt[0].where, person)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
+
+
+def _check_readable(clip: Clip, own: str, named_by: str) -> None:
+    """DatasetError naming ``clip``'s row for a subject id (``own``: without its corpus's
+    name, split_corpus) that names a corpus and no person ('casme2', 'casme2_'), or, in a
+    list with a dataset column, that the manifest would write as another person's id: the
+    data stage writes a subject of a list of several corpora '<dataset>_<id>'
+    (mer.data.build.namespaced_id), and that must read back as the same id. A break-it
+    session: CASME II's '_1' became 'casme2__1', which reads as person '1', as did SMIC's
+    'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too."""
+    text = unicodedata.normalize("NFKC", own).strip()
+    bare = text.strip(CORPUS_ID_SEPARATORS)
+    try:
+        named = corpus_name(bare) if bare else None
+    except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
+        named = None
+    if named is not None and (named == clip.dataset or named in CORPUS_OF_NAME):
+        raise DatasetError(f"{clip.where}: {named_by} writes subject {clip.subject!r}, the "
+                           f"name of the corpus {named} and no person's id: write the "
+                           f"person's id ('01', or '{named}_01' with the corpus's name)")
+    if clip.dataset == DATASET:  # a list without a dataset column: its ids stay as written
+        return
+    manifest = f"{clip.dataset}_{own}"
+    _, read = split_corpus(manifest, clip.dataset)
+    if read != text:
+        raise DatasetError(f"{clip.where}: {named_by} writes subject {clip.subject!r}, which "
+                           f"the manifest would write {manifest!r}, and mer reads that as "
+                           f"{clip.dataset}'s person {read!r}, so the two could not be told "
+                           f"apart: if this is that person, write {read!r}; if not, give "
+                           "them an id that begins with neither a separator (_ - . \\) nor "
+                           "a corpus's name")
+
+
+# What may stand between a corpus's name and the id in a subject id: casme2_01,
+# CASME II-sub01, casme2.1, 'CASME2 sub01', CASME2\sub01.
+CORPUS_ID_SEPARATORS = "_-. \\"
 
 
 def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
