@@ -442,54 +442,75 @@ def test_a_subject_id_the_manifest_would_write_as_another_is_refused(tmp_path, b
     while the row written 'casme2__1' became person '1' (casme2_1); so did a full-width '＿1',
     and SMIC's 'HS_s1' ('smic_HS_s1' reads as SMIC-HS's 's1'). An id whose manifest name
     reads back as another id is refused, naming the row."""
+    from unicodedata import normalize
+
+    name = normalize("NFKC", manifest)[:-len(person)]  # what reads as the corpus's name
     rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", dataset),
             ("2", "c", "surprise", "casme2"), ("s2", "d", "negative", "smic")]
     with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' writes "
                                            rf"subject '{re.escape(subject)}', which the "
                                            rf"manifest would write '{re.escape(manifest)}', "
                                            rf"and mer reads that as {dataset}'s person "
-                                           rf"'{person}', .*if this is that person, write "
-                                           rf"'{person}'"):
+                                           rf"'{person}' \('{re.escape(name)}"
+                                           r"' as the corpus's name\), .*if this is that "
+                                           rf"person, write '{person}'"):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
 @pytest.mark.parametrize(("subject", "with_dataset"), [("casme2_", True), ("casme2\uff3f", True),
-                                                       ("CASME II", True), ("samm", False)])
+                                                       ("SMIC", True), ("samm", False)])
 def test_a_subject_id_that_is_a_corpus_name_is_refused(tmp_path, build, subject,
                                                        with_dataset):
-    """A break-it session (h37 N9): 'casme2_', a corpus's name alone, was kept as a person."""
+    """A break-it session (h37 N9): 'casme2_', a corpus's name alone, was kept as a person.
+    The advice names the row's own corpus (h41 F4a: it named the one the id spelt)."""
     rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", "casme2"),
             ("2", "c", "surprise", "casme2")]
+    corpus = "casme2" if with_dataset else "samm"
     with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' writes "
-                                           rf"subject '{re.escape(subject)}', the name of the "
-                                           r"corpus (casme2|samm) and no person's id"):
+                                           rf"subject '{re.escape(subject)}', a corpus's name "
+                                           r"and no person's id: write the person's id \('01', "
+                                           rf"or '{corpus}_01' with the corpus's name\)"):
         build("flow-images", make_flow_images(tmp_path, rows, with_dataset=with_dataset),
               scheme="megc-3")
 
 
-def test_a_subject_id_without_a_letter_or_digit_is_refused(tmp_path, build):
-    """A break-it session (h40 F4): '-', a mark for no value, was read as a person."""
-    rows = [("1", "a", "negative", "samm"), ("-", "b", "positive", "samm"),
+@pytest.mark.parametrize("subject", ["-", "N/A", "nan", "?"])
+def test_a_subject_id_marking_no_value_is_refused(tmp_path, build, subject):
+    """Break-it sessions (h40 F4, h41 F4e): '-', 'nan', marks for no value, were read as
+    people, and 'N/A' was told it held a '/'."""
+    rows = [("1", "a", "negative", "samm"), (subject, "b", "positive", "samm"),
             ("2", "c", "surprise", "samm")]
-    with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' holds '-', "
-                                           r"no letter or digit, so no person's id"):
+    with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' holds "
+                                           rf"'{re.escape(subject)}', which marks no value "
+                                           r"\(or holds no letter or digit\), so no person's "
+                                           r"id; fill in the subject or delete the row"):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
 def test_ids_that_read_back_as_themselves_load(tmp_path, build):
-    """A break-it session (h40 F3, F6): initials ending in a dot ('J.S.') were refused by a
-    first fix, and CAS(ME)^3's 'CASME3_spNO.1' beside 'spNO.1' (a corpus mer does not know,
-    named in the dataset column) was refused as one number in two corpora's conventions."""
+    """Break-it sessions (h40 F3, F6, h41 F1, F2): a first fix refused initials ending in a
+    dot ('J.S.'), a second one 'Sam M.' (a loose spelling of SAMM) and an id equal to its
+    row's unknown corpus ('1' of corpus '1'); CAS(ME)^3's 'CASME3_spNO.1' beside 'spNO.1' (a
+    corpus mer does not know, named in the dataset column) was refused as one number in two
+    corpora's conventions. In a list of one corpus, which the manifest writes as is, SMIC's
+    'HS_s1' is kept."""
     rows = [("J.S.", "a", "negative", "samm"), ("J.S.", "b", "positive", "samm"),
             ("sub01_", "c", "surprise", "casme2"), ("sub02", "d", "negative", "casme2"),
             ("spNO.1", "e", "negative", "casme3"), ("CASME3_spNO.1", "f", "positive",
                                                     "casme3"),
-            ("spNO.2", "g", "surprise", "casme3")]
-    manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
+            ("spNO.2", "g", "surprise", "casme3"), ("Sam M.", "h", "negative", "samm"),
+            ("1", "i", "positive", "1"), ("2", "j", "surprise", "1")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "several", rows),
+                        scheme="megc-3")
     subjects = manifest.set_index("clip")["subject"]
-    assert list(subjects[list("abcdefg")]) == [
+    assert list(subjects[list("abcdefghij")]) == [
         "samm_J.S.", "samm_J.S.", "casme2_sub01_", "casme2_sub02", "casme3_spNO.1",
-        "casme3_spNO.1", "casme3_spNO.2"]
+        "casme3_spNO.1", "casme3_spNO.2", "samm_Sam M.", "1_1", "1_2"]
+    rows = [("HS_s1", "a", "negative", "smic"), ("HS_s2", "b", "positive", "smic"),
+            ("HS_s1", "c", "surprise", "smic")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "one", rows),
+                        scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["HS_s1", "HS_s1", "HS_s2"]
 
 
 def test_a_full_width_id_is_the_same_convention(tmp_path, build, caplog):
@@ -617,16 +638,21 @@ def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refus
     those prefixes are the corpora's own conventions. One convention spelt two ways (case,
     zero padding) is still one person. The re-check of the h36 fixes: a column naming the
     collection ('MEGC2019') in every row merged them again; a corpus mer does not know is
-    checked as none."""
+    checked as none, and told to name the corpus in its cells, not to add the column it has
+    (h41 F4f)."""
     rows = [("sub03", "EP02_01f", "positive", "casme2"), ("s3", "s3_po_01", "positive", "smic"),
             ("s3", "s3_ne_01", "negative", "smic")]
-    for name, dataset in (("two", False), ("collection", True)):
+    for name, dataset, advice in (
+            ("two", False, r"in a list without a dataset column .* Add a 'dataset' column"),
+            ("collection", True, r"in rows of megc2019, a corpus mer does not know .* If they "
+                                 r"are CASME II, SAMM or SMIC-HS clips, name that corpus in "
+                                 r"their dataset cells")):
         root = make_flow_images(tmp_path / name, [(*row[:3], "MEGC2019") for row in rows],
                                 with_dataset=dataset)
         with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
                                                r"subject 's3', and .*labels.csv, row 2 'sub03': "
-                                               r"one number in two corpora's conventions .* "
-                                               r"Add a 'dataset' column"):
+                                               r"one number in two corpora's conventions .*"
+                                               + advice):
             build("flow-images", root, scheme="megc-3")
     rows = [("sub03", "EP02_01f", "positive", ""), ("Sub3", "EP03_02", "negative", ""),
             ("006", "006_1_2", "negative", ""), ("6", "006_2_1", "surprise", "")]

@@ -151,16 +151,18 @@ def subject_text(value: object, column: str, where: str) -> str:
     """A subject id kept as written (free text), but for the '.0' a CSV's number column adds:
     '1.0' is subject 1, written '1'. DatasetError for one holding '/', which separates the
     dataset, subject and clip of a clip id (a break-it session: 'CASME2/sub01', 'CASME2/sub02'
-    became one LOSO subject, 'CASME2'), or no letter or digit ('-', '?': a mark for no value,
-    which a break-it session found read as a person)."""
+    became one LOSO subject, 'CASME2'), or marking no value as the sheets' other cells do
+    ('-', 'n/a', 'none', 'nan') or holding no letter or digit (break-it sessions found them
+    read as people)."""
     text = required_text(value, column, where)
+    if text.casefold() in _NO_VALUE or not any(c.isalnum() for c in text):
+        raise DatasetError(f"{where}: column '{column}' holds {text!r}, which marks no value "
+                           "(or holds no letter or digit), so no person's id; fill in the "
+                           "subject or delete the row")
     if "/" in text:
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, with a '/': a subject "
                            "id is one name (mer writes a clip as dataset/subject/clip); write "
                            "the subject alone, and its corpus in a 'dataset' column")
-    if not any(c.isalnum() for c in text):
-        raise DatasetError(f"{where}: column '{column}' holds {text!r}, no letter or digit, "
-                           "so no person's id; fill in the subject or delete the row")
     whole = _WHOLE.fullmatch(text)  # '006' stays '006'
     return whole.group(1) if whole else text
 

@@ -357,6 +357,8 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     # in a list that has a dataset column (the data stage namespaces it again)
     written: dict[Key, str] = {}
     keys, named = [], []
+    # the subject as the manifest writes it: namespaced when the clips are of several corpora
+    several = len({clip.dataset for clip in clips}) > 1
     for clip in clips:
         corpus, own = split_corpus(clip.subject, clip.dataset)
         if corpus is not None and clip.dataset != DATASET and corpus != clip.dataset:
@@ -364,7 +366,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
                 f"{clip.where}: {named_by} writes subject {clip.subject!r}, which names the "
                 f"corpus {corpus}, but the row's dataset is {clip.dataset}: write the "
                 "subject's own id, or correct the dataset cell")
-        _check_readable(clip, own, named_by)
+        _check_readable(clip, own, named_by, several)
         # a person: without a dataset column, ids naming two corpora are two people
         key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
         keys.append(key)
@@ -387,21 +389,23 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         if len(seen) > 1 and numbering:
             one = numbering[0]
             other = next(c for c in seen.values() if c is not one)
+            rows, advice = (
+                ("in a list without a dataset column", "Add a 'dataset' column naming each "
+                 "row's corpus (casme2, samm, smic)") if one.dataset == DATASET else
+                (f"in rows of {one.dataset}, a corpus mer does not know", "If they are CASME "
+                 "II, SAMM or SMIC-HS clips, name that corpus in their dataset cells"))
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r}, and "
                 f"{one.where} {one.subject!r}: one number in two corpora's conventions (CASME "
-                "II 'sub03', SAMM '013', SMIC 's3', or a corpus's name before it), which in a "
-                "list without a dataset column naming casme2, samm or smic may be two people "
-                "of different corpora or one person. Add a 'dataset' column naming each row's "
-                "corpus (casme2, samm, smic), or write the person's id one way")
+                f"II 'sub03', SAMM '013', SMIC 's3', or a corpus's name before it), which "
+                f"{rows} may be two people of different corpora or one person. {advice}, or "
+                "write the person's id one way")
     if named:
         log.warning("%s writes subjects with their corpus's name (e.g. %r, %s), but the list "
                     "has no dataset column: labels.scheme maps every row with its general "
                     "mapping (not each corpus's own) and reports/data.json has no per-corpus "
                     "figures; add a 'dataset' column naming each row's corpus", named_by,
                     named[0].subject, named[0].where)
-    # the subject as the manifest writes it: namespaced when the clips are of several corpora
-    several = len({clip.dataset for clip in clips}) > 1
     for key, respelt in others.items():
         spellings = ", ".join(_spelling(s, first[key].subject)
                               for s in dict.fromkeys(c.subject for c in respelt))
@@ -415,35 +419,41 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
 
 
-def _check_readable(clip: Clip, own: str, named_by: str) -> None:
+def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     """DatasetError naming ``clip``'s row for a subject id (``own``: without its corpus's
-    name, split_corpus) that names a corpus and no person ('casme2', 'casme2_'), or, in a
-    list with a dataset column, that the manifest would write as another person's id: the
-    data stage writes a subject of a list of several corpora '<dataset>_<id>'
+    name, split_corpus) that is a corpus's name as mer writes it and no person ('casme2',
+    'casme2_'), or, in a list of ``several`` corpora, that the manifest would write as
+    another person's id: the data stage then writes each subject '<dataset>_<id>'
     (mer.data.build.namespaced_id), and that must read back as the same id. A break-it
     session: CASME II's '_1' became 'casme2__1', which reads as person '1', as did SMIC's
-    'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too."""
+    'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too. Ids that only
+    spell a corpus loosely ('Sam M.') load, as in a list of one corpus every id does."""
     text = unicodedata.normalize("NFKC", own).strip()
-    bare = text.strip(CORPUS_ID_SEPARATORS)
-    try:
-        named = corpus_name(bare) if bare else None
-    except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
-        named = None
-    if named is not None and (named == clip.dataset or named in CORPUS_OF_NAME):
-        raise DatasetError(f"{clip.where}: {named_by} writes subject {clip.subject!r}, the "
-                           f"name of the corpus {named} and no person's id: write the "
-                           f"person's id ('01', or '{named}_01' with the corpus's name)")
-    if clip.dataset == DATASET:  # a list without a dataset column: its ids stay as written
+    bare = text.casefold().rstrip(CORPUS_ID_SEPARATORS)
+    if bare in CORPUS_OF_NAME:
+        corpus = clip.dataset if clip.dataset != DATASET else CORPUS_OF_NAME[bare]
+        raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
+                           "a corpus's name and no person's id: write the person's id ('01', "
+                           f"or '{corpus}_01' with the corpus's name)")
+    if not several or clip.dataset == DATASET:  # the manifest writes the id as it is
         return
     manifest = f"{clip.dataset}_{own}"
-    _, read = split_corpus(manifest, clip.dataset)
+    corpus, read = split_corpus(manifest, clip.dataset)
     if read != text:
-        raise DatasetError(f"{clip.where}: {named_by} writes subject {clip.subject!r}, which "
-                           f"the manifest would write {manifest!r}, and mer reads that as "
-                           f"{clip.dataset}'s person {read!r}, so the two could not be told "
-                           f"apart: if this is that person, write {read!r}; if not, give "
-                           "them an id that begins with neither a separator (_ - . \\) nor "
-                           "a corpus's name")
+        name = unicodedata.normalize("NFKC", manifest).strip()[:-len(read)]
+        raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
+                           f"which the manifest would write {_shown(manifest)}, and mer reads "
+                           f"that as {corpus}'s person {_shown(read)} ({_shown(name)} as the "
+                           "corpus's name), so the two could not be told apart: if this is "
+                           f"that person, write {_shown(read)}; if not, give them an id that "
+                           "does not begin with a separator (_ - . \\) or with what reads as "
+                           "part of a corpus's name")
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message: as written when printable (a backslash once: a break-it
+    session looked for the two that repr shows), else repr's escapes."""
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 # What may stand between a corpus's name and the id in a subject id: casme2_01,
