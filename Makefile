@@ -56,10 +56,9 @@ baseline: repro
 	git diff --cached --quiet -- $(BASELINE) || git commit -m "baseline: dvc repro" -- $(BASELINE)
 
 # Two workers, each taking whole test files (their module fixtures build a project once):
-# most tests wait on one single-threaded subprocess, so the second core was idle. Files in
-# collection order, which tests/conftest.py starts with the costliest (FIRST).
+# most tests wait on one single-threaded subprocess, so the second core was idle.
 test: install
-	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=15
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
