@@ -426,8 +426,9 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     another person's id: the data stage then writes each subject '<dataset>_<id>'
     (mer.data.build.namespaced_id), and that must read back as the same id. A break-it
     session: CASME II's '_1' became 'casme2__1', which reads as person '1', as did SMIC's
-    'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too. Ids that only
-    spell a corpus loosely ('Sam M.') load, as in a list of one corpus every id does."""
+    'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too. An id that
+    only spells a corpus loosely ('Sam M.') loads, and so does any id that reads back as
+    itself ('J.S.'); in a list of one corpus, the manifest keeps ids as written."""
     text = unicodedata.normalize("NFKC", own).strip()
     bare = text.casefold().rstrip(CORPUS_ID_SEPARATORS)
     if bare in CORPUS_OF_NAME:
