@@ -17,7 +17,7 @@ from data_builders import FLOW_ROWS, SIZE, make_flow_images, write_frame
 from mer.config import DataParams
 from mer.core.flow_image import FLOW_CHANNELS_BGR
 from mer.data.build import build_manifest
-from mer.data.cells import subject_key
+from mer.data.cells import subject_key, subject_number
 from mer.data.clips import PRECOMPUTED_FLOW
 from mer.data.flow_image_corpus import check_flow_image, resolve_flow_channels, split_corpus
 from mer.data.flow_image_corpus import read_flow_images as read_corpus
@@ -524,6 +524,37 @@ def test_a_full_width_id_is_the_same_convention(tmp_path, build, caplog):
                             scheme="megc-3")
     assert sorted(set(manifest["subject"])) == ["sub01", "sub02"]
     assert "read as one person, 'sub01', one LOSO subject" in caplog.text
+
+
+def test_one_person_written_with_other_separators_is_one_loso_subject(tmp_path, build,
+                                                                     caplog):
+    """A break-it session (h41 F5): CASME II's person 1 written 'sub01', 'sub_01', 'sub 01',
+    'sub-01', 'Subject 1', with a word processor's en dash ('CASME II\u2013sub01') or its
+    no-break hyphen, became seven LOSO subjects without a word, each tested on a model trained
+    on the others; CAS(ME)^3's 'spNO.01' beside 'spNO.1' two, and so were MMEW's 'mmew_1' and
+    'mmew_01' in a list without a dataset column (h37 N9)."""
+    casme2 = ["sub01", "sub_01", "sub 01", "sub-01", "Subject 1", "subj01", "sub\u201301",
+              "CASME II\u2013sub01", "CASME\u2011II\u2011sub01"]
+    rows = [(subject, f"c{index}", "negative", "casme2") for index, subject in enumerate(casme2)]
+    rows += [("spNO.01", "d", "positive", "casme3"), ("spNO.1", "e", "surprise", "casme3"),
+             ("CASME3_spNO.1", "f", "negative", "casme3"), ("006", "g", "positive", "samm")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, report = build("flow-images", make_flow_images(tmp_path / "several", rows),
+                                 scheme="megc-3")
+    subjects = manifest.set_index("clip")["subject"]
+    assert report["subjects"] == 3
+    assert set(subjects[[f"c{index}" for index in range(len(casme2))]]) == {"casme2_sub01"}
+    assert set(subjects[list("def")]) == {"casme3_spNO.01"}
+    assert ("also as 'sub_01', 'sub 01', 'sub-01', 'Subject 1', 'subj01', 'sub\u201301', "
+            "'CASME II\u2013sub01', 'CASME\u2011II\u2011sub01' (8 rows, e.g. ") in caplog.text
+    assert "read as one person, 'casme3_spNO.01', one LOSO subject" in caplog.text
+    rows = [("mmew_1", "a", "negative", "x"), ("mmew_01", "b", "positive", "x"),
+            ("mmew_2", "c", "surprise", "x")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "mmew", rows,
+                                                        with_dataset=False), scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["mmew_1", "mmew_1", "mmew_2"]
+    # a corpus's sheets read the same spellings as the person's number
+    assert [subject_number(s, "subject", "row 2") for s in casme2[:7]] == [1] * 7
 
 
 def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):

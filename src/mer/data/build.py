@@ -33,6 +33,7 @@ from mer.data.clips import (
 )
 from mer.data.flow_image_corpus import (
     check_flow_image,
+    namespaced_subject,
     read_flow_images,
     resolve_flow_channels,
     warn_outside_root,
@@ -240,8 +241,7 @@ def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams, progress
 def namespaced_id(clip_id: str) -> str:
     """'samm/006/006_1_2' -> 'samm/samm_006/006_1_2' (unchanged when already namespaced)."""
     dataset, subject, clip = clip_id.split("/", 2)
-    prefix = f"{dataset}_"
-    return clip_id if subject.startswith(prefix) else f"{dataset}/{prefix}{subject}/{clip}"
+    return f"{dataset}/{namespaced_subject(dataset, subject)}/{clip}"
 
 
 def namespaced(corpus: Corpus) -> Corpus:

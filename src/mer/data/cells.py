@@ -15,8 +15,16 @@ from mer.errors import DatasetError
 
 # What annotators write for "no apex": CASME II uses '/', SAMM -1, others leave it empty.
 _NO_VALUE = {"", "/", "-", "?", "n/a", "na", "none", "nan"}
-# A subject id: 1, '01', 'sub01', 's1', and '1.0' as a CSV writes a number column.
-_SUBJECT = re.compile(r"^(?:sub|s)?0*(\d+)(?:\.0*)?$", re.IGNORECASE)
+# What may stand between the parts of a subject id, read in id_text: 'sub_01', 'Subject 1',
+# 'spNO.1', 'CASME II-sub01', CASME2\\sub01.
+ID_SEPARATORS = "_-. \\"
+_SEPARATOR = "[" + re.escape(ID_SEPARATORS) + "]"
+# A subject id written as a number, in id_text: 1, '01', 'sub01', 's1', 'sub_01', 'Subject 1',
+# and '1.0' as a CSV writes a number column; group 1 the word before the number, if any.
+_SUBJECT = re.compile(rf"^(?:(subject|subj|sub|s){_SEPARATOR}?)?0*(\d+)(?:\.0*)?$",
+                      re.IGNORECASE)
+# Another subject id of letters and a number: CAS(ME)^3's 'spNO.1', 'P01'.
+_LETTERED = re.compile(rf"^([^\W\d_]+){_SEPARATOR}?0*(\d+)$")
 # A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
 # an empty cell (the same value an xlsx cell gives as the float 46.0).
 _WHOLE = re.compile(r"(\d+)(?:\.0*)?")
@@ -100,25 +108,44 @@ def whole_number(value: object) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def id_text(text: str) -> str:
+    """A subject id as ids are read: NFKC (full-width 'ｓｕｂ０１' is 'sub01'), without the
+    spaces around it, and any Unicode dash written '-' (a break-it session: a list edited in
+    a word processor wrote 'CASME II–sub01' with an en dash, which was no separator). Each
+    character stays one character, so an index into the result is one into the NFKC text."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    return "".join("-" if unicodedata.category(ch) == "Pd" else ch for ch in text)
+
+
 def subject_number(value: object, column: str, where: str) -> int:
-    """The number in a subject id written 1, '01', 'sub01' or 's1'."""
+    """The number in a subject id written 1, '01', 'sub01', 's1', 'sub_01' or 'Subject 1'."""
     text = required_text(value, column, where)
-    match = _SUBJECT.fullmatch(text)
+    match = _SUBJECT.fullmatch(id_text(text))
     if match is None:
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, not a subject id; "
                            "write the subject's number (1, 01 or sub01)")
-    return int(match.group(1))
+    return int(match.group(2))
 
 
 def subject_key(text: str) -> int | str:
     """Who a subject id written as free text names: the number of one written as a number
-    (1, '01', 'sub01', 's1', 'Sub01' are all 1, and full-width 'ｓｕｂ０１'), else the text
-    without case or Unicode normalisation ('Alice' and 'alice' are one person, and so are
-    'Zoë' typed composed and 'Zoë' decomposed as a Mac writes it): NFKC, compatibility forms
-    read as the letters they stand for."""
-    text = unicodedata.normalize("NFKC", text).strip()
+    (1, '01', 'sub01', 's1', 'Sub01', 'sub_01', 'sub-01', 'Subject 1' are all 1, and
+    full-width 'ｓｕｂ０１'); for one of other letters and a number, those letters without case
+    and the number without its zeros ('spNO.01', 'spNO.1' and 'SPNO1' are one person); else the
+    text without case or Unicode normalisation ('Alice' and 'alice' are one person, and so are
+    'Zoë' typed composed and 'Zoë' decomposed as a Mac writes it): id_text, NFKC reading
+    compatibility forms as the letters they stand for. A break-it session found one person
+    written 'sub01', 'sub_01', 'Subject 1' and 'sub–01' read as four LOSO subjects, each tested
+    on a model trained on the others."""
+    text = id_text(text)
     match = _SUBJECT.fullmatch(text)
-    return int(match.group(1)) if match else unicodedata.normalize("NFKC", text.casefold())
+    if match:
+        return int(match.group(2))
+    lettered = _LETTERED.fullmatch(text)
+    if lettered:
+        return unicodedata.normalize("NFKC", lettered.group(1).casefold()) + \
+            str(int(lettered.group(2)))
+    return unicodedata.normalize("NFKC", text.casefold())
 
 
 # A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written
@@ -142,9 +169,11 @@ def subject_prefix(text: str) -> str | None:
     """The convention a numbered subject id is written in: 'sub' (CASME II's 'sub01'), 's'
     (SMIC's 's1') or '' (a bare number: SAMM's '006', a sheet's '1'), without case; None for
     an id that is no number (subject_key)."""
-    text = unicodedata.normalize("NFKC", text).strip()  # full-width 'ｓｕｂ０１' is 'sub01'
-    match = _SUBJECT.fullmatch(text)
-    return text[:match.start(1)].rstrip("0").casefold() if match else None
+    match = _SUBJECT.fullmatch(id_text(text))  # full-width 'ｓｕｂ０１' is 'sub01'
+    if match is None:
+        return None
+    word = (match.group(1) or "").casefold()
+    return "sub" if word.startswith("sub") else word  # 'Subject 1', 'subj01' as 'sub01'
 
 
 def subject_text(value: object, column: str, where: str) -> str:

@@ -51,7 +51,9 @@ from mer.core.flow_image import (
 )
 from mer.core.frames import FRAME_SUFFIXES, NO_FRAME, DiskNames, is_image, subfolders
 from mer.data.cells import (
+    ID_SEPARATORS,
     cell_text,
+    id_text,
     listed_path,
     required_text,
     subject_key,
@@ -410,7 +412,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         spellings = ", ".join(_spelling(s, first[key].subject)
                               for s in dict.fromkeys(c.subject for c in respelt))
         rows = f"{len(respelt)} {item}{'s' if len(respelt) > 1 else ''}"
-        person = repr(f"{key[0]}_{written[key]}" if several and key[0] != DATASET
+        person = repr(namespaced_subject(key[0], written[key]) if several and key[0] != DATASET
                       else written[key])
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
                     "read as one person, %s, one LOSO subject. If they are different people, "
@@ -424,13 +426,13 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     name, split_corpus) that is a corpus's name as mer writes it and no person ('casme2',
     'casme2_'), or, in a list of ``several`` corpora, that the manifest would write as
     another person's id: the data stage then writes each subject '<dataset>_<id>'
-    (mer.data.build.namespaced_id), and that must read back as the same id. A break-it
+    (namespaced_subject), and that must read back as the same id. A break-it
     session: CASME II's '_1' became 'casme2__1', which reads as person '1', as did SMIC's
     'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too. An id that
     only spells a corpus loosely ('Sam M.') loads, and so does any id that reads back as
     itself ('J.S.'); in a list of one corpus, the manifest keeps ids as written."""
-    text = unicodedata.normalize("NFKC", own).strip()
-    bare = text.casefold().rstrip(CORPUS_ID_SEPARATORS)
+    text = id_text(own)
+    bare = text.casefold().rstrip(ID_SEPARATORS)
     if bare in CORPUS_OF_NAME:
         corpus = clip.dataset if clip.dataset != DATASET else CORPUS_OF_NAME[bare]
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
@@ -438,17 +440,17 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
                            f"or '{corpus}_01' with the corpus's name)")
     if not several or clip.dataset == DATASET:  # the manifest writes the id as it is
         return
-    manifest = f"{clip.dataset}_{own}"
+    manifest = namespaced_subject(clip.dataset, own)
     corpus, read = split_corpus(manifest, clip.dataset)
     if read != text:
-        name = unicodedata.normalize("NFKC", manifest).strip()[:-len(read)]
+        name = id_text(manifest)[:-len(read)]
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
                            f"which the manifest would write {_shown(manifest)}, and mer reads "
                            f"that as {corpus}'s person {_shown(read)} ({_shown(name)} as the "
                            "corpus's name), so the two could not be told apart: if this is "
                            f"that person, write {_shown(read)}; if not, give them an id that "
-                           "does not begin with a separator (_ - . \\) or with what reads as "
-                           "part of a corpus's name")
+                           "does not begin with a separator (_ - . \\ or any dash) or with "
+                           "what reads as part of a corpus's name")
 
 
 def _shown(text: str) -> str:
@@ -457,20 +459,23 @@ def _shown(text: str) -> str:
     return f"'{text}'" if text.isprintable() else repr(text)
 
 
-# What may stand between a corpus's name and the id in a subject id: casme2_01,
-# CASME II-sub01, casme2.1, 'CASME2 sub01', CASME2\sub01.
-CORPUS_ID_SEPARATORS = "_-. \\"
+def namespaced_subject(dataset: str, subject: str) -> str:
+    """A subject as the data stage writes it in a manifest of several corpora: with its
+    dataset's name before it, '<dataset>_<subject>' ('samm', '006' -> 'samm_006'), so two
+    corpora's subject 1 are two LOSO subjects; unchanged when it already begins so."""
+    prefix = f"{dataset}_"
+    return subject if subject.startswith(prefix) else prefix + subject
 
 
 def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
     """(corpus, id) of a subject id written with a corpus's name before it (and one of
-    CORPUS_ID_SEPARATORS), as mer namespaces ids: 'casme2_01' -> ('casme2', '01'),
+    ID_SEPARATORS), as mer namespaces ids: 'casme2_01' -> ('casme2', '01'),
     'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II-sub01' -> ('casme2', 'sub01'), the longest
     such name first, read in NFKC (full-width letters); a name written twice goes twice
     ('casme2_casme2_1' -> ('casme2', '1')). (None, subject) for an id without one. The name
     is the row's own corpus (``dataset``, in mer's spelling) or one mer knows (casme2, samm,
     smic): for a row of another corpus, ``one_spelling`` refuses it."""
-    text = unicodedata.normalize("NFKC", subject).strip()
+    text = id_text(subject)
     corpus = None
     while True:
         cut = _corpus_before(text, dataset)
@@ -482,12 +487,12 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
 
 def _corpus_before(text: str, dataset: str) -> tuple[str, str] | None:
     """(corpus, the rest) for the longest head of ``text`` that names ``dataset`` or a
-    corpus mer knows, cut at one of CORPUS_ID_SEPARATORS; None when none does."""
+    corpus mer knows, cut at one of ID_SEPARATORS; None when none does."""
     for index in reversed(range(1, len(text) - 1)):
-        if text[index] not in CORPUS_ID_SEPARATORS:
+        if text[index] not in ID_SEPARATORS:
             continue
         head, rest = text[:index].strip(), text[index + 1:].strip()
-        if not head or not rest or rest[0] in CORPUS_ID_SEPARATORS:
+        if not head or not rest or rest[0] in ID_SEPARATORS:
             continue
         try:
             name = corpus_name(head)
