@@ -46,6 +46,12 @@ def name_key(dataset: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", dataset).lower() if ch.isalnum())
 
 
+def is_dash(ch: str) -> bool:
+    """Whether a character is a dash: '-', any Unicode dash (the en dash a word processor
+    writes for '-', the no-break hyphen) or the minus sign (U+2212)."""
+    return unicodedata.category(ch) == "Pd" or ch == "\u2212"
+
+
 def dataset_name(dataset: str) -> str | None:
     """The one spelling mer writes for a dataset name (casme2, samm, smic or synthetic), as
     corpora and CSVs write it ('CASME II', 'SMIC-HS', 'Samm'); None if unknown, and for a
@@ -53,7 +59,7 @@ def dataset_name(dataset: str) -> str | None:
     CASME II, though its letters and digits are the same."""
     text = _LAST_PART_IN_BRACKETS.sub(r" \1", unicodedata.normalize("NFKC", dataset).strip())
     if any(not (ch.isalnum() or ch.isspace() or ch in NAME_SEPARATORS
-                or unicodedata.category(ch) == "Pd") for ch in text):
+                or is_dash(ch)) for ch in text):
         return None
     return DATASET_NAMES.get(name_key(dataset))
 

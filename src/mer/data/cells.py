@@ -12,19 +12,19 @@ import unicodedata
 
 from mer.core.frames import NO_FRAME
 from mer.errors import DatasetError
+from mer.labels import is_dash
 
 # What annotators write for "no apex": CASME II uses '/', SAMM -1, others leave it empty.
 _NO_VALUE = {"", "/", "-", "?", "n/a", "na", "none", "nan"}
 # What may stand between the parts of a subject id, read in id_text: 'sub_01', 'Subject 1',
 # 'spNO.1', 'CASME II-sub01', CASME2\\sub01.
 ID_SEPARATORS = "_-. \\"
-_SEPARATOR = "[" + re.escape(ID_SEPARATORS) + "]"
-# A subject id written as a number, in id_text: 1, '01', 'sub01', 's1', 'sub_01', 'Subject 1',
-# and '1.0' as a CSV writes a number column; group 1 the word before the number, if any.
-_SUBJECT = re.compile(rf"^(?:(subject|subj|sub|s){_SEPARATOR}?)?0*(\d+)(?:\.0*)?$",
-                      re.IGNORECASE)
-# Another subject id of letters and a number: CAS(ME)^3's 'spNO.1', 'P01'.
-_LETTERED = re.compile(rf"^([^\W\d_]+){_SEPARATOR}?0*(\d+)$")
+_SEPARATORS = re.compile("[" + re.escape(ID_SEPARATORS) + "]+")
+# The runs a subject id's parts are read in: letters, a number, or one other character.
+_RUN = re.compile(r"(?P<letters>[^\W\d_]+)|(?P<number>\d+)|.")
+# The words a numbered subject id may have before its number, and the convention each is:
+# CASME II's 'sub01', SMIC's 's1', SAMM's sheet column 'Subject' ('Subject 006').
+_SUBJECT_WORDS = {"sub": "sub", "s": "s", "subj": "subject", "subject": "subject"}
 # A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
 # an empty cell (the same value an xlsx cell gives as the float 46.0).
 _WHOLE = re.compile(r"(\d+)(?:\.0*)?")
@@ -110,42 +110,71 @@ def whole_number(value: object) -> int | None:
 
 def id_text(text: str) -> str:
     """A subject id as ids are read: NFKC (full-width 'ｓｕｂ０１' is 'sub01'), without the
-    spaces around it, and any Unicode dash written '-' (a break-it session: a list edited in
-    a word processor wrote 'CASME II–sub01' with an en dash, which was no separator). Each
-    character stays one character, so an index into the result is one into the NFKC text."""
+    spaces around it, and any dash written '-' (labels.is_dash; a break-it session: a list
+    edited in a word processor wrote 'CASME II–sub01' with an en dash, which was no
+    separator). Each character stays one character, so an index into the result is one into
+    the NFKC text."""
     text = unicodedata.normalize("NFKC", text).strip()
-    return "".join("-" if unicodedata.category(ch) == "Pd" else ch for ch in text)
+    return "".join("-" if is_dash(ch) else ch for ch in text)
+
+
+def _id_runs(text: str) -> tuple[str, ...]:
+    """A subject id as a sequence: its runs of letters (without case, joined across
+    separators: 'sp.NO' is 'spno'), its numbers (without leading zeros: '01' is '1') and its
+    other characters, in order; a separator it begins or ends with is a run '_'. So 'sub01',
+    'sub_1' and 'SUB 001' are ('sub', '1'), 'VIS_s1' and 'VIS s01' ('viss', '1'), while '1_2'
+    ('1', '2') and '12' ('12') stay apart."""
+    parts = _SEPARATORS.split(unicodedata.normalize("NFKC", id_text(text).casefold()))
+    runs: list[str] = []
+    letters = False  # whether the last run is letters
+    for part in parts:
+        if not part:  # a separator at either end ('_1', 'sub01_'); split gives '' there
+            runs.append("_")
+            letters = False
+        for match in _RUN.finditer(part):
+            if match["letters"] and letters:
+                runs[-1] += match["letters"]
+            else:
+                runs.append(str(int(match["number"])) if match["number"] else match[0])
+            letters = bool(match["letters"])
+    return tuple(runs)
+
+
+def _numbered(text: str) -> tuple[str, int] | None:
+    """(convention, number) of a subject id written as a number: ('', 6) for '006' and for
+    '6.0' as a CSV's number column writes it, ('sub', 1) for 'sub01', 'sub_01' and 'Sub-1',
+    ('s', 1) for 's1' and 'S. 01', ('subject', 6) for 'Subject 006' and 'subj6'; None for
+    another id (_SUBJECT_WORDS)."""
+    whole = _WHOLE.fullmatch(id_text(text))
+    if whole:
+        return "", int(whole.group(1))
+    runs = _id_runs(text)
+    if len(runs) == 2 and runs[0] in _SUBJECT_WORDS and runs[1].isdecimal():
+        return _SUBJECT_WORDS[runs[0]], int(runs[1])
+    return None
 
 
 def subject_number(value: object, column: str, where: str) -> int:
     """The number in a subject id written 1, '01', 'sub01', 's1', 'sub_01' or 'Subject 1'."""
     text = required_text(value, column, where)
-    match = _SUBJECT.fullmatch(id_text(text))
-    if match is None:
+    numbered = _numbered(text)
+    if numbered is None:
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, not a subject id; "
                            "write the subject's number (1, 01 or sub01)")
-    return int(match.group(2))
+    return numbered[1]
 
 
-def subject_key(text: str) -> int | str:
+def subject_key(text: str) -> int | tuple[str, ...]:
     """Who a subject id written as free text names: the number of one written as a number
-    (1, '01', 'sub01', 's1', 'Sub01', 'sub_01', 'sub-01', 'Subject 1' are all 1, and
-    full-width 'ｓｕｂ０１'); for one of other letters and a number, those letters without case
-    and the number without its zeros ('spNO.01', 'spNO.1' and 'SPNO1' are one person); else the
-    text without case or Unicode normalisation ('Alice' and 'alice' are one person, and so are
-    'Zoë' typed composed and 'Zoë' decomposed as a Mac writes it): id_text, NFKC reading
-    compatibility forms as the letters they stand for. A break-it session found one person
-    written 'sub01', 'sub_01', 'Subject 1' and 'sub–01' read as four LOSO subjects, each tested
-    on a model trained on the others."""
-    text = id_text(text)
-    match = _SUBJECT.fullmatch(text)
-    if match:
-        return int(match.group(2))
-    lettered = _LETTERED.fullmatch(text)
-    if lettered:
-        return unicodedata.normalize("NFKC", lettered.group(1).casefold()) + \
-            str(int(lettered.group(2)))
-    return unicodedata.normalize("NFKC", text.casefold())
+    (1, '01', 'sub01', 's1', 'Sub01', 'sub_01', 'sub–01', 'Subject 1' and full-width
+    'ｓｕｂ０１' are all 1: _numbered), else its runs (_id_runs): without case, separators or
+    leading zeros ('spNO.01', 'spNO.1', 'sp.NO-1' and 'SPNO1' are one person, 'VIS_s1' and
+    'VIS s1' another; 'Alice' and 'alice' are one, and so are 'Zoë' typed composed and 'Zoë'
+    decomposed as a Mac writes it), read in NFKC as the letters compatibility forms stand
+    for. A break-it session found one person written 'sub01', 'sub_01', 'Subject 1' and
+    'sub–01' read as four LOSO subjects, each tested on a model trained on the others."""
+    numbered = _numbered(text)
+    return numbered[1] if numbered else _id_runs(text)
 
 
 # A drive-letter ('C:\data', 'C:/data') or network ('\\server\share') path, as a list written
@@ -167,13 +196,11 @@ def listed_path(value: object, column: str, where: str) -> str:
 
 def subject_prefix(text: str) -> str | None:
     """The convention a numbered subject id is written in: 'sub' (CASME II's 'sub01'), 's'
-    (SMIC's 's1') or '' (a bare number: SAMM's '006', a sheet's '1'), without case; None for
-    an id that is no number (subject_key)."""
-    match = _SUBJECT.fullmatch(id_text(text))  # full-width 'ｓｕｂ０１' is 'sub01'
-    if match is None:
-        return None
-    word = (match.group(1) or "").casefold()
-    return "sub" if word.startswith("sub") else word  # 'Subject 1', 'subj01' as 'sub01'
+    (SMIC's 's1'), '' (a bare number: SAMM's '006', a sheet's '1') or 'subject' ('Subject 1':
+    no corpus's own; SAMM's sheet heads its id column so), whatever stands between the word
+    and the number; None for an id that is no number (subject_key)."""
+    numbered = _numbered(text)
+    return numbered[0] if numbered else None
 
 
 def subject_text(value: object, column: str, where: str) -> str:

@@ -349,12 +349,12 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     into one LOSO subject). An id that names a corpus and no person, or that the manifest
     would write as another person's id, is a DatasetError naming the row (_check_readable).
     ``item`` is what each clip is in the warning: a list's "row", a tree's "image"."""
-    Key = tuple[str, str | None, int | str]
+    Key = tuple[str, str | None, int | tuple[str, ...]]
     first: dict[Key, Clip] = {}
     others: dict[Key, list[Clip]] = {}
     # rows of no corpus mer knows: (dataset, person number) -> how its ids are written (a
-    # corpus's name before it, or a corpus's numbering: 'sub', 's', '') -> the first row
-    conventions: dict[tuple[str, int | str], dict[tuple[str, str | None], Clip]] = {}
+    # corpus's name before it, or a numbering: 'sub', 's', '', 'subject') -> the first row
+    conventions: dict[tuple[str, int | tuple[str, ...]], dict[tuple[str, str | None], Clip]] = {}
     # the id each person is written with: the first spelling, without its corpus's name
     # in a list that has a dataset column (the data stage namespaces it again)
     written: dict[Key, str] = {}
@@ -387,18 +387,19 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     for seen in conventions.values():
         # one number written in two conventions, unless each names its corpus ('casme2_3'
         # and 'samm_3' are two people): name a row of a corpus's numbering and another
-        numbering = [c for (kind, _), c in seen.items() if kind == "numbering"]
+        numbering = [(c, k) for k, c in seen.items() if k[0] == "numbering"]
         if len(seen) > 1 and numbering:
-            one = numbering[0]
-            other = next(c for c in seen.values() if c is not one)
+            one, its = numbering[0]
+            other, theirs = next((c, k) for k, c in seen.items() if c is not one)
             rows, advice = (
                 ("in a list without a dataset column", "Add a 'dataset' column naming each "
                  "row's corpus (casme2, samm, smic)") if one.dataset == DATASET else
                 (f"in rows of {one.dataset}, a corpus mer does not know", "If they are CASME "
                  "II, SAMM or SMIC-HS clips, name that corpus in their dataset cells"))
             raise DatasetError(
-                f"{other.where}: {named_by} writes subject {other.subject!r}, and "
-                f"{one.where} {one.subject!r}: one number in two corpora's conventions (CASME "
+                f"{other.where}: {named_by} writes subject {other.subject!r} "
+                f"({_convention_shown(theirs)}), and {one.where} {one.subject!r} "
+                f"({_convention_shown(its)}): one number in two corpora's conventions (CASME "
                 f"II 'sub03', SAMM '013', SMIC 's3', or a corpus's name before it), which "
                 f"{rows} may be two people of different corpora or one person. {advice}, or "
                 "write the person's id one way")
@@ -421,6 +422,21 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
 
 
+# How each numbering reads in an error (cells.subject_prefix).
+_NUMBERING_SHOWN = {"sub": "CASME II's numbering", "s": "SMIC's numbering",
+                    "": "a bare number, SAMM's numbering",
+                    "subject": "'Subject' before the number, no corpus's numbering"}
+
+
+def _convention_shown(convention: tuple[str, str | None]) -> str:
+    """A convention one_spelling reads a subject id in, for an error: ('name', 'casme2') is
+    "casme2's name before the id", ('numbering', 's') "SMIC's numbering"."""
+    kind, value = convention
+    if kind == "name":
+        return f"{value}'s name before the id"
+    return "without a corpus's name" if value is None else _NUMBERING_SHOWN[value]
+
+
 def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     """DatasetError naming ``clip``'s row for a subject id (``own``: without its corpus's
     name, split_corpus) that is a corpus's name as mer writes it and no person ('casme2',
@@ -431,8 +447,8 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too. An id that
     only spells a corpus loosely ('Sam M.') loads, and so does any id that reads back as
     itself ('J.S.'); in a list of one corpus, the manifest keeps ids as written."""
-    text = id_text(own)
-    bare = text.casefold().rstrip(ID_SEPARATORS)
+    text = unicodedata.normalize("NFKC", own).strip()
+    bare = id_text(text).casefold().rstrip(ID_SEPARATORS)
     if bare in CORPUS_OF_NAME:
         corpus = clip.dataset if clip.dataset != DATASET else CORPUS_OF_NAME[bare]
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
@@ -443,7 +459,7 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     manifest = namespaced_subject(clip.dataset, own)
     corpus, read = split_corpus(manifest, clip.dataset)
     if read != text:
-        name = id_text(manifest)[:-len(read)]
+        name = unicodedata.normalize("NFKC", manifest).strip()[:-len(read)]
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
                            f"which the manifest would write {_shown(manifest)}, and mer reads "
                            f"that as {corpus}'s person {_shown(read)} ({_shown(name)} as the "
@@ -468,38 +484,47 @@ def namespaced_subject(dataset: str, subject: str) -> str:
 
 
 def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
-    """(corpus, id) of a subject id written with a corpus's name before it (and one of
-    ID_SEPARATORS), as mer namespaces ids: 'casme2_01' -> ('casme2', '01'),
-    'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II-sub01' -> ('casme2', 'sub01'), the longest
-    such name first, read in NFKC (full-width letters); a name written twice goes twice
-    ('casme2_casme2_1' -> ('casme2', '1')). (None, subject) for an id without one. The name
-    is the row's own corpus (``dataset``, in mer's spelling) or one mer knows (casme2, samm,
-    smic): for a row of another corpus, ``one_spelling`` refuses it."""
-    text = id_text(subject)
+    """(corpus, id) of a subject id written with a corpus's name before it, as mer namespaces
+    ids, with one of ID_SEPARATORS or any dash between ('casme2_01' -> ('casme2', '01'),
+    'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II–sub01' -> ('casme2', 'sub01')) or glued to a
+    number ('SAMM006' -> ('samm', '006'), 'MMEW1' in a row of mmew): the longest such name
+    first, read in NFKC (full-width letters); a name written twice goes twice
+    ('casme2_casme2_1' -> ('casme2', '1')). The id is as written but for NFKC. (None,
+    subject) for an id without one. The name is the row's own corpus (``dataset``, in mer's
+    spelling) or one mer knows (casme2, samm, smic): for a row of another corpus,
+    ``one_spelling`` refuses it."""
+    text = unicodedata.normalize("NFKC", subject).strip()
     corpus = None
     while True:
-        cut = _corpus_before(text, dataset)
+        cut = _corpus_before(id_text(text), dataset)  # id_text keeps every index
         if cut is None or (corpus is not None and cut[0] != corpus):
             break
-        corpus, text = cut
+        corpus, text = cut[0], text[cut[1]:]
     return (corpus, text) if corpus is not None else (None, subject)
 
 
-def _corpus_before(text: str, dataset: str) -> tuple[str, str] | None:
-    """(corpus, the rest) for the longest head of ``text`` that names ``dataset`` or a
-    corpus mer knows, cut at one of ID_SEPARATORS; None when none does."""
-    for index in reversed(range(1, len(text) - 1)):
-        if text[index] not in ID_SEPARATORS:
+def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
+    """(corpus, where the id begins) for the longest head of ``text`` (id_text, no space
+    around it) that names ``dataset`` or a corpus mer knows, cut at one of ID_SEPARATORS or
+    before a number that ends ``text`` and follows a letter; None when none does."""
+    for index in reversed(range(1, len(text))):
+        if text[index] in ID_SEPARATORS:
+            rest = text[index + 1:].lstrip()
+            if not rest or rest[0] in ID_SEPARATORS:
+                continue
+        elif text[index - 1].isalpha() and text[index:].isdecimal():
+            rest = text[index:]
+        else:
             continue
-        head, rest = text[:index].strip(), text[index + 1:].strip()
-        if not head or not rest or rest[0] in ID_SEPARATORS:
+        head = text[:index].strip()
+        if not head:
             continue
         try:
             name = corpus_name(head)
         except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
             continue
         if name == dataset or name in CORPUS_OF_NAME:
-            return name, rest
+            return name, len(text) - len(rest)
     return None
 
 
