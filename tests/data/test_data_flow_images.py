@@ -528,75 +528,100 @@ def test_a_full_width_id_is_the_same_convention(tmp_path, build, caplog):
 
 def test_one_person_written_with_other_separators_is_one_loso_subject(tmp_path, build,
                                                                      caplog):
-    """Break-it sessions (h41 F5, h42 F4): CASME II's person 1 written 'sub01', 'sub_01',
-    'sub 01', 'sub-01', 'Subject 1', with a word processor's en dash ('CASME II–sub01'),
-    its no-break hyphen or a minus sign became nine LOSO subjects without a word, each tested
-    on a model trained on the others; so did CAS(ME)^3's 'spNO.01', 'sp.NO.1' and 'spNO.1',
-    SMIC-VIS's 'VIS_s1' and 'VIS s1', MMEW's 'mmew_1' and 'MMEW1' (and SAMM's 'SAMM006' beside
-    'samm_006'), and 'mmew_1' and 'mmew_01' in a list without a dataset column (h37 N9)."""
+    """Break-it sessions (h41 F5, h42 F4, h43 N4): CASME II's person 1 written 'sub01',
+    'sub_01', 'sub 01', 'sub-01', 'Subject 1', 'sub01.', with a word processor's en dash
+    ('CASME II\u2013sub01'), its no-break hyphen or a minus sign became eleven LOSO subjects
+    without a word, each tested on a model trained on the others; so did CAS(ME)^3's
+    'spNO.01' and 'spNO.1', SMIC-VIS's 'VIS_s1' and 'VIS s1', MMEW's 'mmew_1' and 'MMEW1' (and
+    SAMM's 'SAMM006' beside 'samm_006'), and 'mmew_1' and 'mmew_01' in a list without a
+    dataset column (h37 N9). Ids that differ in more than case, separators and leading zeros
+    stay apart (h43 N2: joining letters across separators made 'Li_Na' and 'Lin_A' one)."""
     casme2 = ["sub01", "sub_01", "sub 01", "sub-01", "Subject 1", "subj01", "sub\u201301",
-              "sub\u221201", "CASME II\u2013sub01", "CASME\u2011II\u2011sub01",
+              "sub\u221201", "sub01.", "CASME II\u2013sub01", "CASME\u2011II\u2011sub01",
               "CASME II \u2212 sub01"]
     rows = [(subject, f"c{index}", "negative", "casme2") for index, subject in enumerate(casme2)]
     rows += [("spNO.01", "d", "positive", "casme3"), ("spNO.1", "e", "surprise", "casme3"),
-             ("CASME3_spNO.1", "f", "negative", "casme3"), ("sp.NO.1", "g", "negative",
-                                                           "casme3"),
+             ("CASME3_spNO.1", "f", "negative", "casme3"), ("spNO1", "g", "negative", "casme3"),
              ("006", "h", "positive", "samm"), ("samm_006", "i", "positive", "samm"),
              ("SAMM006", "j", "positive", "samm"), ("VIS_s1", "k", "positive", "smic"),
              ("VIS s1", "l", "negative", "smic"), ("VIS-s01", "m", "negative", "smic"),
-             ("mmew_1", "n", "negative", "mmew"), ("MMEW1", "o", "positive", "mmew")]
+             ("mmew_1", "n", "negative", "mmew"), ("MMEW1", "o", "positive", "mmew"),
+             ("Li_Na", "p", "positive", "casme3"), ("Lin_A", "q", "positive", "casme3")]
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, report = build("flow-images", make_flow_images(tmp_path / "several", rows),
                                  scheme="megc-3")
     subjects = manifest.set_index("clip")["subject"]
-    assert report["subjects"] == 5
+    assert report["subjects"] == 7
     assert set(subjects[[f"c{index}" for index in range(len(casme2))]]) == {"casme2_sub01"}
     assert set(subjects[list("defg")]) == {"casme3_spNO.01"}
     assert set(subjects[list("hij")]) == {"samm_006"}
     assert set(subjects[list("klm")]) == {"smic_VIS_s1"}
     assert set(subjects[list("no")]) == {"mmew_1"}
-    assert ("also as 'sub_01', 'sub 01', 'sub-01', 'Subject 1', 'subj01', 'sub\u201301', "
-            "'sub\u221201', 'CASME II\u2013sub01', 'CASME\u2011II\u2011sub01', 'CASME II "
-            "\u2212 sub01' (10 rows, e.g. ") in caplog.text
-    assert "read as one person, 'casme3_spNO.01', one LOSO subject" in caplog.text
+    assert list(subjects[list("pq")]) == ["casme3_Li_Na", "casme3_Lin_A"]
+    spellings = ", ".join(repr(s) for s in casme2[1:])
+    assert f"also as {spellings} (11 rows, e.g. " in caplog.text
+    assert ("read as one person, 'casme3_spNO.01', one LOSO subject (ids that differ only in "
+            "case, separators, leading zeros or the corpus's name before them)") in caplog.text
     rows = [("mmew_1", "a", "negative", "x"), ("mmew_01", "b", "positive", "x"),
             ("mmew_2", "c", "surprise", "x")]
     manifest, _ = build("flow-images", make_flow_images(tmp_path / "mmew", rows,
                                                         with_dataset=False), scheme="megc-3")
     assert sorted(manifest["subject"]) == ["mmew_1", "mmew_1", "mmew_2"]
     # a corpus's sheets read the same spellings as the person's number
-    assert [subject_number(s, "subject", "row 2") for s in casme2[:8]] == [1] * 8
-    # different numbers stay different people
-    assert len({subject_key(s) for s in ("sub1_2", "sub12", "sub1", "1_2")}) == 4
+    assert [subject_number(s, "subject", "row 2") for s in casme2[:9]] == [1] * 9
+    assert subject_number("s1.0", "subject", "row 2") == 1
+    # different numbers or letters stay different people
+    for apart in (("sub1_2", "sub12", "sub1", "1_2"), ("Li_Na", "Lin_A", "LiNa_1", "Li_Na1"),
+                  ("1.1", "1.01", "1_10"), ("01_1", "1_01"), ("JS_1", "J_S1"),
+                  ("sp.NO.1", "spNO.1")):
+        assert len({subject_key(s) for s in apart}) == len(apart), apart
 
 
-def test_subject_numbered_in_no_corpus_s_convention_is_not_taken_for_one(tmp_path, build):
-    """A break-it session (h42 F1, F3): 'Subject 006', SAMM's sheet's heading before its
-    number, was taken for CASME II's 'sub06' where the convention tells the corpus (a list
-    without a dataset column, a tree), merging two corpora's people; the refusal names the
-    convention each id is read in, and a dash is shown as written."""
-    rows = [("sub06", "a", "negative", "x"), ("Subject 006", "b", "positive", "x"),
-            ("s1", "c", "surprise", "x")]
-    root = make_flow_images(tmp_path / "nods", rows, with_dataset=False)
-    with pytest.raises(DatasetError, match=r"row 3: column 'subject' writes subject 'Subject "
-                                           r"006' \('Subject' before the number, no corpus's "
-                                           r"numbering\), and .*row 2 'sub06' \(CASME II's "
-                                           r"numbering\): one number in two corpora's"):
-        build("flow-images", root, scheme="megc-3")
+@pytest.mark.parametrize("folder", ["Subject 006", "Sub 006", "S_006", "sub_06"])
+def test_a_tree_folder_in_no_corpus_s_numbering_is_refused(tmp_path, build, folder):
+    """A break-it session (h42 F1, h43 N1): a tree's SAMM folder 'Subject 006' (SAMM's
+    sheet heads its id column so), 'Sub 006' or 'S_006' was read as CASME II's or SMIC's
+    numbering and merged with sub06 or s6: two corpora's people in one LOSO subject. Only
+    the composite's own numberings tell a folder's corpus."""
     root = ststnet_tree(tmp_path / "input")
-    (root / "006").rename(root / "Subject 006")
-    with pytest.raises(DatasetError, match=r"subject folder 'Subject 006' is in none of the "
+    (root / "006").rename(root / folder)
+    with pytest.raises(DatasetError, match=rf"subject folder '{folder}' is in none of the "
                                            r"MEGC2019 composite's conventions"):
         build("flow-images", root, scheme="megc-3")
+
+
+def test_an_id_in_no_corpus_s_numbering_is_not_taken_for_one(tmp_path, build):
+    """Break-it sessions (h42 F1-F3, h43 N1, N3, N5): without a dataset column, 'Subject 006'
+    or 'Sub 006' beside CASME II's 'sub06' was merged with it; the refusal names the way each
+    id is written, and a dash is shown as written. 'CASME2' in a row of CASME I is a
+    corpus's name, not that corpus's person 2; 'SAMM1' in a CASME II row is that row's
+    person (initials, say), not SAMM's."""
+    for index, other in enumerate(["Subject 006", "Sub 006"]):
+        rows = [("sub06", "a", "negative", "x"), (other, "b", "positive", "x"),
+                ("s1", "c", "surprise", "x")]
+        root = make_flow_images(tmp_path / f"nods{index}", rows, with_dataset=False)
+        word = other.split()[0].casefold()
+        with pytest.raises(DatasetError, match=rf"row 3: column 'subject' writes subject "
+                                               rf"'{other}' \('{word}' and a separator before "
+                                               r"the number, no corpus's own numbering\), and "
+                                               r".*row 2 'sub06' \(CASME II's numbering\): one "
+                                               r"number written two ways"):
+            build("flow-images", root, scheme="megc-3")
     rows = [("006", "a", "negative", "samm"), ("Subject 006", "b", "positive", "samm"),
             ("sub01", "c", "surprise", "casme2"), ("\u20131", "d", "positive", "casme2")]
     with pytest.raises(DatasetError, match="which the manifest would write 'casme2_\u20131', "
                                            "and mer reads that as casme2's person '1' "
                                            "\\('casme2_\u2013' as the corpus's name\\)"):
         build("flow-images", make_flow_images(tmp_path / "dash", rows), scheme="megc-3")
-    manifest, _ = build("flow-images", make_flow_images(tmp_path / "samm", rows[:3]),
+    rows = [*rows[:3], ("SAMM1", "e", "positive", "casme2")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "samm", rows),
                         scheme="megc-3")
-    assert sorted(manifest["subject"]) == ["casme2_sub01", "samm_006", "samm_006"]
+    assert sorted(manifest["subject"]) == ["casme2_SAMM1", "casme2_sub01", "samm_006",
+                                           "samm_006"]
+    rows = [("CASME2", "a", "negative", "casme"), ("2", "b", "positive", "casme")]
+    with pytest.raises(DatasetError, match=r"writes subject 'CASME2', a corpus's name and no "
+                                           r"person's id"):
+        build("flow-images", make_flow_images(tmp_path / "casme1", rows), scheme="megc-3")
 
 
 def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):
@@ -700,8 +725,9 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
     with pytest.raises(DatasetError, match=r"row 2: column 'subject' writes subject "
                                            r"'casme2_1' \(casme2's name before the id\), and "
                                            r".*row 4 'sub01' \(CASME II's numbering\): one "
-                                           r"number in two corpora's conventions .*or a "
-                                           r"corpus's name before it"):
+                                           r"number written two ways \(the MEGC2019 corpora "
+                                           r"number their people .*and mer writes a corpus's "
+                                           r"name before the id\)"):
         build("flow-images", root, scheme="megc-3")
 
 
@@ -726,8 +752,8 @@ def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refus
         with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
                                                r"subject 's3' \(SMIC's numbering\), and "
                                                r".*labels.csv, row 2 'sub03' \(CASME II's "
-                                               r"numbering\): one number in two corpora's "
-                                               r"conventions .*" + advice):
+                                               r"numbering\): one number written two ways .*"
+                                               + advice):
             build("flow-images", root, scheme="megc-3")
     rows = [("sub03", "EP02_01f", "positive", ""), ("Sub3", "EP03_02", "negative", ""),
             ("006", "006_1_2", "negative", ""), ("6", "006_2_1", "surprise", "")]

@@ -22,9 +22,14 @@ ID_SEPARATORS = "_-. \\"
 _SEPARATORS = re.compile("[" + re.escape(ID_SEPARATORS) + "]+")
 # The runs a subject id's parts are read in: letters, a number, or one other character.
 _RUN = re.compile(r"(?P<letters>[^\W\d_]+)|(?P<number>\d+)|.")
-# The words a numbered subject id may have before its number, and the convention each is:
-# CASME II's 'sub01', SMIC's 's1', SAMM's sheet column 'Subject' ('Subject 006').
-_SUBJECT_WORDS = {"sub": "sub", "s": "s", "subj": "subject", "subject": "subject"}
+# The words a numbered subject id may have before its number: CASME II's 'sub01', SMIC's
+# 's1', SAMM's sheet column 'Subject' ('Subject 006').
+_SUBJECT_WORDS = frozenset({"sub", "s", "subj", "subject"})
+# A numbered subject id in id_text, once runs have shown it is one: what stands before the
+# number (a word, with a separator or not) and the number; and the '.' or '.0' a CSV's number
+# column, or a typist, may leave after it ('1.0', 'sub01.').
+_NUMBERED = re.compile(r"(.*?)0*(\d+)")
+_NUMBER_END = re.compile(r"(?<=\d)\.0*$")
 # A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
 # an empty cell (the same value an xlsx cell gives as the float 46.0).
 _WHOLE = re.compile(r"(\d+)(?:\.0*)?")
@@ -119,39 +124,40 @@ def id_text(text: str) -> str:
 
 
 def _id_runs(text: str) -> tuple[str, ...]:
-    """A subject id as a sequence: its runs of letters (without case, joined across
-    separators: 'sp.NO' is 'spno'), its numbers (without leading zeros: '01' is '1') and its
-    other characters, in order; a separator it begins or ends with is a run '_'. So 'sub01',
-    'sub_1' and 'SUB 001' are ('sub', '1'), 'VIS_s1' and 'VIS s01' ('viss', '1'), while '1_2'
-    ('1', '2') and '12' ('12') stay apart."""
+    """A subject id as a sequence: its runs of letters (without case) and of digits, and its
+    other characters, in order, without the separators between them; a number without its
+    leading zeros ('01' is '1') unless it follows another number ('1.01' is not '1.1'); a
+    separator it begins or ends with is a run '_'. So 'sub01', 'sub_1' and 'SUB 001' are
+    ('sub', '1'), 'VIS_s1' and 'VIS s01' ('vis', 's', '1'), 'spNO.01' and 'spNO1' ('spno',
+    '1'), while '1_2' ('1', '2') and '12' ('12') stay apart, and so do 'Li_Na' and 'Lin_A'
+    (a break-it session: letters joined across separators made them one person)."""
     parts = _SEPARATORS.split(unicodedata.normalize("NFKC", id_text(text).casefold()))
     runs: list[str] = []
-    letters = False  # whether the last run is letters
     for part in parts:
         if not part:  # a separator at either end ('_1', 'sub01_'); split gives '' there
             runs.append("_")
-            letters = False
         for match in _RUN.finditer(part):
-            if match["letters"] and letters:
-                runs[-1] += match["letters"]
-            else:
-                runs.append(str(int(match["number"])) if match["number"] else match[0])
-            letters = bool(match["letters"])
+            after_number = bool(runs) and runs[-1].isdecimal()
+            number = match["number"]
+            runs.append(str(int(number)) if number and not after_number else match[0])
     return tuple(runs)
 
 
 def _numbered(text: str) -> tuple[str, int] | None:
-    """(convention, number) of a subject id written as a number: ('', 6) for '006' and for
-    '6.0' as a CSV's number column writes it, ('sub', 1) for 'sub01', 'sub_01' and 'Sub-1',
-    ('s', 1) for 's1' and 'S. 01', ('subject', 6) for 'Subject 006' and 'subj6'; None for
-    another id (_SUBJECT_WORDS)."""
-    whole = _WHOLE.fullmatch(id_text(text))
-    if whole:
-        return "", int(whole.group(1))
+    """(convention, number) of a subject id written as a number, the convention being what
+    stands before the number, without case and with any separator as '_': ('', 6) for
+    '006' and for '6.0' as a CSV's number column writes it, ('sub', 1) for 'sub01' and
+    'Sub1.', ('sub_', 1) for 'sub_01' and 'Sub-1', ('s', 1) for 's1', ('subject_', 6) for
+    'Subject 006'; None for another id (_SUBJECT_WORDS)."""
+    text = _NUMBER_END.sub("", id_text(text))
     runs = _id_runs(text)
-    if len(runs) == 2 and runs[0] in _SUBJECT_WORDS and runs[1].isdecimal():
-        return _SUBJECT_WORDS[runs[0]], int(runs[1])
-    return None
+    if not runs or not runs[-1].isdecimal() or len(runs) > 2 or (
+            len(runs) == 2 and runs[0] not in _SUBJECT_WORDS):
+        return None
+    word, number = _NUMBERED.fullmatch(text).groups()
+    word = word.casefold()
+    separated = bool(word) and word[-1] in ID_SEPARATORS
+    return word.rstrip(ID_SEPARATORS) + ("_" if separated else ""), int(number)
 
 
 def subject_number(value: object, column: str, where: str) -> int:
@@ -195,10 +201,11 @@ def listed_path(value: object, column: str, where: str) -> str:
 
 
 def subject_prefix(text: str) -> str | None:
-    """The convention a numbered subject id is written in: 'sub' (CASME II's 'sub01'), 's'
-    (SMIC's 's1'), '' (a bare number: SAMM's '006', a sheet's '1') or 'subject' ('Subject 1':
-    no corpus's own; SAMM's sheet heads its id column so), whatever stands between the word
-    and the number; None for an id that is no number (subject_key)."""
+    """The convention a numbered subject id is written in (_numbered): 'sub' (CASME II's
+    'sub01'), 's' (SMIC's 's1'), '' (a bare number: SAMM's '006', a sheet's '1'), or another
+    ('sub_' for 'sub_01', 'subject_' for 'Subject 006', SAMM's sheet's heading): no corpus's
+    own, so it tells no corpus (a break-it session: 'Sub 006', a SAMM folder, was read as
+    CASME II's sub06); None for an id that is no number (subject_key)."""
     numbered = _numbered(text)
     return numbered[0] if numbered else None
 

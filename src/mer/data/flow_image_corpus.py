@@ -399,10 +399,11 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
                 f"({_convention_shown(theirs)}), and {one.where} {one.subject!r} "
-                f"({_convention_shown(its)}): one number in two corpora's conventions (CASME "
-                f"II 'sub03', SAMM '013', SMIC 's3', or a corpus's name before it), which "
-                f"{rows} may be two people of different corpora or one person. {advice}, or "
-                "write the person's id one way")
+                f"({_convention_shown(its)}): one number written two ways (the MEGC2019 "
+                f"corpora number their people CASME II 'sub03', SAMM '013', SMIC 's3', and "
+                f"mer writes a corpus's name before the id), which {rows} may be two people "
+                f"of different corpora or one person. {advice}, or write the person's id one "
+                "way")
     if named:
         log.warning("%s writes subjects with their corpus's name (e.g. %r, %s), but the list "
                     "has no dataset column: labels.scheme maps every row with its general "
@@ -416,25 +417,33 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         person = repr(namespaced_subject(key[0], written[key]) if several and key[0] != DATASET
                       else written[key])
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
-                    "read as one person, %s, one LOSO subject. If they are different people, "
-                    "give them different ids", named_by, first[key].subject, first[key].where,
+                    "read as one person, %s, one LOSO subject (ids that differ only in case, "
+                    "separators, leading zeros or the corpus's name before them). If they are "
+                    "different people, give them ids that differ in a letter or a number",
+                    named_by, first[key].subject, first[key].where,
                     spellings, rows, respelt[0].where, person)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
 
 
-# How each numbering reads in an error (cells.subject_prefix).
+# The MEGC2019 corpora's own numberings (cells.subject_prefix), as an error names them.
 _NUMBERING_SHOWN = {"sub": "CASME II's numbering", "s": "SMIC's numbering",
-                    "": "a bare number, SAMM's numbering",
-                    "subject": "'Subject' before the number, no corpus's numbering"}
+                    "": "a bare number, SAMM's numbering"}
 
 
 def _convention_shown(convention: tuple[str, str | None]) -> str:
     """A convention one_spelling reads a subject id in, for an error: ('name', 'casme2') is
-    "casme2's name before the id", ('numbering', 's') "SMIC's numbering"."""
+    "casme2's name before the id", ('numbering', 's') "SMIC's numbering", ('numbering',
+    'sub_') "'sub' and a separator before the number, no corpus's own numbering"."""
     kind, value = convention
     if kind == "name":
         return f"{value}'s name before the id"
-    return "without a corpus's name" if value is None else _NUMBERING_SHOWN[value]
+    if value is None:
+        return "without a corpus's name"
+    if value in _NUMBERING_SHOWN:
+        return _NUMBERING_SHOWN[value]
+    word = value.removesuffix("_")
+    separator = " and a separator" if value.endswith("_") else ""
+    return f"'{word}'{separator} before the number, no corpus's own numbering"
 
 
 def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
@@ -487,7 +496,7 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
     """(corpus, id) of a subject id written with a corpus's name before it, as mer namespaces
     ids, with one of ID_SEPARATORS or any dash between ('casme2_01' -> ('casme2', '01'),
     'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II–sub01' -> ('casme2', 'sub01')) or glued to a
-    number ('SAMM006' -> ('samm', '006'), 'MMEW1' in a row of mmew): the longest such name
+    number in a row of that corpus ('SAMM006' -> ('samm', '006')): the longest such name
     first, read in NFKC (full-width letters); a name written twice goes twice
     ('casme2_casme2_1' -> ('casme2', '1')). The id is as written but for NFKC. (None,
     subject) for an id without one. The name is the row's own corpus (``dataset``, in mer's
@@ -505,14 +514,17 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
 
 def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     """(corpus, where the id begins) for the longest head of ``text`` (id_text, no space
-    around it) that names ``dataset`` or a corpus mer knows, cut at one of ID_SEPARATORS or
-    before a number that ends ``text`` and follows a letter; None when none does."""
+    around it) that names ``dataset`` or a corpus mer knows, cut at one of ID_SEPARATORS, or
+    that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not a corpus's
+    whole name, 'CASME2' in a row of CASME I, nor another corpus's: 'SAMM1' in a CASME II
+    row may be a person's initials); None when none does."""
+    allow_glued = text.casefold() not in CORPUS_OF_NAME  # 'CASME2' in a row of CASME I
     for index in reversed(range(1, len(text))):
         if text[index] in ID_SEPARATORS:
             rest = text[index + 1:].lstrip()
             if not rest or rest[0] in ID_SEPARATORS:
                 continue
-        elif text[index - 1].isalpha() and text[index:].isdecimal():
+        elif text[index - 1].isalpha() and text[index:].isdecimal() and allow_glued:
             rest = text[index:]
         else:
             continue
@@ -523,7 +535,7 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
             name = corpus_name(head)
         except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
             continue
-        if name == dataset or name in CORPUS_OF_NAME:
+        if name == dataset or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS):
             return name, len(text) - len(rest)
     return None
 
