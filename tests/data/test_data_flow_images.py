@@ -560,8 +560,9 @@ def test_one_person_written_with_other_separators_is_one_loso_subject(tmp_path, 
     assert list(subjects[list("pq")]) == ["casme3_Li_Na", "casme3_Lin_A"]
     spellings = ", ".join(repr(s) for s in casme2[1:])
     assert f"also as {spellings} (11 rows, e.g. " in caplog.text
-    assert ("read as one person, 'casme3_spNO.01', one LOSO subject (ids that differ only in "
-            "case, separators, leading zeros or the corpus's name before them)") in caplog.text
+    assert ("read as one person, 'casme3_spNO.01', one LOSO subject (in one corpus, ids that "
+            "differ only in case, separators, leading zeros, the corpus's name before them or "
+            "the word sub, s or subject before a number)") in caplog.text
     rows = [("mmew_1", "a", "negative", "x"), ("mmew_01", "b", "positive", "x"),
             ("mmew_2", "c", "surprise", "x")]
     manifest, _ = build("flow-images", make_flow_images(tmp_path / "mmew", rows,
@@ -573,7 +574,7 @@ def test_one_person_written_with_other_separators_is_one_loso_subject(tmp_path, 
     # different numbers or letters stay different people
     for apart in (("sub1_2", "sub12", "sub1", "1_2"), ("Li_Na", "Lin_A", "LiNa_1", "Li_Na1"),
                   ("1.1", "1.01", "1_10"), ("01_1", "1_01"), ("JS_1", "J_S1"),
-                  ("sp.NO.1", "spNO.1")):
+                  ("sp.NO.1", "spNO.1"), ("1,1", "1,01"), ("A+1", "A+01")):
         assert len({subject_key(s) for s in apart}) == len(apart), apart
 
 
@@ -591,21 +592,21 @@ def test_a_tree_folder_in_no_corpus_s_numbering_is_refused(tmp_path, build, fold
 
 
 def test_an_id_in_no_corpus_s_numbering_is_not_taken_for_one(tmp_path, build):
-    """Break-it sessions (h42 F1-F3, h43 N1, N3, N5): without a dataset column, 'Subject 006'
-    or 'Sub 006' beside CASME II's 'sub06' was merged with it; the refusal names the way each
-    id is written, and a dash is shown as written. 'CASME2' in a row of CASME I is a
-    corpus's name, not that corpus's person 2; 'SAMM1' in a CASME II row is that row's
-    person (initials, say), not SAMM's."""
-    for index, other in enumerate(["Subject 006", "Sub 006"]):
+    """Break-it sessions (h42 F1-F3, h43 N1, N3, N5, h44 F1, F2, F4b): without a dataset
+    column, 'Subject 006' or 'Sub 006' beside CASME II's 'sub06' was merged with it; the
+    refusal names the way each id is written, and a dash is shown as written. 'CASME2' or
+    'casme3' in a row of CASME I is a corpus's name, not that corpus's person 2 or 3;
+    'SAMM1' in a CASME II row is that row's person (initials, say), not SAMM's."""
+    for index, (other, shown) in enumerate([("Subject 006", "'subject'"),
+                                            ("Sub 006", "'sub' and a separator")]):
         rows = [("sub06", "a", "negative", "x"), (other, "b", "positive", "x"),
                 ("s1", "c", "surprise", "x")]
         root = make_flow_images(tmp_path / f"nods{index}", rows, with_dataset=False)
-        word = other.split()[0].casefold()
         with pytest.raises(DatasetError, match=rf"row 3: column 'subject' writes subject "
-                                               rf"'{other}' \('{word}' and a separator before "
-                                               r"the number, no corpus's own numbering\), and "
-                                               r".*row 2 'sub06' \(CASME II's numbering\): one "
-                                               r"number written two ways"):
+                                               rf"'{other}' \({shown} before the number, no "
+                                               r"corpus's own numbering\), and .*row 2 'sub06' "
+                                               r"\(CASME II's numbering\): one number written "
+                                               r"two ways"):
             build("flow-images", root, scheme="megc-3")
     rows = [("006", "a", "negative", "samm"), ("Subject 006", "b", "positive", "samm"),
             ("sub01", "c", "surprise", "casme2"), ("\u20131", "d", "positive", "casme2")]
@@ -618,10 +619,24 @@ def test_an_id_in_no_corpus_s_numbering_is_not_taken_for_one(tmp_path, build):
                         scheme="megc-3")
     assert sorted(manifest["subject"]) == ["casme2_SAMM1", "casme2_sub01", "samm_006",
                                            "samm_006"]
-    rows = [("CASME2", "a", "negative", "casme"), ("2", "b", "positive", "casme")]
-    with pytest.raises(DatasetError, match=r"writes subject 'CASME2', a corpus's name and no "
-                                           r"person's id"):
-        build("flow-images", make_flow_images(tmp_path / "casme1", rows), scheme="megc-3")
+    for index, name in enumerate(["CASME2", "casme3", "MMEW"]):  # h44 F1
+        rows = [(name, "a", "negative", "casme"), ("2", "b", "positive", "casme")]
+        with pytest.raises(DatasetError, match=rf"writes subject '{name}', a corpus's name and "
+                                               r"no person's id"):
+            build("flow-images", make_flow_images(tmp_path / f"casme1{index}", rows),
+                  scheme="megc-3")
+    # h44 F2: 'Subject' with a separator or not is one convention, no corpus's; F4b: an id
+    # with the row's corpus's name before it is described so
+    rows = [("Subject 1", "a", "negative", "casme3"), ("Subject1", "b", "positive", "casme3"),
+            ("subj01", "c", "positive", "casme3")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "subject", rows),
+                        scheme="megc-3")
+    assert list(manifest["subject"]) == ["Subject 1"] * 3
+    rows = [("mmew_1", "a", "negative", "mmew"), ("S01", "b", "positive", "mmew")]
+    with pytest.raises(DatasetError, match=r"writes subject 'S01' \(SMIC's numbering\), and "
+                                           r".*row 2 'mmew_1' \(mmew's name, then a bare "
+                                           r"number, SAMM's numbering\)"):
+        build("flow-images", make_flow_images(tmp_path / "mmew", rows), scheme="megc-3")
 
 
 def test_a_corpus_column_names_each_rows_corpus(tmp_path, build):

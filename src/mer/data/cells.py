@@ -126,8 +126,9 @@ def id_text(text: str) -> str:
 def _id_runs(text: str) -> tuple[str, ...]:
     """A subject id as a sequence: its runs of letters (without case) and of digits, and its
     other characters, in order, without the separators between them; a number without its
-    leading zeros ('01' is '1') unless it follows another number ('1.01' is not '1.1'); a
-    separator it begins or ends with is a run '_'. So 'sub01', 'sub_1' and 'SUB 001' are
+    leading zeros ('01' is '1') where it begins the id or follows letters, not elsewhere
+    ('1.01' is not '1.1', nor 'A+01' 'A+1'); a separator it begins or ends with is a run
+    '_'. So 'sub01', 'sub_1' and 'SUB 001' are
     ('sub', '1'), 'VIS_s1' and 'VIS s01' ('vis', 's', '1'), 'spNO.01' and 'spNO1' ('spno',
     '1'), while '1_2' ('1', '2') and '12' ('12') stay apart, and so do 'Li_Na' and 'Lin_A'
     (a break-it session: letters joined across separators made them one person)."""
@@ -137,9 +138,10 @@ def _id_runs(text: str) -> tuple[str, ...]:
         if not part:  # a separator at either end ('_1', 'sub01_'); split gives '' there
             runs.append("_")
         for match in _RUN.finditer(part):
-            after_number = bool(runs) and runs[-1].isdecimal()
+            # a person's number: '006', 'sub01', '_01' (a separator before it)
+            counted = not runs or runs[-1].isalpha() or runs[-1] == "_"
             number = match["number"]
-            runs.append(str(int(number)) if number and not after_number else match[0])
+            runs.append(str(int(number)) if number and counted else match[0])
     return tuple(runs)
 
 
@@ -147,8 +149,9 @@ def _numbered(text: str) -> tuple[str, int] | None:
     """(convention, number) of a subject id written as a number, the convention being what
     stands before the number, without case and with any separator as '_': ('', 6) for
     '006' and for '6.0' as a CSV's number column writes it, ('sub', 1) for 'sub01' and
-    'Sub1.', ('sub_', 1) for 'sub_01' and 'Sub-1', ('s', 1) for 's1', ('subject_', 6) for
-    'Subject 006'; None for another id (_SUBJECT_WORDS)."""
+    'Sub1.', ('sub_', 1) for 'sub_01' and 'Sub-1' (not CASME II's own), ('s', 1) for 's1',
+    ('subject', 6) for 'Subject 006', 'subj6' and 'SUBJECT_6' (no corpus's: one
+    convention whatever the separator); None for another id (_SUBJECT_WORDS)."""
     text = _NUMBER_END.sub("", id_text(text))
     runs = _id_runs(text)
     if not runs or not runs[-1].isdecimal() or len(runs) > 2 or (
@@ -157,7 +160,10 @@ def _numbered(text: str) -> tuple[str, int] | None:
     word, number = _NUMBERED.fullmatch(text).groups()
     word = word.casefold()
     separated = bool(word) and word[-1] in ID_SEPARATORS
-    return word.rstrip(ID_SEPARATORS) + ("_" if separated else ""), int(number)
+    word = word.rstrip(ID_SEPARATORS)
+    if word in ("subj", "subject"):
+        return "subject", int(number)
+    return word + ("_" if separated else ""), int(number)
 
 
 def subject_number(value: object, column: str, where: str) -> int:
@@ -203,7 +209,7 @@ def listed_path(value: object, column: str, where: str) -> str:
 def subject_prefix(text: str) -> str | None:
     """The convention a numbered subject id is written in (_numbered): 'sub' (CASME II's
     'sub01'), 's' (SMIC's 's1'), '' (a bare number: SAMM's '006', a sheet's '1'), or another
-    ('sub_' for 'sub_01', 'subject_' for 'Subject 006', SAMM's sheet's heading): no corpus's
+    ('sub_' for 'sub_01', 'subject' for 'Subject 006', SAMM's sheet's heading): no corpus's
     own, so it tells no corpus (a break-it session: 'Sub 006', a SAMM folder, was read as
     CASME II's sub06); None for an id that is no number (subject_key)."""
     numbered = _numbered(text)

@@ -63,7 +63,14 @@ from mer.data.cells import (
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
-from mer.labels import CORPUS_OF_NAME, corpus_name, corpus_of, normalise_emotion
+from mer.labels import (
+    CORPUS_OF_NAME,
+    FIELD_CORPUS_NAMES,
+    corpus_name,
+    corpus_of,
+    dataset_name,
+    normalise_emotion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +360,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     first: dict[Key, Clip] = {}
     others: dict[Key, list[Clip]] = {}
     # rows of no corpus mer knows: (dataset, person number) -> how its ids are written (a
-    # corpus's name before it, or a numbering: 'sub', 's', '', 'subject') -> the first row
+    # corpus's name before it, or a numbering: 'sub', 's', '', 'sub_') -> the first row
     conventions: dict[tuple[str, int | tuple[str, ...]], dict[tuple[str, str | None], Clip]] = {}
     # the id each person is written with: the first spelling, without its corpus's name
     # in a list that has a dataset column (the data stage namespaces it again)
@@ -398,8 +405,8 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
                  "II, SAMM or SMIC-HS clips, name that corpus in their dataset cells"))
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
-                f"({_convention_shown(theirs)}), and {one.where} {one.subject!r} "
-                f"({_convention_shown(its)}): one number written two ways (the MEGC2019 "
+                f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
+                f"({_convention_of(one, its)}): one number written two ways (the MEGC2019 "
                 f"corpora number their people CASME II 'sub03', SAMM '013', SMIC 's3', and "
                 f"mer writes a corpus's name before the id), which {rows} may be two people "
                 f"of different corpora or one person. {advice}, or write the person's id one "
@@ -417,9 +424,10 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         person = repr(namespaced_subject(key[0], written[key]) if several and key[0] != DATASET
                       else written[key])
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
-                    "read as one person, %s, one LOSO subject (ids that differ only in case, "
-                    "separators, leading zeros or the corpus's name before them). If they are "
-                    "different people, give them ids that differ in a letter or a number",
+                    "read as one person, %s, one LOSO subject (in one corpus, ids that differ "
+                    "only in case, separators, leading zeros, the corpus's name before them or "
+                    "the word sub, s or subject before a number). If they are different people, "
+                    "give them ids that differ in more than that",
                     named_by, first[key].subject, first[key].where,
                     spellings, rows, respelt[0].where, person)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
@@ -446,6 +454,15 @@ def _convention_shown(convention: tuple[str, str | None]) -> str:
     return f"'{word}'{separator} before the number, no corpus's own numbering"
 
 
+def _convention_of(clip: Clip, convention: tuple[str, str | None]) -> str:
+    """_convention_shown, with the corpus's name a row's id begins with, which a row with a
+    dataset column reads as that corpus's (a break-it session: 'mmew_1' was called "a bare
+    number")."""
+    named, _ = split_corpus(clip.subject, clip.dataset)
+    shown = _convention_shown(convention)
+    return f"{named}'s name, then {shown}" if named and convention[0] == "numbering" else shown
+
+
 def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     """DatasetError naming ``clip``'s row for a subject id (``own``: without its corpus's
     name, split_corpus) that is a corpus's name as mer writes it and no person ('casme2',
@@ -458,8 +475,8 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     itself ('J.S.'); in a list of one corpus, the manifest keeps ids as written."""
     text = unicodedata.normalize("NFKC", own).strip()
     bare = id_text(text).casefold().rstrip(ID_SEPARATORS)
-    if bare in CORPUS_OF_NAME:
-        corpus = clip.dataset if clip.dataset != DATASET else CORPUS_OF_NAME[bare]
+    if bare in FIELD_CORPUS_NAMES:
+        corpus = clip.dataset if clip.dataset != DATASET else dataset_name(bare) or bare
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
                            "a corpus's name and no person's id: write the person's id ('01', "
                            f"or '{corpus}_01' with the corpus's name)")
@@ -518,7 +535,7 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not a corpus's
     whole name, 'CASME2' in a row of CASME I, nor another corpus's: 'SAMM1' in a CASME II
     row may be a person's initials); None when none does."""
-    allow_glued = text.casefold() not in CORPUS_OF_NAME  # 'CASME2' in a row of CASME I
+    allow_glued = text.casefold() not in FIELD_CORPUS_NAMES  # 'CASME2' in CASME I's rows
     for index in reversed(range(1, len(text))):
         if text[index] in ID_SEPARATORS:
             rest = text[index + 1:].lstrip()
