@@ -457,19 +457,25 @@ def test_a_subject_id_the_manifest_would_write_as_another_is_refused(tmp_path, b
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
 
 
-@pytest.mark.parametrize(("subject", "with_dataset"), [("casme2_", True), ("casme2\uff3f", True),
-                                                       ("SMIC", True), ("samm", False)])
+@pytest.mark.parametrize(("subject", "with_dataset"), [
+    ("casme2_", True), ("casme2\uff3f", True), ("SMIC", True), ("samm", False),
+    ("CASME II", False), ("SMIC-VIS", True), ("SAMM-LV", True), ("CAS(ME)^3", True),
+    ("MEGC 2019", True), ("Sam M.", False)])
 def test_a_subject_id_that_is_a_corpus_name_is_refused(tmp_path, build, subject,
                                                        with_dataset):
-    """A break-it session (h37 N9): 'casme2_', a corpus's name alone, was kept as a person.
-    The advice names the row's own corpus (h41 F4a: it named the one the id spelt)."""
+    """Break-it sessions (h37 N9, h45 G1): 'casme2_', a corpus's name alone, was kept as a
+    person, and so were the field's corpora's usual spellings ('CASME II', 'SMIC-VIS', SMIC's
+    person 'VIS'). Without a dataset column, the advice names the corpus the id spells; with
+    one, the row's own numbering (h41 F4a, h45 G4a)."""
     rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", "casme2"),
             ("2", "c", "surprise", "casme2")]
-    corpus = "casme2" if with_dataset else "samm"
+    corpus = {"samm": "samm", "CASME II": "casme2", "Sam M.": "samm"}.get(subject)
+    advice = (r"\('01', as the row's corpus numbers its people\)" if with_dataset
+              else rf"\('01', or '{corpus}_01' with the corpus's name\)")
     with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' writes "
                                            rf"subject '{re.escape(subject)}', a corpus's name "
-                                           r"and no person's id: write the person's id \('01', "
-                                           rf"or '{corpus}_01' with the corpus's name\)"):
+                                           rf"and no person's id: write the person's id "
+                                           rf"{advice}"):
         build("flow-images", make_flow_images(tmp_path, rows, with_dataset=with_dataset),
               scheme="megc-3")
 
@@ -489,23 +495,22 @@ def test_a_subject_id_marking_no_value_is_refused(tmp_path, build, subject):
 
 def test_ids_that_read_back_as_themselves_load(tmp_path, build):
     """Break-it sessions (h40 F3, F6, h41 F1, F2): a first fix refused initials ending in a
-    dot ('J.S.'), a second one 'Sam M.' (a loose spelling of SAMM) and an id equal to its
-    row's unknown corpus ('1' of corpus '1'); CAS(ME)^3's 'CASME3_spNO.1' beside 'spNO.1' (a
-    corpus mer does not know, named in the dataset column) was refused as one number in two
-    corpora's conventions. In a list of one corpus, which the manifest writes as is, SMIC's
-    'HS_s1' is kept."""
+    dot ('J.S.') and an id equal to its row's unknown corpus ('1' of corpus '1');
+    CAS(ME)^3's 'CASME3_spNO.1' beside 'spNO.1' (a corpus mer does not know, named in the
+    dataset column) was refused as one number in two corpora's conventions. In a list of one
+    corpus, which the manifest writes as is, SMIC's 'HS_s1' is kept."""
     rows = [("J.S.", "a", "negative", "samm"), ("J.S.", "b", "positive", "samm"),
             ("sub01_", "c", "surprise", "casme2"), ("sub02", "d", "negative", "casme2"),
             ("spNO.1", "e", "negative", "casme3"), ("CASME3_spNO.1", "f", "positive",
                                                     "casme3"),
-            ("spNO.2", "g", "surprise", "casme3"), ("Sam M.", "h", "negative", "samm"),
+            ("spNO.2", "g", "surprise", "casme3"), ("Sam Ma", "h", "negative", "samm"),
             ("1", "i", "positive", "1"), ("2", "j", "surprise", "1")]
     manifest, _ = build("flow-images", make_flow_images(tmp_path / "several", rows),
                         scheme="megc-3")
     subjects = manifest.set_index("clip")["subject"]
     assert list(subjects[list("abcdefghij")]) == [
         "samm_J.S.", "samm_J.S.", "casme2_sub01_", "casme2_sub02", "casme3_spNO.1",
-        "casme3_spNO.1", "casme3_spNO.2", "samm_Sam M.", "1_1", "1_2"]
+        "casme3_spNO.1", "casme3_spNO.2", "samm_Sam Ma", "1_1", "1_2"]
     rows = [("HS_s1", "a", "negative", "smic"), ("HS_s2", "b", "positive", "smic"),
             ("HS_s1", "c", "surprise", "smic")]
     manifest, _ = build("flow-images", make_flow_images(tmp_path / "one", rows),
@@ -625,6 +630,11 @@ def test_an_id_in_no_corpus_s_numbering_is_not_taken_for_one(tmp_path, build):
                                                r"no person's id"):
             build("flow-images", make_flow_images(tmp_path / f"casme1{index}", rows),
                   scheme="megc-3")
+    # h45 G2: 'CASME31' may be CAS(ME)^3's person 1: not CASME I's person 31
+    rows = [("CASME31", "a", "negative", "casme"), ("31", "b", "positive", "casme")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "casme31", rows),
+                        scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["31", "CASME31"]
     # h44 F2: 'Subject' with a separator or not is one convention, no corpus's; F4b: an id
     # with the row's corpus's name before it is described so
     rows = [("Subject 1", "a", "negative", "casme3"), ("Subject1", "b", "positive", "casme3"),

@@ -69,6 +69,7 @@ from mer.labels import (
     corpus_name,
     corpus_of,
     dataset_name,
+    name_key,
     normalise_emotion,
 )
 
@@ -370,12 +371,12 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     several = len({clip.dataset for clip in clips}) > 1
     for clip in clips:
         corpus, own = split_corpus(clip.subject, clip.dataset)
+        _check_readable(clip, own, named_by, several)
         if corpus is not None and clip.dataset != DATASET and corpus != clip.dataset:
             raise DatasetError(
                 f"{clip.where}: {named_by} writes subject {clip.subject!r}, which names the "
                 f"corpus {corpus}, but the row's dataset is {clip.dataset}: write the "
                 "subject's own id, or correct the dataset cell")
-        _check_readable(clip, own, named_by, several)
         # a person: without a dataset column, ids naming two corpora are two people
         key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
         keys.append(key)
@@ -465,21 +466,24 @@ def _convention_of(clip: Clip, convention: tuple[str, str | None]) -> str:
 
 def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     """DatasetError naming ``clip``'s row for a subject id (``own``: without its corpus's
-    name, split_corpus) that is a corpus's name as mer writes it and no person ('casme2',
-    'casme2_'), or, in a list of ``several`` corpora, that the manifest would write as
-    another person's id: the data stage then writes each subject '<dataset>_<id>'
-    (namespaced_subject), and that must read back as the same id. A break-it
-    session: CASME II's '_1' became 'casme2__1', which reads as person '1', as did SMIC's
-    'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width separators ('＿1') too. An id that
-    only spells a corpus loosely ('Sam M.') loads, and so does any id that reads back as
-    itself ('J.S.'); in a list of one corpus, the manifest keeps ids as written."""
+    name, split_corpus) that, or whose whole id, spells one of the field's corpora's names
+    in letters and digits and no person ('casme2', 'casme2_', 'CASME II', 'SMIC-VIS',
+    'CAS(ME)^3': labels.FIELD_CORPUS_NAMES, break-it sessions), or, in a list of
+    ``several`` corpora, that the manifest would write as another person's id: the data
+    stage then writes each subject '<dataset>_<id>' (namespaced_subject), and that must read
+    back as the same id. A break-it session: CASME II's '_1' became 'casme2__1', which
+    reads as person '1', as did SMIC's 'HS_s1' ('smic_HS_s1': SMIC-HS's 's1'), full-width
+    separators ('＿1') too. An id that reads back as itself loads ('J.S.'); in a list of one
+    corpus, the manifest keeps ids as written."""
     text = unicodedata.normalize("NFKC", own).strip()
-    bare = id_text(text).casefold().rstrip(ID_SEPARATORS)
-    if bare in FIELD_CORPUS_NAMES:
-        corpus = clip.dataset if clip.dataset != DATASET else dataset_name(bare) or bare
+    named = next((name_key(t) for t in (clip.subject, own) if name_key(t) in FIELD_CORPUS_NAMES),
+                 None)
+    if named is not None:
+        advice = ("('01', as the row's corpus numbers its people)" if clip.dataset != DATASET
+                  else f"('01', or '{dataset_name(named) or named}_01' with the corpus's name)")
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
-                           "a corpus's name and no person's id: write the person's id ('01', "
-                           f"or '{corpus}_01' with the corpus's name)")
+                           f"a corpus's name and no person's id: write the person's id "
+                           f"{advice}")
     if not several or clip.dataset == DATASET:  # the manifest writes the id as it is
         return
     manifest = namespaced_subject(clip.dataset, own)
@@ -532,16 +536,17 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
 def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     """(corpus, where the id begins) for the longest head of ``text`` (id_text, no space
     around it) that names ``dataset`` or a corpus mer knows, cut at one of ID_SEPARATORS, or
-    that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not a corpus's
-    whole name, 'CASME2' in a row of CASME I, nor another corpus's: 'SAMM1' in a CASME II
-    row may be a person's initials); None when none does."""
-    allow_glued = text.casefold() not in FIELD_CORPUS_NAMES  # 'CASME2' in CASME I's rows
+    that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not another
+    corpus's: 'SAMM1' in a CASME II row may be a person's initials; nor where the name and
+    the number's first digit name a corpus: 'CASME31' in a row of CASME I may be CAS(ME)^3's
+    person 1); None when none does."""
     for index in reversed(range(1, len(text))):
         if text[index] in ID_SEPARATORS:
             rest = text[index + 1:].lstrip()
             if not rest or rest[0] in ID_SEPARATORS:
                 continue
-        elif text[index - 1].isalpha() and text[index:].isdecimal() and allow_glued:
+        elif (text[index - 1].isalpha() and text[index:].isdecimal()
+              and name_key(text[:index + 1]) not in FIELD_CORPUS_NAMES):
             rest = text[index:]
         else:
             continue
