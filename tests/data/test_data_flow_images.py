@@ -22,6 +22,7 @@ from mer.data.clips import PRECOMPUTED_FLOW
 from mer.data.flow_image_corpus import check_flow_image, resolve_flow_channels, split_corpus
 from mer.data.flow_image_corpus import read_flow_images as read_corpus
 from mer.errors import DatasetError, MerError
+from mer.labels import name_key
 
 
 @pytest.fixture
@@ -470,10 +471,11 @@ def test_a_subject_id_that_is_a_corpus_name_is_refused(tmp_path, build, subject,
     rows = [("1", "a", "negative", "casme2"), (subject, "b", "positive", "casme2"),
             ("2", "c", "surprise", "casme2")]
     corpus = {"samm": "samm", "CASME II": "casme2", "Sam M.": "samm"}.get(subject)
-    advice = (r"\('01', as the row's corpus numbers its people\)" if with_dataset
+    advice = (r"as the list writes the corpus's other people" if with_dataset
               else rf"\('01', or '{corpus}_01' with the corpus's name\)")
     with pytest.raises(DatasetError, match=rf"labels.csv, row 3: column 'subject' writes "
-                                           rf"subject '{re.escape(subject)}', a corpus's name "
+                                           rf"subject '{re.escape(subject)}', whose letters and "
+                                           rf"digits spell {name_key(subject)}, a corpus's name, "
                                            rf"and no person's id: write the person's id "
                                            rf"{advice}"):
         build("flow-images", make_flow_images(tmp_path, rows, with_dataset=with_dataset),
@@ -624,10 +626,11 @@ def test_an_id_in_no_corpus_s_numbering_is_not_taken_for_one(tmp_path, build):
                         scheme="megc-3")
     assert sorted(manifest["subject"]) == ["casme2_SAMM1", "casme2_sub01", "samm_006",
                                            "samm_006"]
-    for index, name in enumerate(["CASME2", "casme3", "MMEW"]):  # h44 F1
+    for index, name in enumerate(["CASME2", "casme3", "MMEW", "CASME I", "CASME1"]):
         rows = [(name, "a", "negative", "casme"), ("2", "b", "positive", "casme")]
-        with pytest.raises(DatasetError, match=rf"writes subject '{name}', a corpus's name and "
-                                               r"no person's id"):
+        with pytest.raises(DatasetError, match=rf"writes subject '{name}', whose letters and "
+                                               r"digits spell .*, a corpus's name, and no "
+                                               r"person's id"):
             build("flow-images", make_flow_images(tmp_path / f"casme1{index}", rows),
                   scheme="megc-3")
     # h45 G2: 'CASME31' may be CAS(ME)^3's person 1: not CASME I's person 31

@@ -479,11 +479,11 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     named = next((name_key(t) for t in (clip.subject, own) if name_key(t) in FIELD_CORPUS_NAMES),
                  None)
     if named is not None:
-        advice = ("('01', as the row's corpus numbers its people)" if clip.dataset != DATASET
+        advice = ("as the list writes the corpus's other people" if clip.dataset != DATASET
                   else f"('01', or '{dataset_name(named) or named}_01' with the corpus's name)")
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
-                           f"a corpus's name and no person's id: write the person's id "
-                           f"{advice}")
+                           f"whose letters and digits spell {named}, a corpus's name, and no "
+                           f"person's id: write the person's id {advice}")
     if not several or clip.dataset == DATASET:  # the manifest writes the id as it is
         return
     manifest = namespaced_subject(clip.dataset, own)
