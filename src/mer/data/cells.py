@@ -128,10 +128,10 @@ def _id_runs(text: str) -> tuple[str, ...]:
     other characters, in order, without the separators between them; a number without its
     leading zeros ('01' is '1') where it begins the id or follows letters, not elsewhere
     ('1.01' is not '1.1', nor 'A+01' 'A+1'); a separator it begins or ends with is a run
-    '_'. So 'sub01', 'sub_1' and 'SUB 001' are
-    ('sub', '1'), 'VIS_s1' and 'VIS s01' ('vis', 's', '1'), 'spNO.01' and 'spNO1' ('spno',
-    '1'), while '1_2' ('1', '2') and '12' ('12') stay apart, and so do 'Li_Na' and 'Lin_A'
-    (a break-it session: letters joined across separators made them one person)."""
+    '_'. So 'sub01', 'sub_1' and 'SUB 001' are ('sub', '1'), 'VIS_s1' and 'VIS s01' ('vis',
+    's', '1'), 'spNO.01' and 'spNO1' ('spno', '1'), while '1_2' ('1', '2') and '12' ('12')
+    stay apart, and so do 'Li_Na' and 'Lin_A' (a break-it session: letters joined across
+    separators made them one person)."""
     parts = _SEPARATORS.split(unicodedata.normalize("NFKC", id_text(text).casefold()))
     runs: list[str] = []
     for part in parts:
@@ -180,11 +180,12 @@ def subject_key(text: str) -> int | tuple[str, ...]:
     """Who a subject id written as free text names: the number of one written as a number
     (1, '01', 'sub01', 's1', 'Sub01', 'sub_01', 'sub–01', 'Subject 1' and full-width
     'ｓｕｂ０１' are all 1: _numbered), else its runs (_id_runs): without case, separators or
-    leading zeros ('spNO.01', 'spNO.1', 'sp.NO-1' and 'SPNO1' are one person, 'VIS_s1' and
-    'VIS s1' another; 'Alice' and 'alice' are one, and so are 'Zoë' typed composed and 'Zoë'
-    decomposed as a Mac writes it), read in NFKC as the letters compatibility forms stand
-    for. A break-it session found one person written 'sub01', 'sub_01', 'Subject 1' and
-    'sub–01' read as four LOSO subjects, each tested on a model trained on the others."""
+    a person number's leading zeros ('spNO.01', 'spNO.1' and 'SPNO1' are one person, 'VIS_s1'
+    and 'VIS s1' another, 'sp.NO.1' a third: letters apart are not joined; 'Alice' and
+    'alice' are one, and so are 'Zoë' typed composed and 'Zoë' decomposed as a Mac writes
+    it), read in NFKC as the letters compatibility forms stand for. A break-it session
+    found one person written 'sub01', 'sub_01', 'Subject 1' and 'sub–01' read as four LOSO
+    subjects, each tested on a model trained on the others."""
     numbered = _numbered(text)
     return numbered[1] if numbered else _id_runs(text)
 
