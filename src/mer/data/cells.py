@@ -25,10 +25,8 @@ _RUN = re.compile(r"(?P<letters>[^\W\d_]+)|(?P<number>\d+)|.")
 # The words a numbered subject id may have before its number: CASME II's 'sub01', SMIC's
 # 's1', SAMM's sheet column 'Subject' ('Subject 006').
 _SUBJECT_WORDS = frozenset({"sub", "s", "subj", "subject"})
-# A numbered subject id in id_text, once runs have shown it is one: what stands before the
-# number (a word, with a separator or not) and the number; and the '.' or '.0' a CSV's number
-# column, or a typist, may leave after it ('1.0', 'sub01.').
-_NUMBERED = re.compile(r"(.*?)0*(\d+)")
+# The '.' or '.0' a CSV's number column, or a typist, may leave after a subject's number
+# ('1.0', 'sub01.').
 _NUMBER_END = re.compile(r"(?<=\d)\.0*$")
 # A whole number as a cell's text: '46', and '46.0' as a CSV writes a number column that has
 # an empty cell (the same value an xlsx cell gives as the float 46.0).
@@ -157,12 +155,10 @@ def _numbered(text: str) -> tuple[str, int] | None:
     if not runs or not runs[-1].isdecimal() or len(runs) > 2 or (
             len(runs) == 2 and runs[0] not in _SUBJECT_WORDS):
         return None
-    word, number = _NUMBERED.fullmatch(text).groups()
-    word = word.casefold()
-    separated = bool(word) and word[-1] in ID_SEPARATORS
-    word = word.rstrip(ID_SEPARATORS)
+    word, number = ("", runs[0]) if len(runs) == 1 else runs
     if word in ("subj", "subject"):
         return "subject", int(number)
+    separated = bool(word) and text[len(word)] in ID_SEPARATORS  # _SUBJECT_WORDS are ASCII
     return word + ("_" if separated else ""), int(number)
 
 

@@ -476,8 +476,8 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     separators ('＿1') too. An id that reads back as itself loads ('J.S.'); in a list of one
     corpus, the manifest keeps ids as written."""
     text = unicodedata.normalize("NFKC", own).strip()
-    named = next((name_key(t) for t in (clip.subject, own) if name_key(t) in FIELD_CORPUS_NAMES),
-                 None)
+    named = next((key for key in map(name_key, (clip.subject, own))
+                  if key in FIELD_CORPUS_NAMES), None)
     if named is not None:
         advice = ("as the list writes the corpus's other people" if clip.dataset != DATASET
                   else f"('01', or '{dataset_name(named) or named}_01' with the corpus's name)")
