@@ -59,3 +59,15 @@ def test_the_closure_follows_imports_inside_functions():
     assert not any(f.startswith(("mer/stages/", "mer/tracking/")) for f in files)
     with pytest.raises(KeyError, match=r"mer\.nothing is not a mer module"):
         code.closure(["mer.nothing"])
+
+
+def test_an_import_added_to_a_module_already_read_joins_the_closure(source_copy):
+    """The imports of each file are cached by its text (a profile: `mer train` parsed the same
+    192 files for several closures); an edited file is read afresh."""
+    ui = source_copy / "tracking" / "ui.py"
+    assert ui not in code.closure(CODE_PACKAGES)
+    sampling = source_copy / "features" / "sampling.py"
+    sampling.write_text(sampling.read_text(encoding="utf-8")
+                        + "\n\ndef _later():\n    import mer.tracking.ui  # noqa: F401\n",
+                        encoding="utf-8")
+    assert ui in code.closure(CODE_PACKAGES)

@@ -772,7 +772,7 @@ def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refus
             ("s3", "s3_ne_01", "negative", "smic")]
     for name, dataset, advice in (
             ("two", False, r"in a list without a dataset column .* Add a 'dataset' column"),
-            ("collection", True, r"in rows of megc2019, a corpus mer does not know .* If they "
+            ("collection", True, r"in rows of megc2019, a corpus mer does not know .* if they "
                                  r"are CASME II, SAMM or SMIC-HS clips, name that corpus in "
                                  r"their dataset cells")):
         root = make_flow_images(tmp_path / name, [(*row[:3], "MEGC2019") for row in rows],
@@ -790,6 +790,21 @@ def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refus
         manifest, _ = build("flow-images", root, scheme="megc-3")
     assert sorted(set(manifest["subject"])) == ["006", "sub03"]
     assert "also as 'Sub3'" in caplog.text and "also as '6'" in caplog.text
+
+
+def test_one_number_written_two_ways_in_a_corpus_mer_does_not_know_gets_its_own_advice(
+        tmp_path, build):
+    """A break-it session (h46 H4): MMEW's rows 'S01' and 'MMEW1' were refused with only "If
+    they are CASME II, SAMM or SMIC-HS clips, name that corpus", which cannot fit them."""
+    rows = [("S01", "EP01", "positive", "MMEW"), ("MMEW1", "EP02", "negative", "MMEW"),
+            ("S02", "EP03", "negative", "MMEW")]
+    root = make_flow_images(tmp_path, rows, with_dataset=True)
+    with pytest.raises(DatasetError, match=r"row 3: column 'subject' writes subject 'MMEW1' .*"
+                                           r"one number written two ways .* If they are one "
+                                           r"person of mmew, write the id one way, as .*"
+                                           r"labels\.csv, row 2 does \('S01'\); if they are "
+                                           r"CASME II, SAMM or SMIC-HS clips"):
+        build("flow-images", root, scheme="megc-3")
 
 
 def test_flow_images_of_several_sizes_are_counted_and_warned_about(tmp_path, caplog):
@@ -1171,6 +1186,18 @@ def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
     # a break-it session: the tree's other images were left out without a word
     assert re.search(r"labels\.csv is read .* 3 images of the tree .* it does not list .*"
                      r"s3/u_test/0/s3_ne_01\.png", caplog.text), caplog.text
+
+
+def test_a_loso_trees_summary_counts_its_dropped_images_as_clips(tmp_path, build, caplog):
+    """A break-it session: a tree's images that labels.scheme drops were "5 rows dropped" in
+    the build summary, though the tree has no rows."""
+    root = ststnet_tree(tmp_path / "input")
+    write_frame(root / "sub01" / "u_test" / "others" / "EP09_01.png", seed=99)
+    with caplog.at_level("INFO"):
+        manifest, report = build("flow-images", root, scheme="megc-3")
+    assert len(manifest) == 5 and report["dropped"]["by_emotion"] == {"others": 1}
+    assert "5 clips of 3 subjects under megc-3; 1 clips dropped (0 by" in caplog.text
+    assert "rows dropped" not in caplog.text
 
 
 def _nest(root: Path) -> None:

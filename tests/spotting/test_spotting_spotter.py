@@ -8,7 +8,7 @@ import pytest
 from mer.data.long_video import Interval, LongVideo
 from mer.evaluation.spotting import pooled_counts
 from mer.spotting.folds import evaluate_corpus, loso_spots
-from mer.spotting.signals import VideoSignals
+from mer.spotting.signals import VideoSignals, window_frames
 from mer.spotting.spotter import FollowSpotter, Spot, fit_p, resolve, spot, spot_baseline
 
 
@@ -29,6 +29,15 @@ def signals_with(peaks_at: dict[str, list[tuple[int, float]]], frames: int = 300
 def video(subject: str, intervals) -> LongVideo:
     frames = tuple(Path(f"img{n}.jpg") for n in range(1, 301))  # never read: signals are given
     return LongVideo("synthetic", subject, f"{subject}_1", 30.0, frames, tuple(intervals))
+
+
+@pytest.mark.parametrize(("seconds", "fps", "k"), [
+    (0.5, 25.0, 13), (0.5, 27.0, 14), (0.2, 12.5, 3), (0.2, 17.5, 4), (0.2, 30.0, 6),
+    (0.5, 200.0, 100), (0.01, 30.0, 1)])
+def test_a_window_is_rounded_to_frames_half_up(seconds, fps, k):
+    """Python's round() made 0.5 s at 25 fps 12 frames but at 27 fps 14 (a half goes to the
+    even number), and 0.2 s at 12.5 fps 2 frames but at 17.5 fps 4."""
+    assert window_frames(seconds, fps) == k
 
 
 def test_a_peak_becomes_the_interval_apex_minus_k_to_apex_plus_k():

@@ -480,7 +480,8 @@ def build_manifest(data: DataParams, scheme_name: str, progress: bool = False,
     warn_of_missing_classes(results, clips, labels, scheme)
     manifest = manifest_table(clips, labels, scheme)
     report = data_report(results, scheme, clips, labels)
-    log.info("%s: %d clips of %d subjects under %s; %d rows dropped (%d by the scheme's "
+    # "clips": a dropped clip is a row of a coding sheet or list, or an image of a tree
+    log.info("%s: %d clips of %d subjects under %s; %d clips dropped (%d by the scheme's "
              "protocol), %d skipped, %d repairs, %d apexes to estimate", report["dataset"],
              report["clips"], report["subjects"], scheme.name, report["dropped"]["rows"],
              len(report["dropped"]["excluded"]), report["skipped"]["count"],

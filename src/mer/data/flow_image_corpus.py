@@ -399,19 +399,24 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         if len(seen) > 1 and numbering:
             one, its = numbering[0]
             other, theirs = next((c, k) for k, c in seen.items() if c is not one)
+            # the advice: a list without the column may be a composite, rows of a corpus mer
+            # does not know are that corpus's people or a composite's ('MEGC2019' in every
+            # cell); a break-it session: MMEW's rows were told only to name CASME II or SAMM
             rows, advice = (
                 ("in a list without a dataset column", "Add a 'dataset' column naming each "
-                 "row's corpus (casme2, samm, smic)") if one.dataset == DATASET else
-                (f"in rows of {one.dataset}, a corpus mer does not know", "If they are CASME "
-                 "II, SAMM or SMIC-HS clips, name that corpus in their dataset cells"))
+                 "row's corpus (casme2, samm, smic), or write the person's id one way")
+                if one.dataset == DATASET else
+                (f"in rows of {one.dataset}, a corpus mer does not know", "If they are one "
+                 f"person of {one.dataset}, write the id one way, as {one.where} does "
+                 f"({one.subject!r}); if they are CASME II, SAMM or SMIC-HS clips, name that "
+                 "corpus in their dataset cells"))
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
                 f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
                 f"({_convention_of(one, its)}): one number written two ways (the MEGC2019 "
                 f"corpora number their people CASME II 'sub03', SAMM '013', SMIC 's3', and "
                 f"mer writes a corpus's name before the id), which {rows} may be two people "
-                f"of different corpora or one person. {advice}, or write the person's id one "
-                "way")
+                f"of different corpora or one person. {advice}")
     if named:
         log.warning("%s writes subjects with their corpus's name (e.g. %r, %s), but the list "
                     "has no dataset column: labels.scheme maps every row with its general "

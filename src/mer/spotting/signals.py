@@ -35,6 +35,7 @@ of them a little.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -85,8 +86,10 @@ FrameValues = tuple[int, dict[str, float], dict[str, float], bool]
 
 
 def window_frames(seconds: float, fps: float) -> int:
-    """k in frames of a window of ``seconds``: at least 1."""
-    return max(1, round(seconds * fps))
+    """k in frames of a window of ``seconds`` at ``fps`` frames/s, at least 1, rounded half up:
+    0.5 s is 13 frames at 25 fps as it is 14 at 27 fps (Python's round() takes a half to the
+    even number, which made them 12 and 14)."""
+    return max(1, math.floor(seconds * fps + 0.5))
 
 
 @dataclass(frozen=True)
