@@ -772,9 +772,10 @@ def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refus
             ("s3", "s3_ne_01", "negative", "smic")]
     for name, dataset, advice in (
             ("two", False, r"in a list without a dataset column .* Add a 'dataset' column"),
-            ("collection", True, r"in rows of megc2019, a corpus mer does not know .* if they "
-                                 r"are CASME II, SAMM or SMIC-HS clips, name that corpus in "
-                                 r"their dataset cells")):
+            ("collection", True, r"in rows of megc2019, a corpus mer does not know .* If they "
+                                 r"are clips of several corpora, name each row's own corpus "
+                                 r"in its dataset cell \(casme2, samm, smic\); if they are "
+                                 r"one person, write the id one way$")):
         root = make_flow_images(tmp_path / name, [(*row[:3], "MEGC2019") for row in rows],
                                 with_dataset=dataset)
         with pytest.raises(DatasetError, match=r"labels.csv, row 3: column 'subject' writes "
@@ -795,15 +796,24 @@ def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refus
 def test_one_number_written_two_ways_in_a_corpus_mer_does_not_know_gets_its_own_advice(
         tmp_path, build):
     """A break-it session (h46 H4): MMEW's rows 'S01' and 'MMEW1' were refused with only "If
-    they are CASME II, SAMM or SMIC-HS clips, name that corpus", which cannot fit them."""
+    they are CASME II, SAMM or SMIC-HS clips, name that corpus", which cannot fit them. Rows
+    of a collection ('MEGC2019') are still told to name their corpora first: writing CASME
+    II's 'sub03' and SMIC's 's3' one way merges two people (h47 P4, the test above)."""
     rows = [("S01", "EP01", "positive", "MMEW"), ("MMEW1", "EP02", "negative", "MMEW"),
             ("S02", "EP03", "negative", "MMEW")]
-    root = make_flow_images(tmp_path, rows, with_dataset=True)
+    root = make_flow_images(tmp_path / "mmew", rows, with_dataset=True)
     with pytest.raises(DatasetError, match=r"row 3: column 'subject' writes subject 'MMEW1' .*"
                                            r"one number written two ways .* If they are one "
                                            r"person of mmew, write the id one way, as .*"
-                                           r"labels\.csv, row 2 does \('S01'\); if they are "
-                                           r"CASME II, SAMM or SMIC-HS clips"):
+                                           r"labels\.csv, row 2 does \('S01'\); if some are "
+                                           r"CASME II, SAMM or SMIC-HS clips, name each row's "
+                                           r"own corpus in its dataset cell"):
+        build("flow-images", root, scheme="megc-3")
+    # the spelling suggested is the one more rows use, not the first row's (h47 P5)
+    root = make_flow_images(tmp_path / "odd-first", [rows[1], rows[0], rows[2]],
+                            with_dataset=True)
+    with pytest.raises(DatasetError, match=r"write the id one way, as .*labels\.csv, row 3 "
+                                           r"does \('S01'\)"):
         build("flow-images", root, scheme="megc-3")
 
 
@@ -970,9 +980,9 @@ def test_a_corpus_of_a_flow_image_csv_that_the_scheme_mostly_drops_is_warned_abo
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
     assert list(manifest["dataset"]).count("smic") == 1
-    assert ("labels.scheme 'megc-3' drops 2 of the 3 rows of smic (the dataset column of "
-            "flow-images) (disgust 1, happiness 1)" in caplog.text)
-    assert "rows of casme2" not in caplog.text
+    assert ("labels.scheme 'megc-3' drops 2 of the 3 clips of smic (in flow-images) "
+            "(disgust 1, happiness 1)" in caplog.text)
+    assert "clips of casme2" not in caplog.text
 
 
 def test_rows_named_another_corpus_way_are_warned_about(tmp_path, build, caplog):
@@ -986,12 +996,12 @@ def test_rows_named_another_corpus_way_are_warned_about(tmp_path, build, caplog)
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
     assert sorted(manifest["clip"]) == ["a", "d", "f", "g"]
-    assert ("flow-images: labels.scheme 'megc-3' drops 2 row(s) of smic written happiness "
+    assert ("flow-images: labels.scheme 'megc-3' drops 2 clip(s) of smic labelled happiness "
             "(e.g. ") in caplog.text
-    assert ("its mapping for smic has no happiness (its rows are written negative, positive, "
+    assert ("its mapping for smic has no happiness (it maps negative, positive, "
             "surprise), though it maps happiness to positive for other corpora. If they are "
             "positive clips, write them positive") in caplog.text
-    assert "written fear" not in caplog.text
+    assert "labelled fear" not in caplog.text
 
 
 def test_a_corpus_that_keeps_no_clip_of_a_class_the_others_keep_is_warned_about(
@@ -1006,7 +1016,7 @@ def test_a_corpus_that_keeps_no_clip_of_a_class_the_others_keep_is_warned_about(
     with caplog.at_level("WARNING", logger="mer.data"):
         build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
     assert ("smic keeps no positive clip under labels.scheme 'megc-3', though the other "
-            "corpora do (its rows the scheme drops: happiness 1): its per-corpus figures score "
+            "corpora do (its clips the scheme drops: happiness 1): its per-corpus figures score "
             "negative, surprise only") in caplog.text
     assert "drops 1 of the 4" not in caplog.text and "casme2 keeps" not in caplog.text
 
@@ -1190,14 +1200,20 @@ def test_ststnets_loso_tree_reads_without_a_list(tmp_path, build, caplog):
 
 def test_a_loso_trees_summary_counts_its_dropped_images_as_clips(tmp_path, build, caplog):
     """A break-it session: a tree's images that labels.scheme drops were "5 rows dropped" in
-    the build summary, though the tree has no rows."""
+    the build summary, and "rows of samm (the dataset column of flow-images)" in a warning,
+    though a tree has no rows and no dataset column."""
     root = ststnet_tree(tmp_path / "input")
-    write_frame(root / "sub01" / "u_test" / "others" / "EP09_01.png", seed=99)
+    for n in range(3):  # most of SAMM's images, which megc-3 drops
+        write_frame(root / "006" / "u_test" / "others" / f"006_9_{n}.png", seed=90 + n)
     with caplog.at_level("INFO"):
         manifest, report = build("flow-images", root, scheme="megc-3")
-    assert len(manifest) == 5 and report["dropped"]["by_emotion"] == {"others": 1}
-    assert "5 clips of 3 subjects under megc-3; 1 clips dropped (0 by" in caplog.text
-    assert "rows dropped" not in caplog.text
+    assert len(manifest) == 5 and report["dropped"]["by_emotion"] == {"others": 3}
+    assert "5 clips of 3 subjects under megc-3; 3 clips dropped (0 by" in caplog.text
+    # nor in the warnings: a tree has neither rows nor a dataset column (a break-it session)
+    assert "drops 3 of the 4 clips of samm (in flow-images) (others 3)" in caplog.text
+    assert "samm keeps no negative or positive clip" in caplog.text
+    assert "its clips the scheme drops: others 3" in caplog.text
+    assert not re.search(r"\brows?\b|row\(s\)|dataset column", caplog.text), caplog.text
 
 
 def _nest(root: Path) -> None:

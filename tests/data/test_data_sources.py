@@ -152,9 +152,9 @@ def test_a_scheme_that_drops_most_of_a_corpus_is_warned_about(tmp_path, caplog):
     casme2, _, smic = sources(tmp_path)
     _, report = build_manifest(DataParams(root=tmp_path, sources=(casme2, smic)), "casme2-5")
     assert report["corpora"]["smic"]["clips"] == 1
-    assert "labels.scheme 'casme2-5' drops 3 of the 4 rows of smic (negative 2, positive 1)" \
+    assert "labels.scheme 'casme2-5' drops 3 of the 4 clips of smic (negative 2, positive 1)" \
         in caplog.text and "megc-3 keeps them" in caplog.text
-    assert "rows of casme2" not in caplog.text
+    assert "clips of casme2" not in caplog.text
 
 
 def test_a_corpus_linked_into_data_root_is_refused(tmp_path):

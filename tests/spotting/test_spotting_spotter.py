@@ -33,10 +33,12 @@ def video(subject: str, intervals) -> LongVideo:
 
 @pytest.mark.parametrize(("seconds", "fps", "k"), [
     (0.5, 25.0, 13), (0.5, 27.0, 14), (0.2, 12.5, 3), (0.2, 17.5, 4), (0.2, 30.0, 6),
-    (0.5, 200.0, 100), (0.01, 30.0, 1)])
+    (0.5, 200.0, 100), (0.01, 30.0, 1), (0.35, 90.0, 32), (0.58, 25.0, 15), (0.7, 85.0, 60)])
 def test_a_window_is_rounded_to_frames_half_up(seconds, fps, k):
     """Python's round() made 0.5 s at 25 fps 12 frames but at 27 fps 14 (a half goes to the
-    even number), and 0.2 s at 12.5 fps 2 frames but at 17.5 fps 4."""
+    even number), and 0.2 s at 12.5 fps 2 frames but at 17.5 fps 4. A break-it session: a
+    half that floating point computes just below .5 (0.35 * 90 is 31.499999999999996) was
+    rounded down."""
     assert window_frames(seconds, fps) == k
 
 

@@ -137,7 +137,7 @@ class CorpusResult:
 
 
 def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
-    """A warning for each corpus whose rows labels.scheme mostly drops: in a composite the run
+    """A warning for each corpus whose clips labels.scheme mostly drops: in a composite the run
     goes on with the rest, so a scheme that does not fit one corpus would pass unnoticed. A
     flow-image CSV's corpora (its dataset column) are counted one by one."""
     rows_of = Counter(clip.dataset for clip in corpus.clips)
@@ -147,9 +147,8 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
             continue
         emotions = ", ".join(f"{e} {n}" for e, n in dropped.items())
         other = "" if scheme.name == MEGC_3 else f"; for a composite, {MEGC_3} keeps them"
-        where = (dataset if dataset == corpus.dataset
-                 else f"{dataset} (the dataset column of {corpus.dataset})")
-        log.warning("labels.scheme '%s' drops %d of the %d rows of %s (%s), whose emotions "
+        where = dataset if dataset == corpus.dataset else f"{dataset} (in {corpus.dataset})"
+        log.warning("labels.scheme '%s' drops %d of the %d clips of %s (%s), whose emotions "
                     "it does not map to one of its classes (%s) for that corpus%s",
                     scheme.name, rows, rows_of[dataset], where, emotions,
                     ", ".join(scheme.classes), other)
@@ -169,8 +168,8 @@ def warn_if_named_another_way(corpus: Corpus, labelled: Labelled, scheme: LabelS
             first = next(c for c in corpus.clips
                          if c.dataset == dataset and c.emotion == emotion)
             own = sorted(set(scheme.mapping_for(dataset)))
-            log.warning("%s: labels.scheme '%s' drops %d row(s) of %s written %s (e.g. %s): "
-                        "its mapping for %s has no %s (its rows are written %s), though it "
+            log.warning("%s: labels.scheme '%s' drops %d clip(s) of %s labelled %s (e.g. %s): "
+                        "its mapping for %s has no %s (it maps %s), though it "
                         "maps %s to %s for other corpora. If they are %s clips, write them "
                         "%s", corpus.dataset, scheme.name, rows, dataset, emotion, first.where,
                         dataset, emotion, ", ".join(own), emotion, elsewhere, elsewhere,
@@ -416,9 +415,9 @@ def warn_of_missing_classes(results: Sequence[CorpusResult], clips: Sequence[Cli
             dropped.update(result.labelled.dropped_by_dataset.get(dataset, {}))
         emotions = ", ".join(f"{e} {n}" for e, n in sorted(dropped.items())) or "none"
         log.warning("%s keeps no %s clip under labels.scheme '%s', though the other corpora "
-                    "do (its rows the scheme drops: %s): its per-corpus figures score %s only. "
-                    "If its rows name that class another way, write them as the scheme's "
-                    "classes for that corpus", dataset, " or ".join(missing), scheme.name,
+                    "do (its clips the scheme drops: %s): its per-corpus figures score %s "
+                    "only. If its labels name that class another way, write them as the "
+                    "scheme's classes for that corpus", dataset, " or ".join(missing), scheme.name,
                     emotions, ", ".join(c for c in scheme.classes if c in classes))
 
 

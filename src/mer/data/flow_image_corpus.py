@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -64,6 +65,7 @@ from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
 from mer.data.sheets import Table, read_table
 from mer.errors import DatasetError
 from mer.labels import (
+    COLLECTION_NAMES,
     CORPUS_OF_NAME,
     FIELD_CORPUS_NAMES,
     corpus_name,
@@ -363,6 +365,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     # rows of no corpus mer knows: (dataset, person number) -> how its ids are written (a
     # corpus's name before it, or a numbering: 'sub', 's', '', 'sub_') -> the first row
     conventions: dict[tuple[str, int | tuple[str, ...]], dict[tuple[str, str | None], Clip]] = {}
+    used: Counter[tuple[str, tuple[str, str | None]]] = Counter()  # rows per convention
     # the id each person is written with: the first spelling, without its corpus's name
     # in a list that has a dataset column (the data stage namespaces it again)
     written: dict[Key, str] = {}
@@ -389,6 +392,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
             convention = (("name", corpus) if corpus is not None and clip.dataset == DATASET
                           else ("numbering", subject_prefix(own)))
             conventions.setdefault((clip.dataset, key[2]), {}).setdefault(convention, clip)
+            used[clip.dataset, convention] += 1
         known = first.setdefault(key, clip)
         if known.subject != clip.subject:
             others.setdefault(key, []).append(clip)
@@ -399,17 +403,13 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         if len(seen) > 1 and numbering:
             one, its = numbering[0]
             other, theirs = next((c, k) for k, c in seen.items() if c is not one)
-            # the advice: a list without the column may be a composite, rows of a corpus mer
-            # does not know are that corpus's people or a composite's ('MEGC2019' in every
-            # cell); a break-it session: MMEW's rows were told only to name CASME II or SAMM
             rows, advice = (
                 ("in a list without a dataset column", "Add a 'dataset' column naming each "
                  "row's corpus (casme2, samm, smic), or write the person's id one way")
                 if one.dataset == DATASET else
-                (f"in rows of {one.dataset}, a corpus mer does not know", "If they are one "
-                 f"person of {one.dataset}, write the id one way, as {one.where} does "
-                 f"({one.subject!r}); if they are CASME II, SAMM or SMIC-HS clips, name that "
-                 "corpus in their dataset cells"))
+                (f"in rows of {one.dataset}, a corpus mer does not know",
+                 _advice_for(one.dataset, max((one, its), (other, theirs),
+                                              key=lambda c: used[c[0].dataset, c[1]])[0])))
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
                 f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
@@ -437,6 +437,22 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
                     named_by, first[key].subject, first[key].where,
                     spellings, rows, respelt[0].where, person)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
+
+
+def _advice_for(dataset: str, usual: Clip) -> str:
+    """What to do about one number written two ways in rows of ``dataset``, a corpus mer does
+    not know; ``usual`` is a row of the spelling more of its rows use. A single corpus of the
+    field's (MMEW, CAS(ME)^3) numbers its own people: write the id one way, as ``usual`` does
+    (a break-it session: MMEW's rows were told only to name CASME II, SAMM or SMIC-HS). Rows
+    of a collection ('MEGC2019' in every cell) or of a name mer does not know may be several
+    corpora's people, whom writing the id one way would merge: name their corpora first."""
+    name_corpora = "name each row's own corpus in its dataset cell (casme2, samm, smic)"
+    if name_key(dataset) in FIELD_CORPUS_NAMES - COLLECTION_NAMES:
+        return (f"If they are one person of {dataset}, write the id one way, as {usual.where} "
+                f"does ({usual.subject!r}); if some are CASME II, SAMM or SMIC-HS clips, "
+                f"{name_corpora}")
+    return (f"If they are clips of several corpora, {name_corpora}; if they are one person, "
+            f"write the id one way")
 
 
 # The MEGC2019 corpora's own numberings (cells.subject_prefix), as an error names them.

@@ -88,8 +88,10 @@ FrameValues = tuple[int, dict[str, float], dict[str, float], bool]
 def window_frames(seconds: float, fps: float) -> int:
     """k in frames of a window of ``seconds`` at ``fps`` frames/s, at least 1, rounded half up:
     0.5 s is 13 frames at 25 fps as it is 14 at 27 fps (Python's round() takes a half to the
-    even number, which made them 12 and 14)."""
-    return max(1, math.floor(seconds * fps + 0.5))
+    even number, which made them 12 and 14). The product is first rounded to 9 decimals, so a
+    half that binary floating point puts just below .5 is still one (0.35 s at 90 fps is
+    31.499999999999996, and 32 frames)."""
+    return max(1, math.floor(round(seconds * fps, 9) + 0.5))
 
 
 @dataclass(frozen=True)
