@@ -29,15 +29,16 @@ DATASET_NAMES = {
 # The corpus whose label mapping each dataset name takes.
 CORPUS_OF_NAME = {CASME2: CASME2, SAMM: SAMM, SMIC: SMIC, SYNTHETIC: CASME2}
 # The field's corpora, lower-case, as their names are written without punctuation: those mer
-# reads (DATASET_NAMES) and others a list may hold (CASME I, CAS(ME)^3, SAMM long videos,
+# reads (DATASET_NAMES) and others a list may hold (CASME I, CAS(ME)^2 as 'casme_sq' (its
+# own punctuation-free name is CASME II's), CAS(ME)^3, SAMM long videos,
 # SMIC's parts, MMEW, 4DME, DFME, the MEGC2019 composite). A subject id that is one of them
 # names no person (a break-it session: 'casme3' in a row of CASME I was read as its person 3).
 # Of them, the collections of several corpora: rows a list names by one of them may be any of
 # their corpora's people (mer.data.flow_image_corpus.one_spelling's advice).
 COLLECTION_NAMES = frozenset({"megc2019"})
-FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "casme3",
-                                "sammlv", "smicvis", "smicnir", "smice", "mmew", "4dme",
-                                "dfme", *COLLECTION_NAMES})
+FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "casmesq",
+                                "casme3", "sammlv", "smicvis", "smicnir", "smice", "mmew",
+                                "4dme", "dfme", *COLLECTION_NAMES})
 
 
 # What spellings of one name may differ by: spaces, dashes and '_' or '.' between its parts

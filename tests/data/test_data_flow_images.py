@@ -815,6 +815,22 @@ def test_one_number_written_two_ways_in_a_corpus_mer_does_not_know_gets_its_own_
     with pytest.raises(DatasetError, match=r"write the id one way, as .*labels\.csv, row 3 "
                                            r"does \('S01'\)"):
         build("flow-images", root, scheme="megc-3")
+    # of all the number's spellings, not the two the error names: with three, the advice
+    # changed after the user followed it (h48 Q1)
+    three = [("sub1", "a", "positive"), ("s1", "b", "negative"), ("1", "c", "negative"),
+             ("2", "d", "positive"), ("3", "e", "negative"), ("4", "f", "surprise")]
+    root = make_flow_images(tmp_path / "three", [(*r, "MMEW") for r in three],
+                            with_dataset=True)
+    with pytest.raises(DatasetError, match=r"write the id one way, as .*labels\.csv, row 4 "
+                                           r"does \('1'\)"):
+        build("flow-images", root, scheme="megc-3")
+    # CAS(ME)^2, which a list writes 'CASME_SQ' (its name without punctuation is CASME II's),
+    # is one corpus of its own people (h48 Q2)
+    sq = [("s15", "a", "positive"), ("15", "b", "negative"), ("s16", "c", "negative")]
+    root = make_flow_images(tmp_path / "sq", [(*r, "CASME_SQ") for r in sq], with_dataset=True)
+    with pytest.raises(DatasetError, match=r"If they are one person of casmesq, write the id "
+                                           r"one way, as .*row 2 does \('s15'\)"):
+        build("flow-images", root, scheme="megc-3")
 
 
 def test_flow_images_of_several_sizes_are_counted_and_warned_about(tmp_path, caplog):
@@ -980,7 +996,7 @@ def test_a_corpus_of_a_flow_image_csv_that_the_scheme_mostly_drops_is_warned_abo
     with caplog.at_level("WARNING", logger="mer.data"):
         manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
     assert list(manifest["dataset"]).count("smic") == 1
-    assert ("labels.scheme 'megc-3' drops 2 of the 3 clips of smic (in flow-images) "
+    assert ("labels.scheme 'megc-3' drops 2 of the 3 clips of smic in flow-images "
             "(disgust 1, happiness 1)" in caplog.text)
     assert "clips of casme2" not in caplog.text
 
@@ -1210,7 +1226,7 @@ def test_a_loso_trees_summary_counts_its_dropped_images_as_clips(tmp_path, build
     assert len(manifest) == 5 and report["dropped"]["by_emotion"] == {"others": 3}
     assert "5 clips of 3 subjects under megc-3; 3 clips dropped (0 by" in caplog.text
     # nor in the warnings: a tree has neither rows nor a dataset column (a break-it session)
-    assert "drops 3 of the 4 clips of samm (in flow-images) (others 3)" in caplog.text
+    assert "drops 3 of the 4 clips of samm in flow-images (others 3)" in caplog.text
     assert "samm keeps no negative or positive clip" in caplog.text
     assert "its clips the scheme drops: others 3" in caplog.text
     assert not re.search(r"\brows?\b|row\(s\)|dataset column", caplog.text), caplog.text

@@ -53,7 +53,7 @@ SYNTHETIC_SHEET = "CASME2-coding-synthetic.xlsx"  # what `mer synthesize` writes
 FLOW_IMAGES = "flow-images"
 # Problems listed in one error: enough to see a pattern, short enough to read.
 MAX_LISTED_PROBLEMS = 10
-# A scheme that drops more than this share of a corpus's rows gets a warning.
+# A scheme that drops more than this share of a corpus's clips gets a warning.
 MOSTLY = 0.5
 
 READERS: dict[str, Callable[[Path, Path | None], Corpus]] = {
@@ -147,7 +147,7 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
             continue
         emotions = ", ".join(f"{e} {n}" for e, n in dropped.items())
         other = "" if scheme.name == MEGC_3 else f"; for a composite, {MEGC_3} keeps them"
-        where = dataset if dataset == corpus.dataset else f"{dataset} (in {corpus.dataset})"
+        where = dataset if dataset == corpus.dataset else f"{dataset} in {corpus.dataset}"
         log.warning("labels.scheme '%s' drops %d of the %d clips of %s (%s), whose emotions "
                     "it does not map to one of its classes (%s) for that corpus%s",
                     scheme.name, rows, rows_of[dataset], where, emotions,
@@ -155,7 +155,7 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
 
 
 def warn_if_named_another_way(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
-    """A warning for each emotion a corpus's rows are dropped for that the scheme keeps for
+    """A warning for each emotion a corpus's clips are dropped for that the scheme keeps for
     other corpora and the corpus's protocol does not leave out (``class_elsewhere``): rows
     named another corpus's way, not clips the protocol excludes (a break-it session: SMIC-HS
     rows written 'happiness' were dropped with only a count, while other SMIC rows kept the
@@ -439,7 +439,7 @@ def check_classes(clips: Sequence[Clip], labels: Sequence[str], results: Sequenc
     classes = sorted(set(labels), key=scheme.classes.index)
     if len(classes) < 2:
         skipped = sum(len(r.skipped) for r in results)
-        hint = (f" ({skipped} rows were skipped: see the warnings above)" if skipped else "")
+        hint = (f" ({skipped} clips were skipped: see the warnings above)" if skipped else "")
         other = "" if scheme.name == MEGC_3 else f" (e.g. {MEGC_3})"
         raise DatasetError(f"labels.scheme '{scheme.name}' leaves only the class {classes[0]} "
                            f"of {name} ({len(clips)} clips){hint}; a classifier needs at least "

@@ -408,8 +408,10 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
                  "row's corpus (casme2, samm, smic), or write the person's id one way")
                 if one.dataset == DATASET else
                 (f"in rows of {one.dataset}, a corpus mer does not know",
-                 _advice_for(one.dataset, max((one, its), (other, theirs),
-                                              key=lambda c: used[c[0].dataset, c[1]])[0])))
+                 # of every spelling of the number, not only the two named (a break-it
+                 # session: with three, the advice changed at each step)
+                 _advice_for(one.dataset, max(seen.items(),
+                                              key=lambda kc: used[one.dataset, kc[0]])[1])))
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
                 f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
