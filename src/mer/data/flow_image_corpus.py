@@ -443,7 +443,8 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
 
 def _advice_for(dataset: str, usual: Clip) -> str:
     """What to do about one number written two ways in rows of ``dataset``, a corpus mer does
-    not know; ``usual`` is a row of the spelling more of its rows use. A single corpus of the
+    not know; ``usual`` is a row of the number's spelling whose convention most of the
+    corpus's rows use (the corpus's own numbering, as a rule). A single corpus of the
     field's (MMEW, CAS(ME)^3) numbers its own people: write the id one way, as ``usual`` does
     (a break-it session: MMEW's rows were told only to name CASME II, SAMM or SMIC-HS). Rows
     of a collection ('MEGC2019' in every cell) or of a name mer does not know may be several
@@ -454,7 +455,7 @@ def _advice_for(dataset: str, usual: Clip) -> str:
                 f"does ({usual.subject!r}); if some are CASME II, SAMM or SMIC-HS clips, "
                 f"{name_corpora}")
     return (f"If they are clips of several corpora, {name_corpora}; if they are one person, "
-            f"write the id one way")
+            "write the id one way")
 
 
 # The MEGC2019 corpora's own numberings (cells.subject_prefix), as an error names them.
