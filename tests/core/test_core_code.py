@@ -71,3 +71,12 @@ def test_an_import_added_to_a_module_already_read_joins_the_closure(source_copy)
                         + "\n\ndef _later():\n    import mer.tracking.ui  # noqa: F401\n",
                         encoding="utf-8")
     assert ui in code.closure(CODE_PACKAGES)
+
+
+def test_a_module_saved_with_a_byte_order_mark_is_read_as_python_reads_it(source_copy):
+    """A break-it session: a mer file saved with a UTF-8 byte-order mark, which Python runs,
+    stopped every closure (so every `mer train`) with a SyntaxError."""
+    sampling = source_copy / "features" / "sampling.py"
+    sampling.write_bytes(b"\xef\xbb\xbf" + sampling.read_bytes()
+                         + b"\n\ndef _later():\n    import mer.tracking.ui  # noqa: F401\n")
+    assert source_copy / "tracking" / "ui.py" in code.closure(CODE_PACKAGES)

@@ -5,10 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mer.config import FeatureParams, SpottingParams
 from mer.data.long_video import Interval, LongVideo
+from mer.errors import MerError
 from mer.evaluation.spotting import pooled_counts
 from mer.spotting.folds import evaluate_corpus, loso_spots
-from mer.spotting.signals import VideoSignals, window_frames
+from mer.spotting.signals import FACE_CHECK_S, MotionMeter, VideoSignals, window_frames
 from mer.spotting.spotter import FollowSpotter, Spot, fit_p, resolve, spot, spot_baseline
 
 
@@ -40,6 +42,24 @@ def test_a_window_is_rounded_to_frames_half_up(seconds, fps, k):
     half that floating point computes just below .5 (0.35 * 90 is 31.499999999999996) was
     rounded down."""
     assert window_frames(seconds, fps) == k
+
+
+def test_the_face_check_cadence_is_rounded_as_the_windows_are():
+    """One rule turns seconds into frames: the face check every FACE_CHECK_S (1 s) was 12
+    frames at 12.5 frames/s by Python's round(), where a window of 1 s is 13."""
+    for fps in (12.5, 30.0, 7.5):
+        meter = MotionMeter(SpottingParams(), FeatureParams(), fps, "video.avi")
+        assert meter.check == window_frames(FACE_CHECK_S, fps)
+    assert MotionMeter(SpottingParams(), FeatureParams(), 12.5, "video.avi").check == 13
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -25.0])
+def test_a_frame_rate_that_is_no_positive_number_is_a_clear_error(fps):
+    """A break-it session: an infinite or NaN rate (a broken header, a request to a served
+    model) stopped with Python's OverflowError or ValueError from the window arithmetic."""
+    with pytest.raises(MerError, match=rf"^video\.avi: frame rate {fps:g} is not a positive "
+                       r"number; if the video's real frame rate differs, pass it with --fps"):
+        MotionMeter(SpottingParams(), FeatureParams(), fps, "video.avi")
 
 
 def test_a_peak_becomes_the_interval_apex_minus_k_to_apex_plus_k():

@@ -31,14 +31,18 @@ def modules() -> dict[str, Path]:
 def imports_of(path: Path) -> set[str]:
     """Every absolute module name the file at ``path`` imports, anywhere in it; for
     ``from mer.core import frames``, both mer.core and mer.core.frames."""
-    return set(_imports_in(path.read_text(encoding="utf-8")))
+    return set(_imports_in(path.read_bytes()))
 
 
-@functools.cache
-def _imports_in(source: str) -> frozenset[str]:
-    """imports_of for a file's text. Cached by the text itself, so an edited file is parsed
-    again: `mer train` asks for several closures of the same modules (a profile: 192 parses,
-    over a second of its start)."""
+# A bound well above mer's own files (about 200), so a long-lived process that keeps editing
+# them does not grow the cache without end.
+@functools.lru_cache(maxsize=1024)
+def _imports_in(source: bytes) -> frozenset[str]:
+    """imports_of for a file's bytes, decoded as Python's import decodes them (a UTF-8
+    byte-order mark or a coding line; a break-it session: a file saved with a mark, which
+    Python runs, stopped every closure with a SyntaxError). Cached by the bytes themselves,
+    so an edited file is parsed again: `mer train` asks for several closures of the same
+    modules (a profile: 192 parses, over a second of its start)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

@@ -403,15 +403,12 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         if len(seen) > 1 and numbering:
             one, its = numbering[0]
             other, theirs = next((c, k) for k, c in seen.items() if c is not one)
-            rows, advice = (
-                ("in a list without a dataset column", "Add a 'dataset' column naming each "
-                 "row's corpus (casme2, samm, smic), or write the person's id one way")
-                if one.dataset == DATASET else
-                (f"in rows of {one.dataset}, a corpus mer does not know",
-                 # of every spelling of the number, not only the two named (a break-it
-                 # session: with three, the advice changed at each step)
-                 _advice_for(one.dataset, max(seen.items(),
-                                              key=lambda kc: used[one.dataset, kc[0]])[1])))
+            rows = ("in a list without a dataset column" if one.dataset == DATASET else
+                    f"in rows of {one.dataset}, a corpus mer does not know")
+            # of every spelling of the number, not only the two named (a break-it session:
+            # with three, the advice changed at each step)
+            usual = max(seen.items(), key=lambda kc: used[one.dataset, kc[0]])[1]
+            advice = _advice_for(one.dataset, usual)
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
                 f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
@@ -442,14 +439,19 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
 
 
 def _advice_for(dataset: str, usual: Clip) -> str:
-    """What to do about one number written two ways in rows of ``dataset``, a corpus mer does
-    not know; ``usual`` is a row of the number's spelling whose convention most of the
-    corpus's rows use (the corpus's own numbering, as a rule). A single corpus of the
-    field's (MMEW, CAS(ME)^3) numbers its own people: write the id one way, as ``usual`` does
-    (a break-it session: MMEW's rows were told only to name CASME II, SAMM or SMIC-HS). Rows
-    of a collection ('MEGC2019' in every cell) or of a name mer does not know may be several
-    corpora's people, whom writing the id one way would merge: name their corpora first."""
-    name_corpora = "name each row's own corpus in its dataset cell (casme2, samm, smic)"
+    """What to do about one number written two ways in rows of ``dataset``: DATASET (a list
+    without a dataset column) or a corpus mer does not know; ``usual`` is a row of the
+    number's spelling whose convention most of the corpus's rows use (the corpus's own
+    numbering, as a rule). A single corpus of the field's (MMEW, CAS(ME)^3) numbers its own
+    people: write the id one way, as ``usual`` does (a break-it session: MMEW's rows were told
+    only to name CASME II, SAMM or SMIC-HS). Rows without a dataset column, of a collection
+    ('MEGC2019' in every cell) or of a name mer does not know may be several corpora's
+    people, whom writing the id one way would merge: name their corpora first."""
+    corpora = "(casme2, samm, smic)"
+    if dataset == DATASET:
+        return (f"Add a 'dataset' column naming each row's corpus {corpora}, or write the "
+                "person's id one way")
+    name_corpora = f"name each row's own corpus in its dataset cell {corpora}"
     if name_key(dataset) in FIELD_CORPUS_NAMES - COLLECTION_NAMES:
         return (f"If they are one person of {dataset}, write the id one way, as {usual.where} "
                 f"does ({usual.subject!r}); if some are CASME II, SAMM or SMIC-HS clips, "

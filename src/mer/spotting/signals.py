@@ -184,8 +184,10 @@ class MotionMeter:
         """``numbers``: the frames' own numbers by position (a folder of numbered frames,
         img1.jpg -> 1), which messages name frames by; None: positions from 0 (a video
         file)."""
-        if fps <= 0:
-            raise MerError(f"{where}: frame rate {fps} is not positive")
+        if not (math.isfinite(fps) and fps > 0):
+            # (a break-it session: an infinite or NaN rate stopped with Python's OverflowError)
+            raise MerError(f"{where}: frame rate {fps:g} is not a positive number; "
+                           f"{RATE_ADVICE}")
         self.params, self.fps, self.where, self.numbers = params, fps, where, numbers
         self.features = features.model_copy(update={  # the spotter's DIS budget
             "flow": "dis", "dis_iterations": params.flow_iterations,
@@ -219,7 +221,7 @@ class MotionMeter:
         self.missing = 0  # the first frame of the current stretch without a face
         self.longest = 0  # frames of the longest finished stretch with a face
         self.restarts = 0  # times the face was found away from where it was tracked
-        self.check = max(1, round(FACE_CHECK_S * fps))  # frames between two face checks
+        self.check = window_frames(FACE_CHECK_S, fps)  # frames between two face checks
         self.emitted = 0  # frames whose values are out
 
     def _flow(self, scale: str, t: int) -> np.ndarray | None:
