@@ -822,8 +822,16 @@ def test_one_number_written_two_ways_in_a_corpus_mer_does_not_know_gets_its_own_
     root = make_flow_images(tmp_path / "three", [(*r, "MMEW") for r in three],
                             with_dataset=True)
     with pytest.raises(DatasetError, match=r"write the id one way, as .*labels\.csv, row 4 "
-                                           r"does \('1'\)"):
+                                           r"does \('1'\)") as refused:
         build("flow-images", root, scheme="megc-3")
+    # and the error names every spelling, each by its first row (h47 P7: it named two, and
+    # the third was refused once the user had mended those)
+    assert ("labels.csv, row 3: column 'subject' writes subject 's1' (SMIC's numbering), "
+            "and ") in str(refused.value)
+    assert ("row 2 'sub1' (CASME II's numbering), and " in str(refused.value))
+    assert ("row 4 '1' (a bare number, SAMM's numbering): one number written three ways "
+            in str(refused.value))
+    assert "may be several corpora's people or one person" in str(refused.value)
     # CAS(ME)^2, which a list writes 'CASME_SQ' (its name without punctuation is CASME II's),
     # is one corpus of its own people (h48 Q2)
     sq = [("s15", "a", "positive"), ("15", "b", "negative"), ("s16", "c", "negative")]

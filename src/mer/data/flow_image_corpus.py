@@ -403,6 +403,14 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         if len(seen) > 1 and numbering:
             one, its = numbering[0]
             other, theirs = next((c, k) for k, c in seen.items() if c is not one)
+            # every numbering of it, each by its first row (a break-it session: with three,
+            # the error named two, and the third was refused once the user had mended those);
+            # ids that each name their corpus are those corpora's people, not in question
+            rest = [(c, k) for c, k in numbering if c is not one and c is not other]
+            also = "".join(f", and {c.where} {c.subject!r} ({_convention_of(c, k)})"
+                           for c, k in rest)
+            ways = _COUNT_WORDS.get(2 + len(rest), str(2 + len(rest)))
+            people = "two people of different corpora" if not rest else "several corpora's people"
             rows = ("in a list without a dataset column" if one.dataset == DATASET else
                     f"in rows of {one.dataset}, a corpus mer does not know")
             # of every spelling of the number, not only the two named (a break-it session:
@@ -412,10 +420,10 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
             raise DatasetError(
                 f"{other.where}: {named_by} writes subject {other.subject!r} "
                 f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
-                f"({_convention_of(one, its)}): one number written two ways (the MEGC2019 "
-                f"corpora number their people CASME II 'sub03', SAMM '013', SMIC 's3', and "
-                f"mer writes a corpus's name before the id), which {rows} may be two people "
-                f"of different corpora or one person. {advice}")
+                f"({_convention_of(one, its)}){also}: one number written {ways} ways (the "
+                f"MEGC2019 corpora number their people CASME II 'sub03', SAMM '013', SMIC "
+                f"'s3', and mer writes a corpus's name before the id), which {rows} may be "
+                f"{people} or one person. {advice}")
     if named:
         log.warning("%s writes subjects with their corpus's name (e.g. %r, %s), but the list "
                     "has no dataset column: labels.scheme maps every row with its general "
@@ -459,6 +467,8 @@ def _advice_for(dataset: str, usual: Clip) -> str:
     return (f"If they are clips of several corpora, {name_corpora}; if they are one person, "
             "write the id one way")
 
+
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 # The MEGC2019 corpora's own numberings (cells.subject_prefix), as an error names them.
 _NUMBERING_SHOWN = {"sub": "CASME II's numbering", "s": "SMIC's numbering",
