@@ -54,11 +54,12 @@ def test_the_face_check_cadence_is_rounded_as_the_windows_are():
 
 
 @pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -25.0])
-def test_a_frame_rate_that_is_no_positive_number_is_a_clear_error(fps):
+def test_a_frame_rate_that_is_no_finite_positive_number_is_a_clear_error(fps):
     """A break-it session: an infinite or NaN rate (a broken header, a request to a served
     model) stopped with Python's OverflowError or ValueError from the window arithmetic."""
-    with pytest.raises(MerError, match=rf"^video\.avi: frame rate {fps:g} is not a positive "
-                       r"number; if the video's real frame rate differs, pass it with --fps"):
+    with pytest.raises(MerError, match=rf"^video\.avi: frame rate {fps:g} is not a finite "
+                       r"positive number; if the video's real frame rate differs, pass it "
+                       r"with --fps"):
         MotionMeter(SpottingParams(), FeatureParams(), fps, "video.avi")
 
 

@@ -447,7 +447,7 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
 
 
 def _advice_for(dataset: str, usual: Clip) -> str:
-    """What to do about one number written two ways in rows of ``dataset``: DATASET (a list
+    """What to do about one number written several ways in rows of ``dataset``: DATASET (a list
     without a dataset column) or a corpus mer does not know; ``usual`` is a row of the
     number's spelling whose convention most of the corpus's rows use (the corpus's own
     numbering, as a rule). A single corpus of the field's (MMEW, CAS(ME)^3) numbers its own
@@ -468,6 +468,7 @@ def _advice_for(dataset: str, usual: Clip) -> str:
             "write the id one way")
 
 
+# How many ways one number is written, as an error says it.
 _COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 # The MEGC2019 corpora's own numberings (cells.subject_prefix), as an error names them.

@@ -186,7 +186,7 @@ class MotionMeter:
         file)."""
         if not (math.isfinite(fps) and fps > 0):
             # (a break-it session: an infinite or NaN rate stopped with Python's OverflowError)
-            raise MerError(f"{where}: frame rate {fps:g} is not a positive number; "
+            raise MerError(f"{where}: frame rate {fps:g} is not a finite positive number; "
                            f"{RATE_ADVICE}")
         self.params, self.fps, self.where, self.numbers = params, fps, where, numbers
         self.features = features.model_copy(update={  # the spotter's DIS budget
