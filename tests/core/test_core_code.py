@@ -3,11 +3,13 @@ imports, not the packages it lives in."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
 from mer.core import code
+from mer.errors import MerError
 from mer.evaluation.loso import CODE_PACKAGES, code_digest
 
 PRETRAIN = ("mer.models.pretrain",)
@@ -80,3 +82,19 @@ def test_a_module_saved_with_a_byte_order_mark_is_read_as_python_reads_it(source
     sampling.write_bytes(b"\xef\xbb\xbf" + sampling.read_bytes()
                          + b"\n\ndef _later():\n    import mer.tracking.ui  # noqa: F401\n")
     assert source_copy / "tracking" / "ui.py" in code.closure(CODE_PACKAGES)
+
+
+def test_a_module_python_cannot_read_is_named_with_its_line(source_copy):
+    """A break-it session: a syntax error in one of some 200 files said only "<unknown>, line
+    35"; a null byte gave Python's ValueError without a file."""
+    sampling = source_copy / "features" / "sampling.py"
+    text = sampling.read_bytes()
+    lines = text.count(b"\n")
+    sampling.write_bytes(text + b"def broken(:\n")
+    with pytest.raises(MerError, match=rf"^{re.escape(str(sampling))}, line {lines + 1}: mer "
+                       r"cannot read this source file's imports, nor could Python import it "
+                       r"\(invalid syntax.*\): mend the file$"):
+        code.closure(CODE_PACKAGES)
+    sampling.write_bytes(text + b"\0")
+    with pytest.raises(MerError, match=rf"^{re.escape(str(sampling))}: mer cannot read"):
+        code.closure(CODE_PACKAGES)

@@ -752,11 +752,30 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
     root = make_flow_images(tmp_path / "mixed", rows, with_dataset=False)
     with pytest.raises(DatasetError, match=r"row 2: column 'subject' writes subject "
                                            r"'casme2_1' \(casme2's name before the id\), and "
-                                           r".*row 4 'sub01' \(CASME II's numbering\): one "
-                                           r"number written two ways \(the MEGC2019 corpora "
-                                           r"number their people .*and mer writes a corpus's "
-                                           r"name before the id\)"):
+                                           r".*row 4 'sub01' \(CASME II's numbering\), and "
+                                           r".*row 3 'samm_1' \(samm's name before the id\): "
+                                           r"one number written three ways \(the MEGC2019 "
+                                           r"corpora number their people .*and mer writes a "
+                                           r"corpus's name before the id\)"):
         build("flow-images", root, scheme="megc-3")
+    # A break-it session (h49): with 'samm_1' left out of the error, writing the ids it named
+    # one way was refused again; and 'write the person's id one way' would have merged
+    # CASME II's and SAMM's person 1. Every other number spelt several ways is counted.
+    rows = [("casme2_1", "a", "negative", ""), ("samm_1", "b", "positive", ""),
+            ("sub1", "c", "positive", ""), ("s1", "d", "negative", ""), ("1", "e", "surprise", ""),
+            ("sub2", "f", "positive", ""), ("s2", "g", "negative", "")]
+    root = make_flow_images(tmp_path / "five", rows, with_dataset=False)
+    with pytest.raises(DatasetError) as refused:
+        build("flow-images", root, scheme="megc-3")
+    message = str(refused.value)
+    for row, subject in enumerate(["casme2_1", "samm_1", "sub1", "s1", "1"], start=2):
+        assert f"row {row} '{subject}' (" in message or f"subject '{subject}' (" in message
+    assert "one number written five ways" in message
+    assert message.endswith(
+        "Add a 'dataset' column naming each row's corpus (casme2, samm, smic), or write each "
+        f"id with its corpus's name before it, as {root / 'labels.csv'}, row 2 does "
+        f"('casme2_1'). The list writes 1 more number(s) several ways too (e.g. "
+        f"{root / 'labels.csv'}, row 7 'sub2' and {root / 'labels.csv'}, row 8 's2').")
 
 
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(

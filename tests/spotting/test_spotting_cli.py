@@ -282,17 +282,18 @@ def test_a_face_that_leaves_or_moves_is_followed_not_measured_where_it_was(tiny_
     assert_parts(stepped, before, after)
 
 
-@pytest.mark.parametrize("fps", ["nan", "inf", "0", "-30", "1e-9"])
+@pytest.mark.parametrize("fps", ["nan", "inf", "0", "-30", "1e-9", "1e19", "20000"])
 def test_a_frame_rate_that_is_not_one_is_refused(tiny_video, tmp_path, monkeypatch, capsys,
                                                 fps):
     """The issue: --fps nan and inf gave tracebacks, 0 was ignored for the file's rate, -30
-    was said to be missing, and 1e-9 made a 90 000 000 000 s video."""
+    was said to be missing, and 1e-9 made a 90 000 000 000 s video. A break-it session: 1e19
+    with --follow overflowed the frame buffer, a traceback."""
     path, _ = tiny_video
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
     assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
                  "--fps", fps]) == 2
-    assert "give the video's frame rate in frames/s, a number of at least 1" in \
+    assert "give the video's frame rate in frames/s, a number from 1 to 10000" in \
         capsys.readouterr().err
 
 

@@ -1,5 +1,6 @@
 """The spotter: peaks -> intervals, thresholds fitted on training subjects only."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +54,18 @@ def test_the_face_check_cadence_is_rounded_as_the_windows_are():
     assert MotionMeter(SpottingParams(), FeatureParams(), 12.5, "video.avi").check == 13
 
 
-@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -25.0])
-def test_a_frame_rate_that_is_no_finite_positive_number_is_a_clear_error(fps):
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -25.0, 1e19, 10_001.0])
+def test_a_frame_rate_that_is_no_videos_is_a_clear_error(fps):
     """A break-it session: an infinite or NaN rate (a broken header, a request to a served
-    model) stopped with Python's OverflowError or ValueError from the window arithmetic."""
-    with pytest.raises(MerError, match=rf"^video\.avi: frame rate {fps:g} is not a finite "
-                       r"positive number; if the video's real frame rate differs, pass it "
-                       r"with --fps"):
+    model) stopped with Python's OverflowError or ValueError from the window arithmetic, and
+    so did 1e19 frames/s in the frame buffer of a followed video."""
+    shown = re.escape(f"{fps:g}")
+    with pytest.raises(MerError, match=rf"^video\.avi: frame rate {shown} is no video's \(a "
+                       r"number above 0 and up to 10000 frames/s\); if the video's real "
+                       r"frame rate differs, pass it with --fps"):
         MotionMeter(SpottingParams(), FeatureParams(), fps, "video.avi")
+    assert MotionMeter(SpottingParams(), FeatureParams(), 10_000.0, "video.avi").windows == \
+        {"micro": 2000, "macro": 5000}
 
 
 def test_a_peak_becomes_the_interval_apex_minus_k_to_apex_plus_k():

@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from mer.errors import MerError
+
 PACKAGE = Path(__file__).resolve().parents[1]  # the mer package's folder
 SOURCE_ROOT = PACKAGE.parent  # what module names are relative to
 
@@ -30,21 +32,31 @@ def modules() -> dict[str, Path]:
 
 def imports_of(path: Path) -> set[str]:
     """Every absolute module name the file at ``path`` imports, anywhere in it; for
-    ``from mer.core import frames``, both mer.core and mer.core.frames."""
-    return set(_imports_in(path.read_bytes()))
+    ``from mer.core import frames``, both mer.core and mer.core.frames.
+
+    MerError naming the file when Python could not read it either (a syntax error, an
+    unknown coding, a null byte; a break-it session: the SyntaxError said only
+    "<unknown>, line 35", one of some 200 files)."""
+    try:
+        return set(_imports_in(path.read_bytes(), str(path)))
+    except (SyntaxError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        line = f", line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        raise MerError(f"{path}{line}: mer cannot read this source file's imports, nor could "
+                       f"Python import it ({detail}): mend the file") from None
 
 
 # A bound well above mer's own files (about 200), so a long-lived process that keeps editing
 # them does not grow the cache without end.
 @functools.lru_cache(maxsize=1024)
-def _imports_in(source: bytes) -> frozenset[str]:
+def _imports_in(source: bytes, filename: str) -> frozenset[str]:
     """imports_of for a file's bytes, decoded as Python's import decodes them (a UTF-8
     byte-order mark or a coding line; a break-it session: a file saved with a mark, which
     Python runs, stopped every closure with a SyntaxError). Cached by the bytes themselves,
     so an edited file is parsed again: `mer train` asks for several closures of the same
     modules (a profile: 192 parses, over a second of its start)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

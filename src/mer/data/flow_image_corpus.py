@@ -396,34 +396,12 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         known = first.setdefault(key, clip)
         if known.subject != clip.subject:
             others.setdefault(key, []).append(clip)
-    for seen in conventions.values():
-        # one number written in two conventions, unless each names its corpus ('casme2_3'
-        # and 'samm_3' are two people): name a row of a corpus's numbering and another
-        numbering = [(c, k) for k, c in seen.items() if k[0] == "numbering"]
-        if len(seen) > 1 and numbering:
-            one, its = numbering[0]
-            other, theirs = next((c, k) for k, c in seen.items() if c is not one)
-            # every numbering of it, each by its first row (a break-it session: with three,
-            # the error named two, and the third was refused once the user had mended those);
-            # ids that each name their corpus are those corpora's people, not in question
-            rest = [(c, k) for c, k in numbering if c is not one and c is not other]
-            also = "".join(f", and {c.where} {c.subject!r} ({_convention_of(c, k)})"
-                           for c, k in rest)
-            ways = _COUNT_WORDS.get(2 + len(rest), str(2 + len(rest)))
-            people = "two people of different corpora" if not rest else "several corpora's people"
-            rows = ("in a list without a dataset column" if one.dataset == DATASET else
-                    f"in rows of {one.dataset}, a corpus mer does not know")
-            # of every spelling of the number, not only the two named (a break-it session:
-            # with three, the advice changed at each step)
-            usual = max(seen.items(), key=lambda kc: used[one.dataset, kc[0]])[1]
-            advice = _advice_for(one.dataset, usual)
-            raise DatasetError(
-                f"{other.where}: {named_by} writes subject {other.subject!r} "
-                f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
-                f"({_convention_of(one, its)}){also}: one number written {ways} ways (the "
-                f"MEGC2019 corpora number their people CASME II 'sub03', SAMM '013', SMIC "
-                f"'s3', and mer writes a corpus's name before the id), which {rows} may be "
-                f"{people} or one person. {advice}")
+    # one number written in two conventions, unless each names its corpus ('casme2_3' and
+    # 'samm_3' are two people)
+    spelt = [seen for seen in conventions.values()
+             if len(seen) > 1 and any(kind == "numbering" for kind, _ in seen)]
+    if spelt:
+        raise _spelt_several_ways(spelt, used, named_by)
     if named:
         log.warning("%s writes subjects with their corpus's name (e.g. %r, %s), but the list "
                     "has no dataset column: labels.scheme maps every row with its general "
@@ -446,7 +424,44 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
 
 
-def _advice_for(dataset: str, usual: Clip) -> str:
+def _spelt_several_ways(spelt: list[dict[tuple[str, str | None], Clip]],
+                        used: Counter[tuple[str, tuple[str, str | None]]],
+                        named_by: str) -> DatasetError:
+    """The DatasetError for numbers written in several conventions (one_spelling): ``spelt``
+    has each such number's conventions -> its first row, in the rows' order; ``used`` counts
+    the rows of each (dataset, convention). It names every spelling of the first number, each
+    by its first row, and how many other numbers are spelt so (break-it sessions: with three
+    spellings the error named two, and the third, or the next number, was refused only once
+    the user had mended those)."""
+    seen = spelt[0]
+    numbering = [(c, k) for k, c in seen.items() if k[0] == "numbering"]
+    one, its = numbering[0]  # a row of a corpus's numbering, and the row it conflicts with
+    other, theirs = next((c, k) for k, c in seen.items() if c is not one)
+    also = "".join(f", and {c.where} {c.subject!r} ({_convention_of(c, k)})"
+                   for k, c in seen.items() if c is not one and c is not other)
+    ways = _COUNT_WORDS.get(len(seen), str(len(seen)))
+    people = "two people of different corpora" if len(seen) == 2 else "several corpora's people"
+    rows = ("in a list without a dataset column" if one.dataset == DATASET else
+            f"in rows of {one.dataset}, a corpus mer does not know")
+    # of every spelling of the number, not only the two named (a break-it session: with
+    # three, the advice changed at each step)
+    usual = max(seen.items(), key=lambda kc: used[one.dataset, kc[0]])[1]
+    named = next((c for k, c in seen.items() if k[0] == "name"), None)
+    more = ""
+    if len(spelt) > 1:
+        a, b = list(spelt[1].values())[:2]
+        more = (f". The list writes {len(spelt) - 1} more number(s) several ways too (e.g. "
+                f"{a.where} {a.subject!r} and {b.where} {b.subject!r}).")
+    return DatasetError(
+        f"{other.where}: {named_by} writes subject {other.subject!r} "
+        f"({_convention_of(other, theirs)}), and {one.where} {one.subject!r} "
+        f"({_convention_of(one, its)}){also}: one number written {ways} ways (the MEGC2019 "
+        f"corpora number their people CASME II 'sub03', SAMM '013', SMIC 's3', and mer "
+        f"writes a corpus's name before the id), which {rows} may be {people} or one "
+        f"person. {_advice_for(one.dataset, usual, named)}{more}")
+
+
+def _advice_for(dataset: str, usual: Clip, named: Clip | None = None) -> str:
     """What to do about one number written several ways in rows of ``dataset``: DATASET (a list
     without a dataset column) or a corpus mer does not know; ``usual`` is a row of the
     number's spelling whose convention most of the corpus's rows use (the corpus's own
@@ -454,11 +469,16 @@ def _advice_for(dataset: str, usual: Clip) -> str:
     people: write the id one way, as ``usual`` does (a break-it session: MMEW's rows were told
     only to name CASME II, SAMM or SMIC-HS). Rows without a dataset column, of a collection
     ('MEGC2019' in every cell) or of a name mer does not know may be several corpora's
-    people, whom writing the id one way would merge: name their corpora first."""
+    people, whom writing the id one way would merge: name their corpora first. ``named``, a
+    row whose id names its corpus ('casme2_1', a list without a dataset column): such ids are
+    that corpus's people, and writing theirs one way with the others' would merge two corpora's
+    people (a break-it session), so the advice is to name the corpus in every id."""
     corpora = "(casme2, samm, smic)"
     if dataset == DATASET:
-        return (f"Add a 'dataset' column naming each row's corpus {corpora}, or write the "
-                "person's id one way")
+        return (f"Add a 'dataset' column naming each row's corpus {corpora}, or "
+                + ("write the person's id one way" if named is None else
+                   f"write each id with its corpus's name before it, as {named.where} does "
+                   f"({named.subject!r})"))
     name_corpora = f"name each row's own corpus in its dataset cell {corpora}"
     if name_key(dataset) in FIELD_CORPUS_NAMES - COLLECTION_NAMES:
         return (f"If they are one person of {dataset}, write the id one way, as {usual.where} "

@@ -61,6 +61,10 @@ FACE_SCALE = 1.5
 # The least rate at which a micro interval (the apex +- 1 frame at the least) can be as short
 # as a micro-expression: 2 frames in MICRO_SECONDS[1].
 MIN_SPOTTING_FPS = 2 / MICRO_SECONDS[1]
+# The greatest rate a video of faces is read at: far above the field's cameras (CASME II and
+# SAMM 200 frames/s, SMIC-HS 100), below rates whose windows and frame buffers no machine holds
+# (a break-it session: 1e19 frames/s, a header's or a typing mistake, overflowed them).
+MAX_SPOTTING_FPS = 10_000.0
 # For a rate that may be the file header's mistake: `mer spot` can override it, a request to
 # a served model cannot (a break-it session: its refusals advised --fps).
 RATE_ADVICE = ("if the video's real frame rate differs, pass it with --fps (mer spot) or "
@@ -184,10 +188,11 @@ class MotionMeter:
         """``numbers``: the frames' own numbers by position (a folder of numbered frames,
         img1.jpg -> 1), which messages name frames by; None: positions from 0 (a video
         file)."""
-        if not (math.isfinite(fps) and fps > 0):
-            # (a break-it session: an infinite or NaN rate stopped with Python's OverflowError)
-            raise MerError(f"{where}: frame rate {fps:g} is not a finite positive number; "
-                           f"{RATE_ADVICE}")
+        if not (math.isfinite(fps) and 0 < fps <= MAX_SPOTTING_FPS):
+            # (a break-it session: an infinite, NaN or huge rate stopped with Python's
+            # OverflowError from the window arithmetic)
+            raise MerError(f"{where}: frame rate {fps:g} is no video's (a number above 0 and "
+                           f"up to {MAX_SPOTTING_FPS:g} frames/s); {RATE_ADVICE}")
         self.params, self.fps, self.where, self.numbers = params, fps, where, numbers
         self.features = features.model_copy(update={  # the spotter's DIS budget
             "flow": "dis", "dis_iterations": params.flow_iterations,

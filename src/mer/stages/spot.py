@@ -129,14 +129,17 @@ def print_row(values: dict[str, object]) -> None:
 
 
 def _is_frame_rate(fps: float) -> bool:
-    """A video's frame rate, frames/s: finite and at least 1 (below it, no camera of faces;
-    a micro-expression lasts 1/25 to 1/2 s)."""
-    return math.isfinite(fps) and fps >= 1
+    """A video's frame rate, frames/s: finite, at least 1 (below it, no camera of faces; a
+    micro-expression lasts 1/25 to 1/2 s) and at most MAX_SPOTTING_FPS."""
+    from mer.spotting.signals import MAX_SPOTTING_FPS
+
+    return math.isfinite(fps) and 1 <= fps <= MAX_SPOTTING_FPS
 
 
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import frame_numbers, video_frames
     from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
+    from mer.spotting.signals import MAX_SPOTTING_FPS
 
     # A model folder or registered model carries its fitted spotter: without a report or
     # --p to read under this project's params, none are needed, as for `mer predict --model`
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
     video = Path(args.video)
     if args.fps is not None and not _is_frame_rate(args.fps):
         raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
-                       "of at least 1 (CASME II: 200, SAMM: 200, a webcam: 30)")
+                       f"from 1 to {MAX_SPOTTING_FPS:g} (CASME II: 200, SAMM: 200, a webcam: 30)")
     if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
     model = args.model if args.spot_only else chosen_model(args.model, args)
