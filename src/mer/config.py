@@ -563,7 +563,9 @@ class SpottingParams(Section):
                                         "refinement iterations of the spotter's flow")
     micro_window: float = Field(0.2, gt=0, description="k of the micro scale, s: frames are "
                                 "compared k apart, about half a micro-expression")
-    macro_window: float = Field(0.5, gt=0, description="k of the macro scale, s")
+    # a break-it session: 1e18 s overflowed the followed video's frame buffer, a traceback
+    macro_window: float = Field(0.5, gt=0, le=10, description="k of the macro scale, s (at "
+                                "most 10: a macro-expression lasts up to about 4 s)")
     regions: tuple[FacialRegion, ...] = Field(
         ("brow_R", "brow_L", "glabella", "lower_lid_R", "lower_lid_L", "cheek_R", "cheek_L",
          "nose", "upper_lip_R", "upper_lip_L", "lip_corner_R", "lip_corner_L", "chin"),

@@ -176,6 +176,15 @@ def test_every_float_param_refuses_infinity_and_nan():
         parse_params({"spotting": {"noise_floor": float("inf")}})
 
 
+def test_a_macro_window_longer_than_any_expression_is_refused():
+    """A break-it session: spotting.macro_window 1e18 overflowed `mer spot --follow`'s frame
+    buffer with a traceback."""
+    with pytest.raises(ParamsError, match=r"spotting.macro_window: Input should be less than "
+                                          r"or equal to 10 \(got 1e\+18\)"):
+        parse_params({"spotting": {"macro_window": 1e18}})
+    assert parse_params({"spotting": {"macro_window": 10}}).spotting.macro_window == 10
+
+
 def test_booleans_and_numbers_still_read():
     params = parse_params({"train": {"cnn": {"apex_stream": True, "epochs": 3, "lr": 1,
                                              "augment": {"enabled": False}}}})

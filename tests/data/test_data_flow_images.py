@@ -776,6 +776,16 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
         f"id with its corpus's name before it, as {root / 'labels.csv'}, row 2 does "
         f"('casme2_1'). The list writes 1 more number(s) several ways too (e.g. "
         f"{root / 'labels.csv'}, row 7 'sub2' and {root / 'labels.csv'}, row 8 's2').")
+    # the advice is the list's: where an id of another number names its corpus, writing this
+    # number's ids one way would be followed there too (h50)
+    rows = [("sub1", "a", "negative", ""), ("s1", "b", "positive", ""),
+            ("casme2_2", "c", "positive", ""), ("2", "d", "negative", ""),
+            ("3", "e", "surprise", "")]
+    root = make_flow_images(tmp_path / "other-named", rows, with_dataset=False)
+    with pytest.raises(DatasetError, match=r"or write each id with its corpus's name before "
+                                           r"it, as .*row 4 does \('casme2_2'\)\. The list "
+                                           r"writes 1 more number"):
+        build("flow-images", root, scheme="megc-3")
 
 
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(

@@ -446,7 +446,9 @@ def _spelt_several_ways(spelt: list[dict[tuple[str, str | None], Clip]],
     # of every spelling of the number, not only the two named (a break-it session: with
     # three, the advice changed at each step)
     usual = max(seen.items(), key=lambda kc: used[one.dataset, kc[0]])[1]
-    named = next((c for k, c in seen.items() if k[0] == "name"), None)
+    # an id naming its corpus anywhere among them: the advice is the list's, and writing the
+    # others one way with it would merge two corpora's people (a break-it session)
+    named = next((c for each in spelt for k, c in each.items() if k[0] == "name"), None)
     more = ""
     if len(spelt) > 1:
         a, b = list(spelt[1].values())[:2]
