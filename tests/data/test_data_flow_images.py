@@ -788,6 +788,32 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
         build("flow-images", root, scheme="megc-3")
 
 
+def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s(
+        tmp_path, build):
+    """Without a dataset column, an id with any of the field's corpora's names before its
+    number, glued or cut, is that corpus's person, as 'casme2_1' is CASME II's (a break-it
+    session: 'mmew_1' beside '1', and 'SAMM006' beside '006', loaded as two LOSO subjects
+    without a word, and 'SAMM006' and 'samm_006' as two people): beside a bare number it is
+    refused as one number written two ways."""
+    where = r"labels.csv, row"
+    for name, rows, first in (
+            ("mmew", [("mmew_1", "a", "negative", ""), ("1", "b", "positive", "")],
+             r"'mmew_1' \(mmew's name before the id\), and .*row 3 '1' \(a bare number"),
+            ("glued", [("SAMM006", "a", "negative", ""), ("006", "b", "positive", "")],
+             r"'SAMM006' \(samm's name before the id\), and .*row 3 '006' \(a bare number")):
+        root = make_flow_images(tmp_path / name, rows, with_dataset=False)
+        with pytest.raises(DatasetError, match=rf"{where} 2: column 'subject' writes subject "
+                                               rf"{first}.*: one number written two ways.* or "
+                                               r"write each id with its corpus's name before "
+                                               rf"it, as .*{where} 2 does \({rows[0][0]!r}\)$"):
+            build("flow-images", root, scheme="megc-3")
+    rows = [("SAMM006", "a", "negative", ""), ("samm_006", "b", "positive", ""),
+            ("MMEW1", "c", "surprise", ""), ("mmew_1", "d", "negative", "")]
+    root = make_flow_images(tmp_path / "one-each", rows, with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["MMEW1", "MMEW1", "SAMM006", "SAMM006"]
+
+
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(
         tmp_path, build, caplog):
     """A break-it session: a composite list without a dataset column merged CASME II's sub03

@@ -581,7 +581,11 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
     ('casme2_casme2_1' -> ('casme2', '1')). The id is as written but for NFKC. (None,
     subject) for an id without one. The name is the row's own corpus (``dataset``, in mer's
     spelling) or one mer knows (casme2, samm, smic): for a row of another corpus,
-    ``one_spelling`` refuses it."""
+    ``one_spelling`` refuses it. In a list without a dataset column (``dataset`` DATASET), any
+    of the field's corpora is read, glued to a number too ('mmew_1' -> ('mmew', '1'), 'SAMM006'
+    -> ('samm', '006')): such a list may hold several corpora (a break-it session: 'mmew_1' and
+    '1', 'SAMM006' and '006' were two LOSO subjects without a word, where 'casme2_1' and '1'
+    are refused as one number written two ways)."""
     text = unicodedata.normalize("NFKC", subject).strip()
     corpus = None
     while True:
@@ -598,7 +602,8 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not another
     corpus's: 'SAMM1' in a CASME II row may be a person's initials; nor where the name and
     the number's first digit name a corpus: 'CASME31' in a row of CASME I may be CAS(ME)^3's
-    person 1); None when none does."""
+    person 1); for ``dataset`` DATASET (no dataset column), any of the field's corpora, cut
+    or glued (split_corpus); None when none does."""
     for index in reversed(range(1, len(text))):
         if text[index] in ID_SEPARATORS:
             rest = text[index + 1:].lstrip()
@@ -616,7 +621,9 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
             name = corpus_name(head)
         except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
             continue
-        if name == dataset or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS):
+        if (name == dataset or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS)
+                or (dataset == DATASET and name_key(head) in FIELD_CORPUS_NAMES
+                    and name_key(head) not in COLLECTION_NAMES)):
             return name, len(text) - len(rest)
     return None
 
