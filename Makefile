@@ -56,9 +56,10 @@ baseline: repro
 	git diff --cached --quiet -- $(BASELINE) || git commit -m "baseline: dvc repro" -- $(BASELINE)
 
 # Two workers, each taking whole test files (their module fixtures build a project once):
-# most tests wait on one single-threaded subprocess, so the second core was idle.
+# most tests wait on one single-threaded subprocess, so the second core was idle. The longest
+# files first, in tests/conftest.py's order, not xdist's (most tests first).
 test: install
-	$(BIN)/python -m pytest -n auto --dist loadfile --durations=15
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
