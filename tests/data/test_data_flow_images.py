@@ -794,13 +794,20 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
     number, glued or cut, is that corpus's person, as 'casme2_1' is CASME II's (a break-it
     session: 'mmew_1' beside '1', and 'SAMM006' beside '006', loaded as two LOSO subjects
     without a word, and 'SAMM006' and 'samm_006' as two people): beside a bare number it is
-    refused as one number written two ways."""
+    refused as one number written two ways. So is it in the rows of a collection, as one cut
+    from its number is (the re-check, h51)."""
     where = r"labels.csv, row"
     for name, rows, first in (
             ("mmew", [("mmew_1", "a", "negative", ""), ("1", "b", "positive", "")],
              r"'mmew_1' \(mmew's name before the id\), and .*row 3 '1' \(a bare number"),
             ("glued", [("SAMM006", "a", "negative", ""), ("006", "b", "positive", "")],
-             r"'SAMM006' \(samm's name before the id\), and .*row 3 '006' \(a bare number")):
+             r"'SAMM006' \(samm's name before the id\), and .*row 3 '006' \(a bare number"),
+            # the re-check (h51): glued to the corpus's own numbering too
+            ("numbering", [("SMICs1", "a", "negative", ""), ("s1", "b", "positive", "")],
+             r"'SMICs1' \(smic's name before the id\), and .*row 3 's1' \(SMIC's numbering"),
+            ("digit", [("CASME2sub01", "a", "negative", ""), ("sub01", "b", "positive", "")],
+             r"'CASME2sub01' \(casme2's name before the id\), and .*row 3 'sub01' \(CASME "
+             r"II's numbering")):
         root = make_flow_images(tmp_path / name, rows, with_dataset=False)
         with pytest.raises(DatasetError, match=rf"{where} 2: column 'subject' writes subject "
                                                rf"{first}.*: one number written two ways.* or "
@@ -812,6 +819,20 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
     root = make_flow_images(tmp_path / "one-each", rows, with_dataset=False)
     manifest, _ = build("flow-images", root, scheme="megc-3")
     assert sorted(manifest["subject"]) == ["MMEW1", "MMEW1", "SAMM006", "SAMM006"]
+    # where two names could be glued, or the name is cut from the id, the id is as written:
+    # 'casme21' may be CASME II's person 1 or CASME's 21; 'casme_31' is CASME I's 31
+    rows = [("casme21", "a", "negative", ""), ("casme_31", "b", "positive", ""),
+            ("1", "c", "surprise", "")]
+    root = make_flow_images(tmp_path / "ambiguous", rows, with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["1", "casme21", "casme_31"]
+    # a collection's name in every dataset cell (h51): as 'samm_006' is, 'SAMM006' is refused
+    rows = [("SAMM006", "a", "negative", "MEGC2019"), ("006", "b", "positive", "MEGC2019")]
+    root = make_flow_images(tmp_path / "collection", rows)
+    with pytest.raises(DatasetError, match=rf"{where} 2: column 'subject' writes subject "
+                                           r"'SAMM006', which names the corpus samm, but the "
+                                           r"row's dataset is megc2019"):
+        build("flow-images", root, scheme="megc-3")
 
 
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(

@@ -581,9 +581,10 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
     ('casme2_casme2_1' -> ('casme2', '1')). The id is as written but for NFKC. (None,
     subject) for an id without one. The name is the row's own corpus (``dataset``, in mer's
     spelling) or one mer knows (casme2, samm, smic): for a row of another corpus,
-    ``one_spelling`` refuses it. In a list without a dataset column (``dataset`` DATASET), any
-    of the field's corpora is read, glued to a number too ('mmew_1' -> ('mmew', '1'), 'SAMM006'
-    -> ('samm', '006')): such a list may hold several corpora (a break-it session: 'mmew_1' and
+    ``one_spelling`` refuses it. In a list without a dataset column (``dataset`` DATASET) or
+    of a collection ('MEGC2019' in every dataset cell), any of the field's corpora is read,
+    glued to the id too ('mmew_1' -> ('mmew', '1'), 'SAMM006' -> ('samm', '006'), 'SMICs1' ->
+    ('smic', 's1')): such a list may hold several corpora (a break-it session: 'mmew_1' and
     '1', 'SAMM006' and '006' were two LOSO subjects without a word, where 'casme2_1' and '1'
     are refused as one number written two ways)."""
     text = unicodedata.normalize("NFKC", subject).strip()
@@ -602,15 +603,18 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not another
     corpus's: 'SAMM1' in a CASME II row may be a person's initials; nor where the name and
     the number's first digit name a corpus: 'CASME31' in a row of CASME I may be CAS(ME)^3's
-    person 1); for ``dataset`` DATASET (no dataset column), any of the field's corpora, cut
-    or glued (split_corpus); None when none does."""
+    person 1). In the rows of a list of several corpora (``dataset`` DATASET, no dataset
+    column, or a collection's name, 'MEGC2019'), any of the field's corpora, cut, or glued to
+    a person's id as _glued_at finds it (split_corpus). None when none does."""
+    pooled = dataset == DATASET or name_key(dataset) in COLLECTION_NAMES
+    glued = _glued_at(text) if pooled else None
     for index in reversed(range(1, len(text))):
         if text[index] in ID_SEPARATORS:
             rest = text[index + 1:].lstrip()
             if not rest or rest[0] in ID_SEPARATORS:
                 continue
-        elif (text[index - 1].isalpha() and text[index:].isdecimal()
-              and name_key(text[:index + 1]) not in FIELD_CORPUS_NAMES):
+        elif (not pooled and text[index - 1].isalpha() and text[index:].isdecimal()
+              and name_key(text[:index + 1]) not in FIELD_CORPUS_NAMES) or index == glued:
             rest = text[index:]
         else:
             continue
@@ -622,10 +626,29 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
         except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
             continue
         if (name == dataset or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS)
-                or (dataset == DATASET and name_key(head) in FIELD_CORPUS_NAMES
-                    and name_key(head) not in COLLECTION_NAMES)):
+                or (pooled and _is_field_corpus(head))):
             return name, len(text) - len(rest)
     return None
+
+
+def _glued_at(text: str) -> int | None:
+    """Where a person's id numbered as subject_prefix reads one begins in ``text``, glued to
+    one of the field's corpora's names, in letters and digits only, before it ('SAMM006': 4,
+    'SMICs1': 4, 'CASME2sub01': 6; a break-it session found them two people beside '006',
+    's1', 'sub01'); None where no name is ('casme_31' is CASME I's person 31, cut at the
+    separator, not CAS(ME)^3's 1), and where two are ('casme21' may be CASME II's person 1 or
+    CASME's 21: read as written)."""
+    cuts = [index for index in range(1, len(text))
+            if text[:index].isalnum() and text[index].isalnum()
+            and _is_field_corpus(text[:index]) and subject_prefix(text[index:]) is not None]
+    return cuts[0] if len(cuts) == 1 else None
+
+
+def _is_field_corpus(name: str) -> bool:
+    """Whether ``name`` names one of the field's corpora (FIELD_CORPUS_NAMES), not a collection
+    of them ('MEGC2019')."""
+    key = name_key(name)
+    return key in FIELD_CORPUS_NAMES and key not in COLLECTION_NAMES
 
 
 def _spelling(subject: str, first: str) -> str:
