@@ -39,6 +39,9 @@ COLLECTION_NAMES = frozenset({"megc2019"})
 FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "casmesq",
                                 "casme3", "sammlv", "smicvis", "smicnir", "smice", "mmew",
                                 "4dme", "dfme", *COLLECTION_NAMES})
+# Other names of those corpora mer does not read, as corpus_name writes them: CASME I is also
+# written CASME and CASME1 (a break-it session: 'casmei_5' and 'casme1_5' were two people).
+OTHER_CORPUS_SPELLINGS = {"casmei": "casme", "casme1": "casme"}
 
 
 # What spellings of one name may differ by: spaces, dashes and '_' or '.' between its parts
@@ -78,8 +81,9 @@ def dataset_name(dataset: str) -> str | None:
 def corpus_name(text: str) -> str:
     """The name a corpus goes by in mer, from any spelling of it: a known corpus in mer's
     spelling (dataset_name: 'CASME II' -> casme2), another kept as its letters and digits,
-    lower-case (name_key: 'SMIC-VIS' -> smicvis, 'CAS(ME)^2' written casmesq). One function for
-    a flow-image CSV's dataset column and evaluation.train_corpora / test_corpora, so a corpus
+    lower-case (name_key: 'SMIC-VIS' -> smicvis, 'CAS(ME)^2' written casmesq), in one spelling
+    where it has several (OTHER_CORPUS_SPELLINGS: 'CASME I' -> casme). One function for a
+    flow-image CSV's dataset column and evaluation.train_corpora / test_corpora, so a corpus
     is named alike in both.
 
     ValueError for a text with no letter or digit, and for one that reads as a known corpus
@@ -99,7 +103,7 @@ def corpus_name(text: str) -> str:
             f"its punctuation (two corpora would be pooled as one, their subjects merged); "
             f"write {DATASET_NAMES[name]} for {DATASET_NAMES[name]} clips, and another "
             "corpus's name in letters and digits only (CAS(ME)^2 as casmesq, say)")
-    return name
+    return OTHER_CORPUS_SPELLINGS.get(name, name)
 
 
 def corpus_of(dataset: str) -> str | None:

@@ -819,6 +819,12 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
     root = make_flow_images(tmp_path / "one-each", rows, with_dataset=False)
     manifest, _ = build("flow-images", root, scheme="megc-3")
     assert sorted(manifest["subject"]) == ["MMEW1", "MMEW1", "SAMM006", "SAMM006"]
+    # one corpus under its several names (h51): CASME I's person 5
+    rows = [("casmei_5", "a", "negative", ""), ("casme1_5", "b", "positive", ""),
+            ("CASME_05", "c", "surprise", "")]
+    root = make_flow_images(tmp_path / "casme-i", rows, with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert list(manifest["subject"]) == ["casmei_5"] * 3
     # where two names could be glued, or the name is cut from the id, the id is as written:
     # 'casme21' may be CASME II's person 1 or CASME's 21; 'casme_31' is CASME I's 31
     rows = [("casme21", "a", "negative", ""), ("casme_31", "b", "positive", ""),

@@ -37,6 +37,15 @@ def test_corpus_names_as_written(written, corpus):
     assert corpus_of(written) == corpus
 
 
+def test_a_corpus_mer_does_not_read_has_one_name_however_written():
+    """A break-it session: CASME I written 'CASME I', 'CASME1' and 'CASME' was three corpora,
+    and its person 5 written 'casmei_5' and 'casme1_5' two LOSO subjects."""
+    from mer.labels import corpus_name
+
+    assert {corpus_name(name) for name in ("CASME I", "CASME1", "casme", "CASME-I")} == {"casme"}
+    assert corpus_name("CAS(ME)^3") == "casme3" and corpus_name("SMIC-VIS") == "smicvis"
+
+
 def test_casme2_under_megc3_drops_fear_sadness_and_the_unapexed_disgust(tmp_path, build,
                                                                       caplog):
     rows = [
