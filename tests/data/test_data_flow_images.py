@@ -807,7 +807,10 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
              r"'SMICs1' \(smic's name before the id\), and .*row 3 's1' \(SMIC's numbering"),
             ("digit", [("CASME2sub01", "a", "negative", ""), ("sub01", "b", "positive", "")],
              r"'CASME2sub01' \(casme2's name before the id\), and .*row 3 'sub01' \(CASME "
-             r"II's numbering")):
+             r"II's numbering"),
+            # the re-check (h52): a name with a separator in it, glued
+            ("parts", [("SMIC-HS1", "a", "negative", ""), ("1", "b", "positive", "")],
+             r"'SMIC-HS1' \(smic's name before the id\), and .*row 3 '1' \(a bare number")):
         root = make_flow_images(tmp_path / name, rows, with_dataset=False)
         with pytest.raises(DatasetError, match=rf"{where} 2: column 'subject' writes subject "
                                                rf"{first}.*: one number written two ways.* or "
@@ -819,6 +822,20 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
     root = make_flow_images(tmp_path / "one-each", rows, with_dataset=False)
     manifest, _ = build("flow-images", root, scheme="megc-3")
     assert sorted(manifest["subject"]) == ["MMEW1", "MMEW1", "SAMM006", "SAMM006"]
+    # 'SAMM-LV' glued is the name 'SAMMLV' is (h52); 'Sam M' is no corpus's name, as its
+    # first part 'Sam' is none
+    rows = [("SAMM-LV006", "a", "negative", ""), ("SAMMLV006", "b", "positive", ""),
+            ("Sam M1", "c", "surprise", ""), ("1", "d", "negative", "")]
+    root = make_flow_images(tmp_path / "parts", rows, with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["1", "SAMM-LV006", "SAMM-LV006", "Sam M1"]
+    # with a dataset column, a row's own corpus glued to its numbering (h52: adding the
+    # column, as the refusal above advises, split 'SMICs1' and 's1' into two people)
+    rows = [("SMICs1", "a", "negative", "smic"), ("s1", "b", "positive", "smic"),
+            ("CASME2sub01", "c", "surprise", "casme2"), ("sub01", "d", "negative", "casme2")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "own", rows),
+                        scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_sub01", "casme2_sub01", "smic_s1", "smic_s1"]
     # one corpus under its several names (h51): CASME I's person 5
     rows = [("casmei_5", "a", "negative", ""), ("casme1_5", "b", "positive", ""),
             ("CASME_05", "c", "surprise", "")]

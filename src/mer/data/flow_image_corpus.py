@@ -600,21 +600,18 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
 def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     """(corpus, where the id begins) for the longest head of ``text`` (id_text, no space
     around it) that names ``dataset`` or a corpus mer knows, cut at one of ID_SEPARATORS, or
-    that names ``dataset`` glued to a number that ends ``text`` ('MMEW1'; not another
-    corpus's: 'SAMM1' in a CASME II row may be a person's initials; nor where the name and
-    the number's first digit name a corpus: 'CASME31' in a row of CASME I may be CAS(ME)^3's
-    person 1). In the rows of a list of several corpora (``dataset`` DATASET, no dataset
-    column, or a collection's name, 'MEGC2019'), any of the field's corpora, cut, or glued to
-    a person's id as _glued_at finds it (split_corpus). None when none does."""
+    that names ``dataset`` glued to the id (_glued_at: 'MMEW1' in a row of MMEW). In the rows
+    of a list of several corpora (``dataset`` DATASET, no dataset column, or a collection's
+    name, 'MEGC2019'), any of the field's corpora, cut or glued (split_corpus). None when none
+    does."""
     pooled = dataset == DATASET or name_key(dataset) in COLLECTION_NAMES
-    glued = _glued_at(text) if pooled else None
+    glued = _glued_at(text, dataset, pooled)
     for index in reversed(range(1, len(text))):
         if text[index] in ID_SEPARATORS:
             rest = text[index + 1:].lstrip()
             if not rest or rest[0] in ID_SEPARATORS:
                 continue
-        elif (not pooled and text[index - 1].isalpha() and text[index:].isdecimal()
-              and name_key(text[:index + 1]) not in FIELD_CORPUS_NAMES) or index == glued:
+        elif index == glued:
             rest = text[index:]
         else:
             continue
@@ -631,17 +628,40 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
     return None
 
 
-def _glued_at(text: str) -> int | None:
-    """Where a person's id numbered as subject_prefix reads one begins in ``text``, glued to
-    one of the field's corpora's names, in letters and digits only, before it ('SAMM006': 4,
-    'SMICs1': 4, 'CASME2sub01': 6; a break-it session found them two people beside '006',
-    's1', 'sub01'); None where no name is ('casme_31' is CASME I's person 31, cut at the
-    separator, not CAS(ME)^3's 1), and where two are ('casme21' may be CASME II's person 1 or
-    CASME's 21: read as written)."""
-    cuts = [index for index in range(1, len(text))
-            if text[:index].isalnum() and text[index].isalnum()
-            and _is_field_corpus(text[:index]) and subject_prefix(text[index:]) is not None]
-    return cuts[0] if len(cuts) == 1 else None
+def _glued_at(text: str, dataset: str, pooled: bool) -> int | None:
+    """Where a person's id, numbered as subject_prefix reads one, begins in ``text`` (id_text)
+    glued to a corpus's name before it: ``dataset``'s own ('MMEW1' in a row of MMEW, 'SMICs1'
+    in one of SMIC; not 'SAMM1' in a row of CASME II, a person's initials maybe), or in
+    ``pooled`` rows (a list of several corpora) any of the field's corpora ('SAMM006',
+    'SMIC-HS1', 'CASME2sub01'; a break-it session found them two people beside '006', '1',
+    'sub01'). A name with a separator in it is one when its first part names a corpus too
+    ('CASME II5', 'SAMM-LV006'; not 'Sam M1'). None where no name is, and where the id reads
+    as a person's id after two names, glued or cut at a separator: 'casme21' may be CASME
+    II's person 1 or CASME's 21 (read as written), 'casme_31' CASME I's 31 or CAS(ME)^3's 1
+    (read as cut), 'CASME31' in a row of CASME I CAS(ME)^3's person 1."""
+    readings = []  # (index, glued to the name before it, the name)
+    for index in range(1, len(text)):
+        head = text[:index].rstrip(ID_SEPARATORS)
+        if (text[index].isalnum() and head and _names_a_corpus(head)
+                and subject_prefix(text[index:]) is not None):
+            readings.append((index, text[index - 1].isalnum(), head))
+    if len(readings) != 1 or not readings[0][1]:
+        return None
+    index, _, head = readings[0]
+    try:
+        name = corpus_name(head)
+    except ValueError:  # a known corpus's punctuated look-alike
+        return None
+    return index if (_is_field_corpus(head) if pooled else name == dataset) else None
+
+
+def _names_a_corpus(head: str) -> bool:
+    """Whether ``head`` (no separator at its end) names one of the field's corpora, each of its
+    parts before its first separator too ('SMIC-HS', 'CASME II'; not 'Sam M', 'casme_3')."""
+    first = head
+    for separator in ID_SEPARATORS:
+        first = first.split(separator, 1)[0]
+    return name_key(head) in FIELD_CORPUS_NAMES and name_key(first) in FIELD_CORPUS_NAMES
 
 
 def _is_field_corpus(name: str) -> bool:
