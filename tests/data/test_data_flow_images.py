@@ -836,6 +836,13 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
     manifest, _ = build("flow-images", make_flow_images(tmp_path / "own", rows),
                         scheme="megc-3")
     assert sorted(manifest["subject"]) == ["casme2_sub01", "casme2_sub01", "smic_s1", "smic_s1"]
+    # a corpus of any name, its own name glued to the id in its rows (h53: 'mydata1' and '1'
+    # were two people once corpora's names were read glued); 'Sam M' in a SAMM row is SAMM
+    rows = [("mydata1", "a", "negative", "mydata"), ("1", "b", "positive", "mydata"),
+            ("Sam M2", "c", "surprise", "samm"), ("002", "d", "negative", "samm")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "mydata", rows),
+                        scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["mydata_1", "mydata_1", "samm_2", "samm_2"]
     # one corpus under its several names (h51): CASME I's person 5
     rows = [("casmei_5", "a", "negative", ""), ("casme1_5", "b", "positive", ""),
             ("CASME_05", "c", "surprise", "")]

@@ -616,11 +616,8 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
         else:
             continue
         head = text[:index].strip()
-        if not head:
-            continue
-        try:
-            name = corpus_name(head)
-        except ValueError:  # no letter or digit, or a known corpus's punctuated look-alike
+        name = _corpus_of_name(head) if head else None
+        if name is None:
             continue
         if (name == dataset or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS)
                 or (pooled and _is_field_corpus(head))):
@@ -642,26 +639,36 @@ def _glued_at(text: str, dataset: str, pooled: bool) -> int | None:
     readings = []  # (index, glued to the name before it, the name)
     for index in range(1, len(text)):
         head = text[:index].rstrip(ID_SEPARATORS)
-        if (text[index].isalnum() and head and _names_a_corpus(head)
+        if (text[index].isalnum() and head and _names_a_corpus(head, dataset)
                 and subject_prefix(text[index:]) is not None):
             readings.append((index, text[index - 1].isalnum(), head))
     if len(readings) != 1 or not readings[0][1]:
         return None
     index, _, head = readings[0]
-    try:
-        name = corpus_name(head)
-    except ValueError:  # a known corpus's punctuated look-alike
-        return None
-    return index if (_is_field_corpus(head) if pooled else name == dataset) else None
+    own = _corpus_of_name(head) == dataset
+    return index if (own or (pooled and _is_field_corpus(head))) else None
 
 
-def _names_a_corpus(head: str) -> bool:
-    """Whether ``head`` (no separator at its end) names one of the field's corpora, each of its
-    parts before its first separator too ('SMIC-HS', 'CASME II'; not 'Sam M', 'casme_3')."""
+def _names_a_corpus(head: str, dataset: str) -> bool:
+    """Whether ``head`` (no separator at its end) names ``dataset``, the row's own corpus, of
+    any name ('mydata' in a row of mydata, 'Sam M' in one of SAMM), or one of the field's
+    corpora, each of its parts before its first separator too ('SMIC-HS', 'CASME II'; not
+    'Sam M' or 'casme_3' in another row)."""
+    if _corpus_of_name(head) == dataset:
+        return True
     first = head
     for separator in ID_SEPARATORS:
         first = first.split(separator, 1)[0]
     return name_key(head) in FIELD_CORPUS_NAMES and name_key(first) in FIELD_CORPUS_NAMES
+
+
+def _corpus_of_name(text: str) -> str | None:
+    """corpus_name(text), None for a text it refuses (no letter or digit, a known corpus's
+    punctuated look-alike)."""
+    try:
+        return corpus_name(text)
+    except ValueError:
+        return None
 
 
 def _is_field_corpus(name: str) -> bool:
