@@ -482,7 +482,7 @@ def _advice_for(dataset: str, usual: Clip, named: Clip | None = None) -> str:
                    f"write each id with its corpus's name before it, as {named.where} does "
                    f"({named.subject!r})"))
     name_corpora = f"name each row's own corpus in its dataset cell {corpora}"
-    if name_key(dataset) in FIELD_CORPUS_NAMES - COLLECTION_NAMES:
+    if _is_field_corpus(dataset):
         return (f"If they are one person of {dataset}, write the id one way, as {usual.where} "
                 f"does ({usual.subject!r}); if some are CASME II, SAMM or SMIC-HS clips, "
                 f"{name_corpora}")
@@ -636,26 +636,25 @@ def _glued_at(text: str, dataset: str, pooled: bool) -> int | None:
     as a person's id after two names, glued or cut at a separator: 'casme21' may be CASME
     II's person 1 or CASME's 21 (read as written), 'casme_31' CASME I's 31 or CAS(ME)^3's 1
     (read as cut), 'CASME31' in a row of CASME I CAS(ME)^3's person 1."""
-    readings = []  # (index, glued to the name before it, the name)
+    readings = []  # (index, glued to the name before it, the name is dataset's, the name)
     for index in range(1, len(text)):
         head = text[:index].rstrip(ID_SEPARATORS)
-        if (text[index].isalnum() and head and _names_a_corpus(head, dataset)
-                and subject_prefix(text[index:]) is not None):
-            readings.append((index, text[index - 1].isalnum(), head))
+        if not (text[index].isalnum() and head and subject_prefix(text[index:]) is not None):
+            continue
+        # the row's own corpus, of any name ('mydata' in a row of mydata, 'Sam M' in one of
+        # SAMM), or one of the field's
+        own = _corpus_of_name(head) == dataset
+        if own or _names_a_field_corpus(head):
+            readings.append((index, text[index - 1].isalnum(), own, head))
     if len(readings) != 1 or not readings[0][1]:
         return None
-    index, _, head = readings[0]
-    own = _corpus_of_name(head) == dataset
+    index, _, own, head = readings[0]
     return index if (own or (pooled and _is_field_corpus(head))) else None
 
 
-def _names_a_corpus(head: str, dataset: str) -> bool:
-    """Whether ``head`` (no separator at its end) names ``dataset``, the row's own corpus, of
-    any name ('mydata' in a row of mydata, 'Sam M' in one of SAMM), or one of the field's
-    corpora, each of its parts before its first separator too ('SMIC-HS', 'CASME II'; not
-    'Sam M' or 'casme_3' in another row)."""
-    if _corpus_of_name(head) == dataset:
-        return True
+def _names_a_field_corpus(head: str) -> bool:
+    """Whether ``head`` (no separator at its end) names one of the field's corpora, each of
+    its parts before its first separator too ('SMIC-HS', 'CASME II'; not 'Sam M', 'casme_3')."""
     first = head
     for separator in ID_SEPARATORS:
         first = first.split(separator, 1)[0]
