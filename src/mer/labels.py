@@ -42,6 +42,12 @@ FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "ca
 # Other names of those corpora mer does not read, as corpus_name writes them: CASME I is also
 # written CASME and CASME1 (a break-it session: 'casmei_5' and 'casme1_5' were two people).
 OTHER_CORPUS_SPELLINGS = {"casmei": "casme", "casme1": "casme"}
+# Corpora that filmed another corpus's people and number them as it does, as corpus_name
+# writes them: SAMM-LV holds the long videos SAMM's clips were cut from (Yap et al., 2020; its
+# subject 006 and video 006_1 are SAMM's), so an id of either is one person, one LOSO subject
+# (a break-it session: 'SAMMLV006' and 'SAMM006' were two). SMIC's VIS, NIR and E parts are
+# not listed: whether their numbers are SMIC-HS's people is not documented.
+PEOPLE_OF = {"sammlv": SAMM}
 
 
 # What spellings of one name may differ by: spaces, dashes and '_' or '.' between its parts
@@ -104,6 +110,13 @@ def corpus_name(text: str) -> str:
             f"write {DATASET_NAMES[name]} for {DATASET_NAMES[name]} clips, and another "
             "corpus's name in letters and digits only (CAS(ME)^2 as casmesq, say)")
     return OTHER_CORPUS_SPELLINGS.get(name, name)
+
+
+def people_of(corpus: str) -> str:
+    """The corpus whose people ``corpus`` (in corpus_name's spelling) filmed, under their
+    numbers: SAMM's for SAMM-LV (PEOPLE_OF), else ``corpus`` itself. Subject ids are read,
+    and LOSO subjects namespaced, by it."""
+    return PEOPLE_OF.get(corpus, corpus)
 
 
 def corpus_of(dataset: str) -> str | None:

@@ -865,6 +865,39 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
         build("flow-images", root, scheme="megc-3")
 
 
+def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, build):
+    """SAMM-LV's long videos are SAMM's people under SAMM's numbers (labels.PEOPLE_OF): an id
+    naming SAMM-LV is SAMM's person, in SAMM's rows, in SAMM-LV's and without a dataset
+    column (a break-it session, h53: in a row of SAMM, 'SAMM-LV006' was SAMM's person
+    'LV006', two LOSO subjects beside '006'; and 'SAMMLV006' and 'SAMM006' were two)."""
+    rows = [("006", "a", "negative", "samm"), ("SAMM-LV006", "b", "positive", "samm"),
+            ("SAMM-LV_006", "c", "surprise", "samm"), ("SAMMLV006", "d", "negative", "samm"),
+            ("007", "e", "positive", "samm")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "samm", rows),
+                        scheme="megc-3")
+    assert list(manifest.sort_values("clip")["subject"]) == ["006"] * 4 + ["007"]
+    rows = [("SAMMLV006", "a", "negative", ""), ("SAMM006", "b", "positive", ""),
+            ("samm_lv_7", "c", "surprise", ""), ("SAMM_007", "d", "negative", "")]
+    root = make_flow_images(tmp_path / "pooled", rows, with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert list(manifest.sort_values("clip")["subject"]) == ["SAMMLV006"] * 2 + ["samm_lv_7"] * 2
+    # two corpora: SAMM-LV's people are namespaced as SAMM's, one LOSO subject each; its
+    # rows may name SAMM, cut or glued, and keep their own dataset for per-corpus figures
+    rows = [("006", "a", "negative", "samm"), ("006", "b", "positive", "SAMM-LV"),
+            ("SAMM006", "c", "surprise", "SAMM-LV"), ("samm_7", "d", "negative", "SAMM-LV"),
+            ("1", "e", "positive", "casme2")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "two", rows),
+                        scheme="megc-3")
+    table = manifest.sort_values("clip")
+    assert list(table["subject"]) == ["samm_006"] * 3 + ["samm_7", "casme2_1"]
+    assert list(table["dataset"]) == ["samm", "sammlv", "sammlv", "sammlv", "casme2"]
+    # SMIC's other parts are not known to be SMIC-HS's people: their ids stay as written
+    rows = [("SMIC-VIS1", "a", "negative", "smic"), ("1", "b", "positive", "smic")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "smic", rows),
+                        scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["1", "VIS1"]
+
+
 def test_one_number_in_two_corpora_conventions_without_a_dataset_column_is_refused(
         tmp_path, build, caplog):
     """A break-it session: a composite list without a dataset column merged CASME II's sub03
@@ -1191,7 +1224,8 @@ def test_cross_corpus_folds_of_a_csv_that_spells_its_corpora_its_own_way(tmp_pat
     rows = [("1", "a", "negative", "CASME II"), ("2", "b", "positive", "CASME II"),
             ("6", "c", "negative", "SAMM"), ("7", "d", "positive", "SAMM")]
     manifest, _ = build("flow-images", make_flow_images(tmp_path, rows), scheme="megc-3")
-    folds = cross_corpus_folds(dataset_of(manifest["clip_id"].to_numpy()), ["casme2"], ["samm"])
+    folds = cross_corpus_folds(dataset_of(manifest["clip_id"].to_numpy()),
+                               manifest["subject"].to_numpy(), ["casme2"], ["samm"])
     assert [len(folds[0].train), len(folds[0].test)] == [2, 2]
 
 
@@ -1212,7 +1246,8 @@ def test_a_corpus_mer_does_not_know_can_be_a_cross_corpus_corpus(tmp_path, build
     protocol = EvaluationParams(protocol="cross-corpus", train_corpora=["CASME II"],
                                 test_corpora=[named])
     folds = cross_corpus_folds(dataset_of(manifest["clip_id"].to_numpy()),
-                               protocol.train_corpora, protocol.test_corpora)
+                               manifest["subject"].to_numpy(), protocol.train_corpora,
+                               protocol.test_corpora)
     assert [len(folds[0].train), len(folds[0].test)] == [2, 3]
 
 

@@ -37,10 +37,39 @@ def composite(clips: ClipSet) -> ClipSet:
     return replace(clips, clip_id=clip_id)
 
 
+def distinct_people(datasets: np.ndarray, train: list[str], test: list[str]) -> list:
+    """cross_corpus_folds over clips that are each another person's."""
+    datasets = np.asarray(datasets)
+    return cross_corpus_folds(datasets, np.array([f"{d}_{i}" for i, d in enumerate(datasets)]),
+                              train, test)
+
+
+def test_a_cross_corpus_fold_testing_people_it_trained_on_is_refused():
+    """Corpora that filmed the same people (SAMM-LV's long videos are SAMM's people, and mer
+    namespaces both as samm_<id>): training on one and testing on the other tests people the
+    fold trained on, a leak the corpora's names hide. Each such fold is refused, naming its
+    people; on one side, the corpora are a fold's training or test part together."""
+    datasets = np.array(["samm", "samm", "sammlv", "sammlv", "casme2", "casme2"])
+    subjects = np.array(["samm_006", "samm_007", "samm_006", "samm_009", "casme2_1",
+                         "casme2_2"])
+    with pytest.raises(DatasetError, match=r"evaluation: fold samm->sammlv would test 1 "
+                                           r"subject\(s\) its training corpora hold clips of "
+                                           r"\(samm_006\): the corpora filmed the same people.*"
+                                           r"list such corpora on one side"):
+        cross_corpus_folds(datasets, subjects, ["samm"], ["sammlv", "casme2"])
+    with pytest.raises(DatasetError, match=r"fold casme2\+samm->sammlv would test 1"):
+        cross_corpus_folds(datasets, subjects, ["casme2", "samm"], ["sammlv"])
+    folds = cross_corpus_folds(datasets, subjects, ["casme2"], ["samm", "sammlv"])
+    assert [(f.subject, f.test.tolist()) for f in folds] == [("casme2->samm", [0, 1]),
+                                                             ("casme2->sammlv", [2, 3])]
+    folds = cross_corpus_folds(datasets, subjects, ["samm", "sammlv"], ["casme2"])
+    assert folds[0].train.tolist() == [0, 1, 2, 3]
+
+
 def test_cross_corpus_folds_train_on_the_training_corpora_only(clips):
     data = composite(clips)
     datasets = dataset_of(data.clip_id)
-    folds = cross_corpus_folds(datasets, ["casme2"], ["samm", "smic"])
+    folds = distinct_people(datasets, ["casme2"], ["samm", "smic"])
     assert [f.subject for f in folds] == ["casme2->samm", "casme2->smic"]
     for fold, corpus in zip(folds, ["samm", "smic"], strict=True):
         assert set(datasets[fold.train]) == {"casme2"}
@@ -53,12 +82,12 @@ def test_a_corpus_in_neither_list_is_named(caplog):
     [samm] left smic's 32 clips (faces and features computed) out without a word."""
     datasets = np.array(["casme2"] * 4 + ["samm"] * 3 + ["smic"] * 2)
     with caplog.at_level("WARNING", logger="mer.evaluation"):
-        cross_corpus_folds(datasets, ["casme2"], ["samm"])
+        distinct_people(datasets, ["casme2"], ["samm"])
     assert ("evaluation: smic (2 clips), in neither evaluation.train_corpora nor test_corpora: "
             "no fold trains or tests on those clips") in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="mer.evaluation"):
-        cross_corpus_folds(datasets, ["casme2", "smic"], ["samm"])
+        distinct_people(datasets, ["casme2", "smic"], ["samm"])
     assert not caplog.text
 
 
@@ -66,18 +95,18 @@ def test_cross_corpus_with_a_corpus_absent_says_which():
     with pytest.raises(DatasetError, match=r"corpus smic has no clip.*present: casme2\); check "
                                            r"the corpora data reads \(data.sources, or a "
                                            "flow-image CSV.s dataset column"):
-        cross_corpus_folds(np.array(["casme2"] * 4), ["casme2"], ["smic"])
+        distinct_people(np.array(["casme2"] * 4), ["casme2"], ["smic"])
 
 
 def test_cross_corpus_folds_do_not_depend_on_the_lists_order():
     """The issue: each test corpus was seeded by its place in evaluation.test_corpora, so
     [smic, samm] and [samm, smic] gave different samm figures."""
     datasets = np.array(["casme2", "samm", "smic", "casme2", "samm", "smic"])
-    one = cross_corpus_folds(datasets, ["casme2", "smic"], ["samm"])
-    other = cross_corpus_folds(datasets, ["smic", "casme2"], ["samm"])
+    one = distinct_people(datasets, ["casme2", "smic"], ["samm"])
+    other = distinct_people(datasets, ["smic", "casme2"], ["samm"])
     assert [(f.index, f.subject, f.train.tolist(), f.test.tolist()) for f in one] == \
         [(f.index, f.subject, f.train.tolist(), f.test.tolist()) for f in other]
-    both = cross_corpus_folds(datasets, ["casme2"], ["smic", "samm"])
+    both = distinct_people(datasets, ["casme2"], ["smic", "samm"])
     assert [(f.index, f.subject) for f in both] == [(0, "casme2->samm"), (1, "casme2->smic")]
 
 
@@ -97,8 +126,8 @@ def test_a_fold_that_trains_on_one_class_is_refused_before_fitting(protocol):
                    r"classes' clips are all b's")
     else:
         y = np.array([0, 0, 1, 2])
-        folds = cross_corpus_folds(np.array(["casme2", "casme2", "samm", "smic"]), ["casme2"],
-                                   ["samm", "smic"])
+        folds = distinct_people(np.array(["casme2", "casme2", "samm", "smic"]), ["casme2"],
+                                ["samm", "smic"])
         message = (r"fold casme2->samm: the clips of the training corpora hold only class "
                    r"'negative' \(2 clips\); .* add a training corpus whose clips have other "
                    "classes")
@@ -122,8 +151,8 @@ def test_a_fold_testing_a_class_its_training_lacks_is_warned_about(protocol, cap
                     "c: surprise (1 test clip(s)); every clip of it is the held-out subject's")
     else:
         y = np.array([0, 1, 0, 1, 2, 2, 0, 2])
-        folds = cross_corpus_folds(np.array(["samm"] * 2 + ["casme2"] * 4 + ["smic"] * 2),
-                                   ["samm"], ["casme2", "smic"])
+        folds = distinct_people(np.array(["samm"] * 2 + ["casme2"] * 4 + ["smic"] * 2),
+                                ["samm"], ["casme2", "smic"])
         expected = ("2 of the 2 folds test clips of a class their training clips hold none "
                     "of, so no model can predict it there and its recall is 0 in them: fold "
                     "samm->casme2: surprise (2 test clip(s)); fold samm->smic: surprise (1 test "
@@ -141,7 +170,8 @@ def test_a_fold_testing_a_class_its_training_lacks_is_warned_about(protocol, cap
 def test_cross_corpus_model_never_sees_the_test_corpus(clips, params):
     """Change every label and input of the test corpus: the fitted model is the same."""
     data = composite(clips)
-    fold = cross_corpus_folds(dataset_of(data.clip_id), ["casme2", "smic"], ["samm"])[0]
+    fold = cross_corpus_folds(dataset_of(data.clip_id), data.subject, ["casme2", "smic"],
+                              ["samm"])[0]
     mask = dataset_of(data.clip_id) == "samm"
     rng = np.random.default_rng(5)
     y, au = data.y.copy(), data.au_features.copy()
@@ -157,7 +187,8 @@ def test_cross_corpus_model_never_sees_the_test_corpus(clips, params):
 
 def test_run_loso_takes_cross_corpus_folds(clips, params):
     data = composite(clips)
-    folds = cross_corpus_folds(dataset_of(data.clip_id), ["casme2"], ["samm", "smic"])
+    folds = cross_corpus_folds(dataset_of(data.clip_id), data.subject, ["casme2"],
+                               ["samm", "smic"])
     outcomes = run_loso(data, [MajorityLearner()], seed=0, folds=folds)
     assert [o.subject for o in outcomes] == ["casme2->samm", "casme2->smic"]
     tested = {c for o in outcomes for c in o.clip_id}
@@ -167,7 +198,8 @@ def test_run_loso_takes_cross_corpus_folds(clips, params):
 def test_cross_corpus_spread_is_over_its_folds_the_test_corpora(clips):
     """One fold per test corpus, not per subject in it: fold_* figures describe those."""
     data = composite(clips)
-    folds = cross_corpus_folds(dataset_of(data.clip_id), ["casme2"], ["samm", "smic"])
+    folds = cross_corpus_folds(dataset_of(data.clip_id), data.subject, ["casme2"],
+                               ["samm", "smic"])
     frame = predictions_frame(run_loso(data, [MajorityLearner()], seed=0, folds=folds), data)
     assert set(frame["fold"]) == {"casme2->samm", "casme2->smic"}
     majority = evaluation_report(frame)["models"]["majority"]
@@ -280,7 +312,7 @@ def test_the_au_oracle_learns_nothing_from_clips_without_au_codes(clips, params)
 def test_an_au_oracle_fold_with_no_coded_training_clip_scores_nothing(clips, params):
     """Cross-corpus from SMIC-HS alone: nothing to learn codes from, so nothing is scored."""
     data = without_smic_codes(clips)
-    fold = cross_corpus_folds(dataset_of(data.clip_id), ["smic"], ["samm"])[0]
+    fold = cross_corpus_folds(dataset_of(data.clip_id), data.subject, ["smic"], ["samm"])[0]
     outcome = run_fold(oracle(params), data, fold, seed=0)
     assert outcome.clip_id == () and outcome.proba[CEILING].shape == (0, data.n_classes)
     key, cached = FoldOutcome.from_json(outcome.to_json("k"))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -73,6 +74,7 @@ from mer.labels import (
     dataset_name,
     name_key,
     normalise_emotion,
+    people_of,
 )
 
 log = logging.getLogger(__name__)
@@ -375,13 +377,16 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
     for clip in clips:
         corpus, own = split_corpus(clip.subject, clip.dataset)
         _check_readable(clip, own, named_by, several)
-        if corpus is not None and clip.dataset != DATASET and corpus != clip.dataset:
+        if (corpus is not None and clip.dataset != DATASET
+                and not _same_people(corpus, clip.dataset)):
             raise DatasetError(
                 f"{clip.where}: {named_by} writes subject {clip.subject!r}, which names the "
                 f"corpus {corpus}, but the row's dataset is {clip.dataset}: write the "
                 "subject's own id, or correct the dataset cell")
-        # a person: without a dataset column, ids naming two corpora are two people
-        key = (clip.dataset, corpus if clip.dataset == DATASET else None, subject_key(own))
+        # a person: without a dataset column, ids naming two corpora are two people, unless
+        # one filmed the other's (labels.PEOPLE_OF: SAMM-LV's 006 is SAMM's)
+        key = (people_of(clip.dataset), people_of(corpus) if corpus is not None
+               and clip.dataset == DATASET else None, subject_key(own))
         keys.append(key)
         written.setdefault(key, clip.subject if clip.dataset == DATASET else own)
         if clip.dataset == DATASET and corpus is not None:
@@ -565,10 +570,12 @@ def _shown(text: str) -> str:
 
 
 def namespaced_subject(dataset: str, subject: str) -> str:
-    """A subject as the data stage writes it in a manifest of several corpora: with its
-    dataset's name before it, '<dataset>_<subject>' ('samm', '006' -> 'samm_006'), so two
-    corpora's subject 1 are two LOSO subjects; unchanged when it already begins so."""
-    prefix = f"{dataset}_"
+    """A subject as the data stage writes it in a manifest of several corpora: with the name
+    of the corpus whose people its dataset filmed before it (labels.people_of: a dataset's
+    own, SAMM's for SAMM-LV), '<corpus>_<subject>' ('samm', '006' -> 'samm_006'; 'sammlv',
+    '006' -> 'samm_006'), so two corpora's subject 1 are two LOSO subjects and SAMM's 006 one
+    however many corpora film them; unchanged when it already begins so."""
+    prefix = f"{people_of(dataset)}_"
     return subject if subject.startswith(prefix) else prefix + subject
 
 
@@ -619,10 +626,39 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
         name = _corpus_of_name(head) if head else None
         if name is None:
             continue
-        if (name == dataset or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS)
+        if (_same_people(name, dataset)
+                or (name in CORPUS_OF_NAME and text[index] in ID_SEPARATORS)
                 or (pooled and _is_field_corpus(head))):
-            return name, len(text) - len(rest)
+            return _longer_name(text, name, len(text) - len(rest))
     return None
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _longer_name(text: str, name: str, start: int) -> tuple[str, int]:
+    """(name, start), for ``text`` (id_text) whose id begins at ``start`` after ``name``;
+    but where the letters the id begins with make that name a corpus that filmed the same
+    people (labels.PEOPLE_OF: 'SAMM-' and 'LV006' or 'LV_006' are SAMM-LV's), that corpus,
+    and where its own id begins: one person is one LOSO subject (a break-it session: in a row
+    of SAMM, 'SAMM-LV006' was SAMM's person 'LV006', two people beside '006'). A name whose
+    letters would leave no id is not read ('SAMM-LV' alone). Other corpora's parts stay the
+    id's, as lists write them ('VIS_s1' in a row of SMIC: whether SMIC-VIS's s1 is SMIC-HS's
+    is not documented)."""
+    letters = _LETTERS.match(text, start)
+    if letters is None:
+        return name, start
+    longer = _corpus_of_name(text[:letters.end()])
+    rest = text[letters.end():].lstrip(ID_SEPARATORS)
+    if longer in (None, name) or not rest or not _same_people(longer, name):
+        return name, start
+    return longer, len(text) - len(rest)
+
+
+def _same_people(name: str | None, dataset: str) -> bool:
+    """Whether the corpus ``name`` (corpus_name's spelling; None for none) is ``dataset`` or
+    filmed its people, or ``dataset`` filmed its (labels.people_of: SAMM-LV and SAMM)."""
+    return name is not None and people_of(name) == people_of(dataset)
 
 
 def _glued_at(text: str, dataset: str, pooled: bool) -> int | None:
@@ -643,7 +679,7 @@ def _glued_at(text: str, dataset: str, pooled: bool) -> int | None:
             continue
         # the row's own corpus, of any name ('mydata' in a row of mydata, 'Sam M' in one of
         # SAMM), or one of the field's
-        own = _corpus_of_name(head) == dataset
+        own = _same_people(_corpus_of_name(head), dataset)
         if own or _names_a_field_corpus(head):
             readings.append((index, text[index - 1].isalnum(), own, head))
     if len(readings) != 1 or not readings[0][1]:

@@ -44,15 +44,19 @@ def dataset_of(clip_ids: np.ndarray) -> np.ndarray:
     return np.array([str(c).split("/", 1)[0] for c in clip_ids], dtype=str)
 
 
-def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequence[str]
-                       ) -> list[Fold]:
+def cross_corpus_folds(datasets: np.ndarray, subjects: np.ndarray, train: Sequence[str],
+                       test: Sequence[str]) -> list[Fold]:
     """One fold per test corpus: train on every clip of the ``train`` corpora, test on it.
+    ``datasets`` and ``subjects``: (N,) str, each clip's corpus and LOSO subject.
 
-    Leak-free by the same construction as LOSO: no clip, and so no subject, of the test
-    corpus is ever in the training part. Corpora named in neither list take no part, with a
-    warning naming them.
+    Leak-free: no clip of the test corpus is ever in the training part, and no subject
+    either: a DatasetError names the fold and its people where a training corpus filmed a
+    test corpus's (SAMM-LV's long videos are SAMM's people, one LOSO subject each:
+    labels.PEOPLE_OF). Corpora named in neither list take no part, with a warning naming
+    them.
     """
     datasets = np.asarray(datasets).astype(str)
+    subjects = np.asarray(subjects).astype(str)
     present = sorted(set(datasets.tolist()))
     for name in (*train, *test):
         if name not in present:
@@ -69,8 +73,21 @@ def cross_corpus_folds(datasets: np.ndarray, train: Sequence[str], test: Sequenc
     train_rows = np.flatnonzero(np.isin(datasets, list(train)))
     name = "+".join(sorted(train))
     # In name order, fold k seeded by its place there: the lists' order is not a setting.
-    return [Fold(index=i, subject=f"{name}->{corpus}", train=train_rows,
-                 test=np.flatnonzero(datasets == corpus)) for i, corpus in enumerate(sorted(test))]
+    folds = [Fold(index=i, subject=f"{name}->{corpus}", train=train_rows,
+                  test=np.flatnonzero(datasets == corpus)) for i, corpus in enumerate(sorted(test))]
+    for fold in folds:
+        shared = sorted(set(subjects[fold.train].tolist()) & set(subjects[fold.test].tolist()))
+        if shared:
+            shown = ", ".join(shared[:5]) + (f" and {len(shared) - 5} more"
+                                             if len(shared) > 5 else "")
+            raise DatasetError(
+                f"evaluation: fold {fold.subject} would test {len(shared)} subject(s) its "
+                f"training corpora hold clips of ({shown}): the corpora filmed the same people, "
+                "so the fold would not be cross-corpus but tested on people it trained on; "
+                "list such corpora on one side (both in evaluation.train_corpora, or both in "
+                "test_corpora), or use evaluation.protocol: loso, whose folds keep each person "
+                "on one side")
+    return folds
 
 
 def protocol_folds(clip_ids: np.ndarray, subjects: np.ndarray, protocol: EvaluationParams
@@ -79,7 +96,7 @@ def protocol_folds(clip_ids: np.ndarray, subjects: np.ndarray, protocol: Evaluat
     test corpus (cross-corpus)."""
     if protocol.protocol == "loso":
         return loso_folds(subjects)
-    return cross_corpus_folds(dataset_of(clip_ids), protocol.train_corpora,
+    return cross_corpus_folds(dataset_of(clip_ids), subjects, protocol.train_corpora,
                               protocol.test_corpora)
 
 
