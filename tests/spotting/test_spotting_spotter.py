@@ -68,6 +68,21 @@ def test_a_frame_rate_that_is_no_videos_is_a_clear_error(fps):
         {"micro": 2000, "macro": 5000}
 
 
+def test_windows_that_round_to_one_length_are_refused():
+    """A break-it session: a 30 frames/s video whose header said 2 frames/s gave one macro
+    interval and exit 0: both windows were 1 frame, so no interval could be micro. 2 frames/s
+    is now below the rate spotting reads (frame_rate_fault); params whose windows are one
+    length at a rate it reads are refused by the meter itself."""
+    with pytest.raises(MerError, match=r"^video\.avi: at 4 frames/s the micro window "
+                                       r"\(spotting.micro_window 0.2 s\) and the macro one "
+                                       r"\(0.25 s\) are both 1 frame\(s\), so no interval could "
+                                       r"be told micro; if the video's real frame rate "
+                                       r"differs, pass it with --fps"):
+        MotionMeter(SpottingParams(macro_window=0.25), FeatureParams(), 4.0, "video.avi")
+    assert MotionMeter(SpottingParams(), FeatureParams(), 4.0, "video.avi").windows == \
+        {"micro": 1, "macro": 2}
+
+
 def test_a_peak_becomes_the_interval_apex_minus_k_to_apex_plus_k():
     s = signals_with({"micro": [(100, 1.0)], "macro": []})
     s.score["macro"][:] = 0

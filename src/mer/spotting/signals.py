@@ -71,6 +71,25 @@ RATE_ADVICE = ("if the video's real frame rate differs, pass it with --fps (mer 
                "write it into the file's header (a request to a served model)")
 
 
+def frame_rate_fault(fps: float) -> str | None:
+    """Why ``fps`` (frames/s) is no rate a video is spotted at, None when it is one: finite,
+    above 0 and up to MAX_SPOTTING_FPS (a break-it session: an infinite, NaN or huge rate
+    stopped with Python's OverflowError from the window arithmetic), and MIN_SPOTTING_FPS or
+    more: a micro interval is the apex +- k_micro, 2 frames at the least, 0.67 s at 3
+    frames/s, longer than any micro-expression (a break-it session). The one rule for `mer
+    spot --fps`, a video file's header and a request to a served model (a break-it session:
+    `mer spot` said "from 1 to 10000" while a request was held to another bound)."""
+    if not (math.isfinite(fps) and 0 < fps <= MAX_SPOTTING_FPS):
+        return (f"frame rate {fps:g} is no video's (a number above 0 and up to "
+                f"{MAX_SPOTTING_FPS:g} frames/s)")
+    if fps < MIN_SPOTTING_FPS:
+        return (f"at {fps:g} frames/s a micro interval (the apex +- 1 frame at the least) "
+                f"spans {2 / fps:.2g} s, longer than a micro-expression lasts (at most "
+                f"{MICRO_SECONDS[1]:g} s): spotting needs {MIN_SPOTTING_FPS:g} frames/s or "
+                "more")
+    return None
+
+
 @dataclass(frozen=True)
 class VideoSignals:
     """A video's motion signals, one value per frame (0 where not defined)."""
@@ -188,11 +207,9 @@ class MotionMeter:
         """``numbers``: the frames' own numbers by position (a folder of numbered frames,
         img1.jpg -> 1), which messages name frames by; None: positions from 0 (a video
         file)."""
-        if not (math.isfinite(fps) and 0 < fps <= MAX_SPOTTING_FPS):
-            # (a break-it session: an infinite, NaN or huge rate stopped with Python's
-            # OverflowError from the window arithmetic)
-            raise MerError(f"{where}: frame rate {fps:g} is no video's (a number above 0 and "
-                           f"up to {MAX_SPOTTING_FPS:g} frames/s); {RATE_ADVICE}")
+        fault = frame_rate_fault(fps)
+        if fault is not None:
+            raise MerError(f"{where}: {fault}; {RATE_ADVICE}")
         self.params, self.fps, self.where, self.numbers = params, fps, where, numbers
         self.features = features.model_copy(update={  # the spotter's DIS budget
             "flow": "dis", "dis_iterations": params.flow_iterations,
@@ -207,14 +224,6 @@ class MotionMeter:
                 f"{params.micro_window:g} s) and the macro one ({params.macro_window:g} s) "
                 f"are both {self.windows['micro']} frame(s), so no interval could be told "
                 f"micro; {RATE_ADVICE}")
-        if fps < MIN_SPOTTING_FPS:
-            # A micro interval is the apex +- k_micro, 2 frames at the least: at 3 frames/s
-            # that is 0.67 s, longer than any micro-expression (a break-it session).
-            raise MerError(
-                f"{where}: at {fps:g} frames/s a micro interval (the apex +- 1 frame at the "
-                f"least) spans {2 / fps:.2f} s, longer than a micro-expression lasts (at most "
-                f"{MICRO_SECONDS[1]:g} s): spotting needs {MIN_SPOTTING_FPS:g} frames/s or "
-                f"more; {RATE_ADVICE}")
         self.track: FaceTrack | None = None
         self.crops: list[np.ndarray] = []  # the last max(k) + 1 crops
         # scale -> frame t -> (P, 2) flow crop[t - k] -> crop[t] (None for t < k), kept from

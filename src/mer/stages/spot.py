@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -128,18 +127,10 @@ def print_row(values: dict[str, object]) -> None:
                    if value is not None), flush=True)
 
 
-def _is_frame_rate(fps: float) -> bool:
-    """A video's frame rate, frames/s: finite, at least 1 (below it, no camera of faces; a
-    micro-expression lasts 1/25 to 1/2 s) and at most MAX_SPOTTING_FPS."""
-    from mer.spotting.signals import MAX_SPOTTING_FPS
-
-    return math.isfinite(fps) and 1 <= fps <= MAX_SPOTTING_FPS
-
-
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import frame_numbers, video_frames
     from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
-    from mer.spotting.signals import MAX_SPOTTING_FPS
+    from mer.spotting.signals import frame_rate_fault
 
     # A model folder or registered model carries its fitted spotter: without a report or
     # --p to read under this project's params, none are needed, as for `mer predict --model`
@@ -155,9 +146,10 @@ def run(args: argparse.Namespace) -> None:
                           "folder, which carries its spotter (with --spot-only too)")
     params = params_of(args) if needs_params else None
     video = Path(args.video)
-    if args.fps is not None and not _is_frame_rate(args.fps):
-        raise MerError(f"--fps {args.fps:g}: give the video's frame rate in frames/s, a number "
-                       f"from 1 to {MAX_SPOTTING_FPS:g} (CASME II: 200, SAMM: 200, a webcam: 30)")
+    fault = None if args.fps is None else frame_rate_fault(args.fps)
+    if fault is not None:
+        raise MerError(f"--fps {args.fps:g}: {fault}; give the video's frame rate in frames/s "
+                       "(CASME II: 200, SAMM: 200, a webcam: 30)")
     if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
     model = args.model if args.spot_only else chosen_model(args.model, args)
@@ -167,9 +159,10 @@ def run(args: argparse.Namespace) -> None:
     if fps <= 0:
         raise MerError(f"{video}: {'a folder of frames' if video.is_dir() else 'the file'} "
                        "gives no frame rate; pass --fps")
-    if not _is_frame_rate(fps):  # as --fps
+    fault = frame_rate_fault(fps)  # as --fps
+    if fault is not None:
         raise MerError(f"{video}: the file declares {fps:g} frames/s, which cannot be the "
-                       "video's rate; pass --fps with its real frame rate")
+                       f"video's rate ({fault}); pass --fps with its real frame rate")
     loaded, version = ((None, None) if model is None
                        else load_recogniser(model, recognise=not args.spot_only))
     spotter, origin = choose_spotter(params, args.p, loaded, model)
