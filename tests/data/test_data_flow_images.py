@@ -786,6 +786,16 @@ def test_ids_naming_their_corpus_without_a_dataset_column(tmp_path, build, caplo
                                            r"it, as .*row 4 does \('casme2_2'\)\. The list "
                                            r"writes 1 more number"):
         build("flow-images", root, scheme="megc-3")
+    # the others counted by the corpus whose rows write them (h50: "1 more number" was the
+    # same number in another corpus's rows)
+    rows = [("1", "a", "negative", "mmew"), ("s1", "b", "positive", "mmew"),
+            ("1", "c", "negative", "casme3"), ("s1", "d", "positive", "casme3"),
+            ("2", "e", "negative", "casme3"), ("sub2", "f", "positive", "casme3")]
+    root = make_flow_images(tmp_path / "two-corpora", rows)
+    with pytest.raises(DatasetError, match=r"The list writes 2 more number\(s\) several ways "
+                                           r"too: 2 in rows of casme3 \(e\.g\. .*row 4 '1' and "
+                                           r".*row 5 's1'\)\.$"):
+        build("flow-images", root, scheme="megc-3")
 
 
 def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s(

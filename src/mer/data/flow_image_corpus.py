@@ -457,7 +457,13 @@ def _spelt_several_ways(spelt: list[dict[tuple[str, str | None], Clip]],
     more = ""
     if len(spelt) > 1:
         a, b = list(spelt[1].values())[:2]
-        more = (f". The list writes {len(spelt) - 1} more number(s) several ways too (e.g. "
+        # each dataset's own: one number may be spelt so in rows of two corpora (h50: "1 more
+        # number" was the same number in another corpus's rows)
+        count = Counter(next(iter(each.values())).dataset for each in spelt[1:])
+        parts = ", ".join(f"{n} in {'rows of ' + d if d != DATASET else 'the list'}"
+                          for d, n in count.items())
+        more = (f". The list writes {len(spelt) - 1} more number(s) several ways too"
+                f"{'' if set(count) == {one.dataset} else f': {parts}'} (e.g. "
                 f"{a.where} {a.subject!r} and {b.where} {b.subject!r}).")
     return DatasetError(
         f"{other.where}: {named_by} writes subject {other.subject!r} "
@@ -582,9 +588,11 @@ def namespaced_subject(dataset: str, subject: str) -> str:
 def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
     """(corpus, id) of a subject id written with a corpus's name before it, as mer namespaces
     ids, with one of ID_SEPARATORS or any dash between ('casme2_01' -> ('casme2', '01'),
-    'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II–sub01' -> ('casme2', 'sub01')) or glued to a
-    number in a row of that corpus ('SAMM006' -> ('samm', '006')): the longest such name
-    first, read in NFKC (full-width letters); a name written twice goes twice
+    'SMIC_HS_s1' -> ('smic', 's1'), 'CASME II–sub01' -> ('casme2', 'sub01')) or glued to an
+    id mer reads as a number in a row of that corpus ('SAMM006' -> ('samm', '006'), 'SMICs1'
+    -> ('smic', 's1')); in a row of a corpus, the name of one that filmed the same people
+    too (labels.people_of: 'SAMM-LV006' -> ('sammlv', '006') in a row of SAMM, _longer_name).
+    The longest such name first, read in NFKC (full-width letters); a name written twice goes twice
     ('casme2_casme2_1' -> ('casme2', '1')). The id is as written but for NFKC. (None,
     subject) for an id without one. The name is the row's own corpus (``dataset``, in mer's
     spelling) or one mer knows (casme2, samm, smic): for a row of another corpus,
@@ -671,7 +679,7 @@ def _glued_at(text: str, dataset: str, pooled: bool) -> int | None:
     ('CASME II5', 'SAMM-LV006'; not 'Sam M1'). None where no name is, and where the id reads
     as a person's id after two names, glued or cut at a separator: 'casme21' may be CASME
     II's person 1 or CASME's 21 (read as written), 'casme_31' CASME I's 31 or CAS(ME)^3's 1
-    (read as cut), 'CASME31' in a row of CASME I CAS(ME)^3's person 1."""
+    (read as cut), and 'CASME31' in a row of CASME I may be its person 31 or CAS(ME)^3's 1."""
     readings = []  # (index, glued to the name before it, the name is dataset's, the name)
     for index in range(1, len(text)):
         head = text[:index].rstrip(ID_SEPARATORS)
