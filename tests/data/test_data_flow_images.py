@@ -875,7 +875,7 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
         build("flow-images", root, scheme="megc-3")
 
 
-def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, build):
+def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, build, caplog):
     """SAMM-LV's long videos are SAMM's people under SAMM's numbers (labels.PEOPLE_OF): an id
     naming SAMM-LV is SAMM's person, in SAMM's rows, in SAMM-LV's and without a dataset
     column (a break-it session, h53: in a row of SAMM, 'SAMM-LV006' was SAMM's person
@@ -901,6 +901,26 @@ def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, buil
     table = manifest.sort_values("clip")
     assert list(table["subject"]) == ["samm_006"] * 3 + ["samm_7", "casme2_1"]
     assert list(table["dataset"]) == ["samm", "sammlv", "sammlv", "sammlv", "casme2"]
+    # the release's name is SAMM-LV's too, and a name written twice reads off (h55)
+    rows = [("006", "a", "negative", "samm"), ("006", "b", "positive", "SAMM Long Videos"),
+            ("SAMM_SAMM-LV_007", "c", "surprise", "SAMM_LongVideos"),
+            ("007", "d", "negative", "samm")]
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, _ = build("flow-images", make_flow_images(tmp_path / "release", rows),
+                            scheme="megc-3")
+    table = manifest.sort_values("clip")
+    assert list(table["subject"]) == ["samm_006"] * 2 + ["samm_007"] * 2
+    assert list(table["dataset"]) == ["samm", "sammlv", "sammlv", "samm"]
+    assert "one LOSO subject (in samm and sammlv, which filmed the same people, ids" in \
+        caplog.text
+    # a video's name as the subject would make one person a LOSO subject per video (h55)
+    for subject, dataset in (("006_1", "SAMM-LV"), ("SAMM-LV006_2", "SAMM-LV"),
+                             ("006-1", "samm")):
+        rows = [(subject, "a", "negative", dataset), ("006", "b", "positive", dataset)]
+        with pytest.raises(DatasetError, match=rf"row 2: column 'subject' writes subject "
+                                               rf"'{subject}', SAMM's name for a video of "
+                                               r"person 006 .*write the person's id, '006'$"):
+            build("flow-images", make_flow_images(tmp_path / subject, rows), scheme="megc-3")
     # SMIC's other parts are not known to be SMIC-HS's people: their ids stay as written
     rows = [("SMIC-VIS1", "a", "negative", "smic"), ("1", "b", "positive", "smic")]
     manifest, _ = build("flow-images", make_flow_images(tmp_path / "smic", rows),

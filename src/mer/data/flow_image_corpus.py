@@ -69,6 +69,7 @@ from mer.labels import (
     COLLECTION_NAMES,
     CORPUS_OF_NAME,
     FIELD_CORPUS_NAMES,
+    SAMM,
     corpus_name,
     corpus_of,
     dataset_name,
@@ -419,13 +420,16 @@ def one_spelling(clips: Sequence[Clip], named_by: str, item: str = "row") -> tup
         rows = f"{len(respelt)} {item}{'s' if len(respelt) > 1 else ''}"
         person = repr(namespaced_subject(key[0], written[key]) if several and key[0] != DATASET
                       else written[key])
+        corpora = sorted({first[key].dataset, *(c.dataset for c in respelt)})
+        scope = ("in one corpus" if len(corpora) == 1 else
+                 f"in {' and '.join(corpora)}, which filmed the same people")
         log.warning("%s writes subject %r (%s) also as %s (%s, e.g. %s); they are "
-                    "read as one person, %s, one LOSO subject (in one corpus, ids that differ "
+                    "read as one person, %s, one LOSO subject (%s, ids that differ "
                     "only in case, separators, leading zeros, the corpus's name before them or "
                     "the word sub, s or subject before a number). If they are different people, "
                     "give them ids that differ in more than that",
                     named_by, first[key].subject, first[key].where,
-                    spellings, rows, respelt[0].where, person)
+                    spellings, rows, respelt[0].where, person, scope)
     return tuple(replace(c, subject=written[key]) for c, key in zip(clips, keys, strict=True))
 
 
@@ -546,6 +550,14 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     separators ('＿1') too. An id that reads back as itself loads ('J.S.'); in a list of one
     corpus, the manifest keeps ids as written."""
     text = unicodedata.normalize("NFKC", own).strip()
+    video = _SAMM_VIDEO.fullmatch(text) if people_of(clip.dataset) == SAMM else None
+    if video is not None:
+        # SAMM names its clips and SAMM-LV its videos '<person>_<video>' (mer.data.samm_lv): as
+        # a subject, one person would be a LOSO subject per video (a break-it session)
+        raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
+                           f"SAMM's name for a video of person {video[1]} (SAMM's clips and "
+                           "SAMM-LV's videos are named '<person>_<video>'), not a person's "
+                           f"id: write the person's id, '{video[1]}'")
     named = next((key for key in map(name_key, (clip.subject, own))
                   if key in FIELD_CORPUS_NAMES), None)
     if named is not None:
@@ -606,7 +618,7 @@ def split_corpus(subject: str, dataset: str) -> tuple[str | None, str]:
     corpus = None
     while True:
         cut = _corpus_before(id_text(text), dataset)  # id_text keeps every index
-        if cut is None or (corpus is not None and cut[0] != corpus):
+        if cut is None or (corpus is not None and not _same_people(cut[0], corpus)):
             break
         corpus, text = cut[0], text[cut[1]:]
     return (corpus, text) if corpus is not None else (None, subject)
@@ -642,6 +654,7 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
+_SAMM_VIDEO = re.compile(r"(\d{3})[_-]\d{1,2}")  # SAMM's person 006's video 1: '006_1'
 
 
 def _longer_name(text: str, name: str, start: int) -> tuple[str, int]:
@@ -782,9 +795,12 @@ def dataset_names(table: Table) -> list[str]:
                     "does not know (it knows casme2, samm, smic in any spelling, e.g. CASME "
                     "II, SMIC-HS); its clips are kept as dataset '%s' (the name "
                     "evaluation.train_corpora / test_corpora take) and labels.scheme maps "
-                    "them with its general mapping. If they are CASME II, SAMM or SMIC-HS "
+                    "them with its general mapping%s. If they are CASME II, SAMM or SMIC-HS "
                     "clips, write that corpus's name", table.path, column, spellings,
-                    len(rows), rows[0][0].number, name)
+                    len(rows), rows[0][0].number, name,
+                    "" if people_of(name) == name else
+                    f"; their subjects are {people_of(name)}'s people (labels.PEOPLE_OF), one "
+                    f"LOSO subject with {people_of(name)}'s person of the same id")
     return names
 
 
