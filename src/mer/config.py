@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import textwrap
 import types
@@ -523,6 +524,40 @@ FacialRegion = Literal["brow_R", "upper_lid_R", "lower_lid_R", "brow_L", "upper_
 MICRO_SECONDS = (0.2, 0.5)
 MACRO_SECONDS = (0.8, 1.6)
 GAP_SECONDS = 1.0  # least time between two expressions, and from the video's ends
+# The least rate at which a micro interval (the apex +- 1 frame at the least) can be as short
+# as a micro-expression: 2 frames in MICRO_SECONDS[1].
+MIN_SPOTTING_FPS = 2 / MICRO_SECONDS[1]
+# The greatest rate a video of faces is read at: far above the field's cameras (CASME II and
+# SAMM 200 frames/s, SMIC-HS 100), below rates whose windows and frame buffers no machine holds
+# (a break-it session: 1e19 frames/s, a header's or a typing mistake, overflowed them).
+MAX_SPOTTING_FPS = 10_000.0
+
+
+def frame_rate_fault(fps: float) -> str | None:
+    """Why ``fps`` (frames/s) is no rate a video is spotted at, None when it is one: finite,
+    MIN_SPOTTING_FPS to MAX_SPOTTING_FPS. Below it a micro interval, the apex +- k_micro (2
+    frames at the least), would outlast any micro-expression (0.67 s at 3 frames/s; a break-it
+    session); an infinite, NaN or huge rate stopped with Python's OverflowError from the
+    window arithmetic (a break-it session). The one rule for `mer spot --fps`, a video file's
+    header, a request to a served model and spotting.synthetic.fps (break-it sessions: `mer
+    spot` said "from 1 to 10000" while a request was held to another bound, and the synthetic
+    corpus was written at 2 frames/s to be refused when spotted). The text names no rate:
+    callers do, with rate_shown."""
+    bound = f"spotting reads {MIN_SPOTTING_FPS:g} to {MAX_SPOTTING_FPS:g} frames/s"
+    if not (math.isfinite(fps) and 0 < fps <= MAX_SPOTTING_FPS):
+        return f"no video's rate; {bound}"
+    if fps < MIN_SPOTTING_FPS:
+        return (f"a micro interval (the apex +- 1 frame at the least) would span "
+                f"{2 / fps:.3g} s, longer than a micro-expression lasts (at most "
+                f"{MICRO_SECONDS[1]:g} s); {bound}")
+    return None
+
+
+def rate_shown(fps: float) -> str:
+    """A frame rate as messages write it: '30', '12.5'; every digit where fewer would show
+    another number ('3.9999999', not '4'; a break-it session: "at 4 frames/s ... needs 4")."""
+    short = f"{fps:g}"
+    return short if not math.isfinite(fps) or float(short) == fps else repr(fps)
 
 
 class LongVideoParams(Section):
@@ -541,6 +576,15 @@ class LongVideoParams(Section):
     noise: float = Field(1.0, ge=0, description="scales blinks, head motion, talking, flicker "
                          "and sensor noise")
     jpeg_quality: int = Field(90, ge=30, le=100, description="JPEG quality of the frames")
+
+    @field_validator("fps")
+    @classmethod
+    def _a_rate_spotting_reads(cls, fps: float) -> float:
+        # before a corpus is written at it, not when spot-eval reads it (a break-it session)
+        fault = frame_rate_fault(fps)
+        if fault is not None:
+            raise ValueError(f"spotting.synthetic.fps: {rate_shown(fps)} frames/s: {fault}")
+        return fps
 
 
 class SpottingParams(Section):

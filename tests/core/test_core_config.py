@@ -185,6 +185,18 @@ def test_a_macro_window_longer_than_any_expression_is_refused():
     assert parse_params({"spotting": {"macro_window": 10}}).spotting.macro_window == 10
 
 
+@pytest.mark.parametrize(("fps", "why"), [
+    (2, "2 frames/s: a micro interval (the apex +- 1 frame at the least) would span 1 s"),
+    (1e9, "1e+09 frames/s: no video's rate")])
+def test_the_synthetic_long_videos_rate_is_one_spotting_reads(fps, why):
+    """A break-it session (h56): spotting.synthetic.fps 2 or 1e9 was taken, a corpus written
+    at it, and refused only by `mer spot-eval`, with advice about --fps and a file's header."""
+    with pytest.raises(ParamsError, match=rf"spotting.synthetic.fps: .*{re.escape(why)}.*; "
+                                          r"spotting reads 4 to 10000 frames/s"):
+        parse_params({"spotting": {"synthetic": {"fps": fps}}})
+    assert parse_params({"spotting": {"synthetic": {"fps": 4}}}).spotting.synthetic.fps == 4
+
+
 def test_booleans_and_numbers_still_read():
     params = parse_params({"train": {"cnn": {"apex_stream": True, "epochs": 3, "lr": 1,
                                              "augment": {"enabled": False}}}})

@@ -60,9 +60,9 @@ def test_a_frame_rate_that_is_no_videos_is_a_clear_error(fps):
     model) stopped with Python's OverflowError or ValueError from the window arithmetic, and
     so did 1e19 frames/s in the frame buffer of a followed video."""
     shown = re.escape(f"{fps:g}")
-    with pytest.raises(MerError, match=rf"^video\.avi: frame rate {shown} is no video's \(a "
-                       r"number above 0 and up to 10000 frames/s\); if the video's real "
-                       r"frame rate differs, pass it with --fps"):
+    with pytest.raises(MerError, match=rf"^video\.avi: {shown} frames/s: no video's rate; "
+                       r"spotting reads 4 to 10000 frames/s; if the video's real frame rate "
+                       r"differs, pass it with --fps"):
         MotionMeter(SpottingParams(), FeatureParams(), fps, "video.avi")
     assert MotionMeter(SpottingParams(), FeatureParams(), 10_000.0, "video.avi").windows == \
         {"micro": 2000, "macro": 5000}

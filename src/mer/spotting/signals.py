@@ -41,7 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mer.config import MICRO_SECONDS, FeatureParams, SpottingParams
+from mer.config import (
+    FeatureParams,
+    SpottingParams,
+    frame_rate_fault,
+    rate_shown,
+)
 from mer.errors import MerError
 from mer.faces.landmarks import detect_faces, to_grey
 from mer.features.flow import flow_between, remove_head_motion
@@ -58,36 +63,10 @@ FACE_CHECK_S = 1.0  # how often the tracked face is checked to be still in the c
 # than this factor larger or smaller, is not the tracked face where it was: tracking restarts.
 FACE_DRIFT = 0.25
 FACE_SCALE = 1.5
-# The least rate at which a micro interval (the apex +- 1 frame at the least) can be as short
-# as a micro-expression: 2 frames in MICRO_SECONDS[1].
-MIN_SPOTTING_FPS = 2 / MICRO_SECONDS[1]
-# The greatest rate a video of faces is read at: far above the field's cameras (CASME II and
-# SAMM 200 frames/s, SMIC-HS 100), below rates whose windows and frame buffers no machine holds
-# (a break-it session: 1e19 frames/s, a header's or a typing mistake, overflowed them).
-MAX_SPOTTING_FPS = 10_000.0
 # For a rate that may be the file header's mistake: `mer spot` can override it, a request to
 # a served model cannot (a break-it session: its refusals advised --fps).
 RATE_ADVICE = ("if the video's real frame rate differs, pass it with --fps (mer spot) or "
                "write it into the file's header (a request to a served model)")
-
-
-def frame_rate_fault(fps: float) -> str | None:
-    """Why ``fps`` (frames/s) is no rate a video is spotted at, None when it is one: finite,
-    above 0 and up to MAX_SPOTTING_FPS (a break-it session: an infinite, NaN or huge rate
-    stopped with Python's OverflowError from the window arithmetic), and MIN_SPOTTING_FPS or
-    more: a micro interval is the apex +- k_micro, 2 frames at the least, 0.67 s at 3
-    frames/s, longer than any micro-expression (a break-it session). The one rule for `mer
-    spot --fps`, a video file's header and a request to a served model (a break-it session:
-    `mer spot` said "from 1 to 10000" while a request was held to another bound)."""
-    if not (math.isfinite(fps) and 0 < fps <= MAX_SPOTTING_FPS):
-        return (f"frame rate {fps:g} is no video's (a number above 0 and up to "
-                f"{MAX_SPOTTING_FPS:g} frames/s)")
-    if fps < MIN_SPOTTING_FPS:
-        return (f"at {fps:g} frames/s a micro interval (the apex +- 1 frame at the least) "
-                f"spans {2 / fps:.2g} s, longer than a micro-expression lasts (at most "
-                f"{MICRO_SECONDS[1]:g} s): spotting needs {MIN_SPOTTING_FPS:g} frames/s or "
-                "more")
-    return None
 
 
 @dataclass(frozen=True)
@@ -209,7 +188,7 @@ class MotionMeter:
         file)."""
         fault = frame_rate_fault(fps)
         if fault is not None:
-            raise MerError(f"{where}: {fault}; {RATE_ADVICE}")
+            raise MerError(f"{where}: {rate_shown(fps)} frames/s: {fault}; {RATE_ADVICE}")
         self.params, self.fps, self.where, self.numbers = params, fps, where, numbers
         self.features = features.model_copy(update={  # the spotter's DIS budget
             "flow": "dis", "dis_iterations": params.flow_iterations,

@@ -38,7 +38,14 @@ from typing import Any
 
 from mer import paths
 from mer.atomic import check_table_target, write_rows
-from mer.config import Params, params_of
+from mer.config import (
+    MAX_SPOTTING_FPS,
+    MIN_SPOTTING_FPS,
+    Params,
+    frame_rate_fault,
+    params_of,
+    rate_shown,
+)
 from mer.errors import MerError, ParamsError
 from mer.stages.predict import add_model_argument, chosen_model
 
@@ -130,7 +137,6 @@ def print_row(values: dict[str, object]) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.inference.sources import frame_numbers, video_frames
     from mer.inference.spot_recognise import ERROR, columns, follow_video, spot_video
-    from mer.spotting.signals import frame_rate_fault
 
     # A model folder or registered model carries its fitted spotter: without a report or
     # --p to read under this project's params, none are needed, as for `mer predict --model`
@@ -148,8 +154,8 @@ def run(args: argparse.Namespace) -> None:
     video = Path(args.video)
     fault = None if args.fps is None else frame_rate_fault(args.fps)
     if fault is not None:
-        raise MerError(f"--fps {args.fps:g}: {fault}; give the video's frame rate in frames/s "
-                       "(CASME II: 200, SAMM: 200, a webcam: 30)")
+        raise MerError(f"--fps {rate_shown(args.fps)}: {fault}; give the video's frame rate "
+                       "in frames/s (CASME II: 200, SAMM: 200, a webcam: 30)")
     if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
     model = args.model if args.spot_only else chosen_model(args.model, args)
@@ -158,11 +164,12 @@ def run(args: argparse.Namespace) -> None:
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:
         raise MerError(f"{video}: {'a folder of frames' if video.is_dir() else 'the file'} "
-                       "gives no frame rate; pass --fps")
+                       "gives no frame rate; pass --fps with the video's frame rate (spotting "
+                       f"reads {MIN_SPOTTING_FPS:g} to {MAX_SPOTTING_FPS:g} frames/s)")
     fault = frame_rate_fault(fps)  # as --fps
     if fault is not None:
-        raise MerError(f"{video}: the file declares {fps:g} frames/s, which cannot be the "
-                       f"video's rate ({fault}); pass --fps with its real frame rate")
+        raise MerError(f"{video}: the file declares {rate_shown(fps)} frames/s: {fault}; pass "
+                       "--fps with the video's real frame rate")
     loaded, version = ((None, None) if model is None
                        else load_recogniser(model, recognise=not args.spot_only))
     spotter, origin = choose_spotter(params, args.p, loaded, model)
