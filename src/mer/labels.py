@@ -38,14 +38,16 @@ CORPUS_OF_NAME = {CASME2: CASME2, SAMM: SAMM, SMIC: SMIC, SYNTHETIC: CASME2}
 COLLECTION_NAMES = frozenset({"megc2019"})
 FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "casmesq",
                                 "casme3", "sammlv", "sammlongvideos", "sammlongvideo",
-                                "smicvis", "smicnir", "smice", "mmew",
+                                "sammlvlongvideos", "sammlvlongvideo", "smicvis", "smicnir",
+                                "smice", "mmew",
                                 "4dme", "dfme", *COLLECTION_NAMES})
 # Other names of those corpora mer does not read, as corpus_name writes them: CASME I is also
 # written CASME and CASME1 (a break-it session: 'casmei_5' and 'casme1_5' were two people),
-# SAMM-LV by its release's name, SAMM Long Videos (a break-it session: a cell of it was another
-# corpus, whose people were not SAMM's).
-OTHER_CORPUS_SPELLINGS = {"casmei": "casme", "casme1": "casme", "sammlongvideos": "sammlv",
-                          "sammlongvideo": "sammlv"}
+# SAMM-LV by its release's name, SAMM Long Videos, alone or after its own ('SAMM-LV (Long
+# Videos)'; break-it sessions: a cell of it was another corpus, whose people were not SAMM's).
+OTHER_CORPUS_SPELLINGS = {"casmei": "casme", "casme1": "casme",
+                          **dict.fromkeys(("sammlongvideos", "sammlongvideo", "sammlvlongvideos",
+                                           "sammlvlongvideo"), "sammlv")}
 # Corpora that filmed another corpus's people and number them as it does, as corpus_name
 # writes them: SAMM-LV holds the long videos SAMM's clips were cut from (Yap et al., 2020; its
 # subject 006 and video 006_1 are SAMM's), so an id of either is one person, one LOSO subject

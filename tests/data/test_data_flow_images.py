@@ -902,7 +902,7 @@ def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, buil
     assert list(table["subject"]) == ["samm_006"] * 3 + ["samm_7", "casme2_1"]
     assert list(table["dataset"]) == ["samm", "sammlv", "sammlv", "sammlv", "casme2"]
     # the release's name is SAMM-LV's too, and a name written twice reads off (h55)
-    rows = [("006", "a", "negative", "samm"), ("006", "b", "positive", "SAMM Long Videos"),
+    rows = [("006", "a", "negative", "samm"), ("006", "b", "positive", "SAMM-LV (Long Videos)"),
             ("SAMM_SAMM-LV_007", "c", "surprise", "SAMM_LongVideos"),
             ("007", "d", "negative", "samm")]
     with caplog.at_level("WARNING", logger="mer.data"):
@@ -915,10 +915,11 @@ def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, buil
         caplog.text
     # a video's name as the subject would make one person a LOSO subject per video (h55)
     for subject, dataset in (("006_1", "SAMM-LV"), ("SAMM-LV006_2", "SAMM-LV"),
-                             ("006-1", "samm")):
+                             ("006-1", "samm"), ("006_1_2", "samm"), ("SAMM_006.1", "samm")):
         rows = [(subject, "a", "negative", dataset), ("006", "b", "positive", dataset)]
         with pytest.raises(DatasetError, match=rf"row 2: column 'subject' writes subject "
-                                               rf"'{subject}', SAMM's name for a video of "
+                                               rf"'{subject}', SAMM's name for a video or "
+                                               r"clip of "
                                                r"person 006 .*write the person's id, '006'$"):
             build("flow-images", make_flow_images(tmp_path / subject, rows), scheme="megc-3")
     # SMIC's other parts are not known to be SMIC-HS's people: their ids stay as written

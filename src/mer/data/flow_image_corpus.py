@@ -552,12 +552,14 @@ def _check_readable(clip: Clip, own: str, named_by: str, several: bool) -> None:
     text = unicodedata.normalize("NFKC", own).strip()
     video = _SAMM_VIDEO.fullmatch(text) if people_of(clip.dataset) == SAMM else None
     if video is not None:
-        # SAMM names its clips and SAMM-LV its videos '<person>_<video>' (mer.data.samm_lv): as
-        # a subject, one person would be a LOSO subject per video (a break-it session)
+        # SAMM-LV names its videos '<person>_<video>' (mer.data.samm_lv), SAMM its clips
+        # '<person>_<video>_<clip>': as a subject, one person would be a LOSO subject per video
+        # or clip (break-it sessions)
         raise DatasetError(f"{clip.where}: {named_by} writes subject {_shown(clip.subject)}, "
-                           f"SAMM's name for a video of person {video[1]} (SAMM's clips and "
-                           "SAMM-LV's videos are named '<person>_<video>'), not a person's "
-                           f"id: write the person's id, '{video[1]}'")
+                           f"SAMM's name for a video or clip of person {video[1]} (SAMM-LV's "
+                           "videos are named '<person>_<video>', SAMM's clips "
+                           "'<person>_<video>_<clip>'), not a person's id: write the person's "
+                           f"id, '{video[1]}'")
     named = next((key for key in map(name_key, (clip.subject, own))
                   if key in FIELD_CORPUS_NAMES), None)
     if named is not None:
@@ -654,7 +656,8 @@ def _corpus_before(text: str, dataset: str) -> tuple[str, int] | None:
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
-_SAMM_VIDEO = re.compile(r"(\d{3})[_-]\d{1,2}")  # SAMM's person 006's video 1: '006_1'
+# SAMM's person 006's video 1 or its clip 2, '006_1', '006_1_2' (any separator, '6_1' too)
+_SAMM_VIDEO = re.compile(r"(\d{1,3})(?:[_.\-]\d{1,2}){1,2}")
 
 
 def _longer_name(text: str, name: str, start: int) -> tuple[str, int]:
