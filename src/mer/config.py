@@ -544,12 +544,16 @@ def frame_rate_fault(fps: float) -> str | None:
     corpus was written at 2 frames/s to be refused when spotted). The text names no rate:
     callers do, with rate_shown."""
     bound = f"spotting reads {MIN_SPOTTING_FPS:g} to {MAX_SPOTTING_FPS:g} frames/s"
-    if not (math.isfinite(fps) and 0 < fps <= MAX_SPOTTING_FPS):
+    if not (math.isfinite(fps) and fps > 0):
         return f"no video's rate; {bound}"
+    if fps > MAX_SPOTTING_FPS:
+        return f"faster than spotting's windows and frame buffers are sized for; {bound}"
     if fps < MIN_SPOTTING_FPS:
-        return (f"a micro interval (the apex +- 1 frame at the least) would span "
-                f"{2 / fps:.3g} s, longer than a micro-expression lasts (at most "
-                f"{MICRO_SECONDS[1]:g} s); {bound}")
+        span = f"{2 / fps:.3g}"  # 'just over' where 3 digits round onto the bound (h58)
+        span = span if float(span) > MICRO_SECONDS[1] else f"just over {MICRO_SECONDS[1]:g}"
+        return (f"a micro interval (the apex +- 1 frame at the least) would span {span} s, "
+                f"longer than a micro-expression lasts (at most {MICRO_SECONDS[1]:g} s); "
+                f"{bound}")
     return None
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import re
 
 import cv2
@@ -300,6 +301,7 @@ def test_a_frame_rate_that_is_not_one_is_refused(tiny_video, tmp_path, monkeypat
                  "--fps", fps]) == 2
     rate = float(fps)
     why = ("a micro interval (the apex +- 1 frame at the least) would span" if 0 < rate < 4
+           else "faster than spotting's windows" if 10_000 < rate < math.inf
            else "no video's rate")
     assert re.search(rf"--fps {re.escape(f'{rate:g}')}: {re.escape(why)}.*; spotting reads 4 "
                      r"to 10000 frames/s; give the video's frame rate in frames/s \(CASME "
@@ -360,7 +362,9 @@ def test_a_rate_too_low_to_tell_micro_from_macro_is_refused(tiny_video, tmp_path
     # re-check): each refused, as with --follow, before the video is read
     # (test_spotting_spotter: the windows' own refusal, where params make them one)
     # (h56: a rate just below a bound is shown in full, not rounded onto it)
-    for fps, spans in (("2", "1"), ("3", "0.667"), ("3.9999999", "0.5")):
+    # (h58: "would span 0.5 s, longer than ... at most 0.5 s" where 3 digits round onto it)
+    for fps, spans in (("2", "1"), ("3", "0.667"), ("3.99", "0.501"),
+                       ("3.9999999", "just over 0.5")):
         for follow in ([], ["--follow"]):
             assert main(["spot", "--video", str(path), "--spot-only", "--p", "0.3", "0.3",
                          "--fps", fps, *follow]) == 2
