@@ -36,11 +36,6 @@ CORPUS_OF_NAME = {CASME2: CASME2, SAMM: SAMM, SMIC: SMIC, SYNTHETIC: CASME2}
 # Of them, the collections of several corpora: rows a list names by one of them may be any of
 # their corpora's people (mer.data.flow_image_corpus.one_spelling's advice).
 COLLECTION_NAMES = frozenset({"megc2019"})
-FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "casmesq",
-                                "casme3", "sammlv", "sammlongvideos", "sammlongvideo",
-                                "sammlvlongvideos", "sammlvlongvideo", "smicvis", "smicnir",
-                                "smice", "mmew",
-                                "4dme", "dfme", *COLLECTION_NAMES})
 # Other names of those corpora mer does not read, as corpus_name writes them: CASME I is also
 # written CASME and CASME1 (a break-it session: 'casmei_5' and 'casme1_5' were two people),
 # SAMM-LV by its release's name, SAMM Long Videos, alone or after its own ('SAMM-LV (Long
@@ -48,6 +43,10 @@ FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmei", "casme1", "ca
 OTHER_CORPUS_SPELLINGS = {"casmei": "casme", "casme1": "casme",
                           **dict.fromkeys(("sammlongvideos", "sammlongvideo", "sammlvlongvideos",
                                            "sammlvlongvideo"), "sammlv")}
+# The field's corpora, as above, each under every spelling mer knows.
+FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmesq", "casme3", "sammlv",
+                                "smicvis", "smicnir", "smice", "mmew", "4dme", "dfme",
+                                *OTHER_CORPUS_SPELLINGS, *COLLECTION_NAMES})
 # Corpora that filmed another corpus's people and number them as it does, as corpus_name
 # writes them: SAMM-LV holds the long videos SAMM's clips were cut from (Yap et al., 2020; its
 # subject 006 and video 006_1 are SAMM's), so an id of either is one person, one LOSO subject
