@@ -569,7 +569,8 @@ class LongVideoParams(Section):
 
     subjects: int = Field(6, ge=2, description="subjects, one long video each; LOSO needs 2+")
     seconds: float = Field(30.0, gt=5, description="length of each video, s")
-    fps: float = Field(30.0, gt=0, description="frame rate; CAS(ME)^2 films at 30 fps")
+    # (bounded by _a_rate_spotting_reads, whose message gives the range: h58)
+    fps: float = Field(30.0, description="frame rate; CAS(ME)^2 films at 30 fps")
     micro: int = Field(4, ge=0, description="micro-expressions per video (0.2-0.5 s each)")
     macro: int = Field(3, ge=0, description="macro-expressions per video (0.8-1.6 s each)")
     frame_width: int = Field(160, ge=96, description="frame width, px: small renders fast and "

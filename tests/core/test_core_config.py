@@ -187,7 +187,8 @@ def test_a_macro_window_longer_than_any_expression_is_refused():
 
 @pytest.mark.parametrize(("fps", "why"), [
     (2, "2 frames/s: a micro interval (the apex +- 1 frame at the least) would span 1 s"),
-    (1e9, "1e+09 frames/s: faster than spotting's windows and frame buffers are sized for")])
+    (1e9, "1e+09 frames/s: faster than spotting's windows and frame buffers are sized for"),
+    (0, "0 frames/s: no video's rate")])
 def test_the_synthetic_long_videos_rate_is_one_spotting_reads(fps, why):
     """A break-it session (h56): spotting.synthetic.fps 2 or 1e9 was taken, a corpus written
     at it, and refused only by `mer spot-eval`, with advice about --fps and a file's header."""

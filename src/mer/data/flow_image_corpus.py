@@ -794,16 +794,16 @@ def dataset_names(table: Table) -> list[str]:
         # code points of a name that is not ASCII: 'SАMM' with a Cyrillic A looks like SAMM
         spellings = ", ".join(repr(t) if t.isascii() else f"{t!r} (written {t!a})"
                               for t in sorted({text for _, text in rows}))
-        log.warning("%s: column '%s' names the corpus %s (%d rows, e.g. row %d), which mer "
-                    "does not know (it knows casme2, samm, smic in any spelling, e.g. CASME "
-                    "II, SMIC-HS); its clips are kept as dataset '%s' (the name "
-                    "evaluation.train_corpora / test_corpora take) and labels.scheme maps "
-                    "them with its general mapping%s. If they are CASME II, SAMM or SMIC-HS "
-                    "clips, write that corpus's name", table.path, column, spellings,
-                    len(rows), rows[0][0].number, name,
-                    "" if people_of(name) == name else
-                    f"; their subjects are {people_of(name)}'s people (labels.PEOPLE_OF), one "
-                    f"LOSO subject with {people_of(name)}'s person of the same id")
+        # (a break-it session: SAMM-LV, whose people mer reads as SAMM's, was "not known")
+        which = ("which mer does not know" if people_of(name) == name else
+                 f"whose people mer reads as {people_of(name)}'s (one LOSO subject with "
+                 f"{people_of(name)}'s person of the same id) but whose labels it does not map")
+        log.warning("%s: column '%s' names the corpus %s (%d rows, e.g. row %d), %s (it "
+                    "knows casme2, samm, smic in any spelling, e.g. CASME II, SMIC-HS); its "
+                    "clips are kept as dataset '%s' (the name evaluation.train_corpora / "
+                    "test_corpora take) and labels.scheme maps them with its general mapping. "
+                    "If they are CASME II, SAMM or SMIC-HS clips, write that corpus's name",
+                    table.path, column, spellings, len(rows), rows[0][0].number, which, name)
     return names
 
 
