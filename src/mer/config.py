@@ -20,6 +20,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -557,6 +558,18 @@ def frame_rate_fault(fps: float) -> str | None:
     return None
 
 
+def _non_finite(value: Any) -> float | None:
+    """``value`` as a float when it reads as NaN or infinity ('.nan' in YAML, 'inf' in a
+    string), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return None if math.isfinite(number) else number
+
+
 def rate_shown(fps: float) -> str:
     """A frame rate as messages write it: '30', '12.5'; every digit where fewer would show
     another number ('3.9999999', not '4'; a break-it session: "at 4 frames/s ... needs 4")."""
@@ -582,10 +595,14 @@ class LongVideoParams(Section):
                          "and sensor noise")
     jpeg_quality: int = Field(90, ge=30, le=100, description="JPEG quality of the frames")
 
-    @field_validator("fps")
+    @field_validator("fps", mode="wrap")
     @classmethod
-    def _a_rate_spotting_reads(cls, fps: float) -> float:
-        # before a corpus is written at it, not when spot-eval reads it (a break-it session)
+    def _a_rate_spotting_reads(cls, fps: Any, handler: ValidatorFunctionWrapHandler) -> float:
+        # before a corpus is written at it, not when spot-eval reads it (a break-it session);
+        # wrapped so that NaN and infinity get the rule's message, with its range, rather
+        # than the sections' "finite number" (h58 G4)
+        rate = _non_finite(fps)
+        fps = handler(fps) if rate is None else rate
         fault = frame_rate_fault(fps)
         if fault is not None:
             raise ValueError(f"spotting.synthetic.fps: {rate_shown(fps)} frames/s: {fault}")

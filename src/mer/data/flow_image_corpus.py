@@ -795,9 +795,10 @@ def dataset_names(table: Table) -> list[str]:
         spellings = ", ".join(repr(t) if t.isascii() else f"{t!r} (written {t!a})"
                               for t in sorted({text for _, text in rows}))
         # (a break-it session: SAMM-LV, whose people mer reads as SAMM's, was "not known")
-        which = ("which mer does not know" if people_of(name) == name else
-                 f"whose people mer reads as {people_of(name)}'s (one LOSO subject with "
-                 f"{people_of(name)}'s person of the same id) but whose labels it does not map")
+        people = people_of(name)
+        which = ("which mer does not know" if people == name else
+                 f"whose people mer reads as {people}'s (one LOSO subject with {people}'s "
+                 "person of the same id) but whose labels it does not map")
         log.warning("%s: column '%s' names the corpus %s (%d rows, e.g. row %d), %s (it "
                     "knows casme2, samm, smic in any spelling, e.g. CASME II, SMIC-HS); its "
                     "clips are kept as dataset '%s' (the name evaluation.train_corpora / "
