@@ -154,6 +154,9 @@ def _write_error(exc: OSError, targets: Sequence[Path], outcome: str) -> OutputE
     """One line: which outputs, what the filesystem said, what to do."""
     names = _names(targets)
     folder = _folder_of(exc, targets)
+    if exc.errno in (errno.EACCES, errno.EPERM) and not _exists(folder):
+        # the folder refused is the nearest that exists (h59: chmod of one not yet made)
+        folder = _existing_above(folder)
     shown = f"{folder}/" if str(folder) != "." else "the project folder"
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -387,6 +390,13 @@ def check_target(target: str | Path, *, folder: bool = False, shown: str = "") -
     if not os.access(above, os.W_OK | os.X_OK):  # a read-only filesystem too, even for root
         raise OutputError(f"cannot write {named}: {above} is not writable (read-only, or "
                           "another user's); choose another path")
+    try:  # a folder that says it is writable and takes no file (h59: /proc, found after
+        # the work was done, with the advice to check the disk)
+        with tempfile.TemporaryFile(dir=above):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write {named}: {above} takes no new file "
+                          f"({exc.strerror or exc}); choose another path") from None
 
 
 def _inside_staging(path: Path) -> bool:

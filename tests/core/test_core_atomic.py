@@ -122,6 +122,33 @@ def test_a_path_through_a_file_is_one_clear_error(tmp_path):
     assert image.read_text() == "an image"
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_takes_no_file_is_refused_before_the_work(tmp_path):
+    """h59: `mer predict --out /proc/x.csv` passed the check (root may write /proc, by
+    access(2)), the prediction ran, and then the write failed, with "check the disk"."""
+    with pytest.raises(OutputError, match=r"cannot write --out /proc/x\.csv: /proc (is not "
+                                          r"writable|takes no new file \(.+\)); choose "
+                                          "another path"):
+        check_target("/proc/x.csv", shown="--out")
+    check_target(tmp_path / "x.csv", shown="--out")
+    assert list(tmp_path.iterdir()) == []  # the check leaves nothing behind
+
+
+def test_a_permission_error_names_the_folder_that_refused(tmp_path):
+    """h59: a model cache not yet made under a folder that takes no file was to be fixed by
+    `chmod u+w` on the cache folder, which did not exist."""
+    import errno
+
+    from mer.atomic import _write_error
+
+    target = tmp_path / "ro" / "cache" / "model-v1"
+    (tmp_path / "ro").mkdir()
+    denied = PermissionError(errno.EACCES, "Permission denied", str(target) + ".tmp")
+    message = str(_write_error(denied, [target], "nothing was written"))
+    assert f"permission denied on {tmp_path / 'ro'}/" in message
+    assert f"chmod u+w {tmp_path / 'ro'})" in message
+
+
 def test_a_hard_linked_output_is_replaced_not_written_through(tmp_path):
     # DVC may link outputs to its cache: writing in place would change the cached copy.
     cache = write_text(tmp_path / "cache", "cached")

@@ -652,6 +652,24 @@ def test_a_cached_model_answers_as_the_registered_one_and_needs_no_mlflow(local,
                    env={**environment(local), "MER_MODEL_CACHE": str(tmp_path / "cache")})
 
 
+def test_a_downloaded_model_folder_names_the_version_it_records(local, tmp_path):
+    """h59: `mer predict --model shipped/` answered "model_version": "shipped", though the
+    folder MLflow downloads records the registered version it is (registered_model_meta)."""
+    import mlflow
+
+    from mer.tracking.registry import load_pinned_bundle
+    from mer.tracking.store import tracking_uri
+
+    shipped = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}@champion", dst_path=str(tmp_path / "shipped"),
+        tracking_uri=tracking_uri(), registry_uri=tracking_uri()))
+    assert load_pinned_bundle(str(shipped))[1] == f"models:/{MODEL}/1"
+    (shipped / "registered_model_meta").write_text("model_name: [not, a, name]\n")
+    assert load_pinned_bundle(str(shipped))[1] == str(shipped)
+    (shipped / "registered_model_meta").unlink()  # a folder that records no version
+    assert load_pinned_bundle(str(shipped))[1] == str(shipped)
+
+
 def test_the_cache_follows_the_registry_when_an_alias_moves(local, tmp_path):
     """A new version promoted to champion is what the next load reads, and the fast SQLite
     read of the registry names the same version, run, source and time as MLflow's client."""
@@ -704,12 +722,29 @@ def test_latest_is_pinned_to_the_version_it_means_now(local, tmp_path):
     bundle_file = check_mer_model(copy, str(copy))
     save_bundle(replace(load_bundle(bundle_file), provenance={"marker": "newest"}), bundle_file)
     version = mlflow_client(tracking_uri()).create_model_version(MODEL, source=str(copy)).version
+    # not described yet: a `mer register` stopped before its end, which `mer promote` refuses
+    # and `mer predict` loaded without a word, through /latest too (h59)
+    for uri in (f"models:/{MODEL}/latest", f"models:/{MODEL}/{version}"):
+        with pytest.raises(MerError, match=rf"cannot load model '{uri}': version {version} of "
+                                           rf"model '{MODEL}' was not registered to the end"):
+            load_pinned_bundle(uri)
+    mlflow_client(tracking_uri()).update_model_version(MODEL, version, description="newest")
     for uri in (f"models:/{MODEL}/latest", f"models:/{MODEL}@latest", f"models:/{MODEL}/LATEST"):
         bundle, pinned = load_pinned_bundle(uri)
         assert (pinned, bundle.provenance) == (f"models:/{MODEL}/{version}", {"marker": "newest"})
     assert len(cached(tmp_path)) == 1  # one version, fetched once
     with pytest.raises(MerError, match="cannot load model 'models:/no-such-model/latest'"):
         load_pinned_bundle("models:/no-such-model/latest")
+    # h59: a registered model's bare name was told to register one (MLflow read it as the id
+    # of a logged model), and a server's URL was neither a model URI nor a folder
+    for uri in (f"models:/{MODEL}", f"models:/{MODEL}/"):
+        with pytest.raises(MerError, match=rf"cannot load model '{uri}': it names the "
+                                           rf"registered model '{MODEL}' but no version: add "
+                                           rf"an alias or a version, e\.g\. models:/{MODEL}"
+                                           rf"@champion or models:/{MODEL}/{version} "):
+            load_pinned_bundle(uri)
+    with pytest.raises(MerError, match=r"A model server's URL goes to `mer predict --server`"):
+        load_pinned_bundle("http://127.0.0.1:5001")
 
 
 def test_a_damaged_cached_copy_is_fetched_again_not_used(local, tmp_path, caplog):
@@ -753,6 +788,18 @@ def test_several_clips_in_one_call_answer_as_one_call_each(local, tmp_path, caps
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [list(line) for line in printed] == [list(row) for row in rows]
     assert printed[2]["label"] is None and printed[2]["error"] == rows[2]["error"]
+    # h59: when the first input failed, its line had no prob_<class> fields, and a table of
+    # failures none: every line and table has the model's
+    failing = tmp_path / "failing-first.csv"
+    failing.write_text(f"clip,onset,apex,offset\nmissing,,,\n{folder},{first},{first + 2},"
+                       f"{first + 5}\n")
+    assert main(["predict", "--clips-from", str(failing)]) == 2
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [list(line) for line in printed] == [list(rows[0])] * 2
+    assert printed[0]["prob_happiness"] is None and printed[1]["prob_happiness"] is not None
+    nothing = tmp_path / "nothing.json"
+    assert main(["predict", "--clip", str(tmp_path / "missing"), "--out", str(nothing)]) == 2
+    assert list(json.loads(nothing.read_text())[0]) == list(rows[0])
     # the issue: a list of one clip printed the one-input form (indented, no "input"), and a
     # script reading the list's lines broke on it: a list always prints one line per clip
     one = tmp_path / "one.csv"
@@ -861,7 +908,7 @@ def test_promote_refuses_a_version_whose_registration_did_not_finish(tmp_path):
     client.create_registered_model("mer-killed")
     client.create_model_version("mer-killed", f"{client.get_run(run_id).info.artifact_uri}"
                                 "/model", run_id)  # as log_model does, before the tags
-    result = mer(tmp_path, "promote", "--name", "mer-killed", check=False)
+    result = mer(tmp_path, "promote", "--name", "mer-killed", "--version", "1", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "version 1 of model 'mer-killed' was not registered to the end" in result.stderr
     assert client.get_registered_model("mer-killed").aliases == {}
@@ -924,9 +971,48 @@ def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
     result = mer(tmp_path, "promote", "--name", "mer-ws")
     assert result.stdout.strip() == "models:/mer-ws@champion -> version 1"
     assert "the one reports/registered.json names" in result.stderr
-    (tmp_path / "reports" / "registered.json").unlink()  # none: the newest, as before
-    assert mer(tmp_path, "promote", "--name", "mer-ws").stdout.strip() == \
-        "models:/mer-ws@champion -> version 2"
+    assert mer(tmp_path, "promote", "--name", "mer-ws", "--version", "02").stdout.strip() == \
+        "models:/mer-ws@champion -> version 2"  # as models:/mer-ws/02 loads version 2 (h59)
+
+
+@pytest.mark.parametrize(("record", "why"), [
+    (None, "reports/registered.json does not exist"),
+    ("{", "reports/registered.json cannot be read"),
+    ({"registered": False, "reason": "flow images: nothing to serve"},
+     "registered no model (flow images: nothing to serve)"),
+    ({"registered": True, "name": "other", "version": "1"},
+     "names version 1 of model 'other', not of 'mer-ws'")])
+def test_promote_without_a_record_of_this_projects_version_names_them(tmp_path, record, why):
+    """A break-it session (h59): a `dvc checkout` whose cache lacked reports/registered.json
+    deleted it, and `mer promote` then promoted the registry's newest version, an
+    experiment's, without a word. Without the record it refuses, naming the versions and
+    which variant registered the newest."""
+    from mlflow import MlflowClient
+
+    from mer.tracking.store import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("mer-ws")
+    for variant in ("defaults", "svm-trials-5"):  # the baseline's version, then an experiment's
+        with Tracker("mer-ws", root=tmp_path).run("register") as run_id:
+            pass
+        client.log_text(run_id, "flavors: {}\n", "model/MLmodel")
+        version = client.create_model_version(
+            "mer-ws", f"{client.get_run(run_id).info.artifact_uri}/model", run_id,
+            tags={"variant": variant})
+        client.update_model_version("mer-ws", version.version, description="registered")
+    if record is not None:
+        (tmp_path / "reports").mkdir()
+        (tmp_path / "reports" / "registered.json").write_text(
+            record if isinstance(record, str) else json.dumps(record))
+    result = mer(tmp_path, "promote", "--name", "mer-ws", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert why in result.stderr
+    assert ("has version(s) 1, 2; the newest, 2 (registered by 'svm-trials-5'), may be an "
+            "experiment's") in result.stderr
+    assert "Pass --version N" in result.stderr
+    assert client.get_registered_model("mer-ws").aliases == {}
 
 
 def test_a_shipped_model_folder_spots_outside_a_project(spotted, long_video, project,

@@ -16,6 +16,11 @@ FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 VIDEO = FACES / "video_01.mp4"
 
 
+def write_image(path: Path, grey: int = 128) -> Path:
+    cv2.imwrite(str(path), np.full((20, 16, 3), grey, np.uint8))
+    return path
+
+
 @pytest.fixture
 def clip_folder(tmp_path):
     folder = tmp_path / "EP01_01"
@@ -347,7 +352,32 @@ def test_a_folder_given_as_a_video_is_read_as_its_frames(tmp_path):
         video_frames(tmp_path / "missing.mp4")
     with pytest.raises(MerError, match=r"no such video file; for numbered frames, give their "
                                        r"folder \(--video FOLDER --fps N\)"):
-        video_frames(tmp_path / "img%d.jpg")
+        video_frames(tmp_path / "img%d.jpg", rate_option="--fps")
+    # h59: `mer predict`, which has no --fps, was told to pass it
+    for name in ("img%d.jpg", "face.png"):
+        with pytest.raises(MerError) as refused:
+            video_frames(tmp_path / name if "%" in name else write_image(tmp_path / name))
+        assert "--fps" not in str(refused.value)
+
+
+def test_a_folder_window_is_in_the_frames_own_numbers(tmp_path):
+    """h59: `mer predict --video FOLDER --start 23 --end 91` was refused ("<= 68, its last
+    frame") for a folder of img23..img91, and --apex 52 meant the 53rd file, img75.jpg:
+    the folder's frames were counted from 0, while --clip and `mer spot` use their names'
+    numbers."""
+    from mer.inference.sources import from_clip_folder, from_video
+
+    for number in range(23, 92):
+        write_image(tmp_path / f"img{number}.jpg", number)
+    window = from_video(tmp_path, 23, 91, 52)
+    assert window.number(window.apex_index) == 52
+    assert window.frame_numbers == tuple(range(23, 92))
+    same = from_clip_folder(tmp_path, 23, 52, 91)
+    assert window.description == same.description == f"{tmp_path} frames 23..91"
+    assert all((a == b).all() for a, b in zip(window.frames, same.frames, strict=True))
+    assert from_video(tmp_path).frame_numbers == tuple(range(23, 92))  # the whole folder
+    with pytest.raises(MerError, match=r"must satisfy 23 <= onset < offset <= 91"):
+        from_video(tmp_path, 0, 68)
 
 
 def test_a_server_url_ending_in_invocations_is_refused_before_any_request():
@@ -363,28 +393,28 @@ def test_a_server_url_ending_in_invocations_is_refused_before_any_request():
             ServedModel(url)
 
 
-@pytest.mark.parametrize("path", ["", "/mlflow-ui"])
-def test_a_server_url_with_no_model_says_so(path):
-    """A break-it session: `--server` pointed at `mer ui` (the MLflow UI) or at
-    .../invocations blamed the frames ('the model server refused it (HTTP 404)') and
-    printed the page's HTML."""
+def served_answer(code: int, body: bytes, path: str = "") -> str:
+    """The MerError `--server` gives for a server at ``path`` answering every POST with HTTP
+    ``code`` and ``body``."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from mer.inference.client import ServedModel
     from mer.inference.sources import FrameWindow
 
-    class NotFound(BaseHTTPRequestHandler):
+    class Answer(BaseHTTPRequestHandler):
         def do_POST(self):
-            self.send_response(404)
-            self.send_header("Content-Type", "text/html")
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(code)
+            self.send_header("Content-Type", "text/html" if body.startswith(b"<") else
+                             "application/json")
             self.end_headers()
-            self.wfile.write(b"<!doctype html><title>404 Not Found</title>")
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}{path}"
     frames = [np.full((20, 16, 3), k, np.uint8) for k in (10, 20)]
@@ -393,9 +423,70 @@ def test_a_server_url_with_no_model_says_so(path):
             ServedModel(url).predict(FrameWindow(frames, 1, "a.png -> b.png"))
     finally:
         server.shutdown()
-    message = str(refused.value)
-    assert message.startswith(f"no model is served at {url} (HTTP 404 for ")
-    assert "without /invocations" in message and "<html" not in message
+        server.server_close()
+    return str(refused.value).replace(url, "URL")
+
+
+@pytest.mark.parametrize(("path", "code", "reason"), [
+    ("", 404, "Not Found"), ("/mlflow-ui", 404, "Not Found"),
+    ("", 501, "Not Implemented"), ("", 500, "Internal Server Error")])
+def test_a_server_url_with_no_model_says_so(path, code, reason):
+    """Break-it sessions: `--server` pointed at `mer ui` (the MLflow UI) or at
+    .../invocations blamed the frames ('the model server refused it (HTTP 404)') and
+    printed the page's HTML; any other web server's page (HTTP 501 for a POST, h59) did."""
+    message = served_answer(code, b"<!doctype html><title>Error</title><p>No POST</p>", path)
+    assert message.startswith(f"no model is served at URL (HTTP {code} {reason} for "
+                              "URL/invocations, not an MLflow model server's answer)")
+    assert "without /invocations" in message and "<p>" not in message
+
+
+def test_a_model_servers_refusal_gives_its_message():
+    """What a model server refuses (mer's own message, or MLflow's for its signature, in a
+    JSON object with a message) is the input's error, with that message."""
+    message = served_answer(400, b'{"error_code": "BAD_REQUEST", "message": "row 0: no face"}')
+    assert message == "a.png -> b.png: the model server refused it (HTTP 400): row 0: no face"
+
+
+def test_a_server_that_drops_the_request_is_not_called_absent():
+    """h59: with a path in --server's URL, a model server answered 404 before the request
+    was sent and dropped the connection; mer said that no server answers there and to start
+    one, while one was running."""
+    import socket
+    import struct
+    import threading
+
+    from mer.inference.client import ServedModel
+    from mer.inference.sources import FrameWindow
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drop() -> None:
+        connection, _ = listener.accept()
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()  # a reset, as a server closing on an unread request sends
+
+    threading.Thread(target=drop, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ping"
+    frames = [np.full((20, 16, 3), k, np.uint8) for k in (10, 20)]
+    try:
+        with pytest.raises(MerError, match=r"the server at .* closed the connection before "
+                                           r"answering .*: either it serves no model at "
+                                           r".*/ping/invocations .* or the model server "
+                                           r"stopped \(see its log\)"):
+            ServedModel(url).predict(FrameWindow(frames, 1, "a.png -> b.png"))
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+    ("http://:5001", "no host")])
+def test_a_server_url_that_names_no_server_is_refused_before_any_request(url, why):
+    """h59: a port past 65535 was 'Connection refused'."""
+    from mer.inference.client import ServedModel
+
+    with pytest.raises(MerError, match=rf"--server {re.escape(url)}: {why}"):
+        ServedModel(url)
 
 
 def test_a_clip_request_of_no_row_has_an_answer_of_no_row():

@@ -339,8 +339,8 @@ def test_an_image_or_a_folder_of_one_frame_is_not_a_video(tiny_video, tmp_path, 
     image = tmp_path / "face.png"
     cv2.imwrite(str(image), cv2.imread(str(video.frames[0])))
     assert main(["spot", "--video", str(image), "--spot-only", "--p", "0.3", "0.3"]) == 2
-    assert f"{image}: an image, not a video: give a video file, or the folder of a video's " \
-           "numbered frames" in capsys.readouterr().err
+    assert f"{image}: named as an image (.png), not a video: give a video file, or the " \
+           "folder of a video's numbered frames (with --fps)" in capsys.readouterr().err
     one = tmp_path / "one"
     one.mkdir()
     shutil.copy(video.frames[0], one / "img480.jpg")

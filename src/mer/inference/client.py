@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -38,6 +39,15 @@ class ServedModel:
         if not self.url.startswith(("http://", "https://")):
             raise MerError(f"--server {self.url}: give the server's URL, e.g. "
                            "http://127.0.0.1:5001")
+        try:  # a port past 65535 was 'Connection refused' (h59)
+            parts = urllib.parse.urlsplit(self.url)
+            parts.port  # noqa: B018 (reading it checks it)
+        except ValueError as exc:
+            raise MerError(f"--server {self.url}: {exc}; give the server's URL, e.g. "
+                           "http://127.0.0.1:5001") from None
+        if not parts.hostname:
+            raise MerError(f"--server {self.url}: no host; give the server's URL, e.g. "
+                           "http://127.0.0.1:5001")
         if self.url.rstrip("/").endswith("/invocations"):
             # mer adds it; a server answers .../invocations/invocations with 404 before a
             # large request is sent, which the client then sees as a reset connection ("no
@@ -60,19 +70,30 @@ class ServedModel:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            if exc.code in (404, 405):  # no scoring endpoint here: not the frames' fault
-                raise MerError(f"no model is served at {self.url} (HTTP {exc.code} for "
-                               f"{request.full_url}): give the model server's URL, scheme, "
-                               "host and port only (e.g. http://127.0.0.1:5001, without "
+            served = None if exc.code in (404, 405) else _served_message(exc)
+            if served is None:  # no scoring endpoint here: not the frames' fault
+                # (h59: another web server's 501 page was printed whole, blaming the frames)
+                raise MerError(f"no model is served at {self.url} (HTTP {exc.code} "
+                               f"{exc.reason} for {request.full_url}, not an MLflow model "
+                               "server's answer): give the model server's URL, scheme, host "
+                               "and port only (e.g. http://127.0.0.1:5001, without "
                                "/invocations; `mer ui`'s is the MLflow UI, not a model "
                                f"server), or {SERVE_HINT}") from None
             raise MerError(f"{window.description}: the model server refused it (HTTP "
-                           f"{exc.code}): {_served_message(exc)}") from None
+                           f"{exc.code}): {served}") from None
         except TimeoutError:
             raise MerError(f"{window.description}: the model server at {self.url} gave no "
                            f"answer within {TIMEOUT_S:.0f} s: send a shorter window") from None
         except (urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ConnectionResetError | BrokenPipeError):
+                # a server is there (h59: a URL with a path was told none answers): one that
+                # refuses a path answers before the request is sent, then drops it
+                raise MerError(f"the server at {self.url} closed the connection before "
+                               f"answering ({reason}): either it serves no model at "
+                               f"{request.full_url} (give the model server's URL, scheme, "
+                               "host and port only, e.g. http://127.0.0.1:5001), or the model "
+                               "server stopped (see its log)") from None
             raise MerError(f"no model server answers at {self.url} ({reason}): "
                            f"{SERVE_HINT}") from None
         except json.JSONDecodeError:
@@ -85,12 +106,14 @@ class ServedModel:
                            "prediction: is it a model logged by `mer register`?") from None
 
 
-def _served_message(error: urllib.error.HTTPError) -> str:
-    """The message of an MLflow scoring server's error body (mer's own for a refused
-    request), else the body's start."""
-    text = error.read().decode("utf-8", "replace")
+def _served_message(error: urllib.error.HTTPError) -> str | None:
+    """The message of an MLflow scoring server's error body (a JSON object with a message:
+    mer's own for a refused request, MLflow's for one its signature refuses); None for any
+    other body, which no MLflow model server sends."""
     try:
-        return str(json.loads(text)["message"])
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return text[:500] or str(error.reason)
+        answer = json.loads(error.read().decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+    message = answer.get("message") if isinstance(answer, dict) else None
+    return None if message is None else str(message)
 

@@ -141,7 +141,7 @@ def from_image_pair(onset_image: str | Path, apex_image: str | Path) -> FrameWin
     return FrameWindow(frames, 1, description, (first, second))
 
 
-def video_frames(video: str | Path, name: str | None = None
+def video_frames(video: str | Path, name: str | None = None, rate_option: str = ""
                  ) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, frames) of a video file: the frame rate the file gives (0.0 when it gives none)
     and its (H, W, 3) BGR uint8 frames, decoded one at a time, so a long video never sits in
@@ -156,7 +156,8 @@ def video_frames(video: str | Path, name: str | None = None
     window), or OpenCV cannot open it, or the folder holds fewer than two numbered frames; a
     FrameError, as the frames are read, for a damaged frame or one of another size. Messages
     name the video ``name`` (default: its path; a served request's row, not the server's
-    scratch file)."""
+    scratch file); ``rate_option`` is the caller's option that gives a folder its frame rate
+    (`mer spot --fps`), which they name (h59: `mer predict`, which has none, named it)."""
     video = Path(video)
     shown = str(video) if name is None else name
     if video.is_dir():
@@ -169,13 +170,15 @@ def video_frames(video: str | Path, name: str | None = None
                            f"({next(iter(files.values())).name}), not a video: give the "
                            "folder of a video's frames (img1.jpg, img2.jpg, ...)")
         return 0.0, read_video_frames(files.values(), str(video))
+    rate = f" {rate_option} N" if rate_option else ""
     if not video.is_file():
-        pattern = ("; for numbered frames, give their folder (--video FOLDER --fps N)"
+        pattern = (f"; for numbered frames, give their folder (--video FOLDER{rate})"
                    if "%" in video.name else "")
         raise MerError(f"{video}: no such video file{pattern}")
     if video.suffix.lower() in FRAME_SUFFIXES:
-        raise MerError(f"{shown}: an image, not a video: give a video file, or the folder of "
-                       "a video's numbered frames (with --fps); two images are "
+        raise MerError(f"{shown}: named as an image ({video.suffix}), not a video: give a "
+                       "video file, or the folder of a video's numbered frames"
+                       f"{f' (with {rate_option})' if rate_option else ''}; two images are "
                        "`mer predict --pair ONSET APEX`")
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
@@ -224,8 +227,14 @@ def check_decoded(video: str | Path, decoded: int, declared: int) -> None:
 
 def from_video(video: str | Path, start: int | None = None, end: int | None = None,
                apex: int | None = None) -> FrameWindow:
-    """Frames start..end (0-based, inclusive) of a video; the apex is estimated unless given."""
+    """Frames start..end (inclusive) of a video, in its own numbering: a video file's frames
+    count from 0; a folder of numbered frames is read as from_clip_folder reads a clip, by the
+    numbers in their names (img52.jpg is 52, as `--clip` and `mer spot` number them; h59: a
+    folder's frames were counted from 0, so --apex 52 was img75.jpg). The apex is estimated
+    unless given. MerError for a window or apex outside the video."""
     video = Path(video)
+    if video.is_dir():  # the window of a folder of frames is a clip: --clip's rules
+        return from_clip_folder(video, start, apex, end)
     start = 0 if start is None else start
     if start < 0:  # a break-it session: 'window -5..None' when no end was given
         raise MerError(f"{video}: the window starts at frame {start}, before the video's first "
@@ -256,3 +265,4 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
         raise MerError(f"{video} frames {start}..{end}: {exc}") from None
     return FrameWindow(tuple(frames), None if apex_index is None else apex_index - start,
                        f"{video} frames {start}..{end}", tuple(range(start, end + 1)))
+

@@ -4,7 +4,8 @@ Give one kind of input: --clip FOLDER [FOLDER ...] (frames named by number; with
 optional --onset/--apex/--offset frame numbers), --clips-from CSV (one clip per row: a ``clip``
 folder, relative to the CSV's own folder, and optional ``onset``, ``apex``, ``offset`` frame
 numbers), --pair ONSET APEX (two images), or --video FILE (with optional --start/--end window
-and --apex, 0-based frame indices; the apex is estimated when absent).
+and --apex, frame numbers counted from 0; a folder of a video's numbered frames is read as
+--clip reads one, by the numbers in the names; the apex is estimated when absent).
 
 One input prints one indented JSON object; several clips (or any --clips-from list, even of one
 row) share one model load, so each costs only its own prediction: one JSON object per clip,
@@ -62,11 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a CSV with a clip column (folders, relative to the CSV) and "
                         "optional onset, apex, offset columns: one prediction per row")
     source.add_argument("--pair", nargs=2, metavar=("ONSET", "APEX"), help="two images")
-    source.add_argument("--video", metavar="FILE", help="a video file")
+    source.add_argument("--video", metavar="FILE", help="a video file, or a folder of its "
+                        "numbered frames")
     parser.add_argument("--onset", type=int, help="--clip: onset frame number")
-    parser.add_argument("--apex", type=int, help="apex frame number (--clip) or index (--video)")
+    parser.add_argument("--apex", type=int, help="apex frame number (--clip, --video)")
     parser.add_argument("--offset", type=int, help="--clip: offset frame number")
-    parser.add_argument("--start", type=int, help="--video: first frame of the window (0-based)")
+    parser.add_argument("--start", type=int, help="--video: first frame of the window (a "
+                        "file's frames count from 0, a folder's are numbered by their names)")
     parser.add_argument("--end", type=int, help="--video: last frame of the window (inclusive)")
     parser.add_argument("--out", metavar="FILE", help="write the predictions to FILE (.csv or "
                         ".json), one row per input, instead of printing them")
@@ -240,29 +243,30 @@ def run(args: argparse.Namespace) -> None:
     model, load = _model_of(args)
     if len(inputs) == 1 and not args.out and not args.clips_from:  # its JSON, or its error
         window = inputs[0].read()  # a damaged frame is the error, before the model loads
-        classify, version = load()
+        classify, version, _ = load()
         prediction = _warned(inputs[0].name, classify(window))
         row = prediction_row(inputs[0].name, prediction,
                              {"model": model, "model_version": version})
         json.dump(in_order(row, probabilities_of(row)), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    classify, version = load()
-    predict_many(classify, inputs, model, version, args.out)
+    classify, version, classes = load()
+    predict_many(classify, inputs, model, version, args.out, classes)
 
 
 def _model_of(args: argparse.Namespace
-              ) -> tuple[str, Callable[[], tuple[Classify, str | None]]]:
-    """The model's name as the output shows it, and what loads it and the URI of the version
+              ) -> tuple[str, Callable[[], tuple[Classify, str | None, tuple[str, ...]]]]:
+    """The model's name as the output shows it, and what loads it, the URI of the version
     it loaded (models:/name/8 for models:/name@champion; mer.tracking.registry.
-    load_pinned_bundle): the served model at --server (nothing to load: a request per input;
-    its version is the server's, unknown here: None), else the registered model chosen_model
-    names, loaded in this process."""
+    load_pinned_bundle) and its classes: the served model at --server (nothing to load: a
+    request per input; its version is the server's, unknown here: None, and its classes
+    known from its first answer: ()), else the registered model chosen_model names, loaded
+    in this process."""
     if args.server:
         from mer.inference.client import ServedModel
 
         served = ServedModel(args.server)  # a malformed URL is refused before any frame is read
-        return args.server, lambda: (served.predict, None)
+        return args.server, lambda: (served.predict, None, ())
     from functools import partial
 
     from mer.inference.predictor import predict_window
@@ -270,9 +274,9 @@ def _model_of(args: argparse.Namespace
 
     model = chosen_model(args.model, args)
 
-    def load() -> tuple[Classify, str | None]:
+    def load() -> tuple[Classify, str | None, tuple[str, ...]]:
         bundle, version = load_pinned_bundle(model)
-        return partial(predict_window, bundle), version
+        return partial(predict_window, bundle), version, bundle.classes
 
     return model, load
 
@@ -327,17 +331,23 @@ def in_order(row: dict[str, Any], probabilities: dict[str, None]) -> dict[str, A
 
 
 def predict_many(classify: Classify, inputs: list[Input], model: str, version: str | None,
-                 out: str | None) -> None:
+                 out: str | None, classes: tuple[str, ...] = ()) -> None:
     """Classify every input with ``classify`` (one loaded model, or the served one; ``model``
-    as the user named it, ``version`` what it pinned to): a JSON line each on stdout as it is
-    done, or, with ``out``, one table row each written at the end. An input mer cannot
-    classify (a MerError) gets a row with its error; then a MerError counts them."""
+    as the user named it, ``version`` what it pinned to, ``classes`` the model's, when known
+    before its first answer): a JSON line each on stdout as it is done, or, with ``out``, one
+    table row each written at the end, every one with a prob_<class> field per class. An
+    input mer cannot classify (a MerError) gets a row with its error; then a MerError counts
+    them."""
     from mer.atomic import write_rows
     from mer.errors import MerError
     from mer.interrupts import stop_if_requested
 
     rows, failed = [], []
-    probabilities: dict[str, None] = {}  # every class answered so far, in the model's order
+    from mer.inference.predictor import PROBABILITY
+
+    # every class, in the model's order: the model's own, else those answered so far (h59: a
+    # first input that failed had no prob_<class> fields, and a table of failures none)
+    probabilities = dict.fromkeys(f"{PROBABILITY}{c}" for c in classes)
     names = {"model": model, "model_version": version}
     for item in inputs:
         stop_if_requested()  # between inputs: a Ctrl-C a library dropped (mer.interrupts)
@@ -350,8 +360,8 @@ def predict_many(classify: Classify, inputs: list[Input], model: str, version: s
         rows.append(row)
         probabilities |= probabilities_of(row)
         if out is None:
-            # a failed input's line has every field, null, as its --out row (and the class
-            # probabilities' once an earlier input has named the classes)
+            # a failed input's line has every field, null, as its --out row (a served
+            # model's class probabilities once an earlier input has named the classes)
             print(json.dumps(in_order(row, probabilities)), flush=True)
     if out is not None:
         write_rows(out, rows, table_fields(probabilities))

@@ -2,7 +2,10 @@
 
 Applications load models:/<tracking.model_name>@champion; promotion is always this explicit
 command, never a side effect of training or registering. Without --version it promotes the
-version this project's pipeline registered (reports/registered.json), else the newest.
+version this project's pipeline registered (reports/registered.json); without that record it
+refuses, naming the versions there are: the registry's newest may be an experiment's or
+another clone's (a break-it session, h59: the record deleted by a failed `dvc checkout`, the
+experiment's model was promoted without a word).
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", help="model version to promote (default: the one this "
-                        "project's pipeline registered, reports/registered.json, else the "
-                        "newest)")
+                        "project's pipeline registered, as reports/registered.json records)")
     parser.add_argument("--alias", default=CHAMPION, help="alias to move (default: "
                         "%(default)s; e.g. challenger)")
     parser.add_argument("--name", help="registered model name (default: tracking.model_name)")
@@ -31,25 +33,38 @@ def run(args: argparse.Namespace) -> None:
     from mer.tracking.registry import promote
 
     name = args.name or params_of(args).tracking.model_name
-    version = args.version if args.version is not None else workspace_version(name)
-    if args.version is None and version is not None:
-        log.info("promoting version %s, the one %s names (this project's pipeline "
-                 "registered it); --version chooses another", version, paths.REGISTERED)
-    version = promote(name, args.alias, version)
+    if args.version is not None:
+        version = promote(name, args.alias, args.version)
+    else:
+        recorded, why_not = workspace_version(name)
+        if recorded is not None:
+            log.info("promoting version %s, the one %s names (this project's pipeline "
+                     "registered it); --version chooses another", recorded, paths.REGISTERED)
+        version = promote(name, args.alias, recorded, why_not)
     print(f"models:/{name}@{args.alias} -> version {version}")
 
 
-def workspace_version(name: str) -> str | None:
-    """The version of model ``name`` that reports/registered.json names (the one this
+def workspace_version(name: str) -> tuple[str | None, str]:
+    """(the version of model ``name`` that reports/registered.json names, "") — the one this
     project's `dvc repro` registered, also after `dvc exp apply` or going back to the
-    baseline), or None without one: the registry's newest may be any experiment's (a
-    break-it session: after an experiment and back on the baseline, `mer promote` promoted
-    the experiment's model)."""
+    baseline — or (None, why there is none): the record is missing, unreadable, says nothing
+    was registered, or names another model (break-it sessions: after an experiment and back
+    on the baseline, `mer promote` promoted the experiment's model)."""
+    where = paths.REGISTERED
     try:
-        record = json.loads(paths.REGISTERED.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(record, dict) and record.get("registered") and record.get("name") == name
-            and record.get("version") is not None):
-        return None
-    return str(record["version"])
+        record = json.loads(where.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, (f"{where} does not exist (`dvc repro` writes it when it registers this "
+                      "project's model; a `dvc checkout` whose cache lacks it deletes it)")
+    except (OSError, ValueError) as exc:
+        return None, f"{where} cannot be read ({exc})"
+    if not isinstance(record, dict):
+        return None, f"{where} holds no registration record"
+    if not record.get("registered"):
+        reason = record.get("reason")
+        return None, (f"{where} says this project's pipeline registered no model"
+                      + (f" ({reason})" if reason else ""))
+    if record.get("name") != name or record.get("version") is None:
+        return None, (f"{where} names version {record.get('version')} of model "
+                      f"'{record.get('name')}', not of '{name}'")
+    return str(record["version"]), ""

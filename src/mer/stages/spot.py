@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> None:
     if args.out is not None:
         check_table_target(args.out, shown="--out")  # before the work, not after it
     model = args.model if args.spot_only else chosen_model(args.model, args)
-    fps, frames = video_frames(video)  # a missing or unreadable video fails before the model
+    # a missing or unreadable video fails before the model
+    fps, frames = video_frames(video, rate_option="--fps")
     numbers = frame_numbers(video)  # a folder's own frame numbers, for the rows
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:

@@ -99,7 +99,8 @@ def resolve_in_sqlite(store: str, entry: RegistryEntry) -> ModelVersion | None:
     """The version ``entry`` names in the SQLite registry at ``store``, read from MLflow's
     tables without MLflow; None whenever MLflow should answer instead: not a SQLite file,
     workspaces on, tables of another shape, or no such alias or usable version (MLflow then
-    says what is wrong in its own words)."""
+    says what is wrong in its own words; mer.tracking.registry refuses a version registered
+    but not to the end, which has no description)."""
     db = sqlite_file(store)
     if db is None or not db.is_file() or any(os.environ.get(e) for e in WORKSPACE_ENVS):
         return None
@@ -119,12 +120,13 @@ def resolve_in_sqlite(store: str, entry: RegistryEntry) -> ModelVersion | None:
                     return None
                 version = str(found[0])
             row = connection.execute(
-                "SELECT version, run_id, source, creation_time, status FROM model_versions "
-                "WHERE name = :name AND version = :version AND current_stage != :deleted"
-                f"{where}", {**names, "version": int(version)}).fetchone()
+                "SELECT version, run_id, source, creation_time, status, description FROM "
+                "model_versions WHERE name = :name AND version = :version AND current_stage "
+                f"!= :deleted{where}", {**names, "version": int(version)}).fetchone()
     except sqlite3.Error:
         return None
-    if row is None or row[4] != READY or None in (row[0], row[2], row[3]):
+    # (no description: registered but not to the end, which MLflow's client reports)
+    if row is None or row[4] != READY or None in (row[0], row[2], row[3]) or not row[5]:
         return None
     return ModelVersion(entry.name, str(row[0]), row[1] or "", str(row[2]), int(row[3]))
 

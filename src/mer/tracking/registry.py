@@ -187,8 +187,18 @@ def complete(version: Any) -> bool:
     return bool(version.description)
 
 
-def promote(name: str, alias: str, version: str | None) -> str:
-    """Point ``alias`` of model ``name`` at ``version`` (default: the newest); return it."""
+def unfinished(name: str, version: object, instead: str) -> str:
+    """That version ``version`` of model ``name`` was not registered to the end (complete),
+    and to run `mer register` again or ``instead``."""
+    return (f"version {version} of model '{name}' was not registered to the end (it has no "
+            "description: the `mer register` that created it was stopped before it tagged the "
+            f"version with its evaluation); run `mer register` again, or {instead}")
+
+
+def promote(name: str, alias: str, version: str | None, why_none: str = "") -> str:
+    """Point ``alias`` of model ``name`` at ``version`` and return it. Without a version
+    (``why_none`` says why the caller has none) a MerError names the versions there are and
+    the newest: it may be an experiment's or another clone's, so mer never picks it."""
     from mlflow.exceptions import MlflowException
 
     from mer.tracking.store import ensure_store, mlflow_client
@@ -202,15 +212,23 @@ def promote(name: str, alias: str, version: str | None) -> str:
     if not versions:
         raise MerError(f"model '{name}' has no registered version: run `mer register` first "
                        "(or check tracking.model_name and MLFLOW_TRACKING_URI)")
-    chosen = str(versions[-1].version) if version is None else str(version)
+    if version is None:
+        newest = versions[-1]
+        variant = (newest.tags or {}).get(VARIANT_TAG)
+        by = f"registered by '{variant}'" if variant else f"of run {newest.run_id}"
+        raise MerError(
+            f"which version of model '{name}' to promote? {why_none or 'none was given'}. "
+            f"The model has version(s) {', '.join(str(v.version) for v in versions)}; the "
+            f"newest, {newest.version} ({by}), may be an experiment's or another clone's, so "
+            "mer does not pick it. Pass --version N (the MLflow UI's Models page says which "
+            "variant registered each version), or run `dvc repro` to register this project's "
+            "model and record it")
+    chosen = str(int(version)) if str(version).isdigit() else str(version)  # '01' is 1
     found = next((v for v in versions if str(v.version) == chosen), None)
     if found is None:
         raise MerError(_no_version(name, chosen, versions))
     if not complete(found):
-        raise MerError(f"version {chosen} of model '{name}' was not registered to the end (it "
-                       "has no description: the `mer register` that created it was stopped "
-                       "before it tagged the version with its evaluation); run `mer register` "
-                       "again and promote that version, or pass --version with another one")
+        raise MerError(unfinished(name, chosen, "pass --version with another one"))
     # A version whose files are gone would be the champion every `mer predict` fails to load.
     gone = _files_gone(f"models:/{name}/{chosen}", store, action="promote",
                        source=str(found.source))
@@ -257,7 +275,8 @@ def load_model_bundle(model: str) -> ModelBundle:
 def load_pinned_bundle(model: str) -> tuple[ModelBundle, str]:
     """The bundle of the mer model ``model`` and the URI of what was loaded: for a registered
     model, the version the alias pointed at when it was read (models:/name@champion ->
-    models:/name/8), so that an answer stays traceable after the alias moves; else ``model``.
+    models:/name/8), so that an answer stays traceable after the alias moves; for a model
+    folder downloaded from the registry, the version it records; else ``model``.
 
     Nothing is unpickled before the model's MLmodel file says it is mer's pyfunc model with this
     mer's bundle format (check_mer_model), and the bundle is read by this mer's code, not by
@@ -281,11 +300,32 @@ def load_pinned_bundle(model: str) -> tuple[ModelBundle, str]:
             return load_bundle(check_mer_model(folder, model), name=f"'{model}'"), pinned
     path = Path(model)
     if path.is_dir():
-        return load_bundle(check_mer_model(path, model), name=f"'{model}'"), model
+        return load_bundle(check_mer_model(path, model), name=f"'{model}'"), _recorded(path, model)
     if path.is_file():
         raise MerError(f"'{model}' is a bare file: mer never unpickles a file it is pointed at "
                        f"(unpickling runs code). {TRUSTED}")
-    raise MerError(f"'{model}' is neither a model URI nor a model folder. {TRUSTED}")
+    served = model.startswith(("http://", "https://"))
+    server = " A model server's URL goes to `mer predict --server`." if served else ""
+    raise MerError(f"'{model}' is neither a model URI nor a model folder.{server} {TRUSTED}")
+
+
+REGISTERED_META = "registered_model_meta"  # MLflow's record, in a version's folder, of it
+
+
+def _recorded(folder: Path, model: str) -> str:
+    """The registered version a downloaded model ``folder`` records (models:/name/N, from
+    MLflow's registered_model_meta file), else ``model``, the folder as given (h59: a shipped
+    folder's answers named only the folder)."""
+    try:
+        meta = yaml.safe_load((folder / REGISTERED_META).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return model
+    if not isinstance(meta, dict):
+        return model
+    name, version = meta.get("model_name"), meta.get("model_version")
+    if not (isinstance(name, str) and name and str(version).isdigit()):
+        return model
+    return f"models:/{name}/{int(str(version))}"
 
 
 def _refuse_missing_entry(client: Any, model: str, entry: model_cache.RegistryEntry) -> None:
@@ -370,6 +410,10 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
     except MlflowException as exc:
         _refuse_missing_entry(client, model, entry)
         raise _cannot_load(model, exc) from None
+    if not complete(found):  # as `mer promote` refuses it (h59: /latest loaded one)
+        raise MerError(f"cannot load model '{model}': " + unfinished(
+            entry.name, found.version, "pass --model with another version (models:/"
+            f"{entry.name}/N)"))
     return model_cache.ModelVersion(entry.name, str(found.version), found.run_id or "",
                                     str(found.source), int(found.creation_timestamp))
 
@@ -392,11 +436,34 @@ def _entry_by_mlflow_rule(model: str, store: str) -> model_cache.RegistryEntry |
             warnings.filterwarnings("ignore", ".*get_latest_versions", FutureWarning)
             found = get_model_name_and_version(mlflow_client(store), model)
     except MlflowException as exc:
-        raise _cannot_load(model, exc) from None
+        raise _no_version_named(model, store) or _cannot_load(model, exc) from None
     if len(found) != 2:  # (model id,): a logged model, not a registry entry
         return None
     name, version = found
     return model_cache.RegistryEntry(name, None, str(version))
+
+
+def _no_version_named(model: str, store: str) -> MerError | None:
+    """The MerError for ``model`` = models:/<name> of a registered model, without a version
+    or alias (MLflow reads it as a logged model's id: h59 was told to register one); None
+    for any other URI, or when the registry cannot say."""
+    from mlflow.exceptions import MlflowException
+
+    from mer.tracking.store import mlflow_client
+
+    name = model.removeprefix("models:/").rstrip("/")
+    if not name or "/" in name or "@" in name:
+        return None
+    try:
+        versions = _versions_of(mlflow_client(store), name)
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    return MerError(f"cannot load model '{model}': it names the registered model '{name}' "
+                    f"but no version: add an alias or a version, e.g. models:/{name}@"
+                    f"{CHAMPION} or models:/{name}/{versions[-1].version} (it has version(s) "
+                    f"{', '.join(str(v.version) for v in versions)})")
 
 
 def _cached_model(model: str, store: str
@@ -451,6 +518,7 @@ def _download_model(model: str, store: str, destination: Path, shown: str | None
                 registry_uri=store))
     except (MlflowException, OSError) as exc:
         raise (_files_gone(shown or model, store, pinned=model)
+               or _no_version_named(shown or model, store)
                or _cannot_load(shown or model, exc)) from None
     if not (folder / "MLmodel").is_file():  # MLflow copies nothing from a folder that is gone
         gone = _files_gone(shown or model, store, pinned=model)
