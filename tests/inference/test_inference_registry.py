@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -666,6 +667,15 @@ def test_a_downloaded_model_folder_names_the_version_it_records(local, tmp_path)
     assert load_pinned_bundle(str(shipped))[1] == f"models:/{MODEL}/1"
     (shipped / "registered_model_meta").write_text("model_name: [not, a, name]\n")
     assert load_pinned_bundle(str(shipped))[1] == str(shipped)
+    # h60: odd records (a version of another script's digits, a name that makes no URI, a
+    # named pipe, whose read hung) name the folder, without a crash
+    for meta in ('model_name: mer-test\nmodel_version: "²"\n',
+                 "model_name: a/b@c\nmodel_version: 1\n"):
+        (shipped / "registered_model_meta").write_text(meta)
+        assert load_pinned_bundle(str(shipped))[1] == str(shipped)
+    (shipped / "registered_model_meta").unlink()
+    os.mkfifo(shipped / "registered_model_meta")
+    assert load_pinned_bundle(str(shipped))[1] == str(shipped)
     (shipped / "registered_model_meta").unlink()  # a folder that records no version
     assert load_pinned_bundle(str(shipped))[1] == str(shipped)
 
@@ -728,6 +738,15 @@ def test_latest_is_pinned_to_the_version_it_means_now(local, tmp_path):
         with pytest.raises(MerError, match=rf"cannot load model '{uri}': version {version} of "
                                            rf"model '{MODEL}' was not registered to the end"):
             load_pinned_bundle(uri)
+    # and advice names a version that loads (h60: the example was the unfinished one)
+    with pytest.raises(MerError) as bare:
+        load_pinned_bundle(f"models:/{MODEL}")
+    example = re.search(rf"e\.g\. models:/{MODEL}@champion or models:/{MODEL}/(\d+) \(it has "
+                        rf"version\(s\) 1, (\d+, )*{version} \(not registered to the end\)\)$",
+                        str(bare.value))
+    assert example is not None and example[1] != str(version), str(bare.value)
+    with pytest.raises(MerError, match=r"'²' is no version number \(digits 0-9\)"):
+        load_pinned_bundle(f"models:/{MODEL}/²")  # MLflow's rule took it; int() crashed (h60)
     mlflow_client(tracking_uri()).update_model_version(MODEL, version, description="newest")
     for uri in (f"models:/{MODEL}/latest", f"models:/{MODEL}@latest", f"models:/{MODEL}/LATEST"):
         bundle, pinned = load_pinned_bundle(uri)
@@ -973,6 +992,10 @@ def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
     assert "the one reports/registered.json names" in result.stderr
     assert mer(tmp_path, "promote", "--name", "mer-ws", "--version", "02").stdout.strip() == \
         "models:/mer-ws@champion -> version 2"  # as models:/mer-ws/02 loads version 2 (h59)
+    for odd in ("²", "٢"):  # h60: '²' crashed int() with a traceback; '٢' was version 2
+        result = mer(tmp_path, "promote", "--name", "mer-ws", "--version", odd, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"model 'mer-ws' has no version {odd}; it has 1, 2" in result.stderr
 
 
 @pytest.mark.parametrize(("record", "why"), [
@@ -981,7 +1004,8 @@ def test_promote_defaults_to_the_version_this_project_registered(tmp_path):
     ({"registered": False, "reason": "flow images: nothing to serve"},
      "registered no model (flow images: nothing to serve)"),
     ({"registered": True, "name": "other", "version": "1"},
-     "names version 1 of model 'other', not of 'mer-ws'")])
+     "names version 1 of model 'other', not of 'mer-ws'"),
+    ({"registered": True, "name": "mer-ws"}, "reports/registered.json names no version")])
 def test_promote_without_a_record_of_this_projects_version_names_them(tmp_path, record, why):
     """A break-it session (h59): a `dvc checkout` whose cache lacked reports/registered.json
     deleted it, and `mer promote` then promoted the registry's newest version, an

@@ -1,5 +1,6 @@
 """Reading the frames of one micro-expression: clip folders, image pairs, videos, bad files."""
 
+import json
 import re
 from pathlib import Path
 
@@ -51,6 +52,14 @@ def test_missing_frame_is_named(clip_folder):
                                        r"missing; copy them back, or give an onset and offset "
                                        r"within consecutive frames, e.g. --onset 49 --offset 51"):
         from_clip_folder(clip_folder)
+    # a folder given as a video is told in --video's options (h60: --onset, which it refuses)
+    with pytest.raises(MerError, match=r"frame\(s\) 48 between start 46 and end 51 are "
+                                       r"missing; copy them back, or give a start and end "
+                                       r"within consecutive frames, e.g. --start 49 --end 51"):
+        from_video(clip_folder)
+    with pytest.raises(MerError, match=r"start 40 and end 51 must satisfy 46 <= start < end "
+                                       r"<= 51 \(the frames on disk\)"):
+        from_video(clip_folder, 40, 51)
 
 
 def test_missing_frames_are_counted_and_a_way_forward_given(tmp_path):
@@ -376,7 +385,7 @@ def test_a_folder_window_is_in_the_frames_own_numbers(tmp_path):
     assert window.description == same.description == f"{tmp_path} frames 23..91"
     assert all((a == b).all() for a, b in zip(window.frames, same.frames, strict=True))
     assert from_video(tmp_path).frame_numbers == tuple(range(23, 92))  # the whole folder
-    with pytest.raises(MerError, match=r"must satisfy 23 <= onset < offset <= 91"):
+    with pytest.raises(MerError, match=r"must satisfy 23 <= start < end <= 91"):
         from_video(tmp_path, 0, 68)
 
 
@@ -393,9 +402,9 @@ def test_a_server_url_ending_in_invocations_is_refused_before_any_request():
             ServedModel(url)
 
 
-def served_answer(code: int, body: bytes, path: str = "") -> str:
-    """The MerError `--server` gives for a server at ``path`` answering every POST with HTTP
-    ``code`` and ``body``."""
+def served_answer(code: int, body: bytes, path: str = "", scheme: str = "http") -> str:
+    """The MerError `--server` gives for a plain HTTP server at ``path`` answering every POST
+    with HTTP ``code`` and ``body``, asked at ``scheme``://."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -416,7 +425,7 @@ def served_answer(code: int, body: bytes, path: str = "") -> str:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    url = f"{scheme}://127.0.0.1:{server.server_address[1]}{path}"
     frames = [np.full((20, 16, 3), k, np.uint8) for k in (10, 20)]
     try:
         with pytest.raises(MerError) as refused:
@@ -435,9 +444,20 @@ def test_a_server_url_with_no_model_says_so(path, code, reason):
     .../invocations blamed the frames ('the model server refused it (HTTP 404)') and
     printed the page's HTML; any other web server's page (HTTP 501 for a POST, h59) did."""
     message = served_answer(code, b"<!doctype html><title>Error</title><p>No POST</p>", path)
+    # a 404 may be a model server's own, for a path it does not serve (h60)
+    whose = "" if code == 404 else ", not an MLflow model server's answer"
     assert message.startswith(f"no model is served at URL (HTTP {code} {reason} for "
-                              "URL/invocations, not an MLflow model server's answer)")
+                              f"URL/invocations{whose})")
     assert "without /invocations" in message and "<p>" not in message
+
+
+def test_https_to_a_plain_http_server_says_so():
+    """h60: `--server https://...` of `mlflow models serve` (plain HTTP) was told that no
+    server answers, and to start one."""
+    message = served_answer(200, b"{}", scheme="https")
+    assert message.startswith("the server at URL does not answer HTTPS (")
+    assert message.endswith("`mlflow models serve` speaks plain HTTP, so give its URL with "
+                            "http://")
 
 
 def test_a_model_servers_refusal_gives_its_message():
@@ -445,6 +465,8 @@ def test_a_model_servers_refusal_gives_its_message():
     JSON object with a message) is the input's error, with that message."""
     message = served_answer(400, b'{"error_code": "BAD_REQUEST", "message": "row 0: no face"}')
     assert message == "a.png -> b.png: the model server refused it (HTTP 400): row 0: no face"
+    long = served_answer(500, json.dumps({"message": "x" * 5000}).encode())  # (h60: whole)
+    assert long.endswith("x" * 1000 + "... (cut)") and len(long) < 1100
 
 
 def test_a_server_that_drops_the_request_is_not_called_absent():
@@ -480,9 +502,14 @@ def test_a_server_that_drops_the_request_is_not_called_absent():
 
 @pytest.mark.parametrize(("url", "why"), [
     ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+    ("http://127.0.0.1:0", "port 0 is no server's port"),
+    ("http://127.0.0.1:5001?x=1", "a model server's URL has no \\?query or #fragment; give "
+                                  "its scheme, host and port, e.g. http://127.0.0.1:5001$"),
+    ("http://127.0.0.1:5001/#f", "a model server's URL has no"),
     ("http://:5001", "no host")])
 def test_a_server_url_that_names_no_server_is_refused_before_any_request(url, why):
-    """h59: a port past 65535 was 'Connection refused'."""
+    """h59: a port past 65535 was 'Connection refused'; h60: port 0 too, and a query or
+    fragment was glued before /invocations."""
     from mer.inference.client import ServedModel
 
     with pytest.raises(MerError, match=rf"--server {re.escape(url)}: {why}"):

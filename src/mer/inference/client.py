@@ -12,6 +12,7 @@ as lossless PNG, so the server classifies the very pixels read here, and apex_in
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +24,7 @@ from mer.inference.predictor import Prediction
 from mer.inference.serving import INPUT_COLUMNS, encode_frames
 from mer.inference.sources import FrameWindow
 
+MESSAGE_SHOWN = 1000  # characters of a server's error message a MerError shows
 TIMEOUT_S = 300.0  # a whole clip with its apex estimated takes seconds, a video window longer
 SERVE_HINT = ("start one with `mlflow models serve -m models:/<name>@champion --env-manager "
               "local -h 127.0.0.1 -p 5001` in the project (README \"Register, promote, predict, "
@@ -39,15 +41,20 @@ class ServedModel:
         if not self.url.startswith(("http://", "https://")):
             raise MerError(f"--server {self.url}: give the server's URL, e.g. "
                            "http://127.0.0.1:5001")
-        try:  # a port past 65535 was 'Connection refused' (h59)
+        try:  # a port past 65535 was 'Connection refused' (h59), and port 0 (h60)
             parts = urllib.parse.urlsplit(self.url)
-            parts.port  # noqa: B018 (reading it checks it)
+            if parts.port == 0:
+                raise ValueError("port 0 is no server's port")
         except ValueError as exc:
             raise MerError(f"--server {self.url}: {exc}; give the server's URL, e.g. "
                            "http://127.0.0.1:5001") from None
         if not parts.hostname:
             raise MerError(f"--server {self.url}: no host; give the server's URL, e.g. "
                            "http://127.0.0.1:5001")
+        if parts.query or parts.fragment:  # (h60: glued before /invocations)
+            raise MerError(f"--server {self.url}: a model server's URL has no ?query or "
+                           f"#fragment; give its scheme, host and port, e.g. "
+                           f"{parts.scheme}://{parts.netloc}")
         if self.url.rstrip("/").endswith("/invocations"):
             # mer adds it; a server answers .../invocations/invocations with 404 before a
             # large request is sent, which the client then sees as a reset connection ("no
@@ -72,13 +79,14 @@ class ServedModel:
         except urllib.error.HTTPError as exc:
             served = None if exc.code in (404, 405) else _served_message(exc)
             if served is None:  # no scoring endpoint here: not the frames' fault
-                # (h59: another web server's 501 page was printed whole, blaming the frames)
+                # (h59: another web server's 501 page was printed whole, blaming the frames;
+                # a 404 may be a model server's own, for a path it does not serve: h60)
+                whose = "" if exc.code in (404, 405) else ", not an MLflow model server's answer"
                 raise MerError(f"no model is served at {self.url} (HTTP {exc.code} "
-                               f"{exc.reason} for {request.full_url}, not an MLflow model "
-                               "server's answer): give the model server's URL, scheme, host "
-                               "and port only (e.g. http://127.0.0.1:5001, without "
-                               "/invocations; `mer ui`'s is the MLflow UI, not a model "
-                               f"server), or {SERVE_HINT}") from None
+                               f"{exc.reason} for {request.full_url}{whose}): give the model "
+                               "server's URL, scheme, host and port only (e.g. "
+                               "http://127.0.0.1:5001, without /invocations; `mer ui`'s is the "
+                               f"MLflow UI, not a model server), or {SERVE_HINT}") from None
             raise MerError(f"{window.description}: the model server refused it (HTTP "
                            f"{exc.code}): {served}") from None
         except TimeoutError:
@@ -86,6 +94,10 @@ class ServedModel:
                            f"answer within {TIMEOUT_S:.0f} s: send a shorter window") from None
         except (urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLError):  # (h60: "no server answers ... start one")
+                raise MerError(f"the server at {self.url} does not answer HTTPS ({reason}): "
+                               "`mlflow models serve` speaks plain HTTP, so give its URL with "
+                               "http://") from None
             if isinstance(reason, ConnectionResetError | BrokenPipeError):
                 # a server is there (h59: a URL with a path was told none answers): one that
                 # refuses a path answers before the request is sent, then drops it
@@ -115,5 +127,8 @@ def _served_message(error: urllib.error.HTTPError) -> str | None:
     except (OSError, ValueError):
         return None
     message = answer.get("message") if isinstance(answer, dict) else None
-    return None if message is None else str(message)
+    if message is None:
+        return None
+    text = str(message)  # (h60: 5000 characters were printed whole)
+    return text if len(text) <= MESSAGE_SHOWN else f"{text[:MESSAGE_SHOWN]}... (cut)"
 

@@ -68,11 +68,14 @@ def check_apex(apex_index: int | None, count: int, where: str) -> int | None:
 
 
 def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | None = None,
-                     offset: int | None = None) -> FrameWindow:
+                     offset: int | None = None, options: tuple[str, str] = ("onset", "offset")
+                     ) -> FrameWindow:
     """Frames of a clip folder (CASME II style: img46.jpg, reg_img46.jpg, 006_05562.jpg).
 
     onset/apex/offset are frame numbers as in the file names; absent onset/offset mean the first
     and last frame, an absent apex (or one equal to the onset) is estimated from motion.
+    ``options`` are the caller's names for the onset and the offset, which messages use
+    (`--video FOLDER`'s start and end: h60 was advised --onset, which --video refuses).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -83,27 +86,31 @@ def from_clip_folder(folder: str | Path, onset: int | None = None, apex: int | N
     first, last = min(numbered), max(numbered)
     onset = first if onset is None else onset
     offset = last if offset is None else offset
+    start, end = options
     if not first <= onset < offset <= last:
-        raise MerError(f"{folder}: onset {onset} and offset {offset} must satisfy "
-                       f"{first} <= onset < offset <= {last} (the frames on disk)")
+        raise MerError(f"{folder}: {start} {onset} and {end} {offset} must satisfy "
+                       f"{first} <= {start} < {end} <= {last} (the frames on disk)")
     try:
         apex = apex_to_use(onset, apex, offset)
     except ApexOutsideClip as exc:
         raise MerError(f"{folder}: {exc}") from None
     missing = [n for n in range(onset, offset + 1) if n not in numbered]
     if missing:
-        raise MerError(f"{folder}: frame(s) {some_frames(missing)} between onset {onset} and "
-                       f"offset {offset} are missing; {_gap_advice(numbered, onset, offset)}")
+        raise MerError(f"{folder}: frame(s) {some_frames(missing)} between {start} {onset} and "
+                       f"{end} {offset} are missing; "
+                       f"{_gap_advice(numbered, onset, offset, options)}")
     frames = tuple(read_clip_frames([numbered[n] for n in range(onset, offset + 1)],
                                     advice=REPLACE))
     return FrameWindow(frames, None if apex is None else apex - onset,
                        f"{folder} frames {onset}..{offset}", tuple(range(onset, offset + 1)))
 
 
-def _gap_advice(numbered: dict[int, Path], onset: int, offset: int) -> str:
+def _gap_advice(numbered: dict[int, Path], onset: int, offset: int,
+                options: tuple[str, str]) -> str:
     """What to do about frames missing between onset and offset: the longest run of
-    consecutive frames on disk to classify instead, or, when no two are consecutive, the
-    step the folder's frames are sampled at."""
+    consecutive frames on disk to classify instead (as the ``options`` that give the onset
+    and the offset), or, when no two are consecutive, the step the folder's frames are
+    sampled at."""
     present = [n for n in range(onset, offset + 1) if n in numbered]
     runs: list[list[int]] = []
     for number in present:
@@ -113,8 +120,10 @@ def _gap_advice(numbered: dict[int, Path], onset: int, offset: int) -> str:
             runs.append([number])
     longest = max(runs, key=len)
     if len(longest) > 1:
-        return (f"copy them back, or give an onset and offset within consecutive frames, "
-                f"e.g. --onset {longest[0]} --offset {longest[-1]} (the longest run on disk)")
+        start, end = options
+        article = "an" if start[0] in "aeiou" else "a"
+        return (f"copy them back, or give {article} {start} and {end} within consecutive frames, "
+                f"e.g. --{start} {longest[0]} --{end} {longest[-1]} (the longest run on disk)")
     steps = {b - a for a, b in pairwise(present)}
     sampled = (f"the folder holds one frame in {steps.pop()} (a subsampled copy?)"
                if len(steps) == 1 else "no two frames on disk are consecutive")
@@ -234,7 +243,7 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
     unless given. MerError for a window or apex outside the video."""
     video = Path(video)
     if video.is_dir():  # the window of a folder of frames is a clip: --clip's rules
-        return from_clip_folder(video, start, apex, end)
+        return from_clip_folder(video, start, apex, end, options=("start", "end"))
     start = 0 if start is None else start
     if start < 0:  # a break-it session: 'window -5..None' when no end was given
         raise MerError(f"{video}: the window starts at frame {start}, before the video's first "

@@ -64,7 +64,9 @@ def workspace_version(name: str) -> tuple[str | None, str]:
         reason = record.get("reason")
         return None, (f"{where} says this project's pipeline registered no model"
                       + (f" ({reason})" if reason else ""))
-    if record.get("name") != name or record.get("version") is None:
+    if record.get("version") is None:
+        return None, f"{where} names no version"  # (h60: it read 'version None')
+    if record.get("name") != name:
         return None, (f"{where} names version {record.get('version')} of model "
                       f"'{record.get('name')}', not of '{name}'")
     return str(record["version"]), ""

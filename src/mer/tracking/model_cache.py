@@ -34,7 +34,10 @@ CACHE_ENV = "MER_MODEL_CACHE"
 MANIFEST = ".mer-manifest.json"  # in each cached folder: the version and a sha256 per file
 MANIFEST_FORMAT = 1
 # models:/<name>@<alias> and models:/<name>/<version>: the two URIs that name a registry entry.
-REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))/?")
+REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[0-9]+))/?")
+# a registered version's number: ASCII digits (h60: '²' passed str.isdigit and crashed int();
+# '٢', a decimal digit of another script, was version 2 in some places and none in others)
+VERSION_NUMBER = re.compile("[0-9]+")
 # MLflow's own meanings (mlflow.store.model_registry): a deleted version's internal stage, the
 # one status a usable version has, the alias MLflow resolves itself, the default workspace.
 DELETED_STAGE = "Deleted_Internal"
@@ -67,6 +70,11 @@ class ModelVersion:
     def uri(self) -> str:
         """The URI that pins this version, whatever alias pointed at it."""
         return f"models:/{self.name}/{self.version}"
+
+
+def version_number(text: object) -> int | None:
+    """``text`` as a registered version's number ('01' is 1), None when it is none."""
+    return int(str(text)) if VERSION_NUMBER.fullmatch(str(text)) else None
 
 
 def registry_entry(model: str) -> RegistryEntry | None:
@@ -111,18 +119,20 @@ def resolve_in_sqlite(store: str, entry: RegistryEntry) -> ModelVersion | None:
             where = " AND workspace = :workspace" if has_workspace else ""
             names = {"name": entry.name, "alias": entry.alias, "version": entry.version,
                      "workspace": DEFAULT_WORKSPACE, "deleted": DELETED_STAGE}
-            version = entry.version
+            version = version_number(entry.version)
             if entry.alias is not None:
                 found = connection.execute(
                     "SELECT version FROM registered_model_aliases WHERE name = :name AND "
                     f"alias = :alias{where}", names).fetchone()
                 if found is None:
                     return None
-                version = str(found[0])
+                version = version_number(found[0])
+            if version is None:
+                return None
             row = connection.execute(
                 "SELECT version, run_id, source, creation_time, status, description FROM "
                 "model_versions WHERE name = :name AND version = :version AND current_stage "
-                f"!= :deleted{where}", {**names, "version": int(version)}).fetchone()
+                f"!= :deleted{where}", {**names, "version": version}).fetchone()
     except sqlite3.Error:
         return None
     # (no description: registered but not to the end, which MLflow's client reports)

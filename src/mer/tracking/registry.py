@@ -213,17 +213,19 @@ def promote(name: str, alias: str, version: str | None, why_none: str = "") -> s
         raise MerError(f"model '{name}' has no registered version: run `mer register` first "
                        "(or check tracking.model_name and MLFLOW_TRACKING_URI)")
     if version is None:
-        newest = versions[-1]
-        variant = (newest.tags or {}).get(VARIANT_TAG)
-        by = f"registered by '{variant}'" if variant else f"of run {newest.run_id}"
+        newest = _newest_complete(versions)
+        variant = None if newest is None else (newest.tags or {}).get(VARIANT_TAG)
+        by = (f"registered by '{variant}'" if variant else
+              f"of run {newest.run_id}" if newest is not None else "")
+        pick = ("" if newest is None else f"; the newest, {newest.version} ({by}), may be an "
+                "experiment's or another clone's, so mer does not pick it")
         raise MerError(
             f"which version of model '{name}' to promote? {why_none or 'none was given'}. "
-            f"The model has version(s) {', '.join(str(v.version) for v in versions)}; the "
-            f"newest, {newest.version} ({by}), may be an experiment's or another clone's, so "
-            "mer does not pick it. Pass --version N (the MLflow UI's Models page says which "
-            "variant registered each version), or run `dvc repro` to register this project's "
-            "model and record it")
-    chosen = str(int(version)) if str(version).isdigit() else str(version)  # '01' is 1
+            f"The model has version(s) {_versions_shown(versions)}{pick}. Pass --version N "
+            "(the MLflow UI's Models page says which variant registered each version), or run "
+            "`dvc repro` to register this project's model and record it")
+    number = model_cache.version_number(version)  # '01' is 1
+    chosen = str(version) if number is None else str(number)
     found = next((v for v in versions if str(v.version) == chosen), None)
     if found is None:
         raise MerError(_no_version(name, chosen, versions))
@@ -257,8 +259,19 @@ def _versions_of(client: Any, name: str) -> list[Any]:
 
 def _no_version(name: str, version: object, versions: list[Any]) -> str:
     """That model ``name`` has no version ``version``, naming the ``versions`` it has."""
-    return (f"model '{name}' has no version {version}; it has "
-            f"{', '.join(str(v.version) for v in versions)}")
+    return f"model '{name}' has no version {version}; it has {_versions_shown(versions)}"
+
+
+def _versions_shown(versions: list[Any]) -> str:
+    """Registered ``versions`` as messages list them: '1, 2, 3 (not registered to the end)'
+    (h60: advice named a version that loading then refused)."""
+    return ", ".join(str(v.version) + ("" if complete(v) else " (not registered to the end)")
+                     for v in versions)
+
+
+def _newest_complete(versions: list[Any]) -> Any | None:
+    """The newest of ``versions`` (oldest first) registered to the end, None without one."""
+    return next((v for v in reversed(versions) if complete(v)), None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -316,16 +329,20 @@ def _recorded(folder: Path, model: str) -> str:
     """The registered version a downloaded model ``folder`` records (models:/name/N, from
     MLflow's registered_model_meta file), else ``model``, the folder as given (h59: a shipped
     folder's answers named only the folder)."""
+    meta_file = folder / REGISTERED_META
+    if not meta_file.is_file():  # (h60: a named pipe there hung the read)
+        return model
     try:
-        meta = yaml.safe_load((folder / REGISTERED_META).read_text(encoding="utf-8"))
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return model
     if not isinstance(meta, dict):
         return model
-    name, version = meta.get("model_name"), meta.get("model_version")
-    if not (isinstance(name, str) and name and str(version).isdigit()):
-        return model
-    return f"models:/{name}/{int(str(version))}"
+    name, number = meta.get("model_name"), model_cache.version_number(meta.get("model_version"))
+    uri = f"models:/{name}/{number}"
+    if not isinstance(name, str) or number is None or model_cache.registry_entry(uri) is None:
+        return model  # (h60: a name 'a/b@c' made no URI)
+    return uri
 
 
 def _refuse_missing_entry(client: Any, model: str, entry: model_cache.RegistryEntry) -> None:
@@ -342,14 +359,16 @@ def _refuse_missing_entry(client: Any, model: str, entry: model_cache.RegistryEn
     if found and entry.alias is None:
         raise MerError(f"cannot load model '{model}': "
                        f"{_no_version(entry.name, entry.version, found)}")
-    versions = [str(v.version) for v in found]
-    if versions:
+    if found:
         how = ("`mer promote` (the version reports/registered.json names) or `mer promote "
                "--version N`" if entry.alias == CHAMPION else
                f"`mer promote --alias {entry.alias} --version N`")
+        newest = _newest_complete(found)
+        instead = ("" if newest is None else
+                   f", or pass --model models:/{entry.name}/{newest.version}")
         raise MerError(f"cannot load model '{model}': model '{entry.name}' has version(s) "
-                       f"{', '.join(versions)} but no alias '{entry.alias}'. Point it at one "
-                       f"with {how}, or pass --model models:/{entry.name}/{versions[-1]}")
+                       f"{_versions_shown(found)} but no alias '{entry.alias}'. Point it at "
+                       f"one with {how}{instead}")
 
 
 def _cannot_load(model: str, exc: BaseException) -> MerError:
@@ -440,7 +459,10 @@ def _entry_by_mlflow_rule(model: str, store: str) -> model_cache.RegistryEntry |
     if len(found) != 2:  # (model id,): a logged model, not a registry entry
         return None
     name, version = found
-    return model_cache.RegistryEntry(name, None, str(version))
+    if model_cache.version_number(version) is None:  # MLflow's rule takes '²' (h60)
+        raise MerError(f"cannot load model '{model}': {str(version)!r} is no version number "
+                       f"(digits 0-9), e.g. models:/{name}/1")
+    return model_cache.RegistryEntry(name, None, str(model_cache.version_number(version)))
 
 
 def _no_version_named(model: str, store: str) -> MerError | None:
@@ -460,10 +482,11 @@ def _no_version_named(model: str, store: str) -> MerError | None:
         return None
     if not versions:
         return None
+    newest = _newest_complete(versions)
+    number = "" if newest is None else f" or models:/{name}/{newest.version}"
     return MerError(f"cannot load model '{model}': it names the registered model '{name}' "
                     f"but no version: add an alias or a version, e.g. models:/{name}@"
-                    f"{CHAMPION} or models:/{name}/{versions[-1].version} (it has version(s) "
-                    f"{', '.join(str(v.version) for v in versions)})")
+                    f"{CHAMPION}{number} (it has version(s) {_versions_shown(versions)})")
 
 
 def _cached_model(model: str, store: str
