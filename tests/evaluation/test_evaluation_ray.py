@@ -160,6 +160,26 @@ def test_a_worker_without_a_module_the_task_needs_is_one_line(local_ray, tmp_pat
         _result(ray, ref, RAY)
 
 
+@pytest.mark.parametrize(("error", "said"), [
+    (ray.exceptions.LocalRayletDiedError(), "a fold's result was lost: the Ray cluster, or "
+     "the node that held it, went away (LocalRayletDiedError); finished folds are kept"),
+    (ray.exceptions.WorkerCrashedError(), "a fold's Ray worker died 1 time (WorkerCrashedError)")])
+def test_a_cluster_gone_mid_run_is_one_line(error, said):
+    """h61: `ray stop` during `mer train` ended in a 33-line traceback of Ray's
+    LocalRayletDiedError, which _result did not turn into mer's message; and a worker with
+    no retries "died 1 times". (Ray's own get, raising what it raises then.)"""
+    from types import SimpleNamespace
+
+    from mer.evaluation.ray_folds import _result
+
+    def get(ref: Any) -> Any:
+        raise error
+
+    with pytest.raises(MerError, match=re.escape(said)):
+        _result(SimpleNamespace(exceptions=ray.exceptions, get=get), None,
+                RayOptions(cpus=1, max_retries=0))
+
+
 def test_train_backend_ray_reaches_the_loso_loop(tmp_path):
     params = parse_params({"train": {"backend": "ray", "parallel_folds": 3,
                                      "ray_address": "10.0.0.5:6379", "ray_max_retries": 5}})
@@ -280,16 +300,18 @@ def test_a_port_where_something_else_answers_is_not_taken_for_ray(local_ray):
 
 
 @contextmanager
-def ray_head(token: Path) -> Iterator[str]:
+def ray_head(token: Path, own_temp: bool = True) -> Iterator[str]:
     """A cluster started as the README starts one (`ray start --head`), with its own token
     file and RAY_AUTH_MODE unset, so Ray turns token authentication on, as on any machine
-    where a local ray.init ever wrote ~/.ray/auth_token; its address. Stopped afterwards."""
+    where a local ray.init ever wrote ~/.ray/auth_token; its address. Stopped afterwards.
+    ``own_temp`` False: in Ray's default temp folder, where a bare ray.init finds it."""
     import tempfile
     import time
 
     from mer.evaluation.ray_folds import check_answers
 
-    temp = tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp")  # Ray's socket paths must be short
+    # Ray's socket paths must be short
+    temp = tempfile.mkdtemp(prefix="mer-ray-", dir="/tmp") if own_temp else None
     with socket_port() as port:
         address = f"127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
@@ -297,7 +319,7 @@ def ray_head(token: Path) -> Iterator[str]:
     head = subprocess.Popen(
         [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
          "--port", str(port), "--num-cpus", "1", "--include-dashboard=false",
-         "--disable-usage-stats", "--temp-dir", temp],
+         "--disable-usage-stats", *(["--temp-dir", temp] if temp else [])],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -318,14 +340,30 @@ def ray_head(token: Path) -> Iterator[str]:
             head.wait()
 
 
-def _join(address: str, token: Path) -> subprocess.CompletedProcess[str]:
+@pytest.mark.slow
+def test_a_ray_of_its_own_starts_beside_a_ray_start_cluster(tmp_path):
+    """h61: with a `ray start --head` cluster on the machine and no address given, ray.init
+    joined it and refused mer's num_cpus with a 25-line traceback; the README says mer then
+    starts a Ray of train.parallel_folds CPUs for the run."""
+    import secrets
+
+    token = tmp_path / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    with ray_head(token, own_temp=False):
+        started = _join(None, token, cpus=2)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert "joined 2.0" in started.stdout  # its own 2 CPUs, not the head's 1
+
+
+def _join(address: str | None, token: Path, cpus: int = 1
+          ) -> subprocess.CompletedProcess[str]:
     """mer's connect in a fresh process (Ray keeps its authentication mode per process),
     with RAY_AUTH_MODE unset and ``token`` as this machine's token file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
     env["RAY_AUTH_TOKEN_PATH"] = str(token)
     script = ("from mer.evaluation.ray_folds import RayOptions, connect, import_ray\n"
               "ray = import_ray()  # as run_on_ray imports it\n"
-              f"connect(ray, RayOptions(address={address!r}, cpus=1, max_retries=0))\n"
+              f"connect(ray, RayOptions(address={address!r}, cpus={cpus}, max_retries=0))\n"
               "print('joined', ray.cluster_resources()['CPU'])\nray.shutdown()\n")
     return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=300)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -879,3 +880,22 @@ def test_a_looping_exception_chain_is_walked_once() -> None:
     walker.start()
     walker.join(10)
     assert answer == [None]
+
+
+def test_no_last_system_metrics_go_to_a_server_that_stopped_answering(monkeypatch, caplog):
+    """h61: after mer's client had given up on a server that went away mid-command, the
+    system metrics' last flush called it again: one more call's retries and warnings before
+    mer's one line. (Nothing listens at the URI: a server gone.)"""
+    import socket
+
+    from mer.tracking import store
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(store, "_SILENT_SERVERS", {uri})
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the monitor's own calls
+    with Tracker.system_metrics(types.SimpleNamespace(uri=uri), "0" * 32, resume=False):
+        time.sleep(0.5)  # a sample, not yet published
+    assert "could not log the last system metrics" not in caplog.text

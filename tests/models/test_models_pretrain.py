@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 
 import pytest
 import torch
 
 from mer.config import CnnParams, Params, PretrainParams
-from mer.errors import ParamsError
+from mer.errors import MerError, ParamsError
 from mer.models.pretrain import REPORT, build_corpus, pretrained_flownet, pretraining_key
 
 
@@ -245,3 +246,16 @@ def test_data_generated_from_the_pretraining_seed_are_refused_however_they_are_r
     (corpus / SYNTHESIS_RECORD).write_text("{}")
     with pytest.raises(DatasetError, match=r"not the record `mer synthesize` writes"):
         pretrained_flownet(tiny(source="casme2", root=str(corpus)), tmp_path / "cache")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_gpu_asked_for_and_missing_is_said_before_the_corpus_is_built(tmp_path, caplog):
+    """h61: train.cnn.accelerator gpu on a machine without one failed only after the whole
+    pretraining corpus was built (2.5 minutes), at every rerun."""
+    params = tiny(root=str(tmp_path / "absent"))
+    params = params.model_copy(update={"train": params.train.model_copy(update={
+        "cnn": params.train.cnn.model_copy(update={"accelerator": "gpu"})})})
+    with caplog.at_level(logging.INFO), \
+            pytest.raises(MerError, match=r"accelerator is gpu but torch .* sees no CUDA GPU"):
+        pretrained_flownet(params, tmp_path / "cache")
+    assert "pretraining the CNN on" not in caplog.text

@@ -192,11 +192,13 @@ def connect(ray: Any, options: RayOptions) -> bool:
             ray.init(address=address, logging_level="WARNING")
         else:
             # Workers of a Ray started here import what this process imports, as the local
-            # pool's spawned workers do: its sys.path.
+            # pool's spawned workers do: its sys.path. "local": a Ray of its own even when a
+            # `ray start` cluster runs on this machine, which ray.init would otherwise join,
+            # refusing num_cpus with a traceback (h61); to use that cluster, name it.
             search = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
             cpus = process_count(options.cpus, options.cpus, "train.parallel_folds")
-            ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING",
-                     runtime_env={"env_vars": {"PYTHONPATH": search}})
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                     logging_level="WARNING", runtime_env={"env_vars": {"PYTHONPATH": search}})
     except Exception as exc:  # Ray's AuthenticationError, raised bare or under a ConnectionError
         if address and _refused_token(exc):
             raise MerError(f"cannot join the Ray cluster at {address}: it asks for Ray's "
@@ -308,9 +310,15 @@ def _result(ray: Any, ref: Any, options: RayOptions) -> FoldOutcome:
                            "restart the nodes; finished folds are kept, rerun to resume"
                            ) from None
         raise
+    except (ray.exceptions.LocalRayletDiedError, ray.exceptions.ObjectLostError) as exc:
+        # (h61: `ray stop` mid-run ended in Ray's 33-line traceback)
+        raise MerError(f"a fold's result was lost: the Ray cluster, or the node that held it, "
+                       f"went away ({type(exc).__name__}); finished folds are kept: start the "
+                       "cluster again (or see its logs) and rerun to resume") from None
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
             ray.exceptions.OutOfMemoryError) as exc:
-        raise MerError(f"a fold's Ray worker died {options.max_retries + 1} times "
+        times = options.max_retries + 1  # (h61: "died 1 times")
+        raise MerError(f"a fold's Ray worker died {times} time{'s' if times > 1 else ''} "
                        f"({type(exc).__name__}); see the cluster's logs, raise "
                        "train.ray_max_retries or give the workers more memory; finished "
                        "folds are kept, rerun to resume") from None

@@ -280,7 +280,7 @@ def _load(state: bytes) -> None:
 def _cached_or_built(params: Params, folder: Path) -> bytes:
     """The net of ``folder`` when it is there and loads, else built (pretrained) and cached
     there."""
-    from mer.models.cnn import fit_cnn
+    from mer.models.cnn import fit_cnn, resolve_accelerator
 
     if (folder / WEIGHTS).is_file():
         cached = (folder / WEIGHTS).read_bytes()
@@ -293,6 +293,9 @@ def _cached_or_built(params: Params, folder: Path) -> bytes:
                         folder / WEIGHTS, type(exc).__name__, f": {why}" if why else "")
             shutil.rmtree(folder)
     _check_cache(folder.parent)  # before minutes of work, not after them
+    # the fit below runs here, on this setting's device: a GPU asked for and missing is said
+    # before the corpus is built (h61: after 2.5 minutes of it, at every rerun)
+    resolve_accelerator(pretraining_params(params.train.cnn).accelerator)
     log.info("pretraining the CNN on %d synthetic clips (train.cnn.pretrain), once; cached in %s",
              params.train.cnn.pretrain.clips, folder)
     started = time.perf_counter()

@@ -643,8 +643,10 @@ class Tracker:
             with deferred_signals():
                 monitor.finish()
                 # finish() drops the samples of the interval the block's end cut short (all of
-                # them when the block is shorter than one interval): they are logged here.
-                if any(m.metrics for m in monitor.monitors):
+                # them when the block is shorter than one interval): they are logged here,
+                # unless the server stopped answering (h61: one more call's retries and
+                # warnings after mer's client had given up on it)
+                if self.uri not in _SILENT_SERVERS and any(m.metrics for m in monitor.monitors):
                     try:
                         monitor.publish_metrics(monitor.aggregate_metrics())
                         monitor.mlflow_logger.flush()
