@@ -710,7 +710,7 @@ def test_the_cache_follows_the_registry_when_an_alias_moves(local, tmp_path):
         assert load_model_bundle(uri).provenance == {"marker": "v2"}
         for name in (uri, f"models:/{MODEL}/1", f"models:/{MODEL}/{version}"):
             entry = model_cache.registry_entry(name)
-            assert model_cache.resolve_in_sqlite(store, entry) == _resolve_with_mlflow(
+            assert (model_cache.resolve_in_sqlite(store, entry), True) == _resolve_with_mlflow(
                 name, store, entry)
     finally:
         promote(MODEL, "champion", "1")

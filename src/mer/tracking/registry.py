@@ -415,8 +415,9 @@ def _store_uri(model: str) -> str:
 
 
 def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntry
-                         ) -> model_cache.ModelVersion:
-    """The version ``entry`` names, as MLflow's client reads it from ``store``."""
+                         ) -> tuple[model_cache.ModelVersion, bool]:
+    """The version ``entry`` names, as MLflow's client reads it from ``store``, and whether it
+    was registered to the end (complete)."""
     from mlflow.exceptions import MlflowException
 
     from mer.tracking.store import mlflow_client
@@ -429,12 +430,9 @@ def _resolve_with_mlflow(model: str, store: str, entry: model_cache.RegistryEntr
     except MlflowException as exc:
         _refuse_missing_entry(client, model, entry)
         raise _cannot_load(model, exc) from None
-    if not complete(found):  # as `mer promote` refuses it (h59: /latest loaded one)
-        raise MerError(f"cannot load model '{model}': " + unfinished(
-            entry.name, found.version, "pass --model with another version (models:/"
-            f"{entry.name}/N)"))
-    return model_cache.ModelVersion(entry.name, str(found.version), found.run_id or "",
-                                    str(found.source), int(found.creation_timestamp))
+    return (model_cache.ModelVersion(entry.name, str(found.version), found.run_id or "",
+                                     str(found.source), int(found.creation_timestamp)),
+            complete(found))
 
 
 def _entry_by_mlflow_rule(model: str, store: str) -> model_cache.RegistryEntry | None:
@@ -500,8 +498,18 @@ def _cached_model(model: str, store: str
     entry = model_cache.registry_entry(model) or _entry_by_mlflow_rule(model, store)
     if entry is None:
         return None, None
-    version = (model_cache.resolve_in_sqlite(store, entry)
-               or _resolve_with_mlflow(model, store, entry))
+    version = model_cache.resolve_in_sqlite(store, entry)  # only a version registered to the end
+    if version is None:
+        version, finished = _resolve_with_mlflow(model, store, entry)
+        if not finished:  # as `mer promote` refuses it (h59: /latest loaded one), once it is
+            # known to be a mer model (a foreign model is that, first: registered by another
+            # tool, it has no description either)
+            with tempfile.TemporaryDirectory(prefix="mer-model-") as scratch:
+                check_mer_model(_download_model(version.uri, store, Path(scratch),
+                                                shown=model), model)
+            raise MerError(f"cannot load model '{model}': " + unfinished(
+                entry.name, version.version, "pass --model with another version (models:/"
+                f"{entry.name}/N)"))
     folder = model_cache.entry_folder(store, version)
     if not folder.exists():
         log.debug("%s: version %s is not in the model cache yet", model, version.version)
@@ -568,7 +576,7 @@ def _files_gone(model: str, store: str, pinned: str | None = None, action: str =
         if source is None:
             uri = pinned or model
             entry = model_cache.registry_entry(uri)
-            source = uri if entry is None else _resolve_with_mlflow(uri, store, entry).source
+            source = uri if entry is None else _resolve_with_mlflow(uri, store, entry)[0].source
         if source.startswith("models:/m-"):  # an MLflow 3 logged model
             location = client.get_logged_model(source.removeprefix("models:/")).artifact_location
         elif source.startswith("runs:/"):
