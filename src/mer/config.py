@@ -532,6 +532,7 @@ MIN_SPOTTING_FPS = 2 / MICRO_SECONDS[1]
 # SAMM 200 frames/s, SMIC-HS 100), below rates whose windows and frame buffers no machine holds
 # (a break-it session: 1e19 frames/s, a header's or a typing mistake, overflowed them).
 MAX_SPOTTING_FPS = 10_000.0
+SPOTTING_RATES = f"spotting reads {MIN_SPOTTING_FPS:g} to {MAX_SPOTTING_FPS:g} frames/s"
 
 
 def frame_rate_fault(fps: float) -> str | None:
@@ -544,7 +545,7 @@ def frame_rate_fault(fps: float) -> str | None:
     spot` said "from 1 to 10000" while a request was held to another bound, and the synthetic
     corpus was written at 2 frames/s to be refused when spotted). The text names no rate:
     callers do, with rate_shown."""
-    bound = f"spotting reads {MIN_SPOTTING_FPS:g} to {MAX_SPOTTING_FPS:g} frames/s"
+    bound = SPOTTING_RATES
     if not (math.isfinite(fps) and fps > 0):
         return f"no video's rate; {bound}"
     if fps > MAX_SPOTTING_FPS:

@@ -29,6 +29,10 @@ TIMEOUT_S = 300.0  # a whole clip with its apex estimated takes seconds, a video
 SERVE_HINT = ("start one with `mlflow models serve -m models:/<name>@champion --env-manager "
               "local -h 127.0.0.1 -p 5001` in the project (README \"Register, promote, predict, "
               "serve\"), or drop --server to load the model in this process")
+EXAMPLE_URL = "http://127.0.0.1:5001"  # `mlflow models serve ... -p 5001`, as SERVE_HINT says
+URL_HINT = f"give the server's URL, e.g. {EXAMPLE_URL}"
+# for a URL a server answered on, but not as a model server
+BASE_URL_HINT = f"give the model server's URL, scheme, host and port only, e.g. {EXAMPLE_URL}"
 
 
 @dataclass(frozen=True)
@@ -39,18 +43,15 @@ class ServedModel:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise MerError(f"--server {self.url}: give the server's URL, e.g. "
-                           "http://127.0.0.1:5001")
+            raise MerError(f"--server {self.url}: {URL_HINT}")
         try:  # a port past 65535 was 'Connection refused' (h59), and port 0 (h60)
             parts = urllib.parse.urlsplit(self.url)
             if parts.port == 0:
                 raise ValueError("port 0 is no server's port")
         except ValueError as exc:
-            raise MerError(f"--server {self.url}: {exc}; give the server's URL, e.g. "
-                           "http://127.0.0.1:5001") from None
+            raise MerError(f"--server {self.url}: {exc}; {URL_HINT}") from None
         if not parts.hostname:
-            raise MerError(f"--server {self.url}: no host; give the server's URL, e.g. "
-                           "http://127.0.0.1:5001")
+            raise MerError(f"--server {self.url}: no host; {URL_HINT}")
         if parts.query or parts.fragment:  # (h60: glued before /invocations)
             raise MerError(f"--server {self.url}: a model server's URL has no ?query or "
                            f"#fragment; give its scheme, host and port, e.g. "
@@ -83,10 +84,9 @@ class ServedModel:
                 # a 404 may be a model server's own, for a path it does not serve: h60)
                 whose = "" if exc.code in (404, 405) else ", not an MLflow model server's answer"
                 raise MerError(f"no model is served at {self.url} (HTTP {exc.code} "
-                               f"{exc.reason} for {request.full_url}{whose}): give the model "
-                               "server's URL, scheme, host and port only (e.g. "
-                               "http://127.0.0.1:5001, without /invocations; `mer ui`'s is the "
-                               f"MLflow UI, not a model server), or {SERVE_HINT}") from None
+                               f"{exc.reason} for {request.full_url}{whose}): {BASE_URL_HINT} "
+                               "(without /invocations; `mer ui`'s is the MLflow UI, not a "
+                               f"model server), or {SERVE_HINT}") from None
             raise MerError(f"{window.description}: the model server refused it (HTTP "
                            f"{exc.code}): {served}") from None
         except TimeoutError:
@@ -103,9 +103,8 @@ class ServedModel:
                 # refuses a path answers before the request is sent, then drops it
                 raise MerError(f"the server at {self.url} closed the connection before "
                                f"answering ({reason}): either it serves no model at "
-                               f"{request.full_url} (give the model server's URL, scheme, "
-                               "host and port only, e.g. http://127.0.0.1:5001), or the model "
-                               "server stopped (see its log)") from None
+                               f"{request.full_url} ({BASE_URL_HINT}), or the model server "
+                               "stopped (see its log)") from None
             raise MerError(f"no model server answers at {self.url} ({reason}): "
                            f"{SERVE_HINT}") from None
         except json.JSONDecodeError:

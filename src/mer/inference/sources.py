@@ -274,4 +274,3 @@ def from_video(video: str | Path, start: int | None = None, end: int | None = No
         raise MerError(f"{video} frames {start}..{end}: {exc}") from None
     return FrameWindow(tuple(frames), None if apex_index is None else apex_index - start,
                        f"{video} frames {start}..{end}", tuple(range(start, end + 1)))
-

@@ -39,8 +39,7 @@ from typing import Any
 from mer import paths
 from mer.atomic import check_table_target, write_rows
 from mer.config import (
-    MAX_SPOTTING_FPS,
-    MIN_SPOTTING_FPS,
+    SPOTTING_RATES,
     Params,
     frame_rate_fault,
     params_of,
@@ -165,8 +164,8 @@ def run(args: argparse.Namespace) -> None:
     fps = args.fps if args.fps is not None else fps
     if fps <= 0:
         raise MerError(f"{video}: {'a folder of frames' if video.is_dir() else 'the file'} "
-                       "gives no frame rate; pass --fps with the video's frame rate (spotting "
-                       f"reads {MIN_SPOTTING_FPS:g} to {MAX_SPOTTING_FPS:g} frames/s)")
+                       "gives no frame rate; pass --fps with the video's frame rate "
+                       f"({SPOTTING_RATES})")
     fault = frame_rate_fault(fps)  # as --fps
     if fault is not None:
         raise MerError(f"{video}: the file declares {rate_shown(fps)} frames/s: {fault}; pass "

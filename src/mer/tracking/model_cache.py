@@ -33,11 +33,12 @@ from mer.tracking.store import sqlite_file
 CACHE_ENV = "MER_MODEL_CACHE"
 MANIFEST = ".mer-manifest.json"  # in each cached folder: the version and a sha256 per file
 MANIFEST_FORMAT = 1
-# models:/<name>@<alias> and models:/<name>/<version>: the two URIs that name a registry entry.
-REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>[0-9]+))/?")
 # a registered version's number: ASCII digits (h60: '²' passed str.isdigit and crashed int();
 # '٢', a decimal digit of another script, was version 2 in some places and none in others)
 VERSION_NUMBER = re.compile("[0-9]+")
+# models:/<name>@<alias> and models:/<name>/<version>: the two URIs that name a registry entry.
+REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)"
+                          rf"|/(?P<version>{VERSION_NUMBER.pattern}))/?")
 # MLflow's own meanings (mlflow.store.model_registry): a deleted version's internal stage, the
 # one status a usable version has, the alias MLflow resolves itself, the default workspace.
 DELETED_STAGE = "Deleted_Internal"

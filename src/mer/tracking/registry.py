@@ -501,9 +501,10 @@ def _cached_model(model: str, store: str
     version = model_cache.resolve_in_sqlite(store, entry)  # only a version registered to the end
     if version is None:
         version, finished = _resolve_with_mlflow(model, store, entry)
-        if not finished:  # as `mer promote` refuses it (h59: /latest loaded one), once it is
-            # known to be a mer model (a foreign model is that, first: registered by another
-            # tool, it has no description either)
+        if not finished:
+            # refused as `mer promote` refuses it (h59: /latest loaded one), but only once it
+            # is known to be a mer model: a model another tool registered has no description
+            # either, and is refused as not mer's first
             with tempfile.TemporaryDirectory(prefix="mer-model-") as scratch:
                 check_mer_model(_download_model(version.uri, store, Path(scratch),
                                                 shown=model), model)
