@@ -227,6 +227,31 @@ def test_a_tracking_uri_mistake_is_one_line_at_once(tmp_path, uri, message):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_web_server_that_is_not_mlflow_is_named_as_such_at_once(tmp_path):
+    """h61 F5: any answer to /health passed the check, so a tracking URI naming another web
+    server (here Python's own file server; a model server answers /health too) was called
+    "the team server" by `mer ui`, and promote and evaluate printed its 404 page whole."""
+    from registry_helpers import served
+
+    (tmp_path / "params.yaml").write_text("{}\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with served([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                tmp_path, None, tmp_path.parent / "http.log", url):
+        env = {**ui_environment(), "MLFLOW_TRACKING_URI": url, "NO_ALBUMENTATIONS_UPDATE": "1"}
+        for command in (["promote"], ["evaluate"], ["ui"]):
+            done = subprocess.run([sys.executable, "-m", "mer.cli", *command], cwd=tmp_path,
+                                  env=env, capture_output=True, text=True, check=False,
+                                  timeout=300)
+            assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert re.search(rf"the server at {url} \(MLFLOW_TRACKING_URI\) answers, but not as "
+                             rf"an MLflow tracking server \(HTTP 404 for {url}/api/2.0/mlflow/"
+                             r"experiments/search\?max_results=1\): give the URL of an `mlflow "
+                             r"server`", done.stderr), done.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_evaluate_without_predictions_says_so_before_opening_the_store(tmp_path, own_store):
     """It created mlflow.db (seconds of table creation) before saying what was missing."""
     (tmp_path / "params.yaml").write_text("{}\n")

@@ -50,6 +50,9 @@ ENV_URI = "MLFLOW_TRACKING_URI"
 TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks",
                     "databricks-uc")  # not file: MLflow 3's file store refuses to start
 BARE_SCHEMES = ("databricks",)  # a URI MLflow takes without '://'
+# the tracking server's REST call mer asks first: any MLflow tracking server answers it with
+# JSON (its experiments, or an error_code), another web server or a model server does not
+SERVER_PROBE = "api/2.0/mlflow/experiments/search?max_results=1"
 SERVER_TIMEOUT_S = 10  # how long a team server has to answer before mer says it does not
 REGISTRY_ENV_URI = "MLFLOW_REGISTRY_URI"  # exported by mlflow.set_registry_uri
 DB_NAME = "mlflow.db"
@@ -138,15 +141,35 @@ def check_tracking_uri(uri: str) -> None:
         import urllib.error
         import urllib.request
 
+        probe = f"{uri.rstrip('/')}/{SERVER_PROBE}"
         try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
-                pass
-        except urllib.error.HTTPError:
-            pass  # it answers (a proxy or an authenticating server may refuse /health)
+            with urllib.request.urlopen(probe, timeout=SERVER_TIMEOUT_S) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise MerError(f"no MLflow server answers at {uri} ({ENV_URI}; {reason}): start it, "
                            f"or unset {ENV_URI} to use {DB_NAME} in the project") from None
+        if status not in (401, 403) and not _mlflow_answer(body):
+            # (h61: a web server's 404 page passed, then `mer promote` printed it whole; a
+            # proxy or an authenticating server may refuse the unauthenticated probe: passed)
+            raise MerError(f"the server at {uri} ({ENV_URI}) answers, but not as an MLflow "
+                           f"tracking server (HTTP {status} for {probe}): give the URL of an "
+                           "`mlflow server` (a model server of `mlflow models serve` keeps no "
+                           f"runs), or unset {ENV_URI} to use {DB_NAME} in the project")
+
+
+def _mlflow_answer(body: bytes) -> bool:
+    """Whether ``body`` is an MLflow tracking server's JSON answer to SERVER_PROBE: its
+    experiments, or one of its errors (an error_code: a server whose store fails says so
+    itself, through MLflow)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:  # UnicodeDecodeError too
+        return False
+    return isinstance(answer, dict) and ("experiments" in answer or "error_code" in answer
+                                         or answer == {})
 
 
 def artifact_location(root: str | Path | None = None) -> str | None:
