@@ -20,7 +20,8 @@ import time
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-SUBJECTS, CLIPS_PER_SUBJECT, STEPS, SIZE, AU_FEATURES = 26, 10, 3, 32, 504
+from benchmarks.common import AU_FEATURES, CLIPS_PER_SUBJECT, SIZE, STEPS, SUBJECTS
+
 WORKERS = 2  # this machine's cores
 CNN_BUDGET = {"epochs": 5, "ensemble": 1}  # the pool vs Ray comparison only
 SVM_BUDGET = {"trials": 10}

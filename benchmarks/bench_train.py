@@ -1,7 +1,8 @@
 """Train-stage cost: seconds per LOSO fold per learner, at CASME II's size, default params.
 
-Synthetic structured features (tests/toy.py): 26 subjects x 10 clips (CASME II: 255 clips),
-T=3 flow steps of 32x32, 504 AU-region features (what the features stage writes for T=3).
+Synthetic structured features (tests/toy.py), not the embedded frames' features:
+benchmarks.common's CASME II size (26 subjects x 10 clips) and the features stage's shapes at
+the defaults (T=3 flow steps of 32x32, 576 AU-region features).
 A couple of folds per learner are timed in this process, single-threaded as in a fold worker;
 the whole-stage figure extrapolates them to 26 folds over train.parallel_folds workers; it
 leaves out the pretraining that train.cnn.pretrain runs once per project (bench_pipeline's
@@ -18,7 +19,8 @@ import time
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-SUBJECTS, CLIPS_PER_SUBJECT, STEPS, SIZE, AU_FEATURES = 26, 10, 3, 32, 504
+from benchmarks.common import AU_FEATURES, CLIPS_PER_SUBJECT, SIZE, STEPS, SUBJECTS
+
 TIMED_FOLDS = 2
 PLATEAU_NOISE = 4.0  # toy noise of the reference schedule check: at 1.5 every net nears 0 loss
 

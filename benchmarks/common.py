@@ -8,6 +8,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+# CASME II's size in tests/toy.py's structured features, for the modules that time folds on
+# them (bench_train, bench_scale): 26 subjects x 10 clips (CASME II: 255 clips), and the
+# features stage's shapes at the default params (reports/features.json: T=3 flow steps of
+# 32x32, 576 AU-region features = 16 regions x 3 steps x (8 HOOF bins + 4 statistics)).
+SUBJECTS, CLIPS_PER_SUBJECT, STEPS, SIZE, AU_FEATURES = 26, 10, 3, 32, 576
+
 
 def stoppable(main: Callable[[], int]) -> int:
     """``main()``, stopped by Ctrl-C (exit 130) or SIGTERM (143: `timeout`, a CI cancel) with

@@ -47,3 +47,17 @@ def test_the_study_plan_never_takes_ray_for_faster_than_the_pool():
         on_two = rows["plan: study on 2 workers"]
         assert on_two["value"] == pytest.approx(work / 2 * factor / 3600)
     assert "no overhead: the 0.51 above is below 1" in plan_rows(per_fold, 0.51, 476)[2]["note"]
+
+
+def test_the_benchmarks_toy_features_have_the_features_stages_shapes():
+    """h63: bench_train said its 504 AU-region features were what the features stage writes;
+    that stage writes 576 at the defaults (reports/features.json, the committed baseline's)."""
+    import json
+
+    from benchmarks.common import AU_FEATURES, SIZE, STEPS
+
+    from mer.paths import project_root
+
+    stage = json.loads((project_root() / "reports" / "features.json").read_text())
+    shapes = (stage["steps"], stage["input_size"], stage["au_features"])
+    assert shapes == (STEPS, SIZE, AU_FEATURES)

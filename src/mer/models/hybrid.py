@@ -31,13 +31,13 @@ spread is only the other experts'), pooled UF1 / UAR, mean +- sd over the seeds:
 | 3 CNNs, off-apexnet                    | 0.929 +- 0.002 | 0.928 +- 0.002 |
 | 3 CNNs, off-apexnet, SVM               | 0.925 +- 0.001 | 0.924 +- 0.001 |
 
-Only "3 CNNs, off-apexnet" leads OFF-ApexNet alone by a little more than its seed spread
-(0.006 over 0.005 UF1), from one CNN ensemble and the reference learner's own nets: too thin
-to change the default before `bench_compare` confirms it on three seeds. Each reference
-expert adds its fit to every fold (OFF-ApexNet: about 4 s at CASME II's size on one core), so
-the default stayed the SVM alone; on these flow images the SVM lowers the CNNs' mean rather
-than raising it. The option is there to measure a reference expert on other data
-(``python -m benchmarks.bench_compare --hybrid-experts ...``).
+Only "3 CNNs, off-apexnet" leads OFF-ApexNet alone by a little more than its seed spread (0.006 over
+0.005 UF1), from one CNN ensemble and the reference learner's own nets: too thin to change the
+default before `bench_compare` confirms it on three seeds. Each reference expert adds its fit to
+every fold (OFF-ApexNet: about 2.5 s a fold at CASME II's size on one core, bench_train), so the
+default stayed the SVM alone; on these flow images the SVM lowers the CNNs' mean rather than raising
+it. The option is there to measure a reference expert on other data (``python -m
+benchmarks.bench_compare --hybrid-experts ...``).
 
 On the default embedded frames set (246 clips, 26 LOSO folds, casme2-5) the same screening,
 from the out-of-fold probabilities of one `bench_compare` run per seed (seeds 0, 1, 2; the
@@ -110,31 +110,23 @@ and with three CNNs per fit a LOSO run on the 443 subtle flow images took 1072 s
 
 The defaults (since 2026-12-02): one pretrained CNN per fit (``train.cnn.ensemble: 1``,
 ``train.cnn.pretrain.clips: 510``) averaged with an OFF-ApexNet (``train.hybrid.experts:
-[off-apexnet]``). Pretrained, one CNN scores as three (frames, seeds 0-2: 0.751 +- 0.001 /
-0.800 +- 0.001 against 0.756 +- 0.006 / 0.798 +- 0.006; subtle flow images: 0.814 +- 0.003 /
-0.822 +- 0.001 against 0.821 +- 0.005 / 0.830 +- 0.007) in a third of the CNN time, which pays
-for the pretraining and the OFF-ApexNet fit: the default ``dvc repro`` from nothing took 432 s
-(target 600) and a `mer train` on the 443 subtle flow images 682 s (target 900; measured with
-the SVM as a second expert, one more SVM fit per fold, so the default takes at most that).
-The hybrid learner itself, seeds 0-2, pooled UF1 / UAR, mean +- sd (``python -m
-benchmarks.bench_compare --dataset frames flow-images-subtle --models cnn hybrid``, each
-reference's row from the same seeds' default run, BENCHMARKS.md):
-
-| set          | best reference                              | hybrid (default)                |
-| ------------ | ------------------------------------------- | ------------------------------- |
-| frames       | sssnet 0.726 +- 0.014 / 0.771 +- 0.012      | 0.743 +- 0.006 / 0.797 +- 0.002 |
-| subtle proxy | off-apexnet 0.779 +- 0.012 / 0.785 +- 0.014 | 0.822 +- 0.015 / 0.825 +- 0.013 |
-
-It leads the best reference on both sets, by more than that reference's seed spread: on frames
-by 0.017 UF1 (one spread) and 0.026 UAR (two), on the subtle flow images by 0.043 UF1 and 0.040
-UAR (about three). Three CNNs with the same expert (STRONGEST in benchmarks/bench_compare.py)
-score 0.006-0.009 UF1 higher, inside about one spread, for about 1.6 times the LOSO
-time. With the SVM kept as a second expert (``[svm, off-apexnet]``, screened from the
-same out-of-fold probabilities) the hybrid scored 0.742 +- 0.007 / 0.800 +- 0.006 on frames and
-0.811 +- 0.007 / 0.817 +- 0.009 on the subtle flow images: level on frames, 0.011 UF1 lower on
-the proxy, so the SVM left the default hybrid; it is still trained and reported as ``svm``,
-and ``[svm, off-apexnet]`` is one param away. On frames the pretrained CNN alone scores a
-little above the hybrid (0.751 / 0.800); on the subtle proxy the expert adds 0.008 UF1.
+[off-apexnet]``). Pretrained, one CNN scores as three (frames, seeds 0-2: 0.751 +- 0.001 / 0.800 +-
+0.001 against 0.756 +- 0.006 / 0.798 +- 0.006; subtle flow images: 0.814 +- 0.003 / 0.822 +- 0.001
+against 0.821 +- 0.005 / 0.830 +- 0.007) in a third of the CNN time, which pays for the pretraining
+and the OFF-ApexNet fit: the default ``dvc repro`` from nothing took 432 s (target 600) and a `mer
+train` on the 443 subtle flow images 682 s (target 900; measured with the SVM as a second expert,
+one more SVM fit per fold, so the default takes at most that). The hybrid learner itself beside the
+best reference of the same run, seeds 0-2, is in BENCHMARKS.md (``bench_compare``; ``python -m
+benchmarks.bench_compare --dataset frames flow-images-subtle --models cnn hybrid`` reruns its rows)
+and in the README's "The defaults": it leads the best reference on both sets by more than that
+reference's seed spread. Three CNNs with the same expert (STRONGEST in benchmarks/bench_compare.py)
+score 0.006-0.009 UF1 higher, inside about one spread, for about 1.6 times the LOSO time. With the
+SVM kept as a second expert (``[svm, off-apexnet]``, screened from the same out-of-fold
+probabilities) the hybrid scored 0.742 +- 0.007 / 0.800 +- 0.006 on frames and 0.811 +- 0.007 /
+0.817 +- 0.009 on the subtle flow images: level on frames, 0.011 UF1 lower on the proxy, so the SVM
+left the default hybrid; it is still trained and reported as ``svm``, and ``[svm, off-apexnet]`` is
+one param away. On frames the pretrained CNN alone scores a little above the hybrid (0.751 / 0.800);
+on the subtle proxy the expert adds 0.008 UF1.
 
 The product rule (the argmax of the experts' summed log-probabilities, a geometric mean, in
 place of the arithmetic mean; Kittler et al., "On combining classifiers", IEEE TPAMI 20(3),
