@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 CASME2, SAMM, SMIC = "casme2", "samm", "smic"
@@ -51,8 +52,16 @@ FIELD_CORPUS_NAMES = frozenset({*DATASET_NAMES, "casme", "casmesq", "casme3", "s
 # writes them: SAMM-LV holds the long videos SAMM's clips were cut from (Yap et al., 2020; its
 # subject 006 and video 006_1 are SAMM's), so an id of either is one person, one LOSO subject
 # (a break-it session: 'SAMMLV006' and 'SAMM006' were two). SMIC's VIS, NIR and E parts are
-# not listed: whether their numbers are SMIC-HS's people is not documented.
+# not listed: whether their numbers are SMIC-HS's people is not documented (PEOPLE_AMONG).
 PEOPLE_OF = {"sammlv": SAMM}
+# Corpora that filmed another corpus's people under numbers not documented to be its: SMIC's
+# VIS and NIR cameras filmed the sessions of the last eight of SMIC-HS's sixteen people beside
+# its high-speed camera, and SMIC-E holds longer cuts of SMIC's recordings (Li et al., "A
+# spontaneous micro-expression database: inducement, collection and baseline", FG 2013). A
+# person of one may be a person of another under another id, so no two of them are pooled in
+# one evaluation (an audit session: smic_s1 and smicvis_s1 were two LOSO subjects, and a
+# cross-corpus fold trained on SMIC-HS tested SMIC-VIS, the same people).
+PEOPLE_AMONG = {"smicvis": SMIC, "smicnir": SMIC, "smice": SMIC}
 
 
 # What spellings of one name may differ by: spaces, dashes and '_' or '.' between its parts
@@ -122,6 +131,24 @@ def people_of(corpus: str) -> str:
     numbers: SAMM's for SAMM-LV (PEOPLE_OF), else ``corpus`` itself. Subject ids are read,
     and LOSO subjects namespaced, by it."""
     return PEOPLE_OF.get(corpus, corpus)
+
+
+def people_apart(corpora: Iterable[str]) -> str | None:
+    """Why ``corpora`` (corpus_name's spellings) cannot be evaluated together, None when they
+    can: two of them filmed the same people under numbers not documented to match
+    (PEOPLE_AMONG: SMIC-HS and SMIC-VIS), so one person could be two LOSO subjects, or be in
+    a cross-corpus fold's training and test clips. The text names the two corpora."""
+    numbering: dict[str, str] = {}  # people filmed -> the first corpus numbering them
+    for corpus in sorted(set(corpora)):
+        people = PEOPLE_AMONG.get(corpus, people_of(corpus))
+        first = numbering.setdefault(people, corpus)
+        if people_of(first) != people_of(corpus):
+            return (f"corpora {first} and {corpus} filmed the same people (SMIC's VIS, NIR and "
+                    "E parts are recordings of SMIC-HS's people: Li et al., FG 2013) under "
+                    "numbers not documented to match, so one person could be two LOSO "
+                    "subjects, or in a fold's training and test clips; evaluate one of them "
+                    "per run (one corpus per list, or per data.sources)")
+    return None
 
 
 def corpus_of(dataset: str) -> str | None:

@@ -875,6 +875,30 @@ def test_an_id_naming_any_field_corpus_without_a_dataset_column_is_that_corpus_s
         build("flow-images", root, scheme="megc-3")
 
 
+def test_smics_parts_are_never_pooled_in_one_loso_run(tmp_path, build):
+    """An audit session (h65): SMIC-VIS, SMIC-NIR and SMIC-E filmed SMIC-HS's people under
+    numbers not documented to be theirs, yet a list of SMIC-HS and SMIC-VIS rows made
+    smic_s1 and smicvis_s1 two LOSO subjects, with a warning about an unknown corpus only:
+    one person could be trained on and tested. The data stage refuses it, naming the two."""
+    for other in ("SMIC-VIS", "SMIC-NIR", "SMIC-E"):
+        rows = [("s1", "a", "negative", "SMIC-HS"), ("s2", "b", "positive", "SMIC-HS"),
+                ("s1", "c", "surprise", other), ("s3", "d", "negative", other)]
+        with pytest.raises(DatasetError, match=r"data: the corpora smic and smic\w+ filmed the "
+                                               r"same people .* under numbers not documented "
+                                               r"to match.*evaluate one of them per run"):
+            build("flow-images", make_flow_images(tmp_path / other, rows), scheme="megc-3")
+    rows = [("s1", "a", "negative", "SMIC-VIS"), ("s1", "b", "positive", "SMIC-NIR"),
+            ("s2", "c", "surprise", "SMIC-VIS"), ("s2", "d", "negative", "SMIC-NIR")]
+    with pytest.raises(DatasetError, match=r"the corpora smicnir and smicvis filmed the same"):
+        build("flow-images", make_flow_images(tmp_path / "vis-nir", rows), scheme="megc-3")
+    # one part alone, or beside corpora of other people, is read as before
+    rows = [("s1", "a", "negative", "SMIC-VIS"), ("s2", "b", "positive", "SMIC-VIS"),
+            ("1", "c", "surprise", "casme2"), ("006", "d", "negative", "samm")]
+    manifest, _ = build("flow-images", make_flow_images(tmp_path / "apart", rows),
+                        scheme="megc-3")
+    assert sorted(manifest["subject"]) == ["casme2_1", "samm_006", "smicvis_s1", "smicvis_s2"]
+
+
 def test_corpora_that_filmed_the_same_people_share_their_subjects(tmp_path, build, caplog):
     """SAMM-LV's long videos are SAMM's people under SAMM's numbers (labels.PEOPLE_OF): an id
     naming SAMM-LV is SAMM's person, in SAMM's rows, in SAMM-LV's and without a dataset

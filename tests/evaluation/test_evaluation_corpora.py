@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer.config import CEILING
+from mer.config import CEILING, EvaluationParams
 from mer.core.clipset import ClipSet
 from mer.errors import DatasetError
 from mer.evaluation.loso import FoldOutcome, fit_fold, run_fold, run_loso
@@ -20,7 +20,8 @@ from mer.evaluation.report import (
     per_subject,
     predictions_frame,
 )
-from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds
+from mer.evaluation.splits import cross_corpus_folds, dataset_of, loso_folds, protocol_folds
+from mer.labels import people_apart
 from mer.models.au_codes import known_aus
 from mer.models.learners import MajorityLearner, SvmLearner
 
@@ -64,6 +65,29 @@ def test_a_cross_corpus_fold_testing_people_it_trained_on_is_refused():
                                                              ("casme2->sammlv", [2, 3])]
     folds = cross_corpus_folds(datasets, subjects, ["samm", "sammlv"], ["casme2"])
     assert folds[0].train.tolist() == [0, 1, 2, 3]
+
+
+def test_corpora_of_the_same_people_under_other_numbers_are_never_split_or_pooled():
+    """h65: a cross-corpus fold trained on SMIC-HS and tested SMIC-VIS, whose people are
+    SMIC-HS's under numbers not documented to match (labels.PEOPLE_AMONG), so no shared
+    subject id gave it away. Refused when the corpora are used, on one side or across, and
+    under LOSO; a corpus in neither list takes no part and is no reason to refuse."""
+    datasets = ["smic", "smic", "smicvis", "smicvis", "casme2", "casme2"]
+    clip_ids = np.array([f"{d}/{d}_s{i}/clip{i}" for i, d in enumerate(datasets)])
+    subjects = np.array([c.split("/")[1] for c in clip_ids])
+    for protocol in (EvaluationParams(protocol="cross-corpus", train_corpora=["smic"],
+                                      test_corpora=["smicvis"]),
+                     EvaluationParams(protocol="cross-corpus", train_corpora=["casme2"],
+                                      test_corpora=["smic", "smicvis"]),
+                     EvaluationParams()):
+        with pytest.raises(DatasetError, match=rf"evaluation \({protocol.protocol}\): the "
+                                               r"corpora smic and smicvis filmed the same "
+                                               r"people"):
+            protocol_folds(clip_ids, subjects, protocol)
+    folds = protocol_folds(clip_ids, subjects, EvaluationParams(
+        protocol="cross-corpus", train_corpora=["casme2"], test_corpora=["smicvis"]))
+    assert [f.subject for f in folds] == ["casme2->smicvis"]
+    assert people_apart(["samm", "sammlv", "casme2", "smic"]) is None
 
 
 def test_cross_corpus_folds_train_on_the_training_corpora_only(clips):

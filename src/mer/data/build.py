@@ -44,7 +44,7 @@ from mer.data.samm import read_samm
 from mer.data.sheets import warn_if_untracked
 from mer.data.smic import read_smic
 from mer.errors import DatasetError, MerError
-from mer.labels import MEGC_3, LabelScheme, get_scheme
+from mer.labels import MEGC_3, LabelScheme, get_scheme, people_apart
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +464,18 @@ def read_corpora(data: DataParams) -> list[Corpus]:
     return [namespaced(c) for c in corpora] if len(datasets) > 1 else corpora
 
 
+def check_people_apart(corpora: Sequence[Corpus], test_corpora: Sequence[str] | None) -> None:
+    """A DatasetError, before any clip is checked, for LOSO (``test_corpora`` None) over
+    corpora that filmed the same people under numbers not known to match (labels.people_apart:
+    SMIC-HS and SMIC-VIS); cross-corpus folds are checked by the corpora they use
+    (mer.evaluation.splits.protocol_folds)."""
+    if test_corpora is not None:
+        return
+    why = people_apart(clip.dataset for corpus in corpora for clip in corpus.clips)
+    if why is not None:
+        raise DatasetError(f"data: the {why}")
+
+
 def build_manifest(data: DataParams, scheme_name: str, progress: bool = False,
                    test_corpora: Sequence[str] | None = None
                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -471,8 +483,9 @@ def build_manifest(data: DataParams, scheme_name: str, progress: bool = False,
     ``test_corpora``: evaluation.test_corpora under the cross-corpus protocol, None under LOSO
     (what the evaluation holds out: ``resolve_flow_channels``)."""
     scheme = get_scheme(scheme_name)
-    results = [build_corpus(corpus, scheme, data, progress, test_corpora)
-               for corpus in read_corpora(data)]
+    corpora = read_corpora(data)
+    check_people_apart(corpora, test_corpora)
+    results = [build_corpus(corpus, scheme, data, progress, test_corpora) for corpus in corpora]
     clips = [c for r in results for c in r.clips]
     labels = [label for r in results for label in r.labels]
     check_classes(clips, labels, results, scheme)

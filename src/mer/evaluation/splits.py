@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mer.errors import DatasetError
+from mer.labels import people_apart
 
 if TYPE_CHECKING:
     from mer.config import EvaluationParams
@@ -94,9 +95,15 @@ def protocol_folds(clip_ids: np.ndarray, subjects: np.ndarray, protocol: Evaluat
                    ) -> list[Fold]:
     """The folds evaluation.protocol makes of these clips: one per subject (loso), or one per
     test corpus (cross-corpus)."""
+    datasets = dataset_of(clip_ids)
+    used = (datasets.tolist() if protocol.protocol == "loso"
+            else [*protocol.train_corpora, *protocol.test_corpora])
+    why = people_apart(used)
+    if why is not None:  # (the data stage refuses a LOSO manifest of them before this)
+        raise DatasetError(f"evaluation ({protocol.protocol}): the {why}")
     if protocol.protocol == "loso":
         return loso_folds(subjects)
-    return cross_corpus_folds(dataset_of(clip_ids), subjects, protocol.train_corpora,
+    return cross_corpus_folds(datasets, subjects, protocol.train_corpora,
                               protocol.test_corpora)
 
 
