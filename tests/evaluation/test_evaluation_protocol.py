@@ -1,6 +1,7 @@
 """Proofs that nothing about the held-out subject reaches its fold's model.
 
-1. Changing the held-out subject's labels leaves that fold's predictions byte-identical.
+1. Changing the held-out subject's labels, and the annotations that may carry them (clip
+   names, AU codes), leaves that fold's predictions byte-identical.
 2. Changing its inputs (flow, apex, AU features, AU codes) leaves the fitted model unchanged:
    it predicts the original inputs byte-identically.
 3. Scalers, class weights, the normaliser, the tuning split and the epoch count are the ones
@@ -21,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mer.config import CNN, HYBRID, REFERENCES, HybridParams, ModelKind, PretrainParams
 from mer.core.clipset import HIDDEN, ClipSet
-from mer.evaluation.loso import fit_fold, run_fold, run_loso
+from mer.evaluation.loso import as_held_out, fit_fold, run_fold, run_loso
 from mer.evaluation.splits import loso_folds
 from mer.models.au_codes import known_aus
 from mer.models.flownet import FlowNet, balanced_class_weights
@@ -39,30 +40,42 @@ def learner(params, name: str) -> Any:
     return next(x for x in build_learners(everything, True, True) if x.name == name)
 
 
-def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool = False
-            ) -> ClipSet:
-    """``clips`` with ``subject``'s labels and/or inputs changed."""
+def altered(clips: ClipSet, subject: str, *, labels: bool = False, inputs: bool = False,
+            annotations: bool = False, au_codes: bool = True) -> ClipSet:
+    """``clips`` with ``subject``'s labels, inputs and/or the annotations that may carry a
+    label changed: the clip names (a SMIC clip's, s1_ne_01, is its label) and, if
+    ``au_codes``, the annotated AU codes (CASME II's emotions were read from them)."""
     mask = clips.subject == subject
     rng = np.random.default_rng(99)
     y, flow, apex = clips.y.copy(), clips.flow.copy(), clips.apex_image.copy()
     au, aus = clips.au_features.copy(), clips.au_codes.astype(object)
+    clip, clip_id = clips.clip.astype(object), clips.clip_id.astype(object)
     if labels:
         y[mask] = (y[mask] + 1) % clips.n_classes
+    if inputs or (annotations and au_codes):
+        aus[mask] = "9+25+L43"
+    if annotations:
+        clip[mask] = [f"{name}_{clips.classes[label][:2]}" for name, label
+                      in zip(clip[mask], y[mask], strict=True)]
+        clip_id[mask] = [f"{i}_{c}" for i, c in zip(clip_id[mask], clip[mask], strict=True)]
     if inputs:
         flow[mask] = rng.normal(0, 3, size=flow[mask].shape)
         apex[mask] = rng.uniform(size=apex[mask].shape)
         au[mask] = rng.normal(0, 5, size=au[mask].shape)
-        aus[mask] = "9+25+L43"
     return replace(clips, y=y, flow=flow, apex_image=apex, au_features=au,
-                   au_codes=aus.astype(str))
+                   au_codes=aus.astype(str), clip=clip.astype(str), clip_id=clip_id.astype(str))
 
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_held_out_labels_do_not_change_the_fold(clips, params, name):
+    """With the labels, the annotations that may carry them change too (an audit session: a
+    learner reading the held-out clips' names passed the test that changed y alone); the
+    AU-oracle's input is the AU codes, so for it only the names change."""
     fold = loso_folds(clips.subject)[FOLD]
     model = learner(params, name)
     original = run_fold(model, clips, fold, seed=0)
-    changed = run_fold(model, altered(clips, fold.subject, labels=True), fold, seed=0)
+    changed = run_fold(model, altered(clips, fold.subject, labels=True, annotations=True,
+                                      au_codes=name != "au-oracle"), fold, seed=0)
     assert original.proba.keys() == changed.proba.keys()
     for output in original.proba:
         assert original.proba[output].tobytes() == changed.proba[output].tobytes(), output
@@ -87,7 +100,7 @@ def test_held_out_au_codes_do_not_reach_the_cnns_au_head(clips, params):
 def test_held_out_inputs_do_not_change_the_model(clips, params, name):
     fold = loso_folds(clips.subject)[FOLD]
     model = learner(params, name)
-    probe = clips.take(fold.test).without_labels()
+    probe = as_held_out(model, clips.take(fold.test))
     original = fit_fold(model, clips, fold, seed=0).predict(probe)
     changed_clips = altered(clips, fold.subject, inputs=True)
     assert changed_clips.digest() != clips.digest()
@@ -104,7 +117,7 @@ def test_a_held_out_clip_is_predicted_alone(clips, params, name):
     subject's other clips (to float rounding: another batch size may sum in another order)."""
     fold = loso_folds(clips.subject)[FOLD]
     model = learner(params, name)
-    probe = clips.take(fold.test).without_labels()
+    probe = as_held_out(model, clips.take(fold.test))
     fitted = fit_fold(model, clips, fold, seed=0)
     together = fitted.predict(probe)
     alone = [fitted.predict(probe.take(np.array([i]))) for i in range(len(probe))]
@@ -241,6 +254,31 @@ def test_the_loop_never_shows_the_held_out_subject_to_fit(clips):
         assert set(scored.subject.tolist()) == {fold.subject}
         assert (scored.y == HIDDEN).all()
         assert len(train) + len(test) == len(clips)
+
+
+@dataclass(frozen=True)
+class _OracleRecorder(_Recorder):
+    reads_au_codes: bool = True
+
+
+def test_the_loop_shows_predict_no_annotation_that_may_carry_a_label(clips):
+    """An audit session (h65): held-out clips reached predict and scored with their names (a
+    SMIC clip's, s1_ne_01, is its label) and their annotated AU codes, so a learner reading
+    them passed every test above. Now it sees neither (the AU-oracle, whose input the codes
+    are, sees those), and the outcomes still name the clips."""
+    for recorder, codes in ((_Recorder(), False), (_OracleRecorder(), True)):
+        SEEN.predict.clear()
+        SEEN.scored.clear()
+        outcomes = run_loso(clips, [recorder], seed=0)
+        for fold, test, scored, outcome in zip(loso_folds(clips.subject), SEEN.predict,
+                                               SEEN.scored, outcomes, strict=True):
+            held = clips.take(fold.test)
+            for seen in (test, scored):
+                assert seen.clip.tolist() == [f"clip{i}" for i in range(len(held))]
+                assert not set(seen.clip_id.tolist()) & set(clips.clip_id.tolist())
+                expected = held.au_codes if codes else np.full(len(held), "")
+                assert seen.au_codes.tolist() == expected.tolist()
+            assert outcome.clip_id == tuple(held.clip_id.tolist())
 
 
 def test_a_reference_expert_leaves_the_hybrid_leak_free(clips, params):

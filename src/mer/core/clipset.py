@@ -77,11 +77,21 @@ class ClipSet:
         if (self.y == HIDDEN).any():
             raise ValueError(f"{fitter} was given clips without labels to fit on")
 
-    def without_labels(self) -> ClipSet:
-        """The same clips with every label replaced by HIDDEN: what a model may predict on."""
+    def without_labels(self, au_codes: bool = False) -> ClipSet:
+        """The same clips as a model may predict on: every label HIDDEN, and the annotations
+        that may carry one hidden too (an audit session: a learner reading them passed every
+        protocol test). The clip names are replaced by the clips' places, 'clip<i>' (a SMIC
+        clip's name, s1_ne_01, is its label; clip_id keeps its dataset/subject part), and
+        the annotated AU codes, from which CASME II's emotions were read, are '' unless
+        ``au_codes`` (the AU-oracle, whose input they are: Learner.reads_au_codes)."""
+        clip = np.array([f"clip{i}" for i in range(len(self))], dtype=str)
+        clip_id = np.array([f"{c.rsplit('/', 1)[0]}/{name}" if "/" in c else name
+                            for c, name in zip(self.clip_id.tolist(), clip.tolist(),
+                                               strict=True)], dtype=str)
         return ClipSet(
-            clip_id=self.clip_id, clip=self.clip, subject=self.subject, flow=self.flow,
-            apex_image=self.apex_image, au_features=self.au_features, au_codes=self.au_codes,
+            clip_id=clip_id, clip=clip, subject=self.subject, flow=self.flow,
+            apex_image=self.apex_image, au_features=self.au_features,
+            au_codes=self.au_codes if au_codes else np.full(len(self), "", dtype=str),
             y=np.full(len(self), HIDDEN, dtype=np.int64), classes=self.classes,
             au_feature_names=self.au_feature_names)
 

@@ -68,7 +68,9 @@ class Learner(Protocol):
     clips it can score given the fold's training clips (the AU-oracle: clips with AU codes,
     when the training clips have some), shown the held-out clips with their labels removed, as
     predict is. It is fitted and scored on those only; without the method, on every held-out
-    clip."""
+    clip. And ``reads_au_codes``, True for a learner whose input is the annotated AU codes
+    (the AU-oracle): only then do held-out clips reach scored and predict with theirs
+    (ClipSet.without_labels)."""
 
     name: str  # unique among the learners of a run
     outputs: tuple[str, ...]  # model names it predicts, in report order
@@ -133,7 +135,14 @@ def scored_test(learner: Learner, clips: ClipSet, fold: Fold) -> np.ndarray:
     # Labels removed: which held-out clips are scored may not depend on their labels (an
     # audit: the hook was handed them, where predict never is)
     return fold.test[np.asarray(scored(clips.take(fold.train),
-                                       clips.take(fold.test).without_labels()), dtype=bool)]
+                                       as_held_out(learner, clips.take(fold.test))), dtype=bool)]
+
+
+def as_held_out(learner: Learner, clips: ClipSet) -> ClipSet:
+    """Held-out ``clips`` as ``learner`` may see them: labels hidden, and the annotations that
+    may carry one (ClipSet.without_labels), AU codes kept for a learner that reads them
+    (Learner.reads_au_codes)."""
+    return clips.without_labels(au_codes=getattr(learner, "reads_au_codes", False))
 
 
 def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOutcome:
@@ -143,7 +152,8 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
     from mer.core.workers import opencv_single_thread
 
     started, clock = time.time(), time.perf_counter()
-    test = clips.take(scored_test(learner, clips, fold)).without_labels()
+    scored = clips.take(scored_test(learner, clips, fold))
+    test = as_held_out(learner, scored)
     if len(test) == 0:  # nothing this learner can score here: nothing to fit
         return FoldOutcome(
             learner=learner.name, fold=fold.index, subject=fold.subject, clip_id=(),
@@ -165,7 +175,7 @@ def run_fold(learner: Learner, clips: ClipSet, fold: Fold, seed: int) -> FoldOut
     report = fitted.report()
     return FoldOutcome(
         learner=learner.name, fold=fold.index, subject=fold.subject,
-        clip_id=tuple(test.clip_id.tolist()), proba=proba,
+        clip_id=tuple(scored.clip_id.tolist()), proba=proba,
         report={m: report.get(m, {}) for m in learner.outputs},
         seconds=time.perf_counter() - clock, started=started)
 

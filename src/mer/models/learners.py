@@ -107,6 +107,11 @@ class SvmLearner:
     def outputs(self) -> tuple[str, ...]:
         return (self.name,)
 
+    @property
+    def reads_au_codes(self) -> bool:
+        """The AU-oracle's input is the held-out clips' annotated AU codes (Learner)."""
+        return self.features == "au-codes"
+
     def spec(self) -> dict[str, Any]:
         return {"features": self.features, SVM: self.svm.model_dump(mode="json")}
 
