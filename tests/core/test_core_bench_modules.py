@@ -61,3 +61,26 @@ def test_the_benchmarks_toy_features_have_the_features_stages_shapes():
     stage = json.loads((project_root() / "reports" / "features.json").read_text())
     shapes = (stage["steps"], stage["input_size"], stage["au_features"])
     assert shapes == (STEPS, SIZE, AU_FEATURES)
+
+
+@pytest.mark.slow
+def test_bench_spotting_scores_fresh_draws(tmp_path, monkeypatch):
+    """h65: the spotting figure was measured only on the draw its design was compared on;
+    bench_spotting now also scores draws that chose nothing, each written by the real stage."""
+    import yaml
+    from benchmarks.bench_spotting import fresh_draw_rows
+
+    from mer.paths import project_root
+
+    params = yaml.safe_load((project_root() / "params.yaml").read_text())
+    params["spotting"]["workers"] = 1
+    params["spotting"]["synthetic"].update(subjects=2, seconds=8.0, micro=1, macro=1)
+    monkeypatch.chdir(tmp_path)
+    rows = fresh_draw_rows(params, seeds=(1, 2))
+    for seed in (1, 2):
+        drawn = yaml.safe_load((tmp_path / f"fresh_seed{seed}" / "params.yaml").read_text())
+        assert drawn["spotting"]["seed"] == seed
+    assert {row["benchmark"] for row in rows} >= {"spotter overall F1, fresh draws",
+                                                  "threshold_baseline micro F1, fresh draws"}
+    for row in rows:
+        assert 0 <= row["value"] <= 1 and "LOSO on spotting.seed 1, 2: mean +- " in row["note"]
