@@ -174,9 +174,12 @@ class DataParams(Section):
         clash = ("source" if self.source != "synthetic" else
                  "annotations" if self.annotations is not None else None)
         if clash:
+            where = ("data.sources[i].source" if clash == "source" else
+                     "data.sources[i].annotations, i the corpus's place in the list")
             raise ValueError(f"data.sources lists the corpora, so data.{clash} has no "
-                             f"meaning: leave data.source: synthetic and data.annotations: "
-                             "null (each source names its own source and annotations)")
+                             f"meaning: give it per corpus as {where}, and leave data.source "
+                             "and data.annotations at their defaults (synthetic and null: "
+                             "data.sources replaces them)")
         seen: set[str] = set()
         for source in self.sources:
             if source.source in seen:

@@ -81,6 +81,10 @@ def test_single_corpus_csv_with_another_name(tmp_path, build):
     manifest, _ = build("flow-images", root, scheme="megc-3")
     assert list(manifest["subject"]) == ["1", "2"]
     assert set(manifest["dataset"]) == {"flow-images"}
+    # in any letter case (h64 F3: a list saved on Windows as MEGC.CSV was not found)
+    root = make_flow_images(tmp_path / "upper", rows, csv_name="MEGC.CSV", with_dataset=False)
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert list(manifest["subject"]) == ["1", "2"]
 
 
 def test_a_list_written_on_windows_finds_its_images(tmp_path, build):

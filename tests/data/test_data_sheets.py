@@ -29,6 +29,33 @@ def test_header_below_text_rows_and_formulas(tmp_path):
                                                "row 16")
 
 
+def test_a_strict_open_xml_workbook_is_named_as_such(tmp_path):
+    """h64 F1: Excel's "Strict Open XML Spreadsheet" (the transitional namespaces replaced by
+    purl.oclc.org's) opens in openpyxl with no worksheet; the right sheet was then said to
+    lack its columns, after openpyxl's own warning."""
+    import warnings
+    import zipfile
+
+    write_workbook(tmp_path / "plain.xlsx", casme2_sheet_rows(casme2_rows()))
+    strict = {b"http://schemas.openxmlformats.org/spreadsheetml/2006/main":
+              b"http://purl.oclc.org/ooxml/spreadsheetml/main",
+              b"http://schemas.openxmlformats.org/officeDocument/2006/relationships":
+              b"http://purl.oclc.org/ooxml/officeDocument/relationships"}
+    with zipfile.ZipFile(tmp_path / "plain.xlsx") as source, \
+            zipfile.ZipFile(tmp_path / "strict.xlsx", "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            for transitional, iso in strict.items():
+                data = data.replace(transitional, iso)
+            target.writestr(item, data)
+    with warnings.catch_warnings(), pytest.raises(
+            DatasetError, match=r"strict.xlsx: holds no worksheet openpyxl can read \(a workbook "
+                                r"saved as 'Strict Open XML Spreadsheet' reads as none\); .* save "
+                                r"it as 'Excel Workbook \(.xlsx\)'"):
+        warnings.simplefilter("error")
+        read_table(tmp_path / "strict.xlsx", COLUMNS)
+
+
 def test_xlsx_and_csv_read_alike(tmp_path):
     rows = casme2_sheet_rows(casme2_rows())
     write_workbook(tmp_path / "a.xlsx", rows)
@@ -165,6 +192,11 @@ def test_find_annotation_file(tmp_path):
         find_annotation_file([sub, tmp_path], ["CASME2-coding-*.xlsx"], "coding sheet")
     with pytest.raises(DatasetError, match=r"no coding sheet \(SAMM\*.xlsx\) found in"):
         find_annotation_file([sub], ["SAMM*.xlsx"], "coding sheet")
+    # in any letter case (h64 F3: Windows' '.XLSX' and a lower-case name were not found)
+    for name in ("SAMM_Micro_FACS_Codes_v2.XLSX", "samm_micro_facs_codes_v2.xlsx"):
+        (sub / name).write_text("x")
+        assert find_annotation_file([sub], ["SAMM*.xlsx"], "coding sheet") == sub / name
+        (sub / name).unlink()
 
 
 def test_a_sheet_in_a_format_mer_cannot_read_is_named(tmp_path):

@@ -53,7 +53,10 @@ def test_source_outside_data_root_is_refused(tmp_path):
 
 @pytest.mark.parametrize(("raw", "message"), [
     ({"data": {"source": "samm", "sources": [{"source": "samm", "root": "x"}]}},
-     "data.source has no meaning"),
+     r"data.source has no meaning: give it per corpus as data.sources\[i\].source"),
+    # h64 F2: the advice named no key that works
+    ({"data": {"annotations": "a.xlsx", "sources": [{"source": "samm", "root": "x"}]}},
+     r"data.annotations has no meaning: give it per corpus as data.sources\[i\].annotations"),
     ({"data": {"sources": [{"source": "samm", "root": "x"}, {"source": "samm", "root": "y"}]}},
      "lists samm twice"),
     ({"data": {"sources": [{"source": "casme", "root": "x"}]}}, "data.sources.0.source"),
@@ -119,8 +122,22 @@ def test_adapter_errors_name_the_source(tmp_path):
     data = DataParams(root=tmp_path, sources=(
         CorpusSource(source="casme2", root=make_casme2(tmp_path / "CASME2")),
         CorpusSource(source="samm", root=tmp_path / "SAMM")))
-    with pytest.raises(DatasetError, match=r"^data.sources\[1\] \(samm, root .*SAMM\): "):
+    with pytest.raises(DatasetError, match=r"^data.sources\[1\] \(samm, root .*SAMM\): ") as raised:
         build_manifest(data, "megc-3")
+    # its advice names the source's own keys (h64 F2: "point data.root at your SAMM copy", and
+    # "set data.annotations", which data.sources refuses)
+    assert "point data.sources[1].root at your SAMM copy" in str(raised.value)
+    assert "data.root" not in str(raised.value)
+    samm = make_samm(tmp_path / "SAMM2")
+    for sheet in samm.rglob("*.xlsx"):
+        sheet.rename(sheet.with_name("SAMM_codes.xlsx"))
+    data = DataParams(root=tmp_path, sources=(
+        CorpusSource(source="casme2", root=make_casme2(tmp_path / "CASME2b")),
+        CorpusSource(source="samm", root=samm)))
+    with pytest.raises(DatasetError, match=r"set data.sources\[1\].annotations to its path") \
+            as raised:
+        build_manifest(data, "megc-3")
+    assert "data.annotations" not in str(raised.value)
 
 
 def test_cross_corpus_on_a_flow_image_csv_is_accepted():

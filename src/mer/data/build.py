@@ -10,6 +10,7 @@ namespaced by corpus when there are several) and the data report.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -78,14 +79,24 @@ def read_source(source: CorpusSource) -> Corpus:
     return READERS[source.source](source.root, source.annotations)
 
 
+# The keys an adapter's message names for a corpus of data.source (data.root, ...), each
+# one's place in an entry of data.sources (a break-it session: a listed SAMM was told to set
+# data.annotations, which data.sources refuses, where data.sources[1].annotations works).
+SOURCE_KEYS = ("root", "annotations")
+
+
 def read_listed(data: DataParams, index: int) -> Corpus:
-    """data.sources[index], its adapter's errors saying which source they are about."""
+    """data.sources[index], its adapter's errors saying which source they are about and
+    naming its own keys (data.sources[index].root for data.root, ...)."""
     source = data.sources[index]
     try:
         return read_source(source)
     except DatasetError as exc:
+        text = str(exc)
+        for key in SOURCE_KEYS:
+            text = re.sub(rf"\bdata\.{key}\b", f"data.sources[{index}].{key}", text)
         raise DatasetError(f"data.sources[{index}] ({source.source}, root {source.root}): "
-                           f"{exc}") from None
+                           f"{text}") from None
 
 
 def check_clip(clip: Clip) -> Clip:

@@ -132,9 +132,11 @@ SOME_FIT_NEITHER = 0.2
 
 def _lists(root: Path, suffixes: Sequence[str] = (".csv", ".xlsx")) -> list[Path]:
     """The files in ``root`` that may list its images: CSVs and workbooks, but Excel's lock
-    file of an open workbook (~$labels.xlsx) and macOS's ._ files."""
-    return sorted(p for suffix in suffixes for p in root.glob(f"*{suffix}")
-                  if p.is_file() and not p.name.startswith(("~$", ".")))
+    file of an open workbook (~$labels.xlsx) and macOS's ._ files; suffixes in any letter
+    case (h64: Windows may save 'LIST.XLSX')."""
+    return sorted(p for p in root.iterdir() if p.suffix.lower() in suffixes
+                  and p.is_file() and not p.name.startswith(("~$", "."))) \
+        if root.is_dir() else []
 
 
 def find_list(root: Path) -> Path:
@@ -147,7 +149,7 @@ def find_list(root: Path) -> Path:
             return found[0]
         if found:
             break
-    kind = "CSV" if not found or found[0].suffix == ".csv" else "workbook"
+    kind = "CSV" if not found or found[0].suffix.lower() == ".csv" else "workbook"
     what = (f"{len(found)} {kind}s ({', '.join(p.name for p in found)})" if found
             else "no CSV or workbook")
     raise DatasetError(f"data.root {root}: {what} and no {DEFAULT_CSV}; set data.annotations "

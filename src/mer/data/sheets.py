@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fnmatch
 import io
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,10 +105,19 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
         # data_only: a formula cell (SAMM's Duration) reads as its cached value, not '=F15-D15'.
         # read_only streams the cells: a sheet whose columns are formatted down to row 200 000
         # (what "format the whole column" saves) took 94 s and 777 MB loaded whole, for 32 rows.
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        with warnings.catch_warnings():  # its complaints about parts it skips: the
+            # workbook's worksheets, or the error below, say what matters (h64: one leaked)
+            warnings.simplefilter("ignore", UserWarning)
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged or mislabelled file
         raise DatasetError(f"{path}: cannot be read as an Excel workbook ({type(exc).__name__}: "
                            f"{exc}); check the file is the original .xlsx") from None
+    if not workbook.worksheets:  # (h64: then called a sheet without the right columns)
+        workbook.close()
+        raise DatasetError(f"{path}: holds no worksheet openpyxl can read (a workbook saved as "
+                           "'Strict Open XML Spreadsheet' reads as none); open it in a "
+                           "spreadsheet program and save it as 'Excel Workbook (.xlsx)' or "
+                           "'CSV UTF-8'")
     try:
         unsaved = _unsaved_formulas(path)
         for sheet in workbook.worksheets:
@@ -153,7 +164,9 @@ def _unsaved_formulas(path: Path) -> dict[str, dict[tuple[int, int], str]]:
     workbook; the caller keeps those its data_only load found no value for."""
     import openpyxl
 
-    workbook = openpyxl.load_workbook(path, read_only=True)  # formulas as written
+    with warnings.catch_warnings():  # as _worksheets
+        warnings.simplefilter("ignore", UserWarning)
+        workbook = openpyxl.load_workbook(path, read_only=True)  # formulas as written
     try:
         for sheet in workbook.worksheets:
             sheet.reset_dimensions()  # every cell there is, not the extent the file claims
@@ -412,8 +425,8 @@ def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what:
     """The single file matching ``patterns`` in the first of ``folders`` that has one;
     ``key``: the params key that names the file instead, for messages."""
     for folder in folders:
-        hits = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()
-                       and not p.name.startswith(("~$", "."))})  # skip Excel lock files
+        hits = sorted(p for p in _matching(folder, patterns) if p.is_file()
+                      and not p.name.startswith(("~$", ".")))  # skip Excel lock files
         if len(hits) > 1:
             names = ", ".join(p.name for p in hits)
             raise DatasetError(f"{folder}: found {len(hits)} {what}s ({names}); set "
@@ -426,12 +439,22 @@ def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what:
                        f"or set {key} to its path{hint}")
 
 
+def _matching(folder: Path, patterns: Sequence[str]) -> set[Path]:
+    """The entries of ``folder`` whose names match one of the glob ``patterns`` in any letter
+    case (h64: 'CASME2-coding-20140508.XLSX', as Windows may save it, was not found)."""
+    if not folder.is_dir():
+        return set()
+    return {path for path in folder.iterdir()
+            if any(fnmatch.fnmatchcase(path.name.lower(), pattern.lower())
+                   for pattern in patterns)}
+
+
 def _other_format_hint(folders: Sequence[Path], patterns: Sequence[str]) -> str:
     """A hint naming a file that matches a pattern but for its suffix (an old .xls, a .ods)."""
     readable = {Path(pattern).suffix.lower() for pattern in patterns}
     for folder in folders:
         for pattern in patterns:
-            for path in sorted(folder.glob(f"{Path(pattern).stem}.*")):
+            for path in sorted(_matching(folder, [f"{Path(pattern).stem}.*"])):
                 if path.is_file() and path.suffix.lower() not in readable:
                     return (f". {path} looks like it, but mer reads "
                             f"{' and '.join(sorted(readable))} files: open it in a spreadsheet "
