@@ -2,6 +2,8 @@
 sheets without an apex column, subject folders padded otherwise than the sheet's ids."""
 
 import csv
+import re
+import shutil
 
 import pytest
 from data_builders import casme2_rows, make_casme2, make_samm, make_smic, samm_rows
@@ -246,6 +248,19 @@ def test_a_subject_with_no_folder_names_the_subject_folders_there_are(tmp_path, 
     message = str(err.value)
     assert f"{CASME2_SHEET}, sheet 'Sheet', row 2: clip folder" in message
     assert f"{root}/Cropped has no folder sub09 (it holds sub01, sub02, sub03)" in message
+
+
+def test_a_dangling_link_in_place_of_a_clip_folder_is_named_as_such(tmp_path, build):
+    """h64 F6: a clip folder that is a link to nowhere was "not found: Cropped/sub01 has no
+    folder EP02_01f", where `ls` shows it."""
+    root = make_casme2(tmp_path)
+    clip = next(p for p in sorted((root / "Cropped" / "sub01").iterdir()) if p.is_dir())
+    shutil.rmtree(clip)
+    clip.symlink_to(tmp_path / "nowhere" / clip.name)
+    with pytest.raises(DatasetError, match=rf"{re.escape(str(clip))} is a link to "
+                                           rf"{re.escape(str(tmp_path / 'nowhere' / clip.name))}"
+                                           r", which is not a folder here \(a dangling link\)"):
+        build("casme2", root)
 
 
 def test_two_folders_of_one_subject_are_an_error(tmp_path, build):

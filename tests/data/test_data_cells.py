@@ -1,5 +1,6 @@
 """Cells, AU codes, frame names and digit slips: the helpers every adapter shares."""
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,17 @@ def test_missing_apex_spellings(value):
 def test_other_negative_apexes_are_kept_to_be_reported(value):
     """The issue: SAMM's apex -1449 was read as "not coded" and repaired without a note."""
     assert frame_number(value, "ApexFrame", WHERE, missing_ok=True) == int(value)
+
+
+@pytest.mark.parametrize("value", [datetime.datetime(1900, 6, 20), datetime.time(4, 48)])
+def test_a_frame_cell_formatted_as_a_date_says_so(value):
+    """h64 F7: a column formatted as Date showed the 172 typed in it as '1900-06-20 00:00:00',
+    called "not a frame number", with no word of the formatting."""
+    for missing_ok in (False, True):
+        with pytest.raises(DatasetError, match=r"sheet.xlsx, row 7: column 'OnsetFrame' holds a "
+                                               r"date or time, .*: the cell is formatted as a "
+                                               r"date.* format the column as Number"):
+            frame_number(value, "OnsetFrame", WHERE, missing_ok=missing_ok)
 
 
 @pytest.mark.parametrize("value", ["abc", "/", 46.5, "46.5", "4 6", None, -3, "-3", True])

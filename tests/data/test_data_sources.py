@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from data_builders import make_casme2, make_samm, make_smic
 
@@ -91,6 +93,21 @@ def test_bad_clip_stops_the_stage_or_is_skipped_and_reported(tmp_path):
     skipped = report["skipped"]["clips"][0]
     assert skipped["clip_id"] == "casme2/sub02/EP05_03"
     assert "frame 31" in skipped["reason"] and skipped["source"].endswith(":5")
+
+
+def test_a_corpus_that_loses_most_clips_to_skip_is_warned_about(tmp_path, caplog):
+    """h64 F5: with on_bad_clip: skip a corpus lost every clip, with only a line per clip;
+    its cross-corpus test fold failed in the train stage, with no word of the skipped ones."""
+    casme2, samm, smic = sources(tmp_path)
+    for clip in {frame.parent for frame in smic.root.rglob("micro/*/*/*.bmp")}:
+        sorted(clip.glob("*.bmp"))[1].unlink()  # a gap in every clip
+    data = DataParams(root=tmp_path, sources=(casme2, samm, smic), on_bad_clip="skip")
+    with caplog.at_level("WARNING", logger="mer.data"):
+        manifest, report = build_manifest(data, "megc-3")
+    assert "smic" not in set(manifest["dataset"]) and report["corpora"]["smic"]["clips"] == 0
+    assert re.search(r"smic: every one of its clips \(\d+ of \d+\) were skipped for problems "
+                     r"with their frames .* so it adds nothing to the run", caplog.text)
+    assert "casme2: every" not in caplog.text and "samm: every" not in caplog.text
 
 
 def test_report_ids_are_namespaced_like_the_manifest(tmp_path):

@@ -165,6 +165,25 @@ def warn_if_mostly_dropped(corpus: Corpus, labelled: Labelled, scheme: LabelSche
                     ", ".join(scheme.classes), other)
 
 
+def warn_if_mostly_skipped(clips: Sequence[Clip], skipped: Sequence[Skipped]) -> None:
+    """A warning for each corpus (a flow-image CSV's counted one by one) most of whose clips
+    the frame checks skipped (data.on_bad_clip: skip): each skip is a line of its own, and a
+    corpus that lost every clip went on as if it were in the run (h64: its cross-corpus test
+    fold then failed in the train stage, with no word of the skipped clips)."""
+    total = Counter(clip.dataset for clip in clips)
+    lost = Counter(clip.dataset for clip in clips
+                   if clip.clip_id in {item.clip_id for item in skipped})
+    for dataset, count in lost.items():
+        if count <= MOSTLY * total[dataset]:
+            continue
+        what = ("every one" if count == total[dataset] else "most")
+        log.warning("%s: %s of its clips (%d of %d) were skipped for problems with their "
+                    "frames or images (data.on_bad_clip: skip; each is listed above and in "
+                    "reports/data.json under 'skipped'), so it adds %s to the run: fix them, "
+                    "or leave the corpus out", dataset, what, count, total[dataset],
+                    "nothing" if count == total[dataset] else "little")
+
+
 def warn_if_named_another_way(corpus: Corpus, labelled: Labelled, scheme: LabelScheme) -> None:
     """A warning for each emotion a corpus's clips are dropped for that the scheme keeps for
     other corpora and the corpus's protocol does not leave out (``class_elsewhere``): rows
@@ -236,6 +255,7 @@ def build_corpus(corpus: Corpus, scheme: LabelScheme, data: DataParams, progress
     warn_if_named_another_way(corpus, labelled, scheme)
     warn_of_exclusions(corpus, labelled, scheme)
     checked, skipped = check_clips(labelled.clips, data.on_bad_clip, progress)
+    warn_if_mostly_skipped(labelled.clips, skipped)
     warn_if_apexes_outside(corpus, checked)
     label_of = dict(zip((c.clip_id for c in labelled.clips), labelled.labels, strict=True))
     channels = None

@@ -7,6 +7,7 @@ the same thing whichever corpus it comes from. ``where`` names the file and row 
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 
@@ -98,6 +99,12 @@ def frame_number(value: object, column: str, where: str, *, missing_ok: bool = F
     number = None if isinstance(value, bool) else whole_number(text[1:] if negative else text)
     if number is None:
         hint = " (leave the apex as '/' or empty to have it estimated)" if missing_ok else ""
+        if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+            # (h64: a column formatted as Date showed the 172 typed in it as 1900-06-20)
+            raise DatasetError(f"{where}: column '{column}' holds a date or time, {text!r}: "
+                               "the cell is formatted as a date, so the number typed in it "
+                               "reads as one; format the column as Number and check its "
+                               f"values{hint}")
         raise DatasetError(f"{where}: column '{column}' holds {text!r}, not a frame number; "
                            f"write the frame number as a whole number >= 0{hint}")
     return -number if negative else number

@@ -54,6 +54,13 @@ def _absent(folder: Path) -> str:
         missing, parent = parent, parent.parent
     if not parent.is_dir():
         return f"{parent} does not exist"
+    if missing.is_symlink():  # (h64: "has no folder X", where `ls` shows X)
+        try:
+            target = missing.readlink()
+        except OSError as exc:
+            target = f"a target it cannot read: {exc.strerror}"
+        return (f"{missing} is a link to {target}, which is not a folder here (a dangling "
+                "link); put the folder itself there")
     names = [p.name for p in subfolders(parent)]
     shown = ", ".join(names[:LISTED_FOLDERS])
     if len(names) > LISTED_FOLDERS:

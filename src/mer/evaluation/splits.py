@@ -64,7 +64,8 @@ def cross_corpus_folds(datasets: np.ndarray, subjects: np.ndarray, train: Sequen
             raise DatasetError(f"evaluation: corpus {name} has no clip in the manifest "
                                f"(corpora present: {', '.join(present)}); check the corpora "
                                "data reads (data.sources, or a flow-image CSV's dataset "
-                               "column) and labels.scheme")
+                               "column), labels.scheme, and the clips the data stage skipped "
+                               "(reports/data.json, 'skipped')")
     unused = {corpus: int((datasets == corpus).sum()) for corpus in present
               if corpus not in (*train, *test)}
     if unused:  # faces and features were computed for them: say why they count for nothing
