@@ -1,6 +1,7 @@
 """SMIC-HS adapter: labels from folders, bounds from the frames, an optional bounds CSV."""
 
 import csv
+import shutil
 
 import pytest
 from data_builders import make_smic
@@ -94,6 +95,22 @@ def test_gap_in_a_clip_folder(tmp_path, build):
         build("smic", root, scheme="megc-3")
     assert "s2_sur_01: frame 514 (image000514.bmp) of smic/s2/s2_sur_01 is missing" in \
         str(err.value)
+
+
+@pytest.mark.parametrize(("copy", "message"), [
+    ("image000514 (1).bmp", r"image000514 \(1\).bmp is named unlike its other 5 frame\(s\) "
+                            r"\(such as image000512.bmp\).*Delete or move it out of the folder"),
+    ("image000514 copy 2.bmp", r"image000514 copy 2.bmp is named unlike its other 5 frame"),
+    ("image000514 - Copy.bmp", r"image000514 - Copy.bmp and image000514.bmp are both frame 514"),
+])
+def test_a_copy_of_a_frame_left_in_a_clip_folder_is_named(tmp_path, build, copy, message):
+    """h64 F4: 'image0640110 (1).bmp', a copy Explorer or a sync client leaves, was read as
+    frame 1, so the clip was said to lack frames 2 to 640107, blaming a made-up file."""
+    root = make_smic(tmp_path)
+    folder = root / "HS/s2/micro/surprise/s2_sur_01"
+    shutil.copyfile(folder / "image000514.bmp", folder / copy)
+    with pytest.raises(DatasetError, match=rf"s2_sur_01: {message}"):
+        build("smic", root, scheme="megc-3")
 
 
 def test_casme2_scheme_leaves_one_class_of_smic(tmp_path, build):

@@ -133,10 +133,22 @@ def subfolders(folder: Path) -> list[Path]:
                   and p.name != MAC_ARCHIVE_FOLDER)
 
 
+def name_form(path: Path) -> str:
+    """A frame file's name as its folder's frames share it: the stem, lower-case, without
+    spaces, with its frame number written '#' ('reg_img46.jpg' -> 'reg_img#'; a copy,
+    'image0640110 (1).bmp' -> 'image0640110(#)')."""
+    stem = "".join(path.stem.lower().split())  # 'img 47' is 'img47' (a break-it session)
+    match = FRAME_NUMBER.search(stem)
+    return stem if match is None else f"{stem[:match.start()]}#{stem[match.end():]}"
+
+
 def frame_files(folder: Path) -> dict[int, Path]:
     """Frame number -> file of every numbered image in ``folder``, by number (maybe none).
 
-    Two files of one frame number are an error naming both.
+    A numbered image named unlike most of the others (name_form: 'image0640110 (1).bmp'
+    beside 'image0640111.bmp', a copy a file manager or a sync client leaves) is an error
+    naming it: its number is not a frame's (a break-it session: '(1)' was read as frame 1,
+    then blamed on a made-up file). Two files of one frame number are an error naming both.
     """
     frames: dict[int, Path] = {}
     for path in sorted(folder.iterdir()):
@@ -147,6 +159,18 @@ def frame_files(folder: Path) -> dict[int, Path]:
             raise DatasetError(f"{folder}: {frames[number].name} and {path.name} are both frame "
                                f"{number}; keep one of them")
         frames[number] = path
+    forms = Counter(name_form(path) for path in frames.values())
+    if len(forms) > 1:
+        (usual, count), = forms.most_common(1)
+        strays = sorted(path.name for path in frames.values() if name_form(path) != usual)
+        example = next(path.name for path in frames.values() if name_form(path) == usual)
+        one = len(strays) == 1
+        shown = ", ".join(strays[:5]) + ("" if len(strays) <= 5 else
+                                         f" and {len(strays) - 5} more")
+        raise DatasetError(f"{folder}: {shown} {'is' if one else 'are'} named unlike its other "
+                           f"{count} frame(s) (such as {example}), so {'its' if one else 'their'} "
+                           "number is not a frame's: a copy a file manager or a sync client "
+                           f"left? Delete or move {'it' if one else 'them'} out of the folder")
     return dict(sorted(frames.items()))
 
 
