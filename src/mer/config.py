@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import math
 import os
@@ -514,6 +515,21 @@ class TrackingParams(Section):
     model_name: str = Field("mer-hybrid", description="registered model; applications load "
                             "models:/<model_name>@champion")
 
+    @field_validator("experiment", "model_name")
+    @classmethod
+    def _a_name(cls, value: str, info: ValidationInfo) -> str:
+        # (a break-it session: an empty name passed, then MLflow refused it in `mer register`
+        # after the final model's fit, blaming the tracking URI; a blank one made an experiment)
+        key = f"tracking.{info.field_name}"
+        if not value.strip():
+            raise ValueError(f"{key} is empty: give it a name (MLflow refuses an empty one)")
+        if value != value.strip():
+            raise ValueError(f"{key} {value!r} starts or ends with a space: write it without")
+        if info.field_name == "model_name" and any(ch in value for ch in "/@:"):
+            raise ValueError(f"{key} {value!r} holds '/', '@' or ':', which models:/<name>@"
+                             "<alias> URIs use as separators: name it without them")
+        return value
+
 
 SpottingSource = Literal["synthetic", "casme_sq", "samm_lv"]  # long-video corpora mer spots in
 # The facial regions mer.features.regions.au_regions draws, in its order.
@@ -914,6 +930,10 @@ def check_data_paths(data: DataParams) -> None:
     data stage's DVC dependency is data.root, so an edit elsewhere would go unnoticed; for the
     same reason no corpus is read through a linked folder inside it (linked_folders).
     """
+    if data.annotations is not None and not data.annotations.exists():
+        # (checked for the synthetic set too, whose sheet it replaces: a break-it session was
+        # told to run `mer synthesize`, which writes no such file)
+        raise ParamsError(f"data.annotations: {_missing(data.annotations)}")
     if data.synthesized:  # `mer synthesize` writes it, one corpus or the composite
         return
     if not data.root.exists():
@@ -935,8 +955,6 @@ def check_data_paths(data: DataParams) -> None:
         _refuse_links(source.root, data.root, key, "data")
         if source.annotations is not None and not source.annotations.exists():
             raise ParamsError(f"{key}: annotations {_missing(source.annotations)}")
-    if data.annotations is not None and not data.annotations.exists():
-        raise ParamsError(f"data.annotations: {_missing(data.annotations)}")
     if not data.sources:
         _refuse_links(data.root, data.root, "data.root", "data")
 
@@ -963,13 +981,65 @@ def _missing(path: Path) -> str:
                          "folder mer runs in: run it in the project folder")
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A key written twice in one mapping of a params file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader refusing a key written twice in one mapping: PyYAML keeps the last one
+    silently, where DVC refuses the file (a break-it session: a `train:` section appended to
+    params.yaml replaced the first one's train.seed without a word, and `mer params --check`
+    called the file fine)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(f"the key {key!r} is written twice, on lines {seen[key]} "
+                                    f"and {line}; write it once, merging the two (DVC refuses "
+                                    "the file as it is)")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+# Byte-order marks of the encodings an editor may save a file in other than UTF-8.
+_OTHER_BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",
+               codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
+
+
+def _params_text(path: Path) -> str:
+    """The text of the params file ``path``, UTF-8 (as DVC reads it); ParamsError for a
+    folder, an unreadable file or another encoding (a break-it session: tracebacks for a
+    folder and for the UTF-16 a Windows editor saves)."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ParamsError(f"{path} is a folder, not a params file: pass the YAML file "
+                          "(e.g. --params params.yaml)") from None
+    except OSError as exc:
+        raise ParamsError(f"{path} cannot be read ({exc.strerror}): check its permissions"
+                          ) from None
+    encoding = next((name for bom, name in _OTHER_BOMS.items() if data.startswith(bom)), None)
+    try:
+        if encoding is not None:
+            raise UnicodeError(f"it begins with a {encoding} byte-order mark")
+        return data.decode("utf-8")
+    except UnicodeError as exc:
+        raise ParamsError(f"{path} is not UTF-8 text ({exc}): save it as UTF-8, the encoding "
+                          "mer and DVC read") from None
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate ``params.yaml``."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run mer from the project folder that holds it")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(_params_text(path), Loader=_UniqueKeyLoader)  # a SafeLoader
+    except _DuplicateKey as exc:
+        raise ParamsError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if raw is None:  # no document: an emptied or truncated file, or a pipe read before

@@ -1,5 +1,6 @@
 """params.yaml validation: one load at the edge, one clear error naming the key."""
 
+import codecs
 import math
 import re
 import typing
@@ -562,3 +563,60 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == ""
+
+
+def test_a_params_file_mer_cannot_read_as_dvc_does_is_one_line(tmp_path, capsys):
+    """h62 F2/F3: a key written twice (the README's one-line `train:` appended) kept the last
+    one's values silently where DVC refuses the file; UTF-16 (what a Windows editor saves)
+    and a folder ended in tracebacks."""
+    cases = {
+        "dup.yaml": (b"train:\n  seed: 5\nlabels:\n  scheme: casme2-5\ntrain:\n  svm:\n"
+                     b"    trials: 3\n"),
+        "nested.yaml": b"train:\n  svm:\n    trials: 3\n    trials: 4\n",
+        "utf16.yaml": "train:\n  seed: 1\n".encode("utf-16"),
+        "utf32.yaml": "train:\n  seed: 1\n".encode("utf-32"),
+        "latin1.yaml": "tracking:\n  experiment: caf\u00e9\n".encode("latin-1"),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "folder").mkdir()
+    expected = {
+        "dup.yaml": r"dup.yaml: the key 'train' is written twice, on lines 1 and 5; write it "
+                    r"once, merging the two \(DVC refuses the file as it is\)",
+        "nested.yaml": r"the key 'trials' is written twice, on lines 3 and 4",
+        "utf16.yaml": r"utf16.yaml is not UTF-8 text \(it begins with a UTF-16 byte-order "
+                      r"mark\): save it as UTF-8",
+        "utf32.yaml": r"it begins with a UTF-32 byte-order mark",
+        "latin1.yaml": r"latin1.yaml is not UTF-8 text \(.*\): save it as UTF-8",
+        "folder": r"folder is a folder, not a params file",
+    }
+    for name, message in expected.items():
+        assert main(["--params", str(tmp_path / name), "params", "--check"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert re.search(message, err), err
+    (tmp_path / "bom.yaml").write_bytes(codecs.BOM_UTF8 + b"train:\n  seed: 1\n")
+    assert load_params(tmp_path / "bom.yaml").train.seed == 1  # a UTF-8 BOM is UTF-8
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"experiment": ""}, r"tracking.experiment is empty: give it a name"),
+    ({"experiment": "   "}, r"tracking.experiment is empty"),
+    ({"model_name": ""}, r"tracking.model_name is empty"),
+    ({"model_name": " mer"}, r"tracking.model_name ' mer' starts or ends with a space"),
+    ({"model_name": "team/mer"}, r"tracking.model_name 'team/mer' holds '/', '@' or ':'"),
+    ({"model_name": "mer@v1"}, r"holds '/', '@' or ':'"),
+])
+def test_tracking_names_mlflow_would_refuse_late_are_refused_at_once(section, message):
+    """h62 F4: an empty name passed validation; `mer register` then fitted the final model
+    and MLflow refused it, blaming the tracking URI; a blank one made an experiment '  '."""
+    with pytest.raises(ParamsError, match=message):
+        parse_params({"tracking": section})
+
+
+def test_a_missing_data_annotations_is_named_with_the_synthetic_set(tmp_path):
+    """h62 F5: with data.source synthetic, a data.annotations naming no file passed --check,
+    and `mer data` said to run `mer synthesize`, which writes no such file."""
+    data = parse_params({"data": {"annotations": str(tmp_path / "missing.xlsx")}}).data
+    with pytest.raises(ParamsError, match=r"data.annotations: .*missing.xlsx does not exist"):
+        check_data_paths(data)

@@ -68,6 +68,9 @@ READERS: dict[str, Callable[[Path, Path | None], Corpus]] = {
 def read_synthetic(data: DataParams) -> Corpus:
     """The embedded set of data.source synthetic: CASME II's format, read by its adapter."""
     sheet = data.annotations or data.root / SYNTHETIC_SHEET
+    if data.annotations is not None and not sheet.is_file():  # not one synthesize writes
+        raise DatasetError(f"data.annotations {sheet} is not a file: point it at the sheet to "
+                           "read, or set it to null to read the one `mer synthesize` writes")
     if not data.root.is_dir() or not sheet.is_file():
         raise DatasetError(f"{sheet} not found: the synthetic dataset has not been "
                            "generated; run `mer synthesize` (or `dvc repro`) first")
