@@ -59,11 +59,20 @@ def run(args: argparse.Namespace) -> None:
     params = params_of(args)
     check_target(paths.REGISTERED)  # before a version is registered, not after
     manifest = read_manifest(paths.MANIFEST, params, through="features")
+    reason = None
     if (manifest["flow_image"] != "").any():
         reason = ("the model was trained on precomputed flow images; the registered model "
                   "answers requests of raw frames (onset..offset), which these images cannot "
                   "match. Nothing was registered: its evaluation is in "
                   f"{paths.EVALUATION} and the MLflow run. Register from a frame corpus")
+    elif HYBRID not in params.train.models:
+        # a variant that compares other models (h62: `dvc exp run -S 'train.models=[svm]'`
+        # failed here after training and evaluating, so DVC dropped the experiment)
+        reason = (f"train.models ({', '.join(params.train.models)}) has no {HYBRID}, the model "
+                  f"mer registers, so this variant has no evaluated model to ship. Nothing was "
+                  f"registered: its evaluation is in {paths.EVALUATION} and the MLflow run. "
+                  f"Add {HYBRID} to train.models to register one")
+    if reason is not None:
         write_text(paths.REGISTERED, not_registered_record(reason))
         log.warning("nothing registered: %s", reason)
         return
