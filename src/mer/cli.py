@@ -292,14 +292,21 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("mlflow").setLevel(level.upper())
 
 
-def _params_reader(path: str) -> Callable[[], Params]:
-    """load_params(path), read at the first call only (config.params_of)."""
+def _params_readers(path: str) -> tuple[Callable[[], Params], Callable[[], dict[str, Any]]]:
+    """(load_params(path), read_params_file(path)), the file read at the first call of either
+    only (config.params_of, config.tracking_of)."""
+    @functools.cache
+    def read_file() -> dict[str, Any]:
+        from mer.config import read_params_file
+
+        return read_params_file(path)
+
     @functools.cache
     def read() -> Params:
-        from mer.config import load_params
+        from mer.config import parse_params
 
-        return load_params(path)
-    return read
+        return parse_params(read_file(), path)
+    return read, read_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -315,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = args.command
         _configure_logging(verbose=args.verbose)
         if hasattr(args, "params"):  # read once for the whole command (config.params_of)
-            args.read_params = _params_reader(args.params)
+            args.read_params, args.read_params_file = _params_readers(args.params)
             if command in PIPELINE:  # a params mistake is reported before any heavy import
                 args.read_params()
         runners[command](args)

@@ -1033,6 +1033,12 @@ def _params_text(path: Path) -> str:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate ``params.yaml``."""
+    return parse_params(read_params_file(path), str(path))
+
+
+def read_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The mapping of sections in the params file ``path``, not yet validated; ParamsError for
+    a file that is missing, not UTF-8, not YAML, empty or not a mapping."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run mer from the project folder that holds it")
@@ -1048,7 +1054,18 @@ def load_params(path: str | Path = "params.yaml") -> Params:
                           "each default out")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return parse_params(raw, str(path))
+    return raw
+
+
+def tracking_of(args: Any) -> TrackingParams:
+    """The tracking section of a command's ``--params`` file, validated alone: `mer ui`,
+    `mer promote` and the default `--model` read nothing else, so a mistake elsewhere in the
+    file, half-way through an edit, does not stop them (a break-it session: `mer ui` would not
+    show the runs over train.svm.trials: five). Read once, as params_of reads the file."""
+    read = getattr(args, "read_params_file", None)
+    raw = read() if read is not None else read_params_file(args.params)
+    section = {"tracking": raw["tracking"]} if raw.get("tracking") is not None else {}
+    return parse_params(section, str(args.params)).tracking
 
 
 def params_of(args: Any) -> Params:

@@ -13,11 +13,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
 from mlflow import MlflowClient
 
+from mer.errors import ParamsError
 from mer.paths import project_root
 from mer.tracking.store import (
     EXPERIMENT_KIND_TAG,
@@ -294,6 +296,42 @@ def test_mer_ui_outside_a_project_makes_no_store(tmp_path, own_store):
                           check=False, timeout=300)
     assert done.returncode == 2 and "params.yaml not found" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_mer_ui_refuses_a_store_path_that_does_not_exist(tmp_path):
+    """h62 F8: a mistyped MLFLOW_TRACKING_URI path made its folders and an empty store, then
+    was served as the project's UI."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    uri = f"sqlite:///{tmp_path}/nonexist/dir/x.db"
+    done = subprocess.run([sys.executable, "-m", "mer.cli", "ui", "--port", str(free_port())],
+                          cwd=tmp_path, env={**ui_environment(), "MLFLOW_TRACKING_URI": uri},
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert (f"MLFLOW_TRACKING_URI={uri}: {tmp_path}/nonexist/dir/x.db does not exist, so it "
+            "holds no runs: check the path, or unset MLFLOW_TRACKING_URI") in done.stderr
+    assert not (tmp_path / "nonexist").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_commands_that_read_only_the_tracking_section_ignore_a_mistake_elsewhere(
+        tmp_path, monkeypatch, capsys, own_store):
+    """h62 F9: `mer ui` would not show the runs while train.svm.trials was half-edited; ui,
+    promote and the default --model read only tracking.*, which is still checked."""
+    from mer.cli import main
+    from mer.config import tracking_of
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("train: {svm: {trials: five}}\n"
+                                          "tracking: {model_name: team-model}\n")
+    args = SimpleNamespace(params="params.yaml")
+    assert tracking_of(args).model_name == "team-model"
+    # promote gets past the params to the registry: no version of that model yet
+    assert main(["promote"]) == 2
+    err = capsys.readouterr().err
+    assert "team-model" in err and "train.svm.trials" not in err, err
+    (tmp_path / "params.yaml").write_text("train: {svm: {trials: five}}\n"
+                                          "tracking: {model_name: ''}\n")
+    with pytest.raises(ParamsError, match=r"tracking\.model_name is empty"):
+        tracking_of(args)
 
 
 def test_dvc_temporary_experiments_log_into_the_real_project(tmp_path):

@@ -4,7 +4,8 @@ Columns (one schema for every corpus):
 
 | column       | type      | meaning                                                      |
 | ------------ | --------- | ------------------------------------------------------------ |
-| dataset      | str       | casme2, samm, smic, flow-images                              |
+| dataset      | str       | casme2, samm, smic, synthetic (the embedded set), flow-images |
+|              |           | or the corpus a flow-image list's row names (sammlv, ...)    |
 | subject      | str       | subject id as the corpus writes its folders (sub01, 006, s1) |
 | clip         | str       | clip name: its folder's name (EP02_01f); when the sheet      |
 |              |           | annotates several micro-expressions in one folder (disjoint  |

@@ -91,7 +91,7 @@ def chosen_model(model: str | None, args: argparse.Namespace) -> str:
     tracking.model_name (read only then: --model works outside a project). ParamsError
     naming --model when there is no params file (a break-it session: away from the project
     the error named only the missing params.yaml)."""
-    from mer.config import params_of
+    from mer.config import tracking_of
 
     if model:
         return model
@@ -100,7 +100,7 @@ def chosen_model(model: str | None, args: argparse.Namespace) -> str:
                           "of the project's tracking.model_name; run it in the project folder, "
                           "or pass --model with a model URI or a model folder (no params "
                           "file needed)")
-    return f"models:/{params_of(args).tracking.model_name}@{CHAMPION}"
+    return f"models:/{tracking_of(args).model_name}@{CHAMPION}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import json
 import logging
 
 from mer import paths
-from mer.config import params_of
+from mer.config import tracking_of
 from mer.tracking.registry import CHAMPION
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from mer.tracking.registry import promote
 
-    name = args.name or params_of(args).tracking.model_name
+    name = args.name or tracking_of(args).model_name
     if args.version is not None:
         version = promote(name, args.alias, args.version)
     else:

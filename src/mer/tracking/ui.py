@@ -30,6 +30,7 @@ from mer.tracking.store import (
     check_tracking_uri,
     ensure_store,
     experiment_page,
+    sqlite_file,
     store_exists,
     tracking_uri,
 )
@@ -132,13 +133,13 @@ def wait_until_answers(server: subprocess.Popen, url: str, timeout_s: float | No
 
 
 def run(args: argparse.Namespace) -> None:
-    from mer.config import TrackingParams, params_of
+    from mer.config import TrackingParams, params_of, tracking_of
 
     root = project_root()
     server_uri = os.environ.get(ENV_URI, "")
     if not server_uri and not Path(args.params).exists() and not store_exists(root):
         params_of(args)  # neither a project nor a store: that error, no new store
-    experiment = (params_of(args).tracking if Path(args.params).exists()
+    experiment = (tracking_of(args) if Path(args.params).exists()
                   else TrackingParams()).experiment
     if server_uri.startswith(("http://", "https://")):
         check_tracking_uri(server_uri)
@@ -146,6 +147,13 @@ def run(args: argparse.Namespace) -> None:
               f"(experiment '{experiment}'); `mer ui` serves only a project's own "
               f"{DB_NAME} (unset {ENV_URI} for that)", file=sys.stderr)
         return
+    database = sqlite_file(server_uri) if server_uri else None
+    if database is not None and not database.is_file():
+        # (h62: a mistyped path made its folders and an empty store, then was served as
+        # the project's UI)
+        raise MerError(f"{ENV_URI}={server_uri}: {database} does not exist, so it holds no "
+                       f"runs: check the path, or unset {ENV_URI} to see the project's "
+                       f"{DB_NAME}")
     ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
     with socket.socket() as probe:  # else another server's answers would pass for ours
         # As uvicorn binds: a port whose last server has just stopped (its connections in
@@ -156,7 +164,8 @@ def run(args: argparse.Namespace) -> None:
         except OSError:
             raise MerError(f"port {args.port} on {HOST} is in use (another `mer ui`?): stop "
                            "that server or try `mer ui --port <another>`") from None
-    print(f"starting the MLflow UI for {root} on http://{HOST}:{args.port} ...",
+    store = f" (runs in {database}, {ENV_URI})" if database is not None else ""
+    print(f"starting the MLflow UI for {root}{store} on http://{HOST}:{args.port} ...",
           file=sys.stderr)
     server = subprocess.Popen(ui_command(args.port, root), cwd=root, env=ui_environment(),
                               preexec_fn=own_process_group)
