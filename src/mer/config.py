@@ -985,6 +985,9 @@ class _DuplicateKey(yaml.YAMLError):
     """A key written twice in one mapping of a params file."""
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """yaml.SafeLoader refusing a key written twice in one mapping: PyYAML keeps the last one
     silently, where DVC refuses the file (a break-it session: a `train:` section appended to
@@ -994,6 +997,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *anchor`: merged keys may be overridden
+                continue  # (h66: the check refused a merge key before it was resolved)
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if key in seen:

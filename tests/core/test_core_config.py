@@ -597,6 +597,17 @@ def test_a_params_file_mer_cannot_read_as_dvc_does_is_one_line(tmp_path, capsys)
         assert re.search(message, err), err
     (tmp_path / "bom.yaml").write_bytes(codecs.BOM_UTF8 + b"train:\n  seed: 1\n")
     assert load_params(tmp_path / "bom.yaml").train.seed == 1  # a UTF-8 BOM is UTF-8
+    # a merge key is no duplicate, and a key after it may override a merged one (h66: the
+    # check refused '<<' before it was resolved)
+    (tmp_path / "merge.yaml").write_text("train:\n  cnn: &c\n    epochs: 5\n  references:\n"
+                                         "    <<: *c\n    batch_size: 16\n"
+                                         "  svm: {trials: 3}\n")
+    merged = load_params(tmp_path / "merge.yaml").train
+    assert (merged.cnn.epochs, merged.references.epochs, merged.references.batch_size) == \
+        (5, 5, 16)
+    (tmp_path / "override.yaml").write_text("train:\n  cnn: &c\n    epochs: 5\n"
+                                            "  references:\n    <<: *c\n    epochs: 7\n")
+    assert load_params(tmp_path / "override.yaml").train.references.epochs == 7
 
 
 @pytest.mark.parametrize(("section", "message"), [

@@ -85,6 +85,11 @@ def test_single_corpus_csv_with_another_name(tmp_path, build):
     root = make_flow_images(tmp_path / "upper", rows, csv_name="MEGC.CSV", with_dataset=False)
     manifest, _ = build("flow-images", root, scheme="megc-3")
     assert list(manifest["subject"]) == ["1", "2"]
+    # and labels.csv, the list by name, too (h66: LABELS.CSV beside another CSV)
+    root = make_flow_images(tmp_path / "named", rows, csv_name="LABELS.CSV", with_dataset=False)
+    (root / "notes.csv").write_text("a note\n")
+    manifest, _ = build("flow-images", root, scheme="megc-3")
+    assert list(manifest["subject"]) == ["1", "2"]
 
 
 def test_a_list_written_on_windows_finds_its_images(tmp_path, build):

@@ -6,6 +6,8 @@ import shutil
 import pytest
 from data_builders import make_smic
 
+from mer.config import DataParams
+from mer.data.build import build_manifest
 from mer.errors import DatasetError
 
 
@@ -111,6 +113,12 @@ def test_a_copy_of_a_frame_left_in_a_clip_folder_is_named(tmp_path, build, copy,
     shutil.copyfile(folder / "image000514.bmp", folder / copy)
     with pytest.raises(DatasetError, match=rf"s2_sur_01: {message}"):
         build("smic", root, scheme="megc-3")
+    # a clip problem like any other: on_bad_clip: skip leaves the clip out (h66: the copy
+    # stopped the stage, where a missing frame is skipped)
+    manifest, report = build_manifest(DataParams(source="smic", root=root, on_bad_clip="skip"),
+                                      "megc-3")
+    assert "s2_sur_01" not in set(manifest["clip"]) and len(manifest) > 0
+    assert [c["clip_id"] for c in report["skipped"]["clips"]] == ["smic/s2/s2_sur_01"]
 
 
 def test_casme2_scheme_leaves_one_class_of_smic(tmp_path, build):

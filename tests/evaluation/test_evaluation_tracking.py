@@ -310,6 +310,13 @@ def test_mer_ui_refuses_a_store_path_that_does_not_exist(tmp_path):
     assert (f"MLFLOW_TRACKING_URI={uri}: {tmp_path}/nonexist/dir/x.db does not exist, so it "
             "holds no runs: check the path, or unset MLFLOW_TRACKING_URI") in done.stderr
     assert not (tmp_path / "nonexist").exists() and not (tmp_path / "mlflow.db").exists()
+    (tmp_path / "folder.db").mkdir()  # (h66: a folder was said not to exist)
+    uri = f"sqlite:///{tmp_path}/folder.db"
+    done = subprocess.run([sys.executable, "-m", "mer.cli", "ui", "--port", str(free_port())],
+                          cwd=tmp_path, env={**ui_environment(), "MLFLOW_TRACKING_URI": uri},
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path}/folder.db is a folder, not an SQLite database file" in done.stderr
 
 
 def test_commands_that_read_only_the_tracking_section_ignore_a_mistake_elsewhere(
@@ -324,10 +331,16 @@ def test_commands_that_read_only_the_tracking_section_ignore_a_mistake_elsewhere
                                           "tracking: {model_name: team-model}\n")
     args = SimpleNamespace(params="params.yaml")
     assert tracking_of(args).model_name == "team-model"
-    # promote gets past the params to the registry: no version of that model yet
+    # promote gets past the params to the registry: no version of that model yet, and the
+    # pipeline's record of why is named (h66: it said only to run `mer register`)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "registered.json").write_text(
+        '{"registered": false, "reason": "train.models (svm) has no hybrid"}\n')
     assert main(["promote"]) == 2
     err = capsys.readouterr().err
     assert "team-model" in err and "train.svm.trials" not in err, err
+    assert ("model 'team-model' has no registered version (reports/registered.json says this "
+            "project's pipeline registered no model (train.models (svm) has no hybrid))") in err
     (tmp_path / "params.yaml").write_text("train: {svm: {trials: five}}\n"
                                           "tracking: {model_name: ''}\n")
     with pytest.raises(ParamsError, match=r"tracking\.model_name is empty"):
@@ -695,6 +708,8 @@ def test_mer_ui_on_a_port_in_use_says_so_at_once(tmp_path, own_store):
                               text=True, check=False, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--port" in done.stderr
+    # the store it made is said to be new (h66: made without a word)
+    assert f"{tmp_path}/mlflow.db is new and holds no runs yet: `dvc repro`" in done.stderr
 
 
 @pytest.mark.parametrize("port", ["70000", "-1", "0", "http"])

@@ -140,9 +140,11 @@ def _lists(root: Path, suffixes: Sequence[str] = (".csv", ".xlsx")) -> list[Path
 
 
 def find_list(root: Path) -> Path:
-    """``root/labels.csv``, else the only CSV in root, else (no CSV) its only workbook."""
-    if (root / DEFAULT_CSV).is_file():
-        return root / DEFAULT_CSV
+    """``root/labels.csv`` (in any letter case), else the only CSV in root, else (no CSV) its
+    only workbook."""
+    default = [p for p in _lists(root, (".csv",)) if p.name.lower() == DEFAULT_CSV]
+    if len(default) == 1:  # (h66: LABELS.CSV beside notes.csv was not taken as the list)
+        return default[0]
     for suffix in (".csv", ".xlsx"):
         found = _lists(root, (suffix,))
         if len(found) == 1:

@@ -119,9 +119,14 @@ def _folder_clips(frames: Path) -> list[Clip]:
                                    f"folders are {', '.join(EMOTION_FOLDERS)}: rename it to its "
                                    "class, or remove it")
             for folder in subfolders(emotion_dir):
-                # An empty folder gets no bounds here: the frame check reports it, as an
-                # error or a skipped clip (data.on_bad_clip), like a clip of any corpus.
-                numbers = frame_files(folder) or {NO_FRAME: folder}
+                # An empty folder, or one whose files frame_files refuses (a copy of a
+                # frame, two files of one number), gets no bounds here: the frame check
+                # reports it, as an error or a skipped clip (data.on_bad_clip), like a clip of
+                # any corpus (h66: a copy stopped the stage under on_bad_clip: skip).
+                try:
+                    numbers = frame_files(folder) or {NO_FRAME: folder}
+                except DatasetError:
+                    numbers = {NO_FRAME: folder}
                 clip = Clip(dataset="smic", subject=subject.name, clip=folder.name,
                             onset=min(numbers), apex=NO_FRAME, offset=max(numbers),
                             fps=FPS, aus="", emotion=emotion, source=folder.as_posix(),

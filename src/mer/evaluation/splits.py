@@ -97,10 +97,14 @@ def protocol_folds(clip_ids: np.ndarray, subjects: np.ndarray, protocol: Evaluat
     """The folds evaluation.protocol makes of these clips: one per subject (loso), or one per
     test corpus (cross-corpus)."""
     datasets = dataset_of(clip_ids)
-    used = (datasets.tolist() if protocol.protocol == "loso"
-            else [*protocol.train_corpora, *protocol.test_corpora])
-    why = people_apart(used)
-    if why is not None:  # (the data stage refuses a LOSO manifest of them before this)
+    # Pooled under LOSO, each a fold's training or test part cross-corpus: two test corpora
+    # (each fold trains on the training corpora only) or two training corpora may share
+    # people (h66); the data stage refuses a LOSO manifest of them before this.
+    together = ([datasets.tolist()] if protocol.protocol == "loso" else
+                [[train, test] for train in protocol.train_corpora
+                 for test in protocol.test_corpora])
+    why = next(filter(None, map(people_apart, together)), None)
+    if why is not None:
         raise DatasetError(f"evaluation ({protocol.protocol}): the {why}")
     if protocol.protocol == "loso":
         return loso_folds(subjects)

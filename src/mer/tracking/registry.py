@@ -209,9 +209,10 @@ def promote(name: str, alias: str, version: str | None, why_none: str = "") -> s
         versions = _versions_of(client, name)
     except MlflowException as exc:
         raise MerError(f"cannot read the registry for model '{name}': {exc}") from None
-    if not versions:
-        raise MerError(f"model '{name}' has no registered version: run `mer register` first "
-                       "(or check tracking.model_name and MLFLOW_TRACKING_URI)")
+    if not versions:  # with why this project has none (h66: a record saying why was unread)
+        why = f" ({why_none})" if version is None and why_none else ""
+        raise MerError(f"model '{name}' has no registered version{why}: run `mer register` "
+                       "first (or check tracking.model_name and MLFLOW_TRACKING_URI)")
     if version is None:
         newest = _newest_complete(versions)
         variant = None if newest is None else (newest.tags or {}).get(VARIANT_TAG)

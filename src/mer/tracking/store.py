@@ -229,8 +229,9 @@ def _store_contents(db: Path) -> tuple[set[str], tuple[Any, ...] | None, int]:
         raise MerError(f"cannot read the MLflow store {db}: {exc}; check the file and its "
                        "folder, then rerun") from None
     except sqlite3.DatabaseError as exc:  # not a database, malformed
-        raise MerError(f"{db} is not a readable MLflow SQLite store ({exc}); move it away "
-                       f"(mer creates a new one) or set {ENV_URI}") from None
+        fix = (f"check {ENV_URI}, which names it" if os.environ.get(ENV_URI) else
+               f"move it away (mer creates a new one) or set {ENV_URI}")  # (h66)
+        raise MerError(f"{db} is not a readable MLflow SQLite store ({exc}); {fix}") from None
     return tables, version, held
 
 

@@ -151,10 +151,15 @@ def run(args: argparse.Namespace) -> None:
     if database is not None and not database.is_file():
         # (h62: a mistyped path made its folders and an empty store, then was served as
         # the project's UI)
-        raise MerError(f"{ENV_URI}={server_uri}: {database} does not exist, so it holds no "
-                       f"runs: check the path, or unset {ENV_URI} to see the project's "
-                       f"{DB_NAME}")
+        what = ("is a folder, not an SQLite database file" if database.is_dir() else
+                "does not exist, so it holds no runs")
+        raise MerError(f"{ENV_URI}={server_uri}: {database} {what}: check the path, or unset "
+                       f"{ENV_URI} to see the project's {DB_NAME}")
+    new = database is None and not store_exists(root)
     ensure_store(root)  # created under the store's lock, never by `mlflow ui` racing a stage
+    if new:  # (h66: made without a word, then served as if it held runs)
+        print(f"mer ui: {root / DB_NAME} is new and holds no runs yet: `dvc repro` (or `mer "
+              "train` and `mer evaluate`) logs them", file=sys.stderr)
     with socket.socket() as probe:  # else another server's answers would pass for ours
         # As uvicorn binds: a port whose last server has just stopped (its connections in
         # TIME_WAIT for a minute) is free; one a server listens on is not.
