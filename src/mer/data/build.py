@@ -174,8 +174,8 @@ def warn_if_mostly_skipped(clips: Sequence[Clip], skipped: Sequence[Skipped]) ->
     corpus that lost every clip went on as if it were in the run (h64: its cross-corpus test
     fold then failed in the train stage, with no word of the skipped clips)."""
     total = Counter(clip.dataset for clip in clips)
-    lost = Counter(clip.dataset for clip in clips
-                   if clip.clip_id in {item.clip_id for item in skipped})
+    gone = {item.clip_id for item in skipped}
+    lost = Counter(clip.dataset for clip in clips if clip.clip_id in gone)
     for dataset, count in lost.items():
         if count <= MOSTLY * total[dataset]:
             continue
