@@ -229,6 +229,22 @@ def test_a_tracking_uri_mistake_is_one_line_at_once(tmp_path, uri, message):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_the_server_probe_carries_mlflows_credentials(monkeypatch):
+    """The probe that tells an MLflow tracking server from another web server sends what
+    MLflow's own requests send, so a server behind an authenticating proxy (which may answer
+    an anonymous request with its login page) is judged by its answer to MLflow."""
+    from mer.tracking.store import _credentials
+
+    for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    assert _credentials() == {}
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ana")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret")
+    assert _credentials() == {"Authorization": "Basic YW5hOnMzY3JldA=="}
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "t0ken")
+    assert _credentials() == {"Authorization": "Bearer t0ken"}
+
+
 def test_a_web_server_that_is_not_mlflow_is_named_as_such_at_once(tmp_path):
     """h61 F5: any answer to /health passed the check, so a tracking URI naming another web
     server (here Python's own file server; a model server answers /health too) was called

@@ -143,7 +143,8 @@ def check_tracking_uri(uri: str) -> None:
 
         probe = f"{uri.rstrip('/')}/{SERVER_PROBE}"
         try:
-            with urllib.request.urlopen(probe, timeout=SERVER_TIMEOUT_S) as response:
+            request = urllib.request.Request(probe, headers=_credentials())
+            with urllib.request.urlopen(request, timeout=SERVER_TIMEOUT_S) as response:
                 status, body = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, body = exc.code, exc.read()
@@ -158,6 +159,23 @@ def check_tracking_uri(uri: str) -> None:
                            f"tracking server (HTTP {status} for {probe}): give the URL of an "
                            "`mlflow server` (a model server of `mlflow models serve` keeps no "
                            f"runs), or unset {ENV_URI} to use {DB_NAME} in the project")
+
+
+def _credentials() -> dict[str, str]:
+    """The Authorization header MLflow's own requests carry, from the variables MLflow reads
+    (MLFLOW_TRACKING_TOKEN, else MLFLOW_TRACKING_USERNAME and _PASSWORD), so a server behind
+    an authenticating proxy answers the probe as it answers MLflow; {} without them."""
+    import base64
+
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user, password = (os.environ.get("MLFLOW_TRACKING_USERNAME"),
+                      os.environ.get("MLFLOW_TRACKING_PASSWORD"))
+    if user and password:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+    return {}
 
 
 def _mlflow_answer(body: bytes) -> bool:
