@@ -149,8 +149,9 @@ def people_apart(corpora: Iterable[str]) -> str | None:
             return (f"corpora {first} and {corpus} filmed the same people (SMIC's VIS, NIR and "
                     "E parts are recordings of SMIC-HS's people: Li et al., FG 2013) under "
                     "numbers not documented to match, so one person could be two LOSO "
-                    "subjects, or in a fold's training and test clips; evaluate one of them "
-                    "per run (one corpus per list, or per data.sources)")
+                    "subjects, or in a fold's training and test clips; keep them apart: under "
+                    "LOSO one of them per run (per list, or per data.sources), cross-corpus "
+                    "both on one side (both training or both test corpora)")
     return None
 
 

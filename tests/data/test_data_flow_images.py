@@ -894,7 +894,8 @@ def test_smics_parts_are_never_pooled_in_one_loso_run(tmp_path, build):
                 ("s1", "c", "surprise", other), ("s3", "d", "negative", other)]
         with pytest.raises(DatasetError, match=r"data: the corpora smic and smic\w+ filmed the "
                                                r"same people .* under numbers not documented "
-                                               r"to match.*evaluate one of them per run"):
+                                               r"to match.*keep them apart: under LOSO one "
+                                               r"of them per run"):
             build("flow-images", make_flow_images(tmp_path / other, rows), scheme="megc-3")
     rows = [("s1", "a", "negative", "SMIC-VIS"), ("s1", "b", "positive", "SMIC-NIR"),
             ("s2", "c", "surprise", "SMIC-VIS"), ("s2", "d", "negative", "SMIC-NIR")]

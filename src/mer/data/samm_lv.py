@@ -61,7 +61,7 @@ from mer.data.sheets import Row, Table, find_annotation_file, read_table
 from mer.errors import DatasetError
 
 FPS = 200.0  # SAMM-LV was filmed at 200 frames per second (Yap et al., 2020)
-WORKBOOK_PATTERNS = ("SAMM_LongVideos*.xlsx", "SAMM_longvideos*.xlsx")
+WORKBOOK_PATTERNS = ("SAMM_LongVideos*.xlsx",)  # in any letter case (find_annotation_file)
 FRAMES_FOLDER = "SAMM_longvideos"
 COLUMNS = {
     "subject": ("Subject", "Subject ID"),
