@@ -159,11 +159,12 @@ def frame_files(folder: Path) -> dict[int, Path]:
             raise DatasetError(f"{folder}: {frames[number].name} and {path.name} are both frame "
                                f"{number}; keep one of them")
         frames[number] = path
-    forms = Counter(name_form(path) for path in frames.values())
+    form_of = {path: name_form(path) for path in frames.values()}
+    forms = Counter(form_of.values())
     if len(forms) > 1:
         (usual, count), = forms.most_common(1)
-        strays = sorted(path.name for path in frames.values() if name_form(path) != usual)
-        example = next(path.name for path in frames.values() if name_form(path) == usual)
+        strays = sorted(path.name for path, form in form_of.items() if form != usual)
+        example = next(path.name for path, form in form_of.items() if form == usual)
         one = len(strays) == 1
         shown = ", ".join(strays[:5]) + ("" if len(strays) <= 5 else
                                          f" and {len(strays) - 5} more")

@@ -63,7 +63,7 @@ from mer.data.cells import (
     subject_text,
 )
 from mer.data.clips import PRECOMPUTED_FLOW, Clip, Corpus, emotion_of
-from mer.data.sheets import Table, read_table
+from mer.data.sheets import Table, matching_files, read_table
 from mer.errors import DatasetError
 from mer.labels import (
     COLLECTION_NAMES,
@@ -134,9 +134,7 @@ def _lists(root: Path, suffixes: Sequence[str] = (".csv", ".xlsx")) -> list[Path
     """The files in ``root`` that may list its images: CSVs and workbooks, but Excel's lock
     file of an open workbook (~$labels.xlsx) and macOS's ._ files; suffixes in any letter
     case (h64: Windows may save 'LIST.XLSX')."""
-    return sorted(p for p in root.iterdir() if p.suffix.lower() in suffixes
-                  and p.is_file() and not p.name.startswith(("~$", "."))) \
-        if root.is_dir() else []
+    return sorted(matching_files(root, [f"*{suffix}" for suffix in suffixes]))
 
 
 def find_list(root: Path) -> Path:

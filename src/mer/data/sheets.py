@@ -98,17 +98,13 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
     if suffix not in EXCEL_SUFFIXES:
         raise DatasetError(f"{path}: annotation files must be .xlsx or .csv, not '{suffix}'; "
                            "open it in a spreadsheet program and save it as .xlsx")
-    import openpyxl
     from openpyxl.utils.cell import range_boundaries
 
     try:
         # data_only: a formula cell (SAMM's Duration) reads as its cached value, not '=F15-D15'.
         # read_only streams the cells: a sheet whose columns are formatted down to row 200 000
         # (what "format the whole column" saves) took 94 s and 777 MB loaded whole, for 32 rows.
-        with warnings.catch_warnings():  # its complaints about parts it skips: the
-            # workbook's worksheets, or the error below, say what matters (h64: one leaked)
-            warnings.simplefilter("ignore", UserWarning)
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook = _load_workbook(path, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged or mislabelled file
         raise DatasetError(f"{path}: cannot be read as an Excel workbook ({type(exc).__name__}: "
                            f"{exc}); check the file is the original .xlsx") from None
@@ -137,6 +133,17 @@ def _worksheets(path: Path) -> Iterator[tuple[str | None, list[tuple[object, ...
         workbook.close()
 
 
+def _load_workbook(path: Path, data_only: bool) -> Any:
+    """openpyxl's read-only workbook of ``path`` (``data_only``: formula cells as their saved
+    values), without openpyxl's complaints about the parts it skips: the workbook's
+    worksheets, or the caller's error, say what matters (h64: one leaked)."""
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+
+
 def _sheet_rows(sheet: Any) -> list[list[object]]:
     """The cell values of a read-only worksheet, row 1 first, as rows of one length (the
     longest row's), without the trailing rows that hold no value (formatted empty cells)."""
@@ -162,11 +169,7 @@ def _merged_ranges(sheet: Any) -> list[str]:
 def _unsaved_formulas(path: Path) -> dict[str, dict[tuple[int, int], str]]:
     """Sheet name -> (row, column) index from A1 -> text of every formula cell of the
     workbook; the caller keeps those its data_only load found no value for."""
-    import openpyxl
-
-    with warnings.catch_warnings():  # as _worksheets
-        warnings.simplefilter("ignore", UserWarning)
-        workbook = openpyxl.load_workbook(path, read_only=True)  # formulas as written
+    workbook = _load_workbook(path, data_only=False)  # formulas as written
     try:
         for sheet in workbook.worksheets:
             sheet.reset_dimensions()  # every cell there is, not the extent the file claims
@@ -425,8 +428,7 @@ def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what:
     """The single file matching ``patterns`` in the first of ``folders`` that has one;
     ``key``: the params key that names the file instead, for messages."""
     for folder in folders:
-        hits = sorted(p for p in _matching(folder, patterns) if p.is_file()
-                      and not p.name.startswith(("~$", ".")))  # skip Excel lock files
+        hits = sorted(matching_files(folder, patterns))
         if len(hits) > 1:
             names = ", ".join(p.name for p in hits)
             raise DatasetError(f"{folder}: found {len(hits)} {what}s ({names}); set "
@@ -439,14 +441,17 @@ def find_annotation_file(folders: Sequence[Path], patterns: Sequence[str], what:
                        f"or set {key} to its path{hint}")
 
 
-def _matching(folder: Path, patterns: Sequence[str]) -> set[Path]:
-    """The entries of ``folder`` whose names match one of the glob ``patterns`` in any letter
-    case (h64: 'CASME2-coding-20140508.XLSX', as Windows may save it, was not found)."""
+def matching_files(folder: Path, patterns: Sequence[str]) -> set[Path]:
+    """The files of ``folder`` whose names match one of the glob ``patterns`` in any letter
+    case, but Excel's lock file of an open workbook (~$...) and hidden files (macOS's ._);
+    empty when ``folder`` is no folder (h64: 'CASME2-coding-20140508.XLSX', as Windows may
+    save it, was not found)."""
     if not folder.is_dir():
         return set()
     return {path for path in folder.iterdir()
             if any(fnmatch.fnmatchcase(path.name.lower(), pattern.lower())
-                   for pattern in patterns)}
+                   for pattern in patterns)
+            and path.is_file() and not path.name.startswith(("~$", "."))}
 
 
 def _other_format_hint(folders: Sequence[Path], patterns: Sequence[str]) -> str:
@@ -454,8 +459,8 @@ def _other_format_hint(folders: Sequence[Path], patterns: Sequence[str]) -> str:
     readable = {Path(pattern).suffix.lower() for pattern in patterns}
     for folder in folders:
         for pattern in patterns:
-            for path in sorted(_matching(folder, [f"{Path(pattern).stem}.*"])):
-                if path.is_file() and path.suffix.lower() not in readable:
+            for path in sorted(matching_files(folder, [f"{Path(pattern).stem}.*"])):
+                if path.suffix.lower() not in readable:
                     return (f". {path} looks like it, but mer reads "
                             f"{' and '.join(sorted(readable))} files: open it in a spreadsheet "
                             "program and save it as .xlsx beside it")
