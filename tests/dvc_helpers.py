@@ -45,15 +45,16 @@ def tiny_params() -> dict:
 
 
 def run(project: Path, *command: str, env: dict[str, str] | None = None,
-        stdout_only: bool = False) -> str:
+        stdout_only: bool = False, fails: bool = False) -> str:
     """``command``'s output (stdout and stderr; only stdout with ``stdout_only``), which must
-    succeed, run in ``project`` with this venv first on PATH and the project's MLflow store."""
+    succeed (fail, with ``fails``), run in ``project`` with this venv first on PATH and the
+    project's MLflow store."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", **(env or {})}
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
                             check=False)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert (result.returncode != 0) == fails, (result.stdout + result.stderr)[-4000:]
     return result.stdout if stdout_only else result.stdout + result.stderr
 
 

@@ -69,7 +69,7 @@ def test_cross_corpus_reruns_train_and_reports_the_test_corpora(project):
     # data reads evaluation.protocol (a flow-image corpus's channel order may not rest on
     # what the evaluation holds out) and writes the same manifest: faces, features stay
     assert ran_stages(run(project, sys.executable, "-m", "dvc", "repro")) == {
-        "data", "train", "evaluate", "register"}
+        "params", "data", "train", "evaluate", "register"}
     predictions = pd.read_csv(project / "reports/predictions.csv", dtype=str)
     tested = set(predictions["clip_id"].str.split("/").str[0])
     assert tested == {"samm", "smic"}  # the training corpus is never scored

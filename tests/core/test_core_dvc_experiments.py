@@ -92,6 +92,12 @@ def project(tmp_path_factory):
     git(root, "add", *BASELINE)
     git(root, "commit", "-q", "-m", "baseline: dvc repro", "--", *BASELINE)
     left = git(root, "status", "--porcelain")
+    # a section misspelt by hand, which no stage but the params stage lists
+    written = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(written + "lables:\n  scheme: megc-3\n")
+    misspelt = dvc(root, "repro", fails=True)
+    (root / "params.yaml").write_text(written)
+    restored = dvc(root, "status")
     # a spotting variant in DVC's own copy of the project (as `dvc queue start` runs them),
     # removed again so the workspace experiment below is the only one
     temp = dvc(root, "exp", "run", "--temp", "-S", "spotting.iou=0.4", "-n", "iou-temp")
@@ -101,6 +107,7 @@ def project(tmp_path_factory):
     dvc(root, "exp", "remove", "folds-temp")
     experiment = dvc(root, "exp", "run", "-S", "train.svm.trials=5", "-n", EXPERIMENT)
     return SimpleNamespace(root=root, rerun=rerun, left_after_baseline=left,
+                           misspelt=misspelt, restored=restored,
                            experiment=experiment, temp=temp, folds=folds)
 
 
@@ -123,7 +130,11 @@ def test_a_fresh_clone_runs_every_stage_and_logs_them_to_its_own_store(fresh_clo
     registered, and reports/registered.json named a run of another clone's store."""
     from mlflow import MlflowClient
 
-    assert ran_stages(fresh_clone.ran) == set(DVC_YAML["stages"]), fresh_clone.ran[-3000:]
+    # all but the params stage, which has no outputs: the committed dvc.lock holds the
+    # params.yaml the clone has, so there is nothing to check again
+    assert ran_stages(fresh_clone.ran) == set(DVC_YAML["stages"]) - {"params"}, \
+        fresh_clone.ran[-3000:]
+    assert "Stage 'params' didn't change" in fresh_clone.ran
     uri = f"sqlite:///{fresh_clone.root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     evaluated = json.loads((fresh_clone.root / "data/evaluation_run.json").read_text())
@@ -172,7 +183,18 @@ def test_nothing_changed_reruns_nothing(project):
 
 @pytest.mark.slow
 def test_an_svm_param_reruns_only_what_depends_on_it(project):
-    assert ran_stages(project.experiment) == {"train", "evaluate", "register"}
+    assert ran_stages(project.experiment) == {"params", "train", "evaluate", "register"}
+
+
+@pytest.mark.slow
+def test_a_section_misspelt_by_hand_stops_the_run_naming_it(project):
+    """A break-it session (h62 F6): `lables:` added to params.yaml by hand was read by no
+    stage, so `dvc repro` and `dvc exp run` ran nothing and the experiment reported the
+    baseline's figures as its own. The params stage lists the whole file."""
+    assert ran_stages(project.misspelt) == {"params"}, project.misspelt[-3000:]
+    assert "unknown key 'lables' (did you mean 'labels'?)" in project.misspelt
+    assert "Traceback" not in project.misspelt
+    assert project.restored.strip() == "Data and pipelines are up to date.", project.restored
 
 
 @pytest.mark.slow
@@ -180,7 +202,8 @@ def test_a_queued_spotting_variant_reruns_only_spotting_and_register(project):
     """`dvc exp run --temp` (and every `dvc queue` entry) runs in a copy that holds only what
     git and DVC track: train's outputs come from DVC's cache, and register's pretrained CNN
     from the project's data/pretrain (mer.paths.project_cache), so nothing is trained again."""
-    assert ran_stages(project.temp) == {"spot-eval", "register"}, project.temp[-3000:]
+    assert ran_stages(project.temp) == {"params", "spot-eval", "register"}, \
+        project.temp[-3000:]
     assert "pretraining the CNN" not in project.temp
     # its version's run says which variant made it, as its spotting run does (a break-it
     # session: every variant's registering run was named `register`, with no commit)
