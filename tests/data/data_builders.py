@@ -204,7 +204,7 @@ def casme_sq_rows() -> list[list[Any]]:
     """Coding rows (columns A..I of CASFEcode_final) with CAS(ME)^2's quirks."""
     return [
         [1, "disgust1_1", 3, 5, 8, "4+L10", "negative", "micro-expression", "disgust"],
-        # offset 0: no offset coded; read as apex + (apex - onset) = 14
+        # offset 0: no offset coded; the interval ends at the apex, 12
         [1, "disgust1_2", 10, 12, 0, 4, "negative", "macro-expression", "disgust"],
         # apex 0: no apex coded
         [1, "happy2_1", 2, 0, 6, "12", "positive", "macro-expression", "happy"],

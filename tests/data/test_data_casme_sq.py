@@ -25,8 +25,8 @@ def test_reads_every_video_with_its_intervals_as_positions(tmp_path):
     assert first.dataset == "casme_sq" and first.fps == FPS == 30.0
     assert first.frames[0].name == "img1.jpg" and first.frames[-1].name == "img20.jpg"
     assert first.frames[0].parent.name == "15_0101disgustingteeth"
-    # frame numbers from 1 -> positions from 0; offset 0 read as apex + (apex - onset) = 14
-    assert spans(first) == [(2, 4, 7, "micro"), (9, 11, 13, "macro")]
+    # frame numbers from 1 -> positions from 0; offset 0 (none coded): it ends at the apex
+    assert spans(first) == [(2, 4, 7, "micro"), (9, 11, 11, "macro")]
     assert first.intervals[0].aus == "4+L10" and first.intervals[0].emotion == "negative"
     assert first.intervals[0].source == f"{tmp_path / WORKBOOK}:1"
     assert spans(videos[1]) == [(1, None, 5, "macro")]  # apex 0: no apex coded
@@ -39,7 +39,7 @@ def test_other_release_names_header_row_and_text_codes(tmp_path):
     make_casme_sq(tmp_path, coding_sheet="CASMEcode_final", header_row=True,
                   videos=[("0101", "disgust1", "x"), ("0502", "happy2", "")])
     videos = read_casme_sq(tmp_path, tmp_path / WORKBOOK)
-    assert spans(videos[0]) == [(2, 4, 7, "micro"), (9, 11, 13, "macro")]
+    assert spans(videos[0]) == [(2, 4, 7, "micro"), (9, 11, 11, "macro")]
     assert videos[0].intervals[0].source.endswith(":2")  # row 1 is the header
 
 
@@ -72,7 +72,7 @@ def test_a_header_row_is_read_by_its_names_below_title_rows(tmp_path):
     rows = [["CAS(ME)^2 long videos: coding (final)"], [None],
             [HEADER[i] for i in order], *[[row[i] for i in order] for row in casme_sq_rows()]]
     videos = read_casme_sq(make_casme_sq(tmp_path, rows=rows))
-    assert spans(videos[0]) == [(2, 4, 7, "micro"), (9, 11, 13, "macro")]
+    assert spans(videos[0]) == [(2, 4, 7, "micro"), (9, 11, 11, "macro")]
     assert spans(videos[1]) == [(1, None, 5, "macro")]
     assert videos[0].intervals[0].aus == ""  # no AUs column: none read
     assert videos[0].intervals[0].emotion == "negative"
@@ -94,12 +94,6 @@ def test_an_xls_workbook_is_named_with_the_spotting_key(tmp_path):
     (root / WORKBOOK).rename(root / "CAS(ME)^2code_final.xls")
     with pytest.raises(DatasetError, match=r"set spotting.annotations to its path.*\.xls"):
         read_casme_sq(root)
-
-
-def test_missing_offset_stays_within_the_video(tmp_path):
-    rows = [[1, "happy2_1", 8, 11, 0, "12", "positive", "macro-expression", "happy"]]
-    videos = read_casme_sq(make_casme_sq(tmp_path, rows=rows))
-    assert spans(videos[1]) == [(7, 10, 11, "macro")]  # 11 + 3 = 14 > 12 frames: frame 12
 
 
 def test_apex_outside_its_interval_is_dropped(tmp_path):
@@ -183,6 +177,18 @@ def test_neither_offset_nor_apex(tmp_path):
 
 def test_offset_before_onset(tmp_path):
     assert "row 1: offset 2 comes before onset 3" in error(tmp_path, rows=with_row(0, offset=2))
+
+
+def test_an_uncoded_offset_ends_at_the_apex_as_the_organisers_read_it(tmp_path):
+    """A review (h67 F1, F5): offset 0 was read as apex + (apex - onset), credited to the MEGC
+    organisers, whose baseline (and SOFTNet) end the interval at the apex; a spot over the
+    longer interval could be a TP here and an FP in every published protocol. An apex before
+    the onset was reported as an "offset 6" that the sheet does not hold."""
+    videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, onset=3, apex=9, offset=0)))
+    assert spans(videos[0])[0] == (2, 8, 8, "micro")
+    message = error(tmp_path / "other", rows=with_row(1, onset=10, apex=8, offset=0))
+    assert "row 2: no offset is coded (0) and apex 8 comes before onset 10" in message
+    assert "offset 6" not in message
 
 
 def test_unknown_subject_index_and_video_name(tmp_path):

@@ -15,20 +15,35 @@ def spans(video):
     return [(i.onset, i.apex, i.offset, i.kind) for i in video.intervals]
 
 
-def test_reads_every_video_with_its_intervals_as_positions(tmp_path):
-    videos = read_samm_lv(make_samm_lv(tmp_path))
+def test_reads_every_video_with_its_intervals_as_positions(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="mer.data.samm_lv"):
+        videos = read_samm_lv(make_samm_lv(tmp_path))
     assert [(v.subject, v.video, len(v.frames)) for v in videos] == [
         ("006", "006_1", 30), ("006", "006_2", 12), ("007", "007_3", 15)]
     first = videos[0]
     assert first.dataset == "samm_lv" and first.fps == FPS == 200.0
     assert first.frames[0].name == "006_1_0001.jpg"
-    # float frame numbers; onset 0 (not coded): the apex 14 starts the macro interval
-    assert spans(first) == [(2, 4, 7, "micro"), (13, 13, 24, "macro")]
+    # float frame numbers; onset 0 (not coded): the row is left out, named (h67 F3: it was
+    # read as apex..offset, an interval no published protocol scores)
+    assert spans(first) == [(2, 4, 7, "micro")]
+    assert "1 row(s) code no onset (onset 0) and are left out of the ground truth" in caplog.text
+    assert "row 12 (006_1_2)" in caplog.text
     assert first.intervals[0].aus == "A2" and first.intervals[0].emotion == ""
     assert first.intervals[0].source == f"{tmp_path / WORKBOOK}:11"  # header at row 10
     assert videos[1].frames[0].name == "006_2_00001.jpg"  # 5-digit frame numbers
     assert spans(videos[1]) == [(1, None, 8, "macro")]  # apex -1: none coded
     assert spans(videos[2]) == [(4, 6, 9, "micro")]  # 'micro - 1/2' in lower case
+
+
+def test_an_uncoded_offset_ends_at_the_apex_as_in_cas_me_2(tmp_path):
+    """A review (h67 F2): offset 0 (none coded) stopped the corpus ("offset 0 comes before
+    onset 3"); it is read as CAS(ME)^2's is, one rule for both."""
+    videos = read_samm_lv(make_samm_lv(tmp_path, rows=with_row(0, Offset=0)))
+    assert spans(videos[0])[0] == (2, 4, 4, "micro")
+    assert "row 11: neither an offset nor an apex is coded" in error(
+        tmp_path / "none", rows=with_row(0, Offset=0, Apex=-1))
+    assert "row 11: no offset is coded (0) and apex 2 comes before onset 3" in error(
+        tmp_path / "early", rows=with_row(0, Offset=0, Apex=2))
 
 
 def test_frame_numbers_need_not_start_at_one(tmp_path):

@@ -34,9 +34,9 @@ Quirks handled, each in one place:
   release (public spotting code reads either): ``_CODING_SHEET``
 - video codes typed as numbers lose their leading zero (101 for ``0101``; public code pads
   them back with ``%04d``): ``_video_code``
-- offset 0 (the coders marked no offset; a few rows): taken as apex + (apex - onset), at
-  most the video's last frame, as the MEGC organisers' baseline and later public code read
-  the sheet (SOFTNet takes the apex instead): ``_offset_when_missing``
+- offset 0 (the coders marked no offset; a few rows): the interval ends at the apex, as the
+  MEGC2020 organisers' spotting baseline and SOFTNet read the sheet
+  (mer.data.long_video.offset_when_uncoded, shared with SAMM-LV)
 - apex 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
   None (mer.data.long_video.annotated_interval)
 - a header row some copies add above the coding rows, maybe below title rows and with the
@@ -69,6 +69,7 @@ from mer.data.long_video import (
     annotated_interval,
     find_frames_root,
     long_videos,
+    offset_when_uncoded,
     video_frames,
 )
 from mer.data.sheets import (
@@ -270,13 +271,6 @@ def _video_of(table: Table, row: Row, subjects: dict[int, int], codes: dict[str,
 
 # ----------------------------------------------------------------------------- the intervals
 
-def _offset_when_missing(onset: int, apex: int) -> int:
-    """Quirk: offset 0 means the coders marked no offset. The MEGC organisers' baseline reads
-    such a row as onset..apex + (apex - onset) (a fall as long as the rise); SOFTNet ends it at
-    the apex. We follow the organisers, whose reading defines the benchmark's intervals."""
-    return apex + (apex - onset)
-
-
 def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval:
     where, cells, names = table.where(row), row.values, table.headers
     onset = frame_number(cells["onset"], names["onset"], where)
@@ -285,11 +279,7 @@ def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval:
     apex = None if apex <= 0 else apex
     offset = frame_number(cells["offset"], names["offset"], where)
     if offset == 0:
-        if apex is None:
-            raise DatasetError(f"{where}: neither an offset nor an apex is coded (both 0); "
-                               "write the offset frame number or delete the row")
-        # Computed, not coded: kept within the video rather than refused.
-        offset = min(_offset_when_missing(onset, apex), max(frames.positions))
+        offset = offset_when_uncoded(onset, apex, where)
     kind_text = cell_text(cells["type"]).lower()
     if kind_text not in TYPES:
         raise DatasetError(f"{where}: column '{names['type']}' holds {cell_text(cells['type'])!r}"

@@ -158,6 +158,21 @@ def find_frames_root(root: Path, folder: str, pattern: re.Pattern[str], corpus: 
     return found
 
 
+def offset_when_uncoded(onset: int, apex: int | None, where: str) -> int:
+    """The offset of a row whose offset is 0 (the coders marked none; a few rows of CAS(ME)^2
+    and of SAMM-LV): the apex, so the interval is onset..apex, as the MEGC2020 organisers'
+    spotting baseline (He, ``CASME_2.py``) and SOFTNet's ground truth (Liong et al., 2021,
+    ``load_gt``) read these rows. DatasetError naming ``where`` when no apex is coded either,
+    or the apex comes before the onset (the frame numbers the row does hold)."""
+    if apex is None:
+        raise DatasetError(f"{where}: neither an offset nor an apex is coded (offset 0, apex 0, "
+                           "-1 or empty); write the offset frame number or delete the row")
+    if apex < onset:
+        raise DatasetError(f"{where}: no offset is coded (0) and apex {apex} comes before onset "
+                           f"{onset}; correct the frame numbers")
+    return apex
+
+
 def annotated_interval(frames: VideoFrames, where: str, onset: int, apex: int | None,
                        offset: int, kind: Kind, source: str, aus: str = "",
                        emotion: str = "") -> Interval:
