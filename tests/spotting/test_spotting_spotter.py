@@ -174,6 +174,17 @@ def test_fit_p_finds_the_threshold_that_separates_expressions_from_distractors()
     assert pooled_counts([(spotted, truth)])["micro"].f1 == 1.0
 
 
+def test_fit_p_ties_keep_the_smaller_p_in_any_listed_order():
+    """A review (h67 F4): p 0.7 and 0.9 tie here, and the candidates listed from the largest
+    gave 0.9: the first listed won, not the smaller p the docstring promises."""
+    sig = signals_with({"micro": [(50, 1.0), (150, 0.6), (250, 1.0)], "macro": []})
+    sig.score["macro"][:] = 0
+    truth = [Interval(44, 50, 56, "micro"), Interval(244, 250, 256, "micro")]
+    listed = (0.1, 0.3, 0.5, 0.7, 0.9)
+    for order in (listed, listed[::-1], (0.5, 0.9, 0.1, 0.7, 0.3)):
+        assert fit_p([sig], [truth], order, 0.5) == {"micro": 0.7, "macro": 0.9}, order
+
+
 def test_a_kind_without_true_intervals_gets_the_p_that_spots_least(caplog):
     """A break-it session: with no micro-expression in the training videos every p scored F1
     0, and the tie rule (the smaller p, more recall) shipped the p that spots the most: 49

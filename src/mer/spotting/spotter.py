@@ -171,10 +171,12 @@ def fit_p(signals: Sequence[VideoSignals], truths: Sequence[Sequence[Interval]],
 
     Scales are fitted one after the other (micro first, macro given it), since each kind's
     detections are resolved against the other's. Ties keep the smaller p (more recall). A
-    scale with no true interval of its kind in the videos gets the largest candidate.
+    scale with no true interval of its kind in the videos gets the largest candidate. The
+    order ``candidates`` are listed in changes nothing.
     """
     if len(signals) != len(truths):
         raise ValueError(f"{len(signals)} videos' signals but {len(truths)} truths")
+    candidates = sorted(float(p) for p in candidates)  # ties: the first tried, the smaller p
     chosen = {scale: float(candidates[len(candidates) // 2]) for scale in SCALES}
     for scale in SCALES:
         if not any(i.kind == scale for truth in truths for i in truth):
