@@ -131,10 +131,62 @@ def test_per_corpus_figure_marks_each_corpus_chance():
     three = {"uar": 0.6, "uf1": 0.5, "classes": ["negative", "positive", "surprise"]}
     two = {"uar": 0.6, "uf1": 0.5, "classes": ["negative", "positive"]}
     figure = per_corpus_figure({"hybrid": {"full": three, "casme2": three, "samm": two}}, 3)
-    for ax in figure.axes:
-        [chance] = [c for c in ax.collections if isinstance(c, LineCollection)]
-        heights = [round(float(segment[0][1]), 3) for segment in chance.get_segments()]
-        assert heights == [0.333, 0.333, 0.5]
+    uf1_panel, uar_panel = figure.axes
+    [chance] = [c for c in uar_panel.collections if isinstance(c, LineCollection)]
+    heights = [round(float(segment[0][1]), 3) for segment in chance.get_segments()]
+    assert heights == [0.333, 0.333, 0.5]
+    # a review (h68 F4): the UF1 panel drew UAR's chance, though UF1 may average over classes
+    # a corpus lacks but the model predicts there
+    assert not [c for c in uf1_panel.collections if isinstance(c, LineCollection)]
+
+
+def cross_corpus_predictions() -> pd.DataFrame:
+    """One cross-corpus fold whose test corpus shows 2 of the 3 classes (h68's case)."""
+    rows = []
+    for i in range(20):
+        label = ("negative", "positive")[i % 2]
+        for model, guess in (("majority", "negative"),
+                             ("hybrid", label if i % 5 else "surprise")):
+            rows.append({"model": model, "fold": "casme2->samm", "subject": f"samm_{i % 4}",
+                         "clip_id": f"samm/samm_{i % 4}/c{i}", "clip": f"c{i}", "label": label,
+                         "prediction": guess,
+                         **{f"prob_{c}": 0.8 if c == guess else 0.1
+                            for c in ("negative", "positive", "surprise")}})
+    return pd.DataFrame(rows)
+
+
+def test_chance_spread_and_recall_say_what_a_cross_corpus_fold_measured(tmp_path):
+    """A review (h68 F1-F3, F6): a test corpus lacking 'surprise' had chance UAR 1/3 under a
+    majority guess scoring 0.5; one fold gave uar_sd 0.0, a spread no fold measured; the
+    class with no clip had recall 0.0 beside UAR 0.8, which leaves it out; and the figures
+    ordered the models two ways, so one model had two colours."""
+    from mer.tracking.runs import report_metrics
+
+    frame = cross_corpus_predictions()
+    report = evaluation_report(frame)
+    assert report["floor"]["chance_uar"] == 0.5 == report["floor"]["majority_uar"]
+    assert headline(report)["hybrid"]["uar_sd"] is None
+    assert report["models"]["hybrid"]["fold_std_uf1"] is None
+    assert "null" in to_json(headline(report))
+    assert report["models"]["hybrid"]["recall"] == {"negative": 0.8, "positive": 0.8,
+                                                    "surprise": None}
+    assert "hybrid/uar_sd" not in report_metrics(report) and "hybrid/uar" in report_metrics(report)
+    write_plots(frame, per_subject(frame, report["classes"]), tmp_path, report)  # no spread
+    recall = pd.read_csv(tmp_path / "recall" / "hybrid.csv")
+    assert recall["recall"].isna().tolist() == [False, False, True]
+
+
+def test_every_figure_orders_the_models_as_metrics_json(tmp_path, monkeypatch):
+    from mer.evaluation import plots
+
+    seen = {}
+    original = plots.per_class_figure
+    monkeypatch.setattr(plots, "per_class_figure",
+                        lambda recalls, classes: seen.setdefault("order", list(recalls))
+                        and original(recalls, classes))
+    frame = predictions()
+    write_plots(frame, per_subject(frame, CLASSES), tmp_path)
+    assert seen["order"] == list(headline(evaluation_report(frame)))
 
 
 def test_models_figure_centres_the_fold_spread_on_the_fold_mean():
@@ -148,7 +200,7 @@ def test_models_figure_centres_the_fold_spread_on_the_fold_mean():
     by_model = {m: {"uar": 0.8 - 0.1 * i, "uf1": 0.5, "accuracy": 0.6,
                     "fold_mean_uar": 0.7 - 0.1 * i, "fold_std_uar": 0.05 + 0.01 * i}
                 for i, m in enumerate(MODELS)}
-    ax = models_figure(by_model, 5).axes[0]
+    ax = models_figure(by_model, 0.2).axes[0]
     shown = [label.get_text() for label in ax.get_xticklabels()]
     assert shown == sorted(MODELS, key=headline_rank) == ["hybrid", "cnn", "svm", "majority",
                                                             "au-oracle"]

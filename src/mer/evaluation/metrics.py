@@ -4,8 +4,10 @@ Conventions (MEGC), which scikit-learn's definitions follow: UAR is the mean rec
 classes present in the truth (``balanced_accuracy_score``); UF1 the mean F1 over the classes
 present in the truth or the predictions (``f1_score(average="macro")``: a class predicted but
 never true scores F1 = 0; a class in neither is skipped). A ratio with a zero denominator (the
-precision of a never-predicted class) is 0 (``zero_division=0``). Pooled metrics use every
-fold's predictions at once; fold_* metrics are per held-out subject.
+precision of a never-predicted class) is 0 (``zero_division=0``); the recall of a class with
+no clip is undefined (NaN; None in the reports), as UAR leaves it out. Pooled metrics use every
+fold's predictions at once; fold_* metrics are per fold: held-out subject (LOSO) or test
+corpus (cross-corpus), their spread undefined (None) with one fold.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
 
 def per_class(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
               ) -> tuple[np.ndarray, np.ndarray]:
-    """(K,) recall and (K,) precision of each class; 0 where undefined."""
+    """(K,) recall and (K,) precision of each class: the recall of a class with no clip is
+    NaN (undefined; UAR leaves the class out), the precision of a class never predicted 0."""
     y_true, y_pred = _checked(y_true, y_pred, n_classes)
-    precision, recall, _, _ = sk.precision_recall_fscore_support(
+    precision, recall, _, support = sk.precision_recall_fscore_support(
         y_true, y_pred, labels=np.arange(n_classes), zero_division=0)
-    return recall, precision
+    return np.where(support > 0, recall, np.nan), precision
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -72,7 +75,8 @@ def summarise(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
     recall, precision = per_class(y_true, y_pred, len(classes))
     return {
         **scores(y_true, y_pred, len(classes)),
-        "recall": dict(zip(classes, recall.tolist(), strict=True)),
+        "recall": {c: None if np.isnan(r) else r
+                   for c, r in zip(classes, recall.tolist(), strict=True)},
         "precision": dict(zip(classes, precision.tolist(), strict=True)),
         "support": dict(zip(classes, matrix.sum(axis=1).tolist(), strict=True)),
         "confusion": matrix.tolist(),
@@ -87,8 +91,9 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, 
 
 
 def fold_spread(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, n_classes: int
-                ) -> dict[str, float]:
-    """Mean and population std (ddof=0) over folds of accuracy, UAR and UF1.
+                ) -> dict[str, float | None]:
+    """Mean and population std (ddof=0) over folds of accuracy, UAR and UF1; the std is None
+    with one fold (a cross-corpus run of one test corpus), where no spread is measured.
 
     Each fold is one held-out subject (LOSO) or test corpus (cross-corpus); its UAR/UF1
     average over the classes its clips show.
@@ -96,9 +101,9 @@ def fold_spread(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, n_cla
     y_true, y_pred, folds = np.asarray(y_true), np.asarray(y_pred), np.asarray(folds)
     per_fold = [scores(y_true[folds == fold], y_pred[folds == fold], n_classes)
                 for fold in np.unique(folds)]
-    out: dict[str, float] = {"folds": len(per_fold)}
+    out: dict[str, float | None] = {"folds": len(per_fold)}
     for name in ("accuracy", "uar", "uf1"):
         values = [fold[name] for fold in per_fold]
         out[f"fold_mean_{name}"] = float(np.mean(values)) if values else 0.0
-        out[f"fold_std_{name}"] = float(np.std(values)) if values else 0.0
+        out[f"fold_std_{name}"] = float(np.std(values)) if len(values) > 1 else None
     return out

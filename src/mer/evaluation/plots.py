@@ -27,6 +27,7 @@ import numpy as np
 from mer.evaluation import metrics
 from mer.evaluation.report import (
     DECIMALS,
+    chance_uar,
     classes_of,
     headline_rank,
     model_metrics,
@@ -111,11 +112,12 @@ def per_class_figure(recalls: dict[str, list[float]], classes: Sequence[str]) ->
     return fig
 
 
-def models_figure(by_model: dict[str, dict[str, Any]], n_classes: int) -> Figure:
+def models_figure(by_model: dict[str, dict[str, Any]], chance: float) -> Figure:
     """Pooled UAR, UF1 and accuracy of every model side by side, in reports/metrics.json's
     order; over the UAR bar, the mean and spread (sd) of the per-fold UAR as a point with an
-    error bar: how much the score moves with the held-out subject. (A break-it session: the
-    spread was drawn around the pooled UAR, a range the folds never had.)"""
+    error bar: how much the score moves with the held-out subject (none with one fold). (A
+    break-it session: the spread was drawn around the pooled UAR, a range the folds never
+    had.) ``chance``: the pooled chance UAR (report.chance_uar)."""
     models = sorted(by_model, key=headline_rank)
     fig = _figure(2.5 + 1.1 * len(models), 4.2)
     ax = fig.add_subplot()
@@ -123,10 +125,11 @@ def models_figure(by_model: dict[str, dict[str, Any]], n_classes: int) -> Figure
     for k, (key, label) in enumerate((("uar", "UAR"), ("uf1", "UF1"),
                                       ("accuracy", "accuracy"))):
         ax.bar(x + (k - 1) * 0.27, [by_model[m][key] for m in models], 0.27, label=label)
+    spread = [by_model[m]["fold_std_uar"] for m in models]
     ax.errorbar(x - 0.27, [by_model[m]["fold_mean_uar"] for m in models],
-                yerr=[by_model[m]["fold_std_uar"] for m in models], fmt="o", color="black",
+                yerr=[np.nan if sd is None else sd for sd in spread], fmt="o", color="black",
                 markersize=3, capsize=3, label="per-fold UAR: mean ± sd")
-    ax.axhline(1.0 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance UAR")
+    ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance UAR")
     ax.set_xticks(x, models, rotation=20, ha="right")
     ax.set_ylim(0, 1)
     ax.set_title("models (bars: pooled predictions)")
@@ -174,9 +177,10 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
                    [by_group[g][metric] if g in by_group else np.nan for g in groups],
                    width, label=model)
         x = np.arange(len(groups))
-        ax.hlines([1.0 / shown.get(g, n_classes) for g in groups], x - 0.45, x + 0.45,
-                  color="grey", linestyle="--", linewidth=1,
-                  label="chance UAR (1 / classes shown)")
+        if metric == "uar":  # not UF1's chance (a review): UF1 may average over more classes
+            ax.hlines([1.0 / shown.get(g, n_classes) for g in groups], x - 0.45, x + 0.45,
+                      color="grey", linestyle="--", linewidth=1,
+                      label="chance UAR (1 / classes shown)")
         ax.set_xticks(x, names)
         ax.set_ylim(0, 1)
         ax.set_title(f"{metric.upper()} (pooled predictions)")
@@ -206,7 +210,8 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     classes = classes_of(frame)
-    models = models_of(frame)
+    # reports/metrics.json's order, in every figure: one colour per model throughout
+    models = sorted(models_of(frame), key=headline_rank)
     lookup = {c: k for k, c in enumerate(classes)}
     recalls = {}
     for model in models:
@@ -230,10 +235,10 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
     _save(per_class_figure(recalls, classes), folder / "per_class.png")
     by_model = report["models"] if report is not None else {
         m: model_metrics(frame[frame["model"] == m], classes) for m in models}
-    _save(models_figure(by_model, len(classes)), folder / "models.png")
+    _save(models_figure(by_model, chance_uar(frame)), folder / "models.png")
     if any("corpora" in scores for scores in by_model.values()):
-        _save(per_corpus_figure({m: {"full": scores, **scores.get("corpora", {})}
-                                 for m, scores in by_model.items()}, len(classes)),
+        _save(per_corpus_figure({m: {"full": by_model[m], **by_model[m].get("corpora", {})}
+                                 for m in models}, len(classes)),
               folder / "per_corpus.png")
     primary = primary_model(models)
     mine = per_subject[per_subject["model"] == primary]

@@ -5,7 +5,8 @@
   corpora (the MEGC2019 composite, cross-corpus runs) each corpus's share of the pooled
   predictions scored too, as the field reports it, under 'corpora'.
 - reports/metrics.json, the DVC metric: per model only the headline (UAR, UF1, accuracy and the
-  spread of the per-fold UAR), so `dvc exp show` and `dvc metrics diff` stay readable.
+  spread of the per-fold UAR: over held-out subjects, or test corpora cross-corpus, null with
+  one fold), so `dvc exp show` and `dvc metrics diff` stay readable.
 
 Every number comes from mer.evaluation.metrics on the pooled predictions (MEGC convention).
 """
@@ -318,6 +319,14 @@ def primary_model(models: Sequence[str]) -> str:
     return next((m for m in PRIMARY_PREFERENCE if m in models), models[0])
 
 
+def chance_uar(frame: pd.DataFrame) -> float:
+    """The pooled UAR of chance, 1 / the classes the primary model's clips show: UAR averages
+    over those (a cross-corpus test corpus may lack some: a review found a constant guess at
+    0.5 drawn above a chance of 1/3), as per subject and per corpus."""
+    primary = primary_model(models_of(frame))
+    return 1.0 / frame.loc[frame["model"] == primary, "label"].nunique()
+
+
 def evaluation_report(frame: pd.DataFrame) -> dict[str, Any]:
     """The content of reports/evaluation.json: every model's every figure."""
     classes = classes_of(frame)
@@ -326,7 +335,7 @@ def evaluation_report(frame: pd.DataFrame) -> dict[str, Any]:
         raise ValueError("the predictions table is empty")
     per_model = {m: model_metrics(frame[frame["model"] == m], classes) for m in models}
     primary = primary_model(models)
-    chance = 1.0 / len(classes)
+    chance = chance_uar(frame)
     report: dict[str, Any] = {
         "primary": primary,
         **{k: per_model[primary][k] for k in ("accuracy", "uar", "uf1", "fold_mean_uar",
@@ -367,7 +376,8 @@ def headline_rank(model: str) -> tuple[int, int, str]:
 
 def headline(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The content of reports/metrics.json: model -> uar, uf1, acc (accuracy) and uar_sd (the
-    population std of the per-fold, i.e. per held-out subject, UAR), in headline_rank order."""
+    population std of the per-fold UAR: per held-out subject under LOSO, per test corpus
+    cross-corpus; None with one fold), in headline_rank order."""
     return {m: {short: report["models"][m][key] for short, key in HEADLINE.items()}
             for m in sorted(report["models"], key=headline_rank)}
 

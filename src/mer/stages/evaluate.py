@@ -1,7 +1,8 @@
 """Pooled LOSO metrics and plots from the out-of-fold predictions.
 
 Reads reports/predictions.csv; writes reports/evaluation.json (per model: accuracy, UAR, UF1,
-per-class recall and precision, fold_mean_*/fold_std_* over held-out subjects; top-level keys
+per-class recall and precision, fold_mean_*/fold_std_* over the folds (held-out subjects;
+test corpora cross-corpus); top-level keys
 for the primary model, the hybrid when trained; the chance/majority floor and the AU-oracle
 ceiling; the sha256 of the predictions it scored), reports/metrics.json (the DVC metric: per
 model UAR, UF1, accuracy and the spread of the per-fold UAR) and reports/plots/ (confusion

@@ -193,11 +193,12 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
     as hybrid/samm/uf1, ...; every other figure is in the run's evaluation.json, so the MLflow
     UI's runs table shows what runs are compared on."""
     pooled = {f"{model}/{key}": float(value)
-              for model, figures in headline(report).items() for key, value in figures.items()}
+              for model, figures in headline(report).items() for key, value in figures.items()
+              if value is not None}  # uar_sd of one fold: none measured, none logged
     per_corpus = {f"{model}/{corpus}/{short}": float(figures[key])
                   for model in headline(report)
                   for corpus, figures in report["models"][model].get("corpora", {}).items()
-                  for short, key in HEADLINE.items() if key in figures}
+                  for short, key in HEADLINE.items() if figures.get(key) is not None}
     return {**pooled, **per_corpus}
 
 
