@@ -182,6 +182,27 @@ def test_rerunning_with_every_fold_cached_logs_no_new_runs(project):
         assert len(project.client.get_metric_history(parent.info.run_id, key)) == 1
 
 
+def test_a_reopened_parent_keeps_the_duration_of_its_training(tmp_path, monkeypatch):
+    """A review (h62 F10): `mer evaluate`, and `mer train` with every fold cached, reopen the
+    training's parent run, and each moved its end time: the MLflow UI's Duration became the
+    time since training, a day for an evaluation made the next day."""
+    import time
+
+    toy_project(tmp_path, monkeypatch)
+    assert main(["train"]) == 0
+    client = MlflowClient(tracking_uri(tmp_path))
+    [parent] = [r for r in client.search_runs(
+        [client.get_experiment_by_name("mer").experiment_id], max_results=1000)
+        if PARENT_TAG not in r.data.tags]
+    time.sleep(1.1)
+    for command in ("evaluate", "train"):
+        assert main([command]) == 0
+        run = client.get_run(parent.info.run_id)
+        assert run.info.status == "FINISHED", command
+        assert (run.info.start_time, run.info.end_time) == \
+            (parent.info.start_time, parent.info.end_time), command
+
+
 def test_a_training_whose_fold_cache_is_gone_is_a_new_parent(tmp_path, monkeypatch):
     """The issue: the same training again after its fold cache was deleted reopened the
     finished parent, which then held every fold twice (and a stop made it KILLED)."""

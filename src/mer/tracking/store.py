@@ -619,9 +619,13 @@ class Tracker:
         """Create a run (or reopen ``run_id``), tagged with this process (owner_tags) and, when
         new, MLflow's context tags; FINISHED on success, KILLED when stopped by Ctrl-C or
         SIGTERM, FAILED on any other exception. ``started`` and ``ended`` (Unix time, s) give
-        the run the times of work done before it was logged, e.g. a fold's fit."""
+        the run the times of work done before it was logged, e.g. a fold's fit. A reopened run
+        that finishes keeps its end time unless ``ended`` is given, so the UI's Duration stays
+        the work it first logged (h62: evaluating a training a day later made its Duration a
+        day)."""
         all_tags = {**(tags or {}), **owner_tags()}
         opened: str | None = None
+        end_ms = None if ended is None else _millis(ended)
         try:
             # A Ctrl-C or SIGTERM during the calls below is raised at the end of this block,
             # inside the try, so the run it interrupted is closed too.
@@ -636,6 +640,8 @@ class Tracker:
                     # Owner first, then RUNNING: a concurrent close_stale_runs must not see
                     # the previous (finished) owner on a running run.
                     opened = run_id
+                    if end_ms is None:
+                        end_ms = self.client.get_run(run_id).info.end_time
                     self.log(run_id, tags=all_tags)
                     self.client.update_run(run_id, status="RUNNING")
             yield opened
@@ -650,8 +656,7 @@ class Tracker:
                     self.client.set_tag(opened, NOTE_TAG, f"failed: {said}"[:NOTE_CHARS])
                 self.client.set_terminated(opened, status="KILLED" if stopped else "FAILED")
             raise
-        self.client.set_terminated(opened, status="FINISHED",
-                                   end_time=None if ended is None else _millis(ended))
+        self.client.set_terminated(opened, status="FINISHED", end_time=end_ms)
 
     @contextmanager
     def fluent_run(self, run_id: str) -> Iterator[None]:
