@@ -458,10 +458,11 @@ def _entry_by_mlflow_rule(model: str, store: str) -> model_cache.RegistryEntry |
     if len(found) != 2:  # (model id,): a logged model, not a registry entry
         return None
     name, version = found
-    if model_cache.version_number(version) is None:  # MLflow's rule takes '²' (h60)
+    number = model_cache.version_number(version)
+    if number is None:  # MLflow's rule takes '²' (h60)
         raise MerError(f"cannot load model '{model}': {str(version)!r} is no version number "
                        f"(digits 0-9), e.g. models:/{name}/1")
-    return model_cache.RegistryEntry(name, None, str(model_cache.version_number(version)))
+    return model_cache.RegistryEntry(name, None, str(number))
 
 
 def _no_version_named(model: str, store: str) -> MerError | None:
