@@ -157,3 +157,54 @@ def test_grey_and_colour_frames_align_alike():
     colour_clip, grey_clip = align_clip([image, image], PARAMS), align_clip([grey, grey], PARAMS)
     assert np.array_equal(colour_clip.transform, grey_clip.transform)
     assert np.array_equal(colour_clip.faces, grey_clip.faces)
+
+
+def _flow_error(frame: np.ndarray, shift: int, warp) -> tuple[float, float]:
+    """(crop scale, mean endpoint error in crop px over the face) of mer's flow between the
+    crops of ``frame`` and of it moved ``shift`` whole pixels right (exact: no resampling)."""
+    from mer.config import FeatureParams
+    from mer.features.flow import flow_between
+
+    clip = align_clip([frame, frame], PARAMS)
+    matrix = clip.transform.astype(np.float64)
+    grey = lm.to_grey(frame)
+    onset, moved = warp([grey, np.roll(grey, shift, axis=1)], clip.transform, PARAMS.size)
+    flow = flow_between(onset, moved, FeatureParams())
+    points = clip.landmarks
+    rows = slice(int(points[19, 1]), int(points[8, 1]) - 5)
+    face = flow[rows, int(points[0, 0]) + 5:int(points[16, 0]) - 5]
+    expected = shift * matrix[:, 0]  # the frame's x axis in the crop
+    error = np.hypot(face[..., 0] - expected[0], face[..., 1] - expected[1]).mean()
+    return float(np.hypot(*matrix[0, :2])), float(error)
+
+
+def test_a_large_frame_is_halved_before_it_is_cropped():
+    """A review (h70 F1): a frame shrunk to a quarter (SAMM's 2040 x 1088 frames crop at
+    about 0.25) was sampled bilinearly, one point per crop pixel, and aliased: a whole-pixel
+    motion read with a mean error of 0.09 crop px (a 0.25 px motion read 36 % low). Halved
+    first (cv2.pyrDown), 0.02."""
+    from mer.faces.align import PYRAMID_BELOW
+
+    large = cv2.resize(read("biden.jpg"), None, fx=1.4, fy=1.4, interpolation=cv2.INTER_CUBIC)
+    scale, error = _flow_error(large, 2, warp_faces)
+    assert scale < PYRAMID_BELOW / 1.5
+    assert error < 0.03, error
+
+    def plain(frames, transform, size):  # the warp before: bilinear, no halving
+        return np.stack([cv2.warpAffine(f, transform, (size, size), flags=cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE) for f in frames])
+
+    assert _flow_error(large, 2, plain)[1] > 2 * error
+
+
+def test_a_frame_cropped_at_scale_above_the_pyramid_is_warped_as_before():
+    """The embedded set crops at 0.45-0.64: its crops, hence its figures, do not move."""
+    from mer.faces.align import PYRAMID_BELOW, warp_grey
+
+    grey = lm.to_grey(read("obama-480p.jpg"))
+    clip = align_clip([read("obama-480p.jpg")] * 2, PARAMS)
+    assert np.hypot(*clip.transform[0, :2]) >= PYRAMID_BELOW
+    before = cv2.warpAffine(grey, clip.transform, (PARAMS.size, PARAMS.size),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(warp_grey(grey, clip.transform, PARAMS.size), before)
+    assert np.array_equal(warp_faces([grey], clip.transform, PARAMS.size)[0], before)

@@ -105,6 +105,14 @@ def test_resize_keeps_vector_units():
     assert np.allclose(small, 0.5)  # u, v stay in px at the flow_size scale
 
 
+def test_resize_averages_a_map_wider_than_tall():
+    """A review (h70 F4): the interpolation was chosen from the height alone, so a 20 x 96
+    map shrunk bilinearly across its width kept one column in three."""
+    stripes = np.tile((np.arange(96) % 3 == 0).astype(np.float32), (20, 1))  # mean 1/3
+    assert resize_map(stripes, 32).mean() == pytest.approx(1 / 3, abs=0.02)
+    assert resize_map(stripes.T.copy(), 32).mean() == pytest.approx(1 / 3, abs=0.02)
+
+
 def test_flow_is_deterministic(aligned_face):
     face, _ = aligned_face
     target = np.roll(face, 1, axis=1)

@@ -88,6 +88,20 @@ def test_each_channel_is_min_max_scaled_on_its_own():
     assert not scaled[:, :, 2].any()
 
 
+def test_a_still_clip_reads_back_as_no_motion():
+    """A review (h70 F3): identical onset and apex frames gave flat u and v channels written
+    as 0, which the reader maps to -1: the largest motion left and up, where there was none."""
+    from mer.config import FeatureParams
+    from mer.features.flow_image_export import flow_image
+    from mer.features.flow_image_features import describe_flow_image
+
+    face = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    image = flow_image(face, face.copy(), 28, FeatureParams())
+    assert image[..., :2].min() == image[..., :2].max() == 128 and not image[..., 2].any()
+    u, v, strain = describe_flow_image(image, FeatureParams()).flow[0].mean(axis=(1, 2))
+    assert abs(u) < 0.01 and abs(v) < 0.01 and strain == 0
+
+
 def test_subjects_lose_only_the_namespace_of_several_corpora():
     composite = pd.DataFrame({"subject": ["casme2_sub01", "samm_006", "smic_s1"],
                               "dataset": ["casme2", "samm", "smic"]})

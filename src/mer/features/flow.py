@@ -81,5 +81,7 @@ def resize_map(values: np.ndarray, size: int) -> np.ndarray:
 
     if values.shape[0] == size and values.shape[1] == size:
         return values.astype(np.float32, copy=True)
-    interpolation = cv2.INTER_AREA if values.shape[0] > size else cv2.INTER_LINEAR
+    # area-averaged when either side shrinks (h70: a 20 x 96 map, shrunk bilinearly across
+    # its width, lost two of every three columns)
+    interpolation = cv2.INTER_AREA if max(values.shape[:2]) > size else cv2.INTER_LINEAR
     return cv2.resize(values.astype(np.float32), (size, size), interpolation=interpolation)

@@ -66,13 +66,19 @@ class FlowImageExport:
     without_face: int  # manifest clips faces.npz has no face for: not exported
 
 
-def min_max_scaled(maps: np.ndarray) -> np.ndarray:
+# Where a flat channel of a flow image is written, as a share of TOP: u and v at the middle,
+# which the reader takes for no motion (mer.features.flow_image_features: 2 x - 1), strain at
+# 0 (h70: a still clip's u and v written as 0 read back as the largest motion left and up).
+FLAT = (0.5, 0.5, 0.0)
+
+
+def min_max_scaled(maps: np.ndarray, flat: tuple[float, ...] = FLAT) -> np.ndarray:
     """(H, W, C) float maps -> uint8, each channel min-max scaled to 0..255 on its own; a flat
-    channel (nothing to scale) becomes 0."""
+    channel (nothing to scale) at ``flat``'s share of 255 (one per channel)."""
     low = maps.min(axis=(0, 1), keepdims=True)
     span = maps.max(axis=(0, 1), keepdims=True) - low
-    scaled = np.divide(maps - low, span, out=np.zeros_like(maps, dtype=np.float64),
-                       where=span > 0)
+    scaled = np.divide(maps - low, span, out=np.broadcast_to(
+        np.asarray(flat, np.float64), maps.shape).copy(), where=span > 0)
     return np.round(scaled * TOP).astype(np.uint8)
 
 

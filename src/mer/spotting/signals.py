@@ -48,6 +48,7 @@ from mer.config import (
     rate_shown,
 )
 from mer.errors import MerError
+from mer.faces.align import warp_grey
 from mer.faces.landmarks import detect_faces, to_grey
 from mer.features.flow import flow_between, remove_head_motion
 from mer.features.regions import au_regions
@@ -162,16 +163,15 @@ class FaceTrack:
         return False
 
     def crop(self, grey: np.ndarray) -> np.ndarray:
-        """(size, size) uint8 face crop of a frame, following the head's translation."""
-        import cv2
-
+        """(size, size) uint8 face crop of a frame, following the head's translation: the
+        recognition stages' warp (mer.faces.align.warp_grey, halving a frame it would shrink
+        far first; warpAffine's INTER_AREA, asked for here before, is bilinear: h70)."""
         centre = self._follow(grey)
         scale = self.size / self.side
         # Affine map frame -> crop: scale about the tracked centre.
         matrix = np.array([[scale, 0, self.size / 2 - scale * centre[0]],
                            [0, scale, self.size / 2 - scale * centre[1]]])
-        return cv2.warpAffine(grey, matrix, (self.size, self.size), flags=cv2.INTER_AREA,
-                              borderMode=cv2.BORDER_REPLICATE)
+        return warp_grey(grey, matrix, self.size)
 
 
 class MotionMeter:
