@@ -170,9 +170,15 @@ def test_non_numeric_frame_number(tmp_path):
     assert "row 2: column 'C (onset)' holds 'ten', not a frame number" in message
 
 
-def test_neither_offset_nor_apex(tmp_path):
-    assert "row 2: neither an offset nor an apex is coded" in error(
-        tmp_path, rows=with_row(1, apex=0))
+def test_a_row_without_an_onset_or_an_end_is_left_out_named(tmp_path, caplog):
+    """Neither an offset nor an apex, or no onset (h69 F8: onset 0 asked to restore a frame 0
+    CAS(ME)^2 never has): the row is left out, named, as SAMM-LV's are (one rule)."""
+    with caplog.at_level("WARNING", logger="mer.data.long_video"):
+        videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(1, apex=0)))
+        assert spans(videos[0]) == [(2, 4, 7, "micro")]
+        read_casme_sq(make_casme_sq(tmp_path / "onset", rows=with_row(0, onset=0)))
+    assert "row 2 (disgust1_2): neither an offset nor an apex coded" in caplog.text
+    assert "row 1 (disgust1_1): no onset coded" in caplog.text
 
 
 def test_offset_before_onset(tmp_path):
@@ -187,7 +193,7 @@ def test_an_uncoded_offset_ends_at_the_apex_as_the_organisers_read_it(tmp_path):
     videos = read_casme_sq(make_casme_sq(tmp_path, rows=with_row(0, onset=3, apex=9, offset=0)))
     assert spans(videos[0])[0] == (2, 8, 8, "micro")
     message = error(tmp_path / "other", rows=with_row(1, onset=10, apex=8, offset=0))
-    assert "row 2: no offset is coded (0) and apex 8 comes before onset 10" in message
+    assert "row 2: no offset is coded and apex 8 comes before onset 10" in message
     assert "offset 6" not in message
 
 

@@ -26,8 +26,8 @@ def test_reads_every_video_with_its_intervals_as_positions(tmp_path, caplog):
     # float frame numbers; onset 0 (not coded): the row is left out, named (h67 F3: it was
     # read as apex..offset, an interval no published protocol scores)
     assert spans(first) == [(2, 4, 7, "micro")]
-    assert "1 row(s) code no onset (onset 0) and are left out of the ground truth" in caplog.text
-    assert "row 12 (006_1_2)" in caplog.text
+    assert "1 row(s) are left out of the ground truth" in caplog.text
+    assert "row 12 (006_1_2): no onset coded" in caplog.text
     assert first.intervals[0].aus == "A2" and first.intervals[0].emotion == ""
     assert first.intervals[0].source == f"{tmp_path / WORKBOOK}:11"  # header at row 10
     assert videos[1].frames[0].name == "006_2_00001.jpg"  # 5-digit frame numbers
@@ -40,10 +40,32 @@ def test_an_uncoded_offset_ends_at_the_apex_as_in_cas_me_2(tmp_path):
     onset 3"); it is read as CAS(ME)^2's is, one rule for both."""
     videos = read_samm_lv(make_samm_lv(tmp_path, rows=with_row(0, Offset=0)))
     assert spans(videos[0])[0] == (2, 4, 4, "micro")
-    assert "row 11: neither an offset nor an apex is coded" in error(
-        tmp_path / "none", rows=with_row(0, Offset=0, Apex=-1))
-    assert "row 11: no offset is coded (0) and apex 2 comes before onset 3" in error(
+    assert "row 11: no offset is coded and apex 2 comes before onset 3" in error(
         tmp_path / "early", rows=with_row(0, Offset=0, Apex=2))
+
+
+@pytest.mark.parametrize("cells", [{"Onset": -1}, {"Onset": "/"}, {"Offset": 0, "Apex": -1},
+                                   {"Offset": -1, "Apex": None}, {"Onset": 0, "Offset": 0}])
+def test_a_row_without_an_onset_or_an_end_is_left_out_named(tmp_path, caplog, cells):
+    """The re-check (h69 F2): -1 in Onset or Offset, or an offset 0 with no apex, stopped the
+    whole corpus, asking the user to edit the release workbook."""
+    with caplog.at_level("WARNING", logger="mer.data.long_video"):
+        videos = read_samm_lv(make_samm_lv(tmp_path, rows=with_row(0, **cells)))
+    # 006_1's other row (12, onset 0) is left out too: the video is left out of the evaluation
+    assert [v.video for v in videos] == ["006_2", "007_3"]
+    assert re.search(r"row 11 \(006_1_1\): (no onset coded|neither an offset nor an apex "
+                     r"coded)", caplog.text)
+
+
+def test_a_video_whose_every_row_is_left_out_is_not_scored(tmp_path, caplog):
+    """The re-check (h69 F3): a video whose rows were all left out was scored as holding no
+    expression, though it holds one, and the warning blamed a partial copy of the workbook."""
+    rows = samm_lv_rows()
+    rows[2][SAMM_LV_HEADER.index("Onset")] = 0  # 006_2's one row
+    with caplog.at_level("WARNING", logger="mer.data.long_video"):
+        videos = read_samm_lv(make_samm_lv(tmp_path, rows=rows))
+    assert [v.video for v in videos] == ["006_1", "007_3"]
+    assert "video(s) 006/006_2 hold only rows left out" in caplog.text
 
 
 def test_frame_numbers_need_not_start_at_one(tmp_path):

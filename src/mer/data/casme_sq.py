@@ -35,8 +35,10 @@ Quirks handled, each in one place:
 - video codes typed as numbers lose their leading zero (101 for ``0101``; public code pads
   them back with ``%04d``): ``_video_code``
 - offset 0 (the coders marked no offset; a few rows): the interval ends at the apex, as the
-  MEGC2020 organisers' spotting baseline and SOFTNet read the sheet
-  (mer.data.long_video.offset_when_uncoded, shared with SAMM-LV)
+  MEGC2020 organisers' spotting baseline and SOFTNet read the sheet; a row with no onset, or
+  with neither an offset nor an apex, is left out of the ground truth, named in a warning,
+  and a video whose every row is left out is left out too (mer.data.long_video.coded_span
+  and leave_out_uncoded, shared with SAMM-LV)
 - apex 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
   None (mer.data.long_video.annotated_interval)
 - a header row some copies add above the coding rows, maybe below title rows and with the
@@ -67,9 +69,11 @@ from mer.data.long_video import (
     LongVideo,
     VideoFrames,
     annotated_interval,
+    coded_frame,
+    coded_span,
     find_frames_root,
+    leave_out_uncoded,
     long_videos,
-    offset_when_uncoded,
     video_frames,
 )
 from mer.data.sheets import (
@@ -141,10 +145,17 @@ def read_casme_sq(root: str | Path, annotations: str | Path | None = None,
                                                                      f"{key[0]}_{key[1]}")
               for key, folder in folders.items()}
     intervals: dict[tuple[str, str], list[Interval]] = defaultdict(list)
+    left_out: dict[tuple[str, str], list[str]] = defaultdict(list)
     for row in coding.rows:
         number, code = _video_of(coding, row, subjects, codes, folders)
         key = (numbers[number], f"{number}_{code}")
-        intervals[key].append(_interval(coding, row, frames[key]))
+        interval = _interval(coding, row, frames[key])
+        if isinstance(interval, str):
+            left_out[key].append(f"row {row.number} ({cell_text(row.values['expression'])}): "
+                                 f"{interval}")
+        else:
+            intervals[key].append(interval)
+    frames = leave_out_uncoded(workbook, frames, intervals, left_out)
     return long_videos(dataset, FPS, frames, intervals)
 
 # ------------------------------------------------------------------------------ the workbook
@@ -271,15 +282,17 @@ def _video_of(table: Table, row: Row, subjects: dict[int, int], codes: dict[str,
 
 # ----------------------------------------------------------------------------- the intervals
 
-def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval:
+def _interval(table: Table, row: Row, frames: VideoFrames) -> Interval | str:
+    """The row's interval, or why it is left out (long_video.coded_span)."""
     where, cells, names = table.where(row), row.values, table.headers
-    onset = frame_number(cells["onset"], names["onset"], where)
     # Apex 0 or empty: no apex coded.
     apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True)
     apex = None if apex <= 0 else apex
-    offset = frame_number(cells["offset"], names["offset"], where)
-    if offset == 0:
-        offset = offset_when_uncoded(onset, apex, where)
+    span = coded_span(coded_frame(cells["onset"], names["onset"], where), apex,
+                      coded_frame(cells["offset"], names["offset"], where), where)
+    if isinstance(span, str):
+        return span
+    onset, offset = span
     kind_text = cell_text(cells["type"]).lower()
     if kind_text not in TYPES:
         raise DatasetError(f"{where}: column '{names['type']}' holds {cell_text(cells['type'])!r}"

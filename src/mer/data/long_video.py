@@ -20,7 +20,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-from mer.core.frames import frame_files, frame_number_of
+from mer.core.frames import NO_FRAME, frame_files, frame_number_of
+from mer.data.cells import frame_number, required_text
 from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
@@ -158,19 +159,60 @@ def find_frames_root(root: Path, folder: str, pattern: re.Pattern[str], corpus: 
     return found
 
 
-def offset_when_uncoded(onset: int, apex: int | None, where: str) -> int:
-    """The offset of a row whose offset is 0 (the coders marked none; a few rows of CAS(ME)^2
-    and of SAMM-LV): the apex, so the interval is onset..apex, as the MEGC2020 organisers'
-    spotting baseline (He, ``CASME_2.py``) and SOFTNet's ground truth (Liong et al., 2021,
-    ``load_gt``) read these rows. DatasetError naming ``where`` when no apex is coded either,
-    or the apex comes before the onset (the frame numbers the row does hold)."""
-    if apex is None:
-        raise DatasetError(f"{where}: neither an offset nor an apex is coded (offset 0, apex 0, "
-                           "-1 or empty); write the offset frame number or delete the row")
-    if apex < onset:
-        raise DatasetError(f"{where}: no offset is coded (0) and apex {apex} comes before onset "
-                           f"{onset}; correct the frame numbers")
-    return apex
+def coded_frame(value: object, column: str, where: str) -> int | None:
+    """An onset or offset cell's frame number; None when it says "not coded": 0 or -1 (as
+    CAS(ME)^2 and SAMM-LV write it) or '/'. An empty cell is an error, a row half filled in,
+    and so is any other negative number (a frame not on disk)."""
+    required_text(value, column, where)
+    number = frame_number(value, column, where, missing_ok=True)
+    return None if number in (0, NO_FRAME) else number
+
+
+def coded_span(onset: int | None, apex: int | None, offset: int | None, where: str
+               ) -> tuple[int, int] | str:
+    """(onset, offset) of a row from its frame numbers (None: not coded), read as the
+    published spotting protocols read uncoded frames, or why the row is left out of the
+    ground truth:
+
+    - no offset: the interval ends at the apex, as the MEGC2020 organisers' spotting
+      baseline (He, ``CASME_2.py``) and SOFTNet's ground truth (Liong et al., 2021,
+      ``load_gt``) read CAS(ME)^2's and SAMM-LV's offset 0; with no apex either, left out;
+    - no onset: left out, as SOFTNet and the work after it leave out SAMM-LV's macro rows of
+      onset 0, the "extremely long" ones (micro rows too here: SOFTNet would start them
+      before the first frame; the organisers' baseline at frame 0).
+
+    DatasetError naming ``where`` when a row without an offset has its apex before its onset.
+    """
+    if onset is None:
+        return "no onset coded"
+    if offset is None:
+        if apex is None:
+            return "neither an offset nor an apex coded"
+        if apex < onset:
+            raise DatasetError(f"{where}: no offset is coded and apex {apex} comes before onset "
+                               f"{onset}; correct the frame numbers")
+        return onset, apex
+    return onset, offset
+
+
+def leave_out_uncoded(workbook: Path, videos: Mapping[tuple[str, str], VideoFrames],
+                      intervals: Mapping[tuple[str, str], Sequence[Interval]],
+                      left_out: Mapping[tuple[str, str], Sequence[str]]
+                      ) -> dict[tuple[str, str], VideoFrames]:
+    """``videos`` without those whose every row was left out (coded_span), each row left out
+    named in a warning: such a video does hold an expression, so it is left out of the
+    evaluation, as SOFTNet leaves out a video without ground truth, rather than scored as
+    holding none (every interval spotted in it a false positive)."""
+    rows = [row for key in sorted(left_out) for row in left_out[key]]
+    if rows:
+        log.warning("%s: %d row(s) are left out of the ground truth, as the published spotting "
+                    "protocols leave them out: %s", workbook, len(rows), "; ".join(rows))
+    gone = sorted(key for key in left_out if left_out[key] and not intervals.get(key))
+    if gone:
+        log.warning("%s: video(s) %s hold only rows left out (above), so they are left out of "
+                    "the evaluation too, rather than scored as holding no expression", workbook,
+                    ", ".join(f"{subject}/{video}" for subject, video in gone))
+    return {key: frames for key, frames in videos.items() if key not in gone}
 
 
 def annotated_interval(frames: VideoFrames, where: str, onset: int, apex: int | None,

@@ -24,12 +24,12 @@ in one place:
   numbers by mer.data.cells.frame_number, a fractional one is an error
 - Type ``Micro - 1/2`` (micro, under half a second) and ``Macro``, case and spacing as they
   come: ``_kind``
-- onset 0 (no onset coded; a few macro rows, the "extremely long" ones): the row is left out
-  of the ground truth, with a warning naming it, as SOFTNet and the spotting work after it
-  leave these rows out (the MEGC2020 organisers' baseline would start them at frame 0, before
-  the first frame): ``_interval``
-- offset 0 (no offset coded): the interval ends at the apex, as CAS(ME)^2's do
-  (mer.data.long_video.offset_when_uncoded)
+- onset or offset 0 or -1 (not coded; a few rows): read as CAS(ME)^2's are, by one rule
+  (mer.data.long_video.coded_span): no offset ends the interval at the apex; a row with no
+  onset (a few macro rows, the "extremely long" ones, which SOFTNet and the spotting work
+  after it leave out) or with neither an offset nor an apex is left out of the ground truth,
+  named in a warning, and a video whose every row is left out is left out too
+  (leave_out_uncoded)
 - apex -1, 0 or empty (no apex coded), or an apex outside its onset..offset: Interval.apex
   None (mer.data.long_video.annotated_interval)
 - two macro rows whose offset lies past the last frame of the released video (020_6_5:
@@ -44,7 +44,6 @@ a Subject that contradicts the Filename.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -58,15 +57,15 @@ from mer.data.long_video import (
     LongVideo,
     VideoFrames,
     annotated_interval,
+    coded_frame,
+    coded_span,
     find_frames_root,
+    leave_out_uncoded,
     long_videos,
-    offset_when_uncoded,
     video_frames,
 )
 from mer.data.sheets import Row, Table, find_annotation_file, read_table
 from mer.errors import DatasetError
-
-log = logging.getLogger(__name__)
 
 FPS = 200.0  # SAMM-LV was filmed at 200 frames per second (Yap et al., 2020)
 WORKBOOK_PATTERNS = ("SAMM_LongVideos*.xlsx",)  # in any letter case (find_annotation_file)
@@ -110,20 +109,17 @@ def read_samm_lv(root: str | Path, annotations: str | Path | None = None) -> lis
     frames = {(name.split("_")[0], name): video_frames(folder, f"samm_lv video {name}")
               for name, folder in folders.items()}
     intervals: dict[tuple[str, str], list[Interval]] = defaultdict(list)
+    left_out: dict[tuple[str, str], list[str]] = defaultdict(list)
     seen: dict[str, Row] = {}
-    no_onset: list[str] = []
     for row in table.rows:
         video, filename = _video_of(table, row, folders, seen)
         key = (video.split("_")[0], video)
         interval = _interval(table, row, filename, frames[key])
-        if interval is None:
-            no_onset.append(f"row {row.number} ({filename})")
+        if isinstance(interval, str):
+            left_out[key].append(f"row {row.number} ({filename}): {interval}")
         else:
             intervals[key].append(interval)
-    if no_onset:
-        log.warning("%s: %d row(s) code no onset (onset 0) and are left out of the ground "
-                    "truth, as SOFTNet and the spotting work after it leave them out: %s",
-                    workbook, len(no_onset), ", ".join(no_onset))
+    frames = leave_out_uncoded(workbook, frames, intervals, left_out)
     return long_videos("samm_lv", FPS, frames, intervals)
 
 
@@ -169,18 +165,17 @@ def _kind(value: object, column: str, where: str) -> Kind:
     return KINDS[word]
 
 
-def _interval(table: Table, row: Row, filename: str, frames: VideoFrames) -> Interval | None:
-    """The row's interval; None for a row that codes no onset (onset 0), left out."""
+def _interval(table: Table, row: Row, filename: str, frames: VideoFrames) -> Interval | str:
+    """The row's interval, or why it is left out (long_video.coded_span)."""
     where, cells, names = table.where(row), row.values, table.headers
-    onset = frame_number(cells["onset"], names["onset"], where)
-    if onset == 0:
-        return None  # Quirk: no onset coded (see the module docstring)
     apex = frame_number(cells["apex"], names["apex"], where, missing_ok=True) \
         if "apex" in cells else None
     apex = None if apex is None or apex <= 0 else apex  # -1, 0, empty: no apex coded
-    offset = frame_number(cells["offset"], names["offset"], where)
-    if offset == 0:
-        offset = offset_when_uncoded(onset, apex, where)
+    span = coded_span(coded_frame(cells["onset"], names["onset"], where), apex,
+                      coded_frame(cells["offset"], names["offset"], where), where)
+    if isinstance(span, str):
+        return span
+    onset, offset = span
     last = max(frames.positions)
     if filename in _OFFSET_PAST_THE_VIDEO and offset > last:
         offset = last  # Quirk: see _OFFSET_PAST_THE_VIDEO
