@@ -176,6 +176,36 @@ def test_chance_spread_and_recall_say_what_a_cross_corpus_fold_measured(tmp_path
     assert recall["recall"].isna().tolist() == [False, False, True]
 
 
+def test_the_figures_draw_the_chance_and_classes_the_reports_give(tmp_path, monkeypatch):
+    """The re-check (h69 F1, F5, F6): per_corpus.png drew the pooled ('full') chance at 1/3
+    where evaluation.json and models.png said 0.5; per_class.png showed a class with no clip
+    as an empty group, like a recall of 0; the UF1 panel carried UAR's class captions."""
+    from matplotlib.collections import LineCollection
+
+    from mer.evaluation import plots
+
+    frame = cross_corpus_predictions()
+    other = frame.copy()  # a second test corpus, also without 'surprise'
+    other["clip_id"] = other["clip_id"].str.replace("samm/", "smic/")
+    other["fold"] = "casme2->smic"
+    frame = pd.concat([frame, other], ignore_index=True)
+    drawn = {}
+    for name in ("per_class_figure", "per_corpus_figure"):
+        original = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda *a, _o=original, _n=name: drawn.setdefault(
+            _n, _o(*a)))
+    report = evaluation_report(frame)
+    write_plots(frame, per_subject(frame, report["classes"]), tmp_path, report)
+    uf1_panel, uar_panel = drawn["per_corpus_figure"].axes
+    [chance] = [c for c in uar_panel.collections if isinstance(c, LineCollection)]
+    assert [round(float(s[0][1]), 3) for s in chance.get_segments()] == [0.5, 0.5, 0.5]
+    assert report["floor"]["chance_uar"] == 0.5
+    assert [t.get_text() for t in uf1_panel.get_xticklabels()] == ["full", "samm", "smic"]
+    assert uar_panel.get_xticklabels()[0].get_text() == "full\n(2 of 3 classes)"
+    ticks = [t.get_text() for t in drawn["per_class_figure"].axes[0].get_xticklabels()]
+    assert ticks == ["negative", "positive", "surprise\n(no clips)"]
+
+
 def test_every_figure_orders_the_models_as_metrics_json(tmp_path, monkeypatch):
     from mer.evaluation import plots
 

@@ -97,14 +97,21 @@ def confusion_figure(matrix: np.ndarray, classes: Sequence[str], title: str) -> 
 
 
 def per_class_figure(recalls: dict[str, list[float]], classes: Sequence[str]) -> Figure:
+    """Each model's recall of each class (NaN: the class has no clip, named so under it; a
+    review found its empty group read as a recall of 0), over the recall of a guess drawn
+    uniformly from the classes, 1 / classes."""
     fig = _figure(1.2 + 1.3 * len(classes), 4.0)
     ax = fig.add_subplot()
     width = 0.8 / max(len(recalls), 1)
     for m, (model, values) in enumerate(recalls.items()):
         ax.bar(np.arange(len(classes)) + (m - (len(recalls) - 1) / 2) * width, values, width,
                label=model)
-    ax.axhline(1.0 / len(classes), color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(range(len(classes)), classes)
+    ax.axhline(1.0 / len(classes), color="grey", linestyle="--", linewidth=1,
+               label="uniform guess (1 / classes)")
+    absent = {k for k in range(len(classes))
+              if recalls and all(np.isnan(values[k]) for values in recalls.values())}
+    ax.set_xticks(range(len(classes)), [f"{c}\n(no clips)" if k in absent else c
+                                        for k, c in enumerate(classes)])
     ax.set_ylim(0, 1)
     ax.set_ylabel("recall (pooled over folds)")
     ax.set_title("per-class recall")
@@ -164,11 +171,14 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
     its chance UAR, 1 / those, is marked over its bars (a break-it session: one line at
     1 / n_classes ran under a corpus of 2 classes, whose chance is 1/2)."""
     groups = list(dict.fromkeys(g for by_group in scores.values() for g in by_group))
-    shown = {g: len(by_group[g]["classes"]) for by_group in scores.values()
-             for g in by_group if "classes" in by_group[g]}
+    shown: dict[str, int] = {}  # the most any model's clips there show (the AU-oracle's fewer)
+    for by_group in scores.values():
+        for g, figures in by_group.items():
+            if "classes" in figures:
+                shown[g] = max(shown.get(g, 0), len(figures["classes"]))
     names = [f"{g}\n({shown[g]} of {n_classes} classes)" if shown.get(g, n_classes) < n_classes
              else g for g in groups]
-    fig = _figure(2.0 + 1.6 * len(groups), 4.2)
+    fig = _figure(2.0 + 2.0 * len(groups), 4.2)
     axes = fig.subplots(1, 2, sharey=True)
     width = 0.8 / max(len(scores), 1)
     for ax, metric in zip(axes, ("uf1", "uar"), strict=True):
@@ -177,11 +187,13 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
                    [by_group[g][metric] if g in by_group else np.nan for g in groups],
                    width, label=model)
         x = np.arange(len(groups))
-        if metric == "uar":  # not UF1's chance (a review): UF1 may average over more classes
+        # UAR's chance and the classes it averages over on the UAR panel only (a review): UF1
+        # may average over more classes, those predicted there too
+        if metric == "uar":
             ax.hlines([1.0 / shown.get(g, n_classes) for g in groups], x - 0.45, x + 0.45,
                       color="grey", linestyle="--", linewidth=1,
                       label="chance UAR (1 / classes shown)")
-        ax.set_xticks(x, names)
+        ax.set_xticks(x, names if metric == "uar" else groups)
         ax.set_ylim(0, 1)
         ax.set_title(f"{metric.upper()} (pooled predictions)")
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -237,7 +249,12 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
         m: model_metrics(frame[frame["model"] == m], classes) for m in models}
     _save(models_figure(by_model, chance_uar(frame)), folder / "models.png")
     if any("corpora" in scores for scores in by_model.values()):
-        _save(per_corpus_figure({m: {"full": by_model[m], **by_model[m].get("corpora", {})}
+        # "full" with the classes its clips show, as each corpus has them (h69: its chance
+        # was drawn at 1 / the scheme's classes)
+        pooled = {m: sorted(set(frame.loc[frame["model"] == m, "label"]), key=classes.index)
+                  for m in models}
+        _save(per_corpus_figure({m: {"full": {**by_model[m], "classes": pooled[m]},
+                                     **by_model[m].get("corpora", {})}
                                  for m in models}, len(classes)),
               folder / "per_corpus.png")
     primary = primary_model(models)
