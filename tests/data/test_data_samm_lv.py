@@ -44,7 +44,7 @@ def test_an_uncoded_offset_ends_at_the_apex_as_in_cas_me_2(tmp_path):
         tmp_path / "early", rows=with_row(0, Offset=0, Apex=2))
 
 
-@pytest.mark.parametrize("cells", [{"Onset": -1}, {"Onset": "/"}, {"Offset": 0, "Apex": -1},
+@pytest.mark.parametrize("cells", [{"Onset": -1}, {"Onset": "-1.0"}, {"Offset": 0, "Apex": -1},
                                    {"Offset": -1, "Apex": None}, {"Onset": 0, "Offset": 0}])
 def test_a_row_without_an_onset_or_an_end_is_left_out_named(tmp_path, caplog, cells):
     """The re-check (h69 F2): -1 in Onset or Offset, or an offset 0 with no apex, stopped the
@@ -55,6 +55,15 @@ def test_a_row_without_an_onset_or_an_end_is_left_out_named(tmp_path, caplog, ce
     assert [v.video for v in videos] == ["006_2", "007_3"]
     assert re.search(r"row 11 \(006_1_1\): (no onset coded|neither an offset nor an apex "
                      r"coded)", caplog.text)
+
+
+@pytest.mark.parametrize("value", ["/", "-2", "n/a"])
+def test_an_onset_that_is_no_frame_number_is_named_with_its_own_advice(tmp_path, value):
+    """The re-check (h71): '/' or n/a in Onset read as not coded, as an apex's would, and
+    errors gave the apex's advice ("leave the apex as '/' or empty")."""
+    message = error(tmp_path, rows=with_row(0, Onset=value))
+    assert f"row 11: column 'Onset' holds '{value}', not a frame number" in message
+    assert "apex" not in message
 
 
 def test_a_video_whose_every_row_is_left_out_is_not_scored(tmp_path, caplog):

@@ -30,3 +30,22 @@ def test_videos_that_no_row_codes_are_named_in_a_warning(tmp_path, caplog):
         read_long_videos("casme_sq", root, None)
     assert (f"{root}: 1 of the 4 casme_sq videos have no coded interval (s16/16_0101): they "
             "are scored as holding no expression") in caplog.text
+
+
+def test_a_corpus_left_with_one_subject_is_refused_before_the_signals(tmp_path, caplog):
+    """A review (h71): when leaving rows out (onset 0) left one subject, spot-eval computed
+    every video's signals, then stopped on a bare "leave-one-subject-out needs 2 or more
+    subjects", which did not say rows were left out."""
+    from mer.config import SpottingParams
+    from mer.data.spotting_corpora import read_spotting_corpus
+    from mer.errors import DatasetError
+
+    rows = [[1, "disgust1_1", 3, 5, 8, "4", "negative", "micro-expression", "x"],
+            [2, "disgust1_1", 0, 5, 8, "4", "negative", "micro-expression", "x"]]  # onset 0
+    root = make_casme_sq(tmp_path / "casme", rows=rows,
+                         frames={(15, "0101"): 20, (16, "0101"): 10})
+    with caplog.at_level("WARNING", logger="mer.data"), \
+            pytest.raises(DatasetError, match=r"1 subject\(s\) with videos to score \(s15\); "
+                                              r"spot-eval's leave-one-subject-out needs 2"):
+        read_spotting_corpus(SpottingParams(source="casme_sq", root=root))
+    assert "video(s) s16/16_0101 hold only rows left out" in caplog.text

@@ -201,7 +201,7 @@ def test_the_figures_draw_the_chance_and_classes_the_reports_give(tmp_path, monk
     assert [round(float(s[0][1]), 3) for s in chance.get_segments()] == [0.5, 0.5, 0.5]
     assert report["floor"]["chance_uar"] == 0.5
     assert [t.get_text() for t in uf1_panel.get_xticklabels()] == ["full", "samm", "smic"]
-    assert uar_panel.get_xticklabels()[0].get_text() == "full\n(2 of 3 classes)"
+    assert uar_panel.get_xticklabels()[0].get_text() == "full\n(2 of 3\nclasses)"
     ticks = [t.get_text() for t in drawn["per_class_figure"].axes[0].get_xticklabels()]
     assert ticks == ["negative", "positive", "surprise\n(no clips)"]
 

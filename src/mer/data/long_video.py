@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from mer.core.frames import NO_FRAME, frame_files, frame_number_of
-from mer.data.cells import frame_number, required_text
+from mer.data.cells import frame_number, required_text, whole_number
 from mer.data.sheets import find_subjects_folder
 from mer.errors import DatasetError
 
@@ -160,12 +160,14 @@ def find_frames_root(root: Path, folder: str, pattern: re.Pattern[str], corpus: 
 
 
 def coded_frame(value: object, column: str, where: str) -> int | None:
-    """An onset or offset cell's frame number; None when it says "not coded": 0 or -1 (as
-    CAS(ME)^2 and SAMM-LV write it) or '/'. An empty cell is an error, a row half filled in,
-    and so is any other negative number (a frame not on disk)."""
-    required_text(value, column, where)
-    number = frame_number(value, column, where, missing_ok=True)
-    return None if number in (0, NO_FRAME) else number
+    """An onset or offset cell's frame number; None when it says "not coded": 0 or -1, as
+    CAS(ME)^2 and SAMM-LV write it. Anything else that is no frame number (an empty cell, a
+    row half filled in; -2; '/', n/a) is an error naming the cell."""
+    text = required_text(value, column, where)
+    if text.startswith("-") and whole_number(text[1:]) == -NO_FRAME:
+        return None
+    number = frame_number(value, column, where)
+    return None if number == 0 else number
 
 
 def coded_span(onset: int | None, apex: int | None, offset: int | None, where: str
@@ -205,8 +207,9 @@ def leave_out_uncoded(workbook: Path, videos: Mapping[tuple[str, str], VideoFram
     holding none (every interval spotted in it a false positive)."""
     rows = [row for key in sorted(left_out) for row in left_out[key]]
     if rows:
-        log.warning("%s: %d row(s) are left out of the ground truth, as the published spotting "
-                    "protocols leave them out: %s", workbook, len(rows), "; ".join(rows))
+        log.warning("%s: %d row(s) are left out of the ground truth (no onset, or neither an "
+                    "offset nor an apex: mer.data.long_video.coded_span): %s", workbook,
+                    len(rows), "; ".join(rows))
     gone = sorted(key for key in left_out if left_out[key] and not intervals.get(key))
     if gone:
         log.warning("%s: video(s) %s hold only rows left out (above), so they are left out of "

@@ -75,6 +75,13 @@ def read_spotting_corpus(spotting: SpottingParams) -> list[LongVideo]:
     """
     videos = read_long_videos(_format(spotting), spotting.root, spotting.annotations)
     warn_if_untracked(spotting_workbook(spotting), spotting.root, "spotting", "spot-eval")
+    subjects = sorted({video.subject for video in videos})
+    if len(subjects) < 2:  # before the signals (h71: minutes of work, then a bare refusal)
+        raise DatasetError(f"{spotting.root}: {len(subjects)} subject(s) with videos to score "
+                           f"({', '.join(subjects) or 'none'}); spot-eval's leave-one-subject-"
+                           "out needs 2 or more: point spotting.root at the whole corpus (rows "
+                           "left out of the ground truth, and videos holding only such rows, "
+                           "are named in the warnings above)")
     if spotting.source != "synthetic":
         return videos
     return [replace(video, fps=spotting.synthetic.fps) for video in videos]

@@ -176,7 +176,8 @@ def per_corpus_figure(scores: dict[str, dict[str, dict[str, float]]], n_classes:
         for g, figures in by_group.items():
             if "classes" in figures:
                 shown[g] = max(shown.get(g, 0), len(figures["classes"]))
-    names = [f"{g}\n({shown[g]} of {n_classes} classes)" if shown.get(g, n_classes) < n_classes
+    # on two lines: two captioned neighbours ran into each other (h71)
+    names = [f"{g}\n({shown[g]} of {n_classes}\nclasses)" if shown.get(g, n_classes) < n_classes
              else g for g in groups]
     fig = _figure(2.0 + 2.0 * len(groups), 4.2)
     axes = fig.subplots(1, 2, sharey=True)

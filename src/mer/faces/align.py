@@ -85,7 +85,7 @@ def transform_points(points: np.ndarray, transform: np.ndarray) -> np.ndarray:
 # aliases, and sub-pixel flow reads biased. A review (h70) shifted a real face (the fixtures'
 # biden.jpg) by whole pixels and measured mer's flow over the crop: mean endpoint error
 # 0.06-0.09 px at scales 0.2-0.44 (SAMM's 2040 x 1088 frames crop at about 0.25; a 0.25 px
-# motion read 36 % low), 0.02 px after halving. Scales 0.45-0.75 alias too (0.04-0.05 px
+# motion read 36 % low), 0.02 px after halving. Scales 0.4-0.75 alias too (0.04-0.05 px
 # against 0.02), but halving there moves every figure of the embedded set (crops at
 # 0.45-0.64), which a full re-measurement must go with: not done yet.
 PYRAMID_BELOW = 0.4
