@@ -29,6 +29,7 @@ from mer.evaluation.report import (
     DECIMALS,
     chance_uar,
     classes_of,
+    classes_shown,
     headline_rank,
     model_metrics,
     models_of,
@@ -252,9 +253,8 @@ def write_plots(frame: pd.DataFrame, per_subject: pd.DataFrame, folder: str | Pa
     if any("corpora" in scores for scores in by_model.values()):
         # "full" with the classes its clips show, as each corpus has them (h69: its chance
         # was drawn at 1 / the scheme's classes)
-        pooled = {m: sorted(set(frame.loc[frame["model"] == m, "label"]), key=classes.index)
-                  for m in models}
-        _save(per_corpus_figure({m: {"full": {**by_model[m], "classes": pooled[m]},
+        _save(per_corpus_figure({m: {"full": {**by_model[m], "classes": classes_shown(
+                                         frame[frame["model"] == m], classes)},
                                      **by_model[m].get("corpora", {})}
                                  for m in models}, len(classes)),
               folder / "per_corpus.png")

@@ -275,11 +275,16 @@ def per_corpus(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, dict[st
         return {}
     out = {}
     for corpus, part in frame.groupby(corpora, sort=True):
-        truth = _indices(part["label"], classes)
         out[str(corpus)] = {"clips": len(part), **metrics.scores(
-            truth, _indices(part["prediction"], classes), len(classes)),
-            "classes": [classes[k] for k in sorted(set(truth.tolist()))]}
+            _indices(part["label"], classes), _indices(part["prediction"], classes),
+            len(classes)), "classes": classes_shown(part, classes)}
     return out
+
+
+def classes_shown(rows: pd.DataFrame, classes: Sequence[str]) -> list[str]:
+    """The classes the true labels of these prediction rows show, in ``classes``' order: the
+    classes their UAR averages over."""
+    return sorted(set(rows["label"]), key=list(classes).index)
 
 
 def fewer_classes(frame: pd.DataFrame, report: dict[str, Any]) -> dict[str | None, list[str]]:
@@ -288,8 +293,7 @@ def fewer_classes(frame: pd.DataFrame, report: dict[str, Any]) -> dict[str | Non
     cross-corpus test corpus may lack some), and corpus -> the classes its clips show, for
     each corpus of the per-corpus figures; each only when fewer."""
     classes = report["classes"]
-    pooled = sorted(set(frame.loc[frame["model"] == report["primary"], "label"]),
-                    key=classes.index)
+    pooled = classes_shown(frame[frame["model"] == report["primary"]], classes)
     shown: dict[str | None, list[str]] = {None: pooled}
     shown.update({corpus: figures["classes"]
                   for corpus, figures in report.get("corpora", {}).items()})
@@ -324,7 +328,7 @@ def chance_uar(frame: pd.DataFrame) -> float:
     over those (a cross-corpus test corpus may lack some: a review found a constant guess at
     0.5 drawn above a chance of 1/3), as per subject and per corpus."""
     primary = primary_model(models_of(frame))
-    return 1.0 / frame.loc[frame["model"] == primary, "label"].nunique()
+    return 1.0 / len(classes_shown(frame[frame["model"] == primary], classes_of(frame)))
 
 
 def evaluation_report(frame: pd.DataFrame) -> dict[str, Any]:
